@@ -1,0 +1,82 @@
+//! The stable finding codes. A code, once released, never changes meaning; each has its
+//! explanation in `checks/<code>.md` (embedded by [`crate::catalogue`]).
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+macro_rules! codes {
+    ($($variant:ident => $slug:literal,)*) => {
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        pub enum Code {
+            $(#[serde(rename = $slug)] $variant,)*
+        }
+
+        impl Code {
+            /// Every code, in catalogue order.
+            pub const ALL: &'static [Code] = &[$(Code::$variant,)*];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Code::$variant => $slug,)*
+                }
+            }
+
+            /// The catalogue entry, `checks/<code>.md`, embedded at build time: a code without
+            /// its file does not compile.
+            pub fn explanation(self) -> &'static str {
+                match self {
+                    $(Code::$variant => include_str!(concat!("../../checks/", $slug, ".md")),)*
+                }
+            }
+
+            pub fn from_slug(slug: &str) -> Option<Code> {
+                match slug {
+                    $($slug => Some(Code::$variant),)*
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+
+codes! {
+    WildcardNeedsDns01 => "wildcard-needs-dns01",
+    DnsNxdomain => "dns-nxdomain",
+    DnsServfail => "dns-servfail",
+    DnsNoAnswer => "dns-no-answer",
+    NoAddressRecords => "no-address-records",
+    ReservedAddress => "reserved-address",
+    Ipv6Disabled => "ipv6-disabled",
+    AaaaNotLocal => "aaaa-not-local",
+    Ipv6NoRoute => "ipv6-no-route",
+    NoListener => "no-listener",
+    PortRefused => "port-refused",
+    PortTimeout => "port-timeout",
+    AddressUnreachable => "address-unreachable",
+    NotOnHost => "not-on-host",
+}
+
+impl fmt::Display for Code {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slugs_round_trip_and_are_kebab_case() {
+        for code in Code::ALL {
+            let slug = code.as_str();
+            assert_eq!(Code::from_slug(slug), Some(*code));
+            assert!(
+                slug.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+            );
+            let json = serde_json::to_string(code).unwrap();
+            assert_eq!(json, format!("\"{slug}\""));
+        }
+    }
+}

@@ -1,0 +1,188 @@
+//! A derived view of the facts that several rules share: which addresses the CA would use,
+//! whether this machine is the server, whether IPv6 is switched off here.
+
+use super::reserved::{self, Reserved};
+use crate::facts::{
+    ConnectFact, ConnectOutcome, DnsLookup, Facts, Family, HttpFact, Probed, Sysctl,
+};
+use std::collections::BTreeSet;
+use std::net::IpAddr;
+
+pub struct Context<'a> {
+    pub facts: &'a Facts,
+    pub domain: &'a str,
+    /// Addresses the CA would keep after dropping reserved ones (or all, with
+    /// `--allow-reserved`), per family, in resolver order.
+    pub usable_v4: Vec<IpAddr>,
+    pub usable_v6: Vec<IpAddr>,
+    /// Published addresses the CA would drop, with the registry entry that drops them.
+    pub reserved: Vec<(IpAddr, &'static Reserved)>,
+    /// Every address configured on this machine, when the interfaces could be read.
+    pub local_addresses: Option<BTreeSet<IpAddr>>,
+    /// Why IPv6 is off on this machine, as evidence lines, when it is.
+    pub ipv6_off: Option<Vec<String>>,
+}
+
+impl<'a> Context<'a> {
+    pub fn new(facts: &'a Facts) -> Context<'a> {
+        let mut usable_v4 = Vec::new();
+        let mut usable_v6 = Vec::new();
+        let mut reserved_hits = Vec::new();
+        if let Some(dns) = &facts.dns {
+            for lookup in [&dns.a, &dns.aaaa] {
+                for ip in &lookup.addresses {
+                    match reserved::classify(ip) {
+                        Some(entry) if !facts.options.allow_reserved => {
+                            reserved_hits.push((*ip, entry));
+                        }
+                        _ => match Family::of(ip) {
+                            Family::Ipv4 => usable_v4.push(*ip),
+                            Family::Ipv6 => usable_v6.push(*ip),
+                        },
+                    }
+                }
+            }
+        }
+        let local_addresses = facts.host.interfaces.known().map(|ifaces| {
+            ifaces
+                .iter()
+                .flat_map(|i| i.addresses.iter().copied())
+                .collect::<BTreeSet<_>>()
+        });
+        Context {
+            facts,
+            domain: &facts.target.domain,
+            usable_v4,
+            usable_v6,
+            reserved: reserved_hits,
+            local_addresses,
+            ipv6_off: ipv6_off(facts),
+        }
+    }
+
+    pub fn usable(&self, family: Family) -> &[IpAddr] {
+        match family {
+            Family::Ipv4 => &self.usable_v4,
+            Family::Ipv6 => &self.usable_v6,
+        }
+    }
+
+    pub fn lookup(&self, family: Family) -> Option<&DnsLookup> {
+        self.facts.dns.as_ref().map(|d| d.lookup(family))
+    }
+
+    pub fn has_usable(&self) -> bool {
+        !self.usable_v4.is_empty() || !self.usable_v6.is_empty()
+    }
+
+    pub fn is_local(&self, ip: &IpAddr) -> bool {
+        self.local_addresses
+            .as_ref()
+            .is_some_and(|set| set.contains(ip))
+    }
+
+    /// Whether this machine is the server: it holds one of the addresses the CA would use.
+    /// `None` when the interfaces could not be read.
+    pub fn on_host(&self) -> Option<bool> {
+        self.local_addresses.as_ref()?;
+        Some(
+            self.usable_v4
+                .iter()
+                .chain(&self.usable_v6)
+                .any(|ip| self.is_local(ip)),
+        )
+    }
+
+    pub fn connects(&self, family: Family, port: u16) -> impl Iterator<Item = &'a ConnectFact> {
+        self.facts
+            .connects
+            .iter()
+            .filter(move |c| c.port == port && Family::of(&c.address) == family)
+    }
+
+    pub fn connect(&self, ip: &IpAddr, port: u16) -> Option<&'a ConnectOutcome> {
+        self.facts
+            .connects
+            .iter()
+            .find(|c| c.address == *ip && c.port == port)
+            .map(|c| &c.outcome)
+    }
+
+    pub fn http(&self, ip: &IpAddr) -> Option<&'a HttpFact> {
+        self.facts.http.iter().find(|h| h.address == *ip)
+    }
+
+    /// The published addresses as evidence: `example.com AAAA 2001:db8::1`.
+    pub fn record_evidence(&self, family: Family) -> Vec<String> {
+        let Some(lookup) = self.lookup(family) else {
+            return Vec::new();
+        };
+        let mut lines: Vec<String> = lookup
+            .cname_chain
+            .iter()
+            .map(|hop| format!("{} CNAME {}", hop.name, hop.target))
+            .collect();
+        let owner = lookup
+            .cname_chain
+            .last()
+            .map_or(self.domain, |hop| hop.target.as_str());
+        for ip in &lookup.addresses {
+            lines.push(format!("{owner} {} {ip}", family.record_type()));
+        }
+        lines
+    }
+}
+
+/// IPv6 is off when the kernel lacks it, or when every non-loopback interface has
+/// `disable_ipv6` set (writing `all` sets them all; an interface switched back on afterwards
+/// counts as on). Returns the evidence lines, or `None` when IPv6 is on or unknown.
+fn ipv6_off(facts: &Facts) -> Option<Vec<String>> {
+    let host = &facts.host;
+    if let Probed::Known(false) = host.ipv6_in_kernel {
+        return Some(vec![
+            "/proc/sys/net/ipv6 is absent: the kernel was booted with ipv6.disable=1".into(),
+        ]);
+    }
+    let sysctls = host.disable_ipv6.known()?;
+    let line = |s: &Sysctl| format!("net.ipv6.conf.{}.disable_ipv6 = {}", s.scope, s.value);
+    let loopbacks: Vec<&str> = host
+        .interfaces
+        .known()
+        .map(|ifs| {
+            ifs.iter()
+                .filter(|i| i.loopback)
+                .map(|i| i.name.as_str())
+                .collect()
+        })
+        .unwrap_or_else(|| vec!["lo"]);
+    let global: Vec<&Sysctl> = sysctls
+        .iter()
+        .filter(|s| (s.scope == "all" || s.scope == "default") && s.value != 0)
+        .collect();
+    let interfaces: Vec<&Sysctl> = sysctls
+        .iter()
+        .filter(|s| {
+            s.scope != "all" && s.scope != "default" && !loopbacks.contains(&s.scope.as_str())
+        })
+        .collect();
+    let off = if interfaces.is_empty() {
+        global.iter().any(|s| s.scope == "all")
+    } else {
+        interfaces.iter().all(|s| s.value != 0)
+    };
+    off.then(|| global.iter().chain(&interfaces).map(|s| line(s)).collect())
+}
+
+/// Formats milliseconds for evidence: `2001 ms`, `10.0 s`.
+pub fn duration(ms: u64) -> String {
+    if ms >= 1000 {
+        format!("{:.1} s", ms as f64 / 1000.0)
+    } else {
+        format!("{ms} ms")
+    }
+}
+
+/// `192.0.2.1:80` or `[2001:db8::1]:80`.
+pub fn socket(ip: &IpAddr, port: u16) -> String {
+    std::net::SocketAddr::new(*ip, port).to_string()
+}

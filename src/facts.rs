@@ -1,0 +1,291 @@
+//! Facts: the whole truth of one run, as plain serde data.
+//!
+//! Probes produce these; the diagnosis reads nothing else. `--save-facts` writes them and
+//! `--from-facts` re-diagnoses them without touching the network, so every field a rule reads
+//! must be here, and every field here must be deserialisable from a saved file.
+
+use serde::{Deserialize, Serialize};
+use std::net::IpAddr;
+
+/// Version of the facts layout; bumped when a field changes meaning.
+pub const FACTS_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Facts {
+    pub facts_version: u32,
+    pub tool_version: String,
+    /// RFC 3339, UTC, when the probes started.
+    pub started_at: String,
+    pub target: Target,
+    pub options: ProbeOptions,
+    /// `None` when DNS was not probed (a wildcard with http-01 needs no lookup to be diagnosed).
+    pub dns: Option<DnsFacts>,
+    #[serde(default)]
+    pub connects: Vec<ConnectFact>,
+    #[serde(default)]
+    pub http: Vec<HttpFact>,
+    pub host: HostFacts,
+    pub duration_ms: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Target {
+    /// ASCII (punycode) form, without a leading `*.`.
+    pub domain: String,
+    /// What the user typed.
+    pub input: String,
+    pub wildcard: bool,
+    pub method: Method,
+    /// The resolver that answered the DNS facts, as text (`system (…)` or `IP:PORT`).
+    pub resolver: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Method {
+    #[serde(rename = "http-01")]
+    Http01,
+}
+
+impl Method {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Http01 => "http-01",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProbeOptions {
+    pub timeout_ms: u64,
+    /// Reserved and documentation addresses were treated as public (labs).
+    pub allow_reserved: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Family {
+    Ipv4,
+    Ipv6,
+}
+
+impl Family {
+    pub fn of(ip: &IpAddr) -> Family {
+        match ip {
+            IpAddr::V4(_) => Family::Ipv4,
+            IpAddr::V6(_) => Family::Ipv6,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Family::Ipv4 => "ipv4",
+            Family::Ipv6 => "ipv6",
+        }
+    }
+
+    /// The DNS record type that publishes an address of this family.
+    pub fn record_type(self) -> &'static str {
+        match self {
+            Family::Ipv4 => "A",
+            Family::Ipv6 => "AAAA",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DnsFacts {
+    pub a: DnsLookup,
+    pub aaaa: DnsLookup,
+}
+
+impl DnsFacts {
+    pub fn lookup(&self, family: Family) -> &DnsLookup {
+        match family {
+            Family::Ipv4 => &self.a,
+            Family::Ipv6 => &self.aaaa,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DnsLookup {
+    pub outcome: DnsOutcome,
+    /// Addresses of the asked type, in the order the resolver gave them.
+    #[serde(default)]
+    pub addresses: Vec<IpAddr>,
+    /// CNAME hops followed to reach the addresses: `alias -> target`.
+    #[serde(default)]
+    pub cname_chain: Vec<CnameHop>,
+    pub elapsed_ms: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CnameHop {
+    pub name: String,
+    pub target: String,
+}
+
+/// How one DNS query ended. NXDOMAIN, NODATA, SERVFAIL and "no answer" are different facts
+/// with different causes, so they are kept apart.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum DnsOutcome {
+    /// NOERROR with at least one record of the asked type.
+    Answer,
+    /// NOERROR, the name exists, but no record of the asked type.
+    NoData,
+    NxDomain,
+    /// SERVFAIL or another server-side failure code (FORMERR, NOTIMP, …).
+    ServerFailure {
+        rcode: String,
+    },
+    /// The resolver refused to answer (REFUSED).
+    Refused,
+    /// No answer within the timeout.
+    Timeout,
+    /// Anything else: network error talking to the resolver, malformed answer.
+    Error {
+        message: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectFact {
+    pub address: IpAddr,
+    pub port: u16,
+    pub outcome: ConnectOutcome,
+    pub elapsed_ms: u64,
+}
+
+/// How one TCP connect ended, in the terms the CA's error messages use.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum ConnectOutcome {
+    Connected,
+    /// RST in answer to the SYN: nothing listening, or a firewall REJECT.
+    Refused,
+    /// No answer within the timeout: a firewall DROP, a dead address.
+    Timeout,
+    /// EHOSTUNREACH: a router said the host cannot be reached, or neighbour discovery failed.
+    HostUnreachable,
+    /// ENETUNREACH: no route for this destination from where the probe ran.
+    NetworkUnreachable,
+    /// EAFNOSUPPORT: this kernel cannot open a socket of that family at all.
+    FamilyNotSupported,
+    Other {
+        errno: Option<i32>,
+        message: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpFact {
+    pub address: IpAddr,
+    pub port: u16,
+    pub url: String,
+    pub outcome: HttpOutcome,
+    pub elapsed_ms: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum HttpOutcome {
+    Response {
+        status: u16,
+        /// `Server` header, sanitised and capped.
+        server: Option<String>,
+        /// `Location` header of a redirect, sanitised and capped.
+        location: Option<String>,
+        /// The first bytes of the body (lossy UTF-8, sanitised), for evidence.
+        body_prefix: String,
+        /// Bytes read before the cap.
+        body_bytes: u64,
+        body_truncated: bool,
+    },
+    Timeout,
+    Reset,
+    Error {
+        message: String,
+    },
+}
+
+/// A host fact that could be read, or the reason it could not.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum Probed<T> {
+    Known(T),
+    Unknown(String),
+}
+
+impl<T> Probed<T> {
+    pub fn known(&self) -> Option<&T> {
+        match self {
+            Probed::Known(v) => Some(v),
+            Probed::Unknown(_) => None,
+        }
+    }
+}
+
+/// What the machine acme-doctor ran on says about itself. Only meaningful when that machine
+/// holds one of the domain's addresses (the diagnosis decides that).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostFacts {
+    /// `uname -r`.
+    pub kernel: Probed<String>,
+    /// False when the kernel has no IPv6 at all (booted with `ipv6.disable=1`).
+    pub ipv6_in_kernel: Probed<bool>,
+    /// `net.ipv6.conf.<name>.disable_ipv6` for `all`, `default` and every interface.
+    pub disable_ipv6: Probed<Vec<Sysctl>>,
+    /// `net.ipv6.bindv6only`: the default of IPV6_V6ONLY for new sockets.
+    pub bindv6only: Probed<bool>,
+    pub interfaces: Probed<Vec<Interface>>,
+    pub default_route_v4: Probed<bool>,
+    pub default_route_v6: Probed<bool>,
+    /// Listening TCP sockets on the ports the CA uses (80, 443).
+    pub listeners: Probed<Vec<Listener>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Sysctl {
+    /// The interface part: `all`, `default` or an interface name.
+    pub scope: String,
+    pub value: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Interface {
+    pub name: String,
+    pub up: bool,
+    pub loopback: bool,
+    pub addresses: Vec<IpAddr>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Listener {
+    pub family: Family,
+    pub address: IpAddr,
+    pub port: u16,
+    /// IPV6_V6ONLY of an IPv6 socket, from sock_diag; `None` for IPv4 or when unknown.
+    pub v6only: Option<bool>,
+    /// Owning process, when /proc tells (needs the same user or root).
+    pub process: Option<Process>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Process {
+    pub pid: u32,
+    pub name: String,
+}

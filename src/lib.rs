@@ -1,0 +1,15 @@
+//! acme-doctor: why did my ACME validation fail?
+//!
+//! The pipeline is the module layout:
+//! [`cli`] (args → validated [`config::Config`]) → [`probe`] (all I/O) → [`facts`] (serde) →
+//! [`diagnose`] (pure rules, ranking) → [`render`] (human, JSON, Markdown report).
+
+pub mod catalogue;
+pub mod cli;
+pub mod config;
+pub mod diagnose;
+pub mod domain;
+pub mod exit;
+pub mod facts;
+pub mod probe;
+pub mod render;
