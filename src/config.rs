@@ -1,0 +1,147 @@
+//! The validated configuration: every argument is checked once here, and nothing later reads
+//! the raw command line.
+
+use crate::domain;
+use crate::facts::Method;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Output {
+    Human,
+    Json,
+    Ndjson,
+    Report,
+}
+
+/// When the run fails: on blockers (default) or already on warnings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailOn {
+    Blocker,
+    Warning,
+}
+
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub input: String,
+    pub domain: String,
+    pub wildcard: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub jobs: Vec<Job>,
+    pub method: Method,
+    pub timeout: Duration,
+    pub resolver: Option<SocketAddr>,
+    pub allow_reserved: bool,
+    pub output: Output,
+    pub color: bool,
+    pub progress: bool,
+    pub verbose: bool,
+    pub fail_on: FailOn,
+    pub save_facts: Option<PathBuf>,
+    pub from_facts: Option<PathBuf>,
+    /// The command line, for the report header.
+    pub invocation: String,
+}
+
+pub const MIN_TIMEOUT: Duration = Duration::from_millis(100);
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// `10s`, `500ms`, `2m`, or a bare number of seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let t = text.trim();
+    let (number, scale_ms) = if let Some(n) = t.strip_suffix("ms") {
+        (n, 1.0)
+    } else if let Some(n) = t.strip_suffix('s') {
+        (n, 1000.0)
+    } else if let Some(n) = t.strip_suffix('m') {
+        (n, 60_000.0)
+    } else {
+        (t, 1000.0)
+    };
+    let value: f64 = number
+        .trim()
+        .parse()
+        .map_err(|_| format!("invalid duration {text:?}: use e.g. 10s, 500ms or 2m"))?;
+    if !value.is_finite() || value < 0.0 {
+        return Err(format!("invalid duration {text:?}"));
+    }
+    let d = Duration::from_millis((value * scale_ms).round() as u64);
+    if d < MIN_TIMEOUT || d > MAX_TIMEOUT {
+        return Err(format!(
+            "timeout {text:?} out of range: between 100ms and 120s"
+        ));
+    }
+    Ok(d)
+}
+
+/// `IP`, `IP:PORT` or `[IPv6]:PORT`; port 53 by default.
+pub fn parse_resolver(text: &str) -> Result<SocketAddr, String> {
+    let t = text.trim();
+    if let Ok(addr) = t.parse::<SocketAddr>() {
+        if addr.port() == 0 {
+            return Err(format!("invalid resolver {text:?}: port 0"));
+        }
+        return Ok(addr);
+    }
+    let bare = t.trim_start_matches('[').trim_end_matches(']');
+    bare.parse::<IpAddr>()
+        .map(|ip| SocketAddr::new(ip, 53))
+        .map_err(|_| format!("invalid resolver {text:?}: give an IP address, optionally with a port (192.0.2.53, 192.0.2.53:5353, [2001:db8::53]:53)"))
+}
+
+pub fn jobs(domains: &[String]) -> Result<Vec<Job>, String> {
+    domains
+        .iter()
+        .map(|d| {
+            domain::parse(d).map(|name| Job {
+                input: name.input,
+                domain: name.ascii,
+                wildcard: name.wildcard,
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_with_units() {
+        assert_eq!(parse_duration("10s").unwrap(), Duration::from_secs(10));
+        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
+        assert_eq!(parse_duration("2").unwrap(), Duration::from_secs(2));
+        assert_eq!(parse_duration("1.5s").unwrap(), Duration::from_millis(1500));
+        assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
+        for bad in ["", "abc", "-1s", "0", "10ms", "3m", "NaNs"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn resolvers_parse_with_default_port() {
+        assert_eq!(
+            parse_resolver("192.0.2.53").unwrap().to_string(),
+            "192.0.2.53:53"
+        );
+        assert_eq!(
+            parse_resolver("127.0.0.1:5353").unwrap().to_string(),
+            "127.0.0.1:5353"
+        );
+        assert_eq!(
+            parse_resolver("2001:db8::53").unwrap().to_string(),
+            "[2001:db8::53]:53"
+        );
+        assert_eq!(
+            parse_resolver("[2001:db8::53]:54").unwrap().to_string(),
+            "[2001:db8::53]:54"
+        );
+        for bad in ["", "dns.example", "1.2.3.4:0", "1.2.3.4:99999"] {
+            assert!(parse_resolver(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,110 @@
+//! TCP connect facts: one socket per attempt, created with socket2 so that "this kernel has
+//! no IPv6" (EAFNOSUPPORT at socket()) is told apart from failures of the connect itself.
+
+use super::ConnectProbe;
+use crate::facts::{ConnectFact, ConnectOutcome};
+use socket2::{Domain, Protocol, Socket, Type};
+use std::io;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+pub struct SocketConnect;
+
+/// Classifies a connect error the way the CA's messages distinguish them (§6 of the
+/// reference): refused, host or network unreachable, family not supported, other.
+pub fn classify(err: &io::Error) -> ConnectOutcome {
+    match err.raw_os_error() {
+        Some(nix::libc::ECONNREFUSED) => ConnectOutcome::Refused,
+        Some(nix::libc::EHOSTUNREACH) => ConnectOutcome::HostUnreachable,
+        Some(nix::libc::ENETUNREACH) => ConnectOutcome::NetworkUnreachable,
+        Some(nix::libc::EAFNOSUPPORT) => ConnectOutcome::FamilyNotSupported,
+        Some(nix::libc::ETIMEDOUT) => ConnectOutcome::Timeout,
+        errno => ConnectOutcome::Other {
+            errno,
+            message: err.kind().to_string(),
+        },
+    }
+}
+
+async fn attempt(addr: SocketAddr) -> io::Result<()> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_nonblocking(true)?;
+    let std_stream: std::net::TcpStream = socket.into();
+    let tokio_socket = tokio::net::TcpSocket::from_std_stream(std_stream);
+    let stream = tokio_socket.connect(addr).await?;
+    // Close at once: the probe only asks whether the handshake completes.
+    drop(stream);
+    Ok(())
+}
+
+impl ConnectProbe for SocketConnect {
+    async fn connect(&self, addr: SocketAddr, timeout: Duration) -> ConnectFact {
+        let started = Instant::now();
+        let outcome = match tokio::time::timeout(timeout, attempt(addr)).await {
+            Err(_) => ConnectOutcome::Timeout,
+            Ok(Ok(())) => ConnectOutcome::Connected,
+            Ok(Err(e)) => classify(&e),
+        };
+        ConnectFact {
+            address: addr.ip(),
+            port: addr.port(),
+            outcome,
+            elapsed_ms: started.elapsed().as_millis() as u64,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errnos_map_to_the_ca_vocabulary() {
+        let e = |n| io::Error::from_raw_os_error(n);
+        assert_eq!(
+            classify(&e(nix::libc::ECONNREFUSED)),
+            ConnectOutcome::Refused
+        );
+        assert_eq!(
+            classify(&e(nix::libc::EHOSTUNREACH)),
+            ConnectOutcome::HostUnreachable
+        );
+        assert_eq!(
+            classify(&e(nix::libc::ENETUNREACH)),
+            ConnectOutcome::NetworkUnreachable
+        );
+        assert_eq!(
+            classify(&e(nix::libc::EAFNOSUPPORT)),
+            ConnectOutcome::FamilyNotSupported
+        );
+        assert!(matches!(
+            classify(&e(nix::libc::EPERM)),
+            ConnectOutcome::Other { errno: Some(1), .. }
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_closed_loopback_port_is_refused_quickly() {
+        // Bind then drop to find a port that nothing listens on.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let fact = SocketConnect
+            .connect(
+                SocketAddr::from(([127, 0, 0, 1], port)),
+                Duration::from_secs(2),
+            )
+            .await;
+        assert_eq!(fact.outcome, ConnectOutcome::Refused);
+    }
+
+    #[tokio::test]
+    async fn a_listening_loopback_port_connects() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let fact = SocketConnect.connect(addr, Duration::from_secs(2)).await;
+        assert_eq!(fact.outcome, ConnectOutcome::Connected);
+    }
+}
