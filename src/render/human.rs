@@ -1,0 +1,118 @@
+//! Terminal output: one line per finding, root causes first, evidence dimmed, `fix:` lines.
+
+use super::{Outcome, Palette, sanitize};
+use crate::diagnose::{Finding, Severity, Verdict};
+use std::fmt::Write;
+
+fn severity_label(p: &Palette, s: Severity) -> String {
+    match s {
+        Severity::Blocker => p.blocker("blocker"),
+        Severity::Warning => p.warning("warning"),
+        Severity::Info => p.info("info"),
+    }
+}
+
+/// Findings quote facts, and facts may come from a file or a hostile server.
+fn clean(text: &str) -> String {
+    sanitize::line(text, 1000)
+}
+
+fn scope(f: &Finding) -> String {
+    match (f.family, f.port) {
+        (Some(fam), Some(port)) => format!(" {} :{port}", fam.as_str()),
+        (Some(fam), None) => format!(" {}", fam.as_str()),
+        (None, Some(port)) => format!(" :{port}"),
+        (None, None) => String::new(),
+    }
+}
+
+pub fn render(outcomes: &[Outcome], p: &Palette, verbose: bool) -> String {
+    let mut out = String::new();
+    for (i, o) in outcomes.iter().enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        render_one(&mut out, o, p, verbose);
+    }
+    out
+}
+
+fn render_one(out: &mut String, o: &Outcome, p: &Palette, verbose: bool) {
+    let d = o.diagnosis;
+    let f = o.facts;
+    let verdict = match d.verdict {
+        Verdict::Fail => p.blocker("FAIL"),
+        Verdict::AtRisk => p.warning("AT RISK"),
+        Verdict::Pass => p.pass("PASS"),
+    };
+    let count = |s| d.findings.iter().filter(|x| x.severity == s).count();
+    let _ = writeln!(
+        out,
+        "{} {}  {}  {}",
+        verdict,
+        p.bold(&clean(&f.target.input)),
+        p.dim(&format!(
+            "{} · resolver {} · {} ms",
+            f.target.method.as_str(),
+            sanitize::line(&f.target.resolver, 80),
+            f.duration_ms
+        )),
+        if d.incomplete {
+            p.warning("(incomplete)")
+        } else {
+            String::new()
+        },
+    );
+    let (b, w) = (count(Severity::Blocker), count(Severity::Warning));
+    if d.findings.is_empty() {
+        let _ = writeln!(
+            out,
+            "  no problem found: the CA should be able to fetch http://{}/.well-known/acme-challenge/",
+            f.target.domain
+        );
+    } else {
+        let _ = writeln!(out, "  {b} blocker(s), {w} warning(s)");
+    }
+    for finding in &d.findings {
+        let explained = finding.explained_by.is_some();
+        let indent = if explained { "    ↳ " } else { "" };
+        let _ = writeln!(
+            out,
+            "{indent}{} [{}]{} {}",
+            severity_label(p, finding.severity),
+            finding.code,
+            scope(finding),
+            clean(&finding.title)
+        );
+        if explained && !verbose {
+            continue;
+        }
+        let pad = if explained { "        " } else { "    " };
+        if !finding.detail.is_empty() && verbose {
+            let _ = writeln!(out, "{pad}{}", clean(&finding.detail));
+        }
+        for e in &finding.evidence {
+            let _ = writeln!(out, "{pad}{}", p.dim(&format!("evidence: {}", clean(e))));
+        }
+        if let Some(ca) = &finding.ca_error {
+            let _ = writeln!(
+                out,
+                "{pad}{}",
+                p.dim(&format!("the CA would say: {}", clean(ca)))
+            );
+        }
+        for fix in &finding.fix {
+            let _ = writeln!(out, "{pad}fix: {}", clean(fix));
+        }
+    }
+    for reason in &d.incomplete_reasons {
+        let _ = writeln!(out, "  {} {}", p.warning("incomplete:"), clean(reason));
+    }
+    if let Some(top) = d.findings.first() {
+        let _ = writeln!(
+            out,
+            "  {}",
+            p.dim(&format!("more: acme-doctor explain {}", top.code))
+        );
+    }
+}

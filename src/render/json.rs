@@ -1,0 +1,114 @@
+//! The `--json` contract (DESIGN.md "The contract users build on"): one object per domain,
+//! `schema_version` bumped on any breaking change. Errors are JSON too, so a CI parser never
+//! meets plain text.
+
+use super::Outcome;
+use crate::diagnose::{Finding, Verdict};
+use crate::facts::Facts;
+use serde::Serialize;
+
+pub const SCHEMA_VERSION: u32 = 1;
+
+#[derive(Serialize)]
+pub struct Tool {
+    pub name: &'static str,
+    pub version: &'static str,
+}
+
+pub const TOOL: Tool = Tool {
+    name: "acme-doctor",
+    version: env!("CARGO_PKG_VERSION"),
+};
+
+#[derive(Serialize)]
+struct TargetOut<'a> {
+    domain: &'a str,
+    method: &'static str,
+    resolver: &'a str,
+}
+
+#[derive(Serialize)]
+struct DomainReport<'a> {
+    schema_version: u32,
+    tool: Tool,
+    target: TargetOut<'a>,
+    verdict: Verdict,
+    incomplete: bool,
+    incomplete_reasons: &'a [String],
+    findings: &'a [Finding],
+    facts: &'a Facts,
+    duration_ms: u64,
+}
+
+fn report<'a>(o: &'a Outcome<'a>) -> DomainReport<'a> {
+    DomainReport {
+        schema_version: SCHEMA_VERSION,
+        tool: TOOL,
+        target: TargetOut {
+            domain: &o.facts.target.domain,
+            method: o.facts.target.method.as_str(),
+            resolver: &o.facts.target.resolver,
+        },
+        verdict: o.diagnosis.verdict,
+        incomplete: o.diagnosis.incomplete,
+        incomplete_reasons: &o.diagnosis.incomplete_reasons,
+        findings: &o.diagnosis.findings,
+        facts: o.facts,
+        duration_ms: o.facts.duration_ms,
+    }
+}
+
+fn to_string<T: Serialize>(value: &T, pretty: bool) -> String {
+    let result = if pretty {
+        serde_json::to_string_pretty(value)
+    } else {
+        serde_json::to_string(value)
+    };
+    // Serialising plain structs of strings and numbers cannot fail; say so if it ever does.
+    result.unwrap_or_else(|e| {
+        format!("{{\"error\":{{\"kind\":\"internal\",\"message\":\"JSON encoding failed: {e}\"}}}}")
+    })
+}
+
+/// `--json`: an object for one domain, an array for several.
+pub fn render(outcomes: &[Outcome]) -> String {
+    let reports: Vec<DomainReport> = outcomes.iter().map(report).collect();
+    if reports.len() == 1 {
+        to_string(&reports[0], true)
+    } else {
+        to_string(&reports, true)
+    }
+}
+
+/// `--ndjson`: one compact object per line.
+pub fn render_ndjson(outcomes: &[Outcome]) -> String {
+    outcomes
+        .iter()
+        .map(|o| to_string(&report(o), false) + "\n")
+        .collect()
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    kind: &'a str,
+    message: &'a str,
+}
+
+#[derive(Serialize)]
+struct ErrorReport<'a> {
+    schema_version: u32,
+    tool: Tool,
+    error: ErrorBody<'a>,
+}
+
+/// A tool error (exit 2) as JSON: `kind` is `usage`, `input` or `internal`.
+pub fn render_error(kind: &str, message: &str) -> String {
+    to_string(
+        &ErrorReport {
+            schema_version: SCHEMA_VERSION,
+            tool: TOOL,
+            error: ErrorBody { kind, message },
+        },
+        true,
+    )
+}

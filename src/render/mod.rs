@@ -1,0 +1,56 @@
+//! Renderers: human text, JSON, Markdown report. They get a finished [`Diagnosis`] and its
+//! [`Facts`]; they do not probe, decide or look at the terminal (the CLI decides colour).
+
+pub mod human;
+pub mod json;
+pub mod report;
+pub mod sanitize;
+
+use crate::diagnose::Diagnosis;
+use crate::facts::Facts;
+
+/// One domain's result, as every renderer takes it.
+pub struct Outcome<'a> {
+    pub facts: &'a Facts,
+    pub diagnosis: &'a Diagnosis,
+}
+
+/// Colours for the human renderer; all identity when colour is off.
+#[derive(Debug, Clone, Copy)]
+pub struct Palette {
+    pub enabled: bool,
+}
+
+impl Palette {
+    fn paint(&self, text: &str, f: impl Fn(&str) -> colored::ColoredString) -> String {
+        if self.enabled {
+            f(text).to_string()
+        } else {
+            text.to_string()
+        }
+    }
+
+    pub fn blocker(&self, t: &str) -> String {
+        self.paint(t, |s| colored::Colorize::bold(colored::Colorize::red(s)))
+    }
+
+    pub fn warning(&self, t: &str) -> String {
+        self.paint(t, |s| colored::Colorize::bold(colored::Colorize::yellow(s)))
+    }
+
+    pub fn info(&self, t: &str) -> String {
+        self.paint(t, |s| colored::Colorize::cyan(s))
+    }
+
+    pub fn pass(&self, t: &str) -> String {
+        self.paint(t, |s| colored::Colorize::bold(colored::Colorize::green(s)))
+    }
+
+    pub fn dim(&self, t: &str) -> String {
+        self.paint(t, |s| colored::Colorize::dimmed(s))
+    }
+
+    pub fn bold(&self, t: &str) -> String {
+        self.paint(t, |s| colored::Colorize::bold(s))
+    }
+}

@@ -1,0 +1,139 @@
+//! `--report`: Markdown for a support ticket or forum post. No ANSI; every cell escaped.
+
+use super::{Outcome, sanitize};
+use crate::diagnose::Verdict;
+use crate::facts::Probed;
+use std::fmt::Write;
+
+/// Text for a table cell or inline prose: sanitised, pipes escaped, one line.
+fn cell(text: &str) -> String {
+    sanitize::line(text, 500).replace('|', "\\|")
+}
+
+/// Text inside a code span: backticks cannot be escaped there, so they are replaced.
+fn code(text: &str) -> String {
+    format!("`{}`", sanitize::line(text, 500).replace('`', "'"))
+}
+
+pub fn render(outcomes: &[Outcome], invocation: &str) -> String {
+    let mut out = String::new();
+    for o in outcomes {
+        render_one(&mut out, o, invocation);
+    }
+    out
+}
+
+fn render_one(out: &mut String, o: &Outcome, invocation: &str) {
+    let f = o.facts;
+    let d = o.diagnosis;
+    let verdict = match d.verdict {
+        Verdict::Fail => "FAIL",
+        Verdict::AtRisk => "AT RISK",
+        Verdict::Pass => "PASS",
+    };
+    let kernel = match &f.host.kernel {
+        Probed::Known(k) => k.clone(),
+        Probed::Unknown(why) => format!("unknown ({why})"),
+    };
+    let _ = writeln!(out, "## acme-doctor report: {}\n", cell(&f.target.domain));
+    let _ = writeln!(out, "| | |\n|---|---|");
+    let _ = writeln!(
+        out,
+        "| Verdict | **{verdict}**{} |",
+        if d.incomplete { " (incomplete)" } else { "" }
+    );
+    let _ = writeln!(out, "| Tool | acme-doctor {} |", cell(&f.tool_version));
+    let _ = writeln!(out, "| Kernel | {} |", cell(&kernel));
+    let _ = writeln!(out, "| Invocation | {} |", code(invocation));
+    let _ = writeln!(out, "| Time | {} |", cell(&f.started_at));
+    let _ = writeln!(out, "| Method | {} |", f.target.method.as_str());
+    let _ = writeln!(out, "| Resolver | {} |", cell(&f.target.resolver));
+    let _ = writeln!(out, "| Duration | {} ms |\n", f.duration_ms);
+
+    if d.findings.is_empty() {
+        let _ = writeln!(out, "No problem found.\n");
+    } else {
+        let _ = writeln!(out, "### Findings\n");
+        let _ = writeln!(
+            out,
+            "| # | Severity | Code | Family | Port | Finding | Explained by |"
+        );
+        let _ = writeln!(out, "|---|---|---|---|---|---|---|");
+        for (i, x) in d.findings.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "| {} | {} | `{}` | {} | {} | {} | {} |",
+                i + 1,
+                x.severity.as_str(),
+                x.code,
+                x.family.map_or("", |f| f.as_str()),
+                x.port.map(|p| p.to_string()).unwrap_or_default(),
+                cell(&x.title),
+                x.explained_by.map(|c| format!("`{c}`")).unwrap_or_default()
+            );
+        }
+        out.push('\n');
+    }
+    for reason in &d.incomplete_reasons {
+        let _ = writeln!(out, "- Incomplete: {}", cell(reason));
+    }
+    if !d.incomplete_reasons.is_empty() {
+        out.push('\n');
+    }
+    if let Some(top) = d.findings.first() {
+        let _ = writeln!(out, "### Top finding: `{}`\n", top.code);
+        let _ = writeln!(out, "{}\n", cell(&top.detail));
+        if !top.evidence.is_empty() {
+            let _ = writeln!(out, "Evidence:\n");
+            for e in &top.evidence {
+                let _ = writeln!(out, "- {}", code(e));
+            }
+            out.push('\n');
+        }
+        if let Some(ca) = &top.ca_error {
+            let _ = writeln!(out, "The CA would report: {}\n", code(ca));
+        }
+        if !top.fix.is_empty() {
+            let _ = writeln!(out, "Fix:\n");
+            for fix in &top.fix {
+                let _ = writeln!(out, "- {}", cell(fix));
+            }
+            out.push('\n');
+        }
+        let _ = writeln!(
+            out,
+            "<details><summary>What <code>{}</code> means (acme-doctor explain {})</summary>\n\n{}\n</details>\n",
+            top.code,
+            top.code,
+            shift_headings(top.code.explanation())
+        );
+    }
+    let facts_json = serde_json::to_string_pretty(f)
+        .unwrap_or_else(|e| format!("(facts could not be encoded: {e})"));
+    // A fence longer than any backtick run inside keeps the block closed.
+    let fence = "`".repeat(longest_backtick_run(&facts_json).max(2) + 1);
+    let _ = writeln!(
+        out,
+        "<details><summary>Facts (JSON, re-diagnose with <code>acme-doctor --from-facts FILE</code>)</summary>\n\n{fence}json\n{}\n{fence}\n</details>\n",
+        sanitize::block(&facts_json, 200_000)
+    );
+}
+
+/// The catalogue's `#` and `##` become `####` and `#####`, under the report's own headings.
+fn shift_headings(markdown: &str) -> String {
+    markdown
+        .lines()
+        .map(|l| {
+            if l.starts_with('#') {
+                format!("###{l}")
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn longest_backtick_run(text: &str) -> usize {
+    text.split(|c| c != '`').map(str::len).max().unwrap_or(0)
+}

@@ -1,0 +1,62 @@
+//! Text from the network (and from other users' processes) is untrusted: before it reaches a
+//! terminal or a report, control characters are replaced and its length is capped.
+
+/// One line: every control character (C0, DEL, C1) and bidi override becomes U+FFFD, so a
+/// hostile server cannot move the cursor, recolour the terminal or reorder text.
+pub fn line(text: &str, max_chars: usize) -> String {
+    clean(text, max_chars, false)
+}
+
+/// Like [`line`] but keeps newlines (for multi-line blocks such as a body excerpt).
+pub fn block(text: &str, max_chars: usize) -> String {
+    clean(text, max_chars, true)
+}
+
+fn is_unsafe(c: char, keep_newlines: bool) -> bool {
+    if keep_newlines && c == '\n' {
+        return false;
+    }
+    c.is_control()
+        || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}')
+}
+
+fn clean(text: &str, max_chars: usize, keep_newlines: bool) -> String {
+    let mut out = String::with_capacity(text.len().min(max_chars * 4));
+    for (count, c) in text.chars().enumerate() {
+        if count == max_chars {
+            out.push('…');
+            break;
+        }
+        out.push(if is_unsafe(c, keep_newlines) {
+            '\u{FFFD}'
+        } else {
+            c
+        });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escape_sequences_are_neutralised() {
+        let hostile = "nginx\x1b[31m\x1b]0;pwned\x07\r\n\u{202E}evil";
+        let clean = line(hostile, 100);
+        assert!(!clean.chars().any(|c| c.is_control()));
+        assert!(!clean.contains('\u{202E}'));
+        assert!(clean.starts_with("nginx"));
+    }
+
+    #[test]
+    fn long_text_is_capped() {
+        assert_eq!(line(&"a".repeat(10), 4), "aaaa…");
+        assert_eq!(line("abc", 3), "abc");
+    }
+
+    #[test]
+    fn blocks_keep_newlines_only() {
+        assert_eq!(block("a\nb\tc", 10), "a\nb\u{FFFD}c");
+    }
+}
