@@ -1,0 +1,454 @@
+//! The lab: real networks in Linux network namespaces, made and removed by the test itself.
+//!
+//! Topology (all addresses from the documentation ranges, existing only inside these
+//! namespaces):
+//!
+//!   host (the server)          router                      outside (the CA's view)
+//!   h0 192.0.2.10/24      ---  rh 192.0.2.1   ro 198.51.100.1   ---  o0 198.51.100.10/24
+//!      2001:db8:2::10/64          2001:db8:2::1   2001:db8:51::1        2001:db8:51::10/64
+//!                              lo 203.0.113.53, 2001:db8:53::53 (dnsmasq: the lab zone)
+//!
+//! Teardown kills the processes the lab started, by pid, then deletes its namespaces by name,
+//! in `Drop`, so it runs when a test fails too.
+
+use super::Run;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+pub const HOST_V4: &str = "192.0.2.10";
+pub const HOST_V6: &str = "2001:db8:2::10";
+pub const RESOLVER: &str = "203.0.113.53";
+pub const DOMAIN: &str = "example.test";
+
+static NEXT: AtomicU32 = AtomicU32::new(0);
+
+pub fn tool_exists(tool: &str) -> bool {
+    [
+        "/usr/sbin",
+        "/usr/bin",
+        "/sbin",
+        "/bin",
+        "/usr/local/sbin",
+        "/usr/local/bin",
+    ]
+    .iter()
+    .any(|dir| Path::new(dir).join(tool).exists())
+}
+
+/// What a scenario changes from the healthy dual-stack lab.
+#[derive(Clone, Debug)]
+pub struct Setup {
+    /// `--host-record` values for dnsmasq: `name,addr[,addr]`.
+    pub host_records: Vec<String>,
+    /// nginx `listen` lines for port 80.
+    pub listen: Vec<String>,
+    /// Whether nginx runs at all.
+    pub nginx: bool,
+    /// Commands run inside the host namespace after it is up (sysctls, firewall rules).
+    pub host_commands: Vec<Vec<String>>,
+}
+
+impl Default for Setup {
+    fn default() -> Setup {
+        Setup {
+            host_records: vec![format!("{DOMAIN},{HOST_V4},{HOST_V6}")],
+            listen: vec!["listen 80;".into(), "listen [::]:80;".into()],
+            nginx: true,
+            host_commands: Vec::new(),
+        }
+    }
+}
+
+pub struct Lab {
+    pub host: String,
+    pub router: String,
+    pub outside: String,
+    namespaces: Vec<String>,
+    children: Vec<Child>,
+    pub dir: PathBuf,
+}
+
+fn run(cmd: &mut Command) -> Result<String, String> {
+    let out = cmd
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("{cmd:?}: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "{cmd:?} failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+fn ip(args: &[&str]) -> Result<String, String> {
+    run(Command::new("ip").args(args))
+}
+
+fn pid_alive(pid: u32) -> bool {
+    Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// Removes namespaces left by an earlier test process of ours that was killed before its
+/// teardown ran: only names with our prefix whose owning pid no longer exists.
+fn sweep_stale() {
+    let Ok(list) = ip(&["netns", "list"]) else {
+        return;
+    };
+    for line in list.lines() {
+        let name = line.split_whitespace().next().unwrap_or("");
+        let Some(rest) = name.strip_prefix("adl") else {
+            continue;
+        };
+        let Some(pid) = rest.split('x').next().and_then(|p| p.parse::<u32>().ok()) else {
+            continue;
+        };
+        if pid != std::process::id() && !pid_alive(pid) {
+            let _ = ip(&["netns", "del", name]);
+        }
+    }
+}
+
+impl Lab {
+    pub fn start(setup: &Setup) -> Lab {
+        sweep_stale();
+        let id = format!(
+            "adl{}x{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        let dir = std::env::temp_dir().join(&id);
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("create lab dir");
+        let mut lab = Lab {
+            host: format!("{id}h"),
+            router: format!("{id}r"),
+            outside: format!("{id}o"),
+            namespaces: Vec::new(),
+            children: Vec::new(),
+            dir,
+        };
+        // Any error from here on drops `lab`, which tears down what was made so far.
+        if let Err(e) = lab.build(setup) {
+            panic!("lab setup failed: {e}");
+        }
+        lab
+    }
+
+    fn exec(&self, ns: &str, args: &[&str]) -> Result<String, String> {
+        run(Command::new("ip").args(["netns", "exec", ns]).args(args))
+    }
+
+    pub fn host_exec(&self, args: &[&str]) -> Result<String, String> {
+        self.exec(&self.host, args)
+    }
+
+    fn spawn(&mut self, ns: &str, args: &[&str], log: &str) -> Result<(), String> {
+        let log_file = std::fs::File::create(self.dir.join(log)).map_err(|e| e.to_string())?;
+        let child = Command::new("ip")
+            .args(["netns", "exec", ns])
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(log_file.try_clone().map_err(|e| e.to_string())?)
+            .stderr(log_file)
+            .spawn()
+            .map_err(|e| format!("spawn {args:?}: {e}"))?;
+        self.children.push(child);
+        Ok(())
+    }
+
+    fn build(&mut self, setup: &Setup) -> Result<(), String> {
+        for ns in [self.host.clone(), self.router.clone(), self.outside.clone()] {
+            ip(&["netns", "add", &ns])?;
+            self.namespaces.push(ns.clone());
+            // No duplicate address detection: otherwise the first IPv6 packets are lost while
+            // addresses are tentative, and a healthy path looks like a timeout.
+            self.exec(
+                &ns,
+                &[
+                    "sysctl",
+                    "-qw",
+                    "net.ipv6.conf.all.accept_dad=0",
+                    "net.ipv6.conf.default.accept_dad=0",
+                ],
+            )?;
+            self.exec(&ns, &["ip", "link", "set", "lo", "up"])?;
+        }
+        let (h, r, o) = (self.host.clone(), self.router.clone(), self.outside.clone());
+        ip(&[
+            "link", "add", "h0", "netns", &h, "type", "veth", "peer", "name", "rh", "netns", &r,
+        ])?;
+        ip(&[
+            "link", "add", "o0", "netns", &o, "type", "veth", "peer", "name", "ro", "netns", &r,
+        ])?;
+        let steps: Vec<(&str, Vec<&str>)> = vec![
+            (&h, vec!["ip", "addr", "add", "192.0.2.10/24", "dev", "h0"]),
+            (
+                &h,
+                vec![
+                    "ip",
+                    "addr",
+                    "add",
+                    "2001:db8:2::10/64",
+                    "dev",
+                    "h0",
+                    "nodad",
+                ],
+            ),
+            (&h, vec!["ip", "link", "set", "h0", "up"]),
+            (
+                &h,
+                vec!["ip", "route", "add", "default", "via", "192.0.2.1"],
+            ),
+            (
+                &h,
+                vec![
+                    "ip",
+                    "-6",
+                    "route",
+                    "add",
+                    "default",
+                    "via",
+                    "2001:db8:2::1",
+                ],
+            ),
+            (
+                &r,
+                vec![
+                    "sysctl",
+                    "-qw",
+                    "net.ipv4.ip_forward=1",
+                    "net.ipv6.conf.all.forwarding=1",
+                ],
+            ),
+            (&r, vec!["ip", "addr", "add", "192.0.2.1/24", "dev", "rh"]),
+            (
+                &r,
+                vec![
+                    "ip",
+                    "addr",
+                    "add",
+                    "2001:db8:2::1/64",
+                    "dev",
+                    "rh",
+                    "nodad",
+                ],
+            ),
+            (
+                &r,
+                vec!["ip", "addr", "add", "198.51.100.1/24", "dev", "ro"],
+            ),
+            (
+                &r,
+                vec![
+                    "ip",
+                    "addr",
+                    "add",
+                    "2001:db8:51::1/64",
+                    "dev",
+                    "ro",
+                    "nodad",
+                ],
+            ),
+            (
+                &r,
+                vec!["ip", "addr", "add", "203.0.113.53/32", "dev", "lo"],
+            ),
+            (
+                &r,
+                vec!["ip", "addr", "add", "2001:db8:53::53/128", "dev", "lo"],
+            ),
+            (&r, vec!["ip", "link", "set", "rh", "up"]),
+            (&r, vec!["ip", "link", "set", "ro", "up"]),
+            (
+                &o,
+                vec!["ip", "addr", "add", "198.51.100.10/24", "dev", "o0"],
+            ),
+            (
+                &o,
+                vec![
+                    "ip",
+                    "addr",
+                    "add",
+                    "2001:db8:51::10/64",
+                    "dev",
+                    "o0",
+                    "nodad",
+                ],
+            ),
+            (&o, vec!["ip", "link", "set", "o0", "up"]),
+            (
+                &o,
+                vec!["ip", "route", "add", "default", "via", "198.51.100.1"],
+            ),
+            (
+                &o,
+                vec![
+                    "ip",
+                    "-6",
+                    "route",
+                    "add",
+                    "default",
+                    "via",
+                    "2001:db8:51::1",
+                ],
+            ),
+        ];
+        for (ns, args) in &steps {
+            self.exec(ns, args)?;
+        }
+        self.wait_until("IPv6 addresses usable", |lab| {
+            [&lab.host, &lab.router, &lab.outside].iter().all(|ns| {
+                lab.exec(ns, &["ip", "-6", "addr", "show", "tentative"])
+                    .is_ok_and(|o| o.trim().is_empty())
+            })
+        })?;
+
+        let mut dnsmasq: Vec<String> = [
+            "dnsmasq",
+            "--keep-in-foreground",
+            "--conf-file=/dev/null",
+            "--no-resolv",
+            "--no-hosts",
+            "--bind-interfaces",
+            "--listen-address=203.0.113.53",
+            "--listen-address=2001:db8:53::53",
+            "--port=53",
+            "--local=/test/",
+            "--pid-file=",
+            "--user=root",
+            "--group=root",
+            "--log-facility=-",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        for record in &setup.host_records {
+            dnsmasq.push(format!("--host-record={record}"));
+        }
+        let args: Vec<&str> = dnsmasq.iter().map(String::as_str).collect();
+        self.spawn(&r, &args, "dnsmasq.log")?;
+        self.wait_until("dnsmasq listening", |lab| {
+            lab.exec(&lab.router, &["ss", "-Hlnu", "sport = :53"])
+                .is_ok_and(|o| !o.trim().is_empty())
+                && lab
+                    .exec(&lab.router, &["ss", "-Hlnt", "sport = :53"])
+                    .is_ok_and(|o| !o.trim().is_empty())
+        })?;
+
+        for cmd in &setup.host_commands {
+            let args: Vec<&str> = cmd.iter().map(String::as_str).collect();
+            self.exec(&h, &args)?;
+        }
+
+        if setup.nginx {
+            let conf = self.nginx_conf(&setup.listen)?;
+            let conf = conf.to_string_lossy().into_owned();
+            self.spawn(&h, &["nginx", "-c", &conf], "nginx.log")?;
+            self.wait_until("nginx listening", |lab| {
+                lab.exec(&lab.host, &["ss", "-Hltn", "sport = :80"])
+                    .is_ok_and(|o| !o.trim().is_empty())
+            })?;
+        }
+        Ok(())
+    }
+
+    fn nginx_conf(&self, listen: &[String]) -> Result<PathBuf, String> {
+        let d = self.dir.display();
+        let www = self.dir.join("www");
+        std::fs::create_dir_all(www.join(".well-known/acme-challenge"))
+            .map_err(|e| e.to_string())?;
+        let conf = format!(
+            "daemon off;\nmaster_process off;\nworker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/nginx-error.log;\n\
+             events {{ worker_connections 64; }}\n\
+             http {{\n  access_log off;\n  client_body_temp_path {d}/cb;\n  proxy_temp_path {d}/px;\n  fastcgi_temp_path {d}/fc;\n  uwsgi_temp_path {d}/uw;\n  scgi_temp_path {d}/sc;\n\
+               server {{\n    {}\n    server_name _;\n    root {};\n    location / {{ try_files $uri =404; }}\n  }}\n}}\n",
+            listen.join("\n    "),
+            www.display()
+        );
+        let path = self.dir.join("nginx.conf");
+        std::fs::write(&path, conf).map_err(|e| e.to_string())?;
+        Ok(path)
+    }
+
+    fn wait_until(&self, what: &str, ready: impl Fn(&Lab) -> bool) -> Result<(), String> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if ready(self) {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let logs = std::fs::read_dir(&self.dir)
+            .map(|d| {
+                d.flatten()
+                    .filter(|e| e.file_name().to_string_lossy().ends_with(".log"))
+                    .map(|e| {
+                        format!(
+                            "{}: {}",
+                            e.file_name().to_string_lossy(),
+                            std::fs::read_to_string(e.path()).unwrap_or_default()
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
+            .unwrap_or_default();
+        Err(format!("timed out waiting for {what}\n{logs}"))
+    }
+
+    /// Runs acme-doctor inside a namespace of this lab, against the lab's resolver.
+    pub fn acme_doctor(&self, ns: &str, extra: &[&str]) -> Run {
+        let mut args = vec![
+            "netns",
+            "exec",
+            ns,
+            super::BIN,
+            "--resolver",
+            RESOLVER,
+            "--allow-reserved",
+            "--timeout",
+            "2s",
+        ];
+        args.extend_from_slice(extra);
+        Command::new("ip")
+            .args(&args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run acme-doctor in the lab")
+            .into()
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        for child in &mut self.children {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(child.id() as i32),
+                nix::sys::signal::Signal::SIGTERM,
+            );
+        }
+        for child in &mut self.children {
+            let deadline = Instant::now() + Duration::from_secs(3);
+            loop {
+                match child.try_wait() {
+                    Ok(Some(_)) | Err(_) => break,
+                    Ok(None) if Instant::now() > deadline => {
+                        let _ = child.kill();
+                        let _ = child.wait();
+                        break;
+                    }
+                    Ok(None) => std::thread::sleep(Duration::from_millis(10)),
+                }
+            }
+        }
+        for ns in self.namespaces.iter().rev() {
+            let _ = ip(&["netns", "del", ns]);
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}

@@ -1,0 +1,84 @@
+//! Shared test support: running the built binary, tier gating, the loopback DNS server and the
+//! network-namespace lab. Each test binary uses a different part of it.
+#![allow(dead_code)]
+
+pub mod dns;
+pub mod lab;
+
+use std::io::Write;
+use std::process::{Command, Output};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_acme-doctor");
+
+/// The binary's result: exit code, stdout, stderr.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
+            panic!(
+                "stdout is not JSON ({e}):\n{}\nstderr:\n{}",
+                self.stdout, self.stderr
+            )
+        })
+    }
+}
+
+impl From<Output> for Run {
+    fn from(o: Output) -> Run {
+        Run {
+            code: o.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+}
+
+/// Runs acme-doctor with `args` (no terminal, no colour, no spinner).
+pub fn acme_doctor(args: &[&str]) -> Run {
+    Command::new(BIN)
+        .args(args)
+        .env_remove("NO_COLOR")
+        .output()
+        .expect("run acme-doctor")
+        .into()
+}
+
+/// Says loudly, past the test harness's output capture, that a tier did not run.
+pub fn announce_skip(tier: &str, why: &str) {
+    let mut err = std::io::stderr();
+    let _ = writeln!(err, "\n*** SKIPPED {tier}: {why} ***");
+}
+
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+}
+
+pub fn is_root() -> bool {
+    nix::unistd::geteuid().is_root()
+}
+
+/// Whether the lab tier can run here. Under CI=true a lab that cannot run is a failure, never
+/// a silent skip; elsewhere the skip is announced on stderr.
+pub fn lab_available(test: &str) -> bool {
+    let missing: Vec<&str> = ["ip", "nginx", "dnsmasq", "sysctl", "ss"]
+        .into_iter()
+        .filter(|tool| !lab::tool_exists(tool))
+        .collect();
+    let why = if !is_root() {
+        "not root (the lab creates network namespaces)".to_string()
+    } else if !missing.is_empty() {
+        format!("missing tools: {}", missing.join(", "))
+    } else {
+        return true;
+    };
+    if in_ci() {
+        panic!("lab tier cannot run under CI=true: {why}");
+    }
+    announce_skip(&format!("lab tier ({test})"), &why);
+    false
+}
