@@ -153,7 +153,7 @@ pub fn main() -> ExitCode {
                 print_stdout(&json::render_error("usage", &first_line(&e.to_string())));
                 return Exit::Error.into();
             }
-            let _ = e.print();
+            eprintln!("acme-doctor: error: {} (see acme-doctor --help)", first_line(&e.to_string()));
             return Exit::Error.into();
         }
     };

@@ -1,181 +1,316 @@
-//! Lab tier: the headline scenarios on real networks in namespaces the test creates (root).
-//! Each scenario runs acme-doctor twice: on the server (host namespace, local truth) and from
-//! outside (the CA's side of the router).
+//! Lab tier: every network scenario, declared once as data, run on real networks in
+//! namespaces the test creates (root). Each runs acme-doctor twice: on the server (host
+//! namespace, local truth) and from outside (the CA's side of the router). The table of
+//! outcomes is printed whether the test passes or fails.
 
 mod common;
 
-use common::lab::{DOMAIN, HOST_V6, Lab, Setup};
+use common::lab::{DOMAIN, Lab, Setup};
 use serde_json::Value;
+use std::io::Write;
 
-fn codes(report: &Value) -> Vec<String> {
-    report["findings"]
-        .as_array()
-        .map(|fs| {
-            fs.iter()
-                .map(|f| f["code"].as_str().unwrap_or("").to_string())
-                .collect()
-        })
-        .unwrap_or_default()
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum View {
+    Host,
+    Outside,
 }
 
-fn top(report: &Value) -> &Value {
-    &report["findings"][0]
+/// What one view must show: the verdict and the top finding (code, family).
+#[derive(Clone, Copy)]
+struct Expect {
+    verdict: &'static str,
+    top: Option<(&'static str, Option<&'static str>)>,
 }
 
-fn say(scenario: &str, view: &str, report: &Value, code: i32) {
-    eprintln!(
-        "lab scenario {scenario:<18} {view:<8} exit {code} verdict {:<8} codes {:?}",
-        report["verdict"].as_str().unwrap_or("?"),
-        codes(report)
-    );
+const PASS: Expect = Expect { verdict: "pass", top: None };
+
+const fn fail(code: &'static str, family: Option<&'static str>) -> Expect {
+    Expect { verdict: "fail", top: Some((code, family)) }
+}
+
+struct Scenario {
+    name: &'static str,
+    /// What it reproduces, in words.
+    about: &'static str,
+    setup: fn() -> Setup,
+    /// Run without `--allow-reserved`: the lab's documentation addresses stay reserved.
+    as_ca_sees_it: bool,
+    domain: &'static str,
+    host: Expect,
+    outside: Expect,
+    /// Further checks on a view's JSON report.
+    check: fn(View, &Value) -> Result<(), String>,
+}
+
+fn no_check(_: View, _: &Value) -> Result<(), String> {
+    Ok(())
+}
+
+fn cmd(words: &str) -> Vec<String> {
+    words.split_whitespace().map(str::to_string).collect()
+}
+
+fn with_host(commands: &[&str]) -> Setup {
+    let mut s = Setup::default();
+    s.host_commands = commands.iter().map(|c| cmd(c)).collect();
+    s
+}
+
+fn seed_check(view: View, report: &Value) -> Result<(), String> {
+    let first = &report["findings"][0];
+    match view {
+        View::Host => {
+            let evidence = first["evidence"].to_string();
+            if !evidence.contains("net.ipv6.conf.all.disable_ipv6 = 1") {
+                return Err(format!("evidence does not name the sysctl: {evidence}"));
+            }
+            if !first["ca_error"].as_str().unwrap_or("").contains("Timeout during connect") {
+                return Err(format!("ca_error: {}", first["ca_error"]));
+            }
+            // The host's own facts settle it: no waiting for a connect timeout.
+            let ms = report["duration_ms"].as_u64().unwrap_or(u64::MAX);
+            if ms >= 1500 {
+                return Err(format!("the seed case on the host took {ms} ms"));
+            }
+        }
+        View::Outside => {
+            let title = first["title"].as_str().unwrap_or("");
+            if !title.contains("2001:db8:2::10") || !title.contains("does not answer") {
+                return Err(format!("title does not say the AAAA address does not answer: {title}"));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn ipv4_only_check(view: View, report: &Value) -> Result<(), String> {
+    let title = report["findings"][0]["title"].as_str().unwrap_or("");
+    if view == View::Host && !title.contains("0.0.0.0:80") {
+        return Err(format!("no-listener does not say what listens: {title}"));
+    }
+    Ok(())
+}
+
+const SCENARIOS: &[Scenario] = &[
+    Scenario {
+        name: "healthy",
+        about: "dual stack, nginx on both families",
+        setup: Setup::default,
+        as_ca_sees_it: false,
+        domain: DOMAIN,
+        host: PASS,
+        outside: PASS,
+        check: no_check,
+    },
+    Scenario {
+        name: "seed",
+        about: "AAAA published, net.ipv6.conf.all.disable_ipv6=1 on the host",
+        setup: || with_host(&["sysctl -qw net.ipv6.conf.all.disable_ipv6=1"]),
+        as_ca_sees_it: false,
+        domain: DOMAIN,
+        host: fail("ipv6-disabled", Some("ipv6")),
+        outside: fail("port-timeout", Some("ipv6")),
+        check: seed_check,
+    },
+    Scenario {
+        name: "stale-aaaa",
+        about: "the AAAA points at an address the host does not have",
+        setup: || Setup { host_records: vec![format!("{DOMAIN},192.0.2.10,2001:db8:2::99")], ..Setup::default() },
+        as_ca_sees_it: false,
+        domain: DOMAIN,
+        host: fail("aaaa-not-local", Some("ipv6")),
+        outside: fail("port-timeout", Some("ipv6")),
+        check: no_check,
+    },
+    Scenario {
+        name: "ipv4-only-nginx",
+        about: "nginx has `listen 80;` but no `listen [::]:80;`",
+        setup: || Setup { listen: vec!["listen 80;".into()], ..Setup::default() },
+        as_ca_sees_it: false,
+        domain: DOMAIN,
+        host: fail("no-listener", Some("ipv6")),
+        outside: fail("port-refused", Some("ipv6")),
+        check: ipv4_only_check,
+    },
+    Scenario {
+        name: "nothing-listening",
+        about: "no web server at all",
+        setup: || Setup { nginx: false, ..Setup::default() },
+        as_ca_sees_it: false,
+        domain: DOMAIN,
+        host: fail("no-listener", Some("ipv4")),
+        outside: fail("port-refused", Some("ipv4")),
+        check: no_check,
+    },
+    Scenario {
+        name: "ipv6-no-route",
+        about: "the host lost its IPv6 default route",
+        setup: || with_host(&["ip -6 route del default"]),
+        as_ca_sees_it: false,
+        domain: DOMAIN,
+        host: fail("ipv6-no-route", Some("ipv6")),
+        outside: fail("port-timeout", Some("ipv6")),
+        check: no_check,
+    },
+    Scenario {
+        name: "aaaa-unroutable",
+        about: "the AAAA is in a prefix the internet has no route for",
+        setup: || {
+            let mut s = Setup { host_records: vec![format!("{DOMAIN},192.0.2.10,2001:db8:9::10")], ..Setup::default() };
+            s.router_commands.push(cmd("ip -6 route add unreachable 2001:db8:9::/64"));
+            s
+        },
+        as_ca_sees_it: false,
+        domain: DOMAIN,
+        host: fail("aaaa-not-local", Some("ipv6")),
+        outside: fail("address-unreachable", Some("ipv6")),
+        check: no_check,
+    },
+    Scenario {
+        name: "nxdomain",
+        about: "the name does not exist",
+        setup: Setup::default,
+        as_ca_sees_it: false,
+        domain: "missing.test",
+        host: fail("dns-nxdomain", None),
+        outside: fail("dns-nxdomain", None),
+        check: no_check,
+    },
+    Scenario {
+        name: "reserved-only",
+        about: "the name resolves only to reserved addresses (no --allow-reserved)",
+        setup: Setup::default,
+        as_ca_sees_it: true,
+        domain: DOMAIN,
+        host: fail("reserved-address", None),
+        outside: fail("reserved-address", None),
+        check: no_check,
+    },
+];
+
+struct Row {
+    scenario: &'static str,
+    host: String,
+    outside: String,
+    problems: Vec<String>,
+}
+
+fn summary(report: &Value) -> String {
+    let first = &report["findings"][0];
+    let top = match (first["code"].as_str(), first["family"].as_str()) {
+        (Some(code), Some(fam)) => format!("{code}/{fam}"),
+        (Some(code), None) => code.to_string(),
+        _ => "-".to_string(),
+    };
+    format!("{} {top}", report["verdict"].as_str().unwrap_or("?"))
+}
+
+fn judge(s: &Scenario, view: View, expect: Expect, run: &common::Run, problems: &mut Vec<String>) -> String {
+    let report = match serde_json::from_str::<Value>(&run.stdout) {
+        Ok(_) => run.report().1,
+        Err(e) => {
+            problems.push(format!("{view:?}: not JSON ({e}): {} {}", run.stdout, run.stderr));
+            return "error".into();
+        }
+    };
+    let want_exit = if expect.verdict == "fail" { 1 } else { 0 };
+    if run.code != want_exit {
+        problems.push(format!("{view:?}: exit {} instead of {want_exit}", run.code));
+    }
+    if report["verdict"] != expect.verdict {
+        problems.push(format!("{view:?}: verdict {} instead of {}", report["verdict"], expect.verdict));
+    }
+    if let Some((code, family)) = expect.top {
+        let first = &report["findings"][0];
+        if first["code"] != code || first["family"].as_str() != family {
+            problems.push(format!(
+                "{view:?}: top finding {}/{} instead of {code}/{family:?}; findings {:#}",
+                first["code"], first["family"], report["findings"]
+            ));
+        }
+    } else if report["findings"].as_array().is_some_and(|f| f.iter().any(|f| f["severity"] != "info")) {
+        problems.push(format!("{view:?}: expected no blocker or warning: {:#}", report["findings"]));
+    }
+    if let Err(e) = (s.check)(view, &report) {
+        problems.push(format!("{view:?}: {e}"));
+    }
+    summary(&report)
+}
+
+fn run_scenario(s: &Scenario) -> Row {
+    let lab = Lab::start(&(s.setup)());
+    let mut problems = Vec::new();
+    let mut views = Vec::new();
+    for (view, ns, expect) in [(View::Host, &lab.host, s.host), (View::Outside, &lab.outside, s.outside)] {
+        let label = format!("{}-{}", s.name, if view == View::Host { "host" } else { "outside" });
+        let args = ["--json", s.domain];
+        let run = if s.as_ca_sees_it {
+            lab.acme_doctor_as_ca_sees_it(ns, &label, &args)
+        } else {
+            lab.acme_doctor(ns, &label, &args)
+        };
+        views.push(judge(s, view, expect, &run, &mut problems));
+    }
+    Row { scenario: s.name, host: views[0].clone(), outside: views[1].clone(), problems }
+}
+
+fn expected(e: Expect) -> String {
+    match e.top {
+        Some((code, Some(fam))) => format!("{} {code}/{fam}", e.verdict),
+        Some((code, None)) => format!("{} {code}", e.verdict),
+        None => e.verdict.to_string(),
+    }
 }
 
 #[test]
-fn lab_seed_ipv6_disabled_is_named_on_the_host_and_times_out_from_outside() {
-    if !common::lab_available("seed") {
+fn lab_scenarios() {
+    if !common::lab_available("scenarios") {
         return;
     }
-    let mut setup = Setup::default();
-    setup.host_commands.push(vec![
-        "sysctl".into(),
-        "-qw".into(),
-        "net.ipv6.conf.all.disable_ipv6=1".into(),
-    ]);
-    let lab = Lab::start(&setup);
+    // Two scenarios at a time: the machine has two cores and most of a scenario is waiting.
+    let queue = std::sync::Mutex::new(SCENARIOS.iter().collect::<Vec<_>>());
+    let rows = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for _ in 0..3 {
+            scope.spawn(|| loop {
+                let next = queue.lock().unwrap().pop();
+                let Some(s) = next else { break };
+                let row = std::panic::catch_unwind(|| run_scenario(s)).unwrap_or_else(|panic| Row {
+                    scenario: s.name,
+                    host: "-".into(),
+                    outside: "-".into(),
+                    problems: vec![format!(
+                        "panicked: {}",
+                        panic.downcast_ref::<String>().cloned().unwrap_or_else(|| "?".into())
+                    )],
+                });
+                rows.lock().unwrap().push(row);
+            });
+        }
+    });
+    let mut rows = rows.into_inner().unwrap();
+    rows.sort_by_key(|r| SCENARIOS.iter().position(|s| s.name == r.scenario));
 
-    let run = lab.acme_doctor(&lab.host, &["--json", DOMAIN]);
-    let report = run.json();
-    say("seed", "host", &report, run.code);
-    assert_eq!(run.code, 1, "{}", run.stdout);
-    assert_eq!(report["verdict"], "fail");
-    let first = top(&report);
-    assert_eq!(first["code"], "ipv6-disabled", "{:#}", report["findings"]);
-    assert_eq!(first["family"], "ipv6");
-    assert_eq!(first["port"], 80);
-    let evidence = first["evidence"].to_string();
-    assert!(
-        evidence.contains("net.ipv6.conf.all.disable_ipv6 = 1"),
-        "{evidence}"
-    );
-    assert!(
-        first["ca_error"]
-            .as_str()
-            .unwrap_or("")
-            .contains("Timeout during connect")
-    );
-    // The host's own facts settle it: no waiting for a 2 s connect timeout.
-    let ms = report["duration_ms"].as_u64().unwrap_or(u64::MAX);
-    eprintln!("lab scenario seed on the host diagnosed in {ms} ms");
-    assert!(ms < 1500, "the seed case on the host took {ms} ms");
-
-    let run = lab.acme_doctor(&lab.outside, &["--json", DOMAIN]);
-    let report = run.json();
-    say("seed", "outside", &report, run.code);
-    assert_eq!(run.code, 1, "{}", run.stdout);
-    let first = top(&report);
-    assert_eq!(first["code"], "port-timeout", "{:#}", report["findings"]);
-    assert_eq!(first["family"], "ipv6");
-    assert!(first["title"].as_str().unwrap_or("").contains(HOST_V6));
-    assert!(
-        first["title"]
-            .as_str()
-            .unwrap_or("")
-            .contains("does not answer")
-    );
-    assert!(codes(&report).contains(&"not-on-host".to_string()));
-}
-
-#[test]
-fn lab_healthy_dual_stack_passes_from_both_views() {
-    if !common::lab_available("healthy") {
-        return;
-    }
-    let lab = Lab::start(&Setup::default());
-    for (view, ns) in [("host", &lab.host), ("outside", &lab.outside)] {
-        let run = lab.acme_doctor(ns, &["--json", DOMAIN]);
-        let report = run.json();
-        say("healthy", view, &report, run.code);
-        assert_eq!(run.code, 0, "{view}: {}", run.stdout);
-        assert_eq!(report["verdict"], "pass", "{view}");
-        assert_eq!(report["incomplete"], false);
-        assert!(
-            report["findings"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .all(|f| f["severity"] == "info")
+    let mut table = String::from("\nlab scenarios\n");
+    table += &format!("{:<18} {:<30} {:<30} {:<30} {:<30} {}\n", "scenario", "expected (host)", "acme-doctor (host)", "expected (outside)", "acme-doctor (outside)", "agree");
+    for row in &rows {
+        let s = SCENARIOS.iter().find(|s| s.name == row.scenario).unwrap();
+        table += &format!(
+            "{:<18} {:<30} {:<30} {:<30} {:<30} {}\n",
+            row.scenario,
+            expected(s.host),
+            row.host,
+            expected(s.outside),
+            row.outside,
+            if row.problems.is_empty() { "yes" } else { "NO" }
         );
     }
-}
-
-#[test]
-fn lab_stale_aaaa_is_named_on_the_host() {
-    if !common::lab_available("stale AAAA") {
-        return;
-    }
-    let setup = Setup {
-        host_records: vec![format!("{DOMAIN},192.0.2.10,2001:db8:2::99")],
-        ..Setup::default()
-    };
-    let lab = Lab::start(&setup);
-    let run = lab.acme_doctor(&lab.host, &["--json", DOMAIN]);
-    let report = run.json();
-    say("stale-aaaa", "host", &report, run.code);
-    assert_eq!(run.code, 1, "{}", run.stdout);
-    assert_eq!(
-        top(&report)["code"],
-        "aaaa-not-local",
-        "{:#}",
-        report["findings"]
-    );
-    assert_eq!(top(&report)["family"], "ipv6");
-    assert!(
-        top(&report)["title"]
-            .as_str()
-            .unwrap_or("")
-            .contains("2001:db8:2::99")
-    );
-
-    let run = lab.acme_doctor(&lab.outside, &["--json", DOMAIN]);
-    let report = run.json();
-    say("stale-aaaa", "outside", &report, run.code);
-    assert_eq!(run.code, 1, "{}", run.stdout);
-    let first = top(&report);
-    assert_eq!(first["family"], "ipv6");
-    assert!(
-        first["code"] == "port-timeout" || first["code"] == "address-unreachable",
-        "{:#}",
-        report["findings"]
-    );
-}
-
-#[test]
-fn lab_ipv4_only_nginx_is_a_missing_ipv6_listener() {
-    if !common::lab_available("IPv4-only nginx") {
-        return;
-    }
-    let setup = Setup {
-        listen: vec!["listen 80;".into()],
-        ..Setup::default()
-    };
-    let lab = Lab::start(&setup);
-    let run = lab.acme_doctor(&lab.host, &["--json", DOMAIN]);
-    let report = run.json();
-    say("ipv4-only-nginx", "host", &report, run.code);
-    assert_eq!(run.code, 1, "{}", run.stdout);
-    let first = top(&report);
-    assert_eq!(first["code"], "no-listener", "{:#}", report["findings"]);
-    assert_eq!(first["family"], "ipv6");
-    assert!(
-        first["title"].as_str().unwrap_or("").contains("0.0.0.0:80"),
-        "{}",
-        first["title"]
-    );
-
-    let run = lab.acme_doctor(&lab.outside, &["--json", DOMAIN]);
-    let report = run.json();
-    say("ipv4-only-nginx", "outside", &report, run.code);
-    assert_eq!(run.code, 1);
-    assert_eq!(top(&report)["code"], "port-refused");
-    assert_eq!(top(&report)["family"], "ipv6");
+    let _ = std::io::stderr().write_all(table.as_bytes());
+    let problems: Vec<String> = rows
+        .iter()
+        .flat_map(|r| r.problems.iter().map(move |p| format!("{}: {p}", r.scenario)))
+        .collect();
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    assert_eq!(rows.len(), SCENARIOS.len());
+    let _ = SCENARIOS.iter().map(|s| s.about).count();
 }

@@ -27,13 +27,19 @@ fn failure(outcome: &ConnectOutcome) -> Option<Failure> {
     }
 }
 
-/// This machine itself cannot send packets of that family (no route, no IPv6 in the kernel):
-/// the failure says nothing about the server when acme-doctor runs elsewhere.
-fn local_limitation(outcome: &ConnectOutcome) -> bool {
-    matches!(
-        outcome,
-        ConnectOutcome::NetworkUnreachable | ConnectOutcome::FamilyNotSupported
-    )
+/// This machine itself cannot send packets of that family (no IPv6 in the kernel, or no
+/// route): the failure says nothing about the server when acme-doctor runs elsewhere. With a
+/// default route here, "network unreachable" came back from a router on the way: real.
+fn local_limitation(cx: &Context, family: Family, outcome: &ConnectOutcome) -> bool {
+    let default_route = match family {
+        Family::Ipv4 => &cx.facts.host.default_route_v4,
+        Family::Ipv6 => &cx.facts.host.default_route_v6,
+    };
+    match outcome {
+        ConnectOutcome::FamilyNotSupported => true,
+        ConnectOutcome::NetworkUnreachable => default_route.known() != Some(&true),
+        _ => false,
+    }
 }
 
 pub fn check(cx: &Context, out: &mut Out) {
@@ -65,7 +71,7 @@ pub fn check(cx: &Context, out: &mut Out) {
                 }
                 if kind == Failure::Unreachable
                     && !on_host
-                    && hits.iter().all(|c| local_limitation(&c.outcome))
+                    && hits.iter().all(|c| local_limitation(cx, family, &c.outcome))
                 {
                     out.incomplete(format!(
                         "this machine cannot reach {} addresses; run acme-doctor where {} works",

@@ -81,7 +81,8 @@ async fn fetch(client: &reqwest::Client, url: &str) -> Result<HttpOutcome, reqwe
         status,
         server,
         location,
-        body_prefix: sanitize::line(&String::from_utf8_lossy(evidence), BODY_EVIDENCE),
+        // Escaped like the CA quotes bodies (Go's %q): "\r\n" stays visible and harmless.
+        body_prefix: sanitize::line(&String::from_utf8_lossy(evidence).escape_debug().to_string(), BODY_EVIDENCE * 2),
         body_bytes: body.len() as u64,
         body_truncated: truncated,
     })

@@ -16,7 +16,9 @@ pub fn classify(err: &io::Error) -> ConnectOutcome {
     match err.raw_os_error() {
         Some(nix::libc::ECONNREFUSED) => ConnectOutcome::Refused,
         Some(nix::libc::EHOSTUNREACH) => ConnectOutcome::HostUnreachable,
-        Some(nix::libc::ENETUNREACH) => ConnectOutcome::NetworkUnreachable,
+        // EADDRNOTAVAIL: no local address of that family to send from (IPv6 switched off);
+        // for the prober that is the same as having no route.
+        Some(nix::libc::ENETUNREACH) | Some(nix::libc::EADDRNOTAVAIL) => ConnectOutcome::NetworkUnreachable,
         Some(nix::libc::EAFNOSUPPORT) => ConnectOutcome::FamilyNotSupported,
         Some(nix::libc::ETIMEDOUT) => ConnectOutcome::Timeout,
         errno => ConnectOutcome::Other {

@@ -48,6 +48,8 @@ pub struct Setup {
     pub nginx: bool,
     /// Commands run inside the host namespace after it is up (sysctls, firewall rules).
     pub host_commands: Vec<Vec<String>>,
+    /// Commands run inside the router namespace after it is up (routes).
+    pub router_commands: Vec<Vec<String>>,
 }
 
 impl Default for Setup {
@@ -57,6 +59,7 @@ impl Default for Setup {
             listen: vec!["listen 80;".into(), "listen [::]:80;".into()],
             nginx: true,
             host_commands: Vec::new(),
+            router_commands: Vec::new(),
         }
     }
 }
@@ -340,9 +343,11 @@ impl Lab {
                     .is_ok_and(|o| !o.trim().is_empty())
         })?;
 
-        for cmd in &setup.host_commands {
-            let args: Vec<&str> = cmd.iter().map(String::as_str).collect();
-            self.exec(&h, &args)?;
+        for (ns, cmds) in [(&h, &setup.host_commands), (&r, &setup.router_commands)] {
+            for cmd in cmds {
+                let args: Vec<&str> = cmd.iter().map(String::as_str).collect();
+                self.exec(ns, &args)?;
+            }
         }
 
         if setup.nginx {
@@ -401,19 +406,20 @@ impl Lab {
         Err(format!("timed out waiting for {what}\n{logs}"))
     }
 
-    /// Runs acme-doctor inside a namespace of this lab, against the lab's resolver.
-    pub fn acme_doctor(&self, ns: &str, extra: &[&str]) -> Run {
-        let mut args = vec![
-            "netns",
-            "exec",
-            ns,
-            super::BIN,
-            "--resolver",
-            RESOLVER,
-            "--allow-reserved",
-            "--timeout",
-            "2s",
-        ];
+    /// Runs acme-doctor inside a namespace of this lab, against the lab's resolver, with the
+    /// lab's documentation addresses standing in for public ones.
+    pub fn acme_doctor(&self, ns: &str, label: &str, extra: &[&str]) -> Run {
+        let mut args = vec!["--allow-reserved"];
+        args.extend_from_slice(extra);
+        self.acme_doctor_as_ca_sees_it(ns, label, &args)
+    }
+
+    /// Like [`Lab::acme_doctor`] without `--allow-reserved`: the lab's addresses count as the
+    /// reserved addresses they are.
+    pub fn acme_doctor_as_ca_sees_it(&self, ns: &str, label: &str, extra: &[&str]) -> Run {
+        let capture = super::capture_args(label);
+        let mut args = vec!["netns", "exec", ns, super::BIN, "--resolver", RESOLVER, "--timeout", "2s"];
+        args.extend(capture.iter().map(String::as_str));
         args.extend_from_slice(extra);
         Command::new("ip")
             .args(&args)

@@ -2,6 +2,7 @@
 //! network-namespace lab. Each test binary uses a different part of it.
 #![allow(dead_code)]
 
+pub mod contract;
 pub mod dns;
 pub mod lab;
 
@@ -18,6 +19,11 @@ pub struct Run {
 }
 
 impl Run {
+    /// The output as a strict `--json` report (the contract), then as a loose value.
+    pub fn report(&self) -> (contract::DomainReport, serde_json::Value) {
+        (contract::parse(&self.stdout), self.json())
+    }
+
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
             panic!(
@@ -81,4 +87,16 @@ pub fn lab_available(test: &str) -> bool {
     }
     announce_skip(&format!("lab tier ({test})"), &why);
     false
+}
+
+/// `--save-facts` arguments when `ACME_DOCTOR_CAPTURE_FIXTURES=DIR` is set: how the files
+/// under tests/fixtures/ were captured from real runs (see tests/fixtures/README.md).
+pub fn capture_args(label: &str) -> Vec<String> {
+    match std::env::var_os("ACME_DOCTOR_CAPTURE_FIXTURES") {
+        Some(dir) => vec![
+            "--save-facts".into(),
+            std::path::Path::new(&dir).join(format!("{label}.json")).to_string_lossy().into_owned(),
+        ],
+        None => Vec::new(),
+    }
 }

@@ -1,0 +1,136 @@
+//! CLI tier: the built binary's contract: exit codes, one-line errors, JSON errors, explain,
+//! the catalogue kept one-to-one with the codes. None of these tests touches the network.
+
+mod common;
+
+use common::acme_doctor;
+use std::collections::BTreeSet;
+
+fn stderr_is_one_error_line(run: &common::Run) {
+    let lines: Vec<&str> = run.stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "stderr: {:?}", run.stderr);
+    assert!(lines[0].starts_with("acme-doctor: error: "), "{}", lines[0]);
+}
+
+#[test]
+fn version_and_help_exit_zero() {
+    let run = acme_doctor(&["--version"]);
+    assert_eq!(run.code, 0);
+    assert!(run.stdout.contains(env!("CARGO_PKG_VERSION")));
+    let run = acme_doctor(&["--help"]);
+    assert_eq!(run.code, 0);
+    assert!(run.stdout.contains("--from-facts"));
+}
+
+#[test]
+fn explain_prints_the_catalogue_entry_verbatim() {
+    let run = acme_doctor(&["explain", "ipv6-disabled"]);
+    assert_eq!(run.code, 0);
+    let file = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/checks/ipv6-disabled.md")).unwrap();
+    assert_eq!(run.stdout.trim_end(), file.trim_end());
+}
+
+#[test]
+fn explain_of_an_unknown_code_is_a_usage_error() {
+    let run = acme_doctor(&["explain", "no-such-code"]);
+    assert_eq!(run.code, 2);
+    stderr_is_one_error_line(&run);
+    assert!(run.stderr.contains("ipv6-disabled"), "lists the known codes");
+}
+
+#[test]
+fn codes_and_catalogue_files_are_one_to_one() {
+    let run = acme_doctor(&["explain"]);
+    assert_eq!(run.code, 0);
+    let codes: BTreeSet<String> =
+        run.stdout.lines().filter_map(|l| l.split_whitespace().next()).map(str::to_string).collect();
+    let files: BTreeSet<String> = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/checks"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .map(|name| name.strip_suffix(".md").unwrap_or_else(|| panic!("stray file checks/{name}")).to_string())
+        .collect();
+    assert_eq!(codes, files);
+    assert!(codes.len() >= 14);
+}
+
+#[test]
+fn malformed_domains_exit_2_with_one_line() {
+    for bad in ["bad..name", "-x.example", "localhost", "http://example.com/", "192.0.2.1", "", "a_b.example"] {
+        let run = acme_doctor(&["--", bad]);
+        assert_eq!(run.code, 2, "{bad:?}: {}", run.stderr);
+        stderr_is_one_error_line(&run);
+        assert!(run.stdout.is_empty());
+    }
+    let long = format!("{}.example", "a".repeat(64));
+    let run = acme_doctor(&[&long]);
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("63"));
+}
+
+#[test]
+fn under_json_even_errors_are_json() {
+    let run = acme_doctor(&["--json", "bad..name"]);
+    assert_eq!(run.code, 2);
+    let v = run.json();
+    assert_eq!(v["error"]["kind"], "input");
+    assert_eq!(v["schema_version"], 1);
+    let run = acme_doctor(&["--json", "--no-such-flag"]);
+    assert_eq!(run.code, 2);
+    assert_eq!(run.json()["error"]["kind"], "usage");
+    let run = acme_doctor(&["--json", "--timeout", "forever", "example.test"]);
+    assert_eq!(run.code, 2);
+    assert!(run.json()["error"]["message"].as_str().unwrap().contains("forever"));
+}
+
+#[test]
+fn usage_errors_exit_2_with_one_line() {
+    for args in [&["-x.example"][..], &[], &["--bogus", "example.test"]] {
+        let run = acme_doctor(args);
+        assert_eq!(run.code, 2);
+        stderr_is_one_error_line(&run);
+    }
+    assert_eq!(acme_doctor(&["--timeout", "0", "example.test"]).code, 2);
+    assert_eq!(acme_doctor(&["--resolver", "dns.example", "example.test"]).code, 2);
+    assert_eq!(acme_doctor(&["--method", "dns-01", "example.test"]).code, 2);
+    assert_eq!(acme_doctor(&["--json", "--report", "example.test"]).code, 2);
+}
+
+#[test]
+fn unreadable_or_wrong_facts_files_exit_2_with_one_line() {
+    let dir = std::env::temp_dir().join(format!("acme-doctor-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let missing = dir.join("missing.json");
+    let not_json = dir.join("not.json");
+    std::fs::write(&not_json, "hello").unwrap();
+    let wrong = dir.join("wrong.json");
+    std::fs::write(&wrong, r#"{"hello": 1}"#).unwrap();
+    for path in [&missing, &not_json, &wrong, &dir] {
+        let run = acme_doctor(&["--from-facts", path.to_str().unwrap()]);
+        assert_eq!(run.code, 2, "{}", path.display());
+        stderr_is_one_error_line(&run);
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_wildcard_with_http01_is_diagnosed_without_any_lookup() {
+    let run = acme_doctor(&["--json", "*.example.test"]);
+    assert_eq!(run.code, 1);
+    let v = run.json();
+    assert_eq!(v["findings"][0]["code"], "wildcard-needs-dns01");
+    assert_eq!(v["facts"]["dns"], serde_json::Value::Null);
+}
+
+#[test]
+fn idn_names_are_checked_in_their_ascii_form() {
+    let run = acme_doctor(&["--json", "*.bücher.example"]);
+    assert_eq!(run.json()["target"]["domain"], "xn--bcher-kva.example");
+}
+
+#[test]
+fn saving_facts_to_an_unwritable_place_still_prints_the_diagnosis() {
+    let run = acme_doctor(&["--save-facts", "/nonexistent-dir/facts.json", "*.example.test"]);
+    assert_eq!(run.code, 2);
+    assert!(run.stdout.contains("wildcard-needs-dns01"), "the diagnosis is not lost");
+    stderr_is_one_error_line(&run);
+}

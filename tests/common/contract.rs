@@ -1,0 +1,83 @@
+//! The `--json` contract of DESIGN.md as strict types: a field added, renamed or removed in
+//! the output fails deserialisation here, so the schema cannot drift without a test noticing.
+
+use serde::Deserialize;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DomainReport {
+    pub schema_version: u32,
+    pub tool: Tool,
+    pub target: Target,
+    pub verdict: Verdict,
+    pub incomplete: bool,
+    pub incomplete_reasons: Vec<String>,
+    pub findings: Vec<Finding>,
+    pub facts: acme_doctor::facts::Facts,
+    pub duration_ms: u64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tool {
+    pub name: String,
+    pub version: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Target {
+    pub domain: String,
+    pub method: String,
+    pub resolver: String,
+}
+
+#[derive(Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verdict {
+    Fail,
+    AtRisk,
+    Pass,
+}
+
+#[derive(Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Blocker,
+    Warning,
+    Info,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Finding {
+    pub code: String,
+    pub severity: Severity,
+    pub certainty: String,
+    pub family: Option<String>,
+    pub port: Option<u16>,
+    pub title: String,
+    pub detail: String,
+    pub evidence: Vec<String>,
+    pub fix: Vec<String>,
+    pub explains: Vec<String>,
+    pub explained_by: Option<String>,
+    pub ca_error: Option<String>,
+}
+
+/// Parses one `--json` object strictly and checks the invariants every report keeps.
+pub fn parse(stdout: &str) -> DomainReport {
+    let report: DomainReport = serde_json::from_str(stdout)
+        .unwrap_or_else(|e| panic!("output breaks the JSON contract: {e}\n{stdout}"));
+    assert_eq!(report.schema_version, 1);
+    assert_eq!(report.tool.name, "acme-doctor");
+    let has_blocker = report.findings.iter().any(|f| f.severity == Severity::Blocker);
+    assert_eq!(has_blocker, report.verdict == Verdict::Fail, "verdict follows the blockers");
+    assert_eq!(report.incomplete, !report.incomplete_reasons.is_empty());
+    for f in &report.findings {
+        if f.severity == Severity::Blocker && f.explained_by.is_none() {
+            assert!(f.ca_error.is_some() || f.code == "wildcard-needs-dns01", "{} has no ca_error", f.code);
+        }
+    }
+    report
+}

@@ -1,0 +1,115 @@
+//! Loopback tier: the real binary against an in-process DNS server on 127.0.0.1. No root, no
+//! traffic beyond loopback. DNS outcomes the lab's dnsmasq cannot produce (SERVFAIL, silence)
+//! are proven here.
+
+mod common;
+
+use common::acme_doctor;
+use common::dns::{DnsServer, Entry, Rec};
+use hickory_resolver::proto::op::ResponseCode;
+use serde_json::Value;
+
+fn zone() -> DnsServer {
+    DnsServer::start(vec![
+        ("nodata.test", Entry::Records(vec![])),
+        ("servfail.test", Entry::Rcode(ResponseCode::ServFail)),
+        ("silent.test", Entry::Silent),
+        ("private.test", Entry::Records(vec![Rec::A("127.0.0.5".parse().unwrap())])),
+        ("alias.test", Entry::Records(vec![Rec::Cname("private.test")])),
+    ])
+}
+
+fn check(server: &DnsServer, extra: &[&str], domain: &str) -> (i32, Value) {
+    let resolver = server.addr.to_string();
+    let capture = common::capture_args(&format!("loopback-{domain}"));
+    let mut args = vec!["--json", "--timeout", "1s", "--resolver", &resolver];
+    args.extend(capture.iter().map(String::as_str));
+    args.extend_from_slice(extra);
+    args.push(domain);
+    let run = acme_doctor(&args);
+    (run.code, run.report().1)
+}
+
+fn codes(report: &Value) -> Vec<&str> {
+    report["findings"].as_array().unwrap().iter().map(|f| f["code"].as_str().unwrap()).collect()
+}
+
+#[test]
+fn nxdomain_is_a_blocker_with_boulders_exact_words() {
+    let server = zone();
+    let (code, report) = check(&server, &[], "missing.test");
+    assert_eq!(code, 1);
+    assert_eq!(codes(&report), ["dns-nxdomain"]);
+    assert_eq!(
+        report["findings"][0]["ca_error"],
+        "DNS problem: NXDOMAIN looking up A for missing.test - check that a DNS record exists for this domain; \
+         DNS problem: NXDOMAIN looking up AAAA for missing.test - check that a DNS record exists for this domain"
+    );
+    assert_eq!(report["facts"]["dns"]["a"]["outcome"]["kind"], "nx-domain");
+}
+
+#[test]
+fn servfail_on_both_families_is_a_blocker() {
+    let server = zone();
+    let (code, report) = check(&server, &[], "servfail.test");
+    assert_eq!(code, 1);
+    assert_eq!(codes(&report), ["dns-servfail", "dns-servfail"]);
+    assert!(report["findings"][0]["ca_error"].as_str().unwrap().starts_with(
+        "DNS problem: SERVFAIL looking up A for servfail.test - the domain's nameservers may be malfunctioning"
+    ));
+}
+
+#[test]
+fn a_name_without_addresses_is_no_address_records() {
+    let server = zone();
+    let (code, report) = check(&server, &[], "nodata.test");
+    assert_eq!(code, 1);
+    assert_eq!(codes(&report), ["no-address-records"]);
+    assert_eq!(
+        report["findings"][0]["ca_error"],
+        "no valid A records found for nodata.test; no valid AAAA records found for nodata.test"
+    );
+}
+
+#[test]
+fn the_cname_chain_is_recorded_and_shown() {
+    let server = zone();
+    let (code, report) = check(&server, &[], "alias.test");
+    assert_eq!(code, 1);
+    assert_eq!(codes(&report), ["reserved-address"]);
+    let hop = &report["facts"]["dns"]["a"]["cname_chain"][0];
+    assert_eq!((hop["name"].as_str(), hop["target"].as_str()), (Some("alias.test"), Some("private.test")));
+    assert_eq!(report["facts"]["dns"]["a"]["addresses"][0], "127.0.0.5");
+}
+
+#[test]
+fn a_silent_resolver_makes_the_run_incomplete() {
+    let server = zone();
+    let (code, report) = check(&server, &[], "silent.test");
+    assert_eq!(code, 3, "{report:#}");
+    assert_eq!(codes(&report), ["dns-no-answer"]);
+    assert_eq!(report["incomplete"], true);
+    assert_eq!(report["verdict"], "at-risk");
+}
+
+#[test]
+fn a_reserved_only_address_is_dropped_like_the_ca_does_and_never_probed() {
+    let server = zone();
+    let (code, report) = check(&server, &[], "private.test");
+    assert_eq!(code, 1);
+    assert_eq!(codes(&report), ["reserved-address"]);
+    assert!(report["findings"][0]["evidence"][0].as_str().unwrap().contains("[RFC1122]: Loopback"));
+    assert_eq!(report["facts"]["connects"].as_array().unwrap().len(), 0);
+}
+
+#[test]
+fn a_resolver_that_is_not_there_is_one_finding_and_exit_3() {
+    // A port nothing listens on: bind, note it, release it.
+    let port = std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let resolver = format!("127.0.0.1:{port}");
+    let run = acme_doctor(&["--timeout", "1s", "--resolver", &resolver, "example.test"]);
+    assert_eq!(run.code, 3, "{}{}", run.stdout, run.stderr);
+    let findings: Vec<&str> = run.stdout.lines().filter(|l| l.contains("[dns-no-answer]")).collect();
+    assert_eq!(findings.len(), 1, "{}", run.stdout);
+    assert!(run.stderr.is_empty(), "{}", run.stderr);
+}
