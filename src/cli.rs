@@ -153,7 +153,10 @@ pub fn main() -> ExitCode {
                 print_stdout(&json::render_error("usage", &first_line(&e.to_string())));
                 return Exit::Error.into();
             }
-            eprintln!("acme-doctor: error: {} (see acme-doctor --help)", first_line(&e.to_string()));
+            eprintln!(
+                "acme-doctor: error: {} (see acme-doctor --help)",
+                first_line(&e.to_string())
+            );
             return Exit::Error.into();
         }
     };

@@ -26,7 +26,11 @@ fn version_and_help_exit_zero() {
 fn explain_prints_the_catalogue_entry_verbatim() {
     let run = acme_doctor(&["explain", "ipv6-disabled"]);
     assert_eq!(run.code, 0);
-    let file = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/checks/ipv6-disabled.md")).unwrap();
+    let file = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/checks/ipv6-disabled.md"
+    ))
+    .unwrap();
     assert_eq!(run.stdout.trim_end(), file.trim_end());
 }
 
@@ -35,19 +39,30 @@ fn explain_of_an_unknown_code_is_a_usage_error() {
     let run = acme_doctor(&["explain", "no-such-code"]);
     assert_eq!(run.code, 2);
     stderr_is_one_error_line(&run);
-    assert!(run.stderr.contains("ipv6-disabled"), "lists the known codes");
+    assert!(
+        run.stderr.contains("ipv6-disabled"),
+        "lists the known codes"
+    );
 }
 
 #[test]
 fn codes_and_catalogue_files_are_one_to_one() {
     let run = acme_doctor(&["explain"]);
     assert_eq!(run.code, 0);
-    let codes: BTreeSet<String> =
-        run.stdout.lines().filter_map(|l| l.split_whitespace().next()).map(str::to_string).collect();
+    let codes: BTreeSet<String> = run
+        .stdout
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .map(str::to_string)
+        .collect();
     let files: BTreeSet<String> = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/checks"))
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .map(|name| name.strip_suffix(".md").unwrap_or_else(|| panic!("stray file checks/{name}")).to_string())
+        .map(|name| {
+            name.strip_suffix(".md")
+                .unwrap_or_else(|| panic!("stray file checks/{name}"))
+                .to_string()
+        })
         .collect();
     assert_eq!(codes, files);
     assert!(codes.len() >= 14);
@@ -55,7 +70,15 @@ fn codes_and_catalogue_files_are_one_to_one() {
 
 #[test]
 fn malformed_domains_exit_2_with_one_line() {
-    for bad in ["bad..name", "-x.example", "localhost", "http://example.com/", "192.0.2.1", "", "a_b.example"] {
+    for bad in [
+        "bad..name",
+        "-x.example",
+        "localhost",
+        "http://example.com/",
+        "192.0.2.1",
+        "",
+        "a_b.example",
+    ] {
         let run = acme_doctor(&["--", bad]);
         assert_eq!(run.code, 2, "{bad:?}: {}", run.stderr);
         stderr_is_one_error_line(&run);
@@ -79,7 +102,12 @@ fn under_json_even_errors_are_json() {
     assert_eq!(run.json()["error"]["kind"], "usage");
     let run = acme_doctor(&["--json", "--timeout", "forever", "example.test"]);
     assert_eq!(run.code, 2);
-    assert!(run.json()["error"]["message"].as_str().unwrap().contains("forever"));
+    assert!(
+        run.json()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("forever")
+    );
 }
 
 #[test]
@@ -90,7 +118,10 @@ fn usage_errors_exit_2_with_one_line() {
         stderr_is_one_error_line(&run);
     }
     assert_eq!(acme_doctor(&["--timeout", "0", "example.test"]).code, 2);
-    assert_eq!(acme_doctor(&["--resolver", "dns.example", "example.test"]).code, 2);
+    assert_eq!(
+        acme_doctor(&["--resolver", "dns.example", "example.test"]).code,
+        2
+    );
     assert_eq!(acme_doctor(&["--method", "dns-01", "example.test"]).code, 2);
     assert_eq!(acme_doctor(&["--json", "--report", "example.test"]).code, 2);
 }
@@ -129,8 +160,15 @@ fn idn_names_are_checked_in_their_ascii_form() {
 
 #[test]
 fn saving_facts_to_an_unwritable_place_still_prints_the_diagnosis() {
-    let run = acme_doctor(&["--save-facts", "/nonexistent-dir/facts.json", "*.example.test"]);
+    let run = acme_doctor(&[
+        "--save-facts",
+        "/nonexistent-dir/facts.json",
+        "*.example.test",
+    ]);
     assert_eq!(run.code, 2);
-    assert!(run.stdout.contains("wildcard-needs-dns01"), "the diagnosis is not lost");
+    assert!(
+        run.stdout.contains("wildcard-needs-dns01"),
+        "the diagnosis is not lost"
+    );
     stderr_is_one_error_line(&run);
 }

@@ -11,35 +11,158 @@ use acme_doctor::facts::Facts;
 const CASES: &[(&str, &str, bool, &[&str])] = &[
     ("healthy-host", "pass", false, &[]),
     ("healthy-outside", "pass", false, &["not-on-host/-/-/i"]),
-    ("seed-host", "fail", false, &["ipv6-disabled/ipv6/80/b", "address-unreachable/ipv6/80/b"]),
-    ("seed-outside", "fail", false, &["port-timeout/ipv6/80/b", "not-on-host/-/-/i"]),
-    ("derived-kernel-without-ipv6", "fail", false, &["ipv6-disabled/ipv6/80/b", "address-unreachable/ipv6/80/b"]),
-    ("stale-aaaa-host", "fail", false, &["aaaa-not-local/ipv6/80/b", "port-timeout/ipv6/80/b"]),
-    ("stale-aaaa-outside", "fail", false, &["port-timeout/ipv6/80/b", "not-on-host/-/-/i"]),
-    ("ipv4-only-nginx-host", "fail", false, &["no-listener/ipv6/80/b", "port-refused/ipv6/80/b"]),
-    ("ipv4-only-nginx-outside", "fail", false, &["port-refused/ipv6/80/b", "not-on-host/-/-/i"]),
+    (
+        "seed-host",
+        "fail",
+        false,
+        &["ipv6-disabled/ipv6/80/b", "address-unreachable/ipv6/80/b"],
+    ),
+    (
+        "seed-outside",
+        "fail",
+        false,
+        &["port-timeout/ipv6/80/b", "not-on-host/-/-/i"],
+    ),
+    (
+        "derived-kernel-without-ipv6",
+        "fail",
+        false,
+        &["ipv6-disabled/ipv6/80/b", "address-unreachable/ipv6/80/b"],
+    ),
+    (
+        "stale-aaaa-host",
+        "fail",
+        false,
+        &["aaaa-not-local/ipv6/80/b", "port-timeout/ipv6/80/b"],
+    ),
+    (
+        "stale-aaaa-outside",
+        "fail",
+        false,
+        &["port-timeout/ipv6/80/b", "not-on-host/-/-/i"],
+    ),
+    (
+        "ipv4-only-nginx-host",
+        "fail",
+        false,
+        &["no-listener/ipv6/80/b", "port-refused/ipv6/80/b"],
+    ),
+    (
+        "ipv4-only-nginx-outside",
+        "fail",
+        false,
+        &["port-refused/ipv6/80/b", "not-on-host/-/-/i"],
+    ),
     (
         "nothing-listening-host",
         "fail",
         false,
-        &["no-listener/ipv4/80/b", "port-refused/ipv4/80/b", "no-listener/ipv6/80/b", "port-refused/ipv6/80/b"],
+        &[
+            "no-listener/ipv4/80/b",
+            "port-refused/ipv4/80/b",
+            "no-listener/ipv6/80/b",
+            "port-refused/ipv6/80/b",
+        ],
     ),
-    ("nothing-listening-outside", "fail", false, &["port-refused/ipv4/80/b", "port-refused/ipv6/80/b", "not-on-host/-/-/i"]),
-    ("ipv6-no-route-host", "fail", false, &["ipv6-no-route/ipv6/80/b"]),
-    ("ipv6-no-route-outside", "fail", false, &["port-timeout/ipv6/80/b", "not-on-host/-/-/i"]),
-    ("aaaa-unroutable-host", "fail", false, &["aaaa-not-local/ipv6/80/b", "address-unreachable/ipv6/80/b"]),
-    ("aaaa-unroutable-outside", "fail", false, &["address-unreachable/ipv6/80/b", "not-on-host/-/-/i"]),
-    ("derived-laptop-without-ipv6", "pass", true, &["address-unreachable/ipv6/80/i", "not-on-host/-/-/i"]),
-    ("derived-https-redirect-443-dead", "fail", false, &["port-timeout/ipv4/443/b", "port-timeout/ipv6/443/b", "not-on-host/-/-/i"]),
-    ("derived-aaaa-servfail", "at-risk", false, &["dns-servfail/ipv6/-/w", "not-on-host/-/-/i"]),
+    (
+        "nothing-listening-outside",
+        "fail",
+        false,
+        &[
+            "port-refused/ipv4/80/b",
+            "port-refused/ipv6/80/b",
+            "not-on-host/-/-/i",
+        ],
+    ),
+    (
+        "ipv6-no-route-host",
+        "fail",
+        false,
+        &["ipv6-no-route/ipv6/80/b"],
+    ),
+    (
+        "ipv6-no-route-outside",
+        "fail",
+        false,
+        &["port-timeout/ipv6/80/b", "not-on-host/-/-/i"],
+    ),
+    (
+        "aaaa-unroutable-host",
+        "fail",
+        false,
+        &["aaaa-not-local/ipv6/80/b", "address-unreachable/ipv6/80/b"],
+    ),
+    (
+        "aaaa-unroutable-outside",
+        "fail",
+        false,
+        &["address-unreachable/ipv6/80/b", "not-on-host/-/-/i"],
+    ),
+    (
+        "derived-laptop-without-ipv6",
+        "pass",
+        true,
+        &["address-unreachable/ipv6/80/i", "not-on-host/-/-/i"],
+    ),
+    (
+        "derived-https-redirect-443-dead",
+        "fail",
+        false,
+        &[
+            "port-timeout/ipv4/443/b",
+            "port-timeout/ipv6/443/b",
+            "not-on-host/-/-/i",
+        ],
+    ),
+    (
+        "derived-aaaa-servfail",
+        "at-risk",
+        false,
+        &["dns-servfail/ipv6/-/w", "not-on-host/-/-/i"],
+    ),
     ("nxdomain-host", "fail", false, &["dns-nxdomain/-/-/b"]),
-    ("loopback-missing.test", "fail", false, &["dns-nxdomain/-/-/b"]),
-    ("loopback-servfail.test", "fail", false, &["dns-servfail/ipv4/-/b", "dns-servfail/ipv6/-/b"]),
-    ("loopback-silent.test", "at-risk", true, &["dns-no-answer/-/-/w"]),
-    ("loopback-nodata.test", "fail", false, &["no-address-records/-/-/b"]),
-    ("loopback-private.test", "fail", false, &["reserved-address/ipv4/-/b"]),
-    ("loopback-alias.test", "fail", false, &["reserved-address/ipv4/-/b"]),
-    ("reserved-only-host", "fail", false, &["reserved-address/-/-/b"]),
+    (
+        "loopback-missing.test",
+        "fail",
+        false,
+        &["dns-nxdomain/-/-/b"],
+    ),
+    (
+        "loopback-servfail.test",
+        "fail",
+        false,
+        &["dns-servfail/ipv4/-/b", "dns-servfail/ipv6/-/b"],
+    ),
+    (
+        "loopback-silent.test",
+        "at-risk",
+        true,
+        &["dns-no-answer/-/-/w"],
+    ),
+    (
+        "loopback-nodata.test",
+        "fail",
+        false,
+        &["no-address-records/-/-/b"],
+    ),
+    (
+        "loopback-private.test",
+        "fail",
+        false,
+        &["reserved-address/ipv4/-/b"],
+    ),
+    (
+        "loopback-alias.test",
+        "fail",
+        false,
+        &["reserved-address/ipv4/-/b"],
+    ),
+    (
+        "reserved-only-host",
+        "fail",
+        false,
+        &["reserved-address/-/-/b"],
+    ),
     ("wildcard", "fail", false, &["wildcard-needs-dns01/-/-/b"]),
 ];
 
@@ -85,19 +208,32 @@ fn each_fixture_gives_its_ranked_codes() {
 fn every_code_is_produced_by_some_fixture() {
     let produced: std::collections::BTreeSet<String> = CASES
         .iter()
-        .flat_map(|(name, ..)| diagnose(&load(name)).findings.into_iter().map(|f| f.code.to_string()))
+        .flat_map(|(name, ..)| {
+            diagnose(&load(name))
+                .findings
+                .into_iter()
+                .map(|f| f.code.to_string())
+        })
         .collect();
     for code in acme_doctor::diagnose::Code::ALL {
-        assert!(produced.contains(code.as_str()), "no fixture produces {code}");
+        assert!(
+            produced.contains(code.as_str()),
+            "no fixture produces {code}"
+        );
     }
 }
 
 #[test]
 fn every_fixture_file_is_listed() {
-    for entry in std::fs::read_dir(format!("{}/tests/fixtures", env!("CARGO_MANIFEST_DIR"))).unwrap() {
+    for entry in
+        std::fs::read_dir(format!("{}/tests/fixtures", env!("CARGO_MANIFEST_DIR"))).unwrap()
+    {
         let name = entry.unwrap().file_name().to_string_lossy().into_owned();
         if let Some(stem) = name.strip_suffix(".json") {
-            assert!(CASES.iter().any(|c| c.0 == stem), "tests/fixtures/{name} has no expectation");
+            assert!(
+                CASES.iter().any(|c| c.0 == stem),
+                "tests/fixtures/{name} has no expectation"
+            );
         }
     }
 }
@@ -113,7 +249,11 @@ fn the_binary_rediagnoses_saved_facts_offline_with_the_same_exit_codes() {
         };
         assert_eq!(run.code, want, "{name}: {}", run.stderr);
         let (strict, _) = run.report();
-        assert_eq!(strict.facts, load(name), "{name}: facts survive the round trip");
+        assert_eq!(
+            strict.facts,
+            load(name),
+            "{name}: facts survive the round trip"
+        );
     }
 }
 

@@ -22,10 +22,16 @@ struct Expect {
     top: Option<(&'static str, Option<&'static str>)>,
 }
 
-const PASS: Expect = Expect { verdict: "pass", top: None };
+const PASS: Expect = Expect {
+    verdict: "pass",
+    top: None,
+};
 
 const fn fail(code: &'static str, family: Option<&'static str>) -> Expect {
-    Expect { verdict: "fail", top: Some((code, family)) }
+    Expect {
+        verdict: "fail",
+        top: Some((code, family)),
+    }
 }
 
 struct Scenario {
@@ -51,9 +57,10 @@ fn cmd(words: &str) -> Vec<String> {
 }
 
 fn with_host(commands: &[&str]) -> Setup {
-    let mut s = Setup::default();
-    s.host_commands = commands.iter().map(|c| cmd(c)).collect();
-    s
+    Setup {
+        host_commands: commands.iter().map(|c| cmd(c)).collect(),
+        ..Setup::default()
+    }
 }
 
 fn seed_check(view: View, report: &Value) -> Result<(), String> {
@@ -64,7 +71,11 @@ fn seed_check(view: View, report: &Value) -> Result<(), String> {
             if !evidence.contains("net.ipv6.conf.all.disable_ipv6 = 1") {
                 return Err(format!("evidence does not name the sysctl: {evidence}"));
             }
-            if !first["ca_error"].as_str().unwrap_or("").contains("Timeout during connect") {
+            if !first["ca_error"]
+                .as_str()
+                .unwrap_or("")
+                .contains("Timeout during connect")
+            {
                 return Err(format!("ca_error: {}", first["ca_error"]));
             }
             // The host's own facts settle it: no waiting for a connect timeout.
@@ -76,7 +87,9 @@ fn seed_check(view: View, report: &Value) -> Result<(), String> {
         View::Outside => {
             let title = first["title"].as_str().unwrap_or("");
             if !title.contains("2001:db8:2::10") || !title.contains("does not answer") {
-                return Err(format!("title does not say the AAAA address does not answer: {title}"));
+                return Err(format!(
+                    "title does not say the AAAA address does not answer: {title}"
+                ));
             }
         }
     }
@@ -115,7 +128,10 @@ const SCENARIOS: &[Scenario] = &[
     Scenario {
         name: "stale-aaaa",
         about: "the AAAA points at an address the host does not have",
-        setup: || Setup { host_records: vec![format!("{DOMAIN},192.0.2.10,2001:db8:2::99")], ..Setup::default() },
+        setup: || Setup {
+            host_records: vec![format!("{DOMAIN},192.0.2.10,2001:db8:2::99")],
+            ..Setup::default()
+        },
         as_ca_sees_it: false,
         domain: DOMAIN,
         host: fail("aaaa-not-local", Some("ipv6")),
@@ -125,7 +141,10 @@ const SCENARIOS: &[Scenario] = &[
     Scenario {
         name: "ipv4-only-nginx",
         about: "nginx has `listen 80;` but no `listen [::]:80;`",
-        setup: || Setup { listen: vec!["listen 80;".into()], ..Setup::default() },
+        setup: || Setup {
+            listen: vec!["listen 80;".into()],
+            ..Setup::default()
+        },
         as_ca_sees_it: false,
         domain: DOMAIN,
         host: fail("no-listener", Some("ipv6")),
@@ -135,7 +154,10 @@ const SCENARIOS: &[Scenario] = &[
     Scenario {
         name: "nothing-listening",
         about: "no web server at all",
-        setup: || Setup { nginx: false, ..Setup::default() },
+        setup: || Setup {
+            nginx: false,
+            ..Setup::default()
+        },
         as_ca_sees_it: false,
         domain: DOMAIN,
         host: fail("no-listener", Some("ipv4")),
@@ -156,8 +178,12 @@ const SCENARIOS: &[Scenario] = &[
         name: "aaaa-unroutable",
         about: "the AAAA is in a prefix the internet has no route for",
         setup: || {
-            let mut s = Setup { host_records: vec![format!("{DOMAIN},192.0.2.10,2001:db8:9::10")], ..Setup::default() };
-            s.router_commands.push(cmd("ip -6 route add unreachable 2001:db8:9::/64"));
+            let mut s = Setup {
+                host_records: vec![format!("{DOMAIN},192.0.2.10,2001:db8:9::10")],
+                ..Setup::default()
+            };
+            s.router_commands
+                .push(cmd("ip -6 route add unreachable 2001:db8:9::/64"));
             s
         },
         as_ca_sees_it: false,
@@ -205,20 +231,35 @@ fn summary(report: &Value) -> String {
     format!("{} {top}", report["verdict"].as_str().unwrap_or("?"))
 }
 
-fn judge(s: &Scenario, view: View, expect: Expect, run: &common::Run, problems: &mut Vec<String>) -> String {
+fn judge(
+    s: &Scenario,
+    view: View,
+    expect: Expect,
+    run: &common::Run,
+    problems: &mut Vec<String>,
+) -> String {
     let report = match serde_json::from_str::<Value>(&run.stdout) {
         Ok(_) => run.report().1,
         Err(e) => {
-            problems.push(format!("{view:?}: not JSON ({e}): {} {}", run.stdout, run.stderr));
+            problems.push(format!(
+                "{view:?}: not JSON ({e}): {} {}",
+                run.stdout, run.stderr
+            ));
             return "error".into();
         }
     };
     let want_exit = if expect.verdict == "fail" { 1 } else { 0 };
     if run.code != want_exit {
-        problems.push(format!("{view:?}: exit {} instead of {want_exit}", run.code));
+        problems.push(format!(
+            "{view:?}: exit {} instead of {want_exit}",
+            run.code
+        ));
     }
     if report["verdict"] != expect.verdict {
-        problems.push(format!("{view:?}: verdict {} instead of {}", report["verdict"], expect.verdict));
+        problems.push(format!(
+            "{view:?}: verdict {} instead of {}",
+            report["verdict"], expect.verdict
+        ));
     }
     if let Some((code, family)) = expect.top {
         let first = &report["findings"][0];
@@ -228,8 +269,14 @@ fn judge(s: &Scenario, view: View, expect: Expect, run: &common::Run, problems: 
                 first["code"], first["family"], report["findings"]
             ));
         }
-    } else if report["findings"].as_array().is_some_and(|f| f.iter().any(|f| f["severity"] != "info")) {
-        problems.push(format!("{view:?}: expected no blocker or warning: {:#}", report["findings"]));
+    } else if report["findings"]
+        .as_array()
+        .is_some_and(|f| f.iter().any(|f| f["severity"] != "info"))
+    {
+        problems.push(format!(
+            "{view:?}: expected no blocker or warning: {:#}",
+            report["findings"]
+        ));
     }
     if let Err(e) = (s.check)(view, &report) {
         problems.push(format!("{view:?}: {e}"));
@@ -241,8 +288,19 @@ fn run_scenario(s: &Scenario) -> Row {
     let lab = Lab::start(&(s.setup)());
     let mut problems = Vec::new();
     let mut views = Vec::new();
-    for (view, ns, expect) in [(View::Host, &lab.host, s.host), (View::Outside, &lab.outside, s.outside)] {
-        let label = format!("{}-{}", s.name, if view == View::Host { "host" } else { "outside" });
+    for (view, ns, expect) in [
+        (View::Host, &lab.host, s.host),
+        (View::Outside, &lab.outside, s.outside),
+    ] {
+        let label = format!(
+            "{}-{}",
+            s.name,
+            if view == View::Host {
+                "host"
+            } else {
+                "outside"
+            }
+        );
         let args = ["--json", s.domain];
         let run = if s.as_ca_sees_it {
             lab.acme_doctor_as_ca_sees_it(ns, &label, &args)
@@ -251,7 +309,12 @@ fn run_scenario(s: &Scenario) -> Row {
         };
         views.push(judge(s, view, expect, &run, &mut problems));
     }
-    Row { scenario: s.name, host: views[0].clone(), outside: views[1].clone(), problems }
+    Row {
+        scenario: s.name,
+        host: views[0].clone(),
+        outside: views[1].clone(),
+        problems,
+    }
 }
 
 fn expected(e: Expect) -> String {
@@ -272,19 +335,25 @@ fn lab_scenarios() {
     let rows = std::sync::Mutex::new(Vec::new());
     std::thread::scope(|scope| {
         for _ in 0..3 {
-            scope.spawn(|| loop {
-                let next = queue.lock().unwrap().pop();
-                let Some(s) = next else { break };
-                let row = std::panic::catch_unwind(|| run_scenario(s)).unwrap_or_else(|panic| Row {
-                    scenario: s.name,
-                    host: "-".into(),
-                    outside: "-".into(),
-                    problems: vec![format!(
-                        "panicked: {}",
-                        panic.downcast_ref::<String>().cloned().unwrap_or_else(|| "?".into())
-                    )],
-                });
-                rows.lock().unwrap().push(row);
+            scope.spawn(|| {
+                loop {
+                    let next = queue.lock().unwrap().pop();
+                    let Some(s) = next else { break };
+                    let row =
+                        std::panic::catch_unwind(|| run_scenario(s)).unwrap_or_else(|panic| Row {
+                            scenario: s.name,
+                            host: "-".into(),
+                            outside: "-".into(),
+                            problems: vec![format!(
+                                "panicked: {}",
+                                panic
+                                    .downcast_ref::<String>()
+                                    .cloned()
+                                    .unwrap_or_else(|| "?".into())
+                            )],
+                        });
+                    rows.lock().unwrap().push(row);
+                }
             });
         }
     });
@@ -292,7 +361,15 @@ fn lab_scenarios() {
     rows.sort_by_key(|r| SCENARIOS.iter().position(|s| s.name == r.scenario));
 
     let mut table = String::from("\nlab scenarios\n");
-    table += &format!("{:<18} {:<30} {:<30} {:<30} {:<30} {}\n", "scenario", "expected (host)", "acme-doctor (host)", "expected (outside)", "acme-doctor (outside)", "agree");
+    table += &format!(
+        "{:<18} {:<30} {:<30} {:<30} {:<30} {}\n",
+        "scenario",
+        "expected (host)",
+        "acme-doctor (host)",
+        "expected (outside)",
+        "acme-doctor (outside)",
+        "agree"
+    );
     for row in &rows {
         let s = SCENARIOS.iter().find(|s| s.name == row.scenario).unwrap();
         table += &format!(
@@ -308,9 +385,12 @@ fn lab_scenarios() {
     let _ = std::io::stderr().write_all(table.as_bytes());
     let problems: Vec<String> = rows
         .iter()
-        .flat_map(|r| r.problems.iter().map(move |p| format!("{}: {p}", r.scenario)))
+        .flat_map(|r| {
+            r.problems
+                .iter()
+                .map(move |p| format!("{}: {p}", r.scenario))
+        })
         .collect();
     assert!(problems.is_empty(), "{}", problems.join("\n"));
     assert_eq!(rows.len(), SCENARIOS.len());
-    let _ = SCENARIOS.iter().map(|s| s.about).count();
 }

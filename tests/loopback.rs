@@ -14,8 +14,14 @@ fn zone() -> DnsServer {
         ("nodata.test", Entry::Records(vec![])),
         ("servfail.test", Entry::Rcode(ResponseCode::ServFail)),
         ("silent.test", Entry::Silent),
-        ("private.test", Entry::Records(vec![Rec::A("127.0.0.5".parse().unwrap())])),
-        ("alias.test", Entry::Records(vec![Rec::Cname("private.test")])),
+        (
+            "private.test",
+            Entry::Records(vec![Rec::A("127.0.0.5".parse().unwrap())]),
+        ),
+        (
+            "alias.test",
+            Entry::Records(vec![Rec::Cname("private.test")]),
+        ),
     ])
 }
 
@@ -31,7 +37,12 @@ fn check(server: &DnsServer, extra: &[&str], domain: &str) -> (i32, Value) {
 }
 
 fn codes(report: &Value) -> Vec<&str> {
-    report["findings"].as_array().unwrap().iter().map(|f| f["code"].as_str().unwrap()).collect()
+    report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["code"].as_str().unwrap())
+        .collect()
 }
 
 #[test]
@@ -78,7 +89,10 @@ fn the_cname_chain_is_recorded_and_shown() {
     assert_eq!(code, 1);
     assert_eq!(codes(&report), ["reserved-address"]);
     let hop = &report["facts"]["dns"]["a"]["cname_chain"][0];
-    assert_eq!((hop["name"].as_str(), hop["target"].as_str()), (Some("alias.test"), Some("private.test")));
+    assert_eq!(
+        (hop["name"].as_str(), hop["target"].as_str()),
+        (Some("alias.test"), Some("private.test"))
+    );
     assert_eq!(report["facts"]["dns"]["a"]["addresses"][0], "127.0.0.5");
 }
 
@@ -98,18 +112,31 @@ fn a_reserved_only_address_is_dropped_like_the_ca_does_and_never_probed() {
     let (code, report) = check(&server, &[], "private.test");
     assert_eq!(code, 1);
     assert_eq!(codes(&report), ["reserved-address"]);
-    assert!(report["findings"][0]["evidence"][0].as_str().unwrap().contains("[RFC1122]: Loopback"));
+    assert!(
+        report["findings"][0]["evidence"][0]
+            .as_str()
+            .unwrap()
+            .contains("[RFC1122]: Loopback")
+    );
     assert_eq!(report["facts"]["connects"].as_array().unwrap().len(), 0);
 }
 
 #[test]
 fn a_resolver_that_is_not_there_is_one_finding_and_exit_3() {
     // A port nothing listens on: bind, note it, release it.
-    let port = std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let resolver = format!("127.0.0.1:{port}");
     let run = acme_doctor(&["--timeout", "1s", "--resolver", &resolver, "example.test"]);
     assert_eq!(run.code, 3, "{}{}", run.stdout, run.stderr);
-    let findings: Vec<&str> = run.stdout.lines().filter(|l| l.contains("[dns-no-answer]")).collect();
+    let findings: Vec<&str> = run
+        .stdout
+        .lines()
+        .filter(|l| l.contains("[dns-no-answer]"))
+        .collect();
     assert_eq!(findings.len(), 1, "{}", run.stdout);
     assert!(run.stderr.is_empty(), "{}", run.stderr);
 }

@@ -71,7 +71,9 @@ pub fn check(cx: &Context, out: &mut Out) {
                 }
                 if kind == Failure::Unreachable
                     && !on_host
-                    && hits.iter().all(|c| local_limitation(cx, family, &c.outcome))
+                    && hits
+                        .iter()
+                        .all(|c| local_limitation(cx, family, &c.outcome))
                 {
                     out.incomplete(format!(
                         "this machine cannot reach {} addresses; run acme-doctor where {} works",

@@ -82,7 +82,10 @@ async fn fetch(client: &reqwest::Client, url: &str) -> Result<HttpOutcome, reqwe
         server,
         location,
         // Escaped like the CA quotes bodies (Go's %q): "\r\n" stays visible and harmless.
-        body_prefix: sanitize::line(&String::from_utf8_lossy(evidence).escape_debug().to_string(), BODY_EVIDENCE * 2),
+        body_prefix: sanitize::line(
+            &String::from_utf8_lossy(evidence).escape_debug().to_string(),
+            BODY_EVIDENCE * 2,
+        ),
         body_bytes: body.len() as u64,
         body_truncated: truncated,
     })

@@ -18,7 +18,9 @@ pub fn classify(err: &io::Error) -> ConnectOutcome {
         Some(nix::libc::EHOSTUNREACH) => ConnectOutcome::HostUnreachable,
         // EADDRNOTAVAIL: no local address of that family to send from (IPv6 switched off);
         // for the prober that is the same as having no route.
-        Some(nix::libc::ENETUNREACH) | Some(nix::libc::EADDRNOTAVAIL) => ConnectOutcome::NetworkUnreachable,
+        Some(nix::libc::ENETUNREACH) | Some(nix::libc::EADDRNOTAVAIL) => {
+            ConnectOutcome::NetworkUnreachable
+        }
         Some(nix::libc::EAFNOSUPPORT) => ConnectOutcome::FamilyNotSupported,
         Some(nix::libc::ETIMEDOUT) => ConnectOutcome::Timeout,
         errno => ConnectOutcome::Other {

@@ -71,12 +71,23 @@ pub fn parse(stdout: &str) -> DomainReport {
         .unwrap_or_else(|e| panic!("output breaks the JSON contract: {e}\n{stdout}"));
     assert_eq!(report.schema_version, 1);
     assert_eq!(report.tool.name, "acme-doctor");
-    let has_blocker = report.findings.iter().any(|f| f.severity == Severity::Blocker);
-    assert_eq!(has_blocker, report.verdict == Verdict::Fail, "verdict follows the blockers");
+    let has_blocker = report
+        .findings
+        .iter()
+        .any(|f| f.severity == Severity::Blocker);
+    assert_eq!(
+        has_blocker,
+        report.verdict == Verdict::Fail,
+        "verdict follows the blockers"
+    );
     assert_eq!(report.incomplete, !report.incomplete_reasons.is_empty());
     for f in &report.findings {
         if f.severity == Severity::Blocker && f.explained_by.is_none() {
-            assert!(f.ca_error.is_some() || f.code == "wildcard-needs-dns01", "{} has no ca_error", f.code);
+            assert!(
+                f.ca_error.is_some() || f.code == "wildcard-needs-dns01",
+                "{} has no ca_error",
+                f.code
+            );
         }
     }
     report

@@ -418,7 +418,16 @@ impl Lab {
     /// reserved addresses they are.
     pub fn acme_doctor_as_ca_sees_it(&self, ns: &str, label: &str, extra: &[&str]) -> Run {
         let capture = super::capture_args(label);
-        let mut args = vec!["netns", "exec", ns, super::BIN, "--resolver", RESOLVER, "--timeout", "2s"];
+        let mut args = vec![
+            "netns",
+            "exec",
+            ns,
+            super::BIN,
+            "--resolver",
+            RESOLVER,
+            "--timeout",
+            "2s",
+        ];
         args.extend(capture.iter().map(String::as_str));
         args.extend_from_slice(extra);
         Command::new("ip")

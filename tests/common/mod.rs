@@ -95,7 +95,10 @@ pub fn capture_args(label: &str) -> Vec<String> {
     match std::env::var_os("ACME_DOCTOR_CAPTURE_FIXTURES") {
         Some(dir) => vec![
             "--save-facts".into(),
-            std::path::Path::new(&dir).join(format!("{label}.json")).to_string_lossy().into_owned(),
+            std::path::Path::new(&dir)
+                .join(format!("{label}.json"))
+                .to_string_lossy()
+                .into_owned(),
         ],
         None => Vec::new(),
     }
