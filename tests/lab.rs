@@ -1,6 +1,7 @@
 //! Lab tier: every network scenario, declared once as data, run on real networks in
-//! namespaces the test creates (root). Each runs acme-doctor twice: on the server (host
-//! namespace, local truth) and from outside (the CA's side of the router). The table of
+//! namespaces the test creates (root). Each runs acme-doctor twice, on the server (host
+//! namespace, local truth) and from outside (the CA's side of the router), and then a real
+//! ACME validation: lego asking Pebble, the real test CA, for a certificate. The table of
 //! outcomes is printed whether the test passes or fails.
 
 mod common;
@@ -34,6 +35,20 @@ const fn fail(code: &'static str, family: Option<&'static str>) -> Expect {
     }
 }
 
+/// How the real CA (Pebble) relates to acme-doctor's verdict in a scenario.
+#[derive(Clone, Copy)]
+enum Oracle {
+    /// Pebble models the cause (`reference/ca-validation.md` §7: first address only, IPv6
+    /// first, no fallback): its outcome must equal acme-doctor's verdict.
+    Agrees,
+    /// Pebble and Boulder differ here. Pebble's outcome is still checked, against what the
+    /// reference predicts for Pebble, and acme-doctor is held to Boulder's behaviour.
+    Differs {
+        pebble_issues: bool,
+        why: &'static str,
+    },
+}
+
 struct Scenario {
     name: &'static str,
     /// What it reproduces, in words.
@@ -44,6 +59,7 @@ struct Scenario {
     domain: &'static str,
     host: Expect,
     outside: Expect,
+    oracle: Oracle,
     /// Further checks on a view's JSON report.
     check: fn(View, &Value) -> Result<(), String>,
 }
@@ -113,6 +129,7 @@ const SCENARIOS: &[Scenario] = &[
         domain: DOMAIN,
         host: PASS,
         outside: PASS,
+        oracle: Oracle::Agrees,
         check: no_check,
     },
     Scenario {
@@ -123,6 +140,7 @@ const SCENARIOS: &[Scenario] = &[
         domain: DOMAIN,
         host: fail("ipv6-disabled", Some("ipv6")),
         outside: fail("port-timeout", Some("ipv6")),
+        oracle: Oracle::Agrees,
         check: seed_check,
     },
     Scenario {
@@ -136,6 +154,7 @@ const SCENARIOS: &[Scenario] = &[
         domain: DOMAIN,
         host: fail("aaaa-not-local", Some("ipv6")),
         outside: fail("port-timeout", Some("ipv6")),
+        oracle: Oracle::Agrees,
         check: no_check,
     },
     Scenario {
@@ -149,6 +168,7 @@ const SCENARIOS: &[Scenario] = &[
         domain: DOMAIN,
         host: fail("no-listener", Some("ipv6")),
         outside: fail("port-refused", Some("ipv6")),
+        oracle: Oracle::Agrees,
         check: ipv4_only_check,
     },
     Scenario {
@@ -162,6 +182,20 @@ const SCENARIOS: &[Scenario] = &[
         domain: DOMAIN,
         host: fail("no-listener", Some("ipv4")),
         outside: fail("port-refused", Some("ipv4")),
+        oracle: Oracle::Agrees,
+        check: no_check,
+    },
+    Scenario {
+        name: "port-refused",
+        about: "nginx listens on both families, a firewall rejects port 80 over IPv6 with a reset",
+        setup: || {
+            with_host(&["ip6tables -A INPUT -p tcp --dport 80 -j REJECT --reject-with tcp-reset"])
+        },
+        as_ca_sees_it: false,
+        domain: DOMAIN,
+        host: fail("port-refused", Some("ipv6")),
+        outside: fail("port-refused", Some("ipv6")),
+        oracle: Oracle::Agrees,
         check: no_check,
     },
     Scenario {
@@ -172,6 +206,7 @@ const SCENARIOS: &[Scenario] = &[
         domain: DOMAIN,
         host: fail("ipv6-no-route", Some("ipv6")),
         outside: fail("port-timeout", Some("ipv6")),
+        oracle: Oracle::Agrees,
         check: no_check,
     },
     Scenario {
@@ -190,6 +225,7 @@ const SCENARIOS: &[Scenario] = &[
         domain: DOMAIN,
         host: fail("aaaa-not-local", Some("ipv6")),
         outside: fail("address-unreachable", Some("ipv6")),
+        oracle: Oracle::Agrees,
         check: no_check,
     },
     Scenario {
@@ -200,6 +236,21 @@ const SCENARIOS: &[Scenario] = &[
         domain: "missing.test",
         host: fail("dns-nxdomain", None),
         outside: fail("dns-nxdomain", None),
+        oracle: Oracle::Agrees,
+        check: no_check,
+    },
+    Scenario {
+        name: "no-address-records",
+        about: "the name exists (a TXT record) but has no A and no AAAA",
+        setup: || Setup {
+            dns_extra: vec!["--txt-record=txt.test,hello".into()],
+            ..Setup::default()
+        },
+        as_ca_sees_it: false,
+        domain: "txt.test",
+        host: fail("no-address-records", None),
+        outside: fail("no-address-records", None),
+        oracle: Oracle::Agrees,
         check: no_check,
     },
     Scenario {
@@ -210,6 +261,11 @@ const SCENARIOS: &[Scenario] = &[
         domain: DOMAIN,
         host: fail("reserved-address", None),
         outside: fail("reserved-address", None),
+        oracle: Oracle::Differs {
+            pebble_issues: true,
+            why: "Pebble filters no reserved addresses (ca-validation.md §7); Boulder drops them \
+                  and fails with no valid A/AAAA records (§1)",
+        },
         check: no_check,
     },
 ];
@@ -218,6 +274,7 @@ struct Row {
     scenario: &'static str,
     host: String,
     outside: String,
+    real: String,
     problems: Vec<String>,
 }
 
@@ -285,12 +342,12 @@ fn judge(
 }
 
 fn run_scenario(s: &Scenario) -> Row {
-    let lab = Lab::start(&(s.setup)());
+    let mut lab = Lab::start(&(s.setup)());
     let mut problems = Vec::new();
     let mut views = Vec::new();
     for (view, ns, expect) in [
-        (View::Host, &lab.host, s.host),
-        (View::Outside, &lab.outside, s.outside),
+        (View::Host, lab.host.clone(), s.host),
+        (View::Outside, lab.outside.clone(), s.outside),
     ] {
         let label = format!(
             "{}-{}",
@@ -303,16 +360,59 @@ fn run_scenario(s: &Scenario) -> Row {
         );
         let args = ["--json", s.domain];
         let run = if s.as_ca_sees_it {
-            lab.acme_doctor_as_ca_sees_it(ns, &label, &args)
+            lab.acme_doctor_as_ca_sees_it(&ns, &label, &args)
         } else {
-            lab.acme_doctor(ns, &label, &args)
+            lab.acme_doctor(&ns, &label, &args)
         };
         views.push(judge(s, view, expect, &run, &mut problems));
+    }
+
+    if let Err(e) = lab.start_pebble() {
+        problems.push(format!("Pebble did not start: {e}"));
+        return Row {
+            scenario: s.name,
+            host: views[0].clone(),
+            outside: views[1].clone(),
+            real: "-".into(),
+            problems,
+        };
+    }
+    let real = lab.real_validation(s.domain);
+    let real_text = if real.issued {
+        format!("issued ({:.1} s)", real.elapsed.as_secs_f64())
+    } else {
+        format!(
+            "failed ({:.1} s): {}",
+            real.elapsed.as_secs_f64(),
+            real.error
+        )
+    };
+    match s.oracle {
+        Oracle::Agrees => {
+            for (view, expect) in [(View::Host, s.host), (View::Outside, s.outside)] {
+                let predicted_issue = expect.verdict != "fail";
+                if predicted_issue != real.issued {
+                    problems.push(format!(
+                        "{view:?}: acme-doctor says {}, the real CA: {real_text}",
+                        expect.verdict
+                    ));
+                }
+            }
+        }
+        Oracle::Differs { pebble_issues, why } => {
+            if pebble_issues != real.issued {
+                problems.push(format!(
+                    "Pebble was expected to {} ({why}), but: {real_text}",
+                    if pebble_issues { "issue" } else { "fail" }
+                ));
+            }
+        }
     }
     Row {
         scenario: s.name,
         host: views[0].clone(),
         outside: views[1].clone(),
+        real: real_text,
         problems,
     }
 }
@@ -325,13 +425,21 @@ fn expected(e: Expect) -> String {
     }
 }
 
+fn agreement(s: &Scenario, row: &Row) -> &'static str {
+    match (row.problems.is_empty(), s.oracle) {
+        (false, _) => "NO",
+        (true, Oracle::Agrees) => "yes",
+        (true, Oracle::Differs { .. }) => "yes (Pebble differs, see note)",
+    }
+}
+
 #[test]
 fn lab_scenarios() {
     if !common::lab_available("scenarios") {
         return;
     }
-    // Two scenarios at a time: the machine has two cores and most of a scenario is waiting.
-    let queue = std::sync::Mutex::new(SCENARIOS.iter().collect::<Vec<_>>());
+    // Three scenarios at a time: most of a scenario is waiting on timeouts and the CA.
+    let queue = std::sync::Mutex::new(SCENARIOS.iter().rev().collect::<Vec<_>>());
     let rows = std::sync::Mutex::new(Vec::new());
     std::thread::scope(|scope| {
         for _ in 0..3 {
@@ -344,6 +452,7 @@ fn lab_scenarios() {
                             scenario: s.name,
                             host: "-".into(),
                             outside: "-".into(),
+                            real: "-".into(),
                             problems: vec![format!(
                                 "panicked: {}",
                                 panic
@@ -360,28 +469,39 @@ fn lab_scenarios() {
     let mut rows = rows.into_inner().unwrap();
     rows.sort_by_key(|r| SCENARIOS.iter().position(|s| s.name == r.scenario));
 
-    let mut table = String::from("\nlab scenarios\n");
+    let mut table = String::from(
+        "\nlab scenarios: acme-doctor on the host and from outside, and the real CA (lego + Pebble)\n",
+    );
     table += &format!(
-        "{:<18} {:<30} {:<30} {:<30} {:<30} {}\n",
+        "{:<19} {:<28} {:<28} {:<28} {:<32} {:<34} {}\n",
         "scenario",
         "expected (host)",
         "acme-doctor (host)",
         "expected (outside)",
         "acme-doctor (outside)",
+        "real validation",
         "agree"
     );
+    let mut notes = String::new();
     for row in &rows {
         let s = SCENARIOS.iter().find(|s| s.name == row.scenario).unwrap();
+        let real: String = row.real.chars().take(34).collect();
         table += &format!(
-            "{:<18} {:<30} {:<30} {:<30} {:<30} {}\n",
+            "{:<19} {:<28} {:<28} {:<28} {:<32} {:<34} {}\n",
             row.scenario,
             expected(s.host),
             row.host,
             expected(s.outside),
             row.outside,
-            if row.problems.is_empty() { "yes" } else { "NO" }
+            real,
+            agreement(s, row)
         );
+        notes += &format!("  {}: {}\n    real: {}\n", s.name, s.about, row.real);
+        if let Oracle::Differs { why, .. } = s.oracle {
+            notes += &format!("    note: {why}\n");
+        }
     }
+    table += &notes;
     let _ = std::io::stderr().write_all(table.as_bytes());
     let problems: Vec<String> = rows
         .iter()
@@ -393,4 +513,32 @@ fn lab_scenarios() {
         .collect();
     assert!(problems.is_empty(), "{}", problems.join("\n"));
     assert_eq!(rows.len(), SCENARIOS.len());
+}
+
+/// Each catalogue entry names the lab scenarios that reproduce its code, or says why none can.
+#[test]
+fn every_code_names_a_reproducing_scenario_or_why_not() {
+    for code in acme_doctor::diagnose::Code::ALL {
+        let text = code.explanation();
+        let line = text
+            .lines()
+            .find_map(|l| l.strip_prefix("Lab scenario: "))
+            .unwrap_or_else(|| panic!("checks/{code}.md has no `Lab scenario:` line"));
+        if let Some(why) = line.trim().strip_prefix("none") {
+            assert!(
+                why.trim().len() > 10,
+                "checks/{code}.md: say why no scenario reproduces it"
+            );
+            continue;
+        }
+        for name in line
+            .split(',')
+            .map(|n| n.trim().trim_matches('`').trim_end_matches("  "))
+        {
+            assert!(
+                SCENARIOS.iter().any(|s| s.name == name),
+                "checks/{code}.md names scenario {name:?}, which tests/lab.rs does not have"
+            );
+        }
+    }
 }

@@ -50,6 +50,8 @@ pub struct Setup {
     pub host_commands: Vec<Vec<String>>,
     /// Commands run inside the router namespace after it is up (routes).
     pub router_commands: Vec<Vec<String>>,
+    /// More dnsmasq options (records of other types).
+    pub dns_extra: Vec<String>,
 }
 
 impl Default for Setup {
@@ -60,6 +62,7 @@ impl Default for Setup {
             nginx: true,
             host_commands: Vec::new(),
             router_commands: Vec::new(),
+            dns_extra: Vec::new(),
         }
     }
 }
@@ -151,10 +154,22 @@ impl Lab {
     }
 
     fn spawn(&mut self, ns: &str, args: &[&str], log: &str) -> Result<(), String> {
+        self.spawn_with_env(ns, args, &[], log)
+    }
+
+    /// Starts a long-running process inside a namespace; teardown kills it by pid.
+    fn spawn_with_env(
+        &mut self,
+        ns: &str,
+        args: &[&str],
+        env: &[(&str, &str)],
+        log: &str,
+    ) -> Result<(), String> {
         let log_file = std::fs::File::create(self.dir.join(log)).map_err(|e| e.to_string())?;
         let child = Command::new("ip")
             .args(["netns", "exec", ns])
             .args(args)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(log_file.try_clone().map_err(|e| e.to_string())?)
             .stderr(log_file)
@@ -333,6 +348,7 @@ impl Lab {
         for record in &setup.host_records {
             dnsmasq.push(format!("--host-record={record}"));
         }
+        dnsmasq.extend(setup.dns_extra.iter().cloned());
         let args: Vec<&str> = dnsmasq.iter().map(String::as_str).collect();
         self.spawn(&r, &args, "dnsmasq.log")?;
         self.wait_until("dnsmasq listening", |lab| {
@@ -350,6 +366,9 @@ impl Lab {
             }
         }
 
+        // The webroot exists whether or not nginx serves it: lego writes the token there.
+        std::fs::create_dir_all(self.dir.join("www/.well-known/acme-challenge"))
+            .map_err(|e| e.to_string())?;
         if setup.nginx {
             let conf = self.nginx_conf(&setup.listen)?;
             let conf = conf.to_string_lossy().into_owned();
@@ -436,6 +455,180 @@ impl Lab {
             .output()
             .expect("run acme-doctor in the lab")
             .into()
+    }
+}
+
+/// What the real CA did: Pebble validating for lego.
+#[derive(Debug, Clone)]
+pub struct RealOutcome {
+    pub issued: bool,
+    /// The CA's error as lego printed it, when it failed.
+    pub error: String,
+    pub elapsed: Duration,
+}
+
+/// Where Pebble listens, in the outside namespace.
+pub const PEBBLE_DIR_URL: &str = "https://198.51.100.10:14000/dir";
+
+impl Lab {
+    /// Starts Pebble (the real ACME test CA) in the outside namespace, validating on ports 80
+    /// and 443 and resolving through the lab's DNS. Its API certificate is made here.
+    pub fn start_pebble(&mut self) -> Result<(), String> {
+        let d = self.dir.clone();
+        let p = |name: &str| d.join(name).to_string_lossy().into_owned();
+        std::fs::write(d.join("ext.cnf"), "subjectAltName=IP:198.51.100.10\n")
+            .map_err(|e| e.to_string())?;
+        let openssl = |args: &[&str]| run(Command::new("openssl").args(args)).map(|_| ());
+        openssl(&[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            &p("ca.key"),
+            "-out",
+            &p("ca.pem"),
+            "-days",
+            "2",
+            "-subj",
+            "/CN=acme-doctor lab CA",
+        ])?;
+        openssl(&[
+            "req",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            &p("pebble.key"),
+            "-out",
+            &p("pebble.csr"),
+            "-subj",
+            "/CN=pebble",
+        ])?;
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            &p("pebble.csr"),
+            "-CA",
+            &p("ca.pem"),
+            "-CAkey",
+            &p("ca.key"),
+            "-CAcreateserial",
+            "-out",
+            &p("pebble.pem"),
+            "-days",
+            "2",
+            "-extfile",
+            &p("ext.cnf"),
+        ])?;
+        let config = format!(
+            r#"{{"pebble": {{"listenAddress": "198.51.100.10:14000", "managementListenAddress": "127.0.0.1:15000",
+            "certificate": "{}", "privateKey": "{}", "httpPort": 80, "tlsPort": 443,
+            "ocspResponderURL": "", "externalAccountBindingRequired": false}}}}"#,
+            p("pebble.pem"),
+            p("pebble.key")
+        );
+        std::fs::write(d.join("pebble.json"), config).map_err(|e| e.to_string())?;
+        let outside = self.outside.clone();
+        let dns = format!("{RESOLVER}:53");
+        let config_path = p("pebble.json");
+        self.spawn_with_env(
+            &outside,
+            &["pebble", "-config", &config_path, "-dnsserver", &dns],
+            &[
+                ("PEBBLE_VA_NOSLEEP", "1"),
+                ("PEBBLE_WFE_NONCEREJECT", "0"),
+                ("PEBBLE_AUTHZREUSE", "0"),
+            ],
+            "pebble.log",
+        )?;
+        self.wait_until("pebble listening", |lab| {
+            lab.exec(&lab.outside, &["ss", "-Hltn", "sport = :14000"])
+                .is_ok_and(|o| !o.trim().is_empty())
+        })
+    }
+
+    /// A real ACME validation: lego, in the host namespace, asks Pebble for a certificate for
+    /// `domain` with http-01 through nginx's webroot. Bounded in time; lego is killed by pid.
+    pub fn real_validation(&self, domain: &str) -> RealOutcome {
+        let started = Instant::now();
+        let log = self.dir.join(format!("lego-{domain}.log"));
+        let www = self.dir.join("www").to_string_lossy().into_owned();
+        let path = self.dir.join("lego").to_string_lossy().into_owned();
+        let spawned = std::fs::File::create(&log).and_then(|f| {
+            Command::new("ip")
+                .args([
+                    "netns",
+                    "exec",
+                    &self.host,
+                    "lego",
+                    "--server",
+                    PEBBLE_DIR_URL,
+                    "--accept-tos",
+                    "--email",
+                    "lab@example.test",
+                    "--domains",
+                    domain,
+                    "--http",
+                    "--http.webroot",
+                    &www,
+                    "--path",
+                    &path,
+                    "run",
+                ])
+                .env("LEGO_CA_CERTIFICATES", self.dir.join("ca.pem"))
+                .stdin(Stdio::null())
+                .stdout(f.try_clone()?)
+                .stderr(f)
+                .spawn()
+        });
+        let mut child = match spawned {
+            Ok(c) => c,
+            Err(e) => {
+                return RealOutcome {
+                    issued: false,
+                    error: format!("could not start lego: {e}"),
+                    elapsed: started.elapsed(),
+                };
+            }
+        };
+        let deadline = started + Duration::from_secs(90);
+        let status = loop {
+            match child.try_wait() {
+                Ok(Some(status)) => break Some(status),
+                Ok(None) if Instant::now() > deadline => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    break None;
+                }
+                Ok(None) => std::thread::sleep(Duration::from_millis(50)),
+                Err(_) => break None,
+            }
+        };
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        let issued = status.is_some_and(|s| s.success());
+        let error = if issued {
+            String::new()
+        } else if status.is_none() {
+            "lego did not finish within 90 s".to_string()
+        } else {
+            text.lines()
+                .rev()
+                .find(|l| l.contains("error") || l.contains("Error"))
+                .map(|l| l.trim().to_string())
+                .unwrap_or_else(|| format!("lego failed without an error line: {}", text.trim()))
+        };
+        RealOutcome {
+            issued,
+            error,
+            elapsed: started.elapsed(),
+        }
     }
 }
 

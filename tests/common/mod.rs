@@ -71,10 +71,12 @@ pub fn is_root() -> bool {
 /// Whether the lab tier can run here. Under CI=true a lab that cannot run is a failure, never
 /// a silent skip; elsewhere the skip is announced on stderr.
 pub fn lab_available(test: &str) -> bool {
-    let missing: Vec<&str> = ["ip", "nginx", "dnsmasq", "sysctl", "ss"]
-        .into_iter()
-        .filter(|tool| !lab::tool_exists(tool))
-        .collect();
+    let missing: Vec<&str> = [
+        "ip", "nginx", "dnsmasq", "sysctl", "ss", "pebble", "lego", "openssl",
+    ]
+    .into_iter()
+    .filter(|tool| !lab::tool_exists(tool))
+    .collect();
     let why = if !is_root() {
         "not root (the lab creates network namespaces)".to_string()
     } else if !missing.is_empty() {
