@@ -28,6 +28,13 @@ const PASS: Expect = Expect {
     top: None,
 };
 
+const fn at_risk(code: &'static str, family: Option<&'static str>) -> Expect {
+    Expect {
+        verdict: "at-risk",
+        top: Some((code, family)),
+    }
+}
+
 const fn fail(code: &'static str, family: Option<&'static str>) -> Expect {
     Expect {
         verdict: "fail",
@@ -195,6 +202,17 @@ const SCENARIOS: &[Scenario] = &[
         domain: DOMAIN,
         host: fail("port-refused", Some("ipv6")),
         outside: fail("port-refused", Some("ipv6")),
+        oracle: Oracle::Agrees,
+        check: no_check,
+    },
+    Scenario {
+        name: "ipv4-firewall-drop",
+        about: "a firewall drops port 80 over IPv4; IPv6 works, so the CA never needs IPv4",
+        setup: || with_host(&["iptables -A INPUT -p tcp --dport 80 -j DROP"]),
+        as_ca_sees_it: false,
+        domain: DOMAIN,
+        host: at_risk("port-timeout", Some("ipv4")),
+        outside: at_risk("port-timeout", Some("ipv4")),
         oracle: Oracle::Agrees,
         check: no_check,
     },

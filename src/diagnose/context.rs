@@ -112,6 +112,15 @@ impl<'a> Context<'a> {
         self.facts.http.iter().find(|h| h.address == *ip)
     }
 
+    /// Every usable AAAA address connected on `port`: the CA's first choice works.
+    pub fn ipv6_path_works(&self, port: u16) -> bool {
+        !self.usable_v6.is_empty()
+            && self
+                .usable_v6
+                .iter()
+                .all(|ip| self.connect(ip, port) == Some(&ConnectOutcome::Connected))
+    }
+
     /// The published addresses as evidence: `example.com AAAA 2001:db8::1`.
     pub fn record_evidence(&self, family: Family) -> Vec<String> {
         let Some(lookup) = self.lookup(family) else {

@@ -230,9 +230,15 @@ fn no_listener(cx: &Context, out: &mut Out) {
                 .collect::<Vec<_>>()
                 .join("; ")
         };
+        // While the AAAA works the CA never needs IPv4 (it connects over IPv6 first).
+        let severity = if family == Family::Ipv4 && cx.ipv6_path_works(HTTP_PORT) {
+            Severity::Warning
+        } else {
+            Severity::Blocker
+        };
         let mut f = Finding::new(
             Code::NoListener,
-            Severity::Blocker,
+            severity,
             format!("nothing on this host accepts {} connections on port 80 ({summary})", family_name(family)),
         )
         .family(family)

@@ -83,7 +83,7 @@ pub fn check(cx: &Context, out: &mut Out) {
                     out.push(vantage_limited(cx, family, port, &hits));
                     continue;
                 }
-                let severity = severity(all_failed);
+                let severity = severity(cx, family, port, all_failed);
                 out.push(finding(cx, family, port, kind, severity, all_failed, &hits));
             }
         }
@@ -91,9 +91,10 @@ pub fn check(cx: &Context, out: &mut Out) {
 }
 
 /// A failure on some addresses of a family is intermittent: the CA uses the first address
-/// its resolver returns, and resolvers rotate.
-fn severity(all_failed: bool) -> Severity {
-    if all_failed {
+/// its resolver returns, and resolvers rotate. IPv4 is only the fallback while the AAAA works:
+/// the CA connects over IPv6 first and never tries IPv4 (§1 "Address choice").
+fn severity(cx: &Context, family: Family, port: u16, all_failed: bool) -> Severity {
+    if all_failed && !(family == Family::Ipv4 && cx.ipv6_path_works(port)) {
         Severity::Blocker
     } else {
         Severity::Warning
@@ -174,10 +175,14 @@ fn finding(
     } else {
         " Other addresses of this family answer, so validation fails only when the CA's resolver returns this one first."
     };
-    let fallback = if family == Family::Ipv6 && port == 80 {
-        " The CA tries IPv6 first; Boulder falls back to the first A address after a connect error, at a 10 s cost, and Pebble does not fall back at all."
-    } else {
-        ""
+    let fallback = match family {
+        Family::Ipv6 if port == 80 => {
+            " The CA tries IPv6 first; Boulder falls back to the first A address after a connect error, at a 10 s cost, and Pebble does not fall back at all."
+        }
+        Family::Ipv4 if cx.ipv6_path_works(port) => {
+            " The CA connects over IPv6 first, which works, so it never tries IPv4 today; but IPv4 is the fallback the day IPv6 hiccups, and CAs or clients without IPv6 use nothing else."
+        }
+        _ => "",
     };
     f = f.detail(format!("{scope}{partial}{fallback}"));
     for line in cx.record_evidence(family) {

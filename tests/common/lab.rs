@@ -72,7 +72,8 @@ pub struct Lab {
     pub router: String,
     pub outside: String,
     namespaces: Vec<String>,
-    children: Vec<Child>,
+    /// Processes started in the lab, with the log name they were started under.
+    children: Vec<(String, Child)>,
     pub dir: PathBuf,
 }
 
@@ -175,7 +176,7 @@ impl Lab {
             .stderr(log_file)
             .spawn()
             .map_err(|e| format!("spawn {args:?}: {e}"))?;
-        self.children.push(child);
+        self.children.push((log.to_string(), child));
         Ok(())
     }
 
@@ -458,6 +459,38 @@ impl Lab {
     }
 }
 
+impl Lab {
+    /// The pid of a process the lab started (by its log name, e.g. `pebble.log`).
+    pub fn pid_of(&self, log: &str) -> Option<u32> {
+        self.children
+            .iter()
+            .find(|(l, _)| l == log)
+            .map(|(_, c)| c.id())
+    }
+
+    /// The command line that runs acme-doctor in a namespace of the lab, for tools that
+    /// start it themselves (the benchmark measures it).
+    pub fn acme_doctor_command(&self, ns: &str, extra: &[&str]) -> Vec<String> {
+        let mut args: Vec<String> = [
+            "ip",
+            "netns",
+            "exec",
+            ns,
+            super::BIN,
+            "--resolver",
+            RESOLVER,
+            "--timeout",
+            "2s",
+            "--allow-reserved",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        args.extend(extra.iter().map(|s| s.to_string()));
+        args
+    }
+}
+
 /// What the real CA did: Pebble validating for lego.
 #[derive(Debug, Clone)]
 pub struct RealOutcome {
@@ -634,13 +667,13 @@ impl Lab {
 
 impl Drop for Lab {
     fn drop(&mut self) {
-        for child in &mut self.children {
+        for (_, child) in &mut self.children {
             let _ = nix::sys::signal::kill(
                 nix::unistd::Pid::from_raw(child.id() as i32),
                 nix::sys::signal::Signal::SIGTERM,
             );
         }
-        for child in &mut self.children {
+        for (_, child) in &mut self.children {
             let deadline = Instant::now() + Duration::from_secs(3);
             loop {
                 match child.try_wait() {
