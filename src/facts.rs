@@ -252,6 +252,43 @@ pub struct HostFacts {
     pub default_route_v6: Probed<bool>,
     /// Listening TCP sockets on the ports the CA uses (80, 443).
     pub listeners: Probed<Vec<Listener>>,
+    /// The interface of the IPv4 default route: where the CA's packets arrive.
+    #[serde(default)]
+    pub default_route_dev_v4: Option<String>,
+    /// The interface of the IPv6 default route.
+    #[serde(default)]
+    pub default_route_dev_v6: Option<String>,
+    /// The packet filter's rules, as its own tools print them. `None` in facts saved before
+    /// the firewall was read.
+    #[serde(default)]
+    pub firewall: Option<FirewallFacts>,
+}
+
+/// The rulesets, verbatim, so a saved facts file can be re-evaluated offline.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FirewallFacts {
+    /// `nft -j list ruleset`: every nf_tables table, including those iptables-nft made.
+    pub nft: Probed<serde_json::Value>,
+    /// `iptables-save` / `ip6tables-save` output per family and backend.
+    pub iptables: Vec<IptablesDump>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IptablesBackend {
+    /// iptables-nft: its tables also appear in the nft ruleset.
+    Nft,
+    /// iptables-legacy: separate kernel tables that nft does not show.
+    Legacy,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IptablesDump {
+    pub family: Family,
+    pub backend: IptablesBackend,
+    pub dump: Probed<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -127,6 +127,159 @@ fn ipv4_only_check(view: View, report: &Value) -> Result<(), String> {
     Ok(())
 }
 
+/// The lab with only an A record: IPv4 is the CA's only path.
+fn ipv4_only_dns() -> Setup {
+    Setup {
+        host_records: vec![format!("{DOMAIN},192.0.2.10")],
+        ..Setup::default()
+    }
+}
+
+fn with_ruleset(mut setup: Setup, loader: &str, content: &str) -> Setup {
+    setup
+        .rulesets
+        .push((loader.to_string(), content.to_string()));
+    setup
+}
+
+const NFT_DROP_V6: &str = "table inet fw {
+  chain input {
+    type filter hook input priority 0; policy accept;
+    meta nfproto ipv6 tcp dport 80 counter drop
+  }
+}
+";
+
+const NFT_REJECT_V4: &str = "table ip fw {
+  chain input {
+    type filter hook input priority 0; policy accept;
+    iifname \"h0\" tcp dport 80 reject with tcp reset
+  }
+}
+";
+
+const LEGACY_POLICY_DROP: &str = "*filter
+:INPUT DROP [0:0]
+:FORWARD ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+-A INPUT -i lo -j ACCEPT
+-A INPUT -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
+-A INPUT -p tcp -m tcp --dport 22 -j ACCEPT
+COMMIT
+";
+
+const NFT_ALLOWLIST: &str = "table inet fw {
+  chain input {
+    type filter hook input priority 0; policy drop;
+    iif \"lo\" accept
+    ct state established,related accept
+    meta l4proto { icmp, ipv6-icmp } accept
+    ip saddr 198.51.100.0/24 tcp dport 80 accept
+    ip6 saddr 2001:db8:51::/64 tcp dport 80 accept
+  }
+}
+";
+
+/// The structure firewalld 1.x generates (table inet firewalld, zone chains reached by
+/// jumps, an icmpx admin-prohibited reject at the end), with the public zone allowing ssh only.
+const FIREWALLD_STYLE: &str = "table inet firewalld {
+  chain filter_INPUT {
+    type filter hook input priority filter + 10; policy accept;
+    ct state { established, related } accept
+    ct status dnat accept
+    iifname \"lo\" accept
+    ct state invalid drop
+    meta l4proto ipv6-icmp icmpv6 type { nd-router-advert, nd-neighbor-solicit } accept
+    jump filter_INPUT_POLICIES
+    reject with icmpx admin-prohibited
+  }
+  chain filter_INPUT_POLICIES {
+    iifname \"h0\" jump filter_IN_public
+    iifname \"h0\" reject with icmpx admin-prohibited
+    jump filter_IN_public
+    reject with icmpx admin-prohibited
+  }
+  chain filter_IN_public {
+    jump filter_IN_public_pre
+    jump filter_IN_public_log
+    jump filter_IN_public_deny
+    jump filter_IN_public_allow
+    jump filter_IN_public_post
+    meta l4proto { icmp, ipv6-icmp } accept
+  }
+  chain filter_IN_public_pre { }
+  chain filter_IN_public_log { }
+  chain filter_IN_public_deny { }
+  chain filter_IN_public_allow {
+    tcp dport 22 accept
+    ip6 daddr fe80::/64 udp dport 546 accept
+  }
+  chain filter_IN_public_post { }
+}
+";
+
+/// The chains ufw builds with `ufw default deny incoming` and only `ufw allow 22/tcp`.
+const UFW_STYLE: &str = "*filter
+:INPUT DROP [0:0]
+:FORWARD DROP [0:0]
+:OUTPUT ACCEPT [0:0]
+:ufw-before-input - [0:0]
+:ufw-after-input - [0:0]
+:ufw-user-input - [0:0]
+:ufw-not-local - [0:0]
+:ufw-reject-input - [0:0]
+-A INPUT -j ufw-before-input
+-A INPUT -j ufw-after-input
+-A INPUT -j ufw-reject-input
+-A ufw-before-input -i lo -j ACCEPT
+-A ufw-before-input -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
+-A ufw-before-input -m conntrack --ctstate INVALID -j DROP
+-A ufw-before-input -p icmp -m icmp --icmp-type 8 -j ACCEPT
+-A ufw-before-input -p udp -m udp --sport 67 --dport 68 -j ACCEPT
+-A ufw-before-input -j ufw-not-local
+-A ufw-before-input -j ufw-user-input
+-A ufw-not-local -m addrtype --dst-type LOCAL -j RETURN
+-A ufw-not-local -j DROP
+-A ufw-user-input -p tcp -m tcp --dport 22 -j ACCEPT
+-A ufw-after-input -p udp -m udp --dport 137 -j ufw-reject-input
+COMMIT
+";
+
+/// Sets, a verdict map, jumps and returns that end in accepting port 80: no false alarm.
+const NFT_RICH_ACCEPT: &str = "table inet web {
+  set trusted_ports { type inet_service; elements = { 80, 443 } }
+  set blocked { type ipv4_addr; flags interval; elements = { 203.0.113.0/24 } }
+  chain input {
+    type filter hook input priority 0; policy drop;
+    meta l4proto ipv6-icmp accept
+    ct state vmap { established : accept, related : accept, invalid : drop, new : jump new_conn }
+  }
+  chain new_conn {
+    iif \"lo\" accept
+    meta l4proto { icmp, ipv6-icmp } accept
+    ip saddr @blocked drop
+    jump audit
+    tcp dport @trusted_ports accept
+    tcp dport 22 accept
+  }
+  chain audit {
+    tcp dport 80 counter return
+    counter
+  }
+}
+";
+
+fn firewall_check(view: View, report: &Value) -> Result<(), String> {
+    let first = &report["findings"][0];
+    if view == View::Host {
+        let evidence = first["evidence"].to_string();
+        if !evidence.contains("rule:") && !evidence.contains("anyone else:") {
+            return Err(format!("the finding does not name the rule: {evidence}"));
+        }
+    }
+    Ok(())
+}
+
 const SCENARIOS: &[Scenario] = &[
     Scenario {
         name: "healthy",
@@ -200,7 +353,7 @@ const SCENARIOS: &[Scenario] = &[
         },
         as_ca_sees_it: false,
         domain: DOMAIN,
-        host: fail("port-refused", Some("ipv6")),
+        host: fail("firewall-drops", Some("ipv6")),
         outside: fail("port-refused", Some("ipv6")),
         oracle: Oracle::Agrees,
         check: no_check,
@@ -211,8 +364,117 @@ const SCENARIOS: &[Scenario] = &[
         setup: || with_host(&["iptables -A INPUT -p tcp --dport 80 -j DROP"]),
         as_ca_sees_it: false,
         domain: DOMAIN,
-        host: at_risk("port-timeout", Some("ipv4")),
+        host: at_risk("firewall-drops", Some("ipv4")),
         outside: at_risk("port-timeout", Some("ipv4")),
+        oracle: Oracle::Agrees,
+        check: no_check,
+    },
+    Scenario {
+        name: "fw-nft-drop-v6",
+        about: "an nft rule drops tcp/80 for IPv6 only",
+        setup: || with_ruleset(Setup::default(), "nft -f", NFT_DROP_V6),
+        as_ca_sees_it: false,
+        domain: DOMAIN,
+        host: fail("firewall-drops", Some("ipv6")),
+        outside: fail("port-timeout", Some("ipv6")),
+        oracle: Oracle::Agrees,
+        check: firewall_check,
+    },
+    Scenario {
+        name: "fw-nft-reject-v4",
+        about: "A record only; an nft rule on the external interface rejects tcp/80 with a reset",
+        setup: || with_ruleset(ipv4_only_dns(), "nft -f", NFT_REJECT_V4),
+        as_ca_sees_it: false,
+        domain: DOMAIN,
+        host: fail("firewall-drops", Some("ipv4")),
+        outside: fail("port-refused", Some("ipv4")),
+        oracle: Oracle::Agrees,
+        check: firewall_check,
+    },
+    Scenario {
+        name: "fw-legacy-policy-drop",
+        about: "A record only; iptables-legacy INPUT policy DROP with no exception for port 80",
+        setup: || {
+            with_ruleset(
+                ipv4_only_dns(),
+                "iptables-legacy-restore",
+                LEGACY_POLICY_DROP,
+            )
+        },
+        as_ca_sees_it: false,
+        domain: DOMAIN,
+        host: fail("firewall-drops", Some("ipv4")),
+        outside: fail("port-timeout", Some("ipv4")),
+        oracle: Oracle::Agrees,
+        check: firewall_check,
+    },
+    Scenario {
+        name: "fw-ip6tables-drop",
+        about: "ip6tables drops tcp/80 on the external interface while iptables accepts",
+        setup: || with_host(&["ip6tables -A INPUT -i h0 -p tcp --dport 80 -j DROP"]),
+        as_ca_sees_it: false,
+        domain: DOMAIN,
+        host: fail("firewall-drops", Some("ipv6")),
+        outside: fail("port-timeout", Some("ipv6")),
+        oracle: Oracle::Agrees,
+        check: firewall_check,
+    },
+    Scenario {
+        name: "fw-allowlist",
+        about: "port 80 admitted only from the outside network's prefixes (policy drop otherwise)",
+        setup: || with_ruleset(Setup::default(), "nft -f", NFT_ALLOWLIST),
+        as_ca_sees_it: false,
+        domain: DOMAIN,
+        host: at_risk("firewall-allowlist", Some("ipv4")),
+        outside: PASS,
+        oracle: Oracle::Agrees,
+        check: firewall_check,
+    },
+    Scenario {
+        name: "fw-firewalld-style",
+        about: "A record only; a firewalld-style ruleset whose public zone allows ssh only",
+        setup: || with_ruleset(ipv4_only_dns(), "nft -f", FIREWALLD_STYLE),
+        as_ca_sees_it: false,
+        domain: DOMAIN,
+        host: fail("firewall-drops", Some("ipv4")),
+        outside: fail("address-unreachable", Some("ipv4")),
+        oracle: Oracle::Agrees,
+        check: firewall_check,
+    },
+    Scenario {
+        name: "fw-ufw-style",
+        about: "A record only; ufw-style iptables-legacy chains, default deny, only ssh allowed",
+        setup: || with_ruleset(ipv4_only_dns(), "iptables-legacy-restore", UFW_STYLE),
+        as_ca_sees_it: false,
+        domain: DOMAIN,
+        host: fail("firewall-drops", Some("ipv4")),
+        outside: fail("port-timeout", Some("ipv4")),
+        oracle: Oracle::Agrees,
+        check: firewall_check,
+    },
+    Scenario {
+        name: "fw-nft-rich-accept",
+        about: "sets, a verdict map, jumps and returns, policy drop, port 80 accepted",
+        setup: || with_ruleset(Setup::default(), "nft -f", NFT_RICH_ACCEPT),
+        as_ca_sees_it: false,
+        domain: DOMAIN,
+        host: PASS,
+        outside: PASS,
+        oracle: Oracle::Agrees,
+        check: no_check,
+    },
+    Scenario {
+        name: "listener-wrong-address",
+        about: "nginx listens on [2001:db8:2::20]:80, the AAAA is 2001:db8:2::10",
+        setup: || Setup {
+            listen: vec!["listen 80;".into(), "listen [2001:db8:2::20]:80;".into()],
+            host_commands: vec![cmd("ip addr add 2001:db8:2::20/64 dev h0 nodad")],
+            ..Setup::default()
+        },
+        as_ca_sees_it: false,
+        domain: DOMAIN,
+        host: fail("listener-wrong-address", Some("ipv6")),
+        outside: fail("port-refused", Some("ipv6")),
         oracle: Oracle::Agrees,
         check: no_check,
     },
@@ -559,4 +821,51 @@ fn every_code_names_a_reproducing_scenario_or_why_not() {
             );
         }
     }
+}
+
+/// Without root the firewall cannot be read: the run says so, is incomplete (exit 3), and
+/// every other check still runs.
+#[test]
+fn lab_unprivileged_run_is_incomplete() {
+    if !common::lab_available("unprivileged run") {
+        return;
+    }
+    let lab = Lab::start(&Setup::default());
+    let run = lab.acme_doctor_unprivileged(&lab.host, &["--json", DOMAIN]);
+    let (strict, report) = run.report();
+    eprintln!(
+        "unprivileged host view: exit {} verdict {:?} codes {:?}",
+        run.code,
+        strict.verdict,
+        strict.findings.iter().map(|f| &f.code).collect::<Vec<_>>()
+    );
+    assert_eq!(run.code, 3, "{}", run.stdout);
+    assert_eq!(report["incomplete"], true);
+    assert_eq!(report["verdict"], "pass");
+    let unknown = strict
+        .findings
+        .iter()
+        .find(|f| f.code == "firewall-unknown")
+        .expect("firewall-unknown");
+    assert!(
+        unknown
+            .evidence
+            .iter()
+            .any(|e| e.contains("permission denied")),
+        "{:?}",
+        unknown.evidence
+    );
+    if let Some(dir) = std::env::var_os("ACME_DOCTOR_CAPTURE_FIXTURES") {
+        let facts = serde_json::to_string_pretty(&report["facts"]).unwrap();
+        std::fs::write(
+            std::path::Path::new(&dir).join("unprivileged-host.json"),
+            facts + "\n",
+        )
+        .unwrap();
+    }
+    // The other host facts were still read: listeners are known without root.
+    assert!(matches!(
+        strict.facts.host.listeners,
+        acme_doctor::facts::Probed::Known(_)
+    ));
 }

@@ -1,7 +1,8 @@
 //! Host rules: what the server's own state says about the CA's connection. They apply only
 //! when this machine holds one of the domain's addresses (otherwise `not-on-host`).
 //!
-//! Codes: `not-on-host`, `ipv6-disabled`, `aaaa-not-local`, `ipv6-no-route`, `no-listener`.
+//! Codes: `not-on-host`, `ipv6-disabled`, `aaaa-not-local`, `ipv6-no-route`, `no-listener`,
+//! `listener-wrong-address`.
 
 use super::context::socket;
 use super::{Code, Context, Finding, Out, Severity};
@@ -236,6 +237,45 @@ fn no_listener(cx: &Context, out: &mut Out) {
         } else {
             Severity::Blocker
         };
+        // Sockets of this family on port 80 bound to other specific addresses: the server is
+        // configured for the wrong address, not missing.
+        let elsewhere: Vec<&&Listener> = on_port
+            .iter()
+            .filter(|l| l.family == family && !l.address.is_unspecified())
+            .collect();
+        if !elsewhere.is_empty() {
+            let mut f = Finding::new(
+                Code::ListenerWrongAddress,
+                Severity::Blocker,
+                format!(
+                    "the web server listens on {} only, but {} {} is {first}",
+                    elsewhere
+                        .iter()
+                        .map(|l| socket(&l.address, l.port))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    cx.domain,
+                    family.record_type()
+                ),
+            )
+            .family(family)
+            .port(HTTP_PORT)
+            .detail("Connections to the published address find no socket and are refused.")
+            .evidence(format!("{} {} {first}", cx.domain, family.record_type()));
+            for l in &elsewhere {
+                f = f.evidence(describe(l));
+            }
+            out.push(
+                f.fix(format!(
+                    "listen on the published address or on all addresses (nginx: `listen {}`; Apache: `Listen 80`), then reload",
+                    if family == Family::Ipv6 { "[::]:80;" } else { "80;" }
+                ))
+                .fix(format!("or point the {} record at the address the server listens on", family.record_type()))
+                .explains(&[Code::PortRefused])
+                .ca_error(fetch_error(cx, first, "Connection refused")),
+            );
+            continue;
+        }
         let mut f = Finding::new(
             Code::NoListener,
             severity,
@@ -262,6 +302,15 @@ fn no_listener(cx: &Context, out: &mut Out) {
             Family::Ipv4 => {
                 "nginx: add `listen 80;` (or `listen [::]:80 ipv6only=off;`) in the server block (Apache: `Listen 80`), then reload"
             }
+        };
+        let docker_v4_only = family == Family::Ipv6
+            && on_port
+                .iter()
+                .any(|l| l.process.as_ref().is_some_and(|p| p.name == "docker-proxy"));
+        let fix = if docker_v4_only {
+            "Docker publishes the port on IPv4 only: enable IPv6 in /etc/docker/daemon.json (\"ipv6\": true, \"ip6tables\": true, a fixed-cidr-v6), restart dockerd, and publish with -p 80:80 (or -p [::]:80:80)"
+        } else {
+            fix
         };
         let fix_start = if on_port.is_empty() {
             "start the web server (or the ACME client's standalone server) that should answer on port 80"

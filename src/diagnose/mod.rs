@@ -7,6 +7,7 @@
 mod code;
 mod context;
 mod dns;
+pub mod firewall;
 mod host;
 mod reachability;
 pub mod reserved;
@@ -178,6 +179,11 @@ impl Out {
         self.findings.push(finding);
     }
 
+    /// Findings so far, for a rule that revises its own (never another rule's).
+    pub fn findings_mut(&mut self) -> impl Iterator<Item = &mut Finding> {
+        self.findings.iter_mut()
+    }
+
     /// Records that a decisive fact is missing (the run ends with exit 3 if nothing blocks).
     pub fn incomplete(&mut self, reason: impl Into<String>) {
         self.incomplete.push(reason.into());
@@ -190,6 +196,7 @@ pub fn diagnose(facts: &Facts) -> Diagnosis {
     let mut out = Out::default();
     dns::check(&cx, &mut out);
     host::check(&cx, &mut out);
+    firewall::check(&cx, &mut out);
     reachability::check(&cx, &mut out);
     let findings = rank(out.findings);
     let verdict = if findings.iter().any(|f| f.severity == Severity::Blocker) {

@@ -101,7 +101,7 @@ fn severity(cx: &Context, family: Family, port: u16, all_failed: bool) -> Severi
     }
 }
 
-fn redirects_to_https(cx: &Context, family: Family) -> bool {
+pub fn redirects_to_https(cx: &Context, family: Family) -> bool {
     cx.usable(family).iter().any(|ip| {
         cx.http(ip).is_some_and(|h| match &h.outcome {
             HttpOutcome::Response {

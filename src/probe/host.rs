@@ -28,6 +28,13 @@ impl HostProbe for LinuxHost {
                 Probed::Known(false)
             },
             listeners: listeners(&self.ports),
+            default_route_dev_v4: read("/proc/net/route")
+                .ok()
+                .and_then(|t| default_route_dev_v4(&t)),
+            default_route_dev_v6: read("/proc/net/ipv6_route")
+                .ok()
+                .and_then(|t| default_route_dev_v6(&t)),
+            firewall: Some(super::firewall::firewall_facts()),
         }
     }
 }
@@ -44,6 +51,9 @@ pub fn unknown_host_facts(reason: &str) -> HostFacts {
         default_route_v4: Probed::Unknown(u()),
         default_route_v6: Probed::Unknown(u()),
         listeners: Probed::Unknown(u()),
+        default_route_dev_v4: None,
+        default_route_dev_v6: None,
+        firewall: None,
     }
 }
 
@@ -143,25 +153,37 @@ fn interfaces() -> Probed<Vec<Interface>> {
 
 /// `/proc/net/route`: a default route has destination and mask 0 and the RTF_UP flag.
 pub fn has_default_route_v4(table: &str) -> bool {
-    table.lines().skip(1).any(|line| {
+    default_route_dev_v4(table).is_some()
+}
+
+/// The interface of the first IPv4 default route.
+pub fn default_route_dev_v4(table: &str) -> Option<String> {
+    table.lines().skip(1).find_map(|line| {
         let f: Vec<&str> = line.split_whitespace().collect();
-        f.len() >= 8
+        (f.len() >= 8
             && f[1] == "00000000"
             && f[7] == "00000000"
-            && u32::from_str_radix(f[3], 16).is_ok_and(|flags| flags & 0x0001 != 0)
+            && u32::from_str_radix(f[3], 16).is_ok_and(|flags| flags & 0x0001 != 0))
+        .then(|| f[0].to_string())
     })
 }
 
 /// `/proc/net/ipv6_route`: destination ::/0, RTF_UP, and not the kernel's own reject route
 /// (RTF_REJECT, 0x0200), which every table has on `lo`.
 pub fn has_default_route_v6(table: &str) -> bool {
-    table.lines().any(|line| {
+    default_route_dev_v6(table).is_some()
+}
+
+/// The interface of the first IPv6 default route that is not the kernel's reject route.
+pub fn default_route_dev_v6(table: &str) -> Option<String> {
+    table.lines().find_map(|line| {
         let f: Vec<&str> = line.split_whitespace().collect();
-        f.len() >= 10
+        (f.len() >= 10
             && f[0].bytes().all(|b| b == b'0')
             && f[1] == "00"
             && u32::from_str_radix(f[8], 16)
-                .is_ok_and(|flags| flags & 0x0001 != 0 && flags & 0x0200 == 0)
+                .is_ok_and(|flags| flags & 0x0001 != 0 && flags & 0x0200 == 0))
+        .then(|| f[9].to_string())
     })
 }
 

@@ -3,6 +3,7 @@
 //! the run: a timeout, a refusal or a permission error is recorded as a fact.
 
 pub mod dns;
+pub mod firewall;
 pub mod host;
 pub mod http;
 pub mod tcp;

@@ -52,6 +52,9 @@ pub struct Setup {
     pub router_commands: Vec<Vec<String>>,
     /// More dnsmasq options (records of other types).
     pub dns_extra: Vec<String>,
+    /// Rulesets loaded in the host namespace: (loader command, file content), e.g.
+    /// (`nft -f`, an nft script) or (`iptables-legacy-restore`, an iptables-save dump).
+    pub rulesets: Vec<(String, String)>,
 }
 
 impl Default for Setup {
@@ -63,6 +66,7 @@ impl Default for Setup {
             host_commands: Vec::new(),
             router_commands: Vec::new(),
             dns_extra: Vec::new(),
+            rulesets: Vec::new(),
         }
     }
 }
@@ -360,6 +364,14 @@ impl Lab {
                     .is_ok_and(|o| !o.trim().is_empty())
         })?;
 
+        for (n, (loader, content)) in setup.rulesets.iter().enumerate() {
+            let file = self.dir.join(format!("ruleset-{n}.rules"));
+            std::fs::write(&file, content).map_err(|e| e.to_string())?;
+            let file = file.to_string_lossy().into_owned();
+            let mut args: Vec<&str> = loader.split_whitespace().collect();
+            args.push(&file);
+            self.exec(&h, &args)?;
+        }
         for (ns, cmds) in [(&h, &setup.host_commands), (&r, &setup.router_commands)] {
             for cmd in cmds {
                 let args: Vec<&str> = cmd.iter().map(String::as_str).collect();
@@ -488,6 +500,41 @@ impl Lab {
         .collect();
         args.extend(extra.iter().map(|s| s.to_string()));
         args
+    }
+}
+
+impl Lab {
+    /// Runs acme-doctor in a namespace as an unprivileged user (nobody), from a copy of the
+    /// binary that user can read.
+    pub fn acme_doctor_unprivileged(&self, ns: &str, extra: &[&str]) -> Run {
+        use std::os::unix::fs::PermissionsExt;
+        let copy = self.dir.join("acme-doctor");
+        std::fs::copy(super::BIN, &copy).expect("copy the binary into the lab");
+        std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        let _ = std::fs::set_permissions(&self.dir, std::fs::Permissions::from_mode(0o755));
+        let copy = copy.to_string_lossy().into_owned();
+        let mut args = vec![
+            "netns",
+            "exec",
+            ns,
+            "setpriv",
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            &copy,
+            "--resolver",
+            RESOLVER,
+            "--timeout",
+            "2s",
+            "--allow-reserved",
+        ];
+        args.extend_from_slice(extra);
+        Command::new("ip")
+            .args(&args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run acme-doctor unprivileged")
+            .into()
     }
 }
 
@@ -645,7 +692,9 @@ impl Lab {
             }
         };
         let text = std::fs::read_to_string(&log).unwrap_or_default();
-        let issued = status.is_some_and(|s| s.success());
+        // Success is a certificate on disk, not only lego's exit status.
+        let cert = self.dir.join(format!("lego/certificates/{domain}.crt"));
+        let issued = status.is_some_and(|s| s.success()) && cert.exists();
         let error = if issued {
             String::new()
         } else if status.is_none() {

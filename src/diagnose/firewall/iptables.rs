@@ -1,0 +1,369 @@
+//! `iptables-save` / `ip6tables-save` output into the [`Ruleset`] model: the filter table's
+//! INPUT chain (priority 0, as netfilter registers it) and the chains it jumps to.
+
+use super::model::{Action, BaseChain, Cond, Match, Rule, Ruleset};
+use super::nft::manager_of;
+use crate::facts::Family;
+use ipnet::IpNet;
+use std::net::IpAddr;
+
+/// Splits a line as iptables-save quotes it: double quotes with backslash escapes.
+fn words(line: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut in_quotes = false;
+    let mut chars = line.chars();
+    let mut started = false;
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' if in_quotes => {
+                if let Some(n) = chars.next() {
+                    cur.push(n);
+                }
+            }
+            '"' => {
+                in_quotes = !in_quotes;
+                started = true;
+            }
+            c if c.is_whitespace() && !in_quotes => {
+                if started {
+                    out.push(std::mem::take(&mut cur));
+                    started = false;
+                }
+            }
+            c => {
+                cur.push(c);
+                started = true;
+            }
+        }
+    }
+    if started {
+        out.push(cur);
+    }
+    out
+}
+
+fn nets(list: &str) -> Option<Vec<IpNet>> {
+    list.split(',')
+        .map(|item| match item.split_once('/') {
+            Some((addr, len)) => {
+                let addr: IpAddr = addr.parse().ok()?;
+                let len: u8 = len.parse().ok()?;
+                IpNet::new(addr, len).ok()
+            }
+            None => item.parse::<IpAddr>().ok().map(IpNet::from),
+        })
+        .collect()
+}
+
+fn ports(list: &str) -> Option<Vec<(u16, u16)>> {
+    list.split(',')
+        .map(|item| match item.split_once(':') {
+            Some((lo, hi)) => Some((lo.parse().ok()?, hi.parse().ok()?)),
+            None => item.parse().ok().map(|p| (p, p)),
+        })
+        .collect()
+}
+
+/// Matches (modules) whose options are understood; any other module makes the rule
+/// undecidable for the packets its other matches do not rule out.
+const KNOWN_MODULES: &[&str] = &[
+    "tcp",
+    "udp",
+    "multiport",
+    "state",
+    "conntrack",
+    "comment",
+    "addrtype",
+];
+/// Targets that do not end the traversal.
+const CONTINUE_TARGETS: &[&str] = &[
+    "LOG", "NFLOG", "ULOG", "MARK", "CONNMARK", "TRACE", "AUDIT", "CT", "NOTRACK",
+];
+
+fn parse_rule(
+    words: &[String],
+    chains: &[String],
+    origin: &str,
+    line_no: usize,
+    line: &str,
+) -> (String, Rule) {
+    let chain = words.get(1).cloned().unwrap_or_default();
+    let mut matches: Vec<Match> = Vec::new();
+    let mut action = Action::Continue;
+    let mut i = 2;
+    let mut negate = false;
+    let unknown = |t: &str| Cond::Unknown(t.to_string());
+    while i < words.len() {
+        let w = words[i].as_str();
+        let value = words.get(i + 1).map(String::as_str).unwrap_or("");
+        let mut push = |cond: Option<Cond>, text: String, negated: bool| {
+            matches.push(Match {
+                cond: cond.unwrap_or(Cond::Unknown(text)),
+                negated,
+            });
+        };
+        match w {
+            "!" => {
+                negate = true;
+                i += 1;
+                continue;
+            }
+            "-p" | "--protocol" => push(
+                Some(Cond::L4Proto(vec![value.to_ascii_lowercase()])),
+                String::new(),
+                negate,
+            ),
+            "-s" | "--source" => push(nets(value).map(Cond::SAddr), format!("-s {value}"), negate),
+            "-d" | "--destination" => {
+                push(nets(value).map(Cond::DAddr), format!("-d {value}"), negate)
+            }
+            "-i" | "--in-interface" => push(
+                Some(Cond::Iif(vec![value.to_string()])),
+                String::new(),
+                negate,
+            ),
+            "--dport" | "--destination-port" | "--dports" | "--destination-ports" => push(
+                ports(value).map(Cond::DPort),
+                format!("{w} {value}"),
+                negate,
+            ),
+            "--state" | "--ctstate" => push(
+                Some(Cond::CtState(
+                    value.split(',').map(|s| s.to_ascii_lowercase()).collect(),
+                )),
+                String::new(),
+                negate,
+            ),
+            "--dst-type" => push(
+                (value == "LOCAL").then_some(Cond::DstLocal),
+                format!("--dst-type {value}"),
+                negate,
+            ),
+            "--comment" => {}
+            "-m" | "--match" => {
+                if !KNOWN_MODULES.contains(&value) {
+                    push(None, format!("-m {value}"), negate);
+                }
+            }
+            "--syn" => {
+                // The CA's packet is a SYN: `--syn` holds, `! --syn` never does.
+                if negate {
+                    push(Some(Cond::L4Proto(Vec::new())), String::new(), false);
+                }
+                negate = false;
+                i += 1;
+                continue;
+            }
+            "-j" | "--jump" | "-g" | "--goto" => {
+                let goto = w == "-g" || w == "--goto";
+                action = match value {
+                    "ACCEPT" => Action::Accept,
+                    "DROP" => Action::Drop,
+                    "RETURN" => Action::Return,
+                    "REJECT" => {
+                        let with = words
+                            .iter()
+                            .position(|x| x == "--reject-with")
+                            .and_then(|p| words.get(p + 1));
+                        let refused =
+                            with.is_none_or(|w| w.contains("port-unreach") || w == "tcp-reset");
+                        Action::Reject { refused }
+                    }
+                    t if CONTINUE_TARGETS.contains(&t) => Action::Continue,
+                    t if chains.iter().any(|c| c == t) => {
+                        if goto {
+                            Action::Goto(t.to_string())
+                        } else {
+                            Action::Jump(t.to_string())
+                        }
+                    }
+                    t => Action::Unknown(format!("-j {t}")),
+                };
+                // Target options follow the target; only --reject-with matters, read above.
+                break;
+            }
+            other if other.starts_with('-') => {
+                let takes_value = !value.is_empty() && !value.starts_with('-') && value != "!";
+                push(
+                    Some(unknown(
+                        format!("{other} {}", if takes_value { value } else { "" }).trim(),
+                    )),
+                    String::new(),
+                    negate,
+                );
+                if takes_value {
+                    i += 1;
+                }
+                negate = false;
+                i += 1;
+                continue;
+            }
+            _ => {
+                i += 1;
+                continue;
+            }
+        }
+        negate = false;
+        i += 2;
+    }
+    let rule = Rule {
+        text: format!("{origin} filter line {line_no}: {line}"),
+        matches,
+        action,
+    };
+    (chain, rule)
+}
+
+/// The filter table of one dump. `origin` names it in evidence: `iptables-legacy (IPv4)`.
+pub fn ruleset(dump: &str, family: Family, origin: &str) -> Ruleset {
+    let mut rs = Ruleset::default();
+    let slug = origin.replace(' ', "-");
+    let key = |chain: &str| format!("{slug}/filter/{chain}");
+    let mut in_filter = false;
+    let mut chains: Vec<String> = Vec::new();
+    let lines: Vec<&str> = dump.lines().collect();
+    // Chain names first: a jump target is a chain, anything else an extension target.
+    for line in &lines {
+        if let Some(decl) = line.strip_prefix(':') {
+            chains.extend(decl.split_whitespace().next().map(str::to_string));
+        }
+    }
+    for (n, line) in lines.iter().enumerate() {
+        let line = line.trim();
+        if let Some(table) = line.strip_prefix('*') {
+            in_filter = table == "filter";
+            continue;
+        }
+        if !in_filter || line.is_empty() || line.starts_with('#') || line == "COMMIT" {
+            continue;
+        }
+        if let Some(decl) = line.strip_prefix(':') {
+            let mut parts = decl.split_whitespace();
+            let (Some(name), Some(policy)) = (parts.next(), parts.next()) else {
+                continue;
+            };
+            if let Some(m) = manager_of(name).filter(|m| !rs.managers.iter().any(|x| x == m)) {
+                rs.managers.push(m.to_string());
+            }
+            rs.chains.entry(key(name)).or_default();
+            if name == "INPUT" {
+                rs.base.push(BaseChain {
+                    key: key(name),
+                    family: Some(family),
+                    priority: 0,
+                    policy_drop: policy == "DROP",
+                    label: format!("{origin} filter INPUT"),
+                });
+            }
+            continue;
+        }
+        let w = words(line);
+        if w.first().map(String::as_str) == Some("-A") {
+            let (chain, rule) = parse_rule(&w, &chains, origin, n + 1, line);
+            rs.chains.entry(key(&chain)).or_default().push(rule);
+        }
+    }
+    rs
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diagnose::firewall::model::{Packet, Verdict};
+
+    const UFW_LIKE: &str = "# Generated by iptables-save v1.8.9 on Fri Nov 27 10:00:00 2026
+*filter
+:INPUT DROP [0:0]
+:FORWARD DROP [0:0]
+:OUTPUT ACCEPT [0:0]
+:ufw-before-input - [0:0]
+:ufw-user-input - [0:0]
+-A INPUT -j ufw-before-input
+-A ufw-before-input -i lo -j ACCEPT
+-A ufw-before-input -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
+-A ufw-before-input -m conntrack --ctstate INVALID -j DROP
+-A ufw-before-input -j ufw-user-input
+-A ufw-user-input -p tcp -m tcp --dport 22 -j ACCEPT
+-A ufw-user-input -s 203.0.113.0/24 -p tcp -m multiport --dports 80,443 -m comment --comment \"office \\\"only\\\"\" -j ACCEPT
+COMMIT
+";
+
+    fn pkt(saddr: Option<&str>, dport: u16) -> Packet {
+        Packet {
+            family: Family::Ipv4,
+            saddr: saddr.map(|s| s.parse().unwrap()),
+            daddr: "192.0.2.10".parse().unwrap(),
+            dport,
+            iif: Some("eth0".into()),
+        }
+    }
+
+    #[test]
+    fn quoted_comments_split_as_one_word() {
+        assert_eq!(
+            words(r#"-A X -m comment --comment "a \"b\" c" -j ACCEPT"#),
+            [
+                "-A",
+                "X",
+                "-m",
+                "comment",
+                "--comment",
+                "a \"b\" c",
+                "-j",
+                "ACCEPT"
+            ]
+        );
+    }
+
+    #[test]
+    fn ufw_style_allow_list_drops_others_by_policy() {
+        let rs = ruleset(UFW_LIKE, Family::Ipv4, "iptables-legacy (IPv4)");
+        assert_eq!(rs.managers, ["ufw"]);
+        match rs.evaluate(&pkt(None, 80)) {
+            Verdict::Drop { rule } => assert!(rule.contains("policy drop"), "{rule}"),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(rs.evaluate(&pkt(Some("203.0.113.9"), 443)), Verdict::Accept);
+        assert_eq!(rs.evaluate(&pkt(None, 22)), Verdict::Accept);
+        assert_eq!(
+            rs.source_networks(Family::Ipv4),
+            vec!["203.0.113.0/24".parse::<IpNet>().unwrap()]
+        );
+    }
+
+    #[test]
+    fn reject_kinds_and_unknown_modules() {
+        let dump = "*filter\n:INPUT ACCEPT [0:0]\n\
+                    -A INPUT -p udp -m recent --name x --rcheck -j DROP\n\
+                    -A INPUT -p tcp --dport 443 -m recent --name x --rcheck -j DROP\n\
+                    -A INPUT -p tcp --dport 80 -j REJECT --reject-with icmp-host-prohibited\n\
+                    -A INPUT -p tcp --dport 81 -j REJECT\nCOMMIT\n";
+        let rs = ruleset(dump, Family::Ipv4, "iptables-nft (IPv4)");
+        assert!(matches!(
+            rs.evaluate(&pkt(None, 80)),
+            Verdict::Reject { refused: false, .. }
+        ));
+        assert!(matches!(
+            rs.evaluate(&pkt(None, 81)),
+            Verdict::Reject { refused: true, .. }
+        ));
+        assert!(matches!(
+            rs.evaluate(&pkt(None, 443)),
+            Verdict::Undecidable { .. }
+        ));
+        assert_eq!(rs.evaluate(&pkt(None, 8080)), Verdict::Accept);
+    }
+
+    #[test]
+    fn negations_and_interfaces() {
+        let dump = "*filter\n:INPUT ACCEPT [0:0]\n-A INPUT ! -i lo -p tcp -m tcp --dport 80 -j DROP\nCOMMIT\n";
+        let rs = ruleset(dump, Family::Ipv4, "iptables-legacy (IPv4)");
+        assert!(matches!(rs.evaluate(&pkt(None, 80)), Verdict::Drop { .. }));
+        let on_lo = Packet {
+            iif: Some("lo".into()),
+            ..pkt(None, 80)
+        };
+        assert_eq!(rs.evaluate(&on_lo), Verdict::Accept);
+    }
+}

@@ -1,0 +1,534 @@
+//! `nft -j list ruleset` into the [`Ruleset`] model: base chains of type filter on the input
+//! hook, their rules, named sets and verdict maps. Expressions the model does not cover
+//! become `Unknown` with their text, never a guess.
+
+use super::model::{Action, BaseChain, Cond, Match, Rule, Ruleset};
+use crate::facts::Family;
+use ipnet::IpNet;
+use serde_json::Value;
+use std::collections::{BTreeSet, HashMap};
+use std::net::IpAddr;
+
+/// What conversion found besides the ruleset: tables made by iptables-nft whose rules use
+/// compat (`xt`) expressions that nft cannot show in full, by family.
+#[derive(Debug, Default)]
+pub struct Opaque {
+    pub xt_tables: BTreeSet<(String, String)>,
+}
+
+type SetKey = (String, String, String);
+
+fn family_of(table_family: &str) -> Option<Option<Family>> {
+    match table_family {
+        "ip" => Some(Some(Family::Ipv4)),
+        "ip6" => Some(Some(Family::Ipv6)),
+        "inet" => Some(None),
+        _ => None,
+    }
+}
+
+fn chain_key(family: &str, table: &str, chain: &str) -> String {
+    format!("nft/{family}/{table}/{chain}")
+}
+
+fn text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Number(n) => n.to_string(),
+        Value::Array(items) => items.iter().map(text).collect::<Vec<_>>().join(","),
+        Value::Object(o) => {
+            if let Some(set) = o.get("set") {
+                let items = match set {
+                    Value::Array(a) => a.iter().map(text).collect::<Vec<_>>().join(", "),
+                    other => text(other),
+                };
+                format!("{{ {items} }}")
+            } else if let Some(p) = o.get("prefix") {
+                format!("{}/{}", text(&p["addr"]), text(&p["len"]))
+            } else if let Some(Value::Array(r)) = o.get("range") {
+                format!(
+                    "{}-{}",
+                    r.first().map(text).unwrap_or_default(),
+                    r.get(1).map(text).unwrap_or_default()
+                )
+            } else if let Some(p) = o.get("payload") {
+                format!("{} {}", text(&p["protocol"]), text(&p["field"]))
+            } else if let Some(m) = o.get("meta") {
+                format!("meta {}", text(&m["key"]))
+            } else if let Some(c) = o.get("ct") {
+                format!("ct {}", text(&c["key"]))
+            } else if let Some(f) = o.get("fib") {
+                format!("fib {} {}", text(&f["flags"]), text(&f["result"]))
+            } else if let Some(e) = o.get("elem") {
+                text(&e["val"])
+            } else {
+                serde_json::to_string(v).unwrap_or_default()
+            }
+        }
+        other => other.to_string(),
+    }
+}
+
+/// One statement as nft would print it, near enough to recognise in `nft -a list ruleset`.
+fn describe(stmt: &Value) -> String {
+    let Some((key, body)) = stmt.as_object().and_then(|o| o.iter().next()) else {
+        return stmt.to_string();
+    };
+    match key.as_str() {
+        "match" => {
+            let op = match body["op"].as_str() {
+                Some("==") | Some("in") | None => String::new(),
+                Some(op) => format!("{op} "),
+            };
+            format!("{} {op}{}", text(&body["left"]), text(&body["right"]))
+        }
+        "jump" | "goto" => format!("{key} {}", text(&body["target"])),
+        "reject" => match body.get("type") {
+            Some(t) => format!(
+                "reject with {} {}",
+                text(t),
+                body.get("expr").map(text).unwrap_or_default()
+            )
+            .trim_end()
+            .to_string(),
+            None => "reject".into(),
+        },
+        "vmap" => format!("{} vmap {}", text(&body["key"]), text(&body["data"])),
+        other => other.to_string(),
+    }
+}
+
+struct Ctx<'a> {
+    family: &'a str,
+    table: &'a str,
+    sets: &'a HashMap<SetKey, Vec<Value>>,
+}
+
+impl Ctx<'_> {
+    /// The items a right-hand side stands for: a literal, an anonymous set, a named set.
+    fn items(&self, right: &Value) -> Option<Vec<Value>> {
+        match right {
+            Value::String(s) if s.starts_with('@') => {
+                let key = (
+                    self.family.to_string(),
+                    self.table.to_string(),
+                    s[1..].to_string(),
+                );
+                self.sets.get(&key).cloned()
+            }
+            Value::Array(a) => Some(a.clone()),
+            Value::Object(o) if o.contains_key("set") => match &o["set"] {
+                Value::Array(a) => Some(a.clone()),
+                other => Some(vec![other.clone()]),
+            },
+            other => Some(vec![other.clone()]),
+        }
+    }
+}
+
+fn unwrap_elem(v: &Value) -> &Value {
+    v.get("elem").and_then(|e| e.get("val")).unwrap_or(v)
+}
+
+fn port_range(v: &Value) -> Option<(u16, u16)> {
+    let v = unwrap_elem(v);
+    let port = |x: &Value| -> Option<u16> {
+        match x {
+            Value::Number(n) => n.as_u64().and_then(|n| u16::try_from(n).ok()),
+            Value::String(s) => match s.as_str() {
+                "http" => Some(80),
+                "https" => Some(443),
+                other => other.parse().ok(),
+            },
+            _ => None,
+        }
+    };
+    if let Some(Value::Array(r)) = v.get("range") {
+        return Some((port(r.first()?)?, port(r.get(1)?)?));
+    }
+    port(v).map(|p| (p, p))
+}
+
+fn net(v: &Value) -> Option<IpNet> {
+    let v = unwrap_elem(v);
+    if let Some(p) = v.get("prefix") {
+        let addr: IpAddr = p["addr"].as_str()?.parse().ok()?;
+        let len = u8::try_from(p["len"].as_u64()?).ok()?;
+        return IpNet::new(addr, len).ok();
+    }
+    let addr: IpAddr = v.as_str()?.parse().ok()?;
+    Some(IpNet::from(addr))
+}
+
+fn all<T>(items: &[Value], f: impl Fn(&Value) -> Option<T>) -> Option<Vec<T>> {
+    items.iter().map(f).collect()
+}
+
+fn strings(items: &[Value]) -> Option<Vec<String>> {
+    all(items, |v| unwrap_elem(v).as_str().map(str::to_string))
+}
+
+/// `left == right` as conditions (more than one when the left side implies a family or a
+/// protocol, as `ip saddr` does in an inet table).
+fn condition(cx: &Ctx, left: &Value, right: &Value) -> Vec<Cond> {
+    let unknown = || vec![Cond::Unknown(format!("{} {}", text(left), text(right)))];
+    let Some(items) = cx.items(right) else {
+        return unknown();
+    };
+    if let Some(p) = left.get("payload") {
+        let (proto, field) = (
+            p["protocol"].as_str().unwrap_or(""),
+            p["field"].as_str().unwrap_or(""),
+        );
+        // A header match implies its protocol: `icmpv6 type …` never matches a TCP packet,
+        // whatever the field, and `ip saddr` never an IPv6 one.
+        let implied = match proto {
+            "ip" => Some(Cond::NfProto(Family::Ipv4)),
+            "ip6" => Some(Cond::NfProto(Family::Ipv6)),
+            "tcp" | "udp" | "udplite" | "sctp" | "dccp" | "icmp" | "icmpv6" => {
+                Some(Cond::L4Proto(vec![if proto == "icmpv6" {
+                    "ipv6-icmp".into()
+                } else {
+                    proto.to_string()
+                }]))
+            }
+            _ => None,
+        };
+        let main = match (proto, field) {
+            ("tcp" | "udp" | "udplite" | "sctp" | "dccp" | "th", "dport") => {
+                all(&items, port_range).map(Cond::DPort)
+            }
+            ("ip" | "ip6", "saddr") => all(&items, net).map(Cond::SAddr),
+            ("ip" | "ip6", "daddr") => all(&items, net).map(Cond::DAddr),
+            ("ip", "protocol") | ("ip6", "nexthdr") => strings(&items).map(Cond::L4Proto),
+            _ => None,
+        };
+        let main = main.unwrap_or_else(|| Cond::Unknown(format!("{} {}", text(left), text(right))));
+        return implied.into_iter().chain(std::iter::once(main)).collect();
+    }
+    if let Some(m) = left.get("meta") {
+        let c = match m["key"].as_str().unwrap_or("") {
+            "l4proto" => strings(&items).map(Cond::L4Proto),
+            "nfproto" | "protocol" => strings(&items).and_then(|names| match names.as_slice() {
+                [one] if one == "ipv4" || one == "ip" => Some(Cond::NfProto(Family::Ipv4)),
+                [one] if one == "ipv6" || one == "ip6" => Some(Cond::NfProto(Family::Ipv6)),
+                _ => None,
+            }),
+            "iif" | "iifname" => strings(&items).map(Cond::Iif),
+            _ => None,
+        };
+        return c.map_or_else(unknown, |c| vec![c]);
+    }
+    if left.get("ct").is_some_and(|c| c["key"] == "state") {
+        return strings(&items).map_or_else(unknown, |s| vec![Cond::CtState(s)]);
+    }
+    // `ct status dnat`: the CA's connection is not destination-NATed on this host.
+    if left.get("ct").is_some_and(|c| c["key"] == "status")
+        && strings(&items).is_some_and(|s| s.iter().all(|x| x == "dnat"))
+    {
+        return vec![Cond::CtState(vec!["dnat".into()])];
+    }
+    if let Some(f) = left.get("fib") {
+        let daddr_type = f["result"] == "type"
+            && f["flags"]
+                .as_array()
+                .is_some_and(|a| a.len() == 1 && a[0] == "daddr");
+        if daddr_type && strings(&items).is_some_and(|s| s == ["local"]) {
+            return vec![Cond::DstLocal];
+        }
+    }
+    unknown()
+}
+
+fn verdict(stmt: &Value) -> Option<Action> {
+    let (key, body) = stmt.as_object()?.iter().next()?;
+    Some(match key.as_str() {
+        "accept" => Action::Accept,
+        "drop" => Action::Drop,
+        "return" => Action::Return,
+        "continue" => Action::Continue,
+        "jump" => Action::Jump(body["target"].as_str()?.to_string()),
+        "goto" => Action::Goto(body["target"].as_str()?.to_string()),
+        "reject" => {
+            // Plain reject sends ICMP port unreachable; `tcp reset` a RST: both read as
+            // "connection refused". Other ICMP codes read as unreachable.
+            let refused = match (
+                body.get("type").and_then(Value::as_str),
+                body.get("expr").and_then(Value::as_str),
+            ) {
+                (None, _) | (Some("tcp reset"), _) => true,
+                (_, None) => true,
+                (_, Some(code)) => code.contains("port-unreachable"),
+            };
+            Action::Reject { refused }
+        }
+        _ => return None,
+    })
+}
+
+fn rule_of(cx: &Ctx, item: &Value, maps: &HashMap<SetKey, Vec<Value>>, opaque: &mut bool) -> Rule {
+    let exprs = item["expr"].as_array().cloned().unwrap_or_default();
+    let rendered = exprs.iter().map(describe).collect::<Vec<_>>().join(" ");
+    let comment = item["comment"]
+        .as_str()
+        .map(|c| format!(" comment \"{c}\""))
+        .unwrap_or_default();
+    let mut rule = Rule {
+        text: format!(
+            "nft {} {} {} handle {}: {rendered}{comment}",
+            cx.family,
+            cx.table,
+            item["chain"].as_str().unwrap_or("?"),
+            item["handle"]
+        ),
+        matches: Vec::new(),
+        action: Action::Continue,
+    };
+    for stmt in &exprs {
+        let Some((key, body)) = stmt.as_object().and_then(|o| o.iter().next()) else {
+            continue;
+        };
+        match key.as_str() {
+            "match" => {
+                let negated = match body["op"].as_str() {
+                    Some("==") | Some("in") | None => false,
+                    Some("!=") => true,
+                    Some(_) => {
+                        rule.matches.push(Match {
+                            cond: Cond::Unknown(describe(stmt)),
+                            negated: false,
+                        });
+                        continue;
+                    }
+                };
+                for cond in condition(cx, &body["left"], &body["right"]) {
+                    rule.matches.push(Match { cond, negated });
+                }
+            }
+            "counter" | "log" | "mangle" | "notrack" | "meta" | "ct" => {}
+            "vmap" => {
+                let entries = match &body["data"] {
+                    Value::String(name) if name.starts_with('@') => maps
+                        .get(&(
+                            cx.family.to_string(),
+                            cx.table.to_string(),
+                            name[1..].to_string(),
+                        ))
+                        .cloned(),
+                    other => cx.items(other),
+                };
+                let converted: Option<Vec<(Cond, Action)>> = entries.and_then(|entries| {
+                    entries
+                        .iter()
+                        .map(|pair| {
+                            let pair = pair.as_array()?;
+                            let conds = condition(cx, &body["key"], pair.first()?);
+                            let cond = conds.into_iter().last()?;
+                            Some((cond, verdict(pair.get(1)?)?))
+                        })
+                        .collect()
+                });
+                rule.action =
+                    converted.map_or_else(|| Action::Unknown(describe(stmt)), Action::Vmap);
+            }
+            "xt" => {
+                *opaque = true;
+                rule.matches.push(Match {
+                    cond: Cond::Unknown("an iptables-nft compat (xt) extension".into()),
+                    negated: false,
+                });
+            }
+            _ => match verdict(stmt) {
+                Some(a) => rule.action = a,
+                None => rule.matches.push(Match {
+                    cond: Cond::Unknown(describe(stmt)),
+                    negated: false,
+                }),
+            },
+        }
+    }
+    rule
+}
+
+pub fn ruleset(json: &Value) -> (Ruleset, Opaque) {
+    let mut rs = Ruleset::default();
+    let mut opaque = Opaque::default();
+    let items = json["nftables"].as_array().cloned().unwrap_or_default();
+    let mut sets: HashMap<SetKey, Vec<Value>> = HashMap::new();
+    let mut maps: HashMap<SetKey, Vec<Value>> = HashMap::new();
+    let mut managers = BTreeSet::new();
+    for item in &items {
+        for (kind, target) in [("set", &mut sets), ("map", &mut maps)] {
+            if let Some(s) = item.get(kind) {
+                let key = (
+                    s["family"].as_str().unwrap_or("").to_string(),
+                    s["table"].as_str().unwrap_or("").to_string(),
+                    s["name"].as_str().unwrap_or("").to_string(),
+                );
+                target.insert(key, s["elem"].as_array().cloned().unwrap_or_default());
+            }
+        }
+        if item.get("table").is_some_and(|t| t["name"] == "firewalld") {
+            managers.insert("firewalld".to_string());
+        }
+    }
+    for item in &items {
+        if let Some(c) = item.get("chain") {
+            let (family, table, name) = (
+                c["family"].as_str().unwrap_or(""),
+                c["table"].as_str().unwrap_or(""),
+                c["name"].as_str().unwrap_or(""),
+            );
+            let Some(fam) = family_of(family) else {
+                continue;
+            };
+            manager_of(name).map(|m| managers.insert(m.to_string()));
+            let key = chain_key(family, table, name);
+            rs.chains.entry(key.clone()).or_default();
+            if c["hook"] == "input" && c["type"] == "filter" {
+                rs.base.push(BaseChain {
+                    key,
+                    family: fam,
+                    priority: c["prio"].as_i64().unwrap_or(0),
+                    policy_drop: c["policy"] == "drop",
+                    label: format!("nft table {family} {table} chain {name}"),
+                });
+            }
+        }
+        if let Some(r) = item.get("rule") {
+            let (family, table) = (
+                r["family"].as_str().unwrap_or(""),
+                r["table"].as_str().unwrap_or(""),
+            );
+            if family_of(family).is_none() {
+                continue;
+            }
+            let cx = Ctx {
+                family,
+                table,
+                sets: &sets,
+            };
+            let mut is_opaque = false;
+            let rule = rule_of(&cx, r, &maps, &mut is_opaque);
+            if is_opaque {
+                opaque
+                    .xt_tables
+                    .insert((family.to_string(), table.to_string()));
+            }
+            let key = chain_key(family, table, r["chain"].as_str().unwrap_or(""));
+            rs.chains.entry(key).or_default().push(rule);
+        }
+    }
+    rs.managers = managers.into_iter().collect();
+    (rs, opaque)
+}
+
+/// Recognises firewall managers by the chains they create.
+pub fn manager_of(chain: &str) -> Option<&'static str> {
+    let lower = chain.to_ascii_lowercase();
+    if lower.starts_with("ufw") {
+        Some("ufw")
+    } else if chain.starts_with("DOCKER") {
+        Some("Docker")
+    } else if lower.starts_with("f2b-") {
+        Some("fail2ban")
+    } else if lower.starts_with("crowdsec") {
+        Some("CrowdSec")
+    } else if chain.starts_with("filter_IN_") || chain.starts_with("IN_public") {
+        Some("firewalld")
+    } else {
+        None
+    }
+}
+
+impl Ruleset {
+    /// Drops the chains of the given nft tables (replaced by their iptables-save view).
+    pub fn without_tables(mut self, tables: &BTreeSet<(String, String)>) -> Ruleset {
+        let prefixes: Vec<String> = tables
+            .iter()
+            .map(|(f, t)| format!("nft/{f}/{t}/"))
+            .collect();
+        self.base
+            .retain(|b| !prefixes.iter().any(|p| b.key.starts_with(p)));
+        self.chains
+            .retain(|k, _| !prefixes.iter().any(|p| k.starts_with(p)));
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diagnose::firewall::model::{Packet, Verdict};
+
+    fn pkt(family: Family, dport: u16) -> Packet {
+        Packet {
+            family,
+            saddr: None,
+            daddr: if family == Family::Ipv4 {
+                "192.0.2.10".parse().unwrap()
+            } else {
+                "2001:db8:2::10".parse().unwrap()
+            },
+            dport,
+            iif: Some("eth0".into()),
+        }
+    }
+
+    #[test]
+    fn an_inet_drop_of_ipv6_port_80_spares_ipv4() {
+        let json: Value = serde_json::from_str(r#"{"nftables": [
+          {"table": {"family": "inet", "name": "f", "handle": 1}},
+          {"chain": {"family": "inet", "table": "f", "name": "input", "handle": 1, "type": "filter", "hook": "input", "prio": 0, "policy": "accept"}},
+          {"rule": {"family": "inet", "table": "f", "chain": "input", "handle": 2, "expr": [
+            {"match": {"op": "==", "left": {"meta": {"key": "nfproto"}}, "right": "ipv6"}},
+            {"match": {"op": "==", "left": {"payload": {"protocol": "tcp", "field": "dport"}}, "right": 80}},
+            {"drop": null}]}}]}"#).unwrap();
+        let (rs, opaque) = ruleset(&json);
+        assert!(opaque.xt_tables.is_empty());
+        match rs.evaluate(&pkt(Family::Ipv6, 80)) {
+            Verdict::Drop { rule } => assert_eq!(
+                rule,
+                "nft inet f input handle 2: meta nfproto ipv6 tcp dport 80 drop"
+            ),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(rs.evaluate(&pkt(Family::Ipv4, 80)), Verdict::Accept);
+    }
+
+    #[test]
+    fn named_sets_and_verdict_maps_decide() {
+        let json: Value = serde_json::from_str(r#"{"nftables": [
+          {"table": {"family": "inet", "name": "f", "handle": 1}},
+          {"set": {"family": "inet", "table": "f", "name": "web", "type": "inet_service", "handle": 3, "elem": [80, 443]}},
+          {"chain": {"family": "inet", "table": "f", "name": "input", "handle": 1, "type": "filter", "hook": "input", "prio": 0, "policy": "drop"}},
+          {"chain": {"family": "inet", "table": "f", "name": "web_in", "handle": 4}},
+          {"rule": {"family": "inet", "table": "f", "chain": "input", "handle": 5, "expr": [
+            {"vmap": {"key": {"payload": {"protocol": "tcp", "field": "dport"}}, "data": {"set": [[22, {"accept": null}], [80, {"jump": {"target": "web_in"}}]]}}}]}},
+          {"rule": {"family": "inet", "table": "f", "chain": "web_in", "handle": 6, "expr": [
+            {"match": {"op": "==", "left": {"payload": {"protocol": "tcp", "field": "dport"}}, "right": "@web"}}, {"accept": null}]}}]}"#).unwrap();
+        let (rs, _) = ruleset(&json);
+        assert_eq!(rs.evaluate(&pkt(Family::Ipv4, 80)), Verdict::Accept);
+        assert!(
+            matches!(rs.evaluate(&pkt(Family::Ipv4, 443)), Verdict::Drop { ref rule } if rule.contains("policy drop"))
+        );
+    }
+
+    #[test]
+    fn compat_expressions_mark_the_table_opaque() {
+        let json: Value = serde_json::from_str(r#"{"nftables": [
+          {"chain": {"family": "ip", "table": "filter", "name": "INPUT", "handle": 1, "type": "filter", "hook": "input", "prio": 0, "policy": "accept"}},
+          {"rule": {"family": "ip", "table": "filter", "chain": "INPUT", "handle": 2, "expr": [{"xt": {"type": "match", "name": "recent"}}, {"drop": null}]}}]}"#).unwrap();
+        let (rs, opaque) = ruleset(&json);
+        assert!(
+            opaque
+                .xt_tables
+                .contains(&("ip".to_string(), "filter".to_string()))
+        );
+        assert!(matches!(
+            rs.evaluate(&pkt(Family::Ipv4, 80)),
+            Verdict::Undecidable { .. }
+        ));
+        assert!(rs.without_tables(&opaque.xt_tables).base.is_empty());
+    }
+}

@@ -1,0 +1,162 @@
+//! Firewall facts: the rulesets as the tools themselves print them (`nft -j list ruleset`,
+//! `iptables-save` and `ip6tables-save` for the nft and legacy backends). Each command runs
+//! with fixed arguments, a timeout and an output cap; a missing tool or a permission error is
+//! recorded as the reason the fact is unknown.
+
+use crate::facts::{Family, FirewallFacts, IptablesBackend, IptablesDump, Probed};
+use std::io::Read;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const TIMEOUT: Duration = Duration::from_secs(5);
+/// Rulesets of a few thousand rules fit easily; anything larger is cut and said so.
+const OUTPUT_CAP: u64 = 8 * 1024 * 1024;
+
+/// Runs `program args` and returns its stdout, or why it could not.
+pub fn run_capped(program: &str, args: &[&str]) -> Result<String, String> {
+    let mut child = Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        // A predictable, untranslated error text.
+        .env("LC_ALL", "C")
+        .spawn()
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => format!("{program} is not installed"),
+            _ => format!("cannot run {program}: {e}"),
+        })?;
+    let stdout = child.stdout.take();
+    let reader = std::thread::spawn(move || {
+        let mut out = Vec::new();
+        if let Some(s) = stdout {
+            let _ = s.take(OUTPUT_CAP + 1).read_to_end(&mut out);
+        }
+        out
+    });
+    let stderr = child.stderr.take();
+    let err_reader = std::thread::spawn(move || {
+        let mut err = Vec::new();
+        if let Some(s) = stderr {
+            let _ = s.take(64 * 1024).read_to_end(&mut err);
+        }
+        err
+    });
+    let started = Instant::now();
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if started.elapsed() > TIMEOUT => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!(
+                    "{program} did not finish within {} s",
+                    TIMEOUT.as_secs()
+                ));
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(5)),
+            Err(e) => return Err(format!("waiting for {program}: {e}")),
+        }
+    };
+    let out = reader.join().unwrap_or_default();
+    let err = err_reader.join().unwrap_or_default();
+    if !status.success() {
+        let text = String::from_utf8_lossy(&err).trim().replace('\n', "; ");
+        let text = crate::render::sanitize::line(&text, 300);
+        return Err(
+            if text.to_ascii_lowercase().contains("permission denied")
+                || text.contains("Operation not permitted")
+                || text.contains("must be root")
+            {
+                format!(
+                    "{program}: permission denied (run acme-doctor as root to read the firewall): {text}"
+                )
+            } else {
+                format!("{program} failed ({status}): {text}")
+            },
+        );
+    }
+    if out.len() as u64 > OUTPUT_CAP {
+        return Err(format!("{program} printed more than {OUTPUT_CAP} bytes"));
+    }
+    Ok(String::from_utf8_lossy(&out).into_owned())
+}
+
+fn nft() -> Probed<serde_json::Value> {
+    match run_capped("nft", &["-j", "list", "ruleset"]) {
+        Ok(text) => match serde_json::from_str(&text) {
+            Ok(v) => Probed::Known(v),
+            Err(e) => Probed::Unknown(format!("nft -j printed no JSON: {e}")),
+        },
+        Err(e) => Probed::Unknown(e),
+    }
+}
+
+/// One dump; the backend-specific program first, then the plain name, whose header says which
+/// backend it is (`(nf_tables)` or `(legacy)`).
+fn dump(family: Family, backend: IptablesBackend) -> IptablesDump {
+    let base = match family {
+        Family::Ipv4 => "iptables",
+        Family::Ipv6 => "ip6tables",
+    };
+    let specific = match backend {
+        IptablesBackend::Nft => format!("{base}-nft-save"),
+        IptablesBackend::Legacy => format!("{base}-legacy-save"),
+    };
+    let result = match run_capped(&specific, &[]) {
+        Err(e) if e.ends_with("is not installed") => {
+            let plain = format!("{base}-save");
+            run_capped(&plain, &[]).and_then(|text| {
+                let is_nft = text.contains("(nf_tables)");
+                let wanted = backend == IptablesBackend::Nft;
+                if text.trim().is_empty() || is_nft == wanted {
+                    Ok(text)
+                } else {
+                    Err(format!("{specific} is not installed"))
+                }
+            })
+        }
+        other => other,
+    };
+    IptablesDump {
+        family,
+        backend,
+        dump: match result {
+            Ok(text) => Probed::Known(text),
+            Err(e) => Probed::Unknown(e),
+        },
+    }
+}
+
+pub fn firewall_facts() -> FirewallFacts {
+    FirewallFacts {
+        nft: nft(),
+        iptables: [Family::Ipv4, Family::Ipv6]
+            .into_iter()
+            .flat_map(|f| {
+                [
+                    dump(f, IptablesBackend::Nft),
+                    dump(f, IptablesBackend::Legacy),
+                ]
+            })
+            .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_tool_is_a_reason_not_a_crash() {
+        let err = run_capped("acme-doctor-no-such-tool", &[]).unwrap_err();
+        assert!(err.contains("not installed"), "{err}");
+    }
+
+    #[test]
+    fn a_failing_tool_says_how() {
+        let err = run_capped("false", &[]).unwrap_err();
+        assert!(err.contains("failed"), "{err}");
+        assert_eq!(run_capped("echo", &["hello"]).unwrap(), "hello\n");
+    }
+}
