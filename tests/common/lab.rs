@@ -208,121 +208,53 @@ impl Lab {
         ip(&[
             "link", "add", "o0", "netns", &o, "type", "veth", "peer", "name", "ro", "netns", &r,
         ])?;
-        let steps: Vec<(&str, Vec<&str>)> = vec![
-            (&h, vec!["ip", "addr", "add", "192.0.2.10/24", "dev", "h0"]),
-            (
-                &h,
-                vec![
-                    "ip",
-                    "addr",
-                    "add",
-                    "2001:db8:2::10/64",
-                    "dev",
-                    "h0",
-                    "nodad",
-                ],
-            ),
-            (&h, vec!["ip", "link", "set", "h0", "up"]),
-            (
-                &h,
-                vec!["ip", "route", "add", "default", "via", "192.0.2.1"],
-            ),
-            (
-                &h,
-                vec![
-                    "ip",
-                    "-6",
-                    "route",
-                    "add",
-                    "default",
-                    "via",
-                    "2001:db8:2::1",
-                ],
-            ),
-            (
-                &r,
-                vec![
-                    "sysctl",
-                    "-qw",
-                    "net.ipv4.ip_forward=1",
-                    "net.ipv6.conf.all.forwarding=1",
-                ],
-            ),
-            (&r, vec!["ip", "addr", "add", "192.0.2.1/24", "dev", "rh"]),
-            (
-                &r,
-                vec![
-                    "ip",
-                    "addr",
-                    "add",
-                    "2001:db8:2::1/64",
-                    "dev",
-                    "rh",
-                    "nodad",
-                ],
-            ),
-            (
-                &r,
-                vec!["ip", "addr", "add", "198.51.100.1/24", "dev", "ro"],
-            ),
-            (
-                &r,
-                vec![
-                    "ip",
-                    "addr",
-                    "add",
-                    "2001:db8:51::1/64",
-                    "dev",
-                    "ro",
-                    "nodad",
-                ],
-            ),
-            (
-                &r,
-                vec!["ip", "addr", "add", "203.0.113.53/32", "dev", "lo"],
-            ),
-            (
-                &r,
-                vec!["ip", "addr", "add", "2001:db8:53::53/128", "dev", "lo"],
-            ),
-            (&r, vec!["ip", "link", "set", "rh", "up"]),
-            (&r, vec!["ip", "link", "set", "ro", "up"]),
-            (
-                &o,
-                vec!["ip", "addr", "add", "198.51.100.10/24", "dev", "o0"],
-            ),
-            (
-                &o,
-                vec![
-                    "ip",
-                    "addr",
-                    "add",
-                    "2001:db8:51::10/64",
-                    "dev",
-                    "o0",
-                    "nodad",
-                ],
-            ),
-            (&o, vec!["ip", "link", "set", "o0", "up"]),
-            (
-                &o,
-                vec!["ip", "route", "add", "default", "via", "198.51.100.1"],
-            ),
-            (
-                &o,
-                vec![
-                    "ip",
-                    "-6",
-                    "route",
-                    "add",
-                    "default",
-                    "via",
-                    "2001:db8:51::1",
-                ],
-            ),
+        // The host and the outside are alike: an address per family on their veth, default
+        // routes through the router.
+        let end_host = |dev: &str, v4: &str, v6: &str, gw4: &str, gw6: &str| {
+            vec![
+                format!("ip addr add {v4} dev {dev}"),
+                format!("ip addr add {v6} dev {dev} nodad"),
+                format!("ip link set {dev} up"),
+                format!("ip route add default via {gw4}"),
+                format!("ip -6 route add default via {gw6}"),
+            ]
+        };
+        let router = [
+            "sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1",
+            "ip addr add 192.0.2.1/24 dev rh",
+            "ip addr add 2001:db8:2::1/64 dev rh nodad",
+            "ip addr add 198.51.100.1/24 dev ro",
+            "ip addr add 2001:db8:51::1/64 dev ro nodad",
+            "ip addr add 203.0.113.53/32 dev lo",
+            "ip addr add 2001:db8:53::53/128 dev lo",
+            "ip link set rh up",
+            "ip link set ro up",
         ];
-        for (ns, args) in &steps {
-            self.exec(ns, args)?;
+        let steps: Vec<(&String, String)> = end_host(
+            "h0",
+            "192.0.2.10/24",
+            "2001:db8:2::10/64",
+            "192.0.2.1",
+            "2001:db8:2::1",
+        )
+        .into_iter()
+        .map(|c| (&h, c))
+        .chain(router.iter().map(|c| (&r, c.to_string())))
+        .chain(
+            end_host(
+                "o0",
+                "198.51.100.10/24",
+                "2001:db8:51::10/64",
+                "198.51.100.1",
+                "2001:db8:51::1",
+            )
+            .into_iter()
+            .map(|c| (&o, c)),
+        )
+        .collect();
+        for (ns, command) in &steps {
+            let args: Vec<&str> = command.split_whitespace().collect();
+            self.exec(ns, &args)?;
         }
         self.wait_until("IPv6 addresses usable", |lab| {
             [&lab.host, &lab.router, &lab.outside].iter().all(|ns| {

@@ -244,23 +244,15 @@ fn blocked(cx: &Context, rs: &Ruleset, packet: &Packet, rule: &str, how: Blocked
         })
         .map(|net| net.to_string())
         .collect();
-    let (family, port, daddr) = (packet.family, packet.dport, &packet.daddr);
     out.push(if allowed.is_empty() {
-        drops(cx, rs, family, port, daddr, rule, how)
+        drops(cx, rs, packet, rule, how)
     } else {
-        allowlist(cx, rs, family, port, daddr, rule, &allowed)
+        allowlist(cx, rs, packet, rule, &allowed)
     });
 }
 
-fn drops(
-    cx: &Context,
-    rs: &Ruleset,
-    family: Family,
-    port: u16,
-    daddr: &IpAddr,
-    rule: &str,
-    how: Blocked,
-) -> Finding {
+fn drops(cx: &Context, rs: &Ruleset, packet: &Packet, rule: &str, how: Blocked) -> Finding {
+    let (family, port, daddr) = (packet.family, packet.dport, &packet.daddr);
     let (what, core, sees) = match how {
         Blocked::Dropped => ("drops", CONNECT_TIMEOUT, "times out"),
         Blocked::Refused => ("rejects", "Connection refused", "is refused"),
@@ -326,12 +318,11 @@ fn drops(
 fn allowlist(
     cx: &Context,
     rs: &Ruleset,
-    family: Family,
-    port: u16,
-    daddr: &IpAddr,
+    packet: &Packet,
     rule: &str,
     allowed: &[String],
 ) -> Finding {
+    let (family, port, daddr) = (packet.family, packet.dport, &packet.daddr);
     let mut f = Finding::new(
         Code::FirewallAllowlist,
         Severity::Warning,

@@ -331,7 +331,7 @@ impl Ruleset {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     fn rule(text: &str, matches: Vec<Cond>, action: Action) -> Rule {
@@ -348,14 +348,15 @@ mod tests {
         }
     }
 
-    fn packet(family: Family, dport: u16) -> Packet {
+    /// A SYN from an arbitrary source to the lab host's address, arriving on eth0.
+    pub(crate) fn packet(family: Family, dport: u16) -> Packet {
         Packet {
             family,
             saddr: None,
             daddr: if family == Family::Ipv4 {
                 "192.0.2.10".parse().unwrap()
             } else {
-                "2001:db8::10".parse().unwrap()
+                "2001:db8:2::10".parse().unwrap()
             },
             dport,
             iif: Some("eth0".into()),

@@ -459,21 +459,8 @@ impl Ruleset {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::diagnose::firewall::model::{Packet, Verdict};
-
-    fn pkt(family: Family, dport: u16) -> Packet {
-        Packet {
-            family,
-            saddr: None,
-            daddr: if family == Family::Ipv4 {
-                "192.0.2.10".parse().unwrap()
-            } else {
-                "2001:db8:2::10".parse().unwrap()
-            },
-            dport,
-            iif: Some("eth0".into()),
-        }
-    }
+    use crate::diagnose::firewall::model::Verdict;
+    use crate::diagnose::firewall::model::tests::packet as pkt;
 
     #[test]
     fn an_inet_drop_of_ipv6_port_80_spares_ipv4() {
