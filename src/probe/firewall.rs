@@ -43,6 +43,9 @@ pub fn run_capped(program: &str, args: &[&str]) -> Result<String, String> {
         err
     });
     let started = Instant::now();
+    // Short first naps: these tools finish in about a millisecond, and the run should not wait
+    // a fixed poll interval for each.
+    let mut nap = Duration::from_micros(100);
     let status = loop {
         match child.try_wait() {
             Ok(Some(status)) => break status,
@@ -54,7 +57,10 @@ pub fn run_capped(program: &str, args: &[&str]) -> Result<String, String> {
                     TIMEOUT.as_secs()
                 ));
             }
-            Ok(None) => std::thread::sleep(Duration::from_millis(5)),
+            Ok(None) => {
+                std::thread::sleep(nap);
+                nap = (nap * 2).min(Duration::from_millis(5));
+            }
             Err(e) => return Err(format!("waiting for {program}: {e}")),
         }
     };
