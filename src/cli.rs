@@ -9,7 +9,7 @@ use crate::probe::{self, System};
 use crate::render::{self, Outcome, Palette, json};
 use clap::{Parser, Subcommand, ValueEnum};
 use std::ffi::OsString;
-use std::io::{IsTerminal, Write};
+use std::io::{IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -285,9 +285,22 @@ fn run(args: Args, invocation: String) -> Result<Exit, ToolError> {
         Output::Report => render::report::render(&outcomes, &config.invocation),
     };
     print_stdout(&text);
-    // The diagnosis is printed first: a failed write of the facts file must not lose it.
-    if let Some(path) = &config.save_facts {
-        save_facts(path, &all_facts)?;
+    // The diagnosis is printed first: a failed write of the facts file must not lose it. Its
+    // error then goes to stderr, so that stdout stays one JSON document under --json.
+    if let Some(Err(err)) = config
+        .save_facts
+        .as_ref()
+        .map(|path| save_facts(path, &all_facts))
+    {
+        if matches!(config.output, Output::Json | Output::Ndjson) {
+            eprintln!(
+                "{}",
+                json::render_error(err.kind, &err.message).replace('\n', "")
+            );
+        } else {
+            eprintln!("acme-doctor: error: {}", err.message);
+        }
+        return Ok(Exit::Error);
     }
     Ok(diagnoses
         .iter()
@@ -375,16 +388,22 @@ const FACTS_FILE_CAP: u64 = 16 * 1024 * 1024;
 
 fn load_facts(path: &Path) -> Result<Vec<Facts>, ToolError> {
     let shown = path.display();
-    let meta = std::fs::metadata(path)
-        .map_err(|e| ToolError::input(format!("cannot read facts file {shown}: {e}")))?;
-    if meta.len() > FACTS_FILE_CAP {
+    let unreadable =
+        |e: std::io::Error| ToolError::input(format!("cannot read facts file {shown}: {e}"));
+    // Read through a cap, not by the size the file claims: a FIFO or a device has none.
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .map_err(unreadable)?
+        .take(FACTS_FILE_CAP + 1)
+        .read_to_end(&mut bytes)
+        .map_err(unreadable)?;
+    if bytes.len() as u64 > FACTS_FILE_CAP {
         return Err(ToolError::input(format!(
-            "facts file {shown} is {} bytes; the limit is {FACTS_FILE_CAP}",
-            meta.len()
+            "facts file {shown} is larger than {FACTS_FILE_CAP} bytes"
         )));
     }
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| ToolError::input(format!("cannot read facts file {shown}: {e}")))?;
+    let text = String::from_utf8(bytes)
+        .map_err(|_| ToolError::input(format!("facts file {shown} is not UTF-8 text")))?;
     let value: serde_json::Value = serde_json::from_str(&text)
         .map_err(|e| ToolError::input(format!("facts file {shown} is not JSON: {e}")))?;
     let items = match value {

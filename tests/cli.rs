@@ -172,3 +172,27 @@ fn saving_facts_to_an_unwritable_place_still_prints_the_diagnosis() {
     );
     stderr_is_one_error_line(&run);
 }
+
+#[test]
+fn under_json_a_failed_save_keeps_stdout_one_document() {
+    let run = acme_doctor(&[
+        "--json",
+        "--save-facts",
+        "/nonexistent-dir/facts.json",
+        "*.example.test",
+    ]);
+    assert_eq!(run.code, 2);
+    let v = run.json();
+    assert_eq!(v["findings"][0]["code"], "wildcard-needs-dns01");
+    let err: serde_json::Value =
+        serde_json::from_str(run.stderr.trim()).expect("stderr error is JSON");
+    assert_eq!(err["error"]["kind"], "input");
+}
+
+#[test]
+fn an_endless_facts_file_is_refused_not_read_forever() {
+    let run = acme_doctor(&["--from-facts", "/dev/zero"]);
+    assert_eq!(run.code, 2);
+    stderr_is_one_error_line(&run);
+    assert!(run.stderr.contains("larger than"), "{}", run.stderr);
+}

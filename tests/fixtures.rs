@@ -23,6 +23,13 @@ const CASES: &[(&str, &str, bool, &[&str])] = &[
         false,
         &["port-timeout/ipv6/80/b", "not-on-host/-/-/i"],
     ),
+    // docker0 came up after `all=1` and took `default`=0: the carrying interface decides.
+    (
+        "derived-ipv6-disabled-docker0-later",
+        "fail",
+        false,
+        &["ipv6-disabled/ipv6/80/b", "address-unreachable/ipv6/80/b"],
+    ),
     (
         "derived-kernel-without-ipv6",
         "fail",

@@ -49,6 +49,7 @@ impl<'a> Context<'a> {
                 .flat_map(|i| i.addresses.iter().copied())
                 .collect::<BTreeSet<_>>()
         });
+        let ipv6_off = ipv6_off(facts, &usable_v4);
         Context {
             facts,
             domain: &facts.target.domain,
@@ -56,7 +57,7 @@ impl<'a> Context<'a> {
             usable_v6,
             reserved: reserved_hits,
             local_addresses,
-            ipv6_off: ipv6_off(facts),
+            ipv6_off,
         }
     }
 
@@ -142,10 +143,13 @@ impl<'a> Context<'a> {
     }
 }
 
-/// IPv6 is off when the kernel lacks it, or when every non-loopback interface has
-/// `disable_ipv6` set (writing `all` sets them all; an interface switched back on afterwards
-/// counts as on). Returns the evidence lines, or `None` when IPv6 is on or unknown.
-fn ipv6_off(facts: &Facts) -> Option<Vec<String>> {
+/// IPv6 is off when the kernel lacks it, or on the interface that would carry the domain's
+/// traffic: the one holding its A address, else the default route's. Writing `all` sets every
+/// interface that exists at that moment, but interfaces made later take `default`, and one
+/// switched back on counts as on; so the carrying interface decides. Without one, every
+/// non-loopback interface must be off. Returns the evidence lines, or `None` when IPv6 is on
+/// or unknown.
+fn ipv6_off(facts: &Facts, usable_v4: &[IpAddr]) -> Option<Vec<String>> {
     let host = &facts.host;
     if let Probed::Known(false) = host.ipv6_in_kernel {
         return Some(vec![
@@ -154,9 +158,8 @@ fn ipv6_off(facts: &Facts) -> Option<Vec<String>> {
     }
     let sysctls = host.disable_ipv6.known()?;
     let line = |s: &Sysctl| format!("net.ipv6.conf.{}.disable_ipv6 = {}", s.scope, s.value);
-    let loopbacks: Vec<&str> = host
-        .interfaces
-        .known()
+    let interfaces = host.interfaces.known();
+    let loopbacks: Vec<&str> = interfaces
         .map(|ifs| {
             ifs.iter()
                 .filter(|i| i.loopback)
@@ -168,18 +171,35 @@ fn ipv6_off(facts: &Facts) -> Option<Vec<String>> {
         .iter()
         .filter(|s| (s.scope == "all" || s.scope == "default") && s.value != 0)
         .collect();
-    let interfaces: Vec<&Sysctl> = sysctls
+    let carrier = interfaces
+        .and_then(|ifs| {
+            ifs.iter()
+                .find(|i| !i.loopback && usable_v4.iter().any(|a| i.addresses.contains(a)))
+                .map(|i| i.name.clone())
+        })
+        .or_else(|| host.default_route_dev_v4.clone())
+        .or_else(|| host.default_route_dev_v6.clone());
+    if let Some(own) = carrier.and_then(|c| sysctls.iter().find(|s| s.scope == c)) {
+        return (own.value != 0).then(|| global.iter().chain([&own]).map(|s| line(s)).collect());
+    }
+    let per_interface: Vec<&Sysctl> = sysctls
         .iter()
         .filter(|s| {
             s.scope != "all" && s.scope != "default" && !loopbacks.contains(&s.scope.as_str())
         })
         .collect();
-    let off = if interfaces.is_empty() {
+    let off = if per_interface.is_empty() {
         global.iter().any(|s| s.scope == "all")
     } else {
-        interfaces.iter().all(|s| s.value != 0)
+        per_interface.iter().all(|s| s.value != 0)
     };
-    off.then(|| global.iter().chain(&interfaces).map(|s| line(s)).collect())
+    off.then(|| {
+        global
+            .iter()
+            .chain(&per_interface)
+            .map(|s| line(s))
+            .collect()
+    })
 }
 
 /// Formats milliseconds for evidence: `2001 ms`, `10.0 s`.

@@ -216,11 +216,17 @@ fn no_answer(cx: &Context, out: &mut Out) {
 }
 
 /// `192.0.2.53:53` → `192.0.2.53` for a dig command line; the system description as it is.
+/// `192.0.2.53:53` or `system (192.0.2.53, …)` → `192.0.2.53`, for a dig command line.
 fn resolver_host(resolver: &str) -> String {
+    if let Ok(addr) = resolver.parse::<std::net::SocketAddr>() {
+        return addr.ip().to_string();
+    }
     resolver
-        .parse::<std::net::SocketAddr>()
-        .map(|a| a.ip().to_string())
-        .unwrap_or_else(|_| "RESOLVER".to_string())
+        .strip_prefix("system (")
+        .and_then(|rest| rest.split([',', ')']).next())
+        .map(str::trim)
+        .filter(|ip| ip.parse::<std::net::IpAddr>().is_ok())
+        .map_or_else(|| "RESOLVER".to_string(), str::to_string)
 }
 
 fn wildcard(cx: &Context) -> Finding {

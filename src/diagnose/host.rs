@@ -39,7 +39,7 @@ pub fn check(cx: &Context, out: &mut Out) {
     } else if let Some(first_v6) = v6.first() {
         let stale: Vec<&IpAddr> = v6.iter().filter(|ip| !cx.is_local(ip)).collect();
         if !stale.is_empty() {
-            out.push(aaaa_not_local(cx, &stale));
+            out.push(aaaa_not_local(cx, first_v6, &stale));
         }
         let has_local_v6 = v6.iter().any(|ip| cx.is_local(ip));
         if has_local_v6 && cx.facts.host.default_route_v6 == Probed::Known(false) {
@@ -109,7 +109,29 @@ fn ipv6_disabled(cx: &Context, first_v6: &IpAddr, reasons: &[String]) -> Finding
     let fix_sysctl = if reasons.iter().any(|r| r.contains("ipv6.disable=1")) {
         "remove ipv6.disable=1 from the kernel command line (GRUB_CMDLINE_LINUX in /etc/default/grub), update-grub, reboot".to_string()
     } else {
-        "sysctl -w net.ipv6.conf.all.disable_ipv6=0 net.ipv6.conf.default.disable_ipv6=0, then remove the setting from /etc/sysctl.conf and /etc/sysctl.d/*.conf (grep -r disable_ipv6 /etc/sysctl*)".to_string()
+        // Name every scope the evidence shows switched off, the carrying interface included.
+        let scopes: Vec<String> = reasons
+            .iter()
+            .filter_map(|r| {
+                r.strip_prefix("net.ipv6.conf.")?
+                    .split_once(".disable_ipv6")
+                    .map(|(s, _)| s.to_string())
+            })
+            .chain(["all".to_string(), "default".to_string()])
+            .fold(Vec::new(), |mut acc, s| {
+                if !acc.contains(&s) {
+                    acc.push(s);
+                }
+                acc
+            });
+        let settings: Vec<String> = scopes
+            .iter()
+            .map(|s| format!("net.ipv6.conf.{s}.disable_ipv6=0"))
+            .collect();
+        format!(
+            "sysctl -w {}, then remove the setting from /etc/sysctl.conf and /etc/sysctl.d/*.conf (grep -r disable_ipv6 /etc/sysctl*; NetworkManager: nmcli connection modify CONN ipv6.method auto)",
+            settings.join(" ")
+        )
     };
     f.fix(fix_sysctl)
         .fix("re-apply the interface's IPv6 address (disabling IPv6 flushed it): restart networking, netplan apply, or ip -6 addr add ADDR dev IFACE")
@@ -118,7 +140,10 @@ fn ipv6_disabled(cx: &Context, first_v6: &IpAddr, reasons: &[String]) -> Finding
         .ca_error(fetch_error(cx, first_v6, CONNECT_TIMEOUT))
 }
 
-fn aaaa_not_local(cx: &Context, stale: &[&IpAddr]) -> Finding {
+/// Boulder dials only the first AAAA its resolver returns (§1 "Address choice"): a stale first
+/// address is a blocker, a stale later one a warning (resolvers rotate the order).
+fn aaaa_not_local(cx: &Context, first_v6: &IpAddr, stale: &[&IpAddr]) -> Finding {
+    let first_is_stale = stale.contains(&first_v6);
     let list = stale
         .iter()
         .map(|ip| ip.to_string())
@@ -126,7 +151,7 @@ fn aaaa_not_local(cx: &Context, stale: &[&IpAddr]) -> Finding {
         .join(", ");
     let mut f = Finding::new(
         Code::AaaaNotLocal,
-        Severity::Blocker,
+        if first_is_stale { Severity::Blocker } else { Severity::Warning },
         format!("{} publishes AAAA {list}, which is not configured on this host", cx.domain),
     )
     .likely()
@@ -158,10 +183,15 @@ fn aaaa_not_local(cx: &Context, stale: &[&IpAddr]) -> Finding {
             cx.domain
         ),
     };
-    f.fix(fix)
+    let f = f
+        .fix(fix)
         .fix("if a load balancer or proxy owns that address, run acme-doctor there, or ignore this finding")
-        .explains(&[Code::PortTimeout, Code::PortRefused, Code::AddressUnreachable])
-        .ca_error(fetch_error(cx, stale[0], CONNECT_TIMEOUT))
+        .explains(&[Code::PortTimeout, Code::PortRefused, Code::AddressUnreachable]);
+    if first_is_stale {
+        f.ca_error(fetch_error(cx, first_v6, CONNECT_TIMEOUT))
+    } else {
+        f
+    }
 }
 
 /// Whether a listening socket takes connections for `ip`:`port`. An IPv6 wildcard socket
@@ -231,12 +261,6 @@ fn no_listener(cx: &Context, out: &mut Out) {
                 .collect::<Vec<_>>()
                 .join("; ")
         };
-        // While the AAAA works the CA never needs IPv4 (it connects over IPv6 first).
-        let severity = if family == Family::Ipv4 && cx.ipv6_path_works(HTTP_PORT) {
-            Severity::Warning
-        } else {
-            Severity::Blocker
-        };
         // Sockets of this family on port 80 bound to other specific addresses: the server is
         // configured for the wrong address, not missing.
         let elsewhere: Vec<&&Listener> = on_port
@@ -278,7 +302,7 @@ fn no_listener(cx: &Context, out: &mut Out) {
         }
         let mut f = Finding::new(
             Code::NoListener,
-            severity,
+            Severity::Blocker,
             format!("nothing on this host accepts {} connections on port 80 ({summary})", family_name(family)),
         )
         .family(family)

@@ -179,11 +179,6 @@ impl Out {
         self.findings.push(finding);
     }
 
-    /// Findings so far, for a rule that revises its own (never another rule's).
-    pub fn findings_mut(&mut self) -> impl Iterator<Item = &mut Finding> {
-        self.findings.iter_mut()
-    }
-
     /// Records that a decisive fact is missing (the run ends with exit 3 if nothing blocks).
     pub fn incomplete(&mut self, reason: impl Into<String>) {
         self.incomplete.push(reason.into());
@@ -198,6 +193,7 @@ pub fn diagnose(facts: &Facts) -> Diagnosis {
     host::check(&cx, &mut out);
     firewall::check(&cx, &mut out);
     reachability::check(&cx, &mut out);
+    ipv4_only_as_fallback(&cx, &mut out.findings);
     let findings = rank(out.findings);
     let verdict = if findings.iter().any(|f| f.severity == Severity::Blocker) {
         Verdict::Fail
@@ -211,6 +207,29 @@ pub fn diagnose(facts: &Facts) -> Diagnosis {
         incomplete: !out.incomplete.is_empty(),
         incomplete_reasons: out.incomplete,
         findings,
+    }
+}
+
+/// The CA connects over IPv6 first and tries IPv4 only after an IPv6 connect error
+/// (`reference/ca-validation.md` §1 "Address choice"). So while the AAAA path works (every
+/// AAAA connected on port 80, and nothing at all is wrong with IPv6) an IPv4 blocker on port
+/// 80 does not fail today's validation: it becomes a warning. One place decides this for every
+/// rule, after all have spoken, so that an IPv6 problem found by any rule keeps IPv4 decisive.
+fn ipv4_only_as_fallback(cx: &Context, findings: &mut [Finding]) {
+    let ipv6_clean = !findings
+        .iter()
+        .any(|f| f.family == Some(Family::Ipv6) && f.severity != Severity::Info);
+    if !(ipv6_clean && cx.ipv6_path_works(80)) {
+        return;
+    }
+    for f in findings.iter_mut() {
+        if f.family == Some(Family::Ipv4) && f.port == Some(80) && f.severity == Severity::Blocker {
+            f.severity = Severity::Warning;
+            f.ca_error = None;
+            f.detail.push_str(
+                " The CA connects over IPv6 first, which works, so today it never needs IPv4; but IPv4 is the fallback the day IPv6 hiccups, and CAs or clients without IPv6 use nothing else.",
+            );
+        }
     }
 }
 

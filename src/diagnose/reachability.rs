@@ -83,7 +83,7 @@ pub fn check(cx: &Context, out: &mut Out) {
                     out.push(vantage_limited(cx, family, port, &hits));
                     continue;
                 }
-                let severity = severity(cx, family, port, all_failed);
+                let severity = severity(all_failed);
                 out.push(finding(cx, family, port, kind, severity, all_failed, &hits));
             }
         }
@@ -91,10 +91,10 @@ pub fn check(cx: &Context, out: &mut Out) {
 }
 
 /// A failure on some addresses of a family is intermittent: the CA uses the first address
-/// its resolver returns, and resolvers rotate. IPv4 is only the fallback while the AAAA works:
-/// the CA connects over IPv6 first and never tries IPv4 (§1 "Address choice").
-fn severity(cx: &Context, family: Family, port: u16, all_failed: bool) -> Severity {
-    if all_failed && !(family == Family::Ipv4 && cx.ipv6_path_works(port)) {
+/// its resolver returns, and resolvers rotate. (Whether IPv4 is only the fallback is decided
+/// once for all rules, in [`super::diagnose`].)
+fn severity(all_failed: bool) -> Severity {
+    if all_failed {
         Severity::Blocker
     } else {
         Severity::Warning
@@ -108,7 +108,11 @@ pub fn redirects_to_https(cx: &Context, family: Family) -> bool {
                 status,
                 location: Some(loc),
                 ..
-            } => (300..400).contains(status) && loc.to_ascii_lowercase().starts_with("https:"),
+            } => {
+                // Only these statuses are followed by the CA (§1 "Redirects").
+                matches!(status, 301 | 302 | 307 | 308)
+                    && loc.to_ascii_lowercase().starts_with("https:")
+            }
             _ => false,
         })
     })
@@ -156,7 +160,12 @@ fn finding(
                 "cannot be reached on port {port} ({})",
                 outcome_text(&hits[0].outcome)
             ),
-            "Error getting validation data",
+            // §6: ENETUNREACH has its own words; EHOSTUNREACH and the rest are the catch-all.
+            if hits[0].outcome == ConnectOutcome::NetworkUnreachable {
+                "Network unreachable"
+            } else {
+                "Error getting validation data"
+            },
         ),
     };
     let mut f = Finding::new(code, severity, format!("{rtype} {addrs} {what}"))
@@ -178,9 +187,6 @@ fn finding(
     let fallback = match family {
         Family::Ipv6 if port == 80 => {
             " The CA tries IPv6 first; Boulder falls back to the first A address after a connect error, at a 10 s cost, and Pebble does not fall back at all."
-        }
-        Family::Ipv4 if cx.ipv6_path_works(port) => {
-            " The CA connects over IPv6 first, which works, so it never tries IPv4 today; but IPv4 is the fallback the day IPv6 hiccups, and CAs or clients without IPv6 use nothing else."
         }
         _ => "",
     };

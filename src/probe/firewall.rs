@@ -134,19 +134,32 @@ fn dump(family: Family, backend: IptablesBackend) -> IptablesDump {
     }
 }
 
+/// All five commands at once: each is a process start, and the probe waits for the slowest,
+/// not the sum.
 pub fn firewall_facts() -> FirewallFacts {
-    FirewallFacts {
-        nft: nft(),
-        iptables: [Family::Ipv4, Family::Ipv6]
+    std::thread::scope(|scope| {
+        let nft = scope.spawn(nft);
+        let dumps: Vec<_> = [Family::Ipv4, Family::Ipv6]
             .into_iter()
-            .flat_map(|f| {
-                [
-                    dump(f, IptablesBackend::Nft),
-                    dump(f, IptablesBackend::Legacy),
-                ]
-            })
-            .collect(),
-    }
+            .flat_map(|f| [(f, IptablesBackend::Nft), (f, IptablesBackend::Legacy)])
+            .map(|(f, b)| (f, b, scope.spawn(move || dump(f, b))))
+            .collect();
+        FirewallFacts {
+            nft: nft
+                .join()
+                .unwrap_or_else(|_| Probed::Unknown("the nft reader panicked".into())),
+            iptables: dumps
+                .into_iter()
+                .map(|(family, backend, handle)| {
+                    handle.join().unwrap_or_else(|_| IptablesDump {
+                        family,
+                        backend,
+                        dump: Probed::Unknown("the iptables reader panicked".into()),
+                    })
+                })
+                .collect(),
+        }
+    })
 }
 
 #[cfg(test)]

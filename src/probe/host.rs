@@ -111,6 +111,8 @@ fn disable_ipv6() -> Probed<Vec<Sysctl>> {
         let path = format!("{dir}/{scope}/disable_ipv6");
         match read_sysctl(&path) {
             Ok(value) => values.push(Sysctl { scope, value }),
+            // An interface that vanished between listing and reading (veth churn) is no fact.
+            Err(_) if !Path::new(&path).exists() => continue,
             Err(e) => return Probed::Unknown(e),
         }
     }

@@ -68,7 +68,7 @@ fn render_one(out: &mut String, o: &Outcome, p: &Palette, verbose: bool) {
         let _ = writeln!(
             out,
             "  no problem found: the CA should be able to fetch http://{}/.well-known/acme-challenge/",
-            f.target.domain
+            clean(&f.target.domain)
         );
     } else {
         let _ = writeln!(out, "  {b} blocker(s), {w} warning(s)");

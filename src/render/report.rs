@@ -7,7 +7,16 @@ use std::fmt::Write;
 
 /// Text for a table cell or inline prose: sanitised, pipes escaped, one line.
 fn cell(text: &str) -> String {
-    sanitize::line(text, 500).replace('|', "\\|")
+    // Backslash-escape what Markdown or HTML would act on: no link, image, emphasis, code
+    // span, raw HTML or table break can come from a hostile server or a customer's file.
+    let mut out = String::new();
+    for c in sanitize::line(text, 500).chars() {
+        if "\\`*_[]<>|&!#".contains(c) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// Text inside a code span: backticks cannot be escaped there, so they are replaced.
@@ -108,14 +117,25 @@ fn render_one(out: &mut String, o: &Outcome, invocation: &str) {
             shift_headings(top.code.explanation())
         );
     }
-    let facts_json = serde_json::to_string_pretty(f)
+    // The firewall dumps stay out of a report meant to be pasted in public: they are long and
+    // say more about the host than a forum needs. `--save-facts` keeps them for a private
+    // re-diagnosis.
+    let mut shared = f.clone();
+    let firewall_omitted = shared.host.firewall.take().is_some();
+    let facts_json = serde_json::to_string_pretty(&shared)
         .unwrap_or_else(|e| format!("(facts could not be encoded: {e})"));
+    if firewall_omitted {
+        let _ = writeln!(
+            out,
+            "The facts below omit the firewall ruleset (`host.firewall` is null); share a `--save-facts` file privately to re-diagnose the firewall too.\n"
+        );
+    }
     // A fence longer than any backtick run inside keeps the block closed.
     let fence = "`".repeat(longest_backtick_run(&facts_json).max(2) + 1);
     let _ = writeln!(
         out,
         "<details><summary>Facts (JSON, re-diagnose with <code>acme-doctor --from-facts FILE</code>)</summary>\n\n{fence}json\n{}\n{fence}\n</details>\n",
-        sanitize::block(&facts_json, 200_000)
+        sanitize::block(&facts_json, usize::MAX)
     );
 }
 

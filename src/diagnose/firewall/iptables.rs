@@ -1,7 +1,7 @@
 //! `iptables-save` / `ip6tables-save` output into the [`Ruleset`] model: the filter table's
 //! INPUT chain (priority 0, as netfilter registers it) and the chains it jumps to.
 
-use super::model::{Action, BaseChain, Cond, Match, Rule, Ruleset};
+use super::model::{Action, BaseChain, Cond, Hook, Match, Rule, Ruleset};
 use super::nft::manager_of;
 use crate::facts::Family;
 use ipnet::IpNet;
@@ -84,7 +84,7 @@ const CONTINUE_TARGETS: &[&str] = &[
 fn parse_rule(
     words: &[String],
     chains: &[String],
-    origin: &str,
+    where_: &str,
     line_no: usize,
     line: &str,
 ) -> (String, Rule) {
@@ -171,6 +171,16 @@ fn parse_rule(
                         Action::Reject { refused }
                     }
                     t if CONTINUE_TARGETS.contains(&t) => Action::Continue,
+                    "DNAT" | "REDIRECT" | "TPROXY" => {
+                        let to = words
+                            .iter()
+                            .position(|x| {
+                                x == "--to-destination" || x == "--to-ports" || x == "--on-port"
+                            })
+                            .and_then(|p| words.get(p + 1))
+                            .map_or(String::new(), |d| format!(" to {d}"));
+                        Action::Redirected(format!("{value}{to}"))
+                    }
                     t if chains.iter().any(|c| c == t) => {
                         if goto {
                             Action::Goto(t.to_string())
@@ -208,19 +218,31 @@ fn parse_rule(
         i += 2;
     }
     let rule = Rule {
-        text: format!("{origin} filter line {line_no}: {line}"),
+        text: format!("{where_} line {line_no}: {line}"),
         matches,
         action,
     };
     (chain, rule)
 }
 
-/// The filter table of one dump. `origin` names it in evidence: `iptables-legacy (IPv4)`.
+/// The built-in chains a new inbound connection meets, with netfilter's priorities
+/// (NF_IP_PRI_RAW, _MANGLE, _NAT_DST, _FILTER, _SECURITY).
+const WAY_IN: &[(&str, &str, Hook, i64)] = &[
+    ("raw", "PREROUTING", Hook::Prerouting, -300),
+    ("mangle", "PREROUTING", Hook::Prerouting, -150),
+    ("nat", "PREROUTING", Hook::Prerouting, -100),
+    ("mangle", "INPUT", Hook::Input, -150),
+    ("filter", "INPUT", Hook::Input, 0),
+    ("security", "INPUT", Hook::Input, 50),
+];
+
+/// The tables of one dump on the way in. `origin` names it in evidence:
+/// `iptables-legacy (IPv4)`.
 pub fn ruleset(dump: &str, family: Family, origin: &str) -> Ruleset {
     let mut rs = Ruleset::default();
     let slug = origin.replace(' ', "-");
-    let key = |chain: &str| format!("{slug}/filter/{chain}");
-    let mut in_filter = false;
+    let key = |table: &str, chain: &str| format!("{slug}/{table}/{chain}");
+    let mut table = String::new();
     let mut chains: Vec<String> = Vec::new();
     let lines: Vec<&str> = dump.lines().collect();
     // Chain names first: a jump target is a chain, anything else an extension target.
@@ -231,11 +253,11 @@ pub fn ruleset(dump: &str, family: Family, origin: &str) -> Ruleset {
     }
     for (n, line) in lines.iter().enumerate() {
         let line = line.trim();
-        if let Some(table) = line.strip_prefix('*') {
-            in_filter = table == "filter";
+        if let Some(name) = line.strip_prefix('*') {
+            table = name.to_string();
             continue;
         }
-        if !in_filter || line.is_empty() || line.starts_with('#') || line == "COMMIT" {
+        if table.is_empty() || line.is_empty() || line.starts_with('#') || line == "COMMIT" {
             continue;
         }
         if let Some(decl) = line.strip_prefix(':') {
@@ -246,22 +268,25 @@ pub fn ruleset(dump: &str, family: Family, origin: &str) -> Ruleset {
             if let Some(m) = manager_of(name).filter(|m| !rs.managers.iter().any(|x| x == m)) {
                 rs.managers.push(m.to_string());
             }
-            rs.chains.entry(key(name)).or_default();
-            if name == "INPUT" {
+            rs.chains.entry(key(&table, name)).or_default();
+            if let Some((_, _, hook, priority)) =
+                WAY_IN.iter().find(|(t, c, ..)| *t == table && *c == name)
+            {
                 rs.base.push(BaseChain {
-                    key: key(name),
+                    hook: *hook,
+                    key: key(&table, name),
                     family: Some(family),
-                    priority: 0,
+                    priority: *priority,
                     policy_drop: policy == "DROP",
-                    label: format!("{origin} filter INPUT"),
+                    label: format!("{origin} {table} {name}"),
                 });
             }
             continue;
         }
         let w = words(line);
         if w.first().map(String::as_str) == Some("-A") {
-            let (chain, rule) = parse_rule(&w, &chains, origin, n + 1, line);
-            rs.chains.entry(key(&chain)).or_default().push(rule);
+            let (chain, rule) = parse_rule(&w, &chains, &format!("{origin} {table}"), n + 1, line);
+            rs.chains.entry(key(&table, &chain)).or_default().push(rule);
         }
     }
     rs
@@ -353,6 +378,27 @@ COMMIT
             Verdict::Undecidable { .. }
         ));
         assert_eq!(rs.evaluate(&pkt(None, 8080)), Verdict::Accept);
+    }
+
+    #[test]
+    fn docker_style_dnat_in_prerouting_is_undecidable_not_a_drop() {
+        let dump = "*nat\n:PREROUTING ACCEPT [0:0]\n:DOCKER - [0:0]\n\
+                    -A PREROUTING -m addrtype --dst-type LOCAL -j DOCKER\n\
+                    -A DOCKER -i docker0 -j RETURN\n\
+                    -A DOCKER ! -i docker0 -p tcp -m tcp --dport 80 -j DNAT --to-destination 172.17.0.2:80\nCOMMIT\n\
+                    *filter\n:INPUT DROP [0:0]\nCOMMIT\n";
+        let rs = ruleset(dump, Family::Ipv4, "iptables-nft (IPv4)");
+        assert!(rs.managers.iter().any(|m| m == "Docker"));
+        match rs.evaluate(&pkt(None, 80)) {
+            Verdict::Undecidable { why, .. } => {
+                assert!(why.contains("DNAT to 172.17.0.2:80"), "{why}")
+            }
+            other => panic!("{other:?}"),
+        }
+        // Port 443 is not forwarded: the filter policy drops it.
+        assert!(
+            matches!(rs.evaluate(&pkt(None, 443)), Verdict::Drop { ref rule } if rule.contains("filter INPUT: policy drop"))
+        );
     }
 
     #[test]

@@ -10,7 +10,7 @@ pub mod nft;
 
 use super::context::socket;
 use super::host::{CONNECT_TIMEOUT, fetch_error};
-use super::{Code, Context, Finding, Out, Severity};
+use super::{Code, Context, Finding, Out, Severity, reserved};
 use crate::facts::{Family, FirewallFacts, IptablesBackend, Probed};
 use model::{Packet, Ruleset, Verdict};
 use std::net::IpAddr;
@@ -71,7 +71,20 @@ pub fn ruleset(fw: &FirewallFacts) -> (Ruleset, Vec<String>) {
             }
             rs.merge(nft_rules.without_tables(&replaced));
         }
-        Probed::Unknown(why) => missing.push(why.clone()),
+        Probed::Unknown(why) => {
+            missing.push(why.clone());
+            // Without nft, the iptables-nft view still shows the nf_tables tables that
+            // iptables-nft (and ufw, Docker, fail2ban through it) made.
+            for family in [Family::Ipv4, Family::Ipv6] {
+                if let Some(Probed::Known(text)) = dump(family, IptablesBackend::Nft) {
+                    rs.merge(iptables::ruleset(
+                        text,
+                        family,
+                        &label(family, IptablesBackend::Nft),
+                    ));
+                }
+            }
+        }
     }
     for family in [Family::Ipv4, Family::Ipv6] {
         match dump(family, IptablesBackend::Legacy) {
@@ -123,7 +136,13 @@ pub fn check(cx: &Context, out: &mut Out) {
             },
         )
         .detail("A rule acme-doctor cannot read can still drop the CA's connection.")
-        .fix("run acme-doctor as root to read the ruleset: sudo acme-doctor DOMAIN");
+        .fix(if permission {
+            "run acme-doctor as root to read the ruleset: sudo acme-doctor DOMAIN"
+        } else if missing.iter().any(|m| m.contains("not installed")) {
+            "install the tools that print the ruleset (Debian: apt install nftables iptables), then run acme-doctor again"
+        } else {
+            "check the ruleset by hand: nft -a list ruleset; iptables-save; ip6tables-save"
+        });
         for m in &missing {
             f = f.evidence(m.clone());
         }
@@ -132,7 +151,6 @@ pub fn check(cx: &Context, out: &mut Out) {
     if rs.base.is_empty() {
         return;
     }
-    let mut verdicts: Vec<(Family, u16, Verdict)> = Vec::new();
     for family in [Family::Ipv4, Family::Ipv6] {
         if family == Family::Ipv6 && cx.ipv6_off.is_some() {
             continue;
@@ -153,7 +171,6 @@ pub fn check(cx: &Context, out: &mut Out) {
                 iif: inbound_interface(cx, family, &daddr),
             };
             let verdict = rs.evaluate(&packet);
-            verdicts.push((family, port, verdict.clone()));
             match verdict {
                 Verdict::Accept => {}
                 Verdict::Undecidable { rule, why } => {
@@ -186,37 +203,90 @@ pub fn check(cx: &Context, out: &mut Out) {
             }
         }
     }
-    // IPv4 is only the fallback while the firewall admits IPv6 (the CA connects over IPv6
-    // first): a drop there is a warning, as for the probes.
-    let v6_open = verdicts
-        .iter()
-        .any(|(f, p, v)| *f == Family::Ipv6 && *p == 80 && *v == Verdict::Accept);
-    if v6_open {
-        for f in out.findings_mut() {
-            if f.code == Code::FirewallDrops && f.family == Some(Family::Ipv4) {
-                f.severity = Severity::Warning;
-                f.ca_error = None;
-                f.detail.push_str(" The firewall admits IPv6, which the CA tries first, so today the CA never needs IPv4.");
-            }
-        }
-    }
 }
 
-/// Where the CA's packets arrive: the default route's interface, else the one holding the
-/// address.
+/// Commands that act on the very rule or chain named in the verdict: its table and chain for
+/// nft, its tool, table and chain for iptables.
+fn rule_fixes(rule: &str, port: u16) -> Vec<String> {
+    let accept_nft = format!("tcp dport {port} accept");
+    let accept_ipt = format!("-p tcp --dport {port} -j ACCEPT");
+    // `nft table inet fw chain input: policy drop …`
+    if let Some(rest) = rule.strip_prefix("nft table ") {
+        let w: Vec<&str> = rest.split_whitespace().collect();
+        if let [family, table, "chain", chain, ..] = w.as_slice() {
+            let chain = chain.trim_end_matches(':');
+            return vec![format!(
+                "nft insert rule {family} {table} {chain} {accept_nft}   # make it permanent in /etc/nftables.conf"
+            )];
+        }
+    }
+    // `nft inet fw input handle 5: …`
+    if let Some(rest) = rule.strip_prefix("nft ") {
+        let w: Vec<&str> = rest.split_whitespace().collect();
+        if let [family, table, chain, "handle", handle, ..] = w.as_slice() {
+            let handle = handle.trim_end_matches(':');
+            return vec![
+                format!(
+                    "nft delete rule {family} {table} {chain} handle {handle}   # or, to keep it: nft insert rule {family} {table} {chain} {accept_nft}"
+                ),
+                "make it permanent in /etc/nftables.conf (or the file your firewall loads)"
+                    .to_string(),
+            ];
+        }
+    }
+    // `iptables-legacy (IPv4) filter line 7: -A INPUT …` or `… filter INPUT: policy drop …`
+    let tool = [
+        "iptables-nft",
+        "ip6tables-nft",
+        "iptables-legacy",
+        "ip6tables-legacy",
+    ]
+    .into_iter()
+    .find(|t| rule.starts_with(&format!("{t} ")));
+    if let Some(tool) = tool {
+        // The nft backend is what plain `iptables` drives on current distributions.
+        let cmd = tool.strip_suffix("-nft").unwrap_or(tool);
+        let rest = rule.split_once(") ").map_or("", |(_, r)| r);
+        let table = rest.split_whitespace().next().unwrap_or("filter");
+        if let Some((_, spec)) = rest.split_once(": -A ") {
+            let chain = spec.split_whitespace().next().unwrap_or("INPUT");
+            return vec![
+                format!(
+                    "{cmd} -t {table} -D {spec}   # or, to keep it: {cmd} -t {table} -I {chain} {accept_ipt}"
+                ),
+                "make it permanent: netfilter-persistent save (or your distribution's rules file)"
+                    .to_string(),
+            ];
+        }
+        let chain = rest
+            .split_whitespace()
+            .nth(1)
+            .map_or("INPUT", |c| c.trim_end_matches(':'));
+        return vec![format!(
+            "{cmd} -t {table} -I {chain} {accept_ipt}   # then: netfilter-persistent save"
+        )];
+    }
+    vec![format!(
+        "allow TCP port {port} in: nft insert rule FAMILY TABLE CHAIN {accept_nft}, or iptables -I INPUT {accept_ipt}"
+    )]
+}
+
+/// Where the CA's packets arrive: the interface holding the address, else the default
+/// route's (a VPN's default route does not move where the public address lives).
 fn inbound_interface(cx: &Context, family: Family, daddr: &IpAddr) -> Option<String> {
     let host = &cx.facts.host;
     let by_route = match family {
         Family::Ipv4 => host.default_route_dev_v4.clone(),
         Family::Ipv6 => host.default_route_dev_v6.clone(),
     };
-    by_route.or_else(|| {
-        host.interfaces
-            .known()?
-            .iter()
-            .find(|i| !i.loopback && i.addresses.contains(daddr))
-            .map(|i| i.name.clone())
-    })
+    host.interfaces
+        .known()
+        .and_then(|ifs| {
+            ifs.iter()
+                .find(|i| !i.loopback && i.addresses.contains(daddr))
+                .map(|i| i.name.clone())
+        })
+        .or(by_route)
 }
 
 /// What the CA's dialer meets (`reference/ca-validation.md` §6).
@@ -236,6 +306,10 @@ fn blocked(cx: &Context, rs: &Ruleset, packet: &Packet, rule: &str, how: Blocked
     let allowed: Vec<String> = rs
         .source_networks(packet.family)
         .into_iter()
+        // A LAN or loopback exception is no allow-list: the CA never comes from there.
+        .filter(|net| {
+            cx.facts.options.allow_reserved || reserved::classify(&net.network()).is_none()
+        })
         .filter(|net| {
             rs.evaluate(&Packet {
                 saddr: Some(net.network()),
@@ -247,20 +321,28 @@ fn blocked(cx: &Context, rs: &Ruleset, packet: &Packet, rule: &str, how: Blocked
     out.push(if allowed.is_empty() {
         drops(cx, rs, packet, rule, how)
     } else {
-        allowlist(cx, rs, packet, rule, &allowed)
+        allowlist(cx, rs, packet, rule, how, &allowed)
     });
+}
+
+impl Blocked {
+    /// The core of the CA's message (§6, generic connection mapping).
+    fn ca_core(self) -> &'static str {
+        match self {
+            Blocked::Dropped => CONNECT_TIMEOUT,
+            Blocked::Refused => "Connection refused",
+            Blocked::Unreachable => "Error getting validation data",
+        }
+    }
 }
 
 fn drops(cx: &Context, rs: &Ruleset, packet: &Packet, rule: &str, how: Blocked) -> Finding {
     let (family, port, daddr) = (packet.family, packet.dport, &packet.daddr);
-    let (what, core, sees) = match how {
-        Blocked::Dropped => ("drops", CONNECT_TIMEOUT, "times out"),
-        Blocked::Refused => ("rejects", "Connection refused", "is refused"),
-        Blocked::Unreachable => (
-            "rejects",
-            "Error getting validation data",
-            "gets an ICMP error",
-        ),
+    let core = how.ca_core();
+    let (what, sees) = match how {
+        Blocked::Dropped => ("drops", "times out"),
+        Blocked::Refused => ("rejects", "is refused"),
+        Blocked::Unreachable => ("rejects", "gets an ICMP error"),
     };
     let mut f = Finding::new(
         Code::FirewallDrops,
@@ -281,31 +363,30 @@ fn drops(cx: &Context, rs: &Ruleset, packet: &Packet, rule: &str, how: Blocked) 
     if let Some(m) = managed_by(rs) {
         f = f.evidence(m);
     }
-    let (nft_fix, ipt_fix) = match family {
-        Family::Ipv4 => (
-            format!(
-                "nft: nft insert rule inet filter input tcp dport {port} accept (or delete the rule: nft -a list ruleset, nft delete rule FAMILY TABLE CHAIN handle N)"
-            ),
-            format!("iptables: iptables -I INPUT -p tcp --dport {port} -j ACCEPT"),
-        ),
-        Family::Ipv6 => (
-            format!(
-                "nft: nft insert rule inet filter input meta nfproto ipv6 tcp dport {port} accept (or delete the rule by its handle)"
-            ),
-            format!(
-                "ip6tables: ip6tables -I INPUT -p tcp --dport {port} -j ACCEPT (IPv6 has its own table: opening IPv4 is not enough)"
-            ),
-        ),
-    };
-    f = f.fix(nft_fix).fix(ipt_fix);
+    // The manager's own command first: a hand-made rule is lost on its next reload.
     if rs.managers.iter().any(|m| m == "ufw") {
         f = f.fix(format!(
             "ufw: ufw allow {port}/tcp (IPV6=yes in /etc/default/ufw covers both families)"
         ));
     }
     if rs.managers.iter().any(|m| m == "firewalld") {
-        f = f
-            .fix("firewalld: firewall-cmd --permanent --add-service=http && firewall-cmd --reload");
+        f = f.fix(format!(
+            "firewalld: firewall-cmd --permanent --add-{} && firewall-cmd --reload",
+            if port == 443 {
+                "service=https".to_string()
+            } else {
+                "service=http".to_string()
+            }
+        ));
+    }
+    // Editing firewalld's own table by hand is undone by its next reload: its command only.
+    if !rule.starts_with("nft inet firewalld ") && !rule.starts_with("nft table inet firewalld ") {
+        for line in rule_fixes(rule, port) {
+            f = f.fix(line);
+        }
+    }
+    if family == Family::Ipv6 {
+        f = f.fix("IPv6 has its own rules: opening IPv4 (iptables, ip saddr …) does not open IPv6");
     }
     f.explains(&[
         Code::PortTimeout,
@@ -320,6 +401,7 @@ fn allowlist(
     rs: &Ruleset,
     packet: &Packet,
     rule: &str,
+    how: Blocked,
     allowed: &[String],
 ) -> Finding {
     let (family, port, daddr) = (packet.family, packet.dport, &packet.daddr);
@@ -334,7 +416,7 @@ fn allowlist(
     )
     .family(family)
     .port(port)
-    .detail("Let's Encrypt fetches the challenge from several perspectives at once; any that is not in the list times out, and validation fails, often as \"During secondary validation\".")
+    .detail("Let's Encrypt fetches the challenge from several perspectives at once, from addresses it does not publish; any that is not in the list is turned away and validation fails. When the primary perspective happens to be in the list, the error starts with \"During secondary validation: \".")
     .evidence(format!("accepted from: {}", allowed.join(", ")))
     .evidence(format!("anyone else: {rule}"));
     if let Some(m) = managed_by(rs) {
@@ -343,5 +425,5 @@ fn allowlist(
     f.fix(format!("open port {port} to every source (the challenge path is public by design; redirect the rest to HTTPS)"))
         .fix("or validate with dns-01, which needs no inbound connection")
         .explains(&[Code::PortTimeout, Code::PortRefused])
-        .ca_error(format!("During secondary validation: {}", fetch_error(cx, daddr, CONNECT_TIMEOUT)))
+        .ca_error(fetch_error(cx, daddr, how.ca_core()))
 }

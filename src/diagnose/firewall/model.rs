@@ -49,6 +49,9 @@ pub enum Action {
     Continue,
     /// A verdict map: the first element whose condition holds gives the action.
     Vmap(Vec<(Cond, Action)>),
+    /// DNAT, REDIRECT, TPROXY: the connection goes elsewhere (a container, a proxy), and the
+    /// forward path, which is not evaluated, decides. Its text, for evidence.
+    Redirected(String),
     Unknown(String),
 }
 
@@ -60,9 +63,17 @@ pub struct Rule {
     pub action: Action,
 }
 
-/// A chain that the input hook calls directly.
+/// Where on the way in a base chain sits: prerouting comes before input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Hook {
+    Prerouting,
+    Input,
+}
+
+/// A chain that a hook calls directly.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BaseChain {
+    pub hook: Hook,
     /// Key into [`Ruleset::chains`].
     pub key: String,
     /// Which packets reach it: `None` for both families (nft `inet`).
@@ -229,6 +240,12 @@ fn run_action(
             }
             None
         }
+        Action::Redirected(text) => Some(Flow::Verdict(Verdict::Undecidable {
+            rule: rule.text.clone(),
+            why: format!(
+                "the connection is redirected ({text}); the forward path that then decides is not evaluated"
+            ),
+        })),
         Action::Unknown(text) => Some(Flow::Verdict(Verdict::Undecidable {
             rule: rule.text.clone(),
             why: format!("cannot evaluate the action `{text}`"),
@@ -273,15 +290,16 @@ fn eval_chain(rs: &Ruleset, key: &str, p: &Packet, depth: usize) -> Flow {
 }
 
 impl Ruleset {
-    /// What the input hook does with `p`: every base chain that sees the packet, in priority
-    /// order; an accept passes it to the next one, a drop or reject ends it.
+    /// What the way in does with `p`: every base chain that sees the packet, prerouting then
+    /// input, each in priority order; an accept passes it to the next one, a drop or reject
+    /// ends it.
     pub fn evaluate(&self, p: &Packet) -> Verdict {
         let mut chains: Vec<&BaseChain> = self
             .base
             .iter()
             .filter(|b| b.family.is_none_or(|f| f == p.family))
             .collect();
-        chains.sort_by_key(|b| b.priority);
+        chains.sort_by_key(|b| (b.hook, b.priority));
         for base in chains {
             match eval_chain(self, &base.key, p, 0) {
                 Flow::Verdict(Verdict::Accept) => {}
@@ -365,6 +383,7 @@ pub(crate) mod tests {
 
     fn base(key: &str, policy_drop: bool) -> BaseChain {
         BaseChain {
+            hook: Hook::Input,
             key: key.into(),
             family: None,
             priority: 0,

@@ -2,7 +2,7 @@
 //! hook, their rules, named sets and verdict maps. Expressions the model does not cover
 //! become `Unknown` with their text, never a guess.
 
-use super::model::{Action, BaseChain, Cond, Match, Rule, Ruleset};
+use super::model::{Action, BaseChain, Cond, Hook, Match, Rule, Ruleset};
 use crate::facts::Family;
 use ipnet::IpNet;
 use serde_json::Value;
@@ -168,8 +168,8 @@ fn strings(items: &[Value]) -> Option<Vec<String>> {
     all(items, |v| unwrap_elem(v).as_str().map(str::to_string))
 }
 
-/// `left == right` as conditions (more than one when the left side implies a family or a
-/// protocol, as `ip saddr` does in an inet table).
+/// `left == right` as conditions: the asked one last, preceded by what the left side implies
+/// (a family for `ip saddr` in an inet table, a protocol for `tcp dport`).
 fn condition(cx: &Ctx, left: &Value, right: &Value) -> Vec<Cond> {
     let unknown = || vec![Cond::Unknown(format!("{} {}", text(left), text(right)))];
     let Some(items) = cx.items(right) else {
@@ -249,6 +249,9 @@ fn verdict(stmt: &Value) -> Option<Action> {
         "continue" => Action::Continue,
         "jump" => Action::Jump(body["target"].as_str()?.to_string()),
         "goto" => Action::Goto(body["target"].as_str()?.to_string()),
+        "dnat" | "redirect" | "tproxy" => Action::Redirected(format!("{key} {}", text(body))),
+        // Handed to a userspace program, which decides: nothing to evaluate here.
+        "queue" => Action::Unknown(format!("queue {}", text(body))),
         "reject" => {
             // Plain reject sends ICMP port unreachable; `tcp reset` a RST: both read as
             // "connection refused". Other ICMP codes read as unreachable.
@@ -301,8 +304,15 @@ fn rule_of(cx: &Ctx, item: &Value, maps: &HashMap<SetKey, Vec<Value>>, opaque: &
                         continue;
                     }
                 };
-                for cond in condition(cx, &body["left"], &body["right"]) {
-                    rule.matches.push(Match { cond, negated });
+                // `!=` negates the asked condition only, never the protocol or family it
+                // implies: `tcp dport != 22` still matches TCP packets only.
+                let conds = condition(cx, &body["left"], &body["right"]);
+                let last = conds.len().saturating_sub(1);
+                for (i, cond) in conds.into_iter().enumerate() {
+                    rule.matches.push(Match {
+                        cond,
+                        negated: negated && i == last,
+                    });
                 }
             }
             "counter" | "log" | "mangle" | "notrack" | "meta" | "ct" => {}
@@ -385,8 +395,16 @@ pub fn ruleset(json: &Value) -> (Ruleset, Opaque) {
             manager_of(name).map(|m| managers.insert(m.to_string()));
             let key = chain_key(family, table, name);
             rs.chains.entry(key.clone()).or_default();
-            if c["hook"] == "input" && c["type"] == "filter" {
+            // The way in: prerouting (filter and nat: a DNAT sends the connection elsewhere)
+            // and input (filter).
+            let hook = match (c["hook"].as_str(), c["type"].as_str()) {
+                (Some("prerouting"), Some("filter" | "nat")) => Some(Hook::Prerouting),
+                (Some("input"), Some("filter")) => Some(Hook::Input),
+                _ => None,
+            };
+            if let Some(hook) = hook {
                 rs.base.push(BaseChain {
+                    hook,
                     key,
                     family: fam,
                     priority: c["prio"].as_i64().unwrap_or(0),
@@ -499,6 +517,25 @@ mod tests {
         assert!(
             matches!(rs.evaluate(&pkt(Family::Ipv4, 443)), Verdict::Drop { ref rule } if rule.contains("policy drop"))
         );
+    }
+
+    #[test]
+    fn negation_applies_to_the_match_not_to_the_protocol_it_implies() {
+        let json: Value = serde_json::from_str(r#"{"nftables": [
+          {"chain": {"family": "inet", "table": "f", "name": "input", "handle": 1, "type": "filter", "hook": "input", "prio": 0, "policy": "accept"}},
+          {"rule": {"family": "inet", "table": "f", "chain": "input", "handle": 2, "expr": [
+            {"match": {"op": "!=", "left": {"payload": {"protocol": "tcp", "field": "dport"}}, "right": {"set": [22, 443]}}}, {"drop": null}]}},
+          {"rule": {"family": "inet", "table": "f", "chain": "input", "handle": 3, "expr": [
+            {"match": {"op": "!=", "left": {"payload": {"protocol": "ip", "field": "saddr"}}, "right": {"prefix": {"addr": "198.51.100.0", "len": 24}}}}, {"drop": null}]}}]}"#).unwrap();
+        let (rs, _) = ruleset(&json);
+        assert!(
+            matches!(rs.evaluate(&pkt(Family::Ipv4, 80)), Verdict::Drop { ref rule } if rule.contains("handle 2"))
+        );
+        assert!(
+            matches!(rs.evaluate(&pkt(Family::Ipv4, 443)), Verdict::Drop { ref rule } if rule.contains("handle 3"))
+        );
+        // `ip saddr != …` concerns IPv4 only: an IPv6 packet to 443 passes both rules.
+        assert_eq!(rs.evaluate(&pkt(Family::Ipv6, 443)), Verdict::Accept);
     }
 
     #[test]
