@@ -294,6 +294,28 @@ const CASES: &[(&str, &str, bool, &[&str])] = &[
         false,
         &["firewall-drops/ipv6/80/b", "port-refused/ipv6/80/b"],
     ),
+    (
+        "challenge-403-host",
+        "fail",
+        false,
+        &["challenge-status/ipv4/80/b", "challenge-status/ipv6/80/b"],
+    ),
+    (
+        "redirect-8080-outside",
+        "fail",
+        false,
+        &[
+            "bad-redirect/ipv4/80/b",
+            "bad-redirect/ipv6/80/b",
+            "not-on-host/-/-/i",
+        ],
+    ),
+    (
+        "no-response-host",
+        "fail",
+        false,
+        &["http-no-response/ipv4/80/b", "http-no-response/ipv6/80/b"],
+    ),
     ("wildcard", "fail", false, &["wildcard-needs-dns01/-/-/b"]),
 ];
 

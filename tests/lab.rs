@@ -479,6 +479,52 @@ const SCENARIOS: &[Scenario] = &[
         check: no_check,
     },
     Scenario {
+        name: "challenge-403",
+        about: "nginx answers 403 on /.well-known/acme-challenge/",
+        setup: || Setup {
+            nginx_extra: vec!["location /.well-known/acme-challenge/ { return 403; }".into()],
+            ..Setup::default()
+        },
+        as_ca_sees_it: false,
+        domain: DOMAIN,
+        host: fail("challenge-status", Some("ipv4")),
+        outside: fail("challenge-status", Some("ipv4")),
+        oracle: Oracle::Agrees,
+        check: no_check,
+    },
+    Scenario {
+        name: "redirect-8080",
+        about: "the challenge path redirects to port 8080, which the CA refuses to follow",
+        setup: || {
+            Setup {
+            nginx_extra: vec![
+                "location /.well-known/acme-challenge/ { return 301 http://$host:8080$request_uri; }".into(),
+            ],
+            ..Setup::default()
+        }
+        },
+        as_ca_sees_it: false,
+        domain: DOMAIN,
+        host: fail("bad-redirect", Some("ipv4")),
+        outside: fail("bad-redirect", Some("ipv4")),
+        oracle: Oracle::Agrees,
+        check: no_check,
+    },
+    Scenario {
+        name: "no-response",
+        about: "nginx closes challenge connections without a response (return 444)",
+        setup: || Setup {
+            nginx_extra: vec!["location /.well-known/acme-challenge/ { return 444; }".into()],
+            ..Setup::default()
+        },
+        as_ca_sees_it: false,
+        domain: DOMAIN,
+        host: fail("http-no-response", Some("ipv4")),
+        outside: fail("http-no-response", Some("ipv4")),
+        oracle: Oracle::Agrees,
+        check: no_check,
+    },
+    Scenario {
         name: "ipv6-no-route",
         about: "the host lost its IPv6 default route",
         setup: || with_host(&["ip -6 route del default"]),

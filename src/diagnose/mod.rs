@@ -9,6 +9,7 @@ mod context;
 mod dns;
 pub mod firewall;
 mod host;
+mod http;
 mod reachability;
 pub mod reserved;
 
@@ -193,6 +194,7 @@ pub fn diagnose(facts: &Facts) -> Diagnosis {
     host::check(&cx, &mut out);
     firewall::check(&cx, &mut out);
     reachability::check(&cx, &mut out);
+    http::check(&cx, &mut out);
     ipv4_only_as_fallback(&cx, &mut out.findings);
     let findings = rank(out.findings);
     let verdict = if findings.iter().any(|f| f.severity == Severity::Blocker) {

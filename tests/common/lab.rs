@@ -46,6 +46,8 @@ pub struct Setup {
     pub listen: Vec<String>,
     /// Whether nginx runs at all.
     pub nginx: bool,
+    /// More lines for nginx's server block (locations, returns).
+    pub nginx_extra: Vec<String>,
     /// Commands run inside the host namespace after it is up (sysctls, firewall rules).
     pub host_commands: Vec<Vec<String>>,
     /// Commands run inside the router namespace after it is up (routes).
@@ -63,6 +65,7 @@ impl Default for Setup {
             host_records: vec![format!("{DOMAIN},{HOST_V4},{HOST_V6}")],
             listen: vec!["listen 80;".into(), "listen [::]:80;".into()],
             nginx: true,
+            nginx_extra: Vec::new(),
             host_commands: Vec::new(),
             router_commands: Vec::new(),
             dns_extra: Vec::new(),
@@ -315,7 +318,7 @@ impl Lab {
         std::fs::create_dir_all(self.dir.join("www/.well-known/acme-challenge"))
             .map_err(|e| e.to_string())?;
         if setup.nginx {
-            let conf = self.nginx_conf(&setup.listen)?;
+            let conf = self.nginx_conf(&setup.listen, &setup.nginx_extra)?;
             let conf = conf.to_string_lossy().into_owned();
             self.spawn(&h, &["nginx", "-c", &conf], "nginx.log")?;
             self.wait_until("nginx listening", |lab| {
@@ -326,18 +329,17 @@ impl Lab {
         Ok(())
     }
 
-    fn nginx_conf(&self, listen: &[String]) -> Result<PathBuf, String> {
+    fn nginx_conf(&self, listen: &[String], extra: &[String]) -> Result<PathBuf, String> {
         let d = self.dir.display();
         let www = self.dir.join("www");
-        std::fs::create_dir_all(www.join(".well-known/acme-challenge"))
-            .map_err(|e| e.to_string())?;
         let conf = format!(
             "daemon off;\nmaster_process off;\nworker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/nginx-error.log;\n\
              events {{ worker_connections 64; }}\n\
              http {{\n  access_log off;\n  client_body_temp_path {d}/cb;\n  proxy_temp_path {d}/px;\n  fastcgi_temp_path {d}/fc;\n  uwsgi_temp_path {d}/uw;\n  scgi_temp_path {d}/sc;\n\
-               server {{\n    {}\n    server_name _;\n    root {};\n    location / {{ try_files $uri =404; }}\n  }}\n}}\n",
+               server {{\n    {}\n    server_name _;\n    root {};\n    {}\n    location / {{ try_files $uri =404; }}\n  }}\n}}\n",
             listen.join("\n    "),
-            www.display()
+            www.display(),
+            extra.join("\n    ")
         );
         let path = self.dir.join("nginx.conf");
         std::fs::write(&path, conf).map_err(|e| e.to_string())?;
