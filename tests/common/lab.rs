@@ -403,26 +403,45 @@ impl Lab {
     /// Like [`Lab::acme_doctor`] without `--allow-reserved`: the lab's addresses count as the
     /// reserved addresses they are.
     pub fn acme_doctor_as_ca_sees_it(&self, ns: &str, label: &str, extra: &[&str]) -> Run {
-        let capture = super::capture_args(label);
-        let mut args = vec![
-            "netns",
-            "exec",
-            ns,
-            super::BIN,
-            "--resolver",
-            RESOLVER,
-            "--timeout",
-            "2s",
-        ];
-        args.extend(capture.iter().map(String::as_str));
-        args.extend_from_slice(extra);
-        Command::new("ip")
-            .args(&args)
-            .stdin(Stdio::null())
-            .output()
-            .expect("run acme-doctor in the lab")
-            .into()
+        let mut args: Vec<String> = super::capture_args(label);
+        args.extend(extra.iter().map(|s| s.to_string()));
+        run_command(&self.command_line(ns, &[], super::BIN, &args))
     }
+
+    /// `ip netns exec NS [WRAPPER…] PROGRAM --resolver … --timeout 2s EXTRA…`: how every
+    /// acme-doctor run in the lab starts.
+    fn command_line(
+        &self,
+        ns: &str,
+        wrapper: &[&str],
+        program: &str,
+        extra: &[String],
+    ) -> Vec<String> {
+        ["ip", "netns", "exec", ns]
+            .into_iter()
+            .chain(wrapper.iter().copied())
+            .chain([program, "--resolver", RESOLVER, "--timeout", "2s"])
+            .map(str::to_string)
+            .chain(extra.iter().cloned())
+            .collect()
+    }
+}
+
+/// The lab's documentation addresses stand in for public ones.
+fn allow_reserved(extra: &[&str]) -> Vec<String> {
+    std::iter::once("--allow-reserved")
+        .chain(extra.iter().copied())
+        .map(str::to_string)
+        .collect()
+}
+
+fn run_command(args: &[String]) -> Run {
+    Command::new(&args[0])
+        .args(&args[1..])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run acme-doctor in the lab")
+        .into()
 }
 
 impl Lab {
@@ -437,23 +456,8 @@ impl Lab {
     /// The command line that runs acme-doctor in a namespace of the lab, for tools that
     /// start it themselves (the benchmark measures it).
     pub fn acme_doctor_command(&self, ns: &str, extra: &[&str]) -> Vec<String> {
-        let mut args: Vec<String> = [
-            "ip",
-            "netns",
-            "exec",
-            ns,
-            super::BIN,
-            "--resolver",
-            RESOLVER,
-            "--timeout",
-            "2s",
-            "--allow-reserved",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        args.extend(extra.iter().map(|s| s.to_string()));
-        args
+        let extra = allow_reserved(extra);
+        self.command_line(ns, &[], super::BIN, &extra)
     }
 }
 
@@ -467,28 +471,14 @@ impl Lab {
         std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755)).expect("chmod");
         let _ = std::fs::set_permissions(&self.dir, std::fs::Permissions::from_mode(0o755));
         let copy = copy.to_string_lossy().into_owned();
-        let mut args = vec![
-            "netns",
-            "exec",
-            ns,
+        let extra = allow_reserved(extra);
+        let setpriv = [
             "setpriv",
             "--reuid=65534",
             "--regid=65534",
             "--clear-groups",
-            &copy,
-            "--resolver",
-            RESOLVER,
-            "--timeout",
-            "2s",
-            "--allow-reserved",
         ];
-        args.extend_from_slice(extra);
-        Command::new("ip")
-            .args(&args)
-            .stdin(Stdio::null())
-            .output()
-            .expect("run acme-doctor unprivileged")
-            .into()
+        run_command(&self.command_line(ns, &setpriv, &copy, &extra))
     }
 }
 
