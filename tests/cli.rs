@@ -196,3 +196,42 @@ fn an_endless_facts_file_is_refused_not_read_forever() {
     stderr_is_one_error_line(&run);
     assert!(run.stderr.contains("larger than"), "{}", run.stderr);
 }
+
+#[test]
+fn the_report_is_plain_markdown_with_the_facts_minus_the_firewall() {
+    let fixture = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/fw-nft-drop-v6-host.json"
+    );
+    let run = acme_doctor(&["--report", "--color", "always", "--from-facts", fixture]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(!run.stdout.contains('\x1b'), "no ANSI in a report");
+    assert!(
+        run.stdout
+            .starts_with("## acme-doctor report: example.test")
+    );
+    assert!(
+        run.stdout
+            .contains("| 1 | blocker | `firewall-drops` | ipv6 | 80 |")
+    );
+    assert!(run.stdout.contains("### Top finding: `firewall-drops`"));
+    assert!(run.stdout.contains("omit the firewall ruleset"));
+    // The facts block re-diagnoses: extract it and feed it back.
+    let start = run.stdout.find("```json\n").expect("facts block") + "```json\n".len();
+    let end = start
+        + run.stdout[start..]
+            .find("\n```")
+            .expect("end of facts block");
+    let dir = std::env::temp_dir().join(format!("acme-doctor-report-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("facts.json");
+    std::fs::write(&path, &run.stdout[start..end]).unwrap();
+    let again = acme_doctor(&["--json", "--from-facts", path.to_str().unwrap()]);
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(again.code, 1, "{}", again.stderr);
+    assert_eq!(
+        again.json()["findings"][0]["code"],
+        "port-timeout",
+        "without the firewall, the symptom stays"
+    );
+}

@@ -105,7 +105,7 @@ fn render_one(out: &mut String, o: &Outcome, invocation: &str) {
         if !top.fix.is_empty() {
             let _ = writeln!(out, "Fix:\n");
             for fix in &top.fix {
-                let _ = writeln!(out, "- {}", cell(fix));
+                let _ = writeln!(out, "- {}", code(fix));
             }
             out.push('\n');
         }

@@ -21,7 +21,7 @@ fn is_unsafe(c: char, keep_newlines: bool) -> bool {
 }
 
 fn clean(text: &str, max_chars: usize, keep_newlines: bool) -> String {
-    let mut out = String::with_capacity(text.len().min(max_chars * 4));
+    let mut out = String::with_capacity(text.len().min(max_chars.saturating_mul(4)));
     for (count, c) in text.chars().enumerate() {
         if count == max_chars {
             out.push('…');
@@ -47,6 +47,11 @@ mod tests {
         assert!(!clean.chars().any(|c| c.is_control()));
         assert!(!clean.contains('\u{202E}'));
         assert!(clean.starts_with("nginx"));
+    }
+
+    #[test]
+    fn an_unlimited_cap_does_not_overflow() {
+        assert_eq!(block("abc", usize::MAX), "abc");
     }
 
     #[test]

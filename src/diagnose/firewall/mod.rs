@@ -355,7 +355,7 @@ fn drops(cx: &Context, rs: &Ruleset, packet: &Packet, rule: &str, how: Blocked) 
     .family(family)
     .port(port)
     .detail(format!(
-        "A new TCP connection from any public address to {} {what} in this host's packet filter, so the CA {sees}.",
+        "This host's packet filter {what} a new TCP connection from any public address to {}, so the CA {sees}.",
         socket(daddr, port),
     ))
     .evidence(format!("rule: {rule}"))
