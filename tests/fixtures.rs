@@ -407,6 +407,21 @@ fn the_binary_rediagnoses_saved_facts_offline_with_the_same_exit_codes() {
             load(name),
             "{name}: facts survive the round trip"
         );
+        // Every output renders every diagnosis, with the same exit code and no panic.
+        let file = path(name);
+        for mode in [
+            &["-v"][..],
+            &["--report"],
+            &["--ndjson"],
+            &["--color", "always"],
+        ] {
+            let mut args = mode.to_vec();
+            args.extend(["--from-facts", file.as_str()]);
+            let other = common::acme_doctor(&args);
+            assert_eq!(other.code, want, "{name} {mode:?}: {}", other.stderr);
+            assert!(other.stderr.is_empty(), "{name} {mode:?}: {}", other.stderr);
+            assert!(!other.stdout.is_empty(), "{name} {mode:?}");
+        }
     }
 }
 
