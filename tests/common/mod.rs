@@ -72,7 +72,21 @@ pub fn is_root() -> bool {
 /// a silent skip; elsewhere the skip is announced on stderr.
 pub fn lab_available(test: &str) -> bool {
     let missing: Vec<&str> = [
-        "ip", "nginx", "dnsmasq", "sysctl", "ss", "pebble", "lego", "openssl",
+        "ip",
+        "nginx",
+        "dnsmasq",
+        "sysctl",
+        "ss",
+        "pebble",
+        "lego",
+        "openssl",
+        "nft",
+        "iptables",
+        "ip6tables",
+        "iptables-legacy-restore",
+        "setpriv",
+        "bash",
+        "timeout",
     ]
     .into_iter()
     .filter(|tool| !lab::tool_exists(tool))
