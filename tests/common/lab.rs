@@ -622,19 +622,7 @@ impl Lab {
                 };
             }
         };
-        let deadline = started + Duration::from_secs(90);
-        let status = loop {
-            match child.try_wait() {
-                Ok(Some(status)) => break Some(status),
-                Ok(None) if Instant::now() > deadline => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    break None;
-                }
-                Ok(None) => std::thread::sleep(Duration::from_millis(50)),
-                Err(_) => break None,
-            }
-        };
+        let status = wait_or_kill(&mut child, started + Duration::from_secs(90));
         let text = std::fs::read_to_string(&log).unwrap_or_default();
         // Success is a certificate on disk, not only lego's exit status.
         let cert = self.dir.join(format!("lego/certificates/{domain}.crt"));
@@ -658,6 +646,23 @@ impl Lab {
     }
 }
 
+/// Waits for a child of ours until `deadline`, then kills it (by its own pid) and reaps it.
+/// `None` when it had to be killed or could not be waited for.
+fn wait_or_kill(child: &mut Child, deadline: Instant) -> Option<std::process::ExitStatus> {
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => return Some(status),
+            Ok(None) if Instant::now() > deadline => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return None;
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(10)),
+            Err(_) => return None,
+        }
+    }
+}
+
 impl Drop for Lab {
     fn drop(&mut self) {
         for (_, child) in &mut self.children {
@@ -667,18 +672,7 @@ impl Drop for Lab {
             );
         }
         for (_, child) in &mut self.children {
-            let deadline = Instant::now() + Duration::from_secs(3);
-            loop {
-                match child.try_wait() {
-                    Ok(Some(_)) | Err(_) => break,
-                    Ok(None) if Instant::now() > deadline => {
-                        let _ = child.kill();
-                        let _ = child.wait();
-                        break;
-                    }
-                    Ok(None) => std::thread::sleep(Duration::from_millis(10)),
-                }
-            }
+            let _ = wait_or_kill(child, Instant::now() + Duration::from_secs(3));
         }
         for ns in self.namespaces.iter().rev() {
             let _ = ip(&["netns", "del", ns]);
