@@ -19,7 +19,7 @@ pub fn explain(slug: &str) -> Result<&'static str, String> {
         .ok_or_else(|| {
             format!(
                 "unknown finding code {:?}; known codes: {}",
-                crate::render::sanitize::line(slug, 60),
+                crate::sanitize::line(slug, 60),
                 list().join(", ")
             )
         })

@@ -19,7 +19,7 @@ pub fn parse(raw: &str) -> Result<DomainName, String> {
     if input.is_empty() {
         return Err("empty domain name".into());
     }
-    let shown = crate::render::sanitize::line(&input, 80);
+    let shown = crate::sanitize::line(&input, 80);
     if input.contains("://") || input.contains('/') {
         return Err(format!(
             "{shown:?} looks like a URL; give the host name only (e.g. example.com)"

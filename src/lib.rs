@@ -13,3 +13,5 @@ pub mod exit;
 pub mod facts;
 pub mod probe;
 pub mod render;
+pub mod reserved;
+pub mod sanitize;

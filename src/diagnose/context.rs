@@ -1,10 +1,10 @@
 //! A derived view of the facts that several rules share: which addresses the CA would use,
 //! whether this machine is the server, whether IPv6 is switched off here.
 
-use super::reserved::{self, Reserved};
 use crate::facts::{
     ConnectFact, ConnectOutcome, DnsLookup, Facts, Family, HttpFact, Probed, Sysctl,
 };
+use crate::reserved::{self, Reserved};
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 

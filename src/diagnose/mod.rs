@@ -11,7 +11,6 @@ pub mod firewall;
 mod host;
 mod http;
 mod reachability;
-pub mod reserved;
 
 pub use code::Code;
 pub use context::Context;

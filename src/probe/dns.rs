@@ -112,7 +112,7 @@ fn outcome_of(err: &NetError) -> DnsOutcome {
         },
         NetError::Timeout => DnsOutcome::Timeout,
         other => DnsOutcome::Error {
-            message: crate::render::sanitize::line(&other.to_string(), 200),
+            message: crate::sanitize::line(&other.to_string(), 200),
         },
     }
 }

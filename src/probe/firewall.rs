@@ -68,7 +68,7 @@ pub fn run_capped(program: &str, args: &[&str]) -> Result<String, String> {
     let err = err_reader.join().unwrap_or_default();
     if !status.success() {
         let text = String::from_utf8_lossy(&err).trim().replace('\n', "; ");
-        let text = crate::render::sanitize::line(&text, 300);
+        let text = crate::sanitize::line(&text, 300);
         return Err(
             if text.to_ascii_lowercase().contains("permission denied")
                 || text.contains("Operation not permitted")

@@ -233,7 +233,7 @@ fn socket_owners() -> HashMap<u32, Process> {
             continue;
         };
         let name = fs::read_to_string(entry.path().join("comm"))
-            .map(|c| crate::render::sanitize::line(c.trim(), 64))
+            .map(|c| crate::sanitize::line(c.trim(), 64))
             .unwrap_or_default();
         for fd in fds.flatten() {
             let Ok(target) = fs::read_link(fd.path()) else {

@@ -4,7 +4,7 @@
 
 use super::HttpProbe;
 use crate::facts::{HttpFact, HttpOutcome};
-use crate::render::sanitize;
+use crate::sanitize;
 use reqwest::header::{ACCEPT, CONNECTION, HeaderMap, HeaderValue, LOCATION, SERVER};
 use std::error::Error as _;
 use std::net::SocketAddr;

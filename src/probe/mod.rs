@@ -9,11 +9,11 @@ pub mod http;
 pub mod tcp;
 
 use crate::config::{Config, Job};
-use crate::diagnose::reserved;
 use crate::facts::{
     ConnectFact, DnsFacts, DnsLookup, FACTS_VERSION, Facts, Family, HostFacts, HttpFact,
     ProbeOptions, Target,
 };
+use crate::reserved;
 use futures_util::future::join_all;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant, SystemTime};

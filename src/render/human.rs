@@ -1,7 +1,8 @@
 //! Terminal output: one line per finding, root causes first, evidence dimmed, `fix:` lines.
 
-use super::{Outcome, Palette, sanitize};
+use super::{Outcome, Palette};
 use crate::diagnose::{Finding, Severity, Verdict};
+use crate::sanitize;
 use std::fmt::Write;
 
 fn severity_label(p: &Palette, s: Severity) -> String {

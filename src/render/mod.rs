@@ -4,7 +4,6 @@
 pub mod human;
 pub mod json;
 pub mod report;
-pub mod sanitize;
 
 use crate::diagnose::Diagnosis;
 use crate::facts::Facts;

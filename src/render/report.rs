@@ -1,8 +1,9 @@
 //! `--report`: Markdown for a support ticket or forum post. No ANSI; every cell escaped.
 
-use super::{Outcome, sanitize};
+use super::Outcome;
 use crate::diagnose::Verdict;
 use crate::facts::Probed;
+use crate::sanitize;
 use std::fmt::Write;
 
 /// Text for a table cell or inline prose: sanitised, pipes escaped, one line.

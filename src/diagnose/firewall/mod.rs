@@ -10,8 +10,9 @@ pub mod nft;
 
 use super::context::socket;
 use super::host::{CONNECT_TIMEOUT, fetch_error};
-use super::{Code, Context, Finding, Out, Severity, reserved};
+use super::{Code, Context, Finding, Out, Severity};
 use crate::facts::{Family, FirewallFacts, IptablesBackend, Probed};
+use crate::reserved;
 use model::{Packet, Ruleset, Verdict};
 use std::net::IpAddr;
 
