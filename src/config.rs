@@ -1,7 +1,7 @@
 //! The validated configuration: every argument is checked once here, and nothing later reads
 //! the raw command line.
 
-use crate::domain;
+use crate::domain::{self, DomainName};
 use crate::facts::Method;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -23,15 +23,8 @@ pub enum FailOn {
 }
 
 #[derive(Debug, Clone)]
-pub struct Job {
-    pub input: String,
-    pub domain: String,
-    pub wildcard: bool,
-}
-
-#[derive(Debug, Clone)]
 pub struct Config {
-    pub jobs: Vec<Job>,
+    pub domains: Vec<DomainName>,
     pub method: Method,
     pub timeout: Duration,
     pub resolver: Option<SocketAddr>,
@@ -93,17 +86,8 @@ pub fn parse_resolver(text: &str) -> Result<SocketAddr, String> {
         .map_err(|_| format!("invalid resolver {text:?}: give an IP address, optionally with a port (192.0.2.53, 192.0.2.53:5353, [2001:db8::53]:53)"))
 }
 
-pub fn jobs(domains: &[String]) -> Result<Vec<Job>, String> {
-    domains
-        .iter()
-        .map(|d| {
-            domain::parse(d).map(|name| Job {
-                input: name.input,
-                domain: name.ascii,
-                wildcard: name.wildcard,
-            })
-        })
-        .collect()
+pub fn domains(args: &[String]) -> Result<Vec<DomainName>, String> {
+    args.iter().map(|d| domain::parse(d)).collect()
 }
 
 #[cfg(test)]

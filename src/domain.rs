@@ -2,9 +2,13 @@
 //! crate, which hickory already uses), then checked against the LDH rules Boulder applies
 //! (`reference/ca-validation.md` §6 "Identifier-policy errors").
 
+use serde::{Deserialize, Serialize};
 use std::net::IpAddr;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A name as the user gave it and as the CA sees it: the one domain type from the command line
+/// to the facts file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct DomainName {
     /// What the user typed, trimmed.
     pub input: String,

@@ -1,15 +1,19 @@
-//! A derived view of the facts that several rules share: which addresses the CA would use,
+//! A derived view of the facts that several checks share: which addresses the CA would use,
 //! whether this machine is the server, whether IPv6 is switched off here.
 
 use crate::facts::{
-    ConnectFact, ConnectOutcome, DnsLookup, Facts, Family, HttpFact, Probed, Sysctl,
+    ConnectFact, ConnectOutcome, DnsLookup, Family, HostFacts, Http01Facts, HttpFact, Method,
+    MethodFacts, Probed, RunFacts, Sysctl, TargetFacts,
 };
 use crate::reserved::{self, Reserved};
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 
 pub struct Context<'a> {
-    pub facts: &'a Facts,
+    pub run: &'a RunFacts,
+    pub host: &'a HostFacts,
+    pub target: &'a TargetFacts,
+    /// The name as the CA sees it (ASCII, without `*.`).
     pub domain: &'a str,
     /// Addresses the CA would keep after dropping reserved ones (or all, with
     /// `--allow-reserved`), per family, in resolver order.
@@ -19,20 +23,46 @@ pub struct Context<'a> {
     pub reserved: Vec<(IpAddr, &'static Reserved)>,
     /// Every address configured on this machine, when the interfaces could be read.
     pub local_addresses: Option<BTreeSet<IpAddr>>,
-    /// Why IPv6 is off on this machine, as evidence lines, when it is.
-    pub ipv6_off: Option<Vec<String>>,
+    /// Why IPv6 is off on this machine, when it is.
+    pub ipv6_off: Option<Ipv6Off>,
+}
+
+/// How IPv6 is switched off on this machine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ipv6Off {
+    /// The kernel was booted with `ipv6.disable=1`: `/proc/sys/net/ipv6` is absent.
+    NotInKernel,
+    /// `disable_ipv6` is set: the global scopes that are on, then the interface that decides.
+    Sysctls(Vec<Sysctl>),
+}
+
+impl Ipv6Off {
+    pub fn evidence(&self) -> Vec<String> {
+        match self {
+            Ipv6Off::NotInKernel => {
+                vec![
+                    "/proc/sys/net/ipv6 is absent: the kernel was booted with ipv6.disable=1"
+                        .into(),
+                ]
+            }
+            Ipv6Off::Sysctls(list) => list
+                .iter()
+                .map(|s| format!("net.ipv6.conf.{}.disable_ipv6 = {}", s.scope, s.value))
+                .collect(),
+        }
+    }
 }
 
 impl<'a> Context<'a> {
-    pub fn new(facts: &'a Facts) -> Context<'a> {
+    pub fn new(run: &'a RunFacts, target: &'a TargetFacts) -> Context<'a> {
         let mut usable_v4 = Vec::new();
         let mut usable_v6 = Vec::new();
         let mut reserved_hits = Vec::new();
-        if let Some(dns) = &facts.dns {
+        if let Some(dns) = &target.dns {
             for lookup in [&dns.a, &dns.aaaa] {
                 for ip in &lookup.addresses {
                     match reserved::classify(ip) {
-                        Some(entry) if !facts.options.allow_reserved => {
+                        Some(entry) if !run.options.allow_reserved => {
                             reserved_hits.push((*ip, entry));
                         }
                         _ => match Family::of(ip) {
@@ -43,22 +73,46 @@ impl<'a> Context<'a> {
                 }
             }
         }
-        let local_addresses = facts.host.interfaces.known().map(|ifaces| {
+        let local_addresses = run.host.interfaces.known().map(|ifaces| {
             ifaces
                 .iter()
                 .flat_map(|i| i.addresses.iter().copied())
                 .collect::<BTreeSet<_>>()
         });
-        let ipv6_off = ipv6_off(facts, &usable_v4);
+        let ipv6_off = ipv6_off(&run.host, &usable_v4);
         Context {
-            facts,
-            domain: &facts.target.domain,
+            run,
+            host: &run.host,
+            target,
+            domain: &target.target.domain.ascii,
             usable_v4,
             usable_v6,
             reserved: reserved_hits,
             local_addresses,
             ipv6_off,
         }
+    }
+
+    pub fn method(&self) -> Method {
+        self.target.method()
+    }
+
+    /// The port the CA connects to for this method.
+    pub fn validation_port(&self) -> u16 {
+        match self.method() {
+            Method::Http01 => super::ca::HTTP01_PORT,
+        }
+    }
+
+    /// The HTTP-01 facts (empty for another method).
+    pub fn http01(&self) -> &'a Http01Facts {
+        match &self.target.method {
+            MethodFacts::Http01(facts) => facts,
+        }
+    }
+
+    pub fn allow_reserved(&self) -> bool {
+        self.run.options.allow_reserved
     }
 
     pub fn usable(&self, family: Family) -> &[IpAddr] {
@@ -68,8 +122,8 @@ impl<'a> Context<'a> {
         }
     }
 
-    pub fn lookup(&self, family: Family) -> Option<&DnsLookup> {
-        self.facts.dns.as_ref().map(|d| d.lookup(family))
+    pub fn lookup(&self, family: Family) -> Option<&'a DnsLookup> {
+        self.target.dns.as_ref().map(|d| d.lookup(family))
     }
 
     pub fn has_usable(&self) -> bool {
@@ -95,14 +149,14 @@ impl<'a> Context<'a> {
     }
 
     pub fn connects(&self, family: Family, port: u16) -> impl Iterator<Item = &'a ConnectFact> {
-        self.facts
+        self.http01()
             .connects
             .iter()
             .filter(move |c| c.port == port && Family::of(&c.address) == family)
     }
 
     pub fn connect(&self, ip: &IpAddr, port: u16) -> Option<&'a ConnectOutcome> {
-        self.facts
+        self.http01()
             .connects
             .iter()
             .find(|c| c.address == *ip && c.port == port)
@@ -110,7 +164,7 @@ impl<'a> Context<'a> {
     }
 
     pub fn http(&self, ip: &IpAddr) -> Option<&'a HttpFact> {
-        self.facts.http.iter().find(|h| h.address == *ip)
+        self.http01().http.iter().find(|h| h.address == *ip)
     }
 
     /// Every usable AAAA address connected on `port`: the CA's first choice works.
@@ -120,6 +174,25 @@ impl<'a> Context<'a> {
                 .usable_v6
                 .iter()
                 .all(|ip| self.connect(ip, port) == Some(&ConnectOutcome::Connected))
+    }
+
+    /// Whether the challenge answer on `family` redirects to HTTPS, which the CA follows to
+    /// port 443 (`docs/ca-behaviour.md` §2.5).
+    pub fn redirects_to_https(&self, family: Family) -> bool {
+        self.usable(family).iter().any(|ip| {
+            self.http(ip).is_some_and(|h| match &h.outcome {
+                crate::facts::HttpOutcome::Response {
+                    status,
+                    location: Some(loc),
+                    ..
+                } => {
+                    // Only these statuses are followed by the CA.
+                    matches!(status, 301 | 302 | 307 | 308)
+                        && loc.to_ascii_lowercase().starts_with("https:")
+                }
+                _ => false,
+            })
+        })
     }
 
     /// The published addresses as evidence: `example.com AAAA 2001:db8::1`.
@@ -147,17 +220,12 @@ impl<'a> Context<'a> {
 /// traffic: the one holding its A address, else the default route's. Writing `all` sets every
 /// interface that exists at that moment, but interfaces made later take `default`, and one
 /// switched back on counts as on; so the carrying interface decides. Without one, every
-/// non-loopback interface must be off. Returns the evidence lines, or `None` when IPv6 is on
-/// or unknown.
-fn ipv6_off(facts: &Facts, usable_v4: &[IpAddr]) -> Option<Vec<String>> {
-    let host = &facts.host;
+/// non-loopback interface must be off. `None` when IPv6 is on or unknown.
+fn ipv6_off(host: &HostFacts, usable_v4: &[IpAddr]) -> Option<Ipv6Off> {
     if let Probed::Known(false) = host.ipv6_in_kernel {
-        return Some(vec![
-            "/proc/sys/net/ipv6 is absent: the kernel was booted with ipv6.disable=1".into(),
-        ]);
+        return Some(Ipv6Off::NotInKernel);
     }
     let sysctls = host.disable_ipv6.known()?;
-    let line = |s: &Sysctl| format!("net.ipv6.conf.{}.disable_ipv6 = {}", s.scope, s.value);
     let interfaces = host.interfaces.known();
     let loopbacks: Vec<&str> = interfaces
         .map(|ifs| {
@@ -179,8 +247,9 @@ fn ipv6_off(facts: &Facts, usable_v4: &[IpAddr]) -> Option<Vec<String>> {
         })
         .or_else(|| host.default_route_dev_v4.clone())
         .or_else(|| host.default_route_dev_v6.clone());
+    let collect = |list: Vec<&Sysctl>| Ipv6Off::Sysctls(list.into_iter().cloned().collect());
     if let Some(own) = carrier.and_then(|c| sysctls.iter().find(|s| s.scope == c)) {
-        return (own.value != 0).then(|| global.iter().chain([&own]).map(|s| line(s)).collect());
+        return (own.value != 0).then(|| collect(global.iter().copied().chain([own]).collect()));
     }
     let per_interface: Vec<&Sysctl> = sysctls
         .iter()
@@ -193,13 +262,7 @@ fn ipv6_off(facts: &Facts, usable_v4: &[IpAddr]) -> Option<Vec<String>> {
     } else {
         per_interface.iter().all(|s| s.value != 0)
     };
-    off.then(|| {
-        global
-            .iter()
-            .chain(&per_interface)
-            .map(|s| line(s))
-            .collect()
-    })
+    off.then(|| collect(global.into_iter().chain(per_interface).collect()))
 }
 
 /// Formats milliseconds for evidence: `2001 ms`, `10.0 s`.

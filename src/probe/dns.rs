@@ -2,7 +2,7 @@
 //! hosts file (the CA does not read the server's /etc/hosts), CNAME hops kept.
 
 use super::DnsProbe;
-use crate::facts::{CnameHop, DnsLookup, DnsOutcome, Family};
+use crate::facts::{CnameHop, DnsLookup, DnsOutcome, Family, Resolver};
 use hickory_resolver::TokioResolver;
 use hickory_resolver::config::{
     ConnectionConfig, NameServerConfig, ResolveHosts, ResolverConfig, ResolverOpts,
@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 pub struct HickoryDns {
     resolver: TokioResolver,
-    described: String,
+    described: Resolver,
     timeout: Duration,
 }
 
@@ -33,7 +33,7 @@ impl HickoryDns {
                 let ns = NameServerConfig::new(addr.ip(), true, vec![udp, tcp]);
                 (
                     ResolverConfig::from_name_servers(vec![ns]),
-                    addr.to_string(),
+                    Resolver::Given { address: addr },
                 )
             }
             None => {
@@ -43,18 +43,15 @@ impl HickoryDns {
                             "cannot read the system resolver configuration (/etc/resolv.conf): {e}"
                         )
                     })?;
-                let servers: Vec<String> = config
-                    .name_servers()
-                    .iter()
-                    .map(|ns| ns.ip.to_string())
-                    .collect();
+                let servers: Vec<std::net::IpAddr> =
+                    config.name_servers().iter().map(|ns| ns.ip).collect();
                 if servers.is_empty() {
                     return Err(
                         "no nameserver in /etc/resolv.conf; pass one with --resolver IP[:PORT]"
                             .into(),
                     );
                 }
-                (config, format!("system ({})", servers.join(", ")))
+                (config, Resolver::System { servers })
             }
         };
         let mut opts = ResolverOpts::default();
@@ -160,7 +157,7 @@ impl DnsProbe for HickoryDns {
         lookup
     }
 
-    fn describe(&self) -> String {
+    fn describe(&self) -> Resolver {
         self.described.clone()
     }
 }

@@ -3,7 +3,7 @@
 //! with fixed arguments, a timeout and an output cap; a missing tool or a permission error is
 //! recorded as the reason the fact is unknown.
 
-use crate::facts::{Family, FirewallFacts, IptablesBackend, IptablesDump, Probed};
+use crate::facts::{Family, FirewallFacts, IptablesBackend, IptablesDump, Probed, Unknown};
 use std::io::Read;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -13,7 +13,7 @@ const TIMEOUT: Duration = Duration::from_secs(5);
 const OUTPUT_CAP: u64 = 8 * 1024 * 1024;
 
 /// Runs `program args` and returns its stdout, or why it could not.
-pub fn run_capped(program: &str, args: &[&str]) -> Result<String, String> {
+pub fn run_capped(program: &str, args: &[&str]) -> Result<String, Unknown> {
     let mut child = Command::new(program)
         .args(args)
         .stdin(Stdio::null())
@@ -23,8 +23,10 @@ pub fn run_capped(program: &str, args: &[&str]) -> Result<String, String> {
         .env("LC_ALL", "C")
         .spawn()
         .map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => format!("{program} is not installed"),
-            _ => format!("cannot run {program}: {e}"),
+            std::io::ErrorKind::NotFound => Unknown::NotInstalled {
+                program: program.to_string(),
+            },
+            _ => Unknown::failed(format!("cannot run {program}: {e}")),
         })?;
     let stdout = child.stdout.take();
     let reader = std::thread::spawn(move || {
@@ -52,16 +54,16 @@ pub fn run_capped(program: &str, args: &[&str]) -> Result<String, String> {
             Ok(None) if started.elapsed() > TIMEOUT => {
                 let _ = child.kill();
                 let _ = child.wait();
-                return Err(format!(
-                    "{program} did not finish within {} s",
-                    TIMEOUT.as_secs()
-                ));
+                return Err(Unknown::TimedOut {
+                    program: program.to_string(),
+                    after_ms: TIMEOUT.as_millis() as u64,
+                });
             }
             Ok(None) => {
                 std::thread::sleep(nap);
                 nap = (nap * 2).min(Duration::from_millis(5));
             }
-            Err(e) => return Err(format!("waiting for {program}: {e}")),
+            Err(e) => return Err(Unknown::failed(format!("waiting for {program}: {e}"))),
         }
     };
     let out = reader.join().unwrap_or_default();
@@ -74,16 +76,19 @@ pub fn run_capped(program: &str, args: &[&str]) -> Result<String, String> {
                 || text.contains("Operation not permitted")
                 || text.contains("must be root")
             {
-                format!(
-                    "{program}: permission denied (run acme-doctor as root to read the firewall): {text}"
-                )
+                Unknown::PermissionDenied {
+                    program: program.to_string(),
+                    message: text,
+                }
             } else {
-                format!("{program} failed ({status}): {text}")
+                Unknown::failed(format!("{program} failed ({status}): {text}"))
             },
         );
     }
     if out.len() as u64 > OUTPUT_CAP {
-        return Err(format!("{program} printed more than {OUTPUT_CAP} bytes"));
+        return Err(Unknown::failed(format!(
+            "{program} printed more than {OUTPUT_CAP} bytes"
+        )));
     }
     Ok(String::from_utf8_lossy(&out).into_owned())
 }
@@ -92,7 +97,7 @@ fn nft() -> Probed<serde_json::Value> {
     match run_capped("nft", &["-j", "list", "ruleset"]) {
         Ok(text) => match serde_json::from_str(&text) {
             Ok(v) => Probed::Known(v),
-            Err(e) => Probed::Unknown(format!("nft -j printed no JSON: {e}")),
+            Err(e) => Probed::Unknown(Unknown::failed(format!("nft -j printed no JSON: {e}"))),
         },
         Err(e) => Probed::Unknown(e),
     }
@@ -110,7 +115,7 @@ fn dump(family: Family, backend: IptablesBackend) -> IptablesDump {
         IptablesBackend::Legacy => format!("{base}-legacy-save"),
     };
     let result = match run_capped(&specific, &[]) {
-        Err(e) if e.ends_with("is not installed") => {
+        Err(Unknown::NotInstalled { .. }) => {
             let plain = format!("{base}-save");
             run_capped(&plain, &[]).and_then(|text| {
                 let is_nft = text.contains("(nf_tables)");
@@ -118,7 +123,7 @@ fn dump(family: Family, backend: IptablesBackend) -> IptablesDump {
                 if text.trim().is_empty() || is_nft == wanted {
                     Ok(text)
                 } else {
-                    Err(format!("{specific} is not installed"))
+                    Err(Unknown::NotInstalled { program: specific })
                 }
             })
         }
@@ -147,14 +152,14 @@ pub fn firewall_facts() -> FirewallFacts {
         FirewallFacts {
             nft: nft
                 .join()
-                .unwrap_or_else(|_| Probed::Unknown("the nft reader panicked".into())),
+                .unwrap_or_else(|_| Probed::Unknown(Unknown::failed("the nft reader panicked"))),
             iptables: dumps
                 .into_iter()
                 .map(|(family, backend, handle)| {
                     handle.join().unwrap_or_else(|_| IptablesDump {
                         family,
                         backend,
-                        dump: Probed::Unknown("the iptables reader panicked".into()),
+                        dump: Probed::Unknown(Unknown::failed("the iptables reader panicked")),
                     })
                 })
                 .collect(),
@@ -169,13 +174,13 @@ mod tests {
     #[test]
     fn a_missing_tool_is_a_reason_not_a_crash() {
         let err = run_capped("acme-doctor-no-such-tool", &[]).unwrap_err();
-        assert!(err.contains("not installed"), "{err}");
+        assert!(matches!(err, Unknown::NotInstalled { .. }), "{err}");
     }
 
     #[test]
     fn a_failing_tool_says_how() {
         let err = run_capped("false", &[]).unwrap_err();
-        assert!(err.contains("failed"), "{err}");
+        assert!(err.to_string().contains("failed"), "{err}");
         assert_eq!(run_capped("echo", &["hello"]).unwrap(), "hello\n");
     }
 }

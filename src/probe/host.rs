@@ -2,7 +2,7 @@
 //! listening sockets. Each fact that cannot be read is recorded as unknown, with the reason.
 
 use super::HostProbe;
-use crate::facts::{Family, HostFacts, Interface, Listener, Probed, Process, Sysctl};
+use crate::facts::{Family, HostFacts, Interface, Listener, Probed, Process, Sysctl, Unknown};
 use std::collections::{BTreeMap, HashMap};
 use std::fs;
 use std::net::IpAddr;
@@ -41,7 +41,7 @@ impl HostProbe for LinuxHost {
 
 /// Host facts when the probe itself could not run.
 pub fn unknown_host_facts(reason: &str) -> HostFacts {
-    let u = || reason.to_string();
+    let u = || Unknown::failed(reason);
     HostFacts {
         kernel: Probed::Unknown(u()),
         ipv6_in_kernel: Probed::Unknown(u()),
@@ -65,7 +65,7 @@ impl<T> MapProbed<T> for Result<T, String> {
     fn map_probed<U>(self, f: impl FnOnce(T) -> U) -> Probed<U> {
         match self {
             Ok(v) => Probed::Known(f(v)),
-            Err(e) => Probed::Unknown(e),
+            Err(e) => Probed::Unknown(Unknown::Failed { message: e }),
         }
     }
 }
@@ -84,13 +84,13 @@ fn read_sysctl(path: &str) -> Result<i64, String> {
 fn kernel() -> Probed<String> {
     match nix::sys::utsname::uname() {
         Ok(u) => Probed::Known(u.release().to_string_lossy().into_owned()),
-        Err(e) => Probed::Unknown(format!("uname: {e}")),
+        Err(e) => Probed::Unknown(Unknown::failed(format!("uname: {e}"))),
     }
 }
 
 fn ipv6_in_kernel() -> Probed<bool> {
     if !Path::new("/proc/sys/net").exists() {
-        return Probed::Unknown("/proc/sys/net is not mounted".into());
+        return Probed::Unknown(Unknown::failed("/proc/sys/net is not mounted"));
     }
     Probed::Known(Path::new("/proc/sys/net/ipv6").exists())
 }
@@ -103,7 +103,7 @@ fn disable_ipv6() -> Probed<Vec<Sysctl>> {
     }
     let entries = match fs::read_dir(dir) {
         Ok(e) => e,
-        Err(e) => return Probed::Unknown(format!("cannot list {dir}: {e}")),
+        Err(e) => return Probed::Unknown(Unknown::failed(format!("cannot list {dir}: {e}"))),
     };
     let mut values = Vec::new();
     for entry in entries.flatten() {
@@ -113,7 +113,7 @@ fn disable_ipv6() -> Probed<Vec<Sysctl>> {
             Ok(value) => values.push(Sysctl { scope, value }),
             // An interface that vanished between listing and reading (veth churn) is no fact.
             Err(_) if !Path::new(&path).exists() => continue,
-            Err(e) => return Probed::Unknown(e),
+            Err(e) => return Probed::Unknown(Unknown::Failed { message: e }),
         }
     }
     // all, default, then interfaces by name: stable output for saved facts.
@@ -125,7 +125,7 @@ fn interfaces() -> Probed<Vec<Interface>> {
     use nix::net::if_::InterfaceFlags;
     let addrs = match nix::ifaddrs::getifaddrs() {
         Ok(a) => a,
-        Err(e) => return Probed::Unknown(format!("getifaddrs: {e}")),
+        Err(e) => return Probed::Unknown(Unknown::failed(format!("getifaddrs: {e}"))),
     };
     let mut by_name: BTreeMap<String, Interface> = BTreeMap::new();
     for ifa in addrs {
@@ -197,7 +197,11 @@ fn listeners(ports: &[u16]) -> Probed<Vec<Listener>> {
         }
         match sock_diag::listening_tcp(family) {
             Ok(sockets) => found.extend(sockets.into_iter().filter(|s| ports.contains(&s.port))),
-            Err(e) => return Probed::Unknown(format!("sock_diag netlink dump failed: {e}")),
+            Err(e) => {
+                return Probed::Unknown(Unknown::failed(format!(
+                    "sock_diag netlink dump failed: {e}"
+                )));
+            }
         }
     }
     let owners = if found.is_empty() {

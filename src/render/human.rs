@@ -39,8 +39,8 @@ pub fn render(outcomes: &[Outcome], p: &Palette, verbose: bool) -> String {
 }
 
 fn render_one(out: &mut String, o: &Outcome, p: &Palette, verbose: bool) {
-    let d = o.diagnosis;
-    let f = o.facts;
+    let d = &o.diagnosis;
+    let target = &o.target.target;
     let verdict = match d.verdict {
         Verdict::Fail => p.blocker("FAIL"),
         Verdict::AtRisk => p.warning("AT RISK"),
@@ -51,12 +51,12 @@ fn render_one(out: &mut String, o: &Outcome, p: &Palette, verbose: bool) {
         out,
         "{} {}  {}  {}",
         verdict,
-        p.bold(&clean(&f.target.input)),
+        p.bold(&clean(&target.domain.input)),
         p.dim(&format!(
             "{} · resolver {} · {} ms",
-            f.target.method.as_str(),
-            sanitize::line(&f.target.resolver, 80),
-            f.duration_ms
+            o.target.method().as_str(),
+            sanitize::line(&target.resolver.to_string(), 80),
+            o.run.duration_ms
         )),
         if d.incomplete {
             p.warning("(incomplete)")
@@ -69,7 +69,7 @@ fn render_one(out: &mut String, o: &Outcome, p: &Palette, verbose: bool) {
         let _ = writeln!(
             out,
             "  no problem found: the CA should be able to fetch http://{}/.well-known/acme-challenge/",
-            clean(&f.target.domain)
+            clean(&target.domain.ascii)
         );
     } else {
         let _ = writeln!(out, "  {b} blocker(s), {w} warning(s)");
@@ -89,8 +89,9 @@ fn render_one(out: &mut String, o: &Outcome, p: &Palette, verbose: bool) {
             continue;
         }
         let pad = if explained { "        " } else { "    " };
-        if !finding.detail.is_empty() && verbose {
-            let _ = writeln!(out, "{pad}{}", clean(&finding.detail));
+        let detail = finding.full_detail();
+        if !detail.is_empty() && verbose {
+            let _ = writeln!(out, "{pad}{}", clean(&detail));
         }
         for e in &finding.evidence {
             let _ = writeln!(out, "{pad}{}", p.dim(&format!("evidence: {}", clean(e))));

@@ -1,10 +1,11 @@
-//! The `--json` contract (DESIGN.md "The contract users build on"): one object per domain,
-//! `schema_version` bumped on any breaking change. Errors are JSON too, so a CI parser never
+//! The `--json` contract (README "JSON"): one object per domain, `schema_version` bumped on
+//! any breaking change. Errors are JSON too, so a CI parser never
 //! meets plain text.
 
 use super::Outcome;
+use crate::cli::ErrorKind;
 use crate::diagnose::{Finding, Verdict};
-use crate::facts::Facts;
+use crate::facts::{Resolver, RunOfOne};
 use serde::Serialize;
 
 pub const SCHEMA_VERSION: u32 = 1;
@@ -24,7 +25,8 @@ pub const TOOL: Tool = Tool {
 struct TargetOut<'a> {
     domain: &'a str,
     method: &'static str,
-    resolver: &'a str,
+    resolver: String,
+    resolver_detail: &'a Resolver,
 }
 
 #[derive(Serialize)]
@@ -36,7 +38,7 @@ struct DomainReport<'a> {
     incomplete: bool,
     incomplete_reasons: &'a [String],
     findings: &'a [Finding],
-    facts: &'a Facts,
+    facts: RunOfOne<'a>,
     duration_ms: u64,
 }
 
@@ -45,16 +47,17 @@ fn report<'a>(o: &'a Outcome<'a>) -> DomainReport<'a> {
         schema_version: SCHEMA_VERSION,
         tool: TOOL,
         target: TargetOut {
-            domain: &o.facts.target.domain,
-            method: o.facts.target.method.as_str(),
-            resolver: &o.facts.target.resolver,
+            domain: &o.target.target.domain.ascii,
+            method: o.target.method().as_str(),
+            resolver: o.target.target.resolver.to_string(),
+            resolver_detail: &o.target.target.resolver,
         },
         verdict: o.diagnosis.verdict,
         incomplete: o.diagnosis.incomplete,
         incomplete_reasons: &o.diagnosis.incomplete_reasons,
         findings: &o.diagnosis.findings,
-        facts: o.facts,
-        duration_ms: o.facts.duration_ms,
+        facts: o.run.one(o.target),
+        duration_ms: o.run.duration_ms,
     }
 }
 
@@ -90,7 +93,7 @@ pub fn render_ndjson(outcomes: &[Outcome]) -> String {
 
 #[derive(Serialize)]
 struct ErrorBody<'a> {
-    kind: &'a str,
+    kind: ErrorKind,
     message: &'a str,
 }
 
@@ -102,7 +105,7 @@ struct ErrorReport<'a> {
 }
 
 /// A tool error (exit 2) as JSON: `kind` is `usage`, `input` or `internal`.
-pub fn render_error(kind: &str, message: &str) -> String {
+pub fn render_error(kind: ErrorKind, message: &str) -> String {
     to_string(
         &ErrorReport {
             schema_version: SCHEMA_VERSION,

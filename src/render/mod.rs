@@ -1,17 +1,19 @@
-//! Renderers: human text, JSON, Markdown report. They get a finished [`Diagnosis`] and its
-//! [`Facts`]; they do not probe, decide or look at the terminal (the CLI decides colour).
+//! Renderers: human text, JSON, Markdown report. They get a finished [`Diagnosis`] and the
+//! facts it came from; they do not probe, decide or look at the terminal (the CLI decides
+//! colour).
 
 pub mod human;
 pub mod json;
 pub mod report;
 
 use crate::diagnose::Diagnosis;
-use crate::facts::Facts;
+use crate::facts::{RunFacts, TargetFacts};
 
 /// One domain's result, as every renderer takes it.
 pub struct Outcome<'a> {
-    pub facts: &'a Facts,
-    pub diagnosis: &'a Diagnosis,
+    pub run: &'a RunFacts,
+    pub target: &'a TargetFacts,
+    pub diagnosis: Diagnosis,
 }
 
 /// Colours for the human renderer; all identity when colour is off.

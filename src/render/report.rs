@@ -34,31 +34,36 @@ pub fn render(outcomes: &[Outcome], invocation: &str) -> String {
 }
 
 fn render_one(out: &mut String, o: &Outcome, invocation: &str) {
-    let f = o.facts;
-    let d = o.diagnosis;
+    let run = o.run;
+    let target = &o.target.target;
+    let d = &o.diagnosis;
     let verdict = match d.verdict {
         Verdict::Fail => "FAIL",
         Verdict::AtRisk => "AT RISK",
         Verdict::Pass => "PASS",
     };
-    let kernel = match &f.host.kernel {
+    let kernel = match &run.host.kernel {
         Probed::Known(k) => k.clone(),
         Probed::Unknown(why) => format!("unknown ({why})"),
     };
-    let _ = writeln!(out, "## acme-doctor report: {}\n", cell(&f.target.domain));
+    let _ = writeln!(
+        out,
+        "## acme-doctor report: {}\n",
+        cell(&target.domain.ascii)
+    );
     let _ = writeln!(out, "| | |\n|---|---|");
     let _ = writeln!(
         out,
         "| Verdict | **{verdict}**{} |",
         if d.incomplete { " (incomplete)" } else { "" }
     );
-    let _ = writeln!(out, "| Tool | acme-doctor {} |", cell(&f.tool_version));
+    let _ = writeln!(out, "| Tool | acme-doctor {} |", cell(&run.tool_version));
     let _ = writeln!(out, "| Kernel | {} |", cell(&kernel));
     let _ = writeln!(out, "| Invocation | {} |", code(invocation));
-    let _ = writeln!(out, "| Time | {} |", cell(&f.started_at));
-    let _ = writeln!(out, "| Method | {} |", f.target.method.as_str());
-    let _ = writeln!(out, "| Resolver | {} |", cell(&f.target.resolver));
-    let _ = writeln!(out, "| Duration | {} ms |\n", f.duration_ms);
+    let _ = writeln!(out, "| Time | {} |", cell(&run.started_at));
+    let _ = writeln!(out, "| Method | {} |", o.target.method().as_str());
+    let _ = writeln!(out, "| Resolver | {} |", cell(&target.resolver.to_string()));
+    let _ = writeln!(out, "| Duration | {} ms |\n", run.duration_ms);
 
     if d.findings.is_empty() {
         let _ = writeln!(out, "No problem found.\n");
@@ -92,7 +97,7 @@ fn render_one(out: &mut String, o: &Outcome, invocation: &str) {
     }
     if let Some(top) = d.findings.first() {
         let _ = writeln!(out, "### Top finding: `{}`\n", top.code);
-        let _ = writeln!(out, "{}\n", cell(&top.detail));
+        let _ = writeln!(out, "{}\n", cell(&top.full_detail()));
         if !top.evidence.is_empty() {
             let _ = writeln!(out, "Evidence:\n");
             for e in &top.evidence {
@@ -121,9 +126,9 @@ fn render_one(out: &mut String, o: &Outcome, invocation: &str) {
     // The firewall dumps stay out of a report meant to be pasted in public: they are long and
     // say more about the host than a forum needs. `--save-facts` keeps them for a private
     // re-diagnosis.
-    let mut shared = f.clone();
-    let firewall_omitted = shared.host.firewall.take().is_some();
-    let facts_json = serde_json::to_string_pretty(&shared)
+    let mut host = run.host.clone();
+    let firewall_omitted = host.firewall.take().is_some();
+    let facts_json = serde_json::to_string_pretty(&run.one_with_host(o.target, &host))
         .unwrap_or_else(|e| format!("(facts could not be encoded: {e})"));
     if firewall_omitted {
         let _ = writeln!(

@@ -1,34 +1,64 @@
-//! HTTP rules: what the challenge GET on port 80 answered, read the way Boulder reads the
-//! response (`reference/ca-validation.md` §1 "Redirects" and "Response checks", §6).
-//! The token acme-doctor asks for does not exist, so 404 is the healthy answer.
+//! The challenge answer: what the GET on port 80 answered, read the way Boulder reads the
+//! response (`docs/ca-behaviour.md` §2.5 redirects, §2.7 response checks). The token
+//! acme-doctor asks for does not exist, so 404 is the healthy answer.
 //!
 //! Codes: `challenge-status`, `bad-redirect`, `http-no-response`.
 
-use super::host::fetch_error;
-use super::{Code, Context, Finding, Out, Severity};
-use crate::facts::{Family, HttpFact, HttpOutcome};
+use crate::diagnose::ca::{self, ProblemType, RedirectRefusal};
+use crate::diagnose::registry::CheckDef;
+use crate::diagnose::{Check, Code, Context, Finding, Severity, run_check};
+use crate::facts::{Family, HttpFact, HttpOutcome, Method};
 use std::net::IpAddr;
+
+pub const CHECK: CheckDef = CheckDef {
+    name: "challenge-answer",
+    codes: &[
+        Code::ChallengeStatus,
+        Code::BadRedirect,
+        Code::HttpNoResponse,
+    ],
+    methods: &[Method::Http01],
+    run: |cx, out| run_check(&Answer, cx, out),
+};
+
+pub struct Answer;
+
+/// One wrong answer on some addresses of a family.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Found {
+    pub family: Family,
+    pub problem: Problem,
+    pub hits: Vec<HttpFact>,
+    /// Every address of the family answered so.
+    pub everywhere: bool,
+}
 
 /// One kind of wrong answer, with Boulder's words for it.
 #[derive(Debug, Clone, PartialEq)]
-struct Problem {
+pub struct Problem {
     code: Code,
     /// A blocker everywhere it is seen, or a warning (a catch-all 200).
     severity: Severity,
     what: String,
-    /// The core of the CA's message.
+    /// The core of the CA's message, and its problem type.
     ca_core: String,
+    ca_problem: ProblemType,
     /// The URL the CA names in "Fetching …" when it is not the challenge URL: a redirect target.
     fetching: Option<String>,
 }
 
 impl Problem {
     fn new(code: Code, severity: Severity, what: String, ca_core: String) -> Problem {
+        let ca_problem = match code {
+            Code::ChallengeStatus => ProblemType::Unauthorized,
+            _ => ProblemType::Connection,
+        };
         Problem {
             code,
             severity,
             what,
             ca_core,
+            ca_problem,
             fetching: None,
         }
     }
@@ -36,38 +66,34 @@ impl Problem {
 
 fn redirect_problem(url: &str, status: u16, location: &str) -> Option<Problem> {
     let target = url::Url::parse(url).and_then(|base| base.join(location));
-    let bad = |ca_core: String| {
+    let bad = |refusal: RedirectRefusal| {
         let mut p = Problem::new(
             Code::BadRedirect,
             Severity::Blocker,
             format!("redirects ({status}) to {location}, which the CA refuses to follow"),
-            ca_core,
+            refusal.core(),
         );
         p.fetching = target.as_ref().ok().map(|u| u.to_string());
         Some(p)
     };
     if status == 303 {
-        return bad("received disallowed redirect status code".into());
+        return bad(RedirectRefusal::Status303);
     }
     let Ok(target) = &target else {
-        return bad("Invalid empty host in redirect target".into());
+        return bad(RedirectRefusal::EmptyHost);
     };
     let scheme = target.scheme();
     if scheme != "http" && scheme != "https" {
-        return bad(format!(
-            "Invalid protocol scheme in redirect target. Only \"http\" and \"https\" protocol schemes are supported, not \"{scheme}\""
-        ));
+        return bad(RedirectRefusal::Scheme(scheme.to_string()));
     }
     if let Some(port) = target.port().filter(|p| *p != 80 && *p != 443) {
-        return bad(format!(
-            "Invalid port in redirect target. Only ports 80 and 443 are supported, not {port}"
-        ));
+        return bad(RedirectRefusal::Port(port));
     }
     match target.host_str() {
-        None | Some("") => bad("Invalid empty host in redirect target".into()),
-        Some(host) if host.ends_with(".well-known") => bad(format!(
-            "Invalid host in redirect target \"{host}\". Check webserver config for missing '/' in redirect target."
-        )),
+        None | Some("") => bad(RedirectRefusal::EmptyHost),
+        Some(host) if host.ends_with(".well-known") => {
+            bad(RedirectRefusal::MissingSlash(host.to_string()))
+        }
         Some(_) => None,
     }
 }
@@ -96,11 +122,7 @@ fn problem(fact: &HttpFact) -> Option<Problem> {
                 "answers 200 ({body_bytes} bytes) for a challenge file that does not exist: something else answers the challenge path (body starts {:?})",
                 body_prefix.chars().take(60).collect::<String>()
             ),
-            // Boulder quotes the first 128 bytes of the body.
-            format!(
-                "Invalid response from {url}: \"{}\"",
-                body_prefix.chars().take(128).collect::<String>()
-            ),
+            ca::invalid_body(url, body_prefix),
         )),
         HttpOutcome::Response {
             status: status @ (301 | 302 | 303 | 307 | 308),
@@ -111,52 +133,69 @@ fn problem(fact: &HttpFact) -> Option<Problem> {
             Code::ChallengeStatus,
             Severity::Blocker,
             format!("answers {status} on the challenge path"),
-            format!("Invalid response from {url}: {status}"),
+            ca::invalid_status(url, *status),
         )),
         HttpOutcome::Timeout => no_response(
             "accepts the connection but sends no HTTP response in time",
-            "Timeout after connect (your server may be slow or overloaded)",
+            ca::TIMEOUT_AFTER_CONNECT,
         ),
         HttpOutcome::Reset => no_response(
             "resets the connection instead of answering",
-            "Connection reset by peer",
+            ca::CONNECTION_RESET,
         ),
         HttpOutcome::Error { message } => no_response(
             &format!("gives no usable HTTP response ({message})"),
-            "Error getting validation data",
+            ca::GETTING_DATA,
         ),
     }
 }
 
-pub fn check(cx: &Context, out: &mut Out) {
-    for family in [Family::Ipv4, Family::Ipv6] {
-        let facts: Vec<&HttpFact> = cx
-            .usable(family)
-            .iter()
-            .filter_map(|ip| cx.http(ip))
-            .filter(|h| h.port == 80)
-            .collect();
-        let mut seen: Vec<Problem> = Vec::new();
-        for fact in &facts {
-            if let Some(p) = problem(fact).filter(|p| !seen.contains(p)) {
-                seen.push(p);
+impl Check for Answer {
+    type Evidence = Found;
+
+    fn detect(&self, cx: &Context) -> Vec<Found> {
+        let port = cx.validation_port();
+        let mut found = Vec::new();
+        for family in [Family::Ipv4, Family::Ipv6] {
+            let facts: Vec<&HttpFact> = cx
+                .usable(family)
+                .iter()
+                .filter_map(|ip| cx.http(ip))
+                .filter(|h| h.port == port)
+                .collect();
+            let mut seen: Vec<Problem> = Vec::new();
+            for fact in &facts {
+                if let Some(p) = problem(fact).filter(|p| !seen.contains(p)) {
+                    seen.push(p);
+                }
+            }
+            for p in seen {
+                let hits: Vec<HttpFact> = facts
+                    .iter()
+                    .filter(|f| problem(f).as_ref() == Some(&p))
+                    .map(|f| (*f).clone())
+                    .collect();
+                found.push(Found {
+                    family,
+                    everywhere: hits.len() == facts.len(),
+                    problem: p,
+                    hits,
+                });
             }
         }
-        for p in seen {
-            let hits: Vec<&&HttpFact> = facts
-                .iter()
-                .filter(|f| problem(f).as_ref() == Some(&p))
-                .collect();
-            // On some addresses only: the CA meets it when its resolver returns one of those
-            // first.
-            let everywhere = hits.len() == facts.len();
-            let severity = if everywhere {
-                p.severity
-            } else {
-                Severity::Warning
-            };
-            out.push(finding(cx, family, &p, severity, &hits));
-        }
+        found
+    }
+
+    /// On some addresses only, a problem is a warning: the CA meets it when its resolver
+    /// returns one of those first.
+    fn word(&self, cx: &Context, found: &Found) -> Finding {
+        let p = &found.problem;
+        let severity = if found.everywhere {
+            p.severity
+        } else {
+            Severity::Warning
+        };
+        finding(cx, found.family, p, severity, &found.hits)
     }
 }
 
@@ -165,7 +204,7 @@ fn finding(
     family: Family,
     p: &Problem,
     severity: Severity,
-    hits: &[&&HttpFact],
+    hits: &[HttpFact],
 ) -> Finding {
     let addrs: Vec<IpAddr> = hits.iter().map(|h| h.address).collect();
     let list = addrs
@@ -178,10 +217,17 @@ fn finding(
     } else {
         ""
     };
-    let mut f = Finding::new(p.code, severity, format!("{} {list} {}", family.record_type(), p.what))
-        .family(family)
-        .port(80)
-        .detail(format!("The CA fetches http://{}/.well-known/acme-challenge/<token> and needs a 200 with the key authorization.{no_fallback}", cx.domain));
+    let mut f = Finding::new(
+        p.code,
+        severity,
+        format!("{} {list} {}", family.record_type(), p.what),
+    )
+    .family(family)
+    .port(cx.validation_port())
+    .detail(format!(
+        "The CA fetches {} and needs a 200 with the key authorization.{no_fallback}",
+        ca::challenge_url(cx.domain)
+    ));
     for h in hits {
         let line = match &h.outcome {
             HttpOutcome::Response {
@@ -217,10 +263,11 @@ fn finding(
             .fix("point the ACME client's webroot at the directory that vhost serves (certbot certonly --webroot -w DIR)"),
     };
     if severity == Severity::Blocker {
-        f = f.ca_error(match &p.fetching {
-            Some(target) => format!("{}: Fetching {target}: {}", addrs[0], p.ca_core),
-            None => fetch_error(cx, &addrs[0], &p.ca_core),
-        });
+        let url = p
+            .fetching
+            .clone()
+            .unwrap_or_else(|| ca::challenge_url(cx.domain));
+        f = f.ca(ca::fetching(p.ca_problem, &addrs[0], &url, &p.ca_core));
     }
     f
 }
@@ -275,6 +322,27 @@ mod tests {
                 .unwrap()
                 .contains("missing '/'")
         );
+    }
+
+    #[test]
+    fn a_wrong_answer_everywhere_blocks_and_somewhere_warns() {
+        let s = crate::diagnose::testkit::Scenario::dual_stack()
+            .a(&["192.0.2.10", "192.0.2.11"])
+            .http("192.0.2.10", 403, None)
+            .http("192.0.2.11", 404, None);
+        let found = Answer.detect(&s.context());
+        assert_eq!(found.len(), 1);
+        assert!(!found[0].everywhere);
+        assert_eq!(
+            Answer.word(&s.context(), &found[0]).severity,
+            Severity::Warning
+        );
+        let s = s.http("192.0.2.11", 403, None);
+        let found = Answer.detect(&s.context());
+        let f = Answer.word(&s.context(), &found[0]);
+        assert_eq!(f.severity, Severity::Blocker);
+        assert_eq!(f.ca_problem, Some(ProblemType::Unauthorized));
+        assert!(f.ca_error.unwrap().ends_with(": 403"));
     }
 
     #[test]

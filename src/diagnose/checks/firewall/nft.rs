@@ -2,7 +2,9 @@
 //! hook, their rules, named sets and verdict maps. Expressions the model does not cover
 //! become `Unknown` with their text, never a guess.
 
-use super::model::{Action, BaseChain, Cond, Hook, Match, Rule, Ruleset};
+use super::model::{
+    Action, BaseChain, ChainRef, Cond, Hook, Match, Origin, Position, Rule, RuleRef, Ruleset,
+};
 use crate::facts::Family;
 use ipnet::IpNet;
 use serde_json::Value;
@@ -277,13 +279,17 @@ fn rule_of(cx: &Ctx, item: &Value, maps: &HashMap<SetKey, Vec<Value>>, opaque: &
         .map(|c| format!(" comment \"{c}\""))
         .unwrap_or_default();
     let mut rule = Rule {
-        text: format!(
-            "nft {} {} {} handle {}: {rendered}{comment}",
-            cx.family,
-            cx.table,
-            item["chain"].as_str().unwrap_or("?"),
-            item["handle"]
-        ),
+        at: RuleRef {
+            chain: ChainRef {
+                origin: Origin::Nft {
+                    family: cx.family.to_string(),
+                },
+                table: cx.table.to_string(),
+                chain: item["chain"].as_str().unwrap_or("?").to_string(),
+            },
+            position: Position::Handle(item["handle"].as_u64()),
+            text: format!("{rendered}{comment}"),
+        },
         matches: Vec::new(),
         action: Action::Continue,
     };
@@ -409,7 +415,13 @@ pub fn ruleset(json: &Value) -> (Ruleset, Opaque) {
                     family: fam,
                     priority: c["prio"].as_i64().unwrap_or(0),
                     policy_drop: c["policy"] == "drop",
-                    label: format!("nft table {family} {table} chain {name}"),
+                    chain: ChainRef {
+                        origin: Origin::Nft {
+                            family: family.to_string(),
+                        },
+                        table: table.to_string(),
+                        chain: name.to_string(),
+                    },
                 });
             }
         }

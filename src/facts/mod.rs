@@ -1,59 +1,171 @@
-//! Facts: the whole truth of one run, as plain serde data.
+//! Facts: the whole truth of one run, as plain serde data, by scope: one [`HostFacts`]
+//! snapshot per run, one [`TargetFacts`] per name, and inside it the [`MethodFacts`] of the
+//! validation method.
 //!
 //! Probes produce these; the diagnosis reads nothing else. `--save-facts` writes them and
 //! `--from-facts` re-diagnoses them without touching the network, so every field a rule reads
 //! must be here, and every field here must be deserialisable from a saved file.
 
 use serde::{Deserialize, Serialize};
-use std::net::IpAddr;
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
 
-/// Version of the facts layout; bumped when a field changes meaning.
-pub const FACTS_VERSION: u32 = 1;
+mod migrate;
 
+pub use crate::domain::DomainName;
+pub use migrate::{LoadError, from_json};
+
+/// Version of the facts layout; bumped when a field changes meaning. Older files are migrated
+/// on load ([`from_json`]), never read by a second model.
+pub const FACTS_VERSION: u32 = 2;
+
+/// Everything one run gathered: the host snapshot, taken once however many names were
+/// checked, and one [`TargetFacts`] per name.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Facts {
+pub struct RunFacts {
     pub facts_version: u32,
     pub tool_version: String,
     /// RFC 3339, UTC, when the probes started.
     pub started_at: String,
-    pub target: Target,
     pub options: ProbeOptions,
+    pub host: HostFacts,
+    pub targets: Vec<TargetFacts>,
+    pub duration_ms: u64,
+}
+
+impl RunFacts {
+    /// `target` with this run's host snapshot, as a run of one target.
+    pub fn one<'a>(&'a self, target: &'a TargetFacts) -> RunOfOne<'a> {
+        self.one_with_host(target, &self.host)
+    }
+
+    /// Like [`RunFacts::one`], with another host snapshot (a redacted copy).
+    pub fn one_with_host<'a>(
+        &'a self,
+        target: &'a TargetFacts,
+        host: &'a HostFacts,
+    ) -> RunOfOne<'a> {
+        RunOfOne {
+            facts_version: self.facts_version,
+            tool_version: &self.tool_version,
+            started_at: &self.started_at,
+            options: &self.options,
+            host,
+            targets: [target],
+            duration_ms: self.duration_ms,
+        }
+    }
+}
+
+/// One target of a run with the run's host snapshot, serialised exactly as a [`RunFacts`] of
+/// one target: what `--json` and `--report` embed per domain, and `--from-facts` reads back.
+#[derive(Debug, Serialize)]
+pub struct RunOfOne<'a> {
+    pub facts_version: u32,
+    pub tool_version: &'a str,
+    pub started_at: &'a str,
+    pub options: &'a ProbeOptions,
+    pub host: &'a HostFacts,
+    pub targets: [&'a TargetFacts; 1],
+    pub duration_ms: u64,
+}
+
+/// One name: what it is, what DNS says of it, and the facts of the validation method.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetFacts {
+    pub target: Target,
     /// `None` when DNS was not probed (a wildcard with http-01 needs no lookup to be diagnosed).
     pub dns: Option<DnsFacts>,
-    #[serde(default)]
-    pub connects: Vec<ConnectFact>,
-    #[serde(default)]
-    pub http: Vec<HttpFact>,
-    pub host: HostFacts,
+    pub method: MethodFacts,
     pub duration_ms: u64,
+}
+
+impl TargetFacts {
+    pub fn method(&self) -> Method {
+        self.method.method()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Target {
-    /// ASCII (punycode) form, without a leading `*.`.
-    pub domain: String,
-    /// What the user typed.
-    pub input: String,
-    pub wildcard: bool,
-    pub method: Method,
-    /// The resolver that answered the DNS facts, as text (`system (…)` or `IP:PORT`).
-    pub resolver: String,
+    pub domain: DomainName,
+    /// The resolver that answered the DNS facts.
+    pub resolver: Resolver,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// Which resolver answered: the system's (from `/etc/resolv.conf`) or one the user named.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum Resolver {
+    System { servers: Vec<IpAddr> },
+    Given { address: SocketAddr },
+}
+
+impl Resolver {
+    /// The first address to point `dig @…` at, when there is one.
+    pub fn first_ip(&self) -> Option<IpAddr> {
+        match self {
+            Resolver::System { servers } => servers.first().copied(),
+            Resolver::Given { address } => Some(address.ip()),
+        }
+    }
+}
+
+impl fmt::Display for Resolver {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Resolver::System { servers } => {
+                let list: Vec<String> = servers.iter().map(IpAddr::to_string).collect();
+                write!(f, "system ({})", list.join(", "))
+            }
+            Resolver::Given { address } => write!(f, "{address}"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Method {
     #[serde(rename = "http-01")]
     Http01,
 }
 
 impl Method {
+    pub const ALL: &'static [Method] = &[Method::Http01];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Method::Http01 => "http-01",
         }
     }
+}
+
+/// The facts only one validation method needs, keyed by the method.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub enum MethodFacts {
+    #[serde(rename = "http-01")]
+    Http01(Http01Facts),
+}
+
+impl MethodFacts {
+    pub fn method(&self) -> Method {
+        match self {
+            MethodFacts::Http01(_) => Method::Http01,
+        }
+    }
+}
+
+/// What the CA's HTTP-01 fetch meets: TCP connects per address and port, and the challenge GET.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Http01Facts {
+    #[serde(default)]
+    pub connects: Vec<ConnectFact>,
+    #[serde(default)]
+    pub http: Vec<HttpFact>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -83,6 +195,14 @@ impl Family {
         match self {
             Family::Ipv4 => "ipv4",
             Family::Ipv6 => "ipv6",
+        }
+    }
+
+    /// `IPv4` / `IPv6`, for prose.
+    pub fn label(self) -> &'static str {
+        match self {
+            Family::Ipv4 => "IPv4",
+            Family::Ipv6 => "IPv6",
         }
     }
 
@@ -222,7 +342,7 @@ pub enum HttpOutcome {
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum Probed<T> {
     Known(T),
-    Unknown(String),
+    Unknown(Unknown),
 }
 
 impl<T> Probed<T> {
@@ -230,6 +350,52 @@ impl<T> Probed<T> {
         match self {
             Probed::Known(v) => Some(v),
             Probed::Unknown(_) => None,
+        }
+    }
+
+    pub fn unknown(&self) -> Option<&Unknown> {
+        match self {
+            Probed::Known(_) => None,
+            Probed::Unknown(why) => Some(why),
+        }
+    }
+}
+
+/// Why a fact could not be read. Stored as such, so rules decide on the kind, never on the
+/// words, and re-wording a message changes no saved file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "reason", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum Unknown {
+    /// The program that prints this fact is not installed.
+    NotInstalled { program: String },
+    /// Reading it needs privileges this run does not have.
+    PermissionDenied { program: String, message: String },
+    /// The program did not finish in time.
+    TimedOut { program: String, after_ms: u64 },
+    /// Anything else, with what was said.
+    Failed { message: String },
+}
+
+impl Unknown {
+    pub fn failed(message: impl Into<String>) -> Unknown {
+        Unknown::Failed {
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for Unknown {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Unknown::NotInstalled { program } => write!(f, "{program} is not installed"),
+            Unknown::PermissionDenied { program, message } => write!(
+                f,
+                "{program}: permission denied (run acme-doctor as root to read the firewall): {message}"
+            ),
+            Unknown::TimedOut { program, after_ms } => {
+                write!(f, "{program} did not finish within {} s", after_ms / 1000)
+            }
+            Unknown::Failed { message } => f.write_str(message),
         }
     }
 }

@@ -3,10 +3,124 @@
 //! maps. Three-valued: a match acme-doctor does not model makes the rule undecidable, never a
 //! guessed verdict.
 
-use crate::facts::Family;
+use crate::facts::{Family, IptablesBackend};
 use ipnet::IpNet;
 use std::collections::HashMap;
+use std::fmt;
 use std::net::IpAddr;
+
+/// Which tool's view a chain comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    /// `nft`, with the table's family (`ip`, `ip6`, `inet`, `netdev`, …).
+    Nft { family: String },
+    /// `iptables-save` / `ip6tables-save` of one backend.
+    Iptables {
+        family: Family,
+        backend: IptablesBackend,
+    },
+}
+
+impl Origin {
+    /// The command that manages this view: `iptables-legacy`, `ip6tables-nft`, `nft`.
+    pub fn tool(&self) -> String {
+        match self {
+            Origin::Nft { .. } => "nft".into(),
+            Origin::Iptables { family, backend } => format!(
+                "{}-{}",
+                match family {
+                    Family::Ipv4 => "iptables",
+                    Family::Ipv6 => "ip6tables",
+                },
+                match backend {
+                    IptablesBackend::Nft => "nft",
+                    IptablesBackend::Legacy => "legacy",
+                }
+            ),
+        }
+    }
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Origin::Nft { family } => write!(f, "nft {family}"),
+            Origin::Iptables { family, .. } => write!(f, "{} ({})", self.tool(), family.label()),
+        }
+    }
+}
+
+/// A chain, by where it lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainRef {
+    pub origin: Origin,
+    pub table: String,
+    pub chain: String,
+}
+
+/// Where in its chain a rule sits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Position {
+    /// An nft rule handle (`nft -a` shows it).
+    Handle(Option<u64>),
+    /// The line of the `iptables-save` dump.
+    Line(usize),
+    /// The chain's policy: no rule decided.
+    Policy,
+}
+
+/// One rule (or a chain's policy), structured: commands that act on it are built from these
+/// fields, and `Display` is only for people.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleRef {
+    pub chain: ChainRef,
+    pub position: Position,
+    /// The rule as its tool prints it (nft expressions, or the `-A …` line).
+    pub text: String,
+}
+
+impl RuleRef {
+    pub fn policy(chain: &ChainRef) -> RuleRef {
+        RuleRef {
+            chain: chain.clone(),
+            position: Position::Policy,
+            text: String::new(),
+        }
+    }
+
+    pub fn contains(&self, needle: &str) -> bool {
+        self.to_string().contains(needle)
+    }
+}
+
+impl fmt::Display for RuleRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ChainRef {
+            origin,
+            table,
+            chain,
+        } = &self.chain;
+        const POLICY: &str = "policy drop (no rule accepts it)";
+        match (origin, &self.position) {
+            (Origin::Nft { family }, Position::Policy) => {
+                write!(f, "nft table {family} {table} chain {chain}: {POLICY}")
+            }
+            (Origin::Nft { .. }, Position::Handle(Some(h))) => {
+                write!(f, "{origin} {table} {chain} handle {h}: {}", self.text)
+            }
+            (Origin::Nft { .. }, _) => write!(f, "{origin} {table} {chain}: {}", self.text),
+            (Origin::Iptables { .. }, Position::Policy) => {
+                write!(f, "{origin} {table} {chain}: {POLICY}")
+            }
+            (Origin::Iptables { .. }, Position::Line(n)) => {
+                write!(f, "{origin} {table} line {n}: {}", self.text)
+            }
+            (Origin::Iptables { .. }, Position::Handle(_)) => {
+                write!(f, "{origin} {table} {chain}: {}", self.text)
+            }
+        }
+    }
+}
 
 /// A condition of a rule, as far as it concerns a new TCP connection to the host.
 #[derive(Debug, Clone, PartialEq)]
@@ -57,8 +171,8 @@ pub enum Action {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Rule {
-    /// Where and what, for evidence: `nft inet filter input handle 5: tcp dport 80 drop`.
-    pub text: String,
+    /// Where and what: `nft inet filter input handle 5: tcp dport 80 drop`.
+    pub at: RuleRef,
     pub matches: Vec<Match>,
     pub action: Action,
 }
@@ -80,8 +194,7 @@ pub struct BaseChain {
     pub family: Option<Family>,
     pub priority: i64,
     pub policy_drop: bool,
-    /// `nft table inet filter chain input`, `iptables-legacy filter INPUT (IPv4)`.
-    pub label: String,
+    pub chain: ChainRef,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -108,9 +221,18 @@ pub struct Packet {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Verdict {
     Accept,
-    Drop { rule: String },
-    Reject { rule: String, refused: bool },
-    Undecidable { rule: String, why: String },
+    Drop {
+        rule: RuleRef,
+    },
+    Reject {
+        rule: RuleRef,
+        refused: bool,
+    },
+    /// `rule` names the rule or chain, for people only.
+    Undecidable {
+        rule: String,
+        why: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -211,10 +333,10 @@ fn run_action(
     match action {
         Action::Accept => Some(Flow::Verdict(Verdict::Accept)),
         Action::Drop => Some(Flow::Verdict(Verdict::Drop {
-            rule: rule.text.clone(),
+            rule: rule.at.clone(),
         })),
         Action::Reject { refused } => Some(Flow::Verdict(Verdict::Reject {
-            rule: rule.text.clone(),
+            rule: rule.at.clone(),
             refused: *refused,
         })),
         Action::Continue => None,
@@ -232,7 +354,7 @@ fn run_action(
                     Tri::No => {}
                     Tri::Unknown(why) => {
                         return Some(Flow::Verdict(Verdict::Undecidable {
-                            rule: rule.text.clone(),
+                            rule: rule.at.to_string(),
                             why,
                         }));
                     }
@@ -241,13 +363,13 @@ fn run_action(
             None
         }
         Action::Redirected(text) => Some(Flow::Verdict(Verdict::Undecidable {
-            rule: rule.text.clone(),
+            rule: rule.at.to_string(),
             why: format!(
                 "the connection is redirected ({text}); the forward path that then decides is not evaluated"
             ),
         })),
         Action::Unknown(text) => Some(Flow::Verdict(Verdict::Undecidable {
-            rule: rule.text.clone(),
+            rule: rule.at.to_string(),
             why: format!("cannot evaluate the action `{text}`"),
         })),
     }
@@ -275,7 +397,7 @@ fn eval_chain(rs: &Ruleset, key: &str, p: &Packet, depth: usize) -> Flow {
                     continue;
                 }
                 return Flow::Verdict(Verdict::Undecidable {
-                    rule: rule.text.clone(),
+                    rule: rule.at.to_string(),
                     why,
                 });
             }
@@ -306,7 +428,7 @@ impl Ruleset {
                 Flow::Verdict(v) => return v,
                 Flow::Fallthrough if base.policy_drop => {
                     return Verdict::Drop {
-                        rule: format!("{}: policy drop (no rule accepts it)", base.label),
+                        rule: RuleRef::policy(&base.chain),
                     };
                 }
                 Flow::Fallthrough => {}
@@ -352,9 +474,23 @@ impl Ruleset {
 pub(crate) mod tests {
     use super::*;
 
+    fn chain_ref(name: &str) -> ChainRef {
+        ChainRef {
+            origin: Origin::Nft {
+                family: "inet".into(),
+            },
+            table: "t".into(),
+            chain: name.into(),
+        }
+    }
+
     fn rule(text: &str, matches: Vec<Cond>, action: Action) -> Rule {
         Rule {
-            text: text.into(),
+            at: RuleRef {
+                chain: chain_ref("c"),
+                position: Position::Handle(None),
+                text: text.into(),
+            },
             matches: matches
                 .into_iter()
                 .map(|cond| Match {
@@ -388,7 +524,7 @@ pub(crate) mod tests {
             family: None,
             priority: 0,
             policy_drop,
-            label: key.into(),
+            chain: chain_ref(key),
         }
     }
 
@@ -494,7 +630,7 @@ pub(crate) mod tests {
             ],
         );
         assert!(
-            matches!(rs.evaluate(&packet(Family::Ipv4, 80)), Verdict::Undecidable { ref rule, .. } if rule == "web-limit")
+            matches!(rs.evaluate(&packet(Family::Ipv4, 80)), Verdict::Undecidable { ref rule, .. } if rule.ends_with("web-limit"))
         );
         assert_eq!(rs.evaluate(&packet(Family::Ipv4, 22)), Verdict::Accept);
     }

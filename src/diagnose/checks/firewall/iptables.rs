@@ -1,9 +1,11 @@
 //! `iptables-save` / `ip6tables-save` output into the [`Ruleset`] model: the filter table's
 //! INPUT chain (priority 0, as netfilter registers it) and the chains it jumps to.
 
-use super::model::{Action, BaseChain, Cond, Hook, Match, Rule, Ruleset};
+use super::model::{
+    Action, BaseChain, ChainRef, Cond, Hook, Match, Origin, Position, Rule, RuleRef, Ruleset,
+};
 use super::nft::manager_of;
-use crate::facts::Family;
+use crate::facts::{Family, IptablesBackend};
 use ipnet::IpNet;
 use std::net::IpAddr;
 
@@ -81,10 +83,16 @@ const CONTINUE_TARGETS: &[&str] = &[
     "LOG", "NFLOG", "ULOG", "MARK", "CONNMARK", "TRACE", "AUDIT", "CT", "NOTRACK",
 ];
 
+/// The dump and table a rule line comes from.
+struct Where {
+    origin: Origin,
+    table: String,
+}
+
 fn parse_rule(
     words: &[String],
     chains: &[String],
-    where_: &str,
+    where_: &Where,
     line_no: usize,
     line: &str,
 ) -> (String, Rule) {
@@ -218,7 +226,15 @@ fn parse_rule(
         i += 2;
     }
     let rule = Rule {
-        text: format!("{where_} line {line_no}: {line}"),
+        at: RuleRef {
+            chain: ChainRef {
+                origin: where_.origin.clone(),
+                table: where_.table.clone(),
+                chain: chain.clone(),
+            },
+            position: Position::Line(line_no),
+            text: line.to_string(),
+        },
         matches,
         action,
     };
@@ -238,9 +254,10 @@ const WAY_IN: &[(&str, &str, Hook, i64)] = &[
 
 /// The tables of one dump on the way in. `origin` names it in evidence:
 /// `iptables-legacy (IPv4)`.
-pub fn ruleset(dump: &str, family: Family, origin: &str) -> Ruleset {
+pub fn ruleset(dump: &str, family: Family, backend: IptablesBackend) -> Ruleset {
+    let origin = Origin::Iptables { family, backend };
     let mut rs = Ruleset::default();
-    let slug = origin.replace(' ', "-");
+    let slug = origin.to_string().replace(' ', "-");
     let key = |table: &str, chain: &str| format!("{slug}/{table}/{chain}");
     let mut table = String::new();
     let mut chains: Vec<String> = Vec::new();
@@ -278,14 +295,22 @@ pub fn ruleset(dump: &str, family: Family, origin: &str) -> Ruleset {
                     family: Some(family),
                     priority: *priority,
                     policy_drop: policy == "DROP",
-                    label: format!("{origin} {table} {name}"),
+                    chain: ChainRef {
+                        origin: origin.clone(),
+                        table: table.clone(),
+                        chain: name.to_string(),
+                    },
                 });
             }
             continue;
         }
         let w = words(line);
         if w.first().map(String::as_str) == Some("-A") {
-            let (chain, rule) = parse_rule(&w, &chains, &format!("{origin} {table}"), n + 1, line);
+            let where_ = Where {
+                origin: origin.clone(),
+                table: table.clone(),
+            };
+            let (chain, rule) = parse_rule(&w, &chains, &where_, n + 1, line);
             rs.chains.entry(key(&table, &chain)).or_default().push(rule);
         }
     }
@@ -343,7 +368,7 @@ COMMIT
 
     #[test]
     fn ufw_style_allow_list_drops_others_by_policy() {
-        let rs = ruleset(UFW_LIKE, Family::Ipv4, "iptables-legacy (IPv4)");
+        let rs = ruleset(UFW_LIKE, Family::Ipv4, IptablesBackend::Legacy);
         assert_eq!(rs.managers, ["ufw"]);
         match rs.evaluate(&pkt(None, 80)) {
             Verdict::Drop { rule } => assert!(rule.contains("policy drop"), "{rule}"),
@@ -364,7 +389,7 @@ COMMIT
                     -A INPUT -p tcp --dport 443 -m recent --name x --rcheck -j DROP\n\
                     -A INPUT -p tcp --dport 80 -j REJECT --reject-with icmp-host-prohibited\n\
                     -A INPUT -p tcp --dport 81 -j REJECT\nCOMMIT\n";
-        let rs = ruleset(dump, Family::Ipv4, "iptables-nft (IPv4)");
+        let rs = ruleset(dump, Family::Ipv4, IptablesBackend::Nft);
         assert!(matches!(
             rs.evaluate(&pkt(None, 80)),
             Verdict::Reject { refused: false, .. }
@@ -387,7 +412,7 @@ COMMIT
                     -A DOCKER -i docker0 -j RETURN\n\
                     -A DOCKER ! -i docker0 -p tcp -m tcp --dport 80 -j DNAT --to-destination 172.17.0.2:80\nCOMMIT\n\
                     *filter\n:INPUT DROP [0:0]\nCOMMIT\n";
-        let rs = ruleset(dump, Family::Ipv4, "iptables-nft (IPv4)");
+        let rs = ruleset(dump, Family::Ipv4, IptablesBackend::Nft);
         assert!(rs.managers.iter().any(|m| m == "Docker"));
         match rs.evaluate(&pkt(None, 80)) {
             Verdict::Undecidable { why, .. } => {
@@ -404,7 +429,7 @@ COMMIT
     #[test]
     fn negations_and_interfaces() {
         let dump = "*filter\n:INPUT ACCEPT [0:0]\n-A INPUT ! -i lo -p tcp -m tcp --dport 80 -j DROP\nCOMMIT\n";
-        let rs = ruleset(dump, Family::Ipv4, "iptables-legacy (IPv4)");
+        let rs = ruleset(dump, Family::Ipv4, IptablesBackend::Legacy);
         assert!(matches!(rs.evaluate(&pkt(None, 80)), Verdict::Drop { .. }));
         let on_lo = Packet {
             iif: Some("lo".into()),

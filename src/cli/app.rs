@@ -1,0 +1,142 @@
+//! One run of the application: saved facts or fresh probes, the diagnosis of every target,
+//! the rendering, and the exit code.
+
+use super::args::{Args, Command, validate};
+use super::error::ToolError;
+use super::facts_file::{load_facts, save_facts};
+use super::print_stdout;
+use crate::config::{Config, FailOn, Output};
+use crate::diagnose::{self, Diagnosis, Verdict};
+use crate::exit::Exit;
+use crate::facts::RunFacts;
+use crate::probe::{self, System};
+use crate::render::{self, Outcome, Palette, json};
+use std::sync::Arc;
+
+pub fn run(args: Args, invocation: String) -> Result<Exit, ToolError> {
+    if let Some(Command::Explain { code }) = &args.command {
+        return explain(code.as_deref(), args.json);
+    }
+    let config = validate(args, invocation)?;
+    let runs = match &config.from_facts {
+        Some(path) => load_facts(path)?,
+        None => vec![probe_all(&config)?],
+    };
+    let outcomes: Vec<Outcome> = runs
+        .iter()
+        .flat_map(|run| {
+            run.targets.iter().map(move |target| Outcome {
+                run,
+                target,
+                diagnosis: diagnose::diagnose(run, target),
+            })
+        })
+        .collect();
+    let text = match config.output {
+        Output::Human => render::human::render(
+            &outcomes,
+            &Palette {
+                enabled: config.color,
+            },
+            config.verbose,
+        ),
+        Output::Json => render::json::render(&outcomes),
+        Output::Ndjson => render::json::render_ndjson(&outcomes),
+        Output::Report => render::report::render(&outcomes, &config.invocation),
+    };
+    print_stdout(&text);
+    // The diagnosis is printed first: a failed write of the facts file must not lose it. Its
+    // error then goes to stderr, so that stdout stays one JSON document under --json.
+    if let Some(Err(err)) = config
+        .save_facts
+        .as_ref()
+        .map(|path| save_facts(path, &runs))
+    {
+        if matches!(config.output, Output::Json | Output::Ndjson) {
+            eprintln!(
+                "{}",
+                json::render_error(err.kind, &err.message).replace('\n', "")
+            );
+        } else {
+            eprintln!("acme-doctor: error: {}", err.message);
+        }
+        return Ok(Exit::Error);
+    }
+    Ok(outcomes
+        .iter()
+        .map(|o| exit_for(&o.diagnosis, config.fail_on))
+        .fold(Exit::Pass, Exit::worst))
+}
+
+fn exit_for(d: &Diagnosis, fail_on: FailOn) -> Exit {
+    match (d.verdict, fail_on) {
+        (Verdict::Fail, _) | (Verdict::AtRisk, FailOn::Warning) => Exit::Blocker,
+        _ if d.incomplete => Exit::Incomplete,
+        _ => Exit::Pass,
+    }
+}
+
+fn explain(code: Option<&str>, json_out: bool) -> Result<Exit, ToolError> {
+    match code {
+        None => {
+            let lines: Vec<String> = diagnose::Code::ALL
+                .iter()
+                .map(|c| format!("{:<22} {}", c.as_str(), crate::catalogue::summary(*c)))
+                .collect();
+            print_stdout(&lines.join("\n"));
+            Ok(Exit::Pass)
+        }
+        Some(slug) => {
+            let text = crate::catalogue::explain(slug).map_err(ToolError::usage)?;
+            if json_out {
+                let value = serde_json::json!({"code": slug.trim(), "explanation": text});
+                print_stdout(&value.to_string());
+            } else {
+                print_stdout(text);
+            }
+            Ok(Exit::Pass)
+        }
+    }
+}
+
+/// Probes every name of the command line in one run: one host snapshot, every target
+/// concurrently.
+fn probe_all(config: &Config) -> Result<RunFacts, ToolError> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| ToolError::internal(format!("cannot start the async runtime: {e}")))?;
+    runtime.block_on(async {
+        let system = System {
+            dns: probe::dns::HickoryDns::new(config.resolver, config.timeout)
+                .map_err(ToolError::input)?,
+            tcp: probe::tcp::SocketConnect,
+            http: probe::http::ReqwestHttp,
+            host: probe::host::LinuxHost {
+                ports: vec![diagnose::ca::HTTP01_PORT, diagnose::ca::HTTPS_PORT],
+            },
+        };
+        let spinner = config.progress.then(|| {
+            let bar = indicatif::ProgressBar::new_spinner();
+            let names: Vec<&str> = config.domains.iter().map(|d| d.input.as_str()).collect();
+            bar.set_message(format!(
+                "checking {}: DNS, ports 80/443, HTTP, host state",
+                names.join(", ")
+            ));
+            bar.enable_steady_tick(std::time::Duration::from_millis(100));
+            bar
+        });
+        let run = probe::gather(
+            config,
+            &system.dns,
+            &system.tcp,
+            &system.http,
+            Arc::new(system.host),
+        )
+        .await;
+        if let Some(bar) = spinner {
+            bar.finish_and_clear();
+        }
+        Ok(run)
+    })
+}

@@ -1,0 +1,156 @@
+//! The command line as clap sees it, and its validation into a [`Config`], once. Nothing
+//! after this reads the raw arguments.
+
+use super::error::ToolError;
+use crate::config::{self, Config, FailOn, Output};
+use crate::facts::Method;
+use clap::{Parser, Subcommand, ValueEnum};
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "acme-doctor",
+    version,
+    about = "Tells why an ACME (Let's Encrypt) http-01 validation fails, and how to fix it",
+    args_conflicts_with_subcommands = true,
+    after_help = "Exit codes: 0 pass, 1 blocker found, 2 acme-doctor could not run, 3 incomplete.\n\
+                  Explain a finding: acme-doctor explain CODE"
+)]
+pub struct Args {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    /// Domain names to check (IDN allowed; *.name is recognised as a wildcard)
+    #[arg(value_name = "DOMAIN")]
+    domains: Vec<String>,
+
+    /// Print the diagnosis as JSON (one object, or an array for several domains)
+    #[arg(long, conflicts_with_all = ["ndjson", "report"])]
+    pub json: bool,
+
+    /// Print one compact JSON object per domain per line
+    #[arg(long, conflicts_with = "report")]
+    ndjson: bool,
+
+    /// Print a Markdown report to paste into a support ticket
+    #[arg(long)]
+    report: bool,
+
+    /// Colour the terminal output (honours NO_COLOR in auto)
+    #[arg(long, value_enum, default_value_t = ColorArg::Auto, value_name = "WHEN")]
+    color: ColorArg,
+
+    /// Per-probe timeout (the CA waits 10 s per connect)
+    #[arg(long, default_value = "10s", value_name = "DURATION")]
+    timeout: String,
+
+    /// DNS resolver to ask instead of the system's (/etc/resolv.conf)
+    #[arg(long, value_name = "IP[:PORT]")]
+    resolver: Option<String>,
+
+    /// Validation method to simulate
+    #[arg(long, value_enum, default_value_t = MethodArg::Http01)]
+    method: MethodArg,
+
+    /// Treat reserved and documentation addresses as public (test labs)
+    #[arg(long)]
+    allow_reserved: bool,
+
+    /// Exit 1 on warnings too, not only on blockers
+    #[arg(long, value_enum, default_value_t = FailOnArg::Blocker, value_name = "SEVERITY")]
+    fail_on: FailOnArg,
+
+    /// Write the gathered facts as JSON to FILE (for --from-facts)
+    #[arg(long, value_name = "FILE")]
+    save_facts: Option<PathBuf>,
+
+    /// Diagnose saved facts instead of probing (no network)
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["domains", "save_facts", "resolver", "allow_reserved"])]
+    from_facts: Option<PathBuf>,
+
+    /// Show details of every finding, including explained symptoms
+    #[arg(short, long)]
+    verbose: bool,
+
+    /// Never show the progress spinner
+    #[arg(long)]
+    no_progress: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Print the catalogue entry of a finding code (without CODE: list the codes)
+    Explain { code: Option<String> },
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+enum ColorArg {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+enum MethodArg {
+    #[value(name = "http-01")]
+    Http01,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+enum FailOnArg {
+    Blocker,
+    Warning,
+}
+
+pub fn validate(args: Args, invocation: String) -> Result<Config, ToolError> {
+    let output = if args.json {
+        Output::Json
+    } else if args.ndjson {
+        Output::Ndjson
+    } else if args.report {
+        Output::Report
+    } else {
+        Output::Human
+    };
+    if args.domains.is_empty() && args.from_facts.is_none() {
+        return Err(ToolError::usage(
+            "no domain given: acme-doctor example.com (or --from-facts FILE, or explain CODE)",
+        ));
+    }
+    let domains = config::domains(&args.domains).map_err(ToolError::input)?;
+    let timeout = config::parse_duration(&args.timeout).map_err(ToolError::usage)?;
+    let resolver = args
+        .resolver
+        .as_deref()
+        .map(config::parse_resolver)
+        .transpose()
+        .map_err(ToolError::usage)?;
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    let color = output == Output::Human
+        && match args.color {
+            ColorArg::Always => true,
+            ColorArg::Never => false,
+            ColorArg::Auto => !no_color && std::io::stdout().is_terminal(),
+        };
+    Ok(Config {
+        domains,
+        method: match args.method {
+            MethodArg::Http01 => Method::Http01,
+        },
+        timeout,
+        resolver,
+        allow_reserved: args.allow_reserved,
+        output,
+        color,
+        progress: !args.no_progress && std::io::stderr().is_terminal(),
+        verbose: args.verbose,
+        fail_on: match args.fail_on {
+            FailOnArg::Blocker => FailOn::Blocker,
+            FailOnArg::Warning => FailOn::Warning,
+        },
+        save_facts: args.save_facts,
+        from_facts: args.from_facts,
+        invocation,
+    })
+}

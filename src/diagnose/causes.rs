@@ -1,0 +1,115 @@
+//! One table of causes: which root code explains which symptom codes, and an explicit rank for
+//! every code. Ranking reads nothing else, so the order never depends on where a code is
+//! declared.
+
+use super::Code;
+
+/// Root → the symptoms it explains, when family and port agree.
+pub const CAUSES: &[(Code, &[Code])] = &[
+    (
+        Code::Ipv6Disabled,
+        &[
+            Code::PortTimeout,
+            Code::PortRefused,
+            Code::AddressUnreachable,
+            Code::NoListener,
+        ],
+    ),
+    (
+        Code::Ipv6NoRoute,
+        &[Code::PortTimeout, Code::AddressUnreachable],
+    ),
+    (
+        Code::AaaaNotLocal,
+        &[
+            Code::PortTimeout,
+            Code::PortRefused,
+            Code::AddressUnreachable,
+        ],
+    ),
+    (
+        Code::FirewallDrops,
+        &[
+            Code::PortTimeout,
+            Code::PortRefused,
+            Code::AddressUnreachable,
+        ],
+    ),
+    (
+        Code::FirewallAllowlist,
+        &[Code::PortTimeout, Code::PortRefused],
+    ),
+    (Code::ListenerWrongAddress, &[Code::PortRefused]),
+    (Code::NoListener, &[Code::PortRefused]),
+];
+
+/// The symptoms `root` can explain.
+pub fn explains(root: Code) -> &'static [Code] {
+    CAUSES
+        .iter()
+        .find(|(r, _)| *r == root)
+        .map_or(&[], |(_, symptoms)| symptoms)
+}
+
+/// Among findings of equal severity and certainty, the lower number ranks first. Causes come
+/// before the symptoms they produce: what stops the name (DNS) before what stops the host,
+/// the host's configuration before what the network shows, the firewall before the listener
+/// (a standalone ACME client listens only while it runs, a firewall is always there).
+pub fn priority(code: Code) -> u8 {
+    match code {
+        Code::WildcardNeedsDns01 => 0,
+        Code::DnsNxdomain => 10,
+        Code::DnsServfail => 11,
+        Code::DnsNoAnswer => 12,
+        Code::NoAddressRecords => 13,
+        Code::ReservedAddress => 14,
+        Code::Ipv6Disabled => 20,
+        Code::AaaaNotLocal => 21,
+        Code::Ipv6NoRoute => 22,
+        Code::FirewallDrops => 30,
+        Code::FirewallAllowlist => 31,
+        Code::ListenerWrongAddress => 40,
+        Code::NoListener => 41,
+        Code::FirewallUnknown => 50,
+        Code::ChallengeStatus => 60,
+        Code::BadRedirect => 61,
+        Code::HttpNoResponse => 62,
+        Code::PortRefused => 70,
+        Code::PortTimeout => 71,
+        Code::AddressUnreachable => 72,
+        Code::NotOnHost => 90,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_has_its_own_priority() {
+        let mut seen = std::collections::BTreeMap::new();
+        for code in Code::ALL {
+            if let Some(other) = seen.insert(priority(*code), *code) {
+                panic!("{code} and {other} share priority {}", priority(*code));
+            }
+        }
+    }
+
+    #[test]
+    fn a_root_ranks_before_every_symptom_it_explains() {
+        for (root, symptoms) in CAUSES {
+            assert!(!symptoms.contains(root), "{root} explains itself");
+            for s in *symptoms {
+                assert!(priority(*root) < priority(*s), "{root} vs {s}");
+                // No cycles: a symptom never explains its root.
+                assert!(!explains(*s).contains(root), "{s} explains {root}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_firewall_ranks_before_a_missing_listener() {
+        assert!(priority(Code::FirewallDrops) < priority(Code::NoListener));
+        assert!(priority(Code::FirewallAllowlist) < priority(Code::NoListener));
+    }
+}

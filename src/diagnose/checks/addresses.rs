@@ -1,0 +1,414 @@
+//! Addresses: what the CA's address resolution (`docs/ca-behaviour.md` §2.1) makes of the A
+//! and AAAA answers. Shared by every method that connects to the name.
+//!
+//! Codes: `dns-nxdomain`, `dns-servfail`, `dns-no-answer`, `no-address-records`,
+//! `reserved-address`.
+
+use crate::diagnose::context::duration;
+use crate::diagnose::registry::CheckDef;
+use crate::diagnose::{Check, Code, Context, Finding, Severity, ca, run_check};
+use crate::facts::{DnsOutcome, Family, Method};
+use crate::reserved::Reserved;
+use std::net::IpAddr;
+
+pub const CHECK: CheckDef = CheckDef {
+    name: "addresses",
+    codes: &[
+        Code::DnsNxdomain,
+        Code::DnsServfail,
+        Code::DnsNoAnswer,
+        Code::NoAddressRecords,
+        Code::ReservedAddress,
+    ],
+    methods: &[Method::Http01],
+    run: |cx, out| run_check(&Addresses, cx, out),
+};
+
+const FAMILIES: [Family; 2] = [Family::Ipv4, Family::Ipv6];
+
+pub struct Addresses;
+
+/// Why the resolver gave no answer at all.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Silence {
+    Refused,
+    Timeout { after_ms: u64 },
+    Error { message: String },
+}
+
+impl Silence {
+    fn of(outcome: &DnsOutcome, elapsed_ms: u64) -> Option<Silence> {
+        match outcome {
+            DnsOutcome::Refused => Some(Silence::Refused),
+            DnsOutcome::Timeout => Some(Silence::Timeout {
+                after_ms: elapsed_ms,
+            }),
+            DnsOutcome::Error { message } => Some(Silence::Error {
+                message: message.clone(),
+            }),
+            _ => None,
+        }
+    }
+
+    fn text(&self) -> String {
+        match self {
+            Silence::Refused => "refused the query".into(),
+            Silence::Timeout { after_ms } => {
+                format!("did not answer within {}", duration(*after_ms))
+            }
+            Silence::Error { message } => format!("could not be asked: {message}"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Found {
+    /// `fatal`: no family is left with a usable address, so the CA fails with a `dns` problem;
+    /// otherwise it proceeds with the other family (§2.1).
+    NxDomain {
+        families: Vec<(Family, u64)>,
+        fatal: bool,
+    },
+    ServerFailure {
+        family: Family,
+        rcode: String,
+        fatal: bool,
+    },
+    NoAnswer {
+        silent: Vec<(Family, Silence)>,
+    },
+    NoAddressRecords,
+    Reserved {
+        hits: Vec<(IpAddr, &'static Reserved)>,
+        fatal: bool,
+    },
+}
+
+impl Check for Addresses {
+    type Evidence = Found;
+
+    fn detect(&self, cx: &Context) -> Vec<Found> {
+        let Some(dns) = &cx.target.dns else {
+            return Vec::new();
+        };
+        let fatal = !cx.has_usable();
+        let mut found = Vec::new();
+        let nx: Vec<(Family, u64)> = FAMILIES
+            .into_iter()
+            .filter(|f| dns.lookup(*f).outcome == DnsOutcome::NxDomain)
+            .map(|f| (f, dns.lookup(f).elapsed_ms))
+            .collect();
+        if !nx.is_empty() {
+            found.push(Found::NxDomain {
+                families: nx,
+                fatal,
+            });
+        }
+        for family in FAMILIES {
+            if let DnsOutcome::ServerFailure { rcode } = &dns.lookup(family).outcome {
+                found.push(Found::ServerFailure {
+                    family,
+                    rcode: rcode.clone(),
+                    fatal,
+                });
+            }
+        }
+        let silent: Vec<(Family, Silence)> = FAMILIES
+            .into_iter()
+            .filter_map(|f| {
+                let l = dns.lookup(f);
+                Silence::of(&l.outcome, l.elapsed_ms).map(|s| (f, s))
+            })
+            .collect();
+        if !silent.is_empty() {
+            found.push(Found::NoAnswer { silent });
+        }
+        let nodata_everywhere = FAMILIES.into_iter().all(|f| {
+            let l = dns.lookup(f);
+            matches!(l.outcome, DnsOutcome::NoData | DnsOutcome::Answer) && l.addresses.is_empty()
+        });
+        if nodata_everywhere {
+            found.push(Found::NoAddressRecords);
+        }
+        if !cx.reserved.is_empty() {
+            found.push(Found::Reserved {
+                hits: cx.reserved.clone(),
+                fatal,
+            });
+        }
+        found
+    }
+
+    fn incomplete(&self, cx: &Context, found: &Found) -> Option<String> {
+        match found {
+            Found::NoAnswer { silent } => Some(format!(
+                "no DNS answer for {} {}",
+                types(silent.iter().map(|(f, _)| *f)),
+                cx.domain
+            )),
+            _ => None,
+        }
+    }
+
+    fn word(&self, cx: &Context, found: &Found) -> Finding {
+        let resolver = &cx.target.target.resolver;
+        match found {
+            Found::NxDomain { families, fatal } => {
+                let types = types(families.iter().map(|(f, _)| *f));
+                let mut finding = Finding::new(
+                    Code::DnsNxdomain,
+                    severity(*fatal),
+                    format!("{} does not exist in DNS (NXDOMAIN for {types})", cx.domain),
+                )
+                .detail("The resolver says the name does not exist. The CA cannot find an address to connect to.")
+                .fix(format!("check the spelling, then publish an A (and, if the host has IPv6, an AAAA) record for {}", cx.domain))
+                .fix(format!("dig +trace {} A   # shows where the delegation breaks", cx.domain));
+                for (family, elapsed) in families {
+                    finding = finding.evidence(format!(
+                        "{} {} -> NXDOMAIN ({} via {resolver})",
+                        cx.domain,
+                        family.record_type(),
+                        duration(*elapsed),
+                    ));
+                }
+                with_ca(cx, finding, *fatal)
+            }
+            Found::ServerFailure {
+                family,
+                rcode,
+                fatal,
+            } => {
+                let rtype = family.record_type();
+                let finding = Finding::new(
+                    Code::DnsServfail,
+                    severity(*fatal),
+                    format!("the {rtype} lookup for {} fails with {rcode}", cx.domain),
+                )
+                .family(*family)
+                .detail(if *fatal {
+                    "The domain's nameservers (or its DNSSEC) are broken; the CA's resolvers will fail the same way.".to_string()
+                } else {
+                    format!("The CA ignores a failing {rtype} lookup while the other family resolves, but a broken nameserver is fragile.")
+                })
+                .evidence(format!("{} {rtype} -> {rcode} via {resolver}", cx.domain))
+                .fix(format!("dig +trace {} {rtype}   # find the nameserver that fails", cx.domain))
+                .fix(format!("dig +cd {} {rtype}   # answers with +cd but not without: DNSSEC is broken", cx.domain));
+                with_ca(cx, finding, *fatal)
+            }
+            Found::NoAnswer { silent } => {
+                let types = types(silent.iter().map(|(f, _)| *f));
+                let why = silent.first().map(|(_, s)| s.text()).unwrap_or_default();
+                let dig_at = resolver
+                    .first_ip()
+                    .map_or_else(|| "RESOLVER".to_string(), |ip| ip.to_string());
+                let mut finding = Finding::new(
+                    Code::DnsNoAnswer,
+                    Severity::Warning,
+                    format!("the resolver {resolver} {why} ({types} {})", cx.domain),
+                )
+                .detail(
+                    "Without this answer acme-doctor cannot tell which addresses the CA will use.",
+                )
+                .fix(format!("check the resolver: dig @{dig_at} {} A", cx.domain))
+                .fix("or ask another resolver with --resolver IP[:PORT]")
+                .fix(format!(
+                    "dig +trace {} A   # are the domain's own nameservers reachable?",
+                    cx.domain
+                ));
+                if let [(family, _)] = silent.as_slice() {
+                    finding = finding.family(*family);
+                }
+                for (family, silence) in silent {
+                    finding = finding.evidence(format!(
+                        "{} {}: {resolver} {}",
+                        cx.domain,
+                        family.record_type(),
+                        silence.text()
+                    ));
+                }
+                finding
+            }
+            Found::NoAddressRecords => Finding::new(
+                Code::NoAddressRecords,
+                Severity::Blocker,
+                format!("{} exists but has no A and no AAAA record", cx.domain),
+            )
+            .detail("The CA has no address to connect to for the http-01 challenge.")
+            .evidence(format!("{} A -> NOERROR, no records", cx.domain))
+            .evidence(format!("{} AAAA -> NOERROR, no records", cx.domain))
+            .fix(format!(
+                "publish an A record (and an AAAA if the server has IPv6) for {}",
+                cx.domain
+            ))
+            .ca(no_usable_address(cx)),
+            Found::Reserved { hits, fatal } => {
+                let mut finding = Finding::new(
+                    Code::ReservedAddress,
+                    severity(*fatal),
+                    if *fatal {
+                        format!("{} resolves only to reserved addresses, which the CA drops", cx.domain)
+                    } else {
+                        format!("{} also publishes reserved addresses; the CA ignores them", cx.domain)
+                    },
+                )
+                .detail(if *fatal {
+                    "Private, loopback, link-local and documentation addresses are not reachable from the internet; the CA drops them and finds nothing left.".to_string()
+                } else {
+                    "The CA silently drops reserved addresses and validates against the public ones; the reserved records are useless to anyone outside.".to_string()
+                })
+                .fix("publish the server's public address; if it sits behind NAT, publish the router's public address and forward port 80")
+                .fix("if the private address comes from split-horizon DNS, check what a public resolver answers: dig @1.1.1.1 NAME");
+                let families: std::collections::BTreeSet<Family> =
+                    hits.iter().map(|(ip, _)| Family::of(ip)).collect();
+                if let [family] = families.into_iter().collect::<Vec<_>>().as_slice() {
+                    finding = finding.family(*family);
+                }
+                for (ip, entry) in hits {
+                    finding = finding.evidence(format!(
+                        "{ip} is in {} ({})",
+                        entry.block,
+                        entry.boulder_text()
+                    ));
+                }
+                with_ca(cx, finding, *fatal)
+            }
+        }
+    }
+}
+
+fn severity(fatal: bool) -> Severity {
+    if fatal {
+        Severity::Blocker
+    } else {
+        Severity::Warning
+    }
+}
+
+fn types(families: impl Iterator<Item = Family>) -> String {
+    families
+        .map(|f| f.record_type())
+        .collect::<Vec<_>>()
+        .join(" and ")
+}
+
+fn no_usable_address(cx: &Context) -> ca::CaError {
+    let outcome = |f| {
+        cx.lookup(f)
+            .map_or(DnsOutcome::NoData, |l| l.outcome.clone())
+    };
+    ca::no_usable_address(cx.domain, &outcome(Family::Ipv4), &outcome(Family::Ipv6))
+}
+
+/// Only a DNS problem that leaves no usable address is what the CA reports.
+fn with_ca(cx: &Context, finding: Finding, fatal: bool) -> Finding {
+    if fatal {
+        finding.ca(no_usable_address(cx))
+    } else {
+        finding
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diagnose::testkit::Scenario;
+    use crate::facts::DnsLookup;
+
+    fn lookup(outcome: DnsOutcome, addresses: &[&str]) -> DnsLookup {
+        DnsLookup {
+            outcome,
+            addresses: addresses.iter().map(|a| a.parse().unwrap()).collect(),
+            cname_chain: Vec::new(),
+            elapsed_ms: 3,
+        }
+    }
+
+    #[test]
+    fn nxdomain_on_both_families_is_fatal() {
+        let s = Scenario::dual_stack().dns(
+            lookup(DnsOutcome::NxDomain, &[]),
+            lookup(DnsOutcome::NxDomain, &[]),
+        );
+        let found = Addresses.detect(&s.context());
+        assert!(
+            matches!(&found[0], Found::NxDomain { families, fatal: true } if families.len() == 2)
+        );
+        let f = Addresses.word(&s.context(), &found[0]);
+        assert_eq!(f.severity, Severity::Blocker);
+        assert_eq!(f.ca_problem, Some(ca::ProblemType::Dns));
+    }
+
+    #[test]
+    fn a_failing_aaaa_is_a_warning_while_a_resolves() {
+        let s = Scenario::dual_stack().dns(
+            lookup(DnsOutcome::Answer, &["192.0.2.10"]),
+            lookup(
+                DnsOutcome::ServerFailure {
+                    rcode: "SERVFAIL".into(),
+                },
+                &[],
+            ),
+        );
+        let found = Addresses.detect(&s.context());
+        assert_eq!(
+            found,
+            vec![Found::ServerFailure {
+                family: Family::Ipv6,
+                rcode: "SERVFAIL".into(),
+                fatal: false
+            }]
+        );
+        let f = Addresses.word(&s.context(), &found[0]);
+        assert_eq!(f.severity, Severity::Warning);
+        assert_eq!(f.ca_error, None);
+    }
+
+    #[test]
+    fn a_silent_resolver_makes_the_run_incomplete() {
+        let s = Scenario::dual_stack().dns(
+            lookup(DnsOutcome::Timeout, &[]),
+            lookup(DnsOutcome::Timeout, &[]),
+        );
+        let cx = s.context();
+        let found = Addresses.detect(&cx);
+        assert!(matches!(&found[0], Found::NoAnswer { silent } if silent.len() == 2));
+        assert!(Addresses.incomplete(&cx, &found[0]).is_some());
+        assert!(Addresses.word(&cx, &found[0]).fix[0].contains("dig @"));
+    }
+
+    #[test]
+    fn nodata_on_both_families_means_no_address_records() {
+        let s = Scenario::dual_stack().dns(
+            lookup(DnsOutcome::NoData, &[]),
+            lookup(DnsOutcome::NoData, &[]),
+        );
+        assert_eq!(
+            Addresses.detect(&s.context()),
+            vec![Found::NoAddressRecords]
+        );
+    }
+
+    #[test]
+    fn reserved_addresses_are_dropped_as_the_ca_drops_them() {
+        let s = Scenario::dual_stack()
+            .dns(
+                lookup(DnsOutcome::Answer, &["10.0.0.1"]),
+                lookup(DnsOutcome::NoData, &[]),
+            )
+            .strict_reserved();
+        let found = Addresses.detect(&s.context());
+        assert!(matches!(&found[0], Found::Reserved { hits, fatal: true } if hits.len() == 1));
+        let f = Addresses.word(&s.context(), &found[0]);
+        assert_eq!(f.family, Some(Family::Ipv4));
+        assert!(f.ca_error.unwrap().contains("no valid A records"));
+    }
+
+    #[test]
+    fn healthy_dns_finds_nothing() {
+        assert!(
+            Addresses
+                .detect(&Scenario::dual_stack().context())
+                .is_empty()
+        );
+    }
+}

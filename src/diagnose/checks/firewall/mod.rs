@@ -1,0 +1,458 @@
+//! The firewall: the host's packet filter evaluated for the CA's new inbound SYN, per family
+//! and port, on the interface that holds the address. A self-probe cannot show this: a
+//! connection from the host to its own address goes through `lo`.
+//!
+//! Codes: `firewall-drops`, `firewall-allowlist`, `firewall-unknown`.
+
+pub mod iptables;
+pub mod model;
+pub mod nft;
+
+use crate::diagnose::ca::{self, Dial};
+use crate::diagnose::context::socket;
+use crate::diagnose::registry::CheckDef;
+use crate::diagnose::{Check, Code, Context, Finding, Severity, run_check};
+use crate::facts::{Family, FirewallFacts, IptablesBackend, Method, Probed, Unknown};
+use crate::reserved;
+use ipnet::IpNet;
+use model::{Origin, Packet, Position, RuleRef, Ruleset, Verdict};
+use std::net::IpAddr;
+
+pub const CHECK: CheckDef = CheckDef {
+    name: "firewall",
+    codes: &[
+        Code::FirewallDrops,
+        Code::FirewallAllowlist,
+        Code::FirewallUnknown,
+    ],
+    methods: &[Method::Http01],
+    run: |cx, out| run_check(&Firewall, cx, out),
+};
+
+pub struct Firewall;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Found {
+    /// Part or all of the ruleset could not be read.
+    Unreadable {
+        reasons: Vec<Unknown>,
+        /// Nothing at all was read.
+        nothing_read: bool,
+    },
+    /// A rule decides, and acme-doctor cannot evaluate it.
+    Undecidable {
+        family: Family,
+        port: u16,
+        rule: String,
+        why: String,
+    },
+    /// The arbitrary public source is turned away by `rule`; `allowed` are the sources that
+    /// get in (an allow-list) when there are any.
+    Blocked {
+        family: Family,
+        port: u16,
+        daddr: IpAddr,
+        rule: RuleRef,
+        dial: Dial,
+        allowed: Vec<IpNet>,
+        managers: Vec<String>,
+    },
+}
+
+/// The ruleset the kernel applies, from what could be read, and what could not be.
+pub fn ruleset(fw: &FirewallFacts) -> (Ruleset, Vec<Unknown>) {
+    let mut missing = Vec::new();
+    let mut rs = Ruleset::default();
+    let dump = |family: Family, backend: IptablesBackend| {
+        fw.iptables
+            .iter()
+            .find(|d| d.family == family && d.backend == backend)
+            .map(|d| &d.dump)
+    };
+    match &fw.nft {
+        Probed::Known(json) => {
+            let (nft_rules, opaque) = nft::ruleset(json);
+            // Tables iptables-nft made with extensions nft cannot print: read them as
+            // iptables-nft-save prints them instead.
+            let mut replaced = std::collections::BTreeSet::new();
+            for (family, table) in &opaque.xt_tables {
+                let fam = match family.as_str() {
+                    "ip" => Family::Ipv4,
+                    "ip6" => Family::Ipv6,
+                    _ => continue,
+                };
+                if table != "filter" {
+                    continue;
+                }
+                if let Some(Probed::Known(text)) = dump(fam, IptablesBackend::Nft) {
+                    rs.merge(iptables::ruleset(text, fam, IptablesBackend::Nft));
+                    replaced.insert((family.clone(), table.clone()));
+                }
+            }
+            rs.merge(nft_rules.without_tables(&replaced));
+        }
+        Probed::Unknown(why) => {
+            missing.push(why.clone());
+            // Without nft, the iptables-nft view still shows the nf_tables tables that
+            // iptables-nft (and ufw, Docker, fail2ban through it) made.
+            for family in [Family::Ipv4, Family::Ipv6] {
+                if let Some(Probed::Known(text)) = dump(family, IptablesBackend::Nft) {
+                    rs.merge(iptables::ruleset(text, family, IptablesBackend::Nft));
+                }
+            }
+        }
+    }
+    for family in [Family::Ipv4, Family::Ipv6] {
+        match dump(family, IptablesBackend::Legacy) {
+            Some(Probed::Known(text)) => {
+                rs.merge(iptables::ruleset(text, family, IptablesBackend::Legacy))
+            }
+            Some(Probed::Unknown(Unknown::NotInstalled { .. })) => {}
+            Some(Probed::Unknown(why)) => missing.push(why.clone()),
+            _ => {}
+        }
+    }
+    (rs, missing)
+}
+
+fn managed_by(managers: &[String]) -> Option<String> {
+    (!managers.is_empty()).then(|| format!("rules managed by {}", managers.join(", ")))
+}
+
+impl Check for Firewall {
+    type Evidence = Found;
+
+    fn detect(&self, cx: &Context) -> Vec<Found> {
+        if cx.on_host() != Some(true) {
+            return Vec::new();
+        }
+        let Some(fw) = &cx.host.firewall else {
+            return Vec::new();
+        };
+        let (rs, missing) = ruleset(fw);
+        let mut found = Vec::new();
+        if !missing.is_empty() {
+            found.push(Found::Unreadable {
+                reasons: missing,
+                nothing_read: rs.base.is_empty(),
+            });
+        }
+        if rs.base.is_empty() {
+            return found;
+        }
+        for family in [Family::Ipv4, Family::Ipv6] {
+            if family == Family::Ipv6 && cx.ipv6_off.is_some() {
+                continue;
+            }
+            let Some(daddr) = cx.usable(family).iter().find(|ip| cx.is_local(ip)).copied() else {
+                continue;
+            };
+            let mut ports = vec![cx.validation_port()];
+            if cx.redirects_to_https(family) {
+                ports.push(ca::HTTPS_PORT);
+            }
+            for port in ports {
+                let packet = Packet {
+                    family,
+                    saddr: None,
+                    daddr,
+                    dport: port,
+                    iif: inbound_interface(cx, family, &daddr),
+                };
+                let (rule, dial) = match rs.evaluate(&packet) {
+                    Verdict::Accept => continue,
+                    Verdict::Undecidable { rule, why } => {
+                        found.push(Found::Undecidable {
+                            family,
+                            port,
+                            rule,
+                            why,
+                        });
+                        continue;
+                    }
+                    Verdict::Drop { rule } => (rule, Dial::Timeout),
+                    Verdict::Reject { rule, refused } => (
+                        rule,
+                        if refused {
+                            Dial::Refused
+                        } else {
+                            Dial::Unreachable
+                        },
+                    ),
+                };
+                found.push(Found::Blocked {
+                    family,
+                    port,
+                    daddr,
+                    allowed: allowed_sources(cx, &rs, &packet),
+                    rule,
+                    dial,
+                    managers: rs.managers.clone(),
+                });
+            }
+        }
+        found
+    }
+
+    fn incomplete(&self, _cx: &Context, found: &Found) -> Option<String> {
+        match found {
+            Found::Unreadable {
+                reasons,
+                nothing_read,
+            } => (*nothing_read || permission(reasons))
+                .then(|| "the firewall ruleset could not be read".to_string()),
+            Found::Undecidable { family, port, .. } => Some(format!(
+                "a firewall rule for {} port {port} could not be evaluated",
+                family.label()
+            )),
+            Found::Blocked { .. } => None,
+        }
+    }
+
+    fn word(&self, cx: &Context, found: &Found) -> Finding {
+        match found {
+            Found::Unreadable { reasons, .. } => unreadable(reasons),
+            Found::Undecidable {
+                family,
+                port,
+                rule,
+                why,
+            } => Finding::new(
+                Code::FirewallUnknown,
+                Severity::Info,
+                format!(
+                    "a firewall rule decides {} port {port}, and acme-doctor cannot evaluate it",
+                    family.label()
+                ),
+            )
+            .family(*family)
+            .port(*port)
+            .evidence(rule.clone())
+            .evidence(why.clone())
+            .fix("check that rule by hand: does it let a new TCP connection to port 80 in from any address?"),
+            Found::Blocked {
+                family,
+                port,
+                daddr,
+                rule,
+                dial,
+                allowed,
+                managers,
+            } => {
+                if allowed.is_empty() {
+                    drops(cx, *family, *port, daddr, rule, *dial, managers)
+                } else {
+                    allowlist(cx, *family, *port, daddr, rule, *dial, allowed, managers)
+                }
+            }
+        }
+    }
+}
+
+fn permission(reasons: &[Unknown]) -> bool {
+    reasons
+        .iter()
+        .any(|r| matches!(r, Unknown::PermissionDenied { .. }))
+}
+
+fn unreadable(reasons: &[Unknown]) -> Finding {
+    let permission = permission(reasons);
+    Finding::new(
+        Code::FirewallUnknown,
+        Severity::Info,
+        if permission {
+            "the firewall could not be read without root; its rules are not checked"
+        } else {
+            "part of the firewall could not be read; its rules are not checked"
+        },
+    )
+    .detail("A rule acme-doctor cannot read can still drop the CA's connection.")
+    .fix(if permission {
+        "run acme-doctor as root to read the ruleset: sudo acme-doctor DOMAIN"
+    } else if reasons
+        .iter()
+        .any(|r| matches!(r, Unknown::NotInstalled { .. }))
+    {
+        "install the tools that print the ruleset (Debian: apt install nftables iptables), then run acme-doctor again"
+    } else {
+        "check the ruleset by hand: nft -a list ruleset; iptables-save; ip6tables-save"
+    })
+    .evidence_lines(reasons.iter().map(Unknown::to_string))
+}
+
+/// The sources the ruleset names that get in where an arbitrary one does not. A LAN or
+/// loopback exception is no allow-list: the CA never comes from there.
+fn allowed_sources(cx: &Context, rs: &Ruleset, packet: &Packet) -> Vec<IpNet> {
+    rs.source_networks(packet.family)
+        .into_iter()
+        .filter(|net| cx.allow_reserved() || reserved::classify(&net.network()).is_none())
+        .filter(|net| {
+            rs.evaluate(&Packet {
+                saddr: Some(net.network()),
+                ..packet.clone()
+            }) == Verdict::Accept
+        })
+        .collect()
+}
+
+/// Commands that act on the very rule or chain named in the verdict.
+fn rule_fixes(rule: &RuleRef, port: u16) -> Vec<String> {
+    let accept_nft = format!("tcp dport {port} accept");
+    let accept_ipt = format!("-p tcp --dport {port} -j ACCEPT");
+    let (table, chain) = (&rule.chain.table, &rule.chain.chain);
+    match (&rule.chain.origin, &rule.position) {
+        (Origin::Nft { family }, Position::Policy) => vec![format!(
+            "nft insert rule {family} {table} {chain} {accept_nft}   # make it permanent in /etc/nftables.conf"
+        )],
+        (Origin::Nft { family }, Position::Handle(Some(handle))) => vec![
+            format!(
+                "nft delete rule {family} {table} {chain} handle {handle}   # or, to keep it: nft insert rule {family} {table} {chain} {accept_nft}"
+            ),
+            "make it permanent in /etc/nftables.conf (or the file your firewall loads)".to_string(),
+        ],
+        (Origin::Nft { family }, _) => vec![format!(
+            "nft insert rule {family} {table} {chain} {accept_nft}"
+        )],
+        (origin @ Origin::Iptables { backend, .. }, position) => {
+            // The nft backend is what plain `iptables` drives on current distributions.
+            let tool = origin.tool();
+            let cmd = match backend {
+                IptablesBackend::Nft => tool.trim_end_matches("-nft").to_string(),
+                IptablesBackend::Legacy => tool,
+            };
+            match (position, rule.text.strip_prefix("-A ")) {
+                (Position::Line(_), Some(spec)) => vec![
+                    format!(
+                        "{cmd} -t {table} -D {spec}   # or, to keep it: {cmd} -t {table} -I {chain} {accept_ipt}"
+                    ),
+                    "make it permanent: netfilter-persistent save (or your distribution's rules file)"
+                        .to_string(),
+                ],
+                _ => vec![format!(
+                    "{cmd} -t {table} -I {chain} {accept_ipt}   # then: netfilter-persistent save"
+                )],
+            }
+        }
+    }
+}
+
+/// Where the CA's packets arrive: the interface holding the address, else the default
+/// route's (a VPN's default route does not move where the public address lives).
+fn inbound_interface(cx: &Context, family: Family, daddr: &IpAddr) -> Option<String> {
+    let host = cx.host;
+    let by_route = match family {
+        Family::Ipv4 => host.default_route_dev_v4.clone(),
+        Family::Ipv6 => host.default_route_dev_v6.clone(),
+    };
+    host.interfaces
+        .known()
+        .and_then(|ifs| {
+            ifs.iter()
+                .find(|i| !i.loopback && i.addresses.contains(daddr))
+                .map(|i| i.name.clone())
+        })
+        .or(by_route)
+}
+
+fn drops(
+    cx: &Context,
+    family: Family,
+    port: u16,
+    daddr: &IpAddr,
+    rule: &RuleRef,
+    dial: Dial,
+    managers: &[String],
+) -> Finding {
+    let (what, sees) = match dial {
+        Dial::Timeout => ("drops", "times out"),
+        Dial::Refused => ("rejects", "is refused"),
+        _ => ("rejects", "gets an ICMP error"),
+    };
+    let mut f = Finding::new(
+        Code::FirewallDrops,
+        Severity::Blocker,
+        format!(
+            "the firewall {what} new {} connections to port {port}: {rule}",
+            family.label()
+        ),
+    )
+    .family(family)
+    .port(port)
+    .detail(format!(
+        "This host's packet filter {what} a new TCP connection from any public address to {}, so the CA {sees}.",
+        socket(daddr, port),
+    ))
+    .evidence(format!("rule: {rule}"))
+    .evidence(format!(
+        "evaluated: new TCP SYN from an arbitrary public address to {}",
+        socket(daddr, port)
+    ));
+    if let Some(m) = managed_by(managers) {
+        f = f.evidence(m);
+    }
+    // The manager's own command first: a hand-made rule is lost on its next reload.
+    if managers.iter().any(|m| m == "ufw") {
+        f = f.fix(format!(
+            "ufw: ufw allow {port}/tcp (IPV6=yes in /etc/default/ufw covers both families)"
+        ));
+    }
+    if managers.iter().any(|m| m == "firewalld") {
+        f = f.fix(format!(
+            "firewalld: firewall-cmd --permanent --add-service={} && firewall-cmd --reload",
+            if port == ca::HTTPS_PORT {
+                "https"
+            } else {
+                "http"
+            }
+        ));
+    }
+    // Editing firewalld's own table by hand is undone by its next reload: its command only.
+    let firewalld_table = matches!(&rule.chain.origin, Origin::Nft { family } if family == "inet")
+        && rule.chain.table == "firewalld";
+    if !firewalld_table {
+        for line in rule_fixes(rule, port) {
+            f = f.fix(line);
+        }
+    }
+    if family == Family::Ipv6 {
+        f = f.fix("IPv6 has its own rules: opening IPv4 (iptables, ip saddr …) does not open IPv6");
+    }
+    f.ca(ca::dial_error(cx.domain, daddr, dial))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn allowlist(
+    cx: &Context,
+    family: Family,
+    port: u16,
+    daddr: &IpAddr,
+    rule: &RuleRef,
+    dial: Dial,
+    allowed: &[IpNet],
+    managers: &[String],
+) -> Finding {
+    let list = allowed
+        .iter()
+        .map(IpNet::to_string)
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut f = Finding::new(
+        Code::FirewallAllowlist,
+        Severity::Warning,
+        format!(
+            "the firewall admits {} port {port} only from {list}; the CA validates from addresses it does not publish",
+            family.label()
+        ),
+    )
+    .family(family)
+    .port(port)
+    .detail("Let's Encrypt fetches the challenge from several perspectives at once, from addresses it does not publish; any that is not in the list is turned away and validation fails. When the primary perspective happens to be in the list, the error starts with \"During secondary validation: \".")
+    .evidence(format!("accepted from: {list}"))
+    .evidence(format!("anyone else: {rule}"));
+    if let Some(m) = managed_by(managers) {
+        f = f.evidence(m);
+    }
+    f.fix(format!("open port {port} to every source (the challenge path is public by design; redirect the rest to HTTPS)"))
+        .fix("or validate with dns-01, which needs no inbound connection")
+        .ca(ca::dial_error(cx.domain, daddr, dial))
+}

@@ -1,0 +1,327 @@
+//! The host's own state, read on the server: is this machine the one the name points at, and
+//! can its IPv6 answer the CA at all. Applies only when this machine holds one of the
+//! addresses (otherwise `not-on-host`).
+//!
+//! Codes: `not-on-host`, `ipv6-disabled`, `aaaa-not-local`, `ipv6-no-route`.
+
+use crate::diagnose::ca::{self, Dial};
+use crate::diagnose::context::{Ipv6Off, socket};
+use crate::diagnose::registry::CheckDef;
+use crate::diagnose::{Check, Code, Context, Finding, Severity, run_check};
+use crate::facts::{ConnectOutcome, Family, Method, Probed};
+use std::net::IpAddr;
+
+pub const CHECK: CheckDef = CheckDef {
+    name: "host",
+    codes: &[
+        Code::NotOnHost,
+        Code::Ipv6Disabled,
+        Code::AaaaNotLocal,
+        Code::Ipv6NoRoute,
+    ],
+    methods: &[Method::Http01],
+    run: |cx, out| run_check(&Host, cx, out),
+};
+
+pub struct Host;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Found {
+    NotOnHost {
+        addresses: Vec<IpAddr>,
+    },
+    Ipv6Disabled {
+        first_v6: IpAddr,
+        off: Ipv6Off,
+    },
+    /// AAAA addresses not configured here; `first_is_stale`: the one the CA dials.
+    AaaaNotLocal {
+        first_v6: IpAddr,
+        stale: Vec<IpAddr>,
+        local_v6: Vec<IpAddr>,
+    },
+    Ipv6NoRoute {
+        first_v6: IpAddr,
+    },
+}
+
+impl Check for Host {
+    type Evidence = Found;
+
+    fn detect(&self, cx: &Context) -> Vec<Found> {
+        match cx.on_host() {
+            None => return Vec::new(),
+            Some(false) if cx.has_usable() => {
+                return vec![Found::NotOnHost {
+                    addresses: cx.usable_v4.iter().chain(&cx.usable_v6).copied().collect(),
+                }];
+            }
+            Some(false) => return Vec::new(),
+            Some(true) => {}
+        }
+        let v6 = cx.usable(Family::Ipv6);
+        let Some(first_v6) = v6.first().copied() else {
+            return Vec::new();
+        };
+        if let Some(off) = &cx.ipv6_off {
+            return vec![Found::Ipv6Disabled {
+                first_v6,
+                off: off.clone(),
+            }];
+        }
+        let mut found = Vec::new();
+        let stale: Vec<IpAddr> = v6.iter().filter(|ip| !cx.is_local(ip)).copied().collect();
+        if !stale.is_empty() {
+            let local_v6 = cx
+                .local_addresses
+                .iter()
+                .flatten()
+                .filter(|ip| matches!(ip, IpAddr::V6(v6) if !v6.is_loopback() && (v6.segments()[0] & 0xffc0) != 0xfe80))
+                .copied()
+                .collect();
+            found.push(Found::AaaaNotLocal {
+                first_v6,
+                stale,
+                local_v6,
+            });
+        }
+        let has_local_v6 = v6.iter().any(|ip| cx.is_local(ip));
+        if has_local_v6 && cx.host.default_route_v6 == Probed::Known(false) {
+            found.push(Found::Ipv6NoRoute { first_v6 });
+        }
+        found
+    }
+
+    fn word(&self, cx: &Context, found: &Found) -> Finding {
+        match found {
+            Found::NotOnHost { addresses } => not_on_host(cx, addresses),
+            Found::Ipv6Disabled { first_v6, off } => ipv6_disabled(cx, first_v6, off),
+            Found::AaaaNotLocal {
+                first_v6,
+                stale,
+                local_v6,
+            } => aaaa_not_local(cx, first_v6, stale, local_v6),
+            Found::Ipv6NoRoute { first_v6 } => Finding::new(
+                Code::Ipv6NoRoute,
+                Severity::Blocker,
+                "this host has no IPv6 default route, so its replies to the CA cannot leave",
+            )
+            .family(Family::Ipv6)
+            .port(cx.validation_port())
+            .detail("The AAAA address is configured here, but without a default route the SYN-ACK to the CA's address has nowhere to go; the CA sees a connect timeout.")
+            .evidence("ip -6 route: no default route")
+            .evidence(format!("{} AAAA {first_v6} is configured on this host", cx.domain))
+            .fix("add the gateway: ip -6 route add default via GATEWAY dev IFACE (and make it permanent in the network configuration)")
+            .fix("with forwarding on, router advertisements are ignored unless accept_ra=2: sysctl -w net.ipv6.conf.IFACE.accept_ra=2")
+            .ca(ca::dial_error(cx.domain, first_v6, Dial::Timeout)),
+        }
+    }
+}
+
+fn not_on_host(cx: &Context, addresses: &[IpAddr]) -> Finding {
+    let mut f = Finding::new(
+        Code::NotOnHost,
+        Severity::Info,
+        format!("none of {}'s addresses is on this machine; host checks do not apply", cx.domain),
+    )
+    .detail("acme-doctor sees the domain from outside, as the CA does. Run it on the server itself to check its sysctls, listeners and routes too.");
+    for ip in addresses {
+        f = f.evidence(format!("{ip} is not configured on any local interface"));
+    }
+    f.fix("run acme-doctor on the server that holds the address (behind NAT: on the machine port 80 is forwarded to)")
+}
+
+fn ipv6_disabled(cx: &Context, first_v6: &IpAddr, off: &Ipv6Off) -> Finding {
+    let port = cx.validation_port();
+    let mut f = Finding::new(
+        Code::Ipv6Disabled,
+        Severity::Blocker,
+        format!(
+            "IPv6 is disabled on this host, but {} publishes AAAA {first_v6}: the CA connects over IPv6 first and times out",
+            cx.domain
+        ),
+    )
+    .family(Family::Ipv6)
+    .port(port)
+    .detail(
+        "Let's Encrypt tries the first AAAA address before any A address. With IPv6 off, nothing answers there. \
+         Boulder retries the first A address after a connect error, but only after the 10 s connect timeout, again on \
+         every redirect hop; Pebble and CAs without fallback fail outright. A published AAAA must work.",
+    )
+    .evidence_lines(off.evidence())
+    .evidence_lines(cx.record_evidence(Family::Ipv6));
+    if let Some(outcome) = cx.connect(first_v6, port) {
+        f = f.evidence(format!(
+            "connect {} from this host: {}",
+            socket(first_v6, port),
+            outcome_text(outcome)
+        ));
+    }
+    let fix_sysctl = match off {
+        Ipv6Off::NotInKernel => "remove ipv6.disable=1 from the kernel command line (GRUB_CMDLINE_LINUX in /etc/default/grub), update-grub, reboot".to_string(),
+        Ipv6Off::Sysctls(list) => {
+            // Every scope the evidence shows switched off, the carrying interface included.
+            let mut scopes: Vec<&str> = Vec::new();
+            for scope in list
+                .iter()
+                .map(|s| s.scope.as_str())
+                .chain(["all", "default"])
+            {
+                if !scopes.contains(&scope) {
+                    scopes.push(scope);
+                }
+            }
+            let settings: Vec<String> = scopes
+                .iter()
+                .map(|s| format!("net.ipv6.conf.{s}.disable_ipv6=0"))
+                .collect();
+            format!(
+                "sysctl -w {}, then remove the setting from /etc/sysctl.conf and /etc/sysctl.d/*.conf (grep -r disable_ipv6 /etc/sysctl*; NetworkManager: nmcli connection modify CONN ipv6.method auto)",
+                settings.join(" ")
+            )
+        }
+    };
+    f.fix(fix_sysctl)
+        .fix("re-apply the interface's IPv6 address (disabling IPv6 flushed it): restart networking, netplan apply, or ip -6 addr add ADDR dev IFACE")
+        .fix(format!("or, if this host is not meant to serve IPv6, delete the AAAA record of {}", cx.domain))
+        .ca(ca::dial_error(cx.domain, first_v6, Dial::Timeout))
+}
+
+/// Boulder dials only the first AAAA its resolver returns (`docs/ca-behaviour.md` §2.2): a
+/// stale first address is a blocker, a stale later one a warning (resolvers rotate the order).
+fn aaaa_not_local(
+    cx: &Context,
+    first_v6: &IpAddr,
+    stale: &[IpAddr],
+    local_v6: &[IpAddr],
+) -> Finding {
+    let first_is_stale = stale.contains(first_v6);
+    let list = stale
+        .iter()
+        .map(IpAddr::to_string)
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut f = Finding::new(
+        Code::AaaaNotLocal,
+        if first_is_stale { Severity::Blocker } else { Severity::Warning },
+        format!("{} publishes AAAA {list}, which is not configured on this host", cx.domain),
+    )
+    .likely()
+    .family(Family::Ipv6)
+    .port(cx.validation_port())
+    .detail("The A record points here, but the AAAA points elsewhere: a stale record after a renumbering or a move. The CA tries the AAAA first.")
+    .evidence_lines(cx.record_evidence(Family::Ipv6));
+    let local_list: Vec<String> = local_v6.iter().map(IpAddr::to_string).collect();
+    f = f.evidence(if local_list.is_empty() {
+        "this host has no global IPv6 address".to_string()
+    } else {
+        format!("this host's IPv6 addresses: {}", local_list.join(", "))
+    });
+    let fix = match local_list.first() {
+        Some(addr) => format!(
+            "point the AAAA record of {} at {addr} (this host's address)",
+            cx.domain
+        ),
+        None => format!(
+            "remove the AAAA record of {}, or configure that address here",
+            cx.domain
+        ),
+    };
+    let f = f
+        .fix(fix)
+        .fix("if a load balancer or proxy owns that address, run acme-doctor there, or ignore this finding");
+    if first_is_stale {
+        f.ca(ca::dial_error(cx.domain, first_v6, Dial::Timeout))
+    } else {
+        f
+    }
+}
+
+/// A connect outcome in words, for evidence.
+pub fn outcome_text(outcome: &ConnectOutcome) -> String {
+    use ConnectOutcome as C;
+    match outcome {
+        C::Connected => "connected".into(),
+        C::Refused => "connection refused".into(),
+        C::Timeout => "timed out".into(),
+        C::HostUnreachable => "no route to host (EHOSTUNREACH)".into(),
+        C::NetworkUnreachable => "network unreachable (ENETUNREACH)".into(),
+        C::FamilyNotSupported => "address family not supported (EAFNOSUPPORT)".into(),
+        C::Other { errno, message } => match errno {
+            Some(e) => format!("{message} (errno {e})"),
+            None => message.clone(),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diagnose::testkit::Scenario;
+
+    #[test]
+    fn a_healthy_dual_stack_host_finds_nothing() {
+        assert!(Host.detect(&Scenario::dual_stack().context()).is_empty());
+    }
+
+    #[test]
+    fn another_machine_says_not_on_host() {
+        let s = Scenario::dual_stack().not_on_host();
+        let found = Host.detect(&s.context());
+        assert!(matches!(&found[..], [Found::NotOnHost { addresses }] if addresses.len() == 2));
+        assert_eq!(Host.word(&s.context(), &found[0]).severity, Severity::Info);
+    }
+
+    #[test]
+    fn ipv6_off_with_an_aaaa_is_the_headline_case() {
+        let s = Scenario::dual_stack().ipv6_off();
+        let found = Host.detect(&s.context());
+        let [Found::Ipv6Disabled { off, .. }] = &found[..] else {
+            panic!("{found:?}");
+        };
+        assert!(matches!(off, Ipv6Off::Sysctls(list) if list.iter().any(|s| s.scope == "eth0")));
+        let f = Host.word(&s.context(), &found[0]);
+        assert_eq!(f.code, Code::Ipv6Disabled);
+        assert!(
+            f.evidence
+                .contains(&"net.ipv6.conf.all.disable_ipv6 = 1".to_string())
+        );
+        assert!(f.fix[0].contains("net.ipv6.conf.eth0.disable_ipv6=0"));
+        assert_eq!(f.ca_problem, Some(ca::ProblemType::Connection));
+        assert!(f.ca_error.unwrap().ends_with(ca::CONNECT_TIMEOUT));
+    }
+
+    #[test]
+    fn a_kernel_without_ipv6_says_so_in_the_fix() {
+        let s = Scenario::dual_stack().kernel_without_ipv6();
+        let found = Host.detect(&s.context());
+        let f = Host.word(&s.context(), &found[0]);
+        assert!(f.fix[0].contains("ipv6.disable=1"));
+    }
+
+    #[test]
+    fn a_stale_first_aaaa_blocks_and_a_stale_later_one_warns() {
+        let s = Scenario::dual_stack().aaaa(&["2001:db8::99", "2001:db8::10"]);
+        let found = Host.detect(&s.context());
+        assert!(matches!(&found[..], [Found::AaaaNotLocal { stale, .. }] if stale.len() == 1));
+        assert_eq!(
+            Host.word(&s.context(), &found[0]).severity,
+            Severity::Blocker
+        );
+        let s = Scenario::dual_stack().aaaa(&["2001:db8::10", "2001:db8::99"]);
+        let found = Host.detect(&s.context());
+        assert_eq!(
+            Host.word(&s.context(), &found[0]).severity,
+            Severity::Warning
+        );
+    }
+
+    #[test]
+    fn no_ipv6_default_route_is_found() {
+        let s = Scenario::dual_stack().no_v6_route();
+        assert!(matches!(
+            &Host.detect(&s.context())[..],
+            [Found::Ipv6NoRoute { .. }]
+        ));
+    }
+}

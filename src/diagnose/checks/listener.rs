@@ -1,0 +1,293 @@
+//! Listening sockets on the server: does anything accept the CA's connection on the
+//! validation port, for each family, at the published address.
+//!
+//! Codes: `no-listener`, `listener-wrong-address`.
+
+use crate::diagnose::ca::{self, Dial};
+use crate::diagnose::context::socket;
+use crate::diagnose::registry::CheckDef;
+use crate::diagnose::{Check, Code, Context, Finding, Severity, run_check};
+use crate::facts::{Family, Listener, Method};
+use std::net::IpAddr;
+
+pub const CHECK: CheckDef = CheckDef {
+    name: "listener",
+    codes: &[Code::NoListener, Code::ListenerWrongAddress],
+    methods: &[Method::Http01],
+    run: |cx, out| run_check(&Listeners, cx, out),
+};
+
+pub struct Listeners;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Found {
+    /// Sockets of this family on the port, bound to other specific addresses.
+    WrongAddress {
+        family: Family,
+        published: IpAddr,
+        bound: Vec<Listener>,
+    },
+    /// Nothing takes the connection; `on_port` is whatever does listen on the port.
+    Missing {
+        family: Family,
+        published: IpAddr,
+        on_port: Vec<Listener>,
+    },
+}
+
+/// Whether a listening socket takes connections for `ip`:`port`. An IPv6 wildcard socket
+/// takes IPv4 too unless IPV6_V6ONLY is set (per socket, defaulting to `net.ipv6.bindv6only`).
+pub fn accepts(l: &Listener, ip: &IpAddr, port: u16, bindv6only: Option<bool>) -> bool {
+    if l.port != port {
+        return false;
+    }
+    match (ip, l.address) {
+        (IpAddr::V4(_), IpAddr::V4(bound)) => bound.is_unspecified() || l.address == *ip,
+        (IpAddr::V6(_), IpAddr::V6(bound)) => bound.is_unspecified() || l.address == *ip,
+        (IpAddr::V4(v4), IpAddr::V6(bound)) => {
+            if bound.is_unspecified() {
+                l.v6only.or(bindv6only) == Some(false)
+            } else {
+                bound.to_ipv4_mapped() == Some(*v4)
+            }
+        }
+        (IpAddr::V6(_), IpAddr::V4(_)) => false,
+    }
+}
+
+impl Check for Listeners {
+    type Evidence = Found;
+
+    fn detect(&self, cx: &Context) -> Vec<Found> {
+        if cx.on_host() != Some(true) {
+            return Vec::new();
+        }
+        let Some(listeners) = cx.host.listeners.known() else {
+            return Vec::new();
+        };
+        let port = cx.validation_port();
+        let bindv6only = cx.host.bindv6only.known().copied();
+        let mut found = Vec::new();
+        for family in [Family::Ipv4, Family::Ipv6] {
+            if family == Family::Ipv6 && cx.ipv6_off.is_some() {
+                continue;
+            }
+            let local: Vec<&IpAddr> = cx
+                .usable(family)
+                .iter()
+                .filter(|ip| cx.is_local(ip))
+                .collect();
+            let Some(published) = local.first().map(|ip| **ip) else {
+                continue;
+            };
+            if local
+                .iter()
+                .any(|ip| listeners.iter().any(|l| accepts(l, ip, port, bindv6only)))
+            {
+                continue;
+            }
+            let on_port: Vec<Listener> = listeners
+                .iter()
+                .filter(|l| l.port == port)
+                .cloned()
+                .collect();
+            let bound: Vec<Listener> = on_port
+                .iter()
+                .filter(|l| l.family == family && !l.address.is_unspecified())
+                .cloned()
+                .collect();
+            found.push(if bound.is_empty() {
+                Found::Missing {
+                    family,
+                    published,
+                    on_port,
+                }
+            } else {
+                Found::WrongAddress {
+                    family,
+                    published,
+                    bound,
+                }
+            });
+        }
+        found
+    }
+
+    fn word(&self, cx: &Context, found: &Found) -> Finding {
+        let port = cx.validation_port();
+        match found {
+            Found::WrongAddress {
+                family,
+                published,
+                bound,
+            } => Finding::new(
+                Code::ListenerWrongAddress,
+                Severity::Blocker,
+                format!(
+                    "the web server listens on {} only, but {} {} is {published}",
+                    bound
+                        .iter()
+                        .map(|l| socket(&l.address, l.port))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    cx.domain,
+                    family.record_type()
+                ),
+            )
+            .family(*family)
+            .port(port)
+            .detail("Connections to the published address find no socket and are refused.")
+            .evidence(format!("{} {} {published}", cx.domain, family.record_type()))
+            .evidence_lines(bound.iter().map(describe))
+            .fix(format!(
+                "listen on the published address or on all addresses (nginx: `listen {}`; Apache: `Listen 80`), then reload",
+                if *family == Family::Ipv6 { "[::]:80;" } else { "80;" }
+            ))
+            .fix(format!(
+                "or point the {} record at the address the server listens on",
+                family.record_type()
+            ))
+            .ca(ca::dial_error(cx.domain, published, Dial::Refused)),
+            Found::Missing {
+                family,
+                published,
+                on_port,
+            } => missing(cx, *family, published, on_port),
+        }
+    }
+}
+
+fn missing(cx: &Context, family: Family, published: &IpAddr, on_port: &[Listener]) -> Finding {
+    let port = cx.validation_port();
+    let summary = if on_port.is_empty() {
+        format!("nothing listens on port {port}")
+    } else {
+        on_port.iter().map(describe).collect::<Vec<_>>().join("; ")
+    };
+    let mut f = Finding::new(
+        Code::NoListener,
+        Severity::Blocker,
+        format!(
+            "nothing on this host accepts {} connections on port {port} ({summary})",
+            family.label()
+        ),
+    )
+    .family(family)
+    .port(port)
+    .detail(format!(
+        "{} {} {published} is configured here, but no listening socket takes connections for it on port {port}.",
+        cx.domain,
+        family.record_type()
+    ))
+    .evidence(format!("{} {} {published}", cx.domain, family.record_type()))
+    .evidence_lines(on_port.iter().map(describe));
+    if on_port.is_empty() {
+        f = f.evidence(format!(
+            "no listening TCP socket on port {port} (ss -ltn 'sport = :{port}')"
+        ));
+    }
+    let docker_v4_only = family == Family::Ipv6
+        && on_port
+            .iter()
+            .any(|l| l.process.as_ref().is_some_and(|p| p.name == "docker-proxy"));
+    let fix = if on_port.is_empty() {
+        "start the web server (or the ACME client's standalone server) that should answer on port 80"
+    } else if docker_v4_only {
+        "Docker publishes the port on IPv4 only: enable IPv6 in /etc/docker/daemon.json (\"ipv6\": true, \"ip6tables\": true, a fixed-cidr-v6), restart dockerd, and publish with -p 80:80 (or -p [::]:80:80)"
+    } else {
+        match family {
+            Family::Ipv6 => {
+                "nginx: add `listen [::]:80;` next to `listen 80;` in the server block (Apache: `Listen [::]:80` or plain `Listen 80`), then reload"
+            }
+            Family::Ipv4 => {
+                "nginx: add `listen 80;` (or `listen [::]:80 ipv6only=off;`) in the server block (Apache: `Listen 80`), then reload"
+            }
+        }
+    };
+    f.fix(fix)
+        .ca(ca::dial_error(cx.domain, published, Dial::Refused))
+}
+
+fn describe(l: &Listener) -> String {
+    let who = match &l.process {
+        Some(p) => format!("{} (pid {})", p.name, p.pid),
+        None => "a process".to_string(),
+    };
+    let v6only = match (l.family, l.v6only) {
+        (Family::Ipv6, Some(true)) => ", IPv6 only",
+        (Family::Ipv6, Some(false)) => ", IPv6 and IPv4",
+        _ => "",
+    };
+    format!("{who} listens on {}{v6only}", socket(&l.address, l.port))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diagnose::testkit::{Scenario, listener};
+
+    #[test]
+    fn a_dual_stack_listener_finds_nothing() {
+        assert!(
+            Listeners
+                .detect(&Scenario::dual_stack().context())
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn nothing_listening_is_found_for_each_family() {
+        let s = Scenario::dual_stack().listeners(vec![]);
+        let found = Listeners.detect(&s.context());
+        assert_eq!(found.len(), 2);
+        let f = Listeners.word(&s.context(), &found[1]);
+        assert_eq!((f.code, f.family), (Code::NoListener, Some(Family::Ipv6)));
+        assert!(f.fix[0].starts_with("start the web server"));
+    }
+
+    #[test]
+    fn an_ipv4_only_listener_misses_ipv6() {
+        let s = Scenario::dual_stack().listeners(vec![listener("0.0.0.0", None)]);
+        let found = Listeners.detect(&s.context());
+        assert!(matches!(
+            &found[..],
+            [Found::Missing {
+                family: Family::Ipv6,
+                ..
+            }]
+        ));
+    }
+
+    #[test]
+    fn a_dual_stack_socket_serves_ipv4_unless_v6only() {
+        let s = Scenario::dual_stack().listeners(vec![listener("::", Some(false))]);
+        assert!(Listeners.detect(&s.context()).is_empty());
+        let s = Scenario::dual_stack().listeners(vec![listener("::", Some(true))]);
+        assert!(matches!(
+            &Listeners.detect(&s.context())[..],
+            [Found::Missing {
+                family: Family::Ipv4,
+                ..
+            }]
+        ));
+    }
+
+    #[test]
+    fn a_socket_on_another_address_is_the_wrong_address() {
+        let s = Scenario::dual_stack().listeners(vec![
+            listener("192.0.2.99", None),
+            listener("::", Some(true)),
+        ]);
+        let found = Listeners.detect(&s.context());
+        assert!(matches!(
+            &found[..],
+            [Found::WrongAddress {
+                family: Family::Ipv4,
+                ..
+            }]
+        ));
+        let f = Listeners.word(&s.context(), &found[0]);
+        assert_eq!(f.code, Code::ListenerWrongAddress);
+        assert!(f.ca_error.unwrap().ends_with("Connection refused"));
+    }
+}

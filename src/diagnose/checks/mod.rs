@@ -1,0 +1,9 @@
+//! Checks shared by the methods: the name's addresses, the host, its listeners and firewall,
+//! and reachability. Each module declares its codes and methods in a `CHECK` and keeps
+//! detection (`detect`) apart from wording (`word`).
+
+pub mod addresses;
+pub mod firewall;
+pub mod host;
+pub mod listener;
+pub mod reachability;

@@ -1,0 +1,334 @@
+//! Reachability: what the TCP connects to each usable address say, read the way the CA's
+//! dialer reads them (`docs/ca-behaviour.md` §2.2, §2.8).
+//!
+//! Codes: `port-refused`, `port-timeout`, `address-unreachable`.
+
+use super::host::outcome_text;
+use crate::diagnose::ca::{self, Dial};
+use crate::diagnose::context::{duration, socket};
+use crate::diagnose::registry::CheckDef;
+use crate::diagnose::{Check, Code, Context, Finding, Severity, run_check};
+use crate::facts::{ConnectFact, ConnectOutcome, Family, Method};
+
+pub const CHECK: CheckDef = CheckDef {
+    name: "reachability",
+    codes: &[
+        Code::PortRefused,
+        Code::PortTimeout,
+        Code::AddressUnreachable,
+    ],
+    methods: &[Method::Http01],
+    run: |cx, out| run_check(&Reachability, cx, out),
+};
+
+pub struct Reachability;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Found {
+    /// Connects to `hits` failed alike (one code); `all_failed`: no address of the family on
+    /// that port connected.
+    Failed {
+        code: Code,
+        family: Family,
+        port: u16,
+        hits: Vec<ConnectFact>,
+        all_failed: bool,
+    },
+    /// This machine itself cannot send packets of that family: nothing learnt of the server.
+    VantageLimited {
+        family: Family,
+        port: u16,
+        hits: Vec<ConnectFact>,
+    },
+}
+
+fn code_of(dial: Dial) -> Code {
+    match dial {
+        Dial::Timeout => Code::PortTimeout,
+        Dial::Refused => Code::PortRefused,
+        Dial::NetworkUnreachable | Dial::Unreachable => Code::AddressUnreachable,
+    }
+}
+
+/// No IPv6 in this kernel, or no route here: with a default route, "network unreachable" came
+/// back from a router on the way, which is real.
+fn local_limitation(cx: &Context, family: Family, outcome: &ConnectOutcome) -> bool {
+    let default_route = match family {
+        Family::Ipv4 => &cx.host.default_route_v4,
+        Family::Ipv6 => &cx.host.default_route_v6,
+    };
+    match outcome {
+        ConnectOutcome::FamilyNotSupported => true,
+        ConnectOutcome::NetworkUnreachable => default_route.known() != Some(&true),
+        _ => false,
+    }
+}
+
+impl Check for Reachability {
+    type Evidence = Found;
+
+    fn detect(&self, cx: &Context) -> Vec<Found> {
+        let on_host = cx.on_host() == Some(true);
+        let mut found = Vec::new();
+        for family in [Family::Ipv4, Family::Ipv6] {
+            let usable = cx.usable(family);
+            if usable.is_empty() {
+                continue;
+            }
+            for port in [cx.validation_port(), ca::HTTPS_PORT] {
+                let probed: Vec<&ConnectFact> = cx
+                    .connects(family, port)
+                    .filter(|c| usable.contains(&c.address))
+                    .collect();
+                // A server without a certificate yet often has nothing on 443, and that is
+                // fine: port 443 matters only once the challenge redirects to HTTPS.
+                if probed.is_empty() || (port == ca::HTTPS_PORT && !cx.redirects_to_https(family)) {
+                    continue;
+                }
+                let all_failed = probed.iter().all(|c| Dial::of(&c.outcome).is_some());
+                for code in [
+                    Code::PortTimeout,
+                    Code::PortRefused,
+                    Code::AddressUnreachable,
+                ] {
+                    let hits: Vec<ConnectFact> = probed
+                        .iter()
+                        .filter(|c| Dial::of(&c.outcome).map(code_of) == Some(code))
+                        .map(|c| (*c).clone())
+                        .collect();
+                    if hits.is_empty() {
+                        continue;
+                    }
+                    if code == Code::AddressUnreachable
+                        && !on_host
+                        && hits
+                            .iter()
+                            .all(|c| local_limitation(cx, family, &c.outcome))
+                    {
+                        found.push(Found::VantageLimited { family, port, hits });
+                        continue;
+                    }
+                    found.push(Found::Failed {
+                        code,
+                        family,
+                        port,
+                        hits,
+                        all_failed,
+                    });
+                }
+            }
+        }
+        found
+    }
+
+    fn incomplete(&self, _cx: &Context, found: &Found) -> Option<String> {
+        match found {
+            Found::VantageLimited { family, .. } => Some(format!(
+                "this machine cannot reach {} addresses; run acme-doctor where {} works",
+                family.label(),
+                family.label()
+            )),
+            Found::Failed { .. } => None,
+        }
+    }
+
+    fn word(&self, cx: &Context, found: &Found) -> Finding {
+        match found {
+            Found::Failed {
+                code,
+                family,
+                port,
+                hits,
+                all_failed,
+            } => failed(cx, *code, *family, *port, hits, *all_failed),
+            Found::VantageLimited { family, port, hits } => {
+                let mut f = Finding::new(
+                    Code::AddressUnreachable,
+                    Severity::Info,
+                    format!(
+                        "this machine has no {} connectivity, so {}'s {} path was not tested",
+                        family.label(),
+                        cx.domain,
+                        family.record_type()
+                    ),
+                )
+                .family(*family)
+                .port(*port)
+                .detail("The failure is local to where acme-doctor runs, not evidence about the server.");
+                for c in hits {
+                    f = f.evidence(format!(
+                        "connect {}: {}",
+                        socket(&c.address, c.port),
+                        outcome_text(&c.outcome)
+                    ));
+                }
+                f.fix(format!(
+                    "run acme-doctor from a machine with {} connectivity, or on the server itself",
+                    family.label()
+                ))
+            }
+        }
+    }
+}
+
+/// A failure on some addresses of a family only is intermittent: the CA uses the first
+/// address its resolver returns, and resolvers rotate. (Whether IPv4 is only the fallback is
+/// decided once for all checks, in `rank::ipv4_is_only_the_fallback`.)
+fn failed(
+    cx: &Context,
+    code: Code,
+    family: Family,
+    port: u16,
+    hits: &[ConnectFact],
+    all_failed: bool,
+) -> Finding {
+    let severity = if all_failed {
+        Severity::Blocker
+    } else {
+        Severity::Warning
+    };
+    let rtype = family.record_type();
+    let addrs = hits
+        .iter()
+        .map(|c| c.address.to_string())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let first = &hits[0];
+    let what = match code {
+        Code::PortTimeout => format!(
+            "does not answer on port {port} (connect timed out after {})",
+            duration(first.elapsed_ms)
+        ),
+        Code::PortRefused => format!("refuses connections on port {port}"),
+        _ => format!(
+            "cannot be reached on port {port} ({})",
+            outcome_text(&first.outcome)
+        ),
+    };
+    let mut f = Finding::new(code, severity, format!("{rtype} {addrs} {what}"))
+        .family(family)
+        .port(port);
+    if code == Code::AddressUnreachable {
+        f = f.likely();
+    }
+    let scope = if port == cx.validation_port() {
+        "The CA fetches the http-01 challenge on port 80."
+    } else {
+        "Port 80 redirects to HTTPS, and the CA follows the redirect to port 443."
+    };
+    let partial = if all_failed {
+        ""
+    } else {
+        " Other addresses of this family answer, so validation fails only when the CA's resolver returns this one first."
+    };
+    let fallback = if family == Family::Ipv6 && port == cx.validation_port() {
+        " The CA tries IPv6 first; Boulder falls back to the first A address after a connect error, at a 10 s cost, and Pebble does not fall back at all."
+    } else {
+        ""
+    };
+    f = f
+        .detail(format!("{scope}{partial}{fallback}"))
+        .evidence_lines(cx.record_evidence(family));
+    for c in hits {
+        f = f.evidence(format!(
+            "connect {}: {} after {}",
+            socket(&c.address, c.port),
+            outcome_text(&c.outcome),
+            duration(c.elapsed_ms)
+        ));
+    }
+    let label = family.label();
+    f = match code {
+        Code::PortTimeout => f
+            .fix(format!("allow TCP port {port} in for {label} in the firewall (nft list ruleset; iptables -S; ip6tables -S)"))
+            .fix(format!("check the {rtype} record points at this server, and that a provider firewall / security group admits port {port}")),
+        Code::PortRefused => f
+            .fix(format!("start a web server listening on port {port} for {label} (ss -ltnp 'sport = :{port}')"))
+            .fix(format!("or remove a firewall REJECT rule for port {port} (nft list ruleset; iptables -S)")),
+        _ => f.fix(format!(
+            "check routing to {addrs} (ip route get ADDR) and that the {rtype} record is current"
+        )),
+    };
+    if severity == Severity::Blocker
+        && let Some(dial) = Dial::of(&first.outcome)
+    {
+        f = f.ca(ca::dial_error(cx.domain, &first.address, dial));
+    }
+    f
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diagnose::testkit::Scenario;
+
+    #[test]
+    fn all_connected_finds_nothing() {
+        let s = Scenario::dual_stack().v4_connects(80).v6_connects(80);
+        assert!(Reachability.detect(&s.context()).is_empty());
+    }
+
+    #[test]
+    fn a_timeout_on_every_address_is_a_blocker_with_the_cas_words() {
+        let s = Scenario::dual_stack().v4_connects(80).connect(
+            "2001:db8::10",
+            80,
+            ConnectOutcome::Timeout,
+        );
+        let found = Reachability.detect(&s.context());
+        assert!(matches!(
+            &found[..],
+            [Found::Failed {
+                code: Code::PortTimeout,
+                family: Family::Ipv6,
+                all_failed: true,
+                ..
+            }]
+        ));
+        let f = Reachability.word(&s.context(), &found[0]);
+        assert_eq!(f.severity, Severity::Blocker);
+        assert!(f.ca_error.unwrap().ends_with(ca::CONNECT_TIMEOUT));
+    }
+
+    #[test]
+    fn a_failure_on_some_addresses_only_is_a_warning() {
+        let s = Scenario::dual_stack()
+            .a(&["192.0.2.10", "192.0.2.11"])
+            .connect("192.0.2.10", 80, ConnectOutcome::Connected)
+            .connect("192.0.2.11", 80, ConnectOutcome::Refused);
+        let found = Reachability.detect(&s.context());
+        assert_eq!(
+            Reachability.word(&s.context(), &found[0]).severity,
+            Severity::Warning
+        );
+    }
+
+    #[test]
+    fn port_443_counts_only_after_a_redirect_to_https() {
+        let s = Scenario::dual_stack().v4_connects(80).connect(
+            "192.0.2.10",
+            443,
+            ConnectOutcome::Refused,
+        );
+        assert!(Reachability.detect(&s.context()).is_empty());
+        let s = s.http("192.0.2.10", 301, Some("https://example.test/x"));
+        assert!(matches!(
+            &Reachability.detect(&s.context())[..],
+            [Found::Failed { port: 443, .. }]
+        ));
+    }
+
+    #[test]
+    fn no_ipv6_here_is_a_limit_of_the_vantage_not_the_server() {
+        let s = Scenario::dual_stack().not_on_host().no_v6_route().connect(
+            "2001:db8::10",
+            80,
+            ConnectOutcome::NetworkUnreachable,
+        );
+        let cx = s.context();
+        let found = Reachability.detect(&cx);
+        assert!(matches!(&found[..], [Found::VantageLimited { .. }]));
+        assert!(Reachability.incomplete(&cx, &found[0]).is_some());
+        assert_eq!(Reachability.word(&cx, &found[0]).severity, Severity::Info);
+    }
+}

@@ -1,0 +1,181 @@
+//! What the diagnosis produces: findings, their severity, the verdict.
+
+use super::Code;
+use super::ca::{CaError, ProblemType};
+use crate::facts::Family;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// The CA's validation would fail.
+    Blocker,
+    /// Validation may pass, but something is fragile or wrong.
+    Warning,
+    Info,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Blocker => "blocker",
+            Severity::Warning => "warning",
+            Severity::Info => "info",
+        }
+    }
+}
+
+/// How sure the rule is. A direct observation beats an inference from configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Certainty {
+    Certain,
+    Likely,
+}
+
+/// Something a policy applied after the rules changed about a finding, said once, in words
+/// the renderers own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Note {
+    /// An IPv4 blocker demoted to a warning: the CA's IPv6 path works, so IPv4 is only its
+    /// fallback (see `rank::ipv4_is_only_the_fallback`).
+    Ipv4OnlyFallback,
+}
+
+impl Note {
+    pub fn text(self) -> &'static str {
+        match self {
+            Note::Ipv4OnlyFallback => {
+                "The CA connects over IPv6 first, which works, so today it never needs IPv4; but IPv4 is the fallback the day IPv6 hiccups, and CAs or clients without IPv6 use nothing else."
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Finding {
+    pub code: Code,
+    pub severity: Severity,
+    pub certainty: Certainty,
+    pub family: Option<Family>,
+    pub port: Option<u16>,
+    pub title: String,
+    pub detail: String,
+    pub evidence: Vec<String>,
+    pub fix: Vec<String>,
+    /// Codes of other findings in this diagnosis that this one causes (from the table of
+    /// causes, narrowed to what is present).
+    pub explains: Vec<Code>,
+    /// The root cause this finding is a symptom of, when one was found.
+    pub explained_by: Option<Code>,
+    /// What the CA would report, in Boulder's words (`docs/ca-behaviour.md` §2.8).
+    pub ca_error: Option<String>,
+    /// The ACME problem type of `ca_error`, as its URN.
+    pub ca_problem: Option<ProblemType>,
+    #[serde(default)]
+    pub notes: Vec<Note>,
+}
+
+impl Finding {
+    pub fn new(code: Code, severity: Severity, title: impl Into<String>) -> Finding {
+        Finding {
+            code,
+            severity,
+            certainty: Certainty::Certain,
+            family: None,
+            port: None,
+            title: title.into(),
+            detail: String::new(),
+            evidence: Vec::new(),
+            fix: Vec::new(),
+            explains: Vec::new(),
+            explained_by: None,
+            ca_error: None,
+            ca_problem: None,
+            notes: Vec::new(),
+        }
+    }
+
+    pub fn family(mut self, family: Family) -> Self {
+        self.family = Some(family);
+        self
+    }
+
+    pub fn port(mut self, port: u16) -> Self {
+        self.port = Some(port);
+        self
+    }
+
+    pub fn likely(mut self) -> Self {
+        self.certainty = Certainty::Likely;
+        self
+    }
+
+    pub fn detail(mut self, detail: impl Into<String>) -> Self {
+        self.detail = detail.into();
+        self
+    }
+
+    pub fn evidence(mut self, line: impl Into<String>) -> Self {
+        self.evidence.push(line.into());
+        self
+    }
+
+    pub fn evidence_lines(mut self, lines: impl IntoIterator<Item = String>) -> Self {
+        self.evidence.extend(lines);
+        self
+    }
+
+    pub fn fix(mut self, line: impl Into<String>) -> Self {
+        self.fix.push(line.into());
+        self
+    }
+
+    pub fn ca(mut self, error: CaError) -> Self {
+        self.ca_error = Some(error.detail);
+        self.ca_problem = Some(error.problem);
+        self
+    }
+
+    /// The detail with the policy notes after it, as people read it.
+    pub fn full_detail(&self) -> String {
+        let mut text = self.detail.clone();
+        for note in &self.notes {
+            if !text.is_empty() {
+                text.push(' ');
+            }
+            text.push_str(note.text());
+        }
+        text
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verdict {
+    Fail,
+    AtRisk,
+    Pass,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Fail => "fail",
+            Verdict::AtRisk => "at-risk",
+            Verdict::Pass => "pass",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Diagnosis {
+    pub verdict: Verdict,
+    /// A decisive fact is missing; `incomplete_reasons` says which.
+    pub incomplete: bool,
+    pub incomplete_reasons: Vec<String>,
+    /// Ranked: root causes first, each followed by the symptoms it explains.
+    pub findings: Vec<Finding>,
+}

@@ -1,0 +1,251 @@
+//! After every check has spoken: the policies that look at all findings together, and the
+//! ranking. Both read the table of causes and the priorities in [`super::causes`], nothing
+//! else.
+
+use super::causes::{explains, priority};
+use super::{Code, Context, Finding, Note, Severity};
+use crate::facts::Family;
+
+/// The CA connects over IPv6 first and tries IPv4 only after an IPv6 dial error
+/// (`docs/ca-behaviour.md` §2.2). So while the AAAA path works (every AAAA connected on the
+/// validation port, and no finding at all is against IPv6) an IPv4 blocker on that port does
+/// not fail today's validation: it becomes a warning with a note saying why.
+pub fn ipv4_is_only_the_fallback(cx: &Context, findings: &mut [Finding]) {
+    let port = cx.validation_port();
+    let ipv6_clean = !findings
+        .iter()
+        .any(|f| f.family == Some(Family::Ipv6) && f.severity != Severity::Info);
+    if !(ipv6_clean && cx.ipv6_path_works(port)) {
+        return;
+    }
+    for f in findings.iter_mut() {
+        if f.family == Some(Family::Ipv4) && f.port == Some(port) && f.severity == Severity::Blocker
+        {
+            f.severity = Severity::Warning;
+            f.ca_error = None;
+            f.ca_problem = None;
+            f.notes.push(Note::Ipv4OnlyFallback);
+        }
+    }
+}
+
+/// Whether `root` can explain `symptom`: the table lists it, and family and port do not
+/// contradict each other.
+fn can_explain(root: &Finding, symptom: &Finding) -> bool {
+    fn agree<T: PartialEq>(a: Option<T>, b: Option<T>) -> bool {
+        match (a, b) {
+            (Some(a), Some(b)) => a == b,
+            _ => true,
+        }
+    }
+    explains(root.code).contains(&symptom.code)
+        && agree(root.family, symptom.family)
+        && agree(root.port, symptom.port)
+}
+
+/// The CA dials IPv6 first, so on a tie its problem is the one the CA meets first.
+fn family_order(family: Option<Family>) -> u8 {
+    match family {
+        None => 0,
+        Some(Family::Ipv6) => 1,
+        Some(Family::Ipv4) => 2,
+    }
+}
+
+fn sort_key(f: &Finding) -> (Severity, super::Certainty, u8, u8, Option<u16>) {
+    (
+        f.severity,
+        f.certainty,
+        priority(f.code),
+        family_order(f.family),
+        f.port,
+    )
+}
+
+/// Root causes first (by severity, certainty, priority, IPv6 before IPv4), each followed by
+/// the symptoms it explains; `explains` lists what is actually present.
+pub fn rank(mut findings: Vec<Finding>) -> Vec<Finding> {
+    findings.sort_by_key(sort_key);
+    let n = findings.len();
+    // The first (best-ranked) finding that explains i, never i itself, never one that i
+    // explains in turn.
+    let explainer: Vec<Option<usize>> = (0..n)
+        .map(|i| {
+            (0..n).find(|&j| {
+                j != i
+                    && can_explain(&findings[j], &findings[i])
+                    && !can_explain(&findings[i], &findings[j])
+            })
+        })
+        .collect();
+    for i in 0..n {
+        findings[i].explained_by = explainer[i].map(|j| findings[j].code);
+    }
+    for j in 0..n {
+        let mut present: Vec<Code> = Vec::new();
+        for i in (0..n).filter(|&i| explainer[i] == Some(j)) {
+            if !present.contains(&findings[i].code) {
+                present.push(findings[i].code);
+            }
+        }
+        findings[j].explains = present;
+    }
+    let mut ranked = Vec::with_capacity(n);
+    for root in (0..n).filter(|&i| explainer[i].is_none()) {
+        ranked.push(findings[root].clone());
+        for symptom in (0..n).filter(|&i| explainer[i] == Some(root)) {
+            ranked.push(findings[symptom].clone());
+        }
+    }
+    // A symptom whose explainer is itself explained sits under the outermost root above;
+    // keep it rather than lose it.
+    for i in 0..n {
+        if explainer[i].is_some_and(|j| explainer[j].is_some()) {
+            ranked.push(findings[i].clone());
+        }
+    }
+    ranked
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diagnose::testkit::Scenario;
+
+    fn codes(ranked: &[Finding]) -> Vec<(Code, Option<Family>)> {
+        ranked.iter().map(|f| (f.code, f.family)).collect()
+    }
+
+    #[test]
+    fn root_cause_ranks_above_the_symptom_it_explains() {
+        let symptom = Finding::new(Code::PortTimeout, Severity::Blocker, "timeout")
+            .family(Family::Ipv6)
+            .port(80);
+        let root = Finding::new(Code::Ipv6Disabled, Severity::Blocker, "off")
+            .family(Family::Ipv6)
+            .port(80)
+            .likely();
+        let ranked = rank(vec![symptom, root]);
+        assert_eq!(ranked[0].code, Code::Ipv6Disabled);
+        assert_eq!(ranked[0].explains, vec![Code::PortTimeout]);
+        assert_eq!(ranked[1].explained_by, Some(Code::Ipv6Disabled));
+    }
+
+    #[test]
+    fn a_root_for_one_family_does_not_explain_the_other() {
+        let v4 = Finding::new(Code::PortTimeout, Severity::Blocker, "t").family(Family::Ipv4);
+        let root = Finding::new(Code::Ipv6Disabled, Severity::Blocker, "off").family(Family::Ipv6);
+        let ranked = rank(vec![v4, root]);
+        assert!(ranked.iter().all(|f| f.explained_by.is_none()));
+        assert!(ranked.iter().all(|f| f.explains.is_empty()));
+    }
+
+    #[test]
+    fn blockers_rank_above_warnings_and_info() {
+        let info = Finding::new(Code::NotOnHost, Severity::Info, "i");
+        let warn = Finding::new(Code::ReservedAddress, Severity::Warning, "w");
+        let block = Finding::new(Code::DnsNxdomain, Severity::Blocker, "b");
+        let ranked = rank(vec![info, warn, block]);
+        assert_eq!(
+            codes(&ranked),
+            [
+                (Code::DnsNxdomain, None),
+                (Code::ReservedAddress, None),
+                (Code::NotOnHost, None)
+            ]
+        );
+    }
+
+    #[test]
+    fn on_a_tie_ipv6_ranks_before_ipv4_as_the_ca_dials() {
+        let v4 = Finding::new(Code::NoListener, Severity::Blocker, "v4")
+            .family(Family::Ipv4)
+            .port(80);
+        let v6 = Finding::new(Code::NoListener, Severity::Blocker, "v6")
+            .family(Family::Ipv6)
+            .port(80);
+        let ranked = rank(vec![v4, v6]);
+        assert_eq!(
+            codes(&ranked),
+            [
+                (Code::NoListener, Some(Family::Ipv6)),
+                (Code::NoListener, Some(Family::Ipv4))
+            ]
+        );
+    }
+
+    /// A standalone ACME client that is not running leaves nothing listening; if the firewall
+    /// drops port 80 too, the firewall is what will still fail the client's own run.
+    #[test]
+    fn firewall_drops_ranks_above_no_listener() {
+        let listener = Finding::new(Code::NoListener, Severity::Blocker, "nothing listens")
+            .family(Family::Ipv4)
+            .port(80);
+        let firewall = Finding::new(Code::FirewallDrops, Severity::Blocker, "dropped")
+            .family(Family::Ipv4)
+            .port(80);
+        let refused = Finding::new(Code::PortRefused, Severity::Blocker, "refused")
+            .family(Family::Ipv4)
+            .port(80);
+        let ranked = rank(vec![listener, refused, firewall]);
+        assert_eq!(ranked[0].code, Code::FirewallDrops);
+        assert_eq!(ranked[0].explains, vec![Code::PortRefused]);
+        assert_eq!(ranked.last().map(|f| f.code), Some(Code::NoListener));
+    }
+
+    fn ipv4_blocker() -> Finding {
+        Finding::new(Code::PortTimeout, Severity::Blocker, "A times out")
+            .family(Family::Ipv4)
+            .port(80)
+    }
+
+    #[test]
+    fn fallback_demotes_ipv4_while_every_aaaa_connects() {
+        let s = Scenario::dual_stack().v6_connects(80);
+        let cx = s.context();
+        let mut findings = vec![ipv4_blocker()];
+        ipv4_is_only_the_fallback(&cx, &mut findings);
+        assert_eq!(findings[0].severity, Severity::Warning);
+        assert_eq!(findings[0].notes, vec![Note::Ipv4OnlyFallback]);
+        assert_eq!(findings[0].ca_error, None);
+        assert!(!findings[0].detail.contains("IPv6 first"));
+    }
+
+    #[test]
+    fn fallback_keeps_ipv4_decisive_when_ipv6_has_any_problem() {
+        let s = Scenario::dual_stack().v6_connects(80);
+        let cx = s.context();
+        let v6_warning = Finding::new(Code::ChallengeStatus, Severity::Warning, "catch-all")
+            .family(Family::Ipv6)
+            .port(80);
+        let mut findings = vec![ipv4_blocker(), v6_warning];
+        ipv4_is_only_the_fallback(&cx, &mut findings);
+        assert_eq!(findings[0].severity, Severity::Blocker);
+        assert!(findings[0].notes.is_empty());
+    }
+
+    #[test]
+    fn fallback_needs_the_ipv6_path_to_work() {
+        let s = Scenario::dual_stack();
+        let cx = s.context();
+        let mut findings = vec![ipv4_blocker()];
+        ipv4_is_only_the_fallback(&cx, &mut findings);
+        assert_eq!(findings[0].severity, Severity::Blocker);
+        let s = Scenario::ipv4_only();
+        let cx = s.context();
+        ipv4_is_only_the_fallback(&cx, &mut findings);
+        assert_eq!(findings[0].severity, Severity::Blocker);
+    }
+
+    #[test]
+    fn fallback_leaves_other_ports_and_info_alone() {
+        let s = Scenario::dual_stack().v6_connects(80);
+        let cx = s.context();
+        let on_443 = Finding::new(Code::PortTimeout, Severity::Blocker, "443")
+            .family(Family::Ipv4)
+            .port(443);
+        let mut findings = vec![on_443];
+        ipv4_is_only_the_fallback(&cx, &mut findings);
+        assert_eq!(findings[0].severity, Severity::Blocker);
+    }
+}

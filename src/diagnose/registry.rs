@@ -1,0 +1,57 @@
+//! Every check, with the codes it emits and the methods it applies to. Adding a check is one
+//! line here; adding a method is one `Method` variant and the lines of the checks it composes.
+
+use super::{Code, Context, Out, checks, http01};
+use crate::facts::Method;
+
+pub struct CheckDef {
+    /// A short name, for tests and `docs/architecture.md`.
+    pub name: &'static str,
+    pub codes: &'static [Code],
+    pub methods: &'static [Method],
+    pub run: fn(&Context, &mut Out),
+}
+
+/// In the order the CA meets the problems: the name, the host, the path, the answer.
+pub const REGISTRY: &[CheckDef] = &[
+    http01::wildcard::CHECK,
+    checks::addresses::CHECK,
+    checks::host::CHECK,
+    checks::listener::CHECK,
+    checks::firewall::CHECK,
+    checks::reachability::CHECK,
+    http01::answer::CHECK,
+];
+
+/// The checks that apply to `method`.
+pub fn for_method(method: Method) -> impl Iterator<Item = &'static CheckDef> {
+    REGISTRY.iter().filter(move |c| c.methods.contains(&method))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_is_emitted_by_exactly_one_check() {
+        for code in Code::ALL {
+            let owners: Vec<&str> = REGISTRY
+                .iter()
+                .filter(|c| c.codes.contains(code))
+                .map(|c| c.name)
+                .collect();
+            assert_eq!(owners.len(), 1, "{code} is declared by {owners:?}");
+        }
+    }
+
+    #[test]
+    fn every_method_has_checks_and_names_are_unique() {
+        for method in Method::ALL {
+            assert!(for_method(*method).count() > 0, "{}", method.as_str());
+        }
+        let mut names: Vec<&str> = REGISTRY.iter().map(|c| c.name).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), REGISTRY.len());
+    }
+}

@@ -1,0 +1,301 @@
+//! Facts built in code for unit tests of single checks: a healthy dual-stack server that each
+//! test bends to its case, so no fixture file is needed.
+
+use super::Context;
+use crate::domain::DomainName;
+use crate::facts::{
+    ConnectFact, ConnectOutcome, DnsFacts, DnsLookup, DnsOutcome, Family, FirewallFacts, HostFacts,
+    Http01Facts, HttpFact, HttpOutcome, Interface, Listener, MethodFacts, ProbeOptions, Probed,
+    Process, Resolver, RunFacts, Sysctl, Target, TargetFacts,
+};
+use std::net::IpAddr;
+
+pub struct Scenario {
+    run: RunFacts,
+}
+
+fn ip(text: &str) -> IpAddr {
+    text.parse().expect("test address")
+}
+
+fn answer(addresses: &[&str]) -> DnsLookup {
+    DnsLookup {
+        outcome: if addresses.is_empty() {
+            DnsOutcome::NoData
+        } else {
+            DnsOutcome::Answer
+        },
+        addresses: addresses.iter().map(|a| ip(a)).collect(),
+        cname_chain: Vec::new(),
+        elapsed_ms: 2,
+    }
+}
+
+/// An nginx-like listener on port 80.
+pub fn listener(address: &str, v6only: Option<bool>) -> Listener {
+    let address = ip(address);
+    Listener {
+        family: Family::of(&address),
+        address,
+        port: 80,
+        v6only,
+        process: Some(Process {
+            pid: 42,
+            name: "nginx".into(),
+        }),
+    }
+}
+
+impl Scenario {
+    /// example.test with A 192.0.2.10 and AAAA 2001:db8::10, both on this host's eth0, nginx
+    /// on both families, IPv6 on, default routes, no firewall read, documentation addresses
+    /// allowed as in the lab.
+    pub fn dual_stack() -> Scenario {
+        let host = HostFacts {
+            kernel: Probed::Known("6.1.0".into()),
+            ipv6_in_kernel: Probed::Known(true),
+            disable_ipv6: Probed::Known(
+                ["all", "default", "lo", "eth0"]
+                    .iter()
+                    .map(|s| Sysctl {
+                        scope: s.to_string(),
+                        value: 0,
+                    })
+                    .collect(),
+            ),
+            bindv6only: Probed::Known(false),
+            interfaces: Probed::Known(vec![
+                Interface {
+                    name: "lo".into(),
+                    up: true,
+                    loopback: true,
+                    addresses: vec![ip("127.0.0.1"), ip("::1")],
+                },
+                Interface {
+                    name: "eth0".into(),
+                    up: true,
+                    loopback: false,
+                    addresses: vec![ip("192.0.2.10"), ip("2001:db8::10")],
+                },
+            ]),
+            default_route_v4: Probed::Known(true),
+            default_route_v6: Probed::Known(true),
+            listeners: Probed::Known(vec![listener("0.0.0.0", None), listener("::", Some(true))]),
+            default_route_dev_v4: Some("eth0".into()),
+            default_route_dev_v6: Some("eth0".into()),
+            firewall: None,
+        };
+        let target = TargetFacts {
+            target: Target {
+                domain: DomainName {
+                    input: "example.test".into(),
+                    ascii: "example.test".into(),
+                    wildcard: false,
+                },
+                resolver: Resolver::Given {
+                    address: "203.0.113.53:53".parse().expect("resolver"),
+                },
+            },
+            dns: Some(DnsFacts {
+                a: answer(&["192.0.2.10"]),
+                aaaa: answer(&["2001:db8::10"]),
+            }),
+            method: MethodFacts::Http01(Http01Facts::default()),
+            duration_ms: 5,
+        };
+        Scenario {
+            run: RunFacts {
+                facts_version: crate::facts::FACTS_VERSION,
+                tool_version: "test".into(),
+                started_at: "2026-11-28T00:00:00Z".into(),
+                options: ProbeOptions {
+                    timeout_ms: 2000,
+                    allow_reserved: true,
+                },
+                host,
+                targets: vec![target],
+                duration_ms: 5,
+            },
+        }
+    }
+
+    pub fn ipv4_only() -> Scenario {
+        Scenario::dual_stack().aaaa(&[])
+    }
+
+    pub fn context(&self) -> Context<'_> {
+        Context::new(&self.run, &self.run.targets[0])
+    }
+
+    fn target(&mut self) -> &mut TargetFacts {
+        &mut self.run.targets[0]
+    }
+
+    fn http01(&mut self) -> &mut Http01Facts {
+        match &mut self.target().method {
+            MethodFacts::Http01(f) => f,
+        }
+    }
+
+    pub fn dns(mut self, a: DnsLookup, aaaa: DnsLookup) -> Scenario {
+        self.target().dns = Some(DnsFacts { a, aaaa });
+        self
+    }
+
+    pub fn a(mut self, addresses: &[&str]) -> Scenario {
+        if let Some(dns) = &mut self.target().dns {
+            dns.a = answer(addresses);
+        }
+        self.add_local(addresses);
+        self
+    }
+
+    pub fn aaaa(mut self, addresses: &[&str]) -> Scenario {
+        if let Some(dns) = &mut self.target().dns {
+            dns.aaaa = answer(addresses);
+        }
+        self
+    }
+
+    fn add_local(&mut self, addresses: &[&str]) {
+        if let Probed::Known(ifs) = &mut self.run.host.interfaces
+            && let Some(eth0) = ifs.iter_mut().find(|i| i.name == "eth0")
+        {
+            for a in addresses {
+                if !eth0.addresses.contains(&ip(a)) {
+                    eth0.addresses.push(ip(a));
+                }
+            }
+        }
+    }
+
+    /// Reserved addresses are dropped, as outside a lab.
+    pub fn strict_reserved(mut self) -> Scenario {
+        self.run.options.allow_reserved = false;
+        self
+    }
+
+    pub fn wildcard(mut self) -> Scenario {
+        let domain = &mut self.target().target.domain;
+        domain.wildcard = true;
+        domain.input = format!("*.{}", domain.ascii);
+        self.target().dns = None;
+        self
+    }
+
+    /// This machine holds none of the addresses.
+    pub fn not_on_host(mut self) -> Scenario {
+        if let Probed::Known(ifs) = &mut self.run.host.interfaces
+            && let Some(eth0) = ifs.iter_mut().find(|i| i.name == "eth0")
+        {
+            eth0.addresses = vec![ip("198.51.100.7")];
+        }
+        self
+    }
+
+    /// `disable_ipv6 = 1` on all, default and eth0 (the seed case).
+    pub fn ipv6_off(mut self) -> Scenario {
+        if let Probed::Known(list) = &mut self.run.host.disable_ipv6 {
+            for s in list.iter_mut().filter(|s| s.scope != "lo") {
+                s.value = 1;
+            }
+        }
+        if let Probed::Known(ifs) = &mut self.run.host.interfaces {
+            for i in ifs.iter_mut() {
+                i.addresses.retain(|a| a.is_ipv4());
+            }
+        }
+        self.run.host.default_route_v6 = Probed::Known(false);
+        self
+    }
+
+    pub fn kernel_without_ipv6(mut self) -> Scenario {
+        self = self.ipv6_off();
+        self.run.host.ipv6_in_kernel = Probed::Known(false);
+        self
+    }
+
+    pub fn no_v6_route(mut self) -> Scenario {
+        self.run.host.default_route_v6 = Probed::Known(false);
+        self.run.host.default_route_dev_v6 = None;
+        self
+    }
+
+    pub fn listeners(mut self, listeners: Vec<Listener>) -> Scenario {
+        self.run.host.listeners = Probed::Known(listeners);
+        self
+    }
+
+    pub fn firewall(mut self, firewall: FirewallFacts) -> Scenario {
+        self.run.host.firewall = Some(firewall);
+        self
+    }
+
+    /// One connect outcome, replacing an earlier one for the same address and port.
+    pub fn connect(mut self, address: &str, port: u16, outcome: ConnectOutcome) -> Scenario {
+        let address = ip(address);
+        let facts = self.http01();
+        facts
+            .connects
+            .retain(|c| !(c.address == address && c.port == port));
+        facts.connects.push(ConnectFact {
+            address,
+            port,
+            outcome,
+            elapsed_ms: if outcome_is_timeout(&facts.connects) {
+                2000
+            } else {
+                1
+            },
+        });
+        self
+    }
+
+    fn connects_all(mut self, family: Family, port: u16) -> Scenario {
+        let addresses: Vec<IpAddr> = self
+            .target()
+            .dns
+            .as_ref()
+            .map(|d| d.lookup(family).addresses.clone())
+            .unwrap_or_default();
+        for a in addresses {
+            self = self.connect(&a.to_string(), port, ConnectOutcome::Connected);
+        }
+        self
+    }
+
+    pub fn v4_connects(self, port: u16) -> Scenario {
+        self.connects_all(Family::Ipv4, port)
+    }
+
+    pub fn v6_connects(self, port: u16) -> Scenario {
+        self.connects_all(Family::Ipv6, port)
+    }
+
+    /// The challenge GET on `address` answered `status`, after a successful connect.
+    pub fn http(mut self, address: &str, status: u16, location: Option<&str>) -> Scenario {
+        self = self.connect(address, 80, ConnectOutcome::Connected);
+        let address = ip(address);
+        let facts = self.http01();
+        facts.http.retain(|h| h.address != address);
+        facts.http.push(HttpFact {
+            address,
+            port: 80,
+            url: "http://example.test/.well-known/acme-challenge/T".into(),
+            outcome: HttpOutcome::Response {
+                status,
+                server: Some("nginx".into()),
+                location: location.map(str::to_string),
+                body_prefix: String::new(),
+                body_bytes: 0,
+                body_truncated: false,
+            },
+            elapsed_ms: 1,
+        });
+        self
+    }
+}
+
+fn outcome_is_timeout(_: &[ConnectFact]) -> bool {
+    false
+}

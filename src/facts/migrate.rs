@@ -1,0 +1,207 @@
+//! Loading facts files of every version. An older layout is rewritten, as JSON, into the
+//! current one before it is deserialised: one model lives in the code, and each version step
+//! is one function here.
+//!
+//! Accepted: a `--save-facts` file (one run), a version-1 file (one facts object, or an array
+//! of them for several domains), and a saved `--json`/`--ndjson`-as-array output, whose
+//! objects carry their facts under `facts`.
+
+use super::{FACTS_VERSION, RunFacts};
+use serde_json::{Map, Value, json};
+use std::fmt;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LoadError {
+    Empty,
+    Newer(u64),
+    NotFacts(String),
+}
+
+impl fmt::Display for LoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LoadError::Empty => f.write_str("holds no facts"),
+            LoadError::Newer(v) => write!(
+                f,
+                "was written by a newer acme-doctor (facts_version {v}); this one reads up to {FACTS_VERSION}"
+            ),
+            LoadError::NotFacts(why) => write!(f, "is not acme-doctor facts: {why}"),
+        }
+    }
+}
+
+/// Every run held in a parsed facts file, migrated to the current layout.
+pub fn from_json(value: Value) -> Result<Vec<RunFacts>, LoadError> {
+    let items = match value {
+        Value::Array(items) => items,
+        other => vec![other],
+    };
+    if items.is_empty() {
+        return Err(LoadError::Empty);
+    }
+    items
+        .into_iter()
+        .map(|mut item| {
+            // A saved `--json` output carries its facts inside.
+            if let Some(inner) = item.get_mut("facts") {
+                item = inner.take();
+            }
+            let version = item
+                .get("facts_version")
+                .and_then(Value::as_u64)
+                .ok_or_else(|| LoadError::NotFacts("no facts_version".into()))?;
+            let current = match version {
+                1 => v1_to_v2(item)?,
+                v if v == u64::from(FACTS_VERSION) => item,
+                v if v > u64::from(FACTS_VERSION) => return Err(LoadError::Newer(v)),
+                v => return Err(LoadError::NotFacts(format!("unknown facts_version {v}"))),
+            };
+            serde_json::from_value::<RunFacts>(current)
+                .map_err(|e| LoadError::NotFacts(e.to_string()))
+        })
+        .collect()
+}
+
+fn take(map: &mut Map<String, Value>, key: &str) -> Value {
+    map.remove(key).unwrap_or(Value::Null)
+}
+
+/// Version 1 held one domain per object, with the host facts beside the HTTP-01 facts at the
+/// top level, the resolver and the unknown-fact reasons as text.
+fn v1_to_v2(item: Value) -> Result<Value, LoadError> {
+    let Value::Object(mut v1) = item else {
+        return Err(LoadError::NotFacts("a facts entry is not an object".into()));
+    };
+    let Value::Object(mut target) = take(&mut v1, "target") else {
+        return Err(LoadError::NotFacts("no target".into()));
+    };
+    if target.get("method").and_then(Value::as_str) != Some("http-01") {
+        return Err(LoadError::NotFacts("version 1 knows only http-01".into()));
+    }
+    let resolver = match take(&mut target, "resolver") {
+        Value::String(text) => resolver(&text),
+        _ => return Err(LoadError::NotFacts("no target.resolver".into())),
+    };
+    let duration = take(&mut v1, "duration_ms");
+    let mut host = take(&mut v1, "host");
+    unknown_reasons(&mut host);
+    let target_facts = json!({
+        "target": {
+            "domain": {
+                "input": take(&mut target, "input"),
+                "ascii": take(&mut target, "domain"),
+                "wildcard": take(&mut target, "wildcard"),
+            },
+            "resolver": resolver,
+        },
+        "dns": take(&mut v1, "dns"),
+        "method": {"http-01": {
+            "connects": v1.remove("connects").unwrap_or_else(|| json!([])),
+            "http": v1.remove("http").unwrap_or_else(|| json!([])),
+        }},
+        "duration_ms": duration.clone(),
+    });
+    Ok(json!({
+        "facts_version": 2,
+        "tool_version": take(&mut v1, "tool_version"),
+        "started_at": take(&mut v1, "started_at"),
+        "options": take(&mut v1, "options"),
+        "host": host,
+        "targets": [target_facts],
+        "duration_ms": duration,
+    }))
+}
+
+/// `192.0.2.53:53` or `system (192.0.2.53, 2001:db8::53)`. Text that is neither stays a
+/// system resolver with no known server rather than failing the whole file.
+fn resolver(text: &str) -> Value {
+    if let Ok(address) = text.parse::<std::net::SocketAddr>() {
+        return json!({"kind": "given", "address": address});
+    }
+    let servers: Vec<std::net::IpAddr> = text
+        .strip_prefix("system (")
+        .and_then(|rest| rest.strip_suffix(')'))
+        .map(|list| {
+            list.split(',')
+                .filter_map(|s| s.trim().parse().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    json!({"kind": "system", "servers": servers})
+}
+
+/// Version 1 stored why a fact was unknown as a sentence; version 2 as a kind. The sentences
+/// were written by this tool's own probes, so their shapes are known.
+fn unknown_reasons(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            if let Some(Value::String(text)) = map.get("unknown") {
+                let reason = reason(text);
+                map.insert("unknown".into(), reason);
+                return;
+            }
+            for v in map.values_mut() {
+                unknown_reasons(v);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(unknown_reasons),
+        _ => {}
+    }
+}
+
+fn reason(text: &str) -> Value {
+    if let Some(program) = text.strip_suffix(" is not installed") {
+        return json!({"reason": "not-installed", "program": program});
+    }
+    const DENIED: &str = ": permission denied (run acme-doctor as root to read the firewall): ";
+    if let Some((program, message)) = text.split_once(DENIED) {
+        return json!({"reason": "permission-denied", "program": program, "message": message});
+    }
+    if let Some((program, rest)) = text.split_once(" did not finish within ") {
+        let secs: u64 = rest.trim_end_matches(" s").parse().unwrap_or(0);
+        return json!({"reason": "timed-out", "program": program, "after_ms": secs * 1000});
+    }
+    json!({"reason": "failed", "message": text})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::facts::{Resolver, Unknown};
+
+    #[test]
+    fn version_1_reasons_become_kinds() {
+        let denied = "nft: permission denied (run acme-doctor as root to read the firewall): Operation not permitted";
+        let parsed: Unknown = serde_json::from_value(reason(denied)).unwrap();
+        assert_eq!(
+            parsed,
+            Unknown::PermissionDenied {
+                program: "nft".into(),
+                message: "Operation not permitted".into()
+            }
+        );
+        assert_eq!(parsed.to_string(), denied);
+        let missing: Unknown =
+            serde_json::from_value(reason("iptables-legacy-save is not installed")).unwrap();
+        assert!(matches!(missing, Unknown::NotInstalled { .. }));
+        let other: Unknown = serde_json::from_value(reason("uname: boom")).unwrap();
+        assert_eq!(other, Unknown::failed("uname: boom"));
+    }
+
+    #[test]
+    fn version_1_resolvers_become_structured() {
+        let given: Resolver = serde_json::from_value(resolver("203.0.113.53:53")).unwrap();
+        assert_eq!(given.to_string(), "203.0.113.53:53");
+        let system: Resolver =
+            serde_json::from_value(resolver("system (192.0.2.53, 2001:db8::53)")).unwrap();
+        assert_eq!(system.to_string(), "system (192.0.2.53, 2001:db8::53)");
+        assert_eq!(system.first_ip(), Some("192.0.2.53".parse().unwrap()));
+    }
+
+    #[test]
+    fn newer_files_are_refused_by_version() {
+        let err = from_json(json!({"facts_version": 99})).unwrap_err();
+        assert_eq!(err, LoadError::Newer(99));
+        assert_eq!(from_json(json!([])).unwrap_err(), LoadError::Empty);
+    }
+}

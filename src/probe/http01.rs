@@ -1,0 +1,91 @@
+//! The facts HTTP-01 needs: a TCP connect to every usable address on ports 80 and 443 (443
+//! matters once port 80 redirects to HTTPS), and the challenge GET on port 80 where the
+//! connect got through (`docs/ca-behaviour.md` §2.2, §2.3).
+
+use super::{ConnectProbe, HttpProbe};
+use crate::config::Config;
+use crate::facts::{ConnectOutcome, DnsFacts, Http01Facts};
+use crate::reserved;
+use futures_util::future::join_all;
+use std::net::{IpAddr, SocketAddr};
+
+/// The CA fetches the challenge on port 80 only (RFC 8555 §8.3).
+pub const HTTP_PORT: u16 = 80;
+/// Where a redirect to `https://` leads.
+pub const HTTPS_PORT: u16 = 443;
+
+pub async fn gather<C: ConnectProbe, H: HttpProbe>(
+    config: &Config,
+    domain: &str,
+    dns: Option<&DnsFacts>,
+    tcp: &C,
+    http: &H,
+) -> Http01Facts {
+    // The addresses the CA would dial: reserved ones are dropped as the CA drops them.
+    let targets: Vec<IpAddr> = dns
+        .map(|d| {
+            d.a.addresses
+                .iter()
+                .chain(&d.aaaa.addresses)
+                .filter(|ip| config.allow_reserved || reserved::classify(ip).is_none())
+                .copied()
+                .collect()
+        })
+        .unwrap_or_default();
+    let token_path = format!("/.well-known/acme-challenge/{}", challenge_token());
+    let per_address = targets.iter().map(|ip| {
+        let token_path = token_path.as_str();
+        async move {
+            let http_addr = SocketAddr::new(*ip, HTTP_PORT);
+            let port80 = async {
+                let fact = tcp.connect(http_addr, config.timeout).await;
+                // The HTTP GET needs its own connection; only try it where TCP got through.
+                let http_fact = if fact.outcome == ConnectOutcome::Connected {
+                    Some(
+                        http.get(domain, http_addr, token_path, config.timeout)
+                            .await,
+                    )
+                } else {
+                    None
+                };
+                (fact, http_fact)
+            };
+            let port443 = tcp.connect(SocketAddr::new(*ip, HTTPS_PORT), config.timeout);
+            let ((c80, h80), c443) = tokio::join!(port80, port443);
+            (vec![c80, c443], h80)
+        }
+    });
+    let mut facts = Http01Facts::default();
+    for (connects, http_fact) in join_all(per_address).await {
+        facts.connects.extend(connects);
+        facts.http.extend(http_fact);
+    }
+    facts
+}
+
+/// A random token in the ACME shape (base64url), so the GET exercises the same routing a real
+/// challenge would; it must not exist on the server, so a 404 is the healthy answer.
+fn challenge_token() -> String {
+    use rand::RngExt;
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut rng = rand::rng();
+    (0..43)
+        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_look_like_acme_tokens() {
+        let t = challenge_token();
+        assert_eq!(t.len(), 43);
+        assert!(
+            t.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        );
+        assert_ne!(t, challenge_token());
+    }
+}
