@@ -4,319 +4,469 @@
 
 mod common;
 
-use acme_doctor::diagnose::diagnose;
-use acme_doctor::facts::Facts;
+use acme_doctor::diagnose::Verdict::{AtRisk, Fail, Pass};
+use acme_doctor::diagnose::{Diagnosis, Finding, Severity, Verdict, diagnose};
+use acme_doctor::facts::{Facts, Family};
+use std::fmt;
 
-/// fixture, verdict, incomplete, ranked findings as `code/family/port/severity-initial`.
-const CASES: &[(&str, &str, bool, &[&str])] = &[
-    ("healthy-host", "pass", false, &[]),
-    ("healthy-outside", "pass", false, &["not-on-host/-/-/i"]),
-    (
-        "seed-host",
-        "fail",
-        false,
-        &["ipv6-disabled/ipv6/80/b", "address-unreachable/ipv6/80/b"],
-    ),
-    (
-        "seed-outside",
-        "fail",
-        false,
-        &["port-timeout/ipv6/80/b", "not-on-host/-/-/i"],
-    ),
+/// One expected finding, compared field by field with the diagnosis: the code's slug, the
+/// family and port it is about, and its severity.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Expect {
+    code: &'static str,
+    family: Option<Family>,
+    port: Option<u16>,
+    severity: Severity,
+}
+
+impl Expect {
+    /// A diagnosed finding in the same shape, to compare and print alike.
+    fn of(f: &Finding) -> Expect {
+        Expect {
+            code: f.code.as_str(),
+            family: f.family,
+            port: f.port,
+            severity: f.severity,
+        }
+    }
+}
+
+impl fmt::Display for Expect {
+    /// `code family port severity`, `-` for no family or port.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} {} {} {}",
+            self.code,
+            self.family.map_or("-", Family::as_str),
+            self.port.map_or("-".into(), |p| p.to_string()),
+            self.severity.as_str()
+        )
+    }
+}
+
+const V4: Option<Family> = Some(Family::Ipv4);
+const V6: Option<Family> = Some(Family::Ipv6);
+/// A finding about no one family (`"family": null`); matched exactly, not a wildcard.
+const ANY: Option<Family> = None;
+
+const fn expect(
+    code: &'static str,
+    family: Option<Family>,
+    port: Option<u16>,
+    severity: Severity,
+) -> Expect {
+    Expect {
+        code,
+        family,
+        port,
+        severity,
+    }
+}
+
+/// A blocker.
+const fn b(code: &'static str, family: Option<Family>, port: Option<u16>) -> Expect {
+    expect(code, family, port, Severity::Blocker)
+}
+
+/// A warning.
+const fn w(code: &'static str, family: Option<Family>, port: Option<u16>) -> Expect {
+    expect(code, family, port, Severity::Warning)
+}
+
+/// An info.
+const fn i(code: &'static str, family: Option<Family>, port: Option<u16>) -> Expect {
+    expect(code, family, port, Severity::Info)
+}
+
+/// A fixture and the diagnosis it must give: verdict, whether it is incomplete, and the
+/// findings in rank order.
+struct Case {
+    fixture: &'static str,
+    verdict: Verdict,
+    incomplete: bool,
+    findings: &'static [Expect],
+}
+
+const CASES: &[Case] = &[
+    Case {
+        fixture: "healthy-host",
+        verdict: Pass,
+        incomplete: false,
+        findings: &[],
+    },
+    Case {
+        fixture: "healthy-outside",
+        verdict: Pass,
+        incomplete: false,
+        findings: &[i("not-on-host", ANY, None)],
+    },
+    Case {
+        fixture: "seed-host",
+        verdict: Fail,
+        incomplete: false,
+        findings: &[
+            b("ipv6-disabled", V6, Some(80)),
+            b("address-unreachable", V6, Some(80)),
+        ],
+    },
+    Case {
+        fixture: "seed-outside",
+        verdict: Fail,
+        incomplete: false,
+        findings: &[b("port-timeout", V6, Some(80)), i("not-on-host", ANY, None)],
+    },
     // docker0 came up after `all=1` and took `default`=0: the carrying interface decides.
-    (
-        "derived-ipv6-disabled-docker0-later",
-        "fail",
-        false,
-        &["ipv6-disabled/ipv6/80/b", "address-unreachable/ipv6/80/b"],
-    ),
-    (
-        "derived-kernel-without-ipv6",
-        "fail",
-        false,
-        &["ipv6-disabled/ipv6/80/b", "address-unreachable/ipv6/80/b"],
-    ),
-    (
-        "stale-aaaa-host",
-        "fail",
-        false,
-        &["aaaa-not-local/ipv6/80/b", "port-timeout/ipv6/80/b"],
-    ),
-    (
-        "stale-aaaa-outside",
-        "fail",
-        false,
-        &["port-timeout/ipv6/80/b", "not-on-host/-/-/i"],
-    ),
-    (
-        "ipv4-only-nginx-host",
-        "fail",
-        false,
-        &["no-listener/ipv6/80/b", "port-refused/ipv6/80/b"],
-    ),
-    (
-        "ipv4-only-nginx-outside",
-        "fail",
-        false,
-        &["port-refused/ipv6/80/b", "not-on-host/-/-/i"],
-    ),
-    (
-        "nothing-listening-host",
-        "fail",
-        false,
-        &[
-            "no-listener/ipv4/80/b",
-            "port-refused/ipv4/80/b",
-            "no-listener/ipv6/80/b",
-            "port-refused/ipv6/80/b",
+    Case {
+        fixture: "derived-ipv6-disabled-docker0-later",
+        verdict: Fail,
+        incomplete: false,
+        findings: &[
+            b("ipv6-disabled", V6, Some(80)),
+            b("address-unreachable", V6, Some(80)),
         ],
-    ),
-    (
-        "nothing-listening-outside",
-        "fail",
-        false,
-        &[
-            "port-refused/ipv4/80/b",
-            "port-refused/ipv6/80/b",
-            "not-on-host/-/-/i",
+    },
+    Case {
+        fixture: "derived-kernel-without-ipv6",
+        verdict: Fail,
+        incomplete: false,
+        findings: &[
+            b("ipv6-disabled", V6, Some(80)),
+            b("address-unreachable", V6, Some(80)),
         ],
-    ),
-    (
-        "ipv6-no-route-host",
-        "fail",
-        false,
-        &["ipv6-no-route/ipv6/80/b"],
-    ),
-    (
-        "ipv6-no-route-outside",
-        "fail",
-        false,
-        &["port-timeout/ipv6/80/b", "not-on-host/-/-/i"],
-    ),
-    (
-        "aaaa-unroutable-host",
-        "fail",
-        false,
-        &["aaaa-not-local/ipv6/80/b", "address-unreachable/ipv6/80/b"],
-    ),
-    (
-        "aaaa-unroutable-outside",
-        "fail",
-        false,
-        &["address-unreachable/ipv6/80/b", "not-on-host/-/-/i"],
-    ),
-    (
-        "derived-laptop-without-ipv6",
-        "pass",
-        true,
-        &["address-unreachable/ipv6/80/i", "not-on-host/-/-/i"],
-    ),
-    (
-        "derived-https-redirect-443-dead",
-        "fail",
-        false,
-        &[
-            "port-timeout/ipv4/443/b",
-            "port-timeout/ipv6/443/b",
-            "not-on-host/-/-/i",
+    },
+    Case {
+        fixture: "stale-aaaa-host",
+        verdict: Fail,
+        incomplete: false,
+        findings: &[
+            b("aaaa-not-local", V6, Some(80)),
+            b("port-timeout", V6, Some(80)),
         ],
-    ),
-    (
-        "derived-aaaa-servfail",
-        "at-risk",
-        false,
-        &["dns-servfail/ipv6/-/w", "not-on-host/-/-/i"],
-    ),
-    ("nxdomain-host", "fail", false, &["dns-nxdomain/-/-/b"]),
-    (
-        "loopback-missing.test",
-        "fail",
-        false,
-        &["dns-nxdomain/-/-/b"],
-    ),
-    (
-        "loopback-servfail.test",
-        "fail",
-        false,
-        &["dns-servfail/ipv4/-/b", "dns-servfail/ipv6/-/b"],
-    ),
-    (
-        "loopback-silent.test",
-        "at-risk",
-        true,
-        &["dns-no-answer/-/-/w"],
-    ),
-    (
-        "loopback-nodata.test",
-        "fail",
-        false,
-        &["no-address-records/-/-/b"],
-    ),
-    (
-        "loopback-private.test",
-        "fail",
-        false,
-        &["reserved-address/ipv4/-/b"],
-    ),
-    (
-        "loopback-alias.test",
-        "fail",
-        false,
-        &["reserved-address/ipv4/-/b"],
-    ),
-    (
-        "reserved-only-host",
-        "fail",
-        false,
-        &["reserved-address/-/-/b"],
-    ),
-    (
-        "fw-allowlist-host",
-        "at-risk",
-        false,
-        &[
-            "firewall-allowlist/ipv4/80/w",
-            "firewall-allowlist/ipv6/80/w",
+    },
+    Case {
+        fixture: "stale-aaaa-outside",
+        verdict: Fail,
+        incomplete: false,
+        findings: &[b("port-timeout", V6, Some(80)), i("not-on-host", ANY, None)],
+    },
+    Case {
+        fixture: "ipv4-only-nginx-host",
+        verdict: Fail,
+        incomplete: false,
+        findings: &[
+            b("no-listener", V6, Some(80)),
+            b("port-refused", V6, Some(80)),
         ],
-    ),
-    (
-        "fw-allowlist-outside",
-        "pass",
-        false,
-        &["not-on-host/-/-/i"],
-    ),
-    (
-        "fw-firewalld-style-host",
-        "fail",
-        false,
-        &["firewall-drops/ipv4/80/b"],
-    ),
-    (
-        "fw-firewalld-style-outside",
-        "fail",
-        false,
-        &["address-unreachable/ipv4/80/b", "not-on-host/-/-/i"],
-    ),
-    (
-        "fw-ip6tables-drop-host",
-        "fail",
-        false,
-        &["firewall-drops/ipv6/80/b"],
-    ),
-    (
-        "fw-ip6tables-drop-outside",
-        "fail",
-        false,
-        &["port-timeout/ipv6/80/b", "not-on-host/-/-/i"],
-    ),
-    (
-        "fw-legacy-policy-drop-host",
-        "fail",
-        false,
-        &["firewall-drops/ipv4/80/b"],
-    ),
-    (
-        "fw-legacy-policy-drop-outside",
-        "fail",
-        false,
-        &["port-timeout/ipv4/80/b", "not-on-host/-/-/i"],
-    ),
-    (
-        "fw-nft-drop-v6-host",
-        "fail",
-        false,
-        &["firewall-drops/ipv6/80/b", "port-timeout/ipv6/80/b"],
-    ),
-    (
-        "fw-nft-drop-v6-outside",
-        "fail",
-        false,
-        &["port-timeout/ipv6/80/b", "not-on-host/-/-/i"],
-    ),
-    (
-        "fw-nft-reject-v4-host",
-        "fail",
-        false,
-        &["firewall-drops/ipv4/80/b"],
-    ),
-    (
-        "fw-nft-reject-v4-outside",
-        "fail",
-        false,
-        &["port-refused/ipv4/80/b", "not-on-host/-/-/i"],
-    ),
-    ("fw-nft-rich-accept-host", "pass", false, &[]),
-    (
-        "fw-nft-rich-accept-outside",
-        "pass",
-        false,
-        &["not-on-host/-/-/i"],
-    ),
-    (
-        "fw-ufw-style-host",
-        "fail",
-        false,
-        &["firewall-drops/ipv4/80/b"],
-    ),
-    (
-        "fw-ufw-style-outside",
-        "fail",
-        false,
-        &["port-timeout/ipv4/80/b", "not-on-host/-/-/i"],
-    ),
-    (
-        "listener-wrong-address-host",
-        "fail",
-        false,
-        &["listener-wrong-address/ipv6/80/b", "port-refused/ipv6/80/b"],
-    ),
-    (
-        "listener-wrong-address-outside",
-        "fail",
-        false,
-        &["port-refused/ipv6/80/b", "not-on-host/-/-/i"],
-    ),
-    (
-        "unprivileged-host",
-        "pass",
-        true,
-        &["firewall-unknown/-/-/i"],
-    ),
-    (
-        "ipv4-firewall-drop-host",
-        "at-risk",
-        false,
-        &["firewall-drops/ipv4/80/w", "port-timeout/ipv4/80/w"],
-    ),
-    (
-        "port-refused-host",
-        "fail",
-        false,
-        &["firewall-drops/ipv6/80/b", "port-refused/ipv6/80/b"],
-    ),
-    (
-        "challenge-403-host",
-        "fail",
-        false,
-        &["challenge-status/ipv4/80/b", "challenge-status/ipv6/80/b"],
-    ),
-    (
-        "redirect-8080-outside",
-        "fail",
-        false,
-        &[
-            "bad-redirect/ipv4/80/b",
-            "bad-redirect/ipv6/80/b",
-            "not-on-host/-/-/i",
+    },
+    Case {
+        fixture: "ipv4-only-nginx-outside",
+        verdict: Fail,
+        incomplete: false,
+        findings: &[b("port-refused", V6, Some(80)), i("not-on-host", ANY, None)],
+    },
+    Case {
+        fixture: "nothing-listening-host",
+        verdict: Fail,
+        incomplete: false,
+        findings: &[
+            b("no-listener", V4, Some(80)),
+            b("port-refused", V4, Some(80)),
+            b("no-listener", V6, Some(80)),
+            b("port-refused", V6, Some(80)),
         ],
-    ),
-    (
-        "no-response-host",
-        "fail",
-        false,
-        &["http-no-response/ipv4/80/b", "http-no-response/ipv6/80/b"],
-    ),
-    ("wildcard", "fail", false, &["wildcard-needs-dns01/-/-/b"]),
+    },
+    Case {
+        fixture: "nothing-listening-outside",
+        verdict: Fail,
+        incomplete: false,
+        findings: &[
+            b("port-refused", V4, Some(80)),
+            b("port-refused", V6, Some(80)),
+            i("not-on-host", ANY, None),
+        ],
+    },
+    Case {
+        fixture: "ipv6-no-route-host",
+        verdict: Fail,
+        incomplete: false,
+        findings: &[b("ipv6-no-route", V6, Some(80))],
+    },
+    Case {
+        fixture: "ipv6-no-route-outside",
+        verdict: Fail,
+        incomplete: false,
+        findings: &[b("port-timeout", V6, Some(80)), i("not-on-host", ANY, None)],
+    },
+    Case {
+        fixture: "aaaa-unroutable-host",
+        verdict: Fail,
+        incomplete: false,
+        findings: &[
+            b("aaaa-not-local", V6, Some(80)),
+            b("address-unreachable", V6, Some(80)),
+        ],
+    },
+    Case {
+        fixture: "aaaa-unroutable-outside",
+        verdict: Fail,
+        incomplete: false,
+        findings: &[
+            b("address-unreachable", V6, Some(80)),
+            i("not-on-host", ANY, None),
+        ],
+    },
+    Case {
+        fixture: "derived-laptop-without-ipv6",
+        verdict: Pass,
+        incomplete: true,
+        findings: &[
+            i("address-unreachable", V6, Some(80)),
+            i("not-on-host", ANY, None),
+        ],
+    },
+    Case {
+        fixture: "derived-https-redirect-443-dead",
+        verdict: Fail,
+        incomplete: false,
+        findings: &[
+            b("port-timeout", V4, Some(443)),
+            b("port-timeout", V6, Some(443)),
+            i("not-on-host", ANY, None),
+        ],
+    },
+    Case {
+        fixture: "derived-aaaa-servfail",
+        verdict: AtRisk,
+        incomplete: false,
+        findings: &[w("dns-servfail", V6, None), i("not-on-host", ANY, None)],
+    },
+    Case {
+        fixture: "nxdomain-host",
+        verdict: Fail,
+        incomplete: false,
+        findings: &[b("dns-nxdomain", ANY, None)],
+    },
+    Case {
+        fixture: "loopback-missing.test",
+        verdict: Fail,
+        incomplete: false,
+        findings: &[b("dns-nxdomain", ANY, None)],
+    },
+    Case {
+        fixture: "loopback-servfail.test",
+        verdict: Fail,
+        incomplete: false,
+        findings: &[b("dns-servfail", V4, None), b("dns-servfail", V6, None)],
+    },
+    Case {
+        fixture: "loopback-silent.test",
+        verdict: AtRisk,
+        incomplete: true,
+        findings: &[w("dns-no-answer", ANY, None)],
+    },
+    Case {
+        fixture: "loopback-nodata.test",
+        verdict: Fail,
+        incomplete: false,
+        findings: &[b("no-address-records", ANY, None)],
+    },
+    Case {
+        fixture: "loopback-private.test",
+        verdict: Fail,
+        incomplete: false,
+        findings: &[b("reserved-address", V4, None)],
+    },
+    Case {
+        fixture: "loopback-alias.test",
+        verdict: Fail,
+        incomplete: false,
+        findings: &[b("reserved-address", V4, None)],
+    },
+    Case {
+        fixture: "reserved-only-host",
+        verdict: Fail,
+        incomplete: false,
+        findings: &[b("reserved-address", ANY, None)],
+    },
+    Case {
+        fixture: "fw-allowlist-host",
+        verdict: AtRisk,
+        incomplete: false,
+        findings: &[
+            w("firewall-allowlist", V4, Some(80)),
+            w("firewall-allowlist", V6, Some(80)),
+        ],
+    },
+    Case {
+        fixture: "fw-allowlist-outside",
+        verdict: Pass,
+        incomplete: false,
+        findings: &[i("not-on-host", ANY, None)],
+    },
+    Case {
+        fixture: "fw-firewalld-style-host",
+        verdict: Fail,
+        incomplete: false,
+        findings: &[b("firewall-drops", V4, Some(80))],
+    },
+    Case {
+        fixture: "fw-firewalld-style-outside",
+        verdict: Fail,
+        incomplete: false,
+        findings: &[
+            b("address-unreachable", V4, Some(80)),
+            i("not-on-host", ANY, None),
+        ],
+    },
+    Case {
+        fixture: "fw-ip6tables-drop-host",
+        verdict: Fail,
+        incomplete: false,
+        findings: &[b("firewall-drops", V6, Some(80))],
+    },
+    Case {
+        fixture: "fw-ip6tables-drop-outside",
+        verdict: Fail,
+        incomplete: false,
+        findings: &[b("port-timeout", V6, Some(80)), i("not-on-host", ANY, None)],
+    },
+    Case {
+        fixture: "fw-legacy-policy-drop-host",
+        verdict: Fail,
+        incomplete: false,
+        findings: &[b("firewall-drops", V4, Some(80))],
+    },
+    Case {
+        fixture: "fw-legacy-policy-drop-outside",
+        verdict: Fail,
+        incomplete: false,
+        findings: &[b("port-timeout", V4, Some(80)), i("not-on-host", ANY, None)],
+    },
+    Case {
+        fixture: "fw-nft-drop-v6-host",
+        verdict: Fail,
+        incomplete: false,
+        findings: &[
+            b("firewall-drops", V6, Some(80)),
+            b("port-timeout", V6, Some(80)),
+        ],
+    },
+    Case {
+        fixture: "fw-nft-drop-v6-outside",
+        verdict: Fail,
+        incomplete: false,
+        findings: &[b("port-timeout", V6, Some(80)), i("not-on-host", ANY, None)],
+    },
+    Case {
+        fixture: "fw-nft-reject-v4-host",
+        verdict: Fail,
+        incomplete: false,
+        findings: &[b("firewall-drops", V4, Some(80))],
+    },
+    Case {
+        fixture: "fw-nft-reject-v4-outside",
+        verdict: Fail,
+        incomplete: false,
+        findings: &[b("port-refused", V4, Some(80)), i("not-on-host", ANY, None)],
+    },
+    Case {
+        fixture: "fw-nft-rich-accept-host",
+        verdict: Pass,
+        incomplete: false,
+        findings: &[],
+    },
+    Case {
+        fixture: "fw-nft-rich-accept-outside",
+        verdict: Pass,
+        incomplete: false,
+        findings: &[i("not-on-host", ANY, None)],
+    },
+    Case {
+        fixture: "fw-ufw-style-host",
+        verdict: Fail,
+        incomplete: false,
+        findings: &[b("firewall-drops", V4, Some(80))],
+    },
+    Case {
+        fixture: "fw-ufw-style-outside",
+        verdict: Fail,
+        incomplete: false,
+        findings: &[b("port-timeout", V4, Some(80)), i("not-on-host", ANY, None)],
+    },
+    Case {
+        fixture: "listener-wrong-address-host",
+        verdict: Fail,
+        incomplete: false,
+        findings: &[
+            b("listener-wrong-address", V6, Some(80)),
+            b("port-refused", V6, Some(80)),
+        ],
+    },
+    Case {
+        fixture: "listener-wrong-address-outside",
+        verdict: Fail,
+        incomplete: false,
+        findings: &[b("port-refused", V6, Some(80)), i("not-on-host", ANY, None)],
+    },
+    Case {
+        fixture: "unprivileged-host",
+        verdict: Pass,
+        incomplete: true,
+        findings: &[i("firewall-unknown", ANY, None)],
+    },
+    Case {
+        fixture: "ipv4-firewall-drop-host",
+        verdict: AtRisk,
+        incomplete: false,
+        findings: &[
+            w("firewall-drops", V4, Some(80)),
+            w("port-timeout", V4, Some(80)),
+        ],
+    },
+    Case {
+        fixture: "port-refused-host",
+        verdict: Fail,
+        incomplete: false,
+        findings: &[
+            b("firewall-drops", V6, Some(80)),
+            b("port-refused", V6, Some(80)),
+        ],
+    },
+    Case {
+        fixture: "challenge-403-host",
+        verdict: Fail,
+        incomplete: false,
+        findings: &[
+            b("challenge-status", V4, Some(80)),
+            b("challenge-status", V6, Some(80)),
+        ],
+    },
+    Case {
+        fixture: "redirect-8080-outside",
+        verdict: Fail,
+        incomplete: false,
+        findings: &[
+            b("bad-redirect", V4, Some(80)),
+            b("bad-redirect", V6, Some(80)),
+            i("not-on-host", ANY, None),
+        ],
+    },
+    Case {
+        fixture: "no-response-host",
+        verdict: Fail,
+        incomplete: false,
+        findings: &[
+            b("http-no-response", V4, Some(80)),
+            b("http-no-response", V6, Some(80)),
+        ],
+    },
+    Case {
+        fixture: "wildcard",
+        verdict: Fail,
+        incomplete: false,
+        findings: &[b("wildcard-needs-dns01", ANY, None)],
+    },
 ];
 
 fn path(name: &str) -> String {
@@ -328,41 +478,51 @@ fn load(name: &str) -> Facts {
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}"))
 }
 
+/// The verdict line and the ranked findings, one per line, numbered.
+fn render(verdict: Verdict, incomplete: bool, findings: &[Expect]) -> String {
+    let mut text = format!(
+        "{}{}",
+        verdict.as_str(),
+        if incomplete { ", incomplete" } else { "" }
+    );
+    if findings.is_empty() {
+        text.push_str("\n      (no findings)");
+    }
+    for (n, f) in findings.iter().enumerate() {
+        text.push_str(&format!("\n      {}. {f}", n + 1));
+    }
+    text
+}
+
+/// Where a diagnosis differs from its case: expected and actual, both in full.
+fn mismatch(case: &Case, d: &Diagnosis) -> Option<String> {
+    let got: Vec<Expect> = d.findings.iter().map(Expect::of).collect();
+    if got == case.findings && d.verdict == case.verdict && d.incomplete == case.incomplete {
+        return None;
+    }
+    Some(format!(
+        "{}:\n  expected {}\n  got      {}",
+        case.fixture,
+        render(case.verdict, case.incomplete, case.findings),
+        render(d.verdict, d.incomplete, &got)
+    ))
+}
+
 #[test]
 fn each_fixture_gives_its_ranked_codes() {
-    let mut failures = Vec::new();
-    for (name, verdict, incomplete, expected) in CASES {
-        let d = diagnose(&load(name));
-        let got: Vec<String> = d
-            .findings
-            .iter()
-            .map(|f| {
-                format!(
-                    "{}/{}/{}/{}",
-                    f.code,
-                    f.family.map_or("-", |x| x.as_str()),
-                    f.port.map_or("-".into(), |p| p.to_string()),
-                    &f.severity.as_str()[..1]
-                )
-            })
-            .collect();
-        if got != *expected || d.verdict.as_str() != *verdict || d.incomplete != *incomplete {
-            failures.push(format!(
-                "{name}: got {} {} {got:?}, expected {verdict} {incomplete} {expected:?}",
-                d.verdict.as_str(),
-                d.incomplete
-            ));
-        }
-    }
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    let failures: Vec<String> = CASES
+        .iter()
+        .filter_map(|case| mismatch(case, &diagnose(&load(case.fixture))))
+        .collect();
+    assert!(failures.is_empty(), "\n{}", failures.join("\n"));
 }
 
 #[test]
 fn every_code_is_produced_by_some_fixture() {
     let produced: std::collections::BTreeSet<String> = CASES
         .iter()
-        .flat_map(|(name, ..)| {
-            diagnose(&load(name))
+        .flat_map(|case| {
+            diagnose(&load(case.fixture))
                 .findings
                 .into_iter()
                 .map(|f| f.code.to_string())
@@ -384,7 +544,7 @@ fn every_fixture_file_is_listed() {
         let name = entry.unwrap().file_name().to_string_lossy().into_owned();
         if let Some(stem) = name.strip_suffix(".json") {
             assert!(
-                CASES.iter().any(|c| c.0 == stem),
+                CASES.iter().any(|c| c.fixture == stem),
                 "tests/fixtures/{name} has no expectation"
             );
         }
@@ -393,10 +553,11 @@ fn every_fixture_file_is_listed() {
 
 #[test]
 fn the_binary_rediagnoses_saved_facts_offline_with_the_same_exit_codes() {
-    for (name, verdict, incomplete, _) in CASES {
+    for case in CASES {
+        let name = case.fixture;
         let run = common::acme_doctor(&["--json", "--from-facts", &path(name)]);
-        let want = match (*verdict, *incomplete) {
-            ("fail", _) => 1,
+        let want = match (case.verdict, case.incomplete) {
+            (Verdict::Fail, _) => 1,
             (_, true) => 3,
             _ => 0,
         };
@@ -427,8 +588,8 @@ fn the_binary_rediagnoses_saved_facts_offline_with_the_same_exit_codes() {
 
 #[test]
 fn diagnosis_is_deterministic() {
-    for (name, ..) in CASES {
-        let facts = load(name);
-        assert_eq!(diagnose(&facts), diagnose(&facts), "{name}");
+    for case in CASES {
+        let facts = load(case.fixture);
+        assert_eq!(diagnose(&facts), diagnose(&facts), "{}", case.fixture);
     }
 }
