@@ -149,7 +149,9 @@ fn a_wildcard_with_http01_is_diagnosed_without_any_lookup() {
     assert_eq!(run.code, 1);
     let v = run.json();
     assert_eq!(v["findings"][0]["code"], "wildcard-needs-dns01");
-    assert_eq!(v["facts"]["dns"], serde_json::Value::Null);
+    let target = &v["facts"]["targets"][0];
+    assert_eq!(target["target"]["domain"]["wildcard"], true);
+    assert_eq!(target["dns"], serde_json::Value::Null);
 }
 
 #[test]

@@ -4,12 +4,13 @@
 //! and rejects, for nftables, iptables-nft and iptables-legacy.
 
 use acme_doctor::diagnose::firewall::{model::Packet, model::Verdict, ruleset};
-use acme_doctor::facts::{Facts, Family};
+use acme_doctor::facts::Family;
 
 fn rules(name: &str) -> acme_doctor::diagnose::firewall::model::Ruleset {
     let path = format!("{}/tests/fixtures/{name}.json", env!("CARGO_MANIFEST_DIR"));
-    let facts: Facts = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-    let fw = facts.host.firewall.expect("captured with firewall facts");
+    let value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let run = acme_doctor::facts::from_json(value).unwrap().remove(0);
+    let fw = run.host.firewall.expect("captured with firewall facts");
     let (rs, missing) = ruleset(&fw);
     assert!(missing.is_empty(), "{name}: {missing:?}");
     rs

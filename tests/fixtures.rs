@@ -6,7 +6,7 @@ mod common;
 
 use acme_doctor::diagnose::Verdict::{AtRisk, Fail, Pass};
 use acme_doctor::diagnose::{Diagnosis, Finding, Severity, Verdict, diagnose};
-use acme_doctor::facts::{Facts, Family};
+use acme_doctor::facts::{Family, RunFacts};
 use std::fmt;
 
 /// One expected finding, compared field by field with the diagnosis: the code's slug, the
@@ -170,10 +170,10 @@ const CASES: &[Case] = &[
         verdict: Fail,
         incomplete: false,
         findings: &[
-            b("no-listener", V4, Some(80)),
-            b("port-refused", V4, Some(80)),
             b("no-listener", V6, Some(80)),
             b("port-refused", V6, Some(80)),
+            b("no-listener", V4, Some(80)),
+            b("port-refused", V4, Some(80)),
         ],
     },
     Case {
@@ -181,8 +181,8 @@ const CASES: &[Case] = &[
         verdict: Fail,
         incomplete: false,
         findings: &[
-            b("port-refused", V4, Some(80)),
             b("port-refused", V6, Some(80)),
+            b("port-refused", V4, Some(80)),
             i("not-on-host", ANY, None),
         ],
     },
@@ -230,8 +230,8 @@ const CASES: &[Case] = &[
         verdict: Fail,
         incomplete: false,
         findings: &[
-            b("port-timeout", V4, Some(443)),
             b("port-timeout", V6, Some(443)),
+            b("port-timeout", V4, Some(443)),
             i("not-on-host", ANY, None),
         ],
     },
@@ -257,7 +257,7 @@ const CASES: &[Case] = &[
         fixture: "loopback-servfail.test",
         verdict: Fail,
         incomplete: false,
-        findings: &[b("dns-servfail", V4, None), b("dns-servfail", V6, None)],
+        findings: &[b("dns-servfail", V6, None), b("dns-servfail", V4, None)],
     },
     Case {
         fixture: "loopback-silent.test",
@@ -294,8 +294,8 @@ const CASES: &[Case] = &[
         verdict: AtRisk,
         incomplete: false,
         findings: &[
-            w("firewall-allowlist", V4, Some(80)),
             w("firewall-allowlist", V6, Some(80)),
+            w("firewall-allowlist", V4, Some(80)),
         ],
     },
     Case {
@@ -438,8 +438,8 @@ const CASES: &[Case] = &[
         verdict: Fail,
         incomplete: false,
         findings: &[
-            b("challenge-status", V4, Some(80)),
             b("challenge-status", V6, Some(80)),
+            b("challenge-status", V4, Some(80)),
         ],
     },
     Case {
@@ -447,8 +447,8 @@ const CASES: &[Case] = &[
         verdict: Fail,
         incomplete: false,
         findings: &[
-            b("bad-redirect", V4, Some(80)),
             b("bad-redirect", V6, Some(80)),
+            b("bad-redirect", V4, Some(80)),
             i("not-on-host", ANY, None),
         ],
     },
@@ -457,8 +457,8 @@ const CASES: &[Case] = &[
         verdict: Fail,
         incomplete: false,
         findings: &[
-            b("http-no-response", V4, Some(80)),
             b("http-no-response", V6, Some(80)),
+            b("http-no-response", V4, Some(80)),
         ],
     },
     Case {
@@ -473,9 +473,20 @@ fn path(name: &str) -> String {
     format!("{}/tests/fixtures/{name}.json", env!("CARGO_MANIFEST_DIR"))
 }
 
-fn load(name: &str) -> Facts {
+/// The fixture's run, migrated to the current facts version (they were saved as version 1).
+fn load(name: &str) -> RunFacts {
     let text = std::fs::read_to_string(path(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}"))
+    let value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
+    let mut runs = acme_doctor::facts::from_json(value).unwrap_or_else(|e| panic!("{name}: {e}"));
+    assert_eq!(runs.len(), 1, "{name}");
+    runs.remove(0)
+}
+
+/// The diagnosis of a fixture's one target.
+fn diagnosed(name: &str) -> Diagnosis {
+    let run = load(name);
+    assert_eq!(run.targets.len(), 1, "{name}");
+    diagnose(&run, &run.targets[0])
 }
 
 /// The verdict line and the ranked findings, one per line, numbered.
@@ -512,7 +523,7 @@ fn mismatch(case: &Case, d: &Diagnosis) -> Option<String> {
 fn each_fixture_gives_its_ranked_codes() {
     let failures: Vec<String> = CASES
         .iter()
-        .filter_map(|case| mismatch(case, &diagnose(&load(case.fixture))))
+        .filter_map(|case| mismatch(case, &diagnosed(case.fixture)))
         .collect();
     assert!(failures.is_empty(), "\n{}", failures.join("\n"));
 }
@@ -522,7 +533,7 @@ fn every_code_is_produced_by_some_fixture() {
     let produced: std::collections::BTreeSet<String> = CASES
         .iter()
         .flat_map(|case| {
-            diagnose(&load(case.fixture))
+            diagnosed(case.fixture)
                 .findings
                 .into_iter()
                 .map(|f| f.code.to_string())
@@ -589,7 +600,13 @@ fn the_binary_rediagnoses_saved_facts_offline_with_the_same_exit_codes() {
 #[test]
 fn diagnosis_is_deterministic() {
     for case in CASES {
-        let facts = load(case.fixture);
-        assert_eq!(diagnose(&facts), diagnose(&facts), "{}", case.fixture);
+        let run = load(case.fixture);
+        let target = &run.targets[0];
+        assert_eq!(
+            diagnose(&run, target),
+            diagnose(&run, target),
+            "{}",
+            case.fixture
+        );
     }
 }

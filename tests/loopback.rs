@@ -56,7 +56,10 @@ fn nxdomain_is_a_blocker_with_boulders_exact_words() {
         "DNS problem: NXDOMAIN looking up A for missing.test - check that a DNS record exists for this domain; \
          DNS problem: NXDOMAIN looking up AAAA for missing.test - check that a DNS record exists for this domain"
     );
-    assert_eq!(report["facts"]["dns"]["a"]["outcome"]["kind"], "nx-domain");
+    assert_eq!(
+        report["facts"]["targets"][0]["dns"]["a"]["outcome"]["kind"],
+        "nx-domain"
+    );
 }
 
 #[test]
@@ -88,12 +91,15 @@ fn the_cname_chain_is_recorded_and_shown() {
     let (code, report) = check(&server, &[], "alias.test");
     assert_eq!(code, 1);
     assert_eq!(codes(&report), ["reserved-address"]);
-    let hop = &report["facts"]["dns"]["a"]["cname_chain"][0];
+    let hop = &report["facts"]["targets"][0]["dns"]["a"]["cname_chain"][0];
     assert_eq!(
         (hop["name"].as_str(), hop["target"].as_str()),
         (Some("alias.test"), Some("private.test"))
     );
-    assert_eq!(report["facts"]["dns"]["a"]["addresses"][0], "127.0.0.5");
+    assert_eq!(
+        report["facts"]["targets"][0]["dns"]["a"]["addresses"][0],
+        "127.0.0.5"
+    );
 }
 
 #[test]
@@ -118,7 +124,13 @@ fn a_reserved_only_address_is_dropped_like_the_ca_does_and_never_probed() {
             .unwrap()
             .contains("[RFC1122]: Loopback")
     );
-    assert_eq!(report["facts"]["connects"].as_array().unwrap().len(), 0);
+    assert_eq!(
+        report["facts"]["targets"][0]["method"]["http-01"]["connects"]
+            .as_array()
+            .unwrap()
+            .len(),
+        0
+    );
 }
 
 #[test]

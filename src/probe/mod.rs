@@ -170,6 +170,115 @@ pub fn rfc3339(t: SystemTime) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::{FailOn, Output};
+    use crate::facts::{ConnectOutcome, DnsOutcome, HttpOutcome};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// Every name has one A record; every connect is refused.
+    struct Scripted;
+
+    impl DnsProbe for Scripted {
+        async fn lookup(&self, _name: &str, family: Family) -> DnsLookup {
+            let addresses = match family {
+                Family::Ipv4 => vec!["192.0.2.10".parse().expect("address")],
+                Family::Ipv6 => Vec::new(),
+            };
+            DnsLookup {
+                outcome: if addresses.is_empty() {
+                    DnsOutcome::NoData
+                } else {
+                    DnsOutcome::Answer
+                },
+                addresses,
+                cname_chain: Vec::new(),
+                elapsed_ms: 0,
+            }
+        }
+
+        fn describe(&self) -> Resolver {
+            Resolver::System { servers: vec![] }
+        }
+    }
+
+    impl ConnectProbe for Scripted {
+        async fn connect(&self, address: SocketAddr, _timeout: Duration) -> ConnectFact {
+            ConnectFact {
+                address: address.ip(),
+                port: address.port(),
+                outcome: ConnectOutcome::Refused,
+                elapsed_ms: 0,
+            }
+        }
+    }
+
+    impl HttpProbe for Scripted {
+        async fn get(
+            &self,
+            _domain: &str,
+            address: SocketAddr,
+            path: &str,
+            _timeout: Duration,
+        ) -> HttpFact {
+            HttpFact {
+                address: address.ip(),
+                port: address.port(),
+                url: path.to_string(),
+                outcome: HttpOutcome::Timeout,
+                elapsed_ms: 0,
+            }
+        }
+    }
+
+    /// Counts the snapshots taken.
+    #[derive(Default)]
+    struct CountingHost(AtomicUsize);
+
+    impl HostProbe for CountingHost {
+        fn host_facts(&self) -> HostFacts {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            host::unknown_host_facts("scripted")
+        }
+    }
+
+    #[test]
+    fn a_run_over_200_names_takes_one_host_snapshot() {
+        let domains = (0..200)
+            .map(|i| crate::domain::parse(&format!("name{i}.example.test")).expect("valid"))
+            .collect();
+        let config = Config {
+            domains,
+            method: Method::Http01,
+            timeout: Duration::from_secs(1),
+            resolver: None,
+            allow_reserved: true,
+            output: Output::Json,
+            color: false,
+            progress: false,
+            verbose: false,
+            fail_on: FailOn::Blocker,
+            save_facts: None,
+            from_facts: None,
+            invocation: String::new(),
+        };
+        let host = Arc::new(CountingHost::default());
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let run = runtime.block_on(gather(
+            &config,
+            &Scripted,
+            &Scripted,
+            &Scripted,
+            Arc::clone(&host),
+        ));
+        assert_eq!(host.0.load(Ordering::SeqCst), 1);
+        assert_eq!(run.targets.len(), 200);
+        assert_eq!(run.targets[199].target.domain.ascii, "name199.example.test");
+        // Each target carries its own method facts: a refused connect on 80 and 443.
+        let MethodFacts::Http01(facts) = &run.targets[0].method;
+        assert_eq!(facts.connects.len(), 2);
+    }
 
     #[test]
     fn rfc3339_formats_known_instants() {

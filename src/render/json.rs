@@ -5,7 +5,7 @@
 use super::Outcome;
 use crate::cli::ErrorKind;
 use crate::diagnose::{Finding, Verdict};
-use crate::facts::{Resolver, RunOfOne};
+use crate::facts::RunOfOne;
 use serde::Serialize;
 
 pub const SCHEMA_VERSION: u32 = 1;
@@ -26,7 +26,6 @@ struct TargetOut<'a> {
     domain: &'a str,
     method: &'static str,
     resolver: String,
-    resolver_detail: &'a Resolver,
 }
 
 #[derive(Serialize)]
@@ -50,7 +49,6 @@ fn report<'a>(o: &'a Outcome<'a>) -> DomainReport<'a> {
             domain: &o.target.target.domain.ascii,
             method: o.target.method().as_str(),
             resolver: o.target.target.resolver.to_string(),
-            resolver_detail: &o.target.target.resolver,
         },
         verdict: o.diagnosis.verdict,
         incomplete: o.diagnosis.incomplete,

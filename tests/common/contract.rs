@@ -1,4 +1,4 @@
-//! The `--json` contract of DESIGN.md as strict types: a field added, renamed or removed in
+//! The `--json` contract of the README as strict types: a field added, renamed or removed in
 //! the output fails deserialisation here, so the schema cannot drift without a test noticing.
 
 use serde::Deserialize;
@@ -13,7 +13,7 @@ pub struct DomainReport {
     pub incomplete: bool,
     pub incomplete_reasons: Vec<String>,
     pub findings: Vec<Finding>,
-    pub facts: acme_doctor::facts::Facts,
+    pub facts: acme_doctor::facts::RunFacts,
     pub duration_ms: u64,
 }
 
@@ -63,6 +63,9 @@ pub struct Finding {
     pub explains: Vec<String>,
     pub explained_by: Option<String>,
     pub ca_error: Option<String>,
+    /// The ACME problem type of `ca_error`, as its URN.
+    pub ca_problem: Option<String>,
+    pub notes: Vec<String>,
 }
 
 /// Parses one `--json` object strictly and checks the invariants every report keeps.
@@ -82,6 +85,15 @@ pub fn parse(stdout: &str) -> DomainReport {
     );
     assert_eq!(report.incomplete, !report.incomplete_reasons.is_empty());
     for f in &report.findings {
+        assert_eq!(
+            f.ca_error.is_some(),
+            f.ca_problem.is_some(),
+            "{}: ca_error and ca_problem go together",
+            f.code
+        );
+        if let Some(urn) = &f.ca_problem {
+            assert!(urn.starts_with("urn:ietf:params:acme:error:"), "{urn}");
+        }
         if f.severity == Severity::Blocker && f.explained_by.is_none() {
             assert!(
                 f.ca_error.is_some() || f.code == "wildcard-needs-dns01",

@@ -456,3 +456,149 @@ fn allowlist(
         .fix("or validate with dns-01, which needs no inbound connection")
         .ca(ca::dial_error(cx.domain, daddr, dial))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diagnose::testkit::Scenario;
+    use crate::facts::IptablesDump;
+
+    fn missing<T>(program: &str) -> Probed<T> {
+        Probed::Unknown(Unknown::NotInstalled {
+            program: program.into(),
+        })
+    }
+
+    fn denied<T>(program: &str) -> Probed<T> {
+        Probed::Unknown(Unknown::PermissionDenied {
+            program: program.into(),
+            message: "Operation not permitted".into(),
+        })
+    }
+
+    /// Firewall facts with nft absent and one legacy IPv4 dump.
+    fn legacy_v4(dump: &str) -> FirewallFacts {
+        FirewallFacts {
+            nft: missing("nft"),
+            iptables: vec![
+                IptablesDump {
+                    family: Family::Ipv4,
+                    backend: IptablesBackend::Legacy,
+                    dump: Probed::Known(dump.into()),
+                },
+                IptablesDump {
+                    family: Family::Ipv6,
+                    backend: IptablesBackend::Legacy,
+                    dump: missing("ip6tables-legacy-save"),
+                },
+            ],
+        }
+    }
+
+    const POLICY_DROP: &str = "*filter\n:INPUT DROP [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n-A INPUT -p tcp -m tcp --dport 22 -j ACCEPT\nCOMMIT\n";
+
+    fn blocked(found: &[Found]) -> Vec<&Found> {
+        found
+            .iter()
+            .filter(|f| matches!(f, Found::Blocked { .. }))
+            .collect()
+    }
+
+    #[test]
+    fn a_drop_policy_blocks_port_80_and_the_fix_names_the_chain() {
+        let s = Scenario::ipv4_only().firewall(legacy_v4(POLICY_DROP));
+        let cx = s.context();
+        let found = Firewall.detect(&cx);
+        let hits = blocked(&found);
+        let [Found::Blocked { rule, dial, .. }] = hits.as_slice() else {
+            panic!("{found:?}");
+        };
+        assert_eq!(rule.position, Position::Policy);
+        assert_eq!(*dial, Dial::Timeout);
+        let f = Firewall.word(&cx, hits[0]);
+        assert_eq!(f.code, Code::FirewallDrops);
+        assert!(
+            f.fix
+                .iter()
+                .any(|l| l
+                    .starts_with("iptables-legacy -t filter -I INPUT -p tcp --dport 80 -j ACCEPT")),
+            "{:?}",
+            f.fix
+        );
+        // nft is merely not installed: nothing is missing that decides.
+        assert!(found.iter().any(|f| matches!(f, Found::Unreadable { .. })));
+        assert!(found.iter().all(|f| Firewall.incomplete(&cx, f).is_none()));
+    }
+
+    #[test]
+    fn a_drop_rule_is_named_by_its_line() {
+        let dump = "*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -p tcp -m tcp --dport 80 -j REJECT --reject-with tcp-reset\nCOMMIT\n";
+        let s = Scenario::ipv4_only().firewall(legacy_v4(dump));
+        let cx = s.context();
+        let found = Firewall.detect(&cx);
+        let [Found::Blocked { rule, dial, .. }] = blocked(&found)[..] else {
+            panic!("{found:?}");
+        };
+        assert_eq!(rule.position, Position::Line(3));
+        assert_eq!(*dial, Dial::Refused);
+        let f = Firewall.word(&cx, blocked(&found)[0]);
+        assert!(f.fix[0].starts_with("iptables-legacy -t filter -D INPUT -p tcp"));
+        assert!(f.ca_error.unwrap().ends_with("Connection refused"));
+    }
+
+    #[test]
+    fn sources_that_get_in_make_an_allowlist() {
+        let dump = "*filter\n:INPUT DROP [0:0]\n-A INPUT -s 198.51.100.0/24 -p tcp -m tcp --dport 80 -j ACCEPT\nCOMMIT\n";
+        let s = Scenario::ipv4_only().firewall(legacy_v4(dump));
+        let cx = s.context();
+        let found = Firewall.detect(&cx);
+        let hits = blocked(&found);
+        assert!(matches!(hits[0], Found::Blocked { allowed, .. } if allowed.len() == 1));
+        assert_eq!(Firewall.word(&cx, hits[0]).code, Code::FirewallAllowlist);
+    }
+
+    #[test]
+    fn an_accepting_ruleset_finds_nothing_that_blocks() {
+        let dump =
+            "*filter\n:INPUT DROP [0:0]\n-A INPUT -p tcp -m tcp --dport 80 -j ACCEPT\nCOMMIT\n";
+        let s = Scenario::ipv4_only().firewall(legacy_v4(dump));
+        assert!(blocked(&Firewall.detect(&s.context())).is_empty());
+    }
+
+    #[test]
+    fn without_root_the_firewall_is_unknown_and_the_run_incomplete() {
+        let fw = FirewallFacts {
+            nft: denied("nft"),
+            iptables: vec![IptablesDump {
+                family: Family::Ipv4,
+                backend: IptablesBackend::Legacy,
+                dump: denied("iptables-legacy-save"),
+            }],
+        };
+        let s = Scenario::dual_stack().firewall(fw);
+        let cx = s.context();
+        let found = Firewall.detect(&cx);
+        assert!(matches!(
+            &found[..],
+            [Found::Unreadable {
+                nothing_read: true,
+                ..
+            }]
+        ));
+        assert!(Firewall.incomplete(&cx, &found[0]).is_some());
+        let f = Firewall.word(&cx, &found[0]);
+        assert_eq!(
+            (f.code, f.severity),
+            (Code::FirewallUnknown, Severity::Info)
+        );
+        assert!(f.fix[0].contains("as root"));
+    }
+
+    #[test]
+    fn not_on_the_host_the_firewall_is_not_judged() {
+        let s = Scenario::ipv4_only()
+            .not_on_host()
+            .firewall(legacy_v4(POLICY_DROP));
+        assert!(Firewall.detect(&s.context()).is_empty());
+    }
+}

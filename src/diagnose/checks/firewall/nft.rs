@@ -504,10 +504,14 @@ mod tests {
         let (rs, opaque) = ruleset(&json);
         assert!(opaque.xt_tables.is_empty());
         match rs.evaluate(&pkt(Family::Ipv6, 80)) {
-            Verdict::Drop { rule } => assert_eq!(
-                rule,
-                "nft inet f input handle 2: meta nfproto ipv6 tcp dport 80 drop"
-            ),
+            Verdict::Drop { rule } => {
+                assert_eq!(rule.position, Position::Handle(Some(2)));
+                assert_eq!(rule.chain.table, "f");
+                assert_eq!(
+                    rule.to_string(),
+                    "nft inet f input handle 2: meta nfproto ipv6 tcp dport 80 drop"
+                );
+            }
             other => panic!("{other:?}"),
         }
         assert_eq!(rs.evaluate(&pkt(Family::Ipv4, 80)), Verdict::Accept);
