@@ -6,6 +6,9 @@
 //! It prints medians, the ratio acme-doctor / real attempt, and the targets met or missed.
 //! A benchmark, not a test: the figures are for reading, nothing here asserts on time.
 
+// Tests panic on purpose: a broken fixture or lab step should stop them loudly.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 #[path = "../tests/common/mod.rs"]
 mod common;
 

@@ -3,7 +3,7 @@
 
 use crate::diagnose::Code;
 
-/// The sections every entry has, in this order (DESIGN.md "checks/").
+/// The sections every entry has, in this order (`docs/architecture.md` "The catalogue").
 pub const SECTIONS: [&str; 5] = [
     "## What it means",
     "## Why validation fails",

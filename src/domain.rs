@@ -1,6 +1,6 @@
 //! Domain names as the CA accepts them: IDN converted to ASCII (UTS #46 through the `idna`
 //! crate, which hickory already uses), then checked against the LDH rules Boulder applies
-//! (`reference/ca-validation.md` §6 "Identifier-policy errors").
+//! (`docs/ca-behaviour.md` §8).
 
 use serde::{Deserialize, Serialize};
 use std::net::IpAddr;

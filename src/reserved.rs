@@ -1,5 +1,5 @@
 //! The IANA special-purpose address registries, as Boulder uses them to drop addresses
-//! (`iana.IsReservedAddr`, `reference/ca-validation.md` §1 "Address resolution").
+//! (`iana.IsReservedAddr`, `docs/ca-behaviour.md` §2.1).
 //!
 //! Hand-written on purpose: the CA's error text quotes the registry's RFC and Name columns
 //! (`[RFC1918]: Private-Use`), and no maintained crate exposes those; std's `is_global` is

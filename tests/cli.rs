@@ -1,6 +1,9 @@
 //! CLI tier: the built binary's contract: exit codes, one-line errors, JSON errors, explain,
 //! the catalogue kept one-to-one with the codes. None of these tests touches the network.
 
+// Tests panic on purpose: a broken fixture or lab step should stop them loudly.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use common::acme_doctor;

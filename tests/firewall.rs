@@ -3,6 +3,9 @@
 //! new inbound SYN. Covers policies, jumps, returns, gotos, named sets, verdict maps, allow-lists
 //! and rejects, for nftables, iptables-nft and iptables-legacy.
 
+// Tests panic on purpose: a broken fixture or lab step should stop them loudly.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use acme_doctor::diagnose::firewall::{model::Packet, model::Verdict, ruleset};
 use acme_doctor::facts::Family;
 
@@ -40,7 +43,7 @@ fn from(p: Packet, saddr: &str) -> Packet {
 fn dropped_by(v: Verdict, needle: &str) {
     match v {
         Verdict::Drop { rule } | Verdict::Reject { rule, .. } => {
-            assert!(rule.contains(needle), "{rule:?} lacks {needle:?}")
+            assert!(rule.contains(needle), "{rule:?} lacks {needle:?}");
         }
         other => panic!("expected a drop by {needle:?}, got {other:?}"),
     }

@@ -2,6 +2,9 @@
 //! tests/fixtures/README.md) go in, the ranked codes must come out. The diagnosis is pure, so
 //! these run in milliseconds and never touch a network.
 
+// Tests panic on purpose: a broken fixture or lab step should stop them loudly.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use acme_doctor::diagnose::Verdict::{AtRisk, Fail, Pass};
@@ -568,7 +571,7 @@ fn the_binary_rediagnoses_saved_facts_offline_with_the_same_exit_codes() {
         let name = case.fixture;
         let run = common::acme_doctor(&["--json", "--from-facts", &path(name)]);
         let want = match (case.verdict, case.incomplete) {
-            (Verdict::Fail, _) => 1,
+            (Fail, _) => 1,
             (_, true) => 3,
             _ => 0,
         };

@@ -2,6 +2,9 @@
 //! traffic beyond loopback. DNS outcomes the lab's dnsmasq cannot produce (SERVFAIL, silence)
 //! are proven here.
 
+// Tests panic on purpose: a broken fixture or lab step should stop them loudly.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use common::acme_doctor;

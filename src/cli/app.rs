@@ -40,8 +40,8 @@ pub fn run(args: Args, invocation: String) -> Result<Exit, ToolError> {
             },
             config.verbose,
         ),
-        Output::Json => render::json::render(&outcomes),
-        Output::Ndjson => render::json::render_ndjson(&outcomes),
+        Output::Json => json::render(&outcomes),
+        Output::Ndjson => json::render_ndjson(&outcomes),
         Output::Report => render::report::render(&outcomes, &config.invocation),
     };
     print_stdout(&text);

@@ -160,7 +160,7 @@ impl RedirectRefusal {
     }
 }
 
-/// Boulder's per-family half of a `dns` problem (§7).
+/// Boulder's per-family half of a `dns` problem (§7.2, §7.4).
 fn dns_half(outcome: &DnsOutcome, family: Family, domain: &str) -> String {
     let rtype = family.record_type();
     let d = domain;

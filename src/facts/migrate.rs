@@ -99,7 +99,7 @@ fn v1_to_v2(item: Value) -> Result<Value, LoadError> {
             "connects": v1.remove("connects").unwrap_or_else(|| json!([])),
             "http": v1.remove("http").unwrap_or_else(|| json!([])),
         }},
-        "duration_ms": duration.clone(),
+        "duration_ms": duration,
     });
     Ok(json!({
         "facts_version": 2,

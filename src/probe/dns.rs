@@ -140,7 +140,7 @@ impl DnsProbe for HickoryDns {
                     match &record.data {
                         RData::A(a) if rtype == RecordType::A => lookup.addresses.push(a.0.into()),
                         RData::AAAA(a) if rtype == RecordType::AAAA => {
-                            lookup.addresses.push(a.0.into())
+                            lookup.addresses.push(a.0.into());
                         }
                         RData::CNAME(target) => lookup.cname_chain.push(CnameHop {
                             name: name_text(&record.name),

@@ -1,5 +1,5 @@
 //! HTTP facts: the challenge GET, pinned to one address, sent the way Boulder sends it
-//! (`reference/ca-validation.md` §1 "Request": HTTP/1.1, `Accept: */*`, `Connection: close`,
+//! (`docs/ca-behaviour.md` §2.3: HTTP/1.1, `Accept: */*`, `Connection: close`,
 //! no proxy). Redirects are recorded, not followed yet.
 
 use super::HttpProbe;

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 pub struct SocketConnect;
 
-/// Classifies a connect error the way the CA's messages distinguish them (§6 of the
-/// reference): refused, host or network unreachable, family not supported, other.
+/// Classifies a connect error the way the CA's messages distinguish them
+/// (`docs/ca-behaviour.md` §2.8): refused, host or network unreachable, family not supported, other.
 pub fn classify(err: &io::Error) -> ConnectOutcome {
     match err.raw_os_error() {
         Some(nix::libc::ECONNREFUSED) => ConnectOutcome::Refused,

@@ -64,7 +64,7 @@ impl Silence {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Found {
     /// `fatal`: no family is left with a usable address, so the CA fails with a `dns` problem;
-    /// otherwise it proceeds with the other family (§2.1).
+    /// otherwise it proceeds with the other family (`docs/ca-behaviour.md` §2.1).
     NxDomain {
         families: Vec<(Family, u64)>,
         fatal: bool,

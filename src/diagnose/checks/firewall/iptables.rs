@@ -124,7 +124,7 @@ fn parse_rule(
             ),
             "-s" | "--source" => push(nets(value).map(Cond::SAddr), format!("-s {value}"), negate),
             "-d" | "--destination" => {
-                push(nets(value).map(Cond::DAddr), format!("-d {value}"), negate)
+                push(nets(value).map(Cond::DAddr), format!("-d {value}"), negate);
             }
             "-i" | "--in-interface" => push(
                 Some(Cond::Iif(vec![value.to_string()])),
@@ -416,7 +416,7 @@ COMMIT
         assert!(rs.managers.iter().any(|m| m == "Docker"));
         match rs.evaluate(&pkt(None, 80)) {
             Verdict::Undecidable { why, .. } => {
-                assert!(why.contains("DNAT to 172.17.0.2:80"), "{why}")
+                assert!(why.contains("DNAT to 172.17.0.2:80"), "{why}");
             }
             other => panic!("{other:?}"),
         }

@@ -105,7 +105,7 @@ pub fn ruleset(fw: &FirewallFacts) -> (Ruleset, Vec<Unknown>) {
     for family in [Family::Ipv4, Family::Ipv6] {
         match dump(family, IptablesBackend::Legacy) {
             Some(Probed::Known(text)) => {
-                rs.merge(iptables::ruleset(text, family, IptablesBackend::Legacy))
+                rs.merge(iptables::ruleset(text, family, IptablesBackend::Legacy));
             }
             Some(Probed::Unknown(Unknown::NotInstalled { .. })) => {}
             Some(Probed::Unknown(why)) => missing.push(why.clone()),
