@@ -29,6 +29,13 @@ pub struct Config {
     pub timeout: Duration,
     pub resolver: Option<SocketAddr>,
     pub allow_reserved: bool,
+    /// dns-01: the TXT value to expect.
+    pub expect_txt: Option<String>,
+    /// The CA's CAA issuer domain.
+    pub ca_issuer: String,
+    pub account_uri: Option<String>,
+    /// Where the authoritative nameservers are asked (53 but in labs).
+    pub authoritative_port: u16,
     pub output: Output,
     pub color: bool,
     pub progress: bool,
@@ -86,6 +93,35 @@ pub fn parse_resolver(text: &str) -> Result<SocketAddr, String> {
         .map_err(|_| format!("invalid resolver {text:?}: give an IP address, optionally with a port (192.0.2.53, 192.0.2.53:5353, [2001:db8::53]:53)"))
 }
 
+/// The CAA issuer domain of a CA by its common name, or a domain given as is. The CA compares
+/// byte for byte (`docs/ca-behaviour.md` §5.6), so it is kept exactly as the CA spells it.
+pub fn issuer_domain(ca: &str) -> Result<String, String> {
+    let known = match ca.trim().to_ascii_lowercase().as_str() {
+        "letsencrypt" | "lets-encrypt" | "le" => Some("letsencrypt.org"),
+        "zerossl" => Some("sectigo.com"),
+        "google" | "gts" => Some("pki.goog"),
+        "buypass" => Some("buypass.com"),
+        "sectigo" => Some("sectigo.com"),
+        _ => None,
+    };
+    if let Some(domain) = known {
+        return Ok(domain.to_string());
+    }
+    let given = ca.trim();
+    if given.contains('.')
+        && given
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
+    {
+        Ok(given.to_string())
+    } else {
+        Err(format!(
+            "unknown CA {:?}: use letsencrypt, zerossl, google, buypass, sectigo, or the CA's CAA issuer domain (e.g. letsencrypt.org)",
+            crate::sanitize::line(ca, 80)
+        ))
+    }
+}
+
 pub fn domains(args: &[String]) -> Result<Vec<DomainName>, String> {
     args.iter().map(|d| domain::parse(d)).collect()
 }
@@ -104,6 +140,15 @@ mod tests {
         for bad in ["", "abc", "-1s", "0", "10ms", "3m", "NaNs"] {
             assert!(parse_duration(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn cas_map_to_their_caa_issuer_domains() {
+        assert_eq!(issuer_domain("letsencrypt").unwrap(), "letsencrypt.org");
+        assert_eq!(issuer_domain("google").unwrap(), "pki.goog");
+        assert_eq!(issuer_domain("ca.example").unwrap(), "ca.example");
+        assert!(issuer_domain("nope").is_err());
+        assert!(issuer_domain("bad domain.example").is_err());
     }
 
     #[test]

@@ -15,3 +15,4 @@ pub mod probe;
 pub mod render;
 pub mod reserved;
 pub mod sanitize;
+pub mod timefmt;

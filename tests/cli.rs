@@ -125,7 +125,18 @@ fn usage_errors_exit_2_with_one_line() {
         acme_doctor(&["--resolver", "dns.example", "example.test"]).code,
         2
     );
-    assert_eq!(acme_doctor(&["--method", "dns-01", "example.test"]).code, 2);
+    assert_eq!(
+        acme_doctor(&["--method", "tls-alpn-01", "example.test"]).code,
+        2
+    );
+    for args in [
+        &["--expect-txt", "abc", "example.test"][..],
+        &["--ca", "no-such-ca", "example.test"],
+    ] {
+        let run = acme_doctor(args);
+        assert_eq!(run.code, 2, "{args:?}");
+        stderr_is_one_error_line(&run);
+    }
     assert_eq!(acme_doctor(&["--json", "--report", "example.test"]).code, 2);
 }
 

@@ -470,6 +470,157 @@ const CASES: &[Case] = &[
         incomplete: false,
         findings: &[b("wildcard-needs-dns01", ANY, None)],
     },
+    // DNS as the CA sees it (tests/dns.rs, loopback DNS servers; host.firewall removed).
+    Case {
+        fixture: "dns-caa-account-mismatch",
+        verdict: Fail,
+        incomplete: false,
+        findings: &[b("caa-account-mismatch", ANY, None)],
+    },
+    Case {
+        fixture: "dns-caa-account-unknown",
+        verdict: AtRisk,
+        incomplete: false,
+        findings: &[w("caa-account-mismatch", ANY, None)],
+    },
+    Case {
+        fixture: "dns-caa-allows-google",
+        verdict: Pass,
+        incomplete: false,
+        findings: &[],
+    },
+    Case {
+        fixture: "dns-caa-critical-unknown-tag",
+        verdict: Fail,
+        incomplete: false,
+        findings: &[b("caa-critical-unknown", ANY, None)],
+    },
+    Case {
+        fixture: "dns-caa-method-forbidden",
+        verdict: Fail,
+        incomplete: false,
+        findings: &[b("caa-method-forbidden", ANY, None)],
+    },
+    Case {
+        fixture: "dns-caa-other-ca-on-name",
+        verdict: Fail,
+        incomplete: false,
+        findings: &[b("caa-forbids", ANY, None)],
+    },
+    Case {
+        fixture: "dns-caa-other-ca-on-parent",
+        verdict: Fail,
+        incomplete: false,
+        findings: &[b("caa-forbids", ANY, None)],
+    },
+    Case {
+        fixture: "dns-caa-servfail-at-tld",
+        verdict: Fail,
+        incomplete: false,
+        findings: &[b("caa-lookup-failed", ANY, None)],
+    },
+    Case {
+        fixture: "dns-dns01-healthy",
+        verdict: Pass,
+        incomplete: false,
+        findings: &[],
+    },
+    Case {
+        fixture: "dns-dnssec-bogus-txt",
+        verdict: Fail,
+        incomplete: false,
+        findings: &[
+            b("dnssec-bogus", ANY, None),
+            b("txt-lookup-failed", ANY, None),
+        ],
+    },
+    Case {
+        fixture: "dns-nameserver-unreachable",
+        verdict: AtRisk,
+        incomplete: false,
+        findings: &[w("nameserver-unreachable", ANY, None)],
+    },
+    Case {
+        fixture: "dns-ns-disagree-aaaa",
+        verdict: Fail,
+        incomplete: false,
+        findings: &[
+            b("reserved-address", V4, None),
+            w("nameservers-disagree", ANY, None),
+        ],
+    },
+    Case {
+        fixture: "dns-stale-local-resolver",
+        verdict: Fail,
+        incomplete: false,
+        findings: &[
+            b("reserved-address", V4, None),
+            w("resolver-stale", ANY, None),
+        ],
+    },
+    Case {
+        fixture: "dns-txt-cname-dangling",
+        verdict: Fail,
+        incomplete: false,
+        findings: &[
+            b("acme-challenge-cname-dangling", ANY, None),
+            b("txt-missing", ANY, None),
+        ],
+    },
+    Case {
+        fixture: "dns-txt-doubled-label",
+        verdict: Fail,
+        incomplete: false,
+        findings: &[
+            b("txt-doubled-label", ANY, None),
+            b("txt-missing", ANY, None),
+        ],
+    },
+    Case {
+        fixture: "dns-txt-missing",
+        verdict: Fail,
+        incomplete: false,
+        findings: &[b("txt-missing", ANY, None)],
+    },
+    Case {
+        fixture: "dns-txt-on-one-server",
+        verdict: Fail,
+        incomplete: false,
+        findings: &[b("txt-not-propagated", ANY, None)],
+    },
+    Case {
+        fixture: "dns-txt-stale-resolver",
+        verdict: AtRisk,
+        incomplete: false,
+        findings: &[w("resolver-stale", ANY, None)],
+    },
+    Case {
+        fixture: "dns-txt-wildcard-shadow",
+        verdict: Fail,
+        incomplete: false,
+        findings: &[
+            b("wildcard-shadows-challenge", ANY, None),
+            b("txt-missing", ANY, None),
+        ],
+    },
+    Case {
+        fixture: "dns-txt-wrong",
+        verdict: Fail,
+        incomplete: false,
+        findings: &[b("txt-wrong", ANY, None)],
+    },
+    Case {
+        fixture: "dns-caa-issuewild-only-wildcard",
+        verdict: Fail,
+        incomplete: false,
+        findings: &[b("caa-forbids", ANY, None)],
+    },
+    Case {
+        fixture: "dns-caa-issue-allows-plain-name",
+        verdict: Pass,
+        incomplete: false,
+        findings: &[],
+    },
 ];
 
 fn path(name: &str) -> String {

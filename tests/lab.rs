@@ -846,7 +846,10 @@ fn lab_scenarios() {
     assert_eq!(rows.len(), SCENARIOS.len());
 }
 
-/// Each catalogue entry names the lab scenarios that reproduce its code, or says why none can.
+/// Each catalogue entry names the lab scenarios that reproduce its code, or says why none can:
+/// a scenario of this file, `dns:<label>` for the DNS tier on loopback (tests/dns.rs, whose run
+/// is captured as tests/fixtures/dns-<label>.json), or `dns-lab:<name>` for the DNS lab with
+/// real nsd and unbound (tests/dns_lab.rs).
 #[test]
 fn every_code_names_a_reproducing_scenario_or_why_not() {
     for code in acme_doctor::diagnose::Code::ALL {
@@ -866,6 +869,24 @@ fn every_code_names_a_reproducing_scenario_or_why_not() {
             .split(',')
             .map(|n| n.trim().trim_matches('`').trim_end_matches("  "))
         {
+            let root = env!("CARGO_MANIFEST_DIR");
+            if let Some(label) = name.strip_prefix("dns:") {
+                let fixture = format!("{root}/tests/fixtures/dns-{label}.json");
+                assert!(
+                    std::path::Path::new(&fixture).exists(),
+                    "checks/{code}.md names {name:?}, but tests/dns.rs captured no dns-{label}.json"
+                );
+                continue;
+            }
+            if let Some(lab) = name.strip_prefix("dns-lab:") {
+                let source =
+                    std::fs::read_to_string(format!("{root}/tests/dns_lab.rs")).unwrap_or_default();
+                assert!(
+                    source.contains(&format!("name: \"{lab}\"")),
+                    "checks/{code}.md names {name:?}, which tests/dns_lab.rs does not have"
+                );
+                continue;
+            }
             assert!(
                 SCENARIOS.iter().any(|s| s.name == name),
                 "checks/{code}.md names scenario {name:?}, which tests/lab.rs does not have"

@@ -14,6 +14,8 @@ use serde_json::Value;
 
 fn zone() -> DnsServer {
     DnsServer::start(vec![
+        // The TLD exists, as real ones do: the CA's CAA walk reaches it.
+        ("test", Entry::Records(vec![Rec::Soa(1)])),
         ("nodata.test", Entry::Records(vec![])),
         ("servfail.test", Entry::Rcode(ResponseCode::ServFail)),
         ("silent.test", Entry::Silent),
@@ -70,7 +72,13 @@ fn servfail_on_both_families_is_a_blocker() {
     let server = zone();
     let (code, report) = check(&server, &[], "servfail.test");
     assert_eq!(code, 1);
-    assert_eq!(codes(&report), ["dns-servfail", "dns-servfail"]);
+    // The same broken nameservers fail the CAA lookup the CA makes next.
+    // (under the first SERVFAIL, IPv6 as the CA dials).
+    assert_eq!(
+        codes(&report),
+        ["dns-servfail", "caa-lookup-failed", "dns-servfail"]
+    );
+    assert_eq!(report["findings"][1]["explained_by"], "dns-servfail");
     assert!(report["findings"][0]["ca_error"].as_str().unwrap().starts_with(
         "DNS problem: SERVFAIL looking up A for servfail.test - the domain's nameservers may be malfunctioning"
     ));
@@ -110,7 +118,9 @@ fn a_silent_resolver_makes_the_run_incomplete() {
     let server = zone();
     let (code, report) = check(&server, &[], "silent.test");
     assert_eq!(code, 3, "{report:#}");
-    assert_eq!(codes(&report), ["dns-no-answer"]);
+    // The CAA lookups meet the same silence: explained by it, not blamed on the domain.
+    assert_eq!(codes(&report), ["dns-no-answer", "caa-lookup-failed"]);
+    assert_eq!(report["findings"][1]["explained_by"], "dns-no-answer");
     assert_eq!(report["incomplete"], true);
     assert_eq!(report["verdict"], "at-risk");
 }

@@ -53,6 +53,22 @@ pub struct Args {
     #[arg(long, value_enum, default_value_t = MethodArg::Http01)]
     method: MethodArg,
 
+    /// dns-01: the TXT value the ACME client published (compared as the CA compares it)
+    #[arg(long, value_name = "VALUE")]
+    expect_txt: Option<String>,
+
+    /// The CA, for CAA: letsencrypt, zerossl, google, buypass, sectigo, or its issuer domain
+    #[arg(long, default_value = "letsencrypt", value_name = "CA")]
+    ca: String,
+
+    /// The ACME account URI, for CAA accounturi
+    #[arg(long, value_name = "URI")]
+    account_uri: Option<String>,
+
+    /// Port to ask the authoritative nameservers on (labs; default 53)
+    #[arg(long, default_value_t = 53, value_name = "PORT", hide = true)]
+    authoritative_port: u16,
+
     /// Treat reserved and documentation addresses as public (test labs)
     #[arg(long)]
     allow_reserved: bool,
@@ -95,6 +111,8 @@ enum ColorArg {
 enum MethodArg {
     #[value(name = "http-01")]
     Http01,
+    #[value(name = "dns-01")]
+    Dns01,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug)]
@@ -119,6 +137,11 @@ pub fn validate(args: Args, invocation: String) -> Result<Config, ToolError> {
         ));
     }
     let domains = config::domains(&args.domains).map_err(ToolError::input)?;
+    if args.expect_txt.is_some() && !matches!(args.method, MethodArg::Dns01) {
+        return Err(ToolError::usage(
+            "--expect-txt is the dns-01 challenge value: use it with --method dns-01",
+        ));
+    }
     let timeout = config::parse_duration(&args.timeout).map_err(ToolError::usage)?;
     let resolver = args
         .resolver
@@ -137,10 +160,15 @@ pub fn validate(args: Args, invocation: String) -> Result<Config, ToolError> {
         domains,
         method: match args.method {
             MethodArg::Http01 => Method::Http01,
+            MethodArg::Dns01 => Method::Dns01,
         },
         timeout,
         resolver,
         allow_reserved: args.allow_reserved,
+        expect_txt: args.expect_txt,
+        ca_issuer: config::issuer_domain(&args.ca).map_err(ToolError::usage)?,
+        account_uri: args.account_uri,
+        authoritative_port: args.authoritative_port,
         output,
         color,
         progress: !args.no_progress && std::io::stderr().is_terminal(),

@@ -198,6 +198,145 @@ pub fn no_usable_address(domain: &str, a: &DnsOutcome, aaaa: &DnsOutcome) -> CaE
     }
 }
 
+/// Boulder's summary of an Extended DNS Error code (§7.3, RFC 8914 §4).
+pub fn ede_summary(code: u16) -> String {
+    const SUMMARIES: [&str; 25] = [
+        "Other",
+        "DNSSEC: Unsupported DNSKEY Algorithm",
+        "DNSSEC: Unsupported DS Digest Type",
+        "Stale Answer",
+        "Forged Answer",
+        "DNSSEC: Indeterminate",
+        "DNSSEC: Bogus",
+        "DNSSEC: Signature Expired",
+        "DNSSEC: Signature Not Yet Valid",
+        "DNSSEC: DNSKEY Missing",
+        "DNSSEC: RRSIGs Missing",
+        "DNSSEC: No Zone Key Bit Set",
+        "DNSSEC: NSEC Missing",
+        "Cached Error",
+        "Not Ready",
+        "Blocked",
+        "Censored",
+        "Filtered",
+        "Prohibited",
+        "Stale NXDOMAIN Answer",
+        "Not Authoritative",
+        "Not Supported",
+        "No Reachable Authority",
+        "Network Error between Resolver and Authority",
+        "Invalid Data",
+    ];
+    SUMMARIES.get(usize::from(code)).map_or_else(
+        || format!("Unknown Extended DNS Error code {code}"),
+        |s| s.to_string(),
+    )
+}
+
+/// A failed lookup in Boulder's DNS words (§7.1, §7.2): the EDE form when the resolver gave
+/// one with a failure, the rcode form otherwise. `None` for a lookup that did not fail.
+pub fn dns_lookup_error(
+    rtype: &str,
+    name: &str,
+    outcome: &DnsOutcome,
+    ede: Option<&crate::facts::Ede>,
+) -> Option<String> {
+    let failed = !matches!(outcome, DnsOutcome::Answer | DnsOutcome::NoData);
+    if let (true, Some(ede)) = (failed, ede) {
+        let extra = if ede.text.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", ede.text)
+        };
+        return Some(format!(
+            "DNS problem: looking up {rtype} for {name}: {}{extra}",
+            ede_summary(ede.code)
+        ));
+    }
+    let detail = match outcome {
+        DnsOutcome::Answer | DnsOutcome::NoData => return None,
+        DnsOutcome::NxDomain => {
+            "NXDOMAIN looking up {T} for {N} - check that a DNS record exists for this domain"
+                .to_string()
+        }
+        DnsOutcome::ServerFailure { rcode } if rcode == "SERVFAIL" => {
+            "SERVFAIL looking up {T} for {N} - the domain's nameservers may be malfunctioning"
+                .to_string()
+        }
+        DnsOutcome::ServerFailure { rcode } => format!("{rcode} looking up {{T}} for {{N}}"),
+        DnsOutcome::Refused => "REFUSED looking up {T} for {N}".to_string(),
+        DnsOutcome::Timeout => "query timed out looking up {T} for {N}".to_string(),
+        DnsOutcome::Error { .. } => "networking error looking up {T} for {N}".to_string(),
+    };
+    Some(format!(
+        "DNS problem: {}",
+        detail.replace("{T}", rtype).replace("{N}", name)
+    ))
+}
+
+/// The identifier as the CA names it in CAA messages: `*.` kept for a wildcard (§5.8).
+pub fn caa_identifier(domain: &str, wildcard: bool) -> String {
+    if wildcard {
+        format!("*.{domain}")
+    } else {
+        domain.to_string()
+    }
+}
+
+/// CAA forbids issuance, whatever the reason (§5.8).
+pub fn caa_forbids(identifier: &str, set_at: &str) -> CaError {
+    CaError {
+        problem: ProblemType::Caa,
+        detail: format!(
+            "While processing CAA for {identifier}: CAA record for {set_at} prevents issuance"
+        ),
+    }
+}
+
+/// A CAA lookup failed at a level the CA needs (§5.3).
+pub fn caa_lookup_failed(identifier: &str, dns_error: &str) -> CaError {
+    CaError {
+        problem: ProblemType::Dns,
+        detail: format!("While processing CAA for {identifier}: {dns_error}"),
+    }
+}
+
+/// DNS-01: the name has no TXT record (NODATA) (§4.4).
+pub fn txt_not_found(challenge: &str) -> CaError {
+    CaError {
+        problem: ProblemType::Unauthorized,
+        detail: format!("No TXT record found at {challenge}"),
+    }
+}
+
+/// DNS-01: TXT records exist, none matches (§4.4): the first is quoted, cut to 100
+/// characters.
+pub fn txt_incorrect(challenge: &str, records: &[String]) -> CaError {
+    let first = records.first().map(String::as_str).unwrap_or_default();
+    let quoted = if first.chars().count() > 100 {
+        format!("{}...", first.chars().take(100).collect::<String>())
+    } else {
+        first.to_string()
+    };
+    let more = if records.len() > 1 {
+        format!(" (and {} more)", records.len() - 1)
+    } else {
+        String::new()
+    };
+    CaError {
+        problem: ProblemType::Unauthorized,
+        detail: format!("Incorrect TXT record \"{quoted}\"{more} found at {challenge}"),
+    }
+}
+
+/// A DNS lookup error as a `dns` problem.
+pub fn dns_problem(detail: String) -> CaError {
+    CaError {
+        problem: ProblemType::Dns,
+        detail,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -246,6 +385,44 @@ mod tests {
                 format!("\"{}\"", p.urn())
             );
         }
+    }
+
+    #[test]
+    fn dns_errors_use_the_ede_form_when_the_resolver_gave_one() {
+        let ede = crate::facts::Ede {
+            code: 7,
+            text: "signature expired".into(),
+        };
+        let servfail = DnsOutcome::ServerFailure {
+            rcode: "SERVFAIL".into(),
+        };
+        assert_eq!(
+            dns_lookup_error("TXT", "_acme-challenge.example.com", &servfail, Some(&ede)).unwrap(),
+            "DNS problem: looking up TXT for _acme-challenge.example.com: DNSSEC: Signature Expired: signature expired"
+        );
+        assert_eq!(
+            dns_lookup_error("CAA", "com", &servfail, None).unwrap(),
+            "DNS problem: SERVFAIL looking up CAA for com - the domain's nameservers may be malfunctioning"
+        );
+        assert_eq!(
+            dns_lookup_error("A", "x", &DnsOutcome::NoData, Some(&ede)),
+            None
+        );
+        assert_eq!(ede_summary(99), "Unknown Extended DNS Error code 99");
+    }
+
+    #[test]
+    fn incorrect_txt_quotes_the_first_record_cut_to_100() {
+        let long = "x".repeat(120);
+        let e = txt_incorrect("_acme-challenge.a.test", &[long, "b".into(), "c".into()]);
+        assert_eq!(
+            e.detail,
+            format!(
+                "Incorrect TXT record \"{}...\" (and 2 more) found at _acme-challenge.a.test",
+                "x".repeat(100)
+            )
+        );
+        assert_eq!(e.problem, ProblemType::Unauthorized);
     }
 
     #[test]

@@ -41,6 +41,27 @@ pub const CAUSES: &[(Code, &[Code])] = &[
     ),
     (Code::ListenerWrongAddress, &[Code::PortRefused]),
     (Code::NoListener, &[Code::PortRefused]),
+    (
+        Code::DnssecBogus,
+        &[
+            Code::DnsServfail,
+            Code::CaaLookupFailed,
+            Code::TxtLookupFailed,
+        ],
+    ),
+    // Nameservers that fail A and AAAA fail the CAA lookups too.
+    (Code::DnsServfail, &[Code::CaaLookupFailed]),
+    // A resolver that never answers fails every lookup alike.
+    (
+        Code::DnsNoAnswer,
+        &[Code::CaaLookupFailed, Code::TxtLookupFailed],
+    ),
+    (Code::AcmeChallengeCnameDangling, &[Code::TxtMissing]),
+    (
+        Code::WildcardShadowsChallenge,
+        &[Code::TxtMissing, Code::TxtWrong],
+    ),
+    (Code::TxtDoubledLabel, &[Code::TxtMissing]),
 ];
 
 /// The symptoms `root` can explain.
@@ -58,11 +79,24 @@ pub fn explains(root: Code) -> &'static [Code] {
 pub fn priority(code: Code) -> u8 {
     match code {
         Code::WildcardNeedsDns01 => 0,
+        Code::DnssecBogus => 8,
         Code::DnsNxdomain => 10,
         Code::DnsServfail => 11,
         Code::DnsNoAnswer => 12,
         Code::NoAddressRecords => 13,
         Code::ReservedAddress => 14,
+        Code::AcmeChallengeCnameDangling => 15,
+        Code::WildcardShadowsChallenge => 16,
+        Code::TxtDoubledLabel => 17,
+        Code::TxtLookupFailed => 18,
+        Code::TxtMissing => 19,
+        Code::TxtWrong => 23,
+        Code::TxtNotPropagated => 24,
+        Code::CaaLookupFailed => 25,
+        Code::CaaCriticalUnknown => 26,
+        Code::CaaMethodForbidden => 27,
+        Code::CaaAccountMismatch => 28,
+        Code::CaaForbids => 29,
         Code::Ipv6Disabled => 20,
         Code::AaaaNotLocal => 21,
         Code::Ipv6NoRoute => 22,
@@ -77,6 +111,9 @@ pub fn priority(code: Code) -> u8 {
         Code::PortRefused => 70,
         Code::PortTimeout => 71,
         Code::AddressUnreachable => 72,
+        Code::NameserversDisagree => 80,
+        Code::ResolverStale => 81,
+        Code::NameserverUnreachable => 82,
         Code::NotOnHost => 90,
     }
 }

@@ -61,6 +61,22 @@ codes! {
     PortTimeout => "port-timeout",
     AddressUnreachable => "address-unreachable",
     NotOnHost => "not-on-host",
+    CaaForbids => "caa-forbids",
+    CaaMethodForbidden => "caa-method-forbidden",
+    CaaAccountMismatch => "caa-account-mismatch",
+    CaaCriticalUnknown => "caa-critical-unknown",
+    CaaLookupFailed => "caa-lookup-failed",
+    DnssecBogus => "dnssec-bogus",
+    NameserversDisagree => "nameservers-disagree",
+    NameserverUnreachable => "nameserver-unreachable",
+    ResolverStale => "resolver-stale",
+    TxtMissing => "txt-missing",
+    TxtWrong => "txt-wrong",
+    TxtNotPropagated => "txt-not-propagated",
+    TxtLookupFailed => "txt-lookup-failed",
+    AcmeChallengeCnameDangling => "acme-challenge-cname-dangling",
+    WildcardShadowsChallenge => "wildcard-shadows-challenge",
+    TxtDoubledLabel => "txt-doubled-label",
 }
 
 impl fmt::Display for Code {

@@ -2,8 +2,8 @@
 //! whether this machine is the server, whether IPv6 is switched off here.
 
 use crate::facts::{
-    ConnectFact, ConnectOutcome, DnsLookup, Family, HostFacts, Http01Facts, HttpFact, Method,
-    MethodFacts, Probed, RunFacts, Sysctl, TargetFacts,
+    ConnectFact, ConnectOutcome, Dns01Facts, DnsLookup, Family, HostFacts, Http01Facts, HttpFact,
+    Method, MethodFacts, Probed, RunFacts, Sysctl, TargetFacts,
 };
 use crate::reserved::{self, Reserved};
 use std::collections::BTreeSet;
@@ -53,6 +53,11 @@ impl Ipv6Off {
     }
 }
 
+static NO_HTTP01: Http01Facts = Http01Facts {
+    connects: Vec::new(),
+    http: Vec::new(),
+};
+
 impl<'a> Context<'a> {
     pub fn new(run: &'a RunFacts, target: &'a TargetFacts) -> Context<'a> {
         let mut usable_v4 = Vec::new();
@@ -97,17 +102,37 @@ impl<'a> Context<'a> {
         self.target.method()
     }
 
-    /// The port the CA connects to for this method.
-    pub fn validation_port(&self) -> u16 {
+    /// The port the CA connects to for this method; dns-01 connects nowhere.
+    pub fn validation_port(&self) -> Option<u16> {
         match self.method() {
-            Method::Http01 => super::ca::HTTP01_PORT,
+            Method::Http01 => Some(super::ca::HTTP01_PORT),
+            Method::Dns01 => None,
         }
+    }
+
+    /// The port of a method that connects. Only checks registered for such methods ask.
+    pub fn dial_port(&self) -> u16 {
+        debug_assert!(
+            self.validation_port().is_some(),
+            "{:?} connects nowhere",
+            self.method()
+        );
+        self.validation_port().unwrap_or(super::ca::HTTP01_PORT)
     }
 
     /// The HTTP-01 facts (empty for another method).
     pub fn http01(&self) -> &'a Http01Facts {
         match &self.target.method {
             MethodFacts::Http01(facts) => facts,
+            MethodFacts::Dns01(_) => &NO_HTTP01,
+        }
+    }
+
+    /// The DNS-01 facts, when that is the method.
+    pub fn dns01(&self) -> Option<&'a Dns01Facts> {
+        match &self.target.method {
+            MethodFacts::Dns01(facts) => Some(facts),
+            MethodFacts::Http01(_) => None,
         }
     }
 

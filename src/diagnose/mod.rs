@@ -11,6 +11,7 @@ mod causes;
 mod checks;
 mod code;
 mod context;
+mod dns01;
 mod finding;
 mod http01;
 mod rank;

@@ -11,7 +11,9 @@ use crate::facts::Family;
 /// validation port, and no finding at all is against IPv6) an IPv4 blocker on that port does
 /// not fail today's validation: it becomes a warning with a note saying why.
 pub fn ipv4_is_only_the_fallback(cx: &Context, findings: &mut [Finding]) {
-    let port = cx.validation_port();
+    let Some(port) = cx.validation_port() else {
+        return;
+    };
     let ipv6_clean = !findings
         .iter()
         .any(|f| f.family == Some(Family::Ipv6) && f.severity != Severity::Info);

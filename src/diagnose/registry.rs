@@ -1,7 +1,7 @@
 //! Every check, with the codes it emits and the methods it applies to. Adding a check is one
 //! line here; adding a method is one `Method` variant and the lines of the checks it composes.
 
-use super::{Code, Context, Out, checks, http01};
+use super::{Code, Context, Out, checks, dns01, http01};
 use crate::facts::Method;
 
 pub struct CheckDef {
@@ -15,12 +15,16 @@ pub struct CheckDef {
 /// In the order the CA meets the problems: the name, the host, the path, the answer.
 pub const REGISTRY: &[CheckDef] = &[
     http01::wildcard::CHECK,
+    checks::dnssec::CHECK,
     checks::addresses::CHECK,
+    dns01::txt::CHECK,
+    checks::authoritative::CHECK,
     checks::host::CHECK,
     checks::listener::CHECK,
     checks::firewall::CHECK,
     checks::reachability::CHECK,
     http01::answer::CHECK,
+    checks::caa::CHECK,
 ];
 
 /// The checks that apply to `method`.

@@ -4,9 +4,10 @@
 use super::Context;
 use crate::domain::DomainName;
 use crate::facts::{
-    ConnectFact, ConnectOutcome, DnsFacts, DnsLookup, DnsOutcome, Family, FirewallFacts, HostFacts,
-    Http01Facts, HttpFact, HttpOutcome, Interface, Listener, MethodFacts, ProbeOptions, Probed,
-    Process, Resolver, RunFacts, Sysctl, Target, TargetFacts,
+    AuthoritativeFacts, CaaFacts, CaaLevel, CaaRecord, CdRetry, ConnectFact, ConnectOutcome,
+    Dns01Facts, DnsFacts, DnsLookup, DnsOutcome, Family, FirewallFacts, HostFacts, Http01Facts,
+    HttpFact, HttpOutcome, Interface, Listener, MethodFacts, NameserverFacts, ProbeOptions, Probed,
+    Process, Resolver, RunFacts, ServerAnswer, Sysctl, Target, TargetFacts, TxtLookup,
 };
 use std::net::IpAddr;
 
@@ -27,6 +28,7 @@ fn answer(addresses: &[&str]) -> DnsLookup {
         },
         addresses: addresses.iter().map(|a| ip(a)).collect(),
         cname_chain: Vec::new(),
+        ttl: Some(300),
         elapsed_ms: 2,
     }
 }
@@ -101,6 +103,9 @@ impl Scenario {
                 aaaa: answer(&["2001:db8::10"]),
             }),
             method: MethodFacts::Http01(Http01Facts::default()),
+            caa: None,
+            dnssec: Vec::new(),
+            authoritative: None,
             duration_ms: 5,
         };
         Scenario {
@@ -111,12 +116,105 @@ impl Scenario {
                 options: ProbeOptions {
                     timeout_ms: 2000,
                     allow_reserved: true,
+                    ca_issuer: "letsencrypt.org".into(),
+                    account_uri: None,
                 },
                 host,
                 targets: vec![target],
                 duration_ms: 5,
             },
         }
+    }
+
+    /// The same server, validated with dns-01: no address lookups, the TXT as given.
+    pub fn dns01(txt: TxtLookup, expect: Option<&str>) -> Scenario {
+        let mut s = Scenario::dual_stack();
+        let target = s.target();
+        target.dns = None;
+        target.method = MethodFacts::Dns01(Dns01Facts {
+            challenge: "_acme-challenge.example.test".into(),
+            expect_txt: expect.map(str::to_string),
+            txt,
+            sibling: None,
+            doubled: None,
+        });
+        s
+    }
+
+    fn dns01_facts(&mut self) -> &mut Dns01Facts {
+        match &mut self.target().method {
+            MethodFacts::Dns01(f) => f,
+            MethodFacts::Http01(_) => panic!("not a dns-01 scenario"),
+        }
+    }
+
+    pub fn dns01_sibling(mut self, sibling: TxtLookup) -> Scenario {
+        self.dns01_facts().sibling = Some(sibling);
+        self
+    }
+
+    pub fn dns01_doubled(mut self, doubled: TxtLookup) -> Scenario {
+        self.dns01_facts().doubled = Some(doubled);
+        self
+    }
+
+    /// CAA levels from the name up: (name, outcome, records).
+    pub fn caa(mut self, levels: Vec<(&str, DnsOutcome, Vec<CaaRecord>)>) -> Scenario {
+        self.target().caa = Some(CaaFacts {
+            levels: levels
+                .into_iter()
+                .map(|(name, outcome, records)| CaaLevel {
+                    name: name.into(),
+                    outcome,
+                    records,
+                    cname_chain: Vec::new(),
+                    ede: None,
+                })
+                .collect(),
+        });
+        self
+    }
+
+    pub fn dnssec(mut self, retries: Vec<CdRetry>) -> Scenario {
+        self.target().dnssec = retries;
+        self
+    }
+
+    /// Authoritative servers of example.test: (name, address, type, values) for the name
+    /// the method asks (the domain for A/AAAA, the challenge for TXT).
+    pub fn authoritative(mut self, servers: &[(&str, &str, &str, &[&str])]) -> Scenario {
+        let servers = servers
+            .iter()
+            .map(|(name, address, rtype, values)| {
+                let qname = if *rtype == "TXT" {
+                    "_acme-challenge.example.test"
+                } else {
+                    "example.test"
+                };
+                NameserverFacts {
+                    name: name.to_string(),
+                    address: std::net::SocketAddr::new(ip(address), 53),
+                    serial: Some(1),
+                    answers: vec![ServerAnswer {
+                        name: qname.into(),
+                        rtype: rtype.to_string(),
+                        outcome: if values.is_empty() {
+                            DnsOutcome::NoData
+                        } else {
+                            DnsOutcome::Answer
+                        },
+                        values: values.iter().map(|v| v.to_string()).collect(),
+                        ttl: Some(300),
+                    }],
+                }
+            })
+            .collect();
+        self.target().authoritative = Some(AuthoritativeFacts {
+            zone: Some("example.test".into()),
+            problem: None,
+            servers,
+        });
+        self
     }
 
     pub fn ipv4_only() -> Scenario {
@@ -134,6 +232,7 @@ impl Scenario {
     fn http01(&mut self) -> &mut Http01Facts {
         match &mut self.target().method {
             MethodFacts::Http01(f) => f,
+            MethodFacts::Dns01(_) => panic!("not an http-01 scenario"),
         }
     }
 

@@ -76,9 +76,19 @@ pub struct RunOfOne<'a> {
 #[serde(deny_unknown_fields)]
 pub struct TargetFacts {
     pub target: Target,
-    /// `None` when DNS was not probed (a wildcard with http-01 needs no lookup to be diagnosed).
+    /// A and AAAA at the resolver; `None` when the method needs no address (dns-01) or the
+    /// name is settled without DNS (a wildcard with http-01).
     pub dns: Option<DnsFacts>,
     pub method: MethodFacts,
+    /// The CAA record sets from the name up to its TLD (`docs/ca-behaviour.md` §5.2).
+    #[serde(default)]
+    pub caa: Option<CaaFacts>,
+    /// Lookups that failed with SERVFAIL, asked again with DNSSEC checking disabled.
+    #[serde(default)]
+    pub dnssec: Vec<CdRetry>,
+    /// What the zone's own nameservers answer, asked one by one.
+    #[serde(default)]
+    pub authoritative: Option<AuthoritativeFacts>,
     pub duration_ms: u64,
 }
 
@@ -130,14 +140,17 @@ impl fmt::Display for Resolver {
 pub enum Method {
     #[serde(rename = "http-01")]
     Http01,
+    #[serde(rename = "dns-01")]
+    Dns01,
 }
 
 impl Method {
-    pub const ALL: &'static [Method] = &[Method::Http01];
+    pub const ALL: &'static [Method] = &[Method::Http01, Method::Dns01];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Method::Http01 => "http-01",
+            Method::Dns01 => "dns-01",
         }
     }
 }
@@ -145,17 +158,168 @@ impl Method {
 /// The facts only one validation method needs, keyed by the method.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+// One per target, so the size difference between the variants costs nothing worth a Box.
+#[allow(clippy::large_enum_variant)]
 pub enum MethodFacts {
     #[serde(rename = "http-01")]
     Http01(Http01Facts),
+    #[serde(rename = "dns-01")]
+    Dns01(Dns01Facts),
 }
 
 impl MethodFacts {
     pub fn method(&self) -> Method {
         match self {
             MethodFacts::Http01(_) => Method::Http01,
+            MethodFacts::Dns01(_) => Method::Dns01,
         }
     }
+}
+
+/// What the CA's DNS-01 lookup meets (`docs/ca-behaviour.md` §4): the TXT set at
+/// `_acme-challenge.<name>` through the resolver, CNAMEs followed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Dns01Facts {
+    /// `_acme-challenge.<name>`.
+    pub challenge: String,
+    /// The value the user expects (`--expect-txt`).
+    pub expect_txt: Option<String>,
+    pub txt: TxtLookup,
+    /// A random name beside the challenge name: an answer there means a wildcard record, which
+    /// also answers for `_acme-challenge` when it has no record of its own.
+    pub sibling: Option<TxtLookup>,
+    /// `_acme-challenge.<name>.<zone>`: where a DNS panel that appends the zone puts a record
+    /// entered with its full name. Asked only when the TXT is missing.
+    pub doubled: Option<TxtLookup>,
+}
+
+/// One TXT lookup at the resolver.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TxtLookup {
+    pub name: String,
+    pub outcome: DnsOutcome,
+    #[serde(default)]
+    pub cname_chain: Vec<CnameHop>,
+    /// Each record's character-strings joined without separator, as the CA compares them.
+    #[serde(default)]
+    pub records: Vec<String>,
+    #[serde(default)]
+    pub ede: Option<Ede>,
+    pub elapsed_ms: u64,
+}
+
+/// An Extended DNS Error (RFC 8914): the resolver's reason for a failure.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Ede {
+    pub code: u16,
+    pub text: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CaaFacts {
+    /// One lookup per name, from the name itself up to its TLD, in that order.
+    pub levels: Vec<CaaLevel>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CaaLevel {
+    pub name: String,
+    pub outcome: DnsOutcome,
+    #[serde(default)]
+    pub records: Vec<CaaRecord>,
+    #[serde(default)]
+    pub cname_chain: Vec<CnameHop>,
+    #[serde(default)]
+    pub ede: Option<Ede>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CaaRecord {
+    pub flags: u8,
+    pub tag: String,
+    pub value: String,
+}
+
+/// A lookup that failed with SERVFAIL at the resolver, asked again with the CD bit: an answer
+/// then means the data exists and only DNSSEC validation fails.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CdRetry {
+    pub name: String,
+    /// `A`, `AAAA`, `TXT`, `CAA`.
+    pub rtype: String,
+    /// The EDE the resolver gave with its SERVFAIL.
+    pub ede: Option<Ede>,
+    pub with_cd: DnsOutcome,
+    /// The chain of trust, fetched with CD, when the data is there.
+    #[serde(default)]
+    pub chain: Option<ChainFacts>,
+}
+
+/// The zone's keys and signatures, fetched with DNSSEC checking disabled.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChainFacts {
+    pub zone: String,
+    /// Key tags of the DS records the parent publishes for the zone.
+    pub ds_tags: Vec<u16>,
+    /// Key tags of the zone's DNSKEY records.
+    pub dnskey_tags: Vec<u16>,
+    /// The signatures over the failing record set.
+    pub rrsigs: Vec<Rrsig>,
+    /// When these were fetched, in seconds since the Unix epoch: signature times are judged
+    /// against it.
+    pub fetched_at: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rrsig {
+    pub key_tag: u16,
+    /// Seconds since the Unix epoch.
+    pub inception: u64,
+    pub expiration: u64,
+}
+
+/// The zone's nameservers, each asked directly.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthoritativeFacts {
+    /// The zone apex (from the SOA), when it was found.
+    pub zone: Option<String>,
+    /// Why the zone or its nameservers could not be found.
+    pub problem: Option<String>,
+    pub servers: Vec<NameserverFacts>,
+}
+
+/// One address of one nameserver, and what it answered.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NameserverFacts {
+    pub name: String,
+    pub address: SocketAddr,
+    /// The zone's SOA serial there.
+    pub serial: Option<u32>,
+    pub answers: Vec<ServerAnswer>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerAnswer {
+    pub name: String,
+    /// `A`, `AAAA`, `TXT`.
+    pub rtype: String,
+    pub outcome: DnsOutcome,
+    /// Addresses, or TXT records joined, sorted.
+    #[serde(default)]
+    pub values: Vec<String>,
+    pub ttl: Option<u32>,
 }
 
 /// What the CA's HTTP-01 fetch meets: TCP connects per address and port, and the challenge GET.
@@ -174,6 +338,16 @@ pub struct ProbeOptions {
     pub timeout_ms: u64,
     /// Reserved and documentation addresses were treated as public (labs).
     pub allow_reserved: bool,
+    /// The CA's issuer domain, as its CAA `issue` records must name it (`--ca`).
+    #[serde(default = "default_issuer")]
+    pub ca_issuer: String,
+    /// The ACME account (`--account-uri`), for CAA `accounturi`.
+    #[serde(default)]
+    pub account_uri: Option<String>,
+}
+
+fn default_issuer() -> String {
+    "letsencrypt.org".into()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -241,6 +415,9 @@ pub struct DnsLookup {
     /// CNAME hops followed to reach the addresses: `alias -> target`.
     #[serde(default)]
     pub cname_chain: Vec<CnameHop>,
+    /// The TTL of the answer, as the resolver gave it (its cache's remaining time).
+    #[serde(default)]
+    pub ttl: Option<u32>,
     pub elapsed_ms: u64,
 }
 
@@ -273,6 +450,21 @@ pub enum DnsOutcome {
     Error {
         message: String,
     },
+}
+
+/// In words, for evidence.
+impl fmt::Display for DnsOutcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DnsOutcome::Answer => f.write_str("an answer"),
+            DnsOutcome::NoData => f.write_str("NOERROR, no records"),
+            DnsOutcome::NxDomain => f.write_str("NXDOMAIN"),
+            DnsOutcome::ServerFailure { rcode } => f.write_str(rcode),
+            DnsOutcome::Refused => f.write_str("REFUSED"),
+            DnsOutcome::Timeout => f.write_str("no answer in time"),
+            DnsOutcome::Error { message } => f.write_str(message),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -130,6 +130,7 @@ impl DnsProbe for HickoryDns {
             outcome: DnsOutcome::Answer,
             addresses: Vec::new(),
             cname_chain: Vec::new(),
+            ttl: None,
             elapsed_ms,
         };
         match result {
@@ -137,6 +138,9 @@ impl DnsProbe for HickoryDns {
             Ok(Err(e)) => lookup.outcome = outcome_of(&e),
             Ok(Ok(answer)) => {
                 for record in answer.answers() {
+                    if matches!(record.data, RData::A(_) | RData::AAAA(_)) {
+                        lookup.ttl = Some(lookup.ttl.map_or(record.ttl, |t| t.min(record.ttl)));
+                    }
                     match &record.data {
                         RData::A(a) if rtype == RecordType::A => lookup.addresses.push(a.0.into()),
                         RData::AAAA(a) if rtype == RecordType::AAAA => {
@@ -159,5 +163,17 @@ impl DnsProbe for HickoryDns {
 
     fn describe(&self) -> Resolver {
         self.described.clone()
+    }
+}
+
+impl super::dns_view::RawDns for HickoryDns {
+    async fn query(
+        &self,
+        server: SocketAddr,
+        name: &str,
+        rtype: RecordType,
+        ask: super::dns_raw::Ask,
+    ) -> Result<super::dns_raw::RawAnswer, super::dns_raw::QueryError> {
+        super::dns_raw::query(server, name, rtype, ask).await
     }
 }

@@ -4,6 +4,8 @@
 //! timeout, a refusal or a permission error is recorded as a fact.
 
 pub mod dns;
+pub mod dns_raw;
+pub mod dns_view;
 pub mod firewall;
 pub mod host;
 pub mod http;
@@ -13,10 +15,13 @@ pub mod tcp;
 use crate::config::Config;
 use crate::domain::DomainName;
 use crate::facts::{
-    ConnectFact, DnsFacts, DnsLookup, FACTS_VERSION, Family, HostFacts, HttpFact, Method,
-    MethodFacts, ProbeOptions, Resolver, RunFacts, Target, TargetFacts,
+    CaaFacts, ConnectFact, Dns01Facts, DnsFacts, DnsLookup, DnsOutcome, FACTS_VERSION, Family,
+    HostFacts, HttpFact, Method, MethodFacts, ProbeOptions, Resolver, RunFacts, Target,
+    TargetFacts, TxtLookup,
 };
+use dns_view::{RawDns, Where};
 use futures_util::future::join_all;
+use hickory_resolver::proto::rr::RecordType;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -68,13 +73,13 @@ pub async fn gather<D, C, H, O>(
     host: Arc<O>,
 ) -> RunFacts
 where
-    D: DnsProbe,
+    D: DnsProbe + RawDns,
     C: ConnectProbe,
     H: HttpProbe,
     O: HostProbe,
 {
     let started = Instant::now();
-    let started_at = rfc3339(SystemTime::now());
+    let started_at = crate::timefmt::rfc3339(SystemTime::now());
     let host_task = tokio::task::spawn_blocking(move || host.host_facts());
     let targets = join_all(
         config
@@ -94,6 +99,8 @@ where
         options: ProbeOptions {
             timeout_ms: config.timeout.as_millis() as u64,
             allow_reserved: config.allow_reserved,
+            ca_issuer: config.ca_issuer.clone(),
+            account_uri: config.account_uri.clone(),
         },
         host: host_facts,
         targets,
@@ -101,7 +108,8 @@ where
     }
 }
 
-/// One name: its DNS, then the facts its validation method needs.
+/// One name: its DNS, then the facts its validation method needs, with its CAA, the
+/// authoritative view, and SERVFAILs asked again without DNSSEC validation.
 async fn gather_target<D, C, H>(
     config: &Config,
     domain: &DomainName,
@@ -110,61 +118,160 @@ async fn gather_target<D, C, H>(
     http: &H,
 ) -> TargetFacts
 where
-    D: DnsProbe,
+    D: DnsProbe + RawDns,
     C: ConnectProbe,
     H: HttpProbe,
 {
     let started = Instant::now();
-    let dns_facts = if domain.wildcard && config.method == Method::Http01 {
-        // A wildcard with http-01 is settled by the name alone; the CA would not even offer
-        // the challenge.
-        None
-    } else {
+    let resolver = dns.describe();
+    let at = resolver.first_ip().map(|ip| Where {
+        resolver: match &resolver {
+            Resolver::Given { address } => *address,
+            Resolver::System { .. } => SocketAddr::new(ip, 53),
+        },
+        authoritative_port: config.authoritative_port,
+        timeout: config.timeout,
+    });
+    let name = domain.ascii.as_str();
+    // A wildcard with http-01 is settled by the name alone: the CA would not even offer the
+    // challenge.
+    let settled = domain.wildcard && config.method == Method::Http01;
+    let addresses = async {
+        if settled || config.method != Method::Http01 {
+            return None;
+        }
         let (a, aaaa) = tokio::join!(
-            dns.lookup(&domain.ascii, Family::Ipv4),
-            dns.lookup(&domain.ascii, Family::Ipv6)
+            dns.lookup(name, Family::Ipv4),
+            dns.lookup(name, Family::Ipv6)
         );
         Some(DnsFacts { a, aaaa })
     };
-    let method = match config.method {
-        Method::Http01 => MethodFacts::Http01(
-            http01::gather(config, &domain.ascii, dns_facts.as_ref(), tcp, http).await,
-        ),
+    let caa = async {
+        match (&at, settled) {
+            (Some(at), false) => Some(dns_view::caa(dns, at, name).await),
+            _ => None,
+        }
     };
+    let challenge = async {
+        match (&at, config.method) {
+            (Some(at), Method::Dns01) => {
+                Some(dns_view::dns01(dns, at, name, config.expect_txt.clone()).await)
+            }
+            _ => None,
+        }
+    };
+    let (dns_facts, caa, challenge) = tokio::join!(addresses, caa, challenge);
+
+    let method = async {
+        match config.method {
+            Method::Http01 => MethodFacts::Http01(
+                http01::gather(config, name, dns_facts.as_ref(), tcp, http).await,
+            ),
+            Method::Dns01 => MethodFacts::Dns01(challenge.clone().unwrap_or_else(|| Dns01Facts {
+                challenge: format!("_acme-challenge.{name}"),
+                expect_txt: config.expect_txt.clone(),
+                txt: unasked_txt(name),
+                sibling: None,
+                doubled: None,
+            })),
+        }
+    };
+    let views = async {
+        let Some(at) = &at else {
+            return (Vec::new(), None);
+        };
+        if settled {
+            return (Vec::new(), None);
+        }
+        // What the CA needs of this name, asked of each authoritative server too.
+        let questions: Vec<(String, RecordType)> = match (&challenge, &dns_facts) {
+            (Some(c), _) => {
+                let owner = c
+                    .txt
+                    .cname_chain
+                    .last()
+                    .map_or(c.challenge.clone(), |hop| hop.target.clone());
+                vec![(owner, RecordType::TXT)]
+            }
+            (None, Some(_)) => vec![
+                (name.to_string(), RecordType::A),
+                (name.to_string(), RecordType::AAAA),
+            ],
+            (None, None) => Vec::new(),
+        };
+        let zone_of = questions.first().map_or(name.to_string(), |q| q.0.clone());
+        let failed = servfails(name, &dns_facts, &caa, &challenge);
+        let (retries, authoritative) = tokio::join!(
+            join_all(
+                failed
+                    .iter()
+                    .map(|(n, t)| dns_view::cd_retry(dns, at, n, *t))
+            ),
+            dns_view::authoritative(dns, at, &zone_of, &questions),
+        );
+        (retries, Some(authoritative))
+    };
+    let (method, (dnssec, authoritative)) = tokio::join!(method, views);
     TargetFacts {
         target: Target {
             domain: domain.clone(),
-            resolver: dns.describe(),
+            resolver,
         },
         dns: dns_facts,
         method,
+        caa,
+        dnssec,
+        authoritative,
         duration_ms: started.elapsed().as_millis() as u64,
     }
 }
 
-/// RFC 3339 in UTC with second precision, without pulling in a date crate.
-pub fn rfc3339(t: SystemTime) -> String {
-    let secs = t
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    // Civil-from-days (H. Hinnant), valid for every date after 1970.
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+/// A TXT lookup that was not made (no resolver address to ask).
+fn unasked_txt(name: &str) -> TxtLookup {
+    TxtLookup {
+        name: format!("_acme-challenge.{name}"),
+        outcome: DnsOutcome::Error {
+            message: "no resolver address to ask".into(),
+        },
+        cname_chain: Vec::new(),
+        records: Vec::new(),
+        ede: None,
+        elapsed_ms: 0,
+    }
+}
+
+/// The lookups that came back SERVFAIL, to ask again with the CD bit.
+fn servfails(
+    name: &str,
+    dns: &Option<DnsFacts>,
+    caa: &Option<CaaFacts>,
+    challenge: &Option<Dns01Facts>,
+) -> Vec<(String, RecordType)> {
+    let servfail =
+        |o: &DnsOutcome| matches!(o, DnsOutcome::ServerFailure { rcode } if rcode == "SERVFAIL");
+    let mut failed = Vec::new();
+    if let Some(d) = dns {
+        if servfail(&d.a.outcome) {
+            failed.push((name.to_string(), RecordType::A));
+        }
+        if servfail(&d.aaaa.outcome) {
+            failed.push((name.to_string(), RecordType::AAAA));
+        }
+    }
+    if let Some(c) = challenge
+        && servfail(&c.txt.outcome)
+    {
+        failed.push((c.txt.name.clone(), RecordType::TXT));
+    }
+    if let Some(caa) = caa {
+        failed.extend(
+            caa.levels
+                .iter()
+                .filter(|l| servfail(&l.outcome))
+                .map(|l| (l.name.clone(), RecordType::CAA)),
+        );
+    }
+    failed
 }
 
 #[cfg(test)]
@@ -191,12 +298,25 @@ mod tests {
                 },
                 addresses,
                 cname_chain: Vec::new(),
+                ttl: None,
                 elapsed_ms: 0,
             }
         }
 
         fn describe(&self) -> Resolver {
             Resolver::System { servers: vec![] }
+        }
+    }
+
+    impl RawDns for Scripted {
+        async fn query(
+            &self,
+            _server: SocketAddr,
+            _name: &str,
+            _rtype: RecordType,
+            _ask: dns_raw::Ask,
+        ) -> Result<dns_raw::RawAnswer, dns_raw::QueryError> {
+            Err(dns_raw::QueryError::Timeout)
         }
     }
 
@@ -251,6 +371,10 @@ mod tests {
             timeout: Duration::from_secs(1),
             resolver: None,
             allow_reserved: true,
+            expect_txt: None,
+            ca_issuer: "letsencrypt.org".into(),
+            account_uri: None,
+            authoritative_port: 53,
             output: Output::Json,
             color: false,
             progress: false,
@@ -276,16 +400,9 @@ mod tests {
         assert_eq!(run.targets.len(), 200);
         assert_eq!(run.targets[199].target.domain.ascii, "name199.example.test");
         // Each target carries its own method facts: a refused connect on 80 and 443.
-        let MethodFacts::Http01(facts) = &run.targets[0].method;
+        let MethodFacts::Http01(facts) = &run.targets[0].method else {
+            panic!("http-01 facts");
+        };
         assert_eq!(facts.connects.len(), 2);
-    }
-
-    #[test]
-    fn rfc3339_formats_known_instants() {
-        assert_eq!(rfc3339(SystemTime::UNIX_EPOCH), "1970-01-01T00:00:00Z");
-        let t = SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_779_000);
-        assert_eq!(rfc3339(t), "2026-11-27T11:30:00Z");
-        let leap = SystemTime::UNIX_EPOCH + Duration::from_secs(951_782_400);
-        assert_eq!(rfc3339(leap), "2000-02-29T00:00:00Z");
     }
 }

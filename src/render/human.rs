@@ -2,6 +2,7 @@
 
 use super::{Outcome, Palette};
 use crate::diagnose::{Finding, Severity, Verdict};
+use crate::facts::Method;
 use crate::sanitize;
 use std::fmt::Write;
 
@@ -66,11 +67,18 @@ fn render_one(out: &mut String, o: &Outcome, p: &Palette, verbose: bool) {
     );
     let (b, w) = (count(Severity::Blocker), count(Severity::Warning));
     if d.findings.is_empty() {
-        let _ = writeln!(
-            out,
-            "  no problem found: the CA should be able to fetch http://{}/.well-known/acme-challenge/",
-            clean(&target.domain.ascii)
-        );
+        let _ = match o.target.method() {
+            Method::Http01 => writeln!(
+                out,
+                "  no problem found: the CA should be able to fetch http://{}/.well-known/acme-challenge/",
+                clean(&target.domain.ascii)
+            ),
+            Method::Dns01 => writeln!(
+                out,
+                "  no problem found: the CA should find the TXT record at _acme-challenge.{}",
+                clean(&target.domain.ascii)
+            ),
+        };
     } else {
         let _ = writeln!(out, "  {b} blocker(s), {w} warning(s)");
     }

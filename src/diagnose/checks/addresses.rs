@@ -319,6 +319,7 @@ mod tests {
             outcome,
             addresses: addresses.iter().map(|a| a.parse().unwrap()).collect(),
             cname_chain: Vec::new(),
+            ttl: None,
             elapsed_ms: 3,
         }
     }

@@ -107,7 +107,7 @@ impl Check for Host {
                 "this host has no IPv6 default route, so its replies to the CA cannot leave",
             )
             .family(Family::Ipv6)
-            .port(cx.validation_port())
+            .port(cx.dial_port())
             .detail("The AAAA address is configured here, but without a default route the SYN-ACK to the CA's address has nowhere to go; the CA sees a connect timeout.")
             .evidence("ip -6 route: no default route")
             .evidence(format!("{} AAAA {first_v6} is configured on this host", cx.domain))
@@ -132,7 +132,7 @@ fn not_on_host(cx: &Context, addresses: &[IpAddr]) -> Finding {
 }
 
 fn ipv6_disabled(cx: &Context, first_v6: &IpAddr, off: &Ipv6Off) -> Finding {
-    let port = cx.validation_port();
+    let port = cx.dial_port();
     let mut f = Finding::new(
         Code::Ipv6Disabled,
         Severity::Blocker,
@@ -208,7 +208,7 @@ fn aaaa_not_local(
     )
     .likely()
     .family(Family::Ipv6)
-    .port(cx.validation_port())
+    .port(cx.dial_port())
     .detail("The A record points here, but the AAAA points elsewhere: a stale record after a renumbering or a move. The CA tries the AAAA first.")
     .evidence_lines(cx.record_evidence(Family::Ipv6));
     let local_list: Vec<String> = local_v6.iter().map(IpAddr::to_string).collect();

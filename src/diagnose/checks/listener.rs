@@ -65,7 +65,7 @@ impl Check for Listeners {
         let Some(listeners) = cx.host.listeners.known() else {
             return Vec::new();
         };
-        let port = cx.validation_port();
+        let port = cx.dial_port();
         let bindv6only = cx.host.bindv6only.known().copied();
         let mut found = Vec::new();
         for family in [Family::Ipv4, Family::Ipv6] {
@@ -114,7 +114,7 @@ impl Check for Listeners {
     }
 
     fn word(&self, cx: &Context, found: &Found) -> Finding {
-        let port = cx.validation_port();
+        let port = cx.dial_port();
         match found {
             Found::WrongAddress {
                 family,
@@ -158,7 +158,7 @@ impl Check for Listeners {
 }
 
 fn missing(cx: &Context, family: Family, published: &IpAddr, on_port: &[Listener]) -> Finding {
-    let port = cx.validation_port();
+    let port = cx.dial_port();
     let summary = if on_port.is_empty() {
         format!("nothing listens on port {port}")
     } else {

@@ -3,6 +3,9 @@
 //! detection (`detect`) apart from wording (`word`).
 
 pub mod addresses;
+pub mod authoritative;
+pub mod caa;
+pub mod dnssec;
 pub mod firewall;
 pub mod host;
 pub mod listener;

@@ -75,7 +75,7 @@ impl Check for Reachability {
             if usable.is_empty() {
                 continue;
             }
-            for port in [cx.validation_port(), ca::HTTPS_PORT] {
+            for port in [cx.dial_port(), ca::HTTPS_PORT] {
                 let probed: Vec<&ConnectFact> = cx
                     .connects(family, port)
                     .filter(|c| usable.contains(&c.address))
@@ -211,7 +211,7 @@ fn failed(
     if code == Code::AddressUnreachable {
         f = f.likely();
     }
-    let scope = if port == cx.validation_port() {
+    let scope = if port == cx.dial_port() {
         "The CA fetches the http-01 challenge on port 80."
     } else {
         "Port 80 redirects to HTTPS, and the CA follows the redirect to port 443."
@@ -221,7 +221,7 @@ fn failed(
     } else {
         " Other addresses of this family answer, so validation fails only when the CA's resolver returns this one first."
     };
-    let fallback = if family == Family::Ipv6 && port == cx.validation_port() {
+    let fallback = if family == Family::Ipv6 && port == cx.dial_port() {
         " The CA tries IPv6 first; Boulder falls back to the first A address after a connect error, at a 10 s cost, and Pebble does not fall back at all."
     } else {
         ""

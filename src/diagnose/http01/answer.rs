@@ -154,7 +154,7 @@ impl Check for Answer {
     type Evidence = Found;
 
     fn detect(&self, cx: &Context) -> Vec<Found> {
-        let port = cx.validation_port();
+        let port = cx.dial_port();
         let mut found = Vec::new();
         for family in [Family::Ipv4, Family::Ipv6] {
             let facts: Vec<&HttpFact> = cx
@@ -223,7 +223,7 @@ fn finding(
         format!("{} {list} {}", family.record_type(), p.what),
     )
     .family(family)
-    .port(cx.validation_port())
+    .port(cx.dial_port())
     .detail(format!(
         "The CA fetches {} and needs a 200 with the key authorization.{no_fallback}",
         ca::challenge_url(cx.domain)

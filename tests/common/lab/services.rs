@@ -48,6 +48,9 @@ impl Lab {
             "--listen-address=2001:db8:53::53",
             "--port=53",
             "--local=/test/",
+            // The TLD itself exists, as real ones do: the CA's CAA walk reaches it, and
+            // NXDOMAIN there fails the check (docs/ca-behaviour.md §5.3).
+            "--txt-record=test,lab",
             "--pid-file=",
             "--user=root",
             "--group=root",

@@ -147,7 +147,7 @@ impl Check for Firewall {
             let Some(daddr) = cx.usable(family).iter().find(|ip| cx.is_local(ip)).copied() else {
                 continue;
             };
-            let mut ports = vec![cx.validation_port()];
+            let mut ports = vec![cx.dial_port()];
             if cx.redirects_to_https(family) {
                 ports.push(ca::HTTPS_PORT);
             }

@@ -1,0 +1,339 @@
+//! A small DNS client for the questions a stub resolver cannot ask: a query to one chosen
+//! server, with or without recursion, with the CD (checking disabled) bit, keeping the rcode,
+//! the CNAME chain, the TTLs and an Extended DNS Error (RFC 8914). UDP with EDNS, then TCP
+//! when the answer is truncated. Every answer is capped by the protocol's own limits.
+
+use hickory_resolver::proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode};
+use hickory_resolver::proto::rr::rdata::opt::EdnsOption;
+use hickory_resolver::proto::rr::{Name, RData, RecordType};
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// EDE option code (RFC 8914 §2).
+const EDE_OPTION: u16 = 15;
+/// The EDNS buffer size DNS flag day 2020 recommends.
+const UDP_PAYLOAD: u16 = 1232;
+
+/// One resource record, reduced to what the diagnosis reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rr {
+    A(IpAddr),
+    Aaaa(IpAddr),
+    Cname(String),
+    Caa {
+        flags: u8,
+        tag: String,
+        value: String,
+    },
+    /// The character-strings of one TXT record.
+    Txt(Vec<String>),
+    Ns(String),
+    Soa {
+        serial: u32,
+    },
+    /// Raw RDATA of a type this client does not decode (DS, DNSKEY, RRSIG).
+    Other {
+        rtype: u16,
+        data: Vec<u8>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawRecord {
+    /// Owner name, lower case, without the trailing dot.
+    pub name: String,
+    pub ttl: u32,
+    pub rr: Rr,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawAnswer {
+    /// `NOERROR`, `NXDOMAIN`, `SERVFAIL`, …
+    pub rcode: String,
+    pub authoritative: bool,
+    pub answers: Vec<RawRecord>,
+    pub authority: Vec<RawRecord>,
+    pub additional: Vec<RawRecord>,
+    /// RFC 8914: the info-code and the extra text.
+    pub ede: Option<(u16, String)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QueryError {
+    Timeout,
+    Network(String),
+    Malformed(String),
+}
+
+impl std::fmt::Display for QueryError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            QueryError::Timeout => f.write_str("no answer in time"),
+            QueryError::Network(m) => write!(f, "network error: {m}"),
+            QueryError::Malformed(m) => write!(f, "malformed answer: {m}"),
+        }
+    }
+}
+
+/// How to ask.
+#[derive(Debug, Clone, Copy)]
+pub struct Ask {
+    /// RD: ask a recursive resolver (true) or an authoritative server (false).
+    pub recursion: bool,
+    /// CD: ask a validating resolver to skip DNSSEC validation.
+    pub checking_disabled: bool,
+    /// DO: ask for RRSIGs.
+    pub dnssec_ok: bool,
+    pub timeout: Duration,
+}
+
+pub fn rcode_name(code: ResponseCode) -> String {
+    match code {
+        ResponseCode::NoError => "NOERROR".into(),
+        ResponseCode::FormErr => "FORMERR".into(),
+        ResponseCode::ServFail => "SERVFAIL".into(),
+        ResponseCode::NotImp => "NOTIMP".into(),
+        ResponseCode::Refused => "REFUSED".into(),
+        ResponseCode::NXDomain => "NXDOMAIN".into(),
+        ResponseCode::YXDomain => "YXDOMAIN".into(),
+        ResponseCode::NotAuth => "NOTAUTH".into(),
+        ResponseCode::NotZone => "NOTZONE".into(),
+        other => format!("rcode {}", u16::from(other)),
+    }
+}
+
+fn name_text(name: &Name) -> String {
+    name.to_ascii().trim_end_matches('.').to_ascii_lowercase()
+}
+
+fn request(name: &str, rtype: RecordType, ask: &Ask) -> Result<(u16, Vec<u8>), QueryError> {
+    use rand::RngExt;
+    let fqdn = Name::from_ascii(format!("{}.", name.trim_end_matches('.')))
+        .map_err(|e| QueryError::Malformed(format!("{name}: {e}")))?;
+    let id: u16 = rand::rng().random();
+    let mut msg = Message::new(id, MessageType::Query, OpCode::Query);
+    msg.metadata.recursion_desired = ask.recursion;
+    msg.metadata.checking_disabled = ask.checking_disabled;
+    msg.add_query(Query::query(fqdn, rtype));
+    let mut edns = Edns::new();
+    edns.set_max_payload(UDP_PAYLOAD);
+    edns.set_dnssec_ok(ask.dnssec_ok);
+    msg.set_edns(edns);
+    let bytes = msg
+        .to_vec()
+        .map_err(|e| QueryError::Malformed(e.to_string()))?;
+    Ok((id, bytes))
+}
+
+fn decode(bytes: &[u8], id: u16) -> Result<(RawAnswer, bool), QueryError> {
+    let msg = Message::from_vec(bytes).map_err(|e| QueryError::Malformed(e.to_string()))?;
+    if msg.metadata.id != id {
+        return Err(QueryError::Malformed("answer to another query".into()));
+    }
+    let truncated = msg.metadata.truncation;
+    let section = |records: &[hickory_resolver::proto::rr::Record]| -> Vec<RawRecord> {
+        records
+            .iter()
+            .map(|r| RawRecord {
+                name: name_text(&r.name),
+                ttl: r.ttl,
+                rr: rr_of(&r.data, u16::from(r.record_type())),
+            })
+            .collect()
+    };
+    let ede = msg.edns.as_ref().and_then(|edns| {
+        edns.options()
+            .as_ref()
+            .iter()
+            .find_map(|(code, option)| match option {
+                EdnsOption::Unknown(c, data) if *c == EDE_OPTION && data.len() >= 2 => Some((
+                    u16::from_be_bytes([data[0], data[1]]),
+                    crate::sanitize::line(&String::from_utf8_lossy(&data[2..]), 200),
+                )),
+                _ => {
+                    let _ = code;
+                    None
+                }
+            })
+    });
+    Ok((
+        RawAnswer {
+            rcode: rcode_name(msg.metadata.response_code),
+            authoritative: msg.metadata.authoritative,
+            answers: section(&msg.answers),
+            authority: section(&msg.authorities),
+            additional: section(&msg.additionals),
+            ede,
+        },
+        truncated,
+    ))
+}
+
+fn rr_of(data: &RData, rtype: u16) -> Rr {
+    match data {
+        RData::A(a) => Rr::A(IpAddr::V4(a.0)),
+        RData::AAAA(a) => Rr::Aaaa(IpAddr::V6(a.0)),
+        RData::CNAME(c) => Rr::Cname(name_text(&c.0)),
+        RData::NS(n) => Rr::Ns(name_text(&n.0)),
+        RData::SOA(s) => Rr::Soa { serial: s.serial },
+        RData::CAA(c) => Rr::Caa {
+            flags: c.flags(),
+            tag: crate::sanitize::line(&c.tag, 64),
+            value: crate::sanitize::line(&String::from_utf8_lossy(&c.value), 512),
+        },
+        RData::TXT(t) => Rr::Txt(
+            t.txt_data
+                .iter()
+                .map(|s| String::from_utf8_lossy(s).into_owned())
+                .collect(),
+        ),
+        RData::Unknown { rdata, .. } => Rr::Other {
+            rtype,
+            data: rdata.anything.clone(),
+        },
+        _ => Rr::Other {
+            rtype,
+            data: Vec::new(),
+        },
+    }
+}
+
+/// Asks `server` one question. UDP first (one retry inside the timeout, as a lost datagram is
+/// not an outage), TCP when the answer is truncated.
+pub async fn query(
+    server: SocketAddr,
+    name: &str,
+    rtype: RecordType,
+    ask: Ask,
+) -> Result<RawAnswer, QueryError> {
+    let (id, bytes) = request(name, rtype, &ask)?;
+    let attempt = ask.timeout / 2;
+    for _ in 0..2 {
+        match tokio::time::timeout(attempt, udp(server, &bytes, id)).await {
+            Ok(Ok((answer, false))) => return Ok(answer),
+            Ok(Ok((_, true))) => {
+                return tokio::time::timeout(attempt, tcp(server, &bytes, id))
+                    .await
+                    .map_err(|_| QueryError::Timeout)?;
+            }
+            Ok(Err(e @ QueryError::Network(_))) => return Err(e),
+            Ok(Err(_)) | Err(_) => continue,
+        }
+    }
+    Err(QueryError::Timeout)
+}
+
+async fn udp(server: SocketAddr, bytes: &[u8], id: u16) -> Result<(RawAnswer, bool), QueryError> {
+    let bind: SocketAddr = if server.is_ipv4() {
+        "0.0.0.0:0"
+            .parse()
+            .map_err(|_| QueryError::Network("bind".into()))?
+    } else {
+        "[::]:0"
+            .parse()
+            .map_err(|_| QueryError::Network("bind".into()))?
+    };
+    let socket = tokio::net::UdpSocket::bind(bind)
+        .await
+        .map_err(|e| QueryError::Network(e.to_string()))?;
+    socket
+        .connect(server)
+        .await
+        .map_err(|e| QueryError::Network(e.to_string()))?;
+    socket
+        .send(bytes)
+        .await
+        .map_err(|e| QueryError::Network(e.to_string()))?;
+    let mut buf = vec![0u8; 4096];
+    loop {
+        let len = socket
+            .recv(&mut buf)
+            .await
+            .map_err(|e| QueryError::Network(e.to_string()))?;
+        // A datagram for another id (a late answer to an earlier query) is skipped.
+        match decode(&buf[..len], id) {
+            Ok(answer) => return Ok(answer),
+            Err(QueryError::Malformed(_)) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+async fn tcp(server: SocketAddr, bytes: &[u8], id: u16) -> Result<RawAnswer, QueryError> {
+    let net = |e: std::io::Error| QueryError::Network(e.to_string());
+    let mut stream = tokio::net::TcpStream::connect(server).await.map_err(net)?;
+    let len =
+        u16::try_from(bytes.len()).map_err(|_| QueryError::Malformed("query too long".into()))?;
+    stream.write_all(&len.to_be_bytes()).await.map_err(net)?;
+    stream.write_all(bytes).await.map_err(net)?;
+    let mut len_buf = [0u8; 2];
+    stream.read_exact(&mut len_buf).await.map_err(net)?;
+    let mut buf = vec![0u8; usize::from(u16::from_be_bytes(len_buf))];
+    stream.read_exact(&mut buf).await.map_err(net)?;
+    decode(&buf, id).map(|(answer, _)| answer)
+}
+
+impl RawAnswer {
+    /// The CNAME hops of the answer section, in order, starting at `name`.
+    pub fn cname_chain(&self, name: &str) -> Vec<(String, String)> {
+        let mut chain = Vec::new();
+        let mut owner = name.trim_end_matches('.').to_ascii_lowercase();
+        for _ in 0..16 {
+            let Some(target) = self.answers.iter().find_map(|r| match &r.rr {
+                Rr::Cname(t) if r.name == owner => Some(t.clone()),
+                _ => None,
+            }) else {
+                break;
+            };
+            chain.push((owner.clone(), target.clone()));
+            owner = target;
+        }
+        chain
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_query_round_trips_through_the_codec() {
+        let ask = Ask {
+            recursion: false,
+            checking_disabled: true,
+            dnssec_ok: true,
+            timeout: Duration::from_secs(1),
+        };
+        let (id, bytes) = request("Example.TEST", RecordType::CAA, &ask).unwrap();
+        let msg = Message::from_vec(&bytes).unwrap();
+        assert_eq!(msg.metadata.id, id);
+        assert!(!msg.metadata.recursion_desired);
+        assert!(msg.metadata.checking_disabled);
+        assert_eq!(msg.queries[0].query_type, RecordType::CAA);
+    }
+
+    #[test]
+    fn the_cname_chain_is_read_in_order() {
+        let rec = |name: &str, target: &str| RawRecord {
+            name: name.into(),
+            ttl: 60,
+            rr: Rr::Cname(target.into()),
+        };
+        let answer = RawAnswer {
+            rcode: "NXDOMAIN".into(),
+            authoritative: false,
+            answers: vec![rec("b.test", "c.test"), rec("a.test", "b.test")],
+            authority: Vec::new(),
+            additional: Vec::new(),
+            ede: None,
+        };
+        assert_eq!(
+            answer.cname_chain("A.test."),
+            vec![
+                ("a.test".to_string(), "b.test".to_string()),
+                ("b.test".to_string(), "c.test".to_string())
+            ]
+        );
+    }
+}
