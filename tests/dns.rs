@@ -78,12 +78,14 @@ struct Lab {
     _ns: (DnsServer, DnsServer),
 }
 
+// Callers build the zones inline; taking them by value reads better there.
+#[allow(clippy::needless_pass_by_value)]
 fn lab(extra: Zone, ns1: Zone, ns2: Zone) -> Lab {
     lab_with(resolver(extra), &ns1, ns2)
 }
 
 fn lab_with(zone: Zone, ns1: &[(&'static str, Entry)], ns2: Zone) -> Lab {
-    let ns = DnsServer::pair("127.0.0.11", "127.0.0.12", &ns1, ns2);
+    let ns = DnsServer::pair("127.0.0.11", "127.0.0.12", ns1, ns2);
     Lab {
         resolver: DnsServer::start(zone),
         port: ns.0.addr.port(),
