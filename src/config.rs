@@ -36,6 +36,8 @@ pub struct Config {
     pub account_uri: Option<String>,
     /// Where the authoritative nameservers are asked (53 but in labs).
     pub authoritative_port: u16,
+    /// Names probed at once.
+    pub jobs: usize,
     pub output: Output,
     pub color: bool,
     pub progress: bool,
@@ -122,8 +124,17 @@ pub fn issuer_domain(ca: &str) -> Result<String, String> {
     }
 }
 
-pub fn domains(args: &[String]) -> Result<Vec<DomainName>, String> {
-    args.iter().map(|d| domain::parse(d)).collect()
+/// A list of names, one per line; blank lines and `#` comments (whole-line or after the
+/// name) are skipped. An invalid name is an error that names its line.
+pub fn domain_list(text: &str, source: &str) -> Result<Vec<DomainName>, String> {
+    text.lines()
+        .enumerate()
+        .filter_map(|(n, line)| {
+            let name = line.split('#').next().unwrap_or("").trim();
+            (!name.is_empty()).then_some((n + 1, name))
+        })
+        .map(|(n, name)| domain::parse(name).map_err(|e| format!("{source} line {n}: {e}")))
+        .collect()
 }
 
 #[cfg(test)]
@@ -140,6 +151,19 @@ mod tests {
         for bad in ["", "abc", "-1s", "0", "10ms", "3m", "NaNs"] {
             assert!(parse_duration(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn domain_lists_skip_comments_and_name_the_bad_line() {
+        let names = domain_list(
+            "# my sites\nexample.com\n\n  www.example.com  # the www\n",
+            "list",
+        )
+        .unwrap();
+        let ascii: Vec<&str> = names.iter().map(|n| n.ascii.as_str()).collect();
+        assert_eq!(ascii, ["example.com", "www.example.com"]);
+        let err = domain_list("example.com\nnot a name\n", "list").unwrap_err();
+        assert!(err.starts_with("list line 2: "), "{err}");
     }
 
     #[test]

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::acme_doctor;
+use common::{acme_doctor, acme_doctor_with_stdin};
 use std::collections::BTreeSet;
 
 fn stderr_is_one_error_line(run: &common::Run) {
@@ -250,4 +250,80 @@ fn the_report_is_plain_markdown_with_the_facts_minus_the_firewall() {
         "port-timeout",
         "without the firewall, the symptom stays"
     );
+}
+
+/// Names come from arguments, `-f FILE` and standard input (`-`), each once, in that order.
+/// Wildcards need no lookup, so these runs touch no network.
+#[test]
+fn domain_lists_come_from_a_file_and_from_stdin() {
+    let dir = std::env::temp_dir().join(format!("acme-doctor-list-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let list = dir.join("names.txt");
+    std::fs::write(
+        &list,
+        "# wildcards: settled without DNS\n*.a.example\n\n*.b.example  # second\n*.a.example\n",
+    )
+    .unwrap();
+    let file = list.to_string_lossy().into_owned();
+    let run = acme_doctor(&["--ndjson", "--jobs", "2", "-f", &file, "*.c.example"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let domains: Vec<String> = run
+        .stdout
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["target"]["domain"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(domains, ["c.example", "a.example", "b.example"]);
+
+    let run = acme_doctor_with_stdin(&["--json", "-"], "*.d.example\n*.e.example\n");
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert_eq!(run.json().as_array().unwrap().len(), 2);
+
+    std::fs::write(&list, "ok.example\nnot a name\n").unwrap();
+    let run = acme_doctor(&["-f", &file]);
+    assert_eq!(run.code, 2);
+    stderr_is_one_error_line(&run);
+    assert!(run.stderr.contains("line 2"), "{}", run.stderr);
+    let run = acme_doctor(&["-f", "/nonexistent/names.txt"]);
+    assert_eq!(run.code, 2);
+    stderr_is_one_error_line(&run);
+    let run = acme_doctor_with_stdin(&["-"], "# nothing\n");
+    assert_eq!(run.code, 2);
+    stderr_is_one_error_line(&run);
+    for bad in ["0", "100000", "many"] {
+        assert_eq!(
+            acme_doctor(&["--jobs", bad, "*.a.example"]).code,
+            2,
+            "{bad}"
+        );
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn completions_and_the_manual_come_from_the_clap_definitions() {
+    for shell in ["bash", "zsh", "fish"] {
+        let run = acme_doctor(&["completions", shell]);
+        assert_eq!(run.code, 0, "{shell}: {}", run.stderr);
+        assert!(run.stdout.contains("expect-txt"), "{shell}");
+    }
+    let run = acme_doctor(&["man"]);
+    assert_eq!(run.code, 0);
+    assert!(run.stdout.starts_with(".ie") || run.stdout.contains(".TH acme-doctor 1"));
+    assert_eq!(acme_doctor(&["completions", "tcsh"]).code, 2);
+}
+
+/// `--color always` colours a pipe too, as `ls --color=always | less -R` users expect.
+#[test]
+fn color_always_colours_a_pipe() {
+    let run = acme_doctor(&["--color", "always", "*.example.test"]);
+    assert!(run.stdout.contains("\u{1b}["), "{}", run.stdout);
+    let run = acme_doctor(&["--color", "never", "*.example.test"]);
+    assert!(!run.stdout.contains('\u{1b}'));
+    let run = acme_doctor(&["*.example.test"]);
+    assert!(!run.stdout.contains('\u{1b}'), "auto off a terminal");
 }

@@ -14,8 +14,25 @@ use crate::render::{self, Outcome, Palette, json};
 use std::sync::Arc;
 
 pub fn run(args: Args, invocation: String) -> Result<Exit, ToolError> {
-    if let Some(Command::Explain { code }) = &args.command {
-        return explain(code.as_deref(), args.json);
+    match &args.command {
+        Some(Command::Explain { code }) => return explain(code.as_deref(), args.json),
+        Some(Command::Completions { shell }) => {
+            let mut cmd = <Args as clap::CommandFactory>::command();
+            let mut out = Vec::new();
+            clap_complete::generate(*shell, &mut cmd, "acme-doctor", &mut out);
+            print_stdout(&String::from_utf8_lossy(&out));
+            return Ok(Exit::Pass);
+        }
+        Some(Command::Man) => {
+            let cmd = <Args as clap::CommandFactory>::command();
+            let mut out = Vec::new();
+            clap_mangen::Man::new(cmd)
+                .render(&mut out)
+                .map_err(|e| ToolError::internal(format!("cannot render the manual: {e}")))?;
+            print_stdout(&String::from_utf8_lossy(&out));
+            return Ok(Exit::Pass);
+        }
+        None => {}
     }
     let config = validate(args, invocation)?;
     let runs = match &config.from_facts {
@@ -32,6 +49,8 @@ pub fn run(args: Args, invocation: String) -> Result<Exit, ToolError> {
             })
         })
         .collect();
+    // `--color always` colours a pipe too (`| less -R`); `never` and `auto` off a terminal do not.
+    colored::control::set_override(config.color);
     let text = match config.output {
         Output::Human => render::human::render(
             &outcomes,
@@ -102,6 +121,7 @@ fn explain(code: Option<&str>, json_out: bool) -> Result<Exit, ToolError> {
 /// Probes every name of the command line in one run: one host snapshot, every target
 /// concurrently.
 fn probe_all(config: &Config) -> Result<RunFacts, ToolError> {
+    raise_open_files_limit(config.verbose);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -116,22 +136,41 @@ fn probe_all(config: &Config) -> Result<RunFacts, ToolError> {
                 ports: vec![diagnose::ca::HTTP01_PORT, diagnose::ca::HTTPS_PORT],
             },
         };
+        let many = config.domains.len() > 1;
         let spinner = config.progress.then(|| {
-            let bar = indicatif::ProgressBar::new_spinner();
-            let names: Vec<&str> = config.domains.iter().map(|d| d.input.as_str()).collect();
-            bar.set_message(format!(
-                "checking {}: DNS, ports 80/443, HTTP, host state",
-                names.join(", ")
-            ));
+            let bar = if many {
+                // Counts and an ETA for a batch; a spinner for one name.
+                let bar = indicatif::ProgressBar::new(config.domains.len() as u64);
+                if let Ok(style) = indicatif::ProgressStyle::with_template(
+                    "{spinner} checking {pos}/{len} names [{bar:30}] {elapsed} (ETA {eta})",
+                ) {
+                    bar.set_style(style.progress_chars("=> "));
+                }
+                bar
+            } else {
+                let bar = indicatif::ProgressBar::new_spinner();
+                let names: Vec<&str> = config.domains.iter().map(|d| d.input.as_str()).collect();
+                bar.set_message(format!(
+                    "checking {}: DNS, ports 80/443, HTTP, host state",
+                    names.join(", ")
+                ));
+                bar
+            };
             bar.enable_steady_tick(std::time::Duration::from_millis(100));
             bar
         });
+        let done = || {
+            if let Some(bar) = &spinner {
+                bar.inc(1);
+            }
+        };
         let run = probe::gather(
             config,
             &system.dns,
             &system.tcp,
             &system.http,
             Arc::new(system.host),
+            &done,
         )
         .await;
         if let Some(bar) = spinner {
@@ -139,4 +178,26 @@ fn probe_all(config: &Config) -> Result<RunFacts, ToolError> {
         }
         Ok(run)
     })
+}
+
+/// Many names mean many sockets at once: the soft limit on open files (often 1024) is raised to
+/// the hard limit, so the tool's own limit never shows up as a server's timeout.
+fn raise_open_files_limit(verbose: bool) {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else {
+        return;
+    };
+    if soft >= hard {
+        return;
+    }
+    match setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
+        Ok(()) if verbose => {
+            eprintln!("acme-doctor: raised the open-files limit from {soft} to {hard}");
+        }
+        Ok(()) => {}
+        Err(e) if verbose => {
+            eprintln!("acme-doctor: the open-files limit stays at {soft}: {e}");
+        }
+        Err(_) => {}
+    }
 }

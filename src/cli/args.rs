@@ -12,7 +12,7 @@ use std::path::PathBuf;
 #[command(
     name = "acme-doctor",
     version,
-    about = "Tells why an ACME (Let's Encrypt) http-01 validation fails, and how to fix it",
+    about = "Tells why an ACME (Let's Encrypt) http-01 or dns-01 validation fails, and how to fix it",
     args_conflicts_with_subcommands = true,
     after_help = "Exit codes: 0 pass, 1 blocker found, 2 acme-doctor could not run, 3 incomplete.\n\
                   Explain a finding: acme-doctor explain CODE"
@@ -21,9 +21,14 @@ pub struct Args {
     #[command(subcommand)]
     pub command: Option<Command>,
 
-    /// Domain names to check (IDN allowed; *.name is recognised as a wildcard)
+    /// Domain names to check (IDN allowed; *.name is recognised as a wildcard; - reads names
+    /// from standard input)
     #[arg(value_name = "DOMAIN")]
     domains: Vec<String>,
+
+    /// Read domain names from FILE, one per line (# starts a comment)
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
+    file: Option<PathBuf>,
 
     /// Print the diagnosis as JSON (one object, or an array for several domains)
     #[arg(long, conflicts_with_all = ["ndjson", "report"])]
@@ -65,6 +70,10 @@ pub struct Args {
     #[arg(long, value_name = "URI")]
     account_uri: Option<String>,
 
+    /// Names checked at once (DNS queries and connections per address are capped too)
+    #[arg(long, default_value_t = 16, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
+    jobs: u16,
+
     /// Port to ask the authoritative nameservers on (labs; default 53)
     #[arg(long, default_value_t = 53, value_name = "PORT", hide = true)]
     authoritative_port: u16,
@@ -82,7 +91,7 @@ pub struct Args {
     save_facts: Option<PathBuf>,
 
     /// Diagnose saved facts instead of probing (no network)
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["domains", "save_facts", "resolver", "allow_reserved"])]
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["domains", "file", "save_facts", "resolver", "allow_reserved"])]
     from_facts: Option<PathBuf>,
 
     /// Show details of every finding, including explained symptoms
@@ -98,6 +107,10 @@ pub struct Args {
 pub enum Command {
     /// Print the catalogue entry of a finding code (without CODE: list the codes)
     Explain { code: Option<String> },
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
+    Completions { shell: clap_complete::Shell },
+    /// Print the manual page (roff): acme-doctor man > acme-doctor.1
+    Man,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug)]
@@ -131,12 +144,16 @@ pub fn validate(args: Args, invocation: String) -> Result<Config, ToolError> {
     } else {
         Output::Human
     };
-    if args.domains.is_empty() && args.from_facts.is_none() {
+    if args.domains.is_empty() && args.file.is_none() && args.from_facts.is_none() {
         return Err(ToolError::usage(
             "no domain given: acme-doctor example.com (or --from-facts FILE, or explain CODE)",
         ));
     }
-    let domains = config::domains(&args.domains).map_err(ToolError::input)?;
+    let domains = if args.from_facts.is_some() {
+        Vec::new()
+    } else {
+        collect_domains(&args.domains, args.file.as_deref())?
+    };
     if args.expect_txt.is_some() && !matches!(args.method, MethodArg::Dns01) {
         return Err(ToolError::usage(
             "--expect-txt is the dns-01 challenge value: use it with --method dns-01",
@@ -169,6 +186,7 @@ pub fn validate(args: Args, invocation: String) -> Result<Config, ToolError> {
         ca_issuer: config::issuer_domain(&args.ca).map_err(ToolError::usage)?,
         account_uri: args.account_uri,
         authoritative_port: args.authoritative_port,
+        jobs: usize::from(args.jobs),
         output,
         color,
         progress: !args.no_progress && std::io::stderr().is_terminal(),
@@ -181,4 +199,53 @@ pub fn validate(args: Args, invocation: String) -> Result<Config, ToolError> {
         from_facts: args.from_facts,
         invocation,
     })
+}
+
+/// Largest domain list accepted: a million names fit in far less.
+const LIST_CAP: u64 = 64 * 1024 * 1024;
+
+/// Reads a list through a cap, not by the size the file claims (a FIFO or a device has none).
+fn read_list(source: &mut dyn std::io::Read, shown: &str) -> Result<String, ToolError> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    source
+        .take(LIST_CAP + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| ToolError::input(format!("cannot read {shown}: {e}")))?;
+    if bytes.len() as u64 > LIST_CAP {
+        return Err(ToolError::input(format!(
+            "{shown} is larger than {LIST_CAP} bytes"
+        )));
+    }
+    String::from_utf8(bytes).map_err(|_| ToolError::input(format!("{shown} is not UTF-8 text")))
+}
+
+/// The names of the command line, of `-f FILE` and of standard input (`-`), in that order,
+/// each once.
+fn collect_domains(
+    args: &[String],
+    file: Option<&std::path::Path>,
+) -> Result<Vec<crate::domain::DomainName>, ToolError> {
+    let mut names = Vec::new();
+    for arg in args {
+        if arg == "-" {
+            let text = read_list(&mut std::io::stdin().lock(), "standard input")?;
+            names.extend(config::domain_list(&text, "standard input").map_err(ToolError::input)?);
+        } else {
+            names.push(crate::domain::parse(arg).map_err(ToolError::input)?);
+        }
+    }
+    if let Some(path) = file {
+        let shown = crate::sanitize::line(&path.display().to_string(), 200);
+        let mut f = std::fs::File::open(path)
+            .map_err(|e| ToolError::input(format!("cannot read {shown}: {e}")))?;
+        let text = read_list(&mut f, &shown)?;
+        names.extend(config::domain_list(&text, &shown).map_err(ToolError::input)?);
+    }
+    let mut seen = std::collections::HashSet::new();
+    names.retain(|n| seen.insert((n.ascii.clone(), n.wildcard)));
+    if names.is_empty() {
+        return Err(ToolError::input("the domain list holds no names"));
+    }
+    Ok(names)
 }

@@ -18,7 +18,13 @@ pub struct HickoryDns {
     resolver: TokioResolver,
     described: Resolver,
     timeout: Duration,
+    /// Queries in flight at once, so a run over many names never floods the resolver and then
+    /// blames it for the silence it caused.
+    in_flight: tokio::sync::Semaphore,
 }
+
+/// Queries one run keeps in flight at most: about what a busy stub resolver sends.
+pub const MAX_IN_FLIGHT: usize = 32;
 
 impl HickoryDns {
     /// A resolver asking `server` (UDP, then TCP on truncation), or the system's
@@ -69,6 +75,7 @@ impl HickoryDns {
             resolver,
             described,
             timeout,
+            in_flight: tokio::sync::Semaphore::new(MAX_IN_FLIGHT),
         })
     }
 }
@@ -116,6 +123,8 @@ fn outcome_of(err: &NetError) -> DnsOutcome {
 
 impl DnsProbe for HickoryDns {
     async fn lookup(&self, name: &str, family: Family) -> DnsLookup {
+        // The time waited for a permit is ours, not the resolver's: the clock starts after it.
+        let _permit = self.in_flight.acquire().await;
         let rtype = match family {
             Family::Ipv4 => RecordType::A,
             Family::Ipv6 => RecordType::AAAA,
@@ -174,6 +183,7 @@ impl super::dns_view::RawDns for HickoryDns {
         rtype: RecordType,
         ask: super::dns_raw::Ask,
     ) -> Result<super::dns_raw::RawAnswer, super::dns_raw::QueryError> {
+        let _permit = self.in_flight.acquire().await;
         super::dns_raw::query(server, name, rtype, ask).await
     }
 }

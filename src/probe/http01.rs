@@ -7,12 +7,39 @@ use crate::config::Config;
 use crate::facts::{ConnectOutcome, DnsFacts, Http01Facts};
 use crate::reserved;
 use futures_util::future::join_all;
+use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use tokio::sync::Semaphore;
 
 /// The CA fetches the challenge on port 80 only (RFC 8555 §8.3).
 pub const HTTP_PORT: u16 = 80;
 /// Where a redirect to `https://` leads.
 pub const HTTPS_PORT: u16 = 443;
+
+/// Connections one run keeps open to one address at most: many names on one server must not
+/// exhaust its connection slots and then read as its fault.
+pub const PER_ADDRESS: usize = 6;
+
+/// The run's per-address connection budget.
+#[derive(Default)]
+pub struct Limits {
+    per_address: std::sync::Mutex<HashMap<IpAddr, Arc<Semaphore>>>,
+}
+
+impl Limits {
+    fn of(&self, ip: IpAddr) -> Arc<Semaphore> {
+        // A poisoned lock only means another probe panicked; the map is still usable.
+        let mut map = self
+            .per_address
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        Arc::clone(
+            map.entry(ip)
+                .or_insert_with(|| Arc::new(Semaphore::new(PER_ADDRESS))),
+        )
+    }
+}
 
 pub async fn gather<C: ConnectProbe, H: HttpProbe>(
     config: &Config,
@@ -20,6 +47,7 @@ pub async fn gather<C: ConnectProbe, H: HttpProbe>(
     dns: Option<&DnsFacts>,
     tcp: &C,
     http: &H,
+    limits: &Limits,
 ) -> Http01Facts {
     // The addresses the CA would dial: reserved ones are dropped as the CA drops them.
     let targets: Vec<IpAddr> = dns
@@ -35,7 +63,10 @@ pub async fn gather<C: ConnectProbe, H: HttpProbe>(
     let token_path = format!("/.well-known/acme-challenge/{}", challenge_token());
     let per_address = targets.iter().map(|ip| {
         let token_path = token_path.as_str();
+        let budget = limits.of(*ip);
         async move {
+            // The timeouts start once a slot is free: waiting here is this tool's queue.
+            let _slot = budget.acquire().await;
             let http_addr = SocketAddr::new(*ip, HTTP_PORT);
             let port80 = async {
                 let fact = tcp.connect(http_addr, config.timeout).await;

@@ -20,6 +20,7 @@ use crate::facts::{
     TargetFacts, TxtLookup,
 };
 use dns_view::{RawDns, Where};
+use futures_util::StreamExt;
 use futures_util::future::join_all;
 use hickory_resolver::proto::rr::RecordType;
 use std::net::SocketAddr;
@@ -71,6 +72,7 @@ pub async fn gather<D, C, H, O>(
     tcp: &C,
     http: &H,
     host: Arc<O>,
+    on_target_done: &(dyn Fn() + Sync),
 ) -> RunFacts
 where
     D: DnsProbe + RawDns,
@@ -81,13 +83,17 @@ where
     let started = Instant::now();
     let started_at = crate::timefmt::rfc3339(SystemTime::now());
     let host_task = tokio::task::spawn_blocking(move || host.host_facts());
-    let targets = join_all(
-        config
-            .domains
-            .iter()
-            .map(|domain| gather_target(config, domain, dns, tcp, http)),
-    )
-    .await;
+    let limits = http01::Limits::default();
+    // At most `jobs` names at once, in input order.
+    let targets: Vec<TargetFacts> =
+        futures_util::stream::iter(config.domains.iter().map(|domain| async {
+            let facts = gather_target(config, domain, dns, tcp, http, &limits).await;
+            on_target_done();
+            facts
+        }))
+        .buffered(config.jobs.max(1))
+        .collect()
+        .await;
     let host_facts = match host_task.await {
         Ok(h) => h,
         Err(e) => host::unknown_host_facts(&format!("host probe failed: {e}")),
@@ -116,6 +122,7 @@ async fn gather_target<D, C, H>(
     dns: &D,
     tcp: &C,
     http: &H,
+    limits: &http01::Limits,
 ) -> TargetFacts
 where
     D: DnsProbe + RawDns,
@@ -165,7 +172,7 @@ where
     let method = async {
         match config.method {
             Method::Http01 => MethodFacts::Http01(
-                http01::gather(config, name, dns_facts.as_ref(), tcp, http).await,
+                http01::gather(config, name, dns_facts.as_ref(), tcp, http, limits).await,
             ),
             Method::Dns01 => MethodFacts::Dns01(challenge.clone().unwrap_or_else(|| Dns01Facts {
                 challenge: format!("_acme-challenge.{name}"),
@@ -375,6 +382,7 @@ mod tests {
             ca_issuer: "letsencrypt.org".into(),
             account_uri: None,
             authoritative_port: 53,
+            jobs: 16,
             output: Output::Json,
             color: false,
             progress: false,
@@ -395,6 +403,7 @@ mod tests {
             &Scripted,
             &Scripted,
             Arc::clone(&host),
+            &|| {},
         ));
         assert_eq!(host.0.load(Ordering::SeqCst), 1);
         assert_eq!(run.targets.len(), 200);

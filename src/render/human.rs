@@ -36,7 +36,43 @@ pub fn render(outcomes: &[Outcome], p: &Palette, verbose: bool) -> String {
         }
         render_one(&mut out, o, p, verbose);
     }
+    if outcomes.len() > 1 {
+        summary(&mut out, outcomes, p);
+    }
     out
+}
+
+/// After a batch: how many passed, are at risk or fail, and which top codes recur.
+fn summary(out: &mut String, outcomes: &[Outcome], p: &Palette) {
+    let count = |v: Verdict| outcomes.iter().filter(|o| o.diagnosis.verdict == v).count();
+    let incomplete = outcomes.iter().filter(|o| o.diagnosis.incomplete).count();
+    let _ = writeln!(
+        out,
+        "\n{} names: {} pass, {} at risk, {} fail{}",
+        outcomes.len(),
+        p.pass(&count(Verdict::Pass).to_string()),
+        p.warning(&count(Verdict::AtRisk).to_string()),
+        p.blocker(&count(Verdict::Fail).to_string()),
+        if incomplete > 0 {
+            format!(", {incomplete} incomplete")
+        } else {
+            String::new()
+        }
+    );
+    let mut tops: Vec<(String, usize)> = Vec::new();
+    for o in outcomes {
+        if let Some(top) = o.diagnosis.findings.first() {
+            let code = top.code.to_string();
+            match tops.iter_mut().find(|(c, _)| *c == code) {
+                Some((_, n)) => *n += 1,
+                None => tops.push((code, 1)),
+            }
+        }
+    }
+    tops.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    for (code, n) in tops {
+        let _ = writeln!(out, "  {n:>5}  {code}");
+    }
 }
 
 fn render_one(out: &mut String, o: &Outcome, p: &Palette, verbose: bool) {

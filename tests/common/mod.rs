@@ -54,6 +54,27 @@ pub fn acme_doctor(args: &[&str]) -> Run {
         .into()
 }
 
+/// Runs acme-doctor with `input` on its standard input.
+#[allow(dead_code)]
+pub fn acme_doctor_with_stdin(args: &[&str], input: &str) -> Run {
+    use std::process::Stdio;
+    let mut child = Command::new(BIN)
+        .args(args)
+        .env_remove("NO_COLOR")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run acme-doctor");
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin.write_all(input.as_bytes()).expect("write stdin");
+    }
+    child
+        .wait_with_output()
+        .expect("wait for acme-doctor")
+        .into()
+}
+
 /// Says loudly, past the test harness's output capture, that a tier did not run.
 pub fn announce_skip(tier: &str, why: &str) {
     let mut err = std::io::stderr();
