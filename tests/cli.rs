@@ -267,17 +267,22 @@ fn domain_lists_come_from_a_file_and_from_stdin() {
     let file = list.to_string_lossy().into_owned();
     let run = acme_doctor(&["--ndjson", "--jobs", "2", "-f", &file, "*.c.example"]);
     assert_eq!(run.code, 1, "{}", run.stderr);
-    let domains: Vec<String> = run
+    // Printed as each is done; `index` gives the input order back.
+    let mut lines: Vec<(u64, String)> = run
         .stdout
         .lines()
         .map(|l| {
-            serde_json::from_str::<serde_json::Value>(l).unwrap()["target"]["domain"]
-                .as_str()
-                .unwrap()
-                .to_string()
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            (
+                v["index"].as_u64().unwrap(),
+                v["target"]["domain"].as_str().unwrap().to_string(),
+            )
         })
         .collect();
+    lines.sort();
+    let domains: Vec<&str> = lines.iter().map(|(_, d)| d.as_str()).collect();
     assert_eq!(domains, ["c.example", "a.example", "b.example"]);
+    assert_eq!(lines.iter().map(|(i, _)| *i).collect::<Vec<_>>(), [0, 1, 2]);
 
     let run = acme_doctor_with_stdin(&["--json", "-"], "*.d.example\n*.e.example\n");
     assert_eq!(run.code, 1, "{}", run.stderr);

@@ -8,7 +8,7 @@ use super::print_stdout;
 use crate::config::{Config, FailOn, Output};
 use crate::diagnose::{self, Diagnosis, Verdict};
 use crate::exit::Exit;
-use crate::facts::RunFacts;
+use crate::facts::{RunFacts, TargetFacts};
 use crate::probe::{self, System};
 use crate::render::{self, Outcome, Palette, json};
 use std::sync::Arc;
@@ -35,18 +35,31 @@ pub fn run(args: Args, invocation: String) -> Result<Exit, ToolError> {
         None => {}
     }
     let config = validate(args, invocation)?;
+    // `--ndjson` prints each name as soon as it is diagnosed, in completion order; `index`
+    // gives the input order back.
+    let streaming = config.output == Output::Ndjson && config.from_facts.is_none();
+    let print_one = |run: &RunFacts, index: usize, target: &TargetFacts| {
+        let outcome = Outcome {
+            run,
+            target,
+            diagnosis: diagnose::diagnose(run, target),
+            index,
+        };
+        print_stdout(&json::render_ndjson(std::slice::from_ref(&outcome)));
+    };
     let runs = match &config.from_facts {
         Some(path) => load_facts(path)?,
-        None => vec![probe_all(&config)?],
+        None => vec![probe_all(&config, streaming.then_some(&print_one))?],
     };
     let outcomes: Vec<Outcome> = runs
         .iter()
-        .flat_map(|run| {
-            run.targets.iter().map(move |target| Outcome {
-                run,
-                target,
-                diagnosis: diagnose::diagnose(run, target),
-            })
+        .flat_map(|run| run.targets.iter().map(move |target| (run, target)))
+        .enumerate()
+        .map(|(index, (run, target))| Outcome {
+            run,
+            target,
+            diagnosis: diagnose::diagnose(run, target),
+            index,
         })
         .collect();
     // `--color always` colours a pipe too (`| less -R`); `never` and `auto` off a terminal do not.
@@ -60,10 +73,13 @@ pub fn run(args: Args, invocation: String) -> Result<Exit, ToolError> {
             config.verbose,
         ),
         Output::Json => json::render(&outcomes),
+        Output::Ndjson if streaming => String::new(),
         Output::Ndjson => json::render_ndjson(&outcomes),
         Output::Report => render::report::render(&outcomes, &config.invocation),
     };
-    print_stdout(&text);
+    if !text.is_empty() {
+        print_stdout(&text);
+    }
     // The diagnosis is printed first: a failed write of the facts file must not lose it. Its
     // error then goes to stderr, so that stdout stays one JSON document under --json.
     if let Some(Err(err)) = config
@@ -120,7 +136,10 @@ fn explain(code: Option<&str>, json_out: bool) -> Result<Exit, ToolError> {
 
 /// Probes every name of the command line in one run: one host snapshot, every target
 /// concurrently.
-fn probe_all(config: &Config) -> Result<RunFacts, ToolError> {
+/// A name as soon as it is done, with the run's host snapshot.
+type Streamed<'a> = &'a (dyn Fn(&RunFacts, usize, &TargetFacts) + Sync);
+
+fn probe_all(config: &Config, stream: Option<Streamed>) -> Result<RunFacts, ToolError> {
     raise_open_files_limit(config.verbose);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -159,9 +178,16 @@ fn probe_all(config: &Config) -> Result<RunFacts, ToolError> {
             bar.enable_steady_tick(std::time::Duration::from_millis(100));
             bar
         });
-        let done = || {
+        let done = |run: Option<&RunFacts>, index: usize, target: &TargetFacts| {
             if let Some(bar) = &spinner {
                 bar.inc(1);
+            }
+            if let (Some(print), Some(run)) = (stream, run) {
+                match &spinner {
+                    // Keep the bar's line out of the printed lines.
+                    Some(bar) => bar.suspend(|| print(run, index, target)),
+                    None => print(run, index, target),
+                }
             }
         };
         let run = probe::gather(
@@ -170,6 +196,7 @@ fn probe_all(config: &Config) -> Result<RunFacts, ToolError> {
             &system.tcp,
             &system.http,
             Arc::new(system.host),
+            stream.is_some(),
             &done,
         )
         .await;

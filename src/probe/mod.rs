@@ -66,13 +66,19 @@ pub struct System {
 /// Gathers every fact of one run. The host snapshot (read once, on a blocking thread), the DNS
 /// lookups and then the per-address probes of every name run concurrently, so the wall time is
 /// that of the slowest chain, not the sum.
+/// Called as each name is done, in completion order, with its index in the input. `run` is the
+/// run so far (the host snapshot, no targets) when [`gather`] was asked to take the host
+/// snapshot first, so the name can be diagnosed and printed at once.
+pub type OnTarget<'a> = &'a (dyn Fn(Option<&RunFacts>, usize, &TargetFacts) + Sync);
+
 pub async fn gather<D, C, H, O>(
     config: &Config,
     dns: &D,
     tcp: &C,
     http: &H,
     host: Arc<O>,
-    on_target_done: &(dyn Fn() + Sync),
+    host_first: bool,
+    on_target: OnTarget<'_>,
 ) -> RunFacts
 where
     D: DnsProbe + RawDns,
@@ -83,22 +89,11 @@ where
     let started = Instant::now();
     let started_at = crate::timefmt::rfc3339(SystemTime::now());
     let host_task = tokio::task::spawn_blocking(move || host.host_facts());
-    let limits = http01::Limits::default();
-    // At most `jobs` names at once, in input order.
-    let targets: Vec<TargetFacts> =
-        futures_util::stream::iter(config.domains.iter().map(|domain| async {
-            let facts = gather_target(config, domain, dns, tcp, http, &limits).await;
-            on_target_done();
-            facts
-        }))
-        .buffered(config.jobs.max(1))
-        .collect()
-        .await;
-    let host_facts = match host_task.await {
+    let snapshot = |task: Result<HostFacts, tokio::task::JoinError>| match task {
         Ok(h) => h,
         Err(e) => host::unknown_host_facts(&format!("host probe failed: {e}")),
     };
-    RunFacts {
+    let mut run = RunFacts {
         facts_version: FACTS_VERSION,
         tool_version: env!("CARGO_PKG_VERSION").to_string(),
         started_at,
@@ -108,10 +103,38 @@ where
             ca_issuer: config.ca_issuer.clone(),
             account_uri: config.account_uri.clone(),
         },
-        host: host_facts,
-        targets,
-        duration_ms: started.elapsed().as_millis() as u64,
+        host: host::unknown_host_facts("not read yet"),
+        targets: Vec::new(),
+        duration_ms: 0,
+    };
+    // Streaming output needs the host snapshot before the first name is done; otherwise it is
+    // read while the names are probed.
+    let mut host_task = Some(host_task);
+    if host_first && let Some(task) = host_task.take() {
+        run.host = snapshot(task.await);
     }
+    let ready = host_first.then_some(&run);
+    let limits = http01::Limits::default();
+    // At most `jobs` names at once, handed over as each is done.
+    let mut targets: Vec<(usize, TargetFacts)> =
+        futures_util::stream::iter(config.domains.iter().enumerate().map(|(index, domain)| {
+            let limits = &limits;
+            async move {
+                let facts = gather_target(config, domain, dns, tcp, http, limits).await;
+                on_target(ready, index, &facts);
+                (index, facts)
+            }
+        }))
+        .buffer_unordered(config.jobs.max(1))
+        .collect()
+        .await;
+    targets.sort_by_key(|(index, _)| *index);
+    if let Some(task) = host_task.take() {
+        run.host = snapshot(task.await);
+    }
+    run.targets = targets.into_iter().map(|(_, t)| t).collect();
+    run.duration_ms = started.elapsed().as_millis() as u64;
+    run
 }
 
 /// One name: its DNS, then the facts its validation method needs, with its CAA, the
@@ -403,7 +426,8 @@ mod tests {
             &Scripted,
             &Scripted,
             Arc::clone(&host),
-            &|| {},
+            false,
+            &|_, _, _| {},
         ));
         assert_eq!(host.0.load(Ordering::SeqCst), 1);
         assert_eq!(run.targets.len(), 200);

@@ -32,6 +32,8 @@ struct TargetOut<'a> {
 struct DomainReport<'a> {
     schema_version: u32,
     tool: Tool,
+    /// Position in the input: `--ndjson` prints in completion order.
+    index: usize,
     target: TargetOut<'a>,
     verdict: Verdict,
     incomplete: bool,
@@ -45,6 +47,7 @@ fn report<'a>(o: &'a Outcome<'a>) -> DomainReport<'a> {
     DomainReport {
         schema_version: SCHEMA_VERSION,
         tool: TOOL,
+        index: o.index,
         target: TargetOut {
             domain: &o.target.target.domain.ascii,
             method: o.target.method().as_str(),

@@ -14,6 +14,9 @@ pub struct Outcome<'a> {
     pub run: &'a RunFacts,
     pub target: &'a TargetFacts,
     pub diagnosis: Diagnosis,
+    /// Its position in the input (names of the command line, then `-f`, then standard input;
+    /// or the order of the facts files).
+    pub index: usize,
 }
 
 /// Colours for the human renderer; all identity when colour is off.

@@ -8,6 +8,7 @@ use serde::Deserialize;
 pub struct DomainReport {
     pub schema_version: u32,
     pub tool: Tool,
+    pub index: usize,
     pub target: Target,
     pub verdict: Verdict,
     pub incomplete: bool,
