@@ -170,7 +170,19 @@ impl Lab {
             "--regid=65534",
             "--clear-groups",
         ];
-        run_command(&self.command_line(ns, &setpriv, &copy, &extra))
+        let line = self.command_line(ns, &setpriv, &copy, &extra);
+        // A thread of this test process may fork while the copy is still open for writing;
+        // its child then holds the file until it execs, and executing the copy fails with
+        // ETXTBSY for that moment. Try again rather than fail on the harness's own race.
+        let mut run = run_command(&line);
+        for _ in 0..20 {
+            if !run.stderr.contains("Text file busy") {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            run = run_command(&line);
+        }
+        run
     }
 
     /// `ip netns exec NS [WRAPPER…] PROGRAM --resolver … --timeout 2s EXTRA…`: how every
