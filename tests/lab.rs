@@ -904,6 +904,7 @@ fn lab_unprivileged_run_is_incomplete() {
     }
     let lab = Lab::start(&Setup::default());
     let run = lab.acme_doctor_unprivileged(&lab.host, &["--json", DOMAIN]);
+    assert!(!run.stdout.is_empty(), "no output; stderr: {}", run.stderr);
     let (strict, report) = run.report();
     eprintln!(
         "unprivileged host view: exit {} verdict {:?} codes {:?}",
