@@ -1,9 +1,10 @@
-//! Shared test support: running the built binary, tier gating, the loopback DNS server and the
-//! network-namespace lab. Each test binary uses a different part of it.
+//! Shared test support: running the built binary, tier gating, the loopback DNS server, the
+//! network-namespace lab and the DNS lab. Each test binary uses a different part of it.
 #![allow(dead_code)]
 
 pub mod contract;
 pub mod dns;
+pub mod dns_lab;
 pub mod lab;
 
 use std::io::Write;
