@@ -194,9 +194,10 @@ fn a_txt_on_one_nameserver_only_is_not_propagated() {
         f["evidence"][0].as_str().unwrap().contains("127.0.0.12"),
         "{f:#}"
     );
+    // What the CA gets when its resolver asks ns2, which does not know the name.
     assert_eq!(
         f["ca_error"],
-        "No TXT record found at _acme-challenge.example.test"
+        "DNS problem: NXDOMAIN looking up TXT for _acme-challenge.example.test - check that a DNS record exists for this domain"
     );
 }
 

@@ -176,12 +176,6 @@ where
         );
         Some(DnsFacts { a, aaaa })
     };
-    let caa = async {
-        match (&at, settled) {
-            (Some(at), false) => Some(dns_view::caa(dns, at, name).await),
-            _ => None,
-        }
-    };
     let challenge = async {
         match (&at, config.method) {
             (Some(at), Method::Dns01) => {
@@ -190,7 +184,16 @@ where
             _ => None,
         }
     };
-    let (dns_facts, caa, challenge) = tokio::join!(addresses, caa, challenge);
+    let (dns_facts, challenge) = tokio::join!(addresses, challenge);
+    // CAA after the validation lookups, as the CA asks: a validating resolver that meets a
+    // nameserver timing out on CAA marks it down and fails what is asked of it next.
+    let caa = async {
+        match (&at, settled) {
+            (Some(at), false) => Some(dns_view::caa(dns, at, name).await),
+            _ => None,
+        }
+    };
+    let caa = caa.await;
 
     let method = async {
         match config.method {

@@ -643,7 +643,8 @@ impl DnsLab {
     }
 
     /// Runs acme-doctor inside the namespace: JSON, documentation addresses as public,
-    /// the lab's resolver (or `resolver`), authoritative servers on port 53, DNS-01.
+    /// the lab's resolver (or `resolver`), authoritative servers on port 53, DNS-01 unless
+    /// `extra` names a method.
     pub fn acme_doctor(&self, resolver: &str, extra: &[&str], name: &str) -> Run {
         let mut args: Vec<&str> = vec![
             "netns",
@@ -658,11 +659,11 @@ impl DnsLab {
             "53",
             "--timeout",
             "2s",
-            "--method",
-            "dns-01",
-            "--expect-txt",
-            TXT_VALUE,
         ];
+        // DNS-01 unless the scenario names its method (A and AAAA matter to HTTP-01 only).
+        if !extra.contains(&"--method") {
+            args.extend_from_slice(&["--method", "dns-01", "--expect-txt", TXT_VALUE]);
+        }
         args.extend_from_slice(extra);
         args.push(name);
         Command::new("ip")

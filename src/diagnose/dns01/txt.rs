@@ -50,7 +50,8 @@ pub enum Found {
     /// Authoritative servers that do not serve the value the others (or the resolver) serve.
     NotPropagated {
         owner: String,
-        lacking: Vec<(String, SocketAddr, Vec<String>)>,
+        /// Server, address, what it answered, and its values.
+        lacking: Vec<(String, SocketAddr, DnsOutcome, Vec<String>)>,
         serving: usize,
     },
 }
@@ -138,6 +139,12 @@ impl Check for ChallengeTxt {
             });
         }
         if txt.records.is_empty() {
+            // The resolver asked a server that lacks it, while another serves it: on its way.
+            let on_its_way = propagation(cx, facts);
+            if !on_its_way.is_empty() {
+                found.extend(on_its_way);
+                return found;
+            }
             if !txt.cname_chain.is_empty() && found.is_empty() {
                 found.push(Found::CnameDangling {
                     chain: txt.cname_chain.clone(),
@@ -283,24 +290,29 @@ impl Check for ChallengeTxt {
                 )
                 .likely()
                 .detail(format!("{serving} server(s) serve it. The CA's resolver asks one server at random: when it asks one of these, validation fails. ACME clients that check propagation against one resolver miss this."));
-                for (server, address, values) in lacking {
+                for (server, address, outcome, values) in lacking {
                     f = f.evidence(format!(
                         "{server} ({address}): {owner} TXT {}",
                         if values.is_empty() {
-                            "nothing".to_string()
+                            format!("-> {outcome}")
                         } else {
                             values.iter().map(|v| format!("{v:?}")).collect::<Vec<_>>().join(", ")
                         }
                     ));
                 }
-                let first = lacking.first().map(|l| l.2.clone()).unwrap_or_default();
                 let f = f
                     .fix("wait until every authoritative server serves the record (compare SOA serials), then ask the CA to validate: raise the client's propagation wait (certbot --dns-PROVIDER-propagation-seconds, acme.sh --dnssleep, lego --dns.propagation-wait)")
                     .fix("if a server never catches up, its zone transfers are broken: check NOTIFY and AXFR/IXFR from the primary");
-                if first.is_empty() {
-                    f.ca(ca::txt_not_found(challenge))
-                } else {
-                    f.ca(ca::txt_incorrect(challenge, &first))
+                // What the CA gets when its resolver asks the first server that lacks it.
+                match lacking.first() {
+                    Some((_, _, DnsOutcome::NxDomain, _)) => f.ca(ca::dns_problem(
+                        ca::dns_lookup_error("TXT", challenge, &DnsOutcome::NxDomain, None)
+                            .unwrap_or_default(),
+                    )),
+                    Some((_, _, _, values)) if !values.is_empty() => {
+                        f.ca(ca::txt_incorrect(challenge, values))
+                    }
+                    _ => f.ca(ca::txt_not_found(challenge)),
                 }
             }
         }
@@ -359,7 +371,12 @@ fn propagation(cx: &Context, facts: &Dns01Facts) -> Vec<Found> {
         if wanted.iter().any(|w| answer.values.contains(w)) {
             serving += 1;
         } else {
-            lacking.push((server.name.clone(), server.address, answer.values.clone()));
+            lacking.push((
+                server.name.clone(),
+                server.address,
+                answer.outcome.clone(),
+                answer.values.clone(),
+            ));
         }
     }
     // Lacking everywhere is a wrong or missing record, not one still on its way.
