@@ -6,9 +6,7 @@
 //! docs/ca-behaviour.md §4, §5, §7). A table of outcomes is printed whether the test passes or
 //! fails.
 //!
-//! The infrastructure checks always assert. The diagnosis is asserted as soon as the binary
-//! speaks DNS-01 (`--expect-txt` in its `--help`); until then its outcome is printed as
-//! pending, so that this tier can land before the code it holds to the truth.
+//! Both the infrastructure checks and the diagnosis always assert.
 
 // Tests panic on purpose: a broken lab step should stop them loudly.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -801,14 +799,6 @@ fn matches(pattern: &str, text: &str) -> bool {
     }
 }
 
-/// Whether the binary under test diagnoses DNS-01 yet; until it does, the diagnosis is
-/// printed as pending rather than asserted.
-fn diagnosis_implemented() -> bool {
-    common::acme_doctor(&["--help"])
-        .stdout
-        .contains("--expect-txt")
-}
-
 struct Row {
     scenario: &'static str,
     digs: Vec<String>,
@@ -937,7 +927,6 @@ fn dns_lab_scenarios() {
     if !dns_lab_available("scenarios") {
         return;
     }
-    let armed = diagnosis_implemented();
     let started = Instant::now();
     // Two at a time: the machine has two cores, and a scenario is mostly waiting.
     let queue = std::sync::Mutex::new(SCENARIOS.iter().rev().collect::<Vec<_>>());
@@ -974,11 +963,7 @@ fn dns_lab_scenarios() {
     let mut table = format!(
         "\nDNS lab scenarios ({:.1} s){}\n{:<30} {:<40} {:<40} {:<5} {}\n",
         started.elapsed().as_secs_f64(),
-        if armed {
-            ""
-        } else {
-            ": this binary has no --expect-txt yet, so the diagnosis is PENDING, not asserted"
-        },
+        "",
         "scenario",
         "expected",
         "acme-doctor",
@@ -988,10 +973,10 @@ fn dns_lab_scenarios() {
     let mut notes = String::new();
     for row in &rows {
         let s = SCENARIOS.iter().find(|s| s.name == row.scenario).unwrap();
-        let diagnosis = match (row.diagnosis_problems.is_empty(), armed) {
-            (true, _) => "ok",
-            (false, true) => "FAIL",
-            (false, false) => "pending",
+        let diagnosis = if row.diagnosis_problems.is_empty() {
+            "ok"
+        } else {
+            "FAIL"
         };
         table += &format!(
             "{:<30} {:<40} {:<40} {:<5} {}\n",
@@ -1024,13 +1009,11 @@ fn dns_lab_scenarios() {
                 .map(move |p| format!("{} (lab): {p}", r.scenario))
         })
         .collect();
-    if armed {
-        problems.extend(rows.iter().flat_map(|r| {
-            r.diagnosis_problems
-                .iter()
-                .map(move |p| format!("{} (diagnosis): {p}", r.scenario))
-        }));
-    }
+    problems.extend(rows.iter().flat_map(|r| {
+        r.diagnosis_problems
+            .iter()
+            .map(move |p| format!("{} (diagnosis): {p}", r.scenario))
+    }));
     let left = own_namespaces_left();
     assert!(left.is_empty(), "namespaces left behind: {left:?}");
     assert!(problems.is_empty(), "{}", problems.join("\n"));
