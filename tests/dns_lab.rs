@@ -961,9 +961,8 @@ fn dns_lab_scenarios() {
     rows.sort_by_key(|r| SCENARIOS.iter().position(|s| s.name == r.scenario));
 
     let mut table = format!(
-        "\nDNS lab scenarios ({:.1} s){}\n{:<30} {:<40} {:<40} {:<5} {}\n",
+        "\nDNS lab scenarios ({:.1} s)\n{:<30} {:<40} {:<40} {:<5} {}\n",
         started.elapsed().as_secs_f64(),
-        "",
         "scenario",
         "expected",
         "acme-doctor",
