@@ -12,7 +12,7 @@ pub const HTTP01_PORT: u16 = 80;
 pub const HTTPS_PORT: u16 = 443;
 
 /// An ACME problem type (RFC 8555 §6.7), serialised as its URN.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum ProblemType {
     #[serde(rename = "urn:ietf:params:acme:error:connection")]
     Connection,

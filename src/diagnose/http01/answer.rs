@@ -8,6 +8,7 @@ use crate::diagnose::ca::{self, ProblemType, RedirectRefusal};
 use crate::diagnose::registry::CheckDef;
 use crate::diagnose::{Check, Code, Context, Finding, Severity, run_check};
 use crate::facts::{Family, HttpFact, HttpOutcome, Method};
+use std::collections::HashMap;
 use std::net::IpAddr;
 
 pub const CHECK: CheckDef = CheckDef {
@@ -29,12 +30,13 @@ pub struct Found {
     pub family: Family,
     pub problem: Problem,
     pub hits: Vec<HttpFact>,
-    /// Every address of the family answered so.
-    pub everywhere: bool,
+    /// Some other address of the family may serve the CA (see `Context::family_serves`):
+    /// only then is a blocking answer on these addresses a warning.
+    pub others_serve: bool,
 }
 
 /// One kind of wrong answer, with Boulder's words for it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Problem {
     code: Code,
     /// A blocker everywhere it is seen, or a warning (a catch-all 200).
@@ -98,6 +100,12 @@ fn redirect_problem(url: &str, status: u16, location: &str) -> Option<Problem> {
     }
 }
 
+/// Whether the CA could accept this answer: no problem, or only a warning (a catch-all 200
+/// may still serve the real token). Used by `Context::family_serves`.
+pub fn may_pass(fact: &HttpFact) -> bool {
+    problem(fact).is_none_or(|p| p.severity != Severity::Blocker)
+}
+
 fn problem(fact: &HttpFact) -> Option<Problem> {
     let url = &fact.url;
     let no_response = |what: &str, core: &str| {
@@ -157,43 +165,47 @@ impl Check for Answer {
         let port = cx.validation_port();
         let mut found = Vec::new();
         for family in [Family::Ipv4, Family::Ipv6] {
-            let facts: Vec<&HttpFact> = cx
+            // One pass: each answer is judged once and grouped by its problem, in the order
+            // first seen, so thousands of distinct answers stay linear.
+            let mut index: HashMap<Problem, usize> = HashMap::new();
+            let mut groups: Vec<(Problem, Vec<HttpFact>)> = Vec::new();
+            for fact in cx
                 .usable(family)
                 .iter()
                 .filter_map(|ip| cx.http(ip))
                 .filter(|h| h.port == port)
-                .collect();
-            let mut seen: Vec<Problem> = Vec::new();
-            for fact in &facts {
-                if let Some(p) = problem(fact).filter(|p| !seen.contains(p)) {
-                    seen.push(p);
+            {
+                let Some(p) = problem(fact) else { continue };
+                match index.get(&p) {
+                    Some(&i) => groups[i].1.push(fact.clone()),
+                    None => {
+                        index.insert(p.clone(), groups.len());
+                        groups.push((p, vec![fact.clone()]));
+                    }
                 }
             }
-            for p in seen {
-                let hits: Vec<HttpFact> = facts
-                    .iter()
-                    .filter(|f| problem(f).as_ref() == Some(&p))
-                    .map(|f| (*f).clone())
-                    .collect();
+            let others_serve = cx.family_serves(family, port);
+            for (problem, hits) in groups {
                 found.push(Found {
                     family,
-                    everywhere: hits.len() == facts.len(),
-                    problem: p,
+                    problem,
                     hits,
+                    others_serve,
                 });
             }
         }
         found
     }
 
-    /// On some addresses only, a problem is a warning: the CA meets it when its resolver
-    /// returns one of those first.
+    /// A blocking answer is a warning only while another address of the family may serve
+    /// the CA (its resolver may return that one first). When every address fails, each in
+    /// its own way, the family fails.
     fn word(&self, cx: &Context, found: &Found) -> Finding {
         let p = &found.problem;
-        let severity = if found.everywhere {
-            p.severity
+        let severity = if found.others_serve {
+            Severity::Warning.max(p.severity)
         } else {
-            Severity::Warning
+            p.severity
         };
         finding(cx, found.family, p, severity, &found.hits)
     }
@@ -332,7 +344,7 @@ mod tests {
             .http("192.0.2.11", 404, None);
         let found = Answer.detect(&s.context());
         assert_eq!(found.len(), 1);
-        assert!(!found[0].everywhere);
+        assert!(found[0].others_serve);
         assert_eq!(
             Answer.word(&s.context(), &found[0]).severity,
             Severity::Warning
