@@ -96,6 +96,11 @@ pub const TIMEOUT_AFTER_CONNECT: &str =
 pub const CONNECTION_RESET: &str = "Connection reset by peer";
 pub const GETTING_DATA: &str = "Error getting validation data";
 
+/// Boulder's refusal of a label with `--` in positions 3 and 4 that does not start with `xn`
+/// (`docs/ca-behaviour.md` §8.3), a `rejectedIdentifier` at order time.
+pub const RLDH_REFUSAL: &str =
+    "Domain name contains an invalid label in a reserved format (R-LDH: '??--')";
+
 /// The URL the CA fetches for `domain`, the token elided.
 pub fn challenge_url(domain: &str) -> String {
     format!("http://{domain}/.well-known/acme-challenge/<token>")
