@@ -2,6 +2,7 @@
 //! way it composes a detail (`<IP>: Fetching <URL>: <core>`), as `docs/ca-behaviour.md` §0
 //! and §2.8 describe. Rules say *what* happened; this module says it in the CA's words.
 
+pub use crate::ca_limits::{MAX_RESPONSE_BODY, MAX_RESPONSE_HEADER_BYTES};
 use crate::facts::{ConnectOutcome, DnsOutcome, Family};
 use serde::{Deserialize, Serialize};
 use std::net::IpAddr;
@@ -133,7 +134,7 @@ pub fn invalid_status(url: &str, status: u16) -> String {
 pub fn invalid_body(url: &str, body: &str) -> String {
     format!(
         "Invalid response from {url}: \"{}\"",
-        body.chars().take(128).collect::<String>()
+        body.chars().take(MAX_RESPONSE_BODY).collect::<String>()
     )
 }
 

@@ -151,6 +151,19 @@ fn problem(fact: &HttpFact) -> Option<Problem> {
             "resets the connection instead of answering",
             ca::CONNECTION_RESET,
         ),
+        // acme-doctor's own client could not read what the server sent; the CA's could.
+        HttpOutcome::Unread {
+            limit_bytes,
+            message,
+        } => Some(Problem::new(
+            Code::ChallengeStatus,
+            Severity::Info,
+            format!(
+                "sent a response head larger than acme-doctor reads ({limit_bytes} bytes; the CA reads up to {} bytes), so its answer was not judged ({message})",
+                ca::MAX_RESPONSE_HEADER_BYTES
+            ),
+            String::new(),
+        )),
         HttpOutcome::Error { message } => no_response(
             &format!("gives no usable HTTP response ({message})"),
             ca::GETTING_DATA,
@@ -195,6 +208,12 @@ impl Check for Answer {
             }
         }
         found
+    }
+
+    fn incomplete(&self, _cx: &Context, found: &Found) -> Option<String> {
+        (found.problem.severity == Severity::Info).then(|| {
+            "a challenge answer could not be read within acme-doctor's own limits".to_string()
+        })
     }
 
     /// A blocking answer is a warning only while another address of the family may serve
@@ -265,6 +284,10 @@ fn finding(
         f = f.evidence(line);
     }
     f = match p.code {
+        _ if p.severity == Severity::Info => f.fix(format!(
+            "look at the response by hand: curl -sv --resolve {}:80:ADDR http://{}/.well-known/acme-challenge/test -o /dev/null",
+            cx.domain, cx.domain
+        )),
         Code::BadRedirect => f
             .fix("redirect to https://$host$request_uri (port 443), or exempt /.well-known/acme-challenge/ from the redirect")
             .fix("nginx: location ^~ /.well-known/acme-challenge/ { root /var/www/letsencrypt; } before the redirect"),
@@ -355,6 +378,27 @@ mod tests {
         assert_eq!(f.severity, Severity::Blocker);
         assert_eq!(f.ca_problem, Some(ProblemType::Unauthorized));
         assert!(f.ca_error.unwrap().ends_with(": 403"));
+    }
+
+    #[test]
+    fn our_own_parser_limit_is_never_the_servers_fault() {
+        let s = crate::diagnose::testkit::Scenario::ipv4_only().http_outcome(
+            "192.0.2.10",
+            HttpOutcome::Unread {
+                limit_bytes: 417_792,
+                message: "message head is too large".into(),
+            },
+        );
+        let cx = s.context();
+        let found = Answer.detect(&cx);
+        let f = Answer.word(&cx, &found[0]);
+        assert_eq!(f.severity, Severity::Info);
+        assert_ne!(f.code, Code::HttpNoResponse);
+        assert!(f.ca_error.is_none());
+        assert!(Answer.incomplete(&cx, &found[0]).is_some());
+        let d = crate::diagnose::diagnose(cx.run, cx.target);
+        assert_ne!(d.verdict, crate::diagnose::Verdict::Fail);
+        assert!(d.incomplete);
     }
 
     #[test]
