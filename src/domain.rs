@@ -95,6 +95,14 @@ fn check_ldh(name: &str) -> Result<(), String> {
         if label.starts_with('-') || label.ends_with('-') {
             return Err(format!("label {label:?} starts or ends with '-'"));
         }
+        // R-LDH: Boulder refuses a label with hyphens in positions 3 and 4 unless it starts
+        // with "xn" (docs/ca-behaviour.md §8.3); the label is ASCII by now.
+        if label.len() >= 4 && &label[2..4] == "--" && !label.starts_with("xn") {
+            return Err(format!(
+                "label {label:?} has '--' in positions 3 and 4, a reserved format the CA refuses at order time: {}",
+                crate::diagnose::ca::RLDH_REFUSAL
+            ));
+        }
     }
     if labels
         .last()
@@ -152,8 +160,26 @@ mod tests {
             "192.0.2.1",
             "[2001:db8::1]",
             "2001:db8::1",
+            // R-LDH (docs/ca-behaviour.md §8.3).
+            "ab--cd.example.com",
+            "e1--x.example.com",
+            "www.zz--top.example",
         ] {
             assert!(parse(bad).is_err(), "{bad:?} should be rejected");
+        }
+        assert!(
+            parse("ab--cd.example.com")
+                .unwrap_err()
+                .contains("R-LDH: '??--'")
+        );
+        // Hyphens elsewhere are fine, and so is punycode.
+        for good in [
+            "a--b.example.com",
+            "abc--d.example.com",
+            "my-site.example.com",
+            "xn--bcher-kva.example",
+        ] {
+            ok(good);
         }
         let long_label = format!("{}.com", "a".repeat(64));
         assert!(parse(&long_label).unwrap_err().contains("63"));

@@ -4,6 +4,7 @@
 //! [`cli`] (args → validated [`config::Config`]) → [`probe`] (all I/O) → [`facts`] (serde) →
 //! [`diagnose`] (pure rules, ranking) → [`render`] (human, JSON, Markdown report).
 
+pub mod ca_limits;
 pub mod catalogue;
 pub mod cli;
 pub mod config;

@@ -81,6 +81,7 @@ fn malformed_domains_exit_2_with_one_line() {
         "192.0.2.1",
         "",
         "a_b.example",
+        "ab--cd.example.com",
     ] {
         let run = acme_doctor(&["--", bad]);
         assert_eq!(run.code, 2, "{bad:?}: {}", run.stderr);

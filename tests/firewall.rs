@@ -9,7 +9,7 @@
 use acme_doctor::diagnose::firewall::{model::Packet, model::Verdict, ruleset};
 use acme_doctor::facts::Family;
 
-fn rules(name: &str) -> acme_doctor::diagnose::firewall::model::Ruleset {
+fn rules(name: &str) -> model::Ruleset {
     let path = format!("{}/tests/fixtures/{name}.json", env!("CARGO_MANIFEST_DIR"));
     let value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
     let run = acme_doctor::facts::from_json(value).unwrap().remove(0);
@@ -121,8 +121,8 @@ fn an_allow_list_admits_its_prefixes_only() {
         Verdict::Accept
     );
     assert_eq!(
-        rs.source_networks(Family::Ipv4),
-        vec!["198.51.100.0/24".parse().unwrap()]
+        rs.accepted_sources(&syn(Family::Ipv4, 80)),
+        Some(vec!["198.51.100.0/24".parse().unwrap()])
     );
 }
 
@@ -174,5 +174,172 @@ fn sets_verdict_maps_jumps_and_returns_accept_what_they_should() {
     dropped_by(
         rs.evaluate(&from(syn(Family::Ipv4, 80), "203.0.113.9")),
         "@blocked",
+    );
+}
+
+// Hostile shapes (issue 12): each used to take seconds to minutes, or memory without bound.
+// They assert on the verdict and the work counter, never on time.
+
+use acme_doctor::diagnose::firewall::{iptables, model, nft};
+use acme_doctor::facts::IptablesBackend;
+
+/// `levels` chains, each jumping `width` times to the next; the last accepts port 22 only,
+/// and INPUT's policy drops. Without memoised chain results this is width^levels walks.
+fn fan_out_dump(levels: usize, width: usize) -> String {
+    let mut dump = String::from("*filter\n:INPUT DROP [0:0]\n");
+    for l in 0..levels {
+        dump.push_str(&format!(":c{l} - [0:0]\n"));
+    }
+    dump.push_str("-A INPUT -j c0\n");
+    for l in 0..levels - 1 {
+        for _ in 0..width {
+            dump.push_str(&format!("-A c{l} -j c{}\n", l + 1));
+        }
+    }
+    dump.push_str(&format!(
+        "-A c{} -p tcp --dport 22 -j ACCEPT\nCOMMIT\n",
+        levels - 1
+    ));
+    dump
+}
+
+#[test]
+fn a_30_level_fan_out_is_linear_not_exponential() {
+    let rs = iptables::ruleset(&fan_out_dump(30, 3), Family::Ipv4, IptablesBackend::Legacy);
+    let (verdict, work) = rs.evaluate_counted(&syn(Family::Ipv4, 80), model::WORK_BUDGET);
+    dropped_by(verdict, "policy drop");
+    assert!(work < 1_000, "{work} steps for 93 rules");
+    let (verdict, _) = rs.evaluate_counted(&syn(Family::Ipv4, 22), model::WORK_BUDGET);
+    assert_eq!(verdict, Verdict::Accept);
+    // The allow-list walk (sources left open) is memoised the same way.
+    let (allowed, work) = rs.accepted_sources_counted(&syn(Family::Ipv4, 80), model::WORK_BUDGET);
+    assert_eq!(allowed, Some(vec![]));
+    assert!(work < 1_000, "{work} steps");
+}
+
+#[test]
+fn a_thousand_jumps_per_level_over_three_levels_is_linear() {
+    let rs = iptables::ruleset(
+        &fan_out_dump(3, 1_000),
+        Family::Ipv4,
+        IptablesBackend::Legacy,
+    );
+    let (verdict, work) = rs.evaluate_counted(&syn(Family::Ipv4, 80), model::WORK_BUDGET);
+    dropped_by(verdict, "policy drop");
+    assert!(work < 10_000, "{work} steps for 2,001 rules");
+}
+
+#[test]
+fn nft_fan_out_is_linear_too() {
+    let mut items = vec![
+        r#"{"chain": {"family": "inet", "table": "t", "name": "input", "type": "filter", "hook": "input", "prio": 0, "policy": "drop"}}"#.to_string(),
+        r#"{"rule": {"family": "inet", "table": "t", "chain": "input", "expr": [{"jump": {"target": "c0"}}]}}"#.to_string(),
+    ];
+    for l in 0..30 {
+        items.push(format!(
+            r#"{{"chain": {{"family": "inet", "table": "t", "name": "c{l}"}}}}"#
+        ));
+        for _ in 0..3 {
+            if l < 29 {
+                items.push(format!(
+                    r#"{{"rule": {{"family": "inet", "table": "t", "chain": "c{l}", "expr": [{{"jump": {{"target": "c{}"}}}}]}}}}"#,
+                    l + 1
+                ));
+            }
+        }
+    }
+    let json: serde_json::Value =
+        serde_json::from_str(&format!(r#"{{"nftables": [{}]}}"#, items.join(","))).unwrap();
+    let (rs, _) = nft::ruleset(&json);
+    let (verdict, work) = rs.evaluate_counted(&syn(Family::Ipv6, 80), model::WORK_BUDGET);
+    dropped_by(verdict, "policy drop");
+    assert!(work < 1_000, "{work} steps");
+}
+
+#[test]
+fn a_jump_loop_and_an_exhausted_budget_are_undecidable() {
+    let dump = "*filter\n:INPUT ACCEPT [0:0]\n:a - [0:0]\n:b - [0:0]\n-A INPUT -j a\n-A a -j b\n-A b -j a\nCOMMIT\n";
+    let rs = iptables::ruleset(dump, Family::Ipv4, IptablesBackend::Legacy);
+    assert!(matches!(
+        rs.evaluate(&syn(Family::Ipv4, 80)),
+        Verdict::Undecidable { ref why, .. } if why.contains("loop")
+    ));
+    let rs = iptables::ruleset(&fan_out_dump(30, 3), Family::Ipv4, IptablesBackend::Legacy);
+    let (verdict, work) = rs.evaluate_counted(&syn(Family::Ipv4, 80), 20);
+    assert!(
+        matches!(verdict, Verdict::Undecidable { ref why, .. } if why.contains("steps")),
+        "{verdict:?}"
+    );
+    assert!(work <= 25, "the budget stops the walk at once: {work}");
+}
+
+/// A DROP policy and 20,000 `-s` accept rules (fail2ban, CrowdSec and country lists reach
+/// this): the sources that get in come out of one walk, not one walk per source.
+#[test]
+fn allow_list_sources_come_from_one_walk() {
+    let n: u32 = 20_000;
+    let mut dump = String::from("*filter\n:INPUT DROP [0:0]\n");
+    for i in 0..n {
+        // 198.18.0.0/15, every other address, so no two merge.
+        let a = u32::from(std::net::Ipv4Addr::new(198, 18, 0, 0)) + 2 * i;
+        dump.push_str(&format!(
+            "-A INPUT -s {}/32 -p tcp --dport 80 -j ACCEPT\n",
+            std::net::Ipv4Addr::from(a)
+        ));
+    }
+    dump.push_str("COMMIT\n");
+    let rs = iptables::ruleset(&dump, Family::Ipv4, IptablesBackend::Legacy);
+    let p = syn(Family::Ipv4, 80);
+    dropped_by(rs.evaluate(&p), "policy drop");
+    let (allowed, work) = rs.accepted_sources_counted(&p, model::WORK_BUDGET);
+    let allowed = allowed.unwrap();
+    assert_eq!(allowed.len(), n as usize);
+    assert_eq!(allowed[1], "198.18.0.2/32".parse().unwrap());
+    assert!(work < 10 * u64::from(n), "{work} steps for {n} rules");
+}
+
+/// A named set used by many rules is built once and shared, not copied into each rule.
+#[test]
+fn a_named_set_is_shared_by_every_rule_that_uses_it() {
+    let elems: Vec<String> = (0..10_000u32)
+        .map(|i| format!("\"{}\"", std::net::Ipv4Addr::from(0xC612_0000 + 2 * i)))
+        .collect();
+    let mut items = vec![
+        format!(
+            r#"{{"set": {{"family": "inet", "table": "t", "name": "allow", "type": "ipv4_addr", "elem": [{}]}}}}"#,
+            elems.join(",")
+        ),
+        r#"{"chain": {"family": "inet", "table": "t", "name": "input", "type": "filter", "hook": "input", "prio": 0, "policy": "drop"}}"#.to_string(),
+    ];
+    for h in 0..200 {
+        items.push(format!(
+            r#"{{"rule": {{"family": "inet", "table": "t", "chain": "input", "handle": {h}, "expr": [{{"match": {{"op": "==", "left": {{"payload": {{"protocol": "ip", "field": "saddr"}}}}, "right": "@allow"}}}}, {{"match": {{"op": "==", "left": {{"payload": {{"protocol": "tcp", "field": "dport"}}}}, "right": 80}}}}, {{"accept": null}}]}}}}"#
+        ));
+    }
+    let json: serde_json::Value =
+        serde_json::from_str(&format!(r#"{{"nftables": [{}]}}"#, items.join(","))).unwrap();
+    let (rs, _) = nft::ruleset(&json);
+    let sets: Vec<_> = rs
+        .chains
+        .values()
+        .flatten()
+        .flat_map(|r| &r.matches)
+        .filter_map(|m| match &m.cond {
+            model::Cond::SAddr(set) => Some(set.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(sets.len(), 200);
+    assert!(sets.iter().all(|s| std::sync::Arc::ptr_eq(s, &sets[0])));
+    let p = syn(Family::Ipv4, 80);
+    let (verdict, work) = rs.evaluate_counted(&p, model::WORK_BUDGET);
+    dropped_by(verdict, "policy drop");
+    assert!(work < 1_000, "{work} steps");
+    assert_eq!(rs.evaluate(&from(p.clone(), "198.18.0.2")), Verdict::Accept);
+    let (allowed, work) = rs.accepted_sources_counted(&p, model::WORK_BUDGET);
+    assert_eq!(allowed.map(|a| a.len()), Some(10_000));
+    assert!(
+        work < 100_000,
+        "{work} steps: the set is split once, not 200 times"
     );
 }

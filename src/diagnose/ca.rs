@@ -2,6 +2,7 @@
 //! way it composes a detail (`<IP>: Fetching <URL>: <core>`), as `docs/ca-behaviour.md` §0
 //! and §2.8 describe. Rules say *what* happened; this module says it in the CA's words.
 
+pub use crate::ca_limits::{MAX_RESPONSE_BODY, MAX_RESPONSE_HEADER_BYTES};
 use crate::facts::{ConnectOutcome, DnsOutcome, Family};
 use serde::{Deserialize, Serialize};
 use std::net::IpAddr;
@@ -12,7 +13,7 @@ pub const HTTP01_PORT: u16 = 80;
 pub const HTTPS_PORT: u16 = 443;
 
 /// An ACME problem type (RFC 8555 §6.7), serialised as its URN.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum ProblemType {
     #[serde(rename = "urn:ietf:params:acme:error:connection")]
     Connection,
@@ -96,6 +97,11 @@ pub const TIMEOUT_AFTER_CONNECT: &str =
 pub const CONNECTION_RESET: &str = "Connection reset by peer";
 pub const GETTING_DATA: &str = "Error getting validation data";
 
+/// Boulder's refusal of a label with `--` in positions 3 and 4 that does not start with `xn`
+/// (`docs/ca-behaviour.md` §8.3), a `rejectedIdentifier` at order time.
+pub const RLDH_REFUSAL: &str =
+    "Domain name contains an invalid label in a reserved format (R-LDH: '??--')";
+
 /// The URL the CA fetches for `domain`, the token elided.
 pub fn challenge_url(domain: &str) -> String {
     format!("http://{domain}/.well-known/acme-challenge/<token>")
@@ -128,7 +134,7 @@ pub fn invalid_status(url: &str, status: u16) -> String {
 pub fn invalid_body(url: &str, body: &str) -> String {
     format!(
         "Invalid response from {url}: \"{}\"",
-        body.chars().take(128).collect::<String>()
+        body.chars().take(MAX_RESPONSE_BODY).collect::<String>()
     )
 }
 

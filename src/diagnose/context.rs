@@ -6,7 +6,7 @@ use crate::facts::{
     Method, MethodFacts, Probed, RunFacts, Sysctl, TargetFacts,
 };
 use crate::reserved::{self, Reserved};
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::net::IpAddr;
 
 pub struct Context<'a> {
@@ -25,6 +25,12 @@ pub struct Context<'a> {
     pub local_addresses: Option<BTreeSet<IpAddr>>,
     /// Why IPv6 is off on this machine, when it is.
     pub ipv6_off: Option<Ipv6Off>,
+    /// The connects and challenge answers by address, so that per-address reasoning stays
+    /// linear in the number of addresses (thousands of records are possible).
+    connect_index: HashMap<(IpAddr, u16), &'a ConnectFact>,
+    http_index: HashMap<IpAddr, &'a HttpFact>,
+    /// (family, port) pairs on which at least one usable address may serve the CA.
+    serving: HashSet<(Family, u16)>,
 }
 
 /// How IPv6 is switched off on this machine.
@@ -85,7 +91,20 @@ impl<'a> Context<'a> {
                 .collect::<BTreeSet<_>>()
         });
         let ipv6_off = ipv6_off(&run.host, &usable_v4);
-        Context {
+        let http01 = match &target.method {
+            MethodFacts::Http01(facts) => facts,
+            MethodFacts::Dns01(_) => &NO_HTTP01,
+        };
+        // The first fact for an address wins, as the linear searches this replaces did.
+        let mut connect_index = HashMap::new();
+        for c in &http01.connects {
+            connect_index.entry((c.address, c.port)).or_insert(c);
+        }
+        let mut http_index = HashMap::new();
+        for h in &http01.http {
+            http_index.entry(h.address).or_insert(h);
+        }
+        let mut cx = Context {
             run,
             host: &run.host,
             target,
@@ -95,7 +114,51 @@ impl<'a> Context<'a> {
             reserved: reserved_hits,
             local_addresses,
             ipv6_off,
+            connect_index,
+            http_index,
+            serving: HashSet::new(),
+        };
+        let mut serving = HashSet::new();
+        // Only a method that connects has addresses that serve.
+        let ports: Vec<u16> = cx
+            .validation_port()
+            .into_iter()
+            .flat_map(|port| [port, super::ca::HTTPS_PORT])
+            .collect();
+        for family in [Family::Ipv4, Family::Ipv6] {
+            for &port in &ports {
+                if cx.usable(family).iter().any(|ip| cx.may_serve(ip, port)) {
+                    serving.insert((family, port));
+                }
+            }
         }
+        cx.serving = serving;
+        cx
+    }
+
+    /// Whether `ip` may serve the CA on `port`: the connect got through and, on the
+    /// validation port, the challenge answer is not one the CA certainly rejects. A catch-all
+    /// 200 is only a warning, so it may serve; a missing answer is not evidence of failure.
+    fn may_serve(&self, ip: &IpAddr, port: u16) -> bool {
+        if self.connect(ip, port) != Some(&ConnectOutcome::Connected) {
+            return false;
+        }
+        if port != self.dial_port() {
+            return true;
+        }
+        match self.method() {
+            Method::Http01 => self.http(ip).is_none_or(super::http01::answer::may_pass),
+            // Connects nowhere: nothing to serve.
+            Method::Dns01 => false,
+        }
+    }
+
+    /// Whether some usable address of `family` may serve the CA on `port`. A problem seen on
+    /// some addresses of a family is only a warning when this holds: when every address fails,
+    /// however differently each one fails, the CA fails on that family
+    /// (`docs/ca-behaviour.md` §2.2: it uses one address per family, whichever comes first).
+    pub fn family_serves(&self, family: Family, port: u16) -> bool {
+        self.serving.contains(&(family, port))
     }
 
     pub fn method(&self) -> Method {
@@ -181,15 +244,11 @@ impl<'a> Context<'a> {
     }
 
     pub fn connect(&self, ip: &IpAddr, port: u16) -> Option<&'a ConnectOutcome> {
-        self.http01()
-            .connects
-            .iter()
-            .find(|c| c.address == *ip && c.port == port)
-            .map(|c| &c.outcome)
+        self.connect_index.get(&(*ip, port)).map(|c| &c.outcome)
     }
 
     pub fn http(&self, ip: &IpAddr) -> Option<&'a HttpFact> {
-        self.http01().http.iter().find(|h| h.address == *ip)
+        self.http_index.get(ip).copied()
     }
 
     /// Every usable AAAA address connected on `port`: the CA's first choice works.

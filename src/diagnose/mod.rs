@@ -106,3 +106,152 @@ pub fn diagnose(run: &RunFacts, target: &TargetFacts) -> Diagnosis {
         findings,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diagnose::testkit::Scenario;
+    use crate::facts::{ConnectOutcome, HttpOutcome};
+
+    /// Every way one address can fail the CA on port 80, and a healthy answer.
+    #[derive(Debug, Clone, Copy, PartialEq)]
+    enum Kind {
+        ConnectTimeout,
+        ConnectRefused,
+        HostUnreachable,
+        Status(u16),
+        Redirect(u16, &'static str),
+        HttpTimeout,
+        Reset,
+        NoHttp,
+        Healthy,
+    }
+
+    const FAILURES: &[Kind] = &[
+        Kind::ConnectTimeout,
+        Kind::ConnectRefused,
+        Kind::HostUnreachable,
+        Kind::Status(403),
+        Kind::Status(500),
+        Kind::Status(503),
+        Kind::Status(204),
+        Kind::Redirect(303, "https://example.test/"),
+        Kind::Redirect(301, "http://example.test:8080/x"),
+        Kind::Redirect(302, "http://example.test:8443/y"),
+        Kind::Redirect(301, "ftp://example.test/x"),
+        Kind::Redirect(301, "https://example.test.well-known/acme-challenge/T"),
+        Kind::HttpTimeout,
+        Kind::Reset,
+        Kind::NoHttp,
+    ];
+
+    fn apply(s: Scenario, address: &str, kind: Kind) -> Scenario {
+        match kind {
+            Kind::ConnectTimeout => s.connect(address, 80, ConnectOutcome::Timeout),
+            Kind::ConnectRefused => s.connect(address, 80, ConnectOutcome::Refused),
+            Kind::HostUnreachable => s.connect(address, 80, ConnectOutcome::HostUnreachable),
+            Kind::Status(status) => s.http(address, status, None),
+            Kind::Redirect(status, to) => s.http(address, status, Some(to)),
+            Kind::HttpTimeout => s.http_outcome(address, HttpOutcome::Timeout),
+            Kind::Reset => s.http_outcome(address, HttpOutcome::Reset),
+            Kind::NoHttp => s.http_outcome(
+                address,
+                HttpOutcome::Error {
+                    message: "connection closed before message completed".into(),
+                },
+            ),
+            Kind::Healthy => s.http(address, 404, None),
+        }
+    }
+
+    fn verdict(s: &Scenario) -> Verdict {
+        let cx = s.context();
+        diagnose(cx.run, cx.target).verdict
+    }
+
+    /// Two A records, no AAAA: `a` on the first, `b` on the second.
+    fn ipv4_pair(a: Kind, b: Kind) -> Scenario {
+        let s = Scenario::ipv4_only().a(&["192.0.2.10", "192.0.2.11"]);
+        apply(apply(s, "192.0.2.10", a), "192.0.2.11", b)
+    }
+
+    /// Two AAAA records failing after the IPv4 path is healthy.
+    fn ipv6_pair(a: Kind, b: Kind) -> Scenario {
+        let s = Scenario::dual_stack()
+            .aaaa(&["2001:db8::10", "2001:db8::11"])
+            .local(&["2001:db8::11"]);
+        let s = apply(s, "192.0.2.10", Kind::Healthy);
+        apply(apply(s, "2001:db8::10", a), "2001:db8::11", b)
+    }
+
+    #[test]
+    fn every_address_failing_fails_the_domain_however_differently() {
+        for (i, &a) in FAILURES.iter().enumerate() {
+            for &b in &FAILURES[i..] {
+                assert_eq!(
+                    verdict(&ipv4_pair(a, b)),
+                    Verdict::Fail,
+                    "A records failing with {a:?} and {b:?}"
+                );
+                // The same rule on IPv6: a mix of failures is judged as harshly as either
+                // failure on every address.
+                let alike = |k| verdict(&ipv6_pair(k, k));
+                if alike(a) == Verdict::Fail && alike(b) == Verdict::Fail {
+                    assert_eq!(
+                        verdict(&ipv6_pair(a, b)),
+                        Verdict::Fail,
+                        "AAAA records failing with {a:?} and {b:?}"
+                    );
+                }
+            }
+        }
+        // The cases the issue saw passing.
+        for (a, b) in [
+            (Kind::Status(403), Kind::Status(500)),
+            (Kind::Status(403), Kind::Status(503)),
+        ] {
+            assert_eq!(verdict(&ipv6_pair(a, b)), Verdict::Fail);
+        }
+    }
+
+    #[test]
+    fn a_failure_beside_a_healthy_address_is_only_a_risk() {
+        for &a in FAILURES {
+            assert_eq!(
+                verdict(&ipv4_pair(a, Kind::Healthy)),
+                Verdict::AtRisk,
+                "A records: {a:?} beside a healthy one"
+            );
+            assert_eq!(
+                verdict(&ipv6_pair(Kind::Healthy, a)),
+                Verdict::AtRisk,
+                "AAAA records: {a:?} beside a healthy one"
+            );
+        }
+    }
+
+    /// 20,000 addresses, each redirecting to a different refused port, once took minutes:
+    /// grouping and ranking must stay linear. This finishes in well under a second.
+    #[test]
+    fn thousands_of_addresses_each_failing_differently_are_judged_in_one_pass() {
+        let s = Scenario::dual_stack()
+            .http("192.0.2.10", 404, None)
+            .many_aaaa(20_000, |i| HttpOutcome::Response {
+                status: 301,
+                server: None,
+                location: Some(format!("http://example.test:{}/x", 10_000 + u32::from(i))),
+                body_prefix: String::new(),
+                body_bytes: 0,
+                body_truncated: false,
+            });
+        let cx = s.context();
+        let d = diagnose(cx.run, cx.target);
+        assert_eq!(d.verdict, Verdict::Fail);
+        let redirects = d
+            .findings
+            .iter()
+            .filter(|f| f.code == Code::BadRedirect)
+            .count();
+        assert_eq!(redirects, 20_000);
+    }
+}

@@ -31,18 +31,23 @@ pub fn ipv4_is_only_the_fallback(cx: &Context, findings: &mut [Finding]) {
     }
 }
 
-/// Whether `root` can explain `symptom`: the table lists it, and family and port do not
-/// contradict each other.
-fn can_explain(root: &Finding, symptom: &Finding) -> bool {
+/// What explaining depends on: the code, the family and the port.
+type Key = (Code, Option<Family>, Option<u16>);
+
+fn key(f: &Finding) -> Key {
+    (f.code, f.family, f.port)
+}
+
+/// Whether a finding with key `root` can explain one with key `symptom`: the table lists it,
+/// and family and port do not contradict each other.
+fn can_explain(root: Key, symptom: Key) -> bool {
     fn agree<T: PartialEq>(a: Option<T>, b: Option<T>) -> bool {
         match (a, b) {
             (Some(a), Some(b)) => a == b,
             _ => true,
         }
     }
-    explains(root.code).contains(&symptom.code)
-        && agree(root.family, symptom.family)
-        && agree(root.port, symptom.port)
+    explains(root.0).contains(&symptom.0) && agree(root.1, symptom.1) && agree(root.2, symptom.2)
 }
 
 /// The CA dials IPv6 first, so on a tie its problem is the one the CA meets first.
@@ -69,23 +74,40 @@ fn sort_key(f: &Finding) -> (Severity, super::Certainty, u8, u8, Option<u16>) {
 pub fn rank(mut findings: Vec<Finding>) -> Vec<Finding> {
     findings.sort_by_key(sort_key);
     let n = findings.len();
+    // Explaining depends only on the key, and there are few distinct keys however many
+    // findings (thousands of addresses may each fail differently): per key, the first two
+    // findings in rank order are all the candidates a finding needs.
+    let mut keys: Vec<(Key, usize, Option<usize>)> = Vec::new();
+    for (i, f) in findings.iter().enumerate() {
+        match keys.iter_mut().find(|(k, _, _)| *k == key(f)) {
+            Some((_, _, second @ None)) => *second = Some(i),
+            Some(_) => {}
+            None => keys.push((key(f), i, None)),
+        }
+    }
     // The first (best-ranked) finding that explains i, never i itself, never one that i
     // explains in turn.
-    let explainer: Vec<Option<usize>> = (0..n)
-        .map(|i| {
-            (0..n).find(|&j| {
-                j != i
-                    && can_explain(&findings[j], &findings[i])
-                    && !can_explain(&findings[i], &findings[j])
-            })
+    let explainer: Vec<Option<usize>> = findings
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            let ki = key(f);
+            keys.iter()
+                .filter(|(k, _, _)| can_explain(*k, ki) && !can_explain(ki, *k))
+                .filter_map(|(_, first, second)| if *first != i { Some(*first) } else { *second })
+                .min()
         })
         .collect();
-    for i in 0..n {
-        findings[i].explained_by = explainer[i].map(|j| findings[j].code);
+    let mut symptoms: Vec<Vec<usize>> = vec![Vec::new(); n];
+    for (i, e) in explainer.iter().enumerate() {
+        findings[i].explained_by = e.map(|j| findings[j].code);
+        if let Some(j) = *e {
+            symptoms[j].push(i);
+        }
     }
-    for j in 0..n {
+    for (j, list) in symptoms.iter().enumerate() {
         let mut present: Vec<Code> = Vec::new();
-        for i in (0..n).filter(|&i| explainer[i] == Some(j)) {
+        for &i in list {
             if !present.contains(&findings[i].code) {
                 present.push(findings[i].code);
             }
@@ -95,7 +117,7 @@ pub fn rank(mut findings: Vec<Finding>) -> Vec<Finding> {
     let mut ranked = Vec::with_capacity(n);
     for root in (0..n).filter(|&i| explainer[i].is_none()) {
         ranked.push(findings[root].clone());
-        for symptom in (0..n).filter(|&i| explainer[i] == Some(root)) {
+        for &symptom in &symptoms[root] {
             ranked.push(findings[symptom].clone());
         }
     }

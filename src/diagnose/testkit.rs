@@ -372,7 +372,22 @@ impl Scenario {
     }
 
     /// The challenge GET on `address` answered `status`, after a successful connect.
-    pub fn http(mut self, address: &str, status: u16, location: Option<&str>) -> Scenario {
+    pub fn http(self, address: &str, status: u16, location: Option<&str>) -> Scenario {
+        self.http_outcome(
+            address,
+            HttpOutcome::Response {
+                status,
+                server: Some("nginx".into()),
+                location: location.map(str::to_string),
+                body_prefix: String::new(),
+                body_bytes: 0,
+                body_truncated: false,
+            },
+        )
+    }
+
+    /// The challenge GET on `address` ended in `outcome`, after a successful connect.
+    pub fn http_outcome(mut self, address: &str, outcome: HttpOutcome) -> Scenario {
         self = self.connect(address, 80, ConnectOutcome::Connected);
         let address = ip(address);
         let facts = self.http01();
@@ -381,16 +396,50 @@ impl Scenario {
             address,
             port: 80,
             url: "http://example.test/.well-known/acme-challenge/T".into(),
-            outcome: HttpOutcome::Response {
-                status,
-                server: Some("nginx".into()),
-                location: location.map(str::to_string),
-                body_prefix: String::new(),
-                body_bytes: 0,
-                body_truncated: false,
-            },
+            outcome,
             elapsed_ms: 1,
         });
+        self
+    }
+
+    /// `n` AAAA records in 2001:db8:1::/64, all on this host, each connecting on port 80 and
+    /// answering `outcome(i)`; built in one pass, for tests of scale.
+    pub fn many_aaaa(mut self, n: u16, outcome: impl Fn(u16) -> HttpOutcome) -> Scenario {
+        let addresses: Vec<IpAddr> = (0..n)
+            .map(|i| IpAddr::from([0x2001, 0xdb8, 1, 0, 0, 0, 0, i]))
+            .collect();
+        if let Some(dns) = &mut self.target().dns {
+            dns.aaaa = answer(&[]);
+            dns.aaaa.outcome = DnsOutcome::Answer;
+            dns.aaaa.addresses = addresses.clone();
+        }
+        if let Probed::Known(ifs) = &mut self.run.host.interfaces
+            && let Some(eth0) = ifs.iter_mut().find(|i| i.name == "eth0")
+        {
+            eth0.addresses.extend(addresses.iter().copied());
+        }
+        let facts = self.http01();
+        for (i, address) in (0..n).zip(addresses) {
+            facts.connects.push(ConnectFact {
+                address,
+                port: 80,
+                outcome: ConnectOutcome::Connected,
+                elapsed_ms: 1,
+            });
+            facts.http.push(HttpFact {
+                address,
+                port: 80,
+                url: "http://example.test/.well-known/acme-challenge/T".into(),
+                outcome: outcome(i),
+                elapsed_ms: 1,
+            });
+        }
+        self
+    }
+
+    /// These addresses are configured on this host's eth0 too.
+    pub fn local(mut self, addresses: &[&str]) -> Scenario {
+        self.add_local(addresses);
         self
     }
 }

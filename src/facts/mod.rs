@@ -527,6 +527,13 @@ pub enum HttpOutcome {
     Error {
         message: String,
     },
+    /// The server answered, but beyond a limit of acme-doctor's own HTTP client that the
+    /// CA's client does not share (a response head over `limit_bytes`): not judged, never
+    /// the server's fault.
+    Unread {
+        limit_bytes: u64,
+        message: String,
+    },
 }
 
 /// A host fact that could be read, or the reason it could not.

@@ -9,6 +9,8 @@ use crate::diagnose::context::{duration, socket};
 use crate::diagnose::registry::CheckDef;
 use crate::diagnose::{Check, Code, Context, Finding, Severity, run_check};
 use crate::facts::{ConnectFact, ConnectOutcome, Family, Method};
+use std::collections::HashSet;
+use std::net::IpAddr;
 
 pub const CHECK: CheckDef = CheckDef {
     name: "reachability",
@@ -26,7 +28,7 @@ pub struct Reachability;
 #[derive(Debug, Clone, PartialEq)]
 pub enum Found {
     /// Connects to `hits` failed alike (one code); `all_failed`: no address of the family on
-    /// that port connected.
+    /// that port may serve the CA (connected, and on port 80 answered acceptably).
     Failed {
         code: Code,
         family: Family,
@@ -71,7 +73,7 @@ impl Check for Reachability {
         let on_host = cx.on_host() == Some(true);
         let mut found = Vec::new();
         for family in [Family::Ipv4, Family::Ipv6] {
-            let usable = cx.usable(family);
+            let usable: HashSet<&IpAddr> = cx.usable(family).iter().collect();
             if usable.is_empty() {
                 continue;
             }
@@ -85,7 +87,9 @@ impl Check for Reachability {
                 if probed.is_empty() || (port == ca::HTTPS_PORT && !cx.redirects_to_https(family)) {
                     continue;
                 }
-                let all_failed = probed.iter().all(|c| Dial::of(&c.outcome).is_some());
+                // Failing connects are a blocker unless another address of the family may
+                // serve the CA: an address that connects but answers wrongly does not.
+                let all_failed = !cx.family_serves(family, port);
                 for code in [
                     Code::PortTimeout,
                     Code::PortRefused,

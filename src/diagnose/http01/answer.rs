@@ -8,6 +8,7 @@ use crate::diagnose::ca::{self, ProblemType, RedirectRefusal};
 use crate::diagnose::registry::CheckDef;
 use crate::diagnose::{Check, Code, Context, Finding, Severity, run_check};
 use crate::facts::{Family, HttpFact, HttpOutcome, Method};
+use std::collections::HashMap;
 use std::net::IpAddr;
 
 pub const CHECK: CheckDef = CheckDef {
@@ -29,12 +30,13 @@ pub struct Found {
     pub family: Family,
     pub problem: Problem,
     pub hits: Vec<HttpFact>,
-    /// Every address of the family answered so.
-    pub everywhere: bool,
+    /// Some other address of the family may serve the CA (see `Context::family_serves`):
+    /// only then is a blocking answer on these addresses a warning.
+    pub others_serve: bool,
 }
 
 /// One kind of wrong answer, with Boulder's words for it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Problem {
     code: Code,
     /// A blocker everywhere it is seen, or a warning (a catch-all 200).
@@ -98,6 +100,12 @@ fn redirect_problem(url: &str, status: u16, location: &str) -> Option<Problem> {
     }
 }
 
+/// Whether the CA could accept this answer: no problem, or only a warning (a catch-all 200
+/// may still serve the real token). Used by `Context::family_serves`.
+pub fn may_pass(fact: &HttpFact) -> bool {
+    problem(fact).is_none_or(|p| p.severity != Severity::Blocker)
+}
+
 fn problem(fact: &HttpFact) -> Option<Problem> {
     let url = &fact.url;
     let no_response = |what: &str, core: &str| {
@@ -143,6 +151,19 @@ fn problem(fact: &HttpFact) -> Option<Problem> {
             "resets the connection instead of answering",
             ca::CONNECTION_RESET,
         ),
+        // acme-doctor's own client could not read what the server sent; the CA's could.
+        HttpOutcome::Unread {
+            limit_bytes,
+            message,
+        } => Some(Problem::new(
+            Code::ChallengeStatus,
+            Severity::Info,
+            format!(
+                "sent a response head larger than acme-doctor reads ({limit_bytes} bytes; the CA reads up to {} bytes), so its answer was not judged ({message})",
+                ca::MAX_RESPONSE_HEADER_BYTES
+            ),
+            String::new(),
+        )),
         HttpOutcome::Error { message } => no_response(
             &format!("gives no usable HTTP response ({message})"),
             ca::GETTING_DATA,
@@ -157,43 +178,53 @@ impl Check for Answer {
         let port = cx.dial_port();
         let mut found = Vec::new();
         for family in [Family::Ipv4, Family::Ipv6] {
-            let facts: Vec<&HttpFact> = cx
+            // One pass: each answer is judged once and grouped by its problem, in the order
+            // first seen, so thousands of distinct answers stay linear.
+            let mut index: HashMap<Problem, usize> = HashMap::new();
+            let mut groups: Vec<(Problem, Vec<HttpFact>)> = Vec::new();
+            for fact in cx
                 .usable(family)
                 .iter()
                 .filter_map(|ip| cx.http(ip))
                 .filter(|h| h.port == port)
-                .collect();
-            let mut seen: Vec<Problem> = Vec::new();
-            for fact in &facts {
-                if let Some(p) = problem(fact).filter(|p| !seen.contains(p)) {
-                    seen.push(p);
+            {
+                let Some(p) = problem(fact) else { continue };
+                match index.get(&p) {
+                    Some(&i) => groups[i].1.push(fact.clone()),
+                    None => {
+                        index.insert(p.clone(), groups.len());
+                        groups.push((p, vec![fact.clone()]));
+                    }
                 }
             }
-            for p in seen {
-                let hits: Vec<HttpFact> = facts
-                    .iter()
-                    .filter(|f| problem(f).as_ref() == Some(&p))
-                    .map(|f| (*f).clone())
-                    .collect();
+            let others_serve = cx.family_serves(family, port);
+            for (problem, hits) in groups {
                 found.push(Found {
                     family,
-                    everywhere: hits.len() == facts.len(),
-                    problem: p,
+                    problem,
                     hits,
+                    others_serve,
                 });
             }
         }
         found
     }
 
-    /// On some addresses only, a problem is a warning: the CA meets it when its resolver
-    /// returns one of those first.
+    fn incomplete(&self, _cx: &Context, found: &Found) -> Option<String> {
+        (found.problem.severity == Severity::Info).then(|| {
+            "a challenge answer could not be read within acme-doctor's own limits".to_string()
+        })
+    }
+
+    /// A blocking answer is a warning only while another address of the family may serve
+    /// the CA (its resolver may return that one first). When every address fails, each in
+    /// its own way, the family fails.
     fn word(&self, cx: &Context, found: &Found) -> Finding {
         let p = &found.problem;
-        let severity = if found.everywhere {
-            p.severity
+        let severity = if found.others_serve {
+            Severity::Warning.max(p.severity)
         } else {
-            Severity::Warning
+            p.severity
         };
         finding(cx, found.family, p, severity, &found.hits)
     }
@@ -253,6 +284,10 @@ fn finding(
         f = f.evidence(line);
     }
     f = match p.code {
+        _ if p.severity == Severity::Info => f.fix(format!(
+            "look at the response by hand: curl -sv --resolve {}:80:ADDR http://{}/.well-known/acme-challenge/test -o /dev/null",
+            cx.domain, cx.domain
+        )),
         Code::BadRedirect => f
             .fix("redirect to https://$host$request_uri (port 443), or exempt /.well-known/acme-challenge/ from the redirect")
             .fix("nginx: location ^~ /.well-known/acme-challenge/ { root /var/www/letsencrypt; } before the redirect"),
@@ -332,7 +367,7 @@ mod tests {
             .http("192.0.2.11", 404, None);
         let found = Answer.detect(&s.context());
         assert_eq!(found.len(), 1);
-        assert!(!found[0].everywhere);
+        assert!(found[0].others_serve);
         assert_eq!(
             Answer.word(&s.context(), &found[0]).severity,
             Severity::Warning
@@ -343,6 +378,27 @@ mod tests {
         assert_eq!(f.severity, Severity::Blocker);
         assert_eq!(f.ca_problem, Some(ProblemType::Unauthorized));
         assert!(f.ca_error.unwrap().ends_with(": 403"));
+    }
+
+    #[test]
+    fn our_own_parser_limit_is_never_the_servers_fault() {
+        let s = crate::diagnose::testkit::Scenario::ipv4_only().http_outcome(
+            "192.0.2.10",
+            HttpOutcome::Unread {
+                limit_bytes: 417_792,
+                message: "message head is too large".into(),
+            },
+        );
+        let cx = s.context();
+        let found = Answer.detect(&cx);
+        let f = Answer.word(&cx, &found[0]);
+        assert_eq!(f.severity, Severity::Info);
+        assert_ne!(f.code, Code::HttpNoResponse);
+        assert!(f.ca_error.is_none());
+        assert!(Answer.incomplete(&cx, &found[0]).is_some());
+        let d = crate::diagnose::diagnose(cx.run, cx.target);
+        assert_ne!(d.verdict, crate::diagnose::Verdict::Fail);
+        assert!(d.incomplete);
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //! INPUT chain (priority 0, as netfilter registers it) and the chains it jumps to.
 
 use super::model::{
-    Action, BaseChain, ChainRef, Cond, Hook, Match, Origin, Position, Rule, RuleRef, Ruleset,
+    Action, BaseChain, ChainRef, Cond, Hook, Match, NetSet, Origin, PortSet, Position, Rule,
+    RuleRef, Ruleset,
 };
 use super::nft::manager_of;
 use crate::facts::{Family, IptablesBackend};
@@ -122,9 +123,17 @@ fn parse_rule(
                 String::new(),
                 negate,
             ),
-            "-s" | "--source" => push(nets(value).map(Cond::SAddr), format!("-s {value}"), negate),
+            "-s" | "--source" => push(
+                nets(value).map(|n| Cond::SAddr(NetSet::new(n))),
+                format!("-s {value}"),
+                negate,
+            ),
             "-d" | "--destination" => {
-                push(nets(value).map(Cond::DAddr), format!("-d {value}"), negate);
+                push(
+                    nets(value).map(|n| Cond::DAddr(NetSet::new(n))),
+                    format!("-d {value}"),
+                    negate,
+                );
             }
             "-i" | "--in-interface" => push(
                 Some(Cond::Iif(vec![value.to_string()])),
@@ -132,7 +141,7 @@ fn parse_rule(
                 negate,
             ),
             "--dport" | "--destination-port" | "--dports" | "--destination-ports" => push(
-                ports(value).map(Cond::DPort),
+                ports(value).map(|p| Cond::DPort(PortSet::new(p))),
                 format!("{w} {value}"),
                 negate,
             ),
@@ -300,6 +309,7 @@ pub fn ruleset(dump: &str, family: Family, backend: IptablesBackend) -> Ruleset 
                         table: table.clone(),
                         chain: name.to_string(),
                     },
+                    devices: None,
                 });
             }
             continue;
@@ -377,8 +387,8 @@ COMMIT
         assert_eq!(rs.evaluate(&pkt(Some("203.0.113.9"), 443)), Verdict::Accept);
         assert_eq!(rs.evaluate(&pkt(None, 22)), Verdict::Accept);
         assert_eq!(
-            rs.source_networks(Family::Ipv4),
-            vec!["203.0.113.0/24".parse::<IpNet>().unwrap()]
+            rs.accepted_sources(&pkt(None, 80)),
+            Some(vec!["203.0.113.0/24".parse::<IpNet>().unwrap()])
         );
     }
 

@@ -7,6 +7,7 @@
 pub mod iptables;
 pub mod model;
 pub mod nft;
+pub mod sets;
 
 use crate::diagnose::ca::{self, Dial};
 use crate::diagnose::context::socket;
@@ -280,18 +281,14 @@ fn unreadable(reasons: &[Unknown]) -> Finding {
     .evidence_lines(reasons.iter().map(Unknown::to_string))
 }
 
-/// The sources the ruleset names that get in where an arbitrary one does not. A LAN or
-/// loopback exception is no allow-list: the CA never comes from there.
+/// The sources that get in where an arbitrary one does not, from one walk of the ruleset. A
+/// LAN or loopback exception is no allow-list: the CA never comes from there. A ruleset too
+/// large to walk within the budget yields none (the drop still stands).
 fn allowed_sources(cx: &Context, rs: &Ruleset, packet: &Packet) -> Vec<IpNet> {
-    rs.source_networks(packet.family)
+    rs.accepted_sources(packet)
+        .unwrap_or_default()
         .into_iter()
         .filter(|net| cx.allow_reserved() || reserved::classify(&net.network()).is_none())
-        .filter(|net| {
-            rs.evaluate(&Packet {
-                saddr: Some(net.network()),
-                ..packet.clone()
-            }) == Verdict::Accept
-        })
         .collect()
 }
 
@@ -431,11 +428,17 @@ fn allowlist(
     allowed: &[IpNet],
     managers: &[String],
 ) -> Finding {
-    let list = allowed
+    // A blocklist-sized allow-list would make an unreadable title: name the first few.
+    const SHOWN: usize = 8;
+    let mut list = allowed
         .iter()
+        .take(SHOWN)
         .map(IpNet::to_string)
         .collect::<Vec<_>>()
         .join(", ");
+    if allowed.len() > SHOWN {
+        list.push_str(&format!(" and {} more", allowed.len() - SHOWN));
+    }
     let mut f = Finding::new(
         Code::FirewallAllowlist,
         Severity::Warning,

@@ -3,13 +3,16 @@
 //! become `Unknown` with their text, never a guess.
 
 use super::model::{
-    Action, BaseChain, ChainRef, Cond, Hook, Match, Origin, Position, Rule, RuleRef, Ruleset,
+    Action, BaseChain, ChainRef, Cond, Hook, Match, NetSet, Origin, PortSet, Position, Rule,
+    RuleRef, Ruleset,
 };
 use crate::facts::Family;
 use ipnet::IpNet;
 use serde_json::Value;
+use std::cell::RefCell;
 use std::collections::{BTreeSet, HashMap};
 use std::net::IpAddr;
+use std::sync::Arc;
 
 /// What conversion found besides the ruleset: tables made by iptables-nft whose rules use
 /// compat (`xt`) expressions that nft cannot show in full, by family.
@@ -24,7 +27,8 @@ fn family_of(table_family: &str) -> Option<Option<Family>> {
     match table_family {
         "ip" => Some(Some(Family::Ipv4)),
         "ip6" => Some(Some(Family::Ipv6)),
-        "inet" => Some(None),
+        // A netdev table's ingress chains see every packet of their devices, both families.
+        "inet" | "netdev" => Some(None),
         _ => None,
     }
 }
@@ -100,31 +104,88 @@ fn describe(stmt: &Value) -> String {
     }
 }
 
+type VerdictMap = Arc<Vec<(Cond, Action)>>;
+
+/// Named sets and maps converted once, shared by every rule that uses them: a set of 100,000
+/// addresses used by 1,000 rules is built once, not copied 1,000 times.
+#[derive(Default)]
+struct Shared {
+    nets: HashMap<SetKey, Option<Arc<NetSet>>>,
+    ports: HashMap<SetKey, Option<Arc<PortSet>>>,
+    /// Verdict maps, by map and the key expression they are looked up with.
+    vmaps: HashMap<(SetKey, String), Option<VerdictMap>>,
+}
+
 struct Ctx<'a> {
     family: &'a str,
     table: &'a str,
-    sets: &'a HashMap<SetKey, Vec<Value>>,
+    sets: &'a HashMap<SetKey, &'a [Value]>,
+    shared: &'a RefCell<Shared>,
 }
 
-impl Ctx<'_> {
+impl<'a> Ctx<'a> {
+    /// The key of a named set (`@name`) in this table.
+    fn named(&self, right: &Value) -> Option<SetKey> {
+        let name = right.as_str()?.strip_prefix('@')?;
+        Some((
+            self.family.to_string(),
+            self.table.to_string(),
+            name.to_string(),
+        ))
+    }
+
     /// The items a right-hand side stands for: a literal, an anonymous set, a named set.
-    fn items(&self, right: &Value) -> Option<Vec<Value>> {
-        match right {
-            Value::String(s) if s.starts_with('@') => {
-                let key = (
-                    self.family.to_string(),
-                    self.table.to_string(),
-                    s[1..].to_string(),
-                );
-                self.sets.get(&key).cloned()
-            }
-            Value::Array(a) => Some(a.clone()),
-            Value::Object(o) if o.contains_key("set") => match &o["set"] {
-                Value::Array(a) => Some(a.clone()),
-                other => Some(vec![other.clone()]),
-            },
-            other => Some(vec![other.clone()]),
+    fn items<'v>(&self, right: &'v Value) -> Option<Vec<&'v Value>>
+    where
+        'a: 'v,
+    {
+        if let Some(key) = self.named(right) {
+            return self.sets.get(&key).map(|items| items.iter().collect());
         }
+        Some(match right {
+            Value::Array(a) => a.iter().collect(),
+            Value::Object(o) if o.contains_key("set") => match &o["set"] {
+                Value::Array(a) => a.iter().collect(),
+                other => vec![other],
+            },
+            other => vec![other],
+        })
+    }
+
+    fn nets(&self, right: &Value) -> Option<Arc<NetSet>> {
+        let convert = |items: Vec<&Value>| all(items, net).map(NetSet::new);
+        match self.named(right) {
+            Some(key) => {
+                if let Some(hit) = self.shared.borrow().nets.get(&key) {
+                    return hit.clone();
+                }
+                let built = self.items(right).and_then(convert);
+                self.shared.borrow_mut().nets.insert(key, built.clone());
+                built
+            }
+            None => self.items(right).and_then(convert),
+        }
+    }
+
+    fn ports(&self, right: &Value) -> Option<Arc<PortSet>> {
+        let convert = |items: Vec<&Value>| all(items, port_range).map(PortSet::new);
+        match self.named(right) {
+            Some(key) => {
+                if let Some(hit) = self.shared.borrow().ports.get(&key) {
+                    return hit.clone();
+                }
+                let built = self.items(right).and_then(convert);
+                self.shared.borrow_mut().ports.insert(key, built.clone());
+                built
+            }
+            None => self.items(right).and_then(convert),
+        }
+    }
+
+    fn strings(&self, right: &Value) -> Option<Vec<String>> {
+        all(self.items(right)?, |v| {
+            unwrap_elem(v).as_str().map(str::to_string)
+        })
     }
 }
 
@@ -162,21 +223,17 @@ fn net(v: &Value) -> Option<IpNet> {
     Some(IpNet::from(addr))
 }
 
-fn all<T>(items: &[Value], f: impl Fn(&Value) -> Option<T>) -> Option<Vec<T>> {
-    items.iter().map(f).collect()
-}
-
-fn strings(items: &[Value]) -> Option<Vec<String>> {
-    all(items, |v| unwrap_elem(v).as_str().map(str::to_string))
+fn all<'v, T>(
+    items: impl IntoIterator<Item = &'v Value>,
+    f: impl Fn(&Value) -> Option<T>,
+) -> Option<Vec<T>> {
+    items.into_iter().map(f).collect()
 }
 
 /// `left == right` as conditions: the asked one last, preceded by what the left side implies
 /// (a family for `ip saddr` in an inet table, a protocol for `tcp dport`).
 fn condition(cx: &Ctx, left: &Value, right: &Value) -> Vec<Cond> {
     let unknown = || vec![Cond::Unknown(format!("{} {}", text(left), text(right)))];
-    let Some(items) = cx.items(right) else {
-        return unknown();
-    };
     if let Some(p) = left.get("payload") {
         let (proto, field) = (
             p["protocol"].as_str().unwrap_or(""),
@@ -198,11 +255,11 @@ fn condition(cx: &Ctx, left: &Value, right: &Value) -> Vec<Cond> {
         };
         let main = match (proto, field) {
             ("tcp" | "udp" | "udplite" | "sctp" | "dccp" | "th", "dport") => {
-                all(&items, port_range).map(Cond::DPort)
+                cx.ports(right).map(Cond::DPort)
             }
-            ("ip" | "ip6", "saddr") => all(&items, net).map(Cond::SAddr),
-            ("ip" | "ip6", "daddr") => all(&items, net).map(Cond::DAddr),
-            ("ip", "protocol") | ("ip6", "nexthdr") => strings(&items).map(Cond::L4Proto),
+            ("ip" | "ip6", "saddr") => cx.nets(right).map(Cond::SAddr),
+            ("ip" | "ip6", "daddr") => cx.nets(right).map(Cond::DAddr),
+            ("ip", "protocol") | ("ip6", "nexthdr") => cx.strings(right).map(Cond::L4Proto),
             _ => None,
         };
         let main = main.unwrap_or_else(|| Cond::Unknown(format!("{} {}", text(left), text(right))));
@@ -210,23 +267,27 @@ fn condition(cx: &Ctx, left: &Value, right: &Value) -> Vec<Cond> {
     }
     if let Some(m) = left.get("meta") {
         let c = match m["key"].as_str().unwrap_or("") {
-            "l4proto" => strings(&items).map(Cond::L4Proto),
-            "nfproto" | "protocol" => strings(&items).and_then(|names| match names.as_slice() {
+            "l4proto" => cx.strings(right).map(Cond::L4Proto),
+            "nfproto" | "protocol" => cx.strings(right).and_then(|names| match names.as_slice() {
                 [one] if one == "ipv4" || one == "ip" => Some(Cond::NfProto(Family::Ipv4)),
                 [one] if one == "ipv6" || one == "ip6" => Some(Cond::NfProto(Family::Ipv6)),
                 _ => None,
             }),
-            "iif" | "iifname" => strings(&items).map(Cond::Iif),
+            "iif" | "iifname" => cx.strings(right).map(Cond::Iif),
             _ => None,
         };
         return c.map_or_else(unknown, |c| vec![c]);
     }
     if left.get("ct").is_some_and(|c| c["key"] == "state") {
-        return strings(&items).map_or_else(unknown, |s| vec![Cond::CtState(s)]);
+        return cx
+            .strings(right)
+            .map_or_else(unknown, |s| vec![Cond::CtState(s)]);
     }
     // `ct status dnat`: the CA's connection is not destination-NATed on this host.
     if left.get("ct").is_some_and(|c| c["key"] == "status")
-        && strings(&items).is_some_and(|s| s.iter().all(|x| x == "dnat"))
+        && cx
+            .strings(right)
+            .is_some_and(|s| s.iter().all(|x| x == "dnat"))
     {
         return vec![Cond::CtState(vec!["dnat".into()])];
     }
@@ -235,7 +296,7 @@ fn condition(cx: &Ctx, left: &Value, right: &Value) -> Vec<Cond> {
             && f["flags"]
                 .as_array()
                 .is_some_and(|a| a.len() == 1 && a[0] == "daddr");
-        if daddr_type && strings(&items).is_some_and(|s| s == ["local"]) {
+        if daddr_type && cx.strings(right).is_some_and(|s| s == ["local"]) {
             return vec![Cond::DstLocal];
         }
     }
@@ -271,8 +332,8 @@ fn verdict(stmt: &Value) -> Option<Action> {
     })
 }
 
-fn rule_of(cx: &Ctx, item: &Value, maps: &HashMap<SetKey, Vec<Value>>, opaque: &mut bool) -> Rule {
-    let exprs = item["expr"].as_array().cloned().unwrap_or_default();
+fn rule_of(cx: &Ctx, item: &Value, maps: &HashMap<SetKey, &[Value]>, opaque: &mut bool) -> Rule {
+    let exprs: &[Value] = item["expr"].as_array().map_or(&[], Vec::as_slice);
     let rendered = exprs.iter().map(describe).collect::<Vec<_>>().join(" ");
     let comment = item["comment"]
         .as_str()
@@ -293,7 +354,7 @@ fn rule_of(cx: &Ctx, item: &Value, maps: &HashMap<SetKey, Vec<Value>>, opaque: &
         matches: Vec::new(),
         action: Action::Continue,
     };
-    for stmt in &exprs {
+    for stmt in exprs {
         let Some((key, body)) = stmt.as_object().and_then(|o| o.iter().next()) else {
             continue;
         };
@@ -323,19 +384,9 @@ fn rule_of(cx: &Ctx, item: &Value, maps: &HashMap<SetKey, Vec<Value>>, opaque: &
             }
             "counter" | "log" | "mangle" | "notrack" | "meta" | "ct" => {}
             "vmap" => {
-                let entries = match &body["data"] {
-                    Value::String(name) if name.starts_with('@') => maps
-                        .get(&(
-                            cx.family.to_string(),
-                            cx.table.to_string(),
-                            name[1..].to_string(),
-                        ))
-                        .cloned(),
-                    other => cx.items(other),
-                };
-                let converted: Option<Vec<(Cond, Action)>> = entries.and_then(|entries| {
+                let convert = |entries: Vec<&Value>| -> Option<Vec<(Cond, Action)>> {
                     entries
-                        .iter()
+                        .into_iter()
                         .map(|pair| {
                             let pair = pair.as_array()?;
                             let conds = condition(cx, &body["key"], pair.first()?);
@@ -343,7 +394,26 @@ fn rule_of(cx: &Ctx, item: &Value, maps: &HashMap<SetKey, Vec<Value>>, opaque: &
                             Some((cond, verdict(pair.get(1)?)?))
                         })
                         .collect()
-                });
+                };
+                let converted = match cx.named(&body["data"]) {
+                    // A named map is converted once per key expression, and shared.
+                    Some(key) => {
+                        let memo_key = (key.clone(), text(&body["key"]));
+                        let hit = cx.shared.borrow().vmaps.get(&memo_key).cloned();
+                        match hit {
+                            Some(hit) => hit,
+                            None => {
+                                let built = maps
+                                    .get(&key)
+                                    .and_then(|m| convert(m.iter().collect()))
+                                    .map(Arc::new);
+                                cx.shared.borrow_mut().vmaps.insert(memo_key, built.clone());
+                                built
+                            }
+                        }
+                    }
+                    None => cx.items(&body["data"]).and_then(convert).map(Arc::new),
+                };
                 rule.action =
                     converted.map_or_else(|| Action::Unknown(describe(stmt)), Action::Vmap);
             }
@@ -369,11 +439,13 @@ fn rule_of(cx: &Ctx, item: &Value, maps: &HashMap<SetKey, Vec<Value>>, opaque: &
 pub fn ruleset(json: &Value) -> (Ruleset, Opaque) {
     let mut rs = Ruleset::default();
     let mut opaque = Opaque::default();
-    let items = json["nftables"].as_array().cloned().unwrap_or_default();
-    let mut sets: HashMap<SetKey, Vec<Value>> = HashMap::new();
-    let mut maps: HashMap<SetKey, Vec<Value>> = HashMap::new();
+    let items: &[Value] = json["nftables"].as_array().map_or(&[], Vec::as_slice);
+    // Borrowed from the document, never copied per rule.
+    let mut sets: HashMap<SetKey, &[Value]> = HashMap::new();
+    let mut maps: HashMap<SetKey, &[Value]> = HashMap::new();
+    let shared = RefCell::new(Shared::default());
     let mut managers = BTreeSet::new();
-    for item in &items {
+    for item in items {
         for (kind, target) in [("set", &mut sets), ("map", &mut maps)] {
             if let Some(s) = item.get(kind) {
                 let key = (
@@ -381,14 +453,14 @@ pub fn ruleset(json: &Value) -> (Ruleset, Opaque) {
                     s["table"].as_str().unwrap_or("").to_string(),
                     s["name"].as_str().unwrap_or("").to_string(),
                 );
-                target.insert(key, s["elem"].as_array().cloned().unwrap_or_default());
+                target.insert(key, s["elem"].as_array().map_or(&[], Vec::as_slice));
             }
         }
         if item.get("table").is_some_and(|t| t["name"] == "firewalld") {
             managers.insert("firewalld".to_string());
         }
     }
-    for item in &items {
+    for item in items {
         if let Some(c) = item.get("chain") {
             let (family, table, name) = (
                 c["family"].as_str().unwrap_or(""),
@@ -401,9 +473,10 @@ pub fn ruleset(json: &Value) -> (Ruleset, Opaque) {
             manager_of(name).map(|m| managers.insert(m.to_string()));
             let key = chain_key(family, table, name);
             rs.chains.entry(key.clone()).or_default();
-            // The way in: prerouting (filter and nat: a DNAT sends the connection elsewhere)
-            // and input (filter).
+            // The way in: ingress (netdev, or inet since Linux 5.10), prerouting (filter and
+            // nat: a DNAT sends the connection elsewhere) and input (filter).
             let hook = match (c["hook"].as_str(), c["type"].as_str()) {
+                (Some("ingress"), Some("filter")) => Some(Hook::Ingress),
                 (Some("prerouting"), Some("filter" | "nat")) => Some(Hook::Prerouting),
                 (Some("input"), Some("filter")) => Some(Hook::Input),
                 _ => None,
@@ -422,6 +495,9 @@ pub fn ruleset(json: &Value) -> (Ruleset, Opaque) {
                         table: table.to_string(),
                         chain: name.to_string(),
                     },
+                    devices: (hook == Hook::Ingress)
+                        .then(|| devices(&c["dev"]))
+                        .flatten(),
                 });
             }
         }
@@ -437,6 +513,7 @@ pub fn ruleset(json: &Value) -> (Ruleset, Opaque) {
                 family,
                 table,
                 sets: &sets,
+                shared: &shared,
             };
             let mut is_opaque = false;
             let rule = rule_of(&cx, r, &maps, &mut is_opaque);
@@ -451,6 +528,20 @@ pub fn ruleset(json: &Value) -> (Ruleset, Opaque) {
     }
     rs.managers = managers.into_iter().collect();
     (rs, opaque)
+}
+
+/// The devices an ingress chain is bound to (`"dev": "eth0"` or a list); `None` when the
+/// chain names none.
+fn devices(dev: &Value) -> Option<Vec<String>> {
+    match dev {
+        Value::String(d) => Some(vec![d.clone()]),
+        Value::Array(list) => Some(
+            list.iter()
+                .filter_map(|d| d.as_str().map(str::to_string))
+                .collect(),
+        ),
+        _ => None,
+    }
 }
 
 /// Recognises firewall managers by the chains they create.
@@ -570,5 +661,51 @@ mod tests {
             Verdict::Undecidable { .. }
         ));
         assert!(rs.without_tables(&opaque.xt_tables).base.is_empty());
+    }
+
+    /// An ingress drop comes before every input chain: it must never pass (issue 12, 5b).
+    #[test]
+    fn ingress_chains_are_evaluated_netdev_and_inet() {
+        for (family, extra) in [("netdev", ""), ("inet", "")] {
+            let json: Value = serde_json::from_str(&format!(r#"{{"nftables": [
+              {{"chain": {{"family": "{family}", "table": "t", "name": "early", "handle": 1, "type": "filter", "hook": "ingress", "dev": "eth0", "prio": -500, "policy": "accept"}}}},
+              {{"rule": {{"family": "{family}", "table": "t", "chain": "early", "handle": 2, "expr": [
+                {{"match": {{"op": "==", "left": {{"payload": {{"protocol": "tcp", "field": "dport"}}}}, "right": 80}}}}, {{"drop": null}}]}}}},
+              {{"chain": {{"family": "inet", "table": "f", "name": "input", "handle": 3, "type": "filter", "hook": "input", "prio": 0, "policy": "accept"}}}}{extra}]}}"#)).unwrap();
+            let (rs, _) = ruleset(&json);
+            for fam in [Family::Ipv4, Family::Ipv6] {
+                assert!(
+                    matches!(rs.evaluate(&pkt(fam, 80)), Verdict::Drop { ref rule } if rule.contains("handle 2")),
+                    "{family} ingress, {fam:?}"
+                );
+                assert_eq!(rs.evaluate(&pkt(fam, 443)), Verdict::Accept);
+            }
+            let other_device = super::super::model::Packet {
+                iif: Some("eth1".into()),
+                ..pkt(Family::Ipv4, 80)
+            };
+            assert_eq!(rs.evaluate(&other_device), Verdict::Accept);
+            let unknown_device = super::super::model::Packet {
+                iif: None,
+                ..pkt(Family::Ipv4, 80)
+            };
+            assert!(matches!(
+                rs.evaluate(&unknown_device),
+                Verdict::Undecidable { .. }
+            ));
+        }
+    }
+
+    #[test]
+    fn conntrack_state_at_ingress_is_undecidable() {
+        let json: Value = serde_json::from_str(r#"{"nftables": [
+          {"chain": {"family": "netdev", "table": "t", "name": "early", "handle": 1, "type": "filter", "hook": "ingress", "dev": ["eth0", "eth1"], "prio": 0, "policy": "accept"}},
+          {"rule": {"family": "netdev", "table": "t", "chain": "early", "handle": 2, "expr": [
+            {"match": {"op": "in", "left": {"ct": {"key": "state"}}, "right": "invalid"}}, {"drop": null}]}}]}"#).unwrap();
+        let (rs, _) = ruleset(&json);
+        assert!(matches!(
+            rs.evaluate(&pkt(Family::Ipv4, 80)),
+            Verdict::Undecidable { .. }
+        ));
     }
 }

@@ -1,0 +1,13 @@
+//! The CA's limits on what it reads from a server, as numbers. A leaf shared by `probe/`
+//! (which must read at least as much, so that its own limits are never mistaken for the
+//! server's fault) and `diagnose/` (which judges by them; `diagnose::ca` re-exports them).
+//! Imports nothing.
+
+/// Boulder reads the challenge body through a 128-byte limit (`maxResponseSize`); a body that
+/// fills it fails, so the CA accepts at most 127 bytes (`docs/ca-behaviour.md` §2.7).
+pub const MAX_RESPONSE_BODY: usize = 128;
+
+/// The largest response head (status line and header lines) the CA's HTTP client reads:
+/// Go's `net/http` default when `Transport.MaxResponseHeaderBytes` is unset, a byte cap with
+/// no limit on the number of header lines (`docs/ca-behaviour.md` §2.10).
+pub const MAX_RESPONSE_HEADER_BYTES: usize = 10 << 20;
