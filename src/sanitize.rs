@@ -16,8 +16,26 @@ fn is_unsafe(c: char, keep_newlines: bool) -> bool {
     if keep_newlines && c == '\n' {
         return false;
     }
-    c.is_control()
-        || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}')
+    c.is_control() || is_bidi(c)
+}
+
+/// JSON text with every DEL, C1 control and bidi override escaped as `\uXXXX`. serde_json
+/// escapes C0 controls but passes these through, and a terminal acts on them (U+009B is a
+/// one-byte CSI). Outside strings JSON text is ASCII, so escaping the whole text is safe.
+pub fn json(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c == '\u{7F}' || ('\u{80}'..='\u{9F}').contains(&c) || is_bidi(c) {
+            out.push_str(&format!("\\u{:04x}", u32::from(c)));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn is_bidi(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}')
 }
 
 fn clean(text: &str, max_chars: usize, keep_newlines: bool) -> String {
@@ -58,6 +76,15 @@ mod tests {
     fn long_text_is_capped() {
         assert_eq!(line(&"a".repeat(10), 4), "aaaa…");
         assert_eq!(line("abc", 3), "abc");
+    }
+
+    #[test]
+    fn json_text_escapes_del_c1_and_bidi() {
+        let text = "{\"a\":\"x\u{7F}y\u{9B}2J\u{202E}z\"}";
+        let escaped = json(text);
+        assert_eq!(escaped, "{\"a\":\"x\\u007fy\\u009b2J\\u202ez\"}");
+        let back: serde_json::Value = serde_json::from_str(&escaped).unwrap();
+        assert_eq!(back["a"], "x\u{7F}y\u{9B}2J\u{202E}z");
     }
 
     #[test]

@@ -333,3 +333,106 @@ fn color_always_colours_a_pipe() {
     let run = acme_doctor(&["*.example.test"]);
     assert!(!run.stdout.contains('\u{1b}'), "auto off a terminal");
 }
+
+#[test]
+fn ndjson_errors_are_one_line() {
+    let run = acme_doctor(&["--ndjson", "--no-such-flag"]);
+    assert_eq!(run.code, 2);
+    assert_eq!(run.stdout.trim_end().lines().count(), 1, "{}", run.stdout);
+    let run = acme_doctor(&["--ndjson", "-x.example"]);
+    assert_eq!(run.stdout.trim_end().lines().count(), 1, "{}", run.stdout);
+}
+
+/// Escape sequences from a crafted facts file (serde echoes unknown field names) or from a
+/// path never reach the terminal raw; in JSON, DEL, C1 and bidi controls are escaped.
+#[test]
+fn crafted_text_never_reaches_a_terminal_raw() {
+    let dir = std::env::temp_dir().join(format!("acme-doctor-hostile-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let crafted = dir.join("crafted.json");
+    std::fs::write(
+        &crafted,
+        "{\"facts_version\": 2, \"\\u001b]52;c;cHduZWQ=\\u0007\\u001b[2J\": 1}",
+    )
+    .unwrap();
+    let run = acme_doctor(&["--from-facts", crafted.to_str().unwrap()]);
+    assert_eq!(run.code, 2);
+    assert!(!run.stderr.contains('\u{1b}'), "{:?}", run.stderr);
+    assert!(!run.stderr.contains('\u{7}'), "{:?}", run.stderr);
+    let evil_path = dir.join("x\u{1b}[31m\u{9b}2J.json");
+    let run = acme_doctor(&["--from-facts", evil_path.to_str().unwrap()]);
+    assert_eq!(run.code, 2);
+    assert!(
+        !run.stderr.contains('\u{1b}') && !run.stderr.contains('\u{9b}'),
+        "{:?}",
+        run.stderr
+    );
+
+    // A real facts file whose resolver answer carries C1, DEL and a bidi override.
+    let fixture = format!(
+        "{}/tests/fixtures/challenge-403-host.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let text = std::fs::read_to_string(fixture)
+        .unwrap()
+        .replace("nginx/1.22.1", "nginx\\u009b2J\\u007f\\u202e");
+    let hostile = dir.join("hostile.json");
+    std::fs::write(&hostile, text).unwrap();
+    for mode in ["--json", "--ndjson"] {
+        let run = acme_doctor(&[mode, "--from-facts", hostile.to_str().unwrap()]);
+        assert_eq!(run.code, 1, "{}", run.stderr);
+        for c in ['\u{9b}', '\u{7f}', '\u{202e}'] {
+            assert!(!run.stdout.contains(c), "{mode}: raw {c:?}");
+        }
+        assert!(run.stdout.contains("\\u009b"), "{mode}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// `--save-facts` never writes through a planted symlink, and a new file is no wider than the
+/// umask allows.
+#[test]
+fn saved_facts_replace_a_symlink_and_follow_the_umask() {
+    use std::os::unix::fs::{PermissionsExt, symlink};
+    let dir = std::env::temp_dir().join(format!("acme-doctor-save-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let victim = dir.join("victim");
+    std::fs::write(&victim, "precious\n").unwrap();
+    let target = dir.join("facts.json");
+    symlink(&victim, &target).unwrap();
+    let run = std::process::Command::new("sh")
+        .args([
+            "-c",
+            // The temporary name the tool used to derive from its pid, planted: `exec` keeps
+            // this shell's pid.
+            "ln -s \"$2\" \"$(dirname \"$1\")/.facts.json.tmp-$$\"; umask 077; \
+             exec \"$0\" --save-facts \"$1\" '*.example.test'",
+            common::BIN,
+            target.to_str().unwrap(),
+            victim.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        run.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
+    let meta = std::fs::symlink_metadata(&target).unwrap();
+    assert!(
+        meta.file_type().is_file(),
+        "the link was replaced, not followed"
+    );
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+    // Only the planted link is left among temporary names, untouched.
+    let leftovers: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().contains(".tmp-"))
+        .filter(|e| !e.file_type().unwrap().is_symlink())
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

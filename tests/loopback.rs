@@ -20,6 +20,10 @@ fn zone() -> DnsServer {
         ("servfail.test", Entry::Rcode(ResponseCode::ServFail)),
         ("silent.test", Entry::Silent),
         (
+            "slow.test",
+            Entry::Slow(1500, vec![Rec::A("127.0.0.5".parse().unwrap())]),
+        ),
+        (
             "private.test",
             Entry::Records(vec![Rec::A("127.0.0.5".parse().unwrap())]),
         ),
@@ -164,4 +168,24 @@ fn a_resolver_that_is_not_there_is_one_finding_and_exit_3() {
         .collect();
     assert_eq!(findings.len(), 1, "{}", run.stdout);
     assert!(run.stderr.is_empty(), "{}", run.stderr);
+}
+
+/// A resolver slower than half the timeout still answers in time: its late answer to the
+/// first query is taken, not thrown away for a second try.
+#[test]
+fn a_slow_resolver_within_the_timeout_is_an_answer() {
+    let server = zone();
+    let resolver = server.addr.to_string();
+    let run = acme_doctor(&[
+        "--json",
+        "--timeout",
+        "2s",
+        "--resolver",
+        &resolver,
+        "slow.test",
+    ]);
+    let report = run.json();
+    let a = &report["facts"]["targets"][0]["dns"]["a"];
+    assert_eq!(a["outcome"]["kind"], "answer", "{report:#}");
+    assert_ne!(report["findings"][0]["code"], "dns-no-answer", "{report:#}");
 }

@@ -88,12 +88,12 @@ pub fn run(args: Args, invocation: String) -> Result<Exit, ToolError> {
         .map(|path| save_facts(path, &runs))
     {
         if matches!(config.output, Output::Json | Output::Ndjson) {
-            eprintln!(
-                "{}",
-                json::render_error(err.kind, &err.message).replace('\n', "")
-            );
+            eprintln!("{}", json::render_error(err.kind, &err.message, false));
         } else {
-            eprintln!("acme-doctor: error: {}", err.message);
+            eprintln!(
+                "acme-doctor: error: {}",
+                crate::sanitize::line(&err.message, 2000)
+            );
         }
         return Ok(Exit::Error);
     }

@@ -20,6 +20,8 @@ use std::process::ExitCode;
 pub fn main() -> ExitCode {
     let argv: Vec<OsString> = std::env::args_os().collect();
     let json_errors = argv.iter().any(|a| a == "--json" || a == "--ndjson");
+    // `--ndjson` consumers read one object per line, errors included.
+    let pretty = !argv.iter().any(|a| a == "--ndjson");
     let args = match Args::try_parse_from(&argv) {
         Ok(args) => args,
         Err(e) => {
@@ -32,12 +34,13 @@ pub fn main() -> ExitCode {
                 print_stdout(&json::render_error(
                     error::ErrorKind::Usage,
                     &first_line(&e.to_string()),
+                    pretty,
                 ));
                 return Exit::Error.into();
             }
             eprintln!(
                 "acme-doctor: error: {} (see acme-doctor --help)",
-                first_line(&e.to_string())
+                crate::sanitize::line(&first_line(&e.to_string()), 2000)
             );
             return Exit::Error.into();
         }
@@ -51,9 +54,13 @@ pub fn main() -> ExitCode {
         Ok(exit) => exit.into(),
         Err(err) => {
             if json_errors {
-                print_stdout(&json::render_error(err.kind, &err.message));
+                print_stdout(&json::render_error(err.kind, &err.message, pretty));
             } else {
-                eprintln!("acme-doctor: error: {}", err.message);
+                // Messages quote paths and serde's echo of a facts file's own field names.
+                eprintln!(
+                    "acme-doctor: error: {}",
+                    crate::sanitize::line(&err.message, 2000)
+                );
             }
             Exit::Error.into()
         }

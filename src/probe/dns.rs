@@ -61,9 +61,11 @@ impl HickoryDns {
             }
         };
         let mut opts = ResolverOpts::default();
-        // Two tries inside the user's time budget: one lost UDP datagram is not an outage.
-        opts.timeout = (timeout / 2).max(Duration::from_millis(250));
-        opts.attempts = 2;
+        // One try with the whole budget: with two tries of half each, a resolver answering in
+        // 1.9 s at --timeout 2s was recorded as silent, its late answer to the first try thrown
+        // away. The raw client (dns_raw.rs) keeps its own retry for lost datagrams.
+        opts.timeout = timeout;
+        opts.attempts = 1;
         opts.use_hosts_file = ResolveHosts::Never;
         opts.preserve_intermediates = true;
         opts.ndots = 0;

@@ -199,8 +199,9 @@ fn rr_of(data: &RData, rtype: u16) -> Rr {
     }
 }
 
-/// Asks `server` one question. UDP first (one retry inside the timeout, as a lost datagram is
-/// not an outage), TCP when the answer is truncated.
+/// Asks `server` one question: over UDP, sent again at half time on the same socket (a lost
+/// datagram is not an outage) while an answer to either send is taken until the full timeout;
+/// over TCP when the answer is truncated.
 pub async fn query(
     server: SocketAddr,
     name: &str,
@@ -208,54 +209,50 @@ pub async fn query(
     ask: Ask,
 ) -> Result<RawAnswer, QueryError> {
     let (id, bytes) = request(name, rtype, &ask)?;
-    let attempt = ask.timeout / 2;
-    for _ in 0..2 {
-        match tokio::time::timeout(attempt, udp(server, &bytes, id)).await {
-            Ok(Ok((answer, false))) => return Ok(answer),
-            Ok(Ok((_, true))) => {
-                return tokio::time::timeout(attempt, tcp(server, &bytes, id))
-                    .await
-                    .map_err(|_| QueryError::Timeout)?;
-            }
-            Ok(Err(e @ QueryError::Network(_))) => return Err(e),
-            Ok(Err(_)) | Err(_) => continue,
-        }
+    let started = tokio::time::Instant::now();
+    let (answer, truncated) = udp(server, &bytes, id, ask.timeout).await?;
+    if !truncated {
+        return Ok(answer);
     }
-    Err(QueryError::Timeout)
+    let left = ask.timeout.saturating_sub(started.elapsed());
+    tokio::time::timeout(left, tcp(server, &bytes, id))
+        .await
+        .map_err(|_| QueryError::Timeout)?
 }
 
-async fn udp(server: SocketAddr, bytes: &[u8], id: u16) -> Result<(RawAnswer, bool), QueryError> {
+async fn udp(
+    server: SocketAddr,
+    bytes: &[u8],
+    id: u16,
+    timeout: Duration,
+) -> Result<(RawAnswer, bool), QueryError> {
+    let net = |e: std::io::Error| QueryError::Network(e.to_string());
     let bind: SocketAddr = if server.is_ipv4() {
-        "0.0.0.0:0"
-            .parse()
-            .map_err(|_| QueryError::Network("bind".into()))?
+        SocketAddr::from(([0, 0, 0, 0], 0))
     } else {
-        "[::]:0"
-            .parse()
-            .map_err(|_| QueryError::Network("bind".into()))?
+        SocketAddr::from(([0u16; 8], 0))
     };
-    let socket = tokio::net::UdpSocket::bind(bind)
-        .await
-        .map_err(|e| QueryError::Network(e.to_string()))?;
-    socket
-        .connect(server)
-        .await
-        .map_err(|e| QueryError::Network(e.to_string()))?;
-    socket
-        .send(bytes)
-        .await
-        .map_err(|e| QueryError::Network(e.to_string()))?;
+    let socket = tokio::net::UdpSocket::bind(bind).await.map_err(net)?;
+    socket.connect(server).await.map_err(net)?;
+    socket.send(bytes).await.map_err(net)?;
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut resend = Some(tokio::time::Instant::now() + timeout / 2);
     let mut buf = vec![0u8; 4096];
     loop {
-        let len = socket
-            .recv(&mut buf)
-            .await
-            .map_err(|e| QueryError::Network(e.to_string()))?;
-        // A datagram for another id (a late answer to an earlier query) is skipped.
-        match decode(&buf[..len], id) {
-            Ok(answer) => return Ok(answer),
-            Err(QueryError::Malformed(_)) => continue,
-            Err(e) => return Err(e),
+        let wake = resend.map_or(deadline, |r| r.min(deadline));
+        match tokio::time::timeout_at(wake, socket.recv(&mut buf)).await {
+            Ok(Ok(len)) => match decode(&buf[..len], id) {
+                Ok(answer) => return Ok(answer),
+                // A datagram for another id, or garbage: keep waiting.
+                Err(QueryError::Malformed(_)) => continue,
+                Err(e) => return Err(e),
+            },
+            Ok(Err(e)) => return Err(net(e)),
+            Err(_) if resend.is_some() && tokio::time::Instant::now() < deadline => {
+                resend = None;
+                socket.send(bytes).await.map_err(net)?;
+            }
+            Err(_) => return Err(QueryError::Timeout),
         }
     }
 }

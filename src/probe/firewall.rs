@@ -28,22 +28,35 @@ pub fn run_capped(program: &str, args: &[&str]) -> Result<String, Unknown> {
             },
             _ => Unknown::failed(format!("cannot run {program}: {e}")),
         })?;
+    // A thread that cannot be started (an address-space or process limit) is a fact about
+    // this run, never an abort.
+    let no_thread = |child: &mut std::process::Child, e: std::io::Error| {
+        let _ = child.kill();
+        let _ = child.wait();
+        Unknown::failed(format!("cannot read {program}'s output: {e}"))
+    };
     let stdout = child.stdout.take();
-    let reader = std::thread::spawn(move || {
+    let reader = match std::thread::Builder::new().spawn(move || {
         let mut out = Vec::new();
         if let Some(s) = stdout {
             let _ = s.take(OUTPUT_CAP + 1).read_to_end(&mut out);
         }
         out
-    });
+    }) {
+        Ok(handle) => handle,
+        Err(e) => return Err(no_thread(&mut child, e)),
+    };
     let stderr = child.stderr.take();
-    let err_reader = std::thread::spawn(move || {
+    let err_reader = match std::thread::Builder::new().spawn(move || {
         let mut err = Vec::new();
         if let Some(s) = stderr {
             let _ = s.take(64 * 1024).read_to_end(&mut err);
         }
         err
-    });
+    }) {
+        Ok(handle) => handle,
+        Err(e) => return Err(no_thread(&mut child, e)),
+    };
     let started = Instant::now();
     // Short first naps: these tools finish in about a millisecond, and the run should not wait
     // a fixed poll interval for each.
@@ -143,24 +156,35 @@ fn dump(family: Family, backend: IptablesBackend) -> IptablesDump {
 /// not the sum.
 pub fn firewall_facts() -> FirewallFacts {
     std::thread::scope(|scope| {
-        let nft = scope.spawn(nft);
+        // Where a thread cannot be started, the command runs on this one instead.
+        let nft_thread = std::thread::Builder::new().spawn_scoped(scope, nft).ok();
         let dumps: Vec<_> = [Family::Ipv4, Family::Ipv6]
             .into_iter()
             .flat_map(|f| [(f, IptablesBackend::Nft), (f, IptablesBackend::Legacy)])
-            .map(|(f, b)| (f, b, scope.spawn(move || dump(f, b))))
+            .map(|(f, b)| {
+                let handle = std::thread::Builder::new()
+                    .spawn_scoped(scope, move || dump(f, b))
+                    .ok();
+                (f, b, handle)
+            })
             .collect();
-        FirewallFacts {
-            nft: nft
+        let nft = match nft_thread {
+            Some(handle) => handle
                 .join()
                 .unwrap_or_else(|_| Probed::Unknown(Unknown::failed("the nft reader panicked"))),
+            None => nft(),
+        };
+        FirewallFacts {
+            nft,
             iptables: dumps
                 .into_iter()
-                .map(|(family, backend, handle)| {
-                    handle.join().unwrap_or_else(|_| IptablesDump {
+                .map(|(family, backend, handle)| match handle {
+                    Some(handle) => handle.join().unwrap_or_else(|_| IptablesDump {
                         family,
                         backend,
                         dump: Probed::Unknown(Unknown::failed("the iptables reader panicked")),
-                    })
+                    }),
+                    None => dump(family, backend),
                 })
                 .collect(),
         }

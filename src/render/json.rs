@@ -69,9 +69,11 @@ fn to_string<T: Serialize>(value: &T, pretty: bool) -> String {
         serde_json::to_string(value)
     };
     // Serialising plain structs of strings and numbers cannot fail; say so if it ever does.
-    result.unwrap_or_else(|e| {
+    let text = result.unwrap_or_else(|e| {
         format!("{{\"error\":{{\"kind\":\"internal\",\"message\":\"JSON encoding failed: {e}\"}}}}")
-    })
+    });
+    // A crafted facts file or a hostile server must not reach a terminal through `jq`.
+    crate::sanitize::json(&text)
 }
 
 /// `--json`: an object for one domain, an array for several.
@@ -105,14 +107,18 @@ struct ErrorReport<'a> {
     error: ErrorBody<'a>,
 }
 
-/// A tool error (exit 2) as JSON: `kind` is `usage`, `input` or `internal`.
-pub fn render_error(kind: ErrorKind, message: &str) -> String {
+/// A tool error (exit 2) as JSON: `kind` is `usage`, `input` or `internal`. Pretty for
+/// `--json`, one line for `--ndjson`.
+pub fn render_error(kind: ErrorKind, message: &str, pretty: bool) -> String {
     to_string(
         &ErrorReport {
             schema_version: SCHEMA_VERSION,
             tool: TOOL,
-            error: ErrorBody { kind, message },
+            error: ErrorBody {
+                kind,
+                message: &crate::sanitize::line(message, 2000),
+            },
         },
-        true,
+        pretty,
     )
 }

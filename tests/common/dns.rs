@@ -36,6 +36,8 @@ pub enum Entry {
     Bogus(Vec<Rec>, u16),
     /// Answers `Rcode` for one type, the records for the others.
     TypeRcode(RecordType, ResponseCode, Vec<Rec>),
+    /// Answers the records after this many milliseconds (other queries are not held up).
+    Slow(u64, Vec<Rec>),
 }
 
 pub struct DnsServer {
@@ -87,8 +89,21 @@ impl DnsServer {
                 let Ok((len, peer)) = socket.recv_from(&mut buf) else {
                     continue;
                 };
-                if let Some(reply) = answer(&zone, &buf[..len]) {
-                    let _ = socket.send_to(&reply, peer);
+                let Some(reply) = answer(&zone, &buf[..len]) else {
+                    continue;
+                };
+                match delay(&zone, &buf[..len]) {
+                    Some(wait) => {
+                        if let Ok(late) = socket.try_clone() {
+                            std::thread::spawn(move || {
+                                std::thread::sleep(wait);
+                                let _ = late.send_to(&reply, peer);
+                            });
+                        }
+                    }
+                    None => {
+                        let _ = socket.send_to(&reply, peer);
+                    }
                 }
             }
         });
@@ -150,7 +165,10 @@ fn apex_of(zone: &HashMap<String, Entry>, name: &str) -> Option<(String, u32)> {
     (0..labels.len()).find_map(|i| {
         let candidate = labels[i..].join(".");
         let records = match zone.get(&candidate)? {
-            Entry::Records(r) | Entry::Bogus(r, _) | Entry::TypeRcode(_, _, r) => r,
+            Entry::Records(r)
+            | Entry::Bogus(r, _)
+            | Entry::TypeRcode(_, _, r)
+            | Entry::Slow(_, r) => r,
             _ => return None,
         };
         records.iter().find_map(|r| match r {
@@ -158,6 +176,16 @@ fn apex_of(zone: &HashMap<String, Entry>, name: &str) -> Option<(String, u32)> {
             _ => None,
         })
     })
+}
+
+/// How long a `Slow` entry holds its answer back.
+fn delay(zone: &HashMap<String, Entry>, request: &[u8]) -> Option<Duration> {
+    let request = Message::from_vec(request).ok()?;
+    let name = request.queries.first()?.name.to_ascii();
+    match zone.get(name.trim_end_matches('.').to_ascii_lowercase().as_str()) {
+        Some(Entry::Slow(ms, _)) => Some(Duration::from_millis(*ms)),
+        _ => None,
+    }
 }
 
 fn answer(zone: &HashMap<String, Entry>, request: &[u8]) -> Option<Vec<u8>> {
@@ -211,7 +239,8 @@ fn answer(zone: &HashMap<String, Entry>, request: &[u8]) -> Option<Vec<u8>> {
             Some(
                 Entry::Records(records)
                 | Entry::Bogus(records, _)
-                | Entry::TypeRcode(_, _, records),
+                | Entry::TypeRcode(_, _, records)
+                | Entry::Slow(_, records),
             ) => {
                 let cname = records.iter().find_map(|r| match r {
                     Rec::Cname(t) => Some(*t),
