@@ -12,6 +12,8 @@ pub mod diagnose;
 pub mod domain;
 pub mod exit;
 pub mod facts;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod probe;
 pub mod render;
 pub mod reserved;

@@ -170,6 +170,13 @@ fn decode(bytes: &[u8], id: u16) -> Result<(RawAnswer, bool), QueryError> {
     ))
 }
 
+/// A DNS message decoded as an answer to any id: for the fuzz targets only.
+#[doc(hidden)]
+pub fn decode_for_fuzzing(bytes: &[u8]) -> Option<RawAnswer> {
+    let id = Message::from_vec(bytes).ok()?.metadata.id;
+    decode(bytes, id).ok().map(|(answer, _)| answer)
+}
+
 fn rr_of(data: &RData, rtype: u16) -> Rr {
     match data {
         RData::A(a) => Rr::A(IpAddr::V4(a.0)),

@@ -1,0 +1,216 @@
+//! Entry points for fuzzing: each takes arbitrary bytes and drives one parser or judge the way
+//! acme-doctor drives it, rendering what comes out. Shared by the `fuzz/` crate (libFuzzer,
+//! nightly) and the property tier of `cargo test` (`tests/properties.rs`, stable). Any panic
+//! here is a bug; any error is a normal outcome.
+
+use crate::diagnose::firewall::model::{Packet, Ruleset};
+use crate::diagnose::{self, firewall};
+use crate::facts::{
+    Family, FirewallFacts, HostFacts, Http01Facts, HttpFact, HttpOutcome, IptablesBackend,
+    MethodFacts, ProbeOptions, Probed, Resolver, RunFacts, Target, TargetFacts, Unknown,
+};
+use crate::render::{self, Outcome, Palette};
+use std::net::IpAddr;
+
+/// Renders every target of every run in every output mode.
+fn render_all(runs: &[RunFacts]) {
+    let outcomes: Vec<Outcome> = runs
+        .iter()
+        .flat_map(|run| run.targets.iter().map(move |t| (run, t)))
+        .enumerate()
+        .map(|(index, (run, target))| Outcome {
+            run,
+            target,
+            diagnosis: diagnose::diagnose(run, target),
+            index,
+        })
+        .collect();
+    let palette = Palette { enabled: true };
+    let _ = render::human::render(&outcomes, &palette, true);
+    let _ = render::json::render(&outcomes);
+    let _ = render::json::render_ndjson(&outcomes);
+    let _ = render::report::render(&outcomes, "acme-doctor --from-facts fuzz");
+}
+
+/// A facts file, as `--from-facts` reads it.
+pub fn facts_file(bytes: &[u8]) {
+    let Ok(value) = serde_json::from_slice::<serde_json::Value>(bytes) else {
+        return;
+    };
+    if let Ok(runs) = crate::facts::from_json(value) {
+        render_all(&runs);
+    }
+}
+
+fn packets(daddr4: IpAddr, daddr6: IpAddr) -> Vec<Packet> {
+    let mut out = Vec::new();
+    for (family, daddr) in [(Family::Ipv4, daddr4), (Family::Ipv6, daddr6)] {
+        for dport in [80, 443] {
+            for iif in [Some("eth0".to_string()), None] {
+                out.push(Packet {
+                    family,
+                    saddr: None,
+                    daddr,
+                    dport,
+                    iif,
+                });
+            }
+        }
+    }
+    out
+}
+
+fn walk(rs: &Ruleset) {
+    let v4 = IpAddr::from([192, 0, 2, 10]);
+    let v6 = IpAddr::from([0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x10]);
+    for p in packets(v4, v6) {
+        let _ = rs.evaluate(&p);
+        let _ = rs.accepted_sources(&p);
+    }
+}
+
+/// A ruleset: the first byte chooses nft JSON (even) or an iptables-save dump (odd).
+pub fn ruleset(bytes: &[u8]) {
+    let Some((&choice, rest)) = bytes.split_first() else {
+        return;
+    };
+    if choice % 2 == 0 {
+        if let Ok(json) = serde_json::from_slice::<serde_json::Value>(rest) {
+            let (rs, _) = firewall::nft::ruleset(&json);
+            walk(&rs);
+            let facts = FirewallFacts {
+                nft: Probed::Known(json),
+                iptables: Vec::new(),
+            };
+            let (rs, _) = firewall::ruleset(&facts);
+            walk(&rs);
+        }
+    } else {
+        let text = String::from_utf8_lossy(rest);
+        for family in [Family::Ipv4, Family::Ipv6] {
+            for backend in [IptablesBackend::Nft, IptablesBackend::Legacy] {
+                walk(&firewall::iptables::ruleset(&text, family, backend));
+            }
+        }
+    }
+}
+
+/// A domain name as typed, and a domain list as `-f` reads it.
+pub fn domain(bytes: &[u8]) {
+    let text = String::from_utf8_lossy(bytes);
+    let _ = crate::domain::parse(&text);
+    let _ = crate::config::domain_list(&text, "fuzz");
+}
+
+/// A DNS message as the raw client decodes it.
+pub fn dns_answer(bytes: &[u8]) {
+    if let Some(answer) = crate::probe::dns_raw::decode_for_fuzzing(bytes) {
+        let _ = answer.cname_chain("example.test");
+    }
+}
+
+/// An HTTP answer to the challenge GET, judged and rendered: status from the first two
+/// bytes, then `Location`, `Server` and the body prefix split at NUL bytes.
+pub fn http_answer(bytes: &[u8]) {
+    let Some((head, rest)) = bytes.split_at_checked(2) else {
+        return;
+    };
+    let status = u16::from_be_bytes([head[0], head[1]]);
+    let mut parts = rest.split(|b| *b == 0);
+    let mut text = || {
+        parts
+            .next()
+            .map(|p| String::from_utf8_lossy(p).into_owned())
+    };
+    let location = text();
+    let server = text();
+    let body = text().unwrap_or_default();
+    let address = IpAddr::from([192, 0, 2, 10]);
+    let fact = HttpFact {
+        address,
+        port: 80,
+        url: "http://example.test/.well-known/acme-challenge/T".into(),
+        outcome: HttpOutcome::Response {
+            status,
+            server,
+            location,
+            body_bytes: body.len() as u64,
+            body_prefix: body,
+            body_truncated: false,
+        },
+        elapsed_ms: 1,
+    };
+    let connect = crate::facts::ConnectFact {
+        address,
+        port: 80,
+        outcome: crate::facts::ConnectOutcome::Connected,
+        elapsed_ms: 1,
+    };
+    let run = RunFacts {
+        facts_version: crate::facts::FACTS_VERSION,
+        tool_version: "fuzz".into(),
+        started_at: "2026-01-01T00:00:00Z".into(),
+        options: ProbeOptions {
+            timeout_ms: 1000,
+            allow_reserved: true,
+            ca_issuer: "letsencrypt.org".into(),
+            account_uri: None,
+        },
+        host: unknown_host(),
+        targets: vec![TargetFacts {
+            target: Target {
+                domain: crate::domain::DomainName {
+                    input: "example.test".into(),
+                    ascii: "example.test".into(),
+                    wildcard: false,
+                },
+                resolver: Resolver::System {
+                    servers: Vec::new(),
+                },
+            },
+            dns: Some(crate::facts::DnsFacts {
+                a: crate::facts::DnsLookup {
+                    outcome: crate::facts::DnsOutcome::Answer,
+                    addresses: vec![address],
+                    cname_chain: Vec::new(),
+                    ttl: None,
+                    elapsed_ms: 1,
+                },
+                aaaa: crate::facts::DnsLookup {
+                    outcome: crate::facts::DnsOutcome::NoData,
+                    addresses: Vec::new(),
+                    cname_chain: Vec::new(),
+                    ttl: None,
+                    elapsed_ms: 1,
+                },
+            }),
+            method: MethodFacts::Http01(Http01Facts {
+                connects: vec![connect],
+                http: vec![fact],
+            }),
+            caa: None,
+            dnssec: Vec::new(),
+            authoritative: None,
+            duration_ms: 1,
+        }],
+        duration_ms: 1,
+    };
+    render_all(std::slice::from_ref(&run));
+}
+
+fn unknown_host() -> HostFacts {
+    let u = || Unknown::failed("fuzz");
+    HostFacts {
+        kernel: Probed::Unknown(u()),
+        ipv6_in_kernel: Probed::Unknown(u()),
+        disable_ipv6: Probed::Unknown(u()),
+        bindv6only: Probed::Unknown(u()),
+        interfaces: Probed::Unknown(u()),
+        default_route_v4: Probed::Unknown(u()),
+        default_route_v6: Probed::Unknown(u()),
+        listeners: Probed::Unknown(u()),
+        default_route_dev_v4: None,
+        default_route_dev_v6: None,
+        firewall: None,
+    }
+}
