@@ -436,3 +436,45 @@ fn saved_facts_replace_a_symlink_and_follow_the_umask() {
     assert!(leftovers.is_empty(), "{leftovers:?}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Where no thread can be started, the run still ends with its diagnosis, never an abort
+/// (the host snapshot and the firewall readers fall back to the calling thread). Needs root to
+/// run as another user whose process limit is 1.
+#[test]
+fn no_thread_to_spare_is_still_a_diagnosis() {
+    if !common::is_root() {
+        assert!(!common::in_ci(), "CI runs as root: this test must run");
+        common::announce_skip("thread-limit test", "needs root for setpriv");
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("acme-doctor-nproc-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let copy = dir.join("acme-doctor");
+    std::fs::copy(common::BIN, &copy).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut run = None;
+    // A forking thread of this harness can hold the fresh copy busy for a moment (ETXTBSY).
+    for _ in 0..20 {
+        let out = std::process::Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .args(["prlimit", "--nproc=1"])
+            .arg(&copy)
+            .args(["--json", "*.example.test"])
+            .output()
+            .unwrap();
+        if !String::from_utf8_lossy(&out.stderr).contains("Text file busy") {
+            run = Some(out);
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let run = run.expect("the copy stayed busy");
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(1), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let report: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+    assert_eq!(report["findings"][0]["code"], "wildcard-needs-dns01");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -88,11 +88,7 @@ where
 {
     let started = Instant::now();
     let started_at = crate::timefmt::rfc3339(SystemTime::now());
-    let host_task = tokio::task::spawn_blocking(move || host.host_facts());
-    let snapshot = |task: Result<HostFacts, tokio::task::JoinError>| match task {
-        Ok(h) => h,
-        Err(e) => host::unknown_host_facts(&format!("host probe failed: {e}")),
-    };
+    let host_task = HostTask::start(host);
     let mut run = RunFacts {
         facts_version: FACTS_VERSION,
         tool_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -111,7 +107,7 @@ where
     // read while the names are probed.
     let mut host_task = Some(host_task);
     if host_first && let Some(task) = host_task.take() {
-        run.host = snapshot(task.await);
+        run.host = task.finish().await;
     }
     let ready = host_first.then_some(&run);
     let limits = http01::Limits::default();
@@ -130,11 +126,43 @@ where
         .await;
     targets.sort_by_key(|(index, _)| *index);
     if let Some(task) = host_task.take() {
-        run.host = snapshot(task.await);
+        run.host = task.finish().await;
     }
     run.targets = targets.into_iter().map(|(_, t)| t).collect();
     run.duration_ms = started.elapsed().as_millis() as u64;
     run
+}
+
+/// The host snapshot, read on a thread of its own while the names are probed. Where no thread
+/// can be started (a process or address-space limit), it is read on this one when needed:
+/// slower, never an abort.
+enum HostTask<O> {
+    Running(tokio::sync::oneshot::Receiver<HostFacts>),
+    Inline(Arc<O>),
+}
+
+impl<O: HostProbe> HostTask<O> {
+    fn start(host: Arc<O>) -> HostTask<O> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let probe = Arc::clone(&host);
+        match std::thread::Builder::new()
+            .name("host-snapshot".into())
+            .spawn(move || {
+                let _ = tx.send(probe.host_facts());
+            }) {
+            Ok(_) => HostTask::Running(rx),
+            Err(_) => HostTask::Inline(host),
+        }
+    }
+
+    async fn finish(self) -> HostFacts {
+        match self {
+            HostTask::Running(rx) => rx
+                .await
+                .unwrap_or_else(|_| host::unknown_host_facts("the host probe stopped")),
+            HostTask::Inline(host) => host.host_facts(),
+        }
+    }
 }
 
 /// One name: its DNS, then the facts its validation method needs, with its CAA, the
