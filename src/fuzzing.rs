@@ -6,8 +6,8 @@
 use crate::diagnose::firewall::model::{Packet, Ruleset};
 use crate::diagnose::{self, firewall};
 use crate::facts::{
-    Family, FirewallFacts, HostFacts, Http01Facts, HttpFact, HttpOutcome, IptablesBackend,
-    MethodFacts, ProbeOptions, Probed, Resolver, RunFacts, Target, TargetFacts, Unknown,
+    Family, FirewallFacts, Http01Facts, HttpFact, HttpOutcome, IptablesBackend, MethodFacts,
+    ProbeOptions, Probed, Resolver, RunFacts, Target, TargetFacts,
 };
 use crate::render::{self, Outcome, Palette};
 use std::net::IpAddr;
@@ -156,7 +156,7 @@ pub fn http_answer(bytes: &[u8]) {
             ca_issuer: "letsencrypt.org".into(),
             account_uri: None,
         },
-        host: unknown_host(),
+        host: crate::probe::host::unknown_host_facts("fuzz"),
         targets: vec![TargetFacts {
             target: Target {
                 domain: crate::domain::DomainName {
@@ -196,21 +196,4 @@ pub fn http_answer(bytes: &[u8]) {
         duration_ms: 1,
     };
     render_all(std::slice::from_ref(&run));
-}
-
-fn unknown_host() -> HostFacts {
-    let u = || Unknown::failed("fuzz");
-    HostFacts {
-        kernel: Probed::Unknown(u()),
-        ipv6_in_kernel: Probed::Unknown(u()),
-        disable_ipv6: Probed::Unknown(u()),
-        bindv6only: Probed::Unknown(u()),
-        interfaces: Probed::Unknown(u()),
-        default_route_v4: Probed::Unknown(u()),
-        default_route_v6: Probed::Unknown(u()),
-        listeners: Probed::Unknown(u()),
-        default_route_dev_v4: None,
-        default_route_dev_v6: None,
-        firewall: None,
-    }
 }
