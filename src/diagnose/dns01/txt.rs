@@ -214,8 +214,8 @@ impl Check for ChallengeTxt {
             .ca(ca::dns_problem(
                 ca::dns_lookup_error("TXT", challenge, outcome, ede.as_ref()).unwrap_or_default(),
             )),
-            Found::Missing { nxdomain } => {
-                let _ = nxdomain;
+            // The wording comes from the lookup itself (`missing_error`).
+            Found::Missing { .. } => {
                 Finding::new(
                     Code::TxtMissing,
                     Severity::Blocker,
