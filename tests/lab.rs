@@ -849,7 +849,8 @@ fn lab_scenarios() {
 /// Each catalogue entry names the lab scenarios that reproduce its code, or says why none can:
 /// a scenario of this file, `dns:<label>` for the DNS tier on loopback (tests/dns.rs, whose run
 /// is captured as tests/fixtures/dns-<label>.json), or `dns-lab:<name>` for the DNS lab with
-/// real nsd and unbound (tests/dns_lab.rs).
+/// real nsd and unbound (tests/dns_lab.rs), or `<file>::<name>` for a scenario or test of
+/// another lab file (`tests/<file>.rs`).
 #[test]
 fn every_code_names_a_reproducing_scenario_or_why_not() {
     for code in acme_doctor::diagnose::Code::ALL {
@@ -875,6 +876,18 @@ fn every_code_names_a_reproducing_scenario_or_why_not() {
                 assert!(
                     std::path::Path::new(&fixture).exists(),
                     "checks/{code}.md names {name:?}, but tests/dns.rs captured no dns-{label}.json"
+                );
+                continue;
+            }
+            // `<test file>::<name>`: a scenario or test of another lab file, e.g.
+            // `lab_http01::wrong_webroot`, named there as `name: "…"` or `fn …(`.
+            if let Some((file, scenario)) = name.split_once("::") {
+                let source =
+                    std::fs::read_to_string(format!("{root}/tests/{file}.rs")).unwrap_or_default();
+                assert!(
+                    source.contains(&format!("name: \"{scenario}\""))
+                        || source.contains(&format!("fn {scenario}(")),
+                    "checks/{code}.md names {name:?}, which tests/{file}.rs does not have"
                 );
                 continue;
             }
