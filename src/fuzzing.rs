@@ -52,6 +52,7 @@ fn packets(daddr4: IpAddr, daddr6: IpAddr) -> Vec<Packet> {
                     saddr: None,
                     daddr,
                     dport,
+                    return_iif: iif.clone(),
                     iif,
                 });
             }
@@ -79,6 +80,7 @@ pub fn ruleset(bytes: &[u8]) {
             let (rs, _) = firewall::nft::ruleset(&json);
             walk(&rs);
             let facts = FirewallFacts {
+                nft_netlink: None,
                 nft: Probed::Known(json),
                 iptables: Vec::new(),
             };

@@ -29,6 +29,7 @@ fn syn(family: Family, dport: u16) -> Packet {
         },
         dport,
         iif: Some("h0".into()),
+        return_iif: Some("h0".into()),
     }
 }
 

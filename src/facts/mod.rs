@@ -637,6 +637,11 @@ pub struct FirewallFacts {
     pub nft: Probed<serde_json::Value>,
     /// `iptables-save` / `ip6tables-save` output per family and backend.
     pub iptables: Vec<IptablesDump>,
+    /// `nft --debug=netlink list ruleset`, verbatim: the kernel's bytecode of every rule,
+    /// which shows matches the listing can hide (an inet rule's `meta nfproto`). `None` in
+    /// facts files written before it was read.
+    #[serde(default)]
+    pub nft_netlink: Option<Probed<String>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
