@@ -391,6 +391,63 @@ const CASES: &[Case] = &[
         incomplete: false,
         findings: &[b("firewall-drops", V4, Some(80))],
     },
+    // Issue 11: the rulesets the packaged ufw and firewalld generate, run for real in the
+    // lab (tests/lab_firewall.rs), the `recent` hardening, and an nft listing that hides a
+    // rule's family. None is undecidable, none incomplete.
+    Case {
+        fixture: "fw-stock-ufw-ssh-only-host",
+        verdict: Fail,
+        incomplete: false,
+        findings: &[
+            b("firewall-drops", V6, Some(80)),
+            b("firewall-drops", V4, Some(80)),
+        ],
+    },
+    Case {
+        fixture: "fw-stock-ufw-allow-80-host",
+        verdict: Pass,
+        incomplete: false,
+        findings: &[],
+    },
+    Case {
+        fixture: "fw-stock-firewalld-public-host",
+        verdict: Fail,
+        incomplete: false,
+        findings: &[
+            b("firewall-drops", V6, Some(80)),
+            b("firewall-drops", V4, Some(80)),
+        ],
+    },
+    Case {
+        fixture: "fw-stock-firewalld-http-host",
+        verdict: Pass,
+        incomplete: false,
+        findings: &[],
+    },
+    Case {
+        fixture: "fw-stock-recent-hardening-host",
+        verdict: Fail,
+        incomplete: false,
+        findings: &[
+            b("firewall-drops", V6, Some(80)),
+            b("firewall-drops", V4, Some(80)),
+        ],
+    },
+    Case {
+        fixture: "fw-stock-recent-allow-80-host",
+        verdict: Pass,
+        incomplete: false,
+        findings: &[],
+    },
+    Case {
+        fixture: "fw-nft-elided-family-host",
+        verdict: AtRisk,
+        incomplete: false,
+        findings: &[
+            w("firewall-drops", V4, Some(80)),
+            w("port-refused", V4, Some(80)),
+        ],
+    },
     Case {
         fixture: "fw-ufw-style-outside",
         verdict: Fail,

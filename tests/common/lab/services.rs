@@ -33,6 +33,18 @@ impl Lab {
         Ok(())
     }
 
+    /// Starts a long-running process in the host namespace (a firewall daemon and its bus,
+    /// say); teardown kills it by pid, like every process the lab starts.
+    pub fn spawn_in_host(
+        &mut self,
+        args: &[&str],
+        env: &[(&str, &str)],
+        log: &str,
+    ) -> Result<(), String> {
+        let h = self.host.clone();
+        self.spawn_with_env(&h, args, env, log)
+    }
+
     /// Starts dnsmasq on the router's loopback addresses, serving the scenario's records for
     /// the lab zone, and waits until it listens on UDP and TCP.
     pub(super) fn start_dnsmasq(&mut self, setup: &Setup) -> Result<(), String> {

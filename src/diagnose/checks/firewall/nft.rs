@@ -64,7 +64,16 @@ fn text(v: &Value) -> String {
             } else if let Some(c) = o.get("ct") {
                 format!("ct {}", text(&c["key"]))
             } else if let Some(f) = o.get("fib") {
-                format!("fib {} {}", text(&f["flags"]), text(&f["result"]))
+                let flags = match &f["flags"] {
+                    Value::Array(a) => a.iter().map(text).collect::<Vec<_>>().join(" . "),
+                    other => text(other),
+                };
+                format!("fib {flags} {}", text(&f["result"]))
+            } else if let Some(x) = o.get("exthdr") {
+                match x.get("field") {
+                    Some(field) => format!("{} {}", text(&x["name"]), text(field)),
+                    None => format!("exthdr {}", text(&x["name"])),
+                }
             } else if let Some(e) = o.get("elem") {
                 text(&e["val"])
             } else {
@@ -86,7 +95,13 @@ fn describe(stmt: &Value) -> String {
                 Some("==") | Some("in") | None => String::new(),
                 Some(op) => format!("{op} "),
             };
-            format!("{} {op}{}", text(&body["left"]), text(&body["right"]))
+            // `fib … oif missing`, `exthdr frag exists`: nft words a boolean so.
+            let right = match &body["right"] {
+                Value::Bool(true) => "exists".to_string(),
+                Value::Bool(false) => "missing".to_string(),
+                other => text(other),
+            };
+            format!("{} {op}{right}", text(&body["left"]))
         }
         "jump" | "goto" => format!("{key} {}", text(&body["target"])),
         "reject" => match body.get("type") {
@@ -542,14 +557,31 @@ fn family_from_kernel(
     {
         return;
     }
-    let implied = reject_family.or_else(|| {
+    let from_kernel = || {
         let key = (
             cx.table.to_string(),
             item["chain"].as_str().unwrap_or("").to_string(),
             item["handle"].as_u64()?,
         );
         cx.kernel?.get(&key).copied().flatten()
-    });
+    };
+    let implied = match reject_family {
+        Some(f) => Some(f),
+        None => {
+            let kernel = from_kernel();
+            if let Some(f) = kernel {
+                // Say so where people read the rule: its listing does not show it.
+                rule.at.text.push_str(&format!(
+                    " (the kernel's bytecode also matches meta nfproto {})",
+                    match f {
+                        Family::Ipv4 => "ipv4",
+                        Family::Ipv6 => "ipv6",
+                    }
+                ));
+            }
+            kernel
+        }
+    };
     if let Some(family) = implied {
         rule.matches.insert(
             0,
