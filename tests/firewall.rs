@@ -476,7 +476,7 @@ fn an_elided_family_is_read_from_the_kernel() {
         other => panic!("{other:?}"),
     }
     assert_eq!(rs.evaluate(&syn(Family::Ipv6, 80)), Verdict::Accept);
-    let mut old = fw.clone();
+    let mut old = fw;
     old.nft_netlink = None;
     let (rs, _) = ruleset(&old);
     for family in [Family::Ipv4, Family::Ipv6] {

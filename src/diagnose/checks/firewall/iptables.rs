@@ -760,9 +760,9 @@ COMMIT
     }
 
     #[track_caller]
-    fn assert_policy_drop(v: Verdict) {
+    fn assert_policy_drop(v: &Verdict) {
         assert!(
-            matches!(&v, Verdict::Drop { rule } if rule.position == Position::Policy),
+            matches!(v, Verdict::Drop { rule } if rule.position == Position::Policy),
             "{v:?}"
         );
     }
@@ -775,7 +775,7 @@ COMMIT
                      -A INPUT -m rt ! --rt-type 0 --rt-segsleft 0 -j DROP\n\
                      -A INPUT -p tcp -m tcp --dport 80 -j ACCEPT\n";
         assert_eq!(verdict_of(rules, &pkt6(80)), Verdict::Accept);
-        assert_policy_drop(verdict_of(rules, &pkt6(443)));
+        assert_policy_drop(&verdict_of(rules, &pkt6(443)));
     }
 
     #[test]
