@@ -62,6 +62,7 @@ impl Ipv6Off {
 static NO_HTTP01: Http01Facts = Http01Facts {
     connects: Vec::new(),
     http: Vec::new(),
+    root: Vec::new(),
 };
 
 impl<'a> Context<'a> {

@@ -106,6 +106,7 @@ impl Scenario {
             caa: None,
             dnssec: Vec::new(),
             authoritative: None,
+            vantages: Vec::new(),
             duration_ms: 5,
         };
         Scenario {
