@@ -21,8 +21,7 @@ pub fn deadline(timeout: Duration) -> Duration {
 /// One client for every vantage of the run: no proxy, no redirects, TLS with the ring
 /// provider and the system's roots (plus `--vantage-ca`).
 pub fn client(config: &Config) -> Result<reqwest::Client, String> {
-    // reqwest is built without a default crypto provider; ring is the one this tool carries.
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    super::http::ensure_crypto_provider();
     let mut builder = reqwest::Client::builder()
         .no_proxy()
         .redirect(reqwest::redirect::Policy::none())
