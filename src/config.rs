@@ -136,8 +136,8 @@ pub fn issuer_domain(ca: &str) -> Result<String, String> {
 /// the scheme, host, port and path prefix are used.
 pub fn parse_vantage(text: &str) -> Result<url::Url, String> {
     let shown = crate::sanitize::line(text, 200);
-    let url = url::Url::parse(text.trim())
-        .map_err(|e| format!("invalid vantage URL {shown:?}: {e}"))?;
+    let url =
+        url::Url::parse(text.trim()).map_err(|e| format!("invalid vantage URL {shown:?}: {e}"))?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err(format!("vantage URL {shown:?}: use http:// or https://"));
     }
@@ -222,7 +222,8 @@ mod tests {
         ] {
             assert!(parse_vantage(bad).is_err(), "{bad}");
         }
-        let list = vantage_list("https://a.example # one\nhttp://b.example, http://c.example").unwrap();
+        let list =
+            vantage_list("https://a.example # one\nhttp://b.example, http://c.example").unwrap();
         assert_eq!(list.len(), 3);
     }
 

@@ -83,8 +83,8 @@ pub fn read_token(path: &Path) -> Result<String, String> {
     std::fs::File::open(path)
         .and_then(|f| f.take(8193).read_to_end(&mut bytes))
         .map_err(|e| format!("cannot read token file {shown}: {e}"))?;
-    let text = String::from_utf8(bytes)
-        .map_err(|_| format!("token file {shown} is not UTF-8 text"))?;
+    let text =
+        String::from_utf8(bytes).map_err(|_| format!("token file {shown} is not UTF-8 text"))?;
     let token = text.lines().next().unwrap_or("").trim().to_string();
     if token.len() < 16 || token.len() > 4096 {
         return Err(format!(
@@ -315,7 +315,8 @@ pub fn parse_ask(query: &str) -> Result<Ask, String> {
                 let ms: u64 = value
                     .parse()
                     .map_err(|_| "timeout_ms: a number of milliseconds".to_string())?;
-                timeout = Duration::from_millis(ms).clamp(Duration::from_millis(100), MAX_PROBE_TIMEOUT);
+                timeout =
+                    Duration::from_millis(ms).clamp(Duration::from_millis(100), MAX_PROBE_TIMEOUT);
             }
             other => {
                 return Err(format!(
@@ -374,7 +375,10 @@ async fn answer(
 ) -> (Response<Full<Bytes>>, Option<String>) {
     if !state.admit(peer.ip()) {
         return (
-            refuse(StatusCode::TOO_MANY_REQUESTS, "rate limit: try again in a minute"),
+            refuse(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate limit: try again in a minute",
+            ),
             None,
         );
     }
@@ -385,7 +389,10 @@ async fn answer(
         );
     }
     if req.uri().path() != "/v1/observe" {
-        return (refuse(StatusCode::NOT_FOUND, "the only endpoint is /v1/observe"), None);
+        return (
+            refuse(StatusCode::NOT_FOUND, "the only endpoint is /v1/observe"),
+            None,
+        );
     }
     if req.method() != hyper::Method::GET {
         return (refuse(StatusCode::METHOD_NOT_ALLOWED, "use GET"), None);
@@ -407,7 +414,10 @@ async fn answer(
     };
     let Ok(_slot) = Arc::clone(&state.slots).try_acquire_owned() else {
         return (
-            refuse(StatusCode::SERVICE_UNAVAILABLE, "busy: too many observations at once"),
+            refuse(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "busy: too many observations at once",
+            ),
             Some(ask.domain.ascii),
         );
     };
@@ -506,7 +516,16 @@ mod tests {
     #[test]
     fn reserved_private_and_own_targets_are_refused() {
         let own: Vec<IpAddr> = vec!["203.0.113.7".parse().unwrap()];
-        for ip in ["10.0.0.1", "127.0.0.1", "192.168.1.1", "::1", "fe80::1", "169.254.169.254", "::ffff:127.0.0.1", "0.0.0.0"] {
+        for ip in [
+            "10.0.0.1",
+            "127.0.0.1",
+            "192.168.1.1",
+            "::1",
+            "fe80::1",
+            "169.254.169.254",
+            "::ffff:127.0.0.1",
+            "0.0.0.0",
+        ] {
             let ip: IpAddr = ip.parse().unwrap();
             assert!(!may_dial(&ip, false, &own), "{ip}");
         }

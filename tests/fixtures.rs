@@ -625,6 +625,58 @@ const CASES: &[Case] = &[
         incomplete: false,
         findings: &[],
     },
+    // Issue 8: the host run with a vantage (tests/lab_vantage.rs), the outside view joined.
+    Case {
+        fixture: "vantage-sg-drops-80-host",
+        verdict: Fail,
+        incomplete: false,
+        findings: &[
+            b("blocked-upstream", V6, Some(80)),
+            b("blocked-upstream", V4, Some(80)),
+        ],
+    },
+    Case {
+        fixture: "vantage-no-port-forward-80-host",
+        verdict: Fail,
+        incomplete: false,
+        findings: &[
+            b("blocked-upstream", V4, Some(80)),
+            i("behind-nat", V4, Some(80)),
+        ],
+    },
+    Case {
+        fixture: "vantage-ipv6-upstream-broken-host",
+        verdict: Fail,
+        incomplete: false,
+        findings: &[b("blocked-upstream", V6, Some(80))],
+    },
+    Case {
+        fixture: "vantage-one-vantage-blocked-host",
+        verdict: AtRisk,
+        incomplete: false,
+        findings: &[w("vantage-dependent", V4, Some(80))],
+    },
+    Case {
+        fixture: "vantage-dnat-other-server-host",
+        verdict: Fail,
+        incomplete: false,
+        findings: &[b("outside-sees-other-server", V4, Some(80))],
+    },
+    Case {
+        fixture: "vantage-behind-nat-host",
+        verdict: Pass,
+        incomplete: false,
+        findings: &[i("behind-nat", V4, Some(80))],
+    },
+    Case {
+        fixture: "vantage-nat-egress-elsewhere-host",
+        verdict: AtRisk,
+        incomplete: false,
+        findings: &[
+            w("public-address-mismatch", V4, None),
+            i("behind-nat", V4, Some(80)),
+        ],
+    },
 ];
 
 fn path(name: &str) -> String {

@@ -297,7 +297,10 @@ fn judge(label: &str, expect: Expect, run: &common::Run, problems: &mut Vec<Stri
     let report: Value = match serde_json::from_str(&run.stdout) {
         Ok(v) => v,
         Err(e) => {
-            problems.push(format!("{label}: not JSON ({e}): {} {}", run.stdout, run.stderr));
+            problems.push(format!(
+                "{label}: not JSON ({e}): {} {}",
+                run.stdout, run.stderr
+            ));
             return Value::Null;
         }
     };
@@ -391,13 +394,25 @@ fn run_scenario(s: &Scenario) -> Row {
     let mut lab = Lab::start(&(s.setup)());
     let mut problems = Vec::new();
     let outside = lab.outside.clone();
-    start_serve(&mut lab, &outside, "198.51.100.10:8080", "serve.log", &["--allow-reserved"]);
+    start_serve(
+        &mut lab,
+        &outside,
+        "198.51.100.10:8080",
+        "serve.log",
+        &["--allow-reserved"],
+    );
     let mut vantages = vec!["--vantage", V1];
     if s.second_vantage {
         let ns = lab
             .add_machine("v", "203.0.113.129/26", "203.0.113.130/26")
             .unwrap();
-        start_serve(&mut lab, &ns, "203.0.113.130:8080", "serve2.log", &["--allow-reserved"]);
+        start_serve(
+            &mut lab,
+            &ns,
+            "203.0.113.130:8080",
+            "serve2.log",
+            &["--allow-reserved"],
+        );
         vantages.extend(["--vantage", V2]);
     }
     if s.other_site {
@@ -406,7 +421,11 @@ fn run_scenario(s: &Scenario) -> Row {
             .unwrap();
         let www = lab.dir.join("other-www");
         std::fs::create_dir_all(&www).unwrap();
-        std::fs::write(www.join("index.html"), "<h1>another site: the old NAS</h1>\n").unwrap();
+        std::fs::write(
+            www.join("index.html"),
+            "<h1>another site: the old NAS</h1>\n",
+        )
+        .unwrap();
         let www = www.to_string_lossy().into_owned();
         lab.start_daemon(
             &ns,
@@ -455,7 +474,11 @@ fn run_scenario(s: &Scenario) -> Row {
     }
     if s.offline {
         let outside_facts = lab.dir.join("outside.json").to_string_lossy().into_owned();
-        let saved = uncaptured(&lab, &outside, &["--json", DOMAIN, "--save-facts", &outside_facts]);
+        let saved = uncaptured(
+            &lab,
+            &outside,
+            &["--json", DOMAIN, "--save-facts", &outside_facts],
+        );
         if !std::path::Path::new(&outside_facts).exists() {
             problems.push(format!("the outside run saved no facts: {}", saved.stderr));
         }
@@ -564,7 +587,17 @@ fn lab_vantage_scenarios() {
 /// `curl` in the outside namespace: (HTTP status or 0, body, curl's exit code).
 fn curl(lab: &Lab, args: &[&str]) -> (u16, String, i32) {
     let out = std::process::Command::new("ip")
-        .args(["netns", "exec", &lab.outside, "curl", "-sS", "-m", "20", "-w", "\n%{http_code}"])
+        .args([
+            "netns",
+            "exec",
+            &lab.outside,
+            "curl",
+            "-sS",
+            "-m",
+            "20",
+            "-w",
+            "\n%{http_code}",
+        ])
         .args(args)
         .output()
         .unwrap();
@@ -587,7 +620,13 @@ fn serve_refuses_or_bounds_hostile_requests() {
     let mut lab = Lab::start(&Setup::default());
     let outside = lab.outside.clone();
     // No --allow-reserved: the lab's documentation addresses are reserved targets here.
-    start_serve(&mut lab, &outside, "198.51.100.10:8080", "serve.log", &["--rate-limit", "25"]);
+    start_serve(
+        &mut lab,
+        &outside,
+        "198.51.100.10:8080",
+        "serve.log",
+        &["--rate-limit", "25"],
+    );
     let pid = lab.pid_of("serve.log").unwrap();
     let alive = || std::path::Path::new(&format!("/proc/{pid}")).exists();
     let base = "http://198.51.100.10:8080/v1/observe";
@@ -596,7 +635,10 @@ fn serve_refuses_or_bounds_hostile_requests() {
 
     let (status, _, _) = curl(&lab, &[&good]);
     assert_eq!(status, 401, "no token");
-    let (status, _, _) = curl(&lab, &["-H", "Authorization: Bearer wrong-token-0123456789", &good]);
+    let (status, _, _) = curl(
+        &lab,
+        &["-H", "Authorization: Bearer wrong-token-0123456789", &good],
+    );
     assert_eq!(status, 401, "wrong token");
 
     // A private (here: reserved) target is looked up but never dialled.
@@ -618,15 +660,34 @@ fn serve_refuses_or_bounds_hostile_requests() {
     }
     let (status, _, _) = curl(&lab, &["-H", &auth, "-X", "POST", "--data", "x", &good]);
     assert_eq!(status, 405, "a body or another method");
-    let (status, _, _) = curl(&lab, &["-H", &auth, "--data-binary", "@/dev/null", "-X", "GET", "-H", "Content-Length: 5", &good]);
-    assert!(status == 413 || status == 400 || status == 0, "a GET with a body: {status}");
+    let (status, _, _) = curl(
+        &lab,
+        &[
+            "-H",
+            &auth,
+            "--data-binary",
+            "@/dev/null",
+            "-X",
+            "GET",
+            "-H",
+            "Content-Length: 5",
+            &good,
+        ],
+    );
+    assert!(
+        status == 413 || status == 400 || status == 0,
+        "a GET with a body: {status}"
+    );
 
     // A huge head: refused (431) or the connection closed, never read whole.
     let huge = lab.dir.join("huge-header");
     std::fs::write(&huge, format!("X-Big: {}\n", "a".repeat(200_000))).unwrap();
     let huge = format!("@{}", huge.display());
     let (status, _, _) = curl(&lab, &["-H", &auth, "-H", &huge, &good]);
-    assert!(status == 431 || status == 400 || status == 0, "huge request: {status}");
+    assert!(
+        status == 431 || status == 400 || status == 0,
+        "huge request: {status}"
+    );
     assert!(alive(), "serve died on a huge request");
 
     // A slow client: half a request line, then silence. The server hangs up within its
@@ -635,7 +696,10 @@ fn serve_refuses_or_bounds_hostile_requests() {
     let slow = "exec 3<>/dev/tcp/198.51.100.10/8080; printf 'GET /v1/observe HTTP/1.1\\r\\nHost: x\\r\\n' >&3; cat <&3 >/dev/null";
     let _ = lab.ns_exec(&outside, &["timeout", "30", "bash", "-c", slow]);
     let held = started.elapsed();
-    assert!(held < Duration::from_secs(12), "a slow client held a connection {held:?}");
+    assert!(
+        held < Duration::from_secs(12),
+        "a slow client held a connection {held:?}"
+    );
     assert!(alive(), "serve died on a slow client");
 
     // The rate limit: a burst from one address is cut off.
@@ -649,6 +713,160 @@ fn serve_refuses_or_bounds_hostile_requests() {
 
     let log = lab.log("serve.log");
     assert!(!log.contains(TOKEN), "the token reached the log");
-    assert!(log.contains("PLAIN HTTP"), "plain HTTP is not announced: {log}");
-    assert!(log.lines().filter(|l| l.contains(" 401 ")).count() >= 2, "{log}");
+    assert!(
+        log.contains("PLAIN HTTP"),
+        "plain HTTP is not announced: {log}"
+    );
+    assert!(
+        log.lines().filter(|l| l.contains(" 401 ")).count() >= 2,
+        "{log}"
+    );
+}
+
+/// A vantage deployed as documented: TLS with its own certificate and a token. The host run
+/// trusts it through `--vantage-ca`; without that, the vantage is recorded as failed and the
+/// run stays incomplete rather than trusting an unverified answer.
+#[test]
+fn serve_over_tls_with_a_token() {
+    if !tools_available() {
+        return;
+    }
+    let mut lab = Lab::start(&Setup::default());
+    let d = lab.dir.clone();
+    let p = |name: &str| d.join(name).to_string_lossy().into_owned();
+    std::fs::write(d.join("v-ext.cnf"), "subjectAltName=IP:198.51.100.10\n").unwrap();
+    let openssl = |args: &[&str]| {
+        let out = std::process::Command::new("openssl")
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    let (ca_key, ca, key, csr, cert, ext) = (
+        p("v-ca.key"),
+        p("v-ca.pem"),
+        p("v.key"),
+        p("v.csr"),
+        p("v.pem"),
+        p("v-ext.cnf"),
+    );
+    let mut args = vec!["req", "-x509"];
+    args.extend(ec);
+    args.extend([
+        "-keyout",
+        &ca_key,
+        "-out",
+        &ca,
+        "-days",
+        "2",
+        "-subj",
+        "/CN=vantage lab CA",
+    ]);
+    openssl(&args);
+    let mut args = vec!["req"];
+    args.extend(ec);
+    args.extend(["-keyout", &key, "-out", &csr, "-subj", "/CN=vantage"]);
+    openssl(&args);
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        &csr,
+        "-CA",
+        &ca,
+        "-CAkey",
+        &ca_key,
+        "-CAcreateserial",
+        "-out",
+        &cert,
+        "-days",
+        "2",
+        "-extfile",
+        &ext,
+    ]);
+    let token = token_file(&lab);
+    let outside = lab.outside.clone();
+    lab.start_daemon(
+        &outside,
+        &[
+            common::BIN,
+            "serve",
+            "--listen",
+            "198.51.100.10:8443",
+            "--token-file",
+            &token,
+            "--tls-cert",
+            &cert,
+            "--tls-key",
+            &key,
+            "--allow-reserved",
+            "--resolver",
+            RESOLVER,
+        ],
+        "serve-tls.log",
+        8443,
+    )
+    .unwrap();
+    let host = lab.host.clone();
+    let url = "https://198.51.100.10:8443";
+    let run = uncaptured(
+        &lab,
+        &host,
+        &[
+            "--json",
+            "--vantage",
+            url,
+            "--vantage-token-file",
+            &token,
+            "--vantage-ca",
+            &ca,
+            DOMAIN,
+        ],
+    );
+    let report: Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(run.code, 0, "{} {}", run.stdout, run.stderr);
+    assert_eq!(
+        report["incomplete"], false,
+        "{}",
+        report["incomplete_reasons"]
+    );
+    let vantages = &report["facts"]["targets"][0]["vantages"];
+    assert_eq!(vantages[0]["vantage"], url, "{vantages}");
+    assert!(vantages[0]["observed"]["Ok"].is_object(), "{vantages}");
+    assert!(!run.stdout.contains(TOKEN), "the token is in the output");
+
+    // The system's roots do not know the lab's CA: no observation, and the run says so.
+    let run = uncaptured(
+        &lab,
+        &host,
+        &[
+            "--json",
+            "--vantage",
+            url,
+            "--vantage-token-file",
+            &token,
+            DOMAIN,
+        ],
+    );
+    let report: Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(run.code, 3, "{}", run.stdout);
+    assert!(
+        report["incomplete_reasons"].to_string().contains(url),
+        "{}",
+        report["incomplete_reasons"]
+    );
+    let log = lab.log("serve-tls.log");
+    assert!(log.contains("https"), "{log}");
+    assert!(!log.contains(TOKEN));
 }

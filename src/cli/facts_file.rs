@@ -93,7 +93,11 @@ pub fn join_runs(files: Vec<(String, Vec<RunFacts>)>) -> Vec<RunFacts> {
             if i == *main {
                 continue;
             }
-            for other in run.targets.iter().filter(|t| t.target.domain.ascii == *name) {
+            for other in run
+                .targets
+                .iter()
+                .filter(|t| t.target.domain.ascii == *name)
+            {
                 if let MethodFacts::Http01(http01) = &other.method {
                     target.vantages.push(VantageFacts {
                         vantage: format!("file:{}", crate::sanitize::line(file, 200)),

@@ -56,14 +56,24 @@ pub const CAUSES: &[(Code, &[Code])] = &[
     // Correlated from outside: the cause the host alone reads as a timeout or a refusal.
     (
         Code::BlockedUpstream,
-        &[Code::PortTimeout, Code::PortRefused, Code::AddressUnreachable],
+        &[
+            Code::PortTimeout,
+            Code::PortRefused,
+            Code::AddressUnreachable,
+        ],
     ),
     (
         Code::OutsideSeesOtherServer,
         &[Code::ChallengeStatus, Code::HttpNoResponse],
     ),
-    (Code::ListenerWrongAddress, &[Code::PortRefused, Code::BlockedUpstream]),
-    (Code::NoListener, &[Code::PortRefused, Code::BlockedUpstream]),
+    (
+        Code::ListenerWrongAddress,
+        &[Code::PortRefused, Code::BlockedUpstream],
+    ),
+    (
+        Code::NoListener,
+        &[Code::PortRefused, Code::BlockedUpstream],
+    ),
     (
         Code::DnssecBogus,
         &[

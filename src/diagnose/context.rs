@@ -328,16 +328,16 @@ impl<'a> Context<'a> {
             .iter()
             .map(|(_, o)| *o)
             .filter(|o| {
-                self.usable_v6.iter().any(|ip| {
-                    outside_connect(o, ip, port).is_some_and(|c| !vantage_limited(c))
-                })
+                self.usable_v6
+                    .iter()
+                    .any(|ip| outside_connect(o, ip, port).is_some_and(|c| !vantage_limited(c)))
             })
             .collect();
         !views.is_empty()
             && views.iter().all(|o| {
-                self.usable_v6.iter().all(|ip| {
-                    outside_connect(o, ip, port) == Some(&ConnectOutcome::Connected)
-                })
+                self.usable_v6
+                    .iter()
+                    .all(|ip| outside_connect(o, ip, port) == Some(&ConnectOutcome::Connected))
             })
     }
 
@@ -382,7 +382,11 @@ impl<'a> Context<'a> {
 }
 
 /// How an outside view's connect to `ip` on `port` ended, when it tried.
-pub fn outside_connect<'o>(o: &'o Observation, ip: &IpAddr, port: u16) -> Option<&'o ConnectOutcome> {
+pub fn outside_connect<'o>(
+    o: &'o Observation,
+    ip: &IpAddr,
+    port: u16,
+) -> Option<&'o ConnectOutcome> {
     o.http01
         .connects
         .iter()
@@ -414,7 +418,12 @@ fn behind_nat(cx: &Context) -> Option<Nat> {
         return None;
     }
     let published = *cx.usable_v4.first()?;
-    if cx.usable_v4.iter().chain(&cx.usable_v6).any(|ip| cx.is_local(ip)) {
+    if cx
+        .usable_v4
+        .iter()
+        .chain(&cx.usable_v6)
+        .any(|ip| cx.is_local(ip))
+    {
         return None;
     }
     let own: Vec<IpAddr> = ifaces

@@ -505,7 +505,11 @@ impl OutsideView {
 
 impl Scenario {
     /// Adds an outside view named `name`, as a vantage would return it.
-    pub fn vantage(mut self, name: &str, build: impl FnOnce(OutsideView) -> OutsideView) -> Scenario {
+    pub fn vantage(
+        mut self,
+        name: &str,
+        build: impl FnOnce(OutsideView) -> OutsideView,
+    ) -> Scenario {
         let dns = self.target().dns.clone();
         let view = build(OutsideView(crate::facts::Observation {
             dns,

@@ -123,7 +123,10 @@ async fn fetch(
             .ok()
             .and_then(|v| v["error"].as_str().map(str::to_string))
             .unwrap_or_else(|| String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned());
-        return Err(failed(Some(status), format!("the vantage answered {status}: {said}")));
+        return Err(failed(
+            Some(status),
+            format!("the vantage answered {status}: {said}"),
+        ));
     }
     let observation: Observation = serde_json::from_slice(&body)
         .map_err(|e| failed(Some(status), format!("not an observation: {e}")))?;

@@ -342,6 +342,35 @@ mod tests {
         );
     }
 
+    /// Behind a NAT the host is still the server: `behind-nat`, never `not-on-host`; the
+    /// AAAA, which no NAT forwards here, is judged as usual.
+    #[test]
+    fn a_private_address_with_a_listener_is_behind_nat() {
+        let s = Scenario::ipv4_only()
+            .a(&["203.0.113.80"])
+            .behind_nat("192.0.2.10");
+        let cx = s.context();
+        assert_eq!(cx.on_host(), Some(true));
+        let found = Host.detect(&cx);
+        assert!(
+            matches!(&found[..], [Found::BehindNat { private, .. }] if private.to_string() == "192.0.2.10"),
+            "{found:?}"
+        );
+        assert_eq!(
+            cx.local_address(&"203.0.113.80".parse().unwrap()),
+            "192.0.2.10".parse().ok()
+        );
+        // Without a listener it is just another machine.
+        let s = Scenario::ipv4_only()
+            .a(&["203.0.113.80"])
+            .behind_nat("192.0.2.10")
+            .listeners(Vec::new());
+        assert!(matches!(
+            &Host.detect(&s.context())[..],
+            [Found::NotOnHost { .. }]
+        ));
+    }
+
     #[test]
     fn no_ipv6_default_route_is_found() {
         let s = Scenario::dual_stack().no_v6_route();

@@ -33,7 +33,10 @@ fn run(cx: &Context, out: &mut Out) {
     if cx.on_host() == Some(true) && cx.has_usable() {
         for v in &cx.target.vantages {
             if let Err(e) = &v.observed {
-                out.incomplete(format!("vantage {} gave no observation: {}", v.vantage, e.message));
+                out.incomplete(format!(
+                    "vantage {} gave no observation: {}",
+                    v.vantage, e.message
+                ));
             }
         }
         if cx.outside.is_empty() {
@@ -78,6 +81,8 @@ pub enum Found {
         differences: Vec<String>,
         /// The challenge's status differs, or the `Server` header: certainly another server.
         decisive: bool,
+        /// What the outside view got for the challenge path: the status and body start.
+        outside_answer: (u16, String),
     },
     /// A vantage saw this host's request come from an address DNS does not publish.
     AddressMismatch {
@@ -100,11 +105,7 @@ fn failed(outcome: &ConnectOutcome) -> Option<bool> {
 
 /// How one view did on `family` and `port`: connected to some address (`Some(false)` with
 /// that one), failed on every address it dialled (`Some(true)` with the first), or unknown.
-fn judge(
-    o: &Observation,
-    usable: &[IpAddr],
-    port: u16,
-) -> Option<(bool, IpAddr, ConnectOutcome)> {
+fn judge(o: &Observation, usable: &[IpAddr], port: u16) -> Option<(bool, IpAddr, ConnectOutcome)> {
     let mut first_fail = None;
     for ip in usable {
         let Some(outcome) = outside_connect(o, ip, port) else {
@@ -263,6 +264,7 @@ impl Check for Outside {
                                 vantage: name.to_string(),
                                 differences,
                                 decisive,
+                                outside_answer: (theirs.0, theirs.2.clone()),
                             });
                         }
                     }
@@ -309,6 +311,7 @@ impl Check for Outside {
                 vantage,
                 differences,
                 decisive,
+                outside_answer,
             } => {
                 let mut f = Finding::new(
                     Code::OutsideSeesOtherServer,
@@ -327,6 +330,20 @@ impl Check for Outside {
                 f = f
                     .fix(format!("point the router's port forward (or the proxy / load balancer) for TCP 80 of {address} at this host"))
                     .fix("or run the ACME client on the machine that answers from outside");
+                if *decisive {
+                    // The CA reads what the outside view read (docs/ca-behaviour.md §2.7).
+                    let url = ca::challenge_url(cx.domain);
+                    let core = match outside_answer {
+                        (200, body) => ca::invalid_body(&url, body),
+                        (status, _) => ca::invalid_status(&url, *status),
+                    };
+                    f = f.ca(ca::fetching(
+                        ca::ProblemType::Unauthorized,
+                        address,
+                        &url,
+                        &core,
+                    ));
+                }
                 f
             }
             Found::AddressMismatch {
@@ -466,7 +483,14 @@ mod tests {
             });
         let found = Outside.detect(&s.context());
         assert!(
-            matches!(&found[..], [Found::BlockedUpstream { family: Family::Ipv4, port: 80, .. }]),
+            matches!(
+                &found[..],
+                [Found::BlockedUpstream {
+                    family: Family::Ipv4,
+                    port: 80,
+                    ..
+                }]
+            ),
             "{found:?}"
         );
         let f = Outside.word(&s.context(), &found[0]);
@@ -487,7 +511,13 @@ mod tests {
             });
         let found = Outside.detect(&s.context());
         assert!(
-            matches!(&found[..], [Found::VantageDependent { family: Family::Ipv4, .. }]),
+            matches!(
+                &found[..],
+                [Found::VantageDependent {
+                    family: Family::Ipv4,
+                    ..
+                }]
+            ),
             "{found:?}"
         );
     }
@@ -498,8 +528,11 @@ mod tests {
             .v4_connects(80)
             .http("192.0.2.10", 404, None)
             .vantage("https://v1.example", |o| {
-                o.connect("192.0.2.10", 80, ConnectOutcome::Connected)
-                    .http("192.0.2.10", 200, Some("Apache"))
+                o.connect("192.0.2.10", 80, ConnectOutcome::Connected).http(
+                    "192.0.2.10",
+                    200,
+                    Some("Apache"),
+                )
             });
         let found = Outside.detect(&s.context());
         assert!(
@@ -518,7 +551,13 @@ mod tests {
             });
         let found = Outside.detect(&s.context());
         assert!(
-            matches!(&found[..], [Found::AddressMismatch { family: Family::Ipv4, .. }]),
+            matches!(
+                &found[..],
+                [Found::AddressMismatch {
+                    family: Family::Ipv4,
+                    ..
+                }]
+            ),
             "{found:?}"
         );
     }
