@@ -109,7 +109,7 @@ struct State {
 }
 
 /// Runs the vantage until the process is stopped. Errors here are the tool's own (exit 2).
-pub fn run(args: ServeArgs) -> Result<(), String> {
+pub fn run(args: &ServeArgs) -> Result<(), String> {
     let token = read_token(&args.token_file)?;
     let tls = match (&args.tls_cert, &args.tls_key, args.plain_http) {
         (Some(cert), Some(key), false) => Some(tls_acceptor(cert, key)?),

@@ -35,7 +35,7 @@ pub fn run(args: Args, invocation: String) -> Result<Exit, ToolError> {
         Some(Command::Serve(_)) | None => {}
     }
     if let Some(Command::Serve(serve)) = args.command {
-        crate::serve::run(serve).map_err(ToolError::usage)?;
+        crate::serve::run(&serve).map_err(ToolError::usage)?;
         return Ok(Exit::Pass);
     }
     let config = validate(args, invocation)?;

@@ -241,79 +241,83 @@ where
             _ => Vec::new(),
         }
     };
-    let ((dns_facts, challenge), vantage_facts) =
-        tokio::join!(async { tokio::join!(addresses, challenge) }, async {
-            // Started at once, awaited below with the method's probes.
-            outside.await
-        });
-    // CAA after the validation lookups, as the CA asks: a validating resolver that meets a
-    // nameserver timing out on CAA marks it down and fails what is asked of it next.
-    let caa = async {
-        match (&at, settled) {
-            (Some(at), false) => Some(dns_view::caa(dns, at, name).await),
-            _ => None,
-        }
-    };
-    let caa = caa.await;
+    // This run's own view, while the vantages look from outside.
+    let inside = async {
+        let (dns_facts, challenge) = tokio::join!(addresses, challenge);
+        // CAA after the validation lookups, as the CA asks: a validating resolver that meets a
+        // nameserver timing out on CAA marks it down and fails what is asked of it next.
+        let caa = async {
+            match (&at, settled) {
+                (Some(at), false) => Some(dns_view::caa(dns, at, name).await),
+                _ => None,
+            }
+        };
+        let caa = caa.await;
 
-    let method = async {
-        match config.method {
-            Method::Http01 => {
-                let plan = http01::Plan {
-                    targets: http01::targets(dns_facts.as_ref(), config.allow_reserved),
-                    timeout: config.timeout,
-                    token_path: &token_path,
-                    // `/` is compared with what the vantages saw; a saved run may be joined
-                    // with an outside run later.
-                    root: !config.vantages.is_empty() || config.save_facts.is_some(),
-                };
-                MethodFacts::Http01(http01::gather(&plan, name, tcp, http, limits).await)
+        let method = async {
+            match config.method {
+                Method::Http01 => {
+                    let plan = http01::Plan {
+                        targets: http01::targets(dns_facts.as_ref(), config.allow_reserved),
+                        timeout: config.timeout,
+                        token_path: &token_path,
+                        // `/` is compared with what the vantages saw; a saved run may be joined
+                        // with an outside run later.
+                        root: !config.vantages.is_empty() || config.save_facts.is_some(),
+                    };
+                    MethodFacts::Http01(http01::gather(&plan, name, tcp, http, limits).await)
+                }
+                Method::Dns01 => {
+                    MethodFacts::Dns01(challenge.clone().unwrap_or_else(|| Dns01Facts {
+                        challenge: format!("_acme-challenge.{name}"),
+                        expect_txt: config.expect_txt.clone(),
+                        txt: unasked_txt(name),
+                        sibling: None,
+                        doubled: None,
+                    }))
+                }
             }
-            Method::Dns01 => MethodFacts::Dns01(challenge.clone().unwrap_or_else(|| Dns01Facts {
-                challenge: format!("_acme-challenge.{name}"),
-                expect_txt: config.expect_txt.clone(),
-                txt: unasked_txt(name),
-                sibling: None,
-                doubled: None,
-            })),
-        }
-    };
-    let views = async {
-        let Some(at) = &at else {
-            return (Vec::new(), None);
         };
-        if settled {
-            return (Vec::new(), None);
-        }
-        // What the CA needs of this name, asked of each authoritative server too.
-        let questions: Vec<(String, RecordType)> = match (&challenge, &dns_facts) {
-            (Some(c), _) => {
-                let owner = c
-                    .txt
-                    .cname_chain
-                    .last()
-                    .map_or(c.challenge.clone(), |hop| hop.target.clone());
-                vec![(owner, RecordType::TXT)]
+        let views = async {
+            let Some(at) = &at else {
+                return (Vec::new(), None);
+            };
+            if settled {
+                return (Vec::new(), None);
             }
-            (None, Some(_)) => vec![
-                (name.to_string(), RecordType::A),
-                (name.to_string(), RecordType::AAAA),
-            ],
-            (None, None) => Vec::new(),
+            // What the CA needs of this name, asked of each authoritative server too.
+            let questions: Vec<(String, RecordType)> = match (&challenge, &dns_facts) {
+                (Some(c), _) => {
+                    let owner = c
+                        .txt
+                        .cname_chain
+                        .last()
+                        .map_or(c.challenge.clone(), |hop| hop.target.clone());
+                    vec![(owner, RecordType::TXT)]
+                }
+                (None, Some(_)) => vec![
+                    (name.to_string(), RecordType::A),
+                    (name.to_string(), RecordType::AAAA),
+                ],
+                (None, None) => Vec::new(),
+            };
+            let zone_of = questions.first().map_or(name.to_string(), |q| q.0.clone());
+            let failed = servfails(name, &dns_facts, &caa, &challenge);
+            let (retries, authoritative) = tokio::join!(
+                join_all(
+                    failed
+                        .iter()
+                        .map(|(n, t)| dns_view::cd_retry(dns, at, n, *t))
+                ),
+                dns_view::authoritative(dns, at, &zone_of, &questions),
+            );
+            (retries, Some(authoritative))
         };
-        let zone_of = questions.first().map_or(name.to_string(), |q| q.0.clone());
-        let failed = servfails(name, &dns_facts, &caa, &challenge);
-        let (retries, authoritative) = tokio::join!(
-            join_all(
-                failed
-                    .iter()
-                    .map(|(n, t)| dns_view::cd_retry(dns, at, n, *t))
-            ),
-            dns_view::authoritative(dns, at, &zone_of, &questions),
-        );
-        (retries, Some(authoritative))
+        let (method, (dnssec, authoritative)) = tokio::join!(method, views);
+        (dns_facts, method, caa, dnssec, authoritative)
     };
-    let (method, (dnssec, authoritative)) = tokio::join!(method, views);
+    let ((dns_facts, method, caa, dnssec, authoritative), vantage_facts) =
+        tokio::join!(inside, outside);
     TargetFacts {
         target: Target {
             domain: domain.clone(),

@@ -23,13 +23,13 @@ pub const CHECK: CheckDef = CheckDef {
         Code::PublicAddressMismatch,
     ],
     methods: &[Method::Http01],
-    run: run,
+    run: run_outside,
 };
 
 /// What a run on the server alone cannot see.
 pub const BLIND_SPOT: &str = "seen from this host only: what stands between the CA and the server (a security group, a provider firewall, the router's port forward, the ISP, upstream IPv6) was not checked; add an outside view with --vantage URL (acme-doctor serve elsewhere) or join a run saved elsewhere: --from-facts host.json outside.json";
 
-fn run(cx: &Context, out: &mut Out) {
+fn run_outside(cx: &Context, out: &mut Out) {
     if cx.on_host() == Some(true) && cx.has_usable() {
         for v in &cx.target.vantages {
             if let Err(e) = &v.observed {
