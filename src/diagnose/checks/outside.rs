@@ -39,7 +39,21 @@ fn run_outside(cx: &Context, out: &mut Out) {
                 ));
             }
         }
-        if cx.outside.is_empty() {
+        for (name, o) in &cx.outside {
+            if !o.refused_targets.is_empty() {
+                let list: Vec<String> = o.refused_targets.iter().map(IpAddr::to_string).collect();
+                out.incomplete(format!(
+                    "vantage {name} would not contact {} (reserved, private or its own address)",
+                    list.join(", ")
+                ));
+            }
+        }
+        // A view that dialled nothing saw nothing.
+        if !cx
+            .outside
+            .iter()
+            .any(|(_, o)| !o.http01.connects.is_empty())
+        {
             out.incomplete(BLIND_SPOT);
         }
     }
@@ -560,6 +574,31 @@ mod tests {
             ),
             "{found:?}"
         );
+    }
+
+    /// On the server, no outside view, or one that dialled nothing, leaves the run
+    /// incomplete; one that looked completes it.
+    #[test]
+    fn only_a_view_that_looked_completes_a_host_run() {
+        let incomplete = |s: &Scenario| {
+            let cx = s.context();
+            crate::diagnose::diagnose(cx.run, cx.target).incomplete
+        };
+        let s = Scenario::dual_stack().v4_connects(80).v6_connects(80);
+        assert!(incomplete(&s));
+        let s = s.vantage("https://v1.example", |o| o);
+        assert!(incomplete(&s));
+        let s = s.vantage("https://v2.example", |o| {
+            o.connect("192.0.2.10", 80, ConnectOutcome::Connected)
+                .connect("2001:db8::10", 80, ConnectOutcome::Connected)
+        });
+        assert!(!incomplete(&s));
+        // Run elsewhere, the run itself is the outside view.
+        let s = Scenario::dual_stack()
+            .not_on_host()
+            .v4_connects(80)
+            .v6_connects(80);
+        assert!(!incomplete(&s));
     }
 
     #[test]
