@@ -543,7 +543,7 @@ fn vantage_and_serve_arguments_are_checked_up_front() {
             "cannot read token file",
         ),
     ] {
-        let run = common::acme_doctor(&args);
+        let run = acme_doctor(&args);
         assert_eq!(run.code, 2, "{args:?}: {}", run.stderr);
         assert!(run.stderr.contains(says), "{args:?}: {}", run.stderr);
     }
