@@ -411,34 +411,64 @@ fn blocked_upstream(
 ) -> Finding {
     let first = &failed[0];
     let how = match Dial::of(&first.outcome) {
-        Some(Dial::Refused) => "refused",
-        Some(Dial::Timeout) => "timed out",
-        _ => "unreachable",
+        Some(Dial::Refused) => "is refused",
+        Some(Dial::Timeout) => "times out",
+        _ => "is unreachable",
+    };
+    let behind_nat = cx.nat.as_ref().is_some_and(|n| n.private == *host_address);
+    let inside = if behind_nat {
+        format!(
+            "Behind the NAT, a listener accepts {host_address}, where the port forward must lead"
+        )
+    } else {
+        format!(
+            "On the host, the listener accepts {host_address} and its own connection gets through"
+        )
     };
     let mut f = Finding::new(
         Code::BlockedUpstream,
         Severity::Blocker,
         format!(
-            "{} port {port} works on this host but is {how} from outside: something between the CA and the server blocks it",
+            "{} port {port} works on this host but {how} from outside: something between the CA and the server blocks it",
             family.label()
         ),
     )
     .family(family)
     .port(port)
     .detail(format!(
-        "On the host, the listener accepts {} and its own connection gets through; from outside, every view fails on {} port {port}. The block sits upstream of the host: a cloud security group or provider firewall, a home router without the port forward, or an ISP that filters inbound port {port}.",
-        host_address, family.label()
+        "{inside}; from outside, every view fails on {} port {port}. The block sits upstream of the host: a cloud security group or provider firewall, a home router without the port forward, or an ISP that filters inbound port {port}.",
+        family.label()
     ))
-    .evidence(format!(
-        "self-connection from this host (through lo, not the CA's path) to {}: connected",
-        socket(host_address, port)
-    ));
+    .evidence(if behind_nat {
+        format!("behind NAT: a listener on this host accepts {}", socket(host_address, port))
+    } else {
+        format!(
+            "self-connection from this host (through lo, not the CA's path) to {}: connected",
+            socket(host_address, port)
+        )
+    });
     for v in failed {
         f = f.evidence(view_line(v, port));
     }
+    let cloud = format!(
+        "cloud: allow inbound TCP {port} from anywhere ({}) in the instance's security group / provider firewall (AWS security group, GCP VPC firewall, Azure NSG, Hetzner/OVH/DigitalOcean cloud firewall)",
+        if family == Family::Ipv4 {
+            "0.0.0.0/0"
+        } else {
+            "::/0"
+        }
+    );
+    let forward =
+        format!("behind a router: forward TCP {port} of the public address to {host_address}");
+    // Behind a NAT the missing forward is the likeliest; elsewhere the provider's firewall.
+    let (first_fix, second_fix) = if behind_nat {
+        (forward, cloud)
+    } else {
+        (cloud, forward)
+    };
     f = f
-        .fix(format!("cloud: allow inbound TCP {port} from anywhere ({}) in the instance's security group / provider firewall (AWS security group, GCP VPC firewall, Azure NSG, Hetzner/OVH/DigitalOcean cloud firewall)", if family == Family::Ipv4 { "0.0.0.0/0" } else { "::/0" }))
-        .fix(format!("behind a router: forward TCP {port} of the public address to {host_address}"))
+        .fix(first_fix)
+        .fix(second_fix)
         .fix(format!("home connection: some ISPs block inbound port {port}; ask the ISP, or use the dns-01 method instead"));
     if family == Family::Ipv6 {
         f = f.fix("IPv6: the router or provider must route and admit IPv6 to this host; or delete the AAAA record until it does");
