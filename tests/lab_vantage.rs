@@ -711,6 +711,32 @@ fn serve_refuses_or_bounds_hostile_requests() {
     assert!(limited, "30 requests in a row were never rate-limited");
     assert!(alive(), "serve is down");
 
+    // --max-concurrent: while one observation waits on a dropped port, a second is turned
+    // away at once (503), not queued.
+    start_serve(
+        &mut lab,
+        &outside,
+        "198.51.100.10:8081",
+        "serve-busy.log",
+        &["--allow-reserved", "--max-concurrent", "1"],
+    );
+    lab.ns_exec(
+        &lab.router.clone(),
+        &cmd("iptables -A FORWARD -p tcp --dport 80 -j DROP"),
+    )
+    .unwrap();
+    let slow_ask = format!(
+        "http://198.51.100.10:8081/v1/observe?domain={DOMAIN}&path=/.well-known/acme-challenge/abc&timeout_ms=2000"
+    );
+    let both = format!(
+        "curl -s -o /dev/null -w '%{{http_code}}\\n' -H '{auth}' '{slow_ask}' & sleep 0.5; \
+         curl -s -o /dev/null -w '%{{http_code}}\\n' -H '{auth}' '{slow_ask}'; wait"
+    );
+    let codes = lab.ns_exec(&outside, &["bash", "-c", &both]).unwrap();
+    let mut codes: Vec<&str> = codes.split_whitespace().collect();
+    codes.sort_unstable();
+    assert_eq!(codes, ["200", "503"], "--max-concurrent 1");
+
     let log = lab.log("serve.log");
     assert!(!log.contains(TOKEN), "the token reached the log");
     assert!(
