@@ -91,6 +91,18 @@ fn ipv4_only() -> Setup {
     }
 }
 
+fn ipv4_dropped_on_host() -> Setup {
+    Setup {
+        host_commands: vec![
+            "iptables -A INPUT -p tcp --dport 80 -j DROP"
+                .split_whitespace()
+                .map(str::to_string)
+                .collect(),
+        ],
+        ..Setup::default()
+    }
+}
+
 const SCENARIOS: &[Scenario] = &[
     Scenario {
         name: "sg-drops-80",
@@ -227,6 +239,30 @@ const SCENARIOS: &[Scenario] = &[
         pebble_issues: true,
         offline: false,
         codes: &[("behind-nat", true)],
+    },
+    // Item 5 of the issue from the other side: with outside evidence that IPv6 works, an
+    // IPv4 blocker is only the fallback (a warning, as Pebble agrees); without it, the host's
+    // self-connection to its AAAA proves nothing, and the blocker stands.
+    Scenario {
+        name: "ipv4-dropped-ipv6-proven",
+        about: "the host's firewall drops IPv4 port 80; IPv6 works, which only the vantage can prove",
+        setup: ipv4_dropped_on_host,
+        router: &[],
+        second_vantage: false,
+        other_site: false,
+        with_vantage: Expect {
+            verdict: "at-risk",
+            incomplete: false,
+            top: Some(("firewall-drops", "ipv4")),
+        },
+        without: Expect {
+            verdict: "fail",
+            incomplete: true,
+            top: Some(("firewall-drops", "ipv4")),
+        },
+        pebble_issues: true,
+        offline: true,
+        codes: &[],
     },
 ];
 
