@@ -189,10 +189,12 @@ pub fn http_answer(bytes: &[u8]) {
             method: MethodFacts::Http01(Http01Facts {
                 connects: vec![connect],
                 http: vec![fact],
+                root: Vec::new(),
             }),
             caa: None,
             dnssec: Vec::new(),
             authoritative: None,
+            vantages: Vec::new(),
             duration_ms: 1,
         }],
         duration_ms: 1,

@@ -3,7 +3,7 @@
 
 use super::args::{Args, Command, validate};
 use super::error::ToolError;
-use super::facts_file::{load_facts, save_facts};
+use super::facts_file::{join_runs, load_facts, save_facts};
 use super::print_stdout;
 use crate::config::{Config, FailOn, Output};
 use crate::diagnose::{self, Diagnosis, Verdict};
@@ -32,12 +32,16 @@ pub fn run(args: Args, invocation: String) -> Result<Exit, ToolError> {
             print_stdout(&String::from_utf8_lossy(&out));
             return Ok(Exit::Pass);
         }
-        None => {}
+        Some(Command::Serve(_)) | None => {}
+    }
+    if let Some(Command::Serve(serve)) = args.command {
+        crate::serve::run(&serve).map_err(ToolError::usage)?;
+        return Ok(Exit::Pass);
     }
     let config = validate(args, invocation)?;
     // `--ndjson` prints each name as soon as it is diagnosed, in completion order; `index`
     // gives the input order back.
-    let streaming = config.output == Output::Ndjson && config.from_facts.is_none();
+    let streaming = config.output == Output::Ndjson && config.from_facts.is_empty();
     let print_one = |run: &RunFacts, index: usize, target: &TargetFacts| {
         let outcome = Outcome {
             run,
@@ -47,9 +51,16 @@ pub fn run(args: Args, invocation: String) -> Result<Exit, ToolError> {
         };
         print_stdout(&json::render_ndjson(std::slice::from_ref(&outcome)));
     };
-    let runs = match &config.from_facts {
-        Some(path) => load_facts(path)?,
-        None => vec![probe_all(&config, streaming.then_some(&print_one))?],
+    let runs = match config.from_facts.as_slice() {
+        [] => vec![probe_all(&config, streaming.then_some(&print_one))?],
+        [path] => load_facts(path)?,
+        paths => {
+            let mut loaded = Vec::new();
+            for path in paths {
+                loaded.push((path.display().to_string(), load_facts(path)?));
+            }
+            join_runs(loaded)
+        }
     };
     let outcomes: Vec<Outcome> = runs
         .iter()

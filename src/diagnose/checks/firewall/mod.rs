@@ -150,7 +150,8 @@ impl Check for Firewall {
             if family == Family::Ipv6 && cx.ipv6_off.is_some() {
                 continue;
             }
-            let Some(daddr) = cx.usable(family).iter().find(|ip| cx.is_local(ip)).copied() else {
+            // Behind a NAT, the forwarded packet is addressed to the private address.
+            let Some(daddr) = cx.usable(family).iter().find_map(|ip| cx.local_address(ip)) else {
                 continue;
             };
             let mut ports = vec![cx.dial_port()];
