@@ -20,6 +20,7 @@ pub mod registry;
 mod testkit;
 
 pub use checks::firewall;
+pub use checks::outside::BLIND_SPOT;
 pub use code::Code;
 pub use context::{Context, Ipv6Off};
 pub use finding::{Certainty, Diagnosis, Finding, Note, Severity, Verdict};
