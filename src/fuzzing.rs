@@ -191,6 +191,7 @@ pub fn http_answer(bytes: &[u8]) {
             caa: None,
             dnssec: Vec::new(),
             authoritative: None,
+            certificate: None,
             duration_ms: 1,
         }],
         duration_ms: 1,

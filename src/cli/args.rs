@@ -94,6 +94,21 @@ pub struct Args {
     #[arg(long, value_name = "FILE", conflicts_with_all = ["domains", "file", "save_facts", "resolver", "allow_reserved"])]
     from_facts: Option<PathBuf>,
 
+    /// Check every certificate the ACME clients on this host renew (certbot, acme.sh, lego,
+    /// Caddy, Traefik), each name with its own method and webroot, read from their configs
+    #[arg(long, conflicts_with_all = ["domains", "file", "from_facts"])]
+    all: bool,
+
+    /// Also read this ACME client configuration (a certbot renewal conf, an acme.sh domain
+    /// conf, a lego JSON, unit or crontab, a Caddyfile, Traefik's config or acme.json, or a
+    /// directory of them); repeatable
+    #[arg(long = "client-config", value_name = "PATH")]
+    client_config: Vec<PathBuf>,
+
+    /// Prefix for the ACME clients' default paths (tests; default /)
+    #[arg(long, value_name = "DIR", default_value = "/", hide = true)]
+    client_root: PathBuf,
+
     /// Show details of every finding, including explained symptoms
     #[arg(short, long)]
     verbose: bool,
@@ -144,12 +159,12 @@ pub fn validate(args: Args, invocation: String) -> Result<Config, ToolError> {
     } else {
         Output::Human
     };
-    if args.domains.is_empty() && args.file.is_none() && args.from_facts.is_none() {
+    if args.domains.is_empty() && args.file.is_none() && args.from_facts.is_none() && !args.all {
         return Err(ToolError::usage(
-            "no domain given: acme-doctor example.com (or --from-facts FILE, or explain CODE)",
+            "no domain given: acme-doctor example.com (or --all, --from-facts FILE, or explain CODE)",
         ));
     }
-    let domains = if args.from_facts.is_some() {
+    let domains = if args.from_facts.is_some() || args.all {
         Vec::new()
     } else {
         collect_domains(&args.domains, args.file.as_deref())?
@@ -198,6 +213,12 @@ pub fn validate(args: Args, invocation: String) -> Result<Config, ToolError> {
         save_facts: args.save_facts,
         from_facts: args.from_facts,
         invocation,
+        specs: Vec::new(),
+        clients: config::ClientsConfig {
+            all: args.all,
+            extra: args.client_config,
+            root: args.client_root,
+        },
     })
 }
 

@@ -104,6 +104,7 @@ pub fn priority(code: Code) -> u8 {
         Code::FirewallAllowlist => 31,
         Code::ListenerWrongAddress => 40,
         Code::NoListener => 41,
+        Code::StandalonePortBusy => 42,
         Code::FirewallUnknown => 50,
         Code::ChallengeStatus => 60,
         Code::BadRedirect => 61,

@@ -3,6 +3,7 @@
 //! once, however many names, and one [`TargetFacts`] per name. A probe never fails the run: a
 //! timeout, a refusal or a permission error is recorded as a fact.
 
+pub mod clients;
 pub mod dns;
 pub mod dns_raw;
 pub mod dns_view;
@@ -12,7 +13,7 @@ pub mod http;
 pub mod http01;
 pub mod tcp;
 
-use crate::config::Config;
+use crate::config::{Config, TargetSpec};
 use crate::domain::DomainName;
 use crate::facts::{
     CaaFacts, ConnectFact, Dns01Facts, DnsFacts, DnsLookup, DnsOutcome, FACTS_VERSION, Family,
@@ -23,6 +24,7 @@ use dns_view::{RawDns, Where};
 use futures_util::StreamExt;
 use futures_util::future::join_all;
 use hickory_resolver::proto::rr::RecordType;
+use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -116,7 +118,8 @@ where
         futures_util::stream::iter(config.domains.iter().enumerate().map(|(index, domain)| {
             let limits = &limits;
             async move {
-                let facts = gather_target(config, domain, dns, tcp, http, limits).await;
+                let facts =
+                    gather_target(config, config.spec(index), domain, dns, tcp, http, limits).await;
                 on_target(ready, index, &facts);
                 (index, facts)
             }
@@ -169,6 +172,7 @@ impl<O: HostProbe> HostTask<O> {
 /// authoritative view, and SERVFAILs asked again without DNSSEC validation.
 async fn gather_target<D, C, H>(
     config: &Config,
+    spec: TargetSpec,
     domain: &DomainName,
     dns: &D,
     tcp: &C,
@@ -181,6 +185,7 @@ where
     H: HttpProbe,
 {
     let started = Instant::now();
+    let method_of_target = spec.method;
     let resolver = dns.describe();
     let at = resolver.first_ip().map(|ip| Where {
         resolver: match &resolver {
@@ -193,9 +198,9 @@ where
     let name = domain.ascii.as_str();
     // A wildcard with http-01 is settled by the name alone: the CA would not even offer the
     // challenge.
-    let settled = domain.wildcard && config.method == Method::Http01;
+    let settled = domain.wildcard && method_of_target == Method::Http01;
     let addresses = async {
-        if settled || config.method != Method::Http01 {
+        if settled || method_of_target != Method::Http01 {
             return None;
         }
         let (a, aaaa) = tokio::join!(
@@ -205,7 +210,7 @@ where
         Some(DnsFacts { a, aaaa })
     };
     let challenge = async {
-        match (&at, config.method) {
+        match (&at, method_of_target) {
             (Some(at), Method::Dns01) => {
                 Some(dns_view::dns01(dns, at, name, config.expect_txt.clone()).await)
             }
@@ -224,9 +229,17 @@ where
     let caa = caa.await;
 
     let method = async {
-        match config.method {
+        match method_of_target {
             Method::Http01 => MethodFacts::Http01(
-                http01::gather(config, name, dns_facts.as_ref(), tcp, http, limits).await,
+                http01::gather(
+                    &config_for_target(config, &spec),
+                    name,
+                    dns_facts.as_ref(),
+                    tcp,
+                    http,
+                    limits,
+                )
+                .await,
             ),
             Method::Dns01 => MethodFacts::Dns01(challenge.clone().unwrap_or_else(|| Dns01Facts {
                 challenge: format!("_acme-challenge.{name}"),
@@ -283,8 +296,29 @@ where
         caa,
         dnssec,
         authoritative,
+        certificate: spec.certificate,
         duration_ms: started.elapsed().as_millis() as u64,
     }
+}
+
+/// HOOK(capath-token), the one place a target's own webroot reaches the HTTP-01 probe: the
+/// configuration one target is probed with. Under `--all` each certificate brings its webroot
+/// (`spec.webroot`) and, once `cli::app::tokens_for_targets` writes a real token there, the
+/// body it must serve (`spec.expect_body`). With `probe::token` merged (`Config.webroot`,
+/// `Config.expect_body`), the integrator replaces the body with:
+///
+/// ```text
+/// match (&spec.webroot, &spec.expect_body) {
+///     (Some(w), Some(b)) => Cow::Owned(Config { webroot: Some(w.clone()), expect_body: Some(b.clone()), ..config.clone() }),
+///     _ => Cow::Borrowed(config),
+/// }
+/// ```
+///
+/// (A clone per certificate name, only under `--all`: a host renews tens or hundreds.) Until
+/// then every target is probed with the run's configuration and a random token: no round
+/// trip is claimed (`Http01Facts` records none).
+fn config_for_target<'a>(config: &'a Config, _spec: &TargetSpec) -> Cow<'a, Config> {
+    Cow::Borrowed(config)
 }
 
 /// A TXT lookup that was not made (no resolver address to ask).
@@ -445,6 +479,8 @@ mod tests {
             save_facts: None,
             from_facts: None,
             invocation: String::new(),
+            specs: Vec::new(),
+            clients: Default::default(),
         };
         let host = Arc::new(CountingHost::default());
         let runtime = tokio::runtime::Builder::new_current_thread()

@@ -31,6 +31,9 @@ pub struct Target {
     pub domain: String,
     pub method: String,
     pub resolver: String,
+    /// `--all` only: the certificate the name was checked for.
+    #[serde(default)]
+    pub certificate: Option<acme_doctor::facts::ManagedCert>,
 }
 
 #[derive(Debug, Deserialize, PartialEq, Eq)]

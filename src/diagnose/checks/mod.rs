@@ -10,3 +10,4 @@ pub mod firewall;
 pub mod host;
 pub mod listener;
 pub mod reachability;
+pub mod standalone;
