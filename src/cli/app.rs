@@ -200,7 +200,9 @@ fn expand_all(config: &mut Config, clients: &mut ClientsFacts) -> Result<(), Too
                 }
             };
             let webroot = match &challenge {
-                Challenge::Webroot { path } => Some(under_root(&config.clients.root, path)),
+                Challenge::Webroot { path } => {
+                    Some(under_root(&config.clients.root, &cert.config, path))
+                }
                 _ => None,
             };
             let mut own = cert.clone();
@@ -230,12 +232,13 @@ fn expand_all(config: &mut Config, clients: &mut ClientsFacts) -> Result<(), Too
     Ok(())
 }
 
-/// A path the client's configuration names, on this host (under `--client-root` in tests).
-fn under_root(root: &std::path::Path, path: &str) -> std::path::PathBuf {
-    if root == std::path::Path::new("/") {
-        std::path::PathBuf::from(path)
-    } else {
+/// A path a client's configuration names, on this host: under `--client-root` (tests) when
+/// the configuration file itself is.
+fn under_root(root: &std::path::Path, config: &str, path: &str) -> std::path::PathBuf {
+    if root != std::path::Path::new("/") && std::path::Path::new(config).starts_with(root) {
         root.join(path.trim_start_matches('/'))
+    } else {
+        std::path::PathBuf::from(path)
     }
 }
 

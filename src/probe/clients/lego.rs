@@ -59,7 +59,7 @@ pub fn discover(fs: &mut Fs) {
     stores.push(fs.host_path("/var/lib/lego"));
     for c in &commands {
         if let Some(p) = &c.path {
-            let p = fs.named_path(p, Path::new("/"));
+            let p = fs.named_path(p, c.file.parent().unwrap_or(Path::new("/")));
             if !stores.contains(&p) {
                 stores.push(p);
             }
@@ -87,7 +87,10 @@ pub fn parse_json_file(fs: &mut Fs, path: &Path, text: &str) {
 pub fn parse_commands_file(fs: &mut Fs, path: &Path, text: &str) {
     let commands = commands_in(path, text);
     for c in &commands {
-        let store = fs.named_path(c.path.as_deref().unwrap_or("/root/.lego"), Path::new("/"));
+        let store = fs.named_path(
+            c.path.as_deref().unwrap_or("/root/.lego"),
+            path.parent().unwrap_or(Path::new("/")),
+        );
         for file in fs.list(&store.join("certificates")) {
             if file.extension().is_some_and(|e| e == "json")
                 && let Some(text) = fs.read_text(&file)

@@ -62,13 +62,14 @@ impl Fs {
         }
     }
 
-    /// A path named inside a configuration file: absolute ones are under the root too.
+    /// A path named inside a configuration file in directory `relative_to`: an absolute one
+    /// is under the root when that file is (a test tree), as is otherwise.
     pub fn named_path(&self, path: &str, relative_to: &Path) -> PathBuf {
         if Path::new(path).is_absolute() {
-            if self.root == Path::new("/") {
-                PathBuf::from(path)
-            } else {
+            if self.root != Path::new("/") && relative_to.starts_with(&self.root) {
                 self.host_path(path)
+            } else {
+                PathBuf::from(path)
             }
         } else {
             relative_to.join(path)
