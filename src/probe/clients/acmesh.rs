@@ -100,7 +100,7 @@ pub fn parse_file(fs: &mut Fs, path: &Path, text: &str) {
     };
     let mut cert = plan(
         AcmeClient::AcmeSh,
-        domain.clone(),
+        domain,
         path,
         key,
         line,

@@ -17,9 +17,12 @@ pub fn discover(fs: &mut Fs) {
     }
 }
 
-/// Site blocks: their addresses, line and whether they use DNS.
-fn sites(text: &str) -> (Vec<(Vec<String>, u32, Option<String>)>, Vec<(u32, String)>) {
-    let mut out: Vec<(Vec<String>, u32, Option<String>)> = Vec::new();
+/// One site block: its addresses, its line, and the DNS provider of its `tls` block.
+type Site = (Vec<String>, u32, Option<String>);
+
+/// Site blocks, and the lines that could not be placed.
+fn sites(text: &str) -> (Vec<Site>, Vec<(u32, String)>) {
+    let mut out: Vec<Site> = Vec::new();
     let mut problems = Vec::new();
     let mut depth = 0i32;
     let mut first_block = true;

@@ -19,10 +19,10 @@ const DEFAULT_WINDOW_DAYS: i64 = 30;
 pub fn discover(fs: &mut Fs) {
     let dir = fs.host_path("/etc/letsencrypt/renewal");
     for file in fs.list(&dir) {
-        if file.extension().is_some_and(|e| e == "conf") {
-            if let Some(text) = fs.read_text(&file) {
-                parse_file(fs, &file, &text);
-            }
+        if file.extension().is_some_and(|e| e == "conf")
+            && let Some(text) = fs.read_text(&file)
+        {
+            parse_file(fs, &file, &text);
         }
     }
 }

@@ -42,7 +42,7 @@ pub fn discover(fs: &mut Fs) {
                 .unwrap_or_default();
             let unit = name.ends_with(".service");
             let cron = !dir.to_string_lossy().contains("systemd");
-            if !(unit && name.contains("lego")) && !cron {
+            if !(cron || unit && name.contains("lego")) {
                 continue;
             }
             if let Some(text) = fs.read_text(&file) {
