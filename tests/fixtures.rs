@@ -92,6 +92,25 @@ struct Case {
 }
 
 const CASES: &[Case] = &[
+    // lab_clients: lego renews standalone (`--http`) while nginx holds port 80.
+    Case {
+        fixture: "clients-standalone-busy-host",
+        verdict: Fail,
+        incomplete: false,
+        findings: &[b("standalone-port-busy", ANY, Some(80))],
+    },
+    // lab_clients: the same lego certificate, nothing on port 80 between its runs.
+    Case {
+        fixture: "clients-standalone-between-runs-host",
+        verdict: Pass,
+        incomplete: false,
+        findings: &[
+            i("no-listener", V6, Some(80)),
+            i("port-refused", V6, Some(80)),
+            i("no-listener", V4, Some(80)),
+            i("port-refused", V4, Some(80)),
+        ],
+    },
     Case {
         fixture: "healthy-host",
         verdict: Pass,

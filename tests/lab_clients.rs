@@ -217,6 +217,13 @@ fn standalone_port_busy() {
     assert!(evidence.contains("nginx"), "{evidence}");
     assert_eq!(solo["verdict"], "fail");
     assert_eq!(code, 1);
+
+    // The lego certificate alone: the busy port is its top finding (fixture
+    // `clients-standalone-busy-host`).
+    let (code, reports) = run_all(&lab, &configs[2..], "clients-standalone-busy-host");
+    assert_eq!(reports.len(), 1);
+    assert_eq!(reports[0]["findings"][0]["code"], "standalone-port-busy");
+    assert_eq!(code, 1);
 }
 
 /// Nothing listens on port 80 and lego renews standalone: `no-listener` is information that
@@ -228,7 +235,7 @@ fn standalone_between_runs() {
     }
     let lab = Lab::start(&setup(false));
     let configs = write_configs(&lab);
-    let (code, reports) = run_all(&lab, &configs[2..], "clients-standalone");
+    let (code, reports) = run_all(&lab, &configs[2..], "clients-standalone-between-runs-host");
     assert_eq!(reports.len(), 1);
     let solo = report(&reports, SOLO);
     let found = codes(solo);
