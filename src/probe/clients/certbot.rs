@@ -1,7 +1,7 @@
 //! certbot: `/etc/letsencrypt/renewal/<lineage>.conf`, the configobj file certbot writes for
 //! each certificate (its top-level `cert`/`fullchain` paths, `renew_before_expiry`, and the
 //! `[renewalparams]` it renews with: `authenticator`, `webroot_path`, `[[webroot_map]]`,
-//! `http01_port`, `pref_challs`, `server`, `pre_hook`).
+//! `http01_port`, `pref_challs`, `manual_auth_hook`, `server`, `pre_hook`).
 //!
 //! Modelled on the files certbot writes, as quoted in
 //! <https://community.letsencrypt.org/t/certbot-file-structure-need-detailed-demo/39687> and
@@ -157,11 +157,32 @@ pub fn parse_file(fs: &mut Fs, path: &Path, text: &str) {
             "authenticator",
             authenticator.map(|e| e.line),
         ),
-        Some("manual") => (
-            Challenge::Manual,
-            "authenticator",
-            authenticator.map(|e| e.line),
-        ),
+        // `--manual` with an auth hook renews unattended, by the challenge `pref_challs`
+        // names (`--preferred-challenges`); without a hook a person answers.
+        Some("manual") => match (
+            get(Section::Params, "manual_auth_hook"),
+            get(Section::Params, "pref_challs"),
+        ) {
+            (Some(hook), Some(pref)) if pref.value.contains("dns") => (
+                Challenge::Dns {
+                    provider: Some(format!("manual_auth_hook {}", hook.value)),
+                },
+                "pref_challs",
+                Some(pref.line),
+            ),
+            (Some(hook), _) => (
+                Challenge::WebServer {
+                    server: format!("certbot manual_auth_hook {}", hook.value),
+                },
+                "manual_auth_hook",
+                Some(hook.line),
+            ),
+            (None, _) => (
+                Challenge::Manual,
+                "authenticator",
+                authenticator.map(|e| e.line),
+            ),
+        },
         Some(a) if a.contains("dns-") || a.starts_with("dns") => {
             let provider = a.rsplit("dns-").next().unwrap_or(a).to_string();
             (
@@ -399,6 +420,38 @@ server = https://acme-v02.api.letsencrypt.org/directory
         };
         assert_eq!(at.utc, "2026-12-05T00:00:00Z");
         assert!(rule.contains("2 weeks"), "{rule}");
+    }
+
+    #[test]
+    fn a_manual_lineage_with_a_hook_renews_by_its_preferred_challenge() {
+        let t = TempTree::new("certbot-manual");
+        t.write(
+            "/etc/letsencrypt/renewal/hook.example.test.conf",
+            "version = 2.1.0\n[renewalparams]\nauthenticator = manual\npref_challs = dns-01,\nmanual_auth_hook = /usr/local/bin/dns-hook.sh\n",
+        );
+        t.write(
+            "/etc/letsencrypt/renewal/person.example.test.conf",
+            "version = 2.1.0\n[renewalparams]\nauthenticator = manual\npref_challs = http-01,\n",
+        );
+        let facts = run(&t);
+        let hook = facts
+            .certificates
+            .iter()
+            .find(|c| c.name == "hook.example.test")
+            .unwrap();
+        assert_eq!(
+            hook.challenge,
+            Challenge::Dns {
+                provider: Some("manual_auth_hook /usr/local/bin/dns-hook.sh".into())
+            }
+        );
+        assert_eq!((hook.key.as_str(), hook.line), ("pref_challs", Some(4)));
+        let person = facts
+            .certificates
+            .iter()
+            .find(|c| c.name == "person.example.test")
+            .unwrap();
+        assert_eq!(person.challenge, Challenge::Manual);
     }
 
     #[test]
