@@ -94,6 +94,25 @@ struct Case {
 /// A run on the server with no outside view is incomplete (issue 8: what stands between the
 /// CA and the server was not seen); `incomplete: true` on the `-host` cases says so.
 const CASES: &[Case] = &[
+    // lab_clients: lego renews standalone (`--http`) while nginx holds port 80.
+    Case {
+        fixture: "clients-standalone-busy-host",
+        verdict: Fail,
+        incomplete: true,
+        findings: &[b("standalone-port-busy", ANY, Some(80))],
+    },
+    // lab_clients: the same lego certificate, nothing on port 80 between its runs.
+    Case {
+        fixture: "clients-standalone-between-runs-host",
+        verdict: Pass,
+        incomplete: true,
+        findings: &[
+            i("no-listener", V6, Some(80)),
+            i("port-refused", V6, Some(80)),
+            i("no-listener", V4, Some(80)),
+            i("port-refused", V4, Some(80)),
+        ],
+    },
     Case {
         fixture: "healthy-host",
         verdict: Pass,

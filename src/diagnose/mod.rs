@@ -14,6 +14,7 @@ mod context;
 mod dns01;
 mod finding;
 mod http01;
+mod origin;
 mod rank;
 pub mod registry;
 #[cfg(test)]
@@ -92,6 +93,8 @@ pub fn diagnose(run: &RunFacts, target: &TargetFacts) -> Diagnosis {
     }
     let mut findings = out.findings;
     rank::ipv4_is_only_the_fallback(&cx, &mut findings);
+    checks::standalone::between_runs(&mut findings);
+    origin::annotate(&cx, &mut findings);
     let findings = rank::rank(findings);
     let verdict = if findings.iter().any(|f| f.severity == Severity::Blocker) {
         Verdict::Fail
