@@ -21,6 +21,7 @@ pub const REGISTRY: &[CheckDef] = &[
     checks::authoritative::CHECK,
     checks::host::CHECK,
     checks::listener::CHECK,
+    checks::containers::CHECK,
     checks::firewall::CHECK,
     checks::reachability::CHECK,
     http01::answer::CHECK,

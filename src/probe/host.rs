@@ -35,6 +35,7 @@ impl HostProbe for LinuxHost {
                 .ok()
                 .and_then(|t| default_route_dev_v6(&t)),
             firewall: Some(super::firewall::firewall_facts()),
+            containers: super::containers::container_facts(),
         }
     }
 }
@@ -54,6 +55,7 @@ pub fn unknown_host_facts(reason: &str) -> HostFacts {
         default_route_dev_v4: None,
         default_route_dev_v6: None,
         firewall: None,
+        containers: Vec::new(),
     }
 }
 

@@ -3,6 +3,7 @@
 //! once, however many names, and one [`TargetFacts`] per name. A probe never fails the run: a
 //! timeout, a refusal or a permission error is recorded as a fact.
 
+pub mod containers;
 pub mod dns;
 pub mod dns_raw;
 pub mod dns_view;

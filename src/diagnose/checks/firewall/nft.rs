@@ -3,8 +3,8 @@
 //! become `Unknown` with their text, never a guess.
 
 use super::model::{
-    Action, BaseChain, ChainRef, Cond, Hook, Match, NetSet, Origin, PortSet, Position, Rule,
-    RuleRef, Ruleset,
+    Action, BaseChain, ChainRef, Cond, Hook, Match, NetSet, Origin, PortSet, Position, Redirect,
+    Rule, RuleRef, Ruleset,
 };
 use crate::facts::Family;
 use ipnet::IpNet;
@@ -274,6 +274,7 @@ fn condition(cx: &Ctx, left: &Value, right: &Value) -> Vec<Cond> {
                 _ => None,
             }),
             "iif" | "iifname" => cx.strings(right).map(Cond::Iif),
+            "oif" | "oifname" => cx.strings(right).map(Cond::Oif),
             _ => None,
         };
         return c.map_or_else(unknown, |c| vec![c]);
@@ -312,7 +313,10 @@ fn verdict(stmt: &Value) -> Option<Action> {
         "continue" => Action::Continue,
         "jump" => Action::Jump(body["target"].as_str()?.to_string()),
         "goto" => Action::Goto(body["target"].as_str()?.to_string()),
-        "dnat" | "redirect" | "tproxy" => Action::Redirected(format!("{key} {}", text(body))),
+        "dnat" => Action::Redirected(dnat(body)),
+        "redirect" | "tproxy" => {
+            Action::Redirected(Redirect::other(format!("{key} {}", text(body))))
+        }
         // Handed to a userspace program, which decides: nothing to evaluate here.
         "queue" => Action::Unknown(format!("queue {}", text(body))),
         "reject" => {
@@ -330,6 +334,27 @@ fn verdict(stmt: &Value) -> Option<Action> {
         }
         _ => return None,
     })
+}
+
+/// nft's `dnat` statement (`{"addr": "192.0.2.130", "port": 80}`, `family` in inet tables):
+/// a literal address is followed, anything else (a map, a range) is not.
+fn dnat(body: &Value) -> Redirect {
+    let addr = body["addr"].as_str().and_then(|a| a.parse::<IpAddr>().ok());
+    let port = body["port"].as_u64().and_then(|p| u16::try_from(p).ok());
+    let shown = format!(
+        "dnat to {}{}",
+        body.get("addr").map(text).unwrap_or_default(),
+        port.map_or(String::new(), |p| format!(":{p}"))
+    );
+    match addr {
+        Some(a) => Redirect {
+            kind: super::model::RedirectKind::Dnat,
+            to: Some(a),
+            port,
+            text: shown,
+        },
+        None => Redirect::other(shown),
+    }
 }
 
 fn rule_of(cx: &Ctx, item: &Value, maps: &HashMap<SetKey, &[Value]>, opaque: &mut bool) -> Rule {
@@ -479,6 +504,7 @@ pub fn ruleset(json: &Value) -> (Ruleset, Opaque) {
                 (Some("ingress"), Some("filter")) => Some(Hook::Ingress),
                 (Some("prerouting"), Some("filter" | "nat")) => Some(Hook::Prerouting),
                 (Some("input"), Some("filter")) => Some(Hook::Input),
+                (Some("forward"), Some("filter")) => Some(Hook::Forward),
                 _ => None,
             };
             if let Some(hook) = hook {
