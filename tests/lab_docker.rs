@@ -192,6 +192,7 @@ impl Drop for Docker {
 }
 
 /// What a scenario must show on the host, and what the real CA must do.
+#[derive(Clone, Copy)]
 struct Expect {
     verdict: &'static str,
     /// The top finding: code and family.

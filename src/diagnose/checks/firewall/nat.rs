@@ -326,7 +326,7 @@ COMMIT
             "{:?}",
             finding.fix
         );
-        assert!(finding.ca_error.unwrap().to_string().contains("Timeout"));
+        assert!(finding.ca_error.unwrap().contains("Timeout"));
     }
 
     #[test]
