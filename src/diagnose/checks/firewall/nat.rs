@@ -439,4 +439,82 @@ COMMIT
         assert!(finding.title.starts_with("container web (image bb:1"));
         assert!(finding.fix[0].contains("-p 80:80"));
     }
+
+    use crate::diagnose::firewall::model::Redirect as R;
+    use crate::diagnose::firewall::{iptables, nft};
+
+    fn followed(rs: &Ruleset, dport: u16) -> Option<R> {
+        let p = Packet {
+            family: Family::Ipv4,
+            saddr: None,
+            daddr: "192.0.2.10".parse().unwrap(),
+            dport,
+            iif: Some("eth0".into()),
+        };
+        match rs.evaluate(&p) {
+            Verdict::Redirected { to, .. } => Some(to),
+            _ => None,
+        }
+    }
+
+    /// kube-proxy (iptables mode), a NodePort on 80 with one endpoint; the lines as kube-proxy
+    /// writes them (https://github.com/xczhw/CloudLabDeployer, k8s_learning/iptables). With
+    /// several endpoints kube-proxy picks one with `-m statistic`, which stays undecidable.
+    #[test]
+    fn kube_proxy_nodeport_is_followed_to_the_pod() {
+        let dump = "*nat\n:PREROUTING ACCEPT [0:0]\n:KUBE-SERVICES - [0:0]\n:KUBE-NODEPORTS - [0:0]\n:KUBE-MARK-MASQ - [0:0]\n:KUBE-SVC-R2VK7O5AFVLRAXSH - [0:0]\n:KUBE-SEP-G3MLSGWVLUPEIMXS - [0:0]\n\
+-A PREROUTING -m comment --comment \"kubernetes service portals\" -j KUBE-SERVICES\n\
+-A KUBE-SERVICES -m comment --comment \"kubernetes service nodeports; NOTE: this must be the last rule in this chain\" -m addrtype --dst-type LOCAL -j KUBE-NODEPORTS\n\
+-A KUBE-NODEPORTS -p tcp -m comment --comment \"default/web:http\" -m tcp --dport 80 -j KUBE-SVC-R2VK7O5AFVLRAXSH\n\
+-A KUBE-MARK-MASQ -j MARK --set-xmark 0x4000/0x4000\n\
+-A KUBE-SVC-R2VK7O5AFVLRAXSH -m comment --comment \"default/web:http -> 10.244.0.5:80\" -j KUBE-SEP-G3MLSGWVLUPEIMXS\n\
+-A KUBE-SEP-G3MLSGWVLUPEIMXS -s 10.244.0.5/32 -m comment --comment \"default/web:http\" -j KUBE-MARK-MASQ\n\
+-A KUBE-SEP-G3MLSGWVLUPEIMXS -p tcp -m comment --comment \"default/web:http\" -m tcp -j DNAT --to-destination 10.244.0.5:80\nCOMMIT\n";
+        let rs = iptables::ruleset(dump, Family::Ipv4, IptablesBackend::Nft);
+        let to = followed(&rs, 80).expect("the NodePort's DNAT");
+        assert_eq!(to.to, Some("10.244.0.5".parse().unwrap()));
+        assert_eq!(to.port, Some(80));
+        assert!(followed(&rs, 443).is_none());
+    }
+
+    /// Podman's netavark, iptables driver: the chains it creates for `podman run -p 80:80`
+    /// (written after netavark's `src/firewall/varktables`); a source inside the container
+    /// network is marked first, anyone else goes straight to the DNAT.
+    #[test]
+    fn netavark_hostport_dnat_is_followed() {
+        let dump = "*nat\n:PREROUTING ACCEPT [0:0]\n:NETAVARK-HOSTPORT-DNAT - [0:0]\n:NETAVARK-HOSTPORT-SETMARK - [0:0]\n:NETAVARK-DN-1D8721804F16F - [0:0]\n\
+-A PREROUTING -m addrtype --dst-type LOCAL -j NETAVARK-HOSTPORT-DNAT\n\
+-A NETAVARK-HOSTPORT-SETMARK -j MARK --set-xmark 0x2000/0x2000\n\
+-A NETAVARK-HOSTPORT-DNAT -p tcp -m tcp --dport 80 -m comment --comment \"dnat name: podman id: 3f2ab0c1\" -j NETAVARK-DN-1D8721804F16F\n\
+-A NETAVARK-DN-1D8721804F16F -s 10.88.0.0/16 -p tcp -m tcp --dport 80 -j NETAVARK-HOSTPORT-SETMARK\n\
+-A NETAVARK-DN-1D8721804F16F -s 127.0.0.1/32 -p tcp -m tcp --dport 80 -j NETAVARK-HOSTPORT-SETMARK\n\
+-A NETAVARK-DN-1D8721804F16F -p tcp -m tcp --dport 80 -j DNAT --to-destination 10.88.0.2:80\nCOMMIT\n";
+        let rs = iptables::ruleset(dump, Family::Ipv4, IptablesBackend::Nft);
+        let to = followed(&rs, 80).expect("netavark's DNAT");
+        assert_eq!(to.to, Some("10.88.0.2".parse().unwrap()));
+    }
+
+    /// A native nftables DNAT (netavark's nftables driver, kube-proxy's nftables mode):
+    /// `nft -j` gives the destination as fields, in an inet table with its family.
+    #[test]
+    fn an_nft_dnat_statement_is_followed() {
+        let json = serde_json::json!({"nftables": [
+            {"table": {"family": "inet", "name": "netavark", "handle": 1}},
+            {"chain": {"family": "inet", "table": "netavark", "name": "PREROUTING", "handle": 1,
+                       "type": "nat", "hook": "prerouting", "prio": -100, "policy": "accept"}},
+            {"rule": {"family": "inet", "table": "netavark", "chain": "PREROUTING", "handle": 5,
+                      "expr": [
+                        {"match": {"op": "==", "left": {"fib": {"result": "type", "flags": ["daddr"]}}, "right": "local"}},
+                        {"match": {"op": "==", "left": {"payload": {"protocol": "tcp", "field": "dport"}}, "right": 80}},
+                        {"dnat": {"family": "ip", "addr": "10.88.0.2", "port": 80}}]}}
+        ]});
+        let (rs, _) = nft::ruleset(&json);
+        let to = followed(&rs, 80).expect("the nft DNAT");
+        assert_eq!(
+            (to.to, to.port),
+            (Some("10.88.0.2".parse().unwrap()), Some(80))
+        );
+        assert_eq!(to.text, "dnat to 10.88.0.2:80");
+        assert!(followed(&rs, 22).is_none());
+    }
 }
