@@ -251,9 +251,18 @@ fn scenario(
     for cmd in then {
         lab.host_exec(cmd).expect("scenario command");
     }
-    let mut problems = Vec::new();
+    let mut problems: Vec<String> = Vec::new();
     let run = lab.acme_doctor(&lab.host, &format!("docker-{name}"), &["--json", DOMAIN]);
-    let json: Value = serde_json::from_str(&run.stdout).unwrap_or(Value::Null);
+    // The report as the contract defines it (strict), then as a loose value.
+    let (_, json) = run.report();
+    let exit = match expect.verdict {
+        "pass" => 0,
+        "fail" => 1,
+        _ => 3,
+    };
+    if run.code != exit {
+        problems.push(format!("exit {}, expected {exit}", run.code));
+    }
     let verdict = json["verdict"].as_str().unwrap_or("?");
     let findings: Vec<String> = json["findings"]
         .as_array()

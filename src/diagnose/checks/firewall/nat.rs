@@ -517,4 +517,49 @@ COMMIT
         assert_eq!(to.text, "dnat to 10.88.0.2:80");
         assert!(followed(&rs, 22).is_none());
     }
+
+    /// Docker 28's filter table (`DOCKER-FORWARD`, `DOCKER-BRIDGE`, `DOCKER-CT`, and a DROP
+    /// for unpublished ports in `DOCKER`: moby/moby#48724), for the same container.
+    const DOCKER_28_FILTER: &str = "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD DROP [0:0]\n:OUTPUT ACCEPT [0:0]\n:DOCKER - [0:0]\n:DOCKER-BRIDGE - [0:0]\n:DOCKER-CT - [0:0]\n:DOCKER-FORWARD - [0:0]\n:DOCKER-ISOLATION-STAGE-1 - [0:0]\n:DOCKER-ISOLATION-STAGE-2 - [0:0]\n:DOCKER-USER - [0:0]\n\
+-A FORWARD -j DOCKER-USER\n\
+-A FORWARD -j DOCKER-FORWARD\n\
+-A DOCKER -d 192.0.2.130/32 ! -i docker0 -o docker0 -p tcp -m tcp --dport 80 -j ACCEPT\n\
+-A DOCKER ! -i docker0 -o docker0 -j DROP\n\
+-A DOCKER-BRIDGE -o docker0 -j DOCKER\n\
+-A DOCKER-CT -o docker0 -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT\n\
+-A DOCKER-FORWARD -j DOCKER-CT\n\
+-A DOCKER-FORWARD -j DOCKER-ISOLATION-STAGE-1\n\
+-A DOCKER-FORWARD -j DOCKER-BRIDGE\n\
+-A DOCKER-FORWARD -i docker0 -j ACCEPT\n\
+-A DOCKER-ISOLATION-STAGE-1 -i docker0 ! -o docker0 -j DOCKER-ISOLATION-STAGE-2\n\
+-A DOCKER-ISOLATION-STAGE-2 -o docker0 -j DROP\n\
+-A DOCKER-USER -j RETURN\nCOMMIT\n";
+
+    #[test]
+    fn docker_28_forward_chains_accept_the_published_port_and_drop_the_rest() {
+        let rs = iptables::ruleset(DOCKER_28_FILTER, Family::Ipv4, IptablesBackend::Nft);
+        let p = |dport| Packet {
+            family: Family::Ipv4,
+            saddr: None,
+            daddr: "192.0.2.130".parse().unwrap(),
+            dport,
+            iif: Some("eth0".into()),
+        };
+        assert!(rs.has_forward_path(Family::Ipv4));
+        assert_eq!(rs.evaluate_forward(&p(80), "docker0"), Verdict::Accept);
+        match rs.evaluate_forward(&p(22), "docker0") {
+            Verdict::Drop { rule } => {
+                assert_eq!(rule.text, "-A DOCKER ! -i docker0 -o docker0 -j DROP")
+            }
+            other => panic!("{other:?}"),
+        }
+        // The way in to the host itself never meets the forward chains.
+        assert_eq!(
+            rs.evaluate(&Packet {
+                daddr: "192.0.2.10".parse().unwrap(),
+                ..p(22)
+            }),
+            Verdict::Accept
+        );
+    }
 }
