@@ -549,7 +549,7 @@ COMMIT
         assert_eq!(rs.evaluate_forward(&p(80), "docker0"), Verdict::Accept);
         match rs.evaluate_forward(&p(22), "docker0") {
             Verdict::Drop { rule } => {
-                assert_eq!(rule.text, "-A DOCKER ! -i docker0 -o docker0 -j DROP")
+                assert_eq!(rule.text, "-A DOCKER ! -i docker0 -o docker0 -j DROP");
             }
             other => panic!("{other:?}"),
         }
