@@ -480,4 +480,39 @@ mod tests {
         assert!(parse_answer(b"HTTP/1.0 403 Forbidden\r\n\r\n{}").is_err());
         assert!(parse_answer(b"garbage").is_err());
     }
+
+    #[test]
+    fn get_speaks_http_over_a_unix_socket() {
+        use std::os::unix::net::UnixListener;
+        let dir = std::env::temp_dir().join(format!("acme-doctor-sock-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("api.sock");
+        let listener = UnixListener::bind(&path).unwrap();
+        let server = std::thread::spawn(move || {
+            let (mut conn, _) = listener.accept().unwrap();
+            let mut request = [0u8; 1024];
+            let n = conn.read(&mut request).unwrap();
+            let line = String::from_utf8_lossy(&request[..n])
+                .lines()
+                .next()
+                .unwrap_or("")
+                .to_string();
+            conn.write_all(b"HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\n")
+                .unwrap();
+            conn.write_all(PS.as_bytes()).unwrap();
+            line
+        });
+        let answer = get(&path.to_string_lossy(), "/containers/json");
+        let line = server.join().unwrap();
+        let _ = fs::remove_dir_all(&dir);
+        assert_eq!(line, "GET /containers/json HTTP/1.0");
+        let v = answer.unwrap();
+        assert_eq!(v[0]["Names"][0], "/web");
+        // Nothing listening there any more: a fact, not a failure of the run.
+        assert!(matches!(
+            get(&path.to_string_lossy(), "/containers/json"),
+            Err(Unknown::Failed { .. })
+        ));
+    }
 }

@@ -203,7 +203,8 @@ pub struct Redirect {
 }
 
 impl Redirect {
-    /// A target's text, with the destination (`to`) when it names one.
+    /// A redirection that is not followed (REDIRECT, TPROXY, a DNAT to a map or range):
+    /// only its text, for evidence.
     pub fn other(text: impl Into<String>) -> Redirect {
         Redirect {
             kind: RedirectKind::Local,
