@@ -100,9 +100,17 @@ pub fn ruleset(fw: &FirewallFacts) -> (Ruleset, Vec<Unknown>) {
                 if table != "filter" && table != "nat" {
                     continue;
                 }
+                if replaced.contains(&(family.clone(), table.clone())) {
+                    continue;
+                }
                 if let Some(Probed::Known(text)) = dump(fam, IptablesBackend::Nft) {
+                    // The dump holds every table of the family: merged once, and nft's own
+                    // view of each of them set aside, so no chain is evaluated twice.
                     rs.merge(iptables::ruleset(text, fam, IptablesBackend::Nft));
                     replaced.insert((family.clone(), table.clone()));
+                    for t in text.lines().filter_map(|l| l.trim().strip_prefix('*')) {
+                        replaced.insert((family.clone(), t.to_string()));
+                    }
                 }
             }
             rs.merge(nft_rules.without_tables(&replaced));
