@@ -25,6 +25,9 @@ const MAX_ANSWER: u64 = 8 << 20;
 /// Containers looked at in detail (one more request each).
 const MAX_CONTAINERS: usize = 256;
 const TIMEOUT: Duration = Duration::from_secs(3);
+/// All the per-container requests of one runtime together: a daemon that answers slowly
+/// leaves the rest of its containers without a pid, never the run hanging.
+const BUDGET: Duration = Duration::from_secs(6);
 
 const DEFAULT_DOCKER: &str = "/var/run/docker.sock";
 const DEFAULT_PODMAN: &str = "/run/podman/podman.sock";
@@ -71,6 +74,7 @@ pub fn container_facts() -> Vec<ContainerFacts> {
 }
 
 fn runtime_facts(socket: &str, runtime: &str, config_file: &str) -> ContainerFacts {
+    let deadline = std::time::Instant::now() + BUDGET;
     let containers = match get(socket, "/containers/json") {
         Ok(list) => Probed::Known(
             list.as_array()
@@ -78,7 +82,7 @@ fn runtime_facts(socket: &str, runtime: &str, config_file: &str) -> ContainerFac
                 .unwrap_or_default()
                 .iter()
                 .take(MAX_CONTAINERS)
-                .filter_map(|c| container(socket, c))
+                .filter_map(|c| container(socket, c, deadline))
                 .collect(),
         ),
         Err(why) => Probed::Unknown(why),
@@ -102,21 +106,23 @@ fn clean(s: &str) -> String {
 }
 
 /// One entry of `GET /containers/json`, completed with its pid and its listening ports.
-fn container(socket: &str, c: &Value) -> Option<Container> {
+fn container(socket: &str, c: &Value, deadline: std::time::Instant) -> Option<Container> {
     let full_id = c["Id"].as_str()?;
     if !full_id.chars().all(|ch| ch.is_ascii_hexdigit()) {
         return None;
     }
     let id: String = full_id.chars().take(12).collect();
-    let pid = get(socket, &format!("/containers/{full_id}/json"))
-        .ok()
+    let inspected = (std::time::Instant::now() < deadline)
+        .then(|| get(socket, &format!("/containers/{full_id}/json")));
+    let pid = inspected
+        .and_then(Result::ok)
         .and_then(|v| v["State"]["Pid"].as_u64())
         .and_then(|p| u32::try_from(p).ok())
         .filter(|p| *p > 0);
     let listening = match pid {
         Some(pid) => listening_ports(pid),
         None => Probed::Unknown(Unknown::failed(
-            "the runtime gave no process of the container",
+            "the runtime gave no process of the container (or ran out of time)",
         )),
     };
     let mut c = parse_container(c)?;
