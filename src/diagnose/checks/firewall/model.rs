@@ -238,8 +238,12 @@ fn parse_destination(d: &str) -> (Option<IpAddr>, Option<u16>) {
     {
         return (Some(ip), None);
     }
-    match d.rsplit_once(':') {
-        Some((ip, port)) if !ip.contains(':') => (ip.parse().ok(), port.parse().ok()),
+    // `addr:port` with a range on either side names no single destination.
+    match d
+        .rsplit_once(':')
+        .map(|(ip, port)| (ip.parse(), port.parse()))
+    {
+        Some((Ok(ip), Ok(port))) => (Some(ip), Some(port)),
         _ => (None, None),
     }
 }
@@ -910,6 +914,23 @@ pub(crate) mod tests {
             chain: chain_ref(key),
             devices: None,
         }
+    }
+
+    #[test]
+    fn dnat_destinations_are_single_addresses_or_nothing() {
+        let d = |s: &str| {
+            let r = Redirect::dnat(s, "");
+            (r.to.map(|a| a.to_string()), r.port)
+        };
+        assert_eq!(d("192.0.2.130:80"), (Some("192.0.2.130".into()), Some(80)));
+        assert_eq!(
+            d("[2001:db8:3::2]:80"),
+            (Some("2001:db8:3::2".into()), Some(80))
+        );
+        assert_eq!(d("192.0.2.130"), (Some("192.0.2.130".into()), None));
+        assert_eq!(d("2001:db8:3::2"), (Some("2001:db8:3::2".into()), None));
+        assert_eq!(d("192.0.2.130-192.0.2.140:80"), (None, None));
+        assert_eq!(d("192.0.2.130:80-90"), (None, None));
     }
 
     #[test]
