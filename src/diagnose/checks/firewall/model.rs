@@ -363,7 +363,11 @@ fn eval_static(cond: &Cond, p: &Packet, hook: Hook, oif: Option<&str>) -> Tri {
         Cond::CtState(_) if hook == Hook::Ingress => Tri::Unknown(
             "`ct state` at the ingress hook, before conntrack has seen the packet".into(),
         ),
-        Cond::CtState(states) => yes(states.iter().any(|s| s.eq_ignore_ascii_case("new"))),
+        // After a DNAT (the forward path to a container) `ct status dnat` holds: firewalld
+        // accepts such connections in its forward chain.
+        Cond::CtState(states) => yes(states
+            .iter()
+            .any(|s| s.eq_ignore_ascii_case("new") || (hook == Hook::Forward && s == "dnat"))),
         Cond::NfProto(f) => yes(*f == p.family),
         // On the forward path the destination is the container's address, not a local one.
         Cond::DstLocal => yes(hook != Hook::Forward),

@@ -562,4 +562,30 @@ COMMIT
             Verdict::Accept
         );
     }
+
+    /// firewalld's forward chain (nftables backend) accepts what a DNAT forwards
+    /// (`ct status dnat accept`), before its zone policies would reject it.
+    #[test]
+    fn firewalld_accepts_dnat_forwarded_connections() {
+        let json = serde_json::json!({"nftables": [
+            {"table": {"family": "inet", "name": "firewalld", "handle": 1}},
+            {"chain": {"family": "inet", "table": "firewalld", "name": "filter_FORWARD", "handle": 2,
+                       "type": "filter", "hook": "forward", "prio": 10, "policy": "accept"}},
+            {"rule": {"family": "inet", "table": "firewalld", "chain": "filter_FORWARD", "handle": 3,
+                      "expr": [{"match": {"op": "in", "left": {"ct": {"key": "state"}}, "right": ["established", "related"]}}, {"accept": null}]}},
+            {"rule": {"family": "inet", "table": "firewalld", "chain": "filter_FORWARD", "handle": 4,
+                      "expr": [{"match": {"op": "in", "left": {"ct": {"key": "status"}}, "right": "dnat"}}, {"accept": null}]}},
+            {"rule": {"family": "inet", "table": "firewalld", "chain": "filter_FORWARD", "handle": 5,
+                      "expr": [{"reject": {"type": "icmpx", "expr": "admin-prohibited"}}]}}
+        ]});
+        let (rs, _) = nft::ruleset(&json);
+        let p = Packet {
+            family: Family::Ipv4,
+            saddr: None,
+            daddr: "192.0.2.130".parse().unwrap(),
+            dport: 80,
+            iif: Some("eth0".into()),
+        };
+        assert_eq!(rs.evaluate_forward(&p, "docker0"), Verdict::Accept);
+    }
 }
