@@ -588,4 +588,24 @@ COMMIT
         };
         assert_eq!(rs.evaluate_forward(&p, "docker0"), Verdict::Accept);
     }
+
+    /// docker-proxy accepts on the host and relays: a container that does not listen on the
+    /// published port is named, for each family the proxy serves.
+    #[test]
+    fn docker_proxy_relaying_to_a_silent_container_is_no_listener() {
+        let s = Scenario::dual_stack()
+            .containers(docker_runtime(vec![8080], Some(80)))
+            .listeners(vec![docker_proxy("0.0.0.0"), docker_proxy("::")]);
+        let cx = s.context();
+        let found = Listeners.detect(&cx);
+        assert_eq!(found.len(), 2, "{found:?}");
+        for f in &found {
+            let listener::Found::ContainerSilent { via, to, .. } = f else {
+                panic!("{f:?}");
+            };
+            assert!(via.starts_with("docker-proxy"));
+            assert_eq!(to, "192.0.2.130:80");
+            assert_eq!(Listeners.word(&cx, f).code, Code::NoListener);
+        }
+    }
 }
