@@ -142,6 +142,7 @@ fn evaluate(rs: &model::Ruleset, build: Duration, parse: Duration) -> Phases {
             model::Verdict::Drop { .. } => "drop".into(),
             model::Verdict::Reject { .. } => "reject".into(),
             model::Verdict::Undecidable { .. } => "undecidable".into(),
+            model::Verdict::Redirected { .. } => "dnat".into(),
         },
         allowed: allowed.map_or(0, |a| a.len()),
     }

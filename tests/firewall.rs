@@ -486,3 +486,84 @@ fn an_elided_family_is_read_from_the_kernel() {
         );
     }
 }
+
+/// The forward path of a real Docker host, for the packet as the DNAT left it.
+fn forwarded(rs: &model::Ruleset, p: &Packet, to: &str, oif: &str) -> Verdict {
+    let translated = Packet {
+        daddr: to.parse().unwrap(),
+        ..p.clone()
+    };
+    rs.evaluate_forward(&translated, oif)
+}
+
+#[track_caller]
+fn dnat_to(v: Verdict, addr: &str, port: u16) {
+    match v {
+        Verdict::Redirected { to, rule } => {
+            assert_eq!(to.to, Some(addr.parse().unwrap()), "{rule}");
+            assert_eq!(to.port, Some(port));
+            assert_eq!(rule.chain.table, "nat");
+            assert_eq!(rule.chain.chain, "DOCKER");
+        }
+        other => panic!("expected a DNAT to {addr}:{port}, got {other:?}"),
+    }
+}
+
+#[test]
+fn docker_20_10_dnat_is_followed_and_its_forward_path_accepts() {
+    // iptables-nft: nft shows Docker's nat table with compat (xt) expressions, so the
+    // iptables-nft-save view of it is evaluated.
+    let rs = rules("docker-published_port_with_docker_proxy-host");
+    let p = syn(Family::Ipv4, 80);
+    dnat_to(rs.evaluate(&p), "192.0.2.130", 80);
+    assert_eq!(
+        forwarded(&rs, &p, "192.0.2.130", "docker0"),
+        Verdict::Accept
+    );
+    // Not published: the host's own INPUT (policy accept here) takes it.
+    assert_eq!(rs.evaluate(&syn(Family::Ipv4, 443)), Verdict::Accept);
+    // A port Docker did not publish is dropped on its way to the container (FORWARD DROP).
+    let other = Packet { dport: 22, ..p };
+    dropped_by(
+        forwarded(&rs, &other, "192.0.2.130", "docker0"),
+        "filter FORWARD: policy drop",
+    );
+    // No ip6tables rules without "ip6tables": true.
+    assert_eq!(rs.evaluate(&syn(Family::Ipv6, 80)), Verdict::Accept);
+}
+
+#[test]
+fn docker_user_drop_stops_the_forwarded_connection() {
+    let rs = rules("docker-docker_user_drop-host");
+    let p = syn(Family::Ipv4, 80);
+    dnat_to(rs.evaluate(&p), "192.0.2.130", 80);
+    dropped_by(
+        forwarded(&rs, &p, "192.0.2.130", "docker0"),
+        "-A DOCKER-USER -p tcp -m tcp --dport 80 -j DROP",
+    );
+}
+
+#[test]
+fn docker_ip6tables_dnat_reaches_the_container_s_ipv6_address() {
+    let rs = rules("docker-ipv6_and_ip6tables_on_is_healthy-host");
+    for (family, to) in [
+        (Family::Ipv4, "192.0.2.130"),
+        (Family::Ipv6, "2001:db8:3::242:c000:282"),
+    ] {
+        let p = syn(family, 80);
+        match rs.evaluate(&p) {
+            Verdict::Redirected { to: r, .. } => {
+                let got = r.to.unwrap();
+                assert_eq!(Family::of(&got), family);
+                if family == Family::Ipv4 {
+                    assert_eq!(got, to.parse::<std::net::IpAddr>().unwrap());
+                }
+                assert_eq!(
+                    forwarded(&rs, &p, &got.to_string(), "docker0"),
+                    Verdict::Accept
+                );
+            }
+            other => panic!("{family:?}: {other:?}"),
+        }
+    }
+}

@@ -313,6 +313,57 @@ const CASES: &[Case] = &[
         incomplete: false,
         findings: &[b("reserved-address", ANY, None)],
     },
+    // Real Docker 20.10 in the lab's host namespace (tests/lab_docker.rs).
+    Case {
+        fixture: "docker-published_port_with_docker_proxy-host",
+        verdict: Pass,
+        incomplete: true,
+        findings: &[],
+    },
+    Case {
+        fixture: "docker-ipv6_and_ip6tables_on_is_healthy-host",
+        verdict: Pass,
+        incomplete: true,
+        findings: &[],
+    },
+    Case {
+        fixture: "docker-userland_proxy_off_publishes_ipv4_only-host",
+        verdict: Fail,
+        incomplete: true,
+        findings: &[
+            b("container-no-ipv6", V6, Some(80)),
+            b("no-listener", V6, Some(80)),
+            b("port-refused", V6, Some(80)),
+        ],
+    },
+    Case {
+        fixture: "docker-container_port_not_published-host",
+        verdict: Fail,
+        incomplete: true,
+        findings: &[
+            b("container-port-not-published", V6, Some(80)),
+            b("no-listener", V6, Some(80)),
+            b("port-refused", V6, Some(80)),
+            b("container-port-not-published", V4, Some(80)),
+            b("no-listener", V4, Some(80)),
+            b("port-refused", V4, Some(80)),
+        ],
+    },
+    Case {
+        fixture: "docker-docker_user_drop-host",
+        verdict: Fail,
+        incomplete: true,
+        findings: &[b("forward-drops", V4, Some(80))],
+    },
+    Case {
+        fixture: "docker-dnat_to_a_container_that_does_not_listen-host",
+        verdict: Fail,
+        incomplete: true,
+        findings: &[
+            b("no-listener", V4, Some(80)),
+            b("port-refused", V4, Some(80)),
+        ],
+    },
     Case {
         fixture: "fw-allowlist-host",
         verdict: AtRisk,

@@ -75,6 +75,24 @@ pub const CAUSES: &[(Code, &[Code])] = &[
         &[Code::PortRefused, Code::BlockedUpstream],
     ),
     (
+        Code::ForwardDrops,
+        &[
+            Code::PortTimeout,
+            Code::PortRefused,
+            Code::AddressUnreachable,
+        ],
+    ),
+    // Docker publishes the port on IPv4 only: IPv6 finds no socket and no DNAT.
+    (
+        Code::ContainerNoIpv6,
+        &[Code::NoListener, Code::PortRefused, Code::PortTimeout],
+    ),
+    // The web server runs in a container that does not publish the port.
+    (
+        Code::ContainerPortNotPublished,
+        &[Code::NoListener, Code::PortRefused],
+    ),
+    (
         Code::DnssecBogus,
         &[
             Code::DnsServfail,
@@ -135,6 +153,9 @@ pub fn priority(code: Code) -> u8 {
         Code::Ipv6NoRoute => 22,
         Code::FirewallDrops => 30,
         Code::FirewallAllowlist => 31,
+        Code::ForwardDrops => 32,
+        Code::ContainerNoIpv6 => 35,
+        Code::ContainerPortNotPublished => 36,
         Code::ListenerWrongAddress => 40,
         Code::NoListener => 41,
         Code::StandalonePortBusy => 46,

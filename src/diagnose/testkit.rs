@@ -87,6 +87,7 @@ impl Scenario {
             default_route_dev_v6: Some("eth0".into()),
             firewall: None,
             acme_clients: None,
+            containers: Vec::new(),
         };
         let target = TargetFacts {
             target: Target {
@@ -391,6 +392,12 @@ impl Scenario {
 
     pub fn listeners(mut self, listeners: Vec<Listener>) -> Scenario {
         self.run.host.listeners = Probed::Known(listeners);
+        self
+    }
+
+    /// A container runtime on the host.
+    pub fn containers(mut self, runtime: crate::facts::ContainerFacts) -> Scenario {
+        self.run.host.containers.push(runtime);
         self
     }
 

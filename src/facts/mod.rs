@@ -693,6 +693,104 @@ pub struct HostFacts {
     /// (saved facts, a run from elsewhere).
     #[serde(default)]
     pub acme_clients: Option<ClientsFacts>,
+    /// Container runtimes found on the host (Docker, Podman), each as its API answered.
+    /// Empty when none was found, or in facts saved before containers were read.
+    #[serde(default)]
+    pub containers: Vec<ContainerFacts>,
+}
+
+/// One container runtime, read through its API socket (plain HTTP over the unix socket,
+/// `GET /containers/json`, `/containers/<id>/json`, `/networks`) and its settings file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContainerFacts {
+    /// `docker` or `podman`.
+    pub runtime: String,
+    /// The API socket that answered (or refused).
+    pub socket: String,
+    /// Running containers; unknown when the socket refused or did not answer.
+    pub containers: Probed<Vec<Container>>,
+    /// The runtime's networks (bridges and their subnets).
+    #[serde(default)]
+    pub networks: Vec<ContainerNetwork>,
+    /// The daemon's own settings (`daemon.json`), when a file was found.
+    #[serde(default)]
+    pub daemon: Option<DaemonSettings>,
+}
+
+/// What `dockerd` was told in its configuration file; `None` where the file is silent (the
+/// daemon's default then applies: `ipv6` false, `ip6tables` false before Docker 27,
+/// `userland-proxy` true).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DaemonSettings {
+    /// The file read: `/etc/docker/daemon.json` or the daemon's `--config-file`.
+    pub file: String,
+    pub ipv6: Option<bool>,
+    pub ip6tables: Option<bool>,
+    pub userland_proxy: Option<bool>,
+}
+
+/// A network of the runtime: its bridge interface and subnets.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContainerNetwork {
+    pub name: String,
+    /// The host interface of a bridge network (`docker0`, `br-…`, `podman0`).
+    pub bridge: Option<String>,
+    pub subnets: Vec<ipnet::IpNet>,
+    pub enable_ipv6: bool,
+}
+
+/// One running container, as `docker ps` shows it, with where it is reachable.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Container {
+    /// The short id (12 hex digits).
+    pub id: String,
+    /// The name without its leading `/`.
+    pub name: String,
+    pub image: String,
+    /// A process of the container, whose `/proc/<pid>/net` shows its network namespace.
+    pub pid: Option<u32>,
+    /// Its addresses, per network.
+    pub addresses: Vec<ContainerAddress>,
+    /// Published and exposed ports, as the API lists them.
+    pub ports: Vec<ContainerPort>,
+    /// TCP ports something listens on inside the container's network namespace (any
+    /// address), from `/proc/<pid>/net/tcp` and `tcp6`.
+    pub listening: Probed<Vec<u16>>,
+    /// Runs in the host's network namespace (`--network host`): its sockets are the host's.
+    #[serde(default)]
+    pub host_network: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContainerAddress {
+    pub network: String,
+    pub address: IpAddr,
+}
+
+/// One entry of the API's `Ports`: a container port, and where the host publishes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContainerPort {
+    pub container_port: u16,
+    /// `tcp` or `udp`.
+    pub protocol: String,
+    /// The host address it is published on (`0.0.0.0`, `::`), when published.
+    pub host_ip: Option<IpAddr>,
+    pub host_port: Option<u16>,
+}
+
+impl Container {
+    /// The container's ports published on the host on `host_port` for TCP.
+    pub fn publishes(&self, host_port: u16) -> bool {
+        self.ports
+            .iter()
+            .any(|p| p.protocol == "tcp" && p.host_port == Some(host_port))
+    }
 }
 
 /// The rulesets, verbatim, so a saved facts file can be re-evaluated offline.

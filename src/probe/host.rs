@@ -38,6 +38,7 @@ impl HostProbe for LinuxHost {
                 .and_then(|t| default_route_dev_v6(&t)),
             firewall: Some(super::firewall::firewall_facts()),
             acme_clients: self.acme_clients.clone(),
+            containers: super::containers::container_facts(),
         }
     }
 }
@@ -58,6 +59,7 @@ pub fn unknown_host_facts(reason: &str) -> HostFacts {
         default_route_dev_v6: None,
         firewall: None,
         acme_clients: None,
+        containers: Vec::new(),
     }
 }
 

@@ -4,6 +4,7 @@
 //! timeout, a refusal or a permission error is recorded as a fact.
 
 pub mod clients;
+pub mod containers;
 pub mod dns;
 pub mod dns_raw;
 pub mod dns_view;

@@ -5,9 +5,10 @@
 
 use crate::diagnose::ca::{self, Dial};
 use crate::diagnose::context::socket;
+use crate::diagnose::firewall::nat;
 use crate::diagnose::registry::CheckDef;
 use crate::diagnose::{Check, Code, Context, Finding, Severity, run_check};
-use crate::facts::{Family, Listener, Method};
+use crate::facts::{Container, Family, Listener, Method};
 use std::net::IpAddr;
 
 pub const CHECK: CheckDef = CheckDef {
@@ -26,6 +27,17 @@ pub enum Found {
         family: Family,
         published: IpAddr,
         bound: Vec<Listener>,
+    },
+    /// A DNAT (or `docker-proxy`) hands the connection to a container, and nothing listens
+    /// on the port inside it.
+    ContainerSilent {
+        family: Family,
+        published: IpAddr,
+        container: Box<Container>,
+        /// The container's address and port the connection is sent to.
+        to: String,
+        /// How it gets there: the DNAT rule, or `docker-proxy`.
+        via: String,
     },
     /// Nothing takes the connection; `on_port` is whatever does listen on the port.
     Missing {
@@ -82,10 +94,57 @@ impl Check for Listeners {
             let Some(published) = local.first().copied() else {
                 continue;
             };
-            if local
+            let taken_by: Vec<&Listener> = listeners
                 .iter()
-                .any(|ip| listeners.iter().any(|l| accepts(l, ip, port, bindv6only)))
-            {
+                .filter(|l| local.iter().any(|ip| accepts(l, ip, port, bindv6only)))
+                .collect();
+            // A DNAT takes the connection before any socket of the host does: what answers
+            // is the container's socket (Docker without its userland proxy, kube-proxy).
+            // Looked for where it can matter: a container runtime runs, or no socket takes it.
+            let hop = (!cx.host.containers.is_empty() || taken_by.is_empty())
+                .then(|| nat::dnat(cx, family, port))
+                .flatten();
+            if let Some(hop) = hop {
+                if let Some(c) = &hop.container
+                    && nat::container_listens(c, hop.to_port) == Some(false)
+                {
+                    found.push(Found::ContainerSilent {
+                        family,
+                        published,
+                        container: Box::new(c.clone()),
+                        to: socket(&hop.to, hop.to_port),
+                        via: format!("DNAT: {}", hop.rule),
+                    });
+                }
+                continue;
+            }
+            if !taken_by.is_empty() {
+                // docker-proxy accepts, then relays to the container: it must listen there.
+                let proxy = taken_by
+                    .iter()
+                    .any(|l| l.process.as_ref().is_some_and(|p| p.name == "docker-proxy"));
+                if proxy && let Some(c) = nat::publisher(cx, port) {
+                    let inner = c
+                        .ports
+                        .iter()
+                        .find(|p| p.protocol == "tcp" && p.host_port == Some(port))
+                        .map_or(port, |p| p.container_port);
+                    if nat::container_listens(&c, inner) == Some(false) {
+                        let to = c
+                            .addresses
+                            .iter()
+                            .map(|a| socket(&a.address, inner))
+                            .next()
+                            .unwrap_or_else(|| format!("port {inner}"));
+                        found.push(Found::ContainerSilent {
+                            family,
+                            published,
+                            container: Box::new(c),
+                            to,
+                            via: "docker-proxy, which relays the connection".into(),
+                        });
+                    }
+                }
                 continue;
             }
             let on_port: Vec<Listener> = listeners
@@ -155,6 +214,45 @@ impl Check for Listeners {
                 published,
                 on_port,
             } => missing(cx, *family, published, on_port),
+            Found::ContainerSilent {
+                family,
+                published,
+                container,
+                to,
+                via,
+            } => Finding::new(
+                Code::NoListener,
+                Severity::Blocker,
+                format!(
+                    "port {port} is published to {}, and nothing listens on {to} inside it",
+                    nat::describe(container)
+                ),
+            )
+            .family(*family)
+            .port(port)
+            .detail(format!(
+                "{} reaches the container at {to} ({via}), but no socket listens on that port in the container's network namespace, so the connection is refused or reset.",
+                socket(published, port)
+            ))
+            .evidence(via.clone())
+            .evidence(format!(
+                "listening in the container: {}",
+                container
+                    .listening
+                    .known()
+                    .filter(|p| !p.is_empty())
+                    .map_or("nothing".to_string(), |p| p
+                        .iter()
+                        .map(u16::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", "))
+            ))
+            .fix(format!(
+                "make the service in {} listen on {to} (0.0.0.0, not 127.0.0.1), or publish the port it does listen on: -p {port}:<its port>",
+                container.name
+            ))
+            .fix(format!("docker logs {}   # did it start?", container.name))
+            .ca(ca::dial_error(cx.domain, published, Dial::Refused)),
         }
     }
 }

@@ -2,8 +2,8 @@
 //! INPUT chain (priority 0, as netfilter registers it) and the chains it jumps to.
 
 use super::model::{
-    Action, BaseChain, ChainRef, Cond, Hook, Match, NetSet, Origin, PortSet, Position, Rule,
-    RuleRef, Ruleset,
+    Action, BaseChain, ChainRef, Cond, Hook, Match, NetSet, Origin, PortSet, Position, Redirect,
+    Rule, RuleRef, Ruleset,
 };
 use super::nft::manager_of;
 use crate::facts::{Family, IptablesBackend};
@@ -275,6 +275,11 @@ fn parse_rule(
                 String::new(),
                 negate,
             ),
+            "-o" | "--out-interface" => push(
+                Some(Cond::Oif(vec![value.to_string()])),
+                String::new(),
+                negate,
+            ),
             "--dport" | "--destination-port" | "--dports" | "--destination-ports" => push(
                 ports(value).map(|p| Cond::DPort(PortSet::new(p))),
                 format!("{w} {value}"),
@@ -416,14 +421,20 @@ fn parse_rule(
                     }
                     t if CONTINUE_TARGETS.contains(&t) => Action::Continue,
                     "DNAT" | "REDIRECT" | "TPROXY" => {
-                        let to = words
+                        let dest = words
                             .iter()
                             .position(|x| {
                                 x == "--to-destination" || x == "--to-ports" || x == "--on-port"
                             })
-                            .and_then(|p| words.get(p + 1))
-                            .map_or(String::new(), |d| format!(" to {d}"));
-                        Action::Redirected(format!("{value}{to}"))
+                            .and_then(|p| words.get(p + 1));
+                        let text = format!(
+                            "{value}{}",
+                            dest.map_or(String::new(), |d| format!(" to {d}"))
+                        );
+                        match (value, dest) {
+                            ("DNAT", Some(d)) => Action::Redirected(Redirect::dnat(d, text)),
+                            _ => Action::Redirected(Redirect::other(text)),
+                        }
                     }
                     t if chains.iter().any(|c| c == t) => {
                         if goto {
@@ -544,6 +555,10 @@ const WAY_IN: &[(&str, &str, Hook, i64)] = &[
     ("mangle", "INPUT", Hook::Input, -150),
     ("filter", "INPUT", Hook::Input, 0),
     ("security", "INPUT", Hook::Input, 50),
+    // The forward path, for a DNAT to a container (`nat.rs`).
+    ("mangle", "FORWARD", Hook::Forward, -150),
+    ("filter", "FORWARD", Hook::Forward, 0),
+    ("security", "FORWARD", Hook::Forward, 50),
 ];
 
 /// The tables of one dump on the way in. `origin` names it in evidence:
@@ -704,7 +719,7 @@ COMMIT
     }
 
     #[test]
-    fn docker_style_dnat_in_prerouting_is_undecidable_not_a_drop() {
+    fn docker_style_dnat_in_prerouting_is_followed_not_a_drop() {
         let dump = "*nat\n:PREROUTING ACCEPT [0:0]\n:DOCKER - [0:0]\n\
                     -A PREROUTING -m addrtype --dst-type LOCAL -j DOCKER\n\
                     -A DOCKER -i docker0 -j RETURN\n\
@@ -712,9 +727,12 @@ COMMIT
                     *filter\n:INPUT DROP [0:0]\nCOMMIT\n";
         let rs = ruleset(dump, Family::Ipv4, IptablesBackend::Nft);
         assert!(rs.managers.iter().any(|m| m == "Docker"));
+        // The DNAT leaves the way in: the forward path decides (`nat.rs`).
         match rs.evaluate(&pkt(None, 80)) {
-            Verdict::Undecidable { why, .. } => {
-                assert!(why.contains("DNAT to 172.17.0.2:80"), "{why}");
+            Verdict::Redirected { to, .. } => {
+                assert_eq!(to.to, Some("172.17.0.2".parse().unwrap()));
+                assert_eq!(to.port, Some(80));
+                assert_eq!(to.text, "DNAT to 172.17.0.2:80");
             }
             other => panic!("{other:?}"),
         }

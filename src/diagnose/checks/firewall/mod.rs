@@ -2,10 +2,12 @@
 //! and port, on the interface that holds the address. A self-probe cannot show this: a
 //! connection from the host to its own address goes through `lo`.
 //!
-//! Codes: `firewall-drops`, `firewall-allowlist`, `firewall-unknown`.
+//! Codes: `firewall-drops`, `firewall-allowlist`, `firewall-unknown`, `forward-drops` (a
+//! DNAT to a container followed to the forward path, `nat.rs`).
 
 pub mod iptables;
 pub mod model;
+pub mod nat;
 pub mod nft;
 pub mod sets;
 
@@ -25,6 +27,7 @@ pub const CHECK: CheckDef = CheckDef {
         Code::FirewallDrops,
         Code::FirewallAllowlist,
         Code::FirewallUnknown,
+        Code::ForwardDrops,
     ],
     methods: &[Method::Http01],
     run: |cx, out| run_check(&Firewall, cx, out),
@@ -58,6 +61,17 @@ pub enum Found {
         allowed: Vec<IpNet>,
         managers: Vec<String>,
     },
+    /// A DNAT sends the connection to `hop` (a container), and the forward path turns it
+    /// away at `rule`.
+    ForwardBlocked {
+        family: Family,
+        port: u16,
+        daddr: IpAddr,
+        hop: Box<nat::Hop>,
+        rule: RuleRef,
+        dial: Dial,
+        managers: Vec<String>,
+    },
 }
 
 /// The ruleset the kernel applies, from what could be read, and what could not be.
@@ -87,12 +101,21 @@ pub fn ruleset(fw: &FirewallFacts) -> (Ruleset, Vec<Unknown>) {
                     "ip6" => Family::Ipv6,
                     _ => continue,
                 };
-                if table != "filter" {
+                // nat too: Docker's DNAT and addrtype are compat expressions in nft.
+                if table != "filter" && table != "nat" {
+                    continue;
+                }
+                if replaced.contains(&(family.clone(), table.clone())) {
                     continue;
                 }
                 if let Some(Probed::Known(text)) = dump(fam, IptablesBackend::Nft) {
+                    // The dump holds every table of the family: merged once, and nft's own
+                    // view of each of them set aside, so no chain is evaluated twice.
                     rs.merge(iptables::ruleset(text, fam, IptablesBackend::Nft));
                     replaced.insert((family.clone(), table.clone()));
+                    for t in text.lines().filter_map(|l| l.trim().strip_prefix('*')) {
+                        replaced.insert((family.clone(), t.to_string()));
+                    }
                 }
             }
             rs.merge(nft_rules.without_tables(&replaced));
@@ -178,6 +201,55 @@ impl Check for Firewall {
                         });
                         continue;
                     }
+                    Verdict::Redirected { rule, to } => {
+                        let Some(hop) = nat::hop(cx, &rule, &to, port) else {
+                            found.push(Found::Undecidable {
+                                family,
+                                port,
+                                rule: rule.to_string(),
+                                why: format!(
+                                    "the connection is redirected ({}) to this host; where it then goes is not evaluated",
+                                    to.text
+                                ),
+                            });
+                            continue;
+                        };
+                        match nat::forward(&rs, &packet, &hop) {
+                            nat::Forward::Accept => {}
+                            nat::Forward::Undecidable { rule, why } => {
+                                found.push(Found::Undecidable {
+                                    family,
+                                    port,
+                                    rule,
+                                    why,
+                                });
+                            }
+                            nat::Forward::Blocked(v) => {
+                                let (rule, dial) = match v {
+                                    Verdict::Reject { rule, refused } => (
+                                        rule,
+                                        if refused {
+                                            Dial::Refused
+                                        } else {
+                                            Dial::Unreachable
+                                        },
+                                    ),
+                                    Verdict::Drop { rule } => (rule, Dial::Timeout),
+                                    _ => continue,
+                                };
+                                found.push(Found::ForwardBlocked {
+                                    family,
+                                    port,
+                                    daddr,
+                                    hop: Box::new(hop),
+                                    rule,
+                                    dial,
+                                    managers: rs.managers.clone(),
+                                });
+                            }
+                        }
+                        continue;
+                    }
                     Verdict::Drop { rule } => (rule, Dial::Timeout),
                     Verdict::Reject { rule, refused } => (
                         rule,
@@ -213,7 +285,7 @@ impl Check for Firewall {
                 "a firewall rule for {} port {port} could not be evaluated",
                 family.label()
             )),
-            Found::Blocked { .. } => None,
+            Found::Blocked { .. } | Found::ForwardBlocked { .. } => None,
         }
     }
 
@@ -238,6 +310,15 @@ impl Check for Firewall {
             .evidence(rule.clone())
             .evidence(why.clone())
             .fix("check that rule by hand: does it let a new TCP connection to port 80 in from any address?"),
+            Found::ForwardBlocked {
+                family,
+                port,
+                daddr,
+                hop,
+                rule,
+                dial,
+                managers,
+            } => forward_drops(cx, *family, *port, daddr, hop, rule, *dial, managers),
             Found::Blocked {
                 family,
                 port,
@@ -342,7 +423,7 @@ fn rule_fixes(rule: &RuleRef, port: u16) -> Vec<String> {
 
 /// Where the CA's packets arrive: the interface holding the address, else the default
 /// route's (a VPN's default route does not move where the public address lives).
-fn inbound_interface(cx: &Context, family: Family, daddr: &IpAddr) -> Option<String> {
+pub(crate) fn inbound_interface(cx: &Context, family: Family, daddr: &IpAddr) -> Option<String> {
     let host = cx.host;
     let by_route = match family {
         Family::Ipv4 => host.default_route_dev_v4.clone(),
@@ -360,7 +441,7 @@ fn inbound_interface(cx: &Context, family: Family, daddr: &IpAddr) -> Option<Str
 
 /// Where the host's route back to an arbitrary public source leaves: its default route's
 /// interface. Reverse-path filters compare it with the inbound interface.
-fn return_interface(cx: &Context, family: Family) -> Option<String> {
+pub(crate) fn return_interface(cx: &Context, family: Family) -> Option<String> {
     match family {
         Family::Ipv4 => cx.host.default_route_dev_v4.clone(),
         Family::Ipv6 => cx.host.default_route_dev_v6.clone(),
@@ -429,6 +510,85 @@ fn drops(
     }
     if family == Family::Ipv6 {
         f = f.fix("IPv6 has its own rules: opening IPv4 (iptables, ip saddr …) does not open IPv6");
+    }
+    f.ca(ca::dial_error(cx.domain, daddr, dial))
+}
+
+/// The forward path drops what a DNAT sends to a container: the rule, and Docker's own place
+/// for the user's rules (`DOCKER-USER`, which Docker never rewrites).
+#[allow(clippy::too_many_arguments)]
+fn forward_drops(
+    cx: &Context,
+    family: Family,
+    port: u16,
+    daddr: &IpAddr,
+    hop: &nat::Hop,
+    rule: &RuleRef,
+    dial: Dial,
+    managers: &[String],
+) -> Finding {
+    let dest = socket(&hop.to, hop.to_port);
+    let who = hop.container.as_ref().map_or_else(
+        || dest.clone(),
+        |c| format!("{} at {dest}", nat::describe(c)),
+    );
+    let mut f = Finding::new(
+        Code::ForwardDrops,
+        Severity::Blocker,
+        format!(
+            "the firewall's forward path drops {} connections to port {port} on their way to {who}: {rule}",
+            family.label()
+        ),
+    )
+    .family(family)
+    .port(port)
+    .detail(format!(
+        "{} is published by a DNAT ({}) to {dest}; the connection then crosses the FORWARD chain, not INPUT, and this rule turns it away, so the CA {}.",
+        socket(daddr, port),
+        hop.redirect.text,
+        if dial == Dial::Timeout { "times out" } else { "is refused" },
+    ))
+    .evidence(format!("DNAT: {}", hop.rule))
+    .evidence(format!("forward rule: {rule}"))
+    .evidence(format!(
+        "evaluated: new TCP SYN from an arbitrary public address to {dest}{}",
+        hop.bridge
+            .as_ref()
+            .map_or(String::new(), |b| format!(", out through {b}"))
+    ));
+    if let Some(m) = managed_by(managers) {
+        f = f.evidence(m);
+    }
+    let cmd = match &rule.chain.origin {
+        Origin::Iptables {
+            family: Family::Ipv6,
+            ..
+        } => "ip6tables",
+        Origin::Iptables { .. } => "iptables",
+        Origin::Nft { .. } => "nft",
+    };
+    if cmd == "nft" {
+        for line in rule_fixes(rule, hop.to_port) {
+            f = f.fix(line);
+        }
+    } else {
+        // DOCKER-USER is evaluated first and left alone by Docker: the place for an exception.
+        let bridge = hop
+            .bridge
+            .as_ref()
+            .map_or(String::new(), |b| format!(" -o {b}"));
+        f = f.fix(format!(
+            "{cmd} -I DOCKER-USER{bridge} -d {} -p tcp --dport {} -j ACCEPT   # Docker never rewrites DOCKER-USER",
+            hop.to, hop.to_port
+        ));
+        if rule.chain.chain == "DOCKER-USER"
+            && let Some(spec) = rule.text.strip_prefix("-A ")
+        {
+            f = f.fix(format!(
+                "or remove the rule: {cmd} -t {} -D {spec}",
+                rule.chain.table
+            ));
+        }
     }
     f.ca(ca::dial_error(cx.domain, daddr, dial))
 }

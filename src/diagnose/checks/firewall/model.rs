@@ -175,6 +175,8 @@ pub enum Cond {
     /// public source carries no IPv6 routing header (`-m rt`), is in no `recent` list, is
     /// under any rate limit. The text says which match and why, for evidence.
     Holds(bool, String),
+    /// Output interface names (forward path only); wildcards as for [`Cond::Iif`].
+    Oif(Vec<String>),
     /// Anything else: the text of the match, for evidence.
     Unknown(String),
 }
@@ -201,10 +203,76 @@ pub enum Action {
     /// A verdict map: the first element whose condition holds gives the action. Shared
     /// between the rules that use one named map.
     Vmap(Arc<Vec<(Cond, Action)>>),
-    /// DNAT, REDIRECT, TPROXY: the connection goes elsewhere (a container, a proxy), and the
-    /// forward path, which is not evaluated, decides. Its text, for evidence.
-    Redirected(String),
+    /// DNAT, REDIRECT, TPROXY: the connection goes elsewhere (a container, a proxy). A DNAT
+    /// to another address is followed (`nat.rs`): the forward path then decides.
+    Redirected(Redirect),
     Unknown(String),
+}
+
+/// Which kind of redirection a NAT rule does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RedirectKind {
+    /// `-j DNAT` / nft `dnat`: to another address (a container behind a bridge).
+    Dnat,
+    /// `-j REDIRECT`, TPROXY: to this host itself, on another port.
+    Local,
+}
+
+/// Where a NAT rule sends the connection, typed: `to` and `port` are what the rule names
+/// (`--to-destination 172.17.0.2:80`), `None` when it names none or a range.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Redirect {
+    pub kind: RedirectKind,
+    pub to: Option<IpAddr>,
+    pub port: Option<u16>,
+    /// The target as its tool prints it, for evidence: `DNAT to 172.17.0.2:80`.
+    pub text: String,
+}
+
+impl Redirect {
+    /// A redirection that is not followed (REDIRECT, TPROXY, a DNAT to a map or range):
+    /// only its text, for evidence.
+    pub fn other(text: impl Into<String>) -> Redirect {
+        Redirect {
+            kind: RedirectKind::Local,
+            to: None,
+            port: None,
+            text: text.into(),
+        }
+    }
+
+    /// A DNAT to `addr[:port]` as iptables writes it (`192.0.2.130:80`, `[2001:db8::2]:80`,
+    /// `192.0.2.130`); a range or anything else gives no single destination.
+    pub fn dnat(destination: &str, text: impl Into<String>) -> Redirect {
+        let (to, port) = parse_destination(destination);
+        Redirect {
+            kind: RedirectKind::Dnat,
+            to,
+            port,
+            text: text.into(),
+        }
+    }
+}
+
+fn parse_destination(d: &str) -> (Option<IpAddr>, Option<u16>) {
+    if let Ok(sa) = d.parse::<std::net::SocketAddr>() {
+        return (Some(sa.ip()), Some(sa.port()));
+    }
+    if let Ok(ip) = d
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse::<IpAddr>()
+    {
+        return (Some(ip), None);
+    }
+    // `addr:port` with a range on either side names no single destination.
+    match d
+        .rsplit_once(':')
+        .map(|(ip, port)| (ip.parse(), port.parse()))
+    {
+        Some((Ok(ip), Ok(port))) => (Some(ip), Some(port)),
+        _ => (None, None),
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -222,6 +290,9 @@ pub enum Hook {
     Ingress,
     Prerouting,
     Input,
+    /// The forward path (filter FORWARD): what a DNAT to a container then meets. Not part of
+    /// the way in to the host itself.
+    Forward,
 }
 
 /// A chain that a hook calls directly.
@@ -274,6 +345,12 @@ pub enum Verdict {
         rule: RuleRef,
         refused: bool,
     },
+    /// A DNAT sent the connection to another address: the forward path decides
+    /// ([`Ruleset::evaluate_forward`]).
+    Redirected {
+        rule: RuleRef,
+        to: Redirect,
+    },
     /// `rule` names the rule or chain, for people only.
     Undecidable {
         rule: String,
@@ -300,7 +377,7 @@ fn iface_matches(pattern: &str, name: &str) -> bool {
 
 /// A condition on anything but the source address (which evaluation splits on instead), at
 /// `hook`.
-fn eval_static(cond: &Cond, p: &Packet, hook: Hook) -> Tri {
+fn eval_static(cond: &Cond, p: &Packet, hook: Hook, oif: Option<&str>) -> Tri {
     let yes = |b: bool| if b { Tri::Yes } else { Tri::No };
     match cond {
         Cond::L4Proto(names) => yes(names.iter().any(|n| n == "tcp" || n == "all" || n == "6")),
@@ -317,9 +394,12 @@ fn eval_static(cond: &Cond, p: &Packet, hook: Hook) -> Tri {
         Cond::CtState(_) if hook == Hook::Ingress => Tri::Unknown(
             "`ct state` at the ingress hook, before conntrack has seen the packet".into(),
         ),
-        Cond::CtState(states) => yes(states.iter().any(|s| s.eq_ignore_ascii_case("new"))),
+        // After a DNAT (the forward path to a container) `ct status dnat` holds: firewalld
+        // accepts such connections in its forward chain.
+        Cond::CtState(states) => yes(states
+            .iter()
+            .any(|s| s.eq_ignore_ascii_case("new") || (hook == Hook::Forward && s == "dnat"))),
         Cond::NfProto(f) => yes(*f == p.family),
-        Cond::DstLocal => Tri::Yes,
         Cond::AddrType { dst, types, on_iif } => addr_type(*dst, types, *on_iif),
         Cond::PktType(kinds) => yes(kinds
             .iter()
@@ -334,6 +414,15 @@ fn eval_static(cond: &Cond, p: &Packet, hook: Hook) -> Tri {
         // The CA's first packet is a bare SYN.
         Cond::TcpFlags { mask, comp } => yes(TCP_SYN & mask == *comp),
         Cond::Holds(holds, _) => yes(*holds),
+        // On the forward path the destination is the container's address, not a local one.
+        Cond::DstLocal => yes(hook != Hook::Forward),
+        Cond::Oif(names) => match oif {
+            Some(oif) if hook == Hook::Forward => {
+                yes(names.iter().any(|pat| iface_matches(pat, oif)))
+            }
+            Some(_) => Tri::Unknown("an output interface match before routing".into()),
+            None => Tri::Unknown("the output interface is unknown".into()),
+        },
         Cond::Unknown(text) => Tri::Unknown(format!("cannot evaluate `{text}`")),
     }
 }
@@ -412,6 +501,8 @@ struct Eval<'r> {
     stack: Vec<String>,
     /// Second walks tried so far (see [`Eval::same_either_way`]).
     alternatives: usize,
+    /// The output interface, on the forward path.
+    oif: Option<&'r str>,
 }
 
 impl Eval<'_> {
@@ -513,7 +604,7 @@ impl Eval<'_> {
                     by_source.push((set, m.negated));
                     continue;
                 }
-                match (eval_static(&m.cond, p, hook), m.negated) {
+                match (eval_static(&m.cond, p, hook, self.oif), m.negated) {
                     (Tri::Yes, true) | (Tri::No, false) => {
                         ruled_out = true;
                         break;
@@ -669,11 +760,14 @@ impl Eval<'_> {
                     }
                     let hit = match cond {
                         Cond::SAddr(set) => left.take(set, self.p.family, &mut self.work),
-                        other => match eval_static(other, self.p, self.hook) {
+                        other => match eval_static(other, self.p, self.hook, self.oif) {
                             Tri::Yes => std::mem::take(&mut left),
                             Tri::No => continue,
                             Tri::Unknown(why) => {
-                                out.push((std::mem::take(&mut left), Self::undecidable(&at(), why)));
+                                out.push((
+                                    std::mem::take(&mut left),
+                                    Self::undecidable(&at(), why),
+                                ));
                                 break;
                             }
                         },
@@ -684,12 +778,21 @@ impl Eval<'_> {
                 }
                 self.give_back(rest, left, excluded);
             }
-            Action::Redirected(text) => out.push((
+            // A DNAT to a named address leaves the way in: the caller follows it.
+            Action::Redirected(r) if r.kind == RedirectKind::Dnat && r.to.is_some() => out.push((
+                m,
+                Flow::Verdict(Verdict::Redirected {
+                    rule: rule.at.clone(),
+                    to: r.clone(),
+                }),
+            )),
+            Action::Redirected(r) => out.push((
                 m,
                 Self::undecidable(
                     &at(),
                     format!(
-                        "the connection is redirected ({text}); the forward path that then decides is not evaluated"
+                        "the connection is redirected ({}); where it then goes is not evaluated",
+                        r.text
                     ),
                 ),
             )),
@@ -711,10 +814,24 @@ struct Outcome {
 
 impl Ruleset {
     fn run(&self, p: &Packet, input: Sources, budget: u64) -> Outcome {
+        self.run_path(p, input, budget, None)
+    }
+
+    /// The way in (`forward_oif` `None`: every hook but forward) or the forward path out
+    /// through `forward_oif` (the forward hook only).
+    fn run_path(
+        &self,
+        p: &Packet,
+        input: Sources,
+        budget: u64,
+        forward_oif: Option<&str>,
+    ) -> Outcome {
+        let forward = forward_oif.is_some();
         let mut chains: Vec<&BaseChain> = self
             .base
             .iter()
             .filter(|b| b.family.is_none_or(|f| f == p.family))
+            .filter(|b| (b.hook == Hook::Forward) == forward)
             .collect();
         chains.sort_by_key(|b| (b.hook, b.priority));
         let mut ev = Eval {
@@ -727,6 +844,7 @@ impl Ruleset {
             memo: HashMap::new(),
             stack: Vec::new(),
             alternatives: 0,
+            oif: forward_oif,
         };
         let mut pieces = Vec::new();
         let mut live = input;
@@ -790,6 +908,27 @@ impl Ruleset {
     /// a drop or reject ends it.
     pub fn evaluate(&self, p: &Packet) -> Verdict {
         self.evaluate_counted(p, WORK_BUDGET).0
+    }
+
+    /// What the forward path does with `p` (already translated: `daddr`/`dport` are the DNAT's
+    /// destination) on its way out through `oif`: the forward hook's base chains only.
+    pub fn evaluate_forward(&self, p: &Packet, oif: &str) -> Verdict {
+        let input = p
+            .saddr
+            .as_ref()
+            .map_or_else(Sources::arbitrary, Sources::one);
+        self.run_path(p, input, WORK_BUDGET, Some(oif))
+            .pieces
+            .into_iter()
+            .find(|(s, _)| !s.is_empty())
+            .map_or(Verdict::Accept, |(_, v)| v)
+    }
+
+    /// Whether any chain hooks the forward path (a ruleset read without it says nothing).
+    pub fn has_forward_path(&self, family: Family) -> bool {
+        self.base
+            .iter()
+            .any(|b| b.hook == Hook::Forward && b.family.is_none_or(|f| f == family))
     }
 
     /// [`Ruleset::evaluate`] within `budget` steps, and the steps it took.
@@ -904,6 +1043,23 @@ pub(crate) mod tests {
             chain: chain_ref(key),
             devices: None,
         }
+    }
+
+    #[test]
+    fn dnat_destinations_are_single_addresses_or_nothing() {
+        let d = |s: &str| {
+            let r = Redirect::dnat(s, "");
+            (r.to.map(|a| a.to_string()), r.port)
+        };
+        assert_eq!(d("192.0.2.130:80"), (Some("192.0.2.130".into()), Some(80)));
+        assert_eq!(
+            d("[2001:db8:3::2]:80"),
+            (Some("2001:db8:3::2".into()), Some(80))
+        );
+        assert_eq!(d("192.0.2.130"), (Some("192.0.2.130".into()), None));
+        assert_eq!(d("2001:db8:3::2"), (Some("2001:db8:3::2".into()), None));
+        assert_eq!(d("192.0.2.130-192.0.2.140:80"), (None, None));
+        assert_eq!(d("192.0.2.130:80-90"), (None, None));
     }
 
     #[test]

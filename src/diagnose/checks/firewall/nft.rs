@@ -3,8 +3,8 @@
 //! become `Unknown` with their text, never a guess.
 
 use super::model::{
-    Action, BaseChain, ChainRef, Cond, Hook, Match, NetSet, Origin, PortSet, Position, Rule,
-    RuleRef, Ruleset,
+    Action, BaseChain, ChainRef, Cond, Hook, Match, NetSet, Origin, PortSet, Position, Redirect,
+    Rule, RuleRef, Ruleset,
 };
 use crate::facts::Family;
 use ipnet::IpNet;
@@ -292,6 +292,7 @@ fn condition(cx: &Ctx, left: &Value, right: &Value) -> Vec<Cond> {
             }),
             "iif" | "iifname" => cx.strings(right).map(Cond::Iif),
             "pkttype" => cx.strings(right).map(Cond::PktType),
+            "oif" | "oifname" => cx.strings(right).map(Cond::Oif),
             _ => None,
         };
         return c.map_or_else(unknown, |c| vec![c]);
@@ -300,6 +301,15 @@ fn condition(cx: &Ctx, left: &Value, right: &Value) -> Vec<Cond> {
         return cx
             .strings(right)
             .map_or_else(unknown, |s| vec![Cond::CtState(s)]);
+    }
+    // `ct status dnat`: the CA's connection is not destination-NATed on the way in, but is
+    // on the forward path to a container (firewalld accepts those there).
+    if left.get("ct").is_some_and(|c| c["key"] == "status")
+        && cx
+            .strings(right)
+            .is_some_and(|s| s.iter().all(|x| x == "dnat"))
+    {
+        return vec![Cond::CtState(vec!["dnat".into()])];
     }
     // A new connection from outside has no status bit set yet (not DNATed, no reply seen) and
     // runs in the original direction.
@@ -377,7 +387,10 @@ fn verdict(stmt: &Value) -> Option<Action> {
         "continue" => Action::Continue,
         "jump" => Action::Jump(body["target"].as_str()?.to_string()),
         "goto" => Action::Goto(body["target"].as_str()?.to_string()),
-        "dnat" | "redirect" | "tproxy" => Action::Redirected(format!("{key} {}", text(body))),
+        "dnat" => Action::Redirected(dnat(body)),
+        "redirect" | "tproxy" => {
+            Action::Redirected(Redirect::other(format!("{key} {}", text(body))))
+        }
         // Handed to a userspace program, which decides: nothing to evaluate here.
         "queue" => Action::Unknown(format!("queue {}", text(body))),
         "reject" => {
@@ -395,6 +408,27 @@ fn verdict(stmt: &Value) -> Option<Action> {
         }
         _ => return None,
     })
+}
+
+/// nft's `dnat` statement (`{"addr": "192.0.2.130", "port": 80}`, `family` in inet tables):
+/// a literal address is followed, anything else (a map, a range) is not.
+fn dnat(body: &Value) -> Redirect {
+    let addr = body["addr"].as_str().and_then(|a| a.parse::<IpAddr>().ok());
+    let port = body["port"].as_u64().and_then(|p| u16::try_from(p).ok());
+    let shown = format!(
+        "dnat to {}{}",
+        body.get("addr").map(text).unwrap_or_default(),
+        port.map_or(String::new(), |p| format!(":{p}"))
+    );
+    match addr {
+        Some(a) => Redirect {
+            kind: super::model::RedirectKind::Dnat,
+            to: Some(a),
+            port,
+            text: shown,
+        },
+        None => Redirect::other(shown),
+    }
 }
 
 fn rule_of(cx: &Ctx, item: &Value, maps: &HashMap<SetKey, &[Value]>, opaque: &mut bool) -> Rule {
@@ -722,6 +756,7 @@ pub fn ruleset_with_kernel(json: &Value, netlink: Option<&str>) -> (Ruleset, Opa
                 (Some("ingress"), Some("filter")) => Some(Hook::Ingress),
                 (Some("prerouting"), Some("filter" | "nat")) => Some(Hook::Prerouting),
                 (Some("input"), Some("filter")) => Some(Hook::Input),
+                (Some("forward"), Some("filter")) => Some(Hook::Forward),
                 _ => None,
             };
             if let Some(hook) = hook {
