@@ -19,3 +19,4 @@ pub mod render;
 pub mod reserved;
 pub mod sanitize;
 pub mod timefmt;
+pub mod webconf;
