@@ -155,6 +155,7 @@ pub fn http_answer(bytes: &[u8]) {
             allow_reserved: true,
             ca_issuer: "letsencrypt.org".into(),
             account_uri: None,
+            cdn_ranges: None,
         },
         host: crate::probe::host::unknown_host_facts("fuzz"),
         targets: vec![TargetFacts {
@@ -187,6 +188,7 @@ pub fn http_answer(bytes: &[u8]) {
             method: MethodFacts::Http01(Http01Facts {
                 connects: vec![connect],
                 http: vec![fact],
+                webroot: None,
             }),
             caa: None,
             dnssec: Vec::new(),

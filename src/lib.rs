@@ -6,6 +6,7 @@
 
 pub mod ca_limits;
 pub mod catalogue;
+pub mod cdn;
 pub mod cli;
 pub mod config;
 pub mod diagnose;

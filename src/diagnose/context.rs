@@ -62,6 +62,7 @@ impl Ipv6Off {
 static NO_HTTP01: Http01Facts = Http01Facts {
     connects: Vec::new(),
     http: Vec::new(),
+    webroot: None,
 };
 
 impl<'a> Context<'a> {

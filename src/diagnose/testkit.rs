@@ -86,6 +86,7 @@ impl Scenario {
             default_route_dev_v4: Some("eth0".into()),
             default_route_dev_v6: Some("eth0".into()),
             firewall: None,
+            web_server: None,
         };
         let target = TargetFacts {
             target: Target {
@@ -118,6 +119,7 @@ impl Scenario {
                     allow_reserved: true,
                     ca_issuer: "letsencrypt.org".into(),
                     account_uri: None,
+                    cdn_ranges: None,
                 },
                 host,
                 targets: vec![target],

@@ -15,6 +15,7 @@ pub struct LinuxHost {
 
 impl HostProbe for LinuxHost {
     fn host_facts(&self) -> HostFacts {
+        let listeners = listeners(&self.ports);
         HostFacts {
             kernel: kernel(),
             ipv6_in_kernel: ipv6_in_kernel(),
@@ -27,7 +28,7 @@ impl HostProbe for LinuxHost {
             } else {
                 Probed::Known(false)
             },
-            listeners: listeners(&self.ports),
+            listeners: listeners.clone(),
             default_route_dev_v4: read("/proc/net/route")
                 .ok()
                 .and_then(|t| default_route_dev_v4(&t)),
@@ -35,6 +36,10 @@ impl HostProbe for LinuxHost {
                 .ok()
                 .and_then(|t| default_route_dev_v6(&t)),
             firewall: Some(super::firewall::firewall_facts()),
+            web_server: Some(super::webconf::web_server_facts(
+                &super::webconf::System,
+                listeners.known().map(Vec::as_slice),
+            )),
         }
     }
 }
@@ -54,6 +59,7 @@ pub fn unknown_host_facts(reason: &str) -> HostFacts {
         default_route_dev_v4: None,
         default_route_dev_v6: None,
         firewall: None,
+        web_server: None,
     }
 }
 

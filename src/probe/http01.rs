@@ -86,7 +86,13 @@ pub async fn gather<C: ConnectProbe, H: HttpProbe>(
             (vec![c80, c443], h80)
         }
     });
-    let mut facts = Http01Facts::default();
+    let mut facts = Http01Facts {
+        webroot: config
+            .webroot
+            .as_ref()
+            .map(|p| p.to_string_lossy().into_owned()),
+        ..Http01Facts::default()
+    };
     for (connects, http_fact) in join_all(per_address).await {
         facts.connects.extend(connects);
         facts.http.extend(http_fact);

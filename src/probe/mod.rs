@@ -11,6 +11,7 @@ pub mod host;
 pub mod http;
 pub mod http01;
 pub mod tcp;
+pub mod webconf;
 
 use crate::config::Config;
 use crate::domain::DomainName;
@@ -98,6 +99,7 @@ where
             allow_reserved: config.allow_reserved,
             ca_issuer: config.ca_issuer.clone(),
             account_uri: config.account_uri.clone(),
+            cdn_ranges: config.cdn_ranges.clone(),
         },
         host: host::unknown_host_facts("not read yet"),
         targets: Vec::new(),
@@ -433,6 +435,8 @@ mod tests {
             resolver: None,
             allow_reserved: true,
             expect_txt: None,
+            webroot: None,
+            cdn_ranges: None,
             ca_issuer: "letsencrypt.org".into(),
             account_uri: None,
             authoritative_port: 53,
