@@ -62,6 +62,21 @@ pub const CAUSES: &[(Code, &[Code])] = &[
         &[Code::TxtMissing, Code::TxtWrong],
     ),
     (Code::TxtDoubledLabel, &[Code::TxtMissing]),
+    // The CA meets the CDN, not this host: the addresses are not this host's.
+    (
+        Code::ProxyInFront,
+        &[Code::NotOnHost, Code::AaaaNotLocal, Code::ChallengeStatus],
+    ),
+    // nginx's configuration says why the answer on port 80 is wrong.
+    (
+        Code::VhostMissingIpv6Listen,
+        &[Code::ChallengeStatus, Code::BadRedirect],
+    ),
+    (
+        Code::ChallengeLocationShadowed,
+        &[Code::ChallengeStatus, Code::BadRedirect],
+    ),
+    (Code::WebrootMismatch, &[Code::ChallengeStatus]),
 ];
 
 /// The symptoms `root` can explain.
@@ -105,6 +120,10 @@ pub fn priority(code: Code) -> u8 {
         Code::ListenerWrongAddress => 40,
         Code::NoListener => 41,
         Code::FirewallUnknown => 50,
+        Code::ProxyInFront => 9,
+        Code::VhostMissingIpv6Listen => 55,
+        Code::ChallengeLocationShadowed => 56,
+        Code::WebrootMismatch => 57,
         Code::ChallengeStatus => 60,
         Code::BadRedirect => 61,
         Code::HttpNoResponse => 62,

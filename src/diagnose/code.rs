@@ -77,6 +77,10 @@ codes! {
     AcmeChallengeCnameDangling => "acme-challenge-cname-dangling",
     WildcardShadowsChallenge => "wildcard-shadows-challenge",
     TxtDoubledLabel => "txt-doubled-label",
+    VhostMissingIpv6Listen => "vhost-missing-ipv6-listen",
+    ChallengeLocationShadowed => "challenge-location-shadowed",
+    WebrootMismatch => "webroot-mismatch",
+    ProxyInFront => "proxy-in-front",
 }
 
 impl fmt::Display for Code {

@@ -23,6 +23,8 @@ pub const REGISTRY: &[CheckDef] = &[
     checks::listener::CHECK,
     checks::firewall::CHECK,
     checks::reachability::CHECK,
+    http01::front::CHECK,
+    http01::webconf::CHECK,
     http01::answer::CHECK,
     checks::caa::CHECK,
 ];

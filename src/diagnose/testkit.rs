@@ -388,6 +388,21 @@ impl Scenario {
         )
     }
 
+    /// The challenge GET on `address` answered `status` with this `Server` header.
+    pub fn http_server(self, address: &str, status: u16, server: &str) -> Scenario {
+        self.http_outcome(
+            address,
+            HttpOutcome::Response {
+                status,
+                server: Some(server.into()),
+                location: None,
+                body_prefix: String::new(),
+                body_bytes: 0,
+                body_truncated: false,
+            },
+        )
+    }
+
     /// The challenge GET on `address` ended in `outcome`, after a successful connect.
     pub fn http_outcome(mut self, address: &str, outcome: HttpOutcome) -> Scenario {
         self = self.connect(address, 80, ConnectOutcome::Connected);
@@ -436,6 +451,37 @@ impl Scenario {
                 elapsed_ms: 1,
             });
         }
+        self
+    }
+
+    /// nginx runs here with this `nginx -T` dump (no Apache, no Caddy).
+    pub fn nginx_dump(mut self, dump: &str) -> Scenario {
+        use crate::facts::{NginxConfig, Unknown, WebServerFacts};
+        fn not<T>(p: &str) -> Probed<T> {
+            Probed::Unknown(Unknown::NotInstalled {
+                program: p.to_string(),
+            })
+        }
+        self.run.host.web_server = Some(WebServerFacts {
+            nginx: Probed::Known(NginxConfig {
+                command: "/usr/sbin/nginx -T".into(),
+                dump: dump.to_string(),
+            }),
+            apache: not("apache2ctl"),
+            caddy: not("caddy"),
+        });
+        self
+    }
+
+    /// `--webroot DIR` was given.
+    pub fn webroot(mut self, dir: &str) -> Scenario {
+        self.http01().webroot = Some(dir.to_string());
+        self
+    }
+
+    /// `--cdn-ranges`: these ranges replace the shipped ones.
+    pub fn cdn_ranges(mut self, text: &str) -> Scenario {
+        self.run.options.cdn_ranges = Some(text.to_string());
         self
     }
 

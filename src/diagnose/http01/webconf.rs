@@ -1,0 +1,473 @@
+//! The web server's own configuration, read the way nginx reads it (`crate::webconf`): which
+//! `server` answers the name on each family, which `location` serves the challenge, where its
+//! files come from. This turns "the token 404s" into the file and line that makes it so.
+//!
+//! Codes: `vhost-missing-ipv6-listen`, `challenge-location-shadowed`, `webroot-mismatch`.
+
+use crate::diagnose::ca;
+use crate::diagnose::context::socket;
+use crate::diagnose::registry::CheckDef;
+use crate::diagnose::{Check, Code, Context, Finding, Severity, run_check};
+use crate::facts::{Family, HttpOutcome, Method};
+use crate::webconf::select::{Handler, ListenAddr};
+use crate::webconf::{self, Route, nginx};
+use std::net::IpAddr;
+
+pub const CHECK: CheckDef = CheckDef {
+    name: "web-config",
+    codes: &[
+        Code::VhostMissingIpv6Listen,
+        Code::ChallengeLocationShadowed,
+        Code::WebrootMismatch,
+    ],
+    methods: &[Method::Http01],
+    run: |cx, out| run_check(&WebConfig, cx, out),
+};
+
+pub struct WebConfig;
+
+/// The token the routes are computed for: any name in the ACME shape routes alike.
+const TOKEN: &str = "acme-doctor-token";
+
+#[derive(Debug, Clone)]
+pub enum Found {
+    /// The name's block has no IPv6 listen on the port; IPv6 requests reach `v6`'s block.
+    MissingIpv6Listen { v4: Box<Route>, v6: Box<Route> },
+    /// Something other than a file answers the challenge path.
+    Shadowed {
+        family: Option<Family>,
+        route: Box<Route>,
+        handler: Handler,
+    },
+    /// The challenge files are read from another directory than `--webroot`'s.
+    WebrootMismatch {
+        family: Option<Family>,
+        route: Box<Route>,
+        webroot: String,
+    },
+}
+
+/// The nginx configuration, when nginx is the server answering here.
+fn config(cx: &Context) -> Option<nginx::Config> {
+    let ws = cx.host.web_server.as_ref()?;
+    let dump = &ws.nginx.known()?.dump;
+    // Another program holds port 80: nginx's configuration is not what answers.
+    if let Some(listeners) = cx.host.listeners.known() {
+        let on_port: Vec<_> = listeners
+            .iter()
+            .filter(|l| l.port == cx.dial_port())
+            .collect();
+        if !on_port.is_empty()
+            && on_port
+                .iter()
+                .all(|l| l.process.as_ref().is_some_and(|p| p.name != "nginx"))
+        {
+            return None;
+        }
+    }
+    nginx::load(dump).ok()
+}
+
+/// The route of the challenge for each family whose published address is on this host.
+fn routes(cx: &Context, config: &nginx::Config) -> Vec<(Family, Route)> {
+    let port = cx.dial_port();
+    [Family::Ipv6, Family::Ipv4]
+        .into_iter()
+        .filter(|f| *f == Family::Ipv4 || cx.ipv6_off.is_none())
+        .filter_map(|f| {
+            let ip = cx.usable(f).iter().find(|ip| cx.is_local(ip))?;
+            webconf::route(config, *ip, port, cx.domain, TOKEN).map(|r| (f, r))
+        })
+        .collect()
+}
+
+fn takes_ipv6(route: &Route) -> bool {
+    route.listens.iter().any(|l| {
+        l.port == route.port
+            && matches!(&l.addr, ListenAddr::AnyV6 | ListenAddr::Ip(IpAddr::V6(_)))
+    })
+}
+
+/// Whether two routes serve the challenge alike: the same directory, nothing in the way.
+fn same_answer(a: &Route, b: &Route) -> bool {
+    a.docroot.challenge_dir == b.docroot.challenge_dir
+        && a.effective_handler().map(Handler::text) == b.effective_handler().map(Handler::text)
+}
+
+impl Check for WebConfig {
+    type Evidence = Found;
+
+    fn detect(&self, cx: &Context) -> Vec<Found> {
+        if cx.on_host() != Some(true) {
+            return Vec::new();
+        }
+        let Some(config) = config(cx) else {
+            return Vec::new();
+        };
+        let routes = routes(cx, &config);
+        let route = |f: Family| routes.iter().find(|(g, _)| *g == f).map(|(_, r)| r);
+        let mut found = Vec::new();
+        let (v4, v6) = (route(Family::Ipv4), route(Family::Ipv6));
+        if let (Some(v4), Some(v6)) = (v4, v6)
+            && v4.by_name()
+            && !v6.by_name()
+            && v6.server != v4.server
+            && !takes_ipv6(v4)
+            && !same_answer(v4, v6)
+        {
+            found.push(Found::MissingIpv6Listen {
+                v4: Box::new(v4.clone()),
+                v6: Box::new(v6.clone()),
+            });
+        }
+        // One finding per distinct cause: both families meeting the same directive is one.
+        let both = |pick: &dyn Fn(&Route) -> Option<String>| -> Vec<(Option<Family>, &Route)> {
+            let keyed: Vec<(Family, &Route, String)> = routes
+                .iter()
+                .filter_map(|(f, r)| pick(r).map(|k| (*f, r, k)))
+                .collect();
+            match keyed.as_slice() {
+                [(_, r, a), (_, _, b)] if a == b => vec![(None, *r)],
+                _ => keyed.iter().map(|(f, r, _)| (Some(*f), *r)).collect(),
+            }
+        };
+        // The IPv6 block of a missing listen is another site: its own configuration is not
+        // the name's, so it is judged by that finding alone.
+        let skip_v6 = found
+            .iter()
+            .any(|f| matches!(f, Found::MissingIpv6Listen { .. }));
+        let consider = |f: Option<Family>| !(skip_v6 && f == Some(Family::Ipv6));
+        for (family, r) in both(&|r: &Route| {
+            r.effective_handler()
+                .map(|h| format!("{}{}", r.server, h.pos()))
+        }) {
+            if let Some(handler) = r.effective_handler()
+                && consider(family)
+            {
+                found.push(Found::Shadowed {
+                    family,
+                    route: Box::new(r.clone()),
+                    handler: handler.clone(),
+                });
+            }
+        }
+        if let Some(webroot) = &cx.http01().webroot
+            && webroot.starts_with('/')
+        {
+            let wanted = webconf::select::trim(&format!("{webroot}{}", webconf::CHALLENGE_DIR));
+            for (family, r) in both(&|r: &Route| {
+                (r.effective_handler().is_none()
+                    && !r.docroot.variable
+                    && r.docroot.challenge_dir.starts_with('/')
+                    && r.docroot.challenge_dir != wanted)
+                    .then(|| r.docroot.challenge_dir.clone())
+            }) {
+                if consider(family) {
+                    found.push(Found::WebrootMismatch {
+                        family,
+                        route: Box::new(r.clone()),
+                        webroot: webroot.clone(),
+                    });
+                }
+            }
+        }
+        found
+    }
+
+    fn word(&self, cx: &Context, found: &Found) -> Finding {
+        match found {
+            Found::MissingIpv6Listen { v4, v6 } => missing_ipv6(cx, v4, v6),
+            Found::Shadowed {
+                family,
+                route,
+                handler,
+            } => shadowed(cx, *family, route, handler),
+            Found::WebrootMismatch {
+                family,
+                route,
+                webroot,
+            } => mismatch(cx, *family, route, webroot),
+        }
+    }
+}
+
+/// The status the challenge GET met at `ip`, when it was not a 200.
+fn observed_status(cx: &Context, ip: &IpAddr) -> Option<u16> {
+    match &cx.http(ip)?.outcome {
+        HttpOutcome::Response { status, .. } if *status != 200 => Some(*status),
+        _ => None,
+    }
+}
+
+fn with_family(f: Finding, family: Option<Family>) -> Finding {
+    match family {
+        Some(family) => f.family(family),
+        None => f,
+    }
+}
+
+fn server_line(r: &Route) -> String {
+    format!(
+        "server {} at {} (server_name {})",
+        r.server_label, r.server_pos, r.server_label
+    )
+}
+
+fn missing_ipv6(cx: &Context, v4: &Route, v6: &Route) -> Finding {
+    let port = cx.dial_port();
+    let own_listens: Vec<String> = v4
+        .listens
+        .iter()
+        .map(|l| format!("{} at {}", l.text, l.pos))
+        .collect();
+    let anchor = v4
+        .listens
+        .iter()
+        .find(|l| l.port == port)
+        .map_or_else(|| v4.server_pos.to_string(), |l| l.pos.to_string());
+    let mut f = Finding::new(
+        Code::VhostMissingIpv6Listen,
+        Severity::Blocker,
+        format!(
+            "IPv6 requests for {} reach another nginx site: {} has no IPv6 listen on port {port}, and `{}` at {} takes them",
+            cx.domain, v4.server_pos, v6.listen.text, v6.listen.pos
+        ),
+    )
+    .likely()
+    .family(Family::Ipv6)
+    .port(port)
+    .detail(format!(
+        "nginx picks the listening socket before it looks at the name: a request to {} lands on the sockets of `{}`, whose servers do not include {}'s block, so the server {} answers (its {} server for that address). The CA dials IPv6 first, and gets that site's answer.",
+        socket(&v6.dest, port),
+        v6.listen.text,
+        cx.domain,
+        v6.server_label,
+        match v6.by {
+            webconf::select::ChosenBy::DefaultServer => "default_server",
+            _ => "first",
+        },
+    ))
+    .evidence(format!("{}'s block: {}", cx.domain, server_line(v4)))
+    .evidence_lines(own_listens.iter().map(|l| format!("  {l}")))
+    .evidence(format!(
+        "{} is taken by `{}` at {} ({})",
+        socket(&v6.dest, port),
+        v6.listen.text,
+        v6.listen.pos,
+        server_line(v6)
+    ))
+    .evidence(format!(
+        "challenge files over IPv4: {}; over IPv6: {}",
+        v4.docroot.challenge_dir, v6.docroot.challenge_dir
+    ))
+    .fix(format!(
+        "add `listen [::]:{port};` to the server block at {} (next to {anchor}), then `nginx -t && systemctl reload nginx`",
+        v4.server_pos
+    ));
+    if let Some(status) = observed_status(cx, &v6.dest) {
+        f = f.ca(ca::status_error(cx.domain, &v6.dest, status));
+    }
+    f
+}
+
+fn shadowed(cx: &Context, family: Option<Family>, r: &Route, h: &Handler) -> Finding {
+    let port = cx.dial_port();
+    let location = r
+        .location
+        .as_ref()
+        .map_or_else(|| "no location".to_string(), |(t, p)| format!("`{t}` at {p}"));
+    let (severity, what, likely) = match h {
+        Handler::Deny { .. } => (Severity::Blocker, "denies it (403)".to_string(), false),
+        Handler::Return {
+            code,
+            target: None,
+            ..
+        } => (Severity::Blocker, format!("answers it with {code}"), false),
+        Handler::Return { code, target: Some(t), .. } if !h.is_redirect() => {
+            (Severity::Blocker, format!("answers it with {code} {t}"), false)
+        }
+        Handler::Return { code, target: Some(t), .. } => (
+            Severity::Warning,
+            format!("redirects it ({code}) to {t}"),
+            false,
+        ),
+        Handler::Redirect { target, .. } => {
+            (Severity::Warning, format!("redirects it to {target}"), false)
+        }
+        Handler::Pass { .. } => (
+            Severity::Warning,
+            "hands it to another server or application".to_string(),
+            true,
+        ),
+        Handler::TryFilesFallback { .. } => (
+            Severity::Info,
+            "sends a missing file to the application".to_string(),
+            true,
+        ),
+    };
+    let mut f = Finding::new(
+        Code::ChallengeLocationShadowed,
+        severity,
+        format!(
+            "nginx does not serve the challenge from a file: `{}` at {} {what}",
+            h.text(),
+            h.pos()
+        ),
+    )
+    .port(port)
+    .detail(match h {
+        Handler::Return { .. } | Handler::Redirect { .. } if h.is_redirect() => {
+            "The CA follows the redirect (to ports 80 and 443 only); the challenge passes only if the target serves the token. An ACME client writing into the webroot expects nginx to serve the file on port 80.".to_string()
+        }
+        Handler::Pass { .. } => {
+            "The challenge path goes to an upstream or application: the token file an ACME client writes into the webroot is never read, unless that application serves it.".to_string()
+        }
+        _ => format!(
+            "nginx applies this before any file is looked for, so the token an ACME client writes under {} is never served.",
+            r.docroot.challenge_dir
+        ),
+    })
+    .evidence(server_line(r))
+    .evidence(format!("the challenge path is served by {location}"))
+    .evidence(format!("{} {}", h.pos(), h.text()))
+    .fix(format!(
+        "in the server block at {}, add `location ^~ /.well-known/acme-challenge/ {{ root <webroot>; try_files $uri =404; }}` (^~ stops regex locations){}, then `nginx -t && systemctl reload nginx`",
+        r.server_pos,
+        if matches!(h, Handler::Return { .. } | Handler::Redirect { .. }) {
+            "; a server-level return or rewrite runs before any location: move it into `location / { … }`"
+        } else {
+            ""
+        }
+    ));
+    if likely {
+        f = f.likely();
+    }
+    f = with_family(f, family);
+    if severity == Severity::Blocker
+        && let Some(status) = observed_status(cx, &r.dest)
+    {
+        f = f.ca(ca::status_error(cx.domain, &r.dest, status));
+    }
+    f
+}
+
+fn mismatch(cx: &Context, family: Option<Family>, r: &Route, webroot: &str) -> Finding {
+    let port = cx.dial_port();
+    let wanted = webconf::select::trim(&format!("{webroot}{}", webconf::CHALLENGE_DIR));
+    let at = r
+        .docroot
+        .pos
+        .as_ref()
+        .map_or_else(|| r.server_pos.to_string(), ToString::to_string);
+    let f = Finding::new(
+        Code::WebrootMismatch,
+        Severity::Blocker,
+        format!(
+            "nginx serves the challenge from {}, not from --webroot {webroot}: `{}` at {at}",
+            r.docroot.challenge_dir, r.docroot.directive
+        ),
+    )
+    .likely()
+    .port(port)
+    .detail(format!(
+        "The ACME client writes the token to {wanted}/<token>, but the server block that answers {} reads {}/<token>: the CA gets a 404.",
+        cx.domain, r.docroot.challenge_dir
+    ))
+    .evidence(server_line(r))
+    .evidence(format!("{at} {}", r.docroot.directive))
+    .evidence(format!("--webroot {webroot} → {wanted}"))
+    .fix(format!(
+        "give the ACME client the webroot nginx serves (certbot: `--webroot -w {}`), or set `root {webroot};` at {at}, or add `location ^~ /.well-known/acme-challenge/ {{ root {webroot}; }}` to the server block at {}",
+        r.docroot
+            .challenge_dir
+            .strip_suffix(webconf::CHALLENGE_DIR)
+            .unwrap_or(&r.docroot.challenge_dir),
+        r.server_pos
+    ));
+    with_family(f, family)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diagnose::testkit::Scenario;
+
+    const DEBIAN: &str = include_str!("../../webconf/testdata/debian-nginx-T.txt");
+
+    /// Debian's dump, with the scenario's name substituted for one of its sites.
+    fn with_site(site: &str) -> Scenario {
+        let dump = DEBIAN.replace(site, "example.test");
+        Scenario::dual_stack().nginx_dump(&dump)
+    }
+
+    #[test]
+    fn certbots_block_without_ipv6_listen_sends_ipv6_to_the_default_site() {
+        let s = with_site("shop.example.com").http("2001:db8::10", 404, None);
+        let found = WebConfig.detect(&s.context());
+        assert!(matches!(found.first(), Some(Found::MissingIpv6Listen { .. })), "{found:?}");
+        let f = WebConfig.word(&s.context(), &found[0]);
+        assert_eq!((f.code, f.family, f.port), (Code::VhostMissingIpv6Listen, Some(Family::Ipv6), Some(80)));
+        assert!(f.title.contains("/etc/nginx/sites-enabled/default:23"), "{}", f.title);
+        assert!(f.fix[0].contains("/etc/nginx/sites-enabled/shop:13"), "{}", f.fix[0]);
+        assert_eq!(
+            f.ca_error.as_deref(),
+            Some("2001:db8::10: Invalid response from http://example.test/.well-known/acme-challenge/<token>: 404")
+        );
+        // IPv4 meets certbot's redirect to https: a warning, at its line.
+        let redirect = found
+            .iter()
+            .map(|e| WebConfig.word(&s.context(), e))
+            .find(|f| f.code == Code::ChallengeLocationShadowed)
+            .unwrap();
+        assert_eq!((redirect.severity, redirect.family), (Severity::Warning, Some(Family::Ipv4)));
+        assert!(redirect.title.contains("sites-enabled/shop:20"), "{}", redirect.title);
+    }
+
+    #[test]
+    fn the_wordpress_hidden_file_rule_shadows_the_challenge_on_both_families() {
+        // The blog block listens on IPv4 only; give it the IPv6 listen it lacks.
+        let dump = DEBIAN
+            .replace("blog.example.com", "example.test")
+            .replace("        listen 80;\n        ## Your website", "        listen 80;\n        listen [::]:80;\n        ## Your website");
+        let s = Scenario::dual_stack().nginx_dump(&dump).http("192.0.2.10", 403, None);
+        let found = WebConfig.detect(&s.context());
+        assert_eq!(found.len(), 1, "{found:?}");
+        let f = WebConfig.word(&s.context(), &found[0]);
+        assert_eq!((f.code, f.severity, f.family), (Code::ChallengeLocationShadowed, Severity::Blocker, None));
+        // Line 16 of the recipe, one lower for the added listen.
+        assert!(f.title.contains("/etc/nginx/sites-enabled/blog:17"), "{}", f.title);
+        assert!(f.evidence.iter().any(|e| e.contains("location ~ /\\.")), "{:?}", f.evidence);
+    }
+
+    #[test]
+    fn a_webroot_other_than_the_served_root_is_a_mismatch() {
+        let s = Scenario::dual_stack()
+            .nginx_dump(&DEBIAN.replace("/var/www/html", "/srv/site"))
+            .webroot("/var/www/html");
+        let found = WebConfig.detect(&s.context());
+        assert_eq!(found.len(), 1, "{found:?}");
+        let f = WebConfig.word(&s.context(), &found[0]);
+        assert_eq!((f.code, f.family), (Code::WebrootMismatch, None));
+        assert!(f.title.contains("/etc/nginx/sites-enabled/default:"), "{}", f.title);
+        // The same webroot is no finding.
+        let s = Scenario::dual_stack().nginx_dump(DEBIAN).webroot("/var/www/html/");
+        assert!(WebConfig.detect(&s.context()).is_empty());
+    }
+
+    #[test]
+    fn nothing_is_said_off_the_host_or_when_another_server_holds_the_port() {
+        let s = with_site("shop.example.com").not_on_host();
+        assert!(WebConfig.detect(&s.context()).is_empty());
+        let s = with_site("shop.example.com").listeners(vec![crate::facts::Listener {
+            family: Family::Ipv4,
+            address: "0.0.0.0".parse().unwrap(),
+            port: 80,
+            v6only: None,
+            process: Some(crate::facts::Process {
+                pid: 7,
+                name: "apache2".into(),
+            }),
+        }]);
+        assert!(WebConfig.detect(&s.context()).is_empty());
+    }
+}
