@@ -58,8 +58,9 @@ fn line_of(lab: &Lab, needle: &str) -> String {
 /// 404, IPv4 is fine. This is what certbot's nginx plugin leaves when the original block had
 /// no IPv6 listen (its port-80 block copies the listens it found: see
 /// github.com/renancorreadev/hubweb-infra nginx/sites-available/hubweb3.com) beside Debian's
-/// default site, which holds `listen [::]:80 default_server`; reported in
-/// community.letsencrypt.org threads such as "IPv6 404 but IPv4 works" and issue 9's list.
+/// default site, which holds `listen [::]:80 default_server`. Reported at
+/// krek.no/idlj/2025-12-11-letsencrypt-ipv6.html: certbot's `listen 80;` block, a new AAAA,
+/// and "<IPv6-address>: Invalid response from http://<domain>/.well-known/acme-challenge/…: 404".
 #[test]
 fn ipv6_listen_on_another_vhost() {
     if !common::lab_available("lab_webconf::ipv6_listen_on_another_vhost") {
@@ -94,8 +95,8 @@ fn ipv6_listen_on_another_vhost() {
 
 /// The hidden-files rule of the nginx wiki's WordPress recipe and of countless hardening
 /// guides, `location ~ /\. { deny all; }`, matches `/.well-known/` too: every challenge gets
-/// a 403 (reported e.g. at community.letsencrypt.org/t/403-forbidden-on-well-known, and the
-/// fix, a `location ^~ /.well-known/acme-challenge/`, at serverdevworker.com/220402b11).
+/// a 403 (the problem and its fix, a `location ^~ /.well-known/`, described at
+/// serverdevworker.com/220402b11).
 #[test]
 fn challenge_location_shadowed() {
     if !common::lab_available("lab_webconf::challenge_location_shadowed") {
