@@ -124,7 +124,9 @@ pub fn by_server_header(server: &str) -> Option<&'static str> {
     ];
     SIGNATURES
         .iter()
-        .find(|(sig, _)| s == *sig || s.starts_with(&format!("{sig}-")) || s.starts_with(&format!("{sig}/")))
+        .find(|(sig, _)| {
+            s == *sig || s.starts_with(&format!("{sig}-")) || s.starts_with(&format!("{sig}/"))
+        })
         .map(|(_, name)| *name)
 }
 
@@ -147,10 +149,25 @@ mod tests {
     fn published_addresses_are_found_and_others_are_not() {
         let r = Ranges::new(None);
         let (p, net) = r.lookup(&"104.16.132.229".parse().unwrap()).unwrap();
-        assert_eq!((p.name.as_str(), net.to_string().as_str()), ("Cloudflare", "104.16.0.0/13"));
-        assert_eq!(r.lookup(&"2606:4700::6810:84e5".parse().unwrap()).unwrap().0.name, "Cloudflare");
-        assert_eq!(r.lookup(&"151.101.1.69".parse().unwrap()).unwrap().0.name, "Fastly");
-        assert_eq!(r.lookup(&"13.32.99.1".parse().unwrap()).unwrap().0.name, "Amazon CloudFront");
+        assert_eq!(
+            (p.name.as_str(), net.to_string().as_str()),
+            ("Cloudflare", "104.16.0.0/13")
+        );
+        assert_eq!(
+            r.lookup(&"2606:4700::6810:84e5".parse().unwrap())
+                .unwrap()
+                .0
+                .name,
+            "Cloudflare"
+        );
+        assert_eq!(
+            r.lookup(&"151.101.1.69".parse().unwrap()).unwrap().0.name,
+            "Fastly"
+        );
+        assert_eq!(
+            r.lookup(&"13.32.99.1".parse().unwrap()).unwrap().0.name,
+            "Amazon CloudFront"
+        );
         assert!(r.lookup(&"192.0.2.10".parse().unwrap()).is_none());
         assert!(r.lookup(&"2001:db8::1".parse().unwrap()).is_none());
     }
@@ -159,10 +176,21 @@ mod tests {
     fn an_override_replaces_the_shipped_ranges() {
         let text = "@provider Lab CDN\n@source https://lab.test/ranges\n@as-of 2026-11-28\n198.51.100.0/24\n";
         let r = Ranges::new(Some(text));
-        assert_eq!(r.lookup(&"198.51.100.80".parse().unwrap()).unwrap().0.name, "Lab CDN");
+        assert_eq!(
+            r.lookup(&"198.51.100.80".parse().unwrap()).unwrap().0.name,
+            "Lab CDN"
+        );
         assert!(r.lookup(&"104.16.132.229".parse().unwrap()).is_none());
-        assert!(parse("198.51.100.0/24\n").unwrap_err().contains("@provider must come first"));
-        assert!(parse("@provider X\nnot-a-net\n").unwrap_err().contains("line 2"));
+        assert!(
+            parse("198.51.100.0/24\n")
+                .unwrap_err()
+                .contains("@provider must come first")
+        );
+        assert!(
+            parse("@provider X\nnot-a-net\n")
+                .unwrap_err()
+                .contains("line 2")
+        );
     }
 
     #[test]

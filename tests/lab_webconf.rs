@@ -20,7 +20,10 @@ fn host_view(lab: &Lab, label: &str, extra: &[&str]) -> Value {
     args.extend_from_slice(extra);
     let run = lab.acme_doctor(&lab.host, label, &args);
     let report = run.json();
-    eprintln!("{label}: {}", serde_json::to_string_pretty(&report["findings"]).unwrap());
+    eprintln!(
+        "{label}: {}",
+        serde_json::to_string_pretty(&report["findings"]).unwrap()
+    );
     report
 }
 
@@ -82,11 +85,20 @@ fn ipv6_listen_on_another_vhost() {
     let f = &report["findings"][0];
     let text = text_of(f);
     // The other site's listen, and the name's own listen beside which the fix goes.
-    assert!(text.contains(&line_of(&lab, "listen [::]:80 default_server")), "{text}");
-    assert!(text.contains(&format!("next to {}", line_of(&lab, "listen 80;"))), "{text}");
+    assert!(
+        text.contains(&line_of(&lab, "listen [::]:80 default_server")),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("next to {}", line_of(&lab, "listen 80;"))),
+        "{text}"
+    );
     assert_eq!(
         f["ca_error"],
-        format!("{}: Invalid response from http://{DOMAIN}/.well-known/acme-challenge/<token>: 404", common::lab::HOST_V6)
+        format!(
+            "{}: Invalid response from http://{DOMAIN}/.well-known/acme-challenge/<token>: 404",
+            common::lab::HOST_V6
+        )
     );
     let (issued, error) = pebble_issues(&mut lab);
     assert!(!issued, "Pebble dials IPv6 first and meets the other site");
@@ -112,14 +124,25 @@ fn challenge_location_shadowed() {
     // Both families meet the same line: one finding, no family, above the 403s it explains.
     assert_eq!(top(&report), ("challenge-location-shadowed", None));
     let f = &report["findings"][0];
-    assert!(text_of(f).contains(&line_of(&lab, "deny all")), "{}", text_of(f));
     assert!(
-        f["explains"].as_array().unwrap().iter().any(|c| c == "challenge-status"),
+        text_of(f).contains(&line_of(&lab, "deny all")),
+        "{}",
+        text_of(f)
+    );
+    assert!(
+        f["explains"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c == "challenge-status"),
         "{f}"
     );
     assert_eq!(
         f["ca_error"],
-        format!("{}: Invalid response from http://{DOMAIN}/.well-known/acme-challenge/<token>: 403", common::lab::HOST_V6)
+        format!(
+            "{}: Invalid response from http://{DOMAIN}/.well-known/acme-challenge/<token>: 403",
+            common::lab::HOST_V6
+        )
     );
     let (issued, error) = pebble_issues(&mut lab);
     assert!(!issued);
@@ -148,7 +171,11 @@ fn webroot_mismatch() {
     assert_eq!(report["verdict"], "fail", "{report}");
     assert_eq!(top(&report), ("webroot-mismatch", None));
     let f = &report["findings"][0];
-    assert!(text_of(f).contains(&line_of(&lab, "/site;")), "{}", text_of(f));
+    assert!(
+        text_of(f).contains(&line_of(&lab, "/site;")),
+        "{}",
+        text_of(f)
+    );
     let (issued, error) = pebble_issues(&mut lab);
     assert!(!issued);
     assert!(error.contains("404"), "{error}");
@@ -174,7 +201,13 @@ fn cdn_namespace_proxying_to_the_host() {
     };
     let mut lab = Lab::start(&setup);
     let cdn = lab
-        .add_spoke("c", "203.0.113.65/26", "203.0.113.80/26", "2001:db8:c0::1/64", "2001:db8:c0::80/64")
+        .add_spoke(
+            "c",
+            "203.0.113.65/26",
+            "203.0.113.80/26",
+            "2001:db8:c0::1/64",
+            "2001:db8:c0::80/64",
+        )
         .expect("CDN namespace");
     lab.start_nginx_in(
         &cdn,
@@ -194,15 +227,26 @@ fn cdn_namespace_proxying_to_the_host() {
     assert_eq!(top(&report), ("proxy-in-front", None));
     let f = &report["findings"][0];
     let text = text_of(f);
-    assert!(text.contains("2001:db8:c0::/64") && text.contains("as of 2026-11-28"), "{text}");
     assert!(
-        f["explains"].as_array().unwrap().iter().any(|c| c == "not-on-host"),
+        text.contains("2001:db8:c0::/64") && text.contains("as of 2026-11-28"),
+        "{text}"
+    );
+    assert!(
+        f["explains"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c == "not-on-host"),
         "{f}"
     );
     // Without the lab's ranges the documentation addresses are no CDN's: nothing claimed.
     let plain = host_view(&lab, "webconf-cdn-host-shipped", &[]);
     assert!(
-        !plain["findings"].as_array().unwrap().iter().any(|f| f["code"] == "proxy-in-front"),
+        !plain["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["code"] == "proxy-in-front"),
         "{plain}"
     );
     let (issued, error) = pebble_issues(&mut lab);

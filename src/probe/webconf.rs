@@ -110,7 +110,11 @@ fn started(info: &ProcessInfo) -> Option<Started> {
         argv => argv.to_vec(),
     };
     let first = words.first()?;
-    if !first.rsplit('/').next().is_some_and(|n| n.starts_with("nginx")) {
+    if !first
+        .rsplit('/')
+        .next()
+        .is_some_and(|n| n.starts_with("nginx"))
+    {
         return None;
     }
     let mut s = Started {
@@ -141,7 +145,9 @@ fn running(sys: &impl WebSystem, listeners: Option<&[Listener]>) -> Option<Start
         .filter(|p| p.name == "nginx")
         .map(|p| p.pid);
     for pid in pids {
-        let Some(info) = sys.process(pid) else { continue };
+        let Some(info) = sys.process(pid) else {
+            continue;
+        };
         if let Some(s) = started(&info) {
             return Some(s);
         }
@@ -260,9 +266,12 @@ mod tests {
     impl WebSystem for Scripted {
         fn run(&self, program: &str, args: &[&str]) -> Result<String, Unknown> {
             let line = format!("{program} {}", args.join(" "));
-            self.commands.get(&line).cloned().unwrap_or(Err(Unknown::NotInstalled {
-                program: program.to_string(),
-            }))
+            self.commands
+                .get(&line)
+                .cloned()
+                .unwrap_or(Err(Unknown::NotInstalled {
+                    program: program.to_string(),
+                }))
         }
 
         fn read(&self, path: &str, cap: u64) -> Result<String, Unknown> {
@@ -293,9 +302,18 @@ mod tests {
     #[test]
     fn nothing_installed_is_three_reasons_not_a_failure() {
         let facts = web_server_facts(&Scripted::default(), None);
-        assert!(matches!(facts.nginx, Probed::Unknown(Unknown::NotInstalled { .. })));
-        assert!(matches!(facts.apache, Probed::Unknown(Unknown::NotInstalled { .. })));
-        assert!(matches!(facts.caddy, Probed::Unknown(Unknown::NotInstalled { .. })));
+        assert!(matches!(
+            facts.nginx,
+            Probed::Unknown(Unknown::NotInstalled { .. })
+        ));
+        assert!(matches!(
+            facts.apache,
+            Probed::Unknown(Unknown::NotInstalled { .. })
+        ));
+        assert!(matches!(
+            facts.caddy,
+            Probed::Unknown(Unknown::NotInstalled { .. })
+        ));
     }
 
     #[test]
@@ -313,7 +331,9 @@ mod tests {
         sys.processes.insert(
             10,
             ProcessInfo {
-                argv: vec!["nginx: master process /usr/sbin/nginx -c /srv/nginx.conf -g daemon on;".into()],
+                argv: vec![
+                    "nginx: master process /usr/sbin/nginx -c /srv/nginx.conf -g daemon on;".into(),
+                ],
                 exe: Some("/usr/sbin/nginx".into()),
                 parent: Some(1),
             },

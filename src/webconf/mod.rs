@@ -60,13 +60,15 @@ impl Route {
 
 /// Routes the challenge request for `host` to `dest`:`port` through `config`. `None` when no
 /// server listens there.
-pub fn route(config: &nginx::Config, dest: IpAddr, port: u16, host: &str, token: &str) -> Option<Route> {
+pub fn route(
+    config: &nginx::Config,
+    dest: IpAddr,
+    port: u16,
+    host: &str,
+    token: &str,
+) -> Option<Route> {
     let servers = select::servers(&config.directives);
-    let Chosen {
-        server,
-        listen,
-        by,
-    } = select::choose(&servers, dest, port, host)?;
+    let Chosen { server, listen, by } = select::choose(&servers, dest, port, host)?;
     let s = &servers[server];
     let uri = format!("{CHALLENGE_DIR}/{token}");
     let served = select::find_location(s.block.children(), &uri);
@@ -131,9 +133,17 @@ mod tests {
         let labels: Vec<String> = servers.iter().map(|s| s.label()).collect();
         assert_eq!(
             labels,
-            ["blog.example.com", "_", "shop.example.com", "shop.example.com"]
+            [
+                "blog.example.com",
+                "_",
+                "shop.example.com",
+                "shop.example.com"
+            ]
         );
-        assert_eq!(servers[1].pos.to_string(), "/etc/nginx/sites-enabled/default:21");
+        assert_eq!(
+            servers[1].pos.to_string(),
+            "/etc/nginx/sites-enabled/default:21"
+        );
     }
 
     #[test]
@@ -156,7 +166,10 @@ mod tests {
             r.listen.pos.to_string(),
             "/etc/nginx/sites-enabled/default:23"
         );
-        assert_eq!(r.docroot.challenge_dir, "/var/www/html/.well-known/acme-challenge");
+        assert_eq!(
+            r.docroot.challenge_dir,
+            "/var/www/html/.well-known/acme-challenge"
+        );
         assert!(r.effective_handler().is_none());
     }
 
@@ -167,17 +180,26 @@ mod tests {
         assert_eq!(text, "location ~ /\\. { … }");
         assert_eq!(pos.to_string(), "/etc/nginx/sites-enabled/blog:15");
         assert!(matches!(r.effective_handler(), Some(Handler::Deny { pos, .. }) if pos.line == 16));
-        assert_eq!(r.docroot.challenge_dir, "/var/www/wordpress/.well-known/acme-challenge");
+        assert_eq!(
+            r.docroot.challenge_dir,
+            "/var/www/wordpress/.well-known/acme-challenge"
+        );
     }
 
     #[test]
     fn an_unknown_name_gets_the_default_server() {
         let r = route_of("other.example", V4);
-        assert_eq!((r.by, r.server_label.as_str()), (ChosenBy::DefaultServer, "_"));
+        assert_eq!(
+            (r.by, r.server_label.as_str()),
+            (ChosenBy::DefaultServer, "_")
+        );
     }
 
     fn config(text: &str) -> nginx::Config {
-        nginx::load(&format!("# configuration file /etc/nginx/nginx.conf:\n{text}")).unwrap()
+        nginx::load(&format!(
+            "# configuration file /etc/nginx/nginx.conf:\n{text}"
+        ))
+        .unwrap()
     }
 
     fn chosen(text: &str, dest: &str, host: &str) -> (String, ChosenBy) {
@@ -198,7 +220,10 @@ mod tests {
             server { listen 80; server_name www.shop.example.org; }\n\
             server { listen 80 default_server; server_name dflt; }\n\
         }";
-        assert_eq!(chosen(conf, V4, "www.shop.example.org").0, "www.shop.example.org");
+        assert_eq!(
+            chosen(conf, V4, "www.shop.example.org").0,
+            "www.shop.example.org"
+        );
         // The longest leading wildcard.
         assert_eq!(
             chosen(conf, V4, "a.shop.example.org"),
@@ -212,7 +237,8 @@ mod tests {
             ("dflt".into(), ChosenBy::DefaultServer)
         );
         // Without default_server, the first server on the address and port.
-        let conf2 = "http { server { listen 80; server_name a; } server { listen 80; server_name b; } }";
+        let conf2 =
+            "http { server { listen 80; server_name a; } server { listen 80; server_name b; } }";
         assert_eq!(chosen(conf2, V4, "c"), ("a".into(), ChosenBy::FirstServer));
     }
 
@@ -225,7 +251,10 @@ mod tests {
             server { listen [::]:80; server_name example.test; }\n\
         }";
         // A listen on the exact address wins over the wildcard, whatever the name.
-        assert_eq!(chosen(conf, V4, "example.test"), ("exact-addr".into(), ChosenBy::FirstServer));
+        assert_eq!(
+            chosen(conf, V4, "example.test"),
+            ("exact-addr".into(), ChosenBy::FirstServer)
+        );
         assert_eq!(chosen(conf, "192.0.2.11", "example.test").0, "example.test");
         // [::]:80 is IPv6 only by default.
         let c = config("http { server { listen [::]:80; server_name only6; } }");
@@ -241,9 +270,16 @@ mod tests {
     fn served(locations: &str) -> Option<(Modifier, String)> {
         let c = config(&format!("http {{ server {{ {locations} }} }}"));
         let servers = select::servers(&c.directives);
-        let s = select::find_location(servers[0].block.children(), "/.well-known/acme-challenge/TOKEN");
-        s.location()
-            .map(|d| (select::location_kind(d).unwrap(), d.args.last().cloned().unwrap_or_default()))
+        let s = select::find_location(
+            servers[0].block.children(),
+            "/.well-known/acme-challenge/TOKEN",
+        );
+        s.location().map(|d| {
+            (
+                select::location_kind(d).unwrap(),
+                d.args.last().cloned().unwrap_or_default(),
+            )
+        })
     }
 
     #[test]
@@ -261,7 +297,9 @@ mod tests {
         );
         // A shorter ^~ does not stop the regex when a longer plain prefix matched.
         assert_eq!(
-            served("location ^~ /.well-known/ {} location /.well-known/acme-challenge/ {} location ~* \\.WELL {}"),
+            served(
+                "location ^~ /.well-known/ {} location /.well-known/acme-challenge/ {} location ~* \\.WELL {}"
+            ),
             Some((RegexCaseless, "\\.WELL".into()))
         );
         // Exact match first.
@@ -284,11 +322,19 @@ mod tests {
     #[test]
     fn the_challenge_directory_comes_from_root_or_alias() {
         let dir = |server: &str| {
-            let c = config(&format!("http {{ root /srv/http; server {{ listen 80; {server} }} }}"));
-            route(&c, V4.parse().unwrap(), 80, "x", "T").unwrap().docroot.challenge_dir
+            let c = config(&format!(
+                "http {{ root /srv/http; server {{ listen 80; {server} }} }}"
+            ));
+            route(&c, V4.parse().unwrap(), 80, "x", "T")
+                .unwrap()
+                .docroot
+                .challenge_dir
         };
         assert_eq!(dir(""), "/srv/http/.well-known/acme-challenge");
-        assert_eq!(dir("root /var/www/a/;"), "/var/www/a/.well-known/acme-challenge");
+        assert_eq!(
+            dir("root /var/www/a/;"),
+            "/var/www/a/.well-known/acme-challenge"
+        );
         assert_eq!(
             dir("root /var/www/a; location /.well-known/acme-challenge/ { root /var/lib/le; }"),
             "/var/lib/le/.well-known/acme-challenge"

@@ -45,7 +45,11 @@ impl Directive {
                 t.push_str(a);
             }
         }
-        t.push_str(if self.block.is_some() { " { … }" } else { ";" });
+        t.push_str(if self.block.is_some() {
+            " { … }"
+        } else {
+            ";"
+        });
         crate::sanitize::line(&t, 300)
     }
 
@@ -278,11 +282,9 @@ pub fn parse_file(path: &str, text: &str) -> Result<Vec<Directive>, ParseError> 
                 if !words.is_empty() {
                     return Err(err(line, "unexpected \"}\"".into()));
                 }
-                let Some((list, Some(mut opener))) = (if stack.len() > 1 {
-                    stack.pop()
-                } else {
-                    None
-                }) else {
+                let Some((list, Some(mut opener))) =
+                    (if stack.len() > 1 { stack.pop() } else { None })
+                else {
                     return Err(err(line, "unexpected \"}\"".into()));
                 };
                 opener.block = Some(list);
@@ -293,10 +295,16 @@ pub fn parse_file(path: &str, text: &str) -> Result<Vec<Directive>, ParseError> 
         }
     }
     if !words.is_empty() {
-        return Err(err(lexer.line, "unexpected end of file, expecting \";\"".into()));
+        return Err(err(
+            lexer.line,
+            "unexpected end of file, expecting \";\"".into(),
+        ));
     }
     if stack.len() != 1 {
-        return Err(err(lexer.line, "unexpected end of file, expecting \"}\"".into()));
+        return Err(err(
+            lexer.line,
+            "unexpected end of file, expecting \"}\"".into(),
+        ));
     }
     Ok(stack.pop().map(|(list, _)| list).unwrap_or_default())
 }
@@ -446,9 +454,15 @@ mod tests {
         assert_eq!(http.children()[0].args[1], "$remote_addr \"$request\"");
         let server = &http.children()[1];
         assert_eq!(server.pos.line, 4);
-        assert_eq!(server.children()[0].args, ["example.com", "www.example.com"]);
+        assert_eq!(
+            server.children()[0].args,
+            ["example.com", "www.example.com"]
+        );
         let location = &server.children()[1];
-        assert_eq!((location.pos.line, location.args[1].as_str()), (6, "^/a{2}"));
+        assert_eq!(
+            (location.pos.line, location.args[1].as_str()),
+            (6, "^/a{2}")
+        );
         assert_eq!(location.children()[0].args, ["404"]);
         assert_eq!(server.children()[2].args, ["$x", "${host}b"]);
     }
@@ -494,16 +508,31 @@ server { listen 80 default_server; }\n";
         let first = &http.children()[1];
         assert_eq!(first.pos.file, "/etc/nginx/sites-enabled/default");
         let shop = &http.children()[2];
-        assert_eq!(shop.children()[1].pos.to_string(), "/etc/nginx/sites-enabled/shop:3");
+        assert_eq!(
+            shop.children()[1].pos.to_string(),
+            "/etc/nginx/sites-enabled/shop:3"
+        );
         assert!(c.warnings.is_empty(), "{:?}", c.warnings);
     }
 
     #[test]
     fn globs_match_as_glob3_does() {
-        assert!(glob_match("/etc/nginx/sites-enabled/*", "/etc/nginx/sites-enabled/a"));
-        assert!(!glob_match("/etc/nginx/sites-enabled/*", "/etc/nginx/sites-enabled/a/b"));
-        assert!(glob_match("/etc/nginx/conf.d/*.conf", "/etc/nginx/conf.d/x.conf"));
-        assert!(!glob_match("/etc/nginx/conf.d/*.conf", "/etc/nginx/conf.d/x.conf.bak"));
+        assert!(glob_match(
+            "/etc/nginx/sites-enabled/*",
+            "/etc/nginx/sites-enabled/a"
+        ));
+        assert!(!glob_match(
+            "/etc/nginx/sites-enabled/*",
+            "/etc/nginx/sites-enabled/a/b"
+        ));
+        assert!(glob_match(
+            "/etc/nginx/conf.d/*.conf",
+            "/etc/nginx/conf.d/x.conf"
+        ));
+        assert!(!glob_match(
+            "/etc/nginx/conf.d/*.conf",
+            "/etc/nginx/conf.d/x.conf.bak"
+        ));
         assert!(glob_match("/e/[a-c]?.conf", "/e/b1.conf"));
         assert!(!glob_match("/e/[!a-c]?.conf", "/e/b1.conf"));
     }

@@ -256,12 +256,21 @@ pub fn choose(servers: &[Server<'_>], dest: IpAddr, port: u16, host: &str) -> Op
     // The longest wildcard at the start, then at the end.
     let longest = |pick: &dyn Fn(&str) -> Option<usize>| {
         seen.iter()
-            .filter_map(|&i| servers[i].names.iter().filter_map(|n| pick(n)).max().map(|len| (len, i)))
+            .filter_map(|&i| {
+                servers[i]
+                    .names
+                    .iter()
+                    .filter_map(|n| pick(n))
+                    .max()
+                    .map(|len| (len, i))
+            })
             .max_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)))
             .map(|(_, i)| i)
     };
     let leading = |n: &str| {
-        let suffix = n.strip_prefix('*').or_else(|| n.strip_prefix('.').map(|_| n))?;
+        let suffix = n
+            .strip_prefix('*')
+            .or_else(|| n.strip_prefix('.').map(|_| n))?;
         (suffix.starts_with('.') && host.ends_with(suffix)).then_some(suffix.len())
     };
     if let Some(i) = longest(&leading) {
@@ -524,7 +533,14 @@ pub fn handlers(list: &[Directive], uri: &str, host: &str, port: u16) -> Vec<Han
     out
 }
 
-fn collect(list: &[Directive], uri: &str, host: &str, port: u16, cond: bool, out: &mut Vec<Handler>) {
+fn collect(
+    list: &[Directive],
+    uri: &str,
+    host: &str,
+    port: u16,
+    cond: bool,
+    out: &mut Vec<Handler>,
+) {
     for d in list {
         match d.name.as_str() {
             "if" => match condition(&d.args, host, port) {
@@ -579,17 +595,16 @@ fn collect(list: &[Directive], uri: &str, host: &str, port: u16, cond: bool, out
                     text: d.text(),
                 });
             }
-            "try_files" => {
-                // `try_files $uri $uri/ /index.php?$args;`: a missing file goes to the app.
+            // `try_files $uri $uri/ /index.php?$args;`: a missing file goes to the app.
+            "try_files"
                 if d.args
                     .last()
-                    .is_some_and(|l| l.starts_with('/') && !l.starts_with("/.well-known"))
-                {
-                    out.push(Handler::TryFilesFallback {
-                        pos: d.pos.clone(),
-                        text: d.text(),
-                    });
-                }
+                    .is_some_and(|l| l.starts_with('/') && !l.starts_with("/.well-known")) =>
+            {
+                out.push(Handler::TryFilesFallback {
+                    pos: d.pos.clone(),
+                    text: d.text(),
+                });
             }
             _ => {}
         }
@@ -615,7 +630,9 @@ pub fn docroot(server: &Server<'_>, served: &Served<'_>, uri_dir: &str) -> Docro
     // The innermost location that sets root or alias decides; then the server, then http.
     for loc in served.chain.iter().rev() {
         if let Some(alias) = own(loc.children(), "alias") {
-            let prefix = modifier(loc).map(|(_, p)| p.to_string()).unwrap_or_default();
+            let prefix = modifier(loc)
+                .map(|(_, p)| p.to_string())
+                .unwrap_or_default();
             let path = alias.args.first().cloned().unwrap_or_default();
             let regex = matches!(
                 modifier(loc),
@@ -630,7 +647,7 @@ pub fn docroot(server: &Server<'_>, served: &Served<'_>, uri_dir: &str) -> Docro
             return Docroot {
                 challenge_dir: trim(&dir),
                 directive: alias.text(),
-                pos: Some(alias.pos.clone()),
+                pos: Some(alias.pos),
                 variable: path.contains('$'),
             };
         }

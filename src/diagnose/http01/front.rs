@@ -64,7 +64,11 @@ impl Check for Front {
             }
         }
         // IPv6 first, as the CA dials.
-        for ip in cx.usable(Family::Ipv6).iter().chain(cx.usable(Family::Ipv4)) {
+        for ip in cx
+            .usable(Family::Ipv6)
+            .iter()
+            .chain(cx.usable(Family::Ipv4))
+        {
             if let Some((p, net)) = ranges.lookup(ip) {
                 let i = entry(&mut found, &p.name);
                 found[i]
@@ -144,9 +148,16 @@ mod tests {
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].provider, "Cloudflare");
         let f = Front.word(&s.context(), &found[0]);
-        assert_eq!((f.code, f.severity, f.family), (Code::ProxyInFront, Severity::Warning, None));
+        assert_eq!(
+            (f.code, f.severity, f.family),
+            (Code::ProxyInFront, Severity::Warning, None)
+        );
         assert!(f.evidence[0].contains("2606:4700::/32"), "{:?}", f.evidence);
-        assert!(f.evidence[0].contains("https://www.cloudflare.com/ips-v4"), "{:?}", f.evidence);
+        assert!(
+            f.evidence[0].contains("https://www.cloudflare.com/ips-v4"),
+            "{:?}",
+            f.evidence
+        );
     }
 
     #[test]

@@ -83,8 +83,7 @@ fn routes(cx: &Context, config: &nginx::Config) -> Vec<(Family, Route)> {
 
 fn takes_ipv6(route: &Route) -> bool {
     route.listens.iter().any(|l| {
-        l.port == route.port
-            && matches!(&l.addr, ListenAddr::AnyV6 | ListenAddr::Ip(IpAddr::V6(_)))
+        l.port == route.port && matches!(&l.addr, ListenAddr::AnyV6 | ListenAddr::Ip(IpAddr::V6(_)))
     })
 }
 
@@ -272,28 +271,38 @@ fn missing_ipv6(cx: &Context, v4: &Route, v6: &Route) -> Finding {
 
 fn shadowed(cx: &Context, family: Option<Family>, r: &Route, h: &Handler) -> Finding {
     let port = cx.dial_port();
-    let location = r
-        .location
-        .as_ref()
-        .map_or_else(|| "no location".to_string(), |(t, p)| format!("`{t}` at {p}"));
+    let location = r.location.as_ref().map_or_else(
+        || "no location".to_string(),
+        |(t, p)| format!("`{t}` at {p}"),
+    );
     let (severity, what, likely) = match h {
         Handler::Deny { .. } => (Severity::Blocker, "denies it (403)".to_string(), false),
         Handler::Return {
-            code,
-            target: None,
-            ..
+            code, target: None, ..
         } => (Severity::Blocker, format!("answers it with {code}"), false),
-        Handler::Return { code, target: Some(t), .. } if !h.is_redirect() => {
-            (Severity::Blocker, format!("answers it with {code} {t}"), false)
-        }
-        Handler::Return { code, target: Some(t), .. } => (
+        Handler::Return {
+            code,
+            target: Some(t),
+            ..
+        } if !h.is_redirect() => (
+            Severity::Blocker,
+            format!("answers it with {code} {t}"),
+            false,
+        ),
+        Handler::Return {
+            code,
+            target: Some(t),
+            ..
+        } => (
             Severity::Warning,
             format!("redirects it ({code}) to {t}"),
             false,
         ),
-        Handler::Redirect { target, .. } => {
-            (Severity::Warning, format!("redirects it to {target}"), false)
-        }
+        Handler::Redirect { target, .. } => (
+            Severity::Warning,
+            format!("redirects it to {target}"),
+            false,
+        ),
         Handler::Pass { .. } => (
             Severity::Warning,
             "hands it to another server or application".to_string(),
@@ -404,14 +413,30 @@ mod tests {
     fn certbots_block_without_ipv6_listen_sends_ipv6_to_the_default_site() {
         let s = with_site("shop.example.com").http("2001:db8::10", 404, None);
         let found = WebConfig.detect(&s.context());
-        assert!(matches!(found.first(), Some(Found::MissingIpv6Listen { .. })), "{found:?}");
+        assert!(
+            matches!(found.first(), Some(Found::MissingIpv6Listen { .. })),
+            "{found:?}"
+        );
         let f = WebConfig.word(&s.context(), &found[0]);
-        assert_eq!((f.code, f.family, f.port), (Code::VhostMissingIpv6Listen, Some(Family::Ipv6), Some(80)));
-        assert!(f.title.contains("/etc/nginx/sites-enabled/default:23"), "{}", f.title);
-        assert!(f.fix[0].contains("/etc/nginx/sites-enabled/shop:13"), "{}", f.fix[0]);
+        assert_eq!(
+            (f.code, f.family, f.port),
+            (Code::VhostMissingIpv6Listen, Some(Family::Ipv6), Some(80))
+        );
+        assert!(
+            f.title.contains("/etc/nginx/sites-enabled/default:23"),
+            "{}",
+            f.title
+        );
+        assert!(
+            f.fix[0].contains("/etc/nginx/sites-enabled/shop:13"),
+            "{}",
+            f.fix[0]
+        );
         assert_eq!(
             f.ca_error.as_deref(),
-            Some("2001:db8::10: Invalid response from http://example.test/.well-known/acme-challenge/<token>: 404")
+            Some(
+                "2001:db8::10: Invalid response from http://example.test/.well-known/acme-challenge/<token>: 404"
+            )
         );
         // IPv4 meets certbot's redirect to https: a warning, at its line.
         let redirect = found
@@ -419,24 +444,45 @@ mod tests {
             .map(|e| WebConfig.word(&s.context(), e))
             .find(|f| f.code == Code::ChallengeLocationShadowed)
             .unwrap();
-        assert_eq!((redirect.severity, redirect.family), (Severity::Warning, Some(Family::Ipv4)));
-        assert!(redirect.title.contains("sites-enabled/shop:20"), "{}", redirect.title);
+        assert_eq!(
+            (redirect.severity, redirect.family),
+            (Severity::Warning, Some(Family::Ipv4))
+        );
+        assert!(
+            redirect.title.contains("sites-enabled/shop:20"),
+            "{}",
+            redirect.title
+        );
     }
 
     #[test]
     fn the_wordpress_hidden_file_rule_shadows_the_challenge_on_both_families() {
         // The blog block listens on IPv4 only; give it the IPv6 listen it lacks.
-        let dump = DEBIAN
-            .replace("blog.example.com", "example.test")
-            .replace("        listen 80;\n        ## Your website", "        listen 80;\n        listen [::]:80;\n        ## Your website");
-        let s = Scenario::dual_stack().nginx_dump(&dump).http("192.0.2.10", 403, None);
+        let dump = DEBIAN.replace("blog.example.com", "example.test").replace(
+            "        listen 80;\n        ## Your website",
+            "        listen 80;\n        listen [::]:80;\n        ## Your website",
+        );
+        let s = Scenario::dual_stack()
+            .nginx_dump(&dump)
+            .http("192.0.2.10", 403, None);
         let found = WebConfig.detect(&s.context());
         assert_eq!(found.len(), 1, "{found:?}");
         let f = WebConfig.word(&s.context(), &found[0]);
-        assert_eq!((f.code, f.severity, f.family), (Code::ChallengeLocationShadowed, Severity::Blocker, None));
+        assert_eq!(
+            (f.code, f.severity, f.family),
+            (Code::ChallengeLocationShadowed, Severity::Blocker, None)
+        );
         // Line 16 of the recipe, one lower for the added listen.
-        assert!(f.title.contains("/etc/nginx/sites-enabled/blog:17"), "{}", f.title);
-        assert!(f.evidence.iter().any(|e| e.contains("location ~ /\\.")), "{:?}", f.evidence);
+        assert!(
+            f.title.contains("/etc/nginx/sites-enabled/blog:17"),
+            "{}",
+            f.title
+        );
+        assert!(
+            f.evidence.iter().any(|e| e.contains("location ~ /\\.")),
+            "{:?}",
+            f.evidence
+        );
     }
 
     #[test]
@@ -448,9 +494,15 @@ mod tests {
         assert_eq!(found.len(), 1, "{found:?}");
         let f = WebConfig.word(&s.context(), &found[0]);
         assert_eq!((f.code, f.family), (Code::WebrootMismatch, None));
-        assert!(f.title.contains("/etc/nginx/sites-enabled/default:"), "{}", f.title);
+        assert!(
+            f.title.contains("/etc/nginx/sites-enabled/default:"),
+            "{}",
+            f.title
+        );
         // The same webroot is no finding.
-        let s = Scenario::dual_stack().nginx_dump(DEBIAN).webroot("/var/www/html/");
+        let s = Scenario::dual_stack()
+            .nginx_dump(DEBIAN)
+            .webroot("/var/www/html/");
         assert!(WebConfig.detect(&s.context()).is_empty());
     }
 
