@@ -70,11 +70,19 @@ pub const CAUSES: &[(Code, &[Code])] = &[
     // nginx's configuration says why the answer on port 80 is wrong.
     (
         Code::VhostMissingIpv6Listen,
-        &[Code::ChallengeStatus, Code::BadRedirect],
+        &[
+            Code::ChallengeStatus,
+            Code::BadRedirect,
+            Code::HttpNoResponse,
+        ],
     ),
     (
         Code::ChallengeLocationShadowed,
-        &[Code::ChallengeStatus, Code::BadRedirect],
+        &[
+            Code::ChallengeStatus,
+            Code::BadRedirect,
+            Code::HttpNoResponse,
+        ],
     ),
     (Code::WebrootMismatch, &[Code::ChallengeStatus]),
 ];

@@ -473,6 +473,38 @@ impl Scenario {
         self
     }
 
+    /// Apache holds port 80 here, with this `apache2ctl -S` output and these files.
+    pub fn apache(mut self, dash_s: &str, files: &[(&str, &str)]) -> Scenario {
+        use crate::facts::{ApacheConfig, ConfigFile, Unknown, WebServerFacts};
+        self.run.host.web_server = Some(WebServerFacts {
+            nginx: Probed::Unknown(Unknown::NotInstalled {
+                program: "nginx".into(),
+            }),
+            apache: Probed::Known(ApacheConfig {
+                command: "apache2ctl -S".into(),
+                vhosts: dash_s.to_string(),
+                files: files
+                    .iter()
+                    .map(|(path, text)| ConfigFile {
+                        path: path.to_string(),
+                        text: Probed::Known(text.to_string()),
+                    })
+                    .collect(),
+            }),
+            caddy: Probed::Unknown(Unknown::NotInstalled {
+                program: "caddy".into(),
+            }),
+        });
+        if let Probed::Known(ls) = &mut self.run.host.listeners {
+            for l in ls.iter_mut() {
+                if let Some(p) = &mut l.process {
+                    p.name = "apache2".into();
+                }
+            }
+        }
+        self
+    }
+
     /// `--webroot DIR` was given.
     pub fn webroot(mut self, dir: &str) -> Scenario {
         self.http01().webroot = Some(dir.to_string());

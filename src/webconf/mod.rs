@@ -2,19 +2,37 @@
 //! parsed ([`nginx`]), and nginx's choice of `server` and `location` for a request
 //! ([`select`]). A leaf: pure functions on text, used by the diagnosis.
 
+pub mod apache;
 pub mod nginx;
 pub mod select;
 
 use nginx::Pos;
-use select::{Chosen, ChosenBy, Docroot, Handler, Listen};
+use select::{Chosen, ChosenBy, Docroot, Handler, Listen, ListenAddr};
 use std::net::IpAddr;
 
 /// The challenge directory under a document root.
 pub const CHALLENGE_DIR: &str = "/.well-known/acme-challenge";
 
-/// What nginx does with the CA's request for `host` arriving at `dest`:`port`.
+/// The web server whose configuration a [`Route`] comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Software {
+    Nginx,
+    Apache,
+}
+
+impl Software {
+    pub fn name(self) -> &'static str {
+        match self {
+            Software::Nginx => "nginx",
+            Software::Apache => "Apache",
+        }
+    }
+}
+
+/// What the web server does with the CA's request for `host` arriving at `dest`:`port`.
 #[derive(Debug, Clone)]
 pub struct Route {
+    pub software: Software,
     pub dest: IpAddr,
     pub port: u16,
     /// Index of the chosen server in [`select::servers`].
@@ -90,6 +108,7 @@ pub fn route(
     });
     let docroot = select::docroot(s, &served, &format!("{CHALLENGE_DIR}/"));
     Some(Route {
+        software: Software::Nginx,
         dest,
         port,
         server,
@@ -101,6 +120,67 @@ pub fn route(
         location: served.location().map(|d| (d.text(), d.pos.clone())),
         handlers,
         docroot,
+    })
+}
+
+/// Routes the challenge request through Apache's configuration: `dash_s` is `-S`'s output,
+/// `file` reads a vhost file it names.
+pub fn apache_route<'a>(
+    dash_s: &str,
+    file: impl Fn(&str) -> Option<&'a str>,
+    dest: IpAddr,
+    port: u16,
+    host: &str,
+    token: &str,
+) -> Option<Route> {
+    let (vhosts, main_root) = apache::vhosts(dash_s);
+    let (v, by_name) = apache::choose(&vhosts, dest, port, host)?;
+    let index = vhosts.iter().position(|x| x == v).unwrap_or(0);
+    let text = file(&v.pos.file)?;
+    let uri = format!("{CHALLENGE_DIR}/{token}");
+    let served = apache::serve(
+        text,
+        &v.pos,
+        main_root.as_deref(),
+        &uri,
+        &format!("{CHALLENGE_DIR}/"),
+        host,
+    );
+    let addr = match v.addr.as_str() {
+        // `*:80` takes both families.
+        "*" | "_default_" => ListenAddr::AnyV6,
+        a => a
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse()
+            .map_or_else(|_| ListenAddr::Name(a.to_string()), ListenAddr::Ip),
+    };
+    let listen = Listen {
+        addr,
+        port: v.port,
+        default_server: !by_name,
+        ipv6only: false,
+        ssl: false,
+        pos: v.pos.clone(),
+        text: format!("<VirtualHost {}:{}>", v.addr, v.port),
+    };
+    Some(Route {
+        software: Software::Apache,
+        dest,
+        port,
+        server: index,
+        server_pos: v.pos.clone(),
+        server_label: v.name.clone(),
+        by: if by_name {
+            ChosenBy::ExactName
+        } else {
+            ChosenBy::FirstServer
+        },
+        listens: vec![listen.clone()],
+        listen,
+        location: None,
+        handlers: served.handlers,
+        docroot: served.docroot,
     })
 }
 

@@ -6,11 +6,12 @@
 
 use crate::diagnose::ca;
 use crate::diagnose::context::socket;
+use crate::diagnose::http01::answer;
 use crate::diagnose::registry::CheckDef;
 use crate::diagnose::{Check, Code, Context, Finding, Severity, run_check};
 use crate::facts::{Family, HttpOutcome, Method};
 use crate::webconf::select::{Handler, ListenAddr};
-use crate::webconf::{self, Route, nginx};
+use crate::webconf::{self, Route, Software, nginx};
 use std::net::IpAddr;
 
 pub const CHECK: CheckDef = CheckDef {
@@ -47,36 +48,76 @@ pub enum Found {
     },
 }
 
-/// The nginx configuration, when nginx is the server answering here.
-fn config(cx: &Context) -> Option<nginx::Config> {
+/// Which configured web server answers port 80 here: the one whose process holds it, when
+/// the listeners name one; else the one whose configuration could be read (nginx first).
+fn answering(cx: &Context) -> Option<Software> {
     let ws = cx.host.web_server.as_ref()?;
-    let dump = &ws.nginx.known()?.dump;
-    // Another program holds port 80: nginx's configuration is not what answers.
-    if let Some(listeners) = cx.host.listeners.known() {
-        let on_port: Vec<_> = listeners
-            .iter()
-            .filter(|l| l.port == cx.dial_port())
-            .collect();
-        if !on_port.is_empty()
-            && on_port
-                .iter()
-                .all(|l| l.process.as_ref().is_some_and(|p| p.name != "nginx"))
-        {
-            return None;
-        }
+    let names: Vec<&str> = cx
+        .host
+        .listeners
+        .known()
+        .map(|ls| {
+            ls.iter()
+                .filter(|l| l.port == cx.dial_port())
+                .filter_map(|l| l.process.as_ref().map(|p| p.name.as_str()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let holds = |n: &[&str]| names.iter().any(|p| n.contains(p));
+    let nginx = ws.nginx.known().is_some();
+    let apache = ws.apache.known().is_some();
+    if !names.is_empty() {
+        return if nginx && holds(&["nginx"]) {
+            Some(Software::Nginx)
+        } else if apache && holds(&["apache2", "httpd"]) {
+            Some(Software::Apache)
+        } else {
+            // Another program holds the port: these configurations are not what answers.
+            None
+        };
     }
-    nginx::load(dump).ok()
+    if nginx {
+        Some(Software::Nginx)
+    } else if apache {
+        Some(Software::Apache)
+    } else {
+        None
+    }
 }
 
 /// The route of the challenge for each family whose published address is on this host.
-fn routes(cx: &Context, config: &nginx::Config) -> Vec<(Family, Route)> {
+fn routes(cx: &Context) -> Vec<(Family, Route)> {
     let port = cx.dial_port();
+    let Some(ws) = cx.host.web_server.as_ref() else {
+        return Vec::new();
+    };
+    let nginx = match answering(cx) {
+        Some(Software::Nginx) => ws.nginx.known().and_then(|n| nginx::load(&n.dump).ok()),
+        _ => None,
+    };
+    let apache = match answering(cx) {
+        Some(Software::Apache) => ws.apache.known(),
+        _ => None,
+    };
     [Family::Ipv6, Family::Ipv4]
         .into_iter()
         .filter(|f| *f == Family::Ipv4 || cx.ipv6_off.is_none())
         .filter_map(|f| {
-            let ip = cx.usable(f).iter().find(|ip| cx.is_local(ip))?;
-            webconf::route(config, *ip, port, cx.domain, TOKEN).map(|r| (f, r))
+            let ip = *cx.usable(f).iter().find(|ip| cx.is_local(ip))?;
+            let route = if let Some(config) = &nginx {
+                webconf::route(config, ip, port, cx.domain, TOKEN)
+            } else if let Some(a) = apache {
+                let file = |path: &str| {
+                    a.files
+                        .iter()
+                        .find(|f| f.path == path)
+                        .and_then(|f| f.text.known().map(String::as_str))
+                };
+                webconf::apache_route(&a.vhosts, file, ip, port, cx.domain, TOKEN)
+            } else {
+                None
+            };
+            route.map(|r| (f, r))
         })
         .collect()
 }
@@ -100,10 +141,7 @@ impl Check for WebConfig {
         if cx.on_host() != Some(true) {
             return Vec::new();
         }
-        let Some(config) = config(cx) else {
-            return Vec::new();
-        };
-        let routes = routes(cx, &config);
+        let routes = routes(cx);
         let route = |f: Family| routes.iter().find(|(g, _)| *g == f).map(|(_, r)| r);
         let mut found = Vec::new();
         let (v4, v6) = (route(Family::Ipv4), route(Family::Ipv6));
@@ -205,6 +243,14 @@ fn with_family(f: Finding, family: Option<Family>) -> Finding {
     }
 }
 
+/// How to apply a configuration change.
+fn reload(r: &Route) -> &'static str {
+    match r.software {
+        Software::Nginx => "`nginx -t && systemctl reload nginx`",
+        Software::Apache => "`apachectl configtest && systemctl reload apache2` (httpd on RHEL)",
+    }
+}
+
 fn server_line(r: &Route) -> String {
     format!(
         "server {} at {} (server_name {})",
@@ -228,15 +274,20 @@ fn missing_ipv6(cx: &Context, v4: &Route, v6: &Route) -> Finding {
         Code::VhostMissingIpv6Listen,
         Severity::Blocker,
         format!(
-            "IPv6 requests for {} reach another nginx site: {} has no IPv6 listen on port {port}, and `{}` at {} takes them",
-            cx.domain, v4.server_pos, v6.listen.text, v6.listen.pos
+            "IPv6 requests for {} reach another {} site: {} has no IPv6 listen on port {port}, and `{}` at {} takes them",
+            cx.domain,
+            v4.software.name(),
+            v4.server_pos,
+            v6.listen.text,
+            v6.listen.pos
         ),
     )
     .likely()
     .family(Family::Ipv6)
     .port(port)
     .detail(format!(
-        "nginx picks the listening socket before it looks at the name: a request to {} lands on the sockets of `{}`, whose servers do not include {}'s block, so the server {} answers (its {} server for that address). The CA dials IPv6 first, and gets that site's answer.",
+        "{} picks the listening address before it looks at the name: a request to {} lands on the sockets of `{}`, whose servers do not include {}'s block, so the server {} answers (its {} server for that address). The CA dials IPv6 first, and gets that site's answer.",
+        v6.software.name(),
         socket(&v6.dest, port),
         v6.listen.text,
         cx.domain,
@@ -259,12 +310,24 @@ fn missing_ipv6(cx: &Context, v4: &Route, v6: &Route) -> Finding {
         "challenge files over IPv4: {}; over IPv6: {}",
         v4.docroot.challenge_dir, v6.docroot.challenge_dir
     ))
-    .fix(format!(
-        "add `listen [::]:{port};` to the server block at {} (next to {anchor}), then `nginx -t && systemctl reload nginx`",
-        v4.server_pos
-    ));
-    if let Some(status) = observed_status(cx, &v6.dest) {
-        f = f.ca(ca::status_error(cx.domain, &v6.dest, status));
+    .fix(match v4.software {
+        Software::Nginx => format!(
+            "add `listen [::]:{port};` to the server block at {} (next to {anchor}), then {}",
+            v4.server_pos,
+            reload(v4)
+        ),
+        Software::Apache => format!(
+            "make the vhost at {} `<VirtualHost *:{port}>` (or add the IPv6 address to it: `<VirtualHost {} [{}]:{port}>`), then {}",
+            v4.server_pos,
+            v4.listen.text.trim_start_matches("<VirtualHost ").trim_end_matches('>'),
+            v6.dest,
+            reload(v4)
+        ),
+    });
+    match observed_status(cx, &v6.dest) {
+        Some(status) => f = f.ca(ca::status_error(cx.domain, &v6.dest, status)),
+        // No request reached it: the configuration alone says so.
+        None => f.severity = Severity::Warning,
     }
     f
 }
@@ -277,6 +340,16 @@ fn shadowed(cx: &Context, family: Option<Family>, r: &Route, h: &Handler) -> Fin
     );
     let (severity, what, likely) = match h {
         Handler::Deny { .. } => (Severity::Blocker, "denies it (403)".to_string(), false),
+        // nginx's own code: close the connection without a response.
+        Handler::Return {
+            code: 444,
+            target: None,
+            ..
+        } => (
+            Severity::Blocker,
+            "closes the connection without an answer (444)".to_string(),
+            false,
+        ),
         Handler::Return {
             code, target: None, ..
         } => (Severity::Blocker, format!("answers it with {code}"), false),
@@ -318,7 +391,8 @@ fn shadowed(cx: &Context, family: Option<Family>, r: &Route, h: &Handler) -> Fin
         Code::ChallengeLocationShadowed,
         severity,
         format!(
-            "nginx does not serve the challenge from a file: `{}` at {} {what}",
+            "{} does not serve the challenge from a file: `{}` at {} {what}",
+            r.software.name(),
             h.text(),
             h.pos()
         ),
@@ -326,36 +400,77 @@ fn shadowed(cx: &Context, family: Option<Family>, r: &Route, h: &Handler) -> Fin
     .port(port)
     .detail(match h {
         Handler::Return { .. } | Handler::Redirect { .. } if h.is_redirect() => {
-            "The CA follows the redirect (to ports 80 and 443 only); the challenge passes only if the target serves the token. An ACME client writing into the webroot expects nginx to serve the file on port 80.".to_string()
+            "The CA follows the redirect (to ports 80 and 443 only); the challenge passes only if the target serves the token. An ACME client writing into the webroot expects the file to be served on port 80.".to_string()
         }
         Handler::Pass { .. } => {
             "The challenge path goes to an upstream or application: the token file an ACME client writes into the webroot is never read, unless that application serves it.".to_string()
         }
         _ => format!(
-            "nginx applies this before any file is looked for, so the token an ACME client writes under {} is never served.",
+            "{} applies this before any file is looked for, so the token an ACME client writes under {} is never served.",
+            r.software.name(),
             r.docroot.challenge_dir
         ),
     })
     .evidence(server_line(r))
     .evidence(format!("the challenge path is served by {location}"))
     .evidence(format!("{} {}", h.pos(), h.text()))
-    .fix(format!(
-        "in the server block at {}, add `location ^~ /.well-known/acme-challenge/ {{ root <webroot>; try_files $uri =404; }}` (^~ stops regex locations){}, then `nginx -t && systemctl reload nginx`",
-        r.server_pos,
-        if matches!(h, Handler::Return { .. } | Handler::Redirect { .. }) {
-            "; a server-level return or rewrite runs before any location: move it into `location / { … }`"
-        } else {
-            ""
-        }
-    ));
+    .fix(match r.software {
+        Software::Nginx => format!(
+            "in the server block at {}, add `location ^~ /.well-known/acme-challenge/ {{ root <webroot>; try_files $uri =404; }}` (^~ stops regex locations){}, then {}",
+            r.server_pos,
+            if matches!(h, Handler::Return { .. } | Handler::Redirect { .. }) {
+                "; a server-level return or rewrite runs before any location: move it into `location / { … }`"
+            } else {
+                ""
+            },
+            reload(r)
+        ),
+        Software::Apache => format!(
+            "exempt the challenge path before {}: `RewriteCond %{{REQUEST_URI}} !^/\\.well-known/acme-challenge/` above a RewriteRule, `ProxyPass /.well-known/acme-challenge/ !` before a ProxyPass, or `RedirectMatch 301 ^/(?!\\.well-known/acme-challenge/)(.*) https://…/$1` for a Redirect; then {}",
+            h.pos(),
+            reload(r)
+        ),
+    });
+    // A redirect or an upstream may serve the token; when the answer acme-doctor met at that
+    // address is one the CA rejects, this directive is why.
+    let fails_here = cx.http(&r.dest).is_some_and(|h| !answer::may_pass(h));
+    if severity != Severity::Blocker && fails_here {
+        f.severity = Severity::Blocker;
+    }
     if likely {
         f = f.likely();
     }
     f = with_family(f, family);
-    if severity == Severity::Blocker
-        && let Some(status) = observed_status(cx, &r.dest)
-    {
-        f = f.ca(ca::status_error(cx.domain, &r.dest, status));
+    let is_status = matches!(h, Handler::Deny { .. })
+        || matches!(h, Handler::Return { code, .. } if !h.is_redirect() && *code != 444);
+    if f.severity == Severity::Blocker {
+        let status = observed_status(cx, &r.dest).filter(|s| !(300..400).contains(s));
+        match (status, cx.http(&r.dest)) {
+            (Some(status), _) if is_status || matches!(h, Handler::Pass { .. }) => {
+                f = f.ca(ca::status_error(cx.domain, &r.dest, status));
+            }
+            // A refused redirect, a closed connection: the CA's words for what was met.
+            (_, Some(fact)) => {
+                if let Some(e) = answer::ca_error(cx.domain, fact) {
+                    f = f.ca(e);
+                }
+            }
+            _ => {}
+        }
+        // Nothing observed (no GET was made): what the directive itself answers.
+        if f.ca_error.is_none() {
+            f = match h {
+                Handler::Deny { .. } => f.ca(ca::status_error(cx.domain, &r.dest, 403)),
+                Handler::Return { code: 444, .. } => f.ca(ca::fetching(
+                    ca::ProblemType::Connection,
+                    &r.dest,
+                    &ca::challenge_url(cx.domain),
+                    ca::GETTING_DATA,
+                )),
+                Handler::Return { code, .. } => f.ca(ca::status_error(cx.domain, &r.dest, *code)),
+                _ => f,
+            };
+        }
     }
     f
 }
@@ -372,7 +487,8 @@ fn mismatch(cx: &Context, family: Option<Family>, r: &Route, webroot: &str) -> F
         Code::WebrootMismatch,
         Severity::Blocker,
         format!(
-            "nginx serves the challenge from {}, not from --webroot {webroot}: `{}` at {at}",
+            "{} serves the challenge from {}, not from --webroot {webroot}: `{}` at {at}",
+            r.software.name(),
             r.docroot.challenge_dir, r.docroot.directive
         ),
     )
@@ -386,12 +502,22 @@ fn mismatch(cx: &Context, family: Option<Family>, r: &Route, webroot: &str) -> F
     .evidence(format!("{at} {}", r.docroot.directive))
     .evidence(format!("--webroot {webroot} → {wanted}"))
     .fix(format!(
-        "give the ACME client the webroot nginx serves (certbot: `--webroot -w {}`), or set `root {webroot};` at {at}, or add `location ^~ /.well-known/acme-challenge/ {{ root {webroot}; }}` to the server block at {}",
+        "give the ACME client the webroot {} serves (certbot: `--webroot -w {}`), or {}",
+        r.software.name(),
         r.docroot
             .challenge_dir
             .strip_suffix(webconf::CHALLENGE_DIR)
             .unwrap_or(&r.docroot.challenge_dir),
-        r.server_pos
+        match r.software {
+            Software::Nginx => format!(
+                "set `root {webroot};` at {at}, or add `location ^~ /.well-known/acme-challenge/ {{ root {webroot}; }}` to the server block at {}",
+                r.server_pos
+            ),
+            Software::Apache => format!(
+                "add `Alias /.well-known/acme-challenge/ {webroot}/.well-known/acme-challenge/` to the vhost at {}",
+                r.server_pos
+            ),
+        }
     ));
     with_family(f, family)
 }
@@ -521,5 +647,56 @@ mod tests {
             }),
         }]);
         assert!(WebConfig.detect(&s.context()).is_empty());
+    }
+
+    /// `apache2ctl -S` on Debian 12 with the default site and one more, and the port-80 vhost
+    /// `certbot --apache --redirect` leaves (its three Rewrite lines).
+    const DASH_S: &str = r#"VirtualHost configuration:
+*:80                   is a NameVirtualHost
+         default server 127.0.1.1 (/etc/apache2/sites-enabled/000-default.conf:1)
+         port 80 namevhost 127.0.1.1 (/etc/apache2/sites-enabled/000-default.conf:1)
+         port 80 namevhost example.test (/etc/apache2/sites-enabled/shop.conf:1)
+ServerRoot: "/etc/apache2"
+Main DocumentRoot: "/var/www/html"
+"#;
+    const SHOP: &str = "<VirtualHost *:80>\n\tServerName example.test\n\tDocumentRoot /var/www/shop\nRewriteEngine on\nRewriteCond %{SERVER_NAME} =example.test\nRewriteRule ^ https://%{SERVER_NAME}%{REQUEST_URI} [END,NE,R=permanent]\n</VirtualHost>\n";
+
+    #[test]
+    fn apaches_vhost_is_read_too() {
+        let s = Scenario::dual_stack()
+            .apache(DASH_S, &[("/etc/apache2/sites-enabled/shop.conf", SHOP)])
+            .webroot("/var/www/html");
+        let found = WebConfig.detect(&s.context());
+        // certbot's redirect on both families, one finding; no mismatch judged behind it.
+        assert_eq!(found.len(), 1, "{found:?}");
+        let f = WebConfig.word(&s.context(), &found[0]);
+        assert_eq!(
+            (f.code, f.severity, f.family),
+            (Code::ChallengeLocationShadowed, Severity::Warning, None)
+        );
+        assert!(f.title.starts_with("Apache does not serve"), "{}", f.title);
+        assert!(
+            f.title.contains("/etc/apache2/sites-enabled/shop.conf:6"),
+            "{}",
+            f.title
+        );
+        // Without the redirect, the DocumentRoot is compared with the webroot.
+        let plain = SHOP.replace("RewriteRule", "#RewriteRule");
+        let s = Scenario::dual_stack()
+            .apache(DASH_S, &[("/etc/apache2/sites-enabled/shop.conf", &plain)])
+            .webroot("/var/www/html");
+        let found = WebConfig.detect(&s.context());
+        let f = WebConfig.word(&s.context(), &found[0]);
+        assert_eq!(f.code, Code::WebrootMismatch);
+        assert!(
+            f.title.contains("/etc/apache2/sites-enabled/shop.conf:3"),
+            "{}",
+            f.title
+        );
+        assert!(
+            f.fix[0].contains("Alias /.well-known/acme-challenge/ /var/www/html/"),
+            "{}",
+            f.fix[0]
+        );
     }
 }
