@@ -394,48 +394,109 @@ fn expand(
 }
 
 /// Shell-style matching as glob(3) does it for one path: `*` and `?` never match `/`,
-/// `[…]` is a class (`!` or `^` negates).
+/// `[…]` is a class (`!` or `^` negates). Segment by segment, each with the linear
+/// backtracking matcher (one remembered `*`), so no pattern costs more than
+/// pattern × path steps.
 pub fn glob_match(pattern: &str, path: &str) -> bool {
-    fn rec(p: &[char], s: &[char]) -> bool {
-        match p.first() {
-            None => s.is_empty(),
-            Some('*') => (0..=s.len())
-                .take_while(|&i| i == 0 || s[i - 1] != '/')
-                .any(|i| rec(&p[1..], &s[i..])),
-            Some('?') => s.first().is_some_and(|c| *c != '/') && rec(&p[1..], &s[1..]),
-            Some('[') => {
-                let Some(close) = p.iter().skip(2).position(|c| *c == ']').map(|i| i + 2) else {
-                    return s.first() == Some(&'[') && rec(&p[1..], &s[1..]);
-                };
-                let Some(c) = s.first() else { return false };
-                let class = &p[1..close];
-                let (negate, class) = match class.first() {
-                    Some('!') | Some('^') => (true, &class[1..]),
-                    _ => (false, class),
-                };
-                let mut hit = false;
-                let mut i = 0;
-                while i < class.len() {
-                    if i + 2 < class.len() && class[i + 1] == '-' {
-                        hit |= class[i] <= *c && *c <= class[i + 2];
-                        i += 3;
-                    } else {
-                        hit |= class[i] == *c;
-                        i += 1;
-                    }
-                }
-                hit != negate && *c != '/' && rec(&p[close + 1..], &s[1..])
-            }
-            Some(ch) => s.first() == Some(ch) && rec(&p[1..], &s[1..]),
-        }
-    }
-    let p: Vec<char> = pattern.chars().collect();
-    let s: Vec<char> = path.chars().collect();
-    // Bounded: configuration paths are short; a pathological pattern is refused.
-    if p.iter().filter(|c| **c == '*').count() > 8 || s.len() > 4096 {
+    if path.len() > 4096 || pattern.len() > 4096 {
         return false;
     }
-    rec(&p, &s)
+    let p: Vec<&str> = pattern.split('/').collect();
+    let s: Vec<&str> = path.split('/').collect();
+    p.len() == s.len() && p.iter().zip(&s).all(|(p, s)| segment(p, s))
+}
+
+/// One pattern item: a literal, `?`, `*` or a class.
+#[derive(Debug)]
+enum Item {
+    Char(char),
+    Any,
+    Star,
+    Class {
+        negate: bool,
+        set: Vec<(char, char)>,
+    },
+}
+
+fn items(pattern: &str) -> Vec<Item> {
+    let chars: Vec<char> = pattern.chars().collect();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < chars.len() {
+        match chars[i] {
+            '*' => out.push(Item::Star),
+            '?' => out.push(Item::Any),
+            '[' => {
+                let start = i + 1;
+                let negate = matches!(chars.get(start), Some('!' | '^'));
+                let first = if negate { start + 1 } else { start };
+                // `]` right after `[` or `[!` is a member, as in glob(3).
+                match chars
+                    .iter()
+                    .enumerate()
+                    .skip(first + 1)
+                    .find(|(_, c)| **c == ']')
+                    .map(|(k, _)| k)
+                {
+                    None => out.push(Item::Char('[')),
+                    Some(close) => {
+                        let mut set = Vec::new();
+                        let mut k = first;
+                        while k < close {
+                            if k + 2 < close && chars[k + 1] == '-' {
+                                set.push((chars[k], chars[k + 2]));
+                                k += 3;
+                            } else {
+                                set.push((chars[k], chars[k]));
+                                k += 1;
+                            }
+                        }
+                        out.push(Item::Class { negate, set });
+                        i = close;
+                    }
+                }
+            }
+            c => out.push(Item::Char(c)),
+        }
+        i += 1;
+    }
+    out
+}
+
+fn one(item: &Item, c: char) -> bool {
+    match item {
+        Item::Char(x) => *x == c,
+        Item::Any => true,
+        Item::Star => false,
+        Item::Class { negate, set } => set.iter().any(|(a, b)| *a <= c && c <= *b) != *negate,
+    }
+}
+
+fn segment(pattern: &str, text: &str) -> bool {
+    // A leading dot is matched only by a literal dot (glob(3) without GLOB_PERIOD).
+    if text.starts_with('.') && !pattern.starts_with('.') {
+        return false;
+    }
+    let p = items(pattern);
+    let t: Vec<char> = text.chars().collect();
+    let (mut pi, mut ti) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while ti < t.len() {
+        if pi < p.len() && matches!(p[pi], Item::Star) {
+            star = Some((pi, ti));
+            pi += 1;
+        } else if pi < p.len() && one(&p[pi], t[ti]) {
+            pi += 1;
+            ti += 1;
+        } else if let Some((sp, st)) = star {
+            pi = sp + 1;
+            ti = st + 1;
+            star = Some((sp, st + 1));
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|i| matches!(i, Item::Star))
 }
 
 #[cfg(test)]
@@ -535,5 +596,10 @@ server { listen 80 default_server; }\n";
         ));
         assert!(glob_match("/e/[a-c]?.conf", "/e/b1.conf"));
         assert!(!glob_match("/e/[!a-c]?.conf", "/e/b1.conf"));
+        assert!(!glob_match("/e/*.conf", "/e/.hidden.conf"));
+        assert!(glob_match("/e/.*.conf", "/e/.hidden.conf"));
+        // No blow-up on a pattern built to backtrack.
+        let long = format!("/e/{}", "a".repeat(3000));
+        assert!(!glob_match("/e/*a*a*a*a*a*a*a*a*a*a*b", &long));
     }
 }
