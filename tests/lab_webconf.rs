@@ -176,6 +176,13 @@ fn webroot_mismatch() {
         "{}",
         text_of(f)
     );
+    assert_eq!(
+        f["ca_error"],
+        format!(
+            "{}: Invalid response from http://{DOMAIN}/.well-known/acme-challenge/<token>: 404",
+            common::lab::HOST_V6
+        )
+    );
     let (issued, error) = pebble_issues(&mut lab);
     assert!(!issued);
     assert!(error.contains("404"), "{error}");

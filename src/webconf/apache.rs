@@ -61,16 +61,16 @@ pub fn vhosts(dash_s: &str) -> (Vec<Vhost>, Option<String>) {
                 continue;
             };
             set = Some(first.clone());
-            if let (Some(pos), Some(name)) = (pos, words.get(1)) {
-                if *name != "is" {
-                    out.push(Vhost {
-                        addr: first.0,
-                        port: first.1,
-                        name: name.to_ascii_lowercase(),
-                        aliases: Vec::new(),
-                        pos,
-                    });
-                }
+            if let (Some(pos), Some(name)) = (pos, words.get(1))
+                && *name != "is"
+            {
+                out.push(Vhost {
+                    addr: first.0,
+                    port: first.1,
+                    name: name.to_ascii_lowercase(),
+                    aliases: Vec::new(),
+                    pos,
+                });
             }
             continue;
         }

@@ -518,7 +518,9 @@ fn mismatch(cx: &Context, family: Option<Family>, r: &Route, webroot: &str) -> F
                 r.server_pos
             ),
         }
-    ));
+    ))
+    // The file is not where the server looks: a missing file is a 404.
+    .ca(ca::status_error(cx.domain, &r.dest, 404));
     with_family(f, family)
 }
 
