@@ -179,4 +179,22 @@ mod tests {
         assert_eq!(found[0].ranges.len(), 1);
         assert!(Front.detect(&Scenario::dual_stack().context()).is_empty());
     }
+
+    /// Run on the origin behind Cloudflare: the addresses are not this host's, which the CDN
+    /// explains.
+    #[test]
+    fn the_cdn_explains_why_the_addresses_are_not_this_hosts() {
+        let s = Scenario::dual_stack()
+            .a(&["104.16.132.229"])
+            .aaaa(&["2606:4700::6810:84e5"])
+            .not_on_host();
+        let cx = s.context();
+        let d = crate::diagnose::diagnose(cx.run, cx.target);
+        let codes: Vec<Code> = d.findings.iter().map(|f| f.code).collect();
+        assert_eq!(codes[0], Code::ProxyInFront, "{codes:?}");
+        assert!(
+            d.findings[0].explains.contains(&Code::NotOnHost),
+            "{codes:?}"
+        );
+    }
 }

@@ -85,6 +85,29 @@ fn answering(cx: &Context) -> Option<Software> {
     }
 }
 
+/// The parsed dump. Every name of a run on this host shares one dump, so the last parse is
+/// kept (keyed by the dump's content): a thousand names cost one parse, not a thousand.
+fn parsed(dump: &str) -> Option<std::sync::Arc<nginx::Config>> {
+    use std::hash::{Hash, Hasher};
+    use std::sync::{Arc, Mutex};
+    type Cached = Option<((usize, u64), Arc<nginx::Config>)>;
+    static LAST: Mutex<Cached> = Mutex::new(None);
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    dump.hash(&mut h);
+    let key = (dump.len(), h.finish());
+    let mut last = LAST
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some((k, c)) = last.as_ref()
+        && *k == key
+    {
+        return Some(Arc::clone(c));
+    }
+    let config = Arc::new(nginx::load(dump).ok()?);
+    *last = Some((key, Arc::clone(&config)));
+    Some(config)
+}
+
 /// The route of the challenge for each family whose published address is on this host.
 fn routes(cx: &Context) -> Vec<(Family, Route)> {
     let port = cx.dial_port();
@@ -92,7 +115,7 @@ fn routes(cx: &Context) -> Vec<(Family, Route)> {
         return Vec::new();
     };
     let nginx = match answering(cx) {
-        Some(Software::Nginx) => ws.nginx.known().and_then(|n| nginx::load(&n.dump).ok()),
+        Some(Software::Nginx) => ws.nginx.known().and_then(|n| parsed(&n.dump)),
         _ => None,
     };
     let apache = match answering(cx) {
@@ -700,5 +723,36 @@ Main DocumentRoot: "/var/www/html"
             "{}",
             f.fix[0]
         );
+    }
+
+    /// The "redirect to port 8080" of the lab: a redirect alone is a warning, but where the
+    /// answer met is one the CA refuses, the directive is the blocker, in the CA's words.
+    #[test]
+    fn a_redirect_the_ca_refuses_makes_its_line_the_blocker() {
+        let dump = "# configuration file /etc/nginx/nginx.conf:\nhttp {\n  server {\n    listen 80;\n    listen [::]:80;\n    root /var/www/html;\n    location /.well-known/acme-challenge/ { return 301 http://$host:8080$request_uri; }\n  }\n}\n";
+        let target = "http://example.test:8080/.well-known/acme-challenge/T";
+        let s = Scenario::dual_stack().nginx_dump(dump);
+        let found = WebConfig.detect(&s.context());
+        assert_eq!(found.len(), 1);
+        assert_eq!(
+            WebConfig.word(&s.context(), &found[0]).severity,
+            Severity::Warning
+        );
+        let s = s
+            .http("2001:db8::10", 301, Some(target))
+            .http("192.0.2.10", 301, Some(target));
+        let f = WebConfig.word(&s.context(), &WebConfig.detect(&s.context())[0]);
+        assert_eq!((f.severity, f.family), (Severity::Blocker, None));
+        assert!(f.title.contains("/etc/nginx/nginx.conf:6"), "{}", f.title);
+        let ca = f.ca_error.unwrap();
+        assert!(
+            ca.starts_with("2001:db8::10: Fetching http://example.test:8080/"),
+            "{ca}"
+        );
+        // Ranked above the bad-redirect findings it explains.
+        let cx = s.context();
+        let d = crate::diagnose::diagnose(cx.run, cx.target);
+        assert_eq!(d.findings[0].code, Code::ChallengeLocationShadowed);
+        assert!(d.findings[0].explains.contains(&Code::BadRedirect));
     }
 }
