@@ -90,7 +90,10 @@ fn ipv6_listen_on_another_vhost() {
         "{text}"
     );
     assert!(
-        text.contains(&format!("next to {}", line_of(&lab, "listen 80;"))),
+        text.contains(&format!(
+            "next to `listen 80;` at {}",
+            line_of(&lab, "listen 80;")
+        )),
         "{text}"
     );
     assert_eq!(

@@ -276,8 +276,13 @@ fn reload(r: &Route) -> &'static str {
 
 fn server_line(r: &Route) -> String {
     format!(
-        "server {} at {} (server_name {})",
-        r.server_label, r.server_pos, r.server_label
+        "the {} at {} (server_name {})",
+        match r.software {
+            Software::Nginx => "server block",
+            Software::Apache => "VirtualHost",
+        },
+        r.server_pos,
+        r.server_label
     )
 }
 
@@ -288,11 +293,10 @@ fn missing_ipv6(cx: &Context, v4: &Route, v6: &Route) -> Finding {
         .iter()
         .map(|l| format!("{} at {}", l.text, l.pos))
         .collect();
-    let anchor = v4
-        .listens
-        .iter()
-        .find(|l| l.port == port)
-        .map_or_else(|| v4.server_pos.to_string(), |l| l.pos.to_string());
+    let anchor = v4.listens.iter().find(|l| l.port == port).map_or_else(
+        || v4.server_pos.to_string(),
+        |l| format!("`{}` at {}", l.text, l.pos),
+    );
     let mut f = Finding::new(
         Code::VhostMissingIpv6Listen,
         Severity::Blocker,
@@ -439,8 +443,12 @@ fn shadowed(cx: &Context, family: Option<Family>, r: &Route, h: &Handler) -> Fin
     .evidence(format!("{} {}", h.pos(), h.text()))
     .fix(match r.software {
         Software::Nginx => format!(
-            "in the server block at {}, add `location ^~ /.well-known/acme-challenge/ {{ root <webroot>; try_files $uri =404; }}` (^~ stops regex locations){}, then {}",
+            "in the server block at {}, add `location ^~ /.well-known/acme-challenge/ {{ root {}; try_files $uri =404; }}` (^~ stops regex locations; the root where the ACME client writes){}, then {}",
             r.server_pos,
+            r.docroot
+                .challenge_dir
+                .strip_suffix(webconf::CHALLENGE_DIR)
+                .unwrap_or("<webroot>"),
             if matches!(h, Handler::Return { .. } | Handler::Redirect { .. }) {
                 "; a server-level return or rewrite runs before any location: move it into `location / { … }`"
             } else {
