@@ -52,6 +52,15 @@ pub enum Found {
 /// the listeners name one; else the one whose configuration could be read (nginx first).
 fn answering(cx: &Context) -> Option<Software> {
     let ws = cx.host.web_server.as_ref()?;
+    // Nothing listens on the port: no configuration is answering (no-listener says so).
+    if cx
+        .host
+        .listeners
+        .known()
+        .is_some_and(|ls| ls.iter().all(|l| l.port != cx.dial_port()))
+    {
+        return None;
+    }
     let names: Vec<&str> = cx
         .host
         .listeners
@@ -667,6 +676,9 @@ mod tests {
 
     #[test]
     fn nothing_is_said_off_the_host_or_when_another_server_holds_the_port() {
+        // nginx installed, its configuration readable, but nothing listens on port 80.
+        let s = with_site("shop.example.com").listeners(vec![]);
+        assert!(WebConfig.detect(&s.context()).is_empty());
         let s = with_site("shop.example.com").not_on_host();
         assert!(WebConfig.detect(&s.context()).is_empty());
         let s = with_site("shop.example.com").listeners(vec![crate::facts::Listener {
