@@ -164,11 +164,23 @@ fn running(sys: &impl WebSystem, listeners: Option<&[Listener]>) -> Option<Start
 }
 
 fn nginx(sys: &impl WebSystem, listeners: Option<&[Listener]>) -> Probed<NginxConfig> {
-    let s = running(sys, listeners).unwrap_or(Started {
-        binary: "nginx".into(),
-        conf: None,
-        prefix: None,
-    });
+    // The effective configuration is the running nginx's. Where the sockets' owners cannot be
+    // seen (not root), the default configuration is asked; where they can and none is nginx,
+    // nginx is not what answers, and `nginx -T` (which opens its log files) is not run.
+    let unseen = listeners.is_none_or(|ls| ls.iter().any(|l| l.process.is_none()));
+    let s = match running(sys, listeners) {
+        Some(s) => s,
+        None if unseen => Started {
+            binary: "nginx".into(),
+            conf: None,
+            prefix: None,
+        },
+        None => {
+            return Probed::Unknown(Unknown::failed(
+                "no nginx holds port 80 or 443 here: its configuration was not read",
+            ));
+        }
+    };
     let mut args = vec!["-T"];
     if let Some(p) = &s.prefix {
         args.extend(["-p", p]);
@@ -356,6 +368,31 @@ mod tests {
         assert_eq!(
             started(&info).unwrap().conf.as_deref(),
             Some("/lab/nginx.conf")
+        );
+    }
+
+    #[test]
+    fn nginx_is_not_asked_when_another_server_holds_the_port() {
+        let mut sys = Scripted::default();
+        sys.commands
+            .insert("nginx -T".into(), Ok("# configuration file /x:\n".into()));
+        let mut apache = nginx_on_80(20);
+        if let Some(p) = &mut apache[0].process {
+            p.name = "apache2".into();
+        }
+        let facts = web_server_facts(&sys, Some(&apache));
+        assert!(
+            matches!(&facts.nginx, Probed::Unknown(Unknown::Failed { message }) if message.contains("no nginx")),
+            "{:?}",
+            facts.nginx
+        );
+        // Owners unseen (not root): the default configuration is asked.
+        apache[0].process = None;
+        assert!(
+            web_server_facts(&sys, Some(&apache))
+                .nginx
+                .known()
+                .is_some()
         );
     }
 
