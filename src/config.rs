@@ -31,6 +31,11 @@ pub struct Config {
     pub allow_reserved: bool,
     /// dns-01: the TXT value to expect.
     pub expect_txt: Option<String>,
+    /// http-01: the directory the ACME client writes challenge files under (`--webroot`): a
+    /// real token is written there and fetched the way the CA fetches it.
+    pub webroot: Option<PathBuf>,
+    /// CDN ranges replacing the shipped ones (hidden `--cdn-ranges FILE`), already checked.
+    pub cdn_ranges: Option<String>,
     /// The CA's CAA issuer domain.
     pub ca_issuer: String,
     pub account_uri: Option<String>,

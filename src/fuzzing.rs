@@ -157,6 +157,7 @@ pub fn http_answer(bytes: &[u8]) {
             allow_reserved: true,
             ca_issuer: "letsencrypt.org".into(),
             account_uri: None,
+            cdn_ranges: None,
         },
         host: crate::probe::host::unknown_host_facts("fuzz"),
         targets: vec![TargetFacts {
@@ -190,6 +191,7 @@ pub fn http_answer(bytes: &[u8]) {
                 connects: vec![connect],
                 http: vec![fact],
                 root: Vec::new(),
+                webroot: None,
             }),
             caa: None,
             dnssec: Vec::new(),
@@ -201,4 +203,38 @@ pub fn http_answer(bytes: &[u8]) {
         duration_ms: 1,
     };
     render_all(std::slice::from_ref(&run));
+}
+
+/// A web server's configuration: the first byte chooses an `nginx -T` dump (even) or Apache's
+/// `-S` output and one vhost file, split at the first NUL (odd); the challenge is routed
+/// through it for both families and a few names.
+pub fn web_config(bytes: &[u8]) {
+    let Some((&choice, rest)) = bytes.split_first() else {
+        return;
+    };
+    let text = String::from_utf8_lossy(rest);
+    let dests = [
+        IpAddr::from([192, 0, 2, 10]),
+        IpAddr::from([0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x10]),
+    ];
+    let hosts = ["example.test", "shop.example.com", "a.b.example.org", ""];
+    if choice % 2 == 0 {
+        let Ok(config) = crate::webconf::nginx::load(&text) else {
+            return;
+        };
+        for dest in dests {
+            for host in hosts {
+                if let Some(r) = crate::webconf::route(&config, dest, 80, host, "T") {
+                    let _ = r.effective_handler();
+                }
+            }
+        }
+    } else {
+        let (dash_s, file) = text.split_once('\0').unwrap_or((&text, ""));
+        for dest in dests {
+            for host in hosts {
+                let _ = crate::webconf::apache_route(dash_s, |_| Some(file), dest, 80, host, "T");
+            }
+        }
+    }
 }

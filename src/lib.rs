@@ -6,6 +6,7 @@
 
 pub mod ca_limits;
 pub mod catalogue;
+pub mod cdn;
 pub mod cli;
 pub mod config;
 pub mod diagnose;
@@ -20,3 +21,4 @@ pub mod reserved;
 pub mod sanitize;
 pub mod serve;
 pub mod timefmt;
+pub mod webconf;

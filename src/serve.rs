@@ -470,6 +470,8 @@ async fn observe(state: &State, ask: &Ask, source: IpAddr) -> Observation {
         timeout: ask.timeout,
         token_path: &ask.path,
         root: true,
+        // A vantage knows no webroot: it only fetches what the caller's host serves.
+        webroot: None,
     };
     let http01 = http01::gather(
         &plan,

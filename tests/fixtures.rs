@@ -806,6 +806,36 @@ const CASES: &[Case] = &[
             i("behind-nat", V4, Some(80)),
         ],
     },
+    // tests/lab_webconf.rs, the host view: nginx's configuration names the cause.
+    Case {
+        fixture: "webconf-ipv6-vhost-host",
+        verdict: Fail,
+        incomplete: true,
+        findings: &[b("vhost-missing-ipv6-listen", V6, Some(80))],
+    },
+    Case {
+        fixture: "webconf-shadowed-host",
+        verdict: Fail,
+        incomplete: true,
+        findings: &[
+            b("challenge-location-shadowed", ANY, Some(80)),
+            b("challenge-status", V6, Some(80)),
+            b("challenge-status", V4, Some(80)),
+        ],
+    },
+    Case {
+        fixture: "webconf-webroot-host",
+        verdict: Fail,
+        incomplete: true,
+        findings: &[b("webroot-mismatch", ANY, Some(80))],
+    },
+    // The CDN's range came from the hidden --cdn-ranges, kept in the facts' options.
+    Case {
+        fixture: "webconf-cdn-host",
+        verdict: AtRisk,
+        incomplete: false,
+        findings: &[w("proxy-in-front", ANY, None), i("not-on-host", ANY, None)],
+    },
 ];
 
 fn path(name: &str) -> String {

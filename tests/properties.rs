@@ -230,3 +230,23 @@ fn random_names_dns_messages_and_http_answers_never_panic() {
         fuzzing::http_answer(&http);
     }
 }
+
+/// The nginx parser and the server and location choice never panic on a mutated real dump
+/// (Debian's, with certbot's and WordPress's sites), nor Apache's on mutated `-S` output.
+#[test]
+fn mutated_web_server_configurations_never_panic() {
+    let mut rng = Rng(0x_0e_b0_0c);
+    let dump = include_str!("../src/webconf/testdata/debian-nginx-T.txt");
+    let apache = "VirtualHost configuration:\n*:80                   is a NameVirtualHost\n         default server a (/f:1)\n         port 80 namevhost example.test (/f:1)\n                 alias *.example.test\nMain DocumentRoot: \"/var/www/html\"\n\0<VirtualHost *:80>\nServerName example.test\nDocumentRoot /srv\nRewriteCond %{SERVER_NAME} =example.test [OR]\nRewriteRule ^ https://%{SERVER_NAME}%{REQUEST_URI} [END,NE,R=permanent]\nProxyPass / http://127.0.0.1:8080/\n</VirtualHost>\n";
+    for i in 0..400 {
+        let mut input = vec![(i % 2) as u8];
+        let mut body = if i % 2 == 0 {
+            dump.as_bytes().to_vec()
+        } else {
+            apache.as_bytes().to_vec()
+        };
+        mutate_bytes(&mut body, &mut rng);
+        input.extend(body);
+        fuzzing::web_config(&input);
+    }
+}

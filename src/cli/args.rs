@@ -62,6 +62,10 @@ pub struct Args {
     #[arg(long, value_name = "VALUE")]
     expect_txt: Option<String>,
 
+    /// http-01: write a real challenge file under DIR/.well-known/acme-challenge/, fetch it as the CA would, remove it
+    #[arg(long, value_name = "DIR")]
+    webroot: Option<PathBuf>,
+
     /// The CA, for CAA: letsencrypt, zerossl, google, buypass, sectigo, or its issuer domain
     #[arg(long, default_value = "letsencrypt", value_name = "CA")]
     ca: String,
@@ -78,6 +82,11 @@ pub struct Args {
     #[arg(long, default_value_t = 53, value_name = "PORT", hide = true)]
     authoritative_port: u16,
 
+    /// CDN ranges to use instead of the shipped ones, in the shipped file's format (labs,
+    /// whose "CDN" stands on documentation addresses)
+    #[arg(long, value_name = "FILE", hide = true)]
+    cdn_ranges: Option<PathBuf>,
+
     /// Treat reserved and documentation addresses as public (test labs)
     #[arg(long)]
     allow_reserved: bool,
@@ -92,7 +101,7 @@ pub struct Args {
 
     /// Diagnose saved facts instead of probing (no network). Several files are joined: the
     /// run saved on the server, and runs saved elsewhere (--save-facts) as outside views
-    #[arg(long, value_name = "FILE", num_args = 1.., conflicts_with_all = ["domains", "file", "save_facts", "resolver", "allow_reserved", "vantage", "vantages_file"])]
+    #[arg(long, value_name = "FILE", num_args = 1.., conflicts_with_all = ["domains", "file", "save_facts", "resolver", "allow_reserved", "vantage", "vantages_file", "webroot", "cdn_ranges"])]
     from_facts: Vec<PathBuf>,
 
     /// Ask an `acme-doctor serve` vantage elsewhere to look from outside (repeatable; also
@@ -195,6 +204,25 @@ pub fn validate(args: Args, invocation: String) -> Result<Config, ToolError> {
             "--expect-txt is the dns-01 challenge value: use it with --method dns-01",
         ));
     }
+    if args.webroot.is_some() && !matches!(args.method, MethodArg::Http01) {
+        return Err(ToolError::usage(
+            "--webroot is for the http-01 challenge: drop --method dns-01",
+        ));
+    }
+    if let Some(dir) = &args.webroot
+        && !dir.is_dir()
+    {
+        return Err(ToolError::input(format!(
+            "--webroot {}: not a directory",
+            dir.display()
+        )));
+    }
+    let cdn_ranges = args
+        .cdn_ranges
+        .as_deref()
+        .map(crate::cdn::read_override)
+        .transpose()
+        .map_err(ToolError::input)?;
     let timeout = config::parse_duration(&args.timeout).map_err(ToolError::usage)?;
     let resolver = args
         .resolver
@@ -220,6 +248,8 @@ pub fn validate(args: Args, invocation: String) -> Result<Config, ToolError> {
         resolver,
         allow_reserved: args.allow_reserved,
         expect_txt: args.expect_txt,
+        webroot: args.webroot,
+        cdn_ranges,
         ca_issuer: config::issuer_domain(&args.ca).map_err(ToolError::usage)?,
         account_uri: args.account_uri,
         authoritative_port: args.authoritative_port,

@@ -113,6 +113,29 @@ pub const CAUSES: &[(Code, &[Code])] = &[
         &[Code::TxtMissing, Code::TxtWrong],
     ),
     (Code::TxtDoubledLabel, &[Code::TxtMissing]),
+    // The CA meets the CDN, not this host: the addresses are not this host's.
+    (
+        Code::ProxyInFront,
+        &[Code::NotOnHost, Code::AaaaNotLocal, Code::ChallengeStatus],
+    ),
+    // nginx's configuration says why the answer on port 80 is wrong.
+    (
+        Code::VhostMissingIpv6Listen,
+        &[
+            Code::ChallengeStatus,
+            Code::BadRedirect,
+            Code::HttpNoResponse,
+        ],
+    ),
+    (
+        Code::ChallengeLocationShadowed,
+        &[
+            Code::ChallengeStatus,
+            Code::BadRedirect,
+            Code::HttpNoResponse,
+        ],
+    ),
+    (Code::WebrootMismatch, &[Code::ChallengeStatus]),
 ];
 
 /// The symptoms `root` can explain.
@@ -160,6 +183,10 @@ pub fn priority(code: Code) -> u8 {
         Code::NoListener => 41,
         Code::StandalonePortBusy => 46,
         Code::FirewallUnknown => 50,
+        Code::ProxyInFront => 9,
+        Code::VhostMissingIpv6Listen => 55,
+        Code::ChallengeLocationShadowed => 56,
+        Code::WebrootMismatch => 57,
         Code::ChallengeStatus => 60,
         Code::BadRedirect => 61,
         Code::HttpNoResponse => 62,

@@ -86,6 +86,10 @@ codes! {
     VantageDependent => "vantage-dependent",
     OutsideSeesOtherServer => "outside-sees-other-server",
     PublicAddressMismatch => "public-address-mismatch",
+    VhostMissingIpv6Listen => "vhost-missing-ipv6-listen",
+    ChallengeLocationShadowed => "challenge-location-shadowed",
+    WebrootMismatch => "webroot-mismatch",
+    ProxyInFront => "proxy-in-front",
 }
 
 impl fmt::Display for Code {

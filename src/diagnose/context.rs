@@ -76,6 +76,7 @@ static NO_HTTP01: Http01Facts = Http01Facts {
     connects: Vec::new(),
     http: Vec::new(),
     root: Vec::new(),
+    webroot: None,
 };
 
 impl<'a> Context<'a> {
@@ -432,6 +433,17 @@ fn behind_nat(cx: &Context) -> Option<Nat> {
         return None;
     }
     let published = *cx.usable_v4.first()?;
+    // A CDN's or proxy's published address is not a NAT in front of this host: the proxy
+    // connects onwards by itself (`proxy-in-front`).
+    let ranges = crate::cdn::Ranges::new(cx.run.options.cdn_ranges.as_deref());
+    if cx
+        .usable_v4
+        .iter()
+        .chain(&cx.usable_v6)
+        .any(|ip| ranges.lookup(ip).is_some())
+    {
+        return None;
+    }
     if cx
         .usable_v4
         .iter()

@@ -26,6 +26,8 @@ pub const REGISTRY: &[CheckDef] = &[
     checks::firewall::CHECK,
     checks::reachability::CHECK,
     checks::outside::CHECK,
+    http01::front::CHECK,
+    http01::webconf::CHECK,
     http01::answer::CHECK,
     checks::caa::CHECK,
 ];

@@ -88,6 +88,7 @@ impl Scenario {
             firewall: None,
             acme_clients: None,
             containers: Vec::new(),
+            web_server: None,
         };
         let target = TargetFacts {
             target: Target {
@@ -122,6 +123,7 @@ impl Scenario {
                     allow_reserved: true,
                     ca_issuer: "letsencrypt.org".into(),
                     account_uri: None,
+                    cdn_ranges: None,
                 },
                 host,
                 targets: vec![target],
@@ -462,6 +464,21 @@ impl Scenario {
         )
     }
 
+    /// The challenge GET on `address` answered `status` with this `Server` header.
+    pub fn http_server(self, address: &str, status: u16, server: &str) -> Scenario {
+        self.http_outcome(
+            address,
+            HttpOutcome::Response {
+                status,
+                server: Some(server.into()),
+                location: None,
+                body_prefix: String::new(),
+                body_bytes: 0,
+                body_truncated: false,
+            },
+        )
+    }
+
     /// The challenge GET on `address` ended in `outcome`, after a successful connect.
     pub fn http_outcome(mut self, address: &str, outcome: HttpOutcome) -> Scenario {
         self = self.connect(address, 80, ConnectOutcome::Connected);
@@ -510,6 +527,69 @@ impl Scenario {
                 elapsed_ms: 1,
             });
         }
+        self
+    }
+
+    /// nginx runs here with this `nginx -T` dump (no Apache, no Caddy).
+    pub fn nginx_dump(mut self, dump: &str) -> Scenario {
+        use crate::facts::{NginxConfig, Unknown, WebServerFacts};
+        fn not<T>(p: &str) -> Probed<T> {
+            Probed::Unknown(Unknown::NotInstalled {
+                program: p.to_string(),
+            })
+        }
+        self.run.host.web_server = Some(WebServerFacts {
+            nginx: Probed::Known(NginxConfig {
+                command: "/usr/sbin/nginx -T".into(),
+                dump: dump.to_string(),
+            }),
+            apache: not("apache2ctl"),
+            caddy: not("caddy"),
+        });
+        self
+    }
+
+    /// Apache holds port 80 here, with this `apache2ctl -S` output and these files.
+    pub fn apache(mut self, dash_s: &str, files: &[(&str, &str)]) -> Scenario {
+        use crate::facts::{ApacheConfig, ConfigFile, Unknown, WebServerFacts};
+        self.run.host.web_server = Some(WebServerFacts {
+            nginx: Probed::Unknown(Unknown::NotInstalled {
+                program: "nginx".into(),
+            }),
+            apache: Probed::Known(ApacheConfig {
+                command: "apache2ctl -S".into(),
+                vhosts: dash_s.to_string(),
+                files: files
+                    .iter()
+                    .map(|(path, text)| ConfigFile {
+                        path: path.to_string(),
+                        text: Probed::Known(text.to_string()),
+                    })
+                    .collect(),
+            }),
+            caddy: Probed::Unknown(Unknown::NotInstalled {
+                program: "caddy".into(),
+            }),
+        });
+        if let Probed::Known(ls) = &mut self.run.host.listeners {
+            for l in ls.iter_mut() {
+                if let Some(p) = &mut l.process {
+                    p.name = "apache2".into();
+                }
+            }
+        }
+        self
+    }
+
+    /// `--webroot DIR` was given.
+    pub fn webroot(mut self, dir: &str) -> Scenario {
+        self.http01().webroot = Some(dir.to_string());
+        self
+    }
+
+    /// `--cdn-ranges`: these ranges replace the shipped ones.
+    pub fn cdn_ranges(mut self, text: &str) -> Scenario {
+        self.run.options.cdn_ranges = Some(text.to_string());
         self
     }
 

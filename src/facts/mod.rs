@@ -392,6 +392,9 @@ pub struct Http01Facts {
     /// (which site answers: another server behind a NAT shows another `/`).
     #[serde(default)]
     pub root: Vec<HttpFact>,
+    /// `--webroot`, as given: the directory the ACME client writes challenge files under.
+    #[serde(default)]
+    pub webroot: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -406,6 +409,10 @@ pub struct ProbeOptions {
     /// The ACME account (`--account-uri`), for CAA `accounturi`.
     #[serde(default)]
     pub account_uri: Option<String>,
+    /// CDN ranges that replace the shipped ones (the hidden `--cdn-ranges FILE`, for labs
+    /// whose "CDN" stands on documentation addresses), in the shipped file's format.
+    #[serde(default)]
+    pub cdn_ranges: Option<String>,
 }
 
 fn default_issuer() -> String {
@@ -697,6 +704,49 @@ pub struct HostFacts {
     /// Empty when none was found, or in facts saved before containers were read.
     #[serde(default)]
     pub containers: Vec<ContainerFacts>,
+    /// The web servers' own configuration. `None` in facts saved before it was read.
+    #[serde(default)]
+    pub web_server: Option<WebServerFacts>,
+}
+
+/// The web servers' configuration as their own tools print it, verbatim, so a saved facts
+/// file can be re-read offline.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebServerFacts {
+    /// `nginx -T`, for the configuration the running nginx was started with.
+    pub nginx: Probed<NginxConfig>,
+    /// `apache2ctl -S` and the virtual host files it names.
+    pub apache: Probed<ApacheConfig>,
+    /// The Caddyfile at its default path.
+    pub caddy: Probed<ConfigFile>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NginxConfig {
+    /// The command that printed it: `/usr/sbin/nginx -T -c /etc/nginx/nginx.conf`.
+    pub command: String,
+    /// Its output: every file behind a `# configuration file PATH:` marker.
+    pub dump: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApacheConfig {
+    pub command: String,
+    /// The `-S` output: which virtual host answers which name on which address and port.
+    pub vhosts: String,
+    /// The files `-S` names, read (capped).
+    #[serde(default)]
+    pub files: Vec<ConfigFile>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    pub path: String,
+    pub text: Probed<String>,
 }
 
 /// One container runtime, read through its API socket (plain HTTP over the unix socket,

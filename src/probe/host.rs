@@ -17,6 +17,7 @@ pub struct LinuxHost {
 
 impl HostProbe for LinuxHost {
     fn host_facts(&self) -> HostFacts {
+        let listeners = listeners(&self.ports);
         HostFacts {
             kernel: kernel(),
             ipv6_in_kernel: ipv6_in_kernel(),
@@ -29,7 +30,7 @@ impl HostProbe for LinuxHost {
             } else {
                 Probed::Known(false)
             },
-            listeners: listeners(&self.ports),
+            listeners: listeners.clone(),
             default_route_dev_v4: read("/proc/net/route")
                 .ok()
                 .and_then(|t| default_route_dev_v4(&t)),
@@ -39,6 +40,10 @@ impl HostProbe for LinuxHost {
             firewall: Some(super::firewall::firewall_facts()),
             acme_clients: self.acme_clients.clone(),
             containers: super::containers::container_facts(),
+            web_server: Some(super::webconf::web_server_facts(
+                &super::webconf::System,
+                listeners.known().map(Vec::as_slice),
+            )),
         }
     }
 }
@@ -60,6 +65,7 @@ pub fn unknown_host_facts(reason: &str) -> HostFacts {
         firewall: None,
         acme_clients: None,
         containers: Vec::new(),
+        web_server: None,
     }
 }
 

@@ -48,6 +48,9 @@ pub struct Plan<'a> {
     pub timeout: std::time::Duration,
     pub token_path: &'a str,
     pub root: bool,
+    /// The webroot the token is served from (`--webroot`, or the certificate's own under
+    /// `--all`), recorded in the facts.
+    pub webroot: Option<String>,
 }
 
 /// The addresses the CA would dial: reserved ones are dropped as the CA drops them.
@@ -111,7 +114,10 @@ pub async fn gather<C: ConnectProbe, H: HttpProbe>(
             (vec![c80, c443], h80, r80)
         }
     });
-    let mut facts = Http01Facts::default();
+    let mut facts = Http01Facts {
+        webroot: plan.webroot.clone(),
+        ..Http01Facts::default()
+    };
     for (connects, http_fact, root_fact) in join_all(per_address).await {
         facts.connects.extend(connects);
         facts.http.extend(http_fact);

@@ -14,6 +14,7 @@ pub mod http;
 pub mod http01;
 pub mod tcp;
 pub mod vantage;
+pub mod webconf;
 
 use crate::config::{Config, TargetSpec};
 use crate::domain::DomainName;
@@ -101,6 +102,7 @@ where
             allow_reserved: config.allow_reserved,
             ca_issuer: config.ca_issuer.clone(),
             account_uri: config.account_uri.clone(),
+            cdn_ranges: config.cdn_ranges.clone(),
         },
         host: host::unknown_host_facts("not read yet"),
         targets: Vec::new(),
@@ -284,6 +286,11 @@ where
                         // `/` is compared with what the vantages saw; a saved run may be joined
                         // with an outside run later.
                         root: !config.vantages.is_empty() || config.save_facts.is_some(),
+                        webroot: spec
+                            .webroot
+                            .as_ref()
+                            .or(config.webroot.as_ref())
+                            .map(|p| p.to_string_lossy().into_owned()),
                     };
                     MethodFacts::Http01(http01::gather(&plan, name, tcp, http, limits).await)
                 }
@@ -500,6 +507,8 @@ mod tests {
             resolver: None,
             allow_reserved: true,
             expect_txt: None,
+            webroot: None,
+            cdn_ranges: None,
             ca_issuer: "letsencrypt.org".into(),
             account_uri: None,
             authoritative_port: 53,

@@ -106,6 +106,17 @@ pub fn may_pass(fact: &HttpFact) -> bool {
     problem(fact).is_none_or(|p| p.severity != Severity::Blocker)
 }
 
+/// What the CA would report for this answer when it fails the validation, in the words the
+/// finding for it uses: for a check that names the cause of that answer.
+pub fn ca_error(domain: &str, fact: &HttpFact) -> Option<ca::CaError> {
+    let p = problem(fact).filter(|p| p.severity == Severity::Blocker)?;
+    let url = p
+        .fetching
+        .clone()
+        .unwrap_or_else(|| ca::challenge_url(domain));
+    Some(ca::fetching(p.ca_problem, &fact.address, &url, &p.ca_core))
+}
+
 fn problem(fact: &HttpFact) -> Option<Problem> {
     let url = &fact.url;
     let no_response = |what: &str, core: &str| {

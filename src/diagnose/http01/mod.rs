@@ -3,4 +3,6 @@
 //! firewall, reachability) for `Method::Http01`.
 
 pub mod answer;
+pub mod front;
+pub mod webconf;
 pub mod wildcard;

@@ -69,6 +69,9 @@ pub struct Setup {
     /// Rulesets loaded in the host namespace: (loader command, file content), e.g.
     /// (`nft -f`, an nft script) or (`iptables-legacy-restore`, an iptables-save dump).
     pub rulesets: Vec<(String, String)>,
+    /// nginx `server` blocks that replace the default one (`listen`/`nginx_extra` are then
+    /// unused): `{www}` stands for the webroot lego writes to, `{dir}` for the lab's directory.
+    pub nginx_servers: Option<String>,
 }
 
 impl Default for Setup {
@@ -82,6 +85,7 @@ impl Default for Setup {
             router_commands: Vec::new(),
             dns_extra: Vec::new(),
             rulesets: Vec::new(),
+            nginx_servers: None,
         }
     }
 }

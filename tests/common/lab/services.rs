@@ -147,7 +147,10 @@ impl Lab {
         std::fs::create_dir_all(self.dir.join("www/.well-known/acme-challenge"))
             .map_err(|e| e.to_string())?;
         if setup.nginx {
-            let conf = self.nginx_conf(&setup.listen, &setup.nginx_extra)?;
+            let conf = match &setup.nginx_servers {
+                Some(servers) => self.nginx_conf_with("nginx", servers)?,
+                None => self.nginx_conf(&setup.listen, &setup.nginx_extra)?,
+            };
             let conf = conf.to_string_lossy().into_owned();
             self.spawn(&h, &["nginx", "-c", &conf], "nginx.log")?;
             self.wait_until("nginx listening", |lab| {
@@ -173,6 +176,37 @@ impl Lab {
         let path = self.dir.join("nginx.conf");
         std::fs::write(&path, conf).map_err(|e| e.to_string())?;
         Ok(path)
+    }
+
+    /// An nginx configuration named `name`.conf whose http context holds `servers` (with
+    /// `{www}` and `{dir}` replaced), its pid, logs and temporary files in the lab directory.
+    pub fn nginx_conf_with(&self, name: &str, servers: &str) -> Result<PathBuf, String> {
+        let d = self.dir.display();
+        let www = self.dir.join("www");
+        let servers = servers
+            .replace("{www}", &www.to_string_lossy())
+            .replace("{dir}", &self.dir.to_string_lossy());
+        let conf = format!(
+            "daemon off;\nmaster_process off;\nworker_processes 1;\npid {d}/{name}.pid;\nerror_log {d}/{name}-error.log;\n\
+             events {{ worker_connections 64; }}\n\
+             http {{\n  access_log off;\n  client_body_temp_path {d}/{name}-cb;\n  proxy_temp_path {d}/{name}-px;\n  fastcgi_temp_path {d}/{name}-fc;\n  uwsgi_temp_path {d}/{name}-uw;\n  scgi_temp_path {d}/{name}-sc;\n{servers}\n}}\n"
+        );
+        let path = self.dir.join(format!("{name}.conf"));
+        std::fs::write(&path, conf).map_err(|e| e.to_string())?;
+        Ok(path)
+    }
+
+    /// Starts another nginx, in namespace `ns`, with these `server` blocks (see
+    /// [`Lab::nginx_conf_with`]), and waits until it listens on port 80 there.
+    pub fn start_nginx_in(&mut self, ns: &str, name: &str, servers: &str) -> Result<(), String> {
+        let conf = self.nginx_conf_with(name, servers)?;
+        let conf = conf.to_string_lossy().into_owned();
+        let ns = ns.to_string();
+        self.spawn(&ns, &["nginx", "-c", &conf], &format!("{name}.log"))?;
+        self.wait_until(&format!("{name} listening"), |lab| {
+            lab.exec(&ns, &["ss", "-Hltn", "sport = :80"])
+                .is_ok_and(|o| !o.trim().is_empty())
+        })
     }
 
     /// Runs acme-doctor inside a namespace of this lab, against the lab's resolver, with the

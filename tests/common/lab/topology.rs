@@ -137,6 +137,62 @@ impl Lab {
         }
         Ok(())
     }
+
+    /// One more namespace hanging off the router, like the host and the outside: a veth
+    /// `s0` (here) / `r<suffix>` (router), an address per family on each end (CIDRs), default
+    /// routes through the router. Torn down with the lab. Returns its name.
+    pub fn add_spoke(
+        &mut self,
+        suffix: &str,
+        router_v4: &str,
+        here_v4: &str,
+        router_v6: &str,
+        here_v6: &str,
+    ) -> Result<String, String> {
+        let ns = format!("{}{suffix}", self.host.trim_end_matches('h'));
+        ip(&["netns", "add", &ns])?;
+        self.namespaces.push(ns.clone());
+        let r = self.router.clone();
+        let peer = format!("r{suffix}");
+        self.exec(
+            &ns,
+            &[
+                "sysctl",
+                "-qw",
+                "net.ipv6.conf.all.accept_dad=0",
+                "net.ipv6.conf.default.accept_dad=0",
+            ],
+        )?;
+        self.exec(&ns, &["ip", "link", "set", "lo", "up"])?;
+        ip(&[
+            "link", "add", "s0", "netns", &ns, "type", "veth", "peer", "name", &peer, "netns", &r,
+        ])?;
+        let gw4 = router_v4.split('/').next().unwrap_or(router_v4);
+        let gw6 = router_v6.split('/').next().unwrap_or(router_v6);
+        let steps: Vec<(&String, String)> = vec![
+            (&ns, "sysctl -qw net.ipv6.conf.s0.accept_dad=0".to_string()),
+            (&r, format!("sysctl -qw net.ipv6.conf.{peer}.accept_dad=0")),
+            (&ns, format!("ip addr add {here_v4} dev s0")),
+            (&ns, format!("ip addr add {here_v6} dev s0 nodad")),
+            (&ns, "ip link set s0 up".to_string()),
+            (&r, format!("ip addr add {router_v4} dev {peer}")),
+            (&r, format!("ip addr add {router_v6} dev {peer} nodad")),
+            (&r, format!("ip link set {peer} up")),
+            (&ns, format!("ip route add default via {gw4}")),
+            (&ns, format!("ip -6 route add default via {gw6}")),
+        ];
+        for (where_, command) in &steps {
+            let args: Vec<&str> = command.split_whitespace().collect();
+            self.exec(where_, &args)?;
+        }
+        self.wait_until("IPv6 addresses usable", |lab| {
+            [&ns, &lab.router].iter().all(|n| {
+                lab.exec(n, &["ip", "-6", "addr", "show", "tentative"])
+                    .is_ok_and(|o| o.trim().is_empty())
+            })
+        })?;
+        Ok(ns)
+    }
 }
 
 impl Lab {

@@ -1,0 +1,778 @@
+//! The web server's own configuration, read the way nginx reads it (`crate::webconf`): which
+//! `server` answers the name on each family, which `location` serves the challenge, where its
+//! files come from. This turns "the token 404s" into the file and line that makes it so.
+//!
+//! Codes: `vhost-missing-ipv6-listen`, `challenge-location-shadowed`, `webroot-mismatch`.
+
+use crate::diagnose::ca;
+use crate::diagnose::context::socket;
+use crate::diagnose::http01::answer;
+use crate::diagnose::registry::CheckDef;
+use crate::diagnose::{Check, Code, Context, Finding, Severity, run_check};
+use crate::facts::{Family, HttpOutcome, Method};
+use crate::webconf::select::{Handler, ListenAddr};
+use crate::webconf::{self, Route, Software, nginx};
+use std::net::IpAddr;
+
+pub const CHECK: CheckDef = CheckDef {
+    name: "web-config",
+    codes: &[
+        Code::VhostMissingIpv6Listen,
+        Code::ChallengeLocationShadowed,
+        Code::WebrootMismatch,
+    ],
+    methods: &[Method::Http01],
+    run: |cx, out| run_check(&WebConfig, cx, out),
+};
+
+pub struct WebConfig;
+
+/// The token the routes are computed for: any name in the ACME shape routes alike.
+const TOKEN: &str = "acme-doctor-token";
+
+#[derive(Debug, Clone)]
+pub enum Found {
+    /// The name's block has no IPv6 listen on the port; IPv6 requests reach `v6`'s block.
+    MissingIpv6Listen { v4: Box<Route>, v6: Box<Route> },
+    /// Something other than a file answers the challenge path.
+    Shadowed {
+        family: Option<Family>,
+        route: Box<Route>,
+        handler: Handler,
+    },
+    /// The challenge files are read from another directory than `--webroot`'s.
+    WebrootMismatch {
+        family: Option<Family>,
+        route: Box<Route>,
+        webroot: String,
+    },
+}
+
+/// Which configured web server answers port 80 here: the one whose process holds it, when
+/// the listeners name one; else the one whose configuration could be read (nginx first).
+fn answering(cx: &Context) -> Option<Software> {
+    let ws = cx.host.web_server.as_ref()?;
+    // Nothing listens on the port: no configuration is answering (no-listener says so).
+    if cx
+        .host
+        .listeners
+        .known()
+        .is_some_and(|ls| ls.iter().all(|l| l.port != cx.dial_port()))
+    {
+        return None;
+    }
+    let names: Vec<&str> = cx
+        .host
+        .listeners
+        .known()
+        .map(|ls| {
+            ls.iter()
+                .filter(|l| l.port == cx.dial_port())
+                .filter_map(|l| l.process.as_ref().map(|p| p.name.as_str()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let holds = |n: &[&str]| names.iter().any(|p| n.contains(p));
+    let nginx = ws.nginx.known().is_some();
+    let apache = ws.apache.known().is_some();
+    if !names.is_empty() {
+        return if nginx && holds(&["nginx"]) {
+            Some(Software::Nginx)
+        } else if apache && holds(&["apache2", "httpd"]) {
+            Some(Software::Apache)
+        } else {
+            // Another program holds the port: these configurations are not what answers.
+            None
+        };
+    }
+    if nginx {
+        Some(Software::Nginx)
+    } else if apache {
+        Some(Software::Apache)
+    } else {
+        None
+    }
+}
+
+/// The parsed dump. Every name of a run on this host shares one dump, so the last parse is
+/// kept (keyed by the dump's content): a thousand names cost one parse, not a thousand.
+fn parsed(dump: &str) -> Option<std::sync::Arc<nginx::Config>> {
+    use std::hash::{Hash, Hasher};
+    use std::sync::{Arc, Mutex};
+    type Cached = Option<((usize, u64), Arc<nginx::Config>)>;
+    static LAST: Mutex<Cached> = Mutex::new(None);
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    dump.hash(&mut h);
+    let key = (dump.len(), h.finish());
+    let mut last = LAST
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some((k, c)) = last.as_ref()
+        && *k == key
+    {
+        return Some(Arc::clone(c));
+    }
+    let config = Arc::new(nginx::load(dump).ok()?);
+    *last = Some((key, Arc::clone(&config)));
+    Some(config)
+}
+
+/// The route of the challenge for each family whose published address is on this host.
+fn routes(cx: &Context) -> Vec<(Family, Route)> {
+    let port = cx.dial_port();
+    let Some(ws) = cx.host.web_server.as_ref() else {
+        return Vec::new();
+    };
+    let nginx = match answering(cx) {
+        Some(Software::Nginx) => ws.nginx.known().and_then(|n| parsed(&n.dump)),
+        _ => None,
+    };
+    let apache = match answering(cx) {
+        Some(Software::Apache) => ws.apache.known(),
+        _ => None,
+    };
+    [Family::Ipv6, Family::Ipv4]
+        .into_iter()
+        .filter(|f| *f == Family::Ipv4 || cx.ipv6_off.is_none())
+        .filter_map(|f| {
+            let ip = *cx.usable(f).iter().find(|ip| cx.is_local(ip))?;
+            let route = if let Some(config) = &nginx {
+                webconf::route(config, ip, port, cx.domain, TOKEN)
+            } else if let Some(a) = apache {
+                let file = |path: &str| {
+                    a.files
+                        .iter()
+                        .find(|f| f.path == path)
+                        .and_then(|f| f.text.known().map(String::as_str))
+                };
+                webconf::apache_route(&a.vhosts, file, ip, port, cx.domain, TOKEN)
+            } else {
+                None
+            };
+            route.map(|r| (f, r))
+        })
+        .collect()
+}
+
+fn takes_ipv6(route: &Route) -> bool {
+    route.listens.iter().any(|l| {
+        l.port == route.port && matches!(&l.addr, ListenAddr::AnyV6 | ListenAddr::Ip(IpAddr::V6(_)))
+    })
+}
+
+/// Whether two routes serve the challenge alike: the same directory, nothing in the way.
+fn same_answer(a: &Route, b: &Route) -> bool {
+    a.docroot.challenge_dir == b.docroot.challenge_dir
+        && a.effective_handler().map(Handler::text) == b.effective_handler().map(Handler::text)
+}
+
+impl Check for WebConfig {
+    type Evidence = Found;
+
+    fn detect(&self, cx: &Context) -> Vec<Found> {
+        if cx.on_host() != Some(true) {
+            return Vec::new();
+        }
+        let routes = routes(cx);
+        let route = |f: Family| routes.iter().find(|(g, _)| *g == f).map(|(_, r)| r);
+        let mut found = Vec::new();
+        let (v4, v6) = (route(Family::Ipv4), route(Family::Ipv6));
+        if let (Some(v4), Some(v6)) = (v4, v6)
+            && v4.by_name()
+            && !v6.by_name()
+            && v6.server != v4.server
+            && !takes_ipv6(v4)
+            && !same_answer(v4, v6)
+        {
+            found.push(Found::MissingIpv6Listen {
+                v4: Box::new(v4.clone()),
+                v6: Box::new(v6.clone()),
+            });
+        }
+        // One finding per distinct cause: both families meeting the same directive is one.
+        let both = |pick: &dyn Fn(&Route) -> Option<String>| -> Vec<(Option<Family>, &Route)> {
+            let keyed: Vec<(Family, &Route, String)> = routes
+                .iter()
+                .filter_map(|(f, r)| pick(r).map(|k| (*f, r, k)))
+                .collect();
+            match keyed.as_slice() {
+                [(_, r, a), (_, _, b)] if a == b => vec![(None, *r)],
+                _ => keyed.iter().map(|(f, r, _)| (Some(*f), *r)).collect(),
+            }
+        };
+        // The IPv6 block of a missing listen is another site: its own configuration is not
+        // the name's, so it is judged by that finding alone.
+        let skip_v6 = found
+            .iter()
+            .any(|f| matches!(f, Found::MissingIpv6Listen { .. }));
+        let consider = |f: Option<Family>| !(skip_v6 && f == Some(Family::Ipv6));
+        for (family, r) in both(&|r: &Route| {
+            r.effective_handler()
+                .map(|h| format!("{}{}", r.server, h.pos()))
+        }) {
+            if let Some(handler) = r.effective_handler()
+                && consider(family)
+            {
+                found.push(Found::Shadowed {
+                    family,
+                    route: Box::new(r.clone()),
+                    handler: handler.clone(),
+                });
+            }
+        }
+        if let Some(webroot) = &cx.http01().webroot
+            && webroot.starts_with('/')
+        {
+            let wanted = webconf::select::trim(&format!("{webroot}{}", webconf::CHALLENGE_DIR));
+            for (family, r) in both(&|r: &Route| {
+                (r.effective_handler().is_none()
+                    && !r.docroot.variable
+                    && r.docroot.challenge_dir.starts_with('/')
+                    && r.docroot.challenge_dir != wanted)
+                    .then(|| r.docroot.challenge_dir.clone())
+            }) {
+                if consider(family) {
+                    found.push(Found::WebrootMismatch {
+                        family,
+                        route: Box::new(r.clone()),
+                        webroot: webroot.clone(),
+                    });
+                }
+            }
+        }
+        found
+    }
+
+    fn word(&self, cx: &Context, found: &Found) -> Finding {
+        match found {
+            Found::MissingIpv6Listen { v4, v6 } => missing_ipv6(cx, v4, v6),
+            Found::Shadowed {
+                family,
+                route,
+                handler,
+            } => shadowed(cx, *family, route, handler),
+            Found::WebrootMismatch {
+                family,
+                route,
+                webroot,
+            } => mismatch(cx, *family, route, webroot),
+        }
+    }
+}
+
+/// The status the challenge GET met at `ip`, when it was not a 200.
+fn observed_status(cx: &Context, ip: &IpAddr) -> Option<u16> {
+    match &cx.http(ip)?.outcome {
+        HttpOutcome::Response { status, .. } if *status != 200 => Some(*status),
+        _ => None,
+    }
+}
+
+fn with_family(f: Finding, family: Option<Family>) -> Finding {
+    match family {
+        Some(family) => f.family(family),
+        None => f,
+    }
+}
+
+/// How to apply a configuration change.
+fn reload(r: &Route) -> &'static str {
+    match r.software {
+        Software::Nginx => "`nginx -t && systemctl reload nginx`",
+        Software::Apache => "`apachectl configtest && systemctl reload apache2` (httpd on RHEL)",
+    }
+}
+
+fn server_line(r: &Route) -> String {
+    format!(
+        "the {} at {} (server_name {})",
+        match r.software {
+            Software::Nginx => "server block",
+            Software::Apache => "VirtualHost",
+        },
+        r.server_pos,
+        r.server_label
+    )
+}
+
+fn missing_ipv6(cx: &Context, v4: &Route, v6: &Route) -> Finding {
+    let port = cx.dial_port();
+    let own_listens: Vec<String> = v4
+        .listens
+        .iter()
+        .map(|l| format!("{} at {}", l.text, l.pos))
+        .collect();
+    let anchor = v4.listens.iter().find(|l| l.port == port).map_or_else(
+        || v4.server_pos.to_string(),
+        |l| format!("`{}` at {}", l.text, l.pos),
+    );
+    let mut f = Finding::new(
+        Code::VhostMissingIpv6Listen,
+        Severity::Blocker,
+        format!(
+            "IPv6 requests for {} reach another {} site: {} has no IPv6 listen on port {port}, and `{}` at {} takes them",
+            cx.domain,
+            v4.software.name(),
+            v4.server_pos,
+            v6.listen.text,
+            v6.listen.pos
+        ),
+    )
+    .likely()
+    .family(Family::Ipv6)
+    .port(port)
+    .detail(format!(
+        "{} picks the listening address before it looks at the name: a request to {} lands on the sockets of `{}`, whose servers do not include {}'s block, so the server {} answers (its {} server for that address). The CA dials IPv6 first, and gets that site's answer.",
+        v6.software.name(),
+        socket(&v6.dest, port),
+        v6.listen.text,
+        cx.domain,
+        v6.server_label,
+        match v6.by {
+            webconf::select::ChosenBy::DefaultServer => "default_server",
+            _ => "first",
+        },
+    ))
+    .evidence(format!("{}'s block: {}", cx.domain, server_line(v4)))
+    .evidence_lines(own_listens.iter().map(|l| format!("  {l}")))
+    .evidence(format!(
+        "{} is taken by `{}` at {} ({})",
+        socket(&v6.dest, port),
+        v6.listen.text,
+        v6.listen.pos,
+        server_line(v6)
+    ))
+    .evidence(format!(
+        "challenge files over IPv4: {}; over IPv6: {}",
+        v4.docroot.challenge_dir, v6.docroot.challenge_dir
+    ))
+    .fix(match v4.software {
+        Software::Nginx => format!(
+            "add `listen [::]:{port};` to the server block at {} (next to {anchor}), then {}",
+            v4.server_pos,
+            reload(v4)
+        ),
+        Software::Apache => format!(
+            "make the vhost at {} `<VirtualHost *:{port}>` (or add the IPv6 address to it: `<VirtualHost {} [{}]:{port}>`), then {}",
+            v4.server_pos,
+            v4.listen.text.trim_start_matches("<VirtualHost ").trim_end_matches('>'),
+            v6.dest,
+            reload(v4)
+        ),
+    });
+    match observed_status(cx, &v6.dest) {
+        Some(status) => f = f.ca(ca::status_error(cx.domain, &v6.dest, status)),
+        // No request reached it: the configuration alone says so.
+        None => f.severity = Severity::Warning,
+    }
+    f
+}
+
+fn shadowed(cx: &Context, family: Option<Family>, r: &Route, h: &Handler) -> Finding {
+    let port = cx.dial_port();
+    let location = r.location.as_ref().map_or_else(
+        || "no location".to_string(),
+        |(t, p)| format!("`{t}` at {p}"),
+    );
+    let (severity, what, likely) = match h {
+        Handler::Deny { .. } => (Severity::Blocker, "denies it (403)".to_string(), false),
+        // nginx's own code: close the connection without a response.
+        Handler::Return {
+            code: 444,
+            target: None,
+            ..
+        } => (
+            Severity::Blocker,
+            "closes the connection without an answer (444)".to_string(),
+            false,
+        ),
+        Handler::Return {
+            code, target: None, ..
+        } => (Severity::Blocker, format!("answers it with {code}"), false),
+        Handler::Return {
+            code,
+            target: Some(t),
+            ..
+        } if !h.is_redirect() => (
+            Severity::Blocker,
+            format!("answers it with {code} {t}"),
+            false,
+        ),
+        Handler::Return {
+            code,
+            target: Some(t),
+            ..
+        } => (
+            Severity::Warning,
+            format!("redirects it ({code}) to {t}"),
+            false,
+        ),
+        Handler::Redirect { target, .. } => (
+            Severity::Warning,
+            format!("redirects it to {target}"),
+            false,
+        ),
+        Handler::Pass { .. } => (
+            Severity::Warning,
+            "hands it to another server or application".to_string(),
+            true,
+        ),
+        Handler::TryFilesFallback { .. } => (
+            Severity::Info,
+            "sends a missing file to the application".to_string(),
+            true,
+        ),
+    };
+    let mut f = Finding::new(
+        Code::ChallengeLocationShadowed,
+        severity,
+        format!(
+            "{} does not serve the challenge from a file: `{}` at {} {what}",
+            r.software.name(),
+            h.text(),
+            h.pos()
+        ),
+    )
+    .port(port)
+    .detail(match h {
+        Handler::Return { .. } | Handler::Redirect { .. } if h.is_redirect() => {
+            "The CA follows the redirect (to ports 80 and 443 only); the challenge passes only if the target serves the token. An ACME client writing into the webroot expects the file to be served on port 80.".to_string()
+        }
+        Handler::Pass { .. } => {
+            "The challenge path goes to an upstream or application: the token file an ACME client writes into the webroot is never read, unless that application serves it.".to_string()
+        }
+        _ => format!(
+            "{} applies this before any file is looked for, so the token an ACME client writes under {} is never served.",
+            r.software.name(),
+            r.docroot.challenge_dir
+        ),
+    })
+    .evidence(server_line(r))
+    .evidence(format!("the challenge path is served by {location}"))
+    .evidence(format!("{} {}", h.pos(), h.text()))
+    .fix(match r.software {
+        Software::Nginx => format!(
+            "in the server block at {}, add `location ^~ /.well-known/acme-challenge/ {{ root {}; try_files $uri =404; }}` (^~ stops regex locations; the root where the ACME client writes){}, then {}",
+            r.server_pos,
+            r.docroot
+                .challenge_dir
+                .strip_suffix(webconf::CHALLENGE_DIR)
+                .unwrap_or("<webroot>"),
+            if matches!(h, Handler::Return { .. } | Handler::Redirect { .. }) {
+                "; a server-level return or rewrite runs before any location: move it into `location / { … }`"
+            } else {
+                ""
+            },
+            reload(r)
+        ),
+        Software::Apache => format!(
+            "exempt the challenge path before {}: `RewriteCond %{{REQUEST_URI}} !^/\\.well-known/acme-challenge/` above a RewriteRule, `ProxyPass /.well-known/acme-challenge/ !` before a ProxyPass, or `RedirectMatch 301 ^/(?!\\.well-known/acme-challenge/)(.*) https://…/$1` for a Redirect; then {}",
+            h.pos(),
+            reload(r)
+        ),
+    });
+    // A redirect or an upstream may serve the token; when the answer acme-doctor met at that
+    // address is one the CA rejects, this directive is why.
+    let fails_here = cx.http(&r.dest).is_some_and(|h| !answer::may_pass(h));
+    if severity != Severity::Blocker && fails_here {
+        f.severity = Severity::Blocker;
+    }
+    if likely {
+        f = f.likely();
+    }
+    f = with_family(f, family);
+    let is_status = matches!(h, Handler::Deny { .. })
+        || matches!(h, Handler::Return { code, .. } if !h.is_redirect() && *code != 444);
+    if f.severity == Severity::Blocker {
+        let status = observed_status(cx, &r.dest).filter(|s| !(300..400).contains(s));
+        match (status, cx.http(&r.dest)) {
+            (Some(status), _) if is_status || matches!(h, Handler::Pass { .. }) => {
+                f = f.ca(ca::status_error(cx.domain, &r.dest, status));
+            }
+            // A refused redirect, a closed connection: the CA's words for what was met.
+            (_, Some(fact)) => {
+                if let Some(e) = answer::ca_error(cx.domain, fact) {
+                    f = f.ca(e);
+                }
+            }
+            _ => {}
+        }
+        // Nothing observed (no GET was made): what the directive itself answers.
+        if f.ca_error.is_none() {
+            f = match h {
+                Handler::Deny { .. } => f.ca(ca::status_error(cx.domain, &r.dest, 403)),
+                Handler::Return { code: 444, .. } => f.ca(ca::fetching(
+                    ca::ProblemType::Connection,
+                    &r.dest,
+                    &ca::challenge_url(cx.domain),
+                    ca::GETTING_DATA,
+                )),
+                Handler::Return { code, .. } => f.ca(ca::status_error(cx.domain, &r.dest, *code)),
+                _ => f,
+            };
+        }
+    }
+    f
+}
+
+fn mismatch(cx: &Context, family: Option<Family>, r: &Route, webroot: &str) -> Finding {
+    let port = cx.dial_port();
+    let wanted = webconf::select::trim(&format!("{webroot}{}", webconf::CHALLENGE_DIR));
+    let at = r
+        .docroot
+        .pos
+        .as_ref()
+        .map_or_else(|| r.server_pos.to_string(), ToString::to_string);
+    let f = Finding::new(
+        Code::WebrootMismatch,
+        Severity::Blocker,
+        format!(
+            "{} serves the challenge from {}, not from --webroot {webroot}: `{}` at {at}",
+            r.software.name(),
+            r.docroot.challenge_dir, r.docroot.directive
+        ),
+    )
+    .likely()
+    .port(port)
+    .detail(format!(
+        "The ACME client writes the token to {wanted}/<token>, but the server block that answers {} reads {}/<token>: the CA gets a 404.",
+        cx.domain, r.docroot.challenge_dir
+    ))
+    .evidence(server_line(r))
+    .evidence(format!("{at} {}", r.docroot.directive))
+    .evidence(format!("--webroot {webroot} → {wanted}"))
+    .fix(format!(
+        "give the ACME client the webroot {} serves (certbot: `--webroot -w {}`), or {}",
+        r.software.name(),
+        r.docroot
+            .challenge_dir
+            .strip_suffix(webconf::CHALLENGE_DIR)
+            .unwrap_or(&r.docroot.challenge_dir),
+        match r.software {
+            Software::Nginx => format!(
+                "set `root {webroot};` at {at}, or add `location ^~ /.well-known/acme-challenge/ {{ root {webroot}; }}` to the server block at {}",
+                r.server_pos
+            ),
+            Software::Apache => format!(
+                "add `Alias /.well-known/acme-challenge/ {webroot}/.well-known/acme-challenge/` to the vhost at {}",
+                r.server_pos
+            ),
+        }
+    ))
+    // The file is not where the server looks: a missing file is a 404.
+    .ca(ca::status_error(cx.domain, &r.dest, 404));
+    with_family(f, family)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diagnose::testkit::Scenario;
+
+    const DEBIAN: &str = include_str!("../../webconf/testdata/debian-nginx-T.txt");
+
+    /// Debian's dump, with the scenario's name substituted for one of its sites.
+    fn with_site(site: &str) -> Scenario {
+        let dump = DEBIAN.replace(site, "example.test");
+        Scenario::dual_stack().nginx_dump(&dump)
+    }
+
+    #[test]
+    fn certbots_block_without_ipv6_listen_sends_ipv6_to_the_default_site() {
+        let s = with_site("shop.example.com").http("2001:db8::10", 404, None);
+        let found = WebConfig.detect(&s.context());
+        assert!(
+            matches!(found.first(), Some(Found::MissingIpv6Listen { .. })),
+            "{found:?}"
+        );
+        let f = WebConfig.word(&s.context(), &found[0]);
+        assert_eq!(
+            (f.code, f.family, f.port),
+            (Code::VhostMissingIpv6Listen, Some(Family::Ipv6), Some(80))
+        );
+        assert!(
+            f.title.contains("/etc/nginx/sites-enabled/default:23"),
+            "{}",
+            f.title
+        );
+        assert!(
+            f.fix[0].contains("/etc/nginx/sites-enabled/shop:13"),
+            "{}",
+            f.fix[0]
+        );
+        assert_eq!(
+            f.ca_error.as_deref(),
+            Some(
+                "2001:db8::10: Invalid response from http://example.test/.well-known/acme-challenge/<token>: 404"
+            )
+        );
+        // IPv4 meets certbot's redirect to https: a warning, at its line.
+        let redirect = found
+            .iter()
+            .map(|e| WebConfig.word(&s.context(), e))
+            .find(|f| f.code == Code::ChallengeLocationShadowed)
+            .unwrap();
+        assert_eq!(
+            (redirect.severity, redirect.family),
+            (Severity::Warning, Some(Family::Ipv4))
+        );
+        assert!(
+            redirect.title.contains("sites-enabled/shop:20"),
+            "{}",
+            redirect.title
+        );
+    }
+
+    #[test]
+    fn the_wordpress_hidden_file_rule_shadows_the_challenge_on_both_families() {
+        // The blog block listens on IPv4 only; give it the IPv6 listen it lacks.
+        let dump = DEBIAN.replace("blog.example.com", "example.test").replace(
+            "        listen 80;\n        ## Your website",
+            "        listen 80;\n        listen [::]:80;\n        ## Your website",
+        );
+        let s = Scenario::dual_stack()
+            .nginx_dump(&dump)
+            .http("192.0.2.10", 403, None);
+        let found = WebConfig.detect(&s.context());
+        assert_eq!(found.len(), 1, "{found:?}");
+        let f = WebConfig.word(&s.context(), &found[0]);
+        assert_eq!(
+            (f.code, f.severity, f.family),
+            (Code::ChallengeLocationShadowed, Severity::Blocker, None)
+        );
+        // Line 16 of the recipe, one lower for the added listen.
+        assert!(
+            f.title.contains("/etc/nginx/sites-enabled/blog:17"),
+            "{}",
+            f.title
+        );
+        assert!(
+            f.evidence.iter().any(|e| e.contains("location ~ /\\.")),
+            "{:?}",
+            f.evidence
+        );
+    }
+
+    #[test]
+    fn a_webroot_other_than_the_served_root_is_a_mismatch() {
+        let s = Scenario::dual_stack()
+            .nginx_dump(&DEBIAN.replace("/var/www/html", "/srv/site"))
+            .webroot("/var/www/html");
+        let found = WebConfig.detect(&s.context());
+        assert_eq!(found.len(), 1, "{found:?}");
+        let f = WebConfig.word(&s.context(), &found[0]);
+        assert_eq!((f.code, f.family), (Code::WebrootMismatch, None));
+        assert!(
+            f.title.contains("/etc/nginx/sites-enabled/default:"),
+            "{}",
+            f.title
+        );
+        // The same webroot is no finding.
+        let s = Scenario::dual_stack()
+            .nginx_dump(DEBIAN)
+            .webroot("/var/www/html/");
+        assert!(WebConfig.detect(&s.context()).is_empty());
+    }
+
+    #[test]
+    fn nothing_is_said_off_the_host_or_when_another_server_holds_the_port() {
+        // nginx installed, its configuration readable, but nothing listens on port 80.
+        let s = with_site("shop.example.com").listeners(vec![]);
+        assert!(WebConfig.detect(&s.context()).is_empty());
+        let s = with_site("shop.example.com").not_on_host();
+        assert!(WebConfig.detect(&s.context()).is_empty());
+        let s = with_site("shop.example.com").listeners(vec![crate::facts::Listener {
+            family: Family::Ipv4,
+            address: "0.0.0.0".parse().unwrap(),
+            port: 80,
+            v6only: None,
+            process: Some(crate::facts::Process {
+                pid: 7,
+                name: "apache2".into(),
+            }),
+        }]);
+        assert!(WebConfig.detect(&s.context()).is_empty());
+    }
+
+    /// `apache2ctl -S` on Debian 12 with the default site and one more, and the port-80 vhost
+    /// `certbot --apache --redirect` leaves (its three Rewrite lines).
+    const DASH_S: &str = r#"VirtualHost configuration:
+*:80                   is a NameVirtualHost
+         default server 127.0.1.1 (/etc/apache2/sites-enabled/000-default.conf:1)
+         port 80 namevhost 127.0.1.1 (/etc/apache2/sites-enabled/000-default.conf:1)
+         port 80 namevhost example.test (/etc/apache2/sites-enabled/shop.conf:1)
+ServerRoot: "/etc/apache2"
+Main DocumentRoot: "/var/www/html"
+"#;
+    const SHOP: &str = "<VirtualHost *:80>\n\tServerName example.test\n\tDocumentRoot /var/www/shop\nRewriteEngine on\nRewriteCond %{SERVER_NAME} =example.test\nRewriteRule ^ https://%{SERVER_NAME}%{REQUEST_URI} [END,NE,R=permanent]\n</VirtualHost>\n";
+
+    #[test]
+    fn apaches_vhost_is_read_too() {
+        let s = Scenario::dual_stack()
+            .apache(DASH_S, &[("/etc/apache2/sites-enabled/shop.conf", SHOP)])
+            .webroot("/var/www/html");
+        let found = WebConfig.detect(&s.context());
+        // certbot's redirect on both families, one finding; no mismatch judged behind it.
+        assert_eq!(found.len(), 1, "{found:?}");
+        let f = WebConfig.word(&s.context(), &found[0]);
+        assert_eq!(
+            (f.code, f.severity, f.family),
+            (Code::ChallengeLocationShadowed, Severity::Warning, None)
+        );
+        assert!(f.title.starts_with("Apache does not serve"), "{}", f.title);
+        assert!(
+            f.title.contains("/etc/apache2/sites-enabled/shop.conf:6"),
+            "{}",
+            f.title
+        );
+        // Without the redirect, the DocumentRoot is compared with the webroot.
+        let plain = SHOP.replace("RewriteRule", "#RewriteRule");
+        let s = Scenario::dual_stack()
+            .apache(DASH_S, &[("/etc/apache2/sites-enabled/shop.conf", &plain)])
+            .webroot("/var/www/html");
+        let found = WebConfig.detect(&s.context());
+        let f = WebConfig.word(&s.context(), &found[0]);
+        assert_eq!(f.code, Code::WebrootMismatch);
+        assert!(
+            f.title.contains("/etc/apache2/sites-enabled/shop.conf:3"),
+            "{}",
+            f.title
+        );
+        assert!(
+            f.fix[0].contains("Alias /.well-known/acme-challenge/ /var/www/html/"),
+            "{}",
+            f.fix[0]
+        );
+    }
+
+    /// The "redirect to port 8080" of the lab: a redirect alone is a warning, but where the
+    /// answer met is one the CA refuses, the directive is the blocker, in the CA's words.
+    #[test]
+    fn a_redirect_the_ca_refuses_makes_its_line_the_blocker() {
+        let dump = "# configuration file /etc/nginx/nginx.conf:\nhttp {\n  server {\n    listen 80;\n    listen [::]:80;\n    root /var/www/html;\n    location /.well-known/acme-challenge/ { return 301 http://$host:8080$request_uri; }\n  }\n}\n";
+        let target = "http://example.test:8080/.well-known/acme-challenge/T";
+        let s = Scenario::dual_stack().nginx_dump(dump);
+        let found = WebConfig.detect(&s.context());
+        assert_eq!(found.len(), 1);
+        assert_eq!(
+            WebConfig.word(&s.context(), &found[0]).severity,
+            Severity::Warning
+        );
+        let s = s
+            .http("2001:db8::10", 301, Some(target))
+            .http("192.0.2.10", 301, Some(target));
+        let f = WebConfig.word(&s.context(), &WebConfig.detect(&s.context())[0]);
+        assert_eq!((f.severity, f.family), (Severity::Blocker, None));
+        assert!(f.title.contains("/etc/nginx/nginx.conf:6"), "{}", f.title);
+        let ca = f.ca_error.unwrap();
+        assert!(
+            ca.starts_with("2001:db8::10: Fetching http://example.test:8080/"),
+            "{ca}"
+        );
+        // Ranked above the bad-redirect findings it explains.
+        let cx = s.context();
+        let d = crate::diagnose::diagnose(cx.run, cx.target);
+        assert_eq!(d.findings[0].code, Code::ChallengeLocationShadowed);
+        assert!(d.findings[0].explains.contains(&Code::BadRedirect));
+    }
+}

@@ -1,0 +1,605 @@
+//! nginx's configuration as `nginx -T` dumps it: every file behind a
+//! `# configuration file PATH:` marker, parsed into directives that keep their file and line,
+//! with `include` expanded from the dumped files.
+//!
+//! Hand-written on purpose: no well-kept Rust crate parses nginx's configuration (the crates
+//! published for it are unmaintained or cover a subset), and the grammar is small. This follows
+//! nginx's own token reader (`ngx_conf_read_token` in `src/core/ngx_conf_file.c`): words split
+//! by whitespace; `;` ends a directive, `{` opens a block, `}` closes it; `#` at the start of a
+//! word comments to the end of the line; `"…"` and `'…'` quote, with `\` escaping inside and
+//! outside quotes; `${` inside a word is a variable, not a block.
+
+use std::fmt;
+
+/// Where a directive is written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pos {
+    pub file: String,
+    pub line: u32,
+}
+
+impl fmt::Display for Pos {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.file, self.line)
+    }
+}
+
+/// One directive: its name, its arguments (quotes removed), where it is, and its block.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Directive {
+    pub name: String,
+    pub args: Vec<String>,
+    pub pos: Pos,
+    pub block: Option<Vec<Directive>>,
+}
+
+impl Directive {
+    /// The directive as written, for evidence: `listen [::]:80 default_server;`.
+    pub fn text(&self) -> String {
+        let mut t = self.name.clone();
+        for a in &self.args {
+            t.push(' ');
+            if a.is_empty() || a.chars().any(|c| c.is_whitespace() || c == ';' || c == '{') {
+                t.push_str(&format!("{a:?}"));
+            } else {
+                t.push_str(a);
+            }
+        }
+        t.push_str(if self.block.is_some() {
+            " { … }"
+        } else {
+            ";"
+        });
+        crate::sanitize::line(&t, 300)
+    }
+
+    pub fn children(&self) -> &[Directive] {
+        self.block.as_deref().unwrap_or(&[])
+    }
+}
+
+/// Limits that keep a hostile or huge configuration from costing more than it should.
+const MAX_DEPTH: usize = 32;
+const MAX_DIRECTIVES: usize = 200_000;
+const MAX_INCLUDE_DEPTH: usize = 16;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParseError {
+    pub pos: Pos,
+    pub message: String,
+}
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.pos, self.message)
+    }
+}
+
+/// The marker `nginx -T` prints before each file it dumps.
+const MARKER_PREFIX: &str = "# configuration file ";
+
+/// Splits a `nginx -T` dump into (path, text) per file, in dump
+/// order. Lines before the first marker (nginx's "syntax is ok" lines) are dropped.
+pub fn split_dump(dump: &str) -> Vec<(String, String)> {
+    let mut files: Vec<(String, String)> = Vec::new();
+    for line in dump.split_inclusive('\n') {
+        let bare = line.trim_end_matches(['\n', '\r']);
+        if let Some(path) = bare
+            .strip_prefix(MARKER_PREFIX)
+            .and_then(|rest| rest.strip_suffix(':'))
+        {
+            files.push((path.to_string(), String::new()));
+            continue;
+        }
+        if let Some((_, text)) = files.last_mut() {
+            text.push_str(line);
+        }
+    }
+    // nginx ends each dumped file with an empty line of its own when the file lacked a final
+    // newline; either way, one trailing blank line belongs to the dump, not the file.
+    files
+}
+
+struct Lexer<'a> {
+    chars: std::iter::Peekable<std::str::Chars<'a>>,
+    line: u32,
+}
+
+#[derive(Debug, PartialEq)]
+enum Tok {
+    Word(String),
+    Semi,
+    Open,
+    Close,
+}
+
+impl Lexer<'_> {
+    fn next(&mut self) -> Result<Option<(Tok, u32)>, (u32, String)> {
+        // Skip whitespace and comments.
+        loop {
+            match self.chars.peek() {
+                None => return Ok(None),
+                Some('\n') => {
+                    self.line += 1;
+                    self.chars.next();
+                }
+                Some(c) if c.is_whitespace() => {
+                    self.chars.next();
+                }
+                Some('#') => {
+                    for c in self.chars.by_ref() {
+                        if c == '\n' {
+                            self.line += 1;
+                            break;
+                        }
+                    }
+                }
+                Some(_) => break,
+            }
+        }
+        let line = self.line;
+        let Some(c) = self.chars.next() else {
+            return Ok(None);
+        };
+        match c {
+            ';' => return Ok(Some((Tok::Semi, line))),
+            '{' => return Ok(Some((Tok::Open, line))),
+            '}' => return Ok(Some((Tok::Close, line))),
+            '"' | '\'' => {
+                let mut word = String::new();
+                loop {
+                    match self.chars.next() {
+                        None => return Err((line, "unterminated quoted string".into())),
+                        Some('\\') => match self.chars.next() {
+                            // nginx keeps the backslash except before the quote, `\\`,
+                            // and the whitespace escapes.
+                            Some(q) if q == c => word.push(q),
+                            Some('\\') => word.push('\\'),
+                            Some('n') => word.push('\n'),
+                            Some('t') => word.push('\t'),
+                            Some('r') => word.push('\r'),
+                            Some(other) => {
+                                if other == '\n' {
+                                    self.line += 1;
+                                }
+                                word.push('\\');
+                                word.push(other);
+                            }
+                            None => return Err((line, "unterminated quoted string".into())),
+                        },
+                        Some(q) if q == c => break,
+                        Some(other) => {
+                            if other == '\n' {
+                                self.line += 1;
+                            }
+                            word.push(other);
+                        }
+                    }
+                }
+                // A quoted word must be followed by a separator.
+                if let Some(n) = self.chars.peek()
+                    && !(n.is_whitespace() || *n == ';' || *n == '{' || *n == '}')
+                {
+                    return Err((line, format!("unexpected \"{n}\" after a quoted string")));
+                }
+                return Ok(Some((Tok::Word(word), line)));
+            }
+            _ => {}
+        }
+        let mut word = String::new();
+        let mut prev = '\0';
+        let mut ch = c;
+        loop {
+            if ch == '\\' {
+                word.push('\\');
+                if let Some(n) = self.chars.next() {
+                    if n == '\n' {
+                        self.line += 1;
+                    }
+                    word.push(n);
+                    prev = n;
+                }
+            } else {
+                word.push(ch);
+                prev = ch;
+            }
+            match self.chars.peek() {
+                None => break,
+                // `}` inside a word is part of it, as nginx reads it.
+                Some(n) if n.is_whitespace() || *n == ';' => break,
+                // `${name}`: a variable, not a block.
+                Some('{') if prev != '$' => break,
+                Some(_) => {}
+            }
+            match self.chars.next() {
+                Some(n) => ch = n,
+                None => break,
+            }
+        }
+        Ok(Some((Tok::Word(word), line)))
+    }
+}
+
+/// Parses one file's text into its directives.
+pub fn parse_file(path: &str, text: &str) -> Result<Vec<Directive>, ParseError> {
+    let mut lexer = Lexer {
+        chars: text.chars().peekable(),
+        line: 1,
+    };
+    let mut count = 0usize;
+    let err = |line: u32, message: String| ParseError {
+        pos: Pos {
+            file: path.to_string(),
+            line,
+        },
+        message,
+    };
+    // A stack of open blocks: the directives so far and the directive that opened it.
+    let mut stack: Vec<(Vec<Directive>, Option<Directive>)> = vec![(Vec::new(), None)];
+    let mut words: Vec<String> = Vec::new();
+    let mut start = 0u32;
+    loop {
+        let tok = lexer.next().map_err(|(line, m)| err(line, m))?;
+        let Some((tok, line)) = tok else { break };
+        match tok {
+            Tok::Word(w) => {
+                if words.is_empty() {
+                    start = line;
+                }
+                words.push(w);
+            }
+            Tok::Semi | Tok::Open => {
+                if words.is_empty() {
+                    return Err(err(line, "unexpected \";\" or \"{\"".into()));
+                }
+                count += 1;
+                if count > MAX_DIRECTIVES {
+                    return Err(err(line, "too many directives".into()));
+                }
+                let mut args = std::mem::take(&mut words);
+                let name = args.remove(0);
+                let d = Directive {
+                    name,
+                    args,
+                    pos: Pos {
+                        file: path.to_string(),
+                        line: start,
+                    },
+                    block: None,
+                };
+                if tok == Tok::Semi {
+                    if let Some((list, _)) = stack.last_mut() {
+                        list.push(d);
+                    }
+                } else {
+                    if stack.len() > MAX_DEPTH {
+                        return Err(err(line, "blocks nested too deep".into()));
+                    }
+                    stack.push((Vec::new(), Some(d)));
+                }
+            }
+            Tok::Close => {
+                if !words.is_empty() {
+                    return Err(err(line, "unexpected \"}\"".into()));
+                }
+                let Some((list, Some(mut opener))) =
+                    (if stack.len() > 1 { stack.pop() } else { None })
+                else {
+                    return Err(err(line, "unexpected \"}\"".into()));
+                };
+                opener.block = Some(list);
+                if let Some((parent, _)) = stack.last_mut() {
+                    parent.push(opener);
+                }
+            }
+        }
+    }
+    if !words.is_empty() {
+        return Err(err(
+            lexer.line,
+            "unexpected end of file, expecting \";\"".into(),
+        ));
+    }
+    if stack.len() != 1 {
+        return Err(err(
+            lexer.line,
+            "unexpected end of file, expecting \"}\"".into(),
+        ));
+    }
+    Ok(stack.pop().map(|(list, _)| list).unwrap_or_default())
+}
+
+/// The whole configuration: the main file's directives with every `include` replaced by the
+/// directives of the dumped files it names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// The main file (the first one dumped).
+    pub main: String,
+    pub directives: Vec<Directive>,
+    /// Includes that named no dumped file, and other things worth saying.
+    pub warnings: Vec<String>,
+}
+
+/// Loads a `nginx -T` dump.
+pub fn load(dump: &str) -> Result<Config, ParseError> {
+    let files = split_dump(dump);
+    let Some((main, _)) = files.first() else {
+        return Err(ParseError {
+            pos: Pos {
+                file: "nginx -T".into(),
+                line: 0,
+            },
+            message: "no \"# configuration file\" marker in the dump".into(),
+        });
+    };
+    let main = main.clone();
+    let mut parsed: Vec<(String, Vec<Directive>)> = Vec::new();
+    for (path, text) in &files {
+        parsed.push((path.clone(), parse_file(path, text)?));
+    }
+    let prefix = main.rsplit_once('/').map_or("", |(dir, _)| dir).to_string();
+    let mut warnings = Vec::new();
+    let root = parsed[0].1.clone();
+    let directives = expand(&root, &parsed, &prefix, 0, &mut warnings);
+    Ok(Config {
+        main,
+        directives,
+        warnings,
+    })
+}
+
+fn expand(
+    list: &[Directive],
+    files: &[(String, Vec<Directive>)],
+    prefix: &str,
+    depth: usize,
+    warnings: &mut Vec<String>,
+) -> Vec<Directive> {
+    let mut out = Vec::with_capacity(list.len());
+    for d in list {
+        if d.name == "include" && d.block.is_none() && d.args.len() == 1 {
+            if depth >= MAX_INCLUDE_DEPTH {
+                warnings.push(format!("{}: includes nested too deep", d.pos));
+                continue;
+            }
+            let pattern = if d.args[0].starts_with('/') || prefix.is_empty() {
+                d.args[0].clone()
+            } else {
+                format!("{prefix}/{}", d.args[0])
+            };
+            // glob(3) returns names sorted, and nginx includes them in that order.
+            let mut hits: Vec<&(String, Vec<Directive>)> = files
+                .iter()
+                .filter(|(path, _)| glob_match(&pattern, path))
+                .collect();
+            hits.sort_by(|a, b| a.0.cmp(&b.0));
+            if hits.is_empty() && !pattern.contains(['*', '?', '[']) {
+                warnings.push(format!(
+                    "{}: include {} is not in the dump",
+                    d.pos, d.args[0]
+                ));
+            }
+            for (_, directives) in hits {
+                out.extend(expand(directives, files, prefix, depth + 1, warnings));
+            }
+            continue;
+        }
+        let mut d = d.clone();
+        if let Some(block) = &d.block {
+            d.block = Some(expand(block, files, prefix, depth, warnings));
+        }
+        out.push(d);
+    }
+    out
+}
+
+/// Shell-style matching as glob(3) does it for one path: `*` and `?` never match `/`,
+/// `[…]` is a class (`!` or `^` negates). Segment by segment, each with the linear
+/// backtracking matcher (one remembered `*`), so no pattern costs more than
+/// pattern × path steps.
+pub fn glob_match(pattern: &str, path: &str) -> bool {
+    if path.len() > 4096 || pattern.len() > 4096 {
+        return false;
+    }
+    let p: Vec<&str> = pattern.split('/').collect();
+    let s: Vec<&str> = path.split('/').collect();
+    p.len() == s.len() && p.iter().zip(&s).all(|(p, s)| segment(p, s))
+}
+
+/// One pattern item: a literal, `?`, `*` or a class.
+#[derive(Debug)]
+enum Item {
+    Char(char),
+    Any,
+    Star,
+    Class {
+        negate: bool,
+        set: Vec<(char, char)>,
+    },
+}
+
+fn items(pattern: &str) -> Vec<Item> {
+    let chars: Vec<char> = pattern.chars().collect();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < chars.len() {
+        match chars[i] {
+            '*' => out.push(Item::Star),
+            '?' => out.push(Item::Any),
+            '[' => {
+                let start = i + 1;
+                let negate = matches!(chars.get(start), Some('!' | '^'));
+                let first = if negate { start + 1 } else { start };
+                // `]` right after `[` or `[!` is a member, as in glob(3).
+                match chars
+                    .iter()
+                    .enumerate()
+                    .skip(first + 1)
+                    .find(|(_, c)| **c == ']')
+                    .map(|(k, _)| k)
+                {
+                    None => out.push(Item::Char('[')),
+                    Some(close) => {
+                        let mut set = Vec::new();
+                        let mut k = first;
+                        while k < close {
+                            if k + 2 < close && chars[k + 1] == '-' {
+                                set.push((chars[k], chars[k + 2]));
+                                k += 3;
+                            } else {
+                                set.push((chars[k], chars[k]));
+                                k += 1;
+                            }
+                        }
+                        out.push(Item::Class { negate, set });
+                        i = close;
+                    }
+                }
+            }
+            c => out.push(Item::Char(c)),
+        }
+        i += 1;
+    }
+    out
+}
+
+fn one(item: &Item, c: char) -> bool {
+    match item {
+        Item::Char(x) => *x == c,
+        Item::Any => true,
+        Item::Star => false,
+        Item::Class { negate, set } => set.iter().any(|(a, b)| *a <= c && c <= *b) != *negate,
+    }
+}
+
+fn segment(pattern: &str, text: &str) -> bool {
+    // A leading dot is matched only by a literal dot (glob(3) without GLOB_PERIOD).
+    if text.starts_with('.') && !pattern.starts_with('.') {
+        return false;
+    }
+    let p = items(pattern);
+    let t: Vec<char> = text.chars().collect();
+    let (mut pi, mut ti) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while ti < t.len() {
+        if pi < p.len() && matches!(p[pi], Item::Star) {
+            star = Some((pi, ti));
+            pi += 1;
+        } else if pi < p.len() && one(&p[pi], t[ti]) {
+            pi += 1;
+            ti += 1;
+        } else if let Some((sp, st)) = star {
+            pi = sp + 1;
+            ti = st + 1;
+            star = Some((sp, st + 1));
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|i| matches!(i, Item::Star))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn words_quotes_comments_and_blocks() {
+        let text = "user www-data; # who\nhttp {\n  log_format main '$remote_addr \"$request\"';\n  server {\n    server_name \"example.com\" www.example.com;\n    location ~ \"^/a{2}\" { return 404; }\n    set $x ${host}b;\n  }\n}\n";
+        let d = parse_file("/etc/nginx/nginx.conf", text).unwrap();
+        assert_eq!(d.len(), 2);
+        assert_eq!(d[0].name, "user");
+        assert_eq!(d[0].args, ["www-data"]);
+        let http = &d[1];
+        assert_eq!(http.pos.line, 2);
+        assert_eq!(http.children()[0].args[1], "$remote_addr \"$request\"");
+        let server = &http.children()[1];
+        assert_eq!(server.pos.line, 4);
+        assert_eq!(
+            server.children()[0].args,
+            ["example.com", "www.example.com"]
+        );
+        let location = &server.children()[1];
+        assert_eq!(
+            (location.pos.line, location.args[1].as_str()),
+            (6, "^/a{2}")
+        );
+        assert_eq!(location.children()[0].args, ["404"]);
+        assert_eq!(server.children()[2].args, ["$x", "${host}b"]);
+    }
+
+    #[test]
+    fn errors_name_the_line() {
+        let e = parse_file("f", "http {\n server {\n}\n").unwrap_err();
+        assert!(e.message.contains("expecting \"}\""), "{e}");
+        let e = parse_file("f", "a;\n}\n").unwrap_err();
+        assert_eq!(e.pos.line, 2);
+        let e = parse_file("f", "a \"b;\n").unwrap_err();
+        assert!(e.message.contains("unterminated"), "{e}");
+        let e = parse_file("f", "a b").unwrap_err();
+        assert!(e.message.contains("expecting \";\""), "{e}");
+    }
+
+    #[test]
+    fn a_dump_is_split_by_its_markers_and_includes_are_expanded_in_glob_order() {
+        let dump = "nginx: the configuration file /etc/nginx/nginx.conf syntax is ok\n\
+# configuration file /etc/nginx/nginx.conf:\n\
+http {\n\
+    include mime.types;\n\
+    include /etc/nginx/sites-enabled/*;\n\
+}\n\
+\n\
+# configuration file /etc/nginx/mime.types:\n\
+types { text/html html; }\n\
+\n\
+# configuration file /etc/nginx/sites-enabled/shop:\n\
+server {\n\
+    listen 80;\n\
+    server_name shop.example;\n\
+}\n\
+\n\
+# configuration file /etc/nginx/sites-enabled/default:\n\
+server { listen 80 default_server; }\n";
+        let c = load(dump).unwrap();
+        assert_eq!(c.main, "/etc/nginx/nginx.conf");
+        let http = &c.directives[0];
+        let names: Vec<&str> = http.children().iter().map(|d| d.name.as_str()).collect();
+        assert_eq!(names, ["types", "server", "server"]);
+        // sites-enabled/default sorts before sites-enabled/shop.
+        let first = &http.children()[1];
+        assert_eq!(first.pos.file, "/etc/nginx/sites-enabled/default");
+        let shop = &http.children()[2];
+        assert_eq!(
+            shop.children()[1].pos.to_string(),
+            "/etc/nginx/sites-enabled/shop:3"
+        );
+        assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+    }
+
+    #[test]
+    fn globs_match_as_glob3_does() {
+        assert!(glob_match(
+            "/etc/nginx/sites-enabled/*",
+            "/etc/nginx/sites-enabled/a"
+        ));
+        assert!(!glob_match(
+            "/etc/nginx/sites-enabled/*",
+            "/etc/nginx/sites-enabled/a/b"
+        ));
+        assert!(glob_match(
+            "/etc/nginx/conf.d/*.conf",
+            "/etc/nginx/conf.d/x.conf"
+        ));
+        assert!(!glob_match(
+            "/etc/nginx/conf.d/*.conf",
+            "/etc/nginx/conf.d/x.conf.bak"
+        ));
+        assert!(glob_match("/e/[a-c]?.conf", "/e/b1.conf"));
+        assert!(!glob_match("/e/[!a-c]?.conf", "/e/b1.conf"));
+        assert!(!glob_match("/e/*.conf", "/e/.hidden.conf"));
+        assert!(glob_match("/e/.*.conf", "/e/.hidden.conf"));
+        // No blow-up on a pattern built to backtrack.
+        let long = format!("/e/{}", "a".repeat(3000));
+        assert!(!glob_match("/e/*a*a*a*a*a*a*a*a*a*a*b", &long));
+    }
+}
