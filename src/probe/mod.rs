@@ -71,16 +71,33 @@ pub struct System {
 /// snapshot first, so the name can be diagnosed and printed at once.
 pub type OnTarget<'a> = &'a (dyn Fn(Option<&RunFacts>, usize, &TargetFacts) + Sync);
 
-pub async fn gather<D, C, H, O>(
+/// How [`gather`] is run: the host snapshot first (streaming output), the names' facts kept
+/// in the returned run or only handed to `on_target` (streaming without `--save-facts`: a
+/// batch then holds only the names in flight), and what stops it early (a signal).
+pub struct Gathering<'a, S> {
+    pub host_first: bool,
+    pub keep_targets: bool,
+    pub on_target: OnTarget<'a>,
+    pub stop: S,
+}
+
+/// The run's facts, and the input indexes of the names a stop left unfinished.
+pub struct Gathered<T> {
+    pub run: RunFacts,
+    pub stopped: Option<T>,
+    pub unfinished: Vec<usize>,
+}
+
+pub async fn gather<D, C, H, O, S>(
     config: &Config,
     dns: &D,
     tcp: &C,
     http: &H,
     host: Arc<O>,
-    host_first: bool,
-    on_target: OnTarget<'_>,
-) -> RunFacts
+    how: Gathering<'_, S>,
+) -> Gathered<S::Output>
 where
+    S: Future,
     D: DnsProbe + RawDns,
     C: ConnectProbe,
     H: HttpProbe,
@@ -105,32 +122,84 @@ where
     };
     // Streaming output needs the host snapshot before the first name is done; otherwise it is
     // read while the names are probed.
+    let Gathering {
+        host_first,
+        keep_targets,
+        on_target,
+        stop,
+    } = how;
+    let mut stop = std::pin::pin!(stop);
     let mut host_task = Some(host_task);
     if host_first && let Some(task) = host_task.take() {
-        run.host = task.finish().await;
+        tokio::select! {
+            biased;
+            stopped = &mut stop => {
+                run.host = host::unknown_host_facts("the run was stopped before the host was read");
+                return Gathered {
+                    run,
+                    stopped: Some(stopped),
+                    unfinished: (0..config.domains.len()).collect(),
+                };
+            }
+            host = task.finish() => run.host = host,
+        }
     }
     let ready = host_first.then_some(&run);
     let limits = http01::Limits::default();
-    // At most `jobs` names at once, handed over as each is done.
-    let mut targets: Vec<(usize, TargetFacts)> =
-        futures_util::stream::iter(config.domains.iter().enumerate().map(|(index, domain)| {
-            let limits = &limits;
-            async move {
-                let facts = gather_target(config, domain, dns, tcp, http, limits).await;
-                on_target(ready, index, &facts);
-                (index, facts)
+    let mut done = vec![false; config.domains.len()];
+    let mut targets: Vec<(usize, TargetFacts)> = Vec::new();
+    let mut stopped = None;
+    {
+        // At most `jobs` names at once, handed over as each is done.
+        let mut stream =
+            futures_util::stream::iter(config.domains.iter().enumerate().map(|(index, domain)| {
+                let limits = &limits;
+                async move {
+                    let facts = gather_target(config, domain, dns, tcp, http, limits).await;
+                    on_target(ready, index, &facts);
+                    (index, facts)
+                }
+            }))
+            .buffer_unordered(config.jobs.max(1));
+        loop {
+            tokio::select! {
+                biased;
+                signal = &mut stop => {
+                    stopped = Some(signal);
+                    break;
+                }
+                next = stream.next() => match next {
+                    Some((index, facts)) => {
+                        done[index] = true;
+                        if keep_targets {
+                            targets.push((index, facts));
+                        }
+                    }
+                    None => break,
+                },
             }
-        }))
-        .buffer_unordered(config.jobs.max(1))
-        .collect()
-        .await;
+        }
+        // Leaving this block drops the names in flight: their sockets close here.
+    }
     targets.sort_by_key(|(index, _)| *index);
     if let Some(task) = host_task.take() {
-        run.host = task.finish().await;
+        run.host = if stopped.is_some() {
+            host::unknown_host_facts("the run was stopped before the host was read")
+        } else {
+            task.finish().await
+        };
     }
     run.targets = targets.into_iter().map(|(_, t)| t).collect();
     run.duration_ms = started.elapsed().as_millis() as u64;
-    run
+    Gathered {
+        run,
+        unfinished: if stopped.is_some() {
+            (0..done.len()).filter(|i| !done[*i]).collect()
+        } else {
+            Vec::new()
+        },
+        stopped,
+    }
 }
 
 /// The host snapshot, read on a thread of its own while the names are probed. Where no thread
@@ -451,15 +520,21 @@ mod tests {
             .enable_all()
             .build()
             .expect("runtime");
-        let run = runtime.block_on(gather(
-            &config,
-            &Scripted,
-            &Scripted,
-            &Scripted,
-            Arc::clone(&host),
-            false,
-            &|_, _, _| {},
-        ));
+        let run = runtime
+            .block_on(gather(
+                &config,
+                &Scripted,
+                &Scripted,
+                &Scripted,
+                Arc::clone(&host),
+                Gathering {
+                    host_first: false,
+                    keep_targets: true,
+                    on_target: &|_, _, _| {},
+                    stop: std::future::pending::<()>(),
+                },
+            ))
+            .run;
         assert_eq!(host.0.load(Ordering::SeqCst), 1);
         assert_eq!(run.targets.len(), 200);
         assert_eq!(run.targets[199].target.domain.ascii, "name199.example.test");
