@@ -175,6 +175,7 @@ pub fn http_answer(bytes: &[u8]) {
                     cname_chain: Vec::new(),
                     ttl: None,
                     elapsed_ms: 1,
+                    queued_ms: 0,
                 },
                 aaaa: crate::facts::DnsLookup {
                     outcome: crate::facts::DnsOutcome::NoData,
@@ -182,6 +183,7 @@ pub fn http_answer(bytes: &[u8]) {
                     cname_chain: Vec::new(),
                     ttl: None,
                     elapsed_ms: 1,
+                    queued_ms: 0,
                 },
             }),
             method: MethodFacts::Http01(Http01Facts {

@@ -30,6 +30,7 @@ fn answer(addresses: &[&str]) -> DnsLookup {
         cname_chain: Vec::new(),
         ttl: Some(300),
         elapsed_ms: 2,
+        queued_ms: 0,
     }
 }
 

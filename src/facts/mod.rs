@@ -419,6 +419,15 @@ pub struct DnsLookup {
     #[serde(default)]
     pub ttl: Option<u32>,
     pub elapsed_ms: u64,
+    /// How long the lookup waited for a slot under acme-doctor's own cap on queries in flight
+    /// to this resolver before it was sent. A silence after such a wait may be the tool's own
+    /// load, not the resolver's fault.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub queued_ms: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -206,8 +206,8 @@ fn rr_of(data: &RData, rtype: u16) -> Rr {
     }
 }
 
-/// Asks `server` one question: over UDP, sent again at half time on the same socket (a lost
-/// datagram is not an outage) while an answer to either send is taken until the full timeout;
+/// Asks `server` one question: over UDP, sent again at each third of the timeout on the same
+/// socket (a lost datagram is not an outage) while an answer to either send is taken until the full timeout;
 /// over TCP when the answer is truncated.
 pub async fn query(
     server: SocketAddr,
@@ -242,8 +242,13 @@ async fn udp(
     let socket = tokio::net::UdpSocket::bind(bind).await.map_err(net)?;
     socket.connect(server).await.map_err(net)?;
     socket.send(bytes).await.map_err(net)?;
-    let deadline = tokio::time::Instant::now() + timeout;
-    let mut resend = Some(tokio::time::Instant::now() + timeout / 2);
+    let started = tokio::time::Instant::now();
+    let deadline = started + timeout;
+    // Sent again at each third of the timeout, as Boulder tries a query up to 3 times on
+    // timeout (`docs/ca-behaviour.md` §4.6); an answer to any send counts until the deadline.
+    let tries = super::dns::DNS_TRIES;
+    let mut sent = 1;
+    let mut resend = Some(started + timeout / tries);
     let mut buf = vec![0u8; 4096];
     loop {
         let wake = resend.map_or(deadline, |r| r.min(deadline));
@@ -256,7 +261,8 @@ async fn udp(
             },
             Ok(Err(e)) => return Err(net(e)),
             Err(_) if resend.is_some() && tokio::time::Instant::now() < deadline => {
-                resend = None;
+                sent += 1;
+                resend = (sent < tries).then(|| started + timeout / tries * sent);
                 socket.send(bytes).await.map_err(net)?;
             }
             Err(_) => return Err(QueryError::Timeout),

@@ -430,6 +430,7 @@ mod tests {
                 cname_chain: Vec::new(),
                 ttl: None,
                 elapsed_ms: 0,
+                queued_ms: 0,
             }
         }
 
