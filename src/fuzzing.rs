@@ -176,6 +176,7 @@ pub fn http_answer(bytes: &[u8]) {
                     ttl: None,
                     elapsed_ms: 1,
                     queued_ms: 0,
+                    own_limit: false,
                 },
                 aaaa: crate::facts::DnsLookup {
                     outcome: crate::facts::DnsOutcome::NoData,
@@ -184,6 +185,7 @@ pub fn http_answer(bytes: &[u8]) {
                     ttl: None,
                     elapsed_ms: 1,
                     queued_ms: 0,
+                    own_limit: false,
                 },
             }),
             method: MethodFacts::Http01(Http01Facts {

@@ -202,10 +202,13 @@ fn probe_all(
     stream: Option<Streamed>,
 ) -> Result<probe::Gathered<signals::Stop>, ToolError> {
     raise_open_files_limit(config.verbose);
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| ToolError::internal(format!("cannot start the async runtime: {e}")))?;
+    let runtime = signals::quietly(|| {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    })
+    .unwrap_or_else(|| Err(std::io::Error::other("out of file descriptors")))
+    .map_err(|e| ToolError::internal(format!("cannot start the async runtime: {e}")))?;
     runtime.block_on(async {
         let system = System {
             dns: probe::dns::HickoryDns::new(config.resolver, config.timeout)

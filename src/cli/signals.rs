@@ -73,16 +73,31 @@ pub fn run_cleanups() {
 /// resolves (the signals then keep their default action).
 pub async fn interrupted() -> Stop {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut int), Ok(mut term)) = (
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::terminate()),
-    ) else {
+    let handlers = quietly(|| {
+        (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        )
+    });
+    let Some((Ok(mut int), Ok(mut term))) = handlers else {
         return std::future::pending().await;
     };
     tokio::select! {
         _ = int.recv() => Stop::Interrupt,
         _ = term.recv() => Stop::Terminate,
     }
+}
+
+/// Runs `f`, turning a panic into `None` without printing it. tokio panics, rather than
+/// return an error, when its signal pipe cannot be made (no file descriptor left, at runtime
+/// start or at the first handler): that must end in a clear error or a run without signal
+/// handling, never in a panic message.
+pub fn quietly<T>(f: impl FnOnce() -> T + std::panic::UnwindSafe) -> Option<T> {
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let result = std::panic::catch_unwind(f);
+    std::panic::set_hook(hook);
+    result.ok()
 }
 
 #[cfg(test)]

@@ -31,6 +31,7 @@ fn answer(addresses: &[&str]) -> DnsLookup {
         ttl: Some(300),
         elapsed_ms: 2,
         queued_ms: 0,
+        own_limit: false,
     }
 }
 
@@ -170,6 +171,7 @@ impl Scenario {
                     records,
                     cname_chain: Vec::new(),
                     ede: None,
+                    own_limit: false,
                 })
                 .collect(),
         });

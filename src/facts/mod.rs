@@ -236,6 +236,9 @@ pub struct CaaLevel {
     pub cname_chain: Vec<CnameHop>,
     #[serde(default)]
     pub ede: Option<Ede>,
+    /// The query could not be sent: acme-doctor was out of file descriptors (its own limit).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub own_limit: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -424,6 +427,10 @@ pub struct DnsLookup {
     /// load, not the resolver's fault.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub queued_ms: u64,
+    /// The lookup could not be made: acme-doctor was out of file descriptors (its own limit,
+    /// not the resolver's silence).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub own_limit: bool,
 }
 
 fn is_zero(n: &u64) -> bool {

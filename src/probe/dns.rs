@@ -236,6 +236,7 @@ impl DnsProbe for HickoryDns {
         let mut queued = Duration::ZERO;
         let mut result = None;
         let mut elapsed_ms = 0;
+        let mut own_limit = false;
         // A timeout after a wait for a slot may be this tool's own load on the resolver: the
         // question is asked once more, with a fresh timeout, before the silence is recorded.
         for _ in 0..2 {
@@ -246,7 +247,19 @@ impl DnsProbe for HickoryDns {
             queued += waited;
             // The time waited for a slot is ours, not the resolver's: the clock starts after it.
             let started = Instant::now();
-            result = self.lookup_tries(&fqdn, rtype).await;
+            let deadline = started + self.timeout;
+            loop {
+                result = self.lookup_tries(&fqdn, rtype).await;
+                // hickory words a socket it could not open as "no connections available":
+                // when this process is out of descriptors that is its own limit, asked again
+                // (other probes free some) until the timeout.
+                own_limit = matches!(&result, Some(Err(e)) if !matches!(e, NetError::Dns(_) | NetError::Timeout))
+                    && super::out_of_descriptors();
+                if !own_limit || Instant::now() + super::OWN_LIMIT_PAUSE >= deadline {
+                    break;
+                }
+                tokio::time::sleep(super::OWN_LIMIT_PAUSE).await;
+            }
             elapsed_ms = started.elapsed().as_millis() as u64;
             if result.is_some() || waited.is_zero() {
                 break;
@@ -259,6 +272,7 @@ impl DnsProbe for HickoryDns {
             ttl: None,
             elapsed_ms,
             queued_ms: queued.as_millis() as u64,
+            own_limit,
         };
         match result {
             None => lookup.outcome = DnsOutcome::Timeout,
@@ -362,7 +376,16 @@ pub async fn limited_query(
     let mut answer = Err(super::dns_raw::QueryError::Timeout);
     for _ in 0..2 {
         let (_permit, waited) = in_flight.enter(server).await;
-        answer = super::dns_raw::query(server, name, rtype, ask).await;
+        let deadline = Instant::now() + ask.timeout;
+        loop {
+            answer = super::dns_raw::query(server, name, rtype, ask).await;
+            // Out of descriptors: this tool's limit, asked again until the timeout.
+            let own_limit = matches!(&answer, Err(super::dns_raw::QueryError::OwnLimit(_)));
+            if !own_limit || Instant::now() + super::OWN_LIMIT_PAUSE >= deadline {
+                break;
+            }
+            tokio::time::sleep(super::OWN_LIMIT_PAUSE).await;
+        }
         if !matches!(answer, Err(super::dns_raw::QueryError::Timeout)) || waited.is_zero() {
             break;
         }

@@ -63,6 +63,8 @@ pub struct RawAnswer {
 pub enum QueryError {
     Timeout,
     Network(String),
+    /// This process is out of file descriptors or socket memory: the query never left.
+    OwnLimit(String),
     Malformed(String),
 }
 
@@ -71,6 +73,7 @@ impl std::fmt::Display for QueryError {
         match self {
             QueryError::Timeout => f.write_str("no answer in time"),
             QueryError::Network(m) => write!(f, "network error: {m}"),
+            QueryError::OwnLimit(m) => write!(f, "acme-doctor is out of file descriptors: {m}"),
             QueryError::Malformed(m) => write!(f, "malformed answer: {m}"),
         }
     }
@@ -227,13 +230,21 @@ pub async fn query(
         .map_err(|_| QueryError::Timeout)?
 }
 
+/// A socket error, told apart by whose limit it is.
+fn net(e: std::io::Error) -> QueryError {
+    if super::own_limit_errno(e.raw_os_error()) {
+        QueryError::OwnLimit(e.to_string())
+    } else {
+        QueryError::Network(e.to_string())
+    }
+}
+
 async fn udp(
     server: SocketAddr,
     bytes: &[u8],
     id: u16,
     timeout: Duration,
 ) -> Result<(RawAnswer, bool), QueryError> {
-    let net = |e: std::io::Error| QueryError::Network(e.to_string());
     let bind: SocketAddr = if server.is_ipv4() {
         SocketAddr::from(([0, 0, 0, 0], 0))
     } else {
@@ -271,7 +282,6 @@ async fn udp(
 }
 
 async fn tcp(server: SocketAddr, bytes: &[u8], id: u16) -> Result<RawAnswer, QueryError> {
-    let net = |e: std::io::Error| QueryError::Network(e.to_string());
     let mut stream = tokio::net::TcpStream::connect(server).await.map_err(net)?;
     let len =
         u16::try_from(bytes.len()).map_err(|_| QueryError::Malformed("query too long".into()))?;

@@ -27,6 +27,26 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
+/// An error from a limit of the machine acme-doctor runs on, not from the network: out of file
+/// descriptors (EMFILE, ENFILE) or of socket memory (ENOBUFS, ENOMEM).
+pub fn own_limit_errno(errno: Option<i32>) -> bool {
+    use nix::libc::{EMFILE, ENFILE, ENOBUFS, ENOMEM};
+    errno.is_some_and(|e| [EMFILE, ENFILE, ENOBUFS, ENOMEM].contains(&e))
+}
+
+/// Whether this process is out of file descriptors now: a library that hides the errno
+/// behind its own words ("no connections available") is asked this after a failure.
+pub fn out_of_descriptors() -> bool {
+    match std::net::UdpSocket::bind(("127.0.0.1", 0)) {
+        Ok(_) => false,
+        Err(e) => own_limit_errno(e.raw_os_error()),
+    }
+}
+
+/// How long a probe waits before trying again after meeting its own limit (other probes
+/// of the batch free descriptors as they finish).
+pub const OWN_LIMIT_PAUSE: Duration = Duration::from_millis(25);
+
 /// DNS: one lookup of A or AAAA, with the CNAME chain.
 pub trait DnsProbe {
     fn lookup(&self, name: &str, family: Family) -> impl Future<Output = DnsLookup>;
@@ -431,6 +451,7 @@ mod tests {
                 ttl: None,
                 elapsed_ms: 0,
                 queued_ms: 0,
+                own_limit: false,
             }
         }
 

@@ -7,7 +7,7 @@
 use crate::diagnose::context::duration;
 use crate::diagnose::registry::CheckDef;
 use crate::diagnose::{Check, Code, Context, Finding, Severity, ca, run_check};
-use crate::facts::{DnsOutcome, Family, Method};
+use crate::facts::{DnsLookup, DnsOutcome, Family, Method};
 use crate::reserved::Reserved;
 use std::net::IpAddr;
 
@@ -38,13 +38,17 @@ pub enum Silence {
         after_ms: u64,
         queued_ms: u64,
     },
+    /// `own_limit`: acme-doctor was out of file descriptors, the query never left.
     Error {
         message: String,
+        own_limit: bool,
     },
 }
 
 impl Silence {
-    fn of(outcome: &DnsOutcome, elapsed_ms: u64, queued_ms: u64) -> Option<Silence> {
+    fn of(lookup: &DnsLookup) -> Option<Silence> {
+        let (outcome, elapsed_ms, queued_ms) =
+            (&lookup.outcome, lookup.elapsed_ms, lookup.queued_ms);
         match outcome {
             DnsOutcome::Refused => Some(Silence::Refused),
             DnsOutcome::Timeout => Some(Silence::Timeout {
@@ -53,8 +57,19 @@ impl Silence {
             }),
             DnsOutcome::Error { message } => Some(Silence::Error {
                 message: message.clone(),
+                own_limit: lookup.own_limit,
             }),
             _ => None,
+        }
+    }
+
+    /// The silence may be acme-doctor's own doing: a wait in its own queue came first, or it
+    /// had no file descriptor to ask with.
+    fn may_be_own_load(&self) -> bool {
+        match self {
+            Silence::Timeout { queued_ms, .. } => *queued_ms > 0,
+            Silence::Error { own_limit, .. } => *own_limit,
+            Silence::Refused => false,
         }
     }
 
@@ -75,7 +90,11 @@ impl Silence {
                 duration(*after_ms),
                 duration(*queued_ms)
             ),
-            Silence::Error { message } => format!("could not be asked: {message}"),
+            Silence::Error {
+                message,
+                own_limit: true,
+            } => format!("could not be asked: acme-doctor is out of file descriptors ({message})"),
+            Silence::Error { message, .. } => format!("could not be asked: {message}"),
         }
     }
 }
@@ -136,7 +155,7 @@ impl Check for Addresses {
             .into_iter()
             .filter_map(|f| {
                 let l = dns.lookup(f);
-                Silence::of(&l.outcome, l.elapsed_ms, l.queued_ms).map(|s| (f, s))
+                Silence::of(l).map(|s| (f, s))
             })
             .collect();
         if !silent.is_empty() {
@@ -164,11 +183,8 @@ impl Check for Addresses {
                 "no DNS answer for {} {}{}",
                 types(silent.iter().map(|(f, _)| *f)),
                 cx.domain,
-                if silent
-                    .iter()
-                    .any(|(_, s)| matches!(s, Silence::Timeout { queued_ms, .. } if *queued_ms > 0))
-                {
-                    " (acme-doctor's own queue of queries may have caused it; check fewer names at once: --jobs)"
+                if silent.iter().any(|(_, s)| s.may_be_own_load()) {
+                    " (acme-doctor's own load may have caused it: its queue of queries or its file descriptors; check fewer names at once: --jobs)"
                 } else {
                     ""
                 }
@@ -230,9 +246,7 @@ impl Check for Addresses {
                     .map_or_else(|| "RESOLVER".to_string(), |ip| ip.to_string());
                 // The tool's own load may have caused a silence after a wait in its own queue
                 // (a batch of many names): that is no fault of the resolver's to warn about.
-                let own_load = silent.iter().all(
-                    |(_, s)| matches!(s, Silence::Timeout { queued_ms, .. } if *queued_ms > 0),
-                );
+                let own_load = silent.iter().all(|(_, s)| s.may_be_own_load());
                 let mut finding = Finding::new(
                     Code::DnsNoAnswer,
                     if own_load {
@@ -348,7 +362,6 @@ fn with_ca(cx: &Context, finding: Finding, fatal: bool) -> Finding {
 mod tests {
     use super::*;
     use crate::diagnose::testkit::Scenario;
-    use crate::facts::DnsLookup;
 
     fn lookup(outcome: DnsOutcome, addresses: &[&str]) -> DnsLookup {
         DnsLookup {
@@ -358,6 +371,7 @@ mod tests {
             ttl: None,
             elapsed_ms: 3,
             queued_ms: 0,
+            own_limit: false,
         }
     }
 
