@@ -118,12 +118,21 @@ fn tally(path: &std::path::Path) -> Tally {
     t
 }
 
-/// Queries dnsmasq logged so far (`--log-queries` writes one `query[TYPE] NAME from ADDR` per
-/// question it receives).
-fn queries_logged(lab: &Lab) -> usize {
+/// The questions dnsmasq logged so far (`--log-queries` writes one `query[TYPE] NAME from
+/// ADDR` per question it receives), as `TYPE NAME`.
+fn queries_logged(lab: &Lab) -> Vec<String> {
     std::fs::read_to_string(lab.dir.join("dnsmasq.log"))
-        .map(|s| s.lines().filter(|l| l.contains(" query[")).count())
-        .unwrap_or(0)
+        .map(|s| {
+            s.lines()
+                .filter_map(|l| {
+                    let rest = &l[l.find(" query[")? + 7..];
+                    let (rtype, rest) = rest.split_once("] ")?;
+                    let name = rest.split_whitespace().next()?;
+                    Some(format!("{rtype} {}", name.to_ascii_lowercase()))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 fn main() {
@@ -165,11 +174,19 @@ fn main() {
         let mut args = vec!["--ndjson", "--no-progress", "-f", &list];
         args.extend(extra.iter().map(String::as_str));
         let cmd = lab.acme_doctor_command(&ns, &args);
-        let before = queries_logged(&lab);
+        let before = queries_logged(&lab).len();
         let sample = measure(&out, &cmd);
         // dnsmasq writes its log as it answers; give it a moment to flush the last lines.
         std::thread::sleep(Duration::from_millis(300));
-        let queries = queries_logged(&lab) - before;
+        let asked: Vec<String> = queries_logged(&lab).split_off(before);
+        let queries = asked.len();
+        let distinct: std::collections::HashSet<&String> = asked.iter().collect();
+        let mut by_type: BTreeMap<&str, usize> = BTreeMap::new();
+        for q in &asked {
+            *by_type
+                .entry(q.split(' ').next().unwrap_or("?"))
+                .or_default() += 1;
+        }
         let t = tally(&out);
         let passed = t.verdicts.get("pass").copied().unwrap_or(0);
         let false_verdicts = count - passed;
@@ -184,6 +201,16 @@ fn main() {
             queries,
             queries as f64 / count as f64,
             sample.exit
+        ));
+        rows.push(format!(
+            "         resolver: {queries} queries, {} distinct questions ({} asked again: resends), by type: {}",
+            distinct.len(),
+            queries - distinct.len(),
+            by_type
+                .iter()
+                .map(|(t, n)| format!("{t} {n}"))
+                .collect::<Vec<_>>()
+                .join(", ")
         ));
         if !t.codes.is_empty() {
             let mut top: Vec<_> = t.codes.iter().collect();
@@ -205,6 +232,15 @@ fn main() {
                 "{false_verdicts} (lines {}, distinct indexes {})",
                 t.lines,
                 t.indexes.len()
+            ),
+        ));
+        checks.push((
+            format!("{view}: resolver queries ≤ 2 per name, plus retries"),
+            queries - distinct.len() + 2 * count >= queries,
+            format!(
+                "{:.2} per name ({:.2} distinct questions per name; the CA itself asks 3: A, AAAA, CAA)",
+                queries as f64 / count as f64,
+                distinct.len() as f64 / count as f64
             ),
         ));
         checks.push((

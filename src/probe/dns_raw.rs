@@ -231,6 +231,8 @@ pub async fn query(
 }
 
 /// A socket error, told apart by whose limit it is.
+// By value, to be passed as `map_err(net)`.
+#[allow(clippy::needless_pass_by_value)]
 fn net(e: std::io::Error) -> QueryError {
     if super::own_limit_errno(e.raw_os_error()) {
         QueryError::OwnLimit(e.to_string())
