@@ -545,7 +545,8 @@ pub enum HttpOutcome {
     },
     /// The server answered, but beyond a limit of acme-doctor's own HTTP client that the
     /// CA's client does not share (a response head over `limit_bytes`): not judged, never
-    /// the server's fault.
+    /// the server's fault. `limit_bytes` 0: the request could not be made at all, acme-doctor
+    /// being out of file descriptors.
     Unread {
         limit_bytes: u64,
         message: String,
