@@ -23,6 +23,7 @@ fn syn() -> model::Packet {
         daddr: "192.0.2.10".parse().unwrap(),
         dport: 80,
         iif: Some("eth0".into()),
+        return_iif: Some("eth0".into()),
     }
 }
 

@@ -44,7 +44,15 @@ pub struct Config {
     pub verbose: bool,
     pub fail_on: FailOn,
     pub save_facts: Option<PathBuf>,
-    pub from_facts: Option<PathBuf>,
+    /// Saved facts files to diagnose (several: joined, the host's with the outside runs).
+    pub from_facts: Vec<PathBuf>,
+    /// `acme-doctor serve` vantages to ask (`--vantage`, `--vantages-file`,
+    /// `ACME_DOCTOR_VANTAGES`), each validated once.
+    pub vantages: Vec<url::Url>,
+    /// The bearer token the vantages expect (`--vantage-token-file`).
+    pub vantage_token: Option<String>,
+    /// A CA certificate (PEM) to trust for `https://` vantages besides the system's.
+    pub vantage_ca: Option<PathBuf>,
     /// The command line, for the report header.
     pub invocation: String,
 }
@@ -124,6 +132,42 @@ pub fn issuer_domain(ca: &str) -> Result<String, String> {
     }
 }
 
+/// A vantage URL: `http://` or `https://`, a host, no credentials, query or fragment. Only
+/// the scheme, host, port and path prefix are used.
+pub fn parse_vantage(text: &str) -> Result<url::Url, String> {
+    let shown = crate::sanitize::line(text, 200);
+    let url =
+        url::Url::parse(text.trim()).map_err(|e| format!("invalid vantage URL {shown:?}: {e}"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(format!("vantage URL {shown:?}: use http:// or https://"));
+    }
+    if url.host().is_none() {
+        return Err(format!("vantage URL {shown:?} has no host"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(format!(
+            "vantage URL {shown:?} carries credentials: give the token with --vantage-token-file"
+        ));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(format!(
+            "vantage URL {shown:?}: no query or fragment, please"
+        ));
+    }
+    Ok(url)
+}
+
+/// Vantage URLs from a list (a file, or `ACME_DOCTOR_VANTAGES`): separated by newlines,
+/// commas or spaces; `#` starts a comment.
+pub fn vantage_list(text: &str) -> Result<Vec<url::Url>, String> {
+    text.lines()
+        .map(|line| line.split('#').next().unwrap_or(""))
+        .flat_map(|line| line.split([',', ' ', '\t']))
+        .filter(|w| !w.trim().is_empty())
+        .map(parse_vantage)
+        .collect()
+}
+
 /// A list of names, one per line; blank lines and `#` comments (whole-line or after the
 /// name) are skipped. An invalid name is an error that names its line.
 pub fn domain_list(text: &str, source: &str) -> Result<Vec<DomainName>, String> {
@@ -164,6 +208,23 @@ mod tests {
         assert_eq!(ascii, ["example.com", "www.example.com"]);
         let err = domain_list("example.com\nnot a name\n", "list").unwrap_err();
         assert!(err.starts_with("list line 2: "), "{err}");
+    }
+
+    #[test]
+    fn vantage_urls_are_checked_once() {
+        assert!(parse_vantage("https://vantage.example:8443").is_ok());
+        assert!(parse_vantage("http://198.51.100.10:8080/").is_ok());
+        for bad in [
+            "ftp://x.example",
+            "https://user:pw@x.example",
+            "https://x.example/?a=1",
+            "not a url",
+        ] {
+            assert!(parse_vantage(bad).is_err(), "{bad}");
+        }
+        let list =
+            vantage_list("https://a.example # one\nhttp://b.example, http://c.example").unwrap();
+        assert_eq!(list.len(), 3);
     }
 
     #[test]

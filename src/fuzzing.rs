@@ -52,6 +52,7 @@ fn packets(daddr4: IpAddr, daddr6: IpAddr) -> Vec<Packet> {
                     saddr: None,
                     daddr,
                     dport,
+                    return_iif: iif.clone(),
                     iif,
                 });
             }
@@ -79,6 +80,7 @@ pub fn ruleset(bytes: &[u8]) {
             let (rs, _) = firewall::nft::ruleset(&json);
             walk(&rs);
             let facts = FirewallFacts {
+                nft_netlink: None,
                 nft: Probed::Known(json),
                 iptables: Vec::new(),
             };
@@ -191,10 +193,12 @@ pub fn http_answer(bytes: &[u8]) {
             method: MethodFacts::Http01(Http01Facts {
                 connects: vec![connect],
                 http: vec![fact],
+                root: Vec::new(),
             }),
             caa: None,
             dnssec: Vec::new(),
             authoritative: None,
+            vantages: Vec::new(),
             duration_ms: 1,
         }],
         duration_ms: 1,

@@ -18,4 +18,5 @@ pub mod probe;
 pub mod render;
 pub mod reserved;
 pub mod sanitize;
+pub mod serve;
 pub mod timefmt;

@@ -700,3 +700,74 @@ fn ctrl_c_in_human_output_keeps_the_finished_diagnoses() {
         "{stderr}"
     );
 }
+
+/// Vantage flags are checked once, up front: a bad URL, a missing token, a serve without TLS
+/// or --plain-http, an unreadable or too short token file are usage or input errors (exit 2),
+/// never a run that silently looks from one side only.
+#[test]
+fn vantage_and_serve_arguments_are_checked_up_front() {
+    let dir = std::env::temp_dir().join(format!("acme-doctor-cli-vantage-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let token = dir.join("token");
+    std::fs::write(&token, "0123456789abcdef0123456789abcdef\n").unwrap();
+    let short = dir.join("short");
+    std::fs::write(&short, "tiny\n").unwrap();
+    let token = token.to_string_lossy().into_owned();
+    let short = short.to_string_lossy().into_owned();
+    for (args, says) in [
+        (
+            vec![
+                "--vantage",
+                "ftp://v.example",
+                "--vantage-token-file",
+                &token,
+                "example.com",
+            ],
+            "http:// or https://",
+        ),
+        (
+            vec![
+                "--vantage",
+                "https://user:pw@v.example",
+                "--vantage-token-file",
+                &token,
+                "example.com",
+            ],
+            "credentials",
+        ),
+        (
+            vec!["--vantage", "https://v.example", "example.com"],
+            "--vantage-token-file",
+        ),
+        (
+            vec![
+                "--vantage",
+                "https://v.example",
+                "--vantage-token-file",
+                &short,
+                "example.com",
+            ],
+            "16 to 4096",
+        ),
+        (
+            vec!["serve", "--listen", "127.0.0.1:0", "--token-file", &token],
+            "--plain-http",
+        ),
+        (
+            vec![
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--token-file",
+                "/nonexistent/token",
+                "--plain-http",
+            ],
+            "cannot read token file",
+        ),
+    ] {
+        let run = acme_doctor(&args);
+        assert_eq!(run.code, 2, "{args:?}: {}", run.stderr);
+        assert!(run.stderr.contains(says), "{args:?}: {}", run.stderr);
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -9,11 +9,15 @@
 use acme_doctor::diagnose::firewall::{model::Packet, model::Verdict, ruleset};
 use acme_doctor::facts::Family;
 
-fn rules(name: &str) -> model::Ruleset {
+fn firewall_facts(name: &str) -> acme_doctor::facts::FirewallFacts {
     let path = format!("{}/tests/fixtures/{name}.json", env!("CARGO_MANIFEST_DIR"));
     let value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
     let run = acme_doctor::facts::from_json(value).unwrap().remove(0);
-    let fw = run.host.firewall.expect("captured with firewall facts");
+    run.host.firewall.expect("captured with firewall facts")
+}
+
+fn rules(name: &str) -> model::Ruleset {
+    let fw = firewall_facts(name);
     let (rs, missing) = ruleset(&fw);
     assert!(missing.is_empty(), "{name}: {missing:?}");
     rs
@@ -29,6 +33,7 @@ fn syn(family: Family, dport: u16) -> Packet {
         },
         dport,
         iif: Some("h0".into()),
+        return_iif: Some("h0".into()),
     }
 }
 
@@ -342,4 +347,142 @@ fn a_named_set_is_shared_by_every_rule_that_uses_it() {
         work < 100_000,
         "{work} steps: the set is split once, not 200 times"
     );
+}
+
+/// A SYN from an arbitrary public source whose route back leaves by another interface than
+/// the one it came in on (a multi-homed host, asymmetric routing).
+fn asymmetric(p: Packet) -> Packet {
+    Packet {
+        return_iif: Some("wg0".into()),
+        ..p
+    }
+}
+
+/// The packaged ufw 0.36 (iptables-nft), `ufw allow 22` only: its IPv6 chains begin with
+/// `-m rt --rt-type 0 -j DROP`, its `ufw-not-local` and `ufw-after-input` use `addrtype`, its
+/// logging chains `limit`. None of them touches the CA's SYN; the policy decides (issue 11).
+#[test]
+fn stock_ufw_ssh_only_drops_port_80_by_its_policy_on_both_families() {
+    let rs = rules("fw-stock-ufw-ssh-only-host");
+    assert!(rs.managers.iter().any(|m| m == "ufw"));
+    dropped_by(
+        rs.evaluate(&syn(Family::Ipv6, 80)),
+        "ip6tables-nft (IPv6) filter INPUT: policy drop",
+    );
+    dropped_by(
+        rs.evaluate(&syn(Family::Ipv4, 80)),
+        "iptables-nft (IPv4) filter INPUT: policy drop",
+    );
+    for family in [Family::Ipv4, Family::Ipv6] {
+        assert_eq!(rs.evaluate(&syn(family, 22)), Verdict::Accept, "{family:?}");
+    }
+}
+
+#[test]
+fn stock_ufw_allowing_80_accepts_it_on_both_families() {
+    let rs = rules("fw-stock-ufw-allow-80-host");
+    for family in [Family::Ipv4, Family::Ipv6] {
+        assert_eq!(rs.evaluate(&syn(family, 80)), Verdict::Accept, "{family:?}");
+        dropped_by(rs.evaluate(&syn(family, 443)), "policy drop");
+    }
+}
+
+/// The packaged firewalld 1.3 (nftables backend), public zone: its IPv6 reverse-path filter
+/// (`meta nfproto ipv6 fib saddr . mark . iif oif missing drop`) passes a SYN that arrives on
+/// the interface its route back uses, and the zone's `reject with icmpx admin-prohibited`
+/// turns port 80 away, on both families (icmpx has no family; the bytecode agrees).
+#[test]
+fn stock_firewalld_public_zone_rejects_port_80_after_its_reverse_path_filter() {
+    let rs = rules("fw-stock-firewalld-public-host");
+    assert!(rs.managers.iter().any(|m| m == "firewalld"));
+    for family in [Family::Ipv4, Family::Ipv6] {
+        match rs.evaluate(&syn(family, 80)) {
+            Verdict::Reject { rule, refused } => {
+                assert!(!refused, "admin-prohibited is no reset");
+                assert!(rule.contains("filter_IN_public"), "{rule}");
+                assert!(
+                    rule.contains("reject with icmpx admin-prohibited"),
+                    "{rule}"
+                );
+            }
+            other => panic!("{family:?}: {other:?}"),
+        }
+        assert_eq!(rs.evaluate(&syn(family, 22)), Verdict::Accept, "{family:?}");
+    }
+    // Arriving elsewhere than the route back leaves, IPv6 fails the reverse-path filter.
+    dropped_by(
+        rs.evaluate(&asymmetric(syn(Family::Ipv6, 22))),
+        "fib saddr . mark . iif oif missing",
+    );
+    assert_eq!(
+        rs.evaluate(&asymmetric(syn(Family::Ipv4, 22))),
+        Verdict::Accept
+    );
+    // Without the kernel's bytecode (a facts file from before it was read) the icmpx reject
+    // still decides: nft never hides a family before icmpx.
+    let mut fw = firewall_facts("fw-stock-firewalld-public-host");
+    fw.nft_netlink = None;
+    let (old, _) = ruleset(&fw);
+    assert!(matches!(
+        old.evaluate(&syn(Family::Ipv6, 80)),
+        Verdict::Reject { .. }
+    ));
+}
+
+#[test]
+fn stock_firewalld_with_http_accepts_port_80() {
+    let rs = rules("fw-stock-firewalld-http-host");
+    for family in [Family::Ipv4, Family::Ipv6] {
+        assert_eq!(rs.evaluate(&syn(family, 80)), Verdict::Accept, "{family:?}");
+        assert!(matches!(
+            rs.evaluate(&syn(family, 443)),
+            Verdict::Reject { .. }
+        ));
+    }
+}
+
+/// `-m recent --update --hitcount 10 -j DROP` as the first INPUT rule: a first SYN from a new
+/// source is in no list, so evaluation reaches the final `-j DROP`.
+#[test]
+fn the_recent_hardening_lets_evaluation_reach_the_final_drop() {
+    let rs = rules("fw-stock-recent-hardening-host");
+    for family in [Family::Ipv4, Family::Ipv6] {
+        dropped_by(rs.evaluate(&syn(family, 80)), "line 11: -A INPUT -j DROP");
+        assert_eq!(rs.evaluate(&syn(family, 22)), Verdict::Accept);
+    }
+    let rs = rules("fw-stock-recent-allow-80-host");
+    for family in [Family::Ipv4, Family::Ipv6] {
+        assert_eq!(rs.evaluate(&syn(family, 80)), Verdict::Accept);
+    }
+}
+
+/// nftables 1.0.6 lists `meta nfproto ipv4 tcp dport 80 reject with tcp reset` (inet) as
+/// `tcp dport 80 reject with tcp reset`, in `nft -j` too; the kernel's bytecode shows the
+/// family. With it, IPv6 passes; without it, neither family is certain.
+#[test]
+fn an_elided_family_is_read_from_the_kernel() {
+    let fw = firewall_facts("fw-nft-elided-family-host");
+    let listing = serde_json::to_string(&fw.nft).unwrap();
+    assert!(
+        !listing.contains("nfproto"),
+        "the captured listing shows no family match (nftables 1.0.6)"
+    );
+    let rs = rules("fw-nft-elided-family-host");
+    match rs.evaluate(&syn(Family::Ipv4, 80)) {
+        Verdict::Reject { rule, refused } => {
+            assert!(refused);
+            assert!(rule.contains("meta nfproto ipv4"), "{rule}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(rs.evaluate(&syn(Family::Ipv6, 80)), Verdict::Accept);
+    let mut old = fw;
+    old.nft_netlink = None;
+    let (rs, _) = ruleset(&old);
+    for family in [Family::Ipv4, Family::Ipv6] {
+        assert!(
+            matches!(rs.evaluate(&syn(family, 80)), Verdict::Undecidable { .. }),
+            "{family:?}"
+        );
+    }
 }

@@ -3,7 +3,7 @@
 
 use super::args::{Args, Command, validate};
 use super::error::ToolError;
-use super::facts_file::{load_facts, save_facts};
+use super::facts_file::{join_runs, load_facts, save_facts};
 use super::print_stdout;
 use super::signals;
 use crate::config::{Config, FailOn, Output};
@@ -33,12 +33,16 @@ pub fn run(args: Args, invocation: String) -> Result<Exit, ToolError> {
             print_stdout(&String::from_utf8_lossy(&out));
             return Ok(Exit::Pass);
         }
-        None => {}
+        Some(Command::Serve(_)) | None => {}
+    }
+    if let Some(Command::Serve(serve)) = args.command {
+        crate::serve::run(&serve).map_err(ToolError::usage)?;
+        return Ok(Exit::Pass);
     }
     let config = validate(args, invocation)?;
     // `--ndjson` prints each name as soon as it is diagnosed, in completion order; `index`
     // gives the input order back.
-    let streaming = config.output == Output::Ndjson && config.from_facts.is_none();
+    let streaming = config.output == Output::Ndjson && config.from_facts.is_empty();
     // A streamed name is not kept (unless for --save-facts): its exit status is kept instead.
     let streamed_exit = std::sync::Mutex::new(Exit::Pass);
     let print_one = |run: &RunFacts, index: usize, target: &TargetFacts| {
@@ -55,14 +59,21 @@ pub fn run(args: Args, invocation: String) -> Result<Exit, ToolError> {
         *worst = worst.worst(exit_for(&outcome.diagnosis, config.fail_on));
     };
     let mut stopped = None;
-    let runs = match &config.from_facts {
-        Some(path) => load_facts(path)?,
-        None => {
+    let runs = match config.from_facts.as_slice() {
+        [] => {
             let gathered = probe_all(&config, streaming.then_some(&print_one))?;
             if let Some(signal) = gathered.stopped {
                 stopped = Some((signal, gathered.unfinished));
             }
             vec![gathered.run]
+        }
+        [path] => load_facts(path)?,
+        paths => {
+            let mut loaded = Vec::new();
+            for path in paths {
+                loaded.push((path.display().to_string(), load_facts(path)?));
+            }
+            join_runs(loaded)
         }
     };
     let outcomes: Vec<Outcome> = runs

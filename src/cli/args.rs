@@ -90,9 +90,27 @@ pub struct Args {
     #[arg(long, value_name = "FILE")]
     save_facts: Option<PathBuf>,
 
-    /// Diagnose saved facts instead of probing (no network)
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["domains", "file", "save_facts", "resolver", "allow_reserved"])]
-    from_facts: Option<PathBuf>,
+    /// Diagnose saved facts instead of probing (no network). Several files are joined: the
+    /// run saved on the server, and runs saved elsewhere (--save-facts) as outside views
+    #[arg(long, value_name = "FILE", num_args = 1.., conflicts_with_all = ["domains", "file", "save_facts", "resolver", "allow_reserved", "vantage", "vantages_file"])]
+    from_facts: Vec<PathBuf>,
+
+    /// Ask an `acme-doctor serve` vantage elsewhere to look from outside (repeatable; also
+    /// --vantages-file and ACME_DOCTOR_VANTAGES)
+    #[arg(long, value_name = "URL")]
+    vantage: Vec<String>,
+
+    /// Read vantage URLs from FILE (one per line, # comments)
+    #[arg(long, value_name = "FILE")]
+    vantages_file: Option<PathBuf>,
+
+    /// The vantages' bearer token, read from FILE
+    #[arg(long, value_name = "FILE")]
+    vantage_token_file: Option<PathBuf>,
+
+    /// Trust this CA certificate (PEM) for https:// vantages, besides the system's
+    #[arg(long, value_name = "FILE")]
+    vantage_ca: Option<PathBuf>,
 
     /// Show details of every finding, including explained symptoms
     #[arg(short, long)]
@@ -111,6 +129,9 @@ pub enum Command {
     Completions { shell: clap_complete::Shell },
     /// Print the manual page (roff): acme-doctor man > acme-doctor.1
     Man,
+    /// Run a vantage: a small HTTP API that looks at a name from here, for runs elsewhere
+    /// (--vantage URL)
+    Serve(crate::serve::ServeArgs),
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug)]
@@ -144,12 +165,12 @@ pub fn validate(args: Args, invocation: String) -> Result<Config, ToolError> {
     } else {
         Output::Human
     };
-    if args.domains.is_empty() && args.file.is_none() && args.from_facts.is_none() {
+    if args.domains.is_empty() && args.file.is_none() && args.from_facts.is_empty() {
         return Err(ToolError::usage(
             "no domain given: acme-doctor example.com (or --from-facts FILE, or explain CODE)",
         ));
     }
-    let domains = if args.from_facts.is_some() {
+    let domains = if !args.from_facts.is_empty() {
         Vec::new()
     } else {
         collect_domains(&args.domains, args.file.as_deref())?
@@ -166,6 +187,7 @@ pub fn validate(args: Args, invocation: String) -> Result<Config, ToolError> {
         .map(config::parse_resolver)
         .transpose()
         .map_err(ToolError::usage)?;
+    let (vantages, vantage_token) = vantages(&args)?;
     let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
     let color = output == Output::Human
         && match args.color {
@@ -197,8 +219,50 @@ pub fn validate(args: Args, invocation: String) -> Result<Config, ToolError> {
         },
         save_facts: args.save_facts,
         from_facts: args.from_facts,
+        vantages,
+        vantage_token,
+        vantage_ca: args.vantage_ca,
         invocation,
     })
+}
+
+/// The vantages of `--vantage`, `--vantages-file` and `ACME_DOCTOR_VANTAGES`, each once, and
+/// the token they expect.
+fn vantages(args: &Args) -> Result<(Vec<url::Url>, Option<String>), ToolError> {
+    let mut urls = Vec::new();
+    for v in &args.vantage {
+        urls.push(config::parse_vantage(v).map_err(ToolError::usage)?);
+    }
+    if let Some(path) = &args.vantages_file {
+        let shown = crate::sanitize::line(&path.display().to_string(), 200);
+        let mut f = std::fs::File::open(path)
+            .map_err(|e| ToolError::input(format!("cannot read {shown}: {e}")))?;
+        let text = read_list(&mut f, &shown)?;
+        urls.extend(
+            config::vantage_list(&text).map_err(|e| ToolError::input(format!("{shown}: {e}")))?,
+        );
+    }
+    if args.from_facts.is_empty()
+        && let Some(env) = std::env::var_os("ACME_DOCTOR_VANTAGES")
+    {
+        let text = env.to_string_lossy();
+        urls.extend(
+            config::vantage_list(&text)
+                .map_err(|e| ToolError::usage(format!("ACME_DOCTOR_VANTAGES: {e}")))?,
+        );
+    }
+    let mut seen = std::collections::HashSet::new();
+    urls.retain(|u| seen.insert(u.as_str().to_string()));
+    let token = match &args.vantage_token_file {
+        None => None,
+        Some(path) => Some(crate::serve::read_token(path).map_err(ToolError::input)?),
+    };
+    if !urls.is_empty() && token.is_none() {
+        return Err(ToolError::usage(
+            "--vantage needs --vantage-token-file FILE: vantages answer only with their token",
+        ));
+    }
+    Ok((urls, token))
 }
 
 /// Largest domain list accepted: a million names fit in far less.

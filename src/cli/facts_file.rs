@@ -33,6 +33,99 @@ pub fn load_facts(path: &Path) -> Result<Vec<RunFacts>, ToolError> {
     crate::facts::from_json(value).map_err(|e| ToolError::input(format!("facts file {shown} {e}")))
 }
 
+/// Joins several facts files into one diagnosis per name: for each name, the run made on the
+/// server (whose interfaces hold one of the name's addresses; else the first file that has
+/// the name) is the main one, and every other file's view of that name becomes one of its
+/// outside views, as if that run had been a vantage.
+pub fn join_runs(files: Vec<(String, Vec<RunFacts>)>) -> Vec<RunFacts> {
+    use crate::facts::{MethodFacts, Observation, VantageFacts};
+    // Every (file, run, target) in order.
+    let mut all: Vec<(String, RunFacts)> = Vec::new();
+    for (file, runs) in files {
+        for run in runs {
+            all.push((file.clone(), run));
+        }
+    }
+    let on_host = |run: &RunFacts, t: &crate::facts::TargetFacts| {
+        let Some(ifaces) = run.host.interfaces.known() else {
+            return false;
+        };
+        let Some(dns) = &t.dns else { return false };
+        dns.a
+            .addresses
+            .iter()
+            .chain(&dns.aaaa.addresses)
+            .any(|ip| ifaces.iter().any(|i| i.addresses.contains(ip)))
+    };
+    // The main (file index, run) for each name, in first-seen order.
+    let mut names: Vec<(String, usize)> = Vec::new();
+    for (i, (_, run)) in all.iter().enumerate() {
+        for t in &run.targets {
+            let name = t.target.domain.ascii.clone();
+            match names.iter_mut().find(|(n, _)| *n == name) {
+                Some((_, main)) => {
+                    let main_run = &all[*main].1;
+                    let main_on_host = main_run
+                        .targets
+                        .iter()
+                        .any(|m| m.target.domain.ascii == name && on_host(main_run, m));
+                    if !main_on_host && on_host(run, t) {
+                        *main = i;
+                    }
+                }
+                None => names.push((name, i)),
+            }
+        }
+    }
+    let mut out: Vec<RunFacts> = Vec::new();
+    let mut out_of: Vec<usize> = Vec::new();
+    for (name, main) in &names {
+        let (_, main_run) = &all[*main];
+        let Some(mut target) = main_run
+            .targets
+            .iter()
+            .find(|t| t.target.domain.ascii == *name)
+            .cloned()
+        else {
+            continue;
+        };
+        for (i, (file, run)) in all.iter().enumerate() {
+            if i == *main {
+                continue;
+            }
+            for other in run
+                .targets
+                .iter()
+                .filter(|t| t.target.domain.ascii == *name)
+            {
+                if let MethodFacts::Http01(http01) = &other.method {
+                    target.vantages.push(VantageFacts {
+                        vantage: format!("file:{}", crate::sanitize::line(file, 200)),
+                        observed: Ok(Observation {
+                            dns: other.dns.clone(),
+                            http01: http01.clone(),
+                            source_address: None,
+                            refused_targets: Vec::new(),
+                        }),
+                        elapsed_ms: other.duration_ms,
+                    });
+                }
+                target.vantages.extend(other.vantages.iter().cloned());
+            }
+        }
+        match out_of.iter().position(|m| m == main) {
+            Some(k) => out[k].targets.push(target),
+            None => {
+                let mut run = main_run.clone();
+                run.targets = vec![target];
+                out.push(run);
+                out_of.push(*main);
+            }
+        }
+    }
+    out
+}
+
 /// Writes next to the target and renames, so an interrupted write never leaves half a file.
 pub fn save_facts(path: &Path, runs: &[RunFacts]) -> Result<(), ToolError> {
     let text = if runs.len() == 1 {

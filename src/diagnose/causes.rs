@@ -13,11 +13,16 @@ pub const CAUSES: &[(Code, &[Code])] = &[
             Code::PortRefused,
             Code::AddressUnreachable,
             Code::NoListener,
+            Code::BlockedUpstream,
         ],
     ),
     (
         Code::Ipv6NoRoute,
-        &[Code::PortTimeout, Code::AddressUnreachable],
+        &[
+            Code::PortTimeout,
+            Code::AddressUnreachable,
+            Code::BlockedUpstream,
+        ],
     ),
     (
         Code::AaaaNotLocal,
@@ -27,8 +32,30 @@ pub const CAUSES: &[(Code, &[Code])] = &[
             Code::AddressUnreachable,
         ],
     ),
+    // A cause on the host itself explains what the outside sees; `blocked-upstream` is
+    // then only its symptom.
     (
         Code::FirewallDrops,
+        &[
+            Code::PortTimeout,
+            Code::PortRefused,
+            Code::AddressUnreachable,
+            Code::BlockedUpstream,
+            Code::VantageDependent,
+        ],
+    ),
+    (
+        Code::FirewallAllowlist,
+        &[
+            Code::PortTimeout,
+            Code::PortRefused,
+            Code::BlockedUpstream,
+            Code::VantageDependent,
+        ],
+    ),
+    // Correlated from outside: the cause the host alone reads as a timeout or a refusal.
+    (
+        Code::BlockedUpstream,
         &[
             Code::PortTimeout,
             Code::PortRefused,
@@ -36,11 +63,17 @@ pub const CAUSES: &[(Code, &[Code])] = &[
         ],
     ),
     (
-        Code::FirewallAllowlist,
-        &[Code::PortTimeout, Code::PortRefused],
+        Code::OutsideSeesOtherServer,
+        &[Code::ChallengeStatus, Code::HttpNoResponse],
     ),
-    (Code::ListenerWrongAddress, &[Code::PortRefused]),
-    (Code::NoListener, &[Code::PortRefused]),
+    (
+        Code::ListenerWrongAddress,
+        &[Code::PortRefused, Code::BlockedUpstream],
+    ),
+    (
+        Code::NoListener,
+        &[Code::PortRefused, Code::BlockedUpstream],
+    ),
     (
         Code::DnssecBogus,
         &[
@@ -114,7 +147,12 @@ pub fn priority(code: Code) -> u8 {
         Code::NameserversDisagree => 80,
         Code::ResolverStale => 81,
         Code::NameserverUnreachable => 82,
+        Code::BlockedUpstream => 42,
+        Code::OutsideSeesOtherServer => 43,
+        Code::VantageDependent => 44,
+        Code::PublicAddressMismatch => 45,
         Code::NotOnHost => 90,
+        Code::BehindNat => 91,
     }
 }
 

@@ -77,6 +77,11 @@ codes! {
     AcmeChallengeCnameDangling => "acme-challenge-cname-dangling",
     WildcardShadowsChallenge => "wildcard-shadows-challenge",
     TxtDoubledLabel => "txt-doubled-label",
+    BehindNat => "behind-nat",
+    BlockedUpstream => "blocked-upstream",
+    VantageDependent => "vantage-dependent",
+    OutsideSeesOtherServer => "outside-sees-other-server",
+    PublicAddressMismatch => "public-address-mismatch",
 }
 
 impl fmt::Display for Code {

@@ -3,7 +3,7 @@
 
 use crate::facts::{
     ConnectFact, ConnectOutcome, Dns01Facts, DnsLookup, Family, HostFacts, Http01Facts, HttpFact,
-    Method, MethodFacts, Probed, RunFacts, Sysctl, TargetFacts,
+    Method, MethodFacts, Observation, Probed, RunFacts, Sysctl, TargetFacts,
 };
 use crate::reserved::{self, Reserved};
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -31,6 +31,19 @@ pub struct Context<'a> {
     http_index: HashMap<IpAddr, &'a HttpFact>,
     /// (family, port) pairs on which at least one usable address may serve the CA.
     serving: HashSet<(Family, u16)>,
+    /// This machine is the server behind a NAT: the published IPv4 address is on no
+    /// interface, and the forward must reach its one private address.
+    pub nat: Option<Nat>,
+    /// What outside observers saw (vantages, saved outside runs), with their names.
+    pub outside: Vec<(&'a str, &'a Observation)>,
+}
+
+/// The server behind a NAT (a home router, a cloud's 1:1 NAT): the published address lives
+/// on the router, the port forward leads to `private`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Nat {
+    pub published: IpAddr,
+    pub private: IpAddr,
 }
 
 /// How IPv6 is switched off on this machine.
@@ -62,6 +75,7 @@ impl Ipv6Off {
 static NO_HTTP01: Http01Facts = Http01Facts {
     connects: Vec::new(),
     http: Vec::new(),
+    root: Vec::new(),
 };
 
 impl<'a> Context<'a> {
@@ -117,7 +131,14 @@ impl<'a> Context<'a> {
             connect_index,
             http_index,
             serving: HashSet::new(),
+            nat: None,
+            outside: target
+                .vantages
+                .iter()
+                .filter_map(|v| v.observation().map(|o| (v.vantage.as_str(), o)))
+                .collect(),
         };
+        cx.nat = behind_nat(&cx);
         let mut serving = HashSet::new();
         // Only a method that connects has addresses that serve.
         let ports: Vec<u16> = cx
@@ -224,16 +245,53 @@ impl<'a> Context<'a> {
             .is_some_and(|set| set.contains(ip))
     }
 
-    /// Whether this machine is the server: it holds one of the addresses the CA would use.
-    /// `None` when the interfaces could not be read.
+    /// Whether this machine is the server: it holds one of the addresses the CA would use,
+    /// or it sits behind the NAT that publishes one. `None` when the interfaces could not be
+    /// read.
     pub fn on_host(&self) -> Option<bool> {
         self.local_addresses.as_ref()?;
         Some(
-            self.usable_v4
-                .iter()
-                .chain(&self.usable_v6)
-                .any(|ip| self.is_local(ip)),
+            self.nat.is_some()
+                || self
+                    .usable_v4
+                    .iter()
+                    .chain(&self.usable_v6)
+                    .any(|ip| self.is_local(ip)),
         )
+    }
+
+    /// Where packets for the published `ip` arrive on this machine: `ip` itself when it is
+    /// local, the private address when this host is behind the NAT that publishes `ip`.
+    pub fn local_address(&self, ip: &IpAddr) -> Option<IpAddr> {
+        if self.is_local(ip) {
+            return Some(*ip);
+        }
+        self.nat
+            .as_ref()
+            .filter(|n| n.published == *ip)
+            .map(|n| n.private)
+    }
+
+    /// Whether the run's own connect to `ip` is a self-connection: made on the server to its
+    /// own address, it goes through `lo` (or, behind a NAT, the router's hairpin), never
+    /// along the CA's path.
+    pub fn self_connection(&self, ip: &IpAddr) -> bool {
+        self.on_host() == Some(true) && self.local_address(ip).is_some()
+    }
+
+    /// How the run's own connect to `ip` is named in evidence.
+    pub fn connect_label(&self, ip: &IpAddr) -> &'static str {
+        if self.self_connection(ip) {
+            "self-connection from this host (through lo, not the CA's path) to"
+        } else {
+            "connect"
+        }
+    }
+
+    /// Whether anything was seen from outside: a vantage or a saved outside run, or this
+    /// run itself when it ran elsewhere than on the server.
+    pub fn has_outside_evidence(&self) -> bool {
+        !self.outside.is_empty() || self.on_host() == Some(false)
     }
 
     pub fn connects(&self, family: Family, port: u16) -> impl Iterator<Item = &'a ConnectFact> {
@@ -251,13 +309,36 @@ impl<'a> Context<'a> {
         self.http_index.get(ip).copied()
     }
 
-    /// Every usable AAAA address connected on `port`: the CA's first choice works.
+    /// Every usable AAAA address connected on `port` from outside: the CA's first choice
+    /// works. On the server, its own connects go through `lo` and prove nothing of the path
+    /// from outside, so only outside views count there (issue 8: no vantage, no false
+    /// confidence): every view that could reach IPv6 at all connected to every AAAA.
     pub fn ipv6_path_works(&self, port: u16) -> bool {
-        !self.usable_v6.is_empty()
-            && self
+        if self.usable_v6.is_empty() {
+            return false;
+        }
+        if self.on_host() != Some(true) {
+            return self
                 .usable_v6
                 .iter()
-                .all(|ip| self.connect(ip, port) == Some(&ConnectOutcome::Connected))
+                .all(|ip| self.connect(ip, port) == Some(&ConnectOutcome::Connected));
+        }
+        let views: Vec<&Observation> = self
+            .outside
+            .iter()
+            .map(|(_, o)| *o)
+            .filter(|o| {
+                self.usable_v6
+                    .iter()
+                    .any(|ip| outside_connect(o, ip, port).is_some_and(|c| !vantage_limited(c)))
+            })
+            .collect();
+        !views.is_empty()
+            && views.iter().all(|o| {
+                self.usable_v6
+                    .iter()
+                    .all(|ip| outside_connect(o, ip, port) == Some(&ConnectOutcome::Connected))
+            })
     }
 
     /// Whether the challenge answer on `family` redirects to HTTPS, which the CA follows to
@@ -298,6 +379,82 @@ impl<'a> Context<'a> {
         }
         lines
     }
+}
+
+/// How an outside view's connect to `ip` on `port` ended, when it tried.
+pub fn outside_connect<'o>(
+    o: &'o Observation,
+    ip: &IpAddr,
+    port: u16,
+) -> Option<&'o ConnectOutcome> {
+    o.http01
+        .connects
+        .iter()
+        .find(|c| c.address == *ip && c.port == port)
+        .map(|c| &c.outcome)
+}
+
+/// An outcome that says something about where the view stands (no IPv6 there), not about
+/// the server.
+pub fn vantage_limited(outcome: &ConnectOutcome) -> bool {
+    matches!(
+        outcome,
+        ConnectOutcome::NetworkUnreachable
+            | ConnectOutcome::FamilyNotSupported
+            | ConnectOutcome::Other { .. }
+    )
+}
+
+/// Behind NAT: the published IPv4 address is on no interface, this machine has exactly one
+/// global-scope IPv4 address of its own, of a private kind (RFC 1918, shared 100.64/10 and
+/// the like; in a lab with `--allow-reserved`, any reserved kind, so that a second
+/// documentation prefix plays the private side), an IPv4 default route, and a listener that
+/// accepts that address on the validation port. The listener tells a NAT'd server from a
+/// laptop that merely runs the tool.
+fn behind_nat(cx: &Context) -> Option<Nat> {
+    let port = cx.validation_port()?;
+    let ifaces = cx.host.interfaces.known()?;
+    if cx.host.default_route_v4.known() != Some(&true) {
+        return None;
+    }
+    let published = *cx.usable_v4.first()?;
+    if cx
+        .usable_v4
+        .iter()
+        .chain(&cx.usable_v6)
+        .any(|ip| cx.is_local(ip))
+    {
+        return None;
+    }
+    let own: Vec<IpAddr> = ifaces
+        .iter()
+        .filter(|i| !i.loopback && i.up)
+        .flat_map(|i| i.addresses.iter().copied())
+        .filter(|ip| matches!(ip, IpAddr::V4(v4) if !v4.is_loopback() && !v4.is_link_local()))
+        .collect();
+    let [private] = own.as_slice() else {
+        return None;
+    };
+    let private_kind = match private {
+        IpAddr::V4(v4) => {
+            v4.is_private()
+                || (v4.octets()[0] == 100 && (v4.octets()[1] & 0xc0) == 64)
+                || (cx.allow_reserved() && reserved::classify(private).is_some())
+        }
+        IpAddr::V6(_) => false,
+    };
+    let listens = cx.host.listeners.known().is_some_and(|ls| {
+        ls.iter().any(|l| {
+            l.port == port
+                && (l.address == *private
+                    || (l.address.is_unspecified()
+                        && (l.family == Family::Ipv4 || l.v6only != Some(true))))
+        })
+    });
+    (private_kind && listens).then_some(Nat {
+        published,
+        private: *private,
+    })
 }
 
 /// IPv6 is off when the kernel lacks it, or on the interface that would carry the domain's

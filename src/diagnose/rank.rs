@@ -217,6 +217,15 @@ mod tests {
         assert_eq!(ranked.last().map(|f| f.code), Some(Code::NoListener));
     }
 
+    /// A dual-stack server whose AAAA an outside view connected to on port 80.
+    fn v6_proven() -> Scenario {
+        Scenario::dual_stack()
+            .v6_connects(80)
+            .vantage("https://v.example", |o| {
+                o.connect("2001:db8::10", 80, crate::facts::ConnectOutcome::Connected)
+            })
+    }
+
     fn ipv4_blocker() -> Finding {
         Finding::new(Code::PortTimeout, Severity::Blocker, "A times out")
             .family(Family::Ipv4)
@@ -225,7 +234,12 @@ mod tests {
 
     #[test]
     fn fallback_demotes_ipv4_while_every_aaaa_connects() {
-        let s = Scenario::dual_stack().v6_connects(80);
+        // On the server, only an outside view proves the AAAA path.
+        let s = Scenario::dual_stack()
+            .v6_connects(80)
+            .vantage("https://v.example", |o| {
+                o.connect("2001:db8::10", 80, crate::facts::ConnectOutcome::Connected)
+            });
         let cx = s.context();
         let mut findings = vec![ipv4_blocker()];
         ipv4_is_only_the_fallback(&cx, &mut findings);
@@ -235,9 +249,34 @@ mod tests {
         assert!(!findings[0].detail.contains("IPv6 first"));
     }
 
+    /// The host's own connection to its AAAA goes through lo: it proves nothing of the path
+    /// the CA takes, so on its own it never demotes an IPv4 blocker (issue 8).
+    #[test]
+    fn a_self_connection_alone_never_demotes_ipv4() {
+        let s = Scenario::dual_stack().v6_connects(80);
+        let cx = s.context();
+        let mut findings = vec![ipv4_blocker()];
+        ipv4_is_only_the_fallback(&cx, &mut findings);
+        assert_eq!(findings[0].severity, Severity::Blocker);
+        // An outside view that times out on the AAAA keeps it decisive too.
+        let s = Scenario::dual_stack()
+            .v6_connects(80)
+            .vantage("https://v.example", |o| {
+                o.connect("2001:db8::10", 80, crate::facts::ConnectOutcome::Timeout)
+            });
+        let cx = s.context();
+        ipv4_is_only_the_fallback(&cx, &mut findings);
+        assert_eq!(findings[0].severity, Severity::Blocker);
+        // Run from elsewhere, the run's own connects are the outside view.
+        let s = Scenario::dual_stack().not_on_host().v6_connects(80);
+        let cx = s.context();
+        ipv4_is_only_the_fallback(&cx, &mut findings);
+        assert_eq!(findings[0].severity, Severity::Warning);
+    }
+
     #[test]
     fn fallback_keeps_ipv4_decisive_when_ipv6_has_any_problem() {
-        let s = Scenario::dual_stack().v6_connects(80);
+        let s = v6_proven();
         let cx = s.context();
         let v6_warning = Finding::new(Code::ChallengeStatus, Severity::Warning, "catch-all")
             .family(Family::Ipv6)
@@ -263,7 +302,7 @@ mod tests {
 
     #[test]
     fn fallback_leaves_other_ports_and_info_alone() {
-        let s = Scenario::dual_stack().v6_connects(80);
+        let s = v6_proven();
         let cx = s.context();
         let on_443 = Finding::new(Code::PortTimeout, Severity::Blocker, "443")
             .family(Family::Ipv4)

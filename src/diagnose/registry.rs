@@ -23,6 +23,7 @@ pub const REGISTRY: &[CheckDef] = &[
     checks::listener::CHECK,
     checks::firewall::CHECK,
     checks::reachability::CHECK,
+    checks::outside::CHECK,
     http01::answer::CHECK,
     checks::caa::CHECK,
 ];

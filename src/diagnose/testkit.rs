@@ -108,6 +108,7 @@ impl Scenario {
             caa: None,
             dnssec: Vec::new(),
             authoritative: None,
+            vantages: Vec::new(),
             duration_ms: 5,
         };
         Scenario {
@@ -285,12 +286,26 @@ impl Scenario {
         self
     }
 
-    /// This machine holds none of the addresses.
+    /// This machine holds none of the addresses, and serves nothing on 80 or 443: another
+    /// machine (with a listener there, its one private address would make it a server
+    /// behind NAT).
     pub fn not_on_host(mut self) -> Scenario {
         if let Probed::Known(ifs) = &mut self.run.host.interfaces
             && let Some(eth0) = ifs.iter_mut().find(|i| i.name == "eth0")
         {
             eth0.addresses = vec![ip("198.51.100.7")];
+        }
+        self.run.host.listeners = Probed::Known(Vec::new());
+        self
+    }
+
+    /// The server behind a NAT: the published IPv4 lives on a router, eth0 holds only
+    /// `private`, and the listeners (0.0.0.0:80) stay.
+    pub fn behind_nat(mut self, private: &str) -> Scenario {
+        if let Probed::Known(ifs) = &mut self.run.host.interfaces
+            && let Some(eth0) = ifs.iter_mut().find(|i| i.name == "eth0")
+        {
+            eth0.addresses = vec![ip(private)];
         }
         self
     }
@@ -449,4 +464,67 @@ impl Scenario {
 
 fn outcome_is_timeout(_: &[ConnectFact]) -> bool {
     false
+}
+
+/// One outside view, built for a test: what a vantage saw.
+pub struct OutsideView(crate::facts::Observation);
+
+impl OutsideView {
+    pub fn connect(mut self, address: &str, port: u16, outcome: ConnectOutcome) -> OutsideView {
+        self.0.http01.connects.push(ConnectFact {
+            address: ip(address),
+            port,
+            outcome,
+            elapsed_ms: 1,
+        });
+        self
+    }
+
+    /// The challenge GET from there answered `status` with this `Server` header.
+    pub fn http(mut self, address: &str, status: u16, server: Option<&str>) -> OutsideView {
+        self.0.http01.http.push(HttpFact {
+            address: ip(address),
+            port: 80,
+            url: "http://example.test/.well-known/acme-challenge/T".into(),
+            outcome: HttpOutcome::Response {
+                status,
+                server: server.map(str::to_string),
+                location: None,
+                body_prefix: String::new(),
+                body_bytes: 0,
+                body_truncated: false,
+            },
+            elapsed_ms: 1,
+        });
+        self
+    }
+
+    /// The vantage saw the request come from `address`.
+    pub fn source(mut self, address: &str) -> OutsideView {
+        self.0.source_address = Some(ip(address));
+        self
+    }
+}
+
+impl Scenario {
+    /// Adds an outside view named `name`, as a vantage would return it.
+    pub fn vantage(
+        mut self,
+        name: &str,
+        build: impl FnOnce(OutsideView) -> OutsideView,
+    ) -> Scenario {
+        let dns = self.target().dns.clone();
+        let view = build(OutsideView(crate::facts::Observation {
+            dns,
+            http01: Http01Facts::default(),
+            source_address: None,
+            refused_targets: Vec::new(),
+        }));
+        self.target().vantages.push(crate::facts::VantageFacts {
+            vantage: name.to_string(),
+            observed: Ok(view.0),
+            elapsed_ms: 1,
+        });
+        self
+    }
 }

@@ -89,7 +89,55 @@ pub struct TargetFacts {
     /// What the zone's own nameservers answer, asked one by one.
     #[serde(default)]
     pub authoritative: Option<AuthoritativeFacts>,
+    /// What outside observers saw of this name: `acme-doctor serve` vantages asked during the
+    /// run (`--vantage`), or runs saved elsewhere and joined offline (`--from-facts A B`).
+    #[serde(default)]
+    pub vantages: Vec<VantageFacts>,
     pub duration_ms: u64,
+}
+
+/// One outside view of a name: DNS as resolved there, the connects per address and port,
+/// the challenge GET and `GET /` per address, and the address this run's request came from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VantageFacts {
+    /// Who looked: the vantage's URL (never its token), or `file:NAME` for a saved run.
+    pub vantage: String,
+    /// The observation, or why the vantage could not give one.
+    pub observed: Result<Observation, VantageError>,
+    pub elapsed_ms: u64,
+}
+
+impl VantageFacts {
+    pub fn observation(&self) -> Option<&Observation> {
+        self.observed.as_ref().ok()
+    }
+}
+
+/// Why a vantage gave no observation: it did not answer, refused the request, or refused
+/// the target (a reserved address without `--allow-reserved`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VantageError {
+    /// HTTP status of the vantage's answer, when there was one.
+    pub status: Option<u16>,
+    pub message: String,
+}
+
+/// What a vantage saw. Only ports 80 and 443 of the addresses the name resolves to there.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Observation {
+    pub dns: Option<DnsFacts>,
+    #[serde(default)]
+    pub http01: Http01Facts,
+    /// The source address of the request, as the vantage saw it: this run's public address
+    /// in that family (after any NAT). `None` for a saved run.
+    #[serde(default)]
+    pub source_address: Option<IpAddr>,
+    /// Resolved addresses the vantage refused to contact (reserved, or its own).
+    #[serde(default)]
+    pub refused_targets: Vec<IpAddr>,
 }
 
 impl TargetFacts {
@@ -333,6 +381,10 @@ pub struct Http01Facts {
     pub connects: Vec<ConnectFact>,
     #[serde(default)]
     pub http: Vec<HttpFact>,
+    /// `GET /` per address on port 80, taken when an outside view is compared with this one
+    /// (which site answers: another server behind a NAT shows another `/`).
+    #[serde(default)]
+    pub root: Vec<HttpFact>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -654,6 +706,11 @@ pub struct FirewallFacts {
     pub nft: Probed<serde_json::Value>,
     /// `iptables-save` / `ip6tables-save` output per family and backend.
     pub iptables: Vec<IptablesDump>,
+    /// `nft --debug=netlink list ruleset`, verbatim: the kernel's bytecode of every rule,
+    /// which shows matches the listing can hide (an inet rule's `meta nfproto`). `None` in
+    /// facts files written before it was read.
+    #[serde(default)]
+    pub nft_netlink: Option<Probed<String>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

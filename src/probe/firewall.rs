@@ -116,6 +116,15 @@ fn nft() -> Probed<serde_json::Value> {
     }
 }
 
+/// The kernel's bytecode of every rule (`nft --debug=netlink list ruleset`), verbatim: the
+/// listing can hide a match the kernel applies (an inet rule's `meta nfproto`).
+fn nft_netlink() -> Probed<String> {
+    match run_capped("nft", &["--debug=netlink", "list", "ruleset"]) {
+        Ok(text) => Probed::Known(text),
+        Err(e) => Probed::Unknown(e),
+    }
+}
+
 /// One dump; the backend-specific program first, then the plain name, whose header says which
 /// backend it is (`(nf_tables)` or `(legacy)`).
 fn dump(family: Family, backend: IptablesBackend) -> IptablesDump {
@@ -152,12 +161,15 @@ fn dump(family: Family, backend: IptablesBackend) -> IptablesDump {
     }
 }
 
-/// All five commands at once: each is a process start, and the probe waits for the slowest,
+/// All six commands at once: each is a process start, and the probe waits for the slowest,
 /// not the sum.
 pub fn firewall_facts() -> FirewallFacts {
     std::thread::scope(|scope| {
         // Where a thread cannot be started, the command runs on this one instead.
         let nft_thread = std::thread::Builder::new().spawn_scoped(scope, nft).ok();
+        let netlink_thread = std::thread::Builder::new()
+            .spawn_scoped(scope, nft_netlink)
+            .ok();
         let dumps: Vec<_> = [Family::Ipv4, Family::Ipv6]
             .into_iter()
             .flat_map(|f| [(f, IptablesBackend::Nft), (f, IptablesBackend::Legacy)])
@@ -174,8 +186,15 @@ pub fn firewall_facts() -> FirewallFacts {
                 .unwrap_or_else(|_| Probed::Unknown(Unknown::failed("the nft reader panicked"))),
             None => nft(),
         };
+        let nft_netlink = match netlink_thread {
+            Some(handle) => handle.join().unwrap_or_else(|_| {
+                Probed::Unknown(Unknown::failed("the nft bytecode reader panicked"))
+            }),
+            None => nft_netlink(),
+        };
         FirewallFacts {
             nft,
+            nft_netlink: Some(nft_netlink),
             iptables: dumps
                 .into_iter()
                 .map(|(family, backend, handle)| match handle {

@@ -36,6 +36,16 @@ pub const USER_AGENT: &str = concat!(
 
 pub struct ReqwestHttp;
 
+/// reqwest is built without a crypto provider of its own (no aws-lc-rs): every client needs
+/// rustls' process default, ring, installed before it is built, even for plain HTTP.
+pub fn ensure_crypto_provider() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // Err only when another provider is installed already, which serves as well.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}
+
 fn classify(err: &reqwest::Error) -> HttpOutcome {
     if err.is_timeout() {
         return HttpOutcome::Timeout;
@@ -119,6 +129,7 @@ impl HttpProbe for ReqwestHttp {
         let mut headers = HeaderMap::new();
         headers.insert(ACCEPT, HeaderValue::from_static("*/*"));
         headers.insert(CONNECTION, HeaderValue::from_static("close"));
+        ensure_crypto_provider();
         let client = reqwest::Client::builder()
             .no_proxy()
             .redirect(reqwest::redirect::Policy::none())

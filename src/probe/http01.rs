@@ -41,55 +41,81 @@ impl Limits {
     }
 }
 
+/// What one HTTP-01 gathering does: which addresses, how long per probe, which challenge
+/// path, and whether `GET /` is taken too (to compare an outside view with this one).
+pub struct Plan<'a> {
+    pub targets: Vec<IpAddr>,
+    pub timeout: std::time::Duration,
+    pub token_path: &'a str,
+    pub root: bool,
+}
+
+/// The addresses the CA would dial: reserved ones are dropped as the CA drops them.
+pub fn targets(dns: Option<&DnsFacts>, allow_reserved: bool) -> Vec<IpAddr> {
+    dns.map(|d| {
+        d.a.addresses
+            .iter()
+            .chain(&d.aaaa.addresses)
+            .filter(|ip| allow_reserved || reserved::classify(ip).is_none())
+            .copied()
+            .collect()
+    })
+    .unwrap_or_default()
+}
+
+/// The challenge path this run fetches, on the host and from every vantage alike.
+///
+/// INTEGRATION HOOK (`--webroot`, issue 8 item 2): when the run wrote a real token file into
+/// the webroot, return its path here, so the vantages fetch the real token as the CA would.
+/// Until then the path is random: a 404 is the healthy answer.
+pub fn challenge_path(_config: &Config) -> String {
+    format!("/.well-known/acme-challenge/{}", challenge_token())
+}
+
 pub async fn gather<C: ConnectProbe, H: HttpProbe>(
-    config: &Config,
+    plan: &Plan<'_>,
     domain: &str,
-    dns: Option<&DnsFacts>,
     tcp: &C,
     http: &H,
     limits: &Limits,
 ) -> Http01Facts {
-    // The addresses the CA would dial: reserved ones are dropped as the CA drops them.
-    let targets: Vec<IpAddr> = dns
-        .map(|d| {
-            d.a.addresses
-                .iter()
-                .chain(&d.aaaa.addresses)
-                .filter(|ip| config.allow_reserved || reserved::classify(ip).is_none())
-                .copied()
-                .collect()
-        })
-        .unwrap_or_default();
-    let token_path = format!("/.well-known/acme-challenge/{}", challenge_token());
-    let per_address = targets.iter().map(|ip| {
-        let token_path = token_path.as_str();
+    let timeout = plan.timeout;
+    let per_address = plan.targets.iter().map(|ip| {
+        let token_path = plan.token_path;
         let budget = limits.of(*ip);
         async move {
             // The timeouts start once a slot is free: waiting here is this tool's queue.
             let _slot = budget.acquire().await;
             let http_addr = SocketAddr::new(*ip, HTTP_PORT);
             let port80 = async {
-                let fact = tcp.connect(http_addr, config.timeout).await;
+                let fact = tcp.connect(http_addr, timeout).await;
                 // The HTTP GET needs its own connection; only try it where TCP got through.
-                let http_fact = if fact.outcome == ConnectOutcome::Connected {
-                    Some(
-                        http.get(domain, http_addr, token_path, config.timeout)
-                            .await,
-                    )
+                let (http_fact, root_fact) = if fact.outcome == ConnectOutcome::Connected {
+                    let token = http.get(domain, http_addr, token_path, timeout);
+                    let root = async {
+                        if plan.root {
+                            Some(http.get(domain, http_addr, "/", timeout).await)
+                        } else {
+                            None
+                        }
+                    };
+                    let (t, r) = tokio::join!(token, root);
+                    (Some(t), r)
                 } else {
-                    None
+                    (None, None)
                 };
-                (fact, http_fact)
+                (fact, http_fact, root_fact)
             };
-            let port443 = tcp.connect(SocketAddr::new(*ip, HTTPS_PORT), config.timeout);
-            let ((c80, h80), c443) = tokio::join!(port80, port443);
-            (vec![c80, c443], h80)
+            let port443 = tcp.connect(SocketAddr::new(*ip, HTTPS_PORT), timeout);
+            let ((c80, h80, r80), c443) = tokio::join!(port80, port443);
+            (vec![c80, c443], h80, r80)
         }
     });
     let mut facts = Http01Facts::default();
-    for (connects, http_fact) in join_all(per_address).await {
+    for (connects, http_fact, root_fact) in join_all(per_address).await {
         facts.connects.extend(connects);
         facts.http.extend(http_fact);
+        facts.root.extend(root_fact);
     }
     facts
 }

@@ -11,6 +11,7 @@ pub mod host;
 pub mod http;
 pub mod http01;
 pub mod tcp;
+pub mod vantage;
 
 use crate::config::Config;
 use crate::domain::DomainName;
@@ -34,11 +35,21 @@ pub fn own_limit_errno(errno: Option<i32>) -> bool {
     errno.is_some_and(|e| [EMFILE, ENFILE, ENOBUFS, ENOMEM].contains(&e))
 }
 
-/// Whether this process is out of file descriptors now: a library that hides the errno
-/// behind its own words ("no connections available") is asked this after a failure.
+/// Whether this process is out of file descriptors, or within a few of its limit: a library
+/// that hides the errno behind its own words ("no connections available") is asked this after
+/// a failure. Near the limit counts too, since the batch's other probes may have closed a
+/// socket or two between the failure and this question.
 pub fn out_of_descriptors() -> bool {
-    match std::net::UdpSocket::bind(("127.0.0.1", 0)) {
-        Ok(_) => false,
+    const MARGIN: u64 = 8;
+    if let Err(e) = std::net::UdpSocket::bind(("127.0.0.1", 0)) {
+        return own_limit_errno(e.raw_os_error());
+    }
+    let Ok((soft, _)) = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
+    else {
+        return false;
+    };
+    match std::fs::read_dir("/proc/self/fd") {
+        Ok(entries) => entries.count() as u64 + MARGIN >= soft,
         Err(e) => own_limit_errno(e.raw_os_error()),
     }
 }
@@ -166,6 +177,9 @@ where
     }
     let ready = host_first.then_some(&run);
     let limits = http01::Limits::default();
+    // One client for every vantage; when it cannot be built, each vantage records why.
+    let vantages = (!config.vantages.is_empty()).then(|| vantage::client(config));
+    let vantages = vantages.as_ref();
     let mut done = vec![false; config.domains.len()];
     let mut targets: Vec<(usize, TargetFacts)> = Vec::new();
     let mut stopped = None;
@@ -175,7 +189,8 @@ where
             futures_util::stream::iter(config.domains.iter().enumerate().map(|(index, domain)| {
                 let limits = &limits;
                 async move {
-                    let facts = gather_target(config, domain, dns, tcp, http, limits).await;
+                    let facts =
+                        gather_target(config, domain, dns, tcp, http, limits, vantages).await;
                     on_target(ready, index, &facts);
                     (index, facts)
                 }
@@ -263,6 +278,7 @@ async fn gather_target<D, C, H>(
     tcp: &C,
     http: &H,
     limits: &http01::Limits,
+    vantages: Option<&Result<reqwest::Client, String>>,
 ) -> TargetFacts
 where
     D: DnsProbe + RawDns,
@@ -301,67 +317,107 @@ where
             _ => None,
         }
     };
-    let (dns_facts, challenge) = tokio::join!(addresses, challenge);
-    // CAA after the validation lookups, as the CA asks: a validating resolver that meets a
-    // nameserver timing out on CAA marks it down and fails what is asked of it next.
-    let caa = async {
-        match (&at, settled) {
-            (Some(at), false) => Some(dns_view::caa(dns, at, name).await),
-            _ => None,
-        }
-    };
-    let caa = caa.await;
-
-    let method = async {
-        match config.method {
-            Method::Http01 => MethodFacts::Http01(
-                http01::gather(config, name, dns_facts.as_ref(), tcp, http, limits).await,
-            ),
-            Method::Dns01 => MethodFacts::Dns01(challenge.clone().unwrap_or_else(|| Dns01Facts {
-                challenge: format!("_acme-challenge.{name}"),
-                expect_txt: config.expect_txt.clone(),
-                txt: unasked_txt(name),
-                sibling: None,
-                doubled: None,
-            })),
-        }
-    };
-    let views = async {
-        let Some(at) = &at else {
-            return (Vec::new(), None);
-        };
-        if settled {
-            return (Vec::new(), None);
-        }
-        // What the CA needs of this name, asked of each authoritative server too.
-        let questions: Vec<(String, RecordType)> = match (&challenge, &dns_facts) {
-            (Some(c), _) => {
-                let owner = c
-                    .txt
-                    .cname_chain
-                    .last()
-                    .map_or(c.challenge.clone(), |hop| hop.target.clone());
-                vec![(owner, RecordType::TXT)]
-            }
-            (None, Some(_)) => vec![
-                (name.to_string(), RecordType::A),
-                (name.to_string(), RecordType::AAAA),
-            ],
-            (None, None) => Vec::new(),
-        };
-        let zone_of = questions.first().map_or(name.to_string(), |q| q.0.clone());
-        let failed = servfails(name, &dns_facts, &caa, &challenge);
-        let (retries, authoritative) = tokio::join!(
-            join_all(
-                failed
+    // The challenge path is the same on the host and at every vantage.
+    let token_path = http01::challenge_path(config);
+    // The vantages look from outside while this run looks from here, within the same
+    // deadline (http-01 only: dns-01 connects nowhere).
+    let outside = async {
+        match vantages {
+            Some(client) if !settled && config.method == Method::Http01 => match client {
+                Ok(client) => vantage::ask_all(config, client, name, &token_path).await,
+                Err(e) => config
+                    .vantages
                     .iter()
-                    .map(|(n, t)| dns_view::cd_retry(dns, at, n, *t))
-            ),
-            dns_view::authoritative(dns, at, &zone_of, &questions),
-        );
-        (retries, Some(authoritative))
+                    .map(|url| crate::facts::VantageFacts {
+                        vantage: url.to_string(),
+                        observed: Err(crate::facts::VantageError {
+                            status: None,
+                            message: e.clone(),
+                        }),
+                        elapsed_ms: 0,
+                    })
+                    .collect(),
+            },
+            _ => Vec::new(),
+        }
     };
-    let (method, (dnssec, authoritative)) = tokio::join!(method, views);
+    // This run's own view, while the vantages look from outside.
+    let inside = async {
+        let (dns_facts, challenge) = tokio::join!(addresses, challenge);
+        // CAA after the validation lookups, as the CA asks: a validating resolver that meets a
+        // nameserver timing out on CAA marks it down and fails what is asked of it next.
+        let caa = async {
+            match (&at, settled) {
+                (Some(at), false) => Some(dns_view::caa(dns, at, name).await),
+                _ => None,
+            }
+        };
+        let caa = caa.await;
+
+        let method = async {
+            match config.method {
+                Method::Http01 => {
+                    let plan = http01::Plan {
+                        targets: http01::targets(dns_facts.as_ref(), config.allow_reserved),
+                        timeout: config.timeout,
+                        token_path: &token_path,
+                        // `/` is compared with what the vantages saw; a saved run may be joined
+                        // with an outside run later.
+                        root: !config.vantages.is_empty() || config.save_facts.is_some(),
+                    };
+                    MethodFacts::Http01(http01::gather(&plan, name, tcp, http, limits).await)
+                }
+                Method::Dns01 => {
+                    MethodFacts::Dns01(challenge.clone().unwrap_or_else(|| Dns01Facts {
+                        challenge: format!("_acme-challenge.{name}"),
+                        expect_txt: config.expect_txt.clone(),
+                        txt: unasked_txt(name),
+                        sibling: None,
+                        doubled: None,
+                    }))
+                }
+            }
+        };
+        let views = async {
+            let Some(at) = &at else {
+                return (Vec::new(), None);
+            };
+            if settled {
+                return (Vec::new(), None);
+            }
+            // What the CA needs of this name, asked of each authoritative server too.
+            let questions: Vec<(String, RecordType)> = match (&challenge, &dns_facts) {
+                (Some(c), _) => {
+                    let owner = c
+                        .txt
+                        .cname_chain
+                        .last()
+                        .map_or(c.challenge.clone(), |hop| hop.target.clone());
+                    vec![(owner, RecordType::TXT)]
+                }
+                (None, Some(_)) => vec![
+                    (name.to_string(), RecordType::A),
+                    (name.to_string(), RecordType::AAAA),
+                ],
+                (None, None) => Vec::new(),
+            };
+            let zone_of = questions.first().map_or(name.to_string(), |q| q.0.clone());
+            let failed = servfails(name, &dns_facts, &caa, &challenge);
+            let (retries, authoritative) = tokio::join!(
+                join_all(
+                    failed
+                        .iter()
+                        .map(|(n, t)| dns_view::cd_retry(dns, at, n, *t))
+                ),
+                dns_view::authoritative(dns, at, &zone_of, &questions),
+            );
+            (retries, Some(authoritative))
+        };
+        let (method, (dnssec, authoritative)) = tokio::join!(method, views);
+        (dns_facts, method, caa, dnssec, authoritative)
+    };
+    let ((dns_facts, method, caa, dnssec, authoritative), vantage_facts) =
+        tokio::join!(inside, outside);
     TargetFacts {
         target: Target {
             domain: domain.clone(),
@@ -372,6 +428,7 @@ where
         caa,
         dnssec,
         authoritative,
+        vantages: vantage_facts,
         duration_ms: started.elapsed().as_millis() as u64,
     }
 }
@@ -534,7 +591,10 @@ mod tests {
             verbose: false,
             fail_on: FailOn::Blocker,
             save_facts: None,
-            from_facts: None,
+            from_facts: Vec::new(),
+            vantages: Vec::new(),
+            vantage_token: None,
+            vantage_ca: None,
             invocation: String::new(),
         };
         let host = Arc::new(CountingHost::default());

@@ -118,6 +118,30 @@ fn render_one(out: &mut String, o: &Outcome, p: &Palette, verbose: bool) {
     } else {
         let _ = writeln!(out, "  {b} blocker(s), {w} warning(s)");
     }
+    // Who looked from outside, and whether each answered.
+    if !o.target.vantages.is_empty() {
+        let views: Vec<String> = o
+            .target
+            .vantages
+            .iter()
+            .map(|v| {
+                format!(
+                    "{} ({})",
+                    sanitize::line(&v.vantage, 120),
+                    if v.observation().is_some() {
+                        "answered"
+                    } else {
+                        "no answer"
+                    }
+                )
+            })
+            .collect();
+        let _ = writeln!(
+            out,
+            "  {}",
+            p.dim(&format!("seen from outside by {}", views.join(", ")))
+        );
+    }
     for finding in &d.findings {
         let explained = finding.explained_by.is_some();
         let indent = if explained { "    ↳ " } else { "" };

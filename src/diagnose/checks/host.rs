@@ -18,6 +18,7 @@ pub const CHECK: CheckDef = CheckDef {
         Code::Ipv6Disabled,
         Code::AaaaNotLocal,
         Code::Ipv6NoRoute,
+        Code::BehindNat,
     ],
     methods: &[Method::Http01],
     run: |cx, out| run_check(&Host, cx, out),
@@ -43,6 +44,11 @@ pub enum Found {
     Ipv6NoRoute {
         first_v6: IpAddr,
     },
+    /// The published address lives on a router; its forward leads to this private address.
+    BehindNat {
+        published: IpAddr,
+        private: IpAddr,
+    },
 }
 
 impl Check for Host {
@@ -59,17 +65,24 @@ impl Check for Host {
             Some(false) => return Vec::new(),
             Some(true) => {}
         }
+        let mut found = Vec::new();
+        if let Some(nat) = &cx.nat {
+            found.push(Found::BehindNat {
+                published: nat.published,
+                private: nat.private,
+            });
+        }
         let v6 = cx.usable(Family::Ipv6);
         let Some(first_v6) = v6.first().copied() else {
-            return Vec::new();
+            return found;
         };
         if let Some(off) = &cx.ipv6_off {
-            return vec![Found::Ipv6Disabled {
+            found.push(Found::Ipv6Disabled {
                 first_v6,
                 off: off.clone(),
-            }];
+            });
+            return found;
         }
-        let mut found = Vec::new();
         let stale: Vec<IpAddr> = v6.iter().filter(|ip| !cx.is_local(ip)).copied().collect();
         if !stale.is_empty() {
             let local_v6 = cx
@@ -101,6 +114,18 @@ impl Check for Host {
                 stale,
                 local_v6,
             } => aaaa_not_local(cx, first_v6, stale, local_v6),
+            Found::BehindNat { published, private } => Finding::new(
+                Code::BehindNat,
+                Severity::Info,
+                format!("this host is behind NAT: {} publishes {published}, which lives on a router forwarding to {private} here", cx.domain),
+            )
+            .family(Family::Ipv4)
+            .port(cx.dial_port())
+            .detail("The listener and the firewall are checked on the private address the port forward must reach. What the router does (the forward itself) shows only from outside: add a vantage (--vantage URL).")
+            .evidence(format!("{published} is configured on no interface of this host"))
+            .evidence(format!("this host's one IPv4 address is {private}, with a default route"))
+            .evidence(format!("a listener on port {} accepts {private}", cx.dial_port()))
+            .fix(format!("make sure the router forwards TCP port {} (and 443) of {published} to {private}", cx.dial_port())),
             Found::Ipv6NoRoute { first_v6 } => Finding::new(
                 Code::Ipv6NoRoute,
                 Severity::Blocker,
@@ -152,7 +177,8 @@ fn ipv6_disabled(cx: &Context, first_v6: &IpAddr, off: &Ipv6Off) -> Finding {
     .evidence_lines(cx.record_evidence(Family::Ipv6));
     if let Some(outcome) = cx.connect(first_v6, port) {
         f = f.evidence(format!(
-            "connect {} from this host: {}",
+            "{} {}: {}",
+            cx.connect_label(first_v6),
             socket(first_v6, port),
             outcome_text(outcome)
         ));
@@ -314,6 +340,35 @@ mod tests {
             Host.word(&s.context(), &found[0]).severity,
             Severity::Warning
         );
+    }
+
+    /// Behind a NAT the host is still the server: `behind-nat`, never `not-on-host`; the
+    /// AAAA, which no NAT forwards here, is judged as usual.
+    #[test]
+    fn a_private_address_with_a_listener_is_behind_nat() {
+        let s = Scenario::ipv4_only()
+            .a(&["203.0.113.80"])
+            .behind_nat("192.0.2.10");
+        let cx = s.context();
+        assert_eq!(cx.on_host(), Some(true));
+        let found = Host.detect(&cx);
+        assert!(
+            matches!(&found[..], [Found::BehindNat { private, .. }] if private.to_string() == "192.0.2.10"),
+            "{found:?}"
+        );
+        assert_eq!(
+            cx.local_address(&"203.0.113.80".parse().unwrap()),
+            "192.0.2.10".parse().ok()
+        );
+        // Without a listener it is just another machine.
+        let s = Scenario::ipv4_only()
+            .a(&["203.0.113.80"])
+            .behind_nat("192.0.2.10")
+            .listeners(Vec::new());
+        assert!(matches!(
+            &Host.detect(&s.context())[..],
+            [Found::NotOnHost { .. }]
+        ));
     }
 
     #[test]

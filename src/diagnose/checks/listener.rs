@@ -72,12 +72,14 @@ impl Check for Listeners {
             if family == Family::Ipv6 && cx.ipv6_off.is_some() {
                 continue;
             }
-            let local: Vec<&IpAddr> = cx
+            // Behind a NAT, the forward lands on the private address: that is where a
+            // listener must accept.
+            let local: Vec<IpAddr> = cx
                 .usable(family)
                 .iter()
-                .filter(|ip| cx.is_local(ip))
+                .filter_map(|ip| cx.local_address(ip))
                 .collect();
-            let Some(published) = local.first().map(|ip| **ip) else {
+            let Some(published) = local.first().copied() else {
                 continue;
             };
             if local

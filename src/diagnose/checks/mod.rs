@@ -9,4 +9,5 @@ pub mod dnssec;
 pub mod firewall;
 pub mod host;
 pub mod listener;
+pub mod outside;
 pub mod reachability;

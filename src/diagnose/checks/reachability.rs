@@ -95,9 +95,12 @@ impl Check for Reachability {
                 continue;
             }
             for port in [cx.dial_port(), ca::HTTPS_PORT] {
+                // Behind a NAT, this host's connect to the published address tests the
+                // router's hairpin, not the CA's path: it is no evidence either way.
                 let (own, probed): (Vec<&ConnectFact>, Vec<&ConnectFact>) = cx
                     .connects(family, port)
                     .filter(|c| usable.contains(&c.address))
+                    .filter(|c| cx.nat.as_ref().is_none_or(|n| n.published != c.address))
                     .partition(|c| own_limit(&c.outcome));
                 if !own.is_empty() {
                     found.push(Found::OwnLimit {
@@ -288,7 +291,8 @@ fn failed(
         .evidence_lines(cx.record_evidence(family));
     for c in hits {
         f = f.evidence(format!(
-            "connect {}: {} after {}",
+            "{} {}: {} after {}",
+            cx.connect_label(&c.address),
             socket(&c.address, c.port),
             outcome_text(&c.outcome),
             duration(c.elapsed_ms)

@@ -11,6 +11,38 @@ impl Lab {
         self.spawn_with_env(ns, args, &[], log)
     }
 
+    /// Starts a long-running process in any namespace of the lab (teardown kills it by pid),
+    /// and waits until something listens on TCP `port` there.
+    // Not every test file that shares the lab starts its own daemons.
+    #[allow(dead_code)]
+    pub fn start_daemon(
+        &mut self,
+        ns: &str,
+        args: &[&str],
+        log: &str,
+        port: u16,
+    ) -> Result<(), String> {
+        self.spawn(ns, args, log)?;
+        let ns = ns.to_string();
+        let filter = format!("sport = :{port}");
+        self.wait_until(log, |lab| {
+            lab.exec(&ns, &["ss", "-Hltn", &filter])
+                .is_ok_and(|o| !o.trim().is_empty())
+        })
+    }
+
+    /// Runs a command in any namespace of the lab.
+    #[allow(dead_code)]
+    pub fn ns_exec(&self, ns: &str, args: &[&str]) -> Result<String, String> {
+        self.exec(ns, args)
+    }
+
+    /// A log file of a process the lab started, as text so far.
+    #[allow(dead_code)]
+    pub fn log(&self, log: &str) -> String {
+        std::fs::read_to_string(self.dir.join(log)).unwrap_or_default()
+    }
+
     /// Starts a long-running process inside a namespace; teardown kills it by pid.
     pub(super) fn spawn_with_env(
         &mut self,
@@ -31,6 +63,18 @@ impl Lab {
             .map_err(|e| format!("spawn {args:?}: {e}"))?;
         self.children.push((log.to_string(), child));
         Ok(())
+    }
+
+    /// Starts a long-running process in the host namespace (a firewall daemon and its bus,
+    /// say); teardown kills it by pid, like every process the lab starts.
+    pub fn spawn_in_host(
+        &mut self,
+        args: &[&str],
+        env: &[(&str, &str)],
+        log: &str,
+    ) -> Result<(), String> {
+        let h = self.host.clone();
+        self.spawn_with_env(&h, args, env, log)
     }
 
     /// Starts dnsmasq on the router's loopback addresses, serving the scenario's records for

@@ -8,6 +8,7 @@ use super::model::{
 use super::nft::manager_of;
 use crate::facts::{Family, IptablesBackend};
 use ipnet::IpNet;
+use std::collections::HashMap;
 use std::net::IpAddr;
 
 /// Splits a line as iptables-save quotes it: double quotes with backslash escapes.
@@ -78,6 +79,14 @@ const KNOWN_MODULES: &[&str] = &[
     "conntrack",
     "comment",
     "addrtype",
+    "rt",
+    "recent",
+    "limit",
+    "hashlimit",
+    "icmp",
+    "icmp6",
+    "pkttype",
+    "rpfilter",
 ];
 /// Targets that do not end the traversal.
 const CONTINUE_TARGETS: &[&str] = &[
@@ -85,9 +94,88 @@ const CONTINUE_TARGETS: &[&str] = &[
 ];
 
 /// The dump and table a rule line comes from.
-struct Where {
+struct Where<'a> {
     origin: Origin,
     table: String,
+    /// How many rules of the dump add the source to each `recent` list (`--set`), by name.
+    recent_sets: &'a HashMap<String, usize>,
+}
+
+/// The name `recent` gives a list when the rule names none.
+const RECENT_DEFAULT: &str = "DEFAULT";
+
+/// A rule's `-m recent` options, gathered until the match ends.
+#[derive(Default)]
+struct Recent {
+    /// `--set`, `--rcheck`, `--update` or `--remove`.
+    mode: Option<String>,
+    negated: bool,
+    hitcount: usize,
+    name: Option<String>,
+    rdest: bool,
+}
+
+impl Recent {
+    /// What the match says of the CA's first SYN from a source it has never seen. `--set`
+    /// records the source and matches; a check matches only a source already in the list,
+    /// which needs as many `--set`s as `--hitcount` asks: a list no rule fills, or fills
+    /// fewer times than that in one traversal, never holds it.
+    fn decide(self, sets: &HashMap<String, usize>) -> Match {
+        let name = self.name.unwrap_or_else(|| RECENT_DEFAULT.to_string());
+        let mode = self.mode.unwrap_or_else(|| "rcheck".into());
+        let text = format!("-m recent --{mode} --name {name}");
+        let filled = sets.get(&name).copied().unwrap_or(0);
+        let cond = if mode == "set" {
+            Cond::Holds(
+                true,
+                format!("{text}: records the source and matches every packet"),
+            )
+        } else if self.rdest {
+            Cond::Unknown(format!(
+                "{text} --rdest (a list of this host's own addresses, filled by other traffic)"
+            ))
+        } else if filled == 0 {
+            Cond::Holds(
+                false,
+                format!("{text}: no rule adds sources to this list, so a new source is not in it"),
+            )
+        } else if mode != "remove" && self.hitcount > filled {
+            Cond::Holds(
+                false,
+                format!(
+                    "{text} --hitcount {}: a first SYN from a new source is recorded at most {filled} time(s)",
+                    self.hitcount
+                ),
+            )
+        } else {
+            Cond::Unknown(format!(
+                "{text}: this ruleset also adds sources to the list, so whether the CA's source is in it depends on the order of the rules"
+            ))
+        };
+        Match {
+            cond,
+            negated: self.negated,
+        }
+    }
+}
+
+/// `--tcp-flags` names: a comma-separated list, `ALL` or `NONE`.
+fn tcp_flags(list: &str) -> Option<u8> {
+    list.split(',')
+        .map(|f| match f {
+            "FIN" => Some(0x01),
+            "SYN" => Some(0x02),
+            "RST" => Some(0x04),
+            "PSH" => Some(0x08),
+            "ACK" => Some(0x10),
+            "URG" => Some(0x20),
+            "ECE" => Some(0x40),
+            "CWR" => Some(0x80),
+            "ALL" => Some(0xff),
+            "NONE" => Some(0),
+            _ => None,
+        })
+        .try_fold(0u8, |acc, f| f.map(|f| acc | f))
 }
 
 fn parse_rule(
@@ -102,10 +190,57 @@ fn parse_rule(
     let mut action = Action::Continue;
     let mut i = 2;
     let mut negate = false;
+    // The match module whose options follow (`-m NAME`), and a `recent` being read.
+    let mut module = String::new();
+    let mut recent: Option<Recent> = None;
     let unknown = |t: &str| Cond::Unknown(t.to_string());
     while i < words.len() {
         let w = words[i].as_str();
         let value = words.get(i + 1).map(String::as_str).unwrap_or("");
+        let takes_value = !value.is_empty() && !value.starts_with('-') && value != "!";
+        // A flag or an option with a value, read by the module that owns it: skip it.
+        let consumed = if takes_value { 2 } else { 1 };
+        if (w == "-m" || w == "--match" || w == "-j" || w == "--jump" || w == "-g" || w == "--goto")
+            && let Some(r) = recent.take()
+        {
+            matches.push(r.decide(where_.recent_sets));
+        }
+        if let Some(r) = recent.as_mut() {
+            let step = match w {
+                "!" => {
+                    negate = true;
+                    i += 1;
+                    continue;
+                }
+                "--set" | "--rcheck" | "--update" | "--remove" => {
+                    r.mode = Some(w.trim_start_matches('-').to_string());
+                    r.negated = negate;
+                    1
+                }
+                "--name" => {
+                    r.name = Some(value.to_string());
+                    2
+                }
+                "--hitcount" => {
+                    r.hitcount = value.parse().unwrap_or(usize::MAX);
+                    2
+                }
+                "--rdest" => {
+                    r.rdest = true;
+                    1
+                }
+                "--seconds" | "--reap" | "--rttl" | "--mask" | "--rsource" => consumed,
+                _ => 0,
+            };
+            if step > 0 {
+                negate = false;
+                i += step;
+                continue;
+            }
+            if let Some(r) = recent.take() {
+                matches.push(r.decide(where_.recent_sets));
+            }
+        }
         let mut push = |cond: Option<Cond>, text: String, negated: bool| {
             matches.push(Match {
                 cond: cond.unwrap_or(Cond::Unknown(text)),
@@ -152,15 +287,107 @@ fn parse_rule(
                 String::new(),
                 negate,
             ),
-            "--dst-type" => push(
-                (value == "LOCAL").then_some(Cond::DstLocal),
-                format!("--dst-type {value}"),
+            // A new connection from outside: no status bit set yet (not DNATed, not seen a
+            // reply), the original direction, TCP.
+            "--ctstatus" => push(
+                Some(Cond::Holds(
+                    value.split(',').any(|s| s == "NONE"),
+                    format!("--ctstatus {value}"),
+                )),
+                String::new(),
                 negate,
             ),
+            "--ctdir" => push(
+                Some(Cond::Holds(value == "ORIGINAL", format!("--ctdir {value}"))),
+                String::new(),
+                negate,
+            ),
+            "--ctproto" => push(
+                Some(Cond::L4Proto(vec![value.to_ascii_lowercase()])),
+                String::new(),
+                negate,
+            ),
+            "--dst-type" | "--src-type" => push(
+                Some(Cond::AddrType {
+                    dst: w == "--dst-type",
+                    types: value.split(',').map(|t| t.to_ascii_lowercase()).collect(),
+                    on_iif: false,
+                }),
+                String::new(),
+                negate,
+            ),
+            "--limit-iface-in" => {
+                for m in matches.iter_mut() {
+                    if let Cond::AddrType { on_iif, .. } = &mut m.cond {
+                        *on_iif = true;
+                    }
+                }
+                negate = false;
+                i += 1;
+                continue;
+            }
+            "--pkt-type" => push(
+                Some(Cond::PktType(vec![value.to_ascii_lowercase()])),
+                String::new(),
+                negate,
+            ),
+            // An ICMP type implies the protocol: never a TCP SYN, whichever type.
+            "--icmp-type" => push(
+                Some(Cond::L4Proto(vec!["icmp".into()])),
+                String::new(),
+                false,
+            ),
+            "--icmpv6-type" => push(
+                Some(Cond::L4Proto(vec!["ipv6-icmp".into()])),
+                String::new(),
+                false,
+            ),
+            "--tcp-flags" => {
+                let comp = words.get(i + 2).map(String::as_str).unwrap_or("");
+                push(
+                    tcp_flags(value)
+                        .zip(tcp_flags(comp))
+                        .map(|(mask, comp)| Cond::TcpFlags { mask, comp }),
+                    format!("--tcp-flags {value} {comp}"),
+                    negate,
+                );
+                negate = false;
+                i += 3;
+                continue;
+            }
             "--comment" => {}
             "-m" | "--match" => {
-                if !KNOWN_MODULES.contains(&value) {
-                    push(None, format!("-m {value}"), negate);
+                module = value.to_string();
+                match value {
+                    // ip6t_rt fails on a packet without a routing header, inverted or not.
+                    "rt" => push(
+                        Some(Cond::Holds(
+                            false,
+                            "-m rt: the CA's SYN carries no IPv6 routing header".into(),
+                        )),
+                        String::new(),
+                        false,
+                    ),
+                    "limit" => push(
+                        Some(Cond::Holds(
+                            true,
+                            "-m limit: a single SYN is under the limit".into(),
+                        )),
+                        String::new(),
+                        false,
+                    ),
+                    // Matches when the reverse path is good, unless --invert follows.
+                    "rpfilter" => push(
+                        Some(Cond::Rpf {
+                            strict: true,
+                            fails: false,
+                        }),
+                        String::new(),
+                        false,
+                    ),
+                    "recent" => recent = Some(Recent::default()),
+                    m if KNOWN_MODULES.contains(&m) => {}
+                    _ => push(None, format!("-m {value}"), negate),
                 }
             }
             "--syn" => {
@@ -211,19 +438,53 @@ fn parse_rule(
                 break;
             }
             other if other.starts_with('-') => {
-                let takes_value = !value.is_empty() && !value.starts_with('-') && value != "!";
-                push(
-                    Some(unknown(
-                        format!("{other} {}", if takes_value { value } else { "" }).trim(),
-                    )),
-                    String::new(),
-                    negate,
-                );
-                if takes_value {
-                    i += 1;
+                let owned = match module.as_str() {
+                    "rt" => other.starts_with("--rt-"),
+                    "limit" => other == "--limit" || other == "--limit-burst",
+                    "rpfilter" => {
+                        for m in matches.iter_mut().rev() {
+                            if let Cond::Rpf { strict, fails } = &mut m.cond {
+                                match other {
+                                    "--loose" => *strict = false,
+                                    "--invert" => *fails = true,
+                                    _ => {}
+                                }
+                                break;
+                            }
+                        }
+                        matches!(
+                            other,
+                            "--loose" | "--invert" | "--validmark" | "--accept-local"
+                        )
+                    }
+                    "hashlimit" => match other {
+                        // A single SYN is under any rate: `--hashlimit-upto` (or the old
+                        // `--hashlimit`) matches it, `--hashlimit-above` does not.
+                        "--hashlimit-upto" | "--hashlimit" | "--hashlimit-above" => {
+                            matches.push(Match {
+                                cond: Cond::Holds(
+                                    other != "--hashlimit-above",
+                                    format!("{other} {value}: a single SYN is under the limit"),
+                                ),
+                                negated: false,
+                            });
+                            true
+                        }
+                        "--hashlimit-rate-match" | "--hashlimit-rate-interval" => false,
+                        o => o.starts_with("--hashlimit-"),
+                    },
+                    _ => false,
+                };
+                if !owned {
+                    matches.push(Match {
+                        cond: unknown(
+                            format!("{other} {}", if takes_value { value } else { "" }).trim(),
+                        ),
+                        negated: negate,
+                    });
                 }
                 negate = false;
-                i += 1;
+                i += consumed;
                 continue;
             }
             _ => {
@@ -233,6 +494,9 @@ fn parse_rule(
         }
         negate = false;
         i += 2;
+    }
+    if let Some(r) = recent.take() {
+        matches.push(r.decide(where_.recent_sets));
     }
     let rule = Rule {
         at: RuleRef {
@@ -248,6 +512,27 @@ fn parse_rule(
         action,
     };
     (chain, rule)
+}
+
+/// How many rules of a dump add sources to each `recent` list (`-m recent --set`).
+fn recent_sets(lines: &[&str]) -> HashMap<String, usize> {
+    let mut sets = HashMap::new();
+    for line in lines {
+        if !line.contains("--set") || !line.contains("recent") {
+            continue;
+        }
+        let w = words(line);
+        if !w.iter().any(|x| x == "--set") {
+            continue;
+        }
+        let name = w
+            .iter()
+            .position(|x| x == "--name")
+            .and_then(|p| w.get(p + 1))
+            .map_or(RECENT_DEFAULT, String::as_str);
+        *sets.entry(name.to_string()).or_insert(0) += 1;
+    }
+    sets
 }
 
 /// The built-in chains a new inbound connection meets, with netfilter's priorities
@@ -271,6 +556,7 @@ pub fn ruleset(dump: &str, family: Family, backend: IptablesBackend) -> Ruleset 
     let mut table = String::new();
     let mut chains: Vec<String> = Vec::new();
     let lines: Vec<&str> = dump.lines().collect();
+    let recent = recent_sets(&lines);
     // Chain names first: a jump target is a chain, anything else an extension target.
     for line in &lines {
         if let Some(decl) = line.strip_prefix(':') {
@@ -319,6 +605,7 @@ pub fn ruleset(dump: &str, family: Family, backend: IptablesBackend) -> Ruleset 
             let where_ = Where {
                 origin: origin.clone(),
                 table: table.clone(),
+                recent_sets: &recent,
             };
             let (chain, rule) = parse_rule(&w, &chains, &where_, n + 1, line);
             rs.chains.entry(key(&table, &chain)).or_default().push(rule);
@@ -356,6 +643,7 @@ COMMIT
             daddr: "192.0.2.10".parse().unwrap(),
             dport,
             iif: Some("eth0".into()),
+            return_iif: Some("eth0".into()),
         }
     }
 
@@ -395,8 +683,8 @@ COMMIT
     #[test]
     fn reject_kinds_and_unknown_modules() {
         let dump = "*filter\n:INPUT ACCEPT [0:0]\n\
-                    -A INPUT -p udp -m recent --name x --rcheck -j DROP\n\
-                    -A INPUT -p tcp --dport 443 -m recent --name x --rcheck -j DROP\n\
+                    -A INPUT -p udp -m string --string x --algo bm -j DROP\n\
+                    -A INPUT -p tcp --dport 443 -m string --string x --algo bm -j DROP\n\
                     -A INPUT -p tcp --dport 80 -j REJECT --reject-with icmp-host-prohibited\n\
                     -A INPUT -p tcp --dport 81 -j REJECT\nCOMMIT\n";
         let rs = ruleset(dump, Family::Ipv4, IptablesBackend::Nft);
@@ -446,5 +734,207 @@ COMMIT
             ..pkt(None, 80)
         };
         assert_eq!(rs.evaluate(&on_lo), Verdict::Accept);
+    }
+
+    fn pkt6(dport: u16) -> Packet {
+        Packet {
+            family: Family::Ipv6,
+            saddr: None,
+            daddr: "2001:db8:2::10".parse().unwrap(),
+            dport,
+            iif: Some("eth0".into()),
+            return_iif: Some("eth0".into()),
+        }
+    }
+
+    /// A filter table with `INPUT` policy DROP, the given rules, and port 22 accepted last.
+    fn drop_policy(family_rules: &str) -> String {
+        format!(
+            "*filter\n:INPUT DROP [0:0]\n{family_rules}-A INPUT -p tcp -m tcp --dport 22 -j ACCEPT\nCOMMIT\n"
+        )
+    }
+
+    #[track_caller]
+    fn verdict_of(rules: &str, p: &Packet) -> Verdict {
+        ruleset(&drop_policy(rules), p.family, IptablesBackend::Nft).evaluate(p)
+    }
+
+    #[track_caller]
+    fn assert_policy_drop(v: &Verdict) {
+        assert!(
+            matches!(v, Verdict::Drop { rule } if rule.position == Position::Policy),
+            "{v:?}"
+        );
+    }
+
+    /// ufw's `ufw6-before-input` drops type-0 routing headers ahead of the user rules: a SYN
+    /// carries none, so evaluation goes on (issue 11).
+    #[test]
+    fn an_ipv6_routing_header_rule_does_not_touch_a_syn() {
+        let rules = "-A INPUT -m rt --rt-type 0 -j DROP\n-A INPUT ! -m rt --rt-type 0 -j DROP\n\
+                     -A INPUT -m rt ! --rt-type 0 --rt-segsleft 0 -j DROP\n\
+                     -A INPUT -p tcp -m tcp --dport 80 -j ACCEPT\n";
+        assert_eq!(verdict_of(rules, &pkt6(80)), Verdict::Accept);
+        assert_policy_drop(&verdict_of(rules, &pkt6(443)));
+    }
+
+    #[test]
+    fn address_types_of_a_public_unicast_syn_to_a_local_address() {
+        // ufw-not-local: local destinations return, everything else is dropped.
+        let ufw_not_local = "-A INPUT -m addrtype --dst-type LOCAL -j ACCEPT\n-A INPUT -j DROP\n";
+        assert_eq!(verdict_of(ufw_not_local, &pkt(None, 80)), Verdict::Accept);
+        for (rule, expect_accept) in [
+            ("-A INPUT -m addrtype --dst-type BROADCAST -j DROP\n", true),
+            (
+                "-A INPUT -m addrtype --dst-type MULTICAST,BROADCAST -j DROP\n",
+                true,
+            ),
+            ("-A INPUT -m addrtype --dst-type UNICAST -j DROP\n", true),
+            ("-A INPUT -m addrtype ! --dst-type LOCAL -j DROP\n", true),
+            ("-A INPUT -m addrtype --src-type LOCAL -j DROP\n", true),
+            ("-A INPUT -m addrtype --src-type UNICAST -j DROP\n", false),
+            ("-A INPUT -m addrtype --dst-type LOCAL -j DROP\n", false),
+        ] {
+            let all = format!("{rule}-A INPUT -p tcp --dport 80 -j ACCEPT\n");
+            let v = verdict_of(&all, &pkt(None, 80));
+            assert_eq!(v == Verdict::Accept, expect_accept, "{rule}: {v:?}");
+        }
+        // On the inbound interface only, the answer depends on which interface holds it.
+        let limited = "-A INPUT -m addrtype --dst-type LOCAL --limit-iface-in -j DROP\n-A INPUT -p tcp --dport 80 -j ACCEPT\n";
+        assert!(matches!(
+            verdict_of(limited, &pkt(None, 80)),
+            Verdict::Undecidable { .. }
+        ));
+    }
+
+    /// The hardening people add by hand: drop sources that connected too often. A first SYN
+    /// from a new source is not in the list; the final DROP decides.
+    #[test]
+    fn recent_lists_do_not_hold_a_new_source() {
+        let hardening = "-A INPUT -m recent --update --seconds 60 --hitcount 10 --name DEFAULT --mask 255.255.255.255 --rsource -j DROP\n\
+                         -A INPUT -p tcp -m conntrack --ctstate NEW -m recent --set --name DEFAULT --mask 255.255.255.255 --rsource\n\
+                         -A INPUT -j DROP\n";
+        match verdict_of(hardening, &pkt(None, 80)) {
+            Verdict::Drop { rule } => assert_eq!(rule.text, "-A INPUT -j DROP"),
+            other => panic!("{other:?}"),
+        }
+        // No rule fills the list: an --rcheck never matches, `! --rcheck` always.
+        let unfilled = "-A INPUT -m recent --rcheck --name ssh -j DROP\n-A INPUT -p tcp --dport 80 -j ACCEPT\n";
+        assert_eq!(verdict_of(unfilled, &pkt(None, 80)), Verdict::Accept);
+        let inverted = "-A INPUT -m recent ! --rcheck --name ssh -j DROP\n-A INPUT -p tcp --dport 80 -j ACCEPT\n";
+        assert!(matches!(
+            verdict_of(inverted, &pkt(None, 80)),
+            Verdict::Drop { .. }
+        ));
+        // Set first, then checked with a hit count one --set reaches: depends on order.
+        let reachable = "-A INPUT -m recent --set --name web\n-A INPUT -m recent --update --hitcount 1 --name web -j DROP\n-A INPUT -p tcp --dport 80 -j ACCEPT\n";
+        assert!(matches!(
+            verdict_of(reachable, &pkt(None, 80)),
+            Verdict::Undecidable { .. }
+        ));
+        let rdest = "-A INPUT -m recent --rcheck --rdest --name x -j DROP\n-A INPUT -m recent --set --rdest --name x\n-A INPUT -p tcp --dport 80 -j ACCEPT\n";
+        assert!(matches!(
+            verdict_of(rdest, &pkt(None, 80)),
+            Verdict::Undecidable { .. }
+        ));
+    }
+
+    #[test]
+    fn a_single_syn_is_under_every_rate_limit() {
+        let rules = "-A INPUT -p tcp --dport 80 -m hashlimit --hashlimit-above 20/sec --hashlimit-burst 5 --hashlimit-mode srcip --hashlimit-name web -j DROP\n\
+                     -A INPUT -p tcp --dport 80 -m limit --limit 25/min --limit-burst 100 -j ACCEPT\n";
+        assert_eq!(verdict_of(rules, &pkt(None, 80)), Verdict::Accept);
+        let upto = "-A INPUT -p tcp --dport 80 -m hashlimit --hashlimit-upto 5/sec --hashlimit-name w -j ACCEPT\n";
+        assert_eq!(verdict_of(upto, &pkt(None, 80)), Verdict::Accept);
+    }
+
+    #[test]
+    fn conntrack_states_statuses_and_directions_of_a_new_connection() {
+        for (rule, accepted) in [
+            (
+                "-A INPUT -m conntrack --ctstate NEW,UNTRACKED -j ACCEPT\n",
+                true,
+            ),
+            (
+                "-A INPUT -m state --state ESTABLISHED,RELATED -j ACCEPT\n",
+                false,
+            ),
+            (
+                "-A INPUT -m conntrack ! --ctstate INVALID -p tcp --dport 80 -j ACCEPT\n",
+                true,
+            ),
+            ("-A INPUT -m conntrack --ctstatus DNAT -j ACCEPT\n", false),
+            (
+                "-A INPUT -m conntrack --ctdir ORIGINAL --ctproto tcp -j ACCEPT\n",
+                true,
+            ),
+        ] {
+            let v = verdict_of(rule, &pkt(None, 80));
+            assert_eq!(v == Verdict::Accept, accepted, "{rule}: {v:?}");
+        }
+        let not_new =
+            "-A INPUT -m conntrack ! --ctstate NEW -j DROP\n-A INPUT -p tcp --dport 80 -j ACCEPT\n";
+        assert_eq!(verdict_of(not_new, &pkt(None, 80)), Verdict::Accept);
+    }
+
+    #[test]
+    fn icmp_packet_types_and_tcp_flags_rules_pass_a_syn_by() {
+        let rules = "-A INPUT -m icmp6 --icmpv6-type 128 -j DROP\n-A INPUT -m icmp --icmp-type 8 -j DROP\n\
+                     -A INPUT -m pkttype --pkt-type broadcast -j DROP\n-A INPUT -m pkttype ! --pkt-type unicast -j DROP\n\
+                     -A INPUT -p tcp --tcp-flags ALL NONE -j DROP\n-A INPUT -p tcp --tcp-flags SYN,FIN SYN,FIN -j DROP\n\
+                     -A INPUT -p tcp ! --tcp-flags FIN,SYN,RST,ACK SYN -m conntrack --ctstate NEW -j DROP\n\
+                     -A INPUT -p tcp --dport 80 -j ACCEPT\n";
+        assert_eq!(verdict_of(rules, &pkt(None, 80)), Verdict::Accept);
+        let syn_drop = "-A INPUT -p tcp --tcp-flags SYN,ACK SYN -j DROP\n";
+        assert!(matches!(
+            verdict_of(syn_drop, &pkt(None, 80)),
+            Verdict::Drop { .. }
+        ));
+    }
+
+    /// firewalld's iptables backend and hand-made rulesets drop what fails the reverse-path
+    /// check in raw PREROUTING.
+    #[test]
+    fn rpfilter_passes_a_syn_on_the_interface_its_route_uses() {
+        let dump = "*raw\n:PREROUTING ACCEPT [0:0]\n-A PREROUTING -m rpfilter --invert -j DROP\nCOMMIT\n\
+                    *filter\n:INPUT ACCEPT [0:0]\nCOMMIT\n";
+        let rs = ruleset(dump, Family::Ipv6, IptablesBackend::Nft);
+        assert_eq!(rs.evaluate(&pkt6(80)), Verdict::Accept);
+        let asymmetric = Packet {
+            return_iif: Some("eth1".into()),
+            ..pkt6(80)
+        };
+        assert!(matches!(rs.evaluate(&asymmetric), Verdict::Drop { .. }));
+        let loose = dump.replace("--invert", "--loose --invert");
+        let rs = ruleset(&loose, Family::Ipv6, IptablesBackend::Nft);
+        assert_eq!(rs.evaluate(&asymmetric), Verdict::Accept);
+        let no_route = Packet {
+            return_iif: None,
+            ..pkt6(80)
+        };
+        assert!(matches!(
+            rs.evaluate(&no_route),
+            Verdict::Undecidable { .. }
+        ));
+    }
+
+    /// Undecidable for one rule alone, but the rest of the chain gives the same outcome.
+    #[test]
+    fn an_undecidable_rule_whose_outcome_the_rest_shares_decides_nothing() {
+        let rules = "-A INPUT -p tcp --dport 80 -m string --string x --algo bm -j ACCEPT\n\
+                     -A INPUT -p tcp --dport 80 -j ACCEPT\n";
+        assert_eq!(verdict_of(rules, &pkt(None, 80)), Verdict::Accept);
+        let differs = "-A INPUT -p tcp --dport 80 -m string --string x --algo bm -j DROP\n\
+                       -A INPUT -p tcp --dport 80 -j ACCEPT\n";
+        assert!(matches!(
+            verdict_of(differs, &pkt(None, 80)),
+            Verdict::Undecidable { .. }
+        ));
+        let both_drop =
+            "-A INPUT -p tcp --dport 80 -m string --string x --algo bm -j DROP\n-A INPUT -j DROP\n";
+        assert!(matches!(
+            verdict_of(both_drop, &pkt(None, 80)),
+            Verdict::Drop { .. }
+        ));
     }
 }

@@ -72,7 +72,12 @@ pub fn ruleset(fw: &FirewallFacts) -> (Ruleset, Vec<Unknown>) {
     };
     match &fw.nft {
         Probed::Known(json) => {
-            let (nft_rules, opaque) = nft::ruleset(json);
+            // The kernel's bytecode, where it was read, says what the listing hides.
+            let netlink = match &fw.nft_netlink {
+                Some(Probed::Known(text)) => Some(text.as_str()),
+                _ => None,
+            };
+            let (nft_rules, opaque) = nft::ruleset_with_kernel(json, netlink);
             // Tables iptables-nft made with extensions nft cannot print: read them as
             // iptables-nft-save prints them instead.
             let mut replaced = std::collections::BTreeSet::new();
@@ -145,7 +150,8 @@ impl Check for Firewall {
             if family == Family::Ipv6 && cx.ipv6_off.is_some() {
                 continue;
             }
-            let Some(daddr) = cx.usable(family).iter().find(|ip| cx.is_local(ip)).copied() else {
+            // Behind a NAT, the forwarded packet is addressed to the private address.
+            let Some(daddr) = cx.usable(family).iter().find_map(|ip| cx.local_address(ip)) else {
                 continue;
             };
             let mut ports = vec![cx.dial_port()];
@@ -159,6 +165,7 @@ impl Check for Firewall {
                     daddr,
                     dport: port,
                     iif: inbound_interface(cx, family, &daddr),
+                    return_iif: return_interface(cx, family),
                 };
                 let (rule, dial) = match rs.evaluate(&packet) {
                     Verdict::Accept => continue,
@@ -351,6 +358,15 @@ fn inbound_interface(cx: &Context, family: Family, daddr: &IpAddr) -> Option<Str
         .or(by_route)
 }
 
+/// Where the host's route back to an arbitrary public source leaves: its default route's
+/// interface. Reverse-path filters compare it with the inbound interface.
+fn return_interface(cx: &Context, family: Family) -> Option<String> {
+    match family {
+        Family::Ipv4 => cx.host.default_route_dev_v4.clone(),
+        Family::Ipv6 => cx.host.default_route_dev_v6.clone(),
+    }
+}
+
 fn drops(
     cx: &Context,
     family: Family,
@@ -482,6 +498,7 @@ mod tests {
     /// Firewall facts with nft absent and one legacy IPv4 dump.
     fn legacy_v4(dump: &str) -> FirewallFacts {
         FirewallFacts {
+            nft_netlink: None,
             nft: missing("nft"),
             iptables: vec![
                 IptablesDump {
@@ -571,6 +588,7 @@ mod tests {
     #[test]
     fn without_root_the_firewall_is_unknown_and_the_run_incomplete() {
         let fw = FirewallFacts {
+            nft_netlink: None,
             nft: denied("nft"),
             iptables: vec![IptablesDump {
                 family: Family::Ipv4,

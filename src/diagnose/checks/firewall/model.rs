@@ -148,6 +148,33 @@ pub enum Cond {
     NfProto(Family),
     /// The destination is a local address (`fib daddr type local`, `-m addrtype --dst-type LOCAL`).
     DstLocal,
+    /// The route type of an address (`-m addrtype`, nft `fib … type`), lower-case (`local`,
+    /// `unicast`, `broadcast`, …): of the destination (`dst`) or of the source; `on_iif`: looked
+    /// up on the inbound interface only (`--limit-iface-in`, nft `fib daddr . iif type`).
+    AddrType {
+        dst: bool,
+        types: Vec<String>,
+        on_iif: bool,
+    },
+    /// The link-layer kind of the packet (`-m pkttype`, nft `meta pkttype`): `unicast`/`host`,
+    /// `broadcast`, `multicast`, `other`.
+    PktType(Vec<String>),
+    /// The reverse-path check (nft `fib saddr [. mark] [. iif] oif missing|exists`,
+    /// `-m rpfilter`): `fails` holds when the route back to the source does not leave by the
+    /// inbound interface (`strict`) or does not exist at all (loose).
+    Rpf {
+        strict: bool,
+        fails: bool,
+    },
+    /// `(tcp flags & mask) == comp` (`--tcp-flags`, nft `tcp flags & … == …`).
+    TcpFlags {
+        mask: u8,
+        comp: u8,
+    },
+    /// Decided for the CA's packet, whatever it is compared with: a first TCP SYN from a new
+    /// public source carries no IPv6 routing header (`-m rt`), is in no `recent` list, is
+    /// under any rate limit. The text says which match and why, for evidence.
+    Holds(bool, String),
     /// Anything else: the text of the match, for evidence.
     Unknown(String),
 }
@@ -231,6 +258,10 @@ pub struct Packet {
     pub dport: u16,
     /// The interface the packet arrives on, when known.
     pub iif: Option<String>,
+    /// The interface the host's route back to the source leaves by (for an arbitrary public
+    /// source, the default route's); `None`: unknown, or no route. Reverse-path filters
+    /// (`fib saddr . iif oif missing`, `-m rpfilter`) compare it with `iif`.
+    pub return_iif: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -289,7 +320,52 @@ fn eval_static(cond: &Cond, p: &Packet, hook: Hook) -> Tri {
         Cond::CtState(states) => yes(states.iter().any(|s| s.eq_ignore_ascii_case("new"))),
         Cond::NfProto(f) => yes(*f == p.family),
         Cond::DstLocal => Tri::Yes,
+        Cond::AddrType { dst, types, on_iif } => addr_type(*dst, types, *on_iif),
+        Cond::PktType(kinds) => yes(kinds
+            .iter()
+            .any(|k| k.eq_ignore_ascii_case("unicast") || k.eq_ignore_ascii_case("host"))),
+        Cond::Rpf { strict, fails } => match (strict, &p.iif, &p.return_iif) {
+            (true, Some(iif), Some(back)) => yes((iif != back) == *fails),
+            (false, _, Some(_)) => yes(!*fails),
+            _ => Tri::Unknown(
+                "a reverse-path check, and the route back to the source is unknown".into(),
+            ),
+        },
+        // The CA's first packet is a bare SYN.
+        Cond::TcpFlags { mask, comp } => yes(TCP_SYN & mask == *comp),
+        Cond::Holds(holds, _) => yes(*holds),
         Cond::Unknown(text) => Tri::Unknown(format!("cannot evaluate `{text}`")),
+    }
+}
+
+/// The SYN bit, as `--tcp-flags` and nft number TCP flags.
+pub const TCP_SYN: u8 = 0x02;
+
+/// What the kernel's route lookup says of the CA's addresses: the destination is one of the
+/// host's own (`local`), the source a public `unicast` address. Every other type (broadcast,
+/// multicast, anycast, blackhole…) is neither. Looked up on the inbound interface alone, the
+/// destination's type depends on which interface holds it, which the packet does not say.
+fn addr_type(dst: bool, types: &[String], on_iif: bool) -> Tri {
+    let has = |t: &str| types.iter().any(|x| x.eq_ignore_ascii_case(t));
+    match (dst, on_iif) {
+        (true, true) if has("local") || has("unicast") => Tri::Unknown(
+            "an address-type match limited to the inbound interface (`--limit-iface-in`, `fib daddr . iif`)"
+                .into(),
+        ),
+        (true, _) => {
+            if has("local") {
+                Tri::Yes
+            } else {
+                Tri::No
+            }
+        }
+        (false, _) => {
+            if has("unicast") {
+                Tri::Yes
+            } else {
+                Tri::No
+            }
+        }
     }
 }
 
@@ -309,6 +385,10 @@ const MAX_DEPTH: usize = 32;
 /// entries tried) before it ends in `Undecidable`. A million rules or set elements take a
 /// few million steps; a hostile ruleset stops here, in about a second, instead of hanging.
 pub const WORK_BUDGET: u64 = 50_000_000;
+
+/// Undecidable rules per evaluation whose outcome is checked against the rest of their chain:
+/// bounded, so a ruleset of many such rules stays linear.
+const MAX_ALTERNATIVES: usize = 16;
 
 /// Chains given at most this many source intervals are memoised (the key is hashed).
 const MEMO_MAX: usize = 16;
@@ -330,6 +410,8 @@ struct Eval<'r> {
     exhausted: bool,
     memo: HashMap<(Hook, String, Sources), Rc<Pieces>>,
     stack: Vec<String>,
+    /// Second walks tried so far (see [`Eval::same_either_way`]).
+    alternatives: usize,
 }
 
 impl Eval<'_> {
@@ -413,7 +495,7 @@ impl Eval<'_> {
         // Sets that `rest` is known to be disjoint from: a rule matching one of them again
         // (1,000 rules on one 100,000-element set) costs nothing.
         let mut excluded: HashSet<usize> = HashSet::new();
-        for rule in rules {
+        for (index, rule) in rules.iter().enumerate() {
             if rest.is_empty() {
                 break;
             }
@@ -473,7 +555,18 @@ impl Eval<'_> {
                 Some(_) if rule.action == Action::Continue => {
                     self.give_back(&mut rest, matched, &mut excluded);
                 }
-                Some(why) => out.push((matched, Self::undecidable(&rule.at.to_string(), why))),
+                // Undecidable for this rule alone: if the rest of the chain gives these
+                // sources the same outcome the rule would, the outcome does not depend on it.
+                Some(why) => {
+                    if self.alternatives < MAX_ALTERNATIVES
+                        && let Some(same) =
+                            self.same_either_way(key, rule, &rules[index + 1..], &matched, depth)
+                    {
+                        out.extend(same);
+                        continue;
+                    }
+                    out.push((matched, Self::undecidable(&rule.at.to_string(), why)));
+                }
                 None => self.act(
                     key,
                     rule,
@@ -490,6 +583,36 @@ impl Eval<'_> {
             out.push((rest, Flow::Fallthrough));
         }
         out
+    }
+
+    /// Where a rule ending in accept, drop or reject cannot be evaluated: the walk of the
+    /// chain's remaining rules for the same sources, when every source meets the same outcome
+    /// there (accept, drop, or reject of the same kind) that the rule would give it.
+    fn same_either_way(
+        &mut self,
+        key: &str,
+        rule: &Rule,
+        rest_of_chain: &[Rule],
+        sources: &Sources,
+        depth: usize,
+    ) -> Option<Pieces> {
+        let same = |flow: &Flow| match (&rule.action, flow) {
+            (Action::Accept, Flow::Verdict(Verdict::Accept)) => true,
+            (Action::Drop, Flow::Verdict(Verdict::Drop { .. })) => true,
+            (Action::Reject { refused }, Flow::Verdict(Verdict::Reject { refused: r, .. })) => {
+                refused == r
+            }
+            _ => false,
+        };
+        if !matches!(
+            rule.action,
+            Action::Accept | Action::Drop | Action::Reject { .. }
+        ) {
+            return None;
+        }
+        self.alternatives += 1;
+        let other = self.walk(key, rest_of_chain, sources.clone(), depth);
+        other.iter().all(|(_, flow)| same(flow)).then_some(other)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -603,6 +726,7 @@ impl Ruleset {
             exhausted: false,
             memo: HashMap::new(),
             stack: Vec::new(),
+            alternatives: 0,
         };
         let mut pieces = Vec::new();
         let mut live = input;
@@ -766,6 +890,7 @@ pub(crate) mod tests {
             },
             dport,
             iif: Some("eth0".into()),
+            return_iif: Some("eth0".into()),
         }
     }
 

@@ -64,7 +64,16 @@ fn text(v: &Value) -> String {
             } else if let Some(c) = o.get("ct") {
                 format!("ct {}", text(&c["key"]))
             } else if let Some(f) = o.get("fib") {
-                format!("fib {} {}", text(&f["flags"]), text(&f["result"]))
+                let flags = match &f["flags"] {
+                    Value::Array(a) => a.iter().map(text).collect::<Vec<_>>().join(" . "),
+                    other => text(other),
+                };
+                format!("fib {flags} {}", text(&f["result"]))
+            } else if let Some(x) = o.get("exthdr") {
+                match x.get("field") {
+                    Some(field) => format!("{} {}", text(&x["name"]), text(field)),
+                    None => format!("exthdr {}", text(&x["name"])),
+                }
             } else if let Some(e) = o.get("elem") {
                 text(&e["val"])
             } else {
@@ -86,7 +95,13 @@ fn describe(stmt: &Value) -> String {
                 Some("==") | Some("in") | None => String::new(),
                 Some(op) => format!("{op} "),
             };
-            format!("{} {op}{}", text(&body["left"]), text(&body["right"]))
+            // `fib … oif missing`, `exthdr frag exists`: nft words a boolean so.
+            let right = match &body["right"] {
+                Value::Bool(true) => "exists".to_string(),
+                Value::Bool(false) => "missing".to_string(),
+                other => text(other),
+            };
+            format!("{} {op}{right}", text(&body["left"]))
         }
         "jump" | "goto" => format!("{key} {}", text(&body["target"])),
         "reject" => match body.get("type") {
@@ -119,6 +134,8 @@ struct Shared {
 struct Ctx<'a> {
     family: &'a str,
     table: &'a str,
+    /// The kernel's view of inet rules' families, when it was read.
+    kernel: Option<&'a KernelFamilies>,
     sets: &'a HashMap<SetKey, &'a [Value]>,
     shared: &'a RefCell<Shared>,
 }
@@ -274,6 +291,7 @@ fn condition(cx: &Ctx, left: &Value, right: &Value) -> Vec<Cond> {
                 _ => None,
             }),
             "iif" | "iifname" => cx.strings(right).map(Cond::Iif),
+            "pkttype" => cx.strings(right).map(Cond::PktType),
             _ => None,
         };
         return c.map_or_else(unknown, |c| vec![c]);
@@ -283,22 +301,69 @@ fn condition(cx: &Ctx, left: &Value, right: &Value) -> Vec<Cond> {
             .strings(right)
             .map_or_else(unknown, |s| vec![Cond::CtState(s)]);
     }
-    // `ct status dnat`: the CA's connection is not destination-NATed on this host.
-    if left.get("ct").is_some_and(|c| c["key"] == "status")
-        && cx
-            .strings(right)
-            .is_some_and(|s| s.iter().all(|x| x == "dnat"))
+    // A new connection from outside has no status bit set yet (not DNATed, no reply seen) and
+    // runs in the original direction.
+    if let Some(key) = left.get("ct").and_then(|c| c["key"].as_str())
+        && let Some(values) = cx.strings(right)
     {
-        return vec![Cond::CtState(vec!["dnat".into()])];
+        let what = format!("ct {key} {}", values.join(","));
+        match key {
+            "status" => return vec![Cond::Holds(false, what)],
+            "direction" => return vec![Cond::Holds(values == ["original"], what)],
+            _ => {}
+        }
     }
     if let Some(f) = left.get("fib") {
-        let daddr_type = f["result"] == "type"
-            && f["flags"]
-                .as_array()
-                .is_some_and(|a| a.len() == 1 && a[0] == "daddr");
-        if daddr_type && cx.strings(right).is_some_and(|s| s == ["local"]) {
-            return vec![Cond::DstLocal];
+        let flags: Vec<&str> = f["flags"]
+            .as_array()
+            .map(|a| a.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        let has = |flag: &str| flags.contains(&flag);
+        match (f["result"].as_str(), right) {
+            (Some("type"), _) if has("daddr") != has("saddr") => {
+                if let Some(types) = cx.strings(right) {
+                    let on_iif = has("iif");
+                    if has("daddr") && !on_iif && types == ["local"] {
+                        return vec![Cond::DstLocal];
+                    }
+                    return vec![Cond::AddrType {
+                        dst: has("daddr"),
+                        types,
+                        on_iif,
+                    }];
+                }
+            }
+            // The reverse-path filter: `fib saddr [. mark] [. iif] oif missing` (or `exists`).
+            // The mark is the CA's packet's, zero.
+            (Some("oif" | "oifname"), Value::Bool(exists)) if has("saddr") && !has("oif") => {
+                return vec![Cond::Rpf {
+                    strict: has("iif"),
+                    fails: !exists,
+                }];
+            }
+            _ => {}
         }
+    }
+    // An IPv6 extension header (routing, fragment, hop-by-hop…): the CA's SYN carries none,
+    // so a field of one never compares equal, and `exists` is false.
+    if let Some(x) = left.get("exthdr") {
+        let name = text(&x["name"]);
+        return vec![match right {
+            Value::Bool(exists) => Cond::Holds(
+                !exists,
+                format!(
+                    "exthdr {name} {}: the CA's SYN carries no extension header",
+                    if *exists { "exists" } else { "missing" }
+                ),
+            ),
+            _ => Cond::Holds(
+                false,
+                format!(
+                    "{name} {}: the CA's SYN carries no IPv6 extension header",
+                    text(&x["field"])
+                ),
+            ),
+        }];
     }
     unknown()
 }
@@ -354,6 +419,8 @@ fn rule_of(cx: &Ctx, item: &Value, maps: &HashMap<SetKey, &[Value]>, opaque: &mu
         matches: Vec::new(),
         action: Action::Continue,
     };
+    let mut reject_family = None;
+    let mut tcp_reset = false;
     for stmt in exprs {
         let Some((key, body)) = stmt.as_object().and_then(|o| o.iter().next()) else {
             continue;
@@ -373,6 +440,14 @@ fn rule_of(cx: &Ctx, item: &Value, maps: &HashMap<SetKey, &[Value]>, opaque: &mu
                 };
                 // `!=` negates the asked condition only, never the protocol or family it
                 // implies: `tcp dport != 22` still matches TCP packets only.
+                // A field of an absent extension header breaks the rule, `!=` or not.
+                if negated && body["left"].get("exthdr").is_some() && !body["right"].is_boolean() {
+                    rule.matches.push(Match {
+                        cond: Cond::Holds(false, describe(stmt)),
+                        negated: false,
+                    });
+                    continue;
+                }
                 let conds = condition(cx, &body["left"], &body["right"]);
                 let last = conds.len().saturating_sub(1);
                 for (i, cond) in conds.into_iter().enumerate() {
@@ -383,6 +458,30 @@ fn rule_of(cx: &Ctx, item: &Value, maps: &HashMap<SetKey, &[Value]>, opaque: &mu
                 }
             }
             "counter" | "log" | "mangle" | "notrack" | "meta" | "ct" => {}
+            // A single SYN is under any rate: `limit rate` matches it, `limit rate over` not.
+            "limit" => {
+                let over = body["inv"].as_bool().unwrap_or(false);
+                rule.matches.push(Match {
+                    cond: Cond::Holds(
+                        !over,
+                        format!("{}: a single SYN is under the limit", describe(stmt)),
+                    ),
+                    negated: false,
+                });
+            }
+            // `reject with icmp …` sends ICMPv4 and matches IPv4 only (nft adds the family
+            // match, and its listing may then drop it); `icmpv6` likewise IPv6.
+            "reject" => {
+                match body.get("type").and_then(Value::as_str) {
+                    Some("icmp") => reject_family = Some(Family::Ipv4),
+                    Some("icmpv6") => reject_family = Some(Family::Ipv6),
+                    Some("tcp reset") => tcp_reset = true,
+                    _ => {}
+                }
+                if let Some(a) = verdict(stmt) {
+                    rule.action = a;
+                }
+            }
             "vmap" => {
                 let convert = |entries: Vec<&Value>| -> Option<Vec<(Cond, Action)>> {
                     entries
@@ -433,10 +532,154 @@ fn rule_of(cx: &Ctx, item: &Value, maps: &HashMap<SetKey, &[Value]>, opaque: &mu
             },
         }
     }
+    family_from_kernel(cx, item, &mut rule, reject_family, tcp_reset);
     rule
 }
 
+/// The family a rule of a table for both families (`inet`) matches, where its listing may not
+/// say: `reject with icmp` implies IPv4; otherwise the kernel's bytecode
+/// (`nft --debug=netlink list ruleset`) shows a `meta nfproto` match the listing dropped. With
+/// nftables 1.0.6, `meta nfproto ipv4 tcp dport 80 reject with tcp reset` lists as
+/// `tcp dport 80 reject with tcp reset`; without the bytecode such a rule is undecidable, not a
+/// drop of both families.
+fn family_from_kernel(
+    cx: &Ctx,
+    item: &Value,
+    rule: &mut Rule,
+    reject_family: Option<Family>,
+    tcp_reset: bool,
+) {
+    if cx.family != "inet"
+        || rule
+            .matches
+            .iter()
+            .any(|m| matches!(m.cond, Cond::NfProto(_)))
+    {
+        return;
+    }
+    let from_kernel = || {
+        let key = (
+            cx.table.to_string(),
+            item["chain"].as_str().unwrap_or("").to_string(),
+            item["handle"].as_u64()?,
+        );
+        cx.kernel?.get(&key).copied().flatten()
+    };
+    let implied = match reject_family {
+        Some(f) => Some(f),
+        None => {
+            let kernel = from_kernel();
+            if let Some(f) = kernel {
+                // Say so where people read the rule: its listing does not show it.
+                rule.at.text.push_str(&format!(
+                    " (the kernel's bytecode also matches meta nfproto {})",
+                    match f {
+                        Family::Ipv4 => "ipv4",
+                        Family::Ipv6 => "ipv6",
+                    }
+                ));
+            }
+            kernel
+        }
+    };
+    if let Some(family) = implied {
+        rule.matches.insert(
+            0,
+            Match {
+                cond: Cond::NfProto(family),
+                negated: false,
+            },
+        );
+        return;
+    }
+    let seen = item["handle"].as_u64().is_some_and(|h| {
+        cx.kernel.is_some_and(|k| {
+            k.contains_key(&(
+                cx.table.to_string(),
+                item["chain"].as_str().unwrap_or("").to_string(),
+                h,
+            ))
+        })
+    });
+    if tcp_reset && !seen {
+        rule.matches.push(Match {
+            cond: Cond::Unknown(
+                "`reject with tcp reset` in an inet table without a visible family match: nft's listing can hide one (nftables 1.0.6), and the kernel's bytecode (nft --debug=netlink list ruleset) was not read"
+                    .into(),
+            ),
+            negated: false,
+        });
+    }
+}
+
+/// Inet rules' families as the kernel holds them, by table, chain and handle: `Some` where the
+/// bytecode compares `meta nfproto`, `None` where it does not.
+pub type KernelFamilies = HashMap<(String, String, u64), Option<Family>>;
+
+/// Reads `nft --debug=netlink list ruleset`: each rule is a header line
+/// `FAMILY TABLE CHAIN HANDLE [POSITION]` followed by its expressions, one per line
+/// (`  [ meta load nfproto => reg 1 ]`, `  [ cmp eq reg 1 0x00000002 ]`). Only inet rules
+/// are kept; NFPROTO_IPV4 is 2, NFPROTO_IPV6 10.
+pub fn kernel_families(netlink: &str) -> KernelFamilies {
+    let mut out = KernelFamilies::new();
+    let mut current: Option<(String, String, u64)> = None;
+    let mut nfproto_reg: Option<String> = None;
+    for line in netlink.lines() {
+        let trimmed = line.trim();
+        if let Some(expr) = trimmed.strip_prefix('[').and_then(|e| e.strip_suffix(']')) {
+            let Some(key) = &current else { continue };
+            let words: Vec<&str> = expr.split_whitespace().collect();
+            match words.as_slice() {
+                ["meta", "load", "nfproto", "=>", "reg", r] => {
+                    nfproto_reg = Some((*r).to_string());
+                    continue;
+                }
+                ["cmp", op @ ("eq" | "neq"), "reg", r, value, ..]
+                    if nfproto_reg.as_deref() == Some(*r) =>
+                {
+                    let proto = u32::from_str_radix(value.trim_start_matches("0x"), 16)
+                        .ok()
+                        .map(|v| if v > 0xff { v >> 24 } else { v });
+                    let family = match (proto, *op) {
+                        (Some(2), "eq") | (Some(10), "neq") => Some(Family::Ipv4),
+                        (Some(10), "eq") | (Some(2), "neq") => Some(Family::Ipv6),
+                        _ => None,
+                    };
+                    if let (Some(f), Some(slot)) = (family, out.get_mut(key)) {
+                        slot.get_or_insert(f);
+                    }
+                }
+                _ => {}
+            }
+            nfproto_reg = None;
+            continue;
+        }
+        nfproto_reg = None;
+        current = None;
+        if line.starts_with(char::is_whitespace) {
+            continue;
+        }
+        let words: Vec<&str> = trimmed.split_whitespace().collect();
+        if let ["inet", table, chain, handle, ..] = words.as_slice()
+            && let Ok(handle) = handle.parse::<u64>()
+        {
+            let key = ((*table).to_string(), (*chain).to_string(), handle);
+            out.insert(key.clone(), None);
+            current = Some(key);
+        }
+    }
+    out
+}
+
+/// [`ruleset_with_kernel`] without the kernel's bytecode.
 pub fn ruleset(json: &Value) -> (Ruleset, Opaque) {
+    ruleset_with_kernel(json, None)
+}
+
+/// The ruleset of `nft -j list ruleset`, with the families of inet rules taken from the
+/// kernel's bytecode (`nft --debug=netlink list ruleset`) where given.
+pub fn ruleset_with_kernel(json: &Value, netlink: Option<&str>) -> (Ruleset, Opaque) {
+    let kernel = netlink.map(kernel_families);
     let mut rs = Ruleset::default();
     let mut opaque = Opaque::default();
     let items: &[Value] = json["nftables"].as_array().map_or(&[], Vec::as_slice);
@@ -512,6 +755,7 @@ pub fn ruleset(json: &Value) -> (Ruleset, Opaque) {
             let cx = Ctx {
                 family,
                 table,
+                kernel: kernel.as_ref(),
                 sets: &sets,
                 shared: &shared,
             };
@@ -707,5 +951,156 @@ mod tests {
             rs.evaluate(&pkt(Family::Ipv4, 80)),
             Verdict::Undecidable { .. }
         ));
+    }
+
+    fn one_chain(rules: &[&str]) -> Value {
+        let mut items = vec![
+            r#"{"chain": {"family": "inet", "table": "t", "name": "input", "handle": 1, "type": "filter", "hook": "input", "prio": 0, "policy": "drop"}}"#.to_string(),
+        ];
+        for (n, expr) in rules.iter().enumerate() {
+            items.push(format!(
+                r#"{{"rule": {{"family": "inet", "table": "t", "chain": "input", "handle": {}, "expr": {expr}}}}}"#,
+                n + 2
+            ));
+        }
+        serde_json::from_str(&format!(r#"{{"nftables": [{}]}}"#, items.join(","))).unwrap()
+    }
+
+    const ACCEPT_80: &str = r#"[{"match": {"op": "==", "left": {"payload": {"protocol": "tcp", "field": "dport"}}, "right": 80}}, {"accept": null}]"#;
+
+    /// Stock rules that never touch the CA's SYN, as `nft -j` prints them (nftables 1.0.6):
+    /// evaluation goes on to the rule that decides.
+    #[test]
+    fn stock_matches_that_a_syn_does_not_meet_pass_it_on() {
+        let json = one_chain(&[
+            // ufw (iptables-nft) and hand-made rulesets
+            r#"[{"match": {"op": "==", "left": {"exthdr": {"name": "rt", "field": "type"}}, "right": 0}}, {"drop": null}]"#,
+            r#"[{"match": {"op": "==", "left": {"exthdr": {"name": "frag"}}, "right": true}}, {"drop": null}]"#,
+            r#"[{"match": {"op": "==", "left": {"fib": {"result": "type", "flags": ["daddr"]}}, "right": "broadcast"}}, {"drop": null}]"#,
+            r#"[{"match": {"op": "==", "left": {"fib": {"result": "type", "flags": ["saddr"]}}, "right": {"set": ["broadcast", "multicast"]}}}, {"drop": null}]"#,
+            r#"[{"match": {"op": "!=", "left": {"meta": {"key": "pkttype"}}, "right": "host"}}, {"drop": null}]"#,
+            r#"[{"limit": {"rate": 10, "burst": 5, "per": "second", "inv": true}}, {"drop": null}]"#,
+            r#"[{"match": {"op": "in", "left": {"ct": {"key": "status"}}, "right": ["snat", "dnat"]}}, {"drop": null}]"#,
+            r#"[{"match": {"op": "==", "left": {"ct": {"key": "direction"}}, "right": "reply"}}, {"drop": null}]"#,
+            r#"[{"match": {"op": "==", "left": {"payload": {"protocol": "icmpv6", "field": "type"}}, "right": {"set": ["nd-router-advert", "nd-neighbor-solicit"]}}}, {"drop": null}]"#,
+            // firewalld's IPv6 reverse-path filter
+            r#"[{"match": {"op": "==", "left": {"meta": {"key": "nfproto"}}, "right": "ipv6"}}, {"match": {"op": "==", "left": {"fib": {"result": "oif", "flags": ["saddr", "mark", "iif"]}}, "right": false}}, {"drop": null}]"#,
+            r#"[{"limit": {"rate": 3, "burst": 10, "per": "minute"}}, {"log": {"prefix": "x"}}]"#,
+            ACCEPT_80,
+        ]);
+        let (rs, _) = ruleset(&json);
+        for family in [Family::Ipv4, Family::Ipv6] {
+            assert_eq!(rs.evaluate(&pkt(family, 80)), Verdict::Accept, "{family:?}");
+            assert!(
+                matches!(rs.evaluate(&pkt(family, 443)), Verdict::Drop { ref rule } if rule.position == Position::Policy),
+                "{family:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_reverse_path_filter_drops_a_syn_whose_route_back_leaves_elsewhere() {
+        let rpf = r#"[{"match": {"op": "==", "left": {"fib": {"result": "oif", "flags": ["saddr", "mark", "iif"]}}, "right": false}}, {"drop": null}]"#;
+        let (rs, _) = ruleset(&one_chain(&[rpf, ACCEPT_80]));
+        assert_eq!(rs.evaluate(&pkt(Family::Ipv6, 80)), Verdict::Accept);
+        let elsewhere = super::super::model::Packet {
+            return_iif: Some("wg0".into()),
+            ..pkt(Family::Ipv6, 80)
+        };
+        assert!(matches!(rs.evaluate(&elsewhere), Verdict::Drop { .. }));
+        let unknown = super::super::model::Packet {
+            return_iif: None,
+            ..pkt(Family::Ipv6, 80)
+        };
+        assert!(matches!(rs.evaluate(&unknown), Verdict::Undecidable { .. }));
+        // Loose (no iif): any route back will do.
+        let loose = r#"[{"match": {"op": "==", "left": {"fib": {"result": "oif", "flags": ["saddr"]}}, "right": false}}, {"drop": null}]"#;
+        let (rs, _) = ruleset(&one_chain(&[loose, ACCEPT_80]));
+        assert_eq!(rs.evaluate(&elsewhere), Verdict::Accept);
+    }
+
+    #[test]
+    fn destination_types_on_the_inbound_interface_stay_undecidable() {
+        let on_iif = r#"[{"match": {"op": "!=", "left": {"fib": {"result": "type", "flags": ["daddr", "iif"]}}, "right": "local"}}, {"drop": null}]"#;
+        let (rs, _) = ruleset(&one_chain(&[on_iif, ACCEPT_80]));
+        assert!(matches!(
+            rs.evaluate(&pkt(Family::Ipv4, 80)),
+            Verdict::Undecidable { .. }
+        ));
+    }
+
+    /// `nft --debug=netlink list ruleset` from nftables 1.0.6 for the rules of
+    /// `reject_families_come_from_the_kernel_where_the_listing_hides_them`.
+    const ELIDED_NETLINK: &str = "inet t input 2
+  [ meta load nfproto => reg 1 ]
+  [ cmp eq reg 1 0x00000002 ]
+  [ meta load l4proto => reg 1 ]
+  [ cmp eq reg 1 0x00000006 ]
+  [ payload load 2b @ transport header + 2 => reg 1 ]
+  [ cmp eq reg 1 0x00005000 ]
+  [ reject type 1 code 0 ]
+
+inet t input 3 2
+  [ meta load l4proto => reg 1 ]
+  [ cmp eq reg 1 0x00000006 ]
+  [ payload load 2b @ transport header + 2 => reg 1 ]
+  [ cmp eq reg 1 0x00005100 ]
+  [ reject type 1 code 0 ]
+
+table inet t {
+	chain input {
+		type filter hook input priority filter; policy accept;
+		tcp dport 80 reject with tcp reset
+		tcp dport 81 reject with tcp reset
+	}
+}
+";
+
+    /// With nftables 1.0.6, `meta nfproto ipv4 tcp dport 80 reject with tcp reset` lists, as
+    /// text and as JSON, as `tcp dport 80 reject with tcp reset` (issue 11): the kernel's
+    /// bytecode says IPv4 only.
+    #[test]
+    fn reject_families_come_from_the_kernel_where_the_listing_hides_them() {
+        let reset = |port: u16| {
+            format!(
+                r#"[{{"match": {{"op": "==", "left": {{"payload": {{"protocol": "tcp", "field": "dport"}}}}, "right": {port}}}}}, {{"reject": {{"type": "tcp reset"}}}}]"#
+            )
+        };
+        let icmp = r#"[{"match": {"op": "==", "left": {"payload": {"protocol": "tcp", "field": "dport"}}, "right": 82}}, {"reject": {"type": "icmp", "expr": "port-unreachable"}}]"#;
+        let (r80, r81) = (reset(80), reset(81));
+        let mut json = one_chain(&[&r80, &r81, icmp]);
+        json["nftables"][0]["chain"]["policy"] = "accept".into();
+        let families = kernel_families(ELIDED_NETLINK);
+        assert_eq!(
+            families.get(&("t".into(), "input".into(), 2)),
+            Some(&Some(Family::Ipv4))
+        );
+        assert_eq!(families.get(&("t".into(), "input".into(), 3)), Some(&None));
+        let (rs, _) = ruleset_with_kernel(&json, Some(ELIDED_NETLINK));
+        assert!(matches!(
+            rs.evaluate(&pkt(Family::Ipv4, 80)),
+            Verdict::Reject { refused: true, .. }
+        ));
+        assert_eq!(rs.evaluate(&pkt(Family::Ipv6, 80)), Verdict::Accept);
+        // No family in the bytecode either: both families are refused.
+        assert!(matches!(
+            rs.evaluate(&pkt(Family::Ipv6, 81)),
+            Verdict::Reject { .. }
+        ));
+        // `reject with icmp` is ICMPv4: IPv4 only, bytecode or not.
+        assert_eq!(rs.evaluate(&pkt(Family::Ipv6, 82)), Verdict::Accept);
+        let (without, _) = ruleset(&json);
+        assert_eq!(without.evaluate(&pkt(Family::Ipv6, 82)), Verdict::Accept);
+        assert!(matches!(
+            without.evaluate(&pkt(Family::Ipv4, 82)),
+            Verdict::Reject { .. }
+        ));
+        // Without the bytecode, a tcp reset reject in inet is no certain drop of either family.
+        for family in [Family::Ipv4, Family::Ipv6] {
+            assert!(matches!(
+                without.evaluate(&pkt(family, 80)),
+                Verdict::Undecidable { .. }
+            ));
+        }
     }
 }

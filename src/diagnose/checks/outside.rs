@@ -1,0 +1,645 @@
+//! Inside and outside together: what the host sees of itself, against what the vantages (or
+//! runs saved elsewhere) saw of it. Each half alone sees a symptom; together they name a
+//! cause that sits between the CA and the server (issue 8).
+//!
+//! Codes: `blocked-upstream`, `vantage-dependent`, `outside-sees-other-server`,
+//! `public-address-mismatch`. Without any outside view, a run on the server says once what
+//! it could not see (incomplete), and how to add a vantage.
+
+use super::host::outcome_text;
+use crate::diagnose::ca::{self, Dial};
+use crate::diagnose::context::{outside_connect, socket, vantage_limited};
+use crate::diagnose::registry::CheckDef;
+use crate::diagnose::{Check, Code, Context, Finding, Out, Severity, run_check};
+use crate::facts::{ConnectOutcome, Family, HttpFact, HttpOutcome, Method, Observation};
+use std::net::IpAddr;
+
+pub const CHECK: CheckDef = CheckDef {
+    name: "outside",
+    codes: &[
+        Code::BlockedUpstream,
+        Code::VantageDependent,
+        Code::OutsideSeesOtherServer,
+        Code::PublicAddressMismatch,
+    ],
+    methods: &[Method::Http01],
+    run: run_outside,
+};
+
+/// What a run on the server alone cannot see.
+pub const BLIND_SPOT: &str = "seen from this host only: what stands between the CA and the server (a security group, a provider firewall, the router's port forward, the ISP, upstream IPv6) was not checked; add an outside view with --vantage URL (acme-doctor serve elsewhere) or join a run saved elsewhere: --from-facts host.json outside.json";
+
+fn run_outside(cx: &Context, out: &mut Out) {
+    if cx.on_host() == Some(true) && cx.has_usable() {
+        for v in &cx.target.vantages {
+            if let Err(e) = &v.observed {
+                out.incomplete(format!(
+                    "vantage {} gave no observation: {}",
+                    v.vantage, e.message
+                ));
+            }
+        }
+        for (name, o) in &cx.outside {
+            if !o.refused_targets.is_empty() {
+                let list: Vec<String> = o.refused_targets.iter().map(IpAddr::to_string).collect();
+                out.incomplete(format!(
+                    "vantage {name} would not contact {} (reserved, private or its own address)",
+                    list.join(", ")
+                ));
+            }
+        }
+        // A view that dialled nothing saw nothing.
+        if !cx
+            .outside
+            .iter()
+            .any(|(_, o)| !o.http01.connects.is_empty())
+        {
+            out.incomplete(BLIND_SPOT);
+        }
+    }
+    run_check(&Outside, cx, out);
+}
+
+pub struct Outside;
+
+/// How one view ended on one family and port.
+#[derive(Debug, Clone, PartialEq)]
+pub struct View {
+    pub name: String,
+    /// The first address of the family it dialled, and how that ended.
+    pub address: IpAddr,
+    pub outcome: ConnectOutcome,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Found {
+    /// The host serves itself on `port`, yet every outside view failed there.
+    BlockedUpstream {
+        family: Family,
+        port: u16,
+        host_address: IpAddr,
+        failed: Vec<View>,
+    },
+    /// Some outside views got through on `port`, others did not.
+    VantageDependent {
+        family: Family,
+        port: u16,
+        ok: Vec<View>,
+        failed: Vec<View>,
+    },
+    /// The answer from outside differs from the host's own.
+    OtherServer {
+        family: Family,
+        address: IpAddr,
+        vantage: String,
+        differences: Vec<String>,
+        /// The challenge's status differs, or the `Server` header: certainly another server.
+        decisive: bool,
+        /// What the outside view got for the challenge path: the status and body start.
+        outside_answer: (u16, String),
+    },
+    /// A vantage saw this host's request come from an address DNS does not publish.
+    AddressMismatch {
+        family: Family,
+        vantage: String,
+        seen: IpAddr,
+        published: Vec<IpAddr>,
+    },
+}
+
+/// Whether the view's connect to `ip` failed the way the CA's would (a timeout, a refusal,
+/// an unreachable host); `None` when the view could not tell (no IPv6 there) or did not try.
+fn failed(outcome: &ConnectOutcome) -> Option<bool> {
+    match outcome {
+        ConnectOutcome::Connected => Some(false),
+        o if vantage_limited(o) => None,
+        _ => Some(true),
+    }
+}
+
+/// How one view did on `family` and `port`: connected to some address (`Some(false)` with
+/// that one), failed on every address it dialled (`Some(true)` with the first), or unknown.
+fn judge(o: &Observation, usable: &[IpAddr], port: u16) -> Option<(bool, IpAddr, ConnectOutcome)> {
+    let mut first_fail = None;
+    for ip in usable {
+        let Some(outcome) = outside_connect(o, ip, port) else {
+            continue;
+        };
+        match failed(outcome) {
+            Some(false) => return Some((false, *ip, outcome.clone())),
+            Some(true) if first_fail.is_none() => first_fail = Some((true, *ip, outcome.clone())),
+            _ => {}
+        }
+    }
+    first_fail
+}
+
+fn response_of(facts: &[HttpFact], ip: &IpAddr) -> Option<(u16, Option<String>, String)> {
+    facts
+        .iter()
+        .find(|h| h.address == *ip && h.port == 80)
+        .and_then(|h| match &h.outcome {
+            HttpOutcome::Response {
+                status,
+                server,
+                body_prefix,
+                ..
+            } => Some((*status, server.clone(), body_prefix.clone())),
+            _ => None,
+        })
+}
+
+impl Check for Outside {
+    type Evidence = Found;
+
+    fn detect(&self, cx: &Context) -> Vec<Found> {
+        let mut found = Vec::new();
+        if cx.outside.is_empty() {
+            return found;
+        }
+        let on_host = cx.on_host() == Some(true);
+        let dial = cx.dial_port();
+        for family in [Family::Ipv4, Family::Ipv6] {
+            let usable = cx.usable(family);
+            if usable.is_empty() {
+                continue;
+            }
+            let mut ports = vec![dial];
+            if cx.redirects_to_https(family) {
+                ports.push(ca::HTTPS_PORT);
+            }
+            for port in ports {
+                let mut ok = Vec::new();
+                let mut bad = Vec::new();
+                for (name, o) in &cx.outside {
+                    if let Some((fail, address, outcome)) = judge(o, usable, port) {
+                        let view = View {
+                            name: name.to_string(),
+                            address,
+                            outcome,
+                        };
+                        if fail { bad.push(view) } else { ok.push(view) }
+                    }
+                }
+                // The run itself is a view too when it ran elsewhere than on the server.
+                if !on_host {
+                    for ip in usable {
+                        match cx.connect(ip, port).and_then(|o| failed(o).map(|f| (f, o))) {
+                            Some((false, o)) => {
+                                ok.push(View {
+                                    name: "this run".into(),
+                                    address: *ip,
+                                    outcome: o.clone(),
+                                });
+                                break;
+                            }
+                            Some((true, o)) if ip == &usable[0] => bad.push(View {
+                                name: "this run".into(),
+                                address: *ip,
+                                outcome: o.clone(),
+                            }),
+                            _ => {}
+                        }
+                    }
+                }
+                if bad.is_empty() {
+                    continue;
+                }
+                if !ok.is_empty() {
+                    found.push(Found::VantageDependent {
+                        family,
+                        port,
+                        ok,
+                        failed: bad,
+                    });
+                    continue;
+                }
+                // Healthy on the host: its own connect got through (through lo), or behind
+                // a NAT, a listener accepts the private address (the listener check says
+                // when not). Host-side causes, when present, rank above and explain this.
+                let host_address = usable.iter().find_map(|ip| {
+                    let local = cx.local_address(ip)?;
+                    let self_ok = cx.connect(ip, port) == Some(&ConnectOutcome::Connected);
+                    let nat = cx.nat.as_ref().is_some_and(|n| n.published == *ip);
+                    (on_host && (self_ok || nat)).then_some(local)
+                });
+                if let Some(host_address) = host_address {
+                    found.push(Found::BlockedUpstream {
+                        family,
+                        port,
+                        host_address,
+                        failed: bad,
+                    });
+                }
+            }
+            // The answer on port 80: the host's own against each view's.
+            if on_host {
+                for ip in usable {
+                    let Some(mine) = response_of(&cx.http01().http, ip) else {
+                        continue;
+                    };
+                    let my_root = response_of(&cx.http01().root, ip);
+                    for (name, o) in &cx.outside {
+                        let Some(theirs) = response_of(&o.http01.http, ip) else {
+                            continue;
+                        };
+                        let mut differences = Vec::new();
+                        let mut decisive = false;
+                        if mine.0 != theirs.0 {
+                            decisive = true;
+                            differences.push(format!(
+                                "the challenge path: {} here, {} from {name}",
+                                mine.0, theirs.0
+                            ));
+                        }
+                        if mine.1 != theirs.1 {
+                            decisive = true;
+                            differences.push(format!(
+                                "Server header: {:?} here, {:?} from {name}",
+                                mine.1.as_deref().unwrap_or("none"),
+                                theirs.1.as_deref().unwrap_or("none")
+                            ));
+                        }
+                        if let (Some(a), Some(b)) = (&my_root, response_of(&o.http01.root, ip))
+                            && (a.0 != b.0 || a.2 != b.2)
+                        {
+                            differences.push(format!(
+                                "GET /: {} {:?} here, {} {:?} from {name}",
+                                a.0,
+                                short(&a.2),
+                                b.0,
+                                short(&b.2)
+                            ));
+                        }
+                        if !differences.is_empty() {
+                            found.push(Found::OtherServer {
+                                family,
+                                address: *ip,
+                                vantage: name.to_string(),
+                                differences,
+                                decisive,
+                                outside_answer: (theirs.0, theirs.2.clone()),
+                            });
+                        }
+                    }
+                }
+            }
+        }
+        if on_host {
+            for (name, o) in &cx.outside {
+                let Some(seen) = o.source_address.map(|ip| ip.to_canonical()) else {
+                    continue;
+                };
+                let family = Family::of(&seen);
+                let published = cx.usable(family);
+                if !published.is_empty() && !published.contains(&seen) {
+                    found.push(Found::AddressMismatch {
+                        family,
+                        vantage: name.to_string(),
+                        seen,
+                        published: published.to_vec(),
+                    });
+                }
+            }
+        }
+        found
+    }
+
+    fn word(&self, cx: &Context, found: &Found) -> Finding {
+        match found {
+            Found::BlockedUpstream {
+                family,
+                port,
+                host_address,
+                failed,
+            } => blocked_upstream(cx, *family, *port, host_address, failed),
+            Found::VantageDependent {
+                family,
+                port,
+                ok,
+                failed,
+            } => vantage_dependent(cx, *family, *port, ok, failed),
+            Found::OtherServer {
+                family,
+                address,
+                vantage,
+                differences,
+                decisive,
+                outside_answer,
+            } => {
+                let mut f = Finding::new(
+                    Code::OutsideSeesOtherServer,
+                    if *decisive { Severity::Blocker } else { Severity::Warning },
+                    format!(
+                        "from outside, {} on port 80 answers as another server than this host",
+                        socket(address, 80)
+                    ),
+                )
+                .likely()
+                .family(*family)
+                .port(80)
+                .detail("This host's own request and the outside view's reach different servers: a NAT or port forward to another machine, a proxy or a load balancer sits in between. The CA's request lands where the outside view's did, so the token this host's ACME client writes is not what the CA reads.")
+                .evidence_lines(differences.iter().cloned())
+                .evidence(format!("outside view: {vantage}"));
+                f = f
+                    .fix(format!("point the router's port forward (or the proxy / load balancer) for TCP 80 of {address} at this host"))
+                    .fix("or run the ACME client on the machine that answers from outside");
+                if *decisive {
+                    // The CA reads what the outside view read (docs/ca-behaviour.md §2.7).
+                    let url = ca::challenge_url(cx.domain);
+                    let core = match outside_answer {
+                        (200, body) => ca::invalid_body(&url, body),
+                        (status, _) => ca::invalid_status(&url, *status),
+                    };
+                    f = f.ca(ca::fetching(
+                        ca::ProblemType::Unauthorized,
+                        address,
+                        &url,
+                        &core,
+                    ));
+                }
+                f
+            }
+            Found::AddressMismatch {
+                family,
+                vantage,
+                seen,
+                published,
+            } => {
+                let list: Vec<String> = published.iter().map(IpAddr::to_string).collect();
+                Finding::new(
+                    Code::PublicAddressMismatch,
+                    Severity::Warning,
+                    format!(
+                        "this host reaches the internet as {seen}, but {} publishes {} {}",
+                        cx.domain,
+                        family.record_type(),
+                        list.join(", ")
+                    ),
+                )
+                .likely()
+                .family(*family)
+                .detail("The vantage saw this host's request come from an address the DNS does not publish. The record may be stale (a new IP, a move), or outbound traffic leaves through another address than inbound traffic arrives on (a NAT gateway, a second address, a VPN): then the CA's request goes to the published address, which may not lead here.")
+                .evidence(format!("{vantage} saw the request from {seen}"))
+                .evidence_lines(cx.record_evidence(*family))
+                .fix(format!("if {seen} is this server's public address, point the {} record of {} at it", family.record_type(), cx.domain))
+                .fix("if outbound traffic leaves through a NAT gateway on purpose, make sure the published address forwards port 80 here")
+            }
+        }
+    }
+}
+
+fn short(text: &str) -> String {
+    crate::sanitize::line(text, 60)
+}
+
+fn view_line(v: &View, port: u16) -> String {
+    format!(
+        "{}: connect {}: {}",
+        v.name,
+        socket(&v.address, port),
+        outcome_text(&v.outcome)
+    )
+}
+
+fn blocked_upstream(
+    cx: &Context,
+    family: Family,
+    port: u16,
+    host_address: &IpAddr,
+    failed: &[View],
+) -> Finding {
+    let first = &failed[0];
+    let how = match Dial::of(&first.outcome) {
+        Some(Dial::Refused) => "is refused",
+        Some(Dial::Timeout) => "times out",
+        _ => "is unreachable",
+    };
+    let behind_nat = cx.nat.as_ref().is_some_and(|n| n.private == *host_address);
+    let inside = if behind_nat {
+        format!(
+            "Behind the NAT, a listener accepts {host_address}, where the port forward must lead"
+        )
+    } else {
+        format!(
+            "On the host, the listener accepts {host_address} and its own connection gets through"
+        )
+    };
+    let mut f = Finding::new(
+        Code::BlockedUpstream,
+        Severity::Blocker,
+        format!(
+            "{} port {port} works on this host but {how} from outside: something between the CA and the server blocks it",
+            family.label()
+        ),
+    )
+    .family(family)
+    .port(port)
+    .detail(format!(
+        "{inside}; from outside, every view fails on {} port {port}. The block sits upstream of the host: a cloud security group or provider firewall, a home router without the port forward, or an ISP that filters inbound port {port}.",
+        family.label()
+    ))
+    .evidence(if behind_nat {
+        format!("behind NAT: a listener on this host accepts {}", socket(host_address, port))
+    } else {
+        format!(
+            "self-connection from this host (through lo, not the CA's path) to {}: connected",
+            socket(host_address, port)
+        )
+    });
+    for v in failed {
+        f = f.evidence(view_line(v, port));
+    }
+    let cloud = format!(
+        "cloud: allow inbound TCP {port} from anywhere ({}) in the instance's security group / provider firewall (AWS security group, GCP VPC firewall, Azure NSG, Hetzner/OVH/DigitalOcean cloud firewall)",
+        if family == Family::Ipv4 {
+            "0.0.0.0/0"
+        } else {
+            "::/0"
+        }
+    );
+    let forward =
+        format!("behind a router: forward TCP {port} of the public address to {host_address}");
+    // Behind a NAT the missing forward is the likeliest; elsewhere the provider's firewall.
+    let (first_fix, second_fix) = if behind_nat {
+        (forward, cloud)
+    } else {
+        (cloud, forward)
+    };
+    f = f
+        .fix(first_fix)
+        .fix(second_fix)
+        .fix(format!("home connection: some ISPs block inbound port {port}; ask the ISP, or use the dns-01 method instead"));
+    if family == Family::Ipv6 {
+        f = f.fix("IPv6: the router or provider must route and admit IPv6 to this host; or delete the AAAA record until it does");
+    }
+    if let Some(dial) = Dial::of(&first.outcome) {
+        f = f.ca(ca::dial_error(cx.domain, &first.address, dial));
+    }
+    f
+}
+
+fn vantage_dependent(
+    cx: &Context,
+    family: Family,
+    port: u16,
+    ok: &[View],
+    failed: &[View],
+) -> Finding {
+    let names: Vec<&str> = failed.iter().map(|v| v.name.as_str()).collect();
+    let mut f = Finding::new(
+        Code::VantageDependent,
+        Severity::Warning,
+        format!(
+            "{} port {port} of {} answers some outside views but not others ({})",
+            family.label(),
+            cx.domain,
+            names.join(", ")
+        ),
+    )
+    .likely()
+    .family(family)
+    .port(port)
+    .detail("Where the request comes from decides whether it gets through: a geo-block, an IP blocklist, fail2ban or a rate limit. Let's Encrypt validates from several perspectives at once and fails when more than one of the remote ones fails.");
+    for v in failed {
+        f = f.evidence(view_line(v, port));
+    }
+    for v in ok {
+        f = f.evidence(view_line(v, port));
+    }
+    f.fix(format!("allow TCP {port} from anywhere: remove geo-blocking or country filters, and IP blocklists (fail2ban, CrowdSec, a WAF) for /.well-known/acme-challenge/"))
+        .fix("Let's Encrypt publishes no list of validation addresses and changes them: allowlisting its addresses does not work")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diagnose::testkit::Scenario;
+
+    #[test]
+    fn healthy_inside_and_blocked_outside_is_blocked_upstream() {
+        let s = Scenario::dual_stack()
+            .v4_connects(80)
+            .v6_connects(80)
+            .vantage("https://v1.example", |o| {
+                o.connect("192.0.2.10", 80, ConnectOutcome::Timeout)
+                    .connect("2001:db8::10", 80, ConnectOutcome::Connected)
+            });
+        let found = Outside.detect(&s.context());
+        assert!(
+            matches!(
+                &found[..],
+                [Found::BlockedUpstream {
+                    family: Family::Ipv4,
+                    port: 80,
+                    ..
+                }]
+            ),
+            "{found:?}"
+        );
+        let f = Outside.word(&s.context(), &found[0]);
+        assert_eq!(f.severity, Severity::Blocker);
+        assert!(f.fix.iter().any(|l| l.contains("security group")));
+    }
+
+    #[test]
+    fn some_views_through_and_others_not_is_vantage_dependent() {
+        let s = Scenario::dual_stack()
+            .v4_connects(80)
+            .v6_connects(80)
+            .vantage("https://v1.example", |o| {
+                o.connect("192.0.2.10", 80, ConnectOutcome::Connected)
+            })
+            .vantage("https://v2.example", |o| {
+                o.connect("192.0.2.10", 80, ConnectOutcome::Timeout)
+            });
+        let found = Outside.detect(&s.context());
+        assert!(
+            matches!(
+                &found[..],
+                [Found::VantageDependent {
+                    family: Family::Ipv4,
+                    ..
+                }]
+            ),
+            "{found:?}"
+        );
+    }
+
+    #[test]
+    fn another_answer_from_outside_is_another_server() {
+        let s = Scenario::dual_stack()
+            .v4_connects(80)
+            .http("192.0.2.10", 404, None)
+            .vantage("https://v1.example", |o| {
+                o.connect("192.0.2.10", 80, ConnectOutcome::Connected).http(
+                    "192.0.2.10",
+                    200,
+                    Some("Apache"),
+                )
+            });
+        let found = Outside.detect(&s.context());
+        assert!(
+            matches!(&found[..], [Found::OtherServer { decisive: true, .. }]),
+            "{found:?}"
+        );
+    }
+
+    #[test]
+    fn a_source_address_that_is_not_published_is_a_mismatch() {
+        let s = Scenario::dual_stack()
+            .v4_connects(80)
+            .vantage("https://v1.example", |o| {
+                o.connect("192.0.2.10", 80, ConnectOutcome::Connected)
+                    .source("192.0.2.99")
+            });
+        let found = Outside.detect(&s.context());
+        assert!(
+            matches!(
+                &found[..],
+                [Found::AddressMismatch {
+                    family: Family::Ipv4,
+                    ..
+                }]
+            ),
+            "{found:?}"
+        );
+    }
+
+    /// On the server, no outside view, or one that dialled nothing, leaves the run
+    /// incomplete; one that looked completes it.
+    #[test]
+    fn only_a_view_that_looked_completes_a_host_run() {
+        let incomplete = |s: &Scenario| {
+            let cx = s.context();
+            crate::diagnose::diagnose(cx.run, cx.target).incomplete
+        };
+        let s = Scenario::dual_stack().v4_connects(80).v6_connects(80);
+        assert!(incomplete(&s));
+        let s = s.vantage("https://v1.example", |o| o);
+        assert!(incomplete(&s));
+        let s = s.vantage("https://v2.example", |o| {
+            o.connect("192.0.2.10", 80, ConnectOutcome::Connected)
+                .connect("2001:db8::10", 80, ConnectOutcome::Connected)
+        });
+        assert!(!incomplete(&s));
+        // Run elsewhere, the run itself is the outside view.
+        let s = Scenario::dual_stack()
+            .not_on_host()
+            .v4_connects(80)
+            .v6_connects(80);
+        assert!(!incomplete(&s));
+    }
+
+    #[test]
+    fn a_view_without_ipv6_says_nothing_of_ipv6() {
+        let s = Scenario::dual_stack()
+            .v4_connects(80)
+            .v6_connects(80)
+            .vantage("https://v1.example", |o| {
+                o.connect("192.0.2.10", 80, ConnectOutcome::Connected)
+                    .connect("2001:db8::10", 80, ConnectOutcome::NetworkUnreachable)
+            });
+        assert!(Outside.detect(&s.context()).is_empty());
+    }
+}
