@@ -2,7 +2,7 @@
 //! the raw command line.
 
 use crate::domain::{self, DomainName};
-use crate::facts::Method;
+use crate::facts::{ManagedCert, Method};
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -55,6 +55,46 @@ pub struct Config {
     pub vantage_ca: Option<PathBuf>,
     /// The command line, for the report header.
     pub invocation: String,
+    /// Per-target settings, index for index with `domains` (`--all`: each name with its
+    /// certificate's method and webroot). Empty: every name uses `method`.
+    pub specs: Vec<TargetSpec>,
+    /// Where the ACME clients' configurations are looked for.
+    pub clients: ClientsConfig,
+}
+
+/// How one target is checked, when it differs from the run's defaults.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TargetSpec {
+    pub method: Method,
+    /// The directory the ACME client writes this name's challenge files under.
+    pub webroot: Option<PathBuf>,
+    /// The body the challenge URL must serve: the key authorization of a real token written
+    /// under `webroot` (set by `cli::app::tokens_for_targets`, the hook for `probe::token`).
+    pub expect_body: Option<String>,
+    /// The certificate this name was found in, with the file and key that decide it.
+    pub certificate: Option<ManagedCert>,
+}
+
+/// `--all`, `--client-config`, `--client-root`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ClientsConfig {
+    /// `--all`: check every certificate the clients renew.
+    pub all: bool,
+    pub extra: Vec<PathBuf>,
+    /// Prefix of the clients' default paths (`/`).
+    pub root: PathBuf,
+}
+
+impl Config {
+    /// The settings of target `index`: its own under `--all`, else the run's.
+    pub fn spec(&self, index: usize) -> TargetSpec {
+        self.specs.get(index).cloned().unwrap_or(TargetSpec {
+            method: self.method,
+            webroot: None,
+            expect_body: None,
+            certificate: None,
+        })
+    }
 }
 
 pub const MIN_TIMEOUT: Duration = Duration::from_millis(100);

@@ -199,6 +199,7 @@ pub fn http_answer(bytes: &[u8]) {
             dnssec: Vec::new(),
             authoritative: None,
             vantages: Vec::new(),
+            certificate: None,
             duration_ms: 1,
         }],
         duration_ms: 1,

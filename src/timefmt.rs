@@ -33,9 +33,33 @@ pub fn unix(secs: u64) -> String {
     rfc3339(SystemTime::UNIX_EPOCH + Duration::from_secs(secs))
 }
 
+/// Seconds since the Unix epoch of a UTC civil time (days-from-civil, H. Hinnant); `None`
+/// when a field is out of range.
+pub fn from_civil(year: i64, month: u32, day: u32, h: u32, m: u32, s: u32) -> Option<i64> {
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || h > 23 || m > 59 || s > 60 {
+        return None;
+    }
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = i64::from((month + 9) % 12);
+    let doy = (153 * mp + 2) / 5 + i64::from(day) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(days * 86_400 + i64::from(h) * 3600 + i64::from(m) * 60 + i64::from(s))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn civil_times_round_trip() {
+        assert_eq!(from_civil(1970, 1, 1, 0, 0, 0), Some(0));
+        assert_eq!(from_civil(2026, 11, 27, 11, 30, 0), Some(1_795_779_000));
+        assert_eq!(from_civil(2000, 2, 29, 0, 0, 0), Some(951_782_400));
+        assert_eq!(from_civil(2026, 13, 1, 0, 0, 0), None);
+    }
 
     #[test]
     fn rfc3339_formats_known_instants() {

@@ -771,3 +771,244 @@ fn vantage_and_serve_arguments_are_checked_up_front() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A host tree in a temp dir, laid out as certbot, acme.sh and lego lay out theirs, read
+/// through the hidden `--client-root`, so the clients' default paths are what is tested.
+struct ClientTree(std::path::PathBuf);
+
+impl ClientTree {
+    fn new(tag: &str) -> ClientTree {
+        let dir =
+            std::env::temp_dir().join(format!("acme-doctor-cli-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        ClientTree(dir)
+    }
+
+    fn write(&self, rel: &str, text: &str) -> String {
+        let path = self.0.join(rel.trim_start_matches('/'));
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, text).unwrap();
+        path.to_string_lossy().into_owned()
+    }
+
+    fn root(&self) -> String {
+        self.0.to_string_lossy().into_owned()
+    }
+
+    /// certbot with a webroot, certbot standalone, acme.sh with a webroot, lego over DNS.
+    fn populated(tag: &str) -> ClientTree {
+        let t = ClientTree::new(tag);
+        let fixture =
+            |name: &str| std::fs::read_to_string(format!("tests/fixtures/clients/{name}")).unwrap();
+        t.write(
+            "/etc/letsencrypt/renewal/web.example.test.conf",
+            &fixture("web.example.test.conf"),
+        );
+        t.write(
+            "/etc/letsencrypt/live/web.example.test/cert.pem",
+            &fixture("certs/web.pem"),
+        );
+        t.write(
+            "/etc/letsencrypt/renewal/solo.example.test.conf",
+            "version = 2.1.0\ncert = /etc/letsencrypt/live/solo.example.test/cert.pem\n\n[renewalparams]\nauthenticator = standalone\nserver = https://acme-v02.api.letsencrypt.org/directory\n",
+        );
+        t.write(
+            "/etc/letsencrypt/live/solo.example.test/cert.pem",
+            &fixture("certs/solo.pem"),
+        );
+        t.write(
+            "/root/.acme.sh/wrong.example.test_ecc/wrong.example.test.conf",
+            "Le_Domain='wrong.example.test'\nLe_Alt='no'\nLe_Webroot='/var/www/old'\nLe_API='https://acme-v02.api.letsencrypt.org/directory'\nLe_NextRenewTime='1797163200'\n",
+        );
+        t.write(
+            "/root/.acme.sh/wrong.example.test_ecc/wrong.example.test.cer",
+            &fixture("certs/wrong.pem"),
+        );
+        t
+    }
+}
+
+impl Drop for ClientTree {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Names are looked up at a loopback port where nothing answers: no packet leaves the machine.
+const OFFLINE: &[&str] = &[
+    "--resolver",
+    "127.0.0.1:9",
+    "--timeout",
+    "200ms",
+    "--no-progress",
+];
+
+#[test]
+fn all_lists_every_certificate_with_its_client_method_expiry_and_key() {
+    let t = ClientTree::populated("all");
+    let root = t.root();
+    let mut args = vec!["--all", "--client-root", root.as_str(), "--color", "never"];
+    args.extend_from_slice(OFFLINE);
+    let run = acme_doctor(&args);
+    assert!(
+        matches!(run.code, 0 | 1 | 3),
+        "exit {}: {}",
+        run.code,
+        run.stderr
+    );
+    let out = &run.stdout;
+    assert!(
+        out.contains("3 certificate(s) renewed by ACME clients on this host"),
+        "{out}"
+    );
+    for want in [
+        "web.example.test, www.example.test",
+        "http-01 webroot /var/www/html",
+        "expires 2026-12-30 · next try 2026-11-30 (certbot renews 30 days before expiry",
+        "web.example.test.conf:13 `webroot_path`",
+        "http-01 standalone :80",
+        "solo.example.test.conf:5 `authenticator`",
+        "acme.sh  wrong.example.test",
+        "http-01 webroot /var/www/old",
+        "next try 2026-12-13 (acme.sh Le_NextRenewTime",
+        "wrong.example.test.conf:3 `Le_Webroot`",
+    ] {
+        assert!(out.contains(want), "missing {want:?} in:\n{out}");
+    }
+    // Every name is diagnosed with its certificate's method, under its own header.
+    for name in [
+        "web.example.test",
+        "www.example.test",
+        "solo.example.test",
+        "wrong.example.test",
+    ] {
+        assert!(
+            out.contains(&format!(" {name}  http-01")),
+            "{name} not diagnosed:\n{out}"
+        );
+    }
+
+    let mut args = vec!["--all", "--client-root", root.as_str(), "--json"];
+    args.extend_from_slice(OFFLINE);
+    let run = acme_doctor(&args);
+    let reports = run.json();
+    let reports = reports.as_array().expect("one object per name");
+    assert_eq!(reports.len(), 4);
+    for r in reports {
+        // The strict contract holds with the certificate in the target.
+        common::contract::parse(&r.to_string());
+        let cert = &r["target"]["certificate"];
+        assert!(
+            cert["config"].as_str().unwrap().starts_with(&root),
+            "{cert}"
+        );
+        assert_eq!(
+            r["facts"]["host"]["acme_clients"]["certificates"]
+                .as_array()
+                .unwrap()
+                .len(),
+            3
+        );
+    }
+    let wrong = reports
+        .iter()
+        .find(|r| r["target"]["domain"] == "wrong.example.test")
+        .unwrap();
+    assert_eq!(wrong["target"]["certificate"]["client"], "acme.sh");
+    assert_eq!(wrong["target"]["certificate"]["key"], "Le_Webroot");
+    assert_eq!(
+        wrong["target"]["certificate"]["challenge"]["path"],
+        "/var/www/old"
+    );
+    assert_eq!(
+        wrong["target"]["certificate"]["expiry"]["known"]["utc"],
+        "2027-01-13T12:00:00Z"
+    );
+
+    let mut args = vec!["--all", "--client-root", root.as_str(), "--report"];
+    args.extend_from_slice(OFFLINE);
+    let run = acme_doctor(&args);
+    assert!(
+        run.stdout
+            .starts_with("## Certificates renewed on this host"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains("| acme.sh | wrong.example.test | http-01 webroot /var/www/old |"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn client_config_adds_a_file_and_a_malformed_one_is_a_warning_with_file_and_line() {
+    let t = ClientTree::new("extra");
+    let fixture = std::fs::read_to_string("tests/fixtures/clients/web.example.test.conf").unwrap();
+    // The renewal conf names its certificate by an absolute path, read under --client-root.
+    let conf = t.write("/srv/certs/web.example.test.conf", &fixture);
+    t.write(
+        "/etc/letsencrypt/live/web.example.test/cert.pem",
+        &std::fs::read_to_string("tests/fixtures/clients/certs/web.pem").unwrap(),
+    );
+    let broken = t.write(
+        "/srv/certs/broken.conf",
+        "version = 2.1.0\n[renewalparams]\nauthenticator = webroot\nwebroot_path\n",
+    );
+    let root = t.root();
+    let mut args = vec![
+        "--all",
+        "--client-root",
+        root.as_str(),
+        "--client-config",
+        conf.as_str(),
+        "--client-config",
+        broken.as_str(),
+        "--color",
+        "never",
+    ];
+    args.extend_from_slice(OFFLINE);
+    let run = acme_doctor(&args);
+    // A warning, never a crash: the diagnosis's own exit code stands.
+    assert!(
+        matches!(run.code, 0 | 1 | 3),
+        "exit {}: {}",
+        run.code,
+        run.stderr
+    );
+    let want = format!("acme-doctor: warning: {broken}:4: not `key = value`: \"webroot_path\"");
+    assert!(run.stderr.contains(&want), "stderr:\n{}", run.stderr);
+    assert!(
+        run.stdout.contains("web.example.test, www.example.test"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("expires 2026-12-30"), "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains(&format!("{broken}:4: not `key = value`")),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn all_without_any_certificate_is_an_input_error() {
+    let t = ClientTree::new("empty");
+    let root = t.root();
+    let run = acme_doctor(&["--all", "--client-root", &root]);
+    assert_eq!(run.code, 2, "{}", run.stdout);
+    stderr_is_one_error_line(&run);
+    assert!(
+        run.stderr.contains("--all found no certificate"),
+        "{}",
+        run.stderr
+    );
+    let run = acme_doctor(&["--all", "--client-root", &root, "--json"]);
+    assert_eq!(run.code, 2);
+    assert_eq!(run.json()["error"]["kind"], "input");
+    // --all replaces the names; giving both is a usage error.
+    assert_eq!(acme_doctor(&["--all", "example.test"]).code, 2);
+}

@@ -6,9 +6,10 @@ use super::error::ToolError;
 use super::facts_file::{join_runs, load_facts, save_facts};
 use super::print_stdout;
 use super::signals;
-use crate::config::{Config, FailOn, Output};
+use crate::config::{Config, FailOn, Output, TargetSpec};
 use crate::diagnose::{self, Diagnosis, Verdict};
 use crate::exit::Exit;
+use crate::facts::{Challenge, ClientsFacts, ConfigWarning};
 use crate::facts::{RunFacts, TargetFacts};
 use crate::probe::{self, System};
 use crate::render::{self, Outcome, Palette, json};
@@ -39,7 +40,31 @@ pub fn run(args: Args, invocation: String) -> Result<Exit, ToolError> {
         crate::serve::run(&serve).map_err(ToolError::usage)?;
         return Ok(Exit::Pass);
     }
-    let config = validate(args, invocation)?;
+    let mut config = validate(args, invocation)?;
+    // The ACME clients' configurations: read once, cheaply, for the host facts (a standalone
+    // client changes what an empty port 80 means) and, under `--all`, for the names to check.
+    let clients = config.from_facts.is_empty().then(|| {
+        probe::clients::discover(&probe::clients::Discover {
+            root: config.clients.root.clone(),
+            extra: config.clients.extra.clone(),
+            defaults: true,
+        })
+    });
+    let mut clients = clients;
+    if let Some(found) = &mut clients {
+        if config.clients.all {
+            expand_all(&mut config, found)?;
+        }
+        if config.clients.all || !config.clients.extra.is_empty() {
+            for w in &found.warnings {
+                eprintln!(
+                    "acme-doctor: warning: {}",
+                    crate::sanitize::line(&w.to_string(), 1000)
+                );
+            }
+        }
+    }
+    tokens_for_targets(&mut config);
     // `--ndjson` prints each name as soon as it is diagnosed, in completion order; `index`
     // gives the input order back.
     let streaming = config.output == Output::Ndjson && config.from_facts.is_empty();
@@ -61,7 +86,7 @@ pub fn run(args: Args, invocation: String) -> Result<Exit, ToolError> {
     let mut stopped = None;
     let runs = match config.from_facts.as_slice() {
         [] => {
-            let gathered = probe_all(&config, streaming.then_some(&print_one))?;
+            let gathered = probe_all(&config, clients.clone(), streaming.then_some(&print_one))?;
             if let Some(signal) = gathered.stopped {
                 stopped = Some((signal, gathered.unfinished));
             }
@@ -89,18 +114,27 @@ pub fn run(args: Args, invocation: String) -> Result<Exit, ToolError> {
         .collect();
     // `--color always` colours a pipe too (`| less -R`); `never` and `auto` off a terminal do not.
     colored::control::set_override(config.color);
+    let palette = Palette {
+        enabled: config.color,
+    };
+    // `--all` lists every certificate first, diagnosed or not.
+    let listing = clients.as_ref().filter(|_| config.clients.all);
     let text = match config.output {
-        Output::Human => render::human::render(
-            &outcomes,
-            &Palette {
-                enabled: config.color,
-            },
-            config.verbose,
-        ),
+        Output::Human => {
+            let mut text = listing
+                .map(|c| render::clients::human(c, &palette))
+                .unwrap_or_default();
+            text.push_str(&render::human::render(&outcomes, &palette, config.verbose));
+            text
+        }
         Output::Json => json::render(&outcomes),
         Output::Ndjson if streaming => String::new(),
         Output::Ndjson => json::render_ndjson(&outcomes),
-        Output::Report => render::report::render(&outcomes, &config.invocation),
+        Output::Report => {
+            let mut text = listing.map(render::clients::report).unwrap_or_default();
+            text.push_str(&render::report::render(&outcomes, &config.invocation));
+            text
+        }
     };
     if !text.is_empty() {
         print_stdout(&text);
@@ -208,8 +242,82 @@ fn explain(code: Option<&str>, json_out: bool) -> Result<Exit, ToolError> {
 /// A name as soon as it is done, with the run's host snapshot.
 type Streamed<'a> = &'a (dyn Fn(&RunFacts, usize, &TargetFacts) + Sync);
 
+/// `--all`: every name of every certificate the clients renew becomes a target with its
+/// certificate's method and webroot. Names the tool cannot check (tls-alpn-01, manual) stay in
+/// the listing only; a name that is not a valid domain is a warning naming its file.
+fn expand_all(config: &mut Config, clients: &mut ClientsFacts) -> Result<(), ToolError> {
+    let mut warnings = Vec::new();
+    for cert in &clients.certificates {
+        for name in &cert.names {
+            let (challenge, key, line) = cert.challenge_for(name);
+            let Some(method) = challenge.method() else {
+                continue;
+            };
+            let domain = match crate::domain::parse(name) {
+                Ok(d) => d,
+                Err(e) => {
+                    warnings.push(ConfigWarning {
+                        file: cert.config.clone(),
+                        line: cert.line,
+                        message: format!("{name:?} is not a name acme-doctor can check: {e}"),
+                    });
+                    continue;
+                }
+            };
+            let webroot = match &challenge {
+                Challenge::Webroot { path } => {
+                    Some(under_root(&config.clients.root, &cert.config, path))
+                }
+                _ => None,
+            };
+            let mut own = cert.clone();
+            own.key = key.to_string();
+            own.line = line;
+            own.challenge = challenge;
+            config.domains.push(domain);
+            config.specs.push(TargetSpec {
+                method,
+                webroot,
+                expect_body: None,
+                certificate: Some(own),
+            });
+        }
+    }
+    clients.warnings.extend(warnings);
+    if config.domains.is_empty() {
+        let listed = clients.certificates.len();
+        return Err(ToolError::input(if listed == 0 {
+            "--all found no certificate: no certbot, acme.sh, lego, Caddy or Traefik configuration in their default paths (add --client-config PATH)".to_string()
+        } else {
+            format!(
+                "--all found {listed} certificate(s), none with a method acme-doctor checks (http-01, dns-01)"
+            )
+        }));
+    }
+    Ok(())
+}
+
+/// A path a client's configuration names, on this host: under `--client-root` (tests) when
+/// the configuration file itself is.
+fn under_root(root: &std::path::Path, config: &str, path: &str) -> std::path::PathBuf {
+    if root != std::path::Path::new("/") && std::path::Path::new(config).starts_with(root) {
+        root.join(path.trim_start_matches('/'))
+    } else {
+        std::path::PathBuf::from(path)
+    }
+}
+
+/// HOOK(capath-token), the CLI half: the real token round trip per certificate. For each
+/// distinct `spec.webroot` of `config.specs`, `probe::token` (capath's module) writes one real
+/// challenge file, sets that target's `spec.expect_body` to its key authorization, and is
+/// removed after the probes (and on Ctrl-C). `probe::config_for_target` then hands webroot and
+/// body to the HTTP-01 probe. `probe::token` is not on this branch: this writes nothing, and
+/// no round trip is claimed.
+fn tokens_for_targets(_config: &mut Config) {}
+
 fn probe_all(
     config: &Config,
+    acme_clients: Option<ClientsFacts>,
     stream: Option<Streamed>,
 ) -> Result<probe::Gathered<signals::Stop>, ToolError> {
     raise_open_files_limit(config.verbose);
@@ -228,6 +336,7 @@ fn probe_all(
             http: probe::http::ReqwestHttp,
             host: probe::host::LinuxHost {
                 ports: vec![diagnose::ca::HTTP01_PORT, diagnose::ca::HTTPS_PORT],
+                acme_clients,
             },
         };
         let many = config.domains.len() > 1;

@@ -112,6 +112,21 @@ pub struct Args {
     #[arg(long, value_name = "FILE")]
     vantage_ca: Option<PathBuf>,
 
+    /// Check every certificate the ACME clients on this host renew (certbot, acme.sh, lego,
+    /// Caddy, Traefik), each name with its own method and webroot, read from their configs
+    #[arg(long, conflicts_with_all = ["domains", "file", "from_facts"])]
+    all: bool,
+
+    /// Also read this ACME client configuration (a certbot renewal conf, an acme.sh domain
+    /// conf, a lego JSON, unit or crontab, a Caddyfile, Traefik's config or acme.json, or a
+    /// directory of them); repeatable
+    #[arg(long = "client-config", value_name = "PATH")]
+    client_config: Vec<PathBuf>,
+
+    /// Prefix for the ACME clients' default paths (tests; default /)
+    #[arg(long, value_name = "DIR", default_value = "/", hide = true)]
+    client_root: PathBuf,
+
     /// Show details of every finding, including explained symptoms
     #[arg(short, long)]
     verbose: bool,
@@ -165,12 +180,12 @@ pub fn validate(args: Args, invocation: String) -> Result<Config, ToolError> {
     } else {
         Output::Human
     };
-    if args.domains.is_empty() && args.file.is_none() && args.from_facts.is_empty() {
+    if args.domains.is_empty() && args.file.is_none() && args.from_facts.is_empty() && !args.all {
         return Err(ToolError::usage(
-            "no domain given: acme-doctor example.com (or --from-facts FILE, or explain CODE)",
+            "no domain given: acme-doctor example.com (or --all, --from-facts FILE, or explain CODE)",
         ));
     }
-    let domains = if !args.from_facts.is_empty() {
+    let domains = if !args.from_facts.is_empty() || args.all {
         Vec::new()
     } else {
         collect_domains(&args.domains, args.file.as_deref())?
@@ -223,6 +238,12 @@ pub fn validate(args: Args, invocation: String) -> Result<Config, ToolError> {
         vantage_token,
         vantage_ca: args.vantage_ca,
         invocation,
+        specs: Vec::new(),
+        clients: config::ClientsConfig {
+            all: args.all,
+            extra: args.client_config,
+            root: args.client_root,
+        },
     })
 }
 

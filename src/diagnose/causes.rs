@@ -137,6 +137,7 @@ pub fn priority(code: Code) -> u8 {
         Code::FirewallAllowlist => 31,
         Code::ListenerWrongAddress => 40,
         Code::NoListener => 41,
+        Code::StandalonePortBusy => 46,
         Code::FirewallUnknown => 50,
         Code::ChallengeStatus => 60,
         Code::BadRedirect => 61,

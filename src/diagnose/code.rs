@@ -51,6 +51,7 @@ codes! {
     Ipv6NoRoute => "ipv6-no-route",
     NoListener => "no-listener",
     ListenerWrongAddress => "listener-wrong-address",
+    StandalonePortBusy => "standalone-port-busy",
     FirewallDrops => "firewall-drops",
     FirewallAllowlist => "firewall-allowlist",
     FirewallUnknown => "firewall-unknown",

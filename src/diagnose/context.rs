@@ -186,6 +186,20 @@ impl<'a> Context<'a> {
         self.target.method()
     }
 
+    /// The certificate of this name that a standalone ACME client renews (certbot
+    /// `--standalone`, lego `--http` without a webroot, acme.sh `--standalone`): the target's
+    /// own under `--all`, else one the host's client configurations name it in.
+    pub fn standalone(&self) -> Option<&'a crate::facts::ManagedCert> {
+        if let Some(c) = &self.target.certificate {
+            return c.standalone_port().is_some().then_some(c);
+        }
+        self.host
+            .acme_clients
+            .as_ref()?
+            .for_name(self.domain)
+            .find(|c| c.standalone_port().is_some())
+    }
+
     /// The port the CA connects to for this method; dns-01 connects nowhere.
     pub fn validation_port(&self) -> Option<u16> {
         match self.method() {

@@ -41,11 +41,17 @@ pub enum Note {
     /// An IPv4 blocker demoted to a warning: the CA's IPv6 path works, so IPv4 is only its
     /// fallback (see `rank::ipv4_is_only_the_fallback`).
     Ipv4OnlyFallback,
+    /// A refused connect while a standalone ACME client is between runs (see
+    /// `checks::standalone::between_runs`).
+    StandaloneBetweenRuns,
 }
 
 impl Note {
     pub fn text(self) -> &'static str {
         match self {
+            Note::StandaloneBetweenRuns => {
+                "A standalone ACME client renews this name and listens on the port only while it runs: between runs a refused connection is expected."
+            }
             Note::Ipv4OnlyFallback => {
                 "The CA connects over IPv6 first, which works, so today it never needs IPv4; but IPv4 is the fallback the day IPv6 hiccups, and CAs or clients without IPv6 use nothing else."
             }

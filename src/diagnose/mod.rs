@@ -14,12 +14,14 @@ mod context;
 mod dns01;
 mod finding;
 mod http01;
+mod origin;
 mod rank;
 pub mod registry;
 #[cfg(test)]
 mod testkit;
 
 pub use checks::firewall;
+pub use checks::outside::BLIND_SPOT;
 pub use code::Code;
 pub use context::{Context, Ipv6Off};
 pub use finding::{Certainty, Diagnosis, Finding, Note, Severity, Verdict};
@@ -91,6 +93,8 @@ pub fn diagnose(run: &RunFacts, target: &TargetFacts) -> Diagnosis {
     }
     let mut findings = out.findings;
     rank::ipv4_is_only_the_fallback(&cx, &mut findings);
+    checks::standalone::between_runs(&mut findings);
+    origin::annotate(&cx, &mut findings);
     let findings = rank::rank(findings);
     let verdict = if findings.iter().any(|f| f.severity == Severity::Blocker) {
         Verdict::Fail

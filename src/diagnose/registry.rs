@@ -21,6 +21,7 @@ pub const REGISTRY: &[CheckDef] = &[
     checks::authoritative::CHECK,
     checks::host::CHECK,
     checks::listener::CHECK,
+    checks::standalone::CHECK,
     checks::firewall::CHECK,
     checks::reachability::CHECK,
     checks::outside::CHECK,

@@ -88,6 +88,7 @@ impl Scenario {
             default_route_dev_v4: Some("eth0".into()),
             default_route_dev_v6: Some("eth0".into()),
             firewall: None,
+            acme_clients: None,
         };
         let target = TargetFacts {
             target: Target {
@@ -109,6 +110,7 @@ impl Scenario {
             dnssec: Vec::new(),
             authoritative: None,
             vantages: Vec::new(),
+            certificate: None,
             duration_ms: 5,
         };
         Scenario {
@@ -335,6 +337,58 @@ impl Scenario {
     pub fn no_v6_route(mut self) -> Scenario {
         self.run.host.default_route_v6 = Probed::Known(false);
         self.run.host.default_route_dev_v6 = None;
+        self
+    }
+
+    /// The name's certificate, as `--all` found it: certbot renews it with `challenge`, per
+    /// `/etc/letsencrypt/renewal/example.test.conf` line 12.
+    pub fn certificate(mut self, challenge: crate::facts::Challenge) -> Scenario {
+        let key = match challenge {
+            crate::facts::Challenge::Webroot { .. } => "webroot_path",
+            crate::facts::Challenge::Standalone { port: 80 } => "authenticator",
+            crate::facts::Challenge::Standalone { .. } => "http01_port",
+            _ => "authenticator",
+        };
+        let cert = crate::facts::ManagedCert {
+            client: crate::facts::AcmeClient::Certbot,
+            name: "example.test".into(),
+            config: "/etc/letsencrypt/renewal/example.test.conf".into(),
+            key: key.into(),
+            line: Some(12),
+            names: vec!["example.test".into()],
+            challenge,
+            webroots: Vec::new(),
+            certificate: None,
+            not_before: None,
+            expiry: Probed::Unknown(crate::facts::Unknown::failed("test")),
+            next_try: crate::facts::NextTry::Unknown { why: "test".into() },
+            server: None,
+            pre_hook: None,
+        };
+        for t in &mut self.run.targets {
+            t.certificate = Some(cert.clone());
+        }
+        self
+    }
+
+    /// The host's client configurations name an enabled web server unit.
+    pub fn web_units(mut self, units: &[&str]) -> Scenario {
+        let clients = self
+            .run
+            .host
+            .acme_clients
+            .get_or_insert_with(Default::default);
+        clients.web_units = units.iter().map(|u| u.to_string()).collect();
+        self
+    }
+
+    /// The certificate's pre-renewal hook.
+    pub fn pre_hook(mut self, hook: &str) -> Scenario {
+        for t in &mut self.run.targets {
+            if let Some(c) = &mut t.certificate {
+                c.pre_hook = Some(hook.into());
+            }
+        }
         self
     }
 

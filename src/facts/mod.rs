@@ -10,7 +10,13 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 
+mod clients;
 mod migrate;
+
+pub use clients::{
+    AcmeClient, Challenge, ClientsFacts, ConfigWarning, ManagedCert, Moment, NameWebroot, NextTry,
+    UnreadablePath,
+};
 
 pub use crate::domain::DomainName;
 pub use migrate::{LoadError, from_json};
@@ -93,6 +99,10 @@ pub struct TargetFacts {
     /// run (`--vantage`), or runs saved elsewhere and joined offline (`--from-facts A B`).
     #[serde(default)]
     pub vantages: Vec<VantageFacts>,
+    /// The certificate this name was checked for (`--all`): which client renews it, from
+    /// which file and key, how, and when it expires.
+    #[serde(default)]
+    pub certificate: Option<ManagedCert>,
     pub duration_ms: u64,
 }
 
@@ -696,6 +706,10 @@ pub struct HostFacts {
     /// the firewall was read.
     #[serde(default)]
     pub firewall: Option<FirewallFacts>,
+    /// The ACME clients configured here and the certificates they renew. `None` when not read
+    /// (saved facts, a run from elsewhere).
+    #[serde(default)]
+    pub acme_clients: Option<ClientsFacts>,
 }
 
 /// The rulesets, verbatim, so a saved facts file can be re-evaluated offline.

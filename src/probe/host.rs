@@ -11,6 +11,8 @@ use std::path::Path;
 pub struct LinuxHost {
     /// Listening ports worth reporting.
     pub ports: Vec<u16>,
+    /// The ACME clients' configurations, read once before the run (`probe::clients`).
+    pub acme_clients: Option<crate::facts::ClientsFacts>,
 }
 
 impl HostProbe for LinuxHost {
@@ -35,6 +37,7 @@ impl HostProbe for LinuxHost {
                 .ok()
                 .and_then(|t| default_route_dev_v6(&t)),
             firewall: Some(super::firewall::firewall_facts()),
+            acme_clients: self.acme_clients.clone(),
         }
     }
 }
@@ -54,6 +57,7 @@ pub fn unknown_host_facts(reason: &str) -> HostFacts {
         default_route_dev_v4: None,
         default_route_dev_v6: None,
         firewall: None,
+        acme_clients: None,
     }
 }
 
@@ -382,6 +386,7 @@ mod tests {
     fn reading_this_host_never_panics() {
         let facts = LinuxHost {
             ports: vec![80, 443],
+            acme_clients: None,
         }
         .host_facts();
         assert!(matches!(

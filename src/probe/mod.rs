@@ -3,6 +3,7 @@
 //! once, however many names, and one [`TargetFacts`] per name. A probe never fails the run: a
 //! timeout, a refusal or a permission error is recorded as a fact.
 
+pub mod clients;
 pub mod dns;
 pub mod dns_raw;
 pub mod dns_view;
@@ -13,7 +14,7 @@ pub mod http01;
 pub mod tcp;
 pub mod vantage;
 
-use crate::config::Config;
+use crate::config::{Config, TargetSpec};
 use crate::domain::DomainName;
 use crate::facts::{
     CaaFacts, ConnectFact, Dns01Facts, DnsFacts, DnsLookup, DnsOutcome, FACTS_VERSION, Family,
@@ -189,8 +190,16 @@ where
             futures_util::stream::iter(config.domains.iter().enumerate().map(|(index, domain)| {
                 let limits = &limits;
                 async move {
-                    let facts =
-                        gather_target(config, domain, dns, tcp, http, limits, vantages).await;
+                    let facts = gather_target(
+                        config,
+                        config.spec(index),
+                        domain,
+                        dns,
+                        tcp,
+                        http,
+                        Shared { limits, vantages },
+                    )
+                    .await;
                     on_target(ready, index, &facts);
                     (index, facts)
                 }
@@ -271,14 +280,22 @@ impl<O: HostProbe> HostTask<O> {
 
 /// One name: its DNS, then the facts its validation method needs, with its CAA, the
 /// authoritative view, and SERVFAILs asked again without DNSSEC validation.
+/// What every target of a run shares: the per-address connection limits and the vantage
+/// client.
+#[derive(Clone, Copy)]
+struct Shared<'a> {
+    limits: &'a http01::Limits,
+    vantages: Option<&'a Result<reqwest::Client, String>>,
+}
+
 async fn gather_target<D, C, H>(
     config: &Config,
+    spec: TargetSpec,
     domain: &DomainName,
     dns: &D,
     tcp: &C,
     http: &H,
-    limits: &http01::Limits,
-    vantages: Option<&Result<reqwest::Client, String>>,
+    Shared { limits, vantages }: Shared<'_>,
 ) -> TargetFacts
 where
     D: DnsProbe + RawDns,
@@ -286,6 +303,7 @@ where
     H: HttpProbe,
 {
     let started = Instant::now();
+    let method_of_target = spec.method;
     let resolver = dns.describe();
     let at = resolver.first_ip().map(|ip| Where {
         resolver: match &resolver {
@@ -298,9 +316,9 @@ where
     let name = domain.ascii.as_str();
     // A wildcard with http-01 is settled by the name alone: the CA would not even offer the
     // challenge.
-    let settled = domain.wildcard && config.method == Method::Http01;
+    let settled = domain.wildcard && method_of_target == Method::Http01;
     let addresses = async {
-        if settled || config.method != Method::Http01 {
+        if settled || method_of_target != Method::Http01 {
             return None;
         }
         let (a, aaaa) = tokio::join!(
@@ -310,7 +328,7 @@ where
         Some(DnsFacts { a, aaaa })
     };
     let challenge = async {
-        match (&at, config.method) {
+        match (&at, method_of_target) {
             (Some(at), Method::Dns01) => {
                 Some(dns_view::dns01(dns, at, name, config.expect_txt.clone()).await)
             }
@@ -323,7 +341,7 @@ where
     // deadline (http-01 only: dns-01 connects nowhere).
     let outside = async {
         match vantages {
-            Some(client) if !settled && config.method == Method::Http01 => match client {
+            Some(client) if !settled && method_of_target == Method::Http01 => match client {
                 Ok(client) => vantage::ask_all(config, client, name, &token_path).await,
                 Err(e) => config
                     .vantages
@@ -355,7 +373,7 @@ where
         let caa = caa.await;
 
         let method = async {
-            match config.method {
+            match method_of_target {
                 Method::Http01 => {
                     let plan = http01::Plan {
                         targets: http01::targets(dns_facts.as_ref(), config.allow_reserved),
@@ -429,6 +447,7 @@ where
         dnssec,
         authoritative,
         vantages: vantage_facts,
+        certificate: spec.certificate,
         duration_ms: started.elapsed().as_millis() as u64,
     }
 }
@@ -596,6 +615,8 @@ mod tests {
             vantage_token: None,
             vantage_ca: None,
             invocation: String::new(),
+            specs: Vec::new(),
+            clients: Default::default(),
         };
         let host = Arc::new(CountingHost::default());
         let runtime = tokio::runtime::Builder::new_current_thread()

@@ -101,6 +101,20 @@ fn render_one(out: &mut String, o: &Outcome, p: &Palette, verbose: bool) {
             String::new()
         },
     );
+    if let Some(c) = &o.target.certificate {
+        let _ = writeln!(
+            out,
+            "  {}",
+            p.dim(&clean(&format!(
+                "certificate: {} {} · {} · expires {} · {}",
+                c.client,
+                c.name,
+                c.challenge.describe(),
+                super::clients::expiry(c),
+                super::clients::origin(c)
+            )))
+        );
+    }
     let (b, w) = (count(Severity::Blocker), count(Severity::Warning));
     if d.findings.is_empty() {
         let _ = match o.target.method() {

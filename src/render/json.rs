@@ -26,6 +26,10 @@ struct TargetOut<'a> {
     domain: &'a str,
     method: &'static str,
     resolver: String,
+    /// `--all`: the certificate this name was checked for (client, file, key, challenge,
+    /// expiry, next try).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    certificate: Option<&'a crate::facts::ManagedCert>,
 }
 
 #[derive(Serialize)]
@@ -52,6 +56,7 @@ fn report<'a>(o: &'a Outcome<'a>) -> DomainReport<'a> {
             domain: &o.target.target.domain.ascii,
             method: o.target.method().as_str(),
             resolver: o.target.target.resolver.to_string(),
+            certificate: o.target.certificate.as_ref(),
         },
         verdict: o.diagnosis.verdict,
         incomplete: o.diagnosis.incomplete,

@@ -63,6 +63,17 @@ fn render_one(out: &mut String, o: &Outcome, invocation: &str) {
     let _ = writeln!(out, "| Time | {} |", cell(&run.started_at));
     let _ = writeln!(out, "| Method | {} |", o.target.method().as_str());
     let _ = writeln!(out, "| Resolver | {} |", cell(&target.resolver.to_string()));
+    if let Some(c) = &o.target.certificate {
+        let _ = writeln!(
+            out,
+            "| Certificate | {} {}, {}, expires {}, set in {} |",
+            cell(c.client.as_str()),
+            cell(&c.name),
+            cell(&c.challenge.describe()),
+            cell(&super::clients::expiry(c)),
+            cell(&super::clients::origin(c))
+        );
+    }
     let _ = writeln!(out, "| Duration | {} ms |\n", run.duration_ms);
 
     if d.findings.is_empty() {

@@ -31,6 +31,9 @@ pub struct Target {
     pub domain: String,
     pub method: String,
     pub resolver: String,
+    /// `--all` only: the certificate the name was checked for.
+    #[serde(default)]
+    pub certificate: Option<acme_doctor::facts::ManagedCert>,
 }
 
 #[derive(Debug, Deserialize, PartialEq, Eq)]
@@ -97,7 +100,12 @@ pub fn parse(stdout: &str) -> DomainReport {
         }
         if f.severity == Severity::Blocker && f.explained_by.is_none() {
             assert!(
-                f.ca_error.is_some() || f.code == "wildcard-needs-dns01",
+                // Two blockers stop before the CA validates anything: the CA refuses the
+                // wildcard order, and a standalone client that cannot bind its port never
+                // asks.
+                f.ca_error.is_some()
+                    || f.code == "wildcard-needs-dns01"
+                    || f.code == "standalone-port-busy",
                 "{} has no ca_error",
                 f.code
             );

@@ -161,6 +161,41 @@ impl Check for Listeners {
 
 fn missing(cx: &Context, family: Family, published: &IpAddr, on_port: &[Listener]) -> Finding {
     let port = cx.dial_port();
+    // A standalone ACME client listens on port 80 only while it runs (issue 11 item 5): an
+    // empty port between runs is expected. What would stop it during its run (the firewall,
+    // another service on the port) has its own findings.
+    if let Some(cert) = cx.standalone()
+        && on_port.is_empty()
+        && cert.standalone_port() == Some(port)
+    {
+        return Finding::new(
+            Code::NoListener,
+            Severity::Info,
+            format!(
+                "nothing listens on port {port} now: {} answers the challenge itself (standalone) and listens only while it runs",
+                cert.client
+            ),
+        )
+        .family(family)
+        .port(port)
+        .detail(format!(
+            "{} {} {published} is configured here and no socket takes {} connections on port {port} between renewals. {}'s standalone server binds the port while it validates, so the port must be free and reachable then.",
+            cx.domain,
+            family.record_type(),
+            family.label(),
+            cert.client
+        ))
+        .evidence(format!(
+            "{} {}: `{}` ({})",
+            cert.client,
+            cert.place(),
+            cert.key,
+            cert.challenge.describe()
+        ))
+        .evidence(format!(
+            "no listening TCP socket on port {port} (ss -ltn 'sport = :{port}')"
+        ));
+    }
     let summary = if on_port.is_empty() {
         format!("nothing listens on port {port}")
     } else {
@@ -187,6 +222,24 @@ fn missing(cx: &Context, family: Family, published: &IpAddr, on_port: &[Listener
         f = f.evidence(format!(
             "no listening TCP socket on port {port} (ss -ltn 'sport = :{port}')"
         ));
+    }
+    // A standalone client on another port: the CA still connects to port 80.
+    if let Some(cert) = cx.standalone()
+        && let Some(other) = cert.standalone_port().filter(|p| *p != port)
+    {
+        f = f
+            .evidence(format!(
+                "{} {}: `{}` makes its standalone server listen on port {other}, but the CA connects to port {port}",
+                cert.client,
+                cert.place(),
+                cert.key
+            ))
+            .fix(format!(
+                "forward port {port} to {other} while {} runs, or remove `{}` in {} so it listens on port {port}",
+                cert.client,
+                cert.key,
+                cert.place()
+            ));
     }
     let docker_v4_only = family == Family::Ipv6
         && on_port
@@ -272,6 +325,45 @@ mod tests {
                 ..
             }]
         ));
+    }
+
+    fn with_standalone(s: Scenario, port: u16) -> Scenario {
+        s.certificate(crate::facts::Challenge::Standalone { port })
+    }
+
+    #[test]
+    fn nothing_listening_is_only_info_when_a_standalone_client_renews_the_name() {
+        let s = with_standalone(Scenario::dual_stack().listeners(vec![]), 80);
+        let cx = s.context();
+        let found = Listeners.detect(&cx);
+        assert_eq!(found.len(), 2);
+        for e in &found {
+            let f = Listeners.word(&cx, e);
+            assert_eq!((f.code, f.severity), (Code::NoListener, Severity::Info));
+            assert!(
+                f.title.contains("certbot answers the challenge itself"),
+                "{}",
+                f.title
+            );
+            assert!(
+                f.evidence[0].contains("renewal/example.test.conf:12"),
+                "{:?}",
+                f.evidence
+            );
+        }
+    }
+
+    #[test]
+    fn a_standalone_client_on_another_port_still_leaves_port_80_dead() {
+        let s = with_standalone(Scenario::dual_stack().listeners(vec![]), 8080);
+        let cx = s.context();
+        let f = Listeners.word(&cx, &Listeners.detect(&cx)[0]);
+        assert_eq!(f.severity, Severity::Blocker);
+        assert!(
+            f.evidence.iter().any(|e| e.contains("port 8080")),
+            "{:?}",
+            f.evidence
+        );
     }
 
     #[test]

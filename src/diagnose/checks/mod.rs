@@ -11,3 +11,4 @@ pub mod host;
 pub mod listener;
 pub mod outside;
 pub mod reachability;
+pub mod standalone;

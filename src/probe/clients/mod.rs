@@ -1,0 +1,419 @@
+//! `--all`: the certificates the ACME clients on this host renew, read from their own
+//! configuration files, read-only. One parser per client, each in its own file, all producing
+//! the same [`ManagedCert`] plan; this module finds the files (each client's default paths,
+//! under `--client-root`, plus every `--client-config PATH`), caps what it reads, and turns
+//! every problem into a fact: an unreadable path is an [`UnreadablePath`], a line no parser
+//! understands is a [`ConfigWarning`] naming the file and line. Nothing here panics on input.
+
+pub mod acmesh;
+pub mod caddy;
+pub mod cert;
+pub mod certbot;
+pub mod lego;
+pub mod traefik;
+
+use crate::facts::{
+    ClientsFacts, ConfigWarning, ManagedCert, Moment, NextTry, Probed, Unknown, UnreadablePath,
+};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+/// Where to look.
+#[derive(Debug, Clone)]
+pub struct Discover {
+    /// Prefix for every default path (`/` on a real host; a directory tree in tests).
+    pub root: PathBuf,
+    /// `--client-config` paths: files of any client, or directories of them.
+    pub extra: Vec<PathBuf>,
+    /// Whether the default paths are searched at all.
+    pub defaults: bool,
+}
+
+/// Bytes read from one file at most: a renewal conf is under 2 KB, an acme.json with a few
+/// hundred certificates a few MB.
+pub const FILE_CAP: u64 = 16 * 1024 * 1024;
+/// Files opened at most, however many a directory holds.
+pub const FILES_CAP: usize = 4096;
+
+/// The file reader every parser goes through: capped, counting, and recording what it could
+/// not read.
+pub struct Fs {
+    pub root: PathBuf,
+    opened: usize,
+    pub facts: ClientsFacts,
+}
+
+impl Fs {
+    pub fn new(root: &Path) -> Fs {
+        Fs {
+            root: root.to_path_buf(),
+            opened: 0,
+            facts: ClientsFacts::default(),
+        }
+    }
+
+    /// A path of the host (`/etc/letsencrypt`) under the root.
+    pub fn host_path(&self, path: &str) -> PathBuf {
+        let rel = path.trim_start_matches('/');
+        if rel.is_empty() {
+            self.root.clone()
+        } else {
+            self.root.join(rel)
+        }
+    }
+
+    /// A path named inside a configuration file in directory `relative_to`: an absolute one
+    /// is under the root when that file is (a test tree), as is otherwise.
+    pub fn named_path(&self, path: &str, relative_to: &Path) -> PathBuf {
+        if Path::new(path).is_absolute() {
+            if self.root != Path::new("/") && relative_to.starts_with(&self.root) {
+                self.host_path(path)
+            } else {
+                PathBuf::from(path)
+            }
+        } else {
+            relative_to.join(path)
+        }
+    }
+
+    /// A file's text: `None` when it does not exist (not a fact worth keeping) or could not
+    /// be read (recorded as unreadable).
+    pub fn read_text(&mut self, path: &Path) -> Option<String> {
+        self.read_bytes(path)
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+    }
+
+    pub fn read_bytes(&mut self, path: &Path) -> Option<Vec<u8>> {
+        if self.opened >= FILES_CAP {
+            self.facts.truncated = true;
+            return None;
+        }
+        self.opened += 1;
+        let file = match std::fs::File::open(path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+            Err(e) => {
+                self.unreadable(path, &e);
+                return None;
+            }
+        };
+        let mut bytes = Vec::new();
+        match file.take(FILE_CAP + 1).read_to_end(&mut bytes) {
+            Ok(_) if bytes.len() as u64 > FILE_CAP => {
+                self.warn(
+                    path,
+                    None,
+                    format!("larger than {FILE_CAP} bytes; not read"),
+                );
+                None
+            }
+            Ok(_) => Some(bytes),
+            Err(e) => {
+                self.unreadable(path, &e);
+                None
+            }
+        }
+    }
+
+    /// The entries of a directory, sorted; none when it does not exist.
+    pub fn list(&mut self, dir: &Path) -> Vec<PathBuf> {
+        match std::fs::read_dir(dir) {
+            Ok(entries) => {
+                let mut paths: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
+                paths.sort();
+                if paths.len() > FILES_CAP {
+                    paths.truncate(FILES_CAP);
+                    self.facts.truncated = true;
+                }
+                paths
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotADirectory => Vec::new(),
+            Err(e) => {
+                self.unreadable(dir, &e);
+                Vec::new()
+            }
+        }
+    }
+
+    /// Home directories: `/root` and `/home/*`.
+    pub fn homes(&mut self) -> Vec<PathBuf> {
+        let mut homes = vec![self.host_path("/root")];
+        let home = self.host_path("/home");
+        homes.extend(self.list(&home).into_iter().filter(|p| p.is_dir()));
+        homes
+    }
+
+    fn unreadable(&mut self, path: &Path, e: &std::io::Error) {
+        let shown = show(path);
+        let why = if e.kind() == std::io::ErrorKind::PermissionDenied {
+            Unknown::PermissionDenied {
+                program: "acme-doctor".into(),
+                message: format!("{shown}: {e}"),
+            }
+        } else {
+            Unknown::failed(format!("{shown}: {e}"))
+        };
+        if !self.facts.unreadable.iter().any(|u| u.path == shown) {
+            self.facts
+                .unreadable
+                .push(UnreadablePath { path: shown, why });
+        }
+    }
+
+    pub fn warn(&mut self, file: &Path, line: Option<u32>, message: impl Into<String>) {
+        self.facts.warnings.push(ConfigWarning {
+            file: show(file),
+            line,
+            message: crate::sanitize::line(&message.into(), 300),
+        });
+    }
+
+    /// A certificate file's expiry and names.
+    pub fn certificate(&mut self, path: &Path) -> Result<cert::CertInfo, Unknown> {
+        match std::fs::metadata(path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(Unknown::failed(format!("{} does not exist", show(path))));
+            }
+            _ => {}
+        }
+        let bytes = self
+            .read_bytes(path)
+            .ok_or_else(|| Unknown::failed(format!("{} could not be read", show(path))))?;
+        cert::read(&bytes).map_err(|e| Unknown::failed(format!("{}: {e}", show(path))))
+    }
+}
+
+/// A path as facts show it.
+pub fn show(path: &Path) -> String {
+    crate::sanitize::line(&path.display().to_string(), 500)
+}
+
+/// Reads every client's configuration. Cheap (a few directory listings and small files) and
+/// read-only; capped at [`FILES_CAP`] files of [`FILE_CAP`] bytes.
+pub fn discover(opts: &Discover) -> ClientsFacts {
+    let mut fs = Fs::new(&opts.root);
+    if opts.defaults {
+        certbot::discover(&mut fs);
+        acmesh::discover(&mut fs);
+        lego::discover(&mut fs);
+        caddy::discover(&mut fs);
+        traefik::discover(&mut fs);
+        web_units(&mut fs);
+    }
+    for path in &opts.extra {
+        if path.is_dir() {
+            for file in fs.list(path) {
+                if file.is_file() {
+                    by_content(&mut fs, &file, false);
+                }
+            }
+        } else {
+            by_content(&mut fs, path, true);
+        }
+    }
+    // One certificate found twice (a default path also given with --client-config) is one.
+    let mut seen = std::collections::HashSet::new();
+    fs.facts
+        .certificates
+        .retain(|c| seen.insert((c.client, c.config.clone(), c.name.clone())));
+    fs.facts
+}
+
+/// A `--client-config` file: its client told by its name and content.
+fn by_content(fs: &mut Fs, path: &Path, named: bool) {
+    let Some(text) = fs.read_text(path) else {
+        if named && !path.exists() {
+            fs.warn(path, None, "no such file");
+        }
+        return;
+    };
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    if text.contains("[renewalparams]") || (name.ends_with(".conf") && text.contains("archive_dir"))
+    {
+        certbot::parse_file(fs, path, &text);
+    } else if text.contains("Le_Domain=") {
+        acmesh::parse_file(fs, path, &text);
+    } else if name.ends_with(".json") && text.contains("\"Certificates\"") {
+        traefik::parse_acme_json(fs, path, &text, None);
+    } else if name.ends_with(".json") && text.contains("\"domain\"") {
+        lego::parse_json_file(fs, path, &text);
+    } else if text.contains("certificatesResolvers") || text.contains("certificatesresolvers") {
+        traefik::parse_static(fs, path, &text);
+    } else if name.starts_with("Caddyfile") {
+        caddy::parse_file(fs, path, &text);
+    } else if lego::has_command(&text) {
+        lego::parse_commands_file(fs, path, &text);
+    } else if named {
+        fs.warn(
+            path,
+            None,
+            "not a configuration of certbot, acme.sh, lego, Caddy or Traefik that acme-doctor recognises",
+        );
+    }
+}
+
+/// Enabled systemd units of web servers, which hold port 80 whenever they run.
+fn web_units(fs: &mut Fs) {
+    const SERVERS: &[&str] = &[
+        "nginx",
+        "apache2",
+        "httpd",
+        "caddy",
+        "lighttpd",
+        "haproxy",
+        "traefik",
+        "varnish",
+        "openresty",
+        "h2o",
+    ];
+    let dir = fs.host_path("/etc/systemd/system");
+    let mut units = Vec::new();
+    for wants in fs.list(&dir) {
+        let is_wants = wants
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().ends_with(".wants"));
+        if !is_wants {
+            continue;
+        }
+        for unit in fs.list(&wants) {
+            let Some(name) = unit.file_name().map(|n| n.to_string_lossy().into_owned()) else {
+                continue;
+            };
+            let stem = name.strip_suffix(".service").unwrap_or(&name);
+            if SERVERS.contains(&stem) && !units.contains(&name) {
+                units.push(name);
+            }
+        }
+    }
+    fs.facts.web_units = units;
+}
+
+/// The certificate's expiry and, when the file gave them, its names.
+pub fn expiry_of(
+    fs: &mut Fs,
+    path: Option<&Path>,
+) -> (Probed<Moment>, Option<Moment>, Vec<String>) {
+    let Some(path) = path else {
+        return (
+            Probed::Unknown(Unknown::failed(
+                "the configuration names no certificate file",
+            )),
+            None,
+            Vec::new(),
+        );
+    };
+    match fs.certificate(path) {
+        Ok(info) => (
+            Probed::Known(Moment::from_unix(info.not_after)),
+            Some(Moment::from_unix(info.not_before)),
+            info.dns_names,
+        ),
+        Err(why) => (Probed::Unknown(why), None, Vec::new()),
+    }
+}
+
+/// `window` seconds before expiry, with the rule that says so.
+pub fn before_expiry(expiry: &Probed<Moment>, window: i64, rule: String) -> NextTry {
+    match expiry {
+        Probed::Known(at) => NextTry::At {
+            at: Moment::from_unix(at.unix - window),
+            rule,
+        },
+        Probed::Unknown(_) => NextTry::Unknown {
+            why: "the certificate's expiry is unknown".into(),
+        },
+    }
+}
+
+/// Sorts and deduplicates names, lower-cased as DNS compares them.
+pub fn names(list: impl IntoIterator<Item = String>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for n in list {
+        let n = n.trim().trim_end_matches('.').to_ascii_lowercase();
+        if !n.is_empty() && !out.contains(&n) {
+            out.push(n);
+        }
+    }
+    out
+}
+
+/// Used by parsers to build a plan with the shared defaults.
+#[allow(clippy::too_many_arguments)]
+pub fn plan(
+    client: crate::facts::AcmeClient,
+    name: String,
+    config: &Path,
+    key: &str,
+    line: Option<u32>,
+    names: Vec<String>,
+    challenge: crate::facts::Challenge,
+    certificate: Option<&Path>,
+) -> ManagedCert {
+    ManagedCert {
+        client,
+        name,
+        config: show(config),
+        key: key.to_string(),
+        line,
+        names,
+        challenge,
+        webroots: Vec::new(),
+        certificate: certificate.map(show),
+        not_before: None,
+        expiry: Probed::Unknown(Unknown::failed("not read")),
+        next_try: NextTry::Unknown {
+            why: "not read".into(),
+        },
+        server: None,
+        pre_hook: None,
+    }
+}
+
+#[cfg(test)]
+pub mod testdir {
+    //! A throwaway directory tree for parser tests, removed on drop.
+    use std::path::{Path, PathBuf};
+
+    pub struct TempTree(pub PathBuf);
+
+    impl TempTree {
+        pub fn new(tag: &str) -> TempTree {
+            use std::sync::atomic::{AtomicU32, Ordering};
+            static N: AtomicU32 = AtomicU32::new(0);
+            let dir = std::env::temp_dir().join(format!(
+                "acme-doctor-clients-{tag}-{}-{}",
+                std::process::id(),
+                N.fetch_add(1, Ordering::Relaxed)
+            ));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).unwrap();
+            TempTree(dir)
+        }
+
+        pub fn write(&self, rel: &str, text: &str) -> PathBuf {
+            let path = self.0.join(rel.trim_start_matches('/'));
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, text).unwrap();
+            path
+        }
+
+        pub fn path(&self) -> &Path {
+            &self.0
+        }
+    }
+
+    impl Drop for TempTree {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    pub const WEB_PEM: &str = include_str!("../../../tests/fixtures/clients/certs/web.pem");
+    pub const WRONG_PEM: &str = include_str!("../../../tests/fixtures/clients/certs/wrong.pem");
+    pub const SOLO_PEM: &str = include_str!("../../../tests/fixtures/clients/certs/solo.pem");
+    pub const DNS_PEM: &str = include_str!("../../../tests/fixtures/clients/certs/dns.pem");
+}
