@@ -13,6 +13,10 @@ pub enum Exit {
     Blocker = 1,
     /// acme-doctor itself could not run: bad usage, bad input, internal error.
     Error = 2,
+    /// Ctrl-C (SIGINT) stopped the run: 128 + 2, as a shell reports it.
+    Interrupted = 130,
+    /// SIGTERM stopped the run: 128 + 15.
+    Terminated = 143,
 }
 
 impl Exit {
@@ -29,6 +33,7 @@ impl Exit {
                 Exit::Incomplete => 1,
                 Exit::Blocker => 2,
                 Exit::Error => 3,
+                Exit::Interrupted | Exit::Terminated => 4,
             }
         }
         if rank(other) > rank(self) {

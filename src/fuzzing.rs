@@ -178,6 +178,8 @@ pub fn http_answer(bytes: &[u8]) {
                     cname_chain: Vec::new(),
                     ttl: None,
                     elapsed_ms: 1,
+                    queued_ms: 0,
+                    own_limit: false,
                 },
                 aaaa: crate::facts::DnsLookup {
                     outcome: crate::facts::DnsOutcome::NoData,
@@ -185,6 +187,8 @@ pub fn http_answer(bytes: &[u8]) {
                     cname_chain: Vec::new(),
                     ttl: None,
                     elapsed_ms: 1,
+                    queued_ms: 0,
+                    own_limit: false,
                 },
             }),
             method: MethodFacts::Http01(Http01Facts {

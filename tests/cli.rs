@@ -1,5 +1,6 @@
 //! CLI tier: the built binary's contract: exit codes, one-line errors, JSON errors, explain,
-//! the catalogue kept one-to-one with the codes. None of these tests touches the network.
+//! the catalogue kept one-to-one with the codes, batches and their interruption. None of these
+//! tests touches the network beyond loopback (a resolver there that never answers).
 
 // Tests panic on purpose: a broken fixture or lab step should stop them loudly.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -477,6 +478,227 @@ fn no_thread_to_spare_is_still_a_diagnosis() {
     let report: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
     assert_eq!(report["findings"][0]["code"], "wildcard-needs-dns01");
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// `-f`: comments (whole-line and after a name) and blank lines are skipped, a bad line is one
+/// error line naming its line number (exit 2), also under `--json`; names from `-` (stdin)
+/// join those of the command line; `--jobs` takes 1 to 1024.
+#[test]
+fn name_lists_and_jobs_are_checked_at_the_door() {
+    let dir = std::env::temp_dir().join(format!("acme-doctor-lists-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let list = dir.join("names.txt");
+    let file = list.to_string_lossy().into_owned();
+    std::fs::write(
+        &list,
+        "# header\n\n   \n*.a.example # trailing\n\t*.b.example\n",
+    )
+    .unwrap();
+    let run = acme_doctor_with_stdin(&["--json", "-f", &file, "-"], "*.c.example\n# only\n");
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let domains: Vec<String> = run
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["target"]["domain"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(domains, ["c.example", "a.example", "b.example"]);
+
+    std::fs::write(&list, "# header\n*.a.example\n\nexample\n").unwrap();
+    let run = acme_doctor(&["-f", &file]);
+    assert_eq!(run.code, 2);
+    stderr_is_one_error_line(&run);
+    assert!(run.stderr.contains("line 4: "), "{}", run.stderr);
+    let run = acme_doctor(&["--json", "-f", &file]);
+    assert_eq!(run.code, 2);
+    assert_eq!(run.json()["error"]["kind"], "input");
+    assert!(
+        run.json()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("line 4: ")
+    );
+    let run = acme_doctor_with_stdin(&["-"], "*.a.example\nbad name\n");
+    assert_eq!(run.code, 2);
+    stderr_is_one_error_line(&run);
+    assert!(
+        run.stderr.contains("standard input line 2"),
+        "{}",
+        run.stderr
+    );
+
+    for ok in ["1", "1024"] {
+        let run = acme_doctor(&["--jobs", ok, "*.a.example"]);
+        assert_eq!(run.code, 1, "--jobs {ok}: {}", run.stderr);
+    }
+    for bad in ["0", "1025", "-1"] {
+        let run = acme_doctor(&[&format!("--jobs={bad}"), "*.a.example"]);
+        assert_eq!(run.code, 2, "--jobs {bad}");
+        stderr_is_one_error_line(&run);
+        assert!(run.stderr.contains("--jobs"), "{}", run.stderr);
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Kills the child by its pid if the test stops before it exits.
+struct Reap(std::process::Child);
+
+impl Drop for Reap {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Ctrl-C mid-batch: the names that finished are printed, then the ones that did not, and the
+/// exit status is 130; no facts file is left behind. The batch is held in flight by a
+/// resolver on loopback that never answers (UDP bound, TCP listening, nothing read).
+#[test]
+fn ctrl_c_mid_batch_prints_what_finished_and_exits_130() {
+    use nix::sys::signal::{Signal, kill};
+    use std::io::BufRead;
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+
+    let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let port = udp.local_addr().unwrap().port();
+    let tcp = std::net::TcpListener::bind(("127.0.0.1", port)).ok();
+    let resolver = format!("127.0.0.1:{port}");
+    let dir = std::env::temp_dir().join(format!("acme-doctor-sigint-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let facts = dir.join("facts.json");
+    let facts_arg = facts.to_string_lossy().into_owned();
+    let mut child = Reap(
+        Command::new(common::BIN)
+            .args([
+                "--ndjson",
+                "--timeout",
+                "60s",
+                "--resolver",
+                &resolver,
+                "--save-facts",
+                &facts_arg,
+                // Settled without DNS: done at once.
+                "*.done.example",
+                "a.example",
+                "b.example",
+                "c.example",
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let stdout = child.0.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            if tx.send(line.unwrap_or_default()).is_err() {
+                break;
+            }
+        }
+    });
+    // The wildcard's line arrives first; the other three wait on the silent resolver.
+    let first = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the finished name is streamed");
+    let first: serde_json::Value = serde_json::from_str(&first).unwrap();
+    assert_eq!(first["target"]["domain"], "done.example");
+    std::thread::sleep(Duration::from_millis(300));
+    let started = Instant::now();
+    kill(
+        nix::unistd::Pid::from_raw(child.0.id() as i32),
+        Signal::SIGINT,
+    )
+    .unwrap();
+    let rest: Vec<String> = rx.iter().collect();
+    let status = child.0.wait().unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "stopped promptly, not after the 60 s timeout"
+    );
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.0.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert_eq!(status.code(), Some(130), "stderr: {stderr}");
+    assert_eq!(rest.len(), 1, "{rest:?}");
+    let last: serde_json::Value = serde_json::from_str(&rest[0]).unwrap();
+    assert_eq!(last["interrupted"]["signal"], "SIGINT");
+    assert_eq!(last["interrupted"]["finished"], 1);
+    let unfinished: Vec<(u64, &str)> = last["interrupted"]["unfinished"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| (u["index"].as_u64().unwrap(), u["domain"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        unfinished,
+        [(1, "a.example"), (2, "b.example"), (3, "c.example")]
+    );
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with(
+            "acme-doctor: interrupted (SIGINT): 1 of 4 names finished; not finished: a.example, b.example, c.example"
+        ),
+        "{stderr}"
+    );
+    assert!(!facts.exists(), "a run cut short writes no facts file");
+    std::fs::remove_dir_all(&dir).unwrap();
+    drop((udp, tcp));
+}
+
+/// Human output after Ctrl-C: the finished names' diagnoses on stdout, the unfinished names on
+/// stderr, exit 130.
+#[test]
+fn ctrl_c_in_human_output_keeps_the_finished_diagnoses() {
+    use nix::sys::signal::{Signal, kill};
+    use std::process::{Command, Stdio};
+    use std::time::Duration;
+
+    let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let resolver = format!("127.0.0.1:{}", udp.local_addr().unwrap().port());
+    let child = Command::new(common::BIN)
+        .args([
+            "--timeout",
+            "60s",
+            "--resolver",
+            &resolver,
+            "*.x.example",
+            "*.y.example",
+            "a.example",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    let mut child = Reap(child);
+    // Nothing is printed before the end in human output: wait until the resolver has been
+    // asked, so the wildcards (settled without DNS) are done and a.example is in flight.
+    let mut buf = [0u8; 512];
+    udp.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    udp.recv_from(&mut buf).expect("the resolver is asked");
+    std::thread::sleep(Duration::from_millis(300));
+    kill(pid, Signal::SIGINT).unwrap();
+    // The output is a few lines: it fits the pipes, so waiting first cannot block.
+    let status = child.0.wait().unwrap();
+    let (mut stdout, mut stderr) = (String::new(), String::new());
+    std::io::Read::read_to_string(&mut child.0.stdout.take().unwrap(), &mut stdout).unwrap();
+    std::io::Read::read_to_string(&mut child.0.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert_eq!(status.code(), Some(130), "{stderr}");
+    assert!(stdout.contains("*.x.example"), "{stdout}");
+    assert!(stdout.contains("*.y.example"), "{stdout}");
+    assert!(
+        stdout.contains("2 names: 0 pass, 0 at risk, 2 fail"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("a.example can"), "{stdout}");
+    assert!(
+        stderr.contains("2 of 3 names finished; not finished: a.example"),
+        "{stderr}"
+    );
 }
 
 /// Vantage flags are checked once, up front: a bad URL, a missing token, a serve without TLS

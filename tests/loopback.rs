@@ -189,3 +189,73 @@ fn a_slow_resolver_within_the_timeout_is_an_answer() {
     assert_eq!(a["outcome"]["kind"], "answer", "{report:#}");
     assert_ne!(report["findings"][0]["code"], "dns-no-answer", "{report:#}");
 }
+
+/// Starved of file descriptors (a tiny `ulimit -n`, soft and hard, set in the child's shell),
+/// acme-doctor never blames the resolver or the server for its own limit: each run either
+/// stops with a tool error (exit 2, one JSON error object, no panic), or is incomplete with
+/// no warning and no blocker (exit 3), or, with enough descriptors, gives the true answer
+/// (nothing listens on 127.0.0.5:80: port-refused). Both of the first kinds must be seen in
+/// the range, so the test cannot pass without meeting the limit.
+#[test]
+fn out_of_file_descriptors_is_never_the_servers_fault() {
+    let server = zone();
+    let resolver = server.addr.to_string();
+    let (mut tool_errors, mut own_limits, mut answers) = (0, 0, 0);
+    for limit in 6..=24 {
+        let out = std::process::Command::new("sh")
+            .args(["-c", &format!("ulimit -n {limit} && exec \"$0\" \"$@\"")])
+            .arg(common::BIN)
+            .args([
+                "--json",
+                "--allow-reserved",
+                "--timeout",
+                "1s",
+                "--resolver",
+                &resolver,
+                "private.test",
+            ])
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("panicked"), "limit {limit}: {stderr}");
+        let report: Value = serde_json::from_str(&stdout)
+            .unwrap_or_else(|e| panic!("limit {limit}: {e}: {stdout} {stderr}"));
+        match out.status.code() {
+            Some(2) => {
+                assert!(report["error"]["message"].is_string(), "{report:#}");
+                tool_errors += 1;
+            }
+            Some(3) => {
+                assert_eq!(report["verdict"], "pass", "limit {limit}: {report:#}");
+                assert_eq!(report["incomplete"], true);
+                for f in report["findings"].as_array().unwrap() {
+                    assert_eq!(f["severity"], "info", "limit {limit}: {f:#}");
+                }
+                assert!(stdout.contains("\"own_limit\": true"), "{report:#}");
+                own_limits += 1;
+            }
+            Some(1) => {
+                // (With few descriptors the host snapshot may be partial: its info lines vary.)
+                let judged: Vec<&str> = report["findings"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .filter(|f| f["severity"] != "info")
+                    .map(|f| f["code"].as_str().unwrap())
+                    .collect();
+                assert_eq!(judged, ["port-refused"], "limit {limit}: {report:#}");
+                let connects = &report["facts"]["targets"][0]["method"]["http-01"]["connects"];
+                for c in connects.as_array().unwrap() {
+                    assert_eq!(c["outcome"]["kind"], "refused", "limit {limit}: {c:#}");
+                }
+                answers += 1;
+            }
+            other => panic!("limit {limit}: exit {other:?}: {report:#}"),
+        }
+    }
+    assert!(
+        tool_errors > 0 && own_limits > 0 && answers > 0,
+        "{tool_errors} {own_limits} {answers}"
+    );
+}

@@ -5,6 +5,7 @@ use super::args::{Args, Command, validate};
 use super::error::ToolError;
 use super::facts_file::{join_runs, load_facts, save_facts};
 use super::print_stdout;
+use super::signals;
 use crate::config::{Config, FailOn, Output, TargetSpec};
 use crate::diagnose::{self, Diagnosis, Verdict};
 use crate::exit::Exit;
@@ -67,6 +68,8 @@ pub fn run(args: Args, invocation: String) -> Result<Exit, ToolError> {
     // `--ndjson` prints each name as soon as it is diagnosed, in completion order; `index`
     // gives the input order back.
     let streaming = config.output == Output::Ndjson && config.from_facts.is_empty();
+    // A streamed name is not kept (unless for --save-facts): its exit status is kept instead.
+    let streamed_exit = std::sync::Mutex::new(Exit::Pass);
     let print_one = |run: &RunFacts, index: usize, target: &TargetFacts| {
         let outcome = Outcome {
             run,
@@ -75,13 +78,20 @@ pub fn run(args: Args, invocation: String) -> Result<Exit, ToolError> {
             index,
         };
         print_stdout(&json::render_ndjson(std::slice::from_ref(&outcome)));
+        let mut worst = streamed_exit
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *worst = worst.worst(exit_for(&outcome.diagnosis, config.fail_on));
     };
+    let mut stopped = None;
     let runs = match config.from_facts.as_slice() {
-        [] => vec![probe_all(
-            &config,
-            clients.clone(),
-            streaming.then_some(&print_one),
-        )?],
+        [] => {
+            let gathered = probe_all(&config, clients.clone(), streaming.then_some(&print_one))?;
+            if let Some(signal) = gathered.stopped {
+                stopped = Some((signal, gathered.unfinished));
+            }
+            vec![gathered.run]
+        }
         [path] => load_facts(path)?,
         paths => {
             let mut loaded = Vec::new();
@@ -129,6 +139,9 @@ pub fn run(args: Args, invocation: String) -> Result<Exit, ToolError> {
     if !text.is_empty() {
         print_stdout(&text);
     }
+    if let Some((signal, unfinished)) = stopped {
+        return Ok(interrupted(&config, signal, &unfinished));
+    }
     // The diagnosis is printed first: a failed write of the facts file must not lose it. Its
     // error then goes to stderr, so that stdout stays one JSON document under --json.
     if let Some(Err(err)) = config
@@ -146,10 +159,51 @@ pub fn run(args: Args, invocation: String) -> Result<Exit, ToolError> {
         }
         return Ok(Exit::Error);
     }
+    let streamed = *streamed_exit
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     Ok(outcomes
         .iter()
         .map(|o| exit_for(&o.diagnosis, config.fail_on))
-        .fold(Exit::Pass, Exit::worst))
+        .fold(streamed, Exit::worst))
+}
+
+/// After a signal: what finished was printed above; this says which names did not finish,
+/// runs the registered cleanups and gives the signal's exit status. No facts file is written:
+/// a run cut short leaves nothing behind.
+fn interrupted(config: &Config, signal: signals::Stop, unfinished: &[usize]) -> Exit {
+    let names: Vec<(usize, &str)> = unfinished
+        .iter()
+        .filter_map(|i| config.domains.get(*i).map(|d| (*i, d.input.as_str())))
+        .collect();
+    let finished = config.domains.len() - names.len();
+    if config.output == Output::Ndjson {
+        print_stdout(&json::render_interrupted(signal.name(), finished, &names));
+    }
+    const SHOWN: usize = 20;
+    let mut list: Vec<String> = names
+        .iter()
+        .take(SHOWN)
+        .map(|(_, d)| crate::sanitize::line(d, 300))
+        .collect();
+    if names.len() > SHOWN {
+        list.push(format!("and {} more", names.len() - SHOWN));
+    }
+    eprintln!(
+        "acme-doctor: interrupted ({}): {finished} of {} names finished{}",
+        signal.name(),
+        config.domains.len(),
+        if list.is_empty() {
+            String::new()
+        } else {
+            format!("; not finished: {}", list.join(", "))
+        }
+    );
+    signals::run_cleanups();
+    match signal {
+        signals::Stop::Interrupt => Exit::Interrupted,
+        signals::Stop::Terminate => Exit::Terminated,
+    }
 }
 
 fn exit_for(d: &Diagnosis, fail_on: FailOn) -> Exit {
@@ -265,12 +319,15 @@ fn probe_all(
     config: &Config,
     acme_clients: Option<ClientsFacts>,
     stream: Option<Streamed>,
-) -> Result<RunFacts, ToolError> {
+) -> Result<probe::Gathered<signals::Stop>, ToolError> {
     raise_open_files_limit(config.verbose);
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| ToolError::internal(format!("cannot start the async runtime: {e}")))?;
+    let runtime = signals::quietly(|| {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    })
+    .unwrap_or_else(|| Err(std::io::Error::other("out of file descriptors")))
+    .map_err(|e| ToolError::internal(format!("cannot start the async runtime: {e}")))?;
     runtime.block_on(async {
         let system = System {
             dns: probe::dns::HickoryDns::new(config.resolver, config.timeout)
@@ -323,8 +380,14 @@ fn probe_all(
             &system.tcp,
             &system.http,
             Arc::new(system.host),
-            stream.is_some(),
-            &done,
+            probe::Gathering {
+                host_first: stream.is_some(),
+                // Streamed names are printed as they finish; only a facts file needs them
+                // kept, so a batch holds just the names in flight.
+                keep_targets: stream.is_none() || config.save_facts.is_some(),
+                on_target: &done,
+                stop: signals::interrupted(),
+            },
         )
         .await;
         if let Some(bar) = spinner {
@@ -342,6 +405,9 @@ fn raise_open_files_limit(verbose: bool) {
         return;
     };
     if soft >= hard {
+        if verbose {
+            eprintln!("acme-doctor: open-files limit {soft} (already the hard limit)");
+        }
         return;
     }
     match setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {

@@ -6,6 +6,7 @@ mod app;
 mod args;
 mod error;
 mod facts_file;
+pub mod signals;
 
 pub use error::{ErrorKind, ToolError};
 

@@ -30,6 +30,8 @@ fn answer(addresses: &[&str]) -> DnsLookup {
         cname_chain: Vec::new(),
         ttl: Some(300),
         elapsed_ms: 2,
+        queued_ms: 0,
+        own_limit: false,
     }
 }
 
@@ -175,6 +177,7 @@ impl Scenario {
                     records,
                     cname_chain: Vec::new(),
                     ede: None,
+                    own_limit: false,
                 })
                 .collect(),
         });

@@ -294,6 +294,9 @@ pub struct CaaLevel {
     pub cname_chain: Vec<CnameHop>,
     #[serde(default)]
     pub ede: Option<Ede>,
+    /// The query could not be sent: acme-doctor was out of file descriptors (its own limit).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub own_limit: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -488,6 +491,19 @@ pub struct DnsLookup {
     #[serde(default)]
     pub ttl: Option<u32>,
     pub elapsed_ms: u64,
+    /// How long the lookup waited for a slot under acme-doctor's own cap on queries in flight
+    /// to this resolver before it was sent. A silence after such a wait may be the tool's own
+    /// load, not the resolver's fault.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub queued_ms: u64,
+    /// The lookup could not be made: acme-doctor was out of file descriptors (its own limit,
+    /// not the resolver's silence).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub own_limit: bool,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -598,7 +614,8 @@ pub enum HttpOutcome {
     },
     /// The server answered, but beyond a limit of acme-doctor's own HTTP client that the
     /// CA's client does not share (a response head over `limit_bytes`): not judged, never
-    /// the server's fault.
+    /// the server's fault. `limit_bytes` 0: the request could not be made at all, acme-doctor
+    /// being out of file descriptors.
     Unread {
         limit_bytes: u64,
         message: String,

@@ -63,6 +63,8 @@ pub struct RawAnswer {
 pub enum QueryError {
     Timeout,
     Network(String),
+    /// This process is out of file descriptors or socket memory: the query never left.
+    OwnLimit(String),
     Malformed(String),
 }
 
@@ -71,6 +73,7 @@ impl std::fmt::Display for QueryError {
         match self {
             QueryError::Timeout => f.write_str("no answer in time"),
             QueryError::Network(m) => write!(f, "network error: {m}"),
+            QueryError::OwnLimit(m) => write!(f, "acme-doctor is out of file descriptors: {m}"),
             QueryError::Malformed(m) => write!(f, "malformed answer: {m}"),
         }
     }
@@ -206,8 +209,8 @@ fn rr_of(data: &RData, rtype: u16) -> Rr {
     }
 }
 
-/// Asks `server` one question: over UDP, sent again at half time on the same socket (a lost
-/// datagram is not an outage) while an answer to either send is taken until the full timeout;
+/// Asks `server` one question: over UDP, sent again at each third of the timeout on the same
+/// socket (a lost datagram is not an outage) while an answer to either send is taken until the full timeout;
 /// over TCP when the answer is truncated.
 pub async fn query(
     server: SocketAddr,
@@ -227,13 +230,23 @@ pub async fn query(
         .map_err(|_| QueryError::Timeout)?
 }
 
+/// A socket error, told apart by whose limit it is.
+// By value, to be passed as `map_err(net)`.
+#[allow(clippy::needless_pass_by_value)]
+fn net(e: std::io::Error) -> QueryError {
+    if super::own_limit_errno(e.raw_os_error()) {
+        QueryError::OwnLimit(e.to_string())
+    } else {
+        QueryError::Network(e.to_string())
+    }
+}
+
 async fn udp(
     server: SocketAddr,
     bytes: &[u8],
     id: u16,
     timeout: Duration,
 ) -> Result<(RawAnswer, bool), QueryError> {
-    let net = |e: std::io::Error| QueryError::Network(e.to_string());
     let bind: SocketAddr = if server.is_ipv4() {
         SocketAddr::from(([0, 0, 0, 0], 0))
     } else {
@@ -242,8 +255,13 @@ async fn udp(
     let socket = tokio::net::UdpSocket::bind(bind).await.map_err(net)?;
     socket.connect(server).await.map_err(net)?;
     socket.send(bytes).await.map_err(net)?;
-    let deadline = tokio::time::Instant::now() + timeout;
-    let mut resend = Some(tokio::time::Instant::now() + timeout / 2);
+    let started = tokio::time::Instant::now();
+    let deadline = started + timeout;
+    // Sent again at each third of the timeout, as Boulder tries a query up to 3 times on
+    // timeout (`docs/ca-behaviour.md` §4.6); an answer to any send counts until the deadline.
+    let tries = super::dns::DNS_TRIES;
+    let mut sent = 1;
+    let mut resend = Some(started + timeout / tries);
     let mut buf = vec![0u8; 4096];
     loop {
         let wake = resend.map_or(deadline, |r| r.min(deadline));
@@ -256,7 +274,8 @@ async fn udp(
             },
             Ok(Err(e)) => return Err(net(e)),
             Err(_) if resend.is_some() && tokio::time::Instant::now() < deadline => {
-                resend = None;
+                sent += 1;
+                resend = (sent < tries).then(|| started + timeout / tries * sent);
                 socket.send(bytes).await.map_err(net)?;
             }
             Err(_) => return Err(QueryError::Timeout),
@@ -265,7 +284,6 @@ async fn udp(
 }
 
 async fn tcp(server: SocketAddr, bytes: &[u8], id: u16) -> Result<RawAnswer, QueryError> {
-    let net = |e: std::io::Error| QueryError::Network(e.to_string());
     let mut stream = tokio::net::TcpStream::connect(server).await.map_err(net)?;
     let len =
         u16::try_from(bytes.len()).map_err(|_| QueryError::Malformed("query too long".into()))?;

@@ -164,6 +164,7 @@ pub async fn caa<D: RawDns>(dns: &D, at: &Where, name: &str) -> CaaFacts {
             })
             .unwrap_or_default();
         CaaLevel {
+            own_limit: matches!(answer, Err(QueryError::OwnLimit(_))),
             outcome: outcome(&answer, !records.is_empty()),
             cname_chain: chain(&answer, &level),
             ede: ede(&answer),

@@ -141,14 +141,33 @@ impl HttpProbe for ReqwestHttp {
             .pool_max_idle_per_host(0)
             .http1_max_headers(MAX_HEADER_LINES)
             .build();
-        let outcome = match client {
-            Err(e) => HttpOutcome::Error {
-                message: sanitize::line(&e.to_string(), 300),
-            },
-            Ok(client) => match fetch(&client, &url).await {
-                Ok(o) => o,
-                Err(e) => classify(&e),
-            },
+        let deadline = started + timeout;
+        let outcome = loop {
+            let outcome = match &client {
+                Err(e) => HttpOutcome::Error {
+                    message: sanitize::line(&e.to_string(), 300),
+                },
+                Ok(client) => match fetch(client, &url).await {
+                    Ok(o) => o,
+                    Err(e) => classify(&e),
+                },
+            };
+            // A socket this process could not open (out of descriptors) is its own limit:
+            // tried again while other probes free some, then recorded as unread, never as
+            // the server's silence.
+            let HttpOutcome::Error { message } = &outcome else {
+                break outcome;
+            };
+            if !super::out_of_descriptors() {
+                break outcome;
+            }
+            if Instant::now() + super::OWN_LIMIT_PAUSE >= deadline {
+                break HttpOutcome::Unread {
+                    limit_bytes: 0,
+                    message: format!("acme-doctor is out of file descriptors: {message}"),
+                };
+            }
+            tokio::time::sleep(super::OWN_LIMIT_PAUSE).await;
         };
         HttpFact {
             address: addr.ip(),

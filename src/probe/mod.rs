@@ -31,6 +31,36 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
+/// An error from a limit of the machine acme-doctor runs on, not from the network: out of file
+/// descriptors (EMFILE, ENFILE) or of socket memory (ENOBUFS, ENOMEM).
+pub fn own_limit_errno(errno: Option<i32>) -> bool {
+    use nix::libc::{EMFILE, ENFILE, ENOBUFS, ENOMEM};
+    errno.is_some_and(|e| [EMFILE, ENFILE, ENOBUFS, ENOMEM].contains(&e))
+}
+
+/// Whether this process is out of file descriptors, or within a few of its limit: a library
+/// that hides the errno behind its own words ("no connections available") is asked this after
+/// a failure. Near the limit counts too, since the batch's other probes may have closed a
+/// socket or two between the failure and this question.
+pub fn out_of_descriptors() -> bool {
+    const MARGIN: u64 = 8;
+    if let Err(e) = std::net::UdpSocket::bind(("127.0.0.1", 0)) {
+        return own_limit_errno(e.raw_os_error());
+    }
+    let Ok((soft, _)) = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
+    else {
+        return false;
+    };
+    match std::fs::read_dir("/proc/self/fd") {
+        Ok(entries) => entries.count() as u64 + MARGIN >= soft,
+        Err(e) => own_limit_errno(e.raw_os_error()),
+    }
+}
+
+/// How long a probe waits before trying again after meeting its own limit (other probes
+/// of the batch free descriptors as they finish).
+pub const OWN_LIMIT_PAUSE: Duration = Duration::from_millis(25);
+
 /// DNS: one lookup of A or AAAA, with the CNAME chain.
 pub trait DnsProbe {
     fn lookup(&self, name: &str, family: Family) -> impl Future<Output = DnsLookup>;
@@ -75,16 +105,33 @@ pub struct System {
 /// snapshot first, so the name can be diagnosed and printed at once.
 pub type OnTarget<'a> = &'a (dyn Fn(Option<&RunFacts>, usize, &TargetFacts) + Sync);
 
-pub async fn gather<D, C, H, O>(
+/// How [`gather`] is run: the host snapshot first (streaming output), the names' facts kept
+/// in the returned run or only handed to `on_target` (streaming without `--save-facts`: a
+/// batch then holds only the names in flight), and what stops it early (a signal).
+pub struct Gathering<'a, S> {
+    pub host_first: bool,
+    pub keep_targets: bool,
+    pub on_target: OnTarget<'a>,
+    pub stop: S,
+}
+
+/// The run's facts, and the input indexes of the names a stop left unfinished.
+pub struct Gathered<T> {
+    pub run: RunFacts,
+    pub stopped: Option<T>,
+    pub unfinished: Vec<usize>,
+}
+
+pub async fn gather<D, C, H, O, S>(
     config: &Config,
     dns: &D,
     tcp: &C,
     http: &H,
     host: Arc<O>,
-    host_first: bool,
-    on_target: OnTarget<'_>,
-) -> RunFacts
+    how: Gathering<'_, S>,
+) -> Gathered<S::Output>
 where
+    S: Future,
     D: DnsProbe + RawDns,
     C: ConnectProbe,
     H: HttpProbe,
@@ -110,44 +157,96 @@ where
     };
     // Streaming output needs the host snapshot before the first name is done; otherwise it is
     // read while the names are probed.
+    let Gathering {
+        host_first,
+        keep_targets,
+        on_target,
+        stop,
+    } = how;
+    let mut stop = std::pin::pin!(stop);
     let mut host_task = Some(host_task);
     if host_first && let Some(task) = host_task.take() {
-        run.host = task.finish().await;
+        tokio::select! {
+            biased;
+            stopped = &mut stop => {
+                run.host = host::unknown_host_facts("the run was stopped before the host was read");
+                return Gathered {
+                    run,
+                    stopped: Some(stopped),
+                    unfinished: (0..config.domains.len()).collect(),
+                };
+            }
+            host = task.finish() => run.host = host,
+        }
     }
     let ready = host_first.then_some(&run);
     let limits = http01::Limits::default();
     // One client for every vantage; when it cannot be built, each vantage records why.
     let vantages = (!config.vantages.is_empty()).then(|| vantage::client(config));
     let vantages = vantages.as_ref();
-    // At most `jobs` names at once, handed over as each is done.
-    let mut targets: Vec<(usize, TargetFacts)> =
-        futures_util::stream::iter(config.domains.iter().enumerate().map(|(index, domain)| {
-            let limits = &limits;
-            async move {
-                let facts = gather_target(
-                    config,
-                    config.spec(index),
-                    domain,
-                    dns,
-                    tcp,
-                    http,
-                    Shared { limits, vantages },
-                )
-                .await;
-                on_target(ready, index, &facts);
-                (index, facts)
+    let mut done = vec![false; config.domains.len()];
+    let mut targets: Vec<(usize, TargetFacts)> = Vec::new();
+    let mut stopped = None;
+    {
+        // At most `jobs` names at once, handed over as each is done.
+        let mut stream =
+            futures_util::stream::iter(config.domains.iter().enumerate().map(|(index, domain)| {
+                let limits = &limits;
+                async move {
+                    let facts = gather_target(
+                        config,
+                        config.spec(index),
+                        domain,
+                        dns,
+                        tcp,
+                        http,
+                        Shared { limits, vantages },
+                    )
+                    .await;
+                    on_target(ready, index, &facts);
+                    (index, facts)
+                }
+            }))
+            .buffer_unordered(config.jobs.max(1));
+        loop {
+            tokio::select! {
+                biased;
+                signal = &mut stop => {
+                    stopped = Some(signal);
+                    break;
+                }
+                next = stream.next() => match next {
+                    Some((index, facts)) => {
+                        done[index] = true;
+                        if keep_targets {
+                            targets.push((index, facts));
+                        }
+                    }
+                    None => break,
+                },
             }
-        }))
-        .buffer_unordered(config.jobs.max(1))
-        .collect()
-        .await;
+        }
+        // Leaving this block drops the names in flight: their sockets close here.
+    }
     targets.sort_by_key(|(index, _)| *index);
     if let Some(task) = host_task.take() {
-        run.host = task.finish().await;
+        run.host = if stopped.is_some() {
+            host::unknown_host_facts("the run was stopped before the host was read")
+        } else {
+            task.finish().await
+        };
     }
     run.targets = targets.into_iter().map(|(_, t)| t).collect();
     run.duration_ms = started.elapsed().as_millis() as u64;
-    run
+    Gathered {
+        run,
+        unfinished: if stopped.is_some() {
+            (0..done.len()).filter(|i| !done[*i]).collect()
+        } else {
+            Vec::new()
+        },
+        stopped,
+    }
 }
 
 /// The host snapshot, read on a thread of its own while the names are probed. Where no thread
@@ -435,6 +534,8 @@ mod tests {
                 cname_chain: Vec::new(),
                 ttl: None,
                 elapsed_ms: 0,
+                queued_ms: 0,
+                own_limit: false,
             }
         }
 
@@ -532,15 +633,21 @@ mod tests {
             .enable_all()
             .build()
             .expect("runtime");
-        let run = runtime.block_on(gather(
-            &config,
-            &Scripted,
-            &Scripted,
-            &Scripted,
-            Arc::clone(&host),
-            false,
-            &|_, _, _| {},
-        ));
+        let run = runtime
+            .block_on(gather(
+                &config,
+                &Scripted,
+                &Scripted,
+                &Scripted,
+                Arc::clone(&host),
+                Gathering {
+                    host_first: false,
+                    keep_targets: true,
+                    on_target: &|_, _, _| {},
+                    stop: std::future::pending::<()>(),
+                },
+            ))
+            .run;
         assert_eq!(host.0.load(Ordering::SeqCst), 1);
         assert_eq!(run.targets.len(), 200);
         assert_eq!(run.targets[199].target.domain.ascii, "name199.example.test");

@@ -44,10 +44,20 @@ async fn attempt(addr: SocketAddr) -> io::Result<()> {
 impl ConnectProbe for SocketConnect {
     async fn connect(&self, addr: SocketAddr, timeout: Duration) -> ConnectFact {
         let started = Instant::now();
-        let outcome = match tokio::time::timeout(timeout, attempt(addr)).await {
-            Err(_) => ConnectOutcome::Timeout,
-            Ok(Ok(())) => ConnectOutcome::Connected,
-            Ok(Err(e)) => classify(&e),
+        let deadline = tokio::time::Instant::now() + timeout;
+        let outcome = loop {
+            let outcome = match tokio::time::timeout_at(deadline, attempt(addr)).await {
+                Err(_) => ConnectOutcome::Timeout,
+                Ok(Ok(())) => ConnectOutcome::Connected,
+                Ok(Err(e)) => classify(&e),
+            };
+            // Out of descriptors here is this tool's limit, not the server's answer: wait for
+            // the batch's other probes to free some, within the same deadline.
+            let own = matches!(&outcome, ConnectOutcome::Other { errno, .. } if super::own_limit_errno(*errno));
+            if !own || tokio::time::Instant::now() + super::OWN_LIMIT_PAUSE >= deadline {
+                break outcome;
+            }
+            tokio::time::sleep(super::OWN_LIMIT_PAUSE).await;
         };
         ConnectFact {
             address: addr.ip(),

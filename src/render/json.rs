@@ -127,3 +127,46 @@ pub fn render_error(kind: ErrorKind, message: &str, pretty: bool) -> String {
         pretty,
     )
 }
+
+#[derive(Serialize)]
+struct Unfinished<'a> {
+    index: usize,
+    domain: &'a str,
+}
+
+#[derive(Serialize)]
+struct InterruptedBody<'a> {
+    signal: &'a str,
+    finished: usize,
+    unfinished: Vec<Unfinished<'a>>,
+}
+
+#[derive(Serialize)]
+struct InterruptedReport<'a> {
+    schema_version: u32,
+    tool: Tool,
+    interrupted: InterruptedBody<'a>,
+}
+
+/// The last `--ndjson` line of a run a signal stopped: how many names finished (their lines
+/// came before) and which did not, by input index.
+pub fn render_interrupted(signal: &str, finished: usize, unfinished: &[(usize, &str)]) -> String {
+    to_string(
+        &InterruptedReport {
+            schema_version: SCHEMA_VERSION,
+            tool: TOOL,
+            interrupted: InterruptedBody {
+                signal,
+                finished,
+                unfinished: unfinished
+                    .iter()
+                    .map(|(index, domain)| Unfinished {
+                        index: *index,
+                        domain,
+                    })
+                    .collect(),
+            },
+        },
+        false,
+    )
+}

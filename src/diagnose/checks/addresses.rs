@@ -7,7 +7,7 @@
 use crate::diagnose::context::duration;
 use crate::diagnose::registry::CheckDef;
 use crate::diagnose::{Check, Code, Context, Finding, Severity, ca, run_check};
-use crate::facts::{DnsOutcome, Family, Method};
+use crate::facts::{DnsLookup, DnsOutcome, Family, Method};
 use crate::reserved::Reserved;
 use std::net::IpAddr;
 
@@ -32,31 +32,69 @@ pub struct Addresses;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Silence {
     Refused,
-    Timeout { after_ms: u64 },
-    Error { message: String },
+    /// `queued_ms`: the lookup first waited that long for a slot under acme-doctor's own cap
+    /// on queries in flight, so the silence may be the tool's own load.
+    Timeout {
+        after_ms: u64,
+        queued_ms: u64,
+    },
+    /// `own_limit`: acme-doctor was out of file descriptors, the query never left.
+    Error {
+        message: String,
+        own_limit: bool,
+    },
 }
 
 impl Silence {
-    fn of(outcome: &DnsOutcome, elapsed_ms: u64) -> Option<Silence> {
+    fn of(lookup: &DnsLookup) -> Option<Silence> {
+        let (outcome, elapsed_ms, queued_ms) =
+            (&lookup.outcome, lookup.elapsed_ms, lookup.queued_ms);
         match outcome {
             DnsOutcome::Refused => Some(Silence::Refused),
             DnsOutcome::Timeout => Some(Silence::Timeout {
                 after_ms: elapsed_ms,
+                queued_ms,
             }),
             DnsOutcome::Error { message } => Some(Silence::Error {
                 message: message.clone(),
+                own_limit: lookup.own_limit,
             }),
             _ => None,
+        }
+    }
+
+    /// The silence may be acme-doctor's own doing: a wait in its own queue came first, or it
+    /// had no file descriptor to ask with.
+    fn may_be_own_load(&self) -> bool {
+        match self {
+            Silence::Timeout { queued_ms, .. } => *queued_ms > 0,
+            Silence::Error { own_limit, .. } => *own_limit,
+            Silence::Refused => false,
         }
     }
 
     fn text(&self) -> String {
         match self {
             Silence::Refused => "refused the query".into(),
-            Silence::Timeout { after_ms } => {
+            Silence::Timeout {
+                after_ms,
+                queued_ms: 0,
+            } => {
                 format!("did not answer within {}", duration(*after_ms))
             }
-            Silence::Error { message } => format!("could not be asked: {message}"),
+            Silence::Timeout {
+                after_ms,
+                queued_ms,
+            } => format!(
+                "did not answer within {}, after the query waited {} in acme-doctor's own queue",
+                duration(*after_ms),
+                duration(*queued_ms)
+            ),
+            Silence::Error {
+                message,
+                own_limit: true,
+            } => format!("could not be asked: acme-doctor is out of file descriptors ({message})"),
+            Silence::Error { message, .. } => format!("could not be asked: {message}"),
         }
     }
 }
@@ -117,7 +155,7 @@ impl Check for Addresses {
             .into_iter()
             .filter_map(|f| {
                 let l = dns.lookup(f);
-                Silence::of(&l.outcome, l.elapsed_ms).map(|s| (f, s))
+                Silence::of(l).map(|s| (f, s))
             })
             .collect();
         if !silent.is_empty() {
@@ -142,9 +180,14 @@ impl Check for Addresses {
     fn incomplete(&self, cx: &Context, found: &Found) -> Option<String> {
         match found {
             Found::NoAnswer { silent } => Some(format!(
-                "no DNS answer for {} {}",
+                "no DNS answer for {} {}{}",
                 types(silent.iter().map(|(f, _)| *f)),
-                cx.domain
+                cx.domain,
+                if silent.iter().any(|(_, s)| s.may_be_own_load()) {
+                    " (acme-doctor's own load may have caused it: its queue of queries or its file descriptors; check fewer names at once: --jobs)"
+                } else {
+                    ""
+                }
             )),
             _ => None,
         }
@@ -201,9 +244,16 @@ impl Check for Addresses {
                 let dig_at = resolver
                     .first_ip()
                     .map_or_else(|| "RESOLVER".to_string(), |ip| ip.to_string());
+                // The tool's own load may have caused a silence after a wait in its own queue
+                // (a batch of many names): that is no fault of the resolver's to warn about.
+                let own_load = silent.iter().all(|(_, s)| s.may_be_own_load());
                 let mut finding = Finding::new(
                     Code::DnsNoAnswer,
-                    Severity::Warning,
+                    if own_load {
+                        Severity::Info
+                    } else {
+                        Severity::Warning
+                    },
                     format!("the resolver {resolver} {why} ({types} {})", cx.domain),
                 )
                 .detail(
@@ -312,7 +362,6 @@ fn with_ca(cx: &Context, finding: Finding, fatal: bool) -> Finding {
 mod tests {
     use super::*;
     use crate::diagnose::testkit::Scenario;
-    use crate::facts::DnsLookup;
 
     fn lookup(outcome: DnsOutcome, addresses: &[&str]) -> DnsLookup {
         DnsLookup {
@@ -321,6 +370,8 @@ mod tests {
             cname_chain: Vec::new(),
             ttl: None,
             elapsed_ms: 3,
+            queued_ms: 0,
+            own_limit: false,
         }
     }
 
@@ -362,6 +413,30 @@ mod tests {
         let f = Addresses.word(&s.context(), &found[0]);
         assert_eq!(f.severity, Severity::Warning);
         assert_eq!(f.ca_error, None);
+    }
+
+    #[test]
+    fn a_silence_after_a_wait_in_our_own_queue_is_not_the_resolvers_fault() {
+        let queued = || DnsLookup {
+            queued_ms: 350,
+            ..lookup(DnsOutcome::Timeout, &[])
+        };
+        let s = Scenario::dual_stack().dns(queued(), queued());
+        let cx = s.context();
+        let found = Addresses.detect(&cx);
+        let f = Addresses.word(&cx, &found[0]);
+        assert_eq!(f.code, Code::DnsNoAnswer);
+        assert_eq!(
+            f.severity,
+            Severity::Info,
+            "not a warning about the resolver"
+        );
+        assert!(f.title.contains("acme-doctor's own queue"), "{}", f.title);
+        let why = Addresses.incomplete(&cx, &found[0]).expect("incomplete");
+        assert!(why.contains("--jobs"), "{why}");
+        let d = crate::diagnose::diagnose(cx.run, cx.target);
+        assert_eq!(d.verdict, crate::diagnose::Verdict::Pass);
+        assert!(d.incomplete);
     }
 
     #[test]

@@ -168,6 +168,8 @@ pub enum Found {
         level: String,
         outcome: DnsOutcome,
         ede: Option<Ede>,
+        /// acme-doctor was out of file descriptors: its own limit, nothing said of the domain.
+        own_limit: bool,
     },
     /// The relevant set, where it sits, and what it decides (never `Allowed`).
     Decided {
@@ -232,6 +234,7 @@ impl Check for Caa {
                     level: level.name.clone(),
                     outcome: level.outcome.clone(),
                     ede: level.ede.clone(),
+                    own_limit: level.own_limit,
                 }];
             }
         }
@@ -245,10 +248,13 @@ impl Check for Caa {
                 level,
                 outcome,
                 ede,
+                own_limit,
             } => {
                 let dns_error =
                     ca::dns_lookup_error("CAA", level, outcome, ede.as_ref()).unwrap_or_default();
-                let severity = if resolver_silent(outcome) {
+                let severity = if *own_limit {
+                    Severity::Info
+                } else if resolver_silent(outcome) {
                     Severity::Warning
                 } else {
                     Severity::Blocker

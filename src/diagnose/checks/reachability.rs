@@ -42,6 +42,23 @@ pub enum Found {
         port: u16,
         hits: Vec<ConnectFact>,
     },
+    /// acme-doctor ran out of its own resources (file descriptors, socket buffers) and could
+    /// not make the attempt: nothing learnt of the server.
+    OwnLimit {
+        family: Family,
+        port: u16,
+        hits: Vec<ConnectFact>,
+    },
+}
+
+/// The connect failed on a limit of the machine acme-doctor runs on (EMFILE, ENFILE, ENOBUFS,
+/// ENOMEM): the probe never reached the network.
+pub fn own_limit(outcome: &ConnectOutcome) -> bool {
+    use nix::libc::{EMFILE, ENFILE, ENOBUFS, ENOMEM};
+    matches!(
+        outcome,
+        ConnectOutcome::Other { errno: Some(e), .. } if [EMFILE, ENFILE, ENOBUFS, ENOMEM].contains(e)
+    )
 }
 
 fn code_of(dial: Dial) -> Code {
@@ -80,11 +97,18 @@ impl Check for Reachability {
             for port in [cx.dial_port(), ca::HTTPS_PORT] {
                 // Behind a NAT, this host's connect to the published address tests the
                 // router's hairpin, not the CA's path: it is no evidence either way.
-                let probed: Vec<&ConnectFact> = cx
+                let (own, probed): (Vec<&ConnectFact>, Vec<&ConnectFact>) = cx
                     .connects(family, port)
                     .filter(|c| usable.contains(&c.address))
                     .filter(|c| cx.nat.as_ref().is_none_or(|n| n.published != c.address))
-                    .collect();
+                    .partition(|c| own_limit(&c.outcome));
+                if !own.is_empty() {
+                    found.push(Found::OwnLimit {
+                        family,
+                        port,
+                        hits: own.into_iter().cloned().collect(),
+                    });
+                }
                 // A server without a certificate yet often has nothing on 443, and that is
                 // fine: port 443 matters only once the challenge redirects to HTTPS.
                 if probed.is_empty() || (port == ca::HTTPS_PORT && !cx.redirects_to_https(family)) {
@@ -128,11 +152,16 @@ impl Check for Reachability {
         found
     }
 
-    fn incomplete(&self, _cx: &Context, found: &Found) -> Option<String> {
+    fn incomplete(&self, cx: &Context, found: &Found) -> Option<String> {
         match found {
             Found::VantageLimited { family, .. } => Some(format!(
                 "this machine cannot reach {} addresses; run acme-doctor where {} works",
                 family.label(),
+                family.label()
+            )),
+            Found::OwnLimit { family, port, .. } => Some(format!(
+                "acme-doctor ran out of its own resources before connecting to {} {} port {port}",
+                cx.domain,
                 family.label()
             )),
             Found::Failed { .. } => None,
@@ -148,6 +177,30 @@ impl Check for Reachability {
                 hits,
                 all_failed,
             } => failed(cx, *code, *family, *port, hits, *all_failed),
+            Found::OwnLimit { family, port, hits } => {
+                let mut f = Finding::new(
+                    Code::AddressUnreachable,
+                    Severity::Info,
+                    format!(
+                        "acme-doctor could not open a socket for {}'s {} address on port {port}: its own limit, not the server's",
+                        cx.domain,
+                        family.record_type()
+                    ),
+                )
+                .family(*family)
+                .port(*port)
+                .detail("The attempt never left this machine: out of file descriptors or socket memory here. Nothing was learnt about the server.");
+                for c in hits {
+                    f = f.evidence(format!(
+                        "connect {}: {}",
+                        socket(&c.address, c.port),
+                        outcome_text(&c.outcome)
+                    ));
+                }
+                f.fix(
+                    "check fewer names at once (--jobs), or raise the open-files limit (ulimit -n)",
+                )
+            }
             Found::VantageLimited { family, port, hits } => {
                 let mut f = Finding::new(
                     Code::AddressUnreachable,
@@ -269,6 +322,37 @@ fn failed(
 mod tests {
     use super::*;
     use crate::diagnose::testkit::Scenario;
+
+    /// Out of file descriptors (EMFILE), the probe never reached the server: the run is
+    /// incomplete and the server is not blamed.
+    #[test]
+    fn our_own_fd_exhaustion_blames_no_server() {
+        let emfile = || ConnectOutcome::Other {
+            errno: Some(nix::libc::EMFILE),
+            message: "too many open files".into(),
+        };
+        let s = Scenario::ipv4_only()
+            .connect("192.0.2.10", 80, emfile())
+            .connect("192.0.2.10", 443, emfile());
+        let cx = s.context();
+        let found = Reachability.detect(&cx);
+        assert!(
+            found.iter().all(|f| matches!(f, Found::OwnLimit { .. })),
+            "{found:?}"
+        );
+        assert!(Reachability.incomplete(&cx, &found[0]).is_some());
+        let f = Reachability.word(&cx, &found[0]);
+        assert_eq!(f.severity, Severity::Info);
+        assert!(f.title.contains("its own limit"), "{}", f.title);
+        let d = crate::diagnose::diagnose(cx.run, cx.target);
+        assert_eq!(
+            d.verdict,
+            crate::diagnose::Verdict::Pass,
+            "{:#?}",
+            d.findings
+        );
+        assert!(d.incomplete);
+    }
 
     #[test]
     fn all_connected_finds_nothing() {

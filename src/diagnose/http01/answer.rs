@@ -163,6 +163,16 @@ fn problem(fact: &HttpFact) -> Option<Problem> {
             ca::CONNECTION_RESET,
         ),
         // acme-doctor's own client could not read what the server sent; the CA's could.
+        // Out of file descriptors here: the request was never made.
+        HttpOutcome::Unread {
+            limit_bytes: 0,
+            message,
+        } => Some(Problem::new(
+            Code::ChallengeStatus,
+            Severity::Info,
+            format!("could not be asked: {message}; nothing was learnt of the server"),
+            String::new(),
+        )),
         HttpOutcome::Unread {
             limit_bytes,
             message,
@@ -409,6 +419,27 @@ mod tests {
         assert!(Answer.incomplete(&cx, &found[0]).is_some());
         let d = crate::diagnose::diagnose(cx.run, cx.target);
         assert_ne!(d.verdict, crate::diagnose::Verdict::Fail);
+        assert!(d.incomplete);
+    }
+
+    #[test]
+    fn a_request_we_had_no_descriptor_for_is_never_the_servers_fault() {
+        let s = crate::diagnose::testkit::Scenario::ipv4_only().http_outcome(
+            "192.0.2.10",
+            HttpOutcome::Unread {
+                limit_bytes: 0,
+                message: "acme-doctor is out of file descriptors: error sending request".into(),
+            },
+        );
+        let cx = s.context();
+        let found = Answer.detect(&cx);
+        let f = Answer.word(&cx, &found[0]);
+        assert_eq!(f.severity, Severity::Info);
+        assert!(f.title.contains("out of file descriptors"), "{}", f.title);
+        assert!(!f.title.contains("larger than"), "{}", f.title);
+        assert!(Answer.incomplete(&cx, &found[0]).is_some());
+        let d = crate::diagnose::diagnose(cx.run, cx.target);
+        assert_eq!(d.verdict, crate::diagnose::Verdict::Pass);
         assert!(d.incomplete);
     }
 
