@@ -31,6 +31,12 @@ pub struct Config {
     pub allow_reserved: bool,
     /// dns-01: the TXT value to expect.
     pub expect_txt: Option<String>,
+    /// http-01: the directory the ACME client writes challenge files under (`--webroot`): a
+    /// real token is written there and fetched the way the CA fetches it.
+    pub webroot: Option<PathBuf>,
+    /// http-01: the exact body the challenge URL must serve (`--expect-body`), for ACME
+    /// clients that answer the challenge themselves.
+    pub expect_body: Option<String>,
     /// The CA's CAA issuer domain.
     pub ca_issuer: String,
     pub account_uri: Option<String>,

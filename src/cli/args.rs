@@ -62,6 +62,14 @@ pub struct Args {
     #[arg(long, value_name = "VALUE")]
     expect_txt: Option<String>,
 
+    /// http-01: write a real challenge file under DIR/.well-known/acme-challenge/, fetch it as the CA would, remove it
+    #[arg(long, value_name = "DIR")]
+    webroot: Option<PathBuf>,
+
+    /// http-01: the exact body the challenge URL serves (ACME clients that answer themselves)
+    #[arg(long, value_name = "STRING", conflicts_with = "webroot")]
+    expect_body: Option<String>,
+
     /// The CA, for CAA: letsencrypt, zerossl, google, buypass, sectigo, or its issuer domain
     #[arg(long, default_value = "letsencrypt", value_name = "CA")]
     ca: String,
@@ -91,7 +99,7 @@ pub struct Args {
     save_facts: Option<PathBuf>,
 
     /// Diagnose saved facts instead of probing (no network)
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["domains", "file", "save_facts", "resolver", "allow_reserved"])]
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["domains", "file", "save_facts", "resolver", "allow_reserved", "webroot", "expect_body"])]
     from_facts: Option<PathBuf>,
 
     /// Show details of every finding, including explained symptoms
@@ -159,6 +167,28 @@ pub fn validate(args: Args, invocation: String) -> Result<Config, ToolError> {
             "--expect-txt is the dns-01 challenge value: use it with --method dns-01",
         ));
     }
+    if (args.webroot.is_some() || args.expect_body.is_some())
+        && !matches!(args.method, MethodArg::Http01)
+    {
+        return Err(ToolError::usage(
+            "--webroot and --expect-body are for the http-01 challenge: drop --method dns-01",
+        ));
+    }
+    if let Some(dir) = &args.webroot
+        && !dir.is_dir()
+    {
+        return Err(ToolError::input(format!(
+            "--webroot {}: not a directory",
+            dir.display()
+        )));
+    }
+    if let Some(body) = &args.expect_body
+        && (body.is_empty() || body.len() > 1024)
+    {
+        return Err(ToolError::usage(
+            "--expect-body: give the key authorization the ACME client serves (1 to 1024 bytes)",
+        ));
+    }
     let timeout = config::parse_duration(&args.timeout).map_err(ToolError::usage)?;
     let resolver = args
         .resolver
@@ -183,6 +213,8 @@ pub fn validate(args: Args, invocation: String) -> Result<Config, ToolError> {
         resolver,
         allow_reserved: args.allow_reserved,
         expect_txt: args.expect_txt,
+        webroot: args.webroot,
+        expect_body: args.expect_body,
         ca_issuer: config::issuer_domain(&args.ca).map_err(ToolError::usage)?,
         account_uri: args.account_uri,
         authoritative_port: args.authoritative_port,

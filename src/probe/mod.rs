@@ -11,6 +11,7 @@ pub mod host;
 pub mod http;
 pub mod http01;
 pub mod tcp;
+pub mod token;
 
 use crate::config::Config;
 use crate::domain::DomainName;
@@ -433,6 +434,8 @@ mod tests {
             resolver: None,
             allow_reserved: true,
             expect_txt: None,
+            webroot: None,
+            expect_body: None,
             ca_issuer: "letsencrypt.org".into(),
             account_uri: None,
             authoritative_port: 53,
