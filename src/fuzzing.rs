@@ -187,6 +187,7 @@ pub fn http_answer(bytes: &[u8]) {
             method: MethodFacts::Http01(Http01Facts {
                 connects: vec![connect],
                 http: vec![fact],
+                ..Http01Facts::default()
             }),
             caa: None,
             dnssec: Vec::new(),

@@ -146,6 +146,29 @@ fn probe_all(config: &Config, stream: Option<Streamed>) -> Result<RunFacts, Tool
         .build()
         .map_err(|e| ToolError::internal(format!("cannot start the async runtime: {e}")))?;
     runtime.block_on(async {
+        // --webroot: a real token file, removed on every way out: its guard on return (error
+        // or not), the signal task on Ctrl-C and SIGTERM.
+        let token = match &config.webroot {
+            Some(dir) => {
+                probe::token::cleanup_on_signals().map_err(|e| {
+                    ToolError::internal(format!("cannot watch for Ctrl-C and SIGTERM: {e}"))
+                })?;
+                Some(probe::token::create(dir).map_err(|e| {
+                    ToolError::input(format!("--webroot {}: {e}", dir.display()))
+                })?)
+            }
+            None => None,
+        };
+        let with_token;
+        let config = match &token {
+            Some(t) => {
+                let mut c = config.clone();
+                c.expect_body = Some(t.content().to_string());
+                with_token = c;
+                &with_token
+            }
+            None => config,
+        };
         let system = System {
             dns: probe::dns::HickoryDns::new(config.resolver, config.timeout)
                 .map_err(ToolError::input)?,
@@ -203,6 +226,7 @@ fn probe_all(config: &Config, stream: Option<Streamed>) -> Result<RunFacts, Tool
         if let Some(bar) = spinner {
             bar.finish_and_clear();
         }
+        drop(token);
         Ok(run)
     })
 }

@@ -62,6 +62,10 @@ impl Ipv6Off {
 static NO_HTTP01: Http01Facts = Http01Facts {
     connects: Vec::new(),
     http: Vec::new(),
+    webroot: None,
+    token: None,
+    ca_path: None,
+    answers: Vec::new(),
 };
 
 impl<'a> Context<'a> {

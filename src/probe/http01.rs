@@ -2,9 +2,11 @@
 //! matters once port 80 redirects to HTTPS), and the challenge GET on port 80 where the
 //! connect got through (`docs/ca-behaviour.md` §2.2, §2.3).
 
-use super::{ConnectProbe, HttpProbe};
+use super::{ConnectProbe, DnsProbe, HttpProbe, capath};
 use crate::config::Config;
-use crate::facts::{ConnectOutcome, DnsFacts, Http01Facts};
+use crate::facts::{
+    AddressAnswers, ConnectOutcome, DnsFacts, Http01Facts, TokenFacts, TokenSource,
+};
 use crate::reserved;
 use futures_util::future::join_all;
 use std::collections::HashMap;
@@ -41,10 +43,11 @@ impl Limits {
     }
 }
 
-pub async fn gather<C: ConnectProbe, H: HttpProbe>(
+pub async fn gather<D: DnsProbe, C: ConnectProbe, H: HttpProbe>(
     config: &Config,
     domain: &str,
     dns: Option<&DnsFacts>,
+    resolver: &D,
     tcp: &C,
     http: &H,
     limits: &Limits,
@@ -60,7 +63,21 @@ pub async fn gather<C: ConnectProbe, H: HttpProbe>(
                 .collect()
         })
         .unwrap_or_default();
-    let token_path = format!("/.well-known/acme-challenge/{}", challenge_token());
+    // The real token when its content is known (a file written under --webroot, whose
+    // content the CLI hands over as the expected body, or --expect-body); else a random one.
+    let token = config.expect_body.as_ref().map(|body| TokenFacts {
+        source: if config.webroot.is_some() {
+            TokenSource::Webroot
+        } else {
+            TokenSource::ExpectBody
+        },
+        token: body.split('.').next().unwrap_or(body).to_string(),
+        expected: body.clone(),
+    });
+    let token_name = token
+        .as_ref()
+        .map_or_else(challenge_token, |t| t.token.clone());
+    let token_path = format!("/.well-known/acme-challenge/{token_name}");
     let per_address = targets.iter().map(|ip| {
         let token_path = token_path.as_str();
         let budget = limits.of(*ip);
@@ -83,13 +100,55 @@ pub async fn gather<C: ConnectProbe, H: HttpProbe>(
             };
             let port443 = tcp.connect(SocketAddr::new(*ip, HTTPS_PORT), config.timeout);
             let ((c80, h80), c443) = tokio::join!(port80, port443);
-            (vec![c80, c443], h80)
+            // What this address answers for the token and for `/`, to compare addresses.
+            let answers = if h80.is_some() {
+                let base = format!("http://{domain}");
+                let token_url = url::Url::parse(&format!("{base}{token_path}"));
+                let root_url = url::Url::parse(&format!("{base}/"));
+                match (token_url, root_url) {
+                    (Ok(t), Ok(r)) => {
+                        let (token, root) = tokio::join!(
+                            http.fetch(&t, http_addr, config.timeout),
+                            http.fetch(&r, http_addr, config.timeout)
+                        );
+                        Some(AddressAnswers {
+                            address: *ip,
+                            token,
+                            root,
+                        })
+                    }
+                    _ => None,
+                }
+            } else {
+                None
+            };
+            (vec![c80, c443], h80, answers)
         }
     });
-    let mut facts = Http01Facts::default();
-    for (connects, http_fact) in join_all(per_address).await {
+    let walk = capath::Walk {
+        domain,
+        token: &token_name,
+        dns,
+        allow_reserved: config.allow_reserved,
+        timeout: config.timeout,
+    };
+    let (per_address, ca_path) = tokio::join!(
+        join_all(per_address),
+        capath::walk(&walk, resolver, tcp, http)
+    );
+    let mut facts = Http01Facts {
+        webroot: config
+            .webroot
+            .as_ref()
+            .map(|w| w.display().to_string()),
+        token,
+        ca_path,
+        ..Http01Facts::default()
+    };
+    for (connects, http_fact, answers) in per_address {
         facts.connects.extend(connects);
         facts.http.extend(http_fact);
+        facts.answers.extend(answers);
     }
     facts
 }

@@ -9,6 +9,7 @@ pub mod dns_view;
 pub mod firewall;
 pub mod host;
 pub mod http;
+pub mod capath;
 pub mod http01;
 pub mod tcp;
 pub mod token;
@@ -16,7 +17,7 @@ pub mod token;
 use crate::config::Config;
 use crate::domain::DomainName;
 use crate::facts::{
-    CaaFacts, ConnectFact, Dns01Facts, DnsFacts, DnsLookup, DnsOutcome, FACTS_VERSION, Family,
+    CaaFacts, ConnectFact, HopOutcome, Dns01Facts, DnsFacts, DnsLookup, DnsOutcome, FACTS_VERSION, Family,
     HostFacts, HttpFact, Method, MethodFacts, ProbeOptions, Resolver, RunFacts, Target,
     TargetFacts, TxtLookup,
 };
@@ -49,6 +50,22 @@ pub trait HttpProbe {
         path: &str,
         timeout: Duration,
     ) -> impl Future<Output = HttpFact>;
+
+    /// One GET of any URL pinned to one address, as the CA's client sends it, no redirect
+    /// followed (HTTPS without certificate verification). Scripted probes that do not
+    /// implement it answer "not probed".
+    fn fetch(
+        &self,
+        _url: &url::Url,
+        _addr: SocketAddr,
+        _timeout: Duration,
+    ) -> impl Future<Output = HopOutcome> {
+        async {
+            HopOutcome::Error {
+                message: "not probed".into(),
+            }
+        }
+    }
 }
 
 /// The host's own state; synchronous reads of /proc, netlink, sysctls and the firewall tools.
@@ -227,7 +244,7 @@ where
     let method = async {
         match config.method {
             Method::Http01 => MethodFacts::Http01(
-                http01::gather(config, name, dns_facts.as_ref(), tcp, http, limits).await,
+                http01::gather(config, name, dns_facts.as_ref(), dns, tcp, http, limits).await,
             ),
             Method::Dns01 => MethodFacts::Dns01(challenge.clone().unwrap_or_else(|| Dns01Facts {
                 challenge: format!("_acme-challenge.{name}"),
