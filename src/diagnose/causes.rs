@@ -62,6 +62,36 @@ pub const CAUSES: &[(Code, &[Code])] = &[
         &[Code::TxtMissing, Code::TxtWrong],
     ),
     (Code::TxtDoubledLabel, &[Code::TxtMissing]),
+    // A router or WAF answering explains the wrong answer and the disagreement it causes.
+    (
+        Code::RouterAnswers,
+        &[
+            Code::FamiliesDisagree,
+            Code::ChallengeNotServed,
+            Code::ChallengeStatus,
+        ],
+    ),
+    (
+        Code::WafBlocks,
+        &[Code::ChallengeNotServed, Code::ChallengeStatus],
+    ),
+    // The address that answers differently is why the challenge is missing there.
+    (
+        Code::FamiliesDisagree,
+        &[
+            Code::ChallengeNotServed,
+            Code::ChallengeWrongContent,
+            Code::ChallengeStatus,
+        ],
+    ),
+    (
+        Code::ANotLocal,
+        &[
+            Code::PortTimeout,
+            Code::PortRefused,
+            Code::AddressUnreachable,
+        ],
+    ),
 ];
 
 /// The symptoms `root` can explain.
@@ -115,6 +145,14 @@ pub fn priority(code: Code) -> u8 {
         Code::ResolverStale => 81,
         Code::NameserverUnreachable => 82,
         Code::NotOnHost => 90,
+        Code::ANotLocal => 32,
+        Code::RouterAnswers => 55,
+        Code::WafBlocks => 56,
+        Code::FamiliesDisagree => 57,
+        Code::ChallengeNotServed => 58,
+        Code::ChallengeWrongContent => 59,
+        Code::HttpOnHttpsPort => 63,
+        Code::SlowFallback => 64,
     }
 }
 

@@ -77,6 +77,14 @@ codes! {
     AcmeChallengeCnameDangling => "acme-challenge-cname-dangling",
     WildcardShadowsChallenge => "wildcard-shadows-challenge",
     TxtDoubledLabel => "txt-doubled-label",
+    ChallengeNotServed => "challenge-not-served",
+    ChallengeWrongContent => "challenge-wrong-content",
+    FamiliesDisagree => "families-disagree",
+    ANotLocal => "a-not-local",
+    RouterAnswers => "router-answers",
+    WafBlocks => "waf-blocks",
+    HttpOnHttpsPort => "http-on-https-port",
+    SlowFallback => "slow-fallback",
 }
 
 impl fmt::Display for Code {

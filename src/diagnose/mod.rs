@@ -91,6 +91,7 @@ pub fn diagnose(run: &RunFacts, target: &TargetFacts) -> Diagnosis {
     }
     let mut findings = out.findings;
     rank::ipv4_is_only_the_fallback(&cx, &mut findings);
+    http01::path::predict(&cx, &mut findings);
     let findings = rank::rank(findings);
     let verdict = if findings.iter().any(|f| f.severity == Severity::Blocker) {
         Verdict::Fail

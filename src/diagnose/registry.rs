@@ -24,6 +24,7 @@ pub const REGISTRY: &[CheckDef] = &[
     checks::firewall::CHECK,
     checks::reachability::CHECK,
     http01::answer::CHECK,
+    http01::path::CHECK,
     checks::caa::CHECK,
 ];
 

@@ -15,6 +15,9 @@ use std::time::{Duration, Instant};
 const BODY_CAP: usize = 8 * 1024;
 /// How much of it goes into the facts as evidence.
 const BODY_EVIDENCE: usize = 256;
+/// How much of an answer's body the CA-path facts keep, escaped: enough to recognise a WAF's
+/// or a router's page.
+const ANSWER_EVIDENCE: usize = 1024;
 /// Cap for header values copied into the facts.
 const HEADER_CAP: usize = 200;
 /// hyper reads a response head into a buffer of at most 8 KiB + 100 × 4 KiB (its
@@ -35,6 +38,16 @@ pub const USER_AGENT: &str = concat!(
 );
 
 pub struct ReqwestHttp;
+
+/// reqwest is built without a default TLS provider (`rustls-no-provider`): the ring provider
+/// is installed once as the process default, before any client is built.
+fn tls_provider() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // Err only means another default is installed already; any provider will do.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}
 
 fn classify(err: &reqwest::Error) -> HttpOutcome {
     if err.is_timeout() {
@@ -120,6 +133,7 @@ impl HttpProbe for ReqwestHttp {
     async fn get(&self, domain: &str, addr: SocketAddr, path: &str, timeout: Duration) -> HttpFact {
         let url = format!("http://{domain}{path}");
         let started = Instant::now();
+        tls_provider();
         let mut headers = HeaderMap::new();
         headers.insert(ACCEPT, HeaderValue::from_static("*/*"));
         headers.insert(CONNECTION, HeaderValue::from_static("close"));
@@ -244,6 +258,7 @@ pub async fn fetch_hop(url: &url::Url, addr: SocketAddr, timeout: Duration) -> H
         };
     };
     let host = host.trim_start_matches('[').trim_end_matches(']').to_string();
+    tls_provider();
     let mut headers = HeaderMap::new();
     headers.insert(ACCEPT, HeaderValue::from_static("*/*"));
     headers.insert(CONNECTION, HeaderValue::from_static("close"));
@@ -353,7 +368,8 @@ async fn read_answer(client: &reqwest::Client, url: &str) -> Result<Answered, re
         body.extend_from_slice(&chunk);
     }
     let head = &body[..body.len().min(crate::ca_limits::MAX_RESPONSE_BODY)];
-    let evidence = &body[..body.len().min(BODY_EVIDENCE)];
+    // More than the evidence of a plain GET: block pages name themselves further down.
+    let evidence = &body[..body.len().min(ANSWER_EVIDENCE)];
     let hash = {
         use sha2::Digest;
         sha2::Sha256::digest(&body)
@@ -371,7 +387,7 @@ async fn read_answer(client: &reqwest::Client, url: &str) -> Result<Answered, re
         body_head_hex: head.iter().map(|b| format!("{b:02x}")).collect(),
         body_prefix: sanitize::line(
             &String::from_utf8_lossy(evidence).escape_debug().to_string(),
-            BODY_EVIDENCE * 2,
+            ANSWER_EVIDENCE * 2,
         ),
         body_bytes: body.len() as u64,
         body_sha256: hash,

@@ -18,6 +18,7 @@ pub const CHECK: CheckDef = CheckDef {
         Code::Ipv6Disabled,
         Code::AaaaNotLocal,
         Code::Ipv6NoRoute,
+        Code::ANotLocal,
     ],
     methods: &[Method::Http01],
     run: |cx, out| run_check(&Host, cx, out),
@@ -43,6 +44,10 @@ pub enum Found {
     Ipv6NoRoute {
         first_v6: IpAddr,
     },
+    /// The mirror of `AaaaNotLocal`: an AAAA is here, but A addresses are not.
+    ANotLocal {
+        stale: Vec<IpAddr>,
+    },
 }
 
 impl Check for Host {
@@ -60,8 +65,18 @@ impl Check for Host {
             Some(true) => {}
         }
         let v6 = cx.usable(Family::Ipv6);
+        let mut found = Vec::new();
+        let v4_stale: Vec<IpAddr> = cx
+            .usable(Family::Ipv4)
+            .iter()
+            .filter(|ip| !cx.is_local(ip))
+            .copied()
+            .collect();
+        if !v4_stale.is_empty() && v6.iter().any(|ip| cx.is_local(ip)) {
+            found.push(Found::ANotLocal { stale: v4_stale });
+        }
         let Some(first_v6) = v6.first().copied() else {
-            return Vec::new();
+            return found;
         };
         if let Some(off) = &cx.ipv6_off {
             return vec![Found::Ipv6Disabled {
@@ -69,7 +84,6 @@ impl Check for Host {
                 off: off.clone(),
             }];
         }
-        let mut found = Vec::new();
         let stale: Vec<IpAddr> = v6.iter().filter(|ip| !cx.is_local(ip)).copied().collect();
         if !stale.is_empty() {
             let local_v6 = cx
@@ -101,6 +115,22 @@ impl Check for Host {
                 stale,
                 local_v6,
             } => aaaa_not_local(cx, first_v6, stale, local_v6),
+            Found::ANotLocal { stale } => Finding::new(
+                Code::ANotLocal,
+                Severity::Warning,
+                format!(
+                    "{} publishes A {}, which is not configured on this host",
+                    cx.domain,
+                    stale.iter().map(IpAddr::to_string).collect::<Vec<_>>().join(", ")
+                ),
+            )
+            .likely()
+            .family(Family::Ipv4)
+            .port(cx.dial_port())
+            .detail("The AAAA record points here, but the A points elsewhere: a stale record after a move, or the old server. The CA tries the AAAA first and uses the A only after an IPv6 connect error, so this bites when IPv6 fails, and for clients and perspectives without IPv6.")
+            .evidence_lines(cx.record_evidence(Family::Ipv4))
+            .fix(format!("point the A record of {} at this host's IPv4 address, or remove it", cx.domain))
+            .fix("behind NAT the A is the router's public address: then this finding is expected; check the port forward from outside"),
             Found::Ipv6NoRoute { first_v6 } => Finding::new(
                 Code::Ipv6NoRoute,
                 Severity::Blocker,

@@ -3,4 +3,6 @@
 //! firewall, reachability) for `Method::Http01`.
 
 pub mod answer;
+pub mod path;
+pub mod who;
 pub mod wildcard;
