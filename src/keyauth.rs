@@ -14,7 +14,10 @@ pub enum Compared {
     /// 128 bytes or more: `Invalid response from <url>: "<first 128 bytes>"`.
     TooLarge,
     /// Under the limit but not equal once trailing whitespace is trimmed.
-    Mismatch { got: String, flaw: Flaw },
+    Mismatch {
+        got: String,
+        flaw: Flaw,
+    },
 }
 
 /// What is wrong with a body that does not match, as far as it can be told.
@@ -130,14 +133,23 @@ mod tests {
         assert_eq!(compare(&value, value.as_bytes()), Compared::TooLarge);
         // 127 bytes of value and one trailing newline fill the limit: the CA refuses it.
         let body = format!("{}\n", "a".repeat(127));
-        assert_eq!(compare(&"a".repeat(127), body.as_bytes()), Compared::TooLarge);
+        assert_eq!(
+            compare(&"a".repeat(127), body.as_bytes()),
+            Compared::TooLarge
+        );
     }
 
     #[test]
     fn trailing_whitespace_is_trimmed_leading_is_not() {
         assert_eq!(compare(KA, format!("{KA}\r\n").as_bytes()), Compared::Match);
-        assert_eq!(compare(KA, format!("{KA} \t\n").as_bytes()), Compared::Match);
-        assert_eq!(compare(KA, format!("{KA}\u{a0}").as_bytes()), Compared::Match);
+        assert_eq!(
+            compare(KA, format!("{KA} \t\n").as_bytes()),
+            Compared::Match
+        );
+        assert_eq!(
+            compare(KA, format!("{KA}\u{a0}").as_bytes()),
+            Compared::Match
+        );
         assert_eq!(
             compare(KA, format!("\n{KA}").as_bytes()),
             Compared::Mismatch {
@@ -164,7 +176,10 @@ mod tests {
                 flaw: Flaw::Bom
             }
         );
-        assert_eq!(go_quote(&format!("\u{FEFF}{KA}")), format!("\"\\ufeff{KA}\""));
+        assert_eq!(
+            go_quote(&format!("\u{FEFF}{KA}")),
+            format!("\"\\ufeff{KA}\"")
+        );
     }
 
     #[test]

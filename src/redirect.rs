@@ -20,13 +20,21 @@ pub const MAX_PATH_BYTES: usize = 2000;
 pub enum Refusal {
     TooMany,
     Status303,
-    Scheme { scheme: String },
-    Port { port: u16 },
+    Scheme {
+        scheme: String,
+    },
+    Port {
+        port: u16,
+    },
     EmptyHost,
-    MissingSlash { host: String },
+    MissingSlash {
+        host: String,
+    },
     ScopeZone,
     /// A reserved IP literal, with Boulder's text for its block.
-    ReservedIp { block: String },
+    ReservedIp {
+        block: String,
+    },
     NotIanaTld,
     TooLong,
     Loop,
@@ -62,7 +70,9 @@ pub fn judge(
     // Go's parser keeps `https:///x` hostless; the WHATWG parser would take `x` as the host.
     if let Some((scheme, rest)) = location.trim().split_once("://")
         && !scheme.is_empty()
-        && scheme.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+        && scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
         && (rest.is_empty() || rest.starts_with(['/', '?', '#']))
     {
         return Err(Refusal::EmptyHost);
@@ -130,8 +140,7 @@ pub fn iana_tld(host: &str) -> bool {
         return false;
     };
     let lower = tld.to_ascii_lowercase();
-    psl::suffix(lower.as_bytes())
-        .is_some_and(|s| s.is_known() && s.typ() == Some(psl::Type::Icann))
+    psl::suffix(lower.as_bytes()).is_some_and(|s| s.is_known() && s.typ() == Some(psl::Type::Icann))
 }
 
 #[cfg(test)]
@@ -217,8 +226,14 @@ mod tests {
 
     #[test]
     fn the_host_must_end_in_an_iana_tld() {
-        assert_eq!(judge1(301, "http://server.local/x"), Err(Refusal::NotIanaTld));
-        assert_eq!(judge1(301, "http://intranet.lan/x"), Err(Refusal::NotIanaTld));
+        assert_eq!(
+            judge1(301, "http://server.local/x"),
+            Err(Refusal::NotIanaTld)
+        );
+        assert_eq!(
+            judge1(301, "http://intranet.lan/x"),
+            Err(Refusal::NotIanaTld)
+        );
         assert_eq!(judge1(301, "http://localhost/x"), Err(Refusal::NotIanaTld));
         assert!(judge1(301, "http://WWW.Example.ORG/x").is_ok());
         assert!(judge1(301, "http://shop.example.co.uk/x").is_ok());
@@ -241,7 +256,14 @@ mod tests {
             Err(Refusal::Loop)
         );
         assert_eq!(
-            judge(301, &from(), "/.well-known/acme-challenge/T", 1, &visited, false),
+            judge(
+                301,
+                &from(),
+                "/.well-known/acme-challenge/T",
+                1,
+                &visited,
+                false
+            ),
             Err(Refusal::Loop)
         );
         assert!(judge(301, &from(), "https://example.com/b", 1, &visited, false).is_ok());

@@ -97,7 +97,11 @@ fn run_case(case: &Case) {
         assert_eq!(run.code, 1, "{} ({view}): a blocker exits 1", case.name);
         // --webroot leaves nothing behind.
         assert_eq!(files_under(&www), before_www, "{}: www changed", case.name);
-        assert!(files_under(&elsewhere).is_empty(), "{}: left files", case.name);
+        assert!(
+            files_under(&elsewhere).is_empty(),
+            "{}: left files",
+            case.name
+        );
     }
 }
 
@@ -280,4 +284,3 @@ fn sigint_mid_run_leaves_no_file() {
     drop(silent);
     std::fs::remove_dir_all(&base).unwrap();
 }
-

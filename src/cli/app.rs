@@ -148,17 +148,18 @@ fn probe_all(config: &Config, stream: Option<Streamed>) -> Result<RunFacts, Tool
     runtime.block_on(async {
         // --webroot: a real token file, removed on every way out: its guard on return (error
         // or not), the signal task on Ctrl-C and SIGTERM.
-        let token = match &config.webroot {
-            Some(dir) => {
-                probe::token::cleanup_on_signals().map_err(|e| {
-                    ToolError::internal(format!("cannot watch for Ctrl-C and SIGTERM: {e}"))
-                })?;
-                Some(probe::token::create(dir).map_err(|e| {
-                    ToolError::input(format!("--webroot {}: {e}", dir.display()))
-                })?)
-            }
-            None => None,
-        };
+        let token =
+            match &config.webroot {
+                Some(dir) => {
+                    probe::token::cleanup_on_signals().map_err(|e| {
+                        ToolError::internal(format!("cannot watch for Ctrl-C and SIGTERM: {e}"))
+                    })?;
+                    Some(probe::token::create(dir).map_err(|e| {
+                        ToolError::input(format!("--webroot {}: {e}", dir.display()))
+                    })?)
+                }
+                None => None,
+            };
         let with_token;
         let config = match &token {
             Some(t) => {

@@ -156,8 +156,16 @@ impl<'a> Context<'a> {
                     allow_reserved: self.allow_reserved(),
                     token: self.http01().token.as_ref(),
                 };
-                self.http(ip)
-                    .is_none_or(|h| super::http01::answer::may_pass(h, judge))
+                let content_ok = match (judge.token, self.answer(ip)) {
+                    (Some(token), Some(a)) => {
+                        !super::http01::path::token_fails(&a.token, Some(token))
+                    }
+                    _ => true,
+                };
+                content_ok
+                    && self
+                        .http(ip)
+                        .is_none_or(|h| super::http01::answer::may_pass(h, judge))
             }
             // Connects nowhere: nothing to serve.
             Method::Dns01 => false,

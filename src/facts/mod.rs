@@ -402,21 +402,32 @@ pub struct PathHop {
 #[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum HopOutcome {
     /// The TCP connect failed: a dial error, after which the CA falls back to IPv4.
-    Dial { connect: ConnectOutcome },
+    Dial {
+        connect: ConnectOutcome,
+    },
     /// An answer, with what the CA reads of it.
     Answer(Box<Answered>),
     /// The redirect to this URL is one the CA refuses (`docs/ca-behaviour.md` §2.5).
-    Refused { refusal: crate::redirect::Refusal },
+    Refused {
+        refusal: crate::redirect::Refusal,
+    },
     /// The redirect host has no usable address: each family's DNS outcome.
-    NoAddress { a: DnsOutcome, aaaa: DnsOutcome },
+    NoAddress {
+        a: DnsOutcome,
+        aaaa: DnsOutcome,
+    },
     /// TLS failed on an HTTPS hop.
-    Tls { message: String },
+    Tls {
+        message: String,
+    },
     /// A plain-HTTP answer on an HTTPS hop.
     HttpOnTlsPort,
     /// Connected, then no response in time.
     Timeout,
     Reset,
-    Error { message: String },
+    Error {
+        message: String,
+    },
 }
 
 /// A response as the facts keep it: enough to compare bodies and recognise who answered.

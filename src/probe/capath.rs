@@ -40,14 +40,15 @@ pub async fn walk<D: DnsProbe, C: ConnectProbe, H: HttpProbe>(
     http: &H,
 ) -> Option<CaPath> {
     let dns_facts = w.dns?;
-    let first = candidates(&dns_facts.a.addresses, &dns_facts.aaaa.addresses, w.allow_reserved);
+    let first = candidates(
+        &dns_facts.a.addresses,
+        &dns_facts.aaaa.addresses,
+        w.allow_reserved,
+    );
     if first.is_empty() {
         return None;
     }
-    let start = format!(
-        "http://{}/.well-known/acme-challenge/{}",
-        w.domain, w.token
-    );
+    let start = format!("http://{}/.well-known/acme-challenge/{}", w.domain, w.token);
     let start_url = Url::parse(&start).ok()?;
     let mut attempts = Vec::new();
     for ip in first {
@@ -121,8 +122,14 @@ async fn attempt<D: DnsProbe, C: ConnectProbe, H: HttpProbe>(
         let Some((status, location)) = redirect else {
             break;
         };
-        let next = match redirect::judge(status, &url, &location, followed, &visited, w.allow_reserved)
-        {
+        let next = match redirect::judge(
+            status,
+            &url,
+            &location,
+            followed,
+            &visited,
+            w.allow_reserved,
+        ) {
             Ok(next) => next,
             Err(refusal) => {
                 // The CA names the target as resolved against the current URL.
@@ -176,7 +183,10 @@ async fn resolve<D: DnsProbe>(
     };
     let (a, aaaa) = match w.dns {
         Some(d) if host == w.domain => (d.a.clone(), d.aaaa.clone()),
-        _ => tokio::join!(dns.lookup(&host, Family::Ipv4), dns.lookup(&host, Family::Ipv6)),
+        _ => tokio::join!(
+            dns.lookup(&host, Family::Ipv4),
+            dns.lookup(&host, Family::Ipv6)
+        ),
     };
     candidates(&a.addresses, &aaaa.addresses, w.allow_reserved)
         .first()

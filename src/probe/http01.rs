@@ -137,10 +137,7 @@ pub async fn gather<D: DnsProbe, C: ConnectProbe, H: HttpProbe>(
         capath::walk(&walk, resolver, tcp, http)
     );
     let mut facts = Http01Facts {
-        webroot: config
-            .webroot
-            .as_ref()
-            .map(|w| w.display().to_string()),
+        webroot: config.webroot.as_ref().map(|w| w.display().to_string()),
         token,
         ca_path,
         ..Http01Facts::default()

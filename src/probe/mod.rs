@@ -3,13 +3,13 @@
 //! once, however many names, and one [`TargetFacts`] per name. A probe never fails the run: a
 //! timeout, a refusal or a permission error is recorded as a fact.
 
+pub mod capath;
 pub mod dns;
 pub mod dns_raw;
 pub mod dns_view;
 pub mod firewall;
 pub mod host;
 pub mod http;
-pub mod capath;
 pub mod http01;
 pub mod tcp;
 pub mod token;
@@ -17,8 +17,8 @@ pub mod token;
 use crate::config::Config;
 use crate::domain::DomainName;
 use crate::facts::{
-    CaaFacts, ConnectFact, HopOutcome, Dns01Facts, DnsFacts, DnsLookup, DnsOutcome, FACTS_VERSION, Family,
-    HostFacts, HttpFact, Method, MethodFacts, ProbeOptions, Resolver, RunFacts, Target,
+    CaaFacts, ConnectFact, Dns01Facts, DnsFacts, DnsLookup, DnsOutcome, FACTS_VERSION, Family,
+    HopOutcome, HostFacts, HttpFact, Method, MethodFacts, ProbeOptions, Resolver, RunFacts, Target,
     TargetFacts, TxtLookup,
 };
 use dns_view::{RawDns, Where};

@@ -139,7 +139,10 @@ pub fn remove_all() {
 
 /// Whether any token file is on disk (tests and the signal task).
 pub fn any_live() -> bool {
-    !LIVE.lock().unwrap_or_else(PoisonError::into_inner).is_empty()
+    !LIVE
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .is_empty()
 }
 
 /// Spawns a task on the current tokio runtime that, on SIGINT or SIGTERM, removes every
@@ -258,7 +261,12 @@ fn escape_or_write(e: Errno, webroot: &Path, rel: &Path) -> TokenError {
 
 /// Opens `rel` (below `root`) as a directory, never resolving outside `root`. Without
 /// `openat2`, opens `name` in `parent` without following a symlink.
-fn open_beneath(root: &OwnedFd, parent: &OwnedFd, rel: &Path, name: &str) -> Result<OwnedFd, Errno> {
+fn open_beneath(
+    root: &OwnedFd,
+    parent: &OwnedFd,
+    rel: &Path,
+    name: &str,
+) -> Result<OwnedFd, Errno> {
     let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
     let how = OpenHow::new()
         .flags(flags)
@@ -326,7 +334,8 @@ mod tests {
     use std::os::unix::fs::PermissionsExt;
 
     fn scratch(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("acme-doctor-token-{name}-{}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("acme-doctor-token-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         dir
@@ -343,7 +352,10 @@ mod tests {
         let mode = std::fs::metadata(t.path()).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o644);
         t.remove();
-        assert!(!root.join(".well-known").exists(), "created dirs are removed");
+        assert!(
+            !root.join(".well-known").exists(),
+            "created dirs are removed"
+        );
         std::fs::remove_dir_all(&root).unwrap();
     }
 

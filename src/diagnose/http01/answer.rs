@@ -106,8 +106,15 @@ pub struct Judge<'a> {
 
 fn redirect_problem(url: &str, status: u16, location: &str, judge: Judge) -> Option<Problem> {
     let base = url::Url::parse(url).ok()?;
-    let refusal = redirect::judge(status, &base, location, 0, &[url.to_string()], judge.allow_reserved)
-        .err()?;
+    let refusal = redirect::judge(
+        status,
+        &base,
+        location,
+        0,
+        &[url.to_string()],
+        judge.allow_reserved,
+    )
+    .err()?;
     let mut p = Problem::new(
         Code::BadRedirect,
         Severity::Blocker,
@@ -233,7 +240,10 @@ fn content_problem(a: &Answered, url: &str, token: &TokenFacts) -> Option<Proble
             Some(Problem::new(
                 Code::ChallengeWrongContent,
                 Severity::Blocker,
-                format!("serves the challenge file with the wrong content: {}", flaw_text(flaw)),
+                format!(
+                    "serves the challenge file with the wrong content: {}",
+                    flaw_text(flaw)
+                ),
                 ca.detail,
             ))
         }
@@ -386,7 +396,10 @@ fn from_path(cx: &Context) -> Option<Found> {
         ),
         Kind::Status(status) if f.depth >= 1 && facts.token.is_some() => (
             Code::ChallengeNotServed,
-            format!("the redirect target {} answers {status} for the real challenge file", f.hop.url),
+            format!(
+                "the redirect target {} answers {status} for the real challenge file",
+                f.hop.url
+            ),
         ),
         Kind::Status(status) if f.depth >= 1 => (
             Code::ChallengeStatus,

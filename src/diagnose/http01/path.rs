@@ -27,7 +27,9 @@ pub enum Outcome<'a> {
     Pass,
     /// A web server answered (a 404 for a random token, or a 200 whose content is unknown):
     /// nothing is predicted without the real token.
-    Unverified { hop: &'a PathHop },
+    Unverified {
+        hop: &'a PathHop,
+    },
     Fail(Failure<'a>),
 }
 
@@ -65,9 +67,10 @@ pub fn outcome<'a>(path: &'a CaPath, token: Option<&TokenFacts>) -> Option<Outco
     let hop = &hops[depth];
     // The connection the CA last used: this hop's, or the redirecting hop's.
     let previous = depth.checked_sub(1).map(|i| &hops[i]);
-    let last_used = hop.address.map(|ip| (ip, hop.family, hop.port)).or_else(|| {
-        previous.and_then(|p| p.address.map(|ip| (ip, p.family, p.port)))
-    });
+    let last_used = hop
+        .address
+        .map(|ip| (ip, hop.family, hop.port))
+        .or_else(|| previous.and_then(|p| p.address.map(|ip| (ip, p.family, p.port))));
     let (ip, family, port) = last_used?;
     let fetching = |problem, core: &str| ca::fetching(problem, &ip, &hop.url, core);
     let fail = |kind, ca| {
@@ -156,7 +159,10 @@ fn answered<'a>(
     };
     let head = a.body_head();
     if a.body_bytes >= keyauth::LIMIT as u64 {
-        return Some(fail(Kind::TooLarge, ca::body_too_large(ip, &hop.url, &head)));
+        return Some(fail(
+            Kind::TooLarge,
+            ca::body_too_large(ip, &hop.url, &head),
+        ));
     }
     Some(match keyauth::compare(&token.expected, &head) {
         Compared::Match => Outcome::Pass,
@@ -266,11 +272,14 @@ pub enum Found {
         family: Family,
         answers: Vec<(IpAddr, String)>,
         blocks: bool,
+        /// What the CA reports at its first-choice address, when that fails.
+        ca: Option<CaError>,
     },
     Router {
         family: Family,
         addresses: Vec<IpAddr>,
         what: String,
+        status: u16,
         blocks: bool,
     },
     Waf {
@@ -301,7 +310,10 @@ fn signature(token: &HopOutcome, root: &HopOutcome) -> String {
             a.status,
             a.server.as_deref().unwrap_or("-"),
             if body {
-                format!(" body sha256 {}", a.body_sha256.get(..12).unwrap_or_default())
+                format!(
+                    " body sha256 {}",
+                    a.body_sha256.get(..12).unwrap_or_default()
+                )
             } else {
                 format!(" title {:?}", a.title.as_deref().unwrap_or_default())
             }
@@ -313,7 +325,7 @@ fn signature(token: &HopOutcome, root: &HopOutcome) -> String {
     format!("token: {}; /: {}", one(token, true), one(root, false))
 }
 
-fn token_fails(token: &HopOutcome, expected: Option<&TokenFacts>) -> bool {
+pub fn token_fails(token: &HopOutcome, expected: Option<&TokenFacts>) -> bool {
     match (token, expected) {
         (HopOutcome::Answer(a), Some(t)) => {
             a.status != 200
@@ -332,7 +344,11 @@ impl Check for Path {
         let facts = cx.http01();
         let mut found = Vec::new();
         let usable = |ip: &IpAddr| cx.usable(Family::of(ip)).contains(ip);
-        let answers: Vec<_> = facts.answers.iter().filter(|a| usable(&a.address)).collect();
+        let answers: Vec<_> = facts
+            .answers
+            .iter()
+            .filter(|a| usable(&a.address))
+            .collect();
         // The CA's first choice: the first AAAA, else the first A.
         let first_family = if cx.usable(Family::Ipv6).is_empty() {
             Family::Ipv4
@@ -374,10 +390,21 @@ impl Check for Path {
                 .and_then(|ip| fails.get(ip))
                 .copied()
                 .unwrap_or(false);
+            let first_ip = cx.usable(first_family).first().copied();
+            let ca = first_ip.and_then(|ip| {
+                let a = answers.iter().find(|a| a.address == ip)?;
+                match &a.token {
+                    HopOutcome::Answer(x) => {
+                        Some(ca::bad_status(&ip, &ca::challenge_url(cx.domain), x.status))
+                    }
+                    _ => None,
+                }
+            });
             found.push(Found::Disagree {
                 family,
                 answers: sigs.clone(),
-                blocks: first_fails && facts.token.is_some(),
+                blocks: first_fails && facts.token.is_some() && ca.is_some(),
+                ca,
             });
         }
 
@@ -390,20 +417,25 @@ impl Check for Path {
             if of_family.is_empty() {
                 continue;
             }
-            let routers: Vec<(IpAddr, String)> = of_family
+            let routers: Vec<(IpAddr, String, u16)> = of_family
                 .iter()
                 .filter_map(|a| {
+                    let status = match &a.token {
+                        HopOutcome::Answer(x) => x.status,
+                        _ => 0,
+                    };
                     [&a.token, &a.root].into_iter().find_map(|o| match o {
-                        HopOutcome::Answer(x) => who::router(x).map(|w| (a.address, w)),
+                        HopOutcome::Answer(x) => who::router(x).map(|w| (a.address, w, status)),
                         _ => None,
                     })
                 })
                 .collect();
-            if let Some((_, what)) = routers.first() {
+            if let Some((_, what, status)) = routers.first() {
                 found.push(Found::Router {
                     family,
-                    addresses: routers.iter().map(|(ip, _)| *ip).collect(),
+                    addresses: routers.iter().map(|(ip, _, _)| *ip).collect(),
                     what: what.clone(),
+                    status: *status,
                     blocks: routers.len() == of_family.len(),
                 });
             }
@@ -445,9 +477,12 @@ impl Check for Path {
             .take(attempts.len().saturating_sub(1))
             .filter_map(|a| a.hops.last())
             .filter_map(|h| match (&h.outcome, h.address) {
-                (HopOutcome::Dial { connect: ConnectOutcome::Timeout }, Some(ip)) => {
-                    Some((h.url.clone(), ip, h.elapsed_ms))
-                }
+                (
+                    HopOutcome::Dial {
+                        connect: ConnectOutcome::Timeout,
+                    },
+                    Some(ip),
+                ) => Some((h.url.clone(), ip, h.elapsed_ms)),
                 _ => None,
             })
             .collect();
@@ -472,6 +507,7 @@ impl Check for Path {
                 family,
                 answers,
                 blocks,
+                ca,
             } => {
                 let mut f = Finding::new(
                     Code::FamiliesDisagree,
@@ -488,17 +524,22 @@ impl Check for Path {
                 for (ip, sig) in answers {
                     f = f.evidence(format!("{ip}: {sig}"));
                 }
-                f.fix(format!(
+                f = f.fix(format!(
                     "compare: curl -s -o /dev/null -w '%{{http_code}}' --resolve {d}:80:ADDR http://{d}/ for each address",
                     d = cx.domain
                 ))
                 .fix("point every A/AAAA record at the server that holds the webroot, or remove the stale one")
-                .fix("nginx: give the name's server block both `listen 80;` and `listen [::]:80;`")
+                .fix("nginx: give the name's server block both `listen 80;` and `listen [::]:80;`");
+                match (blocks, ca) {
+                    (true, Some(ca)) => f.ca(ca.clone()),
+                    _ => f,
+                }
             }
             Found::Router {
                 family,
                 addresses,
                 what,
+                status,
                 blocks,
             } => Finding::new(
                 Code::RouterAnswers,
@@ -517,7 +558,8 @@ impl Check for Path {
             ))
             .fix("forward TCP port 80 (and 443) on the router to the server's LAN address")
             .fix("move the router's remote administration off port 80, or switch it off")
-            .fix("for IPv6 there is no NAT: allow inbound TCP 80 to the server in the router's IPv6 firewall"),
+            .fix("for IPv6 there is no NAT: allow inbound TCP 80 to the server in the router's IPv6 firewall")
+            .ca(ca::bad_status(&addresses[0], &ca::challenge_url(cx.domain), *status)),
             Found::Waf {
                 family,
                 addresses,
@@ -585,8 +627,15 @@ impl Check for Path {
                 for (url, ip, ms) in dead {
                     f = f.evidence(format!("{url} via {ip}: connect timed out after {}", duration(*ms)));
                 }
-                f.evidence_lines(path_evidence)
-                    .fix("make the AAAA work (IPv6 on, port 80 open), or remove the AAAA record")
+                let f = f
+                    .evidence_lines(path_evidence)
+                    .fix("make the AAAA work (IPv6 on, port 80 open), or remove the AAAA record");
+                match (late, dead.first()) {
+                    (true, Some((url, ip, _))) => {
+                        f.ca(ca::fetching(ProblemType::Connection, ip, url, ca::CONNECT_TIMEOUT))
+                    }
+                    _ => f,
+                }
             }
         }
     }
@@ -640,7 +689,12 @@ mod tests {
             url: URL.into(),
             attempts: vec![PathAttempt {
                 hops: vec![
-                    hop(URL, "2001:db8::10", 80, answer(301, Some("https://example.test:9443/x"), b"")),
+                    hop(
+                        URL,
+                        "2001:db8::10",
+                        80,
+                        answer(301, Some("https://example.test:9443/x"), b""),
+                    ),
                     PathHop {
                         url: "https://example.test:9443/x".into(),
                         address: None,
@@ -690,9 +744,10 @@ mod tests {
             "The key authorization file from the server did not match this challenge. Expected \"T.thumb\" (got \"\\ufeffT.thumb\")"
         );
         let big = vec![b'a'; 200];
-        assert!(one(&big, Some(token())).starts_with(&format!(
-            "192.0.2.10: Invalid response from {URL}: \"aaaa"
-        )));
+        assert!(
+            one(&big, Some(token()))
+                .starts_with(&format!("192.0.2.10: Invalid response from {URL}: \"aaaa"))
+        );
     }
 
     #[test]
@@ -703,9 +758,14 @@ mod tests {
                 PathAttempt {
                     hops: vec![PathHop {
                         elapsed_ms: 10_000,
-                        ..hop(URL, "2001:db8::10", 80, HopOutcome::Dial {
-                            connect: ConnectOutcome::Timeout,
-                        })
+                        ..hop(
+                            URL,
+                            "2001:db8::10",
+                            80,
+                            HopOutcome::Dial {
+                                connect: ConnectOutcome::Timeout,
+                            },
+                        )
                     }],
                 },
                 PathAttempt {
