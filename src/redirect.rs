@@ -96,7 +96,7 @@ pub fn judge(
     }
     match target.host() {
         None => return Err(Refusal::EmptyHost),
-        Some(Host::Domain(h)) if h.is_empty() => return Err(Refusal::EmptyHost),
+        Some(Host::Domain("")) => return Err(Refusal::EmptyHost),
         Some(Host::Domain(h)) => {
             let h = h.trim_end_matches('.');
             if h.ends_with(".well-known") {

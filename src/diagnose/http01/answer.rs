@@ -423,7 +423,7 @@ fn from_path(cx: &Context) -> Option<Found> {
         _ => return None,
     };
     let mut p = Problem::new(code, Severity::Blocker, what, String::new());
-    p.ca_whole = Some((f.ca.problem, f.ca.detail.clone()));
+    p.ca_whole = Some((f.ca.problem, f.ca.detail));
     Some(Found {
         family,
         problem: p,
@@ -568,6 +568,74 @@ mod tests {
                 token: None,
             },
         )
+    }
+
+    fn answered(status: u16, body: &[u8], prefix: &str) -> HopOutcome {
+        HopOutcome::Answer(Box::new(Answered {
+            status,
+            server: Some("nginx/1.22.1".into()),
+            location: None,
+            www_authenticate: None,
+            marks: Vec::new(),
+            title: None,
+            body_head_hex: body.iter().map(|b| format!("{b:02x}")).collect(),
+            body_prefix: prefix.into(),
+            body_bytes: body.len() as u64,
+            body_sha256: String::new(),
+        }))
+    }
+
+    #[test]
+    fn with_the_real_token_a_404_is_not_served_and_names_its_likely_cause() {
+        let s = crate::diagnose::testkit::Scenario::ipv4_only()
+            .token("T.thumb")
+            .http("192.0.2.10", 404, None)
+            .answers(
+                "192.0.2.10",
+                answered(404, b"", "<html><center>nginx</center>"),
+                answered(200, b"<html>", "<html>"),
+            );
+        let cx = s.context();
+        let found = Answer.detect(&cx);
+        let f = Answer.word(&cx, &found[0]);
+        assert_eq!(f.code, Code::ChallengeNotServed);
+        assert_eq!(f.severity, Severity::Blocker);
+        assert!(
+            f.title.contains("web server looks for the file"),
+            "{}",
+            f.title
+        );
+        let ca = f.ca_error.unwrap();
+        assert!(
+            ca.starts_with(
+                "192.0.2.10: Invalid response from http://example.test/.well-known/acme-challenge/"
+            ),
+            "{ca}"
+        );
+        assert!(ca.ends_with(": 404"), "{ca}");
+    }
+
+    #[test]
+    fn with_the_real_token_a_bom_is_wrong_content_without_an_ip_prefix() {
+        let s = crate::diagnose::testkit::Scenario::ipv4_only()
+            .token("T.thumb")
+            .http("192.0.2.10", 200, None)
+            .answers(
+                "192.0.2.10",
+                answered(200, "\u{FEFF}T.thumb\n".as_bytes(), ""),
+                answered(200, b"<html>", "<html>"),
+            );
+        let cx = s.context();
+        let found = Answer.detect(&cx);
+        let f = Answer.word(&cx, &found[0]);
+        assert_eq!(f.code, Code::ChallengeWrongContent);
+        assert_eq!(f.severity, Severity::Blocker);
+        assert_eq!(
+            f.ca_error.as_deref(),
+            Some(
+                "The key authorization file from the server did not match this challenge. Expected \"T.thumb\" (got \"\\ufeffT.thumb\")"
+            )
+        );
     }
 
     #[test]

@@ -467,7 +467,7 @@ impl Check for Path {
                 family: f.family,
                 port: f.hop.port,
                 url: f.hop.url.clone(),
-                ca: f.ca.clone(),
+                ca: f.ca,
             });
         }
         // Attempts that ended in a dial timeout before the one that got through.
