@@ -284,3 +284,21 @@ fn sigint_mid_run_leaves_no_file() {
     drop(silent);
     std::fs::remove_dir_all(&base).unwrap();
 }
+
+/// A redirect to HTTPS while nothing listens on 443 (a certificate never installed): each
+/// attempt re-resolves the target IPv6 first, so even after the fallback to IPv4 on port 80 the
+/// CA dials the AAAA on 443 and fails there (`docs/ca-behaviour.md` §2.2, §2.5 step 13).
+#[test]
+fn redirect_to_https_with_443_closed() {
+    run_case(&Case {
+        name: "redirect_to_https_with_443_closed",
+        nginx_extra: vec![
+            "location ^~ /.well-known/acme-challenge/ { return 301 https://$host$request_uri; }"
+                .into(),
+        ],
+        args: vec![],
+        code: "port-refused",
+        family: "ipv6",
+        ca_error: "2001:db8:2::10: Fetching https://example.test/.well-known/acme-challenge/{token}: Connection refused",
+    });
+}
