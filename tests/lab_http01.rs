@@ -302,3 +302,73 @@ fn redirect_to_https_with_443_closed() {
         ca_error: "2001:db8:2::10: Fetching https://example.test/.well-known/acme-challenge/{token}: Connection refused",
     });
 }
+
+/// A redirect to HTTPS where 443 listens on IPv4 only (`listen 443 ssl;` without
+/// `listen [::]:443 ssl;`): IPv4 works in a browser, the CA's IPv6-first hop is refused.
+#[test]
+fn redirect_to_https_with_443_closed_on_ipv6_only() {
+    if !common::lab_available("redirect_to_https_with_443_closed_on_ipv6_only") {
+        return;
+    }
+    let certs = std::env::temp_dir().join(format!("acme-doctor-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&certs).unwrap();
+    let (key, cert) = (certs.join("key.pem"), certs.join("cert.pem"));
+    let ok = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+        ])
+        .args([
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=example.test",
+            "-keyout",
+        ])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .unwrap();
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let lab = Lab::start(&Setup {
+        listen: vec![
+            "listen 80;".into(),
+            "listen [::]:80;".into(),
+            "listen 443 ssl;".into(),
+        ],
+        nginx_extra: vec![
+            format!("ssl_certificate {};", cert.display()),
+            format!("ssl_certificate_key {};", key.display()),
+            "location ^~ /.well-known/acme-challenge/ { if ($scheme = http) { return 301 https://$host$request_uri; } return 404; }".into(),
+        ],
+        ..Setup::default()
+    });
+    for ns in [lab.host.clone(), lab.outside.clone()] {
+        let run = lab.acme_doctor(&ns, "https-443-v6-closed", &["--json", DOMAIN]);
+        let token = token_of(&run);
+        assert_eq!(
+            top(&run),
+            (
+                "port-refused".to_string(),
+                Some("ipv6".to_string()),
+                format!(
+                    "2001:db8:2::10: Fetching https://example.test/.well-known/acme-challenge/{token}: Connection refused"
+                )
+            ),
+            "{}",
+            run.stdout
+        );
+    }
+    drop(lab);
+    std::fs::remove_dir_all(&certs).unwrap();
+}
