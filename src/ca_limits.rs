@@ -11,3 +11,8 @@ pub const MAX_RESPONSE_BODY: usize = 128;
 /// Go's `net/http` default when `Transport.MaxResponseHeaderBytes` is unset, a byte cap with
 /// no limit on the number of header lines (`docs/ca-behaviour.md` §2.10).
 pub const MAX_RESPONSE_HEADER_BYTES: usize = 10 << 20;
+
+/// The time the CA gives one HTTP-01 fetch, redirects and dial timeouts included: the RA→VA
+/// budget of about 90 s less the 200 ms Boulder keeps (`docs/ca-behaviour.md` §1.1, §2.4).
+/// A walk that needs longer (dead IPv6 dials at 10 s each) fails even where IPv4 works.
+pub const VALIDATION_DEADLINE_MS: u64 = 90_000 - 200;

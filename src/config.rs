@@ -36,6 +36,9 @@ pub struct Config {
     pub webroot: Option<PathBuf>,
     /// CDN ranges replacing the shipped ones (hidden `--cdn-ranges FILE`), already checked.
     pub cdn_ranges: Option<String>,
+    /// http-01: the exact body the challenge URL must serve (`--expect-body`), for ACME
+    /// clients that answer the challenge themselves.
+    pub expect_body: Option<String>,
     /// The CA's CAA issuer domain.
     pub ca_issuer: String,
     pub account_uri: Option<String>,

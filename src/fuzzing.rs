@@ -194,8 +194,7 @@ pub fn http_answer(bytes: &[u8]) {
             method: MethodFacts::Http01(Http01Facts {
                 connects: vec![connect],
                 http: vec![fact],
-                root: Vec::new(),
-                webroot: None,
+                ..Http01Facts::default()
             }),
             caa: None,
             dnssec: Vec::new(),

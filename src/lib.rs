@@ -15,7 +15,9 @@ pub mod exit;
 pub mod facts;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod keyauth;
 pub mod probe;
+pub mod redirect;
 pub mod render;
 pub mod reserved;
 pub mod sanitize;

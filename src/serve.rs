@@ -470,12 +470,16 @@ async fn observe(state: &State, ask: &Ask, source: IpAddr) -> Observation {
         timeout: ask.timeout,
         token_path: &ask.path,
         root: true,
-        // A vantage knows no webroot: it only fetches what the caller's host serves.
+        // A vantage knows no webroot and walks no path: it only observes what the caller's
+        // host serves.
         webroot: None,
+        token: None,
+        walk: None,
     };
     let http01 = http01::gather(
         &plan,
         name,
+        &state.dns,
         &probe::tcp::SocketConnect,
         &probe::http::ReqwestHttp,
         &http01::Limits::default(),

@@ -569,6 +569,145 @@ const CASES: &[Case] = &[
             b("port-refused", V6, Some(80)),
         ],
     },
+    // Issue 9: the CA's HTTP-01 path (tests/lab_http01.rs) and cases derived from it.
+    Case {
+        fixture: "http01-wrong-webroot-host",
+        verdict: Fail,
+        incomplete: true,
+        findings: &[
+            b("challenge-not-served", V6, Some(80)),
+            b("challenge-not-served", V4, Some(80)),
+        ],
+    },
+    Case {
+        fixture: "http01-wrong-webroot-outside",
+        verdict: Fail,
+        incomplete: false,
+        findings: &[
+            b("challenge-not-served", V6, Some(80)),
+            b("challenge-not-served", V4, Some(80)),
+            i("not-on-host", ANY, None),
+        ],
+    },
+    Case {
+        fixture: "http01-proxied-app-host",
+        verdict: Fail,
+        incomplete: true,
+        findings: &[
+            b("challenge-not-served", V6, Some(80)),
+            b("challenge-not-served", V4, Some(80)),
+        ],
+    },
+    Case {
+        fixture: "http01-bom-outside",
+        verdict: Fail,
+        incomplete: false,
+        findings: &[
+            b("challenge-wrong-content", V6, Some(80)),
+            b("challenge-wrong-content", V4, Some(80)),
+            i("not-on-host", ANY, None),
+        ],
+    },
+    Case {
+        fixture: "http01-redirect-9443-host",
+        verdict: Fail,
+        incomplete: true,
+        findings: &[
+            b("bad-redirect", V6, Some(80)),
+            b("bad-redirect", V4, Some(80)),
+        ],
+    },
+    Case {
+        fixture: "http01-redirect-9443-outside",
+        verdict: Fail,
+        incomplete: false,
+        findings: &[
+            b("bad-redirect", V6, Some(80)),
+            b("bad-redirect", V4, Some(80)),
+            i("not-on-host", ANY, None),
+        ],
+    },
+    Case {
+        fixture: "http01-redirect-loop-outside",
+        verdict: Fail,
+        incomplete: false,
+        findings: &[b("bad-redirect", V6, Some(80)), i("not-on-host", ANY, None)],
+    },
+    Case {
+        fixture: "http01-twelve-redirects-host",
+        verdict: Fail,
+        incomplete: true,
+        findings: &[b("bad-redirect", V6, Some(80))],
+    },
+    Case {
+        fixture: "http01-twelve-redirects-outside",
+        verdict: Fail,
+        incomplete: false,
+        findings: &[b("bad-redirect", V6, Some(80)), i("not-on-host", ANY, None)],
+    },
+    Case {
+        fixture: "derived-waf-cloudflare-outside",
+        verdict: Fail,
+        incomplete: false,
+        findings: &[
+            b("waf-blocks", V6, Some(80)),
+            b("challenge-not-served", V6, Some(80)),
+            b("waf-blocks", V4, Some(80)),
+            b("challenge-not-served", V4, Some(80)),
+            w("proxy-in-front", ANY, None),
+            i("not-on-host", ANY, None),
+        ],
+    },
+    Case {
+        fixture: "derived-router-answers-ipv4-outside",
+        verdict: Fail,
+        incomplete: false,
+        findings: &[
+            b("router-answers", V4, Some(80)),
+            b("challenge-not-served", V4, Some(80)),
+            b("families-disagree", V6, Some(80)),
+            b("challenge-not-served", V6, Some(80)),
+            i("not-on-host", ANY, None),
+        ],
+    },
+    Case {
+        fixture: "derived-families-disagree-outside",
+        verdict: Fail,
+        incomplete: false,
+        findings: &[
+            b("families-disagree", V6, Some(80)),
+            b("challenge-not-served", V6, Some(80)),
+            i("not-on-host", ANY, None),
+        ],
+    },
+    Case {
+        fixture: "derived-a-not-local-host",
+        verdict: Fail,
+        incomplete: true,
+        findings: &[
+            b("challenge-not-served", V6, Some(80)),
+            w("a-not-local", V4, Some(80)),
+        ],
+    },
+    Case {
+        fixture: "derived-http-on-https-port-outside",
+        verdict: Fail,
+        incomplete: false,
+        findings: &[
+            b("http-on-https-port", V6, Some(443)),
+            i("not-on-host", ANY, None),
+        ],
+    },
+    Case {
+        fixture: "derived-slow-fallback-outside",
+        verdict: Fail,
+        incomplete: false,
+        findings: &[
+            b("port-timeout", V6, Some(80)),
+            w("slow-fallback", V6, Some(80)),
+            i("not-on-host", ANY, None),
+        ],
+    },
     Case {
         fixture: "challenge-403-host",
         verdict: Fail,

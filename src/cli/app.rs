@@ -64,7 +64,8 @@ pub fn run(args: Args, invocation: String) -> Result<Exit, ToolError> {
             }
         }
     }
-    tokens_for_targets(&mut config);
+    // Held until the run is rendered: dropping them removes the token files.
+    let _tokens = tokens_for_targets(&mut config);
     // `--ndjson` prints each name as soon as it is diagnosed, in completion order; `index`
     // gives the input order back.
     let streaming = config.output == Output::Ndjson && config.from_facts.is_empty();
@@ -307,13 +308,54 @@ fn under_root(root: &std::path::Path, config: &str, path: &str) -> std::path::Pa
     }
 }
 
-/// HOOK(capath-token), the CLI half: the real token round trip per certificate. For each
-/// distinct `spec.webroot` of `config.specs`, `probe::token` (capath's module) writes one real
-/// challenge file, sets that target's `spec.expect_body` to its key authorization, and is
-/// removed after the probes (and on Ctrl-C). `probe::config_for_target` then hands webroot and
-/// body to the HTTP-01 probe. `probe::token` is not on this branch: this writes nothing, and
-/// no round trip is claimed.
-fn tokens_for_targets(_config: &mut Config) {}
+/// The real token round trip per certificate under `--all`: one token file in each distinct
+/// webroot the ACME clients name, whose content becomes the body its targets must serve. The
+/// files live as long as the returned guards (removed when they drop, and by the registered
+/// cleanup on Ctrl-C or SIGTERM). A webroot that cannot take a file (missing, read-only, a
+/// symlink out of it) is a warning: that name is then checked without the round trip.
+fn tokens_for_targets(
+    config: &mut Config,
+) -> (Vec<probe::token::TokenFile>, Option<signals::Registration>) {
+    let mut made: Vec<(std::path::PathBuf, Option<probe::token::TokenFile>)> = Vec::new();
+    for spec in &mut config.specs {
+        let Some(dir) = spec.webroot.clone() else {
+            continue;
+        };
+        if spec.method != crate::facts::Method::Http01 || spec.expect_body.is_some() {
+            continue;
+        }
+        let index = match made.iter().position(|(d, _)| *d == dir) {
+            Some(i) => i,
+            None => {
+                let token = match probe::token::create(&dir) {
+                    Ok(t) => Some(t),
+                    Err(e) => {
+                        eprintln!(
+                            "acme-doctor: warning: {}",
+                            crate::sanitize::line(
+                                &format!(
+                                    "webroot {}: {e}; its names are checked without the real token",
+                                    dir.display()
+                                ),
+                                1000
+                            )
+                        );
+                        None
+                    }
+                };
+                made.push((dir, token));
+                made.len() - 1
+            }
+        };
+        if let Some(t) = &made[index].1 {
+            spec.expect_body = Some(t.content().to_string());
+        }
+    }
+    let tokens: Vec<probe::token::TokenFile> = made.into_iter().filter_map(|(_, t)| t).collect();
+    let registration =
+        (!tokens.is_empty()).then(|| signals::on_interrupt(probe::token::remove_all));
+    (tokens, registration)
+}
 
 fn probe_all(
     config: &Config,
@@ -329,6 +371,29 @@ fn probe_all(
     .unwrap_or_else(|| Err(std::io::Error::other("out of file descriptors")))
     .map_err(|e| ToolError::internal(format!("cannot start the async runtime: {e}")))?;
     runtime.block_on(async {
+        // --webroot: a real token file, removed on every way out: its guard on return (error
+        // or not), the signal task on Ctrl-C and SIGTERM.
+        let token = match &config.webroot {
+            Some(dir) => Some(
+                probe::token::create(dir)
+                    .map_err(|e| ToolError::input(format!("--webroot {}: {e}", dir.display())))?,
+            ),
+            None => None,
+        };
+        // Ctrl-C and SIGTERM stop the run through `signals`, which removes it too.
+        let _registration = token
+            .is_some()
+            .then(|| signals::on_interrupt(probe::token::remove_all));
+        let with_token;
+        let config = match &token {
+            Some(t) => {
+                let mut c = config.clone();
+                c.expect_body = Some(t.content().to_string());
+                with_token = c;
+                &with_token
+            }
+            None => config,
+        };
         let system = System {
             dns: probe::dns::HickoryDns::new(config.resolver, config.timeout)
                 .map_err(ToolError::input)?,
@@ -393,6 +458,7 @@ fn probe_all(
         if let Some(bar) = spinner {
             bar.finish_and_clear();
         }
+        drop(token);
         Ok(run)
     })
 }

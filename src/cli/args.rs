@@ -66,6 +66,10 @@ pub struct Args {
     #[arg(long, value_name = "DIR")]
     webroot: Option<PathBuf>,
 
+    /// http-01: the exact body the challenge URL serves (ACME clients that answer themselves)
+    #[arg(long, value_name = "STRING", conflicts_with = "webroot")]
+    expect_body: Option<String>,
+
     /// The CA, for CAA: letsencrypt, zerossl, google, buypass, sectigo, or its issuer domain
     #[arg(long, default_value = "letsencrypt", value_name = "CA")]
     ca: String,
@@ -101,7 +105,7 @@ pub struct Args {
 
     /// Diagnose saved facts instead of probing (no network). Several files are joined: the
     /// run saved on the server, and runs saved elsewhere (--save-facts) as outside views
-    #[arg(long, value_name = "FILE", num_args = 1.., conflicts_with_all = ["domains", "file", "save_facts", "resolver", "allow_reserved", "vantage", "vantages_file", "webroot", "cdn_ranges"])]
+    #[arg(long, value_name = "FILE", num_args = 1.., conflicts_with_all = ["domains", "file", "save_facts", "resolver", "allow_reserved", "vantage", "vantages_file", "webroot", "cdn_ranges", "expect_body"])]
     from_facts: Vec<PathBuf>,
 
     /// Ask an `acme-doctor serve` vantage elsewhere to look from outside (repeatable; also
@@ -204,9 +208,11 @@ pub fn validate(args: Args, invocation: String) -> Result<Config, ToolError> {
             "--expect-txt is the dns-01 challenge value: use it with --method dns-01",
         ));
     }
-    if args.webroot.is_some() && !matches!(args.method, MethodArg::Http01) {
+    if (args.webroot.is_some() || args.expect_body.is_some())
+        && !matches!(args.method, MethodArg::Http01)
+    {
         return Err(ToolError::usage(
-            "--webroot is for the http-01 challenge: drop --method dns-01",
+            "--webroot and --expect-body are for the http-01 challenge: drop --method dns-01",
         ));
     }
     if let Some(dir) = &args.webroot
@@ -223,6 +229,13 @@ pub fn validate(args: Args, invocation: String) -> Result<Config, ToolError> {
         .map(crate::cdn::read_override)
         .transpose()
         .map_err(ToolError::input)?;
+    if let Some(body) = &args.expect_body
+        && (body.is_empty() || body.len() > 1024)
+    {
+        return Err(ToolError::usage(
+            "--expect-body: give the key authorization the ACME client serves (1 to 1024 bytes)",
+        ));
+    }
     let timeout = config::parse_duration(&args.timeout).map_err(ToolError::usage)?;
     let resolver = args
         .resolver
@@ -250,6 +263,7 @@ pub fn validate(args: Args, invocation: String) -> Result<Config, ToolError> {
         expect_txt: args.expect_txt,
         webroot: args.webroot,
         cdn_ranges,
+        expect_body: args.expect_body,
         ca_issuer: config::issuer_domain(&args.ca).map_err(ToolError::usage)?,
         account_uri: args.account_uri,
         authoritative_port: args.authoritative_port,

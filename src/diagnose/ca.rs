@@ -138,35 +138,92 @@ pub fn invalid_body(url: &str, body: &str) -> String {
     )
 }
 
-/// Why Boulder refuses to follow a redirect (§2.5), in its words.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RedirectRefusal {
-    Status303,
-    Scheme(String),
-    Port(u16),
-    EmptyHost,
-    MissingSlash(String),
-}
+/// A redirect the CA refuses (`docs/ca-behaviour.md` §2.5); the type lives in the leaf
+/// `crate::redirect`, which the probe shares, and its words here.
+pub use crate::redirect::Refusal as RedirectRefusal;
 
 impl RedirectRefusal {
+    /// Boulder's message for the refusal (`docs/ca-behaviour.md` §2.5, §2.8 row 11 for a
+    /// Location Go cannot parse).
     pub fn core(&self) -> String {
         match self {
+            RedirectRefusal::TooMany => "Too many redirects".into(),
             RedirectRefusal::Status303 => "received disallowed redirect status code".into(),
-            RedirectRefusal::Scheme(s) => format!(
-                "Invalid protocol scheme in redirect target. Only \"http\" and \"https\" protocol schemes are supported, not \"{s}\""
+            RedirectRefusal::Scheme { scheme } => format!(
+                "Invalid protocol scheme in redirect target. Only \"http\" and \"https\" protocol schemes are supported, not \"{scheme}\""
             ),
-            RedirectRefusal::Port(p) => format!(
-                "Invalid port in redirect target. Only ports 80 and 443 are supported, not {p}"
+            RedirectRefusal::Port { port } => format!(
+                "Invalid port in redirect target. Only ports 80 and 443 are supported, not {port}"
             ),
             RedirectRefusal::EmptyHost => "Invalid empty host in redirect target".into(),
-            RedirectRefusal::MissingSlash(h) => format!(
-                "Invalid host in redirect target \"{h}\". Check webserver config for missing '/' in redirect target."
+            RedirectRefusal::MissingSlash { host } => format!(
+                "Invalid host in redirect target \"{host}\". Check webserver config for missing '/' in redirect target."
             ),
+            RedirectRefusal::ScopeZone => {
+                "Invalid host in redirect target: contains scope zone".into()
+            }
+            RedirectRefusal::ReservedIp { block } => format!(
+                "Invalid host in redirect target: IP address is in a reserved address block: {block}"
+            ),
+            RedirectRefusal::NotIanaTld => {
+                "Invalid host in redirect target, must end in IANA registered TLD".into()
+            }
+            RedirectRefusal::TooLong => "Redirect target too long".into(),
+            RedirectRefusal::Loop => "Redirect loop detected".into(),
+            RedirectRefusal::Unparsable => GETTING_DATA.into(),
         }
     }
 }
 
-/// Boulder's per-family half of a `dns` problem (§7.2, §7.4).
+/// `<ip>: Invalid response from <url>: <status>` (`docs/ca-behaviour.md` §2.7 step 1): an
+/// answer, so no `Fetching` prefix (§0.5).
+pub fn bad_status(ip: &IpAddr, url: &str, status: u16) -> CaError {
+    CaError {
+        problem: ProblemType::Unauthorized,
+        detail: format!("{ip}: {}", invalid_status(url, status)),
+    }
+}
+
+/// `<ip>: Invalid response from <url>: "<first 128 bytes, Go-quoted>"` (§2.7 step 2).
+pub fn body_too_large(ip: &IpAddr, url: &str, head: &[u8]) -> CaError {
+    let text = String::from_utf8_lossy(&head[..head.len().min(MAX_RESPONSE_BODY)]);
+    CaError {
+        problem: ProblemType::Unauthorized,
+        detail: format!(
+            "{ip}: Invalid response from {url}: {}",
+            crate::keyauth::go_quote(&text)
+        ),
+    }
+}
+
+/// The key authorization mismatch (§2.7 step 5): no `<ip>:` prefix.
+pub fn key_authorization_mismatch(expected: &str, got: &str) -> CaError {
+    CaError {
+        problem: ProblemType::Unauthorized,
+        detail: format!(
+            "The key authorization file from the server did not match this challenge. Expected {} (got {})",
+            crate::keyauth::go_quote(expected),
+            crate::keyauth::go_quote(got)
+        ),
+    }
+}
+
+/// A TLS failure on an HTTPS redirect hop, in Go's words where the alert is known (§2.8 row 2).
+pub fn tls_core(message: &str) -> (ProblemType, String) {
+    // rustls: "received fatal alert: HandshakeFailure" → Go: "remote error: tls: handshake failure".
+    if let Some(alert) = message.split("received fatal alert: ").nth(1) {
+        let mut words = String::new();
+        for (i, c) in alert.trim().chars().enumerate() {
+            if c.is_ascii_uppercase() && i > 0 {
+                words.push(' ');
+            }
+            words.push(c.to_ascii_lowercase());
+        }
+        return (ProblemType::Tls, format!("remote error: tls: {words}"));
+    }
+    (ProblemType::Connection, GETTING_DATA.to_string())
+}
+
 fn dns_half(outcome: &DnsOutcome, family: Family, domain: &str) -> String {
     let rtype = family.record_type();
     let d = domain;

@@ -130,12 +130,46 @@ pub const CAUSES: &[(Code, &[Code])] = &[
     (
         Code::ChallengeLocationShadowed,
         &[
+            Code::ChallengeNotServed,
             Code::ChallengeStatus,
             Code::BadRedirect,
             Code::HttpNoResponse,
         ],
     ),
-    (Code::WebrootMismatch, &[Code::ChallengeStatus]),
+    (
+        Code::WebrootMismatch,
+        &[Code::ChallengeStatus, Code::ChallengeNotServed],
+    ),
+    // A router or WAF answering explains the wrong answer and the disagreement it causes.
+    (
+        Code::RouterAnswers,
+        &[
+            Code::FamiliesDisagree,
+            Code::ChallengeNotServed,
+            Code::ChallengeStatus,
+        ],
+    ),
+    (
+        Code::WafBlocks,
+        &[Code::ChallengeNotServed, Code::ChallengeStatus],
+    ),
+    // The address that answers differently is why the challenge is missing there.
+    (
+        Code::FamiliesDisagree,
+        &[
+            Code::ChallengeNotServed,
+            Code::ChallengeWrongContent,
+            Code::ChallengeStatus,
+        ],
+    ),
+    (
+        Code::ANotLocal,
+        &[
+            Code::PortTimeout,
+            Code::PortRefused,
+            Code::AddressUnreachable,
+        ],
+    ),
 ];
 
 /// The symptoms `root` can explain.
@@ -202,6 +236,14 @@ pub fn priority(code: Code) -> u8 {
         Code::PublicAddressMismatch => 45,
         Code::NotOnHost => 90,
         Code::BehindNat => 91,
+        Code::ANotLocal => 33,
+        Code::RouterAnswers => 51,
+        Code::WafBlocks => 52,
+        Code::FamiliesDisagree => 53,
+        Code::ChallengeNotServed => 58,
+        Code::ChallengeWrongContent => 59,
+        Code::HttpOnHttpsPort => 63,
+        Code::SlowFallback => 64,
     }
 }
 

@@ -90,6 +90,14 @@ codes! {
     ChallengeLocationShadowed => "challenge-location-shadowed",
     WebrootMismatch => "webroot-mismatch",
     ProxyInFront => "proxy-in-front",
+    ChallengeNotServed => "challenge-not-served",
+    ChallengeWrongContent => "challenge-wrong-content",
+    FamiliesDisagree => "families-disagree",
+    ANotLocal => "a-not-local",
+    RouterAnswers => "router-answers",
+    WafBlocks => "waf-blocks",
+    HttpOnHttpsPort => "http-on-https-port",
+    SlowFallback => "slow-fallback",
 }
 
 impl fmt::Display for Code {

@@ -77,6 +77,9 @@ static NO_HTTP01: Http01Facts = Http01Facts {
     http: Vec::new(),
     root: Vec::new(),
     webroot: None,
+    token: None,
+    ca_path: None,
+    answers: Vec::new(),
 };
 
 impl<'a> Context<'a> {
@@ -169,7 +172,22 @@ impl<'a> Context<'a> {
             return true;
         }
         match self.method() {
-            Method::Http01 => self.http(ip).is_none_or(super::http01::answer::may_pass),
+            Method::Http01 => {
+                let judge = super::http01::answer::Judge {
+                    allow_reserved: self.allow_reserved(),
+                    token: self.http01().token.as_ref(),
+                };
+                let content_ok = match (judge.token, self.answer(ip)) {
+                    (Some(token), Some(a)) => {
+                        !super::http01::path::token_fails(&a.token, Some(token))
+                    }
+                    _ => true,
+                };
+                content_ok
+                    && self
+                        .http(ip)
+                        .is_none_or(|h| super::http01::answer::may_pass(h, judge))
+            }
             // Connects nowhere: nothing to serve.
             Method::Dns01 => false,
         }
@@ -320,6 +338,11 @@ impl<'a> Context<'a> {
         self.connect_index.get(&(*ip, port)).map(|c| &c.outcome)
     }
 
+    /// What `ip` answered for the token and for `/` (no redirect followed).
+    pub fn answer(&self, ip: &IpAddr) -> Option<&'a crate::facts::AddressAnswers> {
+        self.http01().answers.iter().find(|a| a.address == *ip)
+    }
+
     pub fn http(&self, ip: &IpAddr) -> Option<&'a HttpFact> {
         self.http_index.get(ip).copied()
     }
@@ -366,9 +389,15 @@ impl<'a> Context<'a> {
                     location: Some(loc),
                     ..
                 } => {
-                    // Only these statuses are followed by the CA.
+                    // Only these statuses are followed by the CA, and only a target on
+                    // port 443 leads it there: a redirect to https://host:9443/ is refused
+                    // (bad-redirect), and port 443 then plays no part.
                     matches!(status, 301 | 302 | 307 | 308)
-                        && loc.to_ascii_lowercase().starts_with("https:")
+                        && url::Url::parse(&h.url)
+                            .and_then(|base| base.join(loc.trim()))
+                            .is_ok_and(|t| {
+                                t.scheme() == "https" && t.port_or_known_default() == Some(443)
+                            })
                 }
                 _ => false,
             })

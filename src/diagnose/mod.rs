@@ -93,6 +93,7 @@ pub fn diagnose(run: &RunFacts, target: &TargetFacts) -> Diagnosis {
     }
     let mut findings = out.findings;
     rank::ipv4_is_only_the_fallback(&cx, &mut findings);
+    http01::path::predict(&cx, &mut findings);
     checks::standalone::between_runs(&mut findings);
     origin::annotate(&cx, &mut findings);
     let findings = rank::rank(findings);

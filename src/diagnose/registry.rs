@@ -29,6 +29,7 @@ pub const REGISTRY: &[CheckDef] = &[
     http01::front::CHECK,
     http01::webconf::CHECK,
     http01::answer::CHECK,
+    http01::path::CHECK,
     checks::caa::CHECK,
 ];
 

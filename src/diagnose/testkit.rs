@@ -453,6 +453,37 @@ impl Scenario {
     }
 
     /// The challenge GET on `address` answered `status`, after a successful connect.
+    /// The CA's walk.
+    pub fn ca_path(mut self, path: crate::facts::CaPath) -> Scenario {
+        self.http01().ca_path = Some(path);
+        self
+    }
+
+    /// The real token's content is known (`--expect-body`).
+    pub fn token(mut self, expected: &str) -> Scenario {
+        self.http01().token = Some(crate::facts::TokenFacts {
+            source: crate::facts::TokenSource::ExpectBody,
+            token: expected.split('.').next().unwrap_or(expected).to_string(),
+            expected: expected.to_string(),
+        });
+        self
+    }
+
+    /// What `address` answers for the token and for `/`.
+    pub fn answers(
+        mut self,
+        address: &str,
+        token: crate::facts::HopOutcome,
+        root: crate::facts::HopOutcome,
+    ) -> Scenario {
+        self.http01().answers.push(crate::facts::AddressAnswers {
+            address: ip(address),
+            token,
+            root,
+        });
+        self
+    }
+
     pub fn http(self, address: &str, status: u16, location: Option<&str>) -> Scenario {
         self.http_outcome(
             address,

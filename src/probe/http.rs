@@ -3,7 +3,7 @@
 //! no proxy). Redirects are recorded, not followed yet.
 
 use super::HttpProbe;
-use crate::facts::{HttpFact, HttpOutcome};
+use crate::facts::{Answered, HopOutcome, HttpFact, HttpOutcome};
 use crate::sanitize;
 use reqwest::header::{ACCEPT, CONNECTION, HeaderMap, HeaderValue, LOCATION, SERVER};
 use std::error::Error as _;
@@ -15,6 +15,9 @@ use std::time::{Duration, Instant};
 const BODY_CAP: usize = 8 * 1024;
 /// How much of it goes into the facts as evidence.
 const BODY_EVIDENCE: usize = 256;
+/// How much of an answer's body the CA-path facts keep, escaped: enough to recognise a WAF's
+/// or a router's page.
+const ANSWER_EVIDENCE: usize = 1024;
 /// Cap for header values copied into the facts.
 const HEADER_CAP: usize = 200;
 /// hyper reads a response head into a buffer of at most 8 KiB + 100 × 4 KiB (its
@@ -123,9 +126,14 @@ async fn fetch(client: &reqwest::Client, url: &str) -> Result<HttpOutcome, reqwe
 }
 
 impl HttpProbe for ReqwestHttp {
+    async fn fetch(&self, url: &url::Url, addr: SocketAddr, timeout: Duration) -> HopOutcome {
+        fetch_hop(url, addr, timeout).await
+    }
+
     async fn get(&self, domain: &str, addr: SocketAddr, path: &str, timeout: Duration) -> HttpFact {
         let url = format!("http://{domain}{path}");
         let started = Instant::now();
+        ensure_crypto_provider();
         let mut headers = HeaderMap::new();
         headers.insert(ACCEPT, HeaderValue::from_static("*/*"));
         headers.insert(CONNECTION, HeaderValue::from_static("close"));
@@ -177,6 +185,257 @@ impl HttpProbe for ReqwestHttp {
             elapsed_ms: started.elapsed().as_millis() as u64,
         }
     }
+}
+
+/// The production User-Agent of Let's Encrypt's validation servers, as third-party logs show it
+/// (`docs/ca-behaviour.md` §2.3): WAF and bot rules key on it, so the CA path sends it.
+pub const CA_USER_AGENT: &str =
+    "Mozilla/5.0 (compatible; Let's Encrypt validation server; +https://www.letsencrypt.org)";
+
+/// Response headers whose presence names a proxy or WAF in front of the server.
+const MARK_HEADERS: &[&str] = &[
+    "cf-ray",
+    "cf-mitigated",
+    "x-sucuri-id",
+    "x-sucuri-block",
+    "x-iinfo",
+    "x-cdn",
+    "x-akamai-transformed",
+    "akamai-grn",
+    "x-amz-cf-id",
+    "x-served-by",
+    "x-fastly-request-id",
+    "x-azure-ref",
+    "x-datadome",
+    "x-px",
+];
+
+/// TLS as the CA's client does it for an HTTPS redirect target (`docs/ca-behaviour.md` §2.6):
+/// TLS 1.2 or 1.3, HTTP/1.1, and no certificate verification. Handshake signatures are still
+/// checked, as Go checks them with `InsecureSkipVerify`.
+fn ca_tls() -> Result<rustls::ClientConfig, rustls::Error> {
+    use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+    use rustls::crypto::{CryptoProvider, verify_tls12_signature, verify_tls13_signature};
+    use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+    use rustls::{DigitallySignedStruct, SignatureScheme};
+    use std::sync::Arc;
+
+    #[derive(Debug)]
+    struct AnyCertificate(Arc<CryptoProvider>);
+
+    impl ServerCertVerifier for AnyCertificate {
+        fn verify_server_cert(
+            &self,
+            _end_entity: &CertificateDer<'_>,
+            _intermediates: &[CertificateDer<'_>],
+            _server_name: &ServerName<'_>,
+            _ocsp: &[u8],
+            _now: UnixTime,
+        ) -> Result<ServerCertVerified, rustls::Error> {
+            Ok(ServerCertVerified::assertion())
+        }
+
+        fn verify_tls12_signature(
+            &self,
+            message: &[u8],
+            cert: &CertificateDer<'_>,
+            dss: &DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, rustls::Error> {
+            verify_tls12_signature(
+                message,
+                cert,
+                dss,
+                &self.0.signature_verification_algorithms,
+            )
+        }
+
+        fn verify_tls13_signature(
+            &self,
+            message: &[u8],
+            cert: &CertificateDer<'_>,
+            dss: &DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, rustls::Error> {
+            verify_tls13_signature(
+                message,
+                cert,
+                dss,
+                &self.0.signature_verification_algorithms,
+            )
+        }
+
+        fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+            self.0.signature_verification_algorithms.supported_schemes()
+        }
+    }
+
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    Ok(
+        rustls::ClientConfig::builder_with_provider(Arc::clone(&provider))
+            .with_protocol_versions(&[&rustls::version::TLS12, &rustls::version::TLS13])?
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AnyCertificate(provider)))
+            .with_no_client_auth(),
+    )
+}
+
+/// One GET of `url` pinned to `addr`, as the CA's client sends it: Boulder's User-Agent,
+/// `Accept: */*`, `Connection: close`, no redirect followed, TLS unverified. The connect
+/// itself was judged before (a dial error never reaches here).
+pub async fn fetch_hop(url: &url::Url, addr: SocketAddr, timeout: Duration) -> HopOutcome {
+    let Some(host) = url.host_str() else {
+        return HopOutcome::Error {
+            message: "no host".into(),
+        };
+    };
+    let host = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_string();
+    ensure_crypto_provider();
+    let mut headers = HeaderMap::new();
+    headers.insert(ACCEPT, HeaderValue::from_static("*/*"));
+    headers.insert(CONNECTION, HeaderValue::from_static("close"));
+    let tls = match ca_tls() {
+        Ok(t) => t,
+        Err(e) => {
+            return HopOutcome::Error {
+                message: sanitize::line(&e.to_string(), 300),
+            };
+        }
+    };
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .resolve(&host, addr)
+        .timeout(timeout)
+        .connect_timeout(timeout)
+        .user_agent(CA_USER_AGENT)
+        .default_headers(headers)
+        .pool_max_idle_per_host(0)
+        .http1_max_headers(MAX_HEADER_LINES)
+        .tls_backend_preconfigured(tls)
+        .build();
+    let client = match client {
+        Ok(c) => c,
+        Err(e) => {
+            return HopOutcome::Error {
+                message: sanitize::line(&e.to_string(), 300),
+            };
+        }
+    };
+    match read_answer(&client, url.as_str()).await {
+        Ok(a) => HopOutcome::Answer(Box::new(a)),
+        Err(e) => classify_hop(&e, url.scheme() == "https"),
+    }
+}
+
+fn classify_hop(err: &reqwest::Error, https: bool) -> HopOutcome {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    let mut tls = None;
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        if let Some(r) = s.downcast_ref::<rustls::Error>() {
+            tls = Some(r.clone());
+        }
+        if let Some(io) = s.downcast_ref::<std::io::Error>()
+            && let Some(r) = io.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>())
+        {
+            tls = Some(r.clone());
+        }
+        source = s.source();
+    }
+    if https {
+        match &tls {
+            // A plain HTTP answer read as a TLS record.
+            Some(rustls::Error::InvalidMessage(rustls::InvalidMessage::InvalidContentType)) => {
+                return HopOutcome::HttpOnTlsPort;
+            }
+            Some(other) => {
+                return HopOutcome::Tls {
+                    message: sanitize::line(&other.to_string(), 300),
+                };
+            }
+            None if text.contains("InvalidContentType") || text.contains("corrupt message") => {
+                return HopOutcome::HttpOnTlsPort;
+            }
+            None => {}
+        }
+    }
+    match classify(err) {
+        HttpOutcome::Timeout => HopOutcome::Timeout,
+        HttpOutcome::Reset => HopOutcome::Reset,
+        HttpOutcome::Error { message } | HttpOutcome::Unread { message, .. } => {
+            HopOutcome::Error { message }
+        }
+        HttpOutcome::Response { .. } => HopOutcome::Error {
+            message: sanitize::line(&text, 300),
+        },
+    }
+}
+
+async fn read_answer(client: &reqwest::Client, url: &str) -> Result<Answered, reqwest::Error> {
+    let mut response = client.get(url).send().await?;
+    let status = response.status().as_u16();
+    let header = |name: &str| {
+        response.headers().get(name).map(|v: &HeaderValue| {
+            sanitize::line(&String::from_utf8_lossy(v.as_bytes()), HEADER_CAP)
+        })
+    };
+    let server = header("server");
+    let location = header("location");
+    let www_authenticate = header("www-authenticate");
+    let marks: Vec<String> = MARK_HEADERS
+        .iter()
+        .filter(|h| response.headers().contains_key(**h))
+        .map(|h| h.to_string())
+        .collect();
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await? {
+        let room = BODY_CAP - body.len();
+        if chunk.len() >= room {
+            body.extend_from_slice(&chunk[..room]);
+            break;
+        }
+        body.extend_from_slice(&chunk);
+    }
+    let head = &body[..body.len().min(crate::ca_limits::MAX_RESPONSE_BODY)];
+    // More than the evidence of a plain GET: block pages name themselves further down.
+    let evidence = &body[..body.len().min(ANSWER_EVIDENCE)];
+    let hash = {
+        use sha2::Digest;
+        sha2::Sha256::digest(&body)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    };
+    Ok(Answered {
+        status,
+        server,
+        location,
+        www_authenticate,
+        marks,
+        title: html_title(&body),
+        body_head_hex: head.iter().map(|b| format!("{b:02x}")).collect(),
+        body_prefix: sanitize::line(
+            &String::from_utf8_lossy(evidence).escape_debug().to_string(),
+            ANSWER_EVIDENCE * 2,
+        ),
+        body_bytes: body.len() as u64,
+        body_sha256: hash,
+    })
+}
+
+/// The text of the first `<title>`, sanitised and capped.
+fn html_title(body: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(body);
+    let lower = text.to_ascii_lowercase();
+    let start = lower.find("<title")?;
+    let open_end = lower[start..].find('>')? + start + 1;
+    let end = lower[open_end..].find("</title")? + open_end;
+    let title = text.get(open_end..end)?.trim();
+    (!title.is_empty()).then(|| sanitize::line(title, 120))
 }
 
 #[cfg(test)]

@@ -2,9 +2,10 @@
 //! matters once port 80 redirects to HTTPS), and the challenge GET on port 80 where the
 //! connect got through (`docs/ca-behaviour.md` §2.2, §2.3).
 
-use super::{ConnectProbe, HttpProbe};
-use crate::config::Config;
-use crate::facts::{ConnectOutcome, DnsFacts, Http01Facts};
+use super::{ConnectProbe, DnsProbe, HttpProbe, capath};
+use crate::facts::{
+    AddressAnswers, ConnectOutcome, DnsFacts, Http01Facts, TokenFacts, TokenSource,
+};
 use crate::reserved;
 use futures_util::future::join_all;
 use std::collections::HashMap;
@@ -51,6 +52,34 @@ pub struct Plan<'a> {
     /// The webroot the token is served from (`--webroot`, or the certificate's own under
     /// `--all`), recorded in the facts.
     pub webroot: Option<String>,
+    /// The real token, when its content is known (a file written under the webroot, or
+    /// `--expect-body`): `token_path` then names it.
+    pub token: Option<TokenFacts>,
+    /// Walk one validation as the CA does (`docs/ca-behaviour.md` §2.2, §2.5) from these
+    /// DNS facts, and ask every address for the token and `/` to compare them. A vantage
+    /// only observes, and walks nothing.
+    pub walk: Option<Walking<'a>>,
+}
+
+/// What the CA's walk starts from.
+#[derive(Clone, Copy)]
+pub struct Walking<'a> {
+    pub dns: Option<&'a DnsFacts>,
+    pub allow_reserved: bool,
+}
+
+/// The real token of a run, when its content is known: `--expect-body`, or the content of
+/// the file written under the webroot (`probe::token`).
+pub fn token_facts(webroot: bool, body: Option<&String>) -> Option<TokenFacts> {
+    body.map(|body| TokenFacts {
+        source: if webroot {
+            TokenSource::Webroot
+        } else {
+            TokenSource::ExpectBody
+        },
+        token: body.split('.').next().unwrap_or(body).to_string(),
+        expected: body.clone(),
+    })
 }
 
 /// The addresses the CA would dial: reserved ones are dropped as the CA drops them.
@@ -68,16 +97,17 @@ pub fn targets(dns: Option<&DnsFacts>, allow_reserved: bool) -> Vec<IpAddr> {
 
 /// The challenge path this run fetches, on the host and from every vantage alike.
 ///
-/// INTEGRATION HOOK (`--webroot`, issue 8 item 2): when the run wrote a real token file into
-/// the webroot, return its path here, so the vantages fetch the real token as the CA would.
-/// Until then the path is random: a 404 is the healthy answer.
-pub fn challenge_path(_config: &Config) -> String {
-    format!("/.well-known/acme-challenge/{}", challenge_token())
+/// The real token when there is one (so the vantages fetch it too, as the CA would); else a
+/// random one, for which a 404 is the healthy answer.
+pub fn challenge_path(token: Option<&TokenFacts>) -> String {
+    let name = token.map_or_else(challenge_token, |t| t.token.clone());
+    format!("/.well-known/acme-challenge/{name}")
 }
 
-pub async fn gather<C: ConnectProbe, H: HttpProbe>(
+pub async fn gather<D: DnsProbe, C: ConnectProbe, H: HttpProbe>(
     plan: &Plan<'_>,
     domain: &str,
+    resolver: &D,
     tcp: &C,
     http: &H,
     limits: &Limits,
@@ -111,17 +141,69 @@ pub async fn gather<C: ConnectProbe, H: HttpProbe>(
             };
             let port443 = tcp.connect(SocketAddr::new(*ip, HTTPS_PORT), timeout);
             let ((c80, h80, r80), c443) = tokio::join!(port80, port443);
-            (vec![c80, c443], h80, r80)
+            // What this address answers for the token and for `/`, to compare addresses.
+            let answers = if h80.is_some() && plan.walk.is_some() {
+                let base = format!("http://{domain}");
+                let token_url = url::Url::parse(&format!("{base}{token_path}"));
+                let root_url = url::Url::parse(&format!("{base}/"));
+                match (token_url, root_url) {
+                    (Ok(t), Ok(r)) => {
+                        let (token, root) = tokio::join!(
+                            http.fetch(&t, http_addr, timeout),
+                            http.fetch(&r, http_addr, timeout)
+                        );
+                        Some(AddressAnswers {
+                            address: *ip,
+                            token,
+                            root,
+                        })
+                    }
+                    _ => None,
+                }
+            } else {
+                None
+            };
+            (vec![c80, c443], h80, r80, answers)
         }
     });
+    let token_name = plan
+        .token_path
+        .rsplit('/')
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    let walk = async {
+        match plan.walk {
+            Some(w) => Some(
+                capath::walk(
+                    &capath::Walk {
+                        domain,
+                        token: &token_name,
+                        dns: w.dns,
+                        allow_reserved: w.allow_reserved,
+                        timeout,
+                    },
+                    resolver,
+                    tcp,
+                    http,
+                )
+                .await,
+            ),
+            None => None,
+        }
+    };
+    let (per_address, ca_path) = tokio::join!(join_all(per_address), walk);
     let mut facts = Http01Facts {
         webroot: plan.webroot.clone(),
+        token: plan.token.clone(),
+        ca_path: ca_path.flatten(),
         ..Http01Facts::default()
     };
-    for (connects, http_fact, root_fact) in join_all(per_address).await {
+    for (connects, http_fact, root_fact, answers) in per_address {
         facts.connects.extend(connects);
         facts.http.extend(http_fact);
         facts.root.extend(root_fact);
+        facts.answers.extend(answers);
     }
     facts
 }

@@ -3,6 +3,7 @@
 //! once, however many names, and one [`TargetFacts`] per name. A probe never fails the run: a
 //! timeout, a refusal or a permission error is recorded as a fact.
 
+pub mod capath;
 pub mod clients;
 pub mod containers;
 pub mod dns;
@@ -13,6 +14,7 @@ pub mod host;
 pub mod http;
 pub mod http01;
 pub mod tcp;
+pub mod token;
 pub mod vantage;
 pub mod webconf;
 
@@ -20,7 +22,7 @@ use crate::config::{Config, TargetSpec};
 use crate::domain::DomainName;
 use crate::facts::{
     CaaFacts, ConnectFact, Dns01Facts, DnsFacts, DnsLookup, DnsOutcome, FACTS_VERSION, Family,
-    HostFacts, HttpFact, Method, MethodFacts, ProbeOptions, Resolver, RunFacts, Target,
+    HopOutcome, HostFacts, HttpFact, Method, MethodFacts, ProbeOptions, Resolver, RunFacts, Target,
     TargetFacts, TxtLookup,
 };
 use dns_view::{RawDns, Where};
@@ -82,6 +84,22 @@ pub trait HttpProbe {
         path: &str,
         timeout: Duration,
     ) -> impl Future<Output = HttpFact>;
+
+    /// One GET of any URL pinned to one address, as the CA's client sends it, no redirect
+    /// followed (HTTPS without certificate verification). Scripted probes that do not
+    /// implement it answer "not probed".
+    fn fetch(
+        &self,
+        _url: &url::Url,
+        _addr: SocketAddr,
+        _timeout: Duration,
+    ) -> impl Future<Output = HopOutcome> {
+        async {
+            HopOutcome::Error {
+                message: "not probed".into(),
+            }
+        }
+    }
 }
 
 /// The host's own state; synchronous reads of /proc, netlink, sysctls and the firewall tools.
@@ -339,7 +357,15 @@ where
         }
     };
     // The challenge path is the same on the host and at every vantage.
-    let token_path = http01::challenge_path(config);
+    // The real token when this target has one (its certificate's webroot under `--all`, the
+    // run's `--webroot` or `--expect-body`), else a random one: the same path on the host and
+    // at every vantage, so the vantages fetch the real token as the CA would.
+    let webroot = spec.webroot.as_ref().or(config.webroot.as_ref());
+    let token = http01::token_facts(
+        webroot.is_some(),
+        spec.expect_body.as_ref().or(config.expect_body.as_ref()),
+    );
+    let token_path = http01::challenge_path(token.as_ref());
     // The vantages look from outside while this run looks from here, within the same
     // deadline (http-01 only: dns-01 connects nowhere).
     let outside = async {
@@ -385,13 +411,14 @@ where
                         // `/` is compared with what the vantages saw; a saved run may be joined
                         // with an outside run later.
                         root: !config.vantages.is_empty() || config.save_facts.is_some(),
-                        webroot: spec
-                            .webroot
-                            .as_ref()
-                            .or(config.webroot.as_ref())
-                            .map(|p| p.to_string_lossy().into_owned()),
+                        webroot: webroot.map(|p| p.to_string_lossy().into_owned()),
+                        token: token.clone(),
+                        walk: Some(http01::Walking {
+                            dns: dns_facts.as_ref(),
+                            allow_reserved: config.allow_reserved,
+                        }),
                     };
-                    MethodFacts::Http01(http01::gather(&plan, name, tcp, http, limits).await)
+                    MethodFacts::Http01(http01::gather(&plan, name, dns, tcp, http, limits).await)
                 }
                 Method::Dns01 => {
                     MethodFacts::Dns01(challenge.clone().unwrap_or_else(|| Dns01Facts {
@@ -610,6 +637,7 @@ mod tests {
             expect_txt: None,
             webroot: None,
             cdn_ranges: None,
+            expect_body: None,
             ca_issuer: "letsencrypt.org".into(),
             account_uri: None,
             authoritative_port: 53,

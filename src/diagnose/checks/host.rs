@@ -19,6 +19,7 @@ pub const CHECK: CheckDef = CheckDef {
         Code::AaaaNotLocal,
         Code::Ipv6NoRoute,
         Code::BehindNat,
+        Code::ANotLocal,
     ],
     methods: &[Method::Http01],
     run: |cx, out| run_check(&Host, cx, out),
@@ -49,6 +50,10 @@ pub enum Found {
         published: IpAddr,
         private: IpAddr,
     },
+    /// The mirror of `AaaaNotLocal`: an AAAA is here, but A addresses are not.
+    ANotLocal {
+        stale: Vec<IpAddr>,
+    },
 }
 
 impl Check for Host {
@@ -73,6 +78,16 @@ impl Check for Host {
             });
         }
         let v6 = cx.usable(Family::Ipv6);
+        let v4_stale: Vec<IpAddr> = cx
+            .usable(Family::Ipv4)
+            .iter()
+            .filter(|ip| !cx.is_local(ip))
+            .copied()
+            .collect();
+        // Behind a NAT the A is the router's, by design (`behind-nat` says so).
+        if cx.nat.is_none() && !v4_stale.is_empty() && v6.iter().any(|ip| cx.is_local(ip)) {
+            found.push(Found::ANotLocal { stale: v4_stale });
+        }
         let Some(first_v6) = v6.first().copied() else {
             return found;
         };
@@ -126,6 +141,22 @@ impl Check for Host {
             .evidence(format!("this host's one IPv4 address is {private}, with a default route"))
             .evidence(format!("a listener on port {} accepts {private}", cx.dial_port()))
             .fix(format!("make sure the router forwards TCP port {} (and 443) of {published} to {private}", cx.dial_port())),
+            Found::ANotLocal { stale } => Finding::new(
+                Code::ANotLocal,
+                Severity::Warning,
+                format!(
+                    "{} publishes A {}, which is not configured on this host",
+                    cx.domain,
+                    stale.iter().map(IpAddr::to_string).collect::<Vec<_>>().join(", ")
+                ),
+            )
+            .likely()
+            .family(Family::Ipv4)
+            .port(cx.dial_port())
+            .detail("The AAAA record points here, but the A points elsewhere: a stale record after a move, or the old server. The CA tries the AAAA first and uses the A only after an IPv6 connect error, so this bites when IPv6 fails, and for clients and perspectives without IPv6.")
+            .evidence_lines(cx.record_evidence(Family::Ipv4))
+            .fix(format!("point the A record of {} at this host's IPv4 address, or remove it", cx.domain))
+            .fix("behind NAT the A is the router's public address: then this finding is expected; check the port forward from outside"),
             Found::Ipv6NoRoute { first_v6 } => Finding::new(
                 Code::Ipv6NoRoute,
                 Severity::Blocker,

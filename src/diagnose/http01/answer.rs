@@ -1,13 +1,22 @@
 //! The challenge answer: what the GET on port 80 answered, read the way Boulder reads the
-//! response (`docs/ca-behaviour.md` §2.5 redirects, §2.7 response checks). The token
-//! acme-doctor asks for does not exist, so 404 is the healthy answer.
+//! response (`docs/ca-behaviour.md` §2.5 redirects, §2.7 response checks), and where the CA's
+//! walk (`path.rs`) ends past the first hop.
 //!
-//! Codes: `challenge-status`, `bad-redirect`, `http-no-response`.
+//! Without a token whose content is known, the token asked for does not exist, so 404 is the
+//! healthy answer ("a web server answers here, content not verified"). With `--webroot` or
+//! `--expect-body` the real token is asked for: then anything but a 200 with the key
+//! authorization fails, `challenge-not-served` or `challenge-wrong-content`.
+//!
+//! Codes: `challenge-status`, `bad-redirect`, `http-no-response`, `challenge-not-served`,
+//! `challenge-wrong-content`.
 
-use crate::diagnose::ca::{self, ProblemType, RedirectRefusal};
+use super::path::{self, Kind, Outcome};
+use crate::diagnose::ca::{self, CaError, ProblemType};
 use crate::diagnose::registry::CheckDef;
 use crate::diagnose::{Check, Code, Context, Finding, Severity, run_check};
-use crate::facts::{Family, HttpFact, HttpOutcome, Method};
+use crate::facts::{Answered, Family, HopOutcome, HttpFact, HttpOutcome, Method, TokenFacts};
+use crate::keyauth::{self, Compared, Flaw};
+use crate::redirect;
 use std::collections::HashMap;
 use std::net::IpAddr;
 
@@ -17,6 +26,8 @@ pub const CHECK: CheckDef = CheckDef {
         Code::ChallengeStatus,
         Code::BadRedirect,
         Code::HttpNoResponse,
+        Code::ChallengeNotServed,
+        Code::ChallengeWrongContent,
     ],
     methods: &[Method::Http01],
     run: |cx, out| run_check(&Answer, cx, out),
@@ -35,6 +46,17 @@ pub struct Found {
     pub others_serve: bool,
 }
 
+/// How the CA's detail is prefixed (`docs/ca-behaviour.md` §0.5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Prefix {
+    /// `<ip>: Fetching <url>: `: errors inside the HTTP client (connection, redirect policy).
+    Fetching,
+    /// `<ip>: `: errors about an answer (status, size).
+    Ip,
+    /// None: the key authorization mismatch.
+    Bare,
+}
+
 /// One kind of wrong answer, with Boulder's words for it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Problem {
@@ -45,15 +67,21 @@ pub struct Problem {
     /// The core of the CA's message, and its problem type.
     ca_core: String,
     ca_problem: ProblemType,
+    prefix: Prefix,
     /// The URL the CA names in "Fetching …" when it is not the challenge URL: a redirect target.
     fetching: Option<String>,
+    /// The whole of the CA's error, when the walk already composed it.
+    ca_whole: Option<(ProblemType, String)>,
 }
 
 impl Problem {
     fn new(code: Code, severity: Severity, what: String, ca_core: String) -> Problem {
-        let ca_problem = match code {
-            Code::ChallengeStatus => ProblemType::Unauthorized,
-            _ => ProblemType::Connection,
+        let (ca_problem, prefix) = match code {
+            Code::ChallengeStatus | Code::ChallengeNotServed => {
+                (ProblemType::Unauthorized, Prefix::Ip)
+            }
+            Code::ChallengeWrongContent => (ProblemType::Unauthorized, Prefix::Bare),
+            _ => (ProblemType::Connection, Prefix::Fetching),
         };
         Problem {
             code,
@@ -61,63 +89,72 @@ impl Problem {
             what,
             ca_core,
             ca_problem,
+            prefix,
             fetching: None,
+            ca_whole: None,
         }
     }
 }
 
-fn redirect_problem(url: &str, status: u16, location: &str) -> Option<Problem> {
-    let target = url::Url::parse(url).and_then(|base| base.join(location));
-    let bad = |refusal: RedirectRefusal| {
-        let mut p = Problem::new(
-            Code::BadRedirect,
-            Severity::Blocker,
-            format!("redirects ({status}) to {location}, which the CA refuses to follow"),
-            refusal.core(),
-        );
-        p.fetching = target.as_ref().ok().map(|u| u.to_string());
-        Some(p)
-    };
-    if status == 303 {
-        return bad(RedirectRefusal::Status303);
+/// The run's judge: reserved addresses as the run allows them, its real token if any.
+pub fn judge<'a>(cx: &'a Context) -> Judge<'a> {
+    Judge {
+        allow_reserved: cx.allow_reserved(),
+        token: cx.http01().token.as_ref(),
     }
-    let Ok(target) = &target else {
-        return bad(RedirectRefusal::EmptyHost);
-    };
-    let scheme = target.scheme();
-    if scheme != "http" && scheme != "https" {
-        return bad(RedirectRefusal::Scheme(scheme.to_string()));
-    }
-    if let Some(port) = target.port().filter(|p| *p != 80 && *p != 443) {
-        return bad(RedirectRefusal::Port(port));
-    }
-    match target.host_str() {
-        None | Some("") => bad(RedirectRefusal::EmptyHost),
-        Some(host) if host.ends_with(".well-known") => {
-            bad(RedirectRefusal::MissingSlash(host.to_string()))
-        }
-        Some(_) => None,
-    }
+}
+
+/// What the answers are judged against.
+#[derive(Clone, Copy)]
+pub struct Judge<'a> {
+    pub allow_reserved: bool,
+    /// The real token, when its content is known.
+    pub token: Option<&'a TokenFacts>,
+}
+
+fn redirect_problem(url: &str, status: u16, location: &str, judge: Judge) -> Option<Problem> {
+    let base = url::Url::parse(url).ok()?;
+    let refusal = redirect::judge(
+        status,
+        &base,
+        location,
+        0,
+        &[url.to_string()],
+        judge.allow_reserved,
+    )
+    .err()?;
+    let mut p = Problem::new(
+        Code::BadRedirect,
+        Severity::Blocker,
+        format!("redirects ({status}) to {location}, which the CA refuses to follow"),
+        refusal.core(),
+    );
+    p.fetching = Some(
+        base.join(location.trim())
+            .map_or_else(|_| location.to_string(), |u| u.to_string()),
+    );
+    Some(p)
 }
 
 /// Whether the CA could accept this answer: no problem, or only a warning (a catch-all 200
 /// may still serve the real token). Used by `Context::family_serves`.
-pub fn may_pass(fact: &HttpFact) -> bool {
-    problem(fact).is_none_or(|p| p.severity != Severity::Blocker)
+pub fn may_pass(fact: &HttpFact, judge: Judge) -> bool {
+    problem(fact, judge).is_none_or(|p| p.severity != Severity::Blocker)
 }
 
 /// What the CA would report for this answer when it fails the validation, in the words the
 /// finding for it uses: for a check that names the cause of that answer.
-pub fn ca_error(domain: &str, fact: &HttpFact) -> Option<ca::CaError> {
-    let p = problem(fact).filter(|p| p.severity == Severity::Blocker)?;
-    let url = p
-        .fetching
-        .clone()
-        .unwrap_or_else(|| ca::challenge_url(domain));
-    Some(ca::fetching(p.ca_problem, &fact.address, &url, &p.ca_core))
+pub fn ca_error(cx: &Context, fact: &HttpFact) -> Option<CaError> {
+    let facts = cx.http01();
+    let p = problem(fact, judge(cx)).filter(|p| p.severity == Severity::Blocker)?;
+    let challenge = match &facts.token {
+        Some(_) => fact.url.clone(),
+        None => ca::challenge_url(cx.domain),
+    };
+    Some(problem_error(&p, &fact.address, challenge))
 }
 
-fn problem(fact: &HttpFact) -> Option<Problem> {
+fn problem(fact: &HttpFact, judge: Judge) -> Option<Problem> {
     let url = &fact.url;
     let no_response = |what: &str, core: &str| {
         Some(Problem::new(
@@ -127,8 +164,11 @@ fn problem(fact: &HttpFact) -> Option<Problem> {
             core.to_string(),
         ))
     };
+    let verified = judge.token.is_some();
     match &fact.outcome {
-        HttpOutcome::Response { status: 404, .. } => None,
+        HttpOutcome::Response { status: 404, .. } if !verified => None,
+        // The content of a 200 for the real token is judged from the answers.
+        HttpOutcome::Response { status: 200, .. } if verified => None,
         HttpOutcome::Response {
             status: 200,
             body_bytes,
@@ -147,7 +187,13 @@ fn problem(fact: &HttpFact) -> Option<Problem> {
             status: status @ (301 | 302 | 303 | 307 | 308),
             location: Some(location),
             ..
-        } => redirect_problem(url, *status, location),
+        } => redirect_problem(url, *status, location, judge),
+        HttpOutcome::Response { status, .. } if verified => Some(Problem::new(
+            Code::ChallengeNotServed,
+            Severity::Blocker,
+            format!("answers {status} for the real challenge file"),
+            ca::invalid_status(url, *status),
+        )),
         HttpOutcome::Response { status, .. } => Some(Problem::new(
             Code::ChallengeStatus,
             Severity::Blocker,
@@ -192,11 +238,97 @@ fn problem(fact: &HttpFact) -> Option<Problem> {
     }
 }
 
+/// The real token answered 200 on this address: its body as the CA compares it.
+fn content_problem(a: &Answered, url: &str, token: &TokenFacts) -> Option<Problem> {
+    let head = a.body_head();
+    let compared = if a.body_bytes >= keyauth::LIMIT as u64 {
+        Compared::TooLarge
+    } else {
+        keyauth::compare(&token.expected, &head)
+    };
+    match compared {
+        Compared::Match => None,
+        Compared::TooLarge => {
+            let mut p = Problem::new(
+                Code::ChallengeWrongContent,
+                Severity::Blocker,
+                format!(
+                    "serves {} bytes for the challenge file; the CA accepts at most 127 (an HTML page, not the file)",
+                    a.body_bytes
+                ),
+                String::new(),
+            );
+            let ca = ca::body_too_large(&"0.0.0.0".parse().ok()?, url, &head);
+            p.ca_problem = ca.problem;
+            p.prefix = Prefix::Ip;
+            // The core after `<ip>: `.
+            p.ca_core = ca.detail.split_once(": ").map(|x| x.1.to_string())?;
+            Some(p)
+        }
+        Compared::Mismatch { got, flaw } => {
+            let ca = ca::key_authorization_mismatch(&token.expected, &got);
+            Some(Problem::new(
+                Code::ChallengeWrongContent,
+                Severity::Blocker,
+                format!(
+                    "serves the challenge file with the wrong content: {}",
+                    flaw_text(flaw)
+                ),
+                ca.detail,
+            ))
+        }
+    }
+}
+
+fn flaw_text(flaw: Flaw) -> &'static str {
+    match flaw {
+        Flaw::Bom => "it starts with a byte-order mark (U+FEFF), which the CA does not strip",
+        Flaw::LeadingWhitespace => {
+            "whitespace before the value; the CA trims only trailing whitespace"
+        }
+        Flaw::HtmlWrapper => "the value is wrapped in HTML",
+        Flaw::Truncated => "the value is cut short",
+        Flaw::ExtraContent => "the value has more around it",
+        Flaw::Other => "another value (a stale token, or another client's file)",
+    }
+}
+
+/// Why the real token is not served, from the evidence at hand: the status, the realm, and
+/// whether the 404 is the web server's own page or an application's.
+fn likely_cause(a: Option<&Answered>, webroot: Option<&str>) -> String {
+    let Some(a) = a else {
+        return "the path is not served from the directory the file was written to".into();
+    };
+    let body = a.body_prefix.to_ascii_lowercase();
+    let server_page = body.contains("<center>nginx")
+        || body.contains("<address>apache")
+        || body.contains("was not found on this server")
+        || body.contains("<center>openresty")
+        || body.is_empty();
+    match a.status {
+        401 => "HTTP authentication covers the path (auth_basic / AuthType): exempt /.well-known/acme-challenge/ from it".into(),
+        _ if a.www_authenticate.is_some() => "HTTP authentication covers the path: exempt /.well-known/acme-challenge/ from it".into(),
+        403 => "an access rule refuses it (deny/Require, a location block, or file permissions the web server cannot read)".into(),
+        500..=599 => "the path is passed to an application or upstream that fails (proxy_pass, FastCGI)".into(),
+        404 if server_page => match webroot {
+            Some(dir) => format!("wrong webroot: the web server looks for the file elsewhere, its root (or an alias for the path) for this name is not {dir}"),
+            None => "the web server looks for the file in another directory than the ACME client writes to (wrong webroot, or a location/alias for the path)".into(),
+        },
+        404 => "the path is routed to an application (proxy_pass, try_files to index.php, a CMS route) that does not serve the file".into(),
+        _ => "the path does not lead to the challenge file".into(),
+    }
+}
+
 impl Check for Answer {
     type Evidence = Found;
 
     fn detect(&self, cx: &Context) -> Vec<Found> {
         let port = cx.dial_port();
+        let facts = cx.http01();
+        let judge = Judge {
+            allow_reserved: cx.allow_reserved(),
+            token: facts.token.as_ref(),
+        };
         let mut found = Vec::new();
         for family in [Family::Ipv4, Family::Ipv6] {
             // One pass: each answer is judged once and grouped by its problem, in the order
@@ -209,7 +341,28 @@ impl Check for Answer {
                 .filter_map(|ip| cx.http(ip))
                 .filter(|h| h.port == port)
             {
-                let Some(p) = problem(fact) else { continue };
+                let mut p = problem(fact, judge);
+                if p.is_none()
+                    && let Some(token) = judge.token
+                    && let Some(HopOutcome::Answer(a)) = cx.answer(&fact.address).map(|x| &x.token)
+                    && a.status == 200
+                {
+                    p = content_problem(a, &fact.url, token);
+                }
+                if let Some(p) = &mut p
+                    && p.code == Code::ChallengeNotServed
+                {
+                    let a = match cx.answer(&fact.address).map(|x| &x.token) {
+                        Some(HopOutcome::Answer(a)) => Some(a.as_ref()),
+                        _ => None,
+                    };
+                    p.what = format!(
+                        "{}; likely cause: {}",
+                        p.what,
+                        likely_cause(a, facts.webroot.as_deref())
+                    );
+                }
+                let Some(p) = p else { continue };
                 match index.get(&p) {
                     Some(&i) => groups[i].1.push(fact.clone()),
                     None => {
@@ -228,6 +381,7 @@ impl Check for Answer {
                 });
             }
         }
+        found.extend(from_path(cx));
         found
     }
 
@@ -251,6 +405,63 @@ impl Check for Answer {
     }
 }
 
+/// Where the CA's walk fails past the first hop (after a redirect), which the per-address
+/// answers on port 80 cannot show: a refusal deeper in the chain (too many redirects, a
+/// loop, a bad port on the second hop), or a wrong answer at the redirect's target.
+fn from_path(cx: &Context) -> Option<Found> {
+    let facts = cx.http01();
+    let path = facts.ca_path.as_ref()?;
+    let Some(Outcome::Fail(f)) = path::outcome(path, facts.token.as_ref()) else {
+        return None;
+    };
+    let family = f.family?;
+    // Depth 1 is a refusal of the first redirect: the per-address answers show it already.
+    let (code, what) = match &f.kind {
+        Kind::Refused(r) if f.depth >= 2 => (
+            Code::BadRedirect,
+            format!(
+                "the redirect chain ends in a redirect the CA refuses to follow ({})",
+                r.core()
+            ),
+        ),
+        Kind::Status(status) if f.depth >= 1 && facts.token.is_some() => (
+            Code::ChallengeNotServed,
+            format!(
+                "the redirect target {} answers {status} for the real challenge file",
+                f.hop.url
+            ),
+        ),
+        Kind::Status(status) if f.depth >= 1 => (
+            Code::ChallengeStatus,
+            format!("the redirect target {} answers {status}", f.hop.url),
+        ),
+        Kind::Mismatch { flaw, .. } if f.depth >= 1 => (
+            Code::ChallengeWrongContent,
+            format!(
+                "the redirect target serves the wrong content: {}",
+                flaw_text(*flaw)
+            ),
+        ),
+        Kind::TooLarge if f.depth >= 1 => (
+            Code::ChallengeWrongContent,
+            "the redirect target serves a page of 128 bytes or more, not the file".to_string(),
+        ),
+        Kind::NoResponse if f.depth >= 1 => (
+            Code::HttpNoResponse,
+            format!("the redirect target {} gives no usable response", f.hop.url),
+        ),
+        _ => return None,
+    };
+    let mut p = Problem::new(code, Severity::Blocker, what, String::new());
+    p.ca_whole = Some((f.ca.problem, f.ca.detail));
+    Some(Found {
+        family,
+        problem: p,
+        hits: Vec::new(),
+        others_serve: false,
+    })
+}
+
 fn finding(
     cx: &Context,
     family: Family,
@@ -269,17 +480,22 @@ fn finding(
     } else {
         ""
     };
-    let mut f = Finding::new(
-        p.code,
-        severity,
-        format!("{} {list} {}", family.record_type(), p.what),
-    )
-    .family(family)
-    .port(cx.dial_port())
-    .detail(format!(
-        "The CA fetches {} and needs a 200 with the key authorization.{no_fallback}",
-        ca::challenge_url(cx.domain)
-    ));
+    let facts = cx.http01();
+    let challenge = match (&facts.token, hits.first()) {
+        (Some(_), Some(h)) => h.url.clone(),
+        _ => ca::challenge_url(cx.domain),
+    };
+    let title = if list.is_empty() {
+        p.what.clone()
+    } else {
+        format!("{} {list} {}", family.record_type(), p.what)
+    };
+    let mut f = Finding::new(p.code, severity, title)
+        .family(family)
+        .port(cx.dial_port())
+        .detail(format!(
+            "The CA fetches {challenge} and needs a 200 with the key authorization.{no_fallback}"
+        ));
     for h in hits {
         let line = match &h.outcome {
             HttpOutcome::Response {
@@ -304,6 +520,11 @@ fn finding(
         };
         f = f.evidence(line);
     }
+    if hits.is_empty()
+        && let Some(path) = &facts.ca_path
+    {
+        f = f.evidence_lines(path::evidence(path));
+    }
     f = match p.code {
         _ if p.severity == Severity::Info => f.fix(format!(
             "look at the response by hand: curl -sv --resolve {}:80:ADDR http://{}/.well-known/acme-challenge/test -o /dev/null",
@@ -314,18 +535,48 @@ fn finding(
             .fix("nginx: location ^~ /.well-known/acme-challenge/ { root /var/www/letsencrypt; } before the redirect"),
         Code::HttpNoResponse => f
             .fix("look for what cuts the connection: nginx `return 444`, fail2ban/IPS, a proxy's upstream timeout (curl -v --resolve DOMAIN:80:ADDR http://DOMAIN/.well-known/acme-challenge/test)"),
+        Code::ChallengeWrongContent => f
+            .fix("serve the file as written: no template, no BOM (save as UTF-8 without BOM), no leading newline; nginx: default_type text/plain in the challenge location")
+            .fix("with a client that answers itself (--expect-body), check that nothing in front rewrites the body"),
         _ => f
             .fix("serve the challenge directory before any auth, rewrite or catch-all: nginx location ^~ /.well-known/acme-challenge/ { root /var/www/letsencrypt; allow all; }")
             .fix("point the ACME client's webroot at the directory that vhost serves (certbot certonly --webroot -w DIR)"),
     };
     if severity == Severity::Blocker {
-        let url = p
-            .fetching
-            .clone()
-            .unwrap_or_else(|| ca::challenge_url(cx.domain));
-        f = f.ca(ca::fetching(p.ca_problem, &addrs[0], &url, &p.ca_core));
+        if let Some((problem, detail)) = &p.ca_whole {
+            return f.ca(CaError {
+                problem: *problem,
+                detail: detail.clone(),
+            });
+        }
+        let Some(ip) = addrs.first() else { return f };
+        f = f.ca(problem_error(p, ip, challenge));
     }
     f
+}
+
+/// The CA's error for a blocking answer at `ip`, with the prefix Boulder gives that kind.
+fn problem_error(p: &Problem, ip: &IpAddr, challenge: String) -> CaError {
+    if let Some((problem, detail)) = &p.ca_whole {
+        return CaError {
+            problem: *problem,
+            detail: detail.clone(),
+        };
+    }
+    match p.prefix {
+        Prefix::Fetching => {
+            let url = p.fetching.clone().unwrap_or(challenge);
+            ca::fetching(p.ca_problem, ip, &url, &p.ca_core)
+        }
+        Prefix::Ip => CaError {
+            problem: p.ca_problem,
+            detail: format!("{ip}: {}", p.ca_core),
+        },
+        Prefix::Bare => CaError {
+            problem: p.ca_problem,
+            detail: p.ca_core.clone(),
+        },
+    }
 }
 
 #[cfg(test)]
@@ -349,9 +600,87 @@ mod tests {
         }
     }
 
+    fn problem_plain(fact: &HttpFact) -> Option<Problem> {
+        problem(
+            fact,
+            Judge {
+                allow_reserved: true,
+                token: None,
+            },
+        )
+    }
+
+    fn answered(status: u16, body: &[u8], prefix: &str) -> HopOutcome {
+        HopOutcome::Answer(Box::new(Answered {
+            status,
+            server: Some("nginx/1.22.1".into()),
+            location: None,
+            www_authenticate: None,
+            marks: Vec::new(),
+            title: None,
+            body_head_hex: body.iter().map(|b| format!("{b:02x}")).collect(),
+            body_prefix: prefix.into(),
+            body_bytes: body.len() as u64,
+            body_sha256: String::new(),
+        }))
+    }
+
+    #[test]
+    fn with_the_real_token_a_404_is_not_served_and_names_its_likely_cause() {
+        let s = crate::diagnose::testkit::Scenario::ipv4_only()
+            .token("T.thumb")
+            .http("192.0.2.10", 404, None)
+            .answers(
+                "192.0.2.10",
+                answered(404, b"", "<html><center>nginx</center>"),
+                answered(200, b"<html>", "<html>"),
+            );
+        let cx = s.context();
+        let found = Answer.detect(&cx);
+        let f = Answer.word(&cx, &found[0]);
+        assert_eq!(f.code, Code::ChallengeNotServed);
+        assert_eq!(f.severity, Severity::Blocker);
+        assert!(
+            f.title.contains("web server looks for the file"),
+            "{}",
+            f.title
+        );
+        let ca = f.ca_error.unwrap();
+        assert!(
+            ca.starts_with(
+                "192.0.2.10: Invalid response from http://example.test/.well-known/acme-challenge/"
+            ),
+            "{ca}"
+        );
+        assert!(ca.ends_with(": 404"), "{ca}");
+    }
+
+    #[test]
+    fn with_the_real_token_a_bom_is_wrong_content_without_an_ip_prefix() {
+        let s = crate::diagnose::testkit::Scenario::ipv4_only()
+            .token("T.thumb")
+            .http("192.0.2.10", 200, None)
+            .answers(
+                "192.0.2.10",
+                answered(200, "\u{FEFF}T.thumb\n".as_bytes(), ""),
+                answered(200, b"<html>", "<html>"),
+            );
+        let cx = s.context();
+        let found = Answer.detect(&cx);
+        let f = Answer.word(&cx, &found[0]);
+        assert_eq!(f.code, Code::ChallengeWrongContent);
+        assert_eq!(f.severity, Severity::Blocker);
+        assert_eq!(
+            f.ca_error.as_deref(),
+            Some(
+                "The key authorization file from the server did not match this challenge. Expected \"T.thumb\" (got \"\\ufeffT.thumb\")"
+            )
+        );
+    }
+
     #[test]
     fn redirects_follow_boulders_rules() {
-        let code = |status, loc| problem(&response(status, Some(loc))).map(|p| p.ca_core);
+        let code = |status, loc| problem_plain(&response(status, Some(loc))).map(|p| p.ca_core);
         assert_eq!(
             code(301, "https://example.test/.well-known/acme-challenge/T"),
             None
@@ -445,17 +774,17 @@ mod tests {
 
     #[test]
     fn statuses_other_than_404_are_read_as_the_ca_reads_them() {
-        assert_eq!(problem(&response(404, None)), None);
+        assert_eq!(problem_plain(&response(404, None)), None);
         assert_eq!(
-            problem(&response(403, None)).unwrap().severity,
+            problem_plain(&response(403, None)).unwrap().severity,
             Severity::Blocker
         );
         assert_eq!(
-            problem(&response(200, None)).unwrap().severity,
+            problem_plain(&response(200, None)).unwrap().severity,
             Severity::Warning
         );
         assert_eq!(
-            problem(&response(204, None)).unwrap().code,
+            problem_plain(&response(204, None)).unwrap().code,
             Code::ChallengeStatus
         );
     }

@@ -4,5 +4,7 @@
 
 pub mod answer;
 pub mod front;
+pub mod path;
 pub mod webconf;
+pub mod who;
 pub mod wildcard;

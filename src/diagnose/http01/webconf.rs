@@ -473,7 +473,9 @@ fn shadowed(cx: &Context, family: Option<Family>, r: &Route, h: &Handler) -> Fin
     });
     // A redirect or an upstream may serve the token; when the answer acme-doctor met at that
     // address is one the CA rejects, this directive is why.
-    let fails_here = cx.http(&r.dest).is_some_and(|h| !answer::may_pass(h));
+    let fails_here = cx
+        .http(&r.dest)
+        .is_some_and(|h| !answer::may_pass(h, answer::judge(cx)));
     if severity != Severity::Blocker && fails_here {
         f.severity = Severity::Blocker;
     }
@@ -491,7 +493,7 @@ fn shadowed(cx: &Context, family: Option<Family>, r: &Route, h: &Handler) -> Fin
             }
             // A refused redirect, a closed connection: the CA's words for what was met.
             (_, Some(fact)) => {
-                if let Some(e) = answer::ca_error(cx.domain, fact) {
+                if let Some(e) = answer::ca_error(cx, fact) {
                     f = f.ca(e);
                 }
             }

@@ -1,0 +1,784 @@
+//! The CA's walk (`Http01Facts::ca_path`) read as the CA reads it: where it ends, and in what
+//! words (`docs/ca-behaviour.md` §0.5, §2.2–§2.8). Also the check `ca-path`: what the walk and
+//! the per-address answers show beyond one wrong answer: addresses that disagree, a router or
+//! a WAF answering, plain HTTP on the HTTPS port, a validation that only passes after dead
+//! IPv6 dials.
+//!
+//! Codes: `families-disagree`, `router-answers`, `waf-blocks`, `http-on-https-port`,
+//! `slow-fallback`.
+
+use super::who;
+use crate::ca_limits::VALIDATION_DEADLINE_MS;
+use crate::diagnose::ca::{self, CaError, Dial, ProblemType, RedirectRefusal};
+use crate::diagnose::context::duration;
+use crate::diagnose::registry::CheckDef;
+use crate::diagnose::{Check, Code, Context, Finding, Severity, run_check};
+use crate::facts::{
+    Answered, CaPath, ConnectOutcome, Family, HopOutcome, Method, PathHop, TokenFacts,
+};
+use crate::keyauth::{self, Compared, Flaw};
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+/// Where the walk ends.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome<'a> {
+    /// The CA accepts the answer.
+    Pass,
+    /// A web server answered (a 404 for a random token, or a 200 whose content is unknown):
+    /// nothing is predicted without the real token.
+    Unverified {
+        hop: &'a PathHop,
+    },
+    Fail(Failure<'a>),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Failure<'a> {
+    /// The hop where it ended (for a refused redirect or a failed lookup, the target).
+    pub hop: &'a PathHop,
+    /// Its index in its attempt: 0 is the challenge URL itself.
+    pub depth: usize,
+    /// The family and port of the last connection the CA used.
+    pub family: Option<Family>,
+    pub port: u16,
+    pub kind: Kind,
+    pub ca: CaError,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Kind {
+    Dial(Dial),
+    Refused(RedirectRefusal),
+    NoAddress,
+    Tls,
+    HttpOnTls,
+    NoResponse,
+    Status(u16),
+    TooLarge,
+    Mismatch { flaw: Flaw, got: String },
+}
+
+/// The outcome of the walk; `None` when there was none (no usable address, or facts from a
+/// probe that does not walk).
+pub fn outcome<'a>(path: &'a CaPath, token: Option<&TokenFacts>) -> Option<Outcome<'a>> {
+    let hops = &path.attempts.last()?.hops;
+    let depth = hops.len().checked_sub(1)?;
+    let hop = &hops[depth];
+    // The connection the CA last used: this hop's, or the redirecting hop's.
+    let previous = depth.checked_sub(1).map(|i| &hops[i]);
+    let last_used = hop
+        .address
+        .map(|ip| (ip, hop.family, hop.port))
+        .or_else(|| previous.and_then(|p| p.address.map(|ip| (ip, p.family, p.port))));
+    let (ip, family, port) = last_used?;
+    let fetching = |problem, core: &str| ca::fetching(problem, &ip, &hop.url, core);
+    let fail = |kind, ca| {
+        Some(Outcome::Fail(Failure {
+            hop,
+            depth,
+            family,
+            port,
+            kind,
+            ca,
+        }))
+    };
+    match &hop.outcome {
+        HopOutcome::Dial { connect } => {
+            let dial = Dial::of(connect)?;
+            fail(
+                Kind::Dial(dial),
+                fetching(ProblemType::Connection, dial.core()),
+            )
+        }
+        HopOutcome::Refused { refusal } => fail(
+            Kind::Refused(refusal.clone()),
+            fetching(ProblemType::Connection, &refusal.core()),
+        ),
+        HopOutcome::NoAddress { a, aaaa } => {
+            let host = url::Url::parse(&hop.url)
+                .ok()
+                .and_then(|u| u.host_str().map(str::to_string))
+                .unwrap_or_default();
+            let dns = ca::no_usable_address(&host, a, aaaa);
+            fail(Kind::NoAddress, fetching(ProblemType::Dns, &dns.detail))
+        }
+        HopOutcome::Tls { message } => {
+            let (problem, core) = ca::tls_core(message);
+            fail(Kind::Tls, fetching(problem, &core))
+        }
+        HopOutcome::HttpOnTlsPort => fail(
+            Kind::HttpOnTls,
+            fetching(ProblemType::Connection, ca::GETTING_DATA),
+        ),
+        HopOutcome::Timeout => fail(
+            Kind::NoResponse,
+            fetching(ProblemType::Connection, ca::TIMEOUT_AFTER_CONNECT),
+        ),
+        HopOutcome::Reset => fail(
+            Kind::NoResponse,
+            fetching(ProblemType::Connection, ca::CONNECTION_RESET),
+        ),
+        // A probe that does not fetch says so; that is no fact about the server.
+        HopOutcome::Error { message } if message == "not probed" => None,
+        HopOutcome::Error { .. } => fail(
+            Kind::NoResponse,
+            fetching(ProblemType::Connection, ca::GETTING_DATA),
+        ),
+        HopOutcome::Answer(a) => answered(a, token, hop, &ip, |kind, ca| {
+            Outcome::Fail(Failure {
+                hop,
+                depth,
+                family,
+                port,
+                kind,
+                ca,
+            })
+        }),
+    }
+}
+
+fn answered<'a>(
+    a: &Answered,
+    token: Option<&TokenFacts>,
+    hop: &'a PathHop,
+    ip: &IpAddr,
+    fail: impl Fn(Kind, CaError) -> Outcome<'a>,
+) -> Option<Outcome<'a>> {
+    if a.status != 200 {
+        if token.is_none() && a.status == 404 {
+            return Some(Outcome::Unverified { hop });
+        }
+        return Some(fail(
+            Kind::Status(a.status),
+            ca::bad_status(ip, &hop.url, a.status),
+        ));
+    }
+    let Some(token) = token else {
+        return Some(Outcome::Unverified { hop });
+    };
+    let head = a.body_head();
+    if a.body_bytes >= keyauth::LIMIT as u64 {
+        return Some(fail(
+            Kind::TooLarge,
+            ca::body_too_large(ip, &hop.url, &head),
+        ));
+    }
+    Some(match keyauth::compare(&token.expected, &head) {
+        Compared::Match => Outcome::Pass,
+        Compared::TooLarge => fail(Kind::TooLarge, ca::body_too_large(ip, &hop.url, &head)),
+        Compared::Mismatch { got, flaw } => fail(
+            Kind::Mismatch {
+                flaw,
+                got: got.clone(),
+            },
+            ca::key_authorization_mismatch(&token.expected, &got),
+        ),
+    })
+}
+
+/// The walk as evidence lines: every hop with its URL, address, outcome and time.
+pub fn evidence(path: &CaPath) -> Vec<String> {
+    let mut lines = Vec::new();
+    for (n, attempt) in path.attempts.iter().enumerate() {
+        for hop in &attempt.hops {
+            let at = match hop.address {
+                Some(ip) => format!(" via {}", crate::diagnose::context::socket(&ip, hop.port)),
+                None => String::new(),
+            };
+            let what = match &hop.outcome {
+                HopOutcome::Dial { connect } => {
+                    crate::diagnose::checks::host::outcome_text(connect)
+                }
+                HopOutcome::Answer(a) => format!(
+                    "{}{}",
+                    a.status,
+                    a.location
+                        .as_ref()
+                        .map(|l| format!(" → {l}"))
+                        .unwrap_or_default()
+                ),
+                HopOutcome::Refused { refusal } => format!("refused: {}", refusal.core()),
+                HopOutcome::NoAddress { .. } => "no usable address".into(),
+                HopOutcome::Tls { message } => format!("TLS failed: {message}"),
+                HopOutcome::HttpOnTlsPort => "plain HTTP answered on the HTTPS port".into(),
+                HopOutcome::Timeout => "no response in time".into(),
+                HopOutcome::Reset => "connection reset".into(),
+                HopOutcome::Error { message } => message.clone(),
+            };
+            lines.push(format!(
+                "CA path, attempt {}: GET {}{at}: {what} ({})",
+                n + 1,
+                hop.url,
+                duration(hop.elapsed_ms)
+            ));
+        }
+    }
+    lines
+}
+
+/// After the checks: a blocker about the connection the walk failed on states the error the
+/// walk predicts. The CA reports one error per validation, and the walk is the CA's own
+/// sequence (IPv6 first, fallback, redirects), so it knows which error that is.
+pub fn predict(cx: &Context, findings: &mut [Finding]) {
+    let facts = cx.http01();
+    let Some(path) = &facts.ca_path else { return };
+    let Some(Outcome::Fail(f)) = outcome(path, facts.token.as_ref()) else {
+        return;
+    };
+    for finding in findings.iter_mut() {
+        let about_path = matches!(
+            finding.ca_problem,
+            None | Some(
+                ProblemType::Connection
+                    | ProblemType::Unauthorized
+                    | ProblemType::Tls
+                    | ProblemType::Malformed
+            )
+        );
+        let same_family = finding.family.is_none_or(|fam| Some(fam) == f.family);
+        let same_port = finding.port.is_none_or(|p| p == f.port);
+        if finding.severity == Severity::Blocker
+            && about_path
+            && same_family
+            && same_port
+            && finding.family.is_some()
+        {
+            finding.ca_error = Some(f.ca.detail.clone());
+            finding.ca_problem = Some(f.ca.problem);
+        }
+    }
+}
+
+pub const CHECK: CheckDef = CheckDef {
+    name: "ca-path",
+    codes: &[
+        Code::FamiliesDisagree,
+        Code::RouterAnswers,
+        Code::WafBlocks,
+        Code::HttpOnHttpsPort,
+        Code::SlowFallback,
+    ],
+    methods: &[Method::Http01],
+    run: |cx, out| run_check(&Path, cx, out),
+};
+
+pub struct Path;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Found {
+    /// Addresses answer differently: (address, what it answered) per answer kind.
+    Disagree {
+        family: Family,
+        answers: Vec<(IpAddr, String)>,
+        blocks: bool,
+        /// What the CA reports at its first-choice address, when that fails.
+        ca: Option<CaError>,
+    },
+    Router {
+        family: Family,
+        addresses: Vec<IpAddr>,
+        what: String,
+        status: u16,
+        blocks: bool,
+    },
+    Waf {
+        family: Family,
+        addresses: Vec<IpAddr>,
+        name: &'static str,
+        status: u16,
+        blocks: bool,
+    },
+    HttpOnTls {
+        family: Option<Family>,
+        port: u16,
+        url: String,
+        ca: CaError,
+    },
+    SlowFallback {
+        dead: Vec<(String, IpAddr, u64)>,
+        total_ms: u64,
+    },
+}
+
+/// What one address answered, in a form two addresses can be compared by: the token's status
+/// and body, and `/`'s status, Server and title (a page's body may change per request).
+fn signature(token: &HopOutcome, root: &HopOutcome) -> String {
+    let one = |o: &HopOutcome, body: bool| match o {
+        HopOutcome::Answer(a) => format!(
+            "{} {}{}",
+            a.status,
+            a.server.as_deref().unwrap_or("-"),
+            if body {
+                format!(
+                    " body sha256 {}",
+                    a.body_sha256.get(..12).unwrap_or_default()
+                )
+            } else {
+                format!(" title {:?}", a.title.as_deref().unwrap_or_default())
+            }
+        ),
+        HopOutcome::Timeout => "no response".into(),
+        HopOutcome::Reset => "reset".into(),
+        other => format!("{other:?}").chars().take(60).collect(),
+    };
+    format!("token: {}; /: {}", one(token, true), one(root, false))
+}
+
+pub fn token_fails(token: &HopOutcome, expected: Option<&TokenFacts>) -> bool {
+    match (token, expected) {
+        (HopOutcome::Answer(a), Some(t)) => {
+            a.status != 200
+                || a.body_bytes >= keyauth::LIMIT as u64
+                || keyauth::compare(&t.expected, &a.body_head()) != Compared::Match
+        }
+        (HopOutcome::Answer(a), None) => !matches!(a.status, 200 | 404),
+        _ => true,
+    }
+}
+
+impl Check for Path {
+    type Evidence = Found;
+
+    fn detect(&self, cx: &Context) -> Vec<Found> {
+        let facts = cx.http01();
+        let mut found = Vec::new();
+        let usable = |ip: &IpAddr| cx.usable(Family::of(ip)).contains(ip);
+        let answers: Vec<_> = facts
+            .answers
+            .iter()
+            .filter(|a| usable(&a.address))
+            .collect();
+        // The CA's first choice: the first AAAA, else the first A.
+        let first_family = if cx.usable(Family::Ipv6).is_empty() {
+            Family::Ipv4
+        } else {
+            Family::Ipv6
+        };
+
+        // Every address should answer alike.
+        let sigs: Vec<(IpAddr, String)> = answers
+            .iter()
+            .map(|a| (a.address, signature(&a.token, &a.root)))
+            .collect();
+        let distinct: std::collections::BTreeSet<&String> = sigs.iter().map(|(_, s)| s).collect();
+        if distinct.len() > 1 {
+            let fails: BTreeMap<IpAddr, bool> = answers
+                .iter()
+                .map(|a| (a.address, token_fails(&a.token, facts.token.as_ref())))
+                .collect();
+            // The family that answers wrongly, when one family is all wrong and the other
+            // all right; else the CA's first choice.
+            let all = |fam: Family, wrong: bool| {
+                let of: Vec<bool> = fails
+                    .iter()
+                    .filter(|(ip, _)| Family::of(ip) == fam)
+                    .map(|(_, f)| *f)
+                    .collect();
+                !of.is_empty() && of.iter().all(|f| *f == wrong)
+            };
+            let family = if all(Family::Ipv6, true) && all(Family::Ipv4, false) {
+                Family::Ipv6
+            } else if all(Family::Ipv4, true) && all(Family::Ipv6, false) {
+                Family::Ipv4
+            } else {
+                first_family
+            };
+            let first_fails = cx
+                .usable(first_family)
+                .first()
+                .and_then(|ip| fails.get(ip))
+                .copied()
+                .unwrap_or(false);
+            let first_ip = cx.usable(first_family).first().copied();
+            let ca = first_ip.and_then(|ip| {
+                let a = answers.iter().find(|a| a.address == ip)?;
+                match &a.token {
+                    HopOutcome::Answer(x) => {
+                        Some(ca::bad_status(&ip, &ca::challenge_url(cx.domain), x.status))
+                    }
+                    _ => None,
+                }
+            });
+            found.push(Found::Disagree {
+                family,
+                answers: sigs.clone(),
+                blocks: first_fails && facts.token.is_some() && ca.is_some(),
+                ca,
+            });
+        }
+
+        // Who answered: a router, a WAF.
+        for family in [Family::Ipv4, Family::Ipv6] {
+            let of_family: Vec<_> = answers
+                .iter()
+                .filter(|a| Family::of(&a.address) == family)
+                .collect();
+            if of_family.is_empty() {
+                continue;
+            }
+            let routers: Vec<(IpAddr, String, u16)> = of_family
+                .iter()
+                .filter_map(|a| {
+                    let status = match &a.token {
+                        HopOutcome::Answer(x) => x.status,
+                        _ => 0,
+                    };
+                    [&a.token, &a.root].into_iter().find_map(|o| match o {
+                        HopOutcome::Answer(x) => who::router(x).map(|w| (a.address, w, status)),
+                        _ => None,
+                    })
+                })
+                .collect();
+            if let Some((_, what, status)) = routers.first() {
+                found.push(Found::Router {
+                    family,
+                    addresses: routers.iter().map(|(ip, _, _)| *ip).collect(),
+                    what: what.clone(),
+                    status: *status,
+                    blocks: routers.len() == of_family.len(),
+                });
+            }
+            let wafs: Vec<(IpAddr, &'static str, u16)> = of_family
+                .iter()
+                .filter_map(|a| match &a.token {
+                    HopOutcome::Answer(x) => who::waf(x).map(|w| (a.address, w, x.status)),
+                    _ => None,
+                })
+                .collect();
+            if let Some((_, name, status)) = wafs.first() {
+                found.push(Found::Waf {
+                    family,
+                    addresses: wafs.iter().map(|(ip, _, _)| *ip).collect(),
+                    name,
+                    status: *status,
+                    blocks: wafs.len() == of_family.len(),
+                });
+            }
+        }
+
+        let Some(path) = &facts.ca_path else {
+            return found;
+        };
+        if let Some(Outcome::Fail(f)) = outcome(path, facts.token.as_ref())
+            && f.kind == Kind::HttpOnTls
+        {
+            found.push(Found::HttpOnTls {
+                family: f.family,
+                port: f.hop.port,
+                url: f.hop.url.clone(),
+                ca: f.ca,
+            });
+        }
+        // Attempts that ended in a dial timeout before the one that got through.
+        let attempts = &path.attempts;
+        let dead: Vec<(String, IpAddr, u64)> = attempts
+            .iter()
+            .take(attempts.len().saturating_sub(1))
+            .filter_map(|a| a.hops.last())
+            .filter_map(|h| match (&h.outcome, h.address) {
+                (
+                    HopOutcome::Dial {
+                        connect: ConnectOutcome::Timeout,
+                    },
+                    Some(ip),
+                ) => Some((h.url.clone(), ip, h.elapsed_ms)),
+                _ => None,
+            })
+            .collect();
+        let last_connected = attempts
+            .last()
+            .and_then(|a| a.hops.last())
+            .is_some_and(|h| !matches!(h.outcome, HopOutcome::Dial { .. }));
+        if !dead.is_empty() && last_connected {
+            found.push(Found::SlowFallback {
+                dead,
+                total_ms: path.elapsed_ms,
+            });
+        }
+        found
+    }
+
+    fn word(&self, cx: &Context, found: &Found) -> Finding {
+        let facts = cx.http01();
+        let path_evidence = facts.ca_path.as_ref().map(evidence).unwrap_or_default();
+        match found {
+            Found::Disagree {
+                family,
+                answers,
+                blocks,
+                ca,
+            } => {
+                let mut f = Finding::new(
+                    Code::FamiliesDisagree,
+                    if *blocks { Severity::Blocker } else { Severity::Warning },
+                    format!(
+                        "{}'s addresses answer differently: {} gives another answer than the rest",
+                        cx.domain,
+                        family.label()
+                    ),
+                )
+                .family(*family)
+                .port(cx.dial_port())
+                .detail("Every A and AAAA address should serve the same site. The CA uses the first AAAA (then the first A only after a connect error), and its remote perspectives may pick others: an address that serves another site or another vhost fails validation. Classic causes: the AAAA points at another machine (an old server, the hosting provider's default), or IPv6 lands on another server block because only that block has `listen [::]:80`.");
+                for (ip, sig) in answers {
+                    f = f.evidence(format!("{ip}: {sig}"));
+                }
+                f = f.fix(format!(
+                    "compare: curl -s -o /dev/null -w '%{{http_code}}' --resolve {d}:80:ADDR http://{d}/ for each address",
+                    d = cx.domain
+                ))
+                .fix("point every A/AAAA record at the server that holds the webroot, or remove the stale one")
+                .fix("nginx: give the name's server block both `listen 80;` and `listen [::]:80;`");
+                match (blocks, ca) {
+                    (true, Some(ca)) => f.ca(ca.clone()),
+                    _ => f,
+                }
+            }
+            Found::Router {
+                family,
+                addresses,
+                what,
+                status,
+                blocks,
+            } => Finding::new(
+                Code::RouterAnswers,
+                if *blocks { Severity::Blocker } else { Severity::Warning },
+                format!(
+                    "a router's admin page answers on {} port 80, not the web server",
+                    family.label()
+                ),
+            )
+            .family(*family)
+            .port(cx.dial_port())
+            .detail("The request reaches the router itself: port 80 is not forwarded to the server behind it, or the router's own web interface (remote administration) holds port 80. The CA sees the router's page, never the challenge file.")
+            .evidence(format!(
+                "{}: {what}",
+                addresses.iter().map(IpAddr::to_string).collect::<Vec<_>>().join(", ")
+            ))
+            .fix("forward TCP port 80 (and 443) on the router to the server's LAN address")
+            .fix("move the router's remote administration off port 80, or switch it off")
+            .fix("for IPv6 there is no NAT: allow inbound TCP 80 to the server in the router's IPv6 firewall")
+            .ca(ca::bad_status(&addresses[0], &ca::challenge_url(cx.domain), *status)),
+            Found::Waf {
+                family,
+                addresses,
+                name,
+                status,
+                blocks,
+            } => Finding::new(
+                Code::WafBlocks,
+                if *blocks { Severity::Blocker } else { Severity::Warning },
+                format!(
+                    "{name} blocks the challenge request on {} ({status})",
+                    family.label()
+                ),
+            )
+            .family(*family)
+            .port(cx.dial_port())
+            .detail("A web application firewall or bot protection answers the challenge URL with its block or challenge page. The CA runs no JavaScript and solves no CAPTCHA, so it gets that page instead of the key authorization.")
+            .evidence(format!(
+                "{}: {status} from {name}",
+                addresses.iter().map(IpAddr::to_string).collect::<Vec<_>>().join(", ")
+            ))
+            .fix("exempt /.well-known/acme-challenge/ from the WAF (a skip or allow rule for that path)")
+            .fix("Cloudflare: a configuration or WAF skip rule for the path, and no \"I'm under attack\" mode on it; ModSecurity: SecRuleRemoveById for the rule in the audit log, or `SecRuleEngine Off` in a <Location /.well-known/acme-challenge/>")
+            .ca(ca::bad_status(&addresses[0], &ca::challenge_url(cx.domain), *status)),
+            Found::HttpOnTls {
+                family,
+                port,
+                url,
+                ca,
+            } => {
+                let mut f = Finding::new(
+                    Code::HttpOnHttpsPort,
+                    Severity::Blocker,
+                    format!("the redirect leads to {url}, but port {port} answers plain HTTP, not TLS"),
+                )
+                .port(*port)
+                .detail("The challenge is redirected to HTTPS and the CA follows it, but the server on that port speaks plain HTTP: a `listen 443;` without `ssl`, or a proxy forwarding to the wrong port.")
+                .evidence_lines(path_evidence)
+                .fix("nginx: `listen 443 ssl;` with a certificate (a self-signed one is enough: the CA does not verify it)")
+                .fix("or exempt /.well-known/acme-challenge/ from the HTTPS redirect")
+                .ca(ca.clone());
+                if let Some(fam) = family {
+                    f = f.family(*fam);
+                }
+                f
+            }
+            Found::SlowFallback { dead, total_ms } => {
+                let late = *total_ms > VALIDATION_DEADLINE_MS;
+                let mut f = Finding::new(
+                    Code::SlowFallback,
+                    if late { Severity::Blocker } else { Severity::Warning },
+                    format!(
+                        "the CA's path works only after {} dead IPv6 connect{} ({} in all)",
+                        dead.len(),
+                        if dead.len() == 1 { "" } else { "s" },
+                        duration(*total_ms)
+                    ),
+                )
+                .family(Family::Ipv6)
+                .port(cx.dial_port())
+                .detail(format!(
+                    "The CA dials the AAAA first and falls back to IPv4 only after the connect times out, 10 s each time (docs/ca-behaviour.md §2.2, §2.4). The validation must finish within the CA's deadline, about {} s for the whole fetch (§1.1, §2.4); remote perspectives may have less, and CAs that do not fall back fail at once.",
+                    VALIDATION_DEADLINE_MS / 1000
+                ));
+                for (url, ip, ms) in dead {
+                    f = f.evidence(format!("{url} via {ip}: connect timed out after {}", duration(*ms)));
+                }
+                let f = f
+                    .evidence_lines(path_evidence)
+                    .fix("make the AAAA work (IPv6 on, port 80 open), or remove the AAAA record");
+                match (late, dead.first()) {
+                    (true, Some((url, ip, _))) => {
+                        f.ca(ca::fetching(ProblemType::Connection, ip, url, ca::CONNECT_TIMEOUT))
+                    }
+                    _ => f,
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::facts::{CaPath, PathAttempt};
+
+    fn hop(url: &str, ip: &str, port: u16, outcome: HopOutcome) -> PathHop {
+        let ip: IpAddr = ip.parse().unwrap();
+        PathHop {
+            url: url.into(),
+            address: Some(ip),
+            family: Some(Family::of(&ip)),
+            port,
+            outcome,
+            elapsed_ms: 5,
+        }
+    }
+
+    fn answer(status: u16, location: Option<&str>, body: &[u8]) -> HopOutcome {
+        HopOutcome::Answer(Box::new(Answered {
+            status,
+            server: Some("nginx".into()),
+            location: location.map(str::to_string),
+            www_authenticate: None,
+            marks: Vec::new(),
+            title: None,
+            body_head_hex: body.iter().take(128).map(|b| format!("{b:02x}")).collect(),
+            body_prefix: String::new(),
+            body_bytes: body.len() as u64,
+            body_sha256: String::new(),
+        }))
+    }
+
+    fn token() -> TokenFacts {
+        TokenFacts {
+            source: crate::facts::TokenSource::ExpectBody,
+            token: "T".into(),
+            expected: "T.thumb".into(),
+        }
+    }
+
+    const URL: &str = "http://example.test/.well-known/acme-challenge/T";
+
+    #[test]
+    fn a_refused_redirect_is_worded_with_the_redirecting_hops_address_and_the_target() {
+        let path = CaPath {
+            url: URL.into(),
+            attempts: vec![PathAttempt {
+                hops: vec![
+                    hop(
+                        URL,
+                        "2001:db8::10",
+                        80,
+                        answer(301, Some("https://example.test:9443/x"), b""),
+                    ),
+                    PathHop {
+                        url: "https://example.test:9443/x".into(),
+                        address: None,
+                        family: None,
+                        port: 0,
+                        outcome: HopOutcome::Refused {
+                            refusal: RedirectRefusal::Port { port: 9443 },
+                        },
+                        elapsed_ms: 0,
+                    },
+                ],
+            }],
+            elapsed_ms: 5,
+        };
+        let Some(Outcome::Fail(f)) = outcome(&path, None) else {
+            panic!()
+        };
+        assert_eq!(f.family, Some(Family::Ipv6));
+        assert_eq!(f.port, 80);
+        assert_eq!(
+            f.ca.detail,
+            "2001:db8::10: Fetching https://example.test:9443/x: Invalid port in redirect target. Only ports 80 and 443 are supported, not 9443"
+        );
+    }
+
+    #[test]
+    fn the_body_is_compared_as_the_ca_compares_it() {
+        let one = |body: &[u8], t: Option<TokenFacts>| {
+            let path = CaPath {
+                url: URL.into(),
+                attempts: vec![PathAttempt {
+                    hops: vec![hop(URL, "192.0.2.10", 80, answer(200, None, body))],
+                }],
+                elapsed_ms: 5,
+            };
+            match outcome(&path, t.as_ref()) {
+                Some(Outcome::Pass) => "pass".to_string(),
+                Some(Outcome::Unverified { .. }) => "unverified".to_string(),
+                Some(Outcome::Fail(f)) => f.ca.detail,
+                None => "none".to_string(),
+            }
+        };
+        assert_eq!(one(b"T.thumb\r\n", Some(token())), "pass");
+        assert_eq!(one(b"T.thumb", None), "unverified");
+        assert_eq!(
+            one("\u{FEFF}T.thumb".as_bytes(), Some(token())),
+            "The key authorization file from the server did not match this challenge. Expected \"T.thumb\" (got \"\\ufeffT.thumb\")"
+        );
+        let big = vec![b'a'; 200];
+        assert!(
+            one(&big, Some(token()))
+                .starts_with(&format!("192.0.2.10: Invalid response from {URL}: \"aaaa"))
+        );
+    }
+
+    #[test]
+    fn a_dead_aaaa_then_a_working_a_is_a_slow_fallback() {
+        let s = crate::diagnose::testkit::Scenario::dual_stack().ca_path(CaPath {
+            url: URL.into(),
+            attempts: vec![
+                PathAttempt {
+                    hops: vec![PathHop {
+                        elapsed_ms: 10_000,
+                        ..hop(
+                            URL,
+                            "2001:db8::10",
+                            80,
+                            HopOutcome::Dial {
+                                connect: ConnectOutcome::Timeout,
+                            },
+                        )
+                    }],
+                },
+                PathAttempt {
+                    hops: vec![hop(URL, "192.0.2.10", 80, answer(404, None, b""))],
+                },
+            ],
+            elapsed_ms: 10_005,
+        });
+        let cx = s.context();
+        let found = Path.detect(&cx);
+        assert!(matches!(&found[..], [Found::SlowFallback { dead, .. }] if dead.len() == 1));
+        let f = Path.word(&cx, &found[0]);
+        assert_eq!(f.severity, Severity::Warning);
+        assert_eq!(f.family, Some(Family::Ipv6));
+    }
+}

@@ -1,0 +1,314 @@
+//! Who answered: consumer routers' admin pages and WAFs' block pages, recognised by what they
+//! always send (Server headers, Basic-auth realms, page titles, marker headers, the block
+//! page's own words). Tables, not guesses: each entry is a string that product really sends.
+
+use crate::facts::Answered;
+
+/// Server headers, realms and titles of consumer routers and modems. A match means the
+/// request reached the router's own web interface: the port forward to the server is missing
+/// (or the router's remote administration took port 80).
+const ROUTER_SERVERS: &[&str] = &[
+    "rompager",    // Allegro RomPager: ZyXEL, TP-Link, D-Link, Huawei modems
+    "micro_httpd", // ACME Labs micro_httpd: D-Link, TP-Link, Sagemcom
+    "mini_httpd",  // ACME Labs mini_httpd: many SOHO routers
+    "goahead",     // GoAhead-Webs: Netgear, Tenda, many OEM routers
+    "boa/",        // Boa: older routers and DVRs
+    "uhttpd",      // OpenWrt's uhttpd
+    "arcadyan",    // Arcadyan/Speedport
+    "fritz!os",    // AVM FRITZ!Box
+    "avm",         // AVM
+    "routeros",    // MikroTik
+    "mikrotik",
+    "zyxel",
+    "draytek",
+    "hg8245", // Huawei ONT
+    "speedport",
+    "technicolor",
+    "sagemcom",
+    "livebox",
+];
+
+const ROUTER_WORDS: &[&str] = &[
+    "fritz!box",
+    "tp-link",
+    "tplink",
+    "netgear",
+    "linksys",
+    "asus router",
+    "asuswrt",
+    "rt-ac",
+    "rt-ax",
+    "zyxel",
+    "draytek",
+    "vigor",
+    "mikrotik",
+    "routeros",
+    "openwrt",
+    "luci",
+    "dd-wrt",
+    "tomato",
+    "pfsense",
+    "opnsense",
+    "unifi",
+    "huawei",
+    "speedport",
+    "livebox",
+    "freebox",
+    "bbox",
+    "sagemcom",
+    "technicolor",
+    "home hub",
+    "hitron",
+    "ubee",
+    "arris",
+    "router login",
+    "router admin",
+    "web configurator",
+];
+
+/// A router product named by this answer, when one is.
+pub fn router(a: &Answered) -> Option<String> {
+    let server = a.server.as_deref().unwrap_or_default().to_ascii_lowercase();
+    if let Some(hit) = ROUTER_SERVERS.iter().find(|s| server.contains(*s)) {
+        return Some(format!(
+            "Server: {} ({hit})",
+            a.server.as_deref().unwrap_or_default()
+        ));
+    }
+    let realm = a.www_authenticate.as_deref().unwrap_or_default();
+    let title = a.title.as_deref().unwrap_or_default();
+    for (what, text) in [("WWW-Authenticate", realm), ("title", title)] {
+        let lower = text.to_ascii_lowercase();
+        if let Some(hit) = ROUTER_WORDS.iter().find(|w| contains_word(&lower, w)) {
+            return Some(format!("{what}: {text} ({hit})"));
+        }
+    }
+    None
+}
+
+/// Whether `word` occurs in `text` delimited by non-alphanumerics (so "luci" is not found in
+/// "lucid").
+fn contains_word(text: &str, word: &str) -> bool {
+    text.match_indices(word).any(|(i, _)| {
+        let before = text[..i].chars().next_back();
+        let after = text[i + word.len()..].chars().next();
+        before.is_none_or(|c| !c.is_ascii_alphanumeric())
+            && after.is_none_or(|c| !c.is_ascii_alphanumeric())
+    })
+}
+
+/// WAF and bot-protection block pages, by what each product's page or headers say.
+struct Waf {
+    name: &'static str,
+    /// Any of these response header names.
+    marks: &'static [&'static str],
+    /// Any of these in the Server header.
+    servers: &'static [&'static str],
+    /// Any of these in the title or the body's first KiB (lower case).
+    words: &'static [&'static str],
+    /// What must match: a CDN's header is on every answer, blocked or not, and some words
+    /// ("access denied") are too common alone.
+    rule: Rule,
+}
+
+#[derive(Clone, Copy)]
+enum Rule {
+    /// The page's own words suffice.
+    Words,
+    /// A header or Server mark and the words.
+    MarkAndWords,
+    /// Either.
+    MarkOrWords,
+}
+
+const WAFS: &[Waf] = &[
+    Waf {
+        name: "Cloudflare",
+        marks: &["cf-mitigated"],
+        servers: &["cloudflare"],
+        words: &[
+            "just a moment...",
+            "attention required! | cloudflare",
+            "cf-chl-",
+            "challenge-platform",
+            "cloudflare ray id",
+            "sorry, you have been blocked",
+        ],
+        rule: Rule::Words,
+    },
+    Waf {
+        name: "Sucuri",
+        marks: &["x-sucuri-block"],
+        servers: &["sucuri"],
+        words: &["sucuri website firewall", "access denied - sucuri"],
+        rule: Rule::Words,
+    },
+    Waf {
+        name: "Imperva Incapsula",
+        marks: &[],
+        servers: &[],
+        words: &[
+            "incapsula incident id",
+            "_incapsula_resource",
+            "powered by incapsula",
+        ],
+        rule: Rule::Words,
+    },
+    Waf {
+        name: "ModSecurity",
+        marks: &[],
+        servers: &[],
+        words: &[
+            "mod_security",
+            "modsecurity",
+            "this error was generated by mod_security",
+        ],
+        rule: Rule::Words,
+    },
+    Waf {
+        name: "Akamai",
+        marks: &[],
+        servers: &["akamaighost"],
+        words: &["access denied", "reference #"],
+        rule: Rule::MarkAndWords,
+    },
+    Waf {
+        name: "AWS WAF / CloudFront",
+        marks: &["x-amz-cf-id"],
+        servers: &["cloudfront", "awselb"],
+        words: &["request blocked", "the request could not be satisfied"],
+        rule: Rule::MarkAndWords,
+    },
+    Waf {
+        name: "F5 BIG-IP ASM",
+        marks: &[],
+        servers: &[],
+        words: &["the requested url was rejected. please consult with your administrator"],
+        rule: Rule::Words,
+    },
+    Waf {
+        name: "Wordfence",
+        marks: &[],
+        servers: &[],
+        words: &["generated by wordfence", "wordfence-blocked"],
+        rule: Rule::Words,
+    },
+    Waf {
+        name: "DataDome",
+        marks: &["x-datadome"],
+        servers: &[],
+        words: &["datadome"],
+        rule: Rule::MarkOrWords,
+    },
+];
+
+/// The WAF whose block or challenge page this is, when one is. Only refusals count: a 200 is
+/// never a block page.
+pub fn waf(a: &Answered) -> Option<&'static str> {
+    if a.status < 400 {
+        return None;
+    }
+    let server = a.server.as_deref().unwrap_or_default().to_ascii_lowercase();
+    let page = format!(
+        "{} {}",
+        a.title.as_deref().unwrap_or_default(),
+        a.body_prefix
+    )
+    .to_ascii_lowercase();
+    WAFS.iter()
+        .find(|w| {
+            let marked = w.marks.iter().any(|m| a.marks.iter().any(|x| x == m))
+                || w.servers.iter().any(|s| server.contains(s));
+            let worded = w.words.iter().any(|x| page.contains(x));
+            match w.rule {
+                Rule::Words => worded,
+                Rule::MarkAndWords => marked && worded,
+                Rule::MarkOrWords => marked || worded,
+            }
+        })
+        .map(|w| w.name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(status: u16, server: &str, title: &str, body: &str) -> Answered {
+        Answered {
+            status,
+            server: (!server.is_empty()).then(|| server.to_string()),
+            location: None,
+            www_authenticate: None,
+            marks: Vec::new(),
+            title: (!title.is_empty()).then(|| title.to_string()),
+            body_head_hex: String::new(),
+            body_prefix: body.to_string(),
+            body_bytes: body.len() as u64,
+            body_sha256: String::new(),
+        }
+    }
+
+    #[test]
+    fn routers_are_known_by_server_realm_and_title() {
+        assert!(router(&answer(401, "RomPager/4.07 UPnP/1.0", "", "")).is_some());
+        assert!(router(&answer(200, "", "FRITZ!Box", "")).is_some());
+        let mut realm = answer(401, "httpd", "", "");
+        realm.www_authenticate = Some("Basic realm=\"TP-LINK Wireless N Router WR841N\"".into());
+        assert!(router(&realm).is_some());
+        assert!(router(&answer(404, "nginx/1.22.1", "404 Not Found", "")).is_none());
+        assert!(router(&answer(200, "nginx", "Lucid dreams", "")).is_none());
+    }
+
+    #[test]
+    fn waf_block_pages_are_named_and_plain_errors_are_not() {
+        assert_eq!(
+            waf(&answer(403, "cloudflare", "Just a moment...", "<html>")),
+            Some("Cloudflare")
+        );
+        assert_eq!(
+            waf(&answer(
+                403,
+                "",
+                "Sucuri WebSite Firewall - Access Denied",
+                ""
+            )),
+            Some("Sucuri")
+        );
+        assert_eq!(
+            waf(&answer(
+                403,
+                "",
+                "",
+                "Request unsuccessful. Incapsula incident ID: 123"
+            )),
+            Some("Imperva Incapsula")
+        );
+        assert_eq!(
+            waf(&answer(
+                406,
+                "Apache",
+                "406 Not Acceptable",
+                "<h1>Not Acceptable!</h1><p>An appropriate representation of the requested resource could not be found on this server. This error was generated by Mod_Security.</p>"
+            )),
+            Some("ModSecurity")
+        );
+        // A CDN's header on an ordinary 404 is not a block.
+        assert_eq!(
+            waf(&answer(404, "cloudflare", "404 Not Found", "not found")),
+            None
+        );
+        assert_eq!(
+            waf(&answer(
+                403,
+                "nginx",
+                "403 Forbidden",
+                "<center>nginx</center>"
+            )),
+            None
+        );
+        assert_eq!(
+            waf(&answer(200, "cloudflare", "Just a moment...", "")),
+            None
+        );
+    }
+}

@@ -1,0 +1,374 @@
+//! Lab tier for the CA's HTTP-01 path (issue 9): real nginx configurations in the lab's
+//! namespaces, acme-doctor run on the server (host view) and from the CA's side of the router
+//! (outside view). Each scenario asserts the top code, its family and the exact predicted
+//! `ca_error`. Pebble is not the oracle here: its redirect and body rules differ from
+//! Boulder's (`docs/ca-behaviour.md` §9.5, §9.9), which is what these scenarios test.
+//!
+//! Plus the token's lifecycle: `--webroot` leaves no file behind, on success, on a refused
+//! symlink trap, and on Ctrl-C in the middle of a run.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::lab::{DOMAIN, Lab, Setup};
+use serde_json::Value;
+use std::path::Path;
+
+const CHALLENGE: &str = "/.well-known/acme-challenge/";
+
+/// The top finding of one view: code, family, ca_error.
+fn top(run: &common::Run) -> (String, Option<String>, String) {
+    let json: Value = run.json();
+    let f = &json["findings"][0];
+    (
+        f["code"].as_str().unwrap_or_default().to_string(),
+        f["family"].as_str().map(str::to_string),
+        f["ca_error"].as_str().unwrap_or_default().to_string(),
+    )
+}
+
+/// The token of the run (from the facts), to spell the exact URL the CA would name.
+fn token_of(run: &common::Run) -> String {
+    let json: Value = run.json();
+    let facts = &json["facts"]["targets"][0]["method"]["http-01"];
+    let url = facts["ca_path"]["url"].as_str().unwrap_or_default();
+    url.rsplit('/').next().unwrap_or_default().to_string()
+}
+
+/// Files under `dir`, recursively.
+fn files_under(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            let p = e.path();
+            out.push(p.display().to_string());
+            if p.is_dir() && !p.is_symlink() {
+                out.extend(files_under(&p));
+            }
+        }
+    }
+    out
+}
+
+struct Case {
+    name: &'static str,
+    nginx_extra: Vec<String>,
+    /// Extra arguments: `{www}` is the lab's webroot, `{elsewhere}` another directory.
+    args: Vec<&'static str>,
+    code: &'static str,
+    family: &'static str,
+    /// The predicted ca_error with `{token}` for the run's token.
+    ca_error: &'static str,
+}
+
+fn run_case(case: &Case) {
+    if !common::lab_available(case.name) {
+        return;
+    }
+    let lab = Lab::start(&Setup {
+        nginx_extra: case.nginx_extra.clone(),
+        ..Setup::default()
+    });
+    let www = lab.dir.join("www");
+    let elsewhere = lab.dir.join("elsewhere");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    let before_www = files_under(&www);
+    for (view, ns) in [("host", lab.host.clone()), ("outside", lab.outside.clone())] {
+        let mut args: Vec<String> = vec!["--json".into(), DOMAIN.into()];
+        for a in &case.args {
+            args.push(
+                a.replace("{www}", &www.display().to_string())
+                    .replace("{elsewhere}", &elsewhere.display().to_string()),
+            );
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let run = lab.acme_doctor(&ns, &format!("{}-{view}", case.name), &args);
+        let (code, family, ca_error) = top(&run);
+        let expected = case.ca_error.replace("{token}", &token_of(&run));
+        assert_eq!(
+            (code.as_str(), family.as_deref(), ca_error.as_str()),
+            (case.code, Some(case.family), expected.as_str()),
+            "{} ({view}): stdout {}\nstderr {}",
+            case.name,
+            run.stdout,
+            run.stderr
+        );
+        assert_eq!(run.code, 1, "{} ({view}): a blocker exits 1", case.name);
+        // --webroot leaves nothing behind.
+        assert_eq!(files_under(&www), before_www, "{}: www changed", case.name);
+        assert!(
+            files_under(&elsewhere).is_empty(),
+            "{}: left files",
+            case.name
+        );
+    }
+}
+
+/// The webroot given to the client is not the one nginx serves: the real token 404s.
+/// (The most reported HTTP-01 failure, e.g. https://community.letsencrypt.org/t/the-client-lacks-sufficient-authorization-404/ .)
+#[test]
+fn wrong_webroot() {
+    run_case(&Case {
+        name: "wrong_webroot",
+        nginx_extra: Vec::new(),
+        args: vec!["--webroot", "{elsewhere}"],
+        code: "challenge-not-served",
+        family: "ipv6",
+        ca_error: "2001:db8:2::10: Invalid response from http://example.test/.well-known/acme-challenge/{token}: 404",
+    });
+}
+
+/// The challenge path is proxied to an application that answers 404 itself (a CMS route).
+#[test]
+fn challenge_proxied_to_an_app() {
+    run_case(&Case {
+        name: "challenge_proxied_to_an_app",
+        nginx_extra: vec![
+            "location ^~ /.well-known/acme-challenge/ { default_type application/json; return 404 '{\"error\":\"route not found\"}'; }".into(),
+        ],
+        args: vec!["--webroot", "{www}"],
+        code: "challenge-not-served",
+        family: "ipv6",
+        ca_error: "2001:db8:2::10: Invalid response from http://example.test/.well-known/acme-challenge/{token}: 404",
+    });
+}
+
+/// A file saved with a UTF-8 byte-order mark (Windows editors, PowerShell's Out-File):
+/// https://community.letsencrypt.org/t/the-key-authorization-file-from-the-server-did-not-match-this-challenge/
+#[test]
+fn body_with_a_bom() {
+    if !common::lab_available("body_with_a_bom") {
+        return;
+    }
+    let lab = Lab::start(&Setup::default());
+    let dir = lab.dir.join("www").join(&CHALLENGE[1..]);
+    std::fs::write(dir.join("bomtok"), "\u{FEFF}bomtok.thumbprint\r\n").unwrap();
+    for ns in [lab.host.clone(), lab.outside.clone()] {
+        let run = lab.acme_doctor(
+            &ns,
+            "bom",
+            &["--json", DOMAIN, "--expect-body", "bomtok.thumbprint"],
+        );
+        assert_eq!(
+            top(&run),
+            (
+                "challenge-wrong-content".to_string(),
+                Some("ipv6".to_string()),
+                "The key authorization file from the server did not match this challenge. Expected \"bomtok.thumbprint\" (got \"\\ufeffbomtok.thumbprint\")".to_string()
+            ),
+            "{}",
+            run.stdout
+        );
+    }
+}
+
+/// A redirect to another port: the CA refuses it, and port 443 plays no part.
+/// (e.g. https://community.letsencrypt.org/t/invalid-port-in-redirect-target/ )
+#[test]
+fn redirect_to_port_9443() {
+    run_case(&Case {
+        name: "redirect_to_port_9443",
+        nginx_extra: vec![
+            "location ^~ /.well-known/acme-challenge/ { return 301 https://$host:9443$request_uri; }".into(),
+        ],
+        args: vec![],
+        code: "bad-redirect",
+        family: "ipv6",
+        ca_error: "2001:db8:2::10: Fetching https://example.test:9443/.well-known/acme-challenge/{token}: Invalid port in redirect target. Only ports 80 and 443 are supported, not 9443",
+    });
+}
+
+/// Twelve redirects: Boulder follows eleven and refuses the twelfth (§2.5 step 1).
+#[test]
+fn twelve_redirects() {
+    let mut extra = vec![
+        "location ^~ /.well-known/acme-challenge/ { return 301 http://$host/r1; }".to_string(),
+    ];
+    for i in 1..=11 {
+        extra.push(format!(
+            "location = /r{i} {{ return 302 http://$host/r{}; }}",
+            i + 1
+        ));
+    }
+    run_case(&Case {
+        name: "twelve_redirects",
+        nginx_extra: extra,
+        args: vec![],
+        code: "bad-redirect",
+        family: "ipv6",
+        ca_error: "2001:db8:2::10: Fetching http://example.test/r12: Too many redirects",
+    });
+}
+
+/// A redirect loop: /a → /b → /a.
+#[test]
+fn redirect_loop() {
+    run_case(&Case {
+        name: "redirect_loop",
+        nginx_extra: vec![
+            "location ^~ /.well-known/acme-challenge/ { return 301 http://$host/a; }".into(),
+            "location = /a { return 301 http://$host/b; }".into(),
+            "location = /b { return 301 http://$host/a; }".into(),
+        ],
+        args: vec![],
+        code: "bad-redirect",
+        family: "ipv6",
+        ca_error: "2001:db8:2::10: Fetching http://example.test/a: Redirect loop detected",
+    });
+}
+
+/// A webroot whose `.well-known` is a symlink out of it: refused, exit 2, nothing written
+/// anywhere. No network needed: the token is written before any probe.
+#[test]
+fn webroot_symlink_trap() {
+    let base = std::env::temp_dir().join(format!("acme-doctor-trap-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&base);
+    let root = base.join("root");
+    let target = base.join("etc-like");
+    std::fs::create_dir_all(&root).unwrap();
+    std::fs::create_dir_all(target.join("acme-challenge")).unwrap();
+    std::os::unix::fs::symlink(&target, root.join(".well-known")).unwrap();
+    let run = common::acme_doctor(&[
+        "--webroot",
+        root.to_str().unwrap(),
+        "--allow-reserved",
+        "--resolver",
+        "127.0.0.1:9",
+        "example.test",
+    ]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("symlink"), "{}", run.stderr);
+    assert!(files_under(&target.join("acme-challenge")).is_empty());
+    std::fs::remove_dir_all(&base).unwrap();
+}
+
+/// Ctrl-C while the run is in flight (its resolver never answers): the token and the
+/// directories made for it are gone, and the exit code is 130.
+#[test]
+fn sigint_mid_run_leaves_no_file() {
+    use nix::sys::signal::{Signal, kill};
+    use nix::unistd::Pid;
+    let base = std::env::temp_dir().join(format!("acme-doctor-sigint-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&base);
+    std::fs::create_dir_all(&base).unwrap();
+    // A DNS server that never answers keeps the run in flight.
+    let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let resolver = silent.local_addr().unwrap().to_string();
+    let mut child = std::process::Command::new(common::BIN)
+        .args([
+            "--webroot",
+            base.to_str().unwrap(),
+            "--resolver",
+            &resolver,
+            "--allow-reserved",
+            "--timeout",
+            "20s",
+            "example.test",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait until the token is on disk, then interrupt.
+    let dir = base.join(".well-known/acme-challenge");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while files_under(&dir).is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(files_under(&dir).len(), 1, "the token was written");
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGINT).unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130));
+    assert!(files_under(&base).is_empty(), "{:?}", files_under(&base));
+    drop(silent);
+    std::fs::remove_dir_all(&base).unwrap();
+}
+
+/// A redirect to HTTPS while nothing listens on 443 (a certificate never installed): each
+/// attempt re-resolves the target IPv6 first, so even after the fallback to IPv4 on port 80 the
+/// CA dials the AAAA on 443 and fails there (`docs/ca-behaviour.md` §2.2, §2.5 step 13).
+#[test]
+fn redirect_to_https_with_443_closed() {
+    run_case(&Case {
+        name: "redirect_to_https_with_443_closed",
+        nginx_extra: vec![
+            "location ^~ /.well-known/acme-challenge/ { return 301 https://$host$request_uri; }"
+                .into(),
+        ],
+        args: vec![],
+        code: "port-refused",
+        family: "ipv6",
+        ca_error: "2001:db8:2::10: Fetching https://example.test/.well-known/acme-challenge/{token}: Connection refused",
+    });
+}
+
+/// A redirect to HTTPS where 443 listens on IPv4 only (`listen 443 ssl;` without
+/// `listen [::]:443 ssl;`): IPv4 works in a browser, the CA's IPv6-first hop is refused.
+#[test]
+fn redirect_to_https_with_443_closed_on_ipv6_only() {
+    if !common::lab_available("redirect_to_https_with_443_closed_on_ipv6_only") {
+        return;
+    }
+    let certs = std::env::temp_dir().join(format!("acme-doctor-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&certs).unwrap();
+    let (key, cert) = (certs.join("key.pem"), certs.join("cert.pem"));
+    let ok = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+        ])
+        .args([
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=example.test",
+            "-keyout",
+        ])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .unwrap();
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let lab = Lab::start(&Setup {
+        listen: vec![
+            "listen 80;".into(),
+            "listen [::]:80;".into(),
+            "listen 443 ssl;".into(),
+        ],
+        nginx_extra: vec![
+            format!("ssl_certificate {};", cert.display()),
+            format!("ssl_certificate_key {};", key.display()),
+            "location ^~ /.well-known/acme-challenge/ { if ($scheme = http) { return 301 https://$host$request_uri; } return 404; }".into(),
+        ],
+        ..Setup::default()
+    });
+    for ns in [lab.host.clone(), lab.outside.clone()] {
+        let run = lab.acme_doctor(&ns, "https-443-v6-closed", &["--json", DOMAIN]);
+        let token = token_of(&run);
+        assert_eq!(
+            top(&run),
+            (
+                "port-refused".to_string(),
+                Some("ipv6".to_string()),
+                format!(
+                    "2001:db8:2::10: Fetching https://example.test/.well-known/acme-challenge/{token}: Connection refused"
+                )
+            ),
+            "{}",
+            run.stdout
+        );
+    }
+    drop(lab);
+    std::fs::remove_dir_all(&certs).unwrap();
+}
