@@ -60,6 +60,9 @@ struct Case {
     family: &'static str,
     /// The predicted ca_error with `{token}` for the run's token.
     ca_error: &'static str,
+    /// On the host, nginx's own configuration names the root cause (tests/lab_webconf.rs):
+    /// that code tops the host view, for every family, with the same predicted error.
+    host_root: Option<&'static str>,
 }
 
 fn run_case(case: &Case) {
@@ -86,9 +89,13 @@ fn run_case(case: &Case) {
         let run = lab.acme_doctor(&ns, &format!("{}-{view}", case.name), &args);
         let (code, family, ca_error) = top(&run);
         let expected = case.ca_error.replace("{token}", &token_of(&run));
+        let (want_code, want_family) = match (view, case.host_root) {
+            ("host", Some(root)) => (root, None),
+            _ => (case.code, Some(case.family)),
+        };
         assert_eq!(
             (code.as_str(), family.as_deref(), ca_error.as_str()),
-            (case.code, Some(case.family), expected.as_str()),
+            (want_code, want_family, expected.as_str()),
             "{} ({view}): stdout {}\nstderr {}",
             case.name,
             run.stdout,
@@ -116,6 +123,7 @@ fn wrong_webroot() {
         code: "challenge-not-served",
         family: "ipv6",
         ca_error: "2001:db8:2::10: Invalid response from http://example.test/.well-known/acme-challenge/{token}: 404",
+        host_root: Some("webroot-mismatch"),
     });
 }
 
@@ -131,6 +139,7 @@ fn challenge_proxied_to_an_app() {
         code: "challenge-not-served",
         family: "ipv6",
         ca_error: "2001:db8:2::10: Invalid response from http://example.test/.well-known/acme-challenge/{token}: 404",
+        host_root: Some("challenge-location-shadowed"),
     });
 }
 
@@ -176,6 +185,7 @@ fn redirect_to_port_9443() {
         code: "bad-redirect",
         family: "ipv6",
         ca_error: "2001:db8:2::10: Fetching https://example.test:9443/.well-known/acme-challenge/{token}: Invalid port in redirect target. Only ports 80 and 443 are supported, not 9443",
+        host_root: Some("challenge-location-shadowed"),
     });
 }
 
@@ -198,6 +208,7 @@ fn twelve_redirects() {
         code: "bad-redirect",
         family: "ipv6",
         ca_error: "2001:db8:2::10: Fetching http://example.test/r12: Too many redirects",
+        host_root: Some("challenge-location-shadowed"),
     });
 }
 
@@ -215,6 +226,7 @@ fn redirect_loop() {
         code: "bad-redirect",
         family: "ipv6",
         ca_error: "2001:db8:2::10: Fetching http://example.test/a: Redirect loop detected",
+        host_root: Some("challenge-location-shadowed"),
     });
 }
 
@@ -300,6 +312,7 @@ fn redirect_to_https_with_443_closed() {
         code: "port-refused",
         family: "ipv6",
         ca_error: "2001:db8:2::10: Fetching https://example.test/.well-known/acme-challenge/{token}: Connection refused",
+        host_root: None,
     });
 }
 

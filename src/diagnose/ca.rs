@@ -402,10 +402,10 @@ pub fn dns_problem(detail: String) -> CaError {
 
 /// A status other than 200 on the challenge URL at `ip`, as the CA words it (§2.7, §0.5:
 /// `<ip>: ` and no `Fetching`).
-pub fn status_error(domain: &str, ip: &IpAddr, status: u16) -> CaError {
+pub fn status_error(url: &str, ip: &IpAddr, status: u16) -> CaError {
     CaError {
         problem: ProblemType::Unauthorized,
-        detail: format!("{ip}: {}", invalid_status(&challenge_url(domain), status)),
+        detail: format!("{ip}: {}", invalid_status(url, status)),
     }
 }
 

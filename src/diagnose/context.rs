@@ -238,6 +238,18 @@ impl<'a> Context<'a> {
     }
 
     /// The HTTP-01 facts (empty for another method).
+    /// The challenge URL the CA fetches: with the real token when this run knows it (a file
+    /// written under `--webroot`, or `--expect-body`), else with a `<token>` placeholder.
+    pub fn challenge_url(&self) -> String {
+        match &self.http01().token {
+            Some(t) => format!(
+                "http://{}/.well-known/acme-challenge/{}",
+                self.domain, t.token
+            ),
+            None => crate::diagnose::ca::challenge_url(self.domain),
+        }
+    }
+
     pub fn http01(&self) -> &'a Http01Facts {
         match &self.target.method {
             MethodFacts::Http01(facts) => facts,

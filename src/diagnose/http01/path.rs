@@ -242,7 +242,13 @@ pub fn predict(cx: &Context, findings: &mut [Finding]) {
             && about_path
             && same_family
             && same_port
-            && finding.family.is_some()
+            // A family-less root cause in the web server's config (the name's own block)
+            // fails the walk on whichever family the CA dials: the walk's words are its words.
+            && (finding.family.is_some()
+                || matches!(
+                    finding.code,
+                    Code::ChallengeLocationShadowed | Code::WebrootMismatch
+                ))
         {
             finding.ca_error = Some(f.ca.detail.clone());
             finding.ca_problem = Some(f.ca.problem);

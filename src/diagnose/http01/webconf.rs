@@ -361,7 +361,7 @@ fn missing_ipv6(cx: &Context, v4: &Route, v6: &Route) -> Finding {
         ),
     });
     match observed_status(cx, &v6.dest) {
-        Some(status) => f = f.ca(ca::status_error(cx.domain, &v6.dest, status)),
+        Some(status) => f = f.ca(ca::status_error(&cx.challenge_url(), &v6.dest, status)),
         // No request reached it: the configuration alone says so.
         None => f.severity = Severity::Warning,
     }
@@ -473,9 +473,19 @@ fn shadowed(cx: &Context, family: Option<Family>, r: &Route, h: &Handler) -> Fin
     });
     // A redirect or an upstream may serve the token; when the answer acme-doctor met at that
     // address is one the CA rejects, this directive is why.
+    // The same when the CA refuses a redirect further down the chain this directive starts
+    // (a loop, too many redirects, a bad port). A dead target (443 closed) is the target's
+    // fault, not the redirect's.
+    let walk_fails = cx.http01().ca_path.as_ref().is_some_and(|p| {
+        matches!(
+            super::path::outcome(p, cx.http01().token.as_ref()),
+            Some(super::path::Outcome::Fail(f)) if matches!(f.kind, super::path::Kind::Refused(_))
+        )
+    });
     let fails_here = cx
         .http(&r.dest)
-        .is_some_and(|h| !answer::may_pass(h, answer::judge(cx)));
+        .is_some_and(|h| !answer::may_pass(h, answer::judge(cx)))
+        || (walk_fails && h.is_redirect());
     if severity != Severity::Blocker && fails_here {
         f.severity = Severity::Blocker;
     }
@@ -489,7 +499,7 @@ fn shadowed(cx: &Context, family: Option<Family>, r: &Route, h: &Handler) -> Fin
         let status = observed_status(cx, &r.dest).filter(|s| !(300..400).contains(s));
         match (status, cx.http(&r.dest)) {
             (Some(status), _) if is_status || matches!(h, Handler::Pass { .. }) => {
-                f = f.ca(ca::status_error(cx.domain, &r.dest, status));
+                f = f.ca(ca::status_error(&cx.challenge_url(), &r.dest, status));
             }
             // A refused redirect, a closed connection: the CA's words for what was met.
             (_, Some(fact)) => {
@@ -502,14 +512,16 @@ fn shadowed(cx: &Context, family: Option<Family>, r: &Route, h: &Handler) -> Fin
         // Nothing observed (no GET was made): what the directive itself answers.
         if f.ca_error.is_none() {
             f = match h {
-                Handler::Deny { .. } => f.ca(ca::status_error(cx.domain, &r.dest, 403)),
+                Handler::Deny { .. } => f.ca(ca::status_error(&cx.challenge_url(), &r.dest, 403)),
                 Handler::Return { code: 444, .. } => f.ca(ca::fetching(
                     ca::ProblemType::Connection,
                     &r.dest,
-                    &ca::challenge_url(cx.domain),
+                    &cx.challenge_url(),
                     ca::GETTING_DATA,
                 )),
-                Handler::Return { code, .. } => f.ca(ca::status_error(cx.domain, &r.dest, *code)),
+                Handler::Return { code, .. } => {
+                    f.ca(ca::status_error(&cx.challenge_url(), &r.dest, *code))
+                }
                 _ => f,
             };
         }
@@ -562,7 +574,7 @@ fn mismatch(cx: &Context, family: Option<Family>, r: &Route, webroot: &str) -> F
         }
     ))
     // The file is not where the server looks: a missing file is a 404.
-    .ca(ca::status_error(cx.domain, &r.dest, 404));
+    .ca(ca::status_error(&cx.challenge_url(), &r.dest, 404));
     with_family(f, family)
 }
 
