@@ -29,9 +29,14 @@ fn top(run: &common::Run) -> (String, Option<String>, String) {
 }
 
 /// The token of the run (from the facts), to spell the exact URL the CA would name.
+/// The token the CA's words name: the real one this run wrote or was given, else the
+/// `<token>` placeholder (a random token is this run's, not the CA's).
 fn token_of(run: &common::Run) -> String {
     let json: Value = run.json();
     let facts = &json["facts"]["targets"][0]["method"]["http-01"];
+    if facts["token"].is_null() {
+        return "<token>".into();
+    }
     let url = facts["ca_path"]["url"].as_str().unwrap_or_default();
     url.rsplit('/').next().unwrap_or_default().to_string()
 }

@@ -96,10 +96,16 @@ fn ipv6_listen_on_another_vhost() {
         )),
         "{text}"
     );
+    // With --webroot the CA's words name the real token this run wrote; without, a
+    // placeholder.
+    let token = report["facts"]["targets"][0]["method"]["http-01"]["token"]["token"]
+        .as_str()
+        .unwrap_or("<token>")
+        .to_string();
     assert_eq!(
         f["ca_error"],
         format!(
-            "{}: Invalid response from http://{DOMAIN}/.well-known/acme-challenge/<token>: 404",
+            "{}: Invalid response from http://{DOMAIN}/.well-known/acme-challenge/{token}: 404",
             common::lab::HOST_V6
         )
     );
@@ -140,10 +146,16 @@ fn challenge_location_shadowed() {
             .any(|c| c == "challenge-status"),
         "{f}"
     );
+    // With --webroot the CA's words name the real token this run wrote; without, a
+    // placeholder.
+    let token = report["facts"]["targets"][0]["method"]["http-01"]["token"]["token"]
+        .as_str()
+        .unwrap_or("<token>")
+        .to_string();
     assert_eq!(
         f["ca_error"],
         format!(
-            "{}: Invalid response from http://{DOMAIN}/.well-known/acme-challenge/<token>: 403",
+            "{}: Invalid response from http://{DOMAIN}/.well-known/acme-challenge/{token}: 403",
             common::lab::HOST_V6
         )
     );
@@ -179,10 +191,16 @@ fn webroot_mismatch() {
         "{}",
         text_of(f)
     );
+    // With --webroot the CA's words name the real token this run wrote; without, a
+    // placeholder.
+    let token = report["facts"]["targets"][0]["method"]["http-01"]["token"]["token"]
+        .as_str()
+        .unwrap_or("<token>")
+        .to_string();
     assert_eq!(
         f["ca_error"],
         format!(
-            "{}: Invalid response from http://{DOMAIN}/.well-known/acme-challenge/<token>: 404",
+            "{}: Invalid response from http://{DOMAIN}/.well-known/acme-challenge/{token}: 404",
             common::lab::HOST_V6
         )
     );

@@ -226,6 +226,11 @@ pub fn predict(cx: &Context, findings: &mut [Finding]) {
     let Some(Outcome::Fail(f)) = outcome(path, facts.token.as_ref()) else {
         return;
     };
+    // A random token is this run's, not the CA's: the CA's words carry its own token.
+    let detail = match (&facts.token, path.url.rsplit('/').next()) {
+        (None, Some(random)) if !random.is_empty() => f.ca.detail.replace(random, "<token>"),
+        _ => f.ca.detail.clone(),
+    };
     for finding in findings.iter_mut() {
         let about_path = matches!(
             finding.ca_problem,
@@ -250,7 +255,7 @@ pub fn predict(cx: &Context, findings: &mut [Finding]) {
                     Code::ChallengeLocationShadowed | Code::WebrootMismatch
                 ))
         {
-            finding.ca_error = Some(f.ca.detail.clone());
+            finding.ca_error = Some(detail.clone());
             finding.ca_problem = Some(f.ca.problem);
         }
     }
