@@ -10,10 +10,8 @@
 //! whose `Le_Webroot` is a directory nginx does not serve (the wrong webroot), and a lego
 //! standalone renewal (`--http`, no webroot) run from a systemd unit.
 //!
-//! Pending integration: finding the wrong webroot *by the real token round trip* needs
-//! capath's `probe::token` (see `cli::app::tokens_for_targets` and
-//! `probe::config_for_target`). Until then this asserts the listing, each name's method and
-//! webroot, the file and key, and the standalone findings, which need no token.
+//! The wrong webroot is found by the real token round trip (`cli::app::tokens_for_targets`
+//! writes one token per client webroot), and the finding names the file and key.
 
 // Tests panic on purpose: a broken fixture or lab step should stop them loudly.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -67,6 +65,8 @@ fn write_configs(lab: &Lab) -> Vec<String> {
         &certbot,
     );
     // acme.sh, webroot: a directory nginx does not serve.
+    // The old site's directory still exists (a moved site), but nginx serves another.
+    std::fs::create_dir_all(lab.dir.join("old-www")).unwrap();
     let acme_dir = dir.join("acme.sh").join(format!("{WRONG}_ecc"));
     write(
         &acme_dir.join(format!("{WRONG}.cer")),
@@ -195,6 +195,32 @@ fn standalone_port_busy() {
         wrong["target"]["certificate"]["next_try"]["at"]["utc"],
         "2026-12-13T12:00:00Z"
     );
+    // The real token round trip, per certificate, with no flag: a token written in each
+    // client's webroot. nginx serves certbot's, so web passes on the real token; acme.sh's is
+    // not what nginx serves, so wrong fails on the challenge path, naming Le_Webroot.
+    for (r, name) in [(web, WEB), (wrong, WRONG)] {
+        let token = &r["facts"]["targets"][0]["method"]["http-01"]["token"];
+        assert_eq!(token["source"], "webroot", "{name}: no real token: {token}");
+    }
+    assert_eq!(wrong["verdict"], "fail", "{:?}", codes(wrong));
+    let top = &wrong["findings"][0];
+    assert!(
+        ["webroot-mismatch", "challenge-not-served"].contains(&top["code"].as_str().unwrap()),
+        "{:?}",
+        codes(wrong)
+    );
+    assert!(
+        wrong.to_string().contains("Le_Webroot"),
+        "the fix names the key to change: {top}"
+    );
+    // Nothing is left in either webroot.
+    for dir in ["www", "old-www"] {
+        let challenge = lab.dir.join(dir).join(".well-known/acme-challenge");
+        let left: Vec<_> = std::fs::read_dir(&challenge)
+            .map(|d| d.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default();
+        assert!(left.is_empty(), "{dir}: {left:?} left behind");
+    }
 
     let solo = report(&reports, SOLO);
     assert_eq!(solo["target"]["certificate"]["client"], "lego");
