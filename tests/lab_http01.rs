@@ -390,3 +390,84 @@ fn redirect_to_https_with_443_closed_on_ipv6_only() {
     drop(lab);
     std::fs::remove_dir_all(&certs).unwrap();
 }
+
+/// The AAAA points at another machine serving another site (a stale record after a move, a
+/// shared IPv6 of the hosting provider): the CA dials IPv6 first, meets that site's 404 for
+/// the token, and does not fall back, although IPv4 serves the token. Reports: "IPv6 serves
+/// another site" threads on community.letsencrypt.org, e.g.
+/// https://community.letsencrypt.org/t/aaaa-record-points-to-a-different-server/ (the
+/// pattern of every "works over IPv4, 404 for the CA" report).
+#[test]
+fn aaaa_on_another_machine() {
+    if !common::lab_available("aaaa_on_another_machine") {
+        return;
+    }
+    const OTHER_V6: &str = "2001:db8:d0::10";
+    let mut lab = Lab::start(&Setup {
+        host_records: vec![format!("{DOMAIN},{},{OTHER_V6}", common::lab::HOST_V4)],
+        ..Setup::default()
+    });
+    let other = lab
+        .add_spoke(
+            "d",
+            "203.0.113.129/26",
+            "203.0.113.140/26",
+            "2001:db8:d0::1/64",
+            &format!("{OTHER_V6}/64"),
+        )
+        .expect("the other machine");
+    let site = lab.dir.join("other-site");
+    std::fs::create_dir_all(&site).unwrap();
+    std::fs::write(site.join("index.html"), "<title>Another site</title>\n").unwrap();
+    lab.start_nginx_in(
+        &other,
+        "other",
+        &format!(
+            "  server {{\n    listen 80;\n    listen [::]:80;\n    root {};\n  }}\n",
+            site.display()
+        ),
+    )
+    .expect("the other machine's nginx");
+    let www = lab.dir.join("www");
+    let before = files_under(&www);
+    let webroot = www.display().to_string();
+    for (view, ns) in [("host", lab.host.clone()), ("outside", lab.outside.clone())] {
+        let run = lab.acme_doctor(
+            &ns,
+            &format!("http01-aaaa-elsewhere-{view}"),
+            &["--json", DOMAIN, "--webroot", &webroot],
+        );
+        let token = token_of(&run);
+        let (code, family, ca_error) = top(&run);
+        let codes: Vec<String> = run.json()["findings"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|f| format!("{} {}", f["code"], f["family"]))
+                    .collect()
+            })
+            .unwrap_or_default();
+        eprintln!("[{view}] {codes:?}");
+        let want = match view {
+            // On the server the cause is named: the AAAA is not this host's.
+            "host" => "aaaa-not-local",
+            // From outside, the two families answer differently.
+            _ => "families-disagree",
+        };
+        assert_eq!(
+            (code.as_str(), family.as_deref()),
+            (want, Some("ipv6")),
+            "{view}: {codes:?}\n{}",
+            run.stdout
+        );
+        assert_eq!(
+            ca_error,
+            format!(
+                "{OTHER_V6}: Invalid response from http://{DOMAIN}/.well-known/acme-challenge/{token}: 404"
+            ),
+            "{view}"
+        );
+        assert_eq!(run.code, 1, "{view}: a blocker exits 1");
+        assert_eq!(files_under(&www), before, "{view}: www changed");
+    }
+}

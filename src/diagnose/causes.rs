@@ -30,6 +30,10 @@ pub const CAUSES: &[(Code, &[Code])] = &[
             Code::PortTimeout,
             Code::PortRefused,
             Code::AddressUnreachable,
+            // The AAAA is another machine's: its site answers the CA, not this one.
+            Code::FamiliesDisagree,
+            Code::ChallengeNotServed,
+            Code::ChallengeStatus,
         ],
     ),
     // A cause on the host itself explains what the outside sees; `blocked-upstream` is
