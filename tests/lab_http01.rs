@@ -68,13 +68,16 @@ struct Case {
     /// On the host, nginx's own configuration names the root cause (tests/lab_webconf.rs):
     /// that code tops the host view, for every family, with the same predicted error.
     host_root: Option<&'static str>,
+    /// What the real CA (lego asking Pebble, with lego's webroot the one nginx serves)
+    /// does: `Ok(issues)`, or why the oracle does not apply.
+    pebble: Result<bool, &'static str>,
 }
 
 fn run_case(case: &Case) {
     if !common::lab_available(case.name) {
         return;
     }
-    let lab = Lab::start(&Setup {
+    let mut lab = Lab::start(&Setup {
         nginx_extra: case.nginx_extra.clone(),
         ..Setup::default()
     });
@@ -115,6 +118,21 @@ fn run_case(case: &Case) {
             case.name
         );
     }
+    pebble_agrees(&mut lab, case.name, case.pebble);
+}
+
+/// The real CA: lego asks Pebble for a certificate, writing its token where nginx serves it.
+fn pebble_agrees(lab: &mut Lab, name: &str, expected: Result<bool, &str>) {
+    let Ok(issues) = expected else { return };
+    lab.start_pebble().expect("Pebble starts");
+    let real = lab.real_validation(DOMAIN);
+    assert_eq!(
+        real.issued,
+        issues,
+        "{name}: the real CA {} ({})",
+        if real.issued { "issued" } else { "failed" },
+        real.error
+    );
 }
 
 /// The webroot given to the client is not the one nginx serves: the real token 404s.
@@ -129,6 +147,9 @@ fn wrong_webroot() {
         family: "ipv6",
         ca_error: "2001:db8:2::10: Invalid response from http://example.test/.well-known/acme-challenge/{token}: 404",
         host_root: Some("webroot-mismatch"),
+        pebble: Err(
+            "the oracle's lego writes into the root nginx serves: the wrong webroot is only acme-doctor's --webroot here",
+        ),
     });
 }
 
@@ -145,6 +166,7 @@ fn challenge_proxied_to_an_app() {
         family: "ipv6",
         ca_error: "2001:db8:2::10: Invalid response from http://example.test/.well-known/acme-challenge/{token}: 404",
         host_root: Some("challenge-location-shadowed"),
+        pebble: Ok(false),
     });
 }
 
@@ -191,6 +213,7 @@ fn redirect_to_port_9443() {
         family: "ipv6",
         ca_error: "2001:db8:2::10: Fetching https://example.test:9443/.well-known/acme-challenge/{token}: Invalid port in redirect target. Only ports 80 and 443 are supported, not 9443",
         host_root: Some("challenge-location-shadowed"),
+        pebble: Ok(false),
     });
 }
 
@@ -214,6 +237,7 @@ fn twelve_redirects() {
         family: "ipv6",
         ca_error: "2001:db8:2::10: Fetching http://example.test/r12: Too many redirects",
         host_root: Some("challenge-location-shadowed"),
+        pebble: Ok(false),
     });
 }
 
@@ -232,6 +256,7 @@ fn redirect_loop() {
         family: "ipv6",
         ca_error: "2001:db8:2::10: Fetching http://example.test/a: Redirect loop detected",
         host_root: Some("challenge-location-shadowed"),
+        pebble: Ok(false),
     });
 }
 
@@ -318,6 +343,7 @@ fn redirect_to_https_with_443_closed() {
         family: "ipv6",
         ca_error: "2001:db8:2::10: Fetching https://example.test/.well-known/acme-challenge/{token}: Connection refused",
         host_root: None,
+        pebble: Ok(false),
     });
 }
 
@@ -470,4 +496,6 @@ fn aaaa_on_another_machine() {
         assert_eq!(run.code, 1, "{view}: a blocker exits 1");
         assert_eq!(files_under(&www), before, "{view}: www changed");
     }
+    // Pebble dials the first AAAA too, and meets the other site's 404.
+    pebble_agrees(&mut lab, "aaaa_on_another_machine", Ok(false));
 }
