@@ -929,36 +929,14 @@ fn dns_lab_scenarios() {
     }
     let started = Instant::now();
     // Two at a time: the machine has two cores, and a scenario is mostly waiting.
-    let queue = std::sync::Mutex::new(SCENARIOS.iter().rev().collect::<Vec<_>>());
-    let rows = std::sync::Mutex::new(Vec::new());
-    std::thread::scope(|scope| {
-        for _ in 0..2 {
-            scope.spawn(|| {
-                loop {
-                    let next = queue.lock().unwrap().pop();
-                    let Some(s) = next else { break };
-                    let row =
-                        std::panic::catch_unwind(|| run_scenario(s)).unwrap_or_else(|panic| Row {
-                            scenario: s.name,
-                            digs: Vec::new(),
-                            diagnosis: "-".into(),
-                            infra_problems: vec![format!(
-                                "panicked: {}",
-                                panic
-                                    .downcast_ref::<String>()
-                                    .cloned()
-                                    .unwrap_or_else(|| "?".into())
-                            )],
-                            diagnosis_problems: Vec::new(),
-                            secs: 0.0,
-                        });
-                    rows.lock().unwrap().push(row);
-                }
-            });
-        }
+    let rows = common::run_pool(SCENARIOS, 2, run_scenario, |s, panic| Row {
+        scenario: s.name,
+        digs: Vec::new(),
+        diagnosis: "-".into(),
+        infra_problems: vec![format!("panicked: {panic}")],
+        diagnosis_problems: Vec::new(),
+        secs: 0.0,
     });
-    let mut rows = rows.into_inner().unwrap();
-    rows.sort_by_key(|r| SCENARIOS.iter().position(|s| s.name == r.scenario));
 
     let mut table = format!(
         "\nDNS lab scenarios ({:.1} s)\n{:<30} {:<40} {:<40} {:<5} {}\n",

@@ -794,35 +794,13 @@ fn lab_scenarios() {
         return;
     }
     // Three scenarios at a time: most of a scenario is waiting on timeouts and the CA.
-    let queue = std::sync::Mutex::new(SCENARIOS.iter().rev().collect::<Vec<_>>());
-    let rows = std::sync::Mutex::new(Vec::new());
-    std::thread::scope(|scope| {
-        for _ in 0..3 {
-            scope.spawn(|| {
-                loop {
-                    let next = queue.lock().unwrap().pop();
-                    let Some(s) = next else { break };
-                    let row =
-                        std::panic::catch_unwind(|| run_scenario(s)).unwrap_or_else(|panic| Row {
-                            scenario: s.name,
-                            host: "-".into(),
-                            outside: "-".into(),
-                            real: "-".into(),
-                            problems: vec![format!(
-                                "panicked: {}",
-                                panic
-                                    .downcast_ref::<String>()
-                                    .cloned()
-                                    .unwrap_or_else(|| "?".into())
-                            )],
-                        });
-                    rows.lock().unwrap().push(row);
-                }
-            });
-        }
+    let rows = common::run_pool(SCENARIOS, 3, run_scenario, |s, panic| Row {
+        scenario: s.name,
+        host: "-".into(),
+        outside: "-".into(),
+        real: "-".into(),
+        problems: vec![format!("panicked: {panic}")],
     });
-    let mut rows = rows.into_inner().unwrap();
-    rows.sort_by_key(|r| SCENARIOS.iter().position(|s| s.name == r.scenario));
 
     let mut table = String::from(
         "\nlab scenarios: acme-doctor on the host and from outside, and the real CA (lego + Pebble)\n",

@@ -463,31 +463,17 @@ fn stock_firewalls_against_the_real_ca() {
         .iter()
         .filter(|s| s.name.contains(only.as_str()))
         .collect();
-    let queue = std::sync::Mutex::new(chosen.iter().rev().copied().collect::<Vec<_>>());
-    let rows = std::sync::Mutex::new(Vec::new());
-    std::thread::scope(|scope| {
-        for _ in 0..2 {
-            scope.spawn(|| {
-                loop {
-                    let next = queue.lock().unwrap().pop();
-                    let Some(s) = next else { break };
-                    let row =
-                        std::panic::catch_unwind(|| run_scenario(s)).unwrap_or_else(|p| Row {
-                            name: s.name,
-                            got: "-".into(),
-                            real: "-".into(),
-                            problems: vec![format!(
-                                "panicked: {}",
-                                p.downcast_ref::<String>().cloned().unwrap_or_default()
-                            )],
-                        });
-                    rows.lock().unwrap().push(row);
-                }
-            });
-        }
-    });
-    let mut rows = rows.into_inner().unwrap();
-    rows.sort_by_key(|r| SCENARIOS.iter().position(|s| s.name == r.name));
+    let rows = common::run_pool(
+        &chosen,
+        2,
+        |s| run_scenario(s),
+        |s, panic| Row {
+            name: s.name,
+            got: "-".into(),
+            real: "-".into(),
+            problems: vec![format!("panicked: {panic}")],
+        },
+    );
     let mut table = String::from("\nstock firewalls: acme-doctor on the host, and the real CA\n");
     for row in &rows {
         let s = SCENARIOS.iter().find(|s| s.name == row.name).unwrap();

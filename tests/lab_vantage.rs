@@ -567,35 +567,13 @@ fn lab_vantage_scenarios() {
     if !tools_available() {
         return;
     }
-    let queue = std::sync::Mutex::new(SCENARIOS.iter().rev().collect::<Vec<_>>());
-    let rows = std::sync::Mutex::new(Vec::new());
-    std::thread::scope(|scope| {
-        for _ in 0..3 {
-            scope.spawn(|| {
-                loop {
-                    let next = queue.lock().unwrap().pop();
-                    let Some(s) = next else { break };
-                    let row =
-                        std::panic::catch_unwind(|| run_scenario(s)).unwrap_or_else(|panic| Row {
-                            name: s.name,
-                            with_vantage: "-".into(),
-                            without: "-".into(),
-                            real: "-".into(),
-                            problems: vec![format!(
-                                "panicked: {}",
-                                panic
-                                    .downcast_ref::<String>()
-                                    .cloned()
-                                    .unwrap_or_else(|| "?".into())
-                            )],
-                        });
-                    rows.lock().unwrap().push(row);
-                }
-            });
-        }
+    let rows = common::run_pool(SCENARIOS, 3, run_scenario, |s, panic| Row {
+        name: s.name,
+        with_vantage: "-".into(),
+        without: "-".into(),
+        real: "-".into(),
+        problems: vec![format!("panicked: {panic}")],
     });
-    let mut rows = rows.into_inner().unwrap();
-    rows.sort_by_key(|r| SCENARIOS.iter().position(|s| s.name == r.name));
     let mut table = String::from(
         "\nvantage scenarios: the host with --vantage, without, and the real CA (lego + Pebble)\n",
     );

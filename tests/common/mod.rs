@@ -141,3 +141,42 @@ pub fn capture_args(label: &str) -> Vec<String> {
         None => Vec::new(),
     }
 }
+
+/// Runs `run` over `items` on `workers` threads (a lab scenario is mostly waiting on timeouts
+/// and the CA) and returns the results in the items' order. A panicking item gives
+/// `on_panic(item, message)` instead, so one broken scenario still leaves the table whole.
+pub fn run_pool<T: Sync, R: Send>(
+    items: &[T],
+    workers: usize,
+    run: impl Fn(&T) -> R + Sync,
+    on_panic: impl Fn(&T, String) -> R + Sync,
+) -> Vec<R> {
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let done = std::sync::Mutex::new(Vec::with_capacity(items.len()));
+    std::thread::scope(|scope| {
+        for _ in 0..workers.max(1) {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    let Some(item) = items.get(i) else { break };
+                    let result =
+                        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(item)))
+                            .unwrap_or_else(|panic| {
+                                let message = panic
+                                    .downcast_ref::<String>()
+                                    .cloned()
+                                    .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                                    .unwrap_or_else(|| "?".into());
+                                on_panic(item, message)
+                            });
+                    done.lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .push((i, result));
+                }
+            });
+        }
+    });
+    let mut done = done.into_inner().unwrap_or_else(|e| e.into_inner());
+    done.sort_by_key(|(i, _)| *i);
+    done.into_iter().map(|(_, r)| r).collect()
+}
