@@ -10,7 +10,8 @@
 //! - it gets the mode and owner of a file already there (or the directory's owner and 0644),
 //!   so the web server can read it as it reads the real ones;
 //! - it and every directory created for it are removed on drop, and by [`remove_all`], which
-//!   the signal task ([`cleanup_on_signals`]) calls on Ctrl-C and SIGTERM.
+//!   the CLI registers with its one signal handler (`cli::signals::on_interrupt`) for Ctrl-C
+//!   and SIGTERM.
 //!
 //! The API is small because `--all` creates one token per certificate webroot.
 
@@ -129,37 +130,13 @@ impl Drop for TokenFile {
     }
 }
 
-/// Removes every token file still on disk. Called from the signal task; safe to call twice.
+/// Removes every token file still on disk. The CLI registers it as the Ctrl-C and SIGTERM
+/// cleanup; safe to call twice.
 pub fn remove_all() {
     let live = std::mem::take(&mut *LIVE.lock().unwrap_or_else(PoisonError::into_inner));
     for l in live {
         l.lock().unwrap_or_else(PoisonError::into_inner).remove();
     }
-}
-
-/// Whether any token file is on disk (tests and the signal task).
-pub fn any_live() -> bool {
-    !LIVE
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .is_empty()
-}
-
-/// Spawns a task on the current tokio runtime that, on SIGINT or SIGTERM, removes every
-/// token file and exits with 130 or 143 (128 + the signal), as a shell reports it.
-pub fn cleanup_on_signals() -> std::io::Result<()> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut int = signal(SignalKind::interrupt())?;
-    let mut term = signal(SignalKind::terminate())?;
-    tokio::spawn(async move {
-        let code = tokio::select! {
-            _ = int.recv() => 130,
-            _ = term.recv() => 143,
-        };
-        remove_all();
-        std::process::exit(code);
-    });
-    Ok(())
 }
 
 /// Writes a fresh token file under `webroot/.well-known/acme-challenge/`.
