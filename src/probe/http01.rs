@@ -211,12 +211,7 @@ pub async fn gather<D: DnsProbe, C: ConnectProbe, H: HttpProbe>(
 /// A random token in the ACME shape (base64url), so the GET exercises the same routing a real
 /// challenge would; it must not exist on the server, so a 404 is the healthy answer.
 fn challenge_token() -> String {
-    use rand::RngExt;
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let mut rng = rand::rng();
-    (0..43)
-        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
-        .collect()
+    super::token::random_b64url(43)
 }
 
 #[cfg(test)]

@@ -296,7 +296,8 @@ fn chown_like(fd: &OwnedFd, like: &FileStat) {
     }
 }
 
-fn random_b64url(len: usize) -> String {
+/// `len` random base64url characters: the alphabet of ACME tokens.
+pub(crate) fn random_b64url(len: usize) -> String {
     use rand::RngExt;
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     let mut rng = rand::rng();
