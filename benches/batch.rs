@@ -15,64 +15,16 @@
 
 #[path = "../tests/common/mod.rs"]
 mod common;
+#[path = "support/measure.rs"]
+mod measure;
 
 use common::lab::{DOMAIN, HOST_V4, HOST_V6, Lab, Setup};
+use measure::{measure, measure_child};
 use std::collections::BTreeMap;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// Real ACME attempts timed for the extrapolation.
 const REAL_SAMPLE: usize = 5;
-
-/// `--measure OUT CMD...`: runs CMD as the only child of this process, its stdout to OUT, and
-/// prints its wall time, peak RSS (KiB) and exit code.
-fn measure_child(out: &str, cmd: &[String]) -> ! {
-    let file = std::fs::File::create(out).expect("output file");
-    let started = Instant::now();
-    let status = Command::new(&cmd[0])
-        .args(&cmd[1..])
-        .stdin(Stdio::null())
-        .stdout(file)
-        .stderr(Stdio::null())
-        .status();
-    let wall = started.elapsed();
-    let rss = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN)
-        .map(|u| u.max_rss())
-        .unwrap_or(0);
-    println!(
-        "{} {} {}",
-        wall.as_micros(),
-        rss,
-        status.map(|s| s.code().unwrap_or(-1)).unwrap_or(-1)
-    );
-    std::process::exit(0)
-}
-
-struct Sample {
-    wall: Duration,
-    rss_kib: u64,
-    exit: i64,
-}
-
-fn measure(out: &std::path::Path, cmd: &[String]) -> Sample {
-    let me = std::env::current_exe().expect("own path");
-    let run = Command::new(me)
-        .arg("--measure")
-        .arg(out)
-        .args(cmd)
-        .output()
-        .expect("run the measuring child");
-    let text = String::from_utf8_lossy(&run.stdout);
-    let f: Vec<i64> = text
-        .split_whitespace()
-        .filter_map(|x| x.parse().ok())
-        .collect();
-    Sample {
-        wall: Duration::from_micros(f.first().copied().unwrap_or(0).max(0) as u64),
-        rss_kib: f.get(1).copied().unwrap_or(0).max(0) as u64,
-        exit: f.get(2).copied().unwrap_or(-1),
-    }
-}
 
 /// Verdicts of an NDJSON output, and the top codes of the names that did not pass.
 struct Tally {
@@ -175,7 +127,7 @@ fn main() {
         args.extend(extra.iter().map(String::as_str));
         let cmd = lab.acme_doctor_command(&ns, &args);
         let before = queries_logged(&lab).len();
-        let sample = measure(&out, &cmd);
+        let sample = measure(Some(&out), &cmd);
         // dnsmasq writes its log as it answers; give it a moment to flush the last lines.
         std::thread::sleep(Duration::from_millis(300));
         let asked: Vec<String> = queries_logged(&lab).split_off(before);

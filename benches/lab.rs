@@ -11,59 +11,15 @@
 
 #[path = "../tests/common/mod.rs"]
 mod common;
+#[path = "support/measure.rs"]
+mod measure;
 
 use common::lab::{DOMAIN, Lab, Setup};
-use std::process::Command;
-use std::time::{Duration, Instant};
+use measure::{Sample, measure, measure_child};
+use std::time::Duration;
 
 const RUNS: usize = 7;
 const REAL_RUNS: usize = 3;
-
-/// One measured process: wall time and its peak resident set.
-#[derive(Clone, Copy)]
-struct Sample {
-    wall: Duration,
-    rss_kib: u64,
-}
-
-/// `--measure CMD...`: runs CMD as the only child of this process and prints its wall time
-/// and peak RSS (getrusage of the children is exact when there is one child).
-fn measure_child(cmd: &[String]) -> ! {
-    let started = Instant::now();
-    let status = Command::new(&cmd[0])
-        .args(&cmd[1..])
-        .stdout(std::process::Stdio::null())
-        .status();
-    let wall = started.elapsed();
-    let rss = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN)
-        .map(|u| u.max_rss())
-        .unwrap_or(0);
-    println!(
-        "{} {} {}",
-        wall.as_micros(),
-        rss,
-        status.map(|s| s.code().unwrap_or(-1)).unwrap_or(-1)
-    );
-    std::process::exit(0)
-}
-
-fn measure(cmd: &[String]) -> Sample {
-    let me = std::env::current_exe().expect("own path");
-    let out = Command::new(me)
-        .arg("--measure")
-        .args(cmd)
-        .output()
-        .expect("run the measuring child");
-    let text = String::from_utf8_lossy(&out.stdout);
-    let f: Vec<u64> = text
-        .split_whitespace()
-        .filter_map(|x| x.parse().ok())
-        .collect();
-    Sample {
-        wall: Duration::from_micros(f.first().copied().unwrap_or(0)),
-        rss_kib: f.get(1).copied().unwrap_or(0),
-    }
-}
 
 fn median<T: Ord + Copy>(mut v: Vec<T>) -> T {
     v.sort();
@@ -100,7 +56,7 @@ struct Line {
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.get(1).map(String::as_str) == Some("--measure") {
-        measure_child(&args[2..]);
+        measure_child(&args[2], &args[3..]);
     }
     if !common::is_root() {
         eprintln!("the lab benchmark needs root (it creates network namespaces)");
@@ -143,8 +99,8 @@ fn main() {
             ("acme-doctor from outside", lab.outside.clone()),
         ] {
             let cmd = lab.acme_doctor_command(&ns, &["--json", DOMAIN]);
-            let _warm = measure(&cmd);
-            let samples: Vec<Sample> = (0..RUNS).map(|_| measure(&cmd)).collect();
+            let _warm = measure(None, &cmd);
+            let samples: Vec<Sample> = (0..RUNS).map(|_| measure(None, &cmd)).collect();
             let wall = median(samples.iter().map(|s| s.wall).collect());
             let rss = median(samples.iter().map(|s| s.rss_kib).collect());
             medians.push((view, wall, rss));
