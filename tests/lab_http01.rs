@@ -499,3 +499,73 @@ fn aaaa_on_another_machine() {
     // Pebble dials the first AAAA too, and meets the other site's 404.
     pebble_agrees(&mut lab, "aaaa_on_another_machine", Ok(false));
 }
+
+/// Plain HTTP on port 443: `listen 443;` without `ssl` (a common slip when adding HTTPS by
+/// hand) behind the usual redirect to https. The CA's TLS handshake meets an HTTP answer.
+#[test]
+fn http_on_https_port() {
+    if !common::lab_available("http_on_https_port") {
+        return;
+    }
+    let lab = Lab::start(&Setup {
+        listen: vec![
+            "listen 80;".into(),
+            "listen [::]:80;".into(),
+            "listen 443;".into(),
+            "listen [::]:443;".into(),
+        ],
+        nginx_extra: vec![
+            "location ^~ /.well-known/acme-challenge/ { if ($server_port = 80) { return 301 https://$host$request_uri; } return 404; }".into(),
+        ],
+        ..Setup::default()
+    });
+    for (view, ns) in [("host", lab.host.clone()), ("outside", lab.outside.clone())] {
+        let run = lab.acme_doctor(&ns, &format!("http-on-443-{view}"), &["--json", DOMAIN]);
+        let codes: Vec<(String, String)> = run.json()["findings"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|f| (f["code"].to_string(), f["family"].to_string()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        assert!(
+            codes
+                .iter()
+                .any(|(c, f)| c == "\"http-on-https-port\"" && f == "\"ipv6\""),
+            "{view}: {codes:?}\n{}",
+            run.stdout
+        );
+        assert_eq!(run.code, 1, "{view}: a blocker exits 1");
+    }
+}
+
+/// The A record is another machine's while the AAAA is this host's (a half-finished move): on
+/// the server `a-not-local` says so; the CA dials IPv6 first, so it is a warning.
+#[test]
+fn a_on_another_machine() {
+    if !common::lab_available("a_on_another_machine") {
+        return;
+    }
+    let mut lab = Lab::start(&Setup {
+        host_records: vec![format!("{DOMAIN},203.0.113.140,{}", common::lab::HOST_V6)],
+        ..Setup::default()
+    });
+    lab.add_spoke(
+        "d",
+        "203.0.113.129/26",
+        "203.0.113.140/26",
+        "2001:db8:d0::1/64",
+        "2001:db8:d0::10/64",
+    )
+    .expect("the other machine");
+    let run = lab.acme_doctor(&lab.host, "http01-a-elsewhere-host", &["--json", DOMAIN]);
+    let json = run.json();
+    let a = json["findings"]
+        .as_array()
+        .and_then(|a| a.iter().find(|f| f["code"] == "a-not-local"))
+        .unwrap_or_else(|| panic!("no a-not-local: {}", run.stdout));
+    assert_eq!(a["family"], "ipv4");
+    assert_eq!(a["severity"], "warning");
+    assert!(a["title"].to_string().contains("203.0.113.140"), "{a}");
+}
