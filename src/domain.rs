@@ -1,14 +1,18 @@
 //! Domain names as the CA accepts them: IDN converted to ASCII (UTS #46 through the `idna`
 //! crate, which hickory already uses), then checked against the LDH rules Boulder applies
 //! (`docs/ca-behaviour.md` §8).
+//!
+//! This is the one gate every name passes, from the command line, `-f`, `--all`, a facts file
+//! or a vantage's caller: a name that a URL parser would read as anything but a domain (an
+//! IPv4 address in hex, say) would skip the resolve-and-pin step and be dialled directly.
 
 use serde::{Deserialize, Serialize};
 use std::net::IpAddr;
 
 /// A name as the user gave it and as the CA sees it: the one domain type from the command line
-/// to the facts file.
+/// to the facts file. A facts file's name passes [`parse`] again when it is read.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "StoredName")]
 pub struct DomainName {
     /// What the user typed, trimmed.
     pub input: String,
@@ -16,6 +20,34 @@ pub struct DomainName {
     pub ascii: String,
     /// The input started with `*.`.
     pub wildcard: bool,
+}
+
+/// A name as a facts file holds it, before it passes the gate again.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StoredName {
+    input: String,
+    ascii: String,
+    wildcard: bool,
+}
+
+impl TryFrom<StoredName> for DomainName {
+    type Error = String;
+
+    /// The stored input is parsed again, and the stored ASCII form must be what it gives: a
+    /// hand-edited `ascii` cannot smuggle in a name the gate refuses.
+    fn try_from(stored: StoredName) -> Result<DomainName, String> {
+        let parsed = parse(&stored.input)?;
+        if parsed.ascii != stored.ascii || parsed.wildcard != stored.wildcard {
+            return Err(format!(
+                "the name {:?} is stored with the ASCII form {:?}, but its own is {:?}",
+                crate::sanitize::line(&stored.input, 80),
+                crate::sanitize::line(&stored.ascii, 80),
+                parsed.ascii
+            ));
+        }
+        Ok(parsed)
+    }
 }
 
 pub fn parse(raw: &str) -> Result<DomainName, String> {
@@ -53,6 +85,7 @@ pub fn parse(raw: &str) -> Result<DomainName, String> {
     let ascii = idna::domain_to_ascii(rest)
         .map_err(|_| format!("{shown:?} is not a valid internationalised domain name"))?;
     check_ldh(&ascii).map_err(|why| format!("invalid domain name {shown:?}: {why}"))?;
+    check_url_host(&ascii).map_err(|why| format!("invalid domain name {shown:?}: {why}"))?;
     Ok(DomainName {
         input,
         ascii,
@@ -104,13 +137,46 @@ fn check_ldh(name: &str) -> Result<(), String> {
             ));
         }
     }
-    if labels
-        .last()
-        .is_some_and(|tld| tld.chars().all(|c| c.is_ascii_digit()))
+    if let Some(tld) = labels.last()
+        && is_number(tld)
     {
-        return Err("the last label is all digits".into());
+        // A URL parser reads such a name as an IPv4 address (`0x7f.0x1` is 127.0.0.1); the
+        // CA finds no public suffix in it (docs/ca-behaviour.md §8.2 step 9).
+        return Err(format!(
+            "its last label {tld:?} is a number, which a URL parser reads as an IPv4 address; the CA refuses it at order time: {}",
+            crate::diagnose::ca::NON_PUBLIC_SUFFIX
+        ));
     }
     Ok(())
+}
+
+/// A label the WHATWG URL parser takes for an IPv4 number: decimal (octal included) or `0x`
+/// hex, the latter possibly with no digits at all.
+fn is_number(label: &str) -> bool {
+    let lower = label.to_ascii_lowercase();
+    match lower.strip_prefix("0x") {
+        Some(hex) => hex.chars().all(|c| c.is_ascii_hexdigit()),
+        None => !lower.is_empty() && lower.chars().all(|c| c.is_ascii_digit()),
+    }
+}
+
+/// Requests are built as `http://{name}/…`: the name must come back from the URL parser as
+/// that same domain, never as an address, whatever rule above a future change loosens.
+fn check_url_host(ascii: &str) -> Result<(), String> {
+    let parsed = url::Url::parse(&format!("http://{ascii}/"))
+        .map_err(|e| format!("a URL parser refuses it as a host name ({e})"))?;
+    match parsed.host() {
+        Some(url::Host::Domain(host)) if host == ascii => Ok(()),
+        Some(url::Host::Domain(host)) => Err(format!(
+            "a URL parser reads it as the host {:?}",
+            crate::sanitize::line(host, 80)
+        )),
+        Some(other) => Err(format!(
+            "a URL parser reads it as the IP address {other}; the CA refuses it at order time: {}",
+            crate::diagnose::ca::NON_PUBLIC_SUFFIX
+        )),
+        None => Err("a URL parser finds no host in it".into()),
+    }
 }
 
 #[cfg(test)]
@@ -185,5 +251,47 @@ mod tests {
         assert!(parse(&long_label).unwrap_err().contains("63"));
         let long_name = format!("{}com", "abcdefghi.".repeat(26));
         assert!(parse(&long_name).unwrap_err().contains("253"));
+    }
+
+    #[test]
+    fn names_a_url_parser_reads_as_ipv4_are_refused_in_the_cas_words() {
+        for bad in [
+            "0x7f.0x1",
+            "127.0.0.0x1",
+            "169.254.169.0xfe",
+            "example.0X1F",
+            "example.0x",
+            "example.0177",
+            "a.b.c.4294967295",
+        ] {
+            let why = parse(bad).expect_err(bad);
+            assert!(
+                why.contains("Domain name does not end with a valid public suffix (TLD)"),
+                "{bad}: {why}"
+            );
+        }
+        // Hex-looking labels that are not numbers stay names.
+        for good in ["0x7f.example", "example.0xg", "example.x0", "cafe.example"] {
+            assert_eq!(ok(good).ascii, good.to_ascii_lowercase());
+        }
+    }
+
+    #[test]
+    fn a_stored_name_passes_the_gate_again() {
+        let good =
+            serde_json::json!({"input": "Example.COM", "ascii": "example.com", "wildcard": false});
+        let d: DomainName = serde_json::from_value(good).expect("an old facts file's name");
+        assert_eq!(d.ascii, "example.com");
+        for bad in [
+            serde_json::json!({"input": "0x7f.0x1", "ascii": "0x7f.0x1", "wildcard": false}),
+            serde_json::json!({"input": "example.com", "ascii": "0x7f.0x1", "wildcard": false}),
+            serde_json::json!({"input": "example.com", "ascii": "example.com", "wildcard": true}),
+            serde_json::json!({"input": "example.com", "ascii": "example.com", "wildcard": false, "x": 1}),
+        ] {
+            assert!(
+                serde_json::from_value::<DomainName>(bad.clone()).is_err(),
+                "{bad}"
+            );
+        }
     }
 }

@@ -102,6 +102,11 @@ pub const GETTING_DATA: &str = "Error getting validation data";
 pub const RLDH_REFUSAL: &str =
     "Domain name contains an invalid label in a reserved format (R-LDH: '??--')";
 
+/// Boulder's refusal of a name whose last label is no ICANN public suffix
+/// (`docs/ca-behaviour.md` §8.2 step 9). A last label that is all digits or `0x…` hex is never
+/// one, and a URL parser would read the name as an IPv4 address.
+pub const NON_PUBLIC_SUFFIX: &str = "Domain name does not end with a valid public suffix (TLD)";
+
 /// The URL the CA fetches for `domain`, the token elided.
 pub fn challenge_url(domain: &str) -> String {
     format!("http://{domain}/.well-known/acme-challenge/<token>")
