@@ -137,6 +137,14 @@ const V6_BLOCKS: &[V6] = &[
         128,
         r!("::1/128", "Loopback Address", "[RFC4291]"),
     ),
+    // Not in the registry, and so not in the CA's list: deprecated IPv4-compatible addresses
+    // carry an IPv4 address in their last 32 bits (`::7f00:1` is 127.0.0.1), and a vantage
+    // must not be led to one (docs/ca-behaviour.md §2.1). `::` and `::1` match above first.
+    V6(
+        Ipv6Addr::UNSPECIFIED,
+        96,
+        r!("::/96", "Deprecated (IPv4-compatible Address)", "[RFC4291]"),
+    ),
     V6(
         Ipv6Addr::new(0, 0, 0, 0, 0, 0xffff, 0, 0),
         96,
@@ -250,6 +258,18 @@ mod tests {
         assert_eq!(block("fd00::1"), Some("fc00::/7"));
         assert_eq!(block("fe80::1"), Some("fe80::/10"));
         assert_eq!(block("::ffff:10.0.0.1"), Some("::ffff:0:0/96"));
+    }
+
+    #[test]
+    fn ipv4_compatible_addresses_are_reserved_and_the_nested_blocks_keep_their_names() {
+        assert_eq!(block("::7f00:1"), Some("::/96"));
+        assert_eq!(block("::127.0.0.1"), Some("::/96"));
+        assert_eq!(block("::a9fe:a9fe"), Some("::/96"));
+        assert_eq!(block("::8.8.8.8"), Some("::/96"));
+        assert_eq!(block("::"), Some("::/128"));
+        assert_eq!(block("::1"), Some("::1/128"));
+        // Just outside the /96.
+        assert_eq!(block("::1:0:0"), None);
     }
 
     #[test]
