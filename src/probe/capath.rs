@@ -48,8 +48,12 @@ pub async fn walk<D: DnsProbe, C: ConnectProbe, H: HttpProbe>(
     if first.is_empty() {
         return None;
     }
-    let start = format!("http://{}/.well-known/acme-challenge/{}", w.domain, w.token);
-    let start_url = Url::parse(&start).ok()?;
+    let start_url = super::http::domain_url(
+        w.domain,
+        &format!("/.well-known/acme-challenge/{}", w.token),
+    )
+    .ok()?;
+    let start = start_url.to_string();
     let mut attempts = Vec::new();
     for ip in first {
         let attempt = attempt(w, &start_url, ip, dns, tcp, http).await;

@@ -39,6 +39,45 @@ pub const USER_AGENT: &str = concat!(
 
 pub struct ReqwestHttp;
 
+/// The URL of `path` on the validated name `domain`, for a GET pinned to a resolved address.
+///
+/// Every request to a name is built here. A host the URL parser reads as an address
+/// (`0x7f.0x1` is 127.0.0.1) is refused: the client would dial such a host as is and skip
+/// the pin, so only a `Host::Domain` that is `domain` itself comes back.
+pub fn domain_url(domain: &str, path: &str) -> Result<url::Url, String> {
+    let shown = || sanitize::line(domain, 80);
+    if !path.starts_with('/') {
+        return Err(format!(
+            "the path for {:?} does not start with '/'",
+            shown()
+        ));
+    }
+    let url = url::Url::parse(&format!("http://{domain}{path}"))
+        .map_err(|e| format!("{:?} makes no URL: {e}", shown()))?;
+    match url.host() {
+        Some(url::Host::Domain(host)) if host == domain => Ok(url),
+        _ => Err(format!(
+            "refused to build a request for {:?}: a URL parser does not read it as that domain name",
+            shown()
+        )),
+    }
+}
+
+/// Whether a request for `url` can only reach `addr`: a domain is pinned to it by the
+/// client's resolver override, a literal address must be that address itself.
+fn pinned_host(url: &url::Url, addr: SocketAddr) -> Result<String, String> {
+    match url.host() {
+        Some(url::Host::Domain(host)) => Ok(host.to_string()),
+        Some(url::Host::Ipv4(ip)) if std::net::IpAddr::V4(ip) == addr.ip() => Ok(ip.to_string()),
+        Some(url::Host::Ipv6(ip)) if std::net::IpAddr::V6(ip) == addr.ip() => Ok(ip.to_string()),
+        Some(other) => Err(format!(
+            "refused: the URL's host {other} is not the address {} it was pinned to",
+            addr.ip()
+        )),
+        None => Err("no host".into()),
+    }
+}
+
 /// reqwest is built without a crypto provider of its own (no aws-lc-rs): every client needs
 /// rustls' process default, ring, installed before it is built, even for plain HTTP.
 pub fn ensure_crypto_provider() {
@@ -131,8 +170,19 @@ impl HttpProbe for ReqwestHttp {
     }
 
     async fn get(&self, domain: &str, addr: SocketAddr, path: &str, timeout: Duration) -> HttpFact {
-        let url = format!("http://{domain}{path}");
         let started = Instant::now();
+        let url = match domain_url(domain, path) {
+            Ok(url) => url.to_string(),
+            Err(message) => {
+                return HttpFact {
+                    address: addr.ip(),
+                    port: addr.port(),
+                    url: sanitize::line(&format!("http://{domain}{path}"), 300),
+                    outcome: HttpOutcome::Error { message },
+                    elapsed_ms: 0,
+                };
+            }
+        };
         let mut headers = HeaderMap::new();
         headers.insert(ACCEPT, HeaderValue::from_static("*/*"));
         headers.insert(CONNECTION, HeaderValue::from_static("close"));
@@ -288,15 +338,10 @@ fn ca_tls() -> Result<rustls::ClientConfig, rustls::Error> {
 /// `Accept: */*`, `Connection: close`, no redirect followed, TLS unverified. The connect
 /// itself was judged before (a dial error never reaches here).
 pub async fn fetch_hop(url: &url::Url, addr: SocketAddr, timeout: Duration) -> HopOutcome {
-    let Some(host) = url.host_str() else {
-        return HopOutcome::Error {
-            message: "no host".into(),
-        };
+    let host = match pinned_host(url, addr) {
+        Ok(host) => host,
+        Err(message) => return HopOutcome::Error { message },
     };
-    let host = host
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .to_string();
     ensure_crypto_provider();
     let mut headers = HeaderMap::new();
     headers.insert(ACCEPT, HeaderValue::from_static("*/*"));
@@ -448,6 +493,38 @@ fn html_title(body: &[u8]) -> Option<String> {
 mod tests {
     use super::*;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    #[test]
+    fn a_request_url_is_only_ever_for_a_domain() {
+        let url = domain_url("example.com", "/.well-known/acme-challenge/T").unwrap();
+        assert_eq!(
+            url.as_str(),
+            "http://example.com/.well-known/acme-challenge/T"
+        );
+        for host in [
+            "0x7f.0x1",
+            "127.0.0.0x1",
+            "169.254.169.0xfe",
+            "127.0.0.1",
+            "[::1]",
+            "example.com@127.0.0.1",
+            "example.com:8080",
+        ] {
+            assert!(domain_url(host, "/").is_err(), "{host}");
+        }
+        assert!(domain_url("example.com", "@127.0.0.1/").is_err());
+    }
+
+    #[test]
+    fn a_literal_host_must_be_the_pinned_address() {
+        let pin: SocketAddr = "192.0.2.1:80".parse().unwrap();
+        let literal = url::Url::parse("http://0x7f.0x1/x").unwrap();
+        assert!(pinned_host(&literal, pin).is_err());
+        let same = url::Url::parse("http://192.0.2.1/x").unwrap();
+        assert_eq!(pinned_host(&same, pin).unwrap(), "192.0.2.1");
+        let name = url::Url::parse("http://example.com/x").unwrap();
+        assert_eq!(pinned_host(&name, pin).unwrap(), "example.com");
+    }
 
     /// Serves one response with `headers` header lines of `line` bytes each on loopback.
     async fn serve(headers: usize, line: usize) -> SocketAddr {

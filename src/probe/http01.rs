@@ -143,9 +143,8 @@ pub async fn gather<D: DnsProbe, C: ConnectProbe, H: HttpProbe>(
             let ((c80, h80, r80), c443) = tokio::join!(port80, port443);
             // What this address answers for the token and for `/`, to compare addresses.
             let answers = if h80.is_some() && plan.walk.is_some() {
-                let base = format!("http://{domain}");
-                let token_url = url::Url::parse(&format!("{base}{token_path}"));
-                let root_url = url::Url::parse(&format!("{base}/"));
+                let token_url = super::http::domain_url(domain, token_path);
+                let root_url = super::http::domain_url(domain, "/");
                 match (token_url, root_url) {
                     (Ok(t), Ok(r)) => {
                         let (token, root) = tokio::join!(
