@@ -10,6 +10,9 @@ use std::time::{Duration, Instant};
 
 /// The largest answer read from a vantage: observations are a few kilobytes.
 const ANSWER_CAP: usize = 1024 * 1024;
+/// The longest string kept from a vantage's answer, wherever it sits (the longest a vantage
+/// itself writes is an escaped body excerpt).
+const STRING_CAP: usize = 4096;
 
 /// How long a vantage may take: its DNS lookup, its connects and its GET, each within the
 /// run's probe timeout (the run on the host waits as long for its own), and a second for
@@ -128,12 +131,27 @@ async fn fetch(
             format!("the vantage answered {status}: {said}"),
         ));
     }
-    let observation: Observation = serde_json::from_slice(&body)
+    let mut answer: serde_json::Value = serde_json::from_slice(&body)
+        .map_err(|e| failed(Some(status), format!("not an observation: {e}")))?;
+    clean_strings(&mut answer);
+    let observation: Observation = serde_json::from_value(answer)
         .map_err(|e| failed(Some(status), format!("not an observation: {e}")))?;
     Ok(sanitized(observation))
 }
 
-/// A vantage is another machine: what it says is network text, capped and cleaned again.
+/// Every string of a vantage's answer, in whatever field (DNS names and errors, titles,
+/// `Server` headers, error texts, fields added later), loses its control characters and bidi
+/// overrides and is capped before it is read into facts: a hostile vantage can send anything.
+fn clean_strings(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::String(text) => *text = sanitize::line(text, STRING_CAP),
+        serde_json::Value::Array(items) => items.iter_mut().for_each(clean_strings),
+        serde_json::Value::Object(fields) => fields.values_mut().for_each(clean_strings),
+        _ => {}
+    }
+}
+
+/// A vantage is another machine: what it says is network text, capped again field by field.
 fn sanitized(mut o: Observation) -> Observation {
     let clean = |facts: &mut Vec<crate::facts::HttpFact>| {
         facts.truncate(64);
@@ -174,6 +192,25 @@ fn error_chain(err: &reqwest::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_string_a_vantage_sends_is_cleaned() {
+        let hostile = "evil\u{1b}]0;owned\u{7}\u{202e}txt\u{9b}31m";
+        let mut answer = serde_json::json!({
+            "dns": {"a": {"cname_chain": [hostile], "message": hostile}},
+            "deep": [[{"title": hostile}]],
+            "long": "x".repeat(STRING_CAP * 2),
+            "n": 3,
+        });
+        clean_strings(&mut answer);
+        let text = answer.to_string();
+        for bad in ['\u{1b}', '\u{7}', '\u{202e}', '\u{9b}'] {
+            assert!(!text.contains(bad), "{bad:?} in {text}");
+        }
+        assert!(text.contains("evil"));
+        assert!(answer["long"].as_str().unwrap().chars().count() <= STRING_CAP + 1);
+        assert_eq!(answer["n"], 3);
+    }
 
     #[test]
     fn a_vantage_is_named_without_path_or_token() {
