@@ -10,9 +10,16 @@
 //!   names no host, no port and no URL, so it is never an open proxy;
 //! - reserved and private targets, and the vantage's own addresses, are refused unless
 //!   `--allow-reserved` (labs);
+//! - of the allowed addresses it dials at most [`MAX_DIAL_PER_FAMILY`] per family, the CA's
+//!   own first pick always among them, and says how many it left out: a name with thousands
+//!   of records does not turn it into a scanner;
 //! - request heads are capped (16 KiB), bodies refused, the head must arrive within 5 s
 //!   (slowloris), every connection has a deadline, concurrent observations are capped
 //!   (`--max-concurrent`) and each client has a rate limit;
+//! - open connections are capped in total and per client address (IPv6 per /64), the latter
+//!   at a share of the total, so one client's idle connections cannot lock others out;
+//! - `X-Forwarded-For` is believed only from a `--trusted-proxy`, and then only its
+//!   right-most entry that is not itself a trusted proxy;
 //! - one log line per request on stderr, without the token.
 
 use crate::facts::{Family, Observation};
@@ -43,6 +50,12 @@ const TLS_TIMEOUT: Duration = Duration::from_secs(5);
 const CONNECTIONS_PER_SLOT: usize = 8;
 /// The longest probe timeout a caller may ask for (the CA's own dial timeout).
 const MAX_PROBE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Allowed addresses dialled per family at most. The CA dials one per family (the first,
+/// `docs/ca-behaviour.md` §2.2); a few more show whether the others answer alike.
+pub const MAX_DIAL_PER_FAMILY: usize = 8;
+/// One client address (IPv6: one /64) holds at most this share of the connection slots, so
+/// at least this many clients are needed to fill them.
+const CLIENT_SHARE: usize = 8;
 
 #[derive(clap::Args, Debug)]
 pub struct ServeArgs {
@@ -74,6 +87,10 @@ pub struct ServeArgs {
     /// DNS resolver to ask instead of the system's
     #[arg(long, value_name = "IP[:PORT]")]
     resolver: Option<String>,
+    /// A reverse proxy in front of the vantage (repeatable): only a connection from such an
+    /// address has its X-Forwarded-For believed, for the rate limit and the source address
+    #[arg(long = "trusted-proxy", value_name = "ADDR")]
+    trusted_proxies: Vec<IpAddr>,
 }
 
 /// Reads a bearer token: the file's first line, trimmed; 16 to 4096 printable characters.
@@ -106,6 +123,73 @@ struct State {
     slots: Arc<Semaphore>,
     rate_limit: u32,
     clients: Mutex<HashMap<IpAddr, (Instant, u32)>>,
+    trusted_proxies: Vec<IpAddr>,
+}
+
+/// Open connections, in total and per client key.
+struct Connections {
+    total: Arc<Semaphore>,
+    per_client: usize,
+    open: Mutex<HashMap<IpAddr, usize>>,
+}
+
+/// A connection's hold on its slots, released when it closes.
+struct ConnectionSlot {
+    _total: tokio::sync::OwnedSemaphorePermit,
+    client: Option<(Arc<Connections>, IpAddr)>,
+}
+
+impl Connections {
+    fn new(total: usize) -> Connections {
+        Connections {
+            total: Arc::new(Semaphore::new(total)),
+            per_client: (total / CLIENT_SHARE).max(1),
+            open: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// A slot for a connection from `peer`, or `None` when the vantage or this client is
+    /// full. A trusted proxy carries everyone's requests, so only the total binds it.
+    fn admit(self: &Arc<Self>, peer: IpAddr, proxy: bool) -> Option<ConnectionSlot> {
+        let total = Arc::clone(&self.total).try_acquire_owned().ok()?;
+        if proxy {
+            return Some(ConnectionSlot {
+                _total: total,
+                client: None,
+            });
+        }
+        let key = client_key(peer);
+        let mut open = self
+            .open
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let count = open.entry(key).or_insert(0);
+        if *count >= self.per_client {
+            return None;
+        }
+        *count += 1;
+        Some(ConnectionSlot {
+            _total: total,
+            client: Some((Arc::clone(self), key)),
+        })
+    }
+}
+
+impl Drop for ConnectionSlot {
+    fn drop(&mut self) {
+        if let Some((connections, key)) = &self.client {
+            let mut open = connections
+                .open
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if let Some(count) = open.get_mut(key) {
+                *count = count.saturating_sub(1);
+                if *count == 0 {
+                    open.remove(key);
+                }
+            }
+        }
+    }
 }
 
 /// Runs the vantage until the process is stopped. Errors here are the tool's own (exit 2).
@@ -141,8 +225,9 @@ pub fn run(args: &ServeArgs) -> Result<(), String> {
             slots: Arc::new(Semaphore::new(usize::from(args.max_concurrent))),
             rate_limit: args.rate_limit,
             clients: Mutex::new(HashMap::new()),
+            trusted_proxies: args.trusted_proxies.iter().map(|ip| ip.to_canonical()).collect(),
         });
-        let connections = Arc::new(Semaphore::new(
+        let connections = Arc::new(Connections::new(
             usize::from(args.max_concurrent) * CONNECTIONS_PER_SLOT,
         ));
         eprintln!(
@@ -169,8 +254,11 @@ pub fn run(args: &ServeArgs) -> Result<(), String> {
                     continue;
                 }
             };
-            // Too many open connections: this one is closed at once.
-            let Ok(permit) = Arc::clone(&connections).try_acquire_owned() else {
+            // Too many open connections, in all or from this client: this one is closed at
+            // once, and the others' stay open.
+            let peer_ip = peer.ip().to_canonical();
+            let proxy = state.trusted_proxies.contains(&peer_ip);
+            let Some(permit) = connections.admit(peer_ip, proxy) else {
                 drop(stream);
                 continue;
             };
@@ -278,6 +366,32 @@ impl State {
         entry.1 <= self.rate_limit
     }
 
+    /// The client a request is counted against: the peer, or behind a trusted proxy the
+    /// right-most `X-Forwarded-For` entry that is not a trusted proxy itself. Entries left of
+    /// it are the client's own to forge; an entry that is no address ends the walk.
+    fn client_of(&self, peer: IpAddr, headers: &hyper::HeaderMap) -> IpAddr {
+        let peer = peer.to_canonical();
+        if !self.trusted_proxies.contains(&peer) {
+            return peer;
+        }
+        let entries: Vec<&str> = headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .collect();
+        for entry in entries.iter().rev() {
+            let Some(ip) = forwarded_address(entry.trim()) else {
+                break;
+            };
+            let ip = ip.to_canonical();
+            if !self.trusted_proxies.contains(&ip) {
+                return ip;
+            }
+        }
+        peer
+    }
+
     fn authorised(&self, req: &Request<Incoming>) -> bool {
         use subtle::ConstantTimeEq;
         let Some(given) = req
@@ -291,6 +405,14 @@ impl State {
         // Constant time over the bytes; only the length can differ in timing.
         bool::from(given.trim().as_bytes().ct_eq(self.token.as_bytes()))
     }
+}
+
+/// One `X-Forwarded-For` entry: an address, possibly with a port (`[v6]:port`, `v4:port`).
+fn forwarded_address(entry: &str) -> Option<IpAddr> {
+    entry
+        .parse::<IpAddr>()
+        .ok()
+        .or_else(|| entry.parse::<SocketAddr>().ok().map(|s| s.ip()))
 }
 
 /// A validated request: the name, the challenge path, the probe timeout.
@@ -352,13 +474,14 @@ pub fn parse_ask(query: &str) -> Result<Ask, String> {
 
 async fn handle(req: Request<Incoming>, peer: SocketAddr, state: &State) -> Response<Full<Bytes>> {
     let started = Instant::now();
-    let (response, domain) = answer(&req, peer, state).await;
+    let client = state.client_of(peer.ip(), req.headers());
+    let (response, domain) = answer(&req, client, state).await;
     // One line per request; the query is not logged whole (it is the caller's), the token
     // never.
     eprintln!(
         "acme-doctor serve: {} {} {} {} {} {}ms{}",
         crate::timefmt::rfc3339(std::time::SystemTime::now()),
-        peer.ip().to_canonical(),
+        client,
         crate::sanitize::line(req.method().as_str(), 10),
         crate::sanitize::line(req.uri().path(), 80),
         response.status().as_u16(),
@@ -370,10 +493,10 @@ async fn handle(req: Request<Incoming>, peer: SocketAddr, state: &State) -> Resp
 
 async fn answer(
     req: &Request<Incoming>,
-    peer: SocketAddr,
+    client: IpAddr,
     state: &State,
 ) -> (Response<Full<Bytes>>, Option<String>) {
-    if !state.admit(peer.ip()) {
+    if !state.admit(client) {
         return (
             refuse(
                 StatusCode::TOO_MANY_REQUESTS,
@@ -421,7 +544,7 @@ async fn answer(
             Some(ask.domain.ascii),
         );
     };
-    let observation = observe(state, &ask, peer.ip().to_canonical()).await;
+    let observation = observe(state, &ask, client).await;
     let body = serde_json::to_string(&observation).unwrap_or_else(|_| "{}".into());
     (json(StatusCode::OK, body), Some(ask.domain.ascii))
 }
@@ -458,13 +581,14 @@ async fn observe(state: &State, ask: &Ask, source: IpAddr) -> Observation {
     );
     let dns = crate::facts::DnsFacts { a, aaaa };
     let own = own_addresses();
-    let (targets, refused): (Vec<IpAddr>, Vec<IpAddr>) = dns
+    let (allowed, refused): (Vec<IpAddr>, Vec<IpAddr>) = dns
         .a
         .addresses
         .iter()
         .chain(&dns.aaaa.addresses)
         .copied()
         .partition(|ip| may_dial(ip, state.allow_reserved, &own));
+    let (targets, left_out) = capped_per_family(allowed, MAX_DIAL_PER_FAMILY);
     let plan = http01::Plan {
         targets,
         timeout: ask.timeout,
@@ -490,7 +614,25 @@ async fn observe(state: &State, ask: &Ask, source: IpAddr) -> Observation {
         http01,
         source_address: Some(source),
         refused_targets: refused,
+        targets_left_out: left_out as u64,
     }
+}
+
+/// The first `cap` addresses of each family, in the resolver's order (so the CA's own pick,
+/// the first, is kept), and how many were left out.
+fn capped_per_family(addresses: Vec<IpAddr>, cap: usize) -> (Vec<IpAddr>, usize) {
+    let (mut v4, mut v6) = (0, 0);
+    let total = addresses.len();
+    let kept: Vec<IpAddr> = addresses
+        .into_iter()
+        .filter(|ip| {
+            let count = if ip.is_ipv4() { &mut v4 } else { &mut v6 };
+            *count += 1;
+            *count <= cap
+        })
+        .collect();
+    let left_out = total - kept.len();
+    (kept, left_out)
 }
 
 #[cfg(test)]
@@ -530,6 +672,7 @@ mod tests {
             "fe80::1",
             "169.254.169.254",
             "::ffff:127.0.0.1",
+            "::7f00:1",
             "0.0.0.0",
         ] {
             let ip: IpAddr = ip.parse().unwrap();
@@ -537,6 +680,72 @@ mod tests {
         }
         assert!(may_dial(&"8.8.8.8".parse().unwrap(), false, &own));
         assert!(may_dial(&"10.0.0.1".parse().unwrap(), true, &own));
+    }
+
+    #[test]
+    fn at_most_the_cap_per_family_is_dialled_and_the_first_of_each_is_kept() {
+        let mut many: Vec<IpAddr> = (0..2000u32)
+            .map(|i| IpAddr::from(std::net::Ipv4Addr::from(0xC000_0200 + i)))
+            .collect();
+        many.extend((1..=20u16).map(|i| IpAddr::from([0x2001, 0xdb8, 0, 0, 0, 0, 0, i])));
+        let first_v4 = many[0];
+        let (kept, left_out) = capped_per_family(many, MAX_DIAL_PER_FAMILY);
+        assert_eq!(kept.len(), 2 * MAX_DIAL_PER_FAMILY);
+        assert_eq!(left_out, 2020 - 2 * MAX_DIAL_PER_FAMILY);
+        assert_eq!(kept[0], first_v4);
+        assert!(kept.contains(&"2001:db8::1".parse().unwrap()));
+    }
+
+    #[test]
+    fn one_client_cannot_hold_every_connection() {
+        let connections = Arc::new(Connections::new(64));
+        let greedy: IpAddr = "192.0.2.7".parse().unwrap();
+        let held: Vec<_> = std::iter::from_fn(|| connections.admit(greedy, false))
+            .take(100)
+            .collect();
+        assert_eq!(held.len(), 64 / CLIENT_SHARE);
+        // Every address of one /64 is one client.
+        let v6: Vec<_> = (1..=64u16)
+            .filter_map(|i| {
+                connections.admit(IpAddr::from([0x2001, 0xdb8, 0, 0, 0, 0, 0, i]), false)
+            })
+            .collect();
+        assert_eq!(v6.len(), 64 / CLIENT_SHARE);
+        let other: IpAddr = "198.51.100.9".parse().unwrap();
+        assert!(connections.admit(other, false).is_some());
+        drop(held);
+        assert!(connections.admit(greedy, false).is_some());
+    }
+
+    #[test]
+    fn forwarded_for_is_believed_only_from_a_trusted_proxy() {
+        let proxy: IpAddr = "192.0.2.1".parse().unwrap();
+        let state = State {
+            token: "x".repeat(16),
+            allow_reserved: false,
+            dns: probe::dns::HickoryDns::new(None, MAX_PROBE_TIMEOUT).unwrap(),
+            slots: Arc::new(Semaphore::new(1)),
+            rate_limit: 1,
+            clients: Mutex::new(HashMap::new()),
+            trusted_proxies: vec![proxy, "192.0.2.2".parse().unwrap()],
+        };
+        let mut headers = hyper::HeaderMap::new();
+        headers.insert(
+            "x-forwarded-for",
+            "203.0.113.66, 198.51.100.5:4711, 192.0.2.2"
+                .parse()
+                .unwrap(),
+        );
+        // The right-most entry that is no trusted proxy; the forged left one is ignored.
+        assert_eq!(
+            state.client_of(proxy, &headers),
+            "198.51.100.5".parse::<IpAddr>().unwrap()
+        );
+        let stranger: IpAddr = "198.51.100.200".parse().unwrap();
+        assert_eq!(state.client_of(stranger, &headers), stranger);
+        headers.insert("x-forwarded-for", "203.0.113.66, garbage".parse().unwrap());
+        assert_eq!(state.client_of(proxy, &headers), proxy);
+        assert_eq!(state.client_of(proxy, &hyper::HeaderMap::new()), proxy);
     }
 
     #[test]

@@ -106,6 +106,7 @@ pub fn join_runs(files: Vec<(String, Vec<RunFacts>)>) -> Vec<RunFacts> {
                             http01: http01.clone(),
                             source_address: None,
                             refused_targets: Vec::new(),
+                            targets_left_out: 0,
                         }),
                         elapsed_ms: other.duration_ms,
                     });

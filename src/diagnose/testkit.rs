@@ -691,6 +691,7 @@ impl Scenario {
             http01: Http01Facts::default(),
             source_address: None,
             refused_targets: Vec::new(),
+            targets_left_out: 0,
         }));
         self.target().vantages.push(crate::facts::VantageFacts {
             vantage: name.to_string(),

@@ -148,6 +148,10 @@ pub struct Observation {
     /// Resolved addresses the vantage refused to contact (reserved, or its own).
     #[serde(default)]
     pub refused_targets: Vec<IpAddr>,
+    /// Allowed addresses the vantage left out: it dials at most a few per family, the first
+    /// (the one the CA dials) always among them.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub targets_left_out: u64,
 }
 
 impl TargetFacts {
