@@ -56,6 +56,9 @@ pub const MAX_DIAL_PER_FAMILY: usize = 8;
 /// One client address (IPv6: one /64) holds at most this share of the connection slots, so
 /// at least this many clients are needed to fill them.
 const CLIENT_SHARE: usize = 8;
+/// But never fewer than this: a client may ask while its previous answer is still on the way
+/// out, and is then told "busy" (503) rather than cut off.
+const CLIENT_FLOOR: usize = 2;
 
 #[derive(clap::Args, Debug)]
 pub struct ServeArgs {
@@ -143,7 +146,7 @@ impl Connections {
     fn new(total: usize) -> Connections {
         Connections {
             total: Arc::new(Semaphore::new(total)),
-            per_client: (total / CLIENT_SHARE).max(1),
+            per_client: (total / CLIENT_SHARE).max(CLIENT_FLOOR).min(total),
             open: Mutex::new(HashMap::new()),
         }
     }
@@ -481,7 +484,11 @@ async fn handle(req: Request<Incoming>, peer: SocketAddr, state: &State) -> Resp
     eprintln!(
         "acme-doctor serve: {} {} {} {} {} {}ms{}",
         crate::timefmt::rfc3339(std::time::SystemTime::now()),
-        client,
+        if client == peer.ip().to_canonical() {
+            client.to_string()
+        } else {
+            format!("{client} via {}", peer.ip().to_canonical())
+        },
         crate::sanitize::line(req.method().as_str(), 10),
         crate::sanitize::line(req.uri().path(), 80),
         response.status().as_u16(),
