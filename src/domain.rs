@@ -263,6 +263,9 @@ mod tests {
             "example.0x",
             "example.0177",
             "a.b.c.4294967295",
+            // Full-width forms become these ASCII names through IDNA first.
+            "\u{ff10}\u{ff58}\u{ff17}\u{ff46}\u{ff0e}\u{ff10}\u{ff58}\u{ff11}",
+            "\u{ff11}\u{ff12}\u{ff17}.0.0.1",
         ] {
             let why = parse(bad).expect_err(bad);
             assert!(
