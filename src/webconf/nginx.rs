@@ -246,9 +246,8 @@ impl Lexer<'_> {
         while let Some(c) = self.chars.next() {
             match c {
                 '\\' => {
-                    if self.chars.next() == Some('\n') {
-                        self.line += 1;
-                    }
+                    let escaped = self.chars.next();
+                    self.line += u32::from(escaped == Some('\n'));
                 }
                 '\n' => break,
                 c if c == quote => return Ok(()),
