@@ -11,8 +11,9 @@
 //!
 //! Code inside the configuration is skipped as opaque text, ended where nginx ends it: a
 //! `*_by_lua_block { … }` is read by lua-nginx-module's own Lua-aware reader
-//! (`ngx_http_lua_conf_lua_block_parse`), so braces inside Lua strings (`"…"`, `'…'`), long
-//! brackets (`[[…]]`, `[==[…]==]`) and comments (`--…`, `--[[…]]`) do not count. Perl
+//! (`ngx_http_lua_conf_lua_block_parse`), so braces inside Lua strings (`"…"`, `'…'`, closed
+//! on their line), long brackets (`[[…]]`, `[==[…]==]`) and comments (`--…`, `--[[…]]`) do
+//! not count; a long bracket left open is an error there as here. Perl
 //! (`perl`, `perl_set`) and njs (`js_*`) take their code as quoted arguments, which the quote
 //! rules above already skip.
 //!
@@ -159,7 +160,7 @@ impl Lexer<'_> {
                         return Ok(());
                     }
                 }
-                '"' | '\'' => self.skip_lua_string(c)?,
+                '"' | '\'' => self.skip_lua_string(c),
                 '[' => {
                     if let Some(level) = self.long_bracket_level() {
                         self.skip_long_bracket(level, "string")?;
@@ -239,10 +240,12 @@ impl Lexer<'_> {
         ))
     }
 
-    /// Skips a Lua short string after its opening quote; `\` escapes the next character
-    /// (a newline too), an unescaped newline is an error, as in Lua.
-    fn skip_lua_string(&mut self, quote: char) -> Result<(), (u32, String)> {
-        let start = self.line;
+    /// Skips a Lua short string after its opening quote; `\` escapes the next character (a
+    /// newline too). A quote that the line does not close is an ordinary character, as
+    /// lua-nginx-module's reader has it: the scan resumes right after it. A line holds at most
+    /// one such quote of each kind, so the rescans stay linear.
+    fn skip_lua_string(&mut self, quote: char) {
+        let (saved, line) = (self.chars.clone(), self.line);
         while let Some(c) = self.chars.next() {
             match c {
                 '\\' => {
@@ -250,11 +253,12 @@ impl Lexer<'_> {
                     self.line += u32::from(escaped == Some('\n'));
                 }
                 '\n' => break,
-                c if c == quote => return Ok(()),
+                c if c == quote => return,
                 _ => {}
             }
         }
-        Err((start, "unterminated Lua string in a Lua block".into()))
+        self.chars = saved;
+        self.line = line;
     }
 
     fn next(&mut self) -> Result<Option<(Tok, u32)>, (u32, String)> {
@@ -771,14 +775,55 @@ mod tests {
         assert_eq!(d.len(), 2);
     }
 
+    /// `nginx -T` of nginx 1.22 with Debian's lua-nginx-module 0.10.23 loaded: Lua blocks
+    /// with braces in strings, long brackets and comments, and a quote its line does not
+    /// close. nginx accepted it ("syntax is ok"); paths rewritten to /etc/nginx.
+    const LUA: &str = include_str!("testdata/lua-nginx-T.txt");
+
+    #[test]
+    fn a_dump_real_nginx_accepted_with_lua_blocks_reads_whole() {
+        let c = load(LUA).unwrap();
+        let http = c.directives.iter().find(|d| d.name == "http").unwrap();
+        let servers: Vec<&Directive> = http
+            .children()
+            .iter()
+            .filter(|d| d.name == "server")
+            .collect();
+        assert_eq!(servers.len(), 2);
+        let after: Vec<String> = servers[0]
+            .children()
+            .iter()
+            .filter(|d| d.name == "location")
+            .map(|l| {
+                let names: Vec<&str> = l.children().iter().map(|d| d.name.as_str()).collect();
+                format!("{} {}", l.args[0], names.join(","))
+            })
+            .collect();
+        assert_eq!(
+            after,
+            [
+                "/x content_by_lua_block",
+                "/z content_by_lua_block,root",
+                "/y access_by_lua_block,root"
+            ]
+        );
+        let roots: Vec<String> = servers[0]
+            .children()
+            .iter()
+            .flat_map(Directive::children)
+            .filter(|d| d.name == "root")
+            .map(|d| d.pos.to_string())
+            .collect();
+        assert_eq!(
+            roots,
+            ["/etc/nginx/nginx.conf:27", "/etc/nginx/nginx.conf:31"]
+        );
+        assert_eq!(servers[1].children()[0].args, ["8080"]);
+    }
+
     #[test]
     fn a_lua_block_that_does_not_end_is_an_error_where_it_began() {
-        for body in [
-            "ngx.say(\"}\")",
-            "ngx.say(\"} )\n }",
-            "local s = [=[ } ]]",
-            "--[[ } ",
-        ] {
+        for body in ["ngx.say(\"}\")", "local s = [=[ } ]]", "--[[ } "] {
             let text = format!("a;\nlocation / {{\n access_by_lua_block {{ {body}\n");
             let e = parse_file("f", &text).unwrap_err();
             assert!(e.message.contains("Lua"), "{body}: {e}");
