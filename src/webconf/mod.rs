@@ -440,6 +440,19 @@ mod tests {
     }
 
     #[test]
+    fn a_lua_content_handler_answers_instead_of_a_file() {
+        let c = config(
+            "http { server { listen 80; root /x; location /.well-known/acme-challenge/ { content_by_lua_block { ngx.say(\"}\") } } } }",
+        );
+        let r = route(&c, V4.parse().unwrap(), 80, "x", "T").unwrap();
+        assert!(
+            matches!(r.effective_handler(), Some(Handler::Pass { text, .. }) if text == "content_by_lua_block { … }"),
+            "{:?}",
+            r.handlers
+        );
+    }
+
+    #[test]
     fn a_server_level_return_comes_before_any_location() {
         let c = config(
             "http { server { listen 80; location ^~ /.well-known/acme-challenge/ { root /x; } return 301 https://$host$request_uri; } }",
