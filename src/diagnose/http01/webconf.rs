@@ -214,18 +214,21 @@ fn apache_unread(a: &ApacheConfig, e: &nginx::ParseError) -> Unknown {
 /// why the answering server's configuration could not be followed.
 fn routes(cx: &Context) -> Result<Vec<(Family, Route)>, String> {
     let port = cx.dial_port();
+    let local: Vec<(Family, IpAddr)> = [Family::Ipv6, Family::Ipv4]
+        .into_iter()
+        .filter(|f| *f == Family::Ipv4 || cx.ipv6_off.is_none())
+        .filter_map(|f| Some((f, *cx.usable(f).iter().find(|ip| cx.is_local(ip))?)))
+        .collect();
+    // No published address here to route: nothing would have been judged.
+    if local.is_empty() {
+        return Ok(Vec::new());
+    }
     let answering = answering(cx);
     if let Some(Answering::Unreadable { software, why }) = &answering {
         return Err(unread_reason(*software, why));
     }
     let mut out = Vec::new();
-    for f in [Family::Ipv6, Family::Ipv4] {
-        if f == Family::Ipv6 && cx.ipv6_off.is_some() {
-            continue;
-        }
-        let Some(ip) = cx.usable(f).iter().find(|ip| cx.is_local(ip)).copied() else {
-            continue;
-        };
+    for (f, ip) in local {
         let route = match &answering {
             Some(Answering::Nginx(config)) => {
                 webconf::route(config.as_ref(), ip, port, cx.domain, TOKEN)
