@@ -133,6 +133,10 @@ pub fn split_dump(dump: &str) -> Vec<(String, String)> {
 struct Lexer<'a> {
     chars: std::iter::Peekable<std::str::Chars<'a>>,
     line: u32,
+    /// For `"` and `'` in Lua: the last line up to which a string of that quote was found
+    /// not to close (`u32::MAX`: the text ended first). Any later quote of the same kind
+    /// up to there cannot close either, and is not scanned again.
+    lua_open_until: [u32; 2],
 }
 
 #[derive(Debug, PartialEq)]
@@ -241,22 +245,33 @@ impl Lexer<'_> {
     }
 
     /// Skips a Lua short string after its opening quote; `\` escapes the next character (a
-    /// newline too). A quote that the line does not close is an ordinary character, as
-    /// lua-nginx-module's reader has it: the scan resumes right after it. A line holds at most
-    /// one such quote of each kind, so the rescans stay linear.
+    /// newline too). A quote that its line does not close is an ordinary character, as
+    /// lua-nginx-module's reader has it: the scan resumes right after it. A later quote of
+    /// the same kind before that line ends starts where the failed scan also was inside a
+    /// string, so it cannot close either: it is not scanned again, which keeps a line of
+    /// `"\"\"\"…` linear.
     fn skip_lua_string(&mut self, quote: char) {
+        let kind = usize::from(quote == '\'');
+        if self.line <= self.lua_open_until[kind] {
+            return;
+        }
         let (saved, line) = (self.chars.clone(), self.line);
+        let mut open_until = u32::MAX;
         while let Some(c) = self.chars.next() {
             match c {
                 '\\' => {
                     let escaped = self.chars.next();
                     self.line += u32::from(escaped == Some('\n'));
                 }
-                '\n' => break,
+                '\n' => {
+                    open_until = self.line;
+                    break;
+                }
                 c if c == quote => return,
                 _ => {}
             }
         }
+        self.lua_open_until[kind] = open_until;
         self.chars = saved;
         self.line = line;
     }
@@ -386,6 +401,7 @@ fn parse_counted(path: &str, text: &str, count: &mut usize) -> Result<Vec<Direct
     let mut lexer = Lexer {
         chars: text.chars().peekable(),
         line: 1,
+        lua_open_until: [0, 0],
     };
     let capped = |line: u32, message: String, cap: Option<String>| ParseError {
         pos: Pos {
@@ -819,6 +835,23 @@ mod tests {
             ["/etc/nginx/nginx.conf:27", "/etc/nginx/nginx.conf:31"]
         );
         assert_eq!(servers[1].children()[0].args, ["8080"]);
+    }
+
+    #[test]
+    fn quotes_that_never_close_cost_one_scan_per_line() {
+        // Each `"` starts a string that `\"` keeps open to the end of the line: scanned
+        // once, not once per quote.
+        let line = "\\\"".repeat(1_000_000);
+        let text = format!("content_by_lua_block {{ \"{line}\n'{line}\n}}\nroot /srv;\n");
+        let started = std::time::Instant::now();
+        let d = parse_file("f", &text).unwrap();
+        assert_eq!(d.len(), 2);
+        assert_eq!(d[1].pos.line, 4);
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
     }
 
     #[test]
