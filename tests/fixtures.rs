@@ -1123,13 +1123,20 @@ fn diagnosis_is_deterministic() {
 /// `--webroot`'s: `webroot-mismatch`, exit 1) with `server` added to its nginx dump, inside
 /// `http`, as an unrelated site.
 fn webroot_host_with(server: &str) -> RunFacts {
+    webroot_host_edited(|dump| {
+        let http_end = dump.rfind('}').unwrap();
+        dump.insert_str(http_end, &format!("{server}\n"));
+    })
+}
+
+/// `webconf-webroot-host` with its nginx dump edited.
+fn webroot_host_edited(edit: impl FnOnce(&mut String)) -> RunFacts {
     let mut run = load("webconf-webroot-host");
     let ws = run.host.web_server.as_mut().unwrap();
     let acme_doctor::facts::Probed::Known(nginx) = &mut ws.nginx else {
         panic!("the fixture holds an nginx dump");
     };
-    let http_end = nginx.dump.rfind('}').unwrap();
-    nginx.dump.insert_str(http_end, &format!("{server}\n"));
+    edit(&mut nginx.dump);
     run
 }
 
@@ -1238,5 +1245,51 @@ fn an_nginx_dump_over_a_cap_makes_the_run_incomplete_and_says_where() {
             "{name}: {}",
             verbose.stdout
         );
+    }
+}
+
+/// The reader's bounds on hostile dumps added to the same host facts: 100k server blocks and
+/// 100k-deep nesting stop at a cap (incomplete, said); 2,000 catastrophic regex locations in
+/// the name's own server are each tried against the challenge path, and the mismatch still
+/// stands. The bound is a second for the release binary; this debug build, on a
+/// shared machine, gets three, which still fails any work quadratic in the dump.
+#[test]
+fn hostile_nginx_dumps_end_quickly_and_never_pass_silently() {
+    use std::time::{Duration, Instant};
+    let servers: String = (0..100_000)
+        .map(|k| format!("server {{ listen 80; server_name s{k}.example; }}\n"))
+        .collect();
+    let regexes: String = (0..2_000)
+        .map(|k| format!("    location ~ ^/(\\.?[a-z-]+)+{k}$ {{ return 404; }}\n"))
+        .collect();
+    let deep = format!(
+        "server {{ listen 8080; {}{} }}",
+        "location /x { ".repeat(100_000),
+        "} ".repeat(100_000)
+    );
+    for (name, run, capped) in [
+        ("100k servers", webroot_host_with(&servers), true),
+        (
+            "2,000 regex locations",
+            webroot_host_edited(|dump| {
+                *dump = dump.replacen(
+                    "    location / {",
+                    &format!("{regexes}    location / {{"),
+                    1,
+                );
+            }),
+            false,
+        ),
+        ("100k-deep nesting", webroot_host_with(&deep), true),
+    ] {
+        let started = Instant::now();
+        let d = diagnose(&run, &run.targets[0]);
+        let took = started.elapsed();
+        eprintln!("{name}: diagnosed in {took:?}");
+        assert!(took < Duration::from_secs(3), "{name}: {took:?}");
+        assert_eq!(nginx_reasons(&d).len(), usize::from(capped), "{name}");
+        if !capped {
+            assert_eq!(d.findings[0].code.as_str(), "webroot-mismatch", "{name}");
+        }
     }
 }
