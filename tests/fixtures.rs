@@ -1118,3 +1118,178 @@ fn diagnosis_is_deterministic() {
         );
     }
 }
+
+/// `webconf-webroot-host` (nginx serves the challenge from another directory than
+/// `--webroot`'s: `webroot-mismatch`, exit 1) with `server` added to its nginx dump, inside
+/// `http`, as an unrelated site.
+fn webroot_host_with(server: &str) -> RunFacts {
+    webroot_host_edited(|dump| {
+        let http_end = dump.rfind('}').unwrap();
+        dump.insert_str(http_end, &format!("{server}\n"));
+    })
+}
+
+/// `webconf-webroot-host` with its nginx dump edited.
+fn webroot_host_edited(edit: impl FnOnce(&mut String)) -> RunFacts {
+    let mut run = load("webconf-webroot-host");
+    let ws = run.host.web_server.as_mut().unwrap();
+    let acme_doctor::facts::Probed::Known(nginx) = &mut ws.nginx else {
+        panic!("the fixture holds an nginx dump");
+    };
+    edit(&mut nginx.dump);
+    run
+}
+
+/// The binary's `--json` and `-v` runs over `run` saved as a facts file.
+fn binary_on(name: &str, run: &RunFacts) -> (common::Run, common::Run) {
+    let file = std::env::temp_dir().join(format!(
+        "acme-doctor-fixture-{name}-{}.json",
+        std::process::id()
+    ));
+    std::fs::write(&file, serde_json::to_string(run).unwrap()).unwrap();
+    let path = file.to_string_lossy().into_owned();
+    let json = common::acme_doctor(&["--json", "--from-facts", &path]);
+    let verbose = common::acme_doctor(&["-v", "--from-facts", &path]);
+    let _ = std::fs::remove_file(&file);
+    (json, verbose)
+}
+
+fn nginx_reasons(d: &Diagnosis) -> Vec<&String> {
+    d.incomplete_reasons
+        .iter()
+        .filter(|r| r.contains("nginx"))
+        .collect()
+}
+
+/// A `content_by_lua_block` whose Lua holds a `}` in a string is skipped the way nginx
+/// skips it: the rest of the configuration still counts, and the mismatch still fires.
+#[test]
+fn an_unrelated_lua_block_leaves_the_webroot_mismatch_standing() {
+    let run = webroot_host_with(
+        r#"server { listen 8080; location /x { content_by_lua_block { ngx.say("}") } } }"#,
+    );
+    let d = diagnose(&run, &run.targets[0]);
+    const MISMATCH: &[Expect] = &[b("webroot-mismatch", ANY, Some(80))];
+    let case = Case {
+        fixture: "webconf-webroot-host with a Lua block",
+        verdict: Fail,
+        incomplete: true,
+        findings: MISMATCH,
+    };
+    if let Some(wrong) = mismatch(&case, &d) {
+        panic!("{wrong}");
+    }
+    assert!(nginx_reasons(&d).is_empty(), "{:?}", d.incomplete_reasons);
+    let (json, _) = binary_on("lua", &run);
+    assert_eq!(json.code, 1, "{}", json.stderr);
+}
+
+/// An nginx dump over one of the reader's caps is never a silent pass: the run is
+/// incomplete with a reason that names nginx, where the reader stopped and the cap, in
+/// `--json` and in `-v`.
+#[test]
+fn an_nginx_dump_over_a_cap_makes_the_run_incomplete_and_says_where() {
+    let nested = format!(
+        "server {{ listen 8080; {}{} }}",
+        "location /x { ".repeat(40),
+        "} ".repeat(40)
+    );
+    let many = format!("server {{ listen 8081; {} }}", "set $a 1; ".repeat(200_001));
+    // Where the reader stops: the added server sits on the line before http's `}`.
+    let main = "/tmp/adl32638x3/nginx.conf:22";
+    for (name, server, cap) in [
+        ("nested", nested, "nesting depth 32"),
+        ("directives", many, "200000 directives"),
+    ] {
+        let run = webroot_host_with(&server);
+        let d = diagnose(&run, &run.targets[0]);
+        assert!(d.incomplete, "{name}");
+        let reasons = nginx_reasons(&d);
+        assert_eq!(reasons.len(), 1, "{name}: {:?}", d.incomplete_reasons);
+        let reason = reasons[0];
+        assert!(
+            reason.contains("nginx's configuration could not be read")
+                && reason.contains(main)
+                && reason.contains(cap),
+            "{name}: {reason}"
+        );
+        // Nothing is judged on the part that was read.
+        assert!(
+            d.findings
+                .iter()
+                .all(|f| f.code.as_str() != "webroot-mismatch"),
+            "{name}"
+        );
+        let (json, verbose) = binary_on(name, &run);
+        let blocker = d.verdict == Fail;
+        assert_eq!(
+            json.code,
+            if blocker { 1 } else { 3 },
+            "{name}: {}",
+            json.stderr
+        );
+        let report = json.json();
+        assert_eq!(report["incomplete"], true, "{name}");
+        assert!(
+            report["incomplete_reasons"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|r| r.as_str() == Some(reason.as_str())),
+            "{name}: {}",
+            report["incomplete_reasons"]
+        );
+        assert_eq!(verbose.code, json.code, "{name}");
+        assert!(
+            verbose.stdout.contains(main) && verbose.stdout.contains(cap),
+            "{name}: {}",
+            verbose.stdout
+        );
+    }
+}
+
+/// The reader's bounds on hostile dumps added to the same host facts: 100k server blocks and
+/// 100k-deep nesting stop at a cap (incomplete, said); 2,000 catastrophic regex locations in
+/// the name's own server are each tried against the challenge path, and the mismatch still
+/// stands. The issue's bound is a second for the release binary; this debug build, on a
+/// shared machine, gets three, which still fails any work quadratic in the dump.
+#[test]
+fn hostile_nginx_dumps_end_quickly_and_never_pass_silently() {
+    use std::time::{Duration, Instant};
+    let servers: String = (0..100_000)
+        .map(|k| format!("server {{ listen 80; server_name s{k}.example; }}\n"))
+        .collect();
+    let regexes: String = (0..2_000)
+        .map(|k| format!("    location ~ ^/(\\.?[a-z-]+)+{k}$ {{ return 404; }}\n"))
+        .collect();
+    let deep = format!(
+        "server {{ listen 8080; {}{} }}",
+        "location /x { ".repeat(100_000),
+        "} ".repeat(100_000)
+    );
+    for (name, run, capped) in [
+        ("100k servers", webroot_host_with(&servers), true),
+        (
+            "2,000 regex locations",
+            webroot_host_edited(|dump| {
+                *dump = dump.replacen(
+                    "    location / {",
+                    &format!("{regexes}    location / {{"),
+                    1,
+                );
+            }),
+            false,
+        ),
+        ("100k-deep nesting", webroot_host_with(&deep), true),
+    ] {
+        let started = Instant::now();
+        let d = diagnose(&run, &run.targets[0]);
+        let took = started.elapsed();
+        eprintln!("{name}: diagnosed in {took:?}");
+        assert!(took < Duration::from_secs(3), "{name}: {took:?}");
+        assert_eq!(nginx_reasons(&d).len(), usize::from(capped), "{name}");
+        if !capped {
+            assert_eq!(d.findings[0].code.as_str(), "webroot-mismatch", "{name}");
+        }
+    }
+}

@@ -209,6 +209,69 @@ fn webroot_mismatch() {
     assert!(error.contains("404"), "{error}");
 }
 
+/// The wrong-webroot site of [`webroot_mismatch`], beside an unrelated site on port 8080 whose
+/// locations nest 40 deep: real nginx runs it, and the reader stops at its cap of 32. The run
+/// says so (incomplete, the file and line where the reader stopped, in `--json` and `-v`)
+/// and judges nothing on the configuration's part it read; the real CA still meets the 404.
+#[test]
+fn a_configuration_over_the_readers_cap_is_incomplete_never_a_pass() {
+    if !common::lab_available(
+        "lab_webconf::a_configuration_over_the_readers_cap_is_incomplete_never_a_pass",
+    ) {
+        return;
+    }
+    let setup = Setup {
+        nginx_servers: Some(format!(
+            "  server {{\n    listen 80;\n    listen [::]:80;\n    server_name example.test;\n    root {{dir}}/site;\n    location / {{ try_files $uri =404; }}\n  }}\n  server {{\n    listen 8080;\n    {}\n    {}\n  }}\n",
+            "location /x { ".repeat(40),
+            "} ".repeat(40)
+        )),
+        ..Setup::default()
+    };
+    let mut lab = Lab::start(&setup);
+    std::fs::create_dir_all(lab.dir.join("site")).unwrap();
+    let www = lab.dir.join("www").to_string_lossy().into_owned();
+    let report = host_view(&lab, "webconf-over-cap-host", &["--webroot", &www]);
+    let stopped = line_of(&lab, "location /x {");
+    let reasons: Vec<&str> = report["incomplete_reasons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .filter(|r| r.contains("nginx's configuration could not be read"))
+        .collect();
+    assert!(
+        reasons.len() == 1
+            && reasons[0].contains(&stopped)
+            && reasons[0].contains("nesting depth 32"),
+        "{reasons:?}"
+    );
+    assert_eq!(report["incomplete"], true);
+    assert!(
+        report["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|f| f["code"] != "webroot-mismatch"),
+        "{report}"
+    );
+    let verbose = lab.acme_doctor(
+        &lab.host,
+        "webconf-over-cap-host-v",
+        &["-v", DOMAIN, "--webroot", &www],
+    );
+    let want = if report["verdict"] == "fail" { 1 } else { 3 };
+    assert_eq!(verbose.code, want, "{}", verbose.stderr);
+    assert!(
+        verbose.stdout.contains(&stopped) && verbose.stdout.contains("nesting depth 32"),
+        "{}",
+        verbose.stdout
+    );
+    let (issued, error) = pebble_issues(&mut lab);
+    assert!(!issued);
+    assert!(error.contains("404"), "{error}");
+}
+
 /// A "CDN": a namespace of its own running nginx as a reverse proxy to the host, and the name
 /// publishing the CDN's addresses, as a proxied Cloudflare record does. The CA validates
 /// against the CDN, which forwards the challenge: Pebble issues, and acme-doctor on the host

@@ -583,6 +583,15 @@ impl Scenario {
         self
     }
 
+    /// nginx holds port 80 here, and its configuration could not be read, for `why`.
+    pub fn nginx_unread(self, why: crate::facts::Unknown) -> Scenario {
+        let mut s = self.nginx_dump("");
+        if let Some(ws) = &mut s.run.host.web_server {
+            ws.nginx = Probed::Unknown(why);
+        }
+        s
+    }
+
     /// Apache holds port 80 here, with this `apache2ctl -S` output and these files.
     pub fn apache(mut self, dash_s: &str, files: &[(&str, &str)]) -> Scenario {
         use crate::facts::{ApacheConfig, ConfigFile, Unknown, WebServerFacts};

@@ -807,6 +807,18 @@ pub enum Unknown {
     TimedOut { program: String, after_ms: u64 },
     /// Anything else, with what was said.
     Failed { message: String },
+    /// The text was read, but its reader gave up on it: a syntax it does not know, or one of
+    /// the caps that bound the work a hostile file can cause.
+    Unparsable {
+        /// What was being read: `nginx -T`, or a file's path.
+        source: String,
+        /// Where the reader stopped: `file:line`, or `byte N` when no line is known.
+        at: String,
+        message: String,
+        /// The cap that stopped it, when one did: `nesting depth 32`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cap: Option<String>,
+    },
 }
 
 impl Unknown {
@@ -829,6 +841,18 @@ impl fmt::Display for Unknown {
                 write!(f, "{program} did not finish within {} s", after_ms / 1000)
             }
             Unknown::Failed { message } => f.write_str(message),
+            Unknown::Unparsable {
+                source,
+                at,
+                message,
+                cap,
+            } => {
+                write!(f, "{source}: stopped at {at}: {message}")?;
+                match cap {
+                    Some(cap) => write!(f, " (cap: {cap})"),
+                    None => Ok(()),
+                }
+            }
         }
     }
 }

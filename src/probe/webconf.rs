@@ -11,8 +11,9 @@ use crate::facts::{
     ApacheConfig, ConfigFile, Listener, NginxConfig, Probed, Unknown, WebServerFacts,
 };
 
-/// Files read per Apache configuration, and bytes per file.
-const MAX_FILES: usize = 64;
+use crate::webconf::apache::MAX_FILES;
+
+/// Bytes read per configuration file.
 const FILE_CAP: u64 = 512 * 1024;
 /// Where Caddy's packages put the Caddyfile.
 pub const CADDYFILE: &str = "/etc/caddy/Caddyfile";
@@ -207,10 +208,7 @@ fn apache(sys: &impl WebSystem) -> Probed<ApacheConfig> {
                     .into_iter()
                     .take(MAX_FILES)
                     .map(|path| ConfigFile {
-                        text: match sys.read(&path, FILE_CAP) {
-                            Ok(t) => Probed::Known(t),
-                            Err(e) => Probed::Unknown(e),
-                        },
+                        text: read_whole(sys, &path),
                         path,
                     })
                     .collect();
@@ -225,6 +223,21 @@ fn apache(sys: &impl WebSystem) -> Probed<ApacheConfig> {
         }
     }
     Probed::Unknown(last)
+}
+
+/// A configuration file, whole or not at all: one cut at the cap would read as a shorter
+/// configuration than the server's.
+fn read_whole(sys: &impl WebSystem, path: &str) -> Probed<String> {
+    match sys.read(path, FILE_CAP + 1) {
+        Ok(t) if t.len() as u64 > FILE_CAP => Probed::Unknown(Unknown::Unparsable {
+            source: path.to_string(),
+            at: format!("byte {FILE_CAP}"),
+            message: "the file is longer than acme-doctor reads".into(),
+            cap: Some(format!("{} KiB per file", FILE_CAP / 1024)),
+        }),
+        Ok(t) => Probed::Known(t),
+        Err(e) => Probed::Unknown(e),
+    }
 }
 
 /// The configuration files `-S` names: `(/etc/apache2/sites-enabled/shop.conf:1)`.
@@ -426,5 +439,33 @@ Main DocumentRoot: \"/var/www/html\"\n";
         assert_eq!(a.files.len(), 2);
         assert!(a.files[0].text.unknown().is_some());
         assert!(a.files[1].text.known().is_some());
+    }
+
+    #[test]
+    fn an_apache_file_over_the_cap_is_not_read_in_part() {
+        let s = "VirtualHost configuration:\n\
+*:80                   is a NameVirtualHost\n\
+         port 80 namevhost big.example.com (/etc/apache2/sites-enabled/big.conf:1)\n";
+        let mut sys = Scripted::default();
+        sys.commands.insert("apache2ctl -S".into(), Ok(s.into()));
+        let mut big = String::from("<VirtualHost *:80>\n");
+        while big.len() as u64 <= FILE_CAP {
+            big.push_str("Header set X-Filler \"0123456789abcdef\"\n");
+        }
+        big.push_str("DocumentRoot /srv/elsewhere\n</VirtualHost>\n");
+        sys.files
+            .insert("/etc/apache2/sites-enabled/big.conf".into(), big);
+        let Probed::Known(a) = web_server_facts(&sys, None).apache else {
+            panic!()
+        };
+        assert!(
+            matches!(
+                a.files[0].text.unknown(),
+                Some(Unknown::Unparsable { cap: Some(cap), at, .. })
+                    if cap == "512 KiB per file" && at == "byte 524288"
+            ),
+            "{:?}",
+            a.files[0].text.unknown()
+        );
     }
 }

@@ -8,7 +8,7 @@
 //! `-S` names the file and line of each vhost. `<Directory>`/`<Location>` sections are not
 //! evaluated.
 
-use super::nginx::Pos;
+use super::nginx::{ParseError, Pos};
 use super::select::{Docroot, Handler, trim};
 use std::net::IpAddr;
 
@@ -138,19 +138,37 @@ struct Line {
     text: String,
 }
 
+/// Virtual host files read per configuration: `-S` can name thousands.
+pub const MAX_FILES: usize = 64;
+
+/// Directives read per `<VirtualHost>`: more is no site anyone wrote by hand.
+const MAX_VHOST_DIRECTIVES: usize = 10_000;
+
 /// The directives of the `<VirtualHost>` starting at `line` of `text`, outside nested
-/// `<Directory>`/`<Location>`/`<Files>` sections.
-fn block(file: &str, text: &str, line: u32) -> Vec<Line> {
+/// `<Directory>`/`<Location>`/`<Files>` sections. A vhost that does not end in the file (cut
+/// short, or not where `-S` said) or is over the cap is an error, never half a vhost.
+fn block(file: &str, text: &str, line: u32) -> Result<Vec<Line>, ParseError> {
+    let stop = |line: u32, message: &str, cap: Option<String>| ParseError {
+        pos: Pos {
+            file: file.to_string(),
+            line,
+        },
+        message: message.to_string(),
+        cap,
+    };
     let mut out = Vec::new();
     let mut depth = 0usize;
     let mut pending = String::new();
     let mut start = 0u32;
+    let mut closed = false;
+    let mut last = line;
     for (n, raw) in text
         .lines()
         .enumerate()
         .skip(line.saturating_sub(1) as usize)
     {
         let n = n as u32 + 1;
+        last = n;
         let t = raw.trim();
         if pending.is_empty() {
             start = n;
@@ -168,6 +186,7 @@ fn block(file: &str, text: &str, line: u32) -> Vec<Line> {
         }
         let lower = full.to_ascii_lowercase();
         if lower.starts_with("</virtualhost") {
+            closed = true;
             break;
         }
         if lower.starts_with("<virtualhost") || lower.starts_with("<ifmodule") {
@@ -200,11 +219,18 @@ fn block(file: &str, text: &str, line: u32) -> Vec<Line> {
             },
             text: crate::sanitize::line(full, 300),
         });
-        if out.len() > 10_000 {
-            break;
+        if out.len() > MAX_VHOST_DIRECTIVES {
+            return Err(stop(
+                start,
+                "too many directives in one VirtualHost",
+                Some(format!("{MAX_VHOST_DIRECTIVES} directives per VirtualHost")),
+            ));
         }
     }
-    out
+    if !closed {
+        return Err(stop(last, "the file ends before </VirtualHost>", None));
+    }
+    Ok(out)
 }
 
 fn split_words(line: &str) -> Vec<String> {
@@ -271,8 +297,8 @@ pub fn serve(
     uri: &str,
     uri_dir: &str,
     host: &str,
-) -> Served {
-    let lines = block(&pos.file, file_text, pos.line);
+) -> Result<Served, ParseError> {
+    let lines = block(&pos.file, file_text, pos.line)?;
     let mut handlers = Vec::new();
     // RewriteConds since the last rule, each with its [OR] flag.
     let mut conds: Vec<(Option<bool>, bool)> = Vec::new();
@@ -447,7 +473,7 @@ pub fn serve(
         pos: None,
         variable: false,
     });
-    Served { handlers, docroot }
+    Ok(Served { handlers, docroot })
 }
 
 #[cfg(test)]
@@ -530,7 +556,8 @@ RewriteRule ^ https://%{SERVER_NAME}%{REQUEST_URI} [END,NE,R=permanent]\n\
             URI,
             DIR,
             "shop.example.com",
-        );
+        )
+        .unwrap();
         assert_eq!(
             s.docroot.challenge_dir,
             "/var/www/shop/.well-known/acme-challenge"
@@ -541,7 +568,7 @@ RewriteRule ^ https://%{SERVER_NAME}%{REQUEST_URI} [END,NE,R=permanent]\n\
             s.handlers
         );
         // `Require all denied` sits in a <Directory> section: not evaluated.
-        let s = serve(SHOP, &pos, None, URI, DIR, "other.example.com");
+        let s = serve(SHOP, &pos, None, URI, DIR, "other.example.com").unwrap();
         assert!(s.handlers.is_empty(), "{:?}", s.handlers);
     }
 
@@ -552,19 +579,24 @@ RewriteRule ^ https://%{SERVER_NAME}%{REQUEST_URI} [END,NE,R=permanent]\n\
             line: 1,
         };
         let text = "<VirtualHost *:80>\nAlias /.well-known/acme-challenge/ /var/lib/letsencrypt/.well-known/acme-challenge/\nDocumentRoot /srv\n</VirtualHost>\n";
-        let s = serve(text, &pos, None, URI, DIR, "x");
+        let s = serve(text, &pos, None, URI, DIR, "x").unwrap();
         assert_eq!(
             s.docroot.challenge_dir,
             "/var/lib/letsencrypt/.well-known/acme-challenge"
         );
         let text = "<VirtualHost *:80>\nRedirect permanent / https://x/\n</VirtualHost>\n";
-        let s = serve(text, &pos, None, URI, DIR, "x");
+        let s = serve(text, &pos, None, URI, DIR, "x").unwrap();
         assert!(s.handlers[0].is_redirect());
         let text = "<VirtualHost *:80>\nProxyPass /.well-known !\nProxyPass / http://127.0.0.1:8080/\n</VirtualHost>\n";
-        assert!(serve(text, &pos, None, URI, DIR, "x").handlers.is_empty());
+        assert!(
+            serve(text, &pos, None, URI, DIR, "x")
+                .unwrap()
+                .handlers
+                .is_empty()
+        );
         let text = "<VirtualHost *:80>\nProxyPass / http://127.0.0.1:8080/\n</VirtualHost>\n";
         assert!(matches!(
-            serve(text, &pos, None, URI, DIR, "x").handlers[..],
+            serve(text, &pos, None, URI, DIR, "x").unwrap().handlers[..],
             [Handler::Pass { .. }]
         ));
     }

@@ -124,7 +124,9 @@ pub fn route(
 }
 
 /// Routes the challenge request through Apache's configuration: `dash_s` is `-S`'s output,
-/// `file` reads a vhost file it names.
+/// `file` reads a vhost file it names. `Ok(None)` when no vhost takes the port; an error
+/// when the chosen vhost's file was not read (its position is the vhost's) or could not be
+/// followed.
 pub fn apache_route<'a>(
     dash_s: &str,
     file: impl Fn(&str) -> Option<&'a str>,
@@ -132,11 +134,19 @@ pub fn apache_route<'a>(
     port: u16,
     host: &str,
     token: &str,
-) -> Option<Route> {
+) -> Result<Option<Route>, nginx::ParseError> {
     let (vhosts, main_root) = apache::vhosts(dash_s);
-    let (v, by_name) = apache::choose(&vhosts, dest, port, host)?;
+    let Some((v, by_name)) = apache::choose(&vhosts, dest, port, host) else {
+        return Ok(None);
+    };
     let index = vhosts.iter().position(|x| x == v).unwrap_or(0);
-    let text = file(&v.pos.file)?;
+    let Some(text) = file(&v.pos.file) else {
+        return Err(nginx::ParseError {
+            pos: v.pos.clone(),
+            message: "the file of the VirtualHost that answers was not read".into(),
+            cap: None,
+        });
+    };
     let uri = format!("{CHALLENGE_DIR}/{token}");
     let served = apache::serve(
         text,
@@ -145,7 +155,7 @@ pub fn apache_route<'a>(
         &uri,
         &format!("{CHALLENGE_DIR}/"),
         host,
-    );
+    )?;
     let addr = match v.addr.as_str() {
         // `*:80` takes both families.
         "*" | "_default_" => ListenAddr::AnyV6,
@@ -164,7 +174,7 @@ pub fn apache_route<'a>(
         pos: v.pos.clone(),
         text: format!("<VirtualHost {}:{}>", v.addr, v.port),
     };
-    Some(Route {
+    Ok(Some(Route {
         software: Software::Apache,
         dest,
         port,
@@ -181,7 +191,7 @@ pub fn apache_route<'a>(
         location: None,
         handlers: served.handlers,
         docroot: served.docroot,
-    })
+    }))
 }
 
 #[cfg(test)]
@@ -426,6 +436,19 @@ mod tests {
         assert_eq!(
             dir("location ^~ /.well-known/ { alias /var/lib/wk/; }"),
             "/var/lib/wk/acme-challenge"
+        );
+    }
+
+    #[test]
+    fn a_lua_content_handler_answers_instead_of_a_file() {
+        let c = config(
+            "http { server { listen 80; root /x; location /.well-known/acme-challenge/ { content_by_lua_block { ngx.say(\"}\") } } } }",
+        );
+        let r = route(&c, V4.parse().unwrap(), 80, "x", "T").unwrap();
+        assert!(
+            matches!(r.effective_handler(), Some(Handler::Pass { text, .. }) if text == "content_by_lua_block { … }"),
+            "{:?}",
+            r.handlers
         );
     }
 

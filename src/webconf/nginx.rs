@@ -8,6 +8,18 @@
 //! by whitespace; `;` ends a directive, `{` opens a block, `}` closes it; `#` at the start of a
 //! word comments to the end of the line; `"…"` and `'…'` quote, with `\` escaping inside and
 //! outside quotes; `${` inside a word is a variable, not a block.
+//!
+//! Code inside the configuration is skipped as opaque text, ended where nginx ends it: a
+//! `*_by_lua_block { … }` is read by lua-nginx-module's own Lua-aware reader
+//! (`ngx_http_lua_conf_lua_block_parse`), so braces inside Lua strings (`"…"`, `'…'`, closed
+//! on their line), long brackets (`[[…]]`, `[==[…]==]`) and comments (`--…`, `--[[…]]`) do
+//! not count; a long bracket left open is an error there as here. Perl
+//! (`perl`, `perl_set`) and njs (`js_*`) take their code as quoted arguments, which the quote
+//! rules above already skip.
+//!
+//! A text this reader cannot follow, or one over a cap, is an error that says where it
+//! stopped and which cap: the caller must say the configuration was not read, never carry on
+//! with part of it.
 
 use std::fmt;
 
@@ -65,13 +77,31 @@ const MAX_INCLUDE_DEPTH: usize = 16;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ParseError {
+    /// Where the reader stopped; line 0 when the dump itself has no file to point into.
     pub pos: Pos,
     pub message: String,
+    /// The cap that stopped the reader, when one did: `nesting depth 32`.
+    pub cap: Option<String>,
+}
+
+impl ParseError {
+    /// Where the reader stopped: `file:line`, or the byte of the dump when no line is known.
+    pub fn at(&self) -> String {
+        if self.pos.line == 0 {
+            "byte 0 of the dump".to_string()
+        } else {
+            self.pos.to_string()
+        }
+    }
 }
 
 impl fmt::Display for ParseError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.pos, self.message)
+        write!(f, "{}: {}", self.at(), self.message)?;
+        match &self.cap {
+            Some(cap) => write!(f, " (cap: {cap})"),
+            None => Ok(()),
+        }
     }
 }
 
@@ -103,6 +133,10 @@ pub fn split_dump(dump: &str) -> Vec<(String, String)> {
 struct Lexer<'a> {
     chars: std::iter::Peekable<std::str::Chars<'a>>,
     line: u32,
+    /// For `"` and `'` in Lua: the last line up to which a string of that quote was found
+    /// not to close (`u32::MAX`: the text ended first). Any later quote of the same kind
+    /// up to there cannot close either, and is not scanned again.
+    lua_open_until: [u32; 2],
 }
 
 #[derive(Debug, PartialEq)]
@@ -114,6 +148,134 @@ enum Tok {
 }
 
 impl Lexer<'_> {
+    /// Skips a `*_by_lua_block` body after its `{`, up to and including the `}` that closes
+    /// it, as lua-nginx-module's reader does: braces count, except inside Lua strings, long
+    /// brackets and comments.
+    fn skip_lua_block(&mut self) -> Result<(), (u32, String)> {
+        let start = self.line;
+        let mut depth = 1usize;
+        while let Some(c) = self.chars.next() {
+            match c {
+                '\n' => self.line += 1,
+                '{' => depth += 1,
+                '}' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        return Ok(());
+                    }
+                }
+                '"' | '\'' => self.skip_lua_string(c),
+                '[' => {
+                    if let Some(level) = self.long_bracket_level() {
+                        self.skip_long_bracket(level, "string")?;
+                    }
+                }
+                '-' if self.chars.peek() == Some(&'-') => {
+                    self.chars.next();
+                    let long = if self.chars.peek() == Some(&'[') {
+                        self.chars.next();
+                        self.long_bracket_level()
+                    } else {
+                        None
+                    };
+                    match long {
+                        Some(level) => self.skip_long_bracket(level, "comment")?,
+                        // A line comment (`--[` without a long bracket is one too).
+                        None => {
+                            for c in self.chars.by_ref() {
+                                if c == '\n' {
+                                    self.line += 1;
+                                    break;
+                                }
+                            }
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        Err((
+            start,
+            "unexpected end of file in a Lua block, expecting \"}\"".into(),
+        ))
+    }
+
+    /// After a `[`: when `=`* and a second `[` follow, consumes them and returns the number
+    /// of `=`; otherwise consumes nothing.
+    fn long_bracket_level(&mut self) -> Option<usize> {
+        let mut ahead = self.chars.clone();
+        let mut level = 0usize;
+        while ahead.peek() == Some(&'=') {
+            ahead.next();
+            level += 1;
+        }
+        if ahead.next() != Some('[') {
+            return None;
+        }
+        self.chars = ahead;
+        Some(level)
+    }
+
+    /// Skips to the `]`, `level` `=`, `]` that closes a long bracket.
+    fn skip_long_bracket(&mut self, level: usize, what: &str) -> Result<(), (u32, String)> {
+        let start = self.line;
+        while let Some(c) = self.chars.next() {
+            match c {
+                '\n' => self.line += 1,
+                ']' => {
+                    let mut ahead = self.chars.clone();
+                    let mut n = 0usize;
+                    while n < level && ahead.peek() == Some(&'=') {
+                        ahead.next();
+                        n += 1;
+                    }
+                    if n == level && ahead.peek() == Some(&']') {
+                        ahead.next();
+                        self.chars = ahead;
+                        return Ok(());
+                    }
+                }
+                _ => {}
+            }
+        }
+        Err((
+            start,
+            format!("unterminated Lua long {what} in a Lua block"),
+        ))
+    }
+
+    /// Skips a Lua short string after its opening quote; `\` escapes the next character (a
+    /// newline too). A quote that its line does not close is an ordinary character, as
+    /// lua-nginx-module's reader has it: the scan resumes right after it. A later quote of
+    /// the same kind before that line ends starts where the failed scan also was inside a
+    /// string, so it cannot close either: it is not scanned again, which keeps a line of
+    /// `"\"\"\"…` linear.
+    fn skip_lua_string(&mut self, quote: char) {
+        let kind = usize::from(quote == '\'');
+        if self.line <= self.lua_open_until[kind] {
+            return;
+        }
+        let (saved, line) = (self.chars.clone(), self.line);
+        let mut open_until = u32::MAX;
+        while let Some(c) = self.chars.next() {
+            match c {
+                '\\' => {
+                    let escaped = self.chars.next();
+                    self.line += u32::from(escaped == Some('\n'));
+                }
+                '\n' => {
+                    open_until = self.line;
+                    break;
+                }
+                c if c == quote => return,
+                _ => {}
+            }
+        }
+        self.lua_open_until[kind] = open_until;
+        self.chars = saved;
+        self.line = line;
+    }
+
     fn next(&mut self) -> Result<Option<(Tok, u32)>, (u32, String)> {
         // Skip whitespace and comments.
         loop {
@@ -220,20 +382,36 @@ impl Lexer<'_> {
     }
 }
 
+/// The caps, as a reason names them.
+fn depth_cap() -> Option<String> {
+    Some(format!("nesting depth {MAX_DEPTH}"))
+}
+
+fn directives_cap() -> Option<String> {
+    Some(format!("{MAX_DIRECTIVES} directives"))
+}
+
 /// Parses one file's text into its directives.
 pub fn parse_file(path: &str, text: &str) -> Result<Vec<Directive>, ParseError> {
+    parse_counted(path, text, &mut 0)
+}
+
+/// Parses one file, adding its directives to `count`, the dump's total so far.
+fn parse_counted(path: &str, text: &str, count: &mut usize) -> Result<Vec<Directive>, ParseError> {
     let mut lexer = Lexer {
         chars: text.chars().peekable(),
         line: 1,
+        lua_open_until: [0, 0],
     };
-    let mut count = 0usize;
-    let err = |line: u32, message: String| ParseError {
+    let capped = |line: u32, message: String, cap: Option<String>| ParseError {
         pos: Pos {
             file: path.to_string(),
             line,
         },
         message,
+        cap,
     };
+    let err = |line: u32, message: String| capped(line, message, None);
     // A stack of open blocks: the directives so far and the directive that opened it.
     let mut stack: Vec<(Vec<Directive>, Option<Directive>)> = vec![(Vec::new(), None)];
     let mut words: Vec<String> = Vec::new();
@@ -252,9 +430,9 @@ pub fn parse_file(path: &str, text: &str) -> Result<Vec<Directive>, ParseError> 
                 if words.is_empty() {
                     return Err(err(line, "unexpected \";\" or \"{\"".into()));
                 }
-                count += 1;
-                if count > MAX_DIRECTIVES {
-                    return Err(err(line, "too many directives".into()));
+                *count += 1;
+                if *count > MAX_DIRECTIVES {
+                    return Err(capped(line, "too many directives".into(), directives_cap()));
                 }
                 let mut args = std::mem::take(&mut words);
                 let name = args.remove(0);
@@ -271,9 +449,18 @@ pub fn parse_file(path: &str, text: &str) -> Result<Vec<Directive>, ParseError> 
                     if let Some((list, _)) = stack.last_mut() {
                         list.push(d);
                     }
+                } else if d.name.ends_with("_by_lua_block") {
+                    // Lua, not nginx syntax: skipped whole, kept as an empty block.
+                    lexer.skip_lua_block().map_err(|(line, m)| err(line, m))?;
+                    if let Some((list, _)) = stack.last_mut() {
+                        list.push(Directive {
+                            block: Some(Vec::new()),
+                            ..d
+                        });
+                    }
                 } else {
                     if stack.len() > MAX_DEPTH {
-                        return Err(err(line, "blocks nested too deep".into()));
+                        return Err(capped(line, "blocks nested too deep".into(), depth_cap()));
                     }
                     stack.push((Vec::new(), Some(d)));
                 }
@@ -330,17 +517,20 @@ pub fn load(dump: &str) -> Result<Config, ParseError> {
                 line: 0,
             },
             message: "no \"# configuration file\" marker in the dump".into(),
+            cap: None,
         });
     };
     let main = main.clone();
     let mut parsed: Vec<(String, Vec<Directive>)> = Vec::new();
+    let mut count = 0usize;
     for (path, text) in &files {
-        parsed.push((path.clone(), parse_file(path, text)?));
+        parsed.push((path.clone(), parse_counted(path, text, &mut count)?));
     }
     let prefix = main.rsplit_once('/').map_or("", |(dir, _)| dir).to_string();
     let mut warnings = Vec::new();
     let root = parsed[0].1.clone();
-    let directives = expand(&root, &parsed, &prefix, 0, &mut warnings);
+    let mut expanded = 0usize;
+    let directives = expand(&root, &parsed, &prefix, 0, &mut warnings, &mut expanded)?;
     Ok(Config {
         main,
         directives,
@@ -348,19 +538,34 @@ pub fn load(dump: &str) -> Result<Config, ParseError> {
     })
 }
 
+/// Replaces each `include` by the directives of the files it names. A file included many
+/// times counts each time, so the cap on directives also bounds what includes multiply.
 fn expand(
     list: &[Directive],
     files: &[(String, Vec<Directive>)],
     prefix: &str,
     depth: usize,
     warnings: &mut Vec<String>,
-) -> Vec<Directive> {
+    count: &mut usize,
+) -> Result<Vec<Directive>, ParseError> {
     let mut out = Vec::with_capacity(list.len());
     for d in list {
+        *count += 1;
+        if *count > MAX_DIRECTIVES {
+            return Err(ParseError {
+                pos: d.pos.clone(),
+                message: "too many directives once includes are expanded".into(),
+                cap: directives_cap(),
+            });
+        }
         if d.name == "include" && d.block.is_none() && d.args.len() == 1 {
+            // nginx has no such limit, but only a file that includes itself gets this deep.
             if depth >= MAX_INCLUDE_DEPTH {
-                warnings.push(format!("{}: includes nested too deep", d.pos));
-                continue;
+                return Err(ParseError {
+                    pos: d.pos.clone(),
+                    message: "includes nested too deep".into(),
+                    cap: Some(format!("{MAX_INCLUDE_DEPTH} include levels")),
+                });
             }
             let pattern = if d.args[0].starts_with('/') || prefix.is_empty() {
                 d.args[0].clone()
@@ -380,17 +585,29 @@ fn expand(
                 ));
             }
             for (_, directives) in hits {
-                out.extend(expand(directives, files, prefix, depth + 1, warnings));
+                out.extend(expand(
+                    directives,
+                    files,
+                    prefix,
+                    depth + 1,
+                    warnings,
+                    count,
+                )?);
             }
             continue;
         }
-        let mut d = d.clone();
-        if let Some(block) = &d.block {
-            d.block = Some(expand(block, files, prefix, depth, warnings));
-        }
-        out.push(d);
+        let block = match &d.block {
+            Some(block) => Some(expand(block, files, prefix, depth, warnings, count)?),
+            None => None,
+        };
+        out.push(Directive {
+            name: d.name.clone(),
+            args: d.args.clone(),
+            pos: d.pos.clone(),
+            block,
+        });
     }
-    out
+    Ok(out)
 }
 
 /// Shell-style matching as glob(3) does it for one path: `*` and `?` never match `/`,
@@ -538,6 +755,152 @@ mod tests {
         assert!(e.message.contains("unterminated"), "{e}");
         let e = parse_file("f", "a b").unwrap_err();
         assert!(e.message.contains("expecting \";\""), "{e}");
+    }
+
+    #[test]
+    fn a_lua_block_ends_where_lua_nginx_module_ends_it() {
+        // Braces inside Lua strings, long brackets and comments are not nginx's.
+        let text = "server {\n\
+  location /x {\n\
+    content_by_lua_block {\n\
+      ngx.say(\"}\") ngx.say('{') local t = { a = { 1 } }\n\
+      local s = [[ } ]] local l = [==[ ]] } ]=] ]==]\n\
+      -- a comment } with a brace\n\
+      --[[ a long } comment ]] --[=[ } ]] ]=]\n\
+      ngx.say(\"a \\\" } quote\")\n\
+    }\n\
+    root /srv/after;\n\
+  }\n\
+}\n";
+        let d = parse_file("f", text).unwrap();
+        let location = &d[0].children()[0];
+        let names: Vec<&str> = location
+            .children()
+            .iter()
+            .map(|d| d.name.as_str())
+            .collect();
+        assert_eq!(names, ["content_by_lua_block", "root"]);
+        assert!(location.children()[0].children().is_empty());
+        assert_eq!(location.children()[1].pos.line, 10);
+        // Perl and njs take their code quoted: the quote rules skip it.
+        let d = parse_file(
+            "f",
+            "perl_set $x 'sub { return \"}\"; }';\njs_set $y main.y;\n",
+        )
+        .unwrap();
+        assert_eq!(d.len(), 2);
+    }
+
+    /// `nginx -T` of nginx 1.22 with Debian's lua-nginx-module 0.10.23 loaded: Lua blocks
+    /// with braces in strings, long brackets and comments, and a quote its line does not
+    /// close. nginx accepted it ("syntax is ok"); paths rewritten to /etc/nginx.
+    const LUA: &str = include_str!("testdata/lua-nginx-T.txt");
+
+    #[test]
+    fn a_dump_real_nginx_accepted_with_lua_blocks_reads_whole() {
+        let c = load(LUA).unwrap();
+        let http = c.directives.iter().find(|d| d.name == "http").unwrap();
+        let servers: Vec<&Directive> = http
+            .children()
+            .iter()
+            .filter(|d| d.name == "server")
+            .collect();
+        assert_eq!(servers.len(), 2);
+        let after: Vec<String> = servers[0]
+            .children()
+            .iter()
+            .filter(|d| d.name == "location")
+            .map(|l| {
+                let names: Vec<&str> = l.children().iter().map(|d| d.name.as_str()).collect();
+                format!("{} {}", l.args[0], names.join(","))
+            })
+            .collect();
+        assert_eq!(
+            after,
+            [
+                "/x content_by_lua_block",
+                "/z content_by_lua_block,root",
+                "/y access_by_lua_block,root"
+            ]
+        );
+        let roots: Vec<String> = servers[0]
+            .children()
+            .iter()
+            .flat_map(Directive::children)
+            .filter(|d| d.name == "root")
+            .map(|d| d.pos.to_string())
+            .collect();
+        assert_eq!(
+            roots,
+            ["/etc/nginx/nginx.conf:27", "/etc/nginx/nginx.conf:31"]
+        );
+        assert_eq!(servers[1].children()[0].args, ["8080"]);
+    }
+
+    #[test]
+    fn quotes_that_never_close_cost_one_scan_per_line() {
+        // Each `"` starts a string that `\"` keeps open to the end of the line: scanned
+        // once, not once per quote.
+        let line = "\\\"".repeat(1_000_000);
+        let text = format!("content_by_lua_block {{ \"{line}\n'{line}\n}}\nroot /srv;\n");
+        let started = std::time::Instant::now();
+        let d = parse_file("f", &text).unwrap();
+        assert_eq!(d.len(), 2);
+        assert_eq!(d[1].pos.line, 4);
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+
+    #[test]
+    fn a_lua_block_that_does_not_end_is_an_error_where_it_began() {
+        for body in ["ngx.say(\"}\")", "local s = [=[ } ]]", "--[[ } "] {
+            let text = format!("a;\nlocation / {{\n access_by_lua_block {{ {body}\n");
+            let e = parse_file("f", &text).unwrap_err();
+            assert!(e.message.contains("Lua"), "{body}: {e}");
+            assert_eq!((e.pos.line, e.cap.as_deref()), (3, None), "{body}: {e}");
+        }
+    }
+
+    #[test]
+    fn caps_are_errors_that_say_where_and_which_cap() {
+        let deep = format!("{}{}", "location /x {\n".repeat(40), "}\n".repeat(40));
+        let e = parse_file("/etc/nginx/deep.conf", &deep).unwrap_err();
+        assert_eq!(e.pos.to_string(), "/etc/nginx/deep.conf:33");
+        assert_eq!(e.cap.as_deref(), Some("nesting depth 32"));
+        assert!(e.to_string().contains("(cap: nesting depth 32)"), "{e}");
+        // 100k-deep nesting stops at once, as 40 does.
+        let started = std::time::Instant::now();
+        let deeper = "location /x {".repeat(100_000);
+        assert!(parse_file("f", &deeper).unwrap_err().cap.is_some());
+        assert!(started.elapsed() < std::time::Duration::from_secs(1));
+        // The directives of every file of the dump count together.
+        let half = "set $a 1;\n".repeat(MAX_DIRECTIVES / 2 + 1);
+        let dump = format!(
+            "# configuration file /etc/nginx/nginx.conf:\n{half}\n# configuration file /etc/nginx/b.conf:\n{half}"
+        );
+        let e = load(&dump).unwrap_err();
+        assert_eq!(e.pos.file, "/etc/nginx/b.conf");
+        assert_eq!(e.cap.as_deref(), Some("200000 directives"));
+        // A file that includes itself.
+        let e =
+            load("# configuration file /etc/nginx/nginx.conf:\ninclude nginx.conf;\n").unwrap_err();
+        assert_eq!(e.cap.as_deref(), Some("16 include levels"));
+        // Includes that multiply one file are bounded by the same cap.
+        let mut dump = String::from("# configuration file /e/nginx.conf:\ninclude l1;\n");
+        for level in 1..8 {
+            dump.push_str(&format!(
+                "# configuration file /e/l{level}:\n{}",
+                format!("include l{};\n", level + 1).repeat(10)
+            ));
+        }
+        dump.push_str("# configuration file /e/l8:\nset $a 1;\n");
+        let e = load(&dump).unwrap_err();
+        assert!(e.message.contains("expanded"), "{e}");
+        // A dump without a marker has no line to point to.
+        assert_eq!(load("events {}").unwrap_err().at(), "byte 0 of the dump");
     }
 
     #[test]

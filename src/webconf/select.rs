@@ -462,7 +462,8 @@ pub enum Handler {
     },
     /// `deny all;`
     Deny { pos: Pos, text: String },
-    /// `proxy_pass`, `fastcgi_pass`, `uwsgi_pass`, `scgi_pass`, `grpc_pass`.
+    /// `proxy_pass`, `fastcgi_pass`, `uwsgi_pass`, `scgi_pass`, `grpc_pass`, or a content
+    /// handler in code: `content_by_lua*`, `js_content`, `perl`.
     Pass { pos: Pos, text: String },
     /// `try_files … LAST` whose last element is a URI to an application (`/index.php?…`).
     TryFilesFallback { pos: Pos, text: String },
@@ -589,7 +590,17 @@ fn collect(
                 pos: d.pos.clone(),
                 text: d.text(),
             }),
-            "proxy_pass" | "fastcgi_pass" | "uwsgi_pass" | "scgi_pass" | "grpc_pass" => {
+            // Content handlers that run code (Lua, njs, Perl) answer instead of a file.
+            "proxy_pass"
+            | "fastcgi_pass"
+            | "uwsgi_pass"
+            | "scgi_pass"
+            | "grpc_pass"
+            | "content_by_lua_block"
+            | "content_by_lua"
+            | "content_by_lua_file"
+            | "js_content"
+            | "perl" => {
                 out.push(Handler::Pass {
                     pos: d.pos.clone(),
                     text: d.text(),

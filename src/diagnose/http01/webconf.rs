@@ -8,10 +8,13 @@ use crate::diagnose::ca;
 use crate::diagnose::context::socket;
 use crate::diagnose::http01::answer;
 use crate::diagnose::registry::CheckDef;
-use crate::diagnose::{Check, Code, Context, Finding, Severity, run_check};
-use crate::facts::{Family, HttpOutcome, Method};
+use crate::diagnose::{Check, Code, Context, Finding, Out, Severity};
+use crate::facts::{
+    ApacheConfig, ConfigFile, Family, HostFacts, HttpOutcome, Method, Probed, Unknown,
+};
+use crate::sanitize;
 use crate::webconf::select::{Handler, ListenAddr};
-use crate::webconf::{self, Route, Software, nginx};
+use crate::webconf::{self, Route, Software, apache, nginx};
 use std::net::IpAddr;
 
 pub const CHECK: CheckDef = CheckDef {
@@ -22,8 +25,24 @@ pub const CHECK: CheckDef = CheckDef {
         Code::WebrootMismatch,
     ],
     methods: &[Method::Http01],
-    run: |cx, out| run_check(&WebConfig, cx, out),
+    run: run_web_config,
 };
+
+/// The check, and a configuration that could not be read said as such: the run is then
+/// incomplete, never a pass on the part that was read.
+fn run_web_config(cx: &Context, out: &mut Out) {
+    if cx.on_host() != Some(true) {
+        return;
+    }
+    match routes(cx) {
+        Err(reason) => out.incomplete(reason),
+        Ok(routes) => {
+            for found in found(cx, &routes) {
+                out.push(WebConfig.word(cx, &found));
+            }
+        }
+    }
+}
 
 pub struct WebConfig;
 
@@ -48,10 +67,19 @@ pub enum Found {
     },
 }
 
+/// The configuration of the web server that answers the port, as read, or why it could not
+/// be read.
+enum Answering<'a> {
+    Nginx(std::sync::Arc<nginx::Config>),
+    Apache(&'a ApacheConfig),
+    Unreadable { software: Software, why: Unknown },
+}
+
 /// Which configured web server answers port 80 here: the one whose process holds it, when
 /// the listeners name one; else the one whose configuration could be read (nginx first).
-fn answering(cx: &Context) -> Option<Software> {
-    let ws = cx.host.web_server.as_ref()?;
+fn answering<'a>(cx: &Context<'a>) -> Option<Answering<'a>> {
+    let host: &'a HostFacts = cx.host;
+    let ws = host.web_server.as_ref()?;
     // Nothing listens on the port: no configuration is answering (no-listener says so).
     if cx
         .host
@@ -73,34 +101,64 @@ fn answering(cx: &Context) -> Option<Software> {
         })
         .unwrap_or_default();
     let holds = |n: &[&str]| names.iter().any(|p| n.contains(p));
-    let nginx = ws.nginx.known().is_some();
-    let apache = ws.apache.known().is_some();
+    let nginx = || match &ws.nginx {
+        Probed::Known(n) => match parsed(&n.dump) {
+            Ok(config) => Answering::Nginx(config),
+            Err(e) => Answering::Unreadable {
+                software: Software::Nginx,
+                why: unparsable(&n.command, &e),
+            },
+        },
+        Probed::Unknown(why) => Answering::Unreadable {
+            software: Software::Nginx,
+            why: why.clone(),
+        },
+    };
+    let apache = || match &ws.apache {
+        Probed::Known(a) => Answering::Apache(a),
+        Probed::Unknown(why) => Answering::Unreadable {
+            software: Software::Apache,
+            why: why.clone(),
+        },
+    };
     if !names.is_empty() {
-        return if nginx && holds(&["nginx"]) {
-            Some(Software::Nginx)
-        } else if apache && holds(&["apache2", "httpd"]) {
-            Some(Software::Apache)
+        // The program holding the port answers: a configuration of it that could not be
+        // read leaves the choice unjudged, never judged on another program's.
+        return if holds(&["nginx"]) {
+            Some(nginx())
+        } else if holds(&["apache2", "httpd"]) {
+            Some(apache())
         } else {
             // Another program holds the port: these configurations are not what answers.
             None
         };
     }
-    if nginx {
-        Some(Software::Nginx)
-    } else if apache {
-        Some(Software::Apache)
+    if ws.nginx.known().is_some() {
+        Some(nginx())
+    } else if ws.apache.known().is_some() {
+        Some(apache())
     } else {
         None
     }
 }
 
+/// A reader's error as the fact it is: where it stopped, and which cap stopped it.
+fn unparsable(source: &str, e: &nginx::ParseError) -> Unknown {
+    Unknown::Unparsable {
+        source: source.to_string(),
+        at: e.at(),
+        message: e.message.clone(),
+        cap: e.cap.clone(),
+    }
+}
+
 /// The parsed dump. Every name of a run on this host shares one dump, so the last parse is
 /// kept (keyed by the dump's content): a thousand names cost one parse, not a thousand.
-fn parsed(dump: &str) -> Option<std::sync::Arc<nginx::Config>> {
+fn parsed(dump: &str) -> Result<std::sync::Arc<nginx::Config>, nginx::ParseError> {
     use std::hash::{Hash, Hasher};
     use std::sync::{Arc, Mutex};
-    type Cached = Option<((usize, u64), Arc<nginx::Config>)>;
-    static LAST: Mutex<Cached> = Mutex::new(None);
+    type Parsed = Result<Arc<nginx::Config>, nginx::ParseError>;
+    static LAST: Mutex<Option<((usize, u64), Parsed)>> = Mutex::new(None);
     let mut h = std::collections::hash_map::DefaultHasher::new();
     dump.hash(&mut h);
     let key = (dump.len(), h.finish());
@@ -110,35 +168,72 @@ fn parsed(dump: &str) -> Option<std::sync::Arc<nginx::Config>> {
     if let Some((k, c)) = last.as_ref()
         && *k == key
     {
-        return Some(Arc::clone(c));
+        return c.clone();
     }
-    let config = Arc::new(nginx::load(dump).ok()?);
-    *last = Some((key, Arc::clone(&config)));
-    Some(config)
+    let config = nginx::load(dump).map(Arc::new);
+    *last = Some((key, config.clone()));
+    config
 }
 
-/// The route of the challenge for each family whose published address is on this host.
-fn routes(cx: &Context) -> Vec<(Family, Route)> {
+/// Why the answering server's configuration leaves the run without its verdict.
+fn unread_reason(software: Software, why: &Unknown) -> String {
+    let judged = match software {
+        Software::Nginx => "its server and location choice was not judged",
+        Software::Apache => "its VirtualHost choice was not judged",
+    };
+    // Paths and messages come from the configuration's own text.
+    sanitize::line(
+        &format!(
+            "{}'s configuration could not be read ({why}): {judged}",
+            software.name()
+        ),
+        600,
+    )
+}
+
+/// An Apache route that could not be followed: the file's own reason when it was not read,
+/// the cap when it was never asked for, else where the reader stopped in it.
+fn apache_unread(a: &ApacheConfig, e: &nginx::ParseError) -> Unknown {
+    match a.files.iter().find(|f| f.path == e.pos.file) {
+        Some(ConfigFile {
+            text: Probed::Unknown(why),
+            ..
+        }) => why.clone(),
+        Some(f) => unparsable(&f.path, e),
+        None => Unknown::Unparsable {
+            source: a.command.clone(),
+            at: e.at(),
+            message: e.message.clone(),
+            cap: (a.files.len() >= apache::MAX_FILES)
+                .then(|| format!("{} files read", apache::MAX_FILES)),
+        },
+    }
+}
+
+/// The route of the challenge for each family whose published address is on this host, or
+/// why the answering server's configuration could not be followed.
+fn routes(cx: &Context) -> Result<Vec<(Family, Route)>, String> {
     let port = cx.dial_port();
-    let Some(ws) = cx.host.web_server.as_ref() else {
-        return Vec::new();
-    };
-    let nginx = match answering(cx) {
-        Some(Software::Nginx) => ws.nginx.known().and_then(|n| parsed(&n.dump)),
-        _ => None,
-    };
-    let apache = match answering(cx) {
-        Some(Software::Apache) => ws.apache.known(),
-        _ => None,
-    };
-    [Family::Ipv6, Family::Ipv4]
+    let local: Vec<(Family, IpAddr)> = [Family::Ipv6, Family::Ipv4]
         .into_iter()
         .filter(|f| *f == Family::Ipv4 || cx.ipv6_off.is_none())
-        .filter_map(|f| {
-            let ip = *cx.usable(f).iter().find(|ip| cx.is_local(ip))?;
-            let route = if let Some(config) = &nginx {
-                webconf::route(config, ip, port, cx.domain, TOKEN)
-            } else if let Some(a) = apache {
+        .filter_map(|f| Some((f, *cx.usable(f).iter().find(|ip| cx.is_local(ip))?)))
+        .collect();
+    // No published address here to route: nothing would have been judged.
+    if local.is_empty() {
+        return Ok(Vec::new());
+    }
+    let answering = answering(cx);
+    if let Some(Answering::Unreadable { software, why }) = &answering {
+        return Err(unread_reason(*software, why));
+    }
+    let mut out = Vec::new();
+    for (f, ip) in local {
+        let route = match &answering {
+            Some(Answering::Nginx(config)) => {
+                webconf::route(config.as_ref(), ip, port, cx.domain, TOKEN)
+            }
+            Some(Answering::Apache(a)) => {
                 let file = |path: &str| {
                     a.files
                         .iter()
@@ -146,12 +241,15 @@ fn routes(cx: &Context) -> Vec<(Family, Route)> {
                         .and_then(|f| f.text.known().map(String::as_str))
                 };
                 webconf::apache_route(&a.vhosts, file, ip, port, cx.domain, TOKEN)
-            } else {
-                None
-            };
-            route.map(|r| (f, r))
-        })
-        .collect()
+                    .map_err(|e| unread_reason(Software::Apache, &apache_unread(a, &e)))?
+            }
+            _ => None,
+        };
+        if let Some(r) = route {
+            out.push((f, r));
+        }
+    }
+    Ok(out)
 }
 
 fn takes_ipv6(route: &Route) -> bool {
@@ -173,90 +271,98 @@ impl Check for WebConfig {
         if cx.on_host() != Some(true) {
             return Vec::new();
         }
-        let routes = routes(cx);
-        let route = |f: Family| routes.iter().find(|(g, _)| *g == f).map(|(_, r)| r);
-        let mut found = Vec::new();
-        let (v4, v6) = (route(Family::Ipv4), route(Family::Ipv6));
-        if let (Some(v4), Some(v6)) = (v4, v6)
-            && v4.by_name()
-            && !v6.by_name()
-            && v6.server != v4.server
-            && !takes_ipv6(v4)
-            && !same_answer(v4, v6)
-        {
-            found.push(Found::MissingIpv6Listen {
-                v4: Box::new(v4.clone()),
-                v6: Box::new(v6.clone()),
-            });
-        }
-        // One finding per distinct cause: both families meeting the same directive is one.
-        let both = |pick: &dyn Fn(&Route) -> Option<String>| -> Vec<(Option<Family>, &Route)> {
-            let keyed: Vec<(Family, &Route, String)> = routes
-                .iter()
-                .filter_map(|(f, r)| pick(r).map(|k| (*f, r, k)))
-                .collect();
-            match keyed.as_slice() {
-                [(_, r, a), (_, _, b)] if a == b => vec![(None, *r)],
-                _ => keyed.iter().map(|(f, r, _)| (Some(*f), *r)).collect(),
-            }
-        };
-        // The IPv6 block of a missing listen is another site: its own configuration is not
-        // the name's, so it is judged by that finding alone.
-        let skip_v6 = found
-            .iter()
-            .any(|f| matches!(f, Found::MissingIpv6Listen { .. }));
-        let consider = |f: Option<Family>| !(skip_v6 && f == Some(Family::Ipv6));
-        for (family, r) in both(&|r: &Route| {
-            r.effective_handler()
-                .map(|h| format!("{}{}", r.server, h.pos()))
-        }) {
-            if let Some(handler) = r.effective_handler()
-                && consider(family)
-            {
-                found.push(Found::Shadowed {
-                    family,
-                    route: Box::new(r.clone()),
-                    handler: handler.clone(),
-                });
-            }
-        }
-        if let Some(webroot) = &cx.http01().webroot
-            && webroot.starts_with('/')
-        {
-            let wanted = webconf::select::trim(&format!("{webroot}{}", webconf::CHALLENGE_DIR));
-            for (family, r) in both(&|r: &Route| {
-                (r.effective_handler().is_none()
-                    && !r.docroot.variable
-                    && r.docroot.challenge_dir.starts_with('/')
-                    && r.docroot.challenge_dir != wanted)
-                    .then(|| r.docroot.challenge_dir.clone())
-            }) {
-                if consider(family) {
-                    found.push(Found::WebrootMismatch {
-                        family,
-                        route: Box::new(r.clone()),
-                        webroot: webroot.clone(),
-                    });
-                }
-            }
-        }
-        found
+        routes(cx).map_or_else(|_| Vec::new(), |routes| found(cx, &routes))
     }
 
     fn word(&self, cx: &Context, found: &Found) -> Finding {
-        match found {
-            Found::MissingIpv6Listen { v4, v6 } => missing_ipv6(cx, v4, v6),
-            Found::Shadowed {
-                family,
-                route,
-                handler,
-            } => shadowed(cx, *family, route, handler),
-            Found::WebrootMismatch {
-                family,
-                route,
-                webroot,
-            } => mismatch(cx, *family, route, webroot),
+        word(cx, found)
+    }
+}
+
+/// What the routes show.
+fn found(cx: &Context, routes: &[(Family, Route)]) -> Vec<Found> {
+    let route = |f: Family| routes.iter().find(|(g, _)| *g == f).map(|(_, r)| r);
+    let mut found = Vec::new();
+    let (v4, v6) = (route(Family::Ipv4), route(Family::Ipv6));
+    if let (Some(v4), Some(v6)) = (v4, v6)
+        && v4.by_name()
+        && !v6.by_name()
+        && v6.server != v4.server
+        && !takes_ipv6(v4)
+        && !same_answer(v4, v6)
+    {
+        found.push(Found::MissingIpv6Listen {
+            v4: Box::new(v4.clone()),
+            v6: Box::new(v6.clone()),
+        });
+    }
+    // One finding per distinct cause: both families meeting the same directive is one.
+    let both = |pick: &dyn Fn(&Route) -> Option<String>| -> Vec<(Option<Family>, &Route)> {
+        let keyed: Vec<(Family, &Route, String)> = routes
+            .iter()
+            .filter_map(|(f, r)| pick(r).map(|k| (*f, r, k)))
+            .collect();
+        match keyed.as_slice() {
+            [(_, r, a), (_, _, b)] if a == b => vec![(None, *r)],
+            _ => keyed.iter().map(|(f, r, _)| (Some(*f), *r)).collect(),
         }
+    };
+    // The IPv6 block of a missing listen is another site: its own configuration is not
+    // the name's, so it is judged by that finding alone.
+    let skip_v6 = found
+        .iter()
+        .any(|f| matches!(f, Found::MissingIpv6Listen { .. }));
+    let consider = |f: Option<Family>| !(skip_v6 && f == Some(Family::Ipv6));
+    for (family, r) in both(&|r: &Route| {
+        r.effective_handler()
+            .map(|h| format!("{}{}", r.server, h.pos()))
+    }) {
+        if let Some(handler) = r.effective_handler()
+            && consider(family)
+        {
+            found.push(Found::Shadowed {
+                family,
+                route: Box::new(r.clone()),
+                handler: handler.clone(),
+            });
+        }
+    }
+    if let Some(webroot) = &cx.http01().webroot
+        && webroot.starts_with('/')
+    {
+        let wanted = webconf::select::trim(&format!("{webroot}{}", webconf::CHALLENGE_DIR));
+        for (family, r) in both(&|r: &Route| {
+            (r.effective_handler().is_none()
+                && !r.docroot.variable
+                && r.docroot.challenge_dir.starts_with('/')
+                && r.docroot.challenge_dir != wanted)
+                .then(|| r.docroot.challenge_dir.clone())
+        }) {
+            if consider(family) {
+                found.push(Found::WebrootMismatch {
+                    family,
+                    route: Box::new(r.clone()),
+                    webroot: webroot.clone(),
+                });
+            }
+        }
+    }
+    found
+}
+
+fn word(cx: &Context, found: &Found) -> Finding {
+    match found {
+        Found::MissingIpv6Listen { v4, v6 } => missing_ipv6(cx, v4, v6),
+        Found::Shadowed {
+            family,
+            route,
+            handler,
+        } => shadowed(cx, *family, route, handler),
+        Found::WebrootMismatch {
+            family,
+            route,
+            webroot,
+        } => mismatch(cx, *family, route, webroot),
     }
 }
 
@@ -756,6 +862,102 @@ Main DocumentRoot: "/var/www/html"
             f.fix[0].contains("Alias /.well-known/acme-challenge/ /var/www/html/"),
             "{}",
             f.fix[0]
+        );
+    }
+
+    /// The reasons a scenario's run is incomplete for a web server's configuration.
+    fn unread(s: &Scenario) -> Vec<String> {
+        let cx = s.context();
+        crate::diagnose::diagnose(cx.run, cx.target)
+            .incomplete_reasons
+            .into_iter()
+            .filter(|r| r.contains("configuration could not be read"))
+            .collect()
+    }
+
+    #[test]
+    fn an_nginx_configuration_that_cannot_be_read_is_incomplete_never_a_pass() {
+        // Debian's dump, with a site whose Lua block never ends.
+        let broken = format!(
+            "{DEBIAN}\n# configuration file /etc/nginx/conf.d/lua.conf:\nserver {{\n  listen 8080;\n  location / {{ content_by_lua_block {{ ngx.say(\"}}\")\n"
+        );
+        let s = with_site("shop.example.com").nginx_dump(&broken);
+        assert!(WebConfig.detect(&s.context()).is_empty());
+        let reasons = unread(&s);
+        assert_eq!(reasons.len(), 1, "{reasons:?}");
+        assert!(
+            reasons[0].starts_with("nginx's configuration could not be read (/usr/sbin/nginx -T: stopped at /etc/nginx/conf.d/lua.conf:3: ")
+                && reasons[0].ends_with("its server and location choice was not judged"),
+            "{}",
+            reasons[0]
+        );
+        // `nginx -T` itself failing while nginx holds the port.
+        let s = Scenario::dual_stack().nginx_unread(Unknown::TimedOut {
+            program: "/usr/sbin/nginx".into(),
+            after_ms: 5000,
+        });
+        let reasons = unread(&s);
+        assert!(
+            reasons.len() == 1 && reasons[0].contains("did not finish within 5 s"),
+            "{reasons:?}"
+        );
+        // Not on this host, or another program holds the port: nothing is said.
+        let s = with_site("shop.example.com")
+            .nginx_dump(&broken)
+            .not_on_host();
+        assert!(unread(&s).is_empty());
+        let mut caddy = crate::diagnose::testkit::listener("0.0.0.0", None);
+        if let Some(p) = &mut caddy.process {
+            p.name = "caddy".into();
+        }
+        let s = with_site("shop.example.com")
+            .nginx_dump(&broken)
+            .listeners(vec![caddy]);
+        assert!(unread(&s).is_empty());
+        // Hostile text in the dump's paths reaches no output raw.
+        let s = Scenario::dual_stack()
+            .nginx_dump("# configuration file /etc/nginx/\u{1b}[2J\u{202e}.conf:\nhttp {\n");
+        let reasons = unread(&s);
+        assert!(
+            reasons.len() == 1 && !reasons[0].contains(['\u{1b}', '\u{202e}']),
+            "{reasons:?}"
+        );
+    }
+
+    #[test]
+    fn an_apache_vhost_that_cannot_be_followed_is_incomplete_never_a_pass() {
+        let shop = "/etc/apache2/sites-enabled/shop.conf";
+        // The answering vhost's file was not read.
+        let s = Scenario::dual_stack()
+            .apache(DASH_S, &[])
+            .webroot("/var/www/html");
+        assert!(WebConfig.detect(&s.context()).is_empty());
+        let reasons = unread(&s);
+        assert!(
+            reasons.len() == 1
+                && reasons[0].starts_with("Apache's configuration could not be read (apache2ctl -S: stopped at /etc/apache2/sites-enabled/shop.conf:1: the file of the VirtualHost that answers was not read)"),
+            "{reasons:?}"
+        );
+        // Cut short before </VirtualHost>.
+        let cut = &SHOP[..SHOP.find("</VirtualHost>").unwrap()];
+        let s = Scenario::dual_stack()
+            .apache(DASH_S, &[(shop, cut)])
+            .webroot("/var/www/html");
+        let reasons = unread(&s);
+        assert!(
+            reasons.len() == 1
+                && reasons[0].contains("shop.conf:6: the file ends before </VirtualHost>"),
+            "{reasons:?}"
+        );
+        // Over the cap of directives in one vhost.
+        let huge = SHOP.replace("RewriteEngine on\n", &"Header set X-A b\n".repeat(10_001));
+        let s = Scenario::dual_stack()
+            .apache(DASH_S, &[(shop, &huge)])
+            .webroot("/var/www/html");
+        let reasons = unread(&s);
+        assert!(
+            reasons.len() == 1 && reasons[0].contains("(cap: 10000 directives per VirtualHost)"),
+            "{reasons:?}"
         );
     }
 
