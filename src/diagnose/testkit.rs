@@ -367,6 +367,7 @@ impl Scenario {
             next_try: crate::facts::NextTry::Unknown { why: "test".into() },
             server: None,
             pre_hook: None,
+            owner: None,
         };
         for t in &mut self.run.targets {
             t.certificate = Some(cert.clone());
