@@ -289,11 +289,16 @@ fn write_token(webroot: &Path, writer: Option<&AsWriter>) -> Result<TokenFile, T
         )),
         _ => TokenError::Webroot(format!("{}: {e}", webroot.display())),
     })?;
-    let permitted = |dir: &OwnedFd, shown: &Path| match writer {
+    let permitted = |dir: &OwnedFd, rel: &Path| match writer {
         Some(w) if !may_write(dir, w) => Err(TokenError::NotPermitted(format!(
             "uid {} may not write in {}",
             w.uid,
-            shown.display()
+            if rel.as_os_str().is_empty() {
+                webroot.to_path_buf()
+            } else {
+                webroot.join(rel)
+            }
+            .display()
         ))),
         _ => Ok(()),
     };
@@ -331,7 +336,7 @@ fn write_token(webroot: &Path, writer: Option<&AsWriter>) -> Result<TokenFile, T
                 },
                 at,
             )) => {
-                if let Err(e) = permitted(&parent, &webroot.join(&rel)) {
+                if let Err(e) = permitted(&parent, &rel) {
                     cleanup_created(&created);
                     return Err(e);
                 }
@@ -376,7 +381,7 @@ fn write_token(webroot: &Path, writer: Option<&AsWriter>) -> Result<TokenFile, T
         };
         parent = dir;
     }
-    if let Err(e) = permitted(&parent, &webroot.join(&rel)) {
+    if let Err(e) = permitted(&parent, &rel) {
         cleanup_created(&created);
         return Err(e);
     }
