@@ -213,8 +213,14 @@ fn networks(v: &Value) -> Vec<ContainerNetwork> {
 }
 
 fn daemon_settings(file: &str) -> Option<DaemonSettings> {
-    let text = fs::read_to_string(file).ok()?;
-    let v: Value = serde_json::from_str(&text).ok()?;
+    // A regular file only (a FIFO named by a command line must not block the run), capped.
+    let read = super::userfile::read(
+        Path::new(file),
+        super::userfile::Links::Followed,
+        super::userfile::CONFIG_CAP,
+    )
+    .ok()?;
+    let v: Value = serde_json::from_slice(&read.bytes).ok()?;
     Some(DaemonSettings {
         file: clean(file),
         ipv6: v["ipv6"].as_bool(),

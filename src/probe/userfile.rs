@@ -12,7 +12,7 @@
 
 use nix::errno::Errno;
 use nix::fcntl::{OFlag, open};
-use nix::sys::stat::{Mode, fstat};
+use nix::sys::stat::{FileStat, Mode, fstat};
 use std::fmt;
 use std::io::Read;
 use std::path::{Component, Path};
@@ -102,8 +102,9 @@ fn file_type_kind(t: std::fs::FileType) -> Option<&'static str> {
     }
 }
 
-/// Reads `path` if it is a regular file of at most `cap` bytes.
-pub fn read(path: &Path, links: Links, cap: u64) -> Result<UserFile, Skipped> {
+/// Opens `path` if it is a regular file: the descriptor, and its `fstat`, through which the
+/// caller reads what it will.
+pub fn open_regular(path: &Path, links: Links) -> Result<(std::fs::File, FileStat), Skipped> {
     let before = match links {
         Links::NotFollowed => std::fs::symlink_metadata(path),
         Links::Followed => std::fs::metadata(path),
@@ -134,12 +135,17 @@ pub fn read(path: &Path, links: Links, cap: u64) -> Result<UserFile, Skipped> {
     if let Some(what) = kind(st.st_mode) {
         return Err(Skipped::NotRegular(what));
     }
+    Ok((std::fs::File::from(fd), st))
+}
+
+/// Reads `path` if it is a regular file of at most `cap` bytes.
+pub fn read(path: &Path, links: Links, cap: u64) -> Result<UserFile, Skipped> {
+    let (file, st) = open_regular(path, links)?;
     if u64::try_from(st.st_size).unwrap_or(u64::MAX) > cap {
         return Err(Skipped::TooLarge { cap });
     }
     let mut bytes = Vec::new();
-    std::fs::File::from(fd)
-        .take(cap + 1)
+    file.take(cap + 1)
         .read_to_end(&mut bytes)
         .map_err(Skipped::Io)?;
     if bytes.len() as u64 > cap {
