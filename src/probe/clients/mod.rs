@@ -191,8 +191,7 @@ impl Fs {
     /// A certificate file's expiry and names. Links are followed (certbot's `live/` is made of
     /// them); nothing of the file but a parsed certificate's dates and names is ever shown.
     pub fn certificate(&mut self, path: &Path) -> Result<cert::CertInfo, Unknown> {
-        if std::fs::symlink_metadata(path).is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound)
-        {
+        if std::fs::metadata(path).is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound) {
             return Err(Unknown::failed(format!("{} does not exist", show(path))));
         }
         let file = self
