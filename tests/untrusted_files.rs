@@ -348,6 +348,43 @@ fn a_users_conf_gets_no_token_where_that_user_could_not_write() {
     ] {
         assert!(run.stdout.contains(name), "{name}:\n{}", run.stdout);
     }
+
+    // Each such name's diagnosis says, as information, that it had no real token, and why.
+    let run = acme_doctor(&args(&root, &["--json"]));
+    let reports = run.json();
+    let reports = reports.as_array().expect("one object per name");
+    for (name, why) in [
+        ("foreign.example.test", "its configuration is not trusted"),
+        ("own-rootonly.example.test", "uid 65534 may not"),
+        ("own-etc.example.test", "uid 65534 may not"),
+    ] {
+        let r = reports
+            .iter()
+            .find(|r| r["target"]["domain"] == name)
+            .unwrap_or_else(|| panic!("{name} not diagnosed"));
+        common::contract::parse(&r.to_string());
+        let f = r["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["code"] == "token-not-written")
+            .unwrap_or_else(|| panic!("{name}: no token-not-written in {r}"));
+        assert_eq!(f["severity"], "info");
+        assert!(f["detail"].as_str().unwrap().contains(why), "{name}: {f}");
+    }
+    let ok = reports
+        .iter()
+        .find(|r| r["target"]["domain"] == "ok.example.test")
+        .unwrap();
+    assert!(
+        !ok["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["code"] == "token-not-written"),
+        "{ok}"
+    );
+    assert_eq!((mtime(&rootonly), mtime(&etc)), before);
 }
 
 /// `--webroot` says what stands in its way, in its own words, and follows an absolute symlink

@@ -325,7 +325,7 @@ fn tokens_for_targets(
     type Made = (
         std::path::PathBuf,
         Result<Option<probe::token::Writer>, String>,
-        Option<probe::token::TokenFile>,
+        Result<probe::token::TokenFile, String>,
     );
     let mut made: Vec<Made> = Vec::new();
     let mut warnings = Vec::new();
@@ -367,33 +367,33 @@ fn tokens_for_targets(
                     }
                     .map_err(|e| format!("{e}{by}"))
                 });
-                let token = match written {
-                    Ok(t) => Some(t),
-                    Err(why) => {
-                        let message = crate::sanitize::line(
-                            &format!(
-                                "webroot {}: {why}; its names are checked without the real token",
-                                dir.display()
-                            ),
-                            1000,
-                        );
-                        eprintln!("acme-doctor: warning: {message}");
-                        if let Some(c) = cert {
-                            warnings.push(ConfigWarning {
-                                file: c.config.clone(),
-                                line: c.line,
-                                message,
-                            });
-                        }
-                        None
+                let written = written.map_err(|why| {
+                    let why =
+                        crate::sanitize::line(&format!("webroot {}: {why}", dir.display()), 1000);
+                    eprintln!(
+                        "acme-doctor: warning: {why}; its names are checked without the real token"
+                    );
+                    if let Some(c) = cert {
+                        warnings.push(ConfigWarning {
+                            file: c.config.clone(),
+                            line: c.line,
+                            message: format!("{why}; its names are checked without the real token"),
+                        });
                     }
-                };
-                made.push((dir, writer, token));
+                    why
+                });
+                made.push((dir, writer, written));
                 made.len() - 1
             }
         };
-        if let Some(t) = &made[index].2 {
-            spec.expect_body = Some(t.content().to_string());
+        match &made[index].2 {
+            Ok(t) => spec.expect_body = Some(t.content().to_string()),
+            // Said again in this name's diagnosis (`token-not-written`).
+            Err(why) => {
+                if let Some(c) = spec.certificate.as_mut() {
+                    c.token_not_written = Some(why.clone());
+                }
+            }
         }
     }
     if let Some(clients) = clients {
@@ -403,7 +403,8 @@ fn tokens_for_targets(
             }
         }
     }
-    let tokens: Vec<probe::token::TokenFile> = made.into_iter().filter_map(|(_, _, t)| t).collect();
+    let tokens: Vec<probe::token::TokenFile> =
+        made.into_iter().filter_map(|(_, _, t)| t.ok()).collect();
     let registration =
         (!tokens.is_empty()).then(|| signals::on_interrupt(probe::token::remove_all));
     (tokens, registration)

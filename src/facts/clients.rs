@@ -158,6 +158,11 @@ pub struct ManagedCert {
     /// (facts from before it was recorded): then no token is written for it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub owner: Option<ConfigOwner>,
+    /// Why no real token was written for this name's webroot under `--all` (the configuration
+    /// is not trusted, or its owner may not write there): the name was checked with a random
+    /// token instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_not_written: Option<String>,
 }
 
 /// The owner of a client's configuration file, from the `fstat` of the descriptor it was read

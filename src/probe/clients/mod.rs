@@ -403,6 +403,7 @@ pub fn plan(
         server: None,
         pre_hook: None,
         owner: None,
+        token_not_written: None,
     }
 }
 
