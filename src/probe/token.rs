@@ -205,11 +205,7 @@ pub fn create_as(webroot: &Path, writer: &Writer) -> Result<TokenFile, TokenErro
         // Root writes as root; a user's run has no more rights than that user.
         return create(webroot);
     }
-    let as_writer = AsWriter {
-        uid: writer.uid,
-        gid: writer.gid,
-        groups: groups_of(writer),
-    };
+    let as_writer = as_writer(writer);
     let webroot = webroot.to_path_buf();
     let thread = std::thread::Builder::new()
         .name("token-writer".into())
@@ -241,18 +237,28 @@ struct AsWriter {
     groups: Vec<u32>,
 }
 
-/// The writer's primary and supplementary groups, from the user database; only the primary
-/// one when the uid has no entry.
-fn groups_of(writer: &Writer) -> Vec<u32> {
-    let gid = Gid::from_raw(writer.gid);
-    let mut groups = vec![writer.gid];
-    if let Ok(Some(user)) = User::from_uid(Uid::from_raw(writer.uid))
-        && let Ok(name) = std::ffi::CString::new(user.name)
-        && let Ok(list) = getgrouplist(&name, gid)
-    {
-        groups.extend(list.into_iter().map(|g| g.as_raw()));
+/// The writer with its groups as the user database has them: its primary group and every
+/// group it is a member of now. A uid without an entry has only the file's group, which its
+/// owner had to be a member of to give it.
+fn as_writer(writer: &Writer) -> AsWriter {
+    if let Ok(Some(user)) = User::from_uid(Uid::from_raw(writer.uid)) {
+        let mut groups = vec![user.gid.as_raw()];
+        if let Ok(name) = std::ffi::CString::new(user.name)
+            && let Ok(list) = getgrouplist(&name, user.gid)
+        {
+            groups.extend(list.into_iter().map(|g| g.as_raw()));
+        }
+        return AsWriter {
+            uid: writer.uid,
+            gid: user.gid.as_raw(),
+            groups,
+        };
     }
-    groups
+    AsWriter {
+        uid: writer.uid,
+        gid: writer.gid,
+        groups: vec![writer.gid],
+    }
 }
 
 /// Whether `writer` may create entries in the directory `dir` by its mode bits (owner, else
