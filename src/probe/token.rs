@@ -745,6 +745,16 @@ mod tests {
     }
 
     #[test]
+    fn a_symlink_loop_is_named_as_a_loop() {
+        let root = scratch("loop");
+        std::os::unix::fs::symlink(".well-known", root.join(".well-known")).unwrap();
+        let err = create(&root).unwrap_err();
+        assert!(matches!(err, TokenError::Symlink { .. }), "{err:?}");
+        assert!(!err.to_string().contains("outside"), "{err}");
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
     fn an_absolute_symlink_out_of_the_webroot_names_its_target() {
         let root = scratch("absolute-out");
         let outside = scratch("absolute-out-there");
