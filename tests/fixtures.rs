@@ -326,6 +326,14 @@ const CASES: &[Case] = &[
         incomplete: true,
         findings: &[],
     },
+    // The healthy docker host, the name's certificate an acme.sh conf of uid 1000 whose webroot
+    // that user may not write: no real token, said as information.
+    Case {
+        fixture: "derived-token-not-written-host",
+        verdict: Pass,
+        incomplete: true,
+        findings: &[i("token-not-written", ANY, None)],
+    },
     Case {
         fixture: "docker-userland_proxy_off_publishes_ipv4_only-host",
         verdict: Fail,

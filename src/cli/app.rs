@@ -65,7 +65,7 @@ pub fn run(args: Args, invocation: String) -> Result<Exit, ToolError> {
         }
     }
     // Held until the run is rendered: dropping them removes the token files.
-    let _tokens = tokens_for_targets(&mut config);
+    let _tokens = tokens_for_targets(&mut config, clients.as_mut());
     // `--ndjson` prints each name as soon as it is diagnosed, in completion order; `index`
     // gives the input order back.
     let streaming = config.output == Output::Ndjson && config.from_facts.is_empty();
@@ -311,12 +311,24 @@ fn under_root(root: &std::path::Path, config: &str, path: &str) -> std::path::Pa
 /// The real token round trip per certificate under `--all`: one token file in each distinct
 /// webroot the ACME clients name, whose content becomes the body its targets must serve. The
 /// files live as long as the returned guards (removed when they drop, and by the registered
-/// cleanup on Ctrl-C or SIGTERM). A webroot that cannot take a file (missing, read-only, a
-/// symlink out of it) is a warning: that name is then checked without the round trip.
+/// cleanup on Ctrl-C or SIGTERM). A token is written with the permissions of the owner of the
+/// configuration that names the webroot (`probe::token::create_as`), and never for a
+/// configuration that is not trusted (`probe::userfile::trust`). A webroot that cannot take a
+/// file (not trusted, missing, read-only, not the owner's to write, a symlink out of it) is a
+/// warning naming the configuration, also kept in the listing's warnings: that name is then
+/// checked without the round trip.
 fn tokens_for_targets(
     config: &mut Config,
+    clients: Option<&mut ClientsFacts>,
 ) -> (Vec<probe::token::TokenFile>, Option<signals::Registration>) {
-    let mut made: Vec<(std::path::PathBuf, Option<probe::token::TokenFile>)> = Vec::new();
+    // One attempt per webroot and writer; a failed one is remembered too, so it warns once.
+    type Made = (
+        std::path::PathBuf,
+        Result<Option<probe::token::Writer>, String>,
+        Result<probe::token::TokenFile, String>,
+    );
+    let mut made: Vec<Made> = Vec::new();
+    let mut warnings = Vec::new();
     for spec in &mut config.specs {
         let Some(dir) = spec.webroot.clone() else {
             continue;
@@ -324,34 +336,75 @@ fn tokens_for_targets(
         if spec.method != crate::facts::Method::Http01 || spec.expect_body.is_some() {
             continue;
         }
-        let index = match made.iter().position(|(d, _)| *d == dir) {
+        let cert = spec.certificate.as_ref();
+        let writer = match cert.and_then(|c| c.owner.as_ref()) {
+            Some(o) if o.untrusted.is_none() => Ok(Some(probe::token::Writer {
+                uid: o.uid,
+                gid: o.gid,
+            })),
+            Some(o) => Err(format!(
+                "not written: its configuration is not trusted ({})",
+                o.untrusted.as_deref().unwrap_or_default()
+            )),
+            None if cert.is_some() => {
+                Err("not written: the owner of its configuration is unknown".to_string())
+            }
+            None => Ok(None),
+        };
+        let index = match made.iter().position(|(d, w, _)| *d == dir && *w == writer) {
             Some(i) => i,
             None => {
-                let token = match probe::token::create(&dir) {
-                    Ok(t) => Some(t),
-                    Err(e) => {
-                        eprintln!(
-                            "acme-doctor: warning: {}",
-                            crate::sanitize::line(
-                                &format!(
-                                    "webroot {}: {e}; its names are checked without the real token",
-                                    dir.display()
-                                ),
-                                1000
-                            )
-                        );
-                        None
+                let written = writer.clone().and_then(|w| {
+                    let by = match &w {
+                        Some(w) if w.uid != 0 => {
+                            format!(" (as uid {}, the owner of its configuration)", w.uid)
+                        }
+                        _ => String::new(),
+                    };
+                    match &w {
+                        Some(w) => probe::token::create_as(&dir, w),
+                        None => probe::token::create(&dir),
                     }
-                };
-                made.push((dir, token));
+                    .map_err(|e| format!("{e}{by}"))
+                });
+                let written = written.map_err(|why| {
+                    let why =
+                        crate::sanitize::line(&format!("webroot {}: {why}", dir.display()), 1000);
+                    eprintln!(
+                        "acme-doctor: warning: {why}; its names are checked without the real token"
+                    );
+                    if let Some(c) = cert {
+                        warnings.push(ConfigWarning {
+                            file: c.config.clone(),
+                            line: c.line,
+                            message: format!("{why}; its names are checked without the real token"),
+                        });
+                    }
+                    why
+                });
+                made.push((dir, writer, written));
                 made.len() - 1
             }
         };
-        if let Some(t) = &made[index].1 {
-            spec.expect_body = Some(t.content().to_string());
+        match &made[index].2 {
+            Ok(t) => spec.expect_body = Some(t.content().to_string()),
+            // Said again in this name's diagnosis (`token-not-written`).
+            Err(why) => {
+                if let Some(c) = spec.certificate.as_mut() {
+                    c.token_not_written = Some(why.clone());
+                }
+            }
         }
     }
-    let tokens: Vec<probe::token::TokenFile> = made.into_iter().filter_map(|(_, t)| t).collect();
+    if let Some(clients) = clients {
+        for w in warnings {
+            if !clients.warnings.contains(&w) {
+                clients.warnings.push(w);
+            }
+        }
+    }
+    let tokens: Vec<probe::token::TokenFile> =
+        made.into_iter().filter_map(|(_, _, t)| t.ok()).collect();
     let registration =
         (!tokens.is_empty()).then(|| signals::on_interrupt(probe::token::remove_all));
     (tokens, registration)

@@ -248,6 +248,7 @@ pub fn priority(code: Code) -> u8 {
         Code::ChallengeWrongContent => 59,
         Code::HttpOnHttpsPort => 63,
         Code::SlowFallback => 64,
+        Code::TokenNotWritten => 95,
     }
 }
 

@@ -98,6 +98,7 @@ codes! {
     WafBlocks => "waf-blocks",
     HttpOnHttpsPort => "http-on-https-port",
     SlowFallback => "slow-fallback",
+    TokenNotWritten => "token-not-written",
 }
 
 impl fmt::Display for Code {

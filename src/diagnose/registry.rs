@@ -30,6 +30,7 @@ pub const REGISTRY: &[CheckDef] = &[
     http01::webconf::CHECK,
     http01::answer::CHECK,
     http01::path::CHECK,
+    http01::token::CHECK,
     checks::caa::CHECK,
 ];
 

@@ -367,9 +367,21 @@ impl Scenario {
             next_try: crate::facts::NextTry::Unknown { why: "test".into() },
             server: None,
             pre_hook: None,
+            owner: None,
+            token_not_written: None,
         };
         for t in &mut self.run.targets {
             t.certificate = Some(cert.clone());
+        }
+        self
+    }
+
+    /// Why `--all` wrote no real token for the name's certificate (after [`Self::certificate`]).
+    pub fn token_not_written(mut self, why: &str) -> Scenario {
+        for t in &mut self.run.targets {
+            if let Some(c) = t.certificate.as_mut() {
+                c.token_not_written = Some(why.into());
+            }
         }
         self
     }

@@ -153,6 +153,27 @@ pub struct ManagedCert {
     /// one that stops the web server for a standalone run.
     #[serde(default)]
     pub pre_hook: Option<String>,
+    /// Who the configuration file belongs to: a token for its webroot is written with that
+    /// owner's permissions, or not at all when the file is not trusted. None when unknown
+    /// (facts from before it was recorded): then no token is written for it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<ConfigOwner>,
+    /// Why no real token was written for this name's webroot under `--all` (the configuration
+    /// is not trusted, or its owner may not write there): the name was checked with a random
+    /// token instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_not_written: Option<String>,
+}
+
+/// The owner of a client's configuration file, from the `fstat` of the descriptor it was read
+/// through, and why it is not trusted when it is not (`probe::userfile::trust` has the rule).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigOwner {
+    pub uid: u32,
+    pub gid: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub untrusted: Option<String>,
 }
 
 impl ManagedCert {

@@ -14,8 +14,8 @@ mod clients;
 mod migrate;
 
 pub use clients::{
-    AcmeClient, Challenge, ClientsFacts, ConfigWarning, ManagedCert, Moment, NameWebroot, NextTry,
-    UnreadablePath,
+    AcmeClient, Challenge, ClientsFacts, ConfigOwner, ConfigWarning, ManagedCert, Moment,
+    NameWebroot, NextTry, UnreadablePath,
 };
 
 pub use crate::domain::DomainName;

@@ -213,8 +213,14 @@ fn networks(v: &Value) -> Vec<ContainerNetwork> {
 }
 
 fn daemon_settings(file: &str) -> Option<DaemonSettings> {
-    let text = fs::read_to_string(file).ok()?;
-    let v: Value = serde_json::from_str(&text).ok()?;
+    // A regular file only (a FIFO named by a command line must not block the run), capped.
+    let read = super::userfile::read(
+        Path::new(file),
+        super::userfile::Links::Followed,
+        super::userfile::CONFIG_CAP,
+    )
+    .ok()?;
+    let v: Value = serde_json::from_slice(&read.bytes).ok()?;
     Some(DaemonSettings {
         file: clean(file),
         ipv6: v["ipv6"].as_bool(),
@@ -413,6 +419,20 @@ fn dechunk(mut body: &[u8]) -> Result<Vec<u8>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn daemon_json_is_read_only_from_a_regular_file() {
+        let t = crate::probe::clients::testdir::TempTree::new("daemon-json");
+        let file = t.write("daemon.json", r#"{"ipv6": true, "userland-proxy": false}"#);
+        let read = daemon_settings(&file.to_string_lossy()).unwrap();
+        assert_eq!(
+            (read.ipv6, read.ip6tables, read.userland_proxy),
+            (Some(true), None, Some(false))
+        );
+        let fifo = t.path().join("fifo.json");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o644)).unwrap();
+        assert!(daemon_settings(&fifo.to_string_lossy()).is_none());
+    }
 
     /// `GET /containers/json` of Docker 20.10.24 in the lab: `docker run -d -p 80:80`.
     const PS: &str = r#"[{"Id":"e0983d0d6d8f06c22152fd6223dffe85e5a28060de94422a1180f44314da8bf6","Names":["/web"],"Image":"bb:1","Command":"/bin/busybox httpd -f -p 80","Ports":[{"IP":"0.0.0.0","PrivatePort":80,"PublicPort":80,"Type":"tcp"},{"IP":"::","PrivatePort":80,"PublicPort":80,"Type":"tcp"}],"State":"running","HostConfig":{"NetworkMode":"default"},"NetworkSettings":{"Networks":{"bridge":{"Gateway":"192.0.2.129","IPAddress":"192.0.2.130","IPPrefixLen":25,"IPv6Gateway":"","GlobalIPv6Address":"","GlobalIPv6PrefixLen":0}}}}]"#;

@@ -15,6 +15,7 @@ pub mod http;
 pub mod http01;
 pub mod tcp;
 pub mod token;
+pub mod userfile;
 pub mod vantage;
 pub mod webconf;
 

@@ -45,11 +45,20 @@ impl WebSystem for System {
     }
 
     fn read(&self, path: &str, cap: u64) -> Result<String, Unknown> {
+        use super::userfile::{Links, Skipped, open_regular};
         use std::io::Read;
         let mut text = Vec::new();
-        std::fs::File::open(path)
+        // Links are followed (sites-enabled/ is made of them), but a FIFO or a device named
+        // as a configuration file is never opened.
+        let opened = match open_regular(std::path::Path::new(path), Links::Followed) {
+            Ok((file, _)) => Ok(file),
+            Err(Skipped::Missing) => Err(std::io::ErrorKind::NotFound.into()),
+            Err(Skipped::Io(e)) => Err(e),
+            Err(skipped) => return Err(Unknown::failed(format!("{path}: {skipped}"))),
+        };
+        opened
             .and_then(|f| f.take(cap).read_to_end(&mut text))
-            .map_err(|e| match e.kind() {
+            .map_err(|e: std::io::Error| match e.kind() {
                 std::io::ErrorKind::NotFound => Unknown::failed(format!("{path} does not exist")),
                 std::io::ErrorKind::PermissionDenied => Unknown::PermissionDenied {
                     program: path.to_string(),
@@ -279,6 +288,23 @@ mod tests {
     use super::*;
     use crate::facts::{Family, Process};
     use std::collections::HashMap;
+
+    #[test]
+    fn a_fifo_named_as_a_config_file_is_refused_without_blocking() {
+        let t = crate::probe::clients::testdir::TempTree::new("webconf-fifo");
+        let fifo = t.path().join("site.conf");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o644)).unwrap();
+        let link = t.path().join("enabled.conf");
+        let real = t.write("real.conf", "server {}\n");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        let err = System.read(&fifo.to_string_lossy(), FILE_CAP).unwrap_err();
+        assert!(err.to_string().contains("a FIFO"), "{err}");
+        // Links are followed, as sites-enabled/ needs.
+        assert_eq!(
+            System.read(&link.to_string_lossy(), FILE_CAP).unwrap(),
+            "server {}\n"
+        );
+    }
 
     /// A scripted system: commands and their output, files, processes.
     #[derive(Default)]

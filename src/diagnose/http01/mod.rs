@@ -5,6 +5,7 @@
 pub mod answer;
 pub mod front;
 pub mod path;
+pub mod token;
 pub mod webconf;
 pub mod who;
 pub mod wildcard;

@@ -49,7 +49,8 @@ pub fn parse_file(fs: &mut Fs, path: &Path, text: &str) {
             {
                 vars.push((k.to_string(), value(v), line));
             }
-            _ => fs.warn(path, Some(line), format!("not `NAME='value'`: {t:?}")),
+            // The line is named, never quoted: it may come from a file its owner cannot read.
+            _ => fs.warn(path, Some(line), "not `NAME='value'`"),
         }
     }
     let get = |k: &str| vars.iter().rev().find(|(key, _, _)| key == k);
@@ -294,10 +295,10 @@ Le_NextRenewTime='1793534400'
         let w: Vec<String> = facts.warnings.iter().map(|w| w.to_string()).collect();
         assert!(
             w.iter()
-                .any(|w| w
-                    .ends_with("solo.example.test.conf:5: not `NAME='value'`: \"broken line\"")),
+                .any(|w| w.ends_with("solo.example.test.conf:5: not `NAME='value'`")),
             "{w:?}"
         );
+        assert!(!w.iter().any(|w| w.contains("broken line")), "{w:?}");
         // No certificate file: the expiry is unknown and says why.
         assert!(
             matches!(&solo.expiry, Probed::Unknown(u) if u.to_string().contains("does not exist"))

@@ -116,7 +116,7 @@ fn parse_json(fs: &mut Fs, path: &Path, text: &str, commands: &[Command]) {
             fs.warn(
                 path,
                 u32::try_from(e.line()).ok(),
-                format!("not lego's certificate JSON: {e}"),
+                format!("not lego's certificate JSON: {}", super::json_error(&e)),
             );
             return;
         }

@@ -12,10 +12,12 @@ pub mod certbot;
 pub mod lego;
 pub mod traefik;
 
+use super::userfile::{self, Links, Skipped, Trust, UserFile};
 use crate::facts::{
-    ClientsFacts, ConfigWarning, ManagedCert, Moment, NextTry, Probed, Unknown, UnreadablePath,
+    ClientsFacts, ConfigOwner, ConfigWarning, ManagedCert, Moment, NextTry, Probed, Unknown,
+    UnreadablePath,
 };
-use std::io::Read;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 /// Where to look.
@@ -29,9 +31,8 @@ pub struct Discover {
     pub defaults: bool,
 }
 
-/// Bytes read from one file at most: a renewal conf is under 2 KB, an acme.json with a few
-/// hundred certificates a few MB.
-pub const FILE_CAP: u64 = 16 * 1024 * 1024;
+/// Bytes read from one configuration file at most (certificates: [`userfile::CERTIFICATE_CAP`]).
+pub const FILE_CAP: u64 = userfile::CONFIG_CAP;
 /// Files opened at most, however many a directory holds.
 pub const FILES_CAP: usize = 4096;
 
@@ -41,6 +42,8 @@ pub struct Fs {
     pub root: PathBuf,
     opened: usize,
     pub facts: ClientsFacts,
+    /// Each configuration read, as [`show`] names it, and its owner.
+    owners: HashMap<String, ConfigOwner>,
 }
 
 impl Fs {
@@ -49,6 +52,7 @@ impl Fs {
             root: root.to_path_buf(),
             opened: 0,
             facts: ClientsFacts::default(),
+            owners: HashMap::new(),
         }
     }
 
@@ -83,33 +87,48 @@ impl Fs {
             .map(|b| String::from_utf8_lossy(&b).into_owned())
     }
 
+    /// A configuration file's bytes, read as [`userfile`] reads a user's file (a symlink, FIFO
+    /// or device is skipped with a warning), its owner recorded for [`ManagedCert::owner`].
     pub fn read_bytes(&mut self, path: &Path) -> Option<Vec<u8>> {
+        let file = self.read_user_file(path, Links::NotFollowed, FILE_CAP)?;
+        let owner = match userfile::trust(path, &self.root, &file) {
+            Trust::Owner { uid, gid } => ConfigOwner {
+                uid,
+                gid,
+                untrusted: None,
+            },
+            Trust::Untrusted(why) => {
+                self.warn(
+                    path,
+                    None,
+                    format!("not trusted: {why}; its certificates are listed, but no token is written for them"),
+                );
+                ConfigOwner {
+                    uid: file.uid,
+                    gid: file.gid,
+                    untrusted: Some(why),
+                }
+            }
+        };
+        self.owners.insert(show(path), owner);
+        Some(file.bytes)
+    }
+
+    fn read_user_file(&mut self, path: &Path, links: Links, cap: u64) -> Option<UserFile> {
         if self.opened >= FILES_CAP {
             self.facts.truncated = true;
             return None;
         }
         self.opened += 1;
-        let file = match std::fs::File::open(path) {
-            Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
-            Err(e) => {
+        match userfile::read(path, links, cap) {
+            Ok(file) => Some(file),
+            Err(Skipped::Missing) => None,
+            Err(Skipped::Io(e)) => {
                 self.unreadable(path, &e);
-                return None;
-            }
-        };
-        let mut bytes = Vec::new();
-        match file.take(FILE_CAP + 1).read_to_end(&mut bytes) {
-            Ok(_) if bytes.len() as u64 > FILE_CAP => {
-                self.warn(
-                    path,
-                    None,
-                    format!("larger than {FILE_CAP} bytes; not read"),
-                );
                 None
             }
-            Ok(_) => Some(bytes),
-            Err(e) => {
-                self.unreadable(path, &e);
+            Err(skipped) => {
+                self.warn(path, None, skipped.to_string());
                 None
             }
         }
@@ -169,19 +188,28 @@ impl Fs {
         });
     }
 
-    /// A certificate file's expiry and names.
+    /// A certificate file's expiry and names. Links are followed (certbot's `live/` is made of
+    /// them); nothing of the file but a parsed certificate's dates and names is ever shown.
     pub fn certificate(&mut self, path: &Path) -> Result<cert::CertInfo, Unknown> {
-        match std::fs::metadata(path) {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(Unknown::failed(format!("{} does not exist", show(path))));
-            }
-            _ => {}
+        if std::fs::metadata(path).is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound) {
+            return Err(Unknown::failed(format!("{} does not exist", show(path))));
         }
-        let bytes = self
-            .read_bytes(path)
+        let file = self
+            .read_user_file(path, Links::Followed, userfile::CERTIFICATE_CAP)
             .ok_or_else(|| Unknown::failed(format!("{} could not be read", show(path))))?;
-        cert::read(&bytes).map_err(|e| Unknown::failed(format!("{}: {e}", show(path))))
+        cert::read(&file.bytes).map_err(|e| Unknown::failed(format!("{}: {e}", show(path))))
     }
+}
+
+/// A JSON error in words that quote nothing of the file (serde's own can quote a value).
+pub fn json_error(e: &serde_json::Error) -> String {
+    let what = match e.classify() {
+        serde_json::error::Category::Io => "a read error",
+        serde_json::error::Category::Syntax => "a syntax error",
+        serde_json::error::Category::Data => "an unexpected value",
+        serde_json::error::Category::Eof => "the file ends too early",
+    };
+    format!("{what} at column {}", e.column())
 }
 
 /// A path as facts show it.
@@ -203,8 +231,9 @@ pub fn discover(opts: &Discover) -> ClientsFacts {
     }
     for path in &opts.extra {
         if path.is_dir() {
+            // Everything but subdirectories, so a FIFO or a link there is named as skipped.
             for file in fs.list(path) {
-                if file.is_file() {
+                if !std::fs::symlink_metadata(&file).is_ok_and(|m| m.is_dir()) {
                     by_content(&mut fs, &file, false);
                 }
             }
@@ -217,6 +246,9 @@ pub fn discover(opts: &Discover) -> ClientsFacts {
     fs.facts
         .certificates
         .retain(|c| seen.insert((c.client, c.config.clone(), c.name.clone())));
+    for cert in &mut fs.facts.certificates {
+        cert.owner = fs.owners.get(&cert.config).cloned();
+    }
     fs.facts
 }
 
@@ -370,6 +402,8 @@ pub fn plan(
         },
         server: None,
         pre_hook: None,
+        owner: None,
+        token_not_written: None,
     }
 }
 

@@ -179,7 +179,7 @@ pub fn parse_acme_json(fs: &mut Fs, path: &Path, text: &str, config: Option<(&Pa
             fs.warn(
                 path,
                 u32::try_from(e.line()).ok(),
-                format!("not Traefik's acme.json: {e}"),
+                format!("not Traefik's acme.json: {}", super::json_error(&e)),
             );
             return;
         }
