@@ -41,6 +41,11 @@ pub fn run(args: Args, invocation: String) -> Result<Exit, ToolError> {
         return Ok(Exit::Pass);
     }
     let mut config = validate(args, invocation)?;
+    // A probing run may write token files: Ctrl-C must find its handler in place before the
+    // first one exists, or the default action would end the process and leave it behind.
+    if config.from_facts.is_empty() {
+        signals::install();
+    }
     // The ACME clients' configurations: read once, cheaply, for the host facts (a standalone
     // client changes what an empty port 80 means) and, under `--all`, for the names to check.
     let clients = config.from_facts.is_empty().then(|| {

@@ -8,9 +8,12 @@
 //! path, after the thing was removed) unregisters it. [`run_cleanups`] runs what is still
 //! registered, once.
 //!
-//! The handlers are tokio's (signal-hook-registry underneath): installed by the first
-//! [`interrupted`] call, they replace the default action (terminate) for the rest of the
-//! process, so the cleanup always gets its turn.
+//! The handlers are tokio's (signal-hook-registry underneath). [`install`] puts them in place
+//! before the run writes anything into the world (a token file): a signal that arrives before
+//! the probes start waiting is kept and stops them as soon as they do, so no window is left in
+//! which the default action (terminate) would skip the cleanup. Once installed they replace that
+//! default for the rest of the process. Where [`install`] could not run (no thread to spare),
+//! the first [`interrupted`] call installs them instead.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -69,10 +72,92 @@ pub fn run_cleanups() {
     }
 }
 
-/// Resolves when SIGINT or SIGTERM arrives. Where the handlers cannot be installed it never
-/// resolves (the signals then keep their default action).
+/// The first signal seen by the handlers [`install`] put in place: 0 none yet, else a
+/// [`Stop`] as `1 + index`.
+static SEEN: std::sync::OnceLock<tokio::sync::watch::Sender<u8>> = std::sync::OnceLock::new();
+
+/// Installs the SIGINT and SIGTERM handlers now, on a thread of their own with its own small
+/// runtime, and returns once they are in place (`true`), or `false` if they could not be
+/// (then [`interrupted`] installs them when first polled, as before). Call it before anything
+/// that a signal must not leave behind is made. Installing twice is harmless.
+pub fn install() -> bool {
+    use tokio::signal::unix::{SignalKind, signal};
+    if SEEN.get().is_some() {
+        return true;
+    }
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel::<bool>();
+    let spawned = std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            let runtime = quietly(|| {
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_io()
+                    .build()
+            });
+            let Some(Ok(runtime)) = runtime else {
+                let _ = ready_tx.send(false);
+                return;
+            };
+            runtime.block_on(async move {
+                let handlers = quietly(|| {
+                    (
+                        signal(SignalKind::interrupt()),
+                        signal(SignalKind::terminate()),
+                    )
+                });
+                let Some((Ok(mut int), Ok(mut term))) = handlers else {
+                    let _ = ready_tx.send(false);
+                    return;
+                };
+                let (seen, _) = tokio::sync::watch::channel(0u8);
+                let seen = SEEN.get_or_init(|| seen);
+                let _ = ready_tx.send(true);
+                // Later signals are taken too (and ignored): a second Ctrl-C must not kill
+                // the process in the middle of its cleanup.
+                loop {
+                    let stop = tokio::select! {
+                        _ = int.recv() => Stop::Interrupt,
+                        _ = term.recv() => Stop::Terminate,
+                    };
+                    seen.send_if_modified(|v| {
+                        let first = *v == 0;
+                        if first {
+                            *v = stop.code();
+                        }
+                        first
+                    });
+                }
+            });
+        });
+    spawned.is_ok()
+        && ready_rx
+            .recv_timeout(std::time::Duration::from_secs(5))
+            .unwrap_or(false)
+}
+
+impl Stop {
+    fn code(self) -> u8 {
+        match self {
+            Stop::Interrupt => 1,
+            Stop::Terminate => 2,
+        }
+    }
+}
+
+/// Resolves when SIGINT or SIGTERM arrives, at once if one arrived since [`install`]. Where
+/// the handlers cannot be installed it never resolves (the signals then keep their default
+/// action).
 pub async fn interrupted() -> Stop {
     use tokio::signal::unix::{SignalKind, signal};
+    if let Some(seen) = SEEN.get() {
+        let mut watch = seen.subscribe();
+        return match watch.wait_for(|v| *v != 0).await.map(|v| *v) {
+            Ok(1) => Stop::Interrupt,
+            Ok(_) => Stop::Terminate,
+            // The sender lives in a static: it is never dropped.
+            Err(_) => std::future::pending().await,
+        };
+    }
     let handlers = quietly(|| {
         (
             signal(SignalKind::interrupt()),
