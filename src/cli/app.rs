@@ -9,10 +9,11 @@ use super::signals;
 use crate::config::{Config, FailOn, Output, TargetSpec};
 use crate::diagnose::{self, Diagnosis, Verdict};
 use crate::exit::Exit;
-use crate::facts::{Challenge, ClientsFacts, ConfigWarning};
+use crate::facts::{Challenge, ClientsFacts, ConfigWarning, NameWebroot};
 use crate::facts::{RunFacts, TargetFacts};
 use crate::probe::{self, System};
 use crate::render::{self, Outcome, Palette, json};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 pub fn run(args: Args, invocation: String) -> Result<Exit, ToolError> {
@@ -71,6 +72,8 @@ pub fn run(args: Args, invocation: String) -> Result<Exit, ToolError> {
     let streaming = config.output == Output::Ndjson && config.from_facts.is_empty();
     // A streamed name is not kept (unless for --save-facts): its exit status is kept instead.
     let streamed_exit = std::sync::Mutex::new(Exit::Pass);
+    // The host record goes out once, before the first name.
+    let host_printed = std::sync::Once::new();
     let print_one = |run: &RunFacts, index: usize, target: &TargetFacts| {
         let outcome = Outcome {
             run,
@@ -78,7 +81,8 @@ pub fn run(args: Args, invocation: String) -> Result<Exit, ToolError> {
             diagnosis: diagnose::diagnose(run, target),
             index,
         };
-        print_stdout(&json::render_ndjson(std::slice::from_ref(&outcome)));
+        host_printed.call_once(|| print_stdout(&json::render_host_record(&run.host)));
+        print_stdout(&json::render_ndjson_result(&outcome));
         let mut worst = streamed_exit
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -102,6 +106,10 @@ pub fn run(args: Args, invocation: String) -> Result<Exit, ToolError> {
             join_runs(loaded)
         }
     };
+    // A streamed run that no name finished still says which host it looked at.
+    if let (true, Some(run)) = (streaming, runs.first()) {
+        host_printed.call_once(|| print_stdout(&json::render_host_record(&run.host)));
+    }
     let outcomes: Vec<Outcome> = runs
         .iter()
         .flat_map(|run| run.targets.iter().map(move |target| (run, target)))
@@ -128,7 +136,12 @@ pub fn run(args: Args, invocation: String) -> Result<Exit, ToolError> {
             text.push_str(&render::human::render(&outcomes, &palette, config.verbose));
             text
         }
-        Output::Json => json::render(&outcomes),
+        Output::Json => {
+            // Written as it is serialised: a batch's JSON is never held whole in memory. A
+            // closed pipe (`| head`) is not an error worth reporting.
+            let _ = json::write(&outcomes, &mut std::io::stdout().lock());
+            String::new()
+        }
         Output::Ndjson if streaming => String::new(),
         Output::Ndjson => json::render_ndjson(&outcomes),
         Output::Report => {
@@ -249,8 +262,30 @@ type Streamed<'a> = &'a (dyn Fn(&RunFacts, usize, &TargetFacts) + Sync);
 fn expand_all(config: &mut Config, clients: &mut ClientsFacts) -> Result<(), ToolError> {
     let mut warnings = Vec::new();
     for cert in &clients.certificates {
+        // A target keeps its own name and webroot entry only: the certificate's full lists
+        // are in the host snapshot's `acme_clients`, and a copy per name would make a
+        // certificate of N names cost N² in memory and output.
+        let mut base = cert.clone();
+        base.names = Vec::new();
+        base.webroots = Vec::new();
+        // The per-name webroots by name, the first entry winning as in `challenge_for`: one
+        // lookup per name instead of a scan of the whole map.
+        let mut by_name: HashMap<String, &NameWebroot> = HashMap::new();
+        for w in &cert.webroots {
+            by_name.entry(w.name.to_ascii_lowercase()).or_insert(w);
+        }
         for name in &cert.names {
-            let (challenge, key, line) = cert.challenge_for(name);
+            let own_webroot = by_name.get(&name.to_ascii_lowercase()).copied();
+            let (challenge, key, line) = match own_webroot {
+                Some(w) => (
+                    Challenge::Webroot {
+                        path: w.path.clone(),
+                    },
+                    w.key.as_str(),
+                    w.line,
+                ),
+                None => (cert.challenge.clone(), cert.key.as_str(), cert.line),
+            };
             let Some(method) = challenge.method() else {
                 continue;
             };
@@ -271,7 +306,9 @@ fn expand_all(config: &mut Config, clients: &mut ClientsFacts) -> Result<(), Too
                 }
                 _ => None,
             };
-            let mut own = cert.clone();
+            let mut own = base.clone();
+            own.names = vec![name.clone()];
+            own.webroots = own_webroot.into_iter().cloned().collect();
             own.key = key.to_string();
             own.line = line;
             own.challenge = challenge;
@@ -317,6 +354,8 @@ fn tokens_for_targets(
     config: &mut Config,
 ) -> (Vec<probe::token::TokenFile>, Option<signals::Registration>) {
     let mut made: Vec<(std::path::PathBuf, Option<probe::token::TokenFile>)> = Vec::new();
+    // Where each webroot is in `made`: thousands of certificates stay one lookup each.
+    let mut made_at: HashMap<std::path::PathBuf, usize> = HashMap::new();
     for spec in &mut config.specs {
         let Some(dir) = spec.webroot.clone() else {
             continue;
@@ -324,8 +363,8 @@ fn tokens_for_targets(
         if spec.method != crate::facts::Method::Http01 || spec.expect_body.is_some() {
             continue;
         }
-        let index = match made.iter().position(|(d, _)| *d == dir) {
-            Some(i) => i,
+        let index = match made_at.get(&dir) {
+            Some(i) => *i,
             None => {
                 let token = match probe::token::create(&dir) {
                     Ok(t) => Some(t),
@@ -343,6 +382,7 @@ fn tokens_for_targets(
                         None
                     }
                 };
+                made_at.insert(dir.clone(), made.len());
                 made.push((dir, token));
                 made.len() - 1
             }

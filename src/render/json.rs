@@ -1,14 +1,22 @@
 //! The `--json` contract (README "JSON"): one object per domain, `schema_version` bumped on
 //! any breaking change. Errors are JSON too, so a CI parser never
 //! meets plain text.
+//!
+//! The host snapshot is printed once per output, never per domain: a domain's `facts` hold
+//! its own facts, and the host sits beside them (one domain), at the top of the document
+//! (several), or in a `"record": "host"` line before the names (`--ndjson`). A domain whose
+//! run differs from the one before it (`--from-facts` joining files of several hosts) carries
+//! its run's `host` itself.
 
 use super::Outcome;
 use crate::cli::ErrorKind;
 use crate::diagnose::{Finding, Verdict};
-use crate::facts::RunOfOne;
+use crate::facts::{HostFacts, TargetRun};
 use serde::Serialize;
+use std::io::Write;
 
-pub const SCHEMA_VERSION: u32 = 1;
+/// 2: the host snapshot left `facts` and is printed once per output.
+pub const SCHEMA_VERSION: u32 = 2;
 
 #[derive(Serialize)]
 pub struct Tool {
@@ -43,11 +51,37 @@ struct DomainReport<'a> {
     incomplete: bool,
     incomplete_reasons: &'a [String],
     findings: &'a [Finding],
-    facts: RunOfOne<'a>,
+    facts: TargetRun<'a>,
+    /// The run's host snapshot, where this domain's output does not already carry it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    host: Option<&'a HostFacts>,
     duration_ms: u64,
 }
 
-fn report<'a>(o: &'a Outcome<'a>) -> DomainReport<'a> {
+/// Several domains under `--json`: the host snapshot once, then the domains.
+#[derive(Serialize)]
+struct Batch<'a> {
+    schema_version: u32,
+    tool: Tool,
+    host: Option<&'a HostFacts>,
+    results: Vec<DomainReport<'a>>,
+}
+
+/// The first `--ndjson` line of a run, and the first line after a change of run.
+#[derive(Serialize)]
+struct HostRecord<'a> {
+    schema_version: u32,
+    tool: Tool,
+    record: &'static str,
+    host: &'a HostFacts,
+}
+
+/// Whether outcome `i` starts a run other than the one before it.
+fn starts_run(outcomes: &[Outcome], i: usize) -> bool {
+    i == 0 || !std::ptr::eq(outcomes[i - 1].run, outcomes[i].run)
+}
+
+fn report<'a>(o: &'a Outcome<'a>, host: Option<&'a HostFacts>) -> DomainReport<'a> {
     DomainReport {
         schema_version: SCHEMA_VERSION,
         tool: TOOL,
@@ -63,6 +97,7 @@ fn report<'a>(o: &'a Outcome<'a>) -> DomainReport<'a> {
         incomplete_reasons: &o.diagnosis.incomplete_reasons,
         findings: &o.diagnosis.findings,
         facts: o.run.one(o.target),
+        host,
         duration_ms: o.run.duration_ms,
     }
 }
@@ -81,22 +116,139 @@ fn to_string<T: Serialize>(value: &T, pretty: bool) -> String {
     crate::sanitize::json(&text)
 }
 
-/// `--json`: an object for one domain, an array for several.
+/// `--json`: an object for one domain with the host beside its `facts`; for several, one
+/// object with the host once and the domains under `results`. Written straight to `out`, so
+/// a large batch is never held as text.
+pub fn write(outcomes: &[Outcome], out: &mut impl Write) -> std::io::Result<()> {
+    // Buffered before the sanitiser, so that it sees large pieces rather than every token.
+    let mut out = std::io::BufWriter::with_capacity(64 * 1024, Sanitizing::new(out));
+    match outcomes {
+        [one] => write_value(&report(one, Some(&one.run.host)), true, &mut out)?,
+        _ => {
+            let batch = Batch {
+                schema_version: SCHEMA_VERSION,
+                tool: TOOL,
+                host: outcomes.first().map(|o| &o.run.host),
+                results: outcomes
+                    .iter()
+                    .enumerate()
+                    .map(|(i, o)| {
+                        report(o, (i > 0 && starts_run(outcomes, i)).then_some(&o.run.host))
+                    })
+                    .collect(),
+            };
+            write_value(&batch, true, &mut out)?;
+        }
+    }
+    out.write_all(b"\n")?;
+    out.flush()
+}
+
+/// `--json` as text (tests and small outputs).
 pub fn render(outcomes: &[Outcome]) -> String {
-    let reports: Vec<DomainReport> = outcomes.iter().map(report).collect();
-    if reports.len() == 1 {
-        to_string(&reports[0], true)
+    let mut out = Vec::new();
+    // Writing to memory fails only when serialising does, which `write_value` reports inline.
+    let _ = write(outcomes, &mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// `--ndjson` of a finished batch: the host record, then one compact object per line; a new
+/// host record wherever the run changes.
+pub fn render_ndjson(outcomes: &[Outcome]) -> String {
+    let mut text = String::new();
+    for (i, o) in outcomes.iter().enumerate() {
+        if starts_run(outcomes, i) {
+            text.push_str(&render_host_record(&o.run.host));
+        }
+        text.push_str(&render_ndjson_result(o));
+    }
+    text
+}
+
+/// The `--ndjson` line that carries the host snapshot, printed before the names it belongs to.
+pub fn render_host_record(host: &HostFacts) -> String {
+    to_string(
+        &HostRecord {
+            schema_version: SCHEMA_VERSION,
+            tool: TOOL,
+            record: "host",
+            host,
+        },
+        false,
+    ) + "\n"
+}
+
+/// One name's `--ndjson` line, without the host (its host record came before).
+pub fn render_ndjson_result(o: &Outcome) -> String {
+    to_string(&report(o, None), false) + "\n"
+}
+
+fn write_value<T: Serialize>(value: &T, pretty: bool, out: &mut impl Write) -> std::io::Result<()> {
+    let result = if pretty {
+        serde_json::to_writer_pretty(&mut *out, value)
     } else {
-        to_string(&reports, true)
+        serde_json::to_writer(&mut *out, value)
+    };
+    match result {
+        Ok(()) => Ok(()),
+        Err(e) if e.is_io() => Err(std::io::Error::other(e)),
+        // Serialising plain structs of strings and numbers cannot fail; say so if it ever does.
+        Err(e) => write!(
+            out,
+            "{{\"error\":{{\"kind\":\"internal\",\"message\":\"JSON encoding failed: {e}\"}}}}"
+        ),
     }
 }
 
-/// `--ndjson`: one compact object per line.
-pub fn render_ndjson(outcomes: &[Outcome]) -> String {
-    outcomes
-        .iter()
-        .map(|o| to_string(&report(o), false) + "\n")
-        .collect()
+/// A writer that passes JSON text through [`crate::sanitize::json`] as it is written: a
+/// crafted facts file or a hostile server must not reach a terminal through `jq`. A character
+/// split across two writes waits for its last bytes.
+struct Sanitizing<'w, W: Write> {
+    inner: &'w mut W,
+    pending: Vec<u8>,
+}
+
+impl<'w, W: Write> Sanitizing<'w, W> {
+    fn new(inner: &'w mut W) -> Self {
+        Sanitizing {
+            inner,
+            pending: Vec::new(),
+        }
+    }
+}
+
+impl<W: Write> Write for Sanitizing<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.pending.extend_from_slice(buf);
+        let (text, rest) = match std::str::from_utf8(&self.pending) {
+            Ok(all) => (crate::sanitize::json(all), Vec::new()),
+            // An incomplete character at the end: keep its bytes for the next write.
+            Err(e) if e.error_len().is_none() => {
+                let (done, tail) = self.pending.split_at(e.valid_up_to());
+                (
+                    crate::sanitize::json(&String::from_utf8_lossy(done)),
+                    tail.to_vec(),
+                )
+            }
+            Err(_) => (
+                crate::sanitize::json(&String::from_utf8_lossy(&self.pending)),
+                Vec::new(),
+            ),
+        };
+        self.inner.write_all(text.as_bytes())?;
+        self.pending = rest;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if !self.pending.is_empty() {
+            let text = String::from_utf8_lossy(&self.pending).into_owned();
+            self.pending.clear();
+            self.inner
+                .write_all(crate::sanitize::json(&text).as_bytes())?;
+        }
+        self.inner.flush()
+    }
 }
 
 #[derive(Serialize)]
