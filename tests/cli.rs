@@ -1132,3 +1132,78 @@ fn a_large_webroot_map_is_printed_once_in_ndjson_and_the_report() {
         run.stdout.len()
     );
 }
+
+/// `--from-facts` reads every shape a saved `--json` has had. Schema 1 (the files under
+/// `tests/fixtures/json-v1/` were printed by acme-doctor before the host left `facts`): each
+/// domain's `facts` hold the whole run. Schema 2: the host once, beside one domain's facts,
+/// above several, or as the first `--ndjson` line. A domain's object without any host
+/// snapshot is refused, not diagnosed without one.
+#[test]
+fn from_facts_reads_saved_json_outputs_of_both_schemas() {
+    let fixture = |name: &str| {
+        format!(
+            "{}/tests/fixtures/json-v1/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        )
+    };
+    let one = fixture("one-domain.json");
+    let v1 = common::contract::parse_v1(&std::fs::read_to_string(&one).unwrap());
+    let run = acme_doctor(&["--json", "--from-facts", &one]);
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    let report = common::contract::parse(&run.stdout);
+    assert_eq!(report.run_facts(), v1.facts, "schema 1's facts read whole");
+    assert_eq!(report.verdict, v1.verdict);
+
+    let two = fixture("two-domains.json");
+    let v1: Vec<serde_json::Value> =
+        serde_json::from_str(&std::fs::read_to_string(&two).unwrap()).unwrap();
+    let v1: Vec<_> = v1
+        .iter()
+        .map(|v| common::contract::parse_v1(&v.to_string()))
+        .collect();
+    let run = acme_doctor(&["--json", "--from-facts", &two]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let batch = common::contract::parse_batch(&run.stdout);
+    assert_eq!(batch.results.len(), 2);
+    // Two runs of two hosts: the second domain carries its own host.
+    assert_eq!(batch.host.as_ref(), Some(&v1[0].facts.host));
+    assert_eq!(batch.results[0].host, None);
+    assert_eq!(batch.results[1].host.as_ref(), Some(&v1[1].facts.host));
+    for (new, old) in batch.results.iter().zip(&v1) {
+        assert_eq!(new.facts.targets, old.facts.targets);
+        assert_eq!(new.verdict, old.verdict);
+    }
+
+    // Schema 2 saved and read back: `--json` of several domains, and `--ndjson` as an array.
+    let dir = std::env::temp_dir().join(format!("acme-doctor-json-v2-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let saved = dir.join("batch.json");
+    std::fs::write(&saved, &run.stdout).unwrap();
+    let again = acme_doctor(&["--json", "--from-facts", saved.to_str().unwrap()]);
+    assert_eq!(again.code, 1, "{}", again.stderr);
+    assert_eq!(
+        again.stdout, run.stdout,
+        "a saved --json re-diagnoses to itself"
+    );
+    let ndjson = acme_doctor(&["--ndjson", "--from-facts", &two]);
+    let lines: Vec<&str> = ndjson.stdout.lines().collect();
+    assert_eq!(lines.len(), 4, "host, name, host of the second run, name");
+    common::contract::parse_host_record(lines[0]);
+    common::contract::parse_host_record(lines[2]);
+    let as_array = dir.join("lines.json");
+    std::fs::write(&as_array, format!("[{}]", lines.join(","))).unwrap();
+    let again = acme_doctor(&["--json", "--from-facts", as_array.to_str().unwrap()]);
+    assert_eq!(again.stdout, run.stdout, "--ndjson read as an array");
+    // One result cut out of its output has no host snapshot.
+    let alone = dir.join("alone.json");
+    std::fs::write(&alone, lines[1]).unwrap();
+    let refused = acme_doctor(&["--from-facts", alone.to_str().unwrap()]);
+    assert_eq!(refused.code, 2);
+    stderr_is_one_error_line(&refused);
+    assert!(
+        refused.stderr.contains("host snapshot"),
+        "{}",
+        refused.stderr
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
