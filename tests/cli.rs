@@ -1031,7 +1031,7 @@ fn certbot_conf(lineage: &str, names: &[String]) -> String {
 }
 
 /// Names looked up at a loopback port where nothing answers, many at once.
-fn offline_many<'a>(mut args: Vec<&'a str>) -> Vec<&'a str> {
+fn offline_many(mut args: Vec<&str>) -> Vec<&str> {
     args.extend_from_slice(OFFLINE);
     args.extend_from_slice(&["--jobs", "128"]);
     args
@@ -1106,7 +1106,7 @@ fn a_large_webroot_map_is_printed_once_in_ndjson_and_the_report() {
     for r in &results {
         assert!(r.host.is_none(), "the host came before, once");
         let cert = r.target.certificate.as_ref().expect("its certificate");
-        assert_eq!(cert.names, [r.target.domain.clone()]);
+        assert_eq!(cert.names, std::slice::from_ref(&r.target.domain));
         assert_eq!(cert.webroots.len(), 1, "its own webroot entry only");
         assert_eq!(cert.webroots[0].name, r.target.domain);
     }
