@@ -1051,11 +1051,15 @@ fn all_over_300_certificates_prints_the_host_snapshot_once() {
         );
     }
     let root = t.root();
+    let saved = t.0.join("saved.json");
+    let saved_arg = saved.to_string_lossy().into_owned();
     let run = acme_doctor(&offline_many(vec![
         "--all",
         "--client-root",
         root.as_str(),
         "--json",
+        "--save-facts",
+        saved_arg.as_str(),
     ]));
     assert!(
         matches!(run.code, 0 | 1 | 3),
@@ -1076,6 +1080,12 @@ fn all_over_300_certificates_prints_the_host_snapshot_once() {
         "{} bytes of JSON for 300 names",
         run.stdout.len()
     );
+    // The facts file is one run: the host once, every target.
+    let saved = std::fs::read_to_string(&saved).unwrap();
+    assert_eq!(saved.matches("\"acme_clients\"").count(), 1);
+    let runs = acme_doctor::facts::from_json(serde_json::from_str(&saved).unwrap()).unwrap();
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0].targets.len(), 300);
 }
 
 /// One certificate of 300 names with a `[[webroot_map]]`: each name's target carries its own
