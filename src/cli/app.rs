@@ -68,12 +68,22 @@ pub fn run(args: Args, invocation: String) -> Result<Exit, ToolError> {
     // Held until the run is rendered: dropping them removes the token files.
     let _tokens = tokens_for_targets(&mut config);
     // `--ndjson` prints each name as soon as it is diagnosed, in completion order; `index`
-    // gives the input order back.
-    let streaming = config.output == Output::Ndjson && config.from_facts.is_empty();
+    // gives the input order back. `--json` of several names is written as they finish too, in
+    // input order: a batch never holds every name's facts to print them at the end.
+    let streaming = config.from_facts.is_empty()
+        && (config.output == Output::Ndjson
+            || (config.output == Output::Json && config.domains.len() > 1));
+    let json_stream = std::sync::Mutex::new(json::JsonStream::default());
     // A streamed name is not kept (unless for --save-facts): its exit status is kept instead.
     let streamed_exit = std::sync::Mutex::new(Exit::Pass);
-    // The host record goes out once, before the first name.
+    // The host snapshot goes out once, before the first name.
     let host_printed = std::sync::Once::new();
+    let print_host = |run: &RunFacts| {
+        host_printed.call_once(|| match config.output {
+            Output::Json => write_stdout(&json::JsonStream::head(&run.host)),
+            _ => print_stdout(&json::render_host_record(&run.host)),
+        });
+    };
     let print_one = |run: &RunFacts, index: usize, target: &TargetFacts| {
         let outcome = Outcome {
             run,
@@ -81,8 +91,16 @@ pub fn run(args: Args, invocation: String) -> Result<Exit, ToolError> {
             diagnosis: diagnose::diagnose(run, target),
             index,
         };
-        host_printed.call_once(|| print_stdout(&json::render_host_record(&run.host)));
-        print_stdout(&json::render_ndjson_result(&outcome));
+        print_host(run);
+        if config.output == Output::Json {
+            // Under the lock: the names leave in input order.
+            let mut stream = json_stream
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            write_stdout(&stream.push(&outcome));
+        } else {
+            print_stdout(&json::render_ndjson_result(&outcome));
+        }
         let mut worst = streamed_exit
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -108,7 +126,7 @@ pub fn run(args: Args, invocation: String) -> Result<Exit, ToolError> {
     };
     // A streamed run that no name finished still says which host it looked at.
     if let (true, Some(run)) = (streaming, runs.first()) {
-        host_printed.call_once(|| print_stdout(&json::render_host_record(&run.host)));
+        print_host(run);
     }
     let outcomes: Vec<Outcome> = runs
         .iter()
@@ -135,6 +153,15 @@ pub fn run(args: Args, invocation: String) -> Result<Exit, ToolError> {
                 .unwrap_or_default();
             text.push_str(&render::human::render(&outcomes, &palette, config.verbose));
             text
+        }
+        Output::Json if streaming => {
+            write_stdout(
+                &json_stream
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .finish(),
+            );
+            String::new()
         }
         Output::Json => {
             // Written as it is serialised: a batch's JSON is never held whole in memory. A
@@ -180,6 +207,15 @@ pub fn run(args: Args, invocation: String) -> Result<Exit, ToolError> {
         .iter()
         .map(|o| exit_for(&o.diagnosis, config.fail_on))
         .fold(streamed, Exit::worst))
+}
+
+/// Text as it is, for a document printed in pieces (`print_stdout` ends each with a newline).
+fn write_stdout(text: &str) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    // A closed pipe (`| head`) is not an error worth a panic.
+    let _ = stdout.write_all(text.as_bytes());
+    let _ = stdout.flush();
 }
 
 /// After a signal: what finished was printed above; this says which names did not finish,

@@ -102,6 +102,48 @@ fn report<'a>(o: &'a Outcome<'a>, host: Option<&'a HostFacts>) -> DomainReport<'
     }
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diagnose::diagnose;
+
+    fn run() -> crate::facts::RunFacts {
+        let text = include_str!("../../tests/fixtures/clients-standalone-between-runs-host.json");
+        let mut runs = crate::facts::from_json(serde_json::from_str(text).unwrap()).unwrap();
+        let mut run = runs.remove(0);
+        let target = run.targets[0].clone();
+        run.targets = vec![target.clone(), target.clone(), target];
+        run
+    }
+
+    #[test]
+    fn streamed_json_is_the_document_write_prints_in_input_order() {
+        let run = run();
+        let outcomes: Vec<Outcome> = run
+            .targets
+            .iter()
+            .enumerate()
+            .map(|(index, target)| Outcome {
+                run: &run,
+                target,
+                diagnosis: diagnose(&run, target),
+                index,
+            })
+            .collect();
+        let mut stream = JsonStream::default();
+        let mut text = JsonStream::head(&run.host);
+        // Finished out of order: the third waits for the first two.
+        assert_eq!(stream.push(&outcomes[2]), "");
+        text.push_str(&stream.push(&outcomes[0]));
+        text.push_str(&stream.push(&outcomes[1]));
+        text.push_str(&stream.finish());
+        assert_eq!(text, render(&outcomes));
+        let empty = JsonStream::head(&run.host) + &JsonStream::default().finish();
+        let value: serde_json::Value = serde_json::from_str(&empty).unwrap();
+        assert_eq!(value["results"], serde_json::json!([]));
+    }
+}
+
 fn to_string<T: Serialize>(value: &T, pretty: bool) -> String {
     let result = if pretty {
         serde_json::to_string_pretty(value)
@@ -142,6 +184,83 @@ pub fn write(outcomes: &[Outcome], out: &mut impl Write) -> std::io::Result<()> 
     }
     out.write_all(b"\n")?;
     out.flush()
+}
+
+/// The head of a several-domain `--json` document, up to the opening of `results`.
+#[derive(Serialize)]
+struct BatchHead<'a> {
+    schema_version: u32,
+    tool: Tool,
+    host: &'a HostFacts,
+}
+
+/// `--json` of several names written while the run goes on, in input order: each name is
+/// diagnosed and encoded as it finishes, printed as soon as every name before it is, and its
+/// facts dropped. Only names that finished ahead of an earlier one wait, as text. The
+/// document is the one [`write`] prints for the same outcomes.
+#[derive(Debug, Default)]
+pub struct JsonStream {
+    next: usize,
+    waiting: std::collections::BTreeMap<usize, String>,
+    written: usize,
+}
+
+impl JsonStream {
+    /// Everything before the first result: the host snapshot, once.
+    pub fn head(host: &HostFacts) -> String {
+        let head = to_string(
+            &BatchHead {
+                schema_version: SCHEMA_VERSION,
+                tool: TOOL,
+                host,
+            },
+            true,
+        );
+        // The pretty object ends in "\n}": `results` continues it.
+        let open = head.strip_suffix("\n}").unwrap_or(&head);
+        format!("{open},\n  \"results\": [")
+    }
+
+    /// One finished name; returns the text that can be printed now.
+    pub fn push(&mut self, o: &Outcome) -> String {
+        // Inside `results` an object is indented by two levels; JSON strings hold no raw
+        // line break, so indenting every line is exactly the nested pretty form.
+        let item: String = to_string(&report(o, None), true)
+            .lines()
+            .map(|l| format!("\n    {l}"))
+            .collect();
+        self.waiting.insert(o.index, item);
+        let mut out = String::new();
+        while let Some(item) = self.waiting.remove(&self.next) {
+            self.emit(&mut out, &item);
+            self.next += 1;
+        }
+        out
+    }
+
+    /// What is left (names after one that never finished, when a signal stopped the run) and
+    /// the end of the document.
+    pub fn finish(&mut self) -> String {
+        let mut out = String::new();
+        for item in std::mem::take(&mut self.waiting).into_values() {
+            self.emit(&mut out, &item);
+        }
+        out.push_str(if self.written == 0 {
+            "]\n}\n"
+        } else {
+            "\n  ]\n}\n"
+        });
+        out
+    }
+
+    fn emit(&mut self, out: &mut String, item: &str) {
+        if self.written > 0 {
+            out.push(',');
+        }
+        // `item` starts with its own line break.
+        out.push_str(item);
+        self.written += 1;
+    }
 }
 
 /// `--json` as text (tests and small outputs).
