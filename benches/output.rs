@@ -51,7 +51,7 @@ impl Row {
             self.sample.wall.as_secs_f64(),
             self.sample.rss_kib as f64 / 1024.0,
             self.bytes,
-            self.bytes as f64 / self.names.max(1) as f64,
+            self.bytes as f64 / self.domains.max(1) as f64,
             self.hosts,
             self.domains,
             self.sample.exit
@@ -241,7 +241,7 @@ fn main() {
 
     println!(
         "\n{:<34} {:>6} {:>11} {:>11} {:>11} {:>8} {:>6} {:>8}",
-        "run", "names", "wall", "peak RSS", "bytes", "B/name", "hosts", "domains"
+        "run", "names", "wall", "peak RSS", "bytes", "B/domain", "hosts", "domains"
     );
     for r in &rows {
         r.print();
