@@ -101,7 +101,7 @@ fn under_json_even_errors_are_json() {
     assert_eq!(run.code, 2);
     let v = run.json();
     assert_eq!(v["error"]["kind"], "input");
-    assert_eq!(v["schema_version"], 1);
+    assert_eq!(v["schema_version"], 2);
     let run = acme_doctor(&["--json", "--no-such-flag"]);
     assert_eq!(run.code, 2);
     assert_eq!(run.json()["error"]["kind"], "usage");
@@ -270,9 +270,12 @@ fn domain_lists_come_from_a_file_and_from_stdin() {
     let run = acme_doctor(&["--ndjson", "--jobs", "2", "-f", &file, "*.c.example"]);
     assert_eq!(run.code, 1, "{}", run.stderr);
     // Printed as each is done; `index` gives the input order back.
+    // The host record comes first, then the names.
+    common::contract::parse_host_record(run.stdout.lines().next().unwrap());
     let mut lines: Vec<(u64, String)> = run
         .stdout
         .lines()
+        .skip(1)
         .map(|l| {
             let v: serde_json::Value = serde_json::from_str(l).unwrap();
             (
@@ -288,7 +291,7 @@ fn domain_lists_come_from_a_file_and_from_stdin() {
 
     let run = acme_doctor_with_stdin(&["--json", "-"], "*.d.example\n*.e.example\n");
     assert_eq!(run.code, 1, "{}", run.stderr);
-    assert_eq!(run.json().as_array().unwrap().len(), 2);
+    assert_eq!(run.json()["results"].as_array().unwrap().len(), 2);
 
     std::fs::write(&list, "ok.example\nnot a name\n").unwrap();
     let run = acme_doctor(&["-f", &file]);
@@ -496,8 +499,7 @@ fn name_lists_and_jobs_are_checked_at_the_door() {
     .unwrap();
     let run = acme_doctor_with_stdin(&["--json", "-f", &file, "-"], "*.c.example\n# only\n");
     assert_eq!(run.code, 1, "{}", run.stderr);
-    let domains: Vec<String> = run
-        .json()
+    let domains: Vec<String> = run.json()["results"]
         .as_array()
         .unwrap()
         .iter()
@@ -600,7 +602,11 @@ fn ctrl_c_mid_batch_prints_what_finished_and_exits_130() {
             }
         }
     });
-    // The wildcard's line arrives first; the other three wait on the silent resolver.
+    // The host record, then the wildcard's line; the other three wait on the silent resolver.
+    let host = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the host record is streamed");
+    common::contract::parse_host_record(&host);
     let first = rx
         .recv_timeout(Duration::from_secs(30))
         .expect("the finished name is streamed");
@@ -892,25 +898,25 @@ fn all_lists_every_certificate_with_its_client_method_expiry_and_key() {
     let mut args = vec!["--all", "--client-root", root.as_str(), "--json"];
     args.extend_from_slice(OFFLINE);
     let run = acme_doctor(&args);
-    let reports = run.json();
-    let reports = reports.as_array().expect("one object per name");
+    let batch = run.json();
+    let reports = batch["results"].as_array().expect("one object per name");
     assert_eq!(reports.len(), 4);
+    // The strict contract holds with the certificate in the target.
+    common::contract::parse_batch(&run.stdout);
     for r in reports {
-        // The strict contract holds with the certificate in the target.
-        common::contract::parse(&r.to_string());
         let cert = &r["target"]["certificate"];
         assert!(
             cert["config"].as_str().unwrap().starts_with(&root),
             "{cert}"
         );
-        assert_eq!(
-            r["facts"]["host"]["acme_clients"]["certificates"]
-                .as_array()
-                .unwrap()
-                .len(),
-            3
-        );
     }
+    assert_eq!(
+        batch["host"]["acme_clients"]["certificates"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
     let wrong = reports
         .iter()
         .find(|r| r["target"]["domain"] == "wrong.example.test")
@@ -1013,4 +1019,203 @@ fn all_without_any_certificate_is_an_input_error() {
     assert_eq!(run.json()["error"]["kind"], "input");
     // --all replaces the names; giving both is a usage error.
     assert_eq!(acme_doctor(&["--all", "example.test"]).code, 2);
+}
+
+/// A certbot renewal configuration for `names`, each with its own `[[webroot_map]]` entry.
+fn certbot_conf(lineage: &str, names: &[String]) -> String {
+    let mut conf = format!(
+        "version = 2.1.0\ncert = /etc/letsencrypt/live/{lineage}/cert.pem\n\n[renewalparams]\nauthenticator = webroot\nwebroot_path = /var/www/html,\nserver = https://acme-v02.api.letsencrypt.org/directory\n[[webroot_map]]\n"
+    );
+    for name in names {
+        conf.push_str(&format!("{name} = /var/www/html\n"));
+    }
+    conf
+}
+
+/// Names looked up at a loopback port where nothing answers, many at once.
+fn offline_many(mut args: Vec<&str>) -> Vec<&str> {
+    args.extend_from_slice(OFFLINE);
+    args.extend_from_slice(&["--jobs", "128"]);
+    args
+}
+
+/// `--all` over 300 certbot certificates under `--json`: the host snapshot, which lists all
+/// 300, is printed once at the top, not once per name (300 copies made 100 MB), and the
+/// output stays within a bound linear in the names.
+#[test]
+fn all_over_300_certificates_prints_the_host_snapshot_once() {
+    let t = ClientTree::new("many-confs");
+    for i in 0..300 {
+        let name = format!("n{i}.example.test");
+        t.write(
+            &format!("/etc/letsencrypt/renewal/{name}.conf"),
+            &certbot_conf(&name, std::slice::from_ref(&name)),
+        );
+    }
+    let root = t.root();
+    let saved = t.0.join("saved.json");
+    let saved_arg = saved.to_string_lossy().into_owned();
+    let run = acme_doctor(&offline_many(vec![
+        "--all",
+        "--client-root",
+        root.as_str(),
+        "--json",
+        "--save-facts",
+        saved_arg.as_str(),
+    ]));
+    assert!(
+        matches!(run.code, 0 | 1 | 3),
+        "exit {}: {}",
+        run.code,
+        run.stderr
+    );
+    let batch = common::contract::parse_batch(&run.stdout);
+    assert_eq!(batch.results.len(), 300);
+    let host = batch.host.as_ref().expect("the host snapshot at the top");
+    let listed = host.acme_clients.as_ref().expect("the clients' listing");
+    assert_eq!(listed.certificates.len(), 300);
+    assert!(batch.results.iter().all(|r| r.host.is_none()));
+    assert_eq!(run.stdout.matches("\"acme_clients\"").count(), 1);
+    // About 10 KB a name; a host snapshot per name is 300 times the listing.
+    assert!(
+        run.stdout.len() < 300 * 20_000,
+        "{} bytes of JSON for 300 names",
+        run.stdout.len()
+    );
+    // The facts file is one run: the host once, every target.
+    let saved = std::fs::read_to_string(&saved).unwrap();
+    assert_eq!(saved.matches("\"acme_clients\"").count(), 1);
+    let runs = acme_doctor::facts::from_json(serde_json::from_str(&saved).unwrap()).unwrap();
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0].targets.len(), 300);
+}
+
+/// One certificate of 300 names with a `[[webroot_map]]`: each name's target carries its own
+/// webroot entry, not the whole map, and `--ndjson` and `--report` print the host snapshot
+/// once, so their size is linear in the names.
+#[test]
+fn a_large_webroot_map_is_printed_once_in_ndjson_and_the_report() {
+    let t = ClientTree::new("webroot-map");
+    let names: Vec<String> = (0..300).map(|i| format!("n{i}.big.example.test")).collect();
+    t.write(
+        "/etc/letsencrypt/renewal/big.example.test.conf",
+        &certbot_conf("big.example.test", &names),
+    );
+    let root = t.root();
+    let run = acme_doctor(&offline_many(vec![
+        "--all",
+        "--client-root",
+        root.as_str(),
+        "--ndjson",
+    ]));
+    assert!(matches!(run.code, 0 | 1 | 3), "{}", run.stderr);
+    let mut lines = run.stdout.lines();
+    let host = common::contract::parse_host_record(lines.next().expect("a host record"));
+    let listed = host.host.acme_clients.expect("the clients' listing");
+    assert_eq!(listed.certificates[0].webroots.len(), 300);
+    let results: Vec<_> = lines.map(common::contract::parse_result).collect();
+    assert_eq!(results.len(), 300);
+    for r in &results {
+        assert!(r.host.is_none(), "the host came before, once");
+        let cert = r.target.certificate.as_ref().expect("its certificate");
+        assert_eq!(cert.names, std::slice::from_ref(&r.target.domain));
+        assert_eq!(cert.webroots.len(), 1, "its own webroot entry only");
+        assert_eq!(cert.webroots[0].name, r.target.domain);
+    }
+    assert_eq!(run.stdout.matches("\"acme_clients\"").count(), 1);
+    assert!(
+        run.stdout.len() < 300 * 15_000,
+        "{} bytes of NDJSON for 300 names",
+        run.stdout.len()
+    );
+
+    let run = acme_doctor(&offline_many(vec![
+        "--all",
+        "--client-root",
+        root.as_str(),
+        "--report",
+    ]));
+    assert!(matches!(run.code, 0 | 1 | 3), "{}", run.stderr);
+    assert_eq!(run.stdout.matches("## acme-doctor report: ").count(), 300);
+    assert_eq!(run.stdout.matches("\"acme_clients\"").count(), 1);
+    assert!(
+        run.stdout.len() < 300 * 15_000,
+        "{} bytes of report for 300 names",
+        run.stdout.len()
+    );
+}
+
+/// `--from-facts` reads every shape a saved `--json` has had. Schema 1 (the files under
+/// `tests/fixtures/json-v1/` were printed by acme-doctor before the host left `facts`): each
+/// domain's `facts` hold the whole run. Schema 2: the host once, beside one domain's facts,
+/// above several, or as the first `--ndjson` line. A domain's object without any host
+/// snapshot is refused, not diagnosed without one.
+#[test]
+fn from_facts_reads_saved_json_outputs_of_both_schemas() {
+    let fixture = |name: &str| {
+        format!(
+            "{}/tests/fixtures/json-v1/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        )
+    };
+    let one = fixture("one-domain.json");
+    let v1 = common::contract::parse_v1(&std::fs::read_to_string(&one).unwrap());
+    let run = acme_doctor(&["--json", "--from-facts", &one]);
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    let report = common::contract::parse(&run.stdout);
+    assert_eq!(report.run_facts(), v1.facts, "schema 1's facts read whole");
+    assert_eq!(report.verdict, v1.verdict);
+
+    let two = fixture("two-domains.json");
+    let v1: Vec<serde_json::Value> =
+        serde_json::from_str(&std::fs::read_to_string(&two).unwrap()).unwrap();
+    let v1: Vec<_> = v1
+        .iter()
+        .map(|v| common::contract::parse_v1(&v.to_string()))
+        .collect();
+    let run = acme_doctor(&["--json", "--from-facts", &two]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let batch = common::contract::parse_batch(&run.stdout);
+    assert_eq!(batch.results.len(), 2);
+    // Two runs of two hosts: the second domain carries its own host.
+    assert_eq!(batch.host.as_ref(), Some(&v1[0].facts.host));
+    assert_eq!(batch.results[0].host, None);
+    assert_eq!(batch.results[1].host.as_ref(), Some(&v1[1].facts.host));
+    for (new, old) in batch.results.iter().zip(&v1) {
+        assert_eq!(new.facts.targets, old.facts.targets);
+        assert_eq!(new.verdict, old.verdict);
+    }
+
+    // Schema 2 saved and read back: `--json` of several domains, and `--ndjson` as an array.
+    let dir = std::env::temp_dir().join(format!("acme-doctor-json-v2-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let saved = dir.join("batch.json");
+    std::fs::write(&saved, &run.stdout).unwrap();
+    let again = acme_doctor(&["--json", "--from-facts", saved.to_str().unwrap()]);
+    assert_eq!(again.code, 1, "{}", again.stderr);
+    assert_eq!(
+        again.stdout, run.stdout,
+        "a saved --json re-diagnoses to itself"
+    );
+    let ndjson = acme_doctor(&["--ndjson", "--from-facts", &two]);
+    let lines: Vec<&str> = ndjson.stdout.lines().collect();
+    assert_eq!(lines.len(), 4, "host, name, host of the second run, name");
+    common::contract::parse_host_record(lines[0]);
+    common::contract::parse_host_record(lines[2]);
+    let as_array = dir.join("lines.json");
+    std::fs::write(&as_array, format!("[{}]", lines.join(","))).unwrap();
+    let again = acme_doctor(&["--json", "--from-facts", as_array.to_str().unwrap()]);
+    assert_eq!(again.stdout, run.stdout, "--ndjson read as an array");
+    // One result cut out of its output has no host snapshot.
+    let alone = dir.join("alone.json");
+    std::fs::write(&alone, lines[1]).unwrap();
+    let refused = acme_doctor(&["--from-facts", alone.to_str().unwrap()]);
+    assert_eq!(refused.code, 2);
+    stderr_is_one_error_line(&refused);
+    assert!(
+        refused.stderr.contains("host snapshot"),
+        "{}",
+        refused.stderr
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
 }

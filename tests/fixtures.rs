@@ -1091,7 +1091,7 @@ fn the_binary_rediagnoses_saved_facts_offline_with_the_same_exit_codes() {
         assert_eq!(run.code, want, "{name}: {}", run.stderr);
         let (strict, _) = run.report();
         assert_eq!(
-            strict.facts,
+            strict.run_facts(),
             load(name),
             "{name}: facts survive the round trip"
         );

@@ -944,7 +944,10 @@ fn lab_unprivileged_run_is_incomplete() {
         unknown.evidence
     );
     if let Some(dir) = std::env::var_os("ACME_DOCTOR_CAPTURE_FIXTURES") {
-        let facts = serde_json::to_string_pretty(&report["facts"]).unwrap();
+        // A facts file: the domain's facts with the host snapshot printed beside them.
+        let mut facts = report["facts"].clone();
+        facts["host"] = report["host"].clone();
+        let facts = serde_json::to_string_pretty(&facts).unwrap();
         std::fs::write(
             std::path::Path::new(&dir).join("unprivileged-host.json"),
             facts + "\n",
@@ -953,7 +956,7 @@ fn lab_unprivileged_run_is_incomplete() {
     }
     // The other host facts were still read: listeners are known without root.
     assert!(matches!(
-        strict.facts.host.listeners,
+        strict.host.as_ref().unwrap().listeners,
         acme_doctor::facts::Probed::Known(_)
     ));
 }

@@ -111,12 +111,24 @@ fn run_all(lab: &Lab, configs: &[String], label: &str) -> (i32, Vec<Value>) {
     }
     let run = lab.acme_doctor(&lab.host, label, &args);
     let value = run.json();
-    let reports = value
-        .as_array()
-        .cloned()
-        .unwrap_or_else(|| vec![value.clone()]);
     eprintln!("{label}: exit {}, stderr: {}", run.code, run.stderr);
-    (run.code, reports)
+    (run.code, reports_of(&value))
+}
+
+/// Each domain's object with the run's host snapshot put back beside its facts, as a
+/// one-domain output carries it (several domains print it once, at the top).
+fn reports_of(value: &Value) -> Vec<Value> {
+    match value["results"].as_array() {
+        Some(results) => results
+            .iter()
+            .map(|r| {
+                let mut r = r.clone();
+                r["host"] = value["host"].clone();
+                r
+            })
+            .collect(),
+        None => vec![value.clone()],
+    }
 }
 
 fn report<'a>(reports: &'a [Value], domain: &str) -> &'a Value {
@@ -155,7 +167,7 @@ fn standalone_port_busy() {
     for r in &reports {
         common::contract::parse(&r.to_string());
         assert_eq!(r["target"]["method"], "http-01");
-        let listed = r["facts"]["host"]["acme_clients"]["certificates"]
+        let listed = r["host"]["acme_clients"]["certificates"]
             .as_array()
             .unwrap();
         let clients: Vec<&str> = listed

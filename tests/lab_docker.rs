@@ -354,7 +354,7 @@ fn scenario(
 
 /// The container acme-doctor names, as `docker ps` would.
 fn names_the_container(json: &Value) -> Result<(), String> {
-    let runtimes = json["facts"]["host"]["containers"]
+    let runtimes = json["host"]["containers"]
         .as_array()
         .ok_or("no container facts")?;
     let named = runtimes.iter().any(|r| {

@@ -9,10 +9,11 @@ use super::signals;
 use crate::config::{Config, FailOn, Output, TargetSpec};
 use crate::diagnose::{self, Diagnosis, Verdict};
 use crate::exit::Exit;
-use crate::facts::{Challenge, ClientsFacts, ConfigWarning};
+use crate::facts::{Challenge, ClientsFacts, ConfigWarning, NameWebroot};
 use crate::facts::{RunFacts, TargetFacts};
 use crate::probe::{self, System};
 use crate::render::{self, Outcome, Palette, json};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 pub fn run(args: Args, invocation: String) -> Result<Exit, ToolError> {
@@ -72,10 +73,22 @@ pub fn run(args: Args, invocation: String) -> Result<Exit, ToolError> {
     // Held until the run is rendered: dropping them removes the token files.
     let _tokens = tokens_for_targets(&mut config, clients.as_mut());
     // `--ndjson` prints each name as soon as it is diagnosed, in completion order; `index`
-    // gives the input order back.
-    let streaming = config.output == Output::Ndjson && config.from_facts.is_empty();
+    // gives the input order back. `--json` of several names is written as they finish too, in
+    // input order: a batch never holds every name's facts to print them at the end.
+    let streaming = config.from_facts.is_empty()
+        && (config.output == Output::Ndjson
+            || (config.output == Output::Json && config.domains.len() > 1));
+    let json_stream = std::sync::Mutex::new(json::JsonStream::default());
     // A streamed name is not kept (unless for --save-facts): its exit status is kept instead.
     let streamed_exit = std::sync::Mutex::new(Exit::Pass);
+    // The host snapshot goes out once, before the first name.
+    let host_printed = std::sync::Once::new();
+    let print_host = |run: &RunFacts| {
+        host_printed.call_once(|| match config.output {
+            Output::Json => write_stdout(&json::JsonStream::head(&run.host)),
+            _ => print_stdout(&json::render_host_record(&run.host)),
+        });
+    };
     let print_one = |run: &RunFacts, index: usize, target: &TargetFacts| {
         let outcome = Outcome {
             run,
@@ -83,7 +96,16 @@ pub fn run(args: Args, invocation: String) -> Result<Exit, ToolError> {
             diagnosis: diagnose::diagnose(run, target),
             index,
         };
-        print_stdout(&json::render_ndjson(std::slice::from_ref(&outcome)));
+        print_host(run);
+        if config.output == Output::Json {
+            // Under the lock: the names leave in input order.
+            let mut stream = json_stream
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            write_stdout(&stream.push(&outcome));
+        } else {
+            print_stdout(&json::render_ndjson_result(&outcome));
+        }
         let mut worst = streamed_exit
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -107,6 +129,10 @@ pub fn run(args: Args, invocation: String) -> Result<Exit, ToolError> {
             join_runs(loaded)
         }
     };
+    // A streamed run that no name finished still says which host it looked at.
+    if let (true, Some(run)) = (streaming, runs.first()) {
+        print_host(run);
+    }
     let outcomes: Vec<Outcome> = runs
         .iter()
         .flat_map(|run| run.targets.iter().map(move |target| (run, target)))
@@ -133,7 +159,21 @@ pub fn run(args: Args, invocation: String) -> Result<Exit, ToolError> {
             text.push_str(&render::human::render(&outcomes, &palette, config.verbose));
             text
         }
-        Output::Json => json::render(&outcomes),
+        Output::Json if streaming => {
+            write_stdout(
+                &json_stream
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .finish(),
+            );
+            String::new()
+        }
+        Output::Json => {
+            // Written as it is serialised: a batch's JSON is never held whole in memory. A
+            // closed pipe (`| head`) is not an error worth reporting.
+            let _ = json::write(&outcomes, &mut std::io::stdout().lock());
+            String::new()
+        }
         Output::Ndjson if streaming => String::new(),
         Output::Ndjson => json::render_ndjson(&outcomes),
         Output::Report => {
@@ -172,6 +212,15 @@ pub fn run(args: Args, invocation: String) -> Result<Exit, ToolError> {
         .iter()
         .map(|o| exit_for(&o.diagnosis, config.fail_on))
         .fold(streamed, Exit::worst))
+}
+
+/// Text as it is, for a document printed in pieces (`print_stdout` ends each with a newline).
+fn write_stdout(text: &str) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    // A closed pipe (`| head`) is not an error worth a panic.
+    let _ = stdout.write_all(text.as_bytes());
+    let _ = stdout.flush();
 }
 
 /// After a signal: what finished was printed above; this says which names did not finish,
@@ -254,8 +303,30 @@ type Streamed<'a> = &'a (dyn Fn(&RunFacts, usize, &TargetFacts) + Sync);
 fn expand_all(config: &mut Config, clients: &mut ClientsFacts) -> Result<(), ToolError> {
     let mut warnings = Vec::new();
     for cert in &clients.certificates {
+        // A target keeps its own name and webroot entry only: the certificate's full lists
+        // are in the host snapshot's `acme_clients`, and a copy per name would make a
+        // certificate of N names cost N² in memory and output.
+        let mut base = cert.clone();
+        base.names = Vec::new();
+        base.webroots = Vec::new();
+        // The per-name webroots by name, the first entry winning as in `challenge_for`: one
+        // lookup per name instead of a scan of the whole map.
+        let mut by_name: HashMap<String, &NameWebroot> = HashMap::new();
+        for w in &cert.webroots {
+            by_name.entry(w.name.to_ascii_lowercase()).or_insert(w);
+        }
         for name in &cert.names {
-            let (challenge, key, line) = cert.challenge_for(name);
+            let own_webroot = by_name.get(&name.to_ascii_lowercase()).copied();
+            let (challenge, key, line) = match own_webroot {
+                Some(w) => (
+                    Challenge::Webroot {
+                        path: w.path.clone(),
+                    },
+                    w.key.as_str(),
+                    w.line,
+                ),
+                None => (cert.challenge.clone(), cert.key.as_str(), cert.line),
+            };
             let Some(method) = challenge.method() else {
                 continue;
             };
@@ -276,7 +347,9 @@ fn expand_all(config: &mut Config, clients: &mut ClientsFacts) -> Result<(), Too
                 }
                 _ => None,
             };
-            let mut own = cert.clone();
+            let mut own = base.clone();
+            own.names = vec![name.clone()];
+            own.webroots = own_webroot.into_iter().cloned().collect();
             own.key = key.to_string();
             own.line = line;
             own.challenge = challenge;
@@ -334,6 +407,14 @@ fn tokens_for_targets(
     );
     let mut made: Vec<Made> = Vec::new();
     let mut warnings = Vec::new();
+    // Where each (webroot, writer) is in `made`: thousands of certificates stay one lookup each.
+    let mut made_at: HashMap<
+        (
+            std::path::PathBuf,
+            Result<Option<probe::token::Writer>, String>,
+        ),
+        usize,
+    > = HashMap::new();
     for spec in &mut config.specs {
         let Some(dir) = spec.webroot.clone() else {
             continue;
@@ -356,8 +437,8 @@ fn tokens_for_targets(
             }
             None => Ok(None),
         };
-        let index = match made.iter().position(|(d, w, _)| *d == dir && *w == writer) {
-            Some(i) => i,
+        let index = match made_at.get(&(dir.clone(), writer.clone())) {
+            Some(i) => *i,
             None => {
                 let written = writer.clone().and_then(|w| {
                     let by = match &w {
@@ -387,6 +468,7 @@ fn tokens_for_targets(
                     }
                     why
                 });
+                made_at.insert((dir.clone(), writer.clone()), made.len());
                 made.push((dir, writer, written));
                 made.len() - 1
             }

@@ -3,8 +3,10 @@
 //! is one function here.
 //!
 //! Accepted: a `--save-facts` file (one run), a version-1 file (one facts object, or an array
-//! of them for several domains), and a saved `--json`/`--ndjson`-as-array output, whose
-//! objects carry their facts under `facts`.
+//! of them for several domains), and a saved `--json` output of either schema: schema 1's
+//! objects carry the whole run under `facts`; schema 2 prints the host snapshot once (beside
+//! `facts` for one domain, at the top for several, as a `"record": "host"` line in
+//! `--ndjson` read as an array), and it is put back into each domain's facts here.
 
 use super::{FACTS_VERSION, RunFacts};
 use serde_json::{Map, Value, json};
@@ -34,32 +36,76 @@ impl fmt::Display for LoadError {
 pub fn from_json(value: Value) -> Result<Vec<RunFacts>, LoadError> {
     let items = match value {
         Value::Array(items) => items,
+        // `--json` of several domains (schema 2): the host once, the domains under `results`.
+        Value::Object(mut batch) if batch.get("results").is_some_and(Value::is_array) => {
+            let Value::Array(results) = take(&mut batch, "results") else {
+                return Err(LoadError::NotFacts("results is not an array".into()));
+            };
+            let mut items = Vec::with_capacity(results.len() + 1);
+            if let Some(host) = batch.remove("host").filter(|h| !h.is_null()) {
+                items.push(json!({"record": "host", "host": host}));
+            }
+            items.extend(results);
+            items
+        }
         other => vec![other],
     };
-    if items.is_empty() {
+    // The host snapshot that the `--json` results after it belong to: a schema-2 output
+    // prints it once, not in every domain's `facts`.
+    let mut host: Option<Value> = None;
+    let mut runs = Vec::with_capacity(items.len());
+    for mut item in items {
+        if item.get("record").and_then(Value::as_str) == Some("host") {
+            host = item.get_mut("host").map(Value::take);
+            continue;
+        }
+        // The last line of an interrupted `--ndjson` run names what did not finish.
+        if item.get("interrupted").is_some() {
+            continue;
+        }
+        // A saved `--json` output carries its facts inside.
+        if item.get("facts").is_some() {
+            let own_host = item.get_mut("host").map(Value::take);
+            let mut facts = item
+                .get_mut("facts")
+                .map(Value::take)
+                .unwrap_or(Value::Null);
+            if let Value::Object(map) = &mut facts
+                && !map.contains_key("host")
+            {
+                if own_host.is_some() {
+                    host = own_host;
+                }
+                let Some(h) = &host else {
+                    return Err(LoadError::NotFacts(
+                        "a --json result without its host snapshot (keep the whole output: the host is printed once, before the results)".into(),
+                    ));
+                };
+                map.insert("host".into(), h.clone());
+            }
+            item = facts;
+        }
+        runs.push(one_run(item)?);
+    }
+    if runs.is_empty() {
         return Err(LoadError::Empty);
     }
-    items
-        .into_iter()
-        .map(|mut item| {
-            // A saved `--json` output carries its facts inside.
-            if let Some(inner) = item.get_mut("facts") {
-                item = inner.take();
-            }
-            let version = item
-                .get("facts_version")
-                .and_then(Value::as_u64)
-                .ok_or_else(|| LoadError::NotFacts("no facts_version".into()))?;
-            let current = match version {
-                1 => v1_to_v2(item)?,
-                v if v == u64::from(FACTS_VERSION) => item,
-                v if v > u64::from(FACTS_VERSION) => return Err(LoadError::Newer(v)),
-                v => return Err(LoadError::NotFacts(format!("unknown facts_version {v}"))),
-            };
-            serde_json::from_value::<RunFacts>(current)
-                .map_err(|e| LoadError::NotFacts(e.to_string()))
-        })
-        .collect()
+    Ok(runs)
+}
+
+/// One facts object of any version, migrated and read.
+fn one_run(item: Value) -> Result<RunFacts, LoadError> {
+    let version = item
+        .get("facts_version")
+        .and_then(Value::as_u64)
+        .ok_or_else(|| LoadError::NotFacts("no facts_version".into()))?;
+    let current = match version {
+        1 => v1_to_v2(item)?,
+        v if v == u64::from(FACTS_VERSION) => item,
+        v if v > u64::from(FACTS_VERSION) => return Err(LoadError::Newer(v)),
+        v => return Err(LoadError::NotFacts(format!("unknown facts_version {v}"))),
+    };
+    serde_json::from_value::<RunFacts>(current).map_err(|e| LoadError::NotFacts(e.to_string()))
 }
 
 fn take(map: &mut Map<String, Value>, key: &str) -> Value {

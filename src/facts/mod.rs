@@ -41,38 +41,59 @@ pub struct RunFacts {
 }
 
 impl RunFacts {
-    /// `target` with this run's host snapshot, as a run of one target.
-    pub fn one<'a>(&'a self, target: &'a TargetFacts) -> RunOfOne<'a> {
-        self.one_with_host(target, &self.host)
-    }
-
-    /// Like [`RunFacts::one`], with another host snapshot (a redacted copy).
-    pub fn one_with_host<'a>(
-        &'a self,
-        target: &'a TargetFacts,
-        host: &'a HostFacts,
-    ) -> RunOfOne<'a> {
-        RunOfOne {
+    /// `target` with this run's settings but without the host snapshot: what `--json` and
+    /// `--report` print per name, the host being printed once per output beside it.
+    pub fn one<'a>(&'a self, target: &'a TargetFacts) -> TargetRun<'a> {
+        TargetRun {
             facts_version: self.facts_version,
             tool_version: &self.tool_version,
             started_at: &self.started_at,
             options: &self.options,
-            host,
             targets: [target],
             duration_ms: self.duration_ms,
         }
     }
 }
 
-/// One target of a run with the run's host snapshot, serialised exactly as a [`RunFacts`] of
-/// one target: what `--json` and `--report` embed per domain, and `--from-facts` reads back.
+impl RunFacts {
+    /// This run with another host snapshot (a redacted copy), serialised exactly as a
+    /// [`RunFacts`].
+    pub fn with_host<'a>(&'a self, host: &'a HostFacts) -> RunWithHost<'a> {
+        RunWithHost {
+            facts_version: self.facts_version,
+            tool_version: &self.tool_version,
+            started_at: &self.started_at,
+            options: &self.options,
+            host,
+            targets: &self.targets,
+            duration_ms: self.duration_ms,
+        }
+    }
+}
+
+/// A [`RunFacts`] whose host snapshot is borrowed from elsewhere: `--report` prints the run
+/// with its firewall left out, without copying the targets.
 #[derive(Debug, Serialize)]
-pub struct RunOfOne<'a> {
+pub struct RunWithHost<'a> {
     pub facts_version: u32,
     pub tool_version: &'a str,
     pub started_at: &'a str,
     pub options: &'a ProbeOptions,
     pub host: &'a HostFacts,
+    pub targets: &'a [TargetFacts],
+    pub duration_ms: u64,
+}
+
+/// One target of a run with the run's settings and without its host snapshot, serialised as
+/// a [`RunFacts`] of one target minus `host`: a facts file once the host snapshot printed
+/// beside it is put back as `host` (`--from-facts` does that for a saved `--json` output).
+/// The host is left out so that a run of N names prints it once, not N times.
+#[derive(Debug, Serialize)]
+pub struct TargetRun<'a> {
+    pub facts_version: u32,
+    pub tool_version: &'a str,
+    pub started_at: &'a str,
+    pub options: &'a ProbeOptions,
     pub targets: [&'a TargetFacts; 1],
     pub duration_ms: u64,
 }

@@ -2,7 +2,7 @@
 
 use super::Outcome;
 use crate::diagnose::Verdict;
-use crate::facts::Probed;
+use crate::facts::{Probed, RunFacts};
 use crate::sanitize;
 use std::fmt::Write;
 
@@ -25,10 +25,18 @@ fn code(text: &str) -> String {
     format!("`{}`", sanitize::line(text, 500).replace('`', "'"))
 }
 
+/// One section per domain, then the facts once per run: the host snapshot is printed once,
+/// however many names, and the block is a facts file that re-diagnoses every one of them.
 pub fn render(outcomes: &[Outcome], invocation: &str) -> String {
     let mut out = String::new();
-    for o in outcomes {
+    for (i, o) in outcomes.iter().enumerate() {
         render_one(&mut out, o, invocation);
+        let run_ends = outcomes
+            .get(i + 1)
+            .is_none_or(|next| !std::ptr::eq(next.run, o.run));
+        if run_ends {
+            render_facts(&mut out, o.run);
+        }
     }
     out
 }
@@ -134,12 +142,16 @@ fn render_one(out: &mut String, o: &Outcome, invocation: &str) {
             shift_headings(top.code.explanation())
         );
     }
+}
+
+/// The run's facts without its firewall, once per run (after its last domain).
+fn render_facts(out: &mut String, run: &RunFacts) {
     // The firewall dumps stay out of a report meant to be pasted in public: they are long and
     // say more about the host than a forum needs. `--save-facts` keeps them for a private
     // re-diagnosis.
     let mut host = run.host.clone();
     let firewall_omitted = host.firewall.take().is_some();
-    let facts_json = serde_json::to_string_pretty(&run.one_with_host(o.target, &host))
+    let facts_json = serde_json::to_string_pretty(&run.with_host(&host))
         .unwrap_or_else(|e| format!("(facts could not be encoded: {e})"));
     if firewall_omitted {
         let _ = writeln!(
