@@ -351,8 +351,9 @@ fn a_users_conf_gets_no_token_where_that_user_could_not_write() {
 
     // Each such name's diagnosis says, as information, that it had no real token, and why.
     let run = acme_doctor(&args(&root, &["--json"]));
-    let reports = run.json();
-    let reports = reports.as_array().expect("one object per name");
+    common::contract::parse_batch(&run.stdout);
+    let batch = run.json();
+    let reports = batch["results"].as_array().expect("one result per name");
     for (name, why) in [
         ("foreign.example.test", "its configuration is not trusted"),
         ("own-rootonly.example.test", "uid 65534 may not"),
@@ -362,7 +363,7 @@ fn a_users_conf_gets_no_token_where_that_user_could_not_write() {
             .iter()
             .find(|r| r["target"]["domain"] == name)
             .unwrap_or_else(|| panic!("{name} not diagnosed"));
-        common::contract::parse(&r.to_string());
+        common::contract::parse_result(&r.to_string());
         let f = r["findings"]
             .as_array()
             .unwrap()
