@@ -155,26 +155,15 @@ pub fn create(webroot: &Path) -> Result<TokenFile, TokenError> {
     let mut rel = PathBuf::new();
     for name in DIRS {
         rel.push(name);
-        let dir = match open_beneath(&root, &parent, &rel, name) {
-            Ok(fd) => fd,
-            Err(Errno::ENOENT) => {
-                let owner = fstat(&parent).map_err(|e| TokenError::Write(e.to_string()))?;
-                mkdirat(&parent, name, Mode::from_bits_truncate(0o755)).map_err(|e| {
-                    TokenError::Write(format!("mkdir {}: {e}", webroot.join(&rel).display()))
-                })?;
-                let fd = open_beneath(&root, &parent, &rel, name)
-                    .map_err(|e| escape_or_write(e, webroot, &rel))?;
-                chown_like(&fd, &owner);
-                created.push((dup(&parent)?, name.to_string()));
-                fd
-            }
+        match open_or_make_dir(&root, &parent, &rel, name, webroot, &mut created) {
+            Ok(dir) => parent = dir,
             Err(e) => {
-                // What was made so far goes again.
+                // What was made so far goes again, whichever step failed (a full disk can
+                // refuse the second mkdir after the first one worked).
                 cleanup_created(&created);
-                return Err(escape_or_write(e, webroot, &rel));
+                return Err(e);
             }
-        };
-        parent = dir;
+        }
     }
     let sibling = sibling_stat(&parent);
     let dir_stat = fstat(&parent).map_err(|e| TokenError::Write(e.to_string()));
@@ -222,6 +211,34 @@ pub fn create(webroot: &Path) -> Result<TokenFile, TokenError> {
     f.write_all(content.as_bytes())
         .map_err(|e| TokenError::Write(format!("{}: {e}", token_file.path.display())))?;
     Ok(token_file)
+}
+
+/// Opens the directory `name` of `parent`, making it when missing; a directory made is
+/// recorded in `created` at once, so the caller can remove it whatever fails next.
+fn open_or_make_dir(
+    root: &OwnedFd,
+    parent: &OwnedFd,
+    rel: &Path,
+    name: &str,
+    webroot: &Path,
+    created: &mut Vec<(OwnedFd, String)>,
+) -> Result<OwnedFd, TokenError> {
+    match open_beneath(root, parent, rel, name) {
+        Ok(fd) => Ok(fd),
+        Err(Errno::ENOENT) => {
+            let owner = fstat(parent).map_err(|e| TokenError::Write(e.to_string()))?;
+            let parent_copy = dup(parent)?;
+            mkdirat(parent, name, Mode::from_bits_truncate(0o755)).map_err(|e| {
+                TokenError::Write(format!("mkdir {}: {e}", webroot.join(rel).display()))
+            })?;
+            created.push((parent_copy, name.to_string()));
+            let fd = open_beneath(root, parent, rel, name)
+                .map_err(|e| escape_or_write(e, webroot, rel))?;
+            chown_like(&fd, &owner);
+            Ok(fd)
+        }
+        Err(e) => Err(escape_or_write(e, webroot, rel)),
+    }
 }
 
 fn dup(fd: &OwnedFd) -> Result<OwnedFd, TokenError> {
