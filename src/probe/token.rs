@@ -346,7 +346,13 @@ fn write_token(webroot: &Path, writer: Option<&AsWriter>) -> Result<TokenFile, T
                     cleanup_created(&created);
                     return Err(e);
                 }
-                let owner = fstat(&parent).map_err(|e| TokenError::Write(e.to_string()))?;
+                let owner = match fstat(&parent) {
+                    Ok(owner) => owner,
+                    Err(e) => {
+                        cleanup_created(&created);
+                        return Err(TokenError::Write(e.to_string()));
+                    }
+                };
                 if let Err(e) = mkdirat(&parent, name, Mode::from_bits_truncate(0o755)) {
                     cleanup_created(&created);
                     return Err(match e {
@@ -375,7 +381,16 @@ fn write_token(webroot: &Path, writer: Option<&AsWriter>) -> Result<TokenFile, T
                     }
                 };
                 chown_like(&fd, &owner);
-                created.push((dup(&parent)?, name.to_string()));
+                // Recorded the moment it exists: whichever later step fails (a full disk can
+                // refuse the next mkdir after this one worked), it goes again.
+                match dup(&parent) {
+                    Ok(p) => created.push((p, name.to_string())),
+                    Err(e) => {
+                        let _ = unlinkat(&parent, name, UnlinkatFlags::RemoveDir);
+                        cleanup_created(&created);
+                        return Err(e);
+                    }
+                }
                 rel = at;
                 fd
             }
