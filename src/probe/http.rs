@@ -570,6 +570,90 @@ mod tests {
         );
     }
 
+    /// Answers every connection on `listener` with `response`; counts the connections.
+    fn answer_all(
+        listener: tokio::net::TcpListener,
+        response: String,
+    ) -> std::sync::Arc<std::sync::atomic::AtomicUsize> {
+        let seen = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = seen.clone();
+        tokio::spawn(async move {
+            while let Ok((mut sock, _)) = listener.accept().await {
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let mut buf = [0u8; 4096];
+                let _ = sock.read(&mut buf).await;
+                let _ = sock.write_all(response.as_bytes()).await;
+                let _ = sock.shutdown().await;
+            }
+        });
+        seen
+    }
+
+    #[tokio::test]
+    async fn a_redirect_is_never_followed() {
+        // The second listener is where the redirect points: it must see no connection.
+        let target = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let target_addr = target.local_addr().unwrap();
+        let target_seen = answer_all(
+            target,
+            "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok".into(),
+        );
+        let first = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let first_addr = first.local_addr().unwrap();
+        let location = format!("http://127.0.0.1:{}/.well-known/x", target_addr.port());
+        let first_seen = answer_all(
+            first,
+            format!("HTTP/1.1 302 Found\r\nLocation: {location}\r\nContent-Length: 0\r\n\r\n"),
+        );
+        let outcome = get(first_addr).await;
+        assert!(
+            matches!(&outcome, HttpOutcome::Response { status: 302, .. }),
+            "{outcome:?}"
+        );
+        // The CA path records the hop too, and does not take it.
+        let url = domain_url("example.test", "/x").unwrap();
+        let hop = fetch_hop(&url, first_addr, Duration::from_secs(5)).await;
+        assert!(
+            matches!(&hop, HopOutcome::Answer(a) if a.status == 302),
+            "{hop:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(first_seen.load(std::sync::atomic::Ordering::SeqCst), 2);
+        assert_eq!(target_seen.load(std::sync::atomic::Ordering::SeqCst), 0);
+    }
+
+    #[tokio::test]
+    async fn a_get_is_pinned_and_never_resolves_again() {
+        // `.invalid` never resolves (RFC 6761): an answer can only come from the pinned address.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let seen = answer_all(
+            listener,
+            "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n".into(),
+        );
+        let fact = ReqwestHttp
+            .get(
+                "rebind.invalid",
+                addr,
+                "/.well-known/acme-challenge/t",
+                Duration::from_secs(5),
+            )
+            .await;
+        assert!(
+            matches!(fact.outcome, HttpOutcome::Response { status: 404, .. }),
+            "{:?}",
+            fact.outcome
+        );
+        assert_eq!(fact.address, addr.ip());
+        let url = domain_url("rebind.invalid", "/x").unwrap();
+        let hop = fetch_hop(&url, addr, Duration::from_secs(5)).await;
+        assert!(
+            matches!(&hop, HopOutcome::Answer(a) if a.status == 404),
+            "{hop:?}"
+        );
+        assert_eq!(seen.load(std::sync::atomic::Ordering::SeqCst), 2);
+    }
+
     #[tokio::test]
     async fn a_head_beyond_our_buffer_is_unread_not_the_servers_fault() {
         // 600 KB of headers: over hyper's buffer, well under the CA's 10 MiB.
