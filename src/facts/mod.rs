@@ -518,6 +518,11 @@ pub enum HopOutcome {
     Error {
         message: String,
     },
+    /// The request never reached the server: acme-doctor ran out of its own resources (local
+    /// ports, file descriptors). Nothing was learnt about the server.
+    OwnLimit {
+        message: String,
+    },
 }
 
 /// A response as the facts keep it: enough to compare bodies and recognise who answered.

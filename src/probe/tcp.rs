@@ -17,7 +17,8 @@ pub fn classify(err: &io::Error) -> ConnectOutcome {
         Some(nix::libc::ECONNREFUSED) => ConnectOutcome::Refused,
         Some(nix::libc::EHOSTUNREACH) => ConnectOutcome::HostUnreachable,
         // EADDRNOTAVAIL: no local address of that family to send from (IPv6 switched off);
-        // for the prober that is the same as having no route.
+        // for the prober that is the same as having no route. (Out of local ports is told
+        // apart before this, by `ports_exhausted`.)
         Some(nix::libc::ENETUNREACH) | Some(nix::libc::EADDRNOTAVAIL) => {
             ConnectOutcome::NetworkUnreachable
         }
@@ -28,6 +29,31 @@ pub fn classify(err: &io::Error) -> ConnectOutcome {
             message: err.kind().to_string(),
         },
     }
+}
+
+/// What a connect that found no free local port says, in the facts.
+pub const PORTS_EXHAUSTED: &str = "acme-doctor ran out of local ports (EADDRNOTAVAIL: every ephemeral port to this address is in use or in TIME_WAIT)";
+
+/// Whether an EADDRNOTAVAIL from a connect to `addr` means this machine is out of ephemeral
+/// ports for it, rather than without a source address of that family (IPv6 switched off).
+/// A UDP "connect" looks up the route and the source address and takes no port of TCP's: when
+/// it finds both, the TCP failure was the ports, a limit of this machine, not the server's.
+pub fn ports_exhausted(addr: SocketAddr) -> bool {
+    let local: SocketAddr = if addr.is_ipv4() {
+        (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
+    } else {
+        (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+    };
+    std::net::UdpSocket::bind(local)
+        .and_then(|socket| socket.connect(addr))
+        .is_ok()
+}
+
+/// A connect outcome of this machine's own limit: out of descriptors or socket memory, or out
+/// of local ports (recorded as EADDRNOTAVAIL only when [`ports_exhausted`] said so).
+pub fn own_limit(outcome: &ConnectOutcome) -> bool {
+    matches!(outcome, ConnectOutcome::Other { errno, .. }
+        if super::own_limit_errno(*errno) || *errno == Some(nix::libc::EADDRNOTAVAIL))
 }
 
 async fn attempt(addr: SocketAddr) -> io::Result<()> {
@@ -49,11 +75,21 @@ impl ConnectProbe for SocketConnect {
             let outcome = match tokio::time::timeout_at(deadline, attempt(addr)).await {
                 Err(_) => ConnectOutcome::Timeout,
                 Ok(Ok(())) => ConnectOutcome::Connected,
+                Ok(Err(e))
+                    if e.raw_os_error() == Some(nix::libc::EADDRNOTAVAIL)
+                        && ports_exhausted(addr) =>
+                {
+                    ConnectOutcome::Other {
+                        errno: Some(nix::libc::EADDRNOTAVAIL),
+                        message: PORTS_EXHAUSTED.into(),
+                    }
+                }
                 Ok(Err(e)) => classify(&e),
             };
-            // Out of descriptors here is this tool's limit, not the server's answer: wait for
-            // the batch's other probes to free some, within the same deadline.
-            let own = matches!(&outcome, ConnectOutcome::Other { errno, .. } if super::own_limit_errno(*errno));
+            // Out of descriptors or local ports here is this tool's limit, not the server's
+            // answer: wait for the batch's other probes to free some (TIME_WAIT ends), within
+            // the same deadline.
+            let own = own_limit(&outcome);
             if !own || tokio::time::Instant::now() + super::OWN_LIMIT_PAUSE >= deadline {
                 break outcome;
             }

@@ -52,13 +52,22 @@ pub enum Found {
 }
 
 /// The connect failed on a limit of the machine acme-doctor runs on (EMFILE, ENFILE, ENOBUFS,
-/// ENOMEM): the probe never reached the network.
+/// ENOMEM), or found no free local port (EADDRNOTAVAIL, which the probe records as `Other`
+/// only when a route and a source address exist; without them it is `NetworkUnreachable`):
+/// the probe never reached the network.
 pub fn own_limit(outcome: &ConnectOutcome) -> bool {
-    use nix::libc::{EMFILE, ENFILE, ENOBUFS, ENOMEM};
+    use nix::libc::{EADDRNOTAVAIL, EMFILE, ENFILE, ENOBUFS, ENOMEM};
     matches!(
         outcome,
-        ConnectOutcome::Other { errno: Some(e), .. } if [EMFILE, ENFILE, ENOBUFS, ENOMEM].contains(e)
+        ConnectOutcome::Other { errno: Some(e), .. } if [EMFILE, ENFILE, ENOBUFS, ENOMEM, EADDRNOTAVAIL].contains(e)
     )
+}
+
+/// Whether these own-limit connects ran out of local ports (rather than descriptors).
+fn out_of_ports(hits: &[ConnectFact]) -> bool {
+    hits.iter().any(|c| {
+        matches!(c.outcome, ConnectOutcome::Other { errno: Some(e), .. } if e == nix::libc::EADDRNOTAVAIL)
+    })
 }
 
 fn code_of(dial: Dial) -> Code {
@@ -159,6 +168,11 @@ impl Check for Reachability {
                 family.label(),
                 family.label()
             )),
+            Found::OwnLimit { family, port, hits } if out_of_ports(hits) => Some(format!(
+                "acme-doctor ran out of local ports before connecting to {} {} port {port} (its own connections wait in TIME_WAIT); check fewer names at once",
+                cx.domain,
+                family.label()
+            )),
             Found::OwnLimit { family, port, .. } => Some(format!(
                 "acme-doctor ran out of its own resources before connecting to {} {} port {port}",
                 cx.domain,
@@ -189,7 +203,11 @@ impl Check for Reachability {
                 )
                 .family(*family)
                 .port(*port)
-                .detail("The attempt never left this machine: out of file descriptors or socket memory here. Nothing was learnt about the server.");
+                .detail(if out_of_ports(hits) {
+                    "The attempt never left this machine: every local port for this address was in use or in TIME_WAIT, after many connections from this run. Nothing was learnt about the server."
+                } else {
+                    "The attempt never left this machine: out of file descriptors or socket memory here. Nothing was learnt about the server."
+                });
                 for c in hits {
                     f = f.evidence(format!(
                         "connect {}: {}",
@@ -197,9 +215,13 @@ impl Check for Reachability {
                         outcome_text(&c.outcome)
                     ));
                 }
-                f.fix(
-                    "check fewer names at once (--jobs), or raise the open-files limit (ulimit -n)",
-                )
+                if out_of_ports(hits) {
+                    f.fix("check fewer names per run, or widen the local port range (sysctl net.ipv4.ip_local_port_range)")
+                } else {
+                    f.fix(
+                        "check fewer names at once (--jobs), or raise the open-files limit (ulimit -n)",
+                    )
+                }
             }
             Found::VantageLimited { family, port, hits } => {
                 let mut f = Finding::new(
