@@ -133,6 +133,21 @@ mod tests {
         ));
     }
 
+    #[test]
+    fn an_own_limit_is_told_from_the_servers_answers() {
+        let other = |errno| ConnectOutcome::Other {
+            errno: Some(errno),
+            message: String::new(),
+        };
+        assert!(own_limit(&other(nix::libc::EADDRNOTAVAIL)));
+        assert!(own_limit(&other(nix::libc::EMFILE)));
+        assert!(!own_limit(&other(nix::libc::EPERM)));
+        assert!(!own_limit(&ConnectOutcome::NetworkUnreachable));
+        assert!(!own_limit(&ConnectOutcome::Timeout));
+        // Loopback has a route and a source address: EADDRNOTAVAIL to it can only be ports.
+        assert!(ports_exhausted(SocketAddr::from(([127, 0, 0, 1], 80))));
+    }
+
     #[tokio::test]
     async fn a_closed_loopback_port_is_refused_quickly() {
         // Bind then drop to find a port that nothing listens on.
