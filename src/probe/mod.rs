@@ -684,8 +684,44 @@ mod tests {
         }
     }
 
+    /// Every GET answers 404, as a healthy server does for a random token.
+    struct NotFound;
+
+    impl HttpProbe for NotFound {
+        async fn get(
+            &self,
+            _domain: &str,
+            address: SocketAddr,
+            path: &str,
+            _timeout: Duration,
+        ) -> HttpFact {
+            HttpFact {
+                address: address.ip(),
+                port: address.port(),
+                url: path.to_string(),
+                outcome: HttpOutcome::Response {
+                    status: 404,
+                    server: Some("nginx".into()),
+                    location: None,
+                    body_prefix: String::new(),
+                    body_bytes: 0,
+                    body_truncated: false,
+                },
+                elapsed_ms: 0,
+            }
+        }
+    }
+
     /// Gathers `config` with `tcp` as the connect probe and the other probes scripted.
     fn gather_with<C: ConnectProbe>(config: &Config, tcp: &C) -> RunFacts {
+        gather_with_http(config, tcp, &Scripted)
+    }
+
+    fn gather_with_http<C: ConnectProbe, H: HttpProbe>(
+        config: &Config,
+        tcp: &C,
+        http: &H,
+    ) -> RunFacts {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -695,7 +731,7 @@ mod tests {
                 config,
                 &Scripted,
                 tcp,
-                &Scripted,
+                http,
                 Arc::new(CountingHost::default()),
                 Gathering {
                     host_first: false,
@@ -711,6 +747,8 @@ mod tests {
     struct CountingConnect {
         outcome: ConnectOutcome,
         made: std::sync::Mutex<Vec<SocketAddr>>,
+        /// When non-zero: connects after this many run out of local ports.
+        out_of_ports_after: AtomicUsize,
     }
 
     impl CountingConnect {
@@ -718,6 +756,7 @@ mod tests {
             CountingConnect {
                 outcome,
                 made: Default::default(),
+                out_of_ports_after: AtomicUsize::new(0),
             }
         }
 
@@ -733,11 +772,24 @@ mod tests {
 
     impl ConnectProbe for CountingConnect {
         async fn connect(&self, address: SocketAddr, _timeout: Duration) -> ConnectFact {
-            self.made.lock().expect("lock").push(address);
+            let made = {
+                let mut made = self.made.lock().expect("lock");
+                made.push(address);
+                made.len()
+            };
+            let after = self.out_of_ports_after.load(Ordering::SeqCst);
+            let outcome = if after > 0 && made > after {
+                ConnectOutcome::Other {
+                    errno: Some(nix::libc::EADDRNOTAVAIL),
+                    message: tcp::PORTS_EXHAUSTED.into(),
+                }
+            } else {
+                self.outcome.clone()
+            };
             ConnectFact {
                 address: address.ip(),
                 port: address.port(),
-                outcome: self.outcome.clone(),
+                outcome,
                 elapsed_ms: 0,
             }
         }
@@ -804,6 +856,29 @@ mod tests {
                 crate::exit::Exit::Incomplete
             );
         }
+        // Only the CA's walk, which dials afresh after the shared connects, runs out of
+        // ports: still incomplete, never a pass that skipped the CA's path.
+        let walk_only = CountingConnect::new(ConnectOutcome::Connected);
+        walk_only.out_of_ports_after.store(2, Ordering::SeqCst);
+        let run = gather_with_http(&config_for(1), &walk_only, &NotFound);
+        let d = crate::diagnose::diagnose(&run, &run.targets[0]);
+        assert_eq!(
+            d.verdict,
+            crate::diagnose::Verdict::Pass,
+            "{:#?}",
+            d.findings
+        );
+        assert!(
+            d.incomplete_reasons
+                .iter()
+                .any(|r| r.contains("while walking the CA's path")),
+            "{:?}",
+            d.incomplete_reasons
+        );
+        assert_eq!(
+            crate::cli::exit_for(&d, FailOn::Blocker),
+            crate::exit::Exit::Incomplete
+        );
         // The same run with the server refusing is the server's fault: a blocker, exit 1.
         let refused = CountingConnect::new(ConnectOutcome::Refused);
         let run = gather_with(&config, &refused);

@@ -8,7 +8,7 @@ use crate::diagnose::ca::{self, Dial};
 use crate::diagnose::context::{duration, socket};
 use crate::diagnose::registry::CheckDef;
 use crate::diagnose::{Check, Code, Context, Finding, Severity, run_check};
-use crate::facts::{ConnectFact, ConnectOutcome, Family, Method};
+use crate::facts::{ConnectFact, ConnectOutcome, Family, HopOutcome, Method};
 use std::collections::HashSet;
 use std::net::IpAddr;
 
@@ -48,6 +48,14 @@ pub enum Found {
         family: Family,
         port: u16,
         hits: Vec<ConnectFact>,
+    },
+    /// The CA's walk (its own fresh dial and GET) met acme-doctor's own limit at `url`: the
+    /// CA's path was not reproduced, whatever the per-address connects showed.
+    WalkOwnLimit {
+        family: Option<Family>,
+        port: u16,
+        url: String,
+        what: String,
     },
 }
 
@@ -158,6 +166,25 @@ impl Check for Reachability {
                 }
             }
         }
+        let walk_ends = cx
+            .http01()
+            .ca_path
+            .iter()
+            .filter_map(|p| p.attempts.last())
+            .filter_map(|a| a.hops.last());
+        for hop in walk_ends {
+            let what = match &hop.outcome {
+                HopOutcome::Dial { connect } if own_limit(connect) => outcome_text(connect),
+                HopOutcome::OwnLimit { message } => message.clone(),
+                _ => continue,
+            };
+            found.push(Found::WalkOwnLimit {
+                family: hop.family,
+                port: hop.port,
+                url: hop.url.clone(),
+                what,
+            });
+        }
         found
     }
 
@@ -177,6 +204,9 @@ impl Check for Reachability {
                 "acme-doctor ran out of its own resources before connecting to {} {} port {port}",
                 cx.domain,
                 family.label()
+            )),
+            Found::WalkOwnLimit { url, .. } => Some(format!(
+                "acme-doctor ran out of its own resources (local ports or file descriptors) while walking the CA's path at {url}"
             )),
             Found::Failed { .. } => None,
         }
@@ -222,6 +252,28 @@ impl Check for Reachability {
                         "check fewer names at once (--jobs), or raise the open-files limit (ulimit -n)",
                     )
                 }
+            }
+            Found::WalkOwnLimit {
+                family,
+                port,
+                url,
+                what,
+            } => {
+                let mut f = Finding::new(
+                    Code::AddressUnreachable,
+                    Severity::Info,
+                    format!(
+                        "acme-doctor could not walk the CA's path to {url}: its own limit, not the server's"
+                    ),
+                )
+                .port(*port)
+                .detail("The CA's own dial and request, made afresh for each name, never left this machine. Nothing was learnt about the server.")
+                .evidence(format!("{url}: {what}"))
+                .fix("check fewer names per run, or widen the local port range (sysctl net.ipv4.ip_local_port_range) or the open-files limit (ulimit -n)");
+                if let Some(family) = family {
+                    f = f.family(*family);
+                }
+                f
             }
             Found::VantageLimited { family, port, hits } => {
                 let mut f = Finding::new(
