@@ -750,6 +750,11 @@ pub enum ConnectOutcome {
     NetworkUnreachable,
     /// EAFNOSUPPORT: this kernel cannot open a socket of that family at all.
     FamilyNotSupported,
+    /// EADDRNOTAVAIL with a route and a source address: acme-doctor itself ran out of local
+    /// (ephemeral) ports for this address, every one in use or in TIME_WAIT. Its own limit;
+    /// nothing was learnt about the server. (Older versions recorded any EADDRNOTAVAIL as
+    /// `other` with errno 99, which also meant "no source address of that family".)
+    LocalPortsExhausted,
     Other {
         errno: Option<i32>,
         message: String,

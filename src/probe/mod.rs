@@ -779,10 +779,7 @@ mod tests {
             };
             let after = self.out_of_ports_after.load(Ordering::SeqCst);
             let outcome = if after > 0 && made > after {
-                ConnectOutcome::Other {
-                    errno: Some(nix::libc::EADDRNOTAVAIL),
-                    message: tcp::PORTS_EXHAUSTED.into(),
-                }
+                ConnectOutcome::LocalPortsExhausted
             } else {
                 self.outcome.clone()
             };
@@ -824,10 +821,7 @@ mod tests {
     #[test]
     fn a_connect_out_of_local_ports_blames_no_server_and_exits_incomplete() {
         let config = config_for(3);
-        let ports = CountingConnect::new(ConnectOutcome::Other {
-            errno: Some(nix::libc::EADDRNOTAVAIL),
-            message: tcp::PORTS_EXHAUSTED.into(),
-        });
+        let ports = CountingConnect::new(ConnectOutcome::LocalPortsExhausted);
         let run = gather_with(&config, &ports);
         // An own-limit outcome is not shared: each name tries again.
         assert_eq!(ports.to_port(443), 3);

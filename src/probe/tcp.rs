@@ -31,9 +31,6 @@ pub fn classify(err: &io::Error) -> ConnectOutcome {
     }
 }
 
-/// What a connect that found no free local port says, in the facts.
-pub const PORTS_EXHAUSTED: &str = "acme-doctor ran out of local ports (EADDRNOTAVAIL: every ephemeral port to this address is in use or in TIME_WAIT)";
-
 /// Whether an EADDRNOTAVAIL from a connect to `addr` means this machine is out of ephemeral
 /// ports for it, rather than without a source address of that family (IPv6 switched off).
 /// A UDP "connect" looks up the route and the source address and takes no port of TCP's: when
@@ -50,10 +47,13 @@ pub fn ports_exhausted(addr: SocketAddr) -> bool {
 }
 
 /// A connect outcome of this machine's own limit: out of descriptors or socket memory, or out
-/// of local ports (recorded as EADDRNOTAVAIL only when [`ports_exhausted`] said so).
+/// of local ports (when [`ports_exhausted`] said so).
 pub fn own_limit(outcome: &ConnectOutcome) -> bool {
-    matches!(outcome, ConnectOutcome::Other { errno, .. }
-        if super::own_limit_errno(*errno) || *errno == Some(nix::libc::EADDRNOTAVAIL))
+    match outcome {
+        ConnectOutcome::LocalPortsExhausted => true,
+        ConnectOutcome::Other { errno, .. } => super::own_limit_errno(*errno),
+        _ => false,
+    }
 }
 
 async fn attempt(addr: SocketAddr) -> io::Result<()> {
@@ -79,10 +79,7 @@ impl ConnectProbe for SocketConnect {
                     if e.raw_os_error() == Some(nix::libc::EADDRNOTAVAIL)
                         && ports_exhausted(addr) =>
                 {
-                    ConnectOutcome::Other {
-                        errno: Some(nix::libc::EADDRNOTAVAIL),
-                        message: PORTS_EXHAUSTED.into(),
-                    }
+                    ConnectOutcome::LocalPortsExhausted
                 }
                 Ok(Err(e)) => classify(&e),
             };
@@ -139,8 +136,10 @@ mod tests {
             errno: Some(errno),
             message: String::new(),
         };
-        assert!(own_limit(&other(nix::libc::EADDRNOTAVAIL)));
+        assert!(own_limit(&ConnectOutcome::LocalPortsExhausted));
         assert!(own_limit(&other(nix::libc::EMFILE)));
+        // What older versions recorded for any EADDRNOTAVAIL (IPv6 switched off, too).
+        assert!(!own_limit(&other(nix::libc::EADDRNOTAVAIL)));
         assert!(!own_limit(&other(nix::libc::EPERM)));
         assert!(!own_limit(&ConnectOutcome::NetworkUnreachable));
         assert!(!own_limit(&ConnectOutcome::Timeout));

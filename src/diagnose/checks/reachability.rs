@@ -60,22 +60,24 @@ pub enum Found {
 }
 
 /// The connect failed on a limit of the machine acme-doctor runs on (EMFILE, ENFILE, ENOBUFS,
-/// ENOMEM), or found no free local port (EADDRNOTAVAIL, which the probe records as `Other`
-/// only when a route and a source address exist; without them it is `NetworkUnreachable`):
-/// the probe never reached the network.
+/// ENOMEM), or found no free local port (`LocalPortsExhausted`): the probe never reached the
+/// network. (An `other` with errno 99 from an older version may be "no IPv6 source address"
+/// too, and stays a failure of the path.)
 pub fn own_limit(outcome: &ConnectOutcome) -> bool {
-    use nix::libc::{EADDRNOTAVAIL, EMFILE, ENFILE, ENOBUFS, ENOMEM};
-    matches!(
-        outcome,
-        ConnectOutcome::Other { errno: Some(e), .. } if [EMFILE, ENFILE, ENOBUFS, ENOMEM, EADDRNOTAVAIL].contains(e)
-    )
+    use nix::libc::{EMFILE, ENFILE, ENOBUFS, ENOMEM};
+    match outcome {
+        ConnectOutcome::LocalPortsExhausted => true,
+        ConnectOutcome::Other { errno: Some(e), .. } => {
+            [EMFILE, ENFILE, ENOBUFS, ENOMEM].contains(e)
+        }
+        _ => false,
+    }
 }
 
 /// Whether these own-limit connects ran out of local ports (rather than descriptors).
 fn out_of_ports(hits: &[ConnectFact]) -> bool {
-    hits.iter().any(|c| {
-        matches!(c.outcome, ConnectOutcome::Other { errno: Some(e), .. } if e == nix::libc::EADDRNOTAVAIL)
-    })
+    hits.iter()
+        .any(|c| c.outcome == ConnectOutcome::LocalPortsExhausted)
 }
 
 fn code_of(dial: Dial) -> Code {
