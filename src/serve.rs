@@ -612,8 +612,9 @@ async fn observe(state: &State, ask: &Ask, source: IpAddr) -> Observation {
         name,
         &state.dns,
         &probe::tcp::SocketConnect,
-        &probe::http::ReqwestHttp,
+        &probe::http::ReqwestHttp::default(),
         &http01::Limits::default(),
+        &http01::Connects::default(),
     )
     .await;
     Observation {

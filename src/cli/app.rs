@@ -261,7 +261,7 @@ fn interrupted(config: &Config, signal: signals::Stop, unfinished: &[usize]) -> 
     }
 }
 
-fn exit_for(d: &Diagnosis, fail_on: FailOn) -> Exit {
+pub(crate) fn exit_for(d: &Diagnosis, fail_on: FailOn) -> Exit {
     match (d.verdict, fail_on) {
         (Verdict::Fail, _) | (Verdict::AtRisk, FailOn::Warning) => Exit::Blocker,
         _ if d.incomplete => Exit::Incomplete,
@@ -538,7 +538,7 @@ fn probe_all(
             dns: probe::dns::HickoryDns::new(config.resolver, config.timeout)
                 .map_err(ToolError::input)?,
             tcp: probe::tcp::SocketConnect,
-            http: probe::http::ReqwestHttp,
+            http: probe::http::ReqwestHttp::default(),
             host: probe::host::LinuxHost {
                 ports: vec![diagnose::ca::HTTP01_PORT, diagnose::ca::HTTPS_PORT],
                 acme_clients,

@@ -10,6 +10,9 @@ pub mod signals;
 
 pub use error::{ErrorKind, ToolError};
 
+#[cfg(test)]
+pub(crate) use app::exit_for;
+
 use crate::exit::Exit;
 use crate::render::json;
 use args::Args;

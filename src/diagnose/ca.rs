@@ -73,8 +73,10 @@ impl Dial {
             ConnectOutcome::Refused => Some(Dial::Refused),
             ConnectOutcome::Timeout => Some(Dial::Timeout),
             ConnectOutcome::NetworkUnreachable => Some(Dial::NetworkUnreachable),
+            // Callers set acme-doctor's own limit apart first (`reachability::own_limit`).
             ConnectOutcome::HostUnreachable
             | ConnectOutcome::FamilyNotSupported
+            | ConnectOutcome::LocalPortsExhausted
             | ConnectOutcome::Other { .. } => Some(Dial::Unreachable),
         }
     }

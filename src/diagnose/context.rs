@@ -457,6 +457,7 @@ pub fn vantage_limited(outcome: &ConnectOutcome) -> bool {
         outcome,
         ConnectOutcome::NetworkUnreachable
             | ConnectOutcome::FamilyNotSupported
+            | ConnectOutcome::LocalPortsExhausted
             | ConnectOutcome::Other { .. }
     )
 }

@@ -518,6 +518,11 @@ pub enum HopOutcome {
     Error {
         message: String,
     },
+    /// The request never reached the server: acme-doctor ran out of its own resources (local
+    /// ports, file descriptors). Nothing was learnt about the server.
+    OwnLimit {
+        message: String,
+    },
 }
 
 /// A response as the facts keep it: enough to compare bodies and recognise who answered.
@@ -745,6 +750,11 @@ pub enum ConnectOutcome {
     NetworkUnreachable,
     /// EAFNOSUPPORT: this kernel cannot open a socket of that family at all.
     FamilyNotSupported,
+    /// EADDRNOTAVAIL with a route and a source address: acme-doctor itself ran out of local
+    /// (ephemeral) ports for this address, every one in use or in TIME_WAIT. Its own limit;
+    /// nothing was learnt about the server. (Older versions recorded any EADDRNOTAVAIL as
+    /// `other` with errno 99, which also meant "no source address of that family".)
+    LocalPortsExhausted,
     Other {
         errno: Option<i32>,
         message: String,

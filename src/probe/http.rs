@@ -1,6 +1,7 @@
 //! HTTP facts: the challenge GET, pinned to one address, sent the way Boulder sends it
-//! (`docs/ca-behaviour.md` §2.3: HTTP/1.1, `Accept: */*`, `Connection: close`,
-//! no proxy). Redirects are recorded, not followed yet.
+//! (`docs/ca-behaviour.md` §2.3: HTTP/1.1, `Accept: */*`, no proxy). The CA's own requests
+//! ([`fetch_hop`]) send `Connection: close` on a fresh connection each, as Boulder does; the
+//! plain GETs share kept-alive connections per address. Redirects are recorded, never followed.
 
 use super::HttpProbe;
 use crate::facts::{Answered, HopOutcome, HttpFact, HttpOutcome};
@@ -37,7 +38,199 @@ pub const USER_AGENT: &str = concat!(
     "; ACME http-01 validation check)"
 );
 
-pub struct ReqwestHttp;
+/// The real HTTP probe. The plain GETs (the challenge and `/` of each address, and the
+/// per-address answers) go through a client kept per address, whose connections are kept
+/// alive and shared by every name on that address; the CA's own requests ([`fetch_hop`]) dial
+/// afresh each time, as the CA does ("Connections" in `docs/architecture.md`).
+#[derive(Default)]
+pub struct ReqwestHttp {
+    /// One kept-alive client per address and port, the least recently used dropped (with its
+    /// idle connections) beyond [`KEPT_ADDRESSES`].
+    kept: std::sync::Mutex<KeptClients>,
+}
+
+#[derive(Default)]
+struct KeptClients {
+    clients: std::collections::HashMap<SocketAddr, (reqwest::Client, u64)>,
+    uses: u64,
+}
+
+/// Idle connections kept per address: as many as the GETs the run's per-address budget lets
+/// run at once (each name holding a slot asks at most two at a time). Fewer made the pool
+/// close and reopen connections under a batch: 3.5 connections per name instead of 2.
+pub const KEPT_PER_ADDRESS: usize = 2 * super::http01::PER_ADDRESS;
+/// Addresses whose connections are kept at once: a list of names on many addresses keeps
+/// at most this many times [`KEPT_PER_ADDRESS`] idle sockets, far below the open-files limit.
+pub const KEPT_ADDRESSES: usize = 64;
+/// How long an idle connection is kept: under Apache's default `KeepAliveTimeout` (5 s), so
+/// the pool seldom offers a connection the server is just closing.
+const KEPT_IDLE: Duration = Duration::from_secs(4);
+
+/// A resolver that answers nothing: a pinned request's URL is the literal address it goes to,
+/// so a client built with it can reach no other address, whatever name is asked.
+struct NoResolve;
+
+impl reqwest::dns::Resolve for NoResolve {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let message = format!(
+            "refused to resolve {:?}: requests are pinned to an address",
+            sanitize::line(name.as_str(), 80)
+        );
+        Box::pin(async move { Err(message.into()) })
+    }
+}
+
+/// A client for pinned requests: no proxy, no redirect followed, nothing resolved, heads capped
+/// by bytes; `kept`: its connections stay open for the next request to the same address.
+fn pinned_client(kept: bool) -> Result<reqwest::Client, String> {
+    ensure_crypto_provider();
+    let builder = reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .dns_resolver(NoResolve)
+        .pool_max_idle_per_host(if kept { KEPT_PER_ADDRESS } else { 0 })
+        .pool_idle_timeout(KEPT_IDLE)
+        .http1_max_headers(MAX_HEADER_LINES);
+    // These GETs are plain HTTP, but a client built with reqwest's default TLS loads the
+    // system's root certificates: milliseconds per client. The CA's own TLS settings (no
+    // roots) cost nothing to build.
+    match ca_tls() {
+        Ok(tls) => builder.tls_backend_preconfigured(tls),
+        Err(_) => builder,
+    }
+    .build()
+    .map_err(|e| sanitize::line(&e.to_string(), 300))
+}
+
+/// `url` (for a validated name) sent to `addr`: the request goes to the literal address and
+/// the name goes in `Host`, so the pool, keyed by the address, shares its connections among
+/// all the names on it, and nothing is resolved again.
+fn pinned_request(
+    client: &reqwest::Client,
+    url: &url::Url,
+    addr: SocketAddr,
+    user_agent: &'static str,
+    timeout: Duration,
+) -> Result<reqwest::RequestBuilder, String> {
+    pinned_host(url, addr)?;
+    let host = url.host_str().ok_or("no host")?;
+    let host = match url.port() {
+        Some(port) => format!("{host}:{port}"),
+        None => host.to_string(),
+    };
+    let mut target = url.clone();
+    target
+        .set_ip_host(addr.ip())
+        .and_then(|()| target.set_port(Some(addr.port())))
+        .map_err(|()| format!("cannot address {url} to {addr}"))?;
+    Ok(client
+        .get(target)
+        .header(reqwest::header::HOST, host)
+        .header(ACCEPT, "*/*")
+        .header(reqwest::header::USER_AGENT, user_agent)
+        .timeout(timeout))
+}
+
+/// Whether the server closed the connection under the request: on a kept connection that is
+/// keep-alive ending (a server's idle timeout or request limit), no fact about the server.
+fn closed_under(err: &reqwest::Error) -> bool {
+    let mut source = err.source();
+    while let Some(s) = source {
+        if s.downcast_ref::<hyper::Error>()
+            .is_some_and(hyper::Error::is_incomplete_message)
+        {
+            return true;
+        }
+        if let Some(io) = s.downcast_ref::<std::io::Error>()
+            && matches!(
+                io.kind(),
+                std::io::ErrorKind::ConnectionReset
+                    | std::io::ErrorKind::BrokenPipe
+                    | std::io::ErrorKind::ConnectionAborted
+                    | std::io::ErrorKind::UnexpectedEof
+            )
+        {
+            return true;
+        }
+        source = s.source();
+    }
+    false
+}
+
+/// Which of acme-doctor's own limits a failed request met, if any. EADDRNOTAVAIL at connect
+/// is out of local ports: the request is only sent where the connect fact to this address got
+/// through, so a route and a source address exist.
+fn own_limit_of(err: &reqwest::Error) -> Option<&'static str> {
+    let mut source = err.source();
+    while let Some(s) = source {
+        if s.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.raw_os_error() == Some(nix::libc::EADDRNOTAVAIL))
+        {
+            return Some("acme-doctor ran out of local ports");
+        }
+        source = s.source();
+    }
+    super::out_of_descriptors().then_some("acme-doctor is out of file descriptors")
+}
+
+impl ReqwestHttp {
+    /// The kept-alive client for `addr`, made on first use.
+    fn kept_client(&self, addr: SocketAddr) -> Result<reqwest::Client, String> {
+        // A poisoned lock only means another probe panicked; the map is still usable.
+        let mut kept = self
+            .kept
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        kept.uses += 1;
+        let now = kept.uses;
+        if let Some((client, used)) = kept.clients.get_mut(&addr) {
+            *used = now;
+            return Ok(client.clone());
+        }
+        if kept.clients.len() >= KEPT_ADDRESSES
+            && let Some(oldest) = kept
+                .clients
+                .iter()
+                .min_by_key(|(_, (_, used))| *used)
+                .map(|(a, _)| *a)
+        {
+            kept.clients.remove(&oldest);
+        }
+        let client = pinned_client(true)?;
+        kept.clients.insert(addr, (client.clone(), now));
+        Ok(client)
+    }
+
+    /// One request on a kept connection to `addr`, tried once more on a fresh connection when
+    /// the server closed the kept one under it. A server that resets every connection still
+    /// reads as a reset: the fresh attempt meets it too.
+    async fn kept_then_fresh<T, F, Fut>(
+        &self,
+        url: &url::Url,
+        addr: SocketAddr,
+        user_agent: &'static str,
+        deadline: Instant,
+        read: F,
+    ) -> Result<Result<T, reqwest::Error>, String>
+    where
+        F: Fn(reqwest::RequestBuilder) -> Fut,
+        Fut: Future<Output = Result<T, reqwest::Error>>,
+    {
+        let left = || {
+            deadline
+                .saturating_duration_since(Instant::now())
+                .max(Duration::from_millis(1))
+        };
+        let kept = self.kept_client(addr)?;
+        match read(pinned_request(&kept, url, addr, user_agent, left())?).await {
+            Err(e) if closed_under(&e) => {
+                let fresh = pinned_client(false)?;
+                Ok(read(pinned_request(&fresh, url, addr, user_agent, left())?).await)
+            }
+            other => Ok(other),
+        }
+    }
+}
 
 /// The URL of `path` on the validated name `domain`, for a GET pinned to a resolved address.
 ///
@@ -128,8 +321,8 @@ fn classify(err: &reqwest::Error) -> HttpOutcome {
     HttpOutcome::Error { message }
 }
 
-async fn fetch(client: &reqwest::Client, url: &str) -> Result<HttpOutcome, reqwest::Error> {
-    let mut response = client.get(url).send().await?;
+async fn fetch(request: reqwest::RequestBuilder) -> Result<HttpOutcome, reqwest::Error> {
+    let mut response = request.send().await?;
     let status = response.status().as_u16();
     let header = |name| {
         response.headers().get(name).map(|v: &HeaderValue| {
@@ -169,10 +362,40 @@ impl HttpProbe for ReqwestHttp {
         fetch_hop(url, addr, timeout).await
     }
 
+    /// The CA's request on a kept connection: for the per-address answers, which compare
+    /// addresses and reproduce no dial of the CA's.
+    async fn fetch_kept(&self, url: &url::Url, addr: SocketAddr, timeout: Duration) -> HopOutcome {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let err = match self
+                .kept_then_fresh(url, addr, CA_USER_AGENT, deadline, read_answer)
+                .await
+            {
+                Err(message) => return HopOutcome::Error { message },
+                Ok(Ok(answer)) => return HopOutcome::Answer(Box::new(answer)),
+                Ok(Err(e)) => e,
+            };
+            let outcome = classify_hop(&err, url.scheme() == "https");
+            let own = match &outcome {
+                HopOutcome::Error { .. } => own_limit_of(&err),
+                _ => None,
+            };
+            let (Some(why), HopOutcome::Error { message }) = (own, &outcome) else {
+                return outcome;
+            };
+            if Instant::now() + super::OWN_LIMIT_PAUSE >= deadline {
+                return HopOutcome::OwnLimit {
+                    message: format!("{why}: {message}"),
+                };
+            }
+            tokio::time::sleep(super::OWN_LIMIT_PAUSE).await;
+        }
+    }
+
     async fn get(&self, domain: &str, addr: SocketAddr, path: &str, timeout: Duration) -> HttpFact {
         let started = Instant::now();
         let url = match domain_url(domain, path) {
-            Ok(url) => url.to_string(),
+            Ok(url) => url,
             Err(message) => {
                 return HttpFact {
                     address: addr.ip(),
@@ -183,52 +406,31 @@ impl HttpProbe for ReqwestHttp {
                 };
             }
         };
-        let mut headers = HeaderMap::new();
-        headers.insert(ACCEPT, HeaderValue::from_static("*/*"));
-        headers.insert(CONNECTION, HeaderValue::from_static("close"));
-        ensure_crypto_provider();
-        let builder = reqwest::Client::builder()
-            .no_proxy()
-            .redirect(reqwest::redirect::Policy::none())
-            .resolve(domain, addr)
-            .timeout(timeout)
-            .connect_timeout(timeout)
-            .user_agent(USER_AGENT)
-            .default_headers(headers)
-            .pool_max_idle_per_host(0)
-            .http1_max_headers(MAX_HEADER_LINES);
-        // This GET is plain HTTP, but a client built with reqwest's default TLS loads the
-        // system's root certificates every time: milliseconds per request, seconds per batch.
-        // The CA's own TLS settings (no roots) cost nothing to build.
-        let client = match ca_tls() {
-            Ok(tls) => builder.tls_backend_preconfigured(tls),
-            Err(_) => builder,
-        }
-        .build();
         let deadline = started + timeout;
         let outcome = loop {
-            let outcome = match &client {
-                Err(e) => HttpOutcome::Error {
-                    message: sanitize::line(&e.to_string(), 300),
-                },
-                Ok(client) => match fetch(client, &url).await {
-                    Ok(o) => o,
-                    Err(e) => classify(&e),
-                },
+            let err = match self
+                .kept_then_fresh(&url, addr, USER_AGENT, deadline, fetch)
+                .await
+            {
+                Err(message) => break HttpOutcome::Error { message },
+                Ok(Ok(outcome)) => break outcome,
+                Ok(Err(e)) => e,
             };
-            // A socket this process could not open (out of descriptors) is its own limit:
-            // tried again while other probes free some, then recorded as unread, never as
-            // the server's silence.
-            let HttpOutcome::Error { message } = &outcome else {
+            let outcome = classify(&err);
+            // A socket this process could not open (out of descriptors or of local ports) is
+            // its own limit: tried again while other probes free some, then recorded as
+            // unread, never as the server's silence.
+            let own = match &outcome {
+                HttpOutcome::Error { .. } => own_limit_of(&err),
+                _ => None,
+            };
+            let (Some(why), HttpOutcome::Error { message }) = (own, &outcome) else {
                 break outcome;
             };
-            if !super::out_of_descriptors() {
-                break outcome;
-            }
             if Instant::now() + super::OWN_LIMIT_PAUSE >= deadline {
                 break HttpOutcome::Unread {
                     limit_bytes: 0,
-                    message: format!("acme-doctor is out of file descriptors: {message}"),
+                    message: format!("{why}: {message}"),
                 };
             }
             tokio::time::sleep(super::OWN_LIMIT_PAUSE).await;
@@ -236,7 +438,7 @@ impl HttpProbe for ReqwestHttp {
         HttpFact {
             address: addr.ip(),
             port: addr.port(),
-            url,
+            url: url.to_string(),
             outcome,
             elapsed_ms: started.elapsed().as_millis() as u64,
         }
@@ -374,9 +576,28 @@ pub async fn fetch_hop(url: &url::Url, addr: SocketAddr, timeout: Duration) -> H
             };
         }
     };
-    match read_answer(&client, url.as_str()).await {
-        Ok(a) => HopOutcome::Answer(Box::new(a)),
-        Err(e) => classify_hop(&e, url.scheme() == "https"),
+    let deadline = Instant::now() + timeout;
+    loop {
+        let err = match read_answer(client.get(url.as_str())).await {
+            Ok(a) => return HopOutcome::Answer(Box::new(a)),
+            Err(e) => e,
+        };
+        let outcome = classify_hop(&err, url.scheme() == "https");
+        // This machine's own limit is no answer of the server's: tried again while other
+        // probes free ports or descriptors, then recorded as such.
+        let own = match &outcome {
+            HopOutcome::Error { .. } => own_limit_of(&err),
+            _ => None,
+        };
+        let (Some(why), HopOutcome::Error { message }) = (own, &outcome) else {
+            return outcome;
+        };
+        if Instant::now() + super::OWN_LIMIT_PAUSE >= deadline {
+            return HopOutcome::OwnLimit {
+                message: format!("{why}: {message}"),
+            };
+        }
+        tokio::time::sleep(super::OWN_LIMIT_PAUSE).await;
     }
 }
 
@@ -426,8 +647,8 @@ fn classify_hop(err: &reqwest::Error, https: bool) -> HopOutcome {
     }
 }
 
-async fn read_answer(client: &reqwest::Client, url: &str) -> Result<Answered, reqwest::Error> {
-    let mut response = client.get(url).send().await?;
+async fn read_answer(request: reqwest::RequestBuilder) -> Result<Answered, reqwest::Error> {
+    let mut response = request.send().await?;
     let status = response.status().as_u16();
     let header = |name: &str| {
         response.headers().get(name).map(|v: &HeaderValue| {
@@ -550,7 +771,7 @@ mod tests {
     }
 
     async fn get(addr: SocketAddr) -> HttpOutcome {
-        ReqwestHttp
+        ReqwestHttp::default()
             .get("example.test", addr, "/x", Duration::from_secs(5))
             .await
             .outcome
@@ -631,7 +852,7 @@ mod tests {
             listener,
             "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n".into(),
         );
-        let fact = ReqwestHttp
+        let fact = ReqwestHttp::default()
             .get(
                 "rebind.invalid",
                 addr,
@@ -652,6 +873,211 @@ mod tests {
             "{hop:?}"
         );
         assert_eq!(seen.load(std::sync::atomic::Ordering::SeqCst), 2);
+    }
+
+    /// How a keep-alive loopback server treats a connection after its first answer.
+    #[derive(Clone, Copy, PartialEq)]
+    enum Then {
+        /// Answers every request on it.
+        KeepAnswering,
+        /// Reads the next request and closes without an answer (an idle timeout met mid-way).
+        CloseOnNext,
+        /// Reads the next request and resets the connection.
+        ResetOnNext,
+    }
+
+    /// What a keep-alive loopback server saw: connections accepted, and every request head.
+    #[derive(Default)]
+    struct Seen {
+        accepted: std::sync::atomic::AtomicUsize,
+        heads: std::sync::Mutex<Vec<String>>,
+    }
+
+    impl Seen {
+        fn accepted(&self) -> usize {
+            self.accepted.load(std::sync::atomic::Ordering::SeqCst)
+        }
+
+        fn heads(&self) -> Vec<String> {
+            self.heads.lock().unwrap().clone()
+        }
+    }
+
+    /// Reads one request head (no body: these are GETs); `None` at EOF.
+    async fn read_head(sock: &mut tokio::net::TcpStream) -> Option<String> {
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            match sock.read(&mut byte).await {
+                Ok(1) => head.push(byte[0]),
+                _ => return None,
+            }
+        }
+        Some(String::from_utf8_lossy(&head).to_ascii_lowercase())
+    }
+
+    /// A loopback HTTP/1.1 server that keeps connections alive (404, empty body); the first
+    /// connection does `first` after its first answer, the later ones keep answering.
+    async fn keep_alive_server(first: Then) -> (SocketAddr, std::sync::Arc<Seen>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let seen = std::sync::Arc::new(Seen::default());
+        let counter = seen.clone();
+        tokio::spawn(async move {
+            while let Ok((mut sock, _)) = listener.accept().await {
+                let n = counter
+                    .accepted
+                    .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let then = if n == 0 { first } else { Then::KeepAnswering };
+                let seen = counter.clone();
+                tokio::spawn(async move {
+                    let mut answered = 0;
+                    while let Some(head) = read_head(&mut sock).await {
+                        seen.heads.lock().unwrap().push(head.clone());
+                        if answered > 0 && then != Then::KeepAnswering {
+                            if then == Then::ResetOnNext {
+                                let _ =
+                                    socket2::SockRef::from(&sock).set_linger(Some(Duration::ZERO));
+                            }
+                            return;
+                        }
+                        let close = head.contains("connection: close");
+                        let _ = sock
+                            .write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")
+                            .await;
+                        answered += 1;
+                        if close {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        (addr, seen)
+    }
+
+    #[tokio::test]
+    async fn plain_gets_to_one_address_share_a_kept_connection() {
+        let (addr, seen) = keep_alive_server(Then::KeepAnswering).await;
+        let http = ReqwestHttp::default();
+        let timeout = Duration::from_secs(5);
+        for name in ["a.example.test", "b.example.test"] {
+            let fact = http
+                .get(name, addr, "/.well-known/acme-challenge/t", timeout)
+                .await;
+            assert!(
+                matches!(fact.outcome, HttpOutcome::Response { status: 404, .. }),
+                "{:?}",
+                fact.outcome
+            );
+            assert_eq!(
+                fact.url,
+                format!("http://{name}/.well-known/acme-challenge/t")
+            );
+        }
+        let url = domain_url("c.example.test", "/").unwrap();
+        let answer = http.fetch_kept(&url, addr, timeout).await;
+        assert!(
+            matches!(&answer, HopOutcome::Answer(a) if a.status == 404),
+            "{answer:?}"
+        );
+        // Three names, three requests, one connection; each request names its own host.
+        assert_eq!(seen.accepted(), 1);
+        let heads = seen.heads();
+        assert_eq!(heads.len(), 3);
+        for (head, name) in heads.iter().zip(["a", "b", "c"]) {
+            assert!(
+                head.contains(&format!("\r\nhost: {name}.example.test\r\n")),
+                "{head}"
+            );
+            assert!(!head.contains("connection: close"), "{head}");
+        }
+        assert!(
+            heads[2].contains("let's encrypt validation server"),
+            "{}",
+            heads[2]
+        );
+    }
+
+    #[tokio::test]
+    async fn kept_clients_are_bounded_by_address() {
+        let http = ReqwestHttp::default();
+        let mut servers = Vec::new();
+        for _ in 0..KEPT_ADDRESSES + 2 {
+            let (addr, seen) = keep_alive_server(Then::KeepAnswering).await;
+            let fact = http
+                .get("a.example.test", addr, "/x", Duration::from_secs(5))
+                .await;
+            assert!(
+                matches!(fact.outcome, HttpOutcome::Response { status: 404, .. }),
+                "{:?}",
+                fact.outcome
+            );
+            servers.push((addr, seen));
+        }
+        let kept = http.kept.lock().unwrap();
+        assert_eq!(kept.clients.len(), KEPT_ADDRESSES);
+        // The first two addresses were the least recently used: their clients are gone.
+        assert!(!kept.clients.contains_key(&servers[0].0));
+        assert!(!kept.clients.contains_key(&servers[1].0));
+        assert!(kept.clients.contains_key(&servers[KEPT_ADDRESSES + 1].0));
+    }
+
+    #[tokio::test]
+    async fn the_cas_requests_dial_afresh_each_time() {
+        let (addr, seen) = keep_alive_server(Then::KeepAnswering).await;
+        let http = ReqwestHttp::default();
+        let url = domain_url("a.example.test", "/.well-known/acme-challenge/t").unwrap();
+        for _ in 0..3 {
+            let hop = http.fetch(&url, addr, Duration::from_secs(5)).await;
+            assert!(
+                matches!(&hop, HopOutcome::Answer(a) if a.status == 404),
+                "{hop:?}"
+            );
+        }
+        // The server would keep each connection: the CA's client asks it not to, and dials
+        // again for the next request.
+        assert_eq!(seen.accepted(), 3);
+        assert!(seen.heads().iter().all(|h| h.contains("connection: close")));
+    }
+
+    #[tokio::test]
+    async fn a_kept_connection_the_server_closes_is_asked_again_not_a_reset() {
+        for then in [Then::CloseOnNext, Then::ResetOnNext] {
+            let (addr, seen) = keep_alive_server(then).await;
+            let http = ReqwestHttp::default();
+            let timeout = Duration::from_secs(5);
+            for name in ["a.example.test", "b.example.test"] {
+                let fact = http.get(name, addr, "/x", timeout).await;
+                assert!(
+                    matches!(fact.outcome, HttpOutcome::Response { status: 404, .. }),
+                    "{:?}",
+                    fact.outcome
+                );
+            }
+            // The second GET met the closing connection, then a fresh one.
+            assert_eq!(seen.accepted(), 2);
+            assert_eq!(seen.heads().len(), 3);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_server_that_resets_every_request_is_still_a_reset() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = accepted.clone();
+        tokio::spawn(async move {
+            while let Ok((mut sock, _)) = listener.accept().await {
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let _ = read_head(&mut sock).await;
+                let _ = socket2::SockRef::from(&sock).set_linger(Some(Duration::ZERO));
+            }
+        });
+        let outcome = get(addr).await;
+        assert_eq!(outcome, HttpOutcome::Reset);
+        // Tried once more, fresh, and reset again.
+        assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 2);
     }
 
     #[tokio::test]

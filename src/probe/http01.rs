@@ -4,7 +4,7 @@
 
 use super::{ConnectProbe, DnsProbe, HttpProbe, capath};
 use crate::facts::{
-    AddressAnswers, ConnectOutcome, DnsFacts, Http01Facts, TokenFacts, TokenSource,
+    AddressAnswers, ConnectFact, ConnectOutcome, DnsFacts, Http01Facts, TokenFacts, TokenSource,
 };
 use crate::reserved;
 use futures_util::future::join_all;
@@ -39,6 +39,49 @@ impl Limits {
             map.entry(ip)
                 .or_insert_with(|| Arc::new(Semaphore::new(PER_ADDRESS))),
         )
+    }
+}
+
+/// The run's connects to each address and port, made once and shared by every name that
+/// resolves to that address: on a shared-hosting server, thousands of names on one IP would
+/// otherwise each open their own, until the local ports run out. Each name still lists the
+/// facts in its own `connects`. The CA's own dials (`capath`) are not taken from here.
+#[derive(Default)]
+pub struct Connects {
+    made: std::sync::Mutex<HashMap<SocketAddr, Arc<tokio::sync::OnceCell<ConnectFact>>>>,
+}
+
+impl Connects {
+    /// The connect to `addr`, made by the first name that asks and awaited by the others. An
+    /// attempt that met acme-doctor's own limit is not kept: the next name tries again.
+    pub async fn connect<C: ConnectProbe>(
+        &self,
+        tcp: &C,
+        addr: SocketAddr,
+        timeout: std::time::Duration,
+    ) -> ConnectFact {
+        let cell = {
+            // A poisoned lock only means another probe panicked; the map is still usable.
+            let mut map = self
+                .made
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            Arc::clone(map.entry(addr).or_default())
+        };
+        let made = cell
+            .get_or_try_init(|| async {
+                let fact = tcp.connect(addr, timeout).await;
+                if super::tcp::own_limit(&fact.outcome) {
+                    Err(fact)
+                } else {
+                    Ok(fact)
+                }
+            })
+            .await;
+        match made {
+            Ok(fact) => fact.clone(),
+            Err(fact) => fact,
+        }
     }
 }
 
@@ -111,6 +154,7 @@ pub async fn gather<D: DnsProbe, C: ConnectProbe, H: HttpProbe>(
     tcp: &C,
     http: &H,
     limits: &Limits,
+    connects: &Connects,
 ) -> Http01Facts {
     let timeout = plan.timeout;
     let per_address = plan.targets.iter().map(|ip| {
@@ -121,8 +165,9 @@ pub async fn gather<D: DnsProbe, C: ConnectProbe, H: HttpProbe>(
             let _slot = budget.acquire().await;
             let http_addr = SocketAddr::new(*ip, HTTP_PORT);
             let port80 = async {
-                let fact = tcp.connect(http_addr, timeout).await;
-                // The HTTP GET needs its own connection; only try it where TCP got through.
+                let fact = connects.connect(tcp, http_addr, timeout).await;
+                // The HTTP GETs use connections of their own (kept alive per address); only
+                // try them where TCP got through.
                 let (http_fact, root_fact) = if fact.outcome == ConnectOutcome::Connected {
                     let token = http.get(domain, http_addr, token_path, timeout);
                     let root = async {
@@ -139,7 +184,7 @@ pub async fn gather<D: DnsProbe, C: ConnectProbe, H: HttpProbe>(
                 };
                 (fact, http_fact, root_fact)
             };
-            let port443 = tcp.connect(SocketAddr::new(*ip, HTTPS_PORT), timeout);
+            let port443 = connects.connect(tcp, SocketAddr::new(*ip, HTTPS_PORT), timeout);
             let ((c80, h80, r80), c443) = tokio::join!(port80, port443);
             // What this address answers for the token and for `/`, to compare addresses.
             let answers = if h80.is_some() && plan.walk.is_some() {
@@ -147,9 +192,10 @@ pub async fn gather<D: DnsProbe, C: ConnectProbe, H: HttpProbe>(
                 let root_url = super::http::domain_url(domain, "/");
                 match (token_url, root_url) {
                     (Ok(t), Ok(r)) => {
+                        // Comparisons of addresses, not the CA's dial: kept alive.
                         let (token, root) = tokio::join!(
-                            http.fetch(&t, http_addr, timeout),
-                            http.fetch(&r, http_addr, timeout)
+                            http.fetch_kept(&t, http_addr, timeout),
+                            http.fetch_kept(&r, http_addr, timeout)
                         );
                         Some(AddressAnswers {
                             address: *ip,

@@ -35,7 +35,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 /// An error from a limit of the machine acme-doctor runs on, not from the network: out of file
-/// descriptors (EMFILE, ENFILE) or of socket memory (ENOBUFS, ENOMEM).
+/// descriptors (EMFILE, ENFILE) or of socket memory (ENOBUFS, ENOMEM). (Out of local ports,
+/// EADDRNOTAVAIL, is told apart where a connect fails: see `tcp::ports_exhausted`.)
 pub fn own_limit_errno(errno: Option<i32>) -> bool {
     use nix::libc::{EMFILE, ENFILE, ENOBUFS, ENOMEM};
     errno.is_some_and(|e| [EMFILE, ENFILE, ENOBUFS, ENOMEM].contains(&e))
@@ -100,6 +101,18 @@ pub trait HttpProbe {
                 message: "not probed".into(),
             }
         }
+    }
+
+    /// [`HttpProbe::fetch`] on a connection kept alive and shared by every name on `addr`:
+    /// for the per-address comparisons, which reproduce no dial of the CA's (see
+    /// "Connections" in `docs/architecture.md`). Probes without a pool fetch afresh.
+    fn fetch_kept(
+        &self,
+        url: &url::Url,
+        addr: SocketAddr,
+        timeout: Duration,
+    ) -> impl Future<Output = HopOutcome> {
+        self.fetch(url, addr, timeout)
     }
 }
 
@@ -200,6 +213,7 @@ where
     }
     let ready = host_first.then_some(&run);
     let limits = http01::Limits::default();
+    let connects = http01::Connects::default();
     // One client for every vantage; when it cannot be built, each vantage records why.
     let vantages = (!config.vantages.is_empty()).then(|| vantage::client(config));
     let vantages = vantages.as_ref();
@@ -211,6 +225,7 @@ where
         let mut stream =
             futures_util::stream::iter(config.domains.iter().enumerate().map(|(index, domain)| {
                 let limits = &limits;
+                let connects = &connects;
                 async move {
                     let facts = gather_target(
                         config,
@@ -219,7 +234,11 @@ where
                         dns,
                         tcp,
                         http,
-                        Shared { limits, vantages },
+                        Shared {
+                            limits,
+                            connects,
+                            vantages,
+                        },
                     )
                     .await;
                     on_target(ready, index, &facts);
@@ -302,11 +321,12 @@ impl<O: HostProbe> HostTask<O> {
 
 /// One name: its DNS, then the facts its validation method needs, with its CAA, the
 /// authoritative view, and SERVFAILs asked again without DNSSEC validation.
-/// What every target of a run shares: the per-address connection limits and the vantage
-/// client.
+/// What every target of a run shares: the per-address connection limits, the connects to
+/// each address (made once per run), and the vantage client.
 #[derive(Clone, Copy)]
 struct Shared<'a> {
     limits: &'a http01::Limits,
+    connects: &'a http01::Connects,
     vantages: Option<&'a Result<reqwest::Client, String>>,
 }
 
@@ -317,7 +337,11 @@ async fn gather_target<D, C, H>(
     dns: &D,
     tcp: &C,
     http: &H,
-    Shared { limits, vantages }: Shared<'_>,
+    Shared {
+        limits,
+        connects,
+        vantages,
+    }: Shared<'_>,
 ) -> TargetFacts
 where
     D: DnsProbe + RawDns,
@@ -419,7 +443,9 @@ where
                             allow_reserved: config.allow_reserved,
                         }),
                     };
-                    MethodFacts::Http01(http01::gather(&plan, name, dns, tcp, http, limits).await)
+                    MethodFacts::Http01(
+                        http01::gather(&plan, name, dns, tcp, http, limits, connects).await,
+                    )
                 }
                 Method::Dns01 => {
                     MethodFacts::Dns01(challenge.clone().unwrap_or_else(|| Dns01Facts {
@@ -624,12 +650,11 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_run_over_200_names_takes_one_host_snapshot() {
-        let domains = (0..200)
+    fn config_for(names: usize) -> Config {
+        let domains = (0..names)
             .map(|i| crate::domain::parse(&format!("name{i}.example.test")).expect("valid"))
             .collect();
-        let config = Config {
+        Config {
             domains,
             method: Method::Http01,
             timeout: Duration::from_secs(1),
@@ -656,7 +681,211 @@ mod tests {
             invocation: String::new(),
             specs: Vec::new(),
             clients: Default::default(),
-        };
+        }
+    }
+
+    /// Every GET answers 404, as a healthy server does for a random token.
+    struct NotFound;
+
+    impl HttpProbe for NotFound {
+        async fn get(
+            &self,
+            _domain: &str,
+            address: SocketAddr,
+            path: &str,
+            _timeout: Duration,
+        ) -> HttpFact {
+            HttpFact {
+                address: address.ip(),
+                port: address.port(),
+                url: path.to_string(),
+                outcome: HttpOutcome::Response {
+                    status: 404,
+                    server: Some("nginx".into()),
+                    location: None,
+                    body_prefix: String::new(),
+                    body_bytes: 0,
+                    body_truncated: false,
+                },
+                elapsed_ms: 0,
+            }
+        }
+    }
+
+    /// Gathers `config` with `tcp` as the connect probe and the other probes scripted.
+    fn gather_with<C: ConnectProbe>(config: &Config, tcp: &C) -> RunFacts {
+        gather_with_http(config, tcp, &Scripted)
+    }
+
+    fn gather_with_http<C: ConnectProbe, H: HttpProbe>(
+        config: &Config,
+        tcp: &C,
+        http: &H,
+    ) -> RunFacts {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        runtime
+            .block_on(gather(
+                config,
+                &Scripted,
+                tcp,
+                http,
+                Arc::new(CountingHost::default()),
+                Gathering {
+                    host_first: false,
+                    keep_targets: true,
+                    on_target: &|_, _, _| {},
+                    stop: std::future::pending::<()>(),
+                },
+            ))
+            .run
+    }
+
+    /// Counts connects per address and port, and answers each with `outcome`.
+    struct CountingConnect {
+        outcome: ConnectOutcome,
+        made: std::sync::Mutex<Vec<SocketAddr>>,
+        /// When non-zero: connects after this many run out of local ports.
+        out_of_ports_after: AtomicUsize,
+    }
+
+    impl CountingConnect {
+        fn new(outcome: ConnectOutcome) -> Self {
+            CountingConnect {
+                outcome,
+                made: Default::default(),
+                out_of_ports_after: AtomicUsize::new(0),
+            }
+        }
+
+        fn to_port(&self, port: u16) -> usize {
+            self.made
+                .lock()
+                .expect("lock")
+                .iter()
+                .filter(|a| a.port() == port)
+                .count()
+        }
+    }
+
+    impl ConnectProbe for CountingConnect {
+        async fn connect(&self, address: SocketAddr, _timeout: Duration) -> ConnectFact {
+            let made = {
+                let mut made = self.made.lock().expect("lock");
+                made.push(address);
+                made.len()
+            };
+            let after = self.out_of_ports_after.load(Ordering::SeqCst);
+            let outcome = if after > 0 && made > after {
+                ConnectOutcome::LocalPortsExhausted
+            } else {
+                self.outcome.clone()
+            };
+            ConnectFact {
+                address: address.ip(),
+                port: address.port(),
+                outcome,
+                elapsed_ms: 0,
+            }
+        }
+    }
+
+    #[test]
+    fn names_on_one_address_connect_once_per_port_and_each_lists_the_facts() {
+        let config = config_for(2);
+        let tcp = CountingConnect::new(ConnectOutcome::Connected);
+        let run = gather_with(&config, &tcp);
+        // Both names resolve to 192.0.2.10: one connect to 443 for the run, one to 80 shared
+        // by the names, plus one fresh dial per name where the CA's walk dials itself.
+        assert_eq!(tcp.to_port(443), 1);
+        assert_eq!(tcp.to_port(80), 1 + 2);
+        for target in &run.targets {
+            let MethodFacts::Http01(facts) = &target.method else {
+                panic!("http-01 facts");
+            };
+            let ports: Vec<u16> = facts.connects.iter().map(|c| c.port).collect();
+            assert_eq!(ports, [80, 443], "{:?}", facts.connects);
+            assert!(
+                facts
+                    .connects
+                    .iter()
+                    .all(|c| c.outcome == ConnectOutcome::Connected)
+            );
+            let walk = facts.ca_path.as_ref().expect("the CA's walk");
+            assert_eq!(walk.attempts.len(), 1);
+        }
+    }
+
+    #[test]
+    fn a_connect_out_of_local_ports_blames_no_server_and_exits_incomplete() {
+        let config = config_for(3);
+        let ports = CountingConnect::new(ConnectOutcome::LocalPortsExhausted);
+        let run = gather_with(&config, &ports);
+        // An own-limit outcome is not shared: each name tries again.
+        assert_eq!(ports.to_port(443), 3);
+        for target in &run.targets {
+            let d = crate::diagnose::diagnose(&run, target);
+            let blockers: Vec<_> = d
+                .findings
+                .iter()
+                .filter(|f| f.severity == crate::diagnose::Severity::Blocker)
+                .collect();
+            assert!(blockers.is_empty(), "{blockers:#?}");
+            assert!(
+                !d.findings.iter().any(|f| f.ca_error.is_some()),
+                "{:#?}",
+                d.findings
+            );
+            assert!(
+                d.incomplete_reasons
+                    .iter()
+                    .any(|r| r.contains("ran out of local ports")),
+                "{:?}",
+                d.incomplete_reasons
+            );
+            assert_eq!(
+                crate::cli::exit_for(&d, FailOn::Blocker),
+                crate::exit::Exit::Incomplete
+            );
+        }
+        // Only the CA's walk, which dials afresh after the shared connects, runs out of
+        // ports: still incomplete, never a pass that skipped the CA's path.
+        let walk_only = CountingConnect::new(ConnectOutcome::Connected);
+        walk_only.out_of_ports_after.store(2, Ordering::SeqCst);
+        let run = gather_with_http(&config_for(1), &walk_only, &NotFound);
+        let d = crate::diagnose::diagnose(&run, &run.targets[0]);
+        assert_eq!(
+            d.verdict,
+            crate::diagnose::Verdict::Pass,
+            "{:#?}",
+            d.findings
+        );
+        assert!(
+            d.incomplete_reasons
+                .iter()
+                .any(|r| r.contains("while walking the CA's path")),
+            "{:?}",
+            d.incomplete_reasons
+        );
+        assert_eq!(
+            crate::cli::exit_for(&d, FailOn::Blocker),
+            crate::exit::Exit::Incomplete
+        );
+        // The same run with the server refusing is the server's fault: a blocker, exit 1.
+        let refused = CountingConnect::new(ConnectOutcome::Refused);
+        let run = gather_with(&config, &refused);
+        let d = crate::diagnose::diagnose(&run, &run.targets[0]);
+        assert_eq!(
+            crate::cli::exit_for(&d, FailOn::Blocker),
+            crate::exit::Exit::Blocker
+        );
+    }
+
+    #[test]
+    fn a_run_over_200_names_takes_one_host_snapshot() {
+        let config = config_for(200);
         let host = Arc::new(CountingHost::default());
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()

@@ -17,7 +17,8 @@ pub fn classify(err: &io::Error) -> ConnectOutcome {
         Some(nix::libc::ECONNREFUSED) => ConnectOutcome::Refused,
         Some(nix::libc::EHOSTUNREACH) => ConnectOutcome::HostUnreachable,
         // EADDRNOTAVAIL: no local address of that family to send from (IPv6 switched off);
-        // for the prober that is the same as having no route.
+        // for the prober that is the same as having no route. (Out of local ports is told
+        // apart before this, by `ports_exhausted`.)
         Some(nix::libc::ENETUNREACH) | Some(nix::libc::EADDRNOTAVAIL) => {
             ConnectOutcome::NetworkUnreachable
         }
@@ -27,6 +28,31 @@ pub fn classify(err: &io::Error) -> ConnectOutcome {
             errno,
             message: err.kind().to_string(),
         },
+    }
+}
+
+/// Whether an EADDRNOTAVAIL from a connect to `addr` means this machine is out of ephemeral
+/// ports for it, rather than without a source address of that family (IPv6 switched off).
+/// A UDP "connect" looks up the route and the source address and takes no port of TCP's: when
+/// it finds both, the TCP failure was the ports, a limit of this machine, not the server's.
+pub fn ports_exhausted(addr: SocketAddr) -> bool {
+    let local: SocketAddr = if addr.is_ipv4() {
+        (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
+    } else {
+        (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+    };
+    std::net::UdpSocket::bind(local)
+        .and_then(|socket| socket.connect(addr))
+        .is_ok()
+}
+
+/// A connect outcome of this machine's own limit: out of descriptors or socket memory, or out
+/// of local ports (when [`ports_exhausted`] said so).
+pub fn own_limit(outcome: &ConnectOutcome) -> bool {
+    match outcome {
+        ConnectOutcome::LocalPortsExhausted => true,
+        ConnectOutcome::Other { errno, .. } => super::own_limit_errno(*errno),
+        _ => false,
     }
 }
 
@@ -49,11 +75,18 @@ impl ConnectProbe for SocketConnect {
             let outcome = match tokio::time::timeout_at(deadline, attempt(addr)).await {
                 Err(_) => ConnectOutcome::Timeout,
                 Ok(Ok(())) => ConnectOutcome::Connected,
+                Ok(Err(e))
+                    if e.raw_os_error() == Some(nix::libc::EADDRNOTAVAIL)
+                        && ports_exhausted(addr) =>
+                {
+                    ConnectOutcome::LocalPortsExhausted
+                }
                 Ok(Err(e)) => classify(&e),
             };
-            // Out of descriptors here is this tool's limit, not the server's answer: wait for
-            // the batch's other probes to free some, within the same deadline.
-            let own = matches!(&outcome, ConnectOutcome::Other { errno, .. } if super::own_limit_errno(*errno));
+            // Out of descriptors or local ports here is this tool's limit, not the server's
+            // answer: wait for the batch's other probes to free some (TIME_WAIT ends), within
+            // the same deadline.
+            let own = own_limit(&outcome);
             if !own || tokio::time::Instant::now() + super::OWN_LIMIT_PAUSE >= deadline {
                 break outcome;
             }
@@ -95,6 +128,23 @@ mod tests {
             classify(&e(nix::libc::EPERM)),
             ConnectOutcome::Other { errno: Some(1), .. }
         ));
+    }
+
+    #[test]
+    fn an_own_limit_is_told_from_the_servers_answers() {
+        let other = |errno| ConnectOutcome::Other {
+            errno: Some(errno),
+            message: String::new(),
+        };
+        assert!(own_limit(&ConnectOutcome::LocalPortsExhausted));
+        assert!(own_limit(&other(nix::libc::EMFILE)));
+        // What older versions recorded for any EADDRNOTAVAIL (IPv6 switched off, too).
+        assert!(!own_limit(&other(nix::libc::EADDRNOTAVAIL)));
+        assert!(!own_limit(&other(nix::libc::EPERM)));
+        assert!(!own_limit(&ConnectOutcome::NetworkUnreachable));
+        assert!(!own_limit(&ConnectOutcome::Timeout));
+        // Loopback has a route and a source address: EADDRNOTAVAIL to it can only be ports.
+        assert!(ports_exhausted(SocketAddr::from(([127, 0, 0, 1], 80))));
     }
 
     #[tokio::test]

@@ -304,6 +304,9 @@ pub fn outcome_text(outcome: &ConnectOutcome) -> String {
         C::HostUnreachable => "no route to host (EHOSTUNREACH)".into(),
         C::NetworkUnreachable => "network unreachable (ENETUNREACH)".into(),
         C::FamilyNotSupported => "address family not supported (EAFNOSUPPORT)".into(),
+        C::LocalPortsExhausted => {
+            "acme-doctor ran out of local ports (EADDRNOTAVAIL: every ephemeral port to this address in use or in TIME_WAIT)".into()
+        }
         C::Other { errno, message } => match errno {
             Some(e) => format!("{message} (errno {e})"),
             None => message.clone(),

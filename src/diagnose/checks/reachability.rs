@@ -8,7 +8,7 @@ use crate::diagnose::ca::{self, Dial};
 use crate::diagnose::context::{duration, socket};
 use crate::diagnose::registry::CheckDef;
 use crate::diagnose::{Check, Code, Context, Finding, Severity, run_check};
-use crate::facts::{ConnectFact, ConnectOutcome, Family, Method};
+use crate::facts::{ConnectFact, ConnectOutcome, Family, HopOutcome, Method};
 use std::collections::HashSet;
 use std::net::IpAddr;
 
@@ -49,16 +49,35 @@ pub enum Found {
         port: u16,
         hits: Vec<ConnectFact>,
     },
+    /// The CA's walk (its own fresh dial and GET) met acme-doctor's own limit at `url`: the
+    /// CA's path was not reproduced, whatever the per-address connects showed.
+    WalkOwnLimit {
+        family: Option<Family>,
+        port: u16,
+        url: String,
+        what: String,
+    },
 }
 
 /// The connect failed on a limit of the machine acme-doctor runs on (EMFILE, ENFILE, ENOBUFS,
-/// ENOMEM): the probe never reached the network.
+/// ENOMEM), or found no free local port (`LocalPortsExhausted`): the probe never reached the
+/// network. (An `other` with errno 99 from an older version may be "no IPv6 source address"
+/// too, and stays a failure of the path.)
 pub fn own_limit(outcome: &ConnectOutcome) -> bool {
     use nix::libc::{EMFILE, ENFILE, ENOBUFS, ENOMEM};
-    matches!(
-        outcome,
-        ConnectOutcome::Other { errno: Some(e), .. } if [EMFILE, ENFILE, ENOBUFS, ENOMEM].contains(e)
-    )
+    match outcome {
+        ConnectOutcome::LocalPortsExhausted => true,
+        ConnectOutcome::Other { errno: Some(e), .. } => {
+            [EMFILE, ENFILE, ENOBUFS, ENOMEM].contains(e)
+        }
+        _ => false,
+    }
+}
+
+/// Whether these own-limit connects ran out of local ports (rather than descriptors).
+fn out_of_ports(hits: &[ConnectFact]) -> bool {
+    hits.iter()
+        .any(|c| c.outcome == ConnectOutcome::LocalPortsExhausted)
 }
 
 fn code_of(dial: Dial) -> Code {
@@ -149,6 +168,25 @@ impl Check for Reachability {
                 }
             }
         }
+        let walk_ends = cx
+            .http01()
+            .ca_path
+            .iter()
+            .filter_map(|p| p.attempts.last())
+            .filter_map(|a| a.hops.last());
+        for hop in walk_ends {
+            let what = match &hop.outcome {
+                HopOutcome::Dial { connect } if own_limit(connect) => outcome_text(connect),
+                HopOutcome::OwnLimit { message } => message.clone(),
+                _ => continue,
+            };
+            found.push(Found::WalkOwnLimit {
+                family: hop.family,
+                port: hop.port,
+                url: hop.url.clone(),
+                what,
+            });
+        }
         found
     }
 
@@ -159,10 +197,18 @@ impl Check for Reachability {
                 family.label(),
                 family.label()
             )),
+            Found::OwnLimit { family, port, hits } if out_of_ports(hits) => Some(format!(
+                "acme-doctor ran out of local ports before connecting to {} {} port {port} (its own connections wait in TIME_WAIT); check fewer names at once",
+                cx.domain,
+                family.label()
+            )),
             Found::OwnLimit { family, port, .. } => Some(format!(
                 "acme-doctor ran out of its own resources before connecting to {} {} port {port}",
                 cx.domain,
                 family.label()
+            )),
+            Found::WalkOwnLimit { url, .. } => Some(format!(
+                "acme-doctor ran out of its own resources (local ports or file descriptors) while walking the CA's path at {url}"
             )),
             Found::Failed { .. } => None,
         }
@@ -189,7 +235,11 @@ impl Check for Reachability {
                 )
                 .family(*family)
                 .port(*port)
-                .detail("The attempt never left this machine: out of file descriptors or socket memory here. Nothing was learnt about the server.");
+                .detail(if out_of_ports(hits) {
+                    "The attempt never left this machine: every local port for this address was in use or in TIME_WAIT, after many connections from this run. Nothing was learnt about the server."
+                } else {
+                    "The attempt never left this machine: out of file descriptors or socket memory here. Nothing was learnt about the server."
+                });
                 for c in hits {
                     f = f.evidence(format!(
                         "connect {}: {}",
@@ -197,9 +247,35 @@ impl Check for Reachability {
                         outcome_text(&c.outcome)
                     ));
                 }
-                f.fix(
-                    "check fewer names at once (--jobs), or raise the open-files limit (ulimit -n)",
+                if out_of_ports(hits) {
+                    f.fix("check fewer names per run, or widen the local port range (sysctl net.ipv4.ip_local_port_range)")
+                } else {
+                    f.fix(
+                        "check fewer names at once (--jobs), or raise the open-files limit (ulimit -n)",
+                    )
+                }
+            }
+            Found::WalkOwnLimit {
+                family,
+                port,
+                url,
+                what,
+            } => {
+                let mut f = Finding::new(
+                    Code::AddressUnreachable,
+                    Severity::Info,
+                    format!(
+                        "acme-doctor could not walk the CA's path to {url}: its own limit, not the server's"
+                    ),
                 )
+                .port(*port)
+                .detail("The CA's own dial and request, made afresh for each name, never left this machine. Nothing was learnt about the server.")
+                .evidence(format!("{url}: {what}"))
+                .fix("check fewer names per run, or widen the local port range (sysctl net.ipv4.ip_local_port_range) or the open-files limit (ulimit -n)");
+                if let Some(family) = family {
+                    f = f.family(*family);
+                }
+                f
             }
             Found::VantageLimited { family, port, hits } => {
                 let mut f = Finding::new(

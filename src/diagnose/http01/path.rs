@@ -84,6 +84,14 @@ pub fn outcome<'a>(path: &'a CaPath, token: Option<&TokenFacts>) -> Option<Outco
         }))
     };
     match &hop.outcome {
+        // acme-doctor's own limit (out of local ports or descriptors): the CA's dial was not
+        // reproduced, so the walk predicts nothing (the reachability check says so).
+        HopOutcome::Dial { connect }
+            if crate::diagnose::checks::reachability::own_limit(connect) =>
+        {
+            None
+        }
+        HopOutcome::OwnLimit { .. } => None,
         HopOutcome::Dial { connect } => {
             let dial = Dial::of(connect)?;
             fail(
@@ -204,7 +212,7 @@ pub fn evidence(path: &CaPath) -> Vec<String> {
                 HopOutcome::HttpOnTlsPort => "plain HTTP answered on the HTTPS port".into(),
                 HopOutcome::Timeout => "no response in time".into(),
                 HopOutcome::Reset => "connection reset".into(),
-                HopOutcome::Error { message } => message.clone(),
+                HopOutcome::Error { message } | HopOutcome::OwnLimit { message } => message.clone(),
             };
             lines.push(format!(
                 "CA path, attempt {}: GET {}{at}: {what} ({})",
@@ -359,6 +367,12 @@ impl Check for Path {
             .answers
             .iter()
             .filter(|a| usable(&a.address))
+            // An answer acme-doctor could not ask for (its own limit) is no answer to compare.
+            .filter(|a| {
+                ![&a.token, &a.root]
+                    .iter()
+                    .any(|o| matches!(o, HopOutcome::OwnLimit { .. }))
+            })
             .collect();
         // The CA's first choice: the first AAAA, else the first A.
         let first_family = if cx.usable(Family::Ipv6).is_empty() {
