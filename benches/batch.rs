@@ -209,8 +209,9 @@ fn main() {
             let passed = t.verdicts.get("pass").copied().unwrap_or(0);
             let false_verdicts = count - passed;
             rows.push(format!(
-                "{count:>6} {view:<8} {:>9.2} s {:>8.1} MB {:>8.1} MB {:>6} {:>7} {:>5} {:>8} {:>8} {:>6.2} {:>8.2}   exit {}",
+                "{count:>6} {view:<8} {:>9.2} s {:>7.2} s {:>8.1} MB {:>8.1} MB {:>6} {:>7} {:>5} {:>8} {:>8} {:>6.2} {:>8.2}   exit {}",
                 sample.wall.as_secs_f64(),
+                sample.cpu.as_secs_f64(),
                 sample.rss_kib as f64 / 1024.0,
                 bytes as f64 / 1e6,
                 passed,
@@ -315,10 +316,11 @@ fn print_figures(
         }
     );
     println!(
-        "{:>6} {:<8} {:>11} {:>11} {:>11} {:>6} {:>7} {:>5} {:>8} {:>8} {:>6} {:>8}",
+        "{:>6} {:<8} {:>11} {:>9} {:>11} {:>11} {:>6} {:>7} {:>5} {:>8} {:>8} {:>6} {:>8}",
         "names",
         "view",
         "wall",
+        "CPU",
         "peak RSS",
         "output",
         "pass",
@@ -329,6 +331,7 @@ fn print_figures(
         "/name",
         "DNS/name"
     );
+    println!("  (CPU: user plus system time of acme-doctor; below the wall time, it waits)");
     println!(
         "  (accepted: TCP connections the host's listeners accepted during the run, PassiveOpens of its namespace)"
     );

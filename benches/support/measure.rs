@@ -12,10 +12,12 @@ pub struct Sample {
     pub wall: Duration,
     pub rss_kib: u64,
     pub exit: i64,
+    /// User plus system CPU time: beside `wall`, whether a run waits or computes.
+    pub cpu: Duration,
 }
 
 /// The `--measure OUT CMD...` side: runs CMD with its stdout to OUT (`-`: discarded) and
-/// prints its wall time (µs), peak RSS (KiB) and exit code.
+/// prints its wall time (µs), peak RSS (KiB), exit code and CPU time (µs).
 pub fn measure_child(out: &str, cmd: &[String]) -> ! {
     let stdout = if out == "-" {
         Stdio::null()
@@ -30,14 +32,20 @@ pub fn measure_child(out: &str, cmd: &[String]) -> ! {
         .stderr(Stdio::null())
         .status();
     let wall = started.elapsed();
-    let rss = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN)
-        .map(|u| u.max_rss())
+    let usage = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN);
+    let rss = usage.as_ref().map(|u| u.max_rss()).unwrap_or(0);
+    let cpu_us = usage
+        .map(|u| {
+            let micros = |t: nix::sys::time::TimeVal| t.tv_sec() * 1_000_000 + t.tv_usec();
+            micros(u.user_time()) + micros(u.system_time())
+        })
         .unwrap_or(0);
     println!(
-        "{} {} {}",
+        "{} {} {} {}",
         wall.as_micros(),
         rss,
-        status.map(|s| s.code().unwrap_or(-1)).unwrap_or(-1)
+        status.map(|s| s.code().unwrap_or(-1)).unwrap_or(-1),
+        cpu_us
     );
     std::process::exit(0)
 }
@@ -61,5 +69,6 @@ pub fn measure(out: Option<&Path>, cmd: &[String]) -> Sample {
         wall: Duration::from_micros(f.first().copied().unwrap_or(0).max(0) as u64),
         rss_kib: f.get(1).copied().unwrap_or(0).max(0) as u64,
         exit: f.get(2).copied().unwrap_or(-1),
+        cpu: Duration::from_micros(f.get(3).copied().unwrap_or(0).max(0) as u64),
     }
 }
