@@ -3,6 +3,7 @@
 //! redirect judged by the CA's rules (`crate::redirect`), its host re-resolved IPv6 first
 //! with reserved addresses dropped, and fetched where it really points (host and port).
 
+use super::http01::Connects;
 use super::{ConnectProbe, DnsProbe, HttpProbe};
 use crate::facts::{
     CaPath, ConnectOutcome, DnsFacts, DnsOutcome, Family, HopOutcome, PathAttempt, PathHop,
@@ -15,6 +16,9 @@ use url::{Host, Url};
 /// What the walk needs to know of the run.
 pub struct Walk<'a> {
     pub domain: &'a str,
+    /// The run's connects: the walk's dial outcome is the address's shared connect (a TCP
+    /// handshake tells nothing new the second time); the GET after it still dials afresh.
+    pub connects: &'a Connects,
     pub token: &'a str,
     pub dns: Option<&'a DnsFacts>,
     pub allow_reserved: bool,
@@ -103,7 +107,7 @@ async fn attempt<D: DnsProbe, C: ConnectProbe, H: HttpProbe>(
             outcome,
             elapsed_ms,
         };
-        let connect = tcp.connect(addr, w.timeout).await;
+        let connect = w.connects.connect(tcp, addr, w.timeout).await;
         if connect.outcome != ConnectOutcome::Connected {
             hops.push(hop(
                 HopOutcome::Dial {

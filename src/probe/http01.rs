@@ -45,7 +45,8 @@ impl Limits {
 /// The run's connects to each address and port, made once and shared by every name that
 /// resolves to that address: on a shared-hosting server, thousands of names on one IP would
 /// otherwise each open their own, until the local ports run out. Each name still lists the
-/// facts in its own `connects`. The CA's own dials (`capath`) are not taken from here.
+/// facts in its own `connects`. The CA's walk (`capath`) takes its dial outcomes from here
+/// too; its GETs still dial afresh, as the CA does.
 #[derive(Default)]
 pub struct Connects {
     made: std::sync::Mutex<HashMap<SocketAddr, Arc<tokio::sync::OnceCell<ConnectFact>>>>,
@@ -223,6 +224,7 @@ pub async fn gather<D: DnsProbe, C: ConnectProbe, H: HttpProbe>(
                 capath::walk(
                     &capath::Walk {
                         domain,
+                        connects,
                         token: &token_name,
                         dns: w.dns,
                         allow_reserved: w.allow_reserved,

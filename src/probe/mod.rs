@@ -712,6 +712,33 @@ mod tests {
         }
     }
 
+    /// The per-address GETs answer 404; the CA's walk, whose GETs dial afresh, finds this
+    /// machine out of local ports.
+    struct WalkOutOfPorts;
+
+    impl HttpProbe for WalkOutOfPorts {
+        async fn get(
+            &self,
+            domain: &str,
+            address: SocketAddr,
+            path: &str,
+            timeout: Duration,
+        ) -> HttpFact {
+            NotFound.get(domain, address, path, timeout).await
+        }
+
+        async fn fetch(
+            &self,
+            _url: &url::Url,
+            _addr: SocketAddr,
+            _timeout: Duration,
+        ) -> HopOutcome {
+            HopOutcome::OwnLimit {
+                message: "acme-doctor ran out of local ports".into(),
+            }
+        }
+    }
+
     /// Gathers `config` with `tcp` as the connect probe and the other probes scripted.
     fn gather_with<C: ConnectProbe>(config: &Config, tcp: &C) -> RunFacts {
         gather_with_http(config, tcp, &Scripted)
@@ -747,8 +774,6 @@ mod tests {
     struct CountingConnect {
         outcome: ConnectOutcome,
         made: std::sync::Mutex<Vec<SocketAddr>>,
-        /// When non-zero: connects after this many run out of local ports.
-        out_of_ports_after: AtomicUsize,
     }
 
     impl CountingConnect {
@@ -756,7 +781,6 @@ mod tests {
             CountingConnect {
                 outcome,
                 made: Default::default(),
-                out_of_ports_after: AtomicUsize::new(0),
             }
         }
 
@@ -772,21 +796,11 @@ mod tests {
 
     impl ConnectProbe for CountingConnect {
         async fn connect(&self, address: SocketAddr, _timeout: Duration) -> ConnectFact {
-            let made = {
-                let mut made = self.made.lock().expect("lock");
-                made.push(address);
-                made.len()
-            };
-            let after = self.out_of_ports_after.load(Ordering::SeqCst);
-            let outcome = if after > 0 && made > after {
-                ConnectOutcome::LocalPortsExhausted
-            } else {
-                self.outcome.clone()
-            };
+            self.made.lock().expect("lock").push(address);
             ConnectFact {
                 address: address.ip(),
                 port: address.port(),
-                outcome,
+                outcome: self.outcome.clone(),
                 elapsed_ms: 0,
             }
         }
@@ -797,10 +811,10 @@ mod tests {
         let config = config_for(2);
         let tcp = CountingConnect::new(ConnectOutcome::Connected);
         let run = gather_with(&config, &tcp);
-        // Both names resolve to 192.0.2.10: one connect to 443 for the run, one to 80 shared
-        // by the names, plus one fresh dial per name where the CA's walk dials itself.
+        // Both names resolve to 192.0.2.10: one connect to 443 and one to 80 for the run,
+        // shared by the names and by the CA's walk (only its GETs dial afresh).
         assert_eq!(tcp.to_port(443), 1);
-        assert_eq!(tcp.to_port(80), 1 + 2);
+        assert_eq!(tcp.to_port(80), 1);
         for target in &run.targets {
             let MethodFacts::Http01(facts) = &target.method else {
                 panic!("http-01 facts");
@@ -850,11 +864,10 @@ mod tests {
                 crate::exit::Exit::Incomplete
             );
         }
-        // Only the CA's walk, which dials afresh after the shared connects, runs out of
+        // Only the CA's walk, whose GET dials afresh after the shared connects, runs out of
         // ports: still incomplete, never a pass that skipped the CA's path.
-        let walk_only = CountingConnect::new(ConnectOutcome::Connected);
-        walk_only.out_of_ports_after.store(2, Ordering::SeqCst);
-        let run = gather_with_http(&config_for(1), &walk_only, &NotFound);
+        let connected = CountingConnect::new(ConnectOutcome::Connected);
+        let run = gather_with_http(&config_for(1), &connected, &WalkOutOfPorts);
         let d = crate::diagnose::diagnose(&run, &run.targets[0]);
         assert_eq!(
             d.verdict,
