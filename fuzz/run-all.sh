@@ -18,8 +18,9 @@ if [ $# -gt 0 ]; then targets=("$@"); else mapfile -t targets < <(cargo +nightly
 # above these, are proved by the unit tiers and tests/held_bounds.rs instead.
 max_len() {
     case $1 in
-        nginx_config | web_config) echo 8192 ;;
         facts_file | ruleset | http_answer) echo 65536 ;;
+        web_config) echo 8192 ;;
+        ruleset_parse) echo 2048 ;;
         domain) echo 1024 ;;
         *) echo 4096 ;;
     esac
