@@ -332,3 +332,15 @@ fn client_config_seeds_reach_every_parser() {
     chosen.dedup();
     assert_eq!(chosen, (0..8).collect::<Vec<u8>>());
 }
+
+/// Inputs libFuzzer found to panic, kept as they were found (`fuzz/README.md`).
+#[test]
+fn inputs_the_fuzzer_found_stay_fixed() {
+    use base64::Engine;
+    // client_config, certbot: `renew_before_expiry =07550956297025341212` (an overflow in
+    // the window's seconds, found at 3 M executions).
+    let certbot = base64::engine::general_purpose::STANDARD
+        .decode("IHJlbmV3X2JlZm9yZV9leHBpcnkgPTA3NTUwOTU2Mjk3MDI1MzQxMjEyICAg")
+        .unwrap();
+    fuzzing::client_config(&certbot);
+}

@@ -415,7 +415,8 @@ pub fn expiry_of(
 pub fn before_expiry(expiry: &Probed<Moment>, window: i64, rule: String) -> NextTry {
     match expiry {
         Probed::Known(at) => NextTry::At {
-            at: Moment::from_unix(at.unix - window),
+            // The window comes from a user's file: saturate rather than overflow.
+            at: Moment::from_unix(at.unix.saturating_sub(window)),
             rule,
         },
         Probed::Unknown(_) => NextTry::Unknown {
