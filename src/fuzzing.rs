@@ -241,3 +241,251 @@ pub fn web_config(bytes: &[u8]) {
         }
     }
 }
+
+// Lean targets: one parser or judge each, nothing rendered, so libFuzzer reaches millions of
+// executions in minutes. The targets above remain for the whole pipeline.
+
+/// The HTTP answer as `probe::http` reads it and `diagnose` judges it, without rendering:
+/// status from the first two bytes, then `Location`, `Server` and `WWW-Authenticate` split at
+/// NUL bytes, and the rest is the body.
+pub fn http_parse(bytes: &[u8]) {
+    use crate::diagnose::http01::who;
+    let Some((head, rest)) = bytes.split_at_checked(2) else {
+        return;
+    };
+    let status = u16::from_be_bytes([head[0], head[1]]);
+    let mut parts = rest.splitn(4, |b| *b == 0);
+    // As `read_answer` keeps a header: lossy, sanitised, capped.
+    let mut header = || {
+        parts
+            .next()
+            .map(|p| crate::sanitize::line(&String::from_utf8_lossy(p), 200))
+    };
+    let location = header();
+    let server = header();
+    let www_authenticate = header();
+    let body = parts.next().unwrap_or_default();
+    // `read_answer` reads 8 KiB of a body at most.
+    let body = &body[..body.len().min(8 * 1024)];
+    let head = &body[..body.len().min(crate::ca_limits::MAX_RESPONSE_BODY)];
+    let answered = crate::facts::Answered {
+        status,
+        server,
+        location,
+        www_authenticate,
+        marks: Vec::new(),
+        title: crate::probe::http::html_title(body),
+        body_head_hex: head.iter().map(|b| format!("{b:02x}")).collect(),
+        body_prefix: crate::sanitize::line(
+            &String::from_utf8_lossy(&body[..body.len().min(1024)])
+                .escape_debug()
+                .to_string(),
+            2048,
+        ),
+        body_bytes: body.len() as u64,
+        body_sha256: String::new(),
+    };
+    let _ = who::router(&answered);
+    let _ = who::waf(&answered);
+    if let Some(server) = &answered.server {
+        let _ = crate::cdn::by_server_header(server);
+    }
+    if let crate::keyauth::Compared::Mismatch { got, .. } =
+        crate::keyauth::compare("T.thumbprint", &answered.body_head())
+    {
+        let _ = crate::keyauth::go_quote(&got);
+    }
+    if crate::redirect::is_redirect(status)
+        && let Some(location) = &answered.location
+        && let Ok(from) = url::Url::parse("http://example.test/.well-known/acme-challenge/T")
+    {
+        let visited = [from.to_string()];
+        for allow_reserved in [false, true] {
+            let _ = crate::redirect::judge(status, &from, location, 0, &visited, allow_reserved);
+        }
+    }
+}
+
+/// A ruleset, parsed and walked once: the first byte chooses nft JSON (bit 0 clear) or an
+/// iptables-save dump (set), whose family (bit 1) and backend (bit 2) it also chooses.
+pub fn ruleset_parse(bytes: &[u8]) {
+    let Some((&choice, rest)) = bytes.split_first() else {
+        return;
+    };
+    let family = if choice & 2 == 0 {
+        Family::Ipv4
+    } else {
+        Family::Ipv6
+    };
+    let daddr = match family {
+        Family::Ipv4 => IpAddr::from([192, 0, 2, 10]),
+        Family::Ipv6 => IpAddr::from([0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x10]),
+    };
+    let packet = Packet {
+        family,
+        saddr: None,
+        daddr,
+        dport: 80,
+        iif: Some("eth0".into()),
+        return_iif: Some("eth0".into()),
+    };
+    let rs = if choice & 1 == 0 {
+        let Ok(json) = serde_json::from_slice::<serde_json::Value>(rest) else {
+            return;
+        };
+        firewall::nft::ruleset(&json).0
+    } else {
+        let backend = if choice & 4 == 0 {
+            IptablesBackend::Nft
+        } else {
+            IptablesBackend::Legacy
+        };
+        firewall::iptables::ruleset(&String::from_utf8_lossy(rest), family, backend)
+    };
+    let _ = rs.evaluate(&packet);
+    let _ = rs.accepted_sources(&packet);
+}
+
+/// An ACME client's configuration, read through an in-memory filesystem (no disk I/O): the
+/// first byte chooses the parser, the rest up to the first NUL is the file, and what follows
+/// is served as the certificate (or `acme.json`) at the paths the fixtures' configurations
+/// name under `/c`.
+pub fn client_config(bytes: &[u8]) {
+    use crate::probe::clients::{self, Fs, acmesh, caddy, certbot, lego, traefik};
+    use std::collections::HashMap;
+    use std::path::{Path, PathBuf};
+    let Some((&choice, rest)) = bytes.split_first() else {
+        return;
+    };
+    let (file, other) = match rest.iter().position(|b| *b == 0) {
+        Some(i) => (&rest[..i], &rest[i + 1..]),
+        None => (rest, &[][..]),
+    };
+    let text = String::from_utf8_lossy(file);
+    let path: &Path = Path::new(match choice % 8 {
+        0 | 7 => "/c/example.test.conf",
+        1 => "/c/example.test/example.test.conf",
+        2 => "/c/certificates/example.test.json",
+        3 => "/c/crontab",
+        4 => "/c/Caddyfile",
+        5 => "/c/traefik.yml",
+        _ => "/c/acme.json",
+    });
+    let mut files: HashMap<PathBuf, Vec<u8>> = [
+        "/c/cert.pem",
+        "/c/example.test/example.test.cer",
+        "/c/certificates/example.test.crt",
+        "/c/acme.json",
+        "/c/lego/certificates/example.test.crt",
+        "/var/lib/caddy/.local/share/caddy/certificates/acme/example.test/example.test.crt",
+    ]
+    .into_iter()
+    .map(|p| (PathBuf::from(p), other.to_vec()))
+    .collect();
+    files.insert(path.to_path_buf(), file.to_vec());
+    let mut fs = Fs::in_memory(Path::new("/"), files);
+    match choice % 8 {
+        0 => certbot::parse_file(&mut fs, path, &text),
+        1 => acmesh::parse_file(&mut fs, path, &text),
+        2 => lego::parse_json_file(&mut fs, path, &text),
+        3 => lego::parse_commands_file(&mut fs, path, &text),
+        4 => caddy::parse_file(&mut fs, path, &text),
+        5 => traefik::parse_static(&mut fs, path, &text),
+        6 => traefik::parse_acme_json(&mut fs, path, &text, None),
+        _ => clients::by_content(&mut fs, path, true),
+    }
+}
+
+/// The two routes a lean web-server target asks for: a name on IPv4, no name on IPv6 (the
+/// default server's path).
+fn routes() -> [(IpAddr, &'static str); 2] {
+    [
+        (IpAddr::from([192, 0, 2, 10]), "example.test"),
+        (IpAddr::from([0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x10]), ""),
+    ]
+}
+
+/// An `nginx -T` dump, loaded and the challenge routed through it.
+pub fn nginx_config(bytes: &[u8]) {
+    let text = String::from_utf8_lossy(bytes);
+    let Ok(config) = crate::webconf::nginx::load(&text) else {
+        return;
+    };
+    for (dest, host) in routes() {
+        if let Some(r) = crate::webconf::route(&config, dest, 80, host, "T") {
+            let _ = r.effective_handler();
+        }
+    }
+}
+
+/// Apache's `-S` output and one vhost file, split at the first NUL: the files it names, and
+/// the challenge routed through it.
+pub fn apache_config(bytes: &[u8]) {
+    let text = String::from_utf8_lossy(bytes);
+    let (dash_s, file) = text.split_once('\0').unwrap_or((&text, ""));
+    let _ = crate::probe::webconf::vhost_files(dash_s);
+    for (dest, host) in routes() {
+        if let Ok(Some(r)) =
+            crate::webconf::apache_route(dash_s, |_| Some(file), dest, 80, host, "T")
+        {
+            let _ = r.effective_handler();
+        }
+    }
+}
+
+/// A certificate as `--all` reads it: the first byte chooses PEM or DER bytes (even) or the
+/// base64 of a PEM chain as Traefik's acme.json holds it (odd).
+pub fn der_walk(bytes: &[u8]) {
+    let Some((&choice, rest)) = bytes.split_first() else {
+        return;
+    };
+    if choice % 2 == 0 {
+        let _ = crate::probe::clients::cert::read(rest);
+    } else {
+        let _ = crate::probe::clients::cert::read_base64_pem(&String::from_utf8_lossy(rest));
+    }
+}
+
+/// The bearer token `serve_request` seeds carry.
+pub const SERVE_TOKEN: &str = "fuzz-token";
+
+/// A request head as `serve` receives it: the request line and the headers, taken apart as
+/// hyper takes them (method, URI and header names and values through `http`'s own checks),
+/// then vetted as `serve` vets it, the client found behind a trusted proxy, and the query
+/// parsed whatever the token.
+pub fn serve_request(bytes: &[u8]) {
+    use hyper::header::{HeaderName, HeaderValue};
+    let mut lines = bytes
+        .split(|b| *b == b'\n')
+        .map(|l| l.strip_suffix(b"\r").unwrap_or(l));
+    let Some(request_line) = lines.next() else {
+        return;
+    };
+    let mut parts = request_line.splitn(3, |b| *b == b' ');
+    let (Some(method), Some(target)) = (parts.next(), parts.next()) else {
+        return;
+    };
+    let Ok(method) = hyper::Method::from_bytes(method) else {
+        return;
+    };
+    let Ok(uri) = hyper::Uri::try_from(target) else {
+        return;
+    };
+    let mut headers = hyper::HeaderMap::new();
+    for line in lines.take_while(|l| !l.is_empty()) {
+        let Some(colon) = line.iter().position(|b| *b == b':') else {
+            return;
+        };
+        let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(&line[..colon]),
+            HeaderValue::from_bytes(line[colon + 1..].trim_ascii()),
+        ) else {
+            return;
+        };
+        headers.append(name, value);
+    }
+    let _ = crate::serve::vet(&method, &uri, &headers, SERVE_TOKEN);
+    let _ = crate::serve::parse_ask(uri.query().unwrap_or(""));
+    let proxy = IpAddr::from([192, 0, 2, 1]);
+    let _ = crate::serve::client_of(proxy, &headers, &[proxy, IpAddr::from([192, 0, 2, 2])]);
+}

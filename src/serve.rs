@@ -369,45 +369,85 @@ impl State {
         entry.1 <= self.rate_limit
     }
 
-    /// The client a request is counted against: the peer, or behind a trusted proxy the
-    /// right-most `X-Forwarded-For` entry that is not a trusted proxy itself. Entries left of
-    /// it are the client's own to forge; an entry that is no address ends the walk.
     fn client_of(&self, peer: IpAddr, headers: &hyper::HeaderMap) -> IpAddr {
-        let peer = peer.to_canonical();
-        if !self.trusted_proxies.contains(&peer) {
-            return peer;
-        }
-        let entries: Vec<&str> = headers
-            .get_all("x-forwarded-for")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .collect();
-        for entry in entries.iter().rev() {
-            let Some(ip) = forwarded_address(entry.trim()) else {
-                break;
-            };
-            let ip = ip.to_canonical();
-            if !self.trusted_proxies.contains(&ip) {
-                return ip;
-            }
-        }
-        peer
+        client_of(peer, headers, &self.trusted_proxies)
     }
+}
 
-    fn authorised(&self, req: &Request<Incoming>) -> bool {
-        use subtle::ConstantTimeEq;
-        let Some(given) = req
-            .headers()
-            .get(hyper::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-        else {
-            return false;
-        };
-        // Constant time over the bytes; only the length can differ in timing.
-        bool::from(given.trim().as_bytes().ct_eq(self.token.as_bytes()))
+/// The client a request is counted against: the peer, or behind a trusted proxy the
+/// right-most `X-Forwarded-For` entry that is not a trusted proxy itself. Entries left of it
+/// are the client's own to forge; an entry that is no address ends the walk.
+pub fn client_of(peer: IpAddr, headers: &hyper::HeaderMap, trusted_proxies: &[IpAddr]) -> IpAddr {
+    let peer = peer.to_canonical();
+    if !trusted_proxies.contains(&peer) {
+        return peer;
     }
+    let entries: Vec<&str> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .collect();
+    for entry in entries.iter().rev() {
+        let Some(ip) = forwarded_address(entry.trim()) else {
+            break;
+        };
+        let ip = ip.to_canonical();
+        if !trusted_proxies.contains(&ip) {
+            return ip;
+        }
+    }
+    peer
+}
+
+fn authorised(headers: &hyper::HeaderMap, token: &str) -> bool {
+    use subtle::ConstantTimeEq;
+    let Some(given) = headers
+        .get(hyper::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+    else {
+        return false;
+    };
+    // Constant time over the bytes; only the length can differ in timing.
+    bool::from(given.trim().as_bytes().ct_eq(token.as_bytes()))
+}
+
+/// What a request head earns once its client is within the rate limit: the observation it
+/// asks for, or the refusal. Pure (no clock, no state), so the fuzzer drives it
+/// (`fuzzing::serve_request`).
+pub fn vet(
+    method: &hyper::Method,
+    uri: &hyper::Uri,
+    headers: &hyper::HeaderMap,
+    token: &str,
+) -> Result<Ask, (StatusCode, String)> {
+    if !authorised(headers, token) {
+        return Err((
+            StatusCode::UNAUTHORIZED,
+            "a valid bearer token is required".into(),
+        ));
+    }
+    if uri.path() != "/v1/observe" {
+        return Err((
+            StatusCode::NOT_FOUND,
+            "the only endpoint is /v1/observe".into(),
+        ));
+    }
+    if method != hyper::Method::GET {
+        return Err((StatusCode::METHOD_NOT_ALLOWED, "use GET".into()));
+    }
+    let has_body = headers
+        .get(hyper::header::CONTENT_LENGTH)
+        .is_some_and(|v| v.as_bytes() != b"0")
+        || headers.contains_key(hyper::header::TRANSFER_ENCODING);
+    if has_body {
+        return Err((
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "requests carry no body".into(),
+        ));
+    }
+    parse_ask(uri.query().unwrap_or("")).map_err(|e| (StatusCode::BAD_REQUEST, e))
 }
 
 /// One `X-Forwarded-For` entry: an address, possibly with a port (`[v6]:port`, `v4:port`).
@@ -512,35 +552,9 @@ async fn answer(
             None,
         );
     }
-    if !state.authorised(req) {
-        return (
-            refuse(StatusCode::UNAUTHORIZED, "a valid bearer token is required"),
-            None,
-        );
-    }
-    if req.uri().path() != "/v1/observe" {
-        return (
-            refuse(StatusCode::NOT_FOUND, "the only endpoint is /v1/observe"),
-            None,
-        );
-    }
-    if req.method() != hyper::Method::GET {
-        return (refuse(StatusCode::METHOD_NOT_ALLOWED, "use GET"), None);
-    }
-    let has_body = req
-        .headers()
-        .get(hyper::header::CONTENT_LENGTH)
-        .is_some_and(|v| v.as_bytes() != b"0")
-        || req.headers().contains_key(hyper::header::TRANSFER_ENCODING);
-    if has_body {
-        return (
-            refuse(StatusCode::PAYLOAD_TOO_LARGE, "requests carry no body"),
-            None,
-        );
-    }
-    let ask = match parse_ask(req.uri().query().unwrap_or("")) {
+    let ask = match vet(req.method(), req.uri(), req.headers(), &state.token) {
         Ok(ask) => ask,
-        Err(e) => return (refuse(StatusCode::BAD_REQUEST, &e), None),
+        Err((status, e)) => return (refuse(status, &e), None),
     };
     let Ok(_slot) = Arc::clone(&state.slots).try_acquire_owned() else {
         return (
@@ -646,6 +660,58 @@ fn capped_per_family(addresses: Vec<IpAddr>, cap: usize) -> (Vec<IpAddr>, usize)
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The head is judged in the order `serve` always judged it: token, path, method, body,
+    /// query; the fuzzer drives the same function (`fuzzing::serve_request`).
+    #[test]
+    fn a_request_head_is_vetted_token_first() {
+        let vet_of = |method: &str, target: &str, headers: &[(&str, &str)]| {
+            let mut map = hyper::HeaderMap::new();
+            for (k, v) in headers {
+                map.append(
+                    hyper::header::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                    hyper::header::HeaderValue::from_str(v).unwrap(),
+                );
+            }
+            let method = hyper::Method::from_bytes(method.as_bytes()).unwrap();
+            let uri: hyper::Uri = target.parse().unwrap();
+            vet(&method, &uri, &map, "secret").map_err(|(status, _)| status.as_u16())
+        };
+        let auth = ("authorization", "Bearer secret");
+        assert_eq!(vet_of("POST", "/x", &[]).unwrap_err(), 401);
+        assert_eq!(
+            vet_of(
+                "GET",
+                "/v1/observe?domain=a.example",
+                &[("authorization", "Bearer wrong")]
+            )
+            .unwrap_err(),
+            401
+        );
+        assert_eq!(vet_of("POST", "/x", &[auth]).unwrap_err(), 404);
+        assert_eq!(vet_of("POST", "/v1/observe", &[auth]).unwrap_err(), 405);
+        let body = ("content-length", "3");
+        assert_eq!(
+            vet_of("GET", "/v1/observe", &[auth, body]).unwrap_err(),
+            413
+        );
+        let chunked = ("transfer-encoding", "chunked");
+        assert_eq!(
+            vet_of("GET", "/v1/observe", &[auth, chunked]).unwrap_err(),
+            413
+        );
+        assert_eq!(
+            vet_of(
+                "GET",
+                "/v1/observe?domain=0x7f.0x1",
+                &[auth, ("content-length", "0")]
+            )
+            .unwrap_err(),
+            400
+        );
+        let ask = vet_of("GET", "/v1/observe?domain=a.example", &[auth]).unwrap();
+        assert_eq!(ask.domain.ascii, "a.example");
+    }
 
     #[test]
     fn only_domain_path_and_timeout_are_accepted() {

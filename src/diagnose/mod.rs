@@ -13,7 +13,7 @@ mod code;
 mod context;
 mod dns01;
 mod finding;
-mod http01;
+pub(crate) mod http01;
 mod origin;
 mod rank;
 pub mod registry;

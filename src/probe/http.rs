@@ -700,7 +700,7 @@ async fn read_answer(request: reqwest::RequestBuilder) -> Result<Answered, reqwe
 }
 
 /// The text of the first `<title>`, sanitised and capped.
-fn html_title(body: &[u8]) -> Option<String> {
+pub fn html_title(body: &[u8]) -> Option<String> {
     let text = String::from_utf8_lossy(body);
     let lower = text.to_ascii_lowercase();
     let start = lower.find("<title")?;

@@ -150,7 +150,7 @@ fn find_cert(fs: &mut Fs, store: &Path, name: &str) -> Option<PathBuf> {
     fs.list(store)
         .into_iter()
         .map(|issuer| issuer.join(&file).join(format!("{file}.crt")))
-        .find(|p| p.exists())
+        .find(|p| fs.exists(p))
 }
 
 #[cfg(test)]

@@ -290,12 +290,21 @@ fn window_seconds(text: &str) -> Option<i64> {
         "second" => 1,
         _ => return None,
     };
-    Some(n * scale)
+    // A window no clock can hold (`renew_before_expiry = 99999999999999999 days`) is unreadable.
+    n.checked_mul(scale)
 }
 
 #[cfg(test)]
 mod tests {
     use super::super::testdir::{SOLO_PEM, TempTree, WEB_PEM};
+
+    /// Found by `fuzz/` (client_config): a count of days beyond any clock overflowed.
+    #[test]
+    fn a_window_beyond_any_clock_is_unreadable_not_an_overflow() {
+        assert_eq!(super::window_seconds("30 days"), Some(30 * 86_400));
+        assert_eq!(super::window_seconds("07550956297025341212"), None);
+        assert_eq!(super::window_seconds("99999999999999999 weeks"), None);
+    }
     use super::super::{Discover, discover};
     use crate::facts::{Challenge, NextTry, Probed};
 

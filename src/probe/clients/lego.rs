@@ -175,7 +175,7 @@ fn parse_json(fs: &mut Fs, path: &Path, text: &str, commands: &[Command]) {
         },
         (e, Some(_)) => before_expiry(
             e,
-            days.unwrap_or(DEFAULT_DAYS) * 86_400,
+            days.unwrap_or(DEFAULT_DAYS).saturating_mul(86_400),
             format!(
                 "lego renew --days {} (from {}), when its timer or cron runs",
                 days.unwrap_or(DEFAULT_DAYS),
@@ -316,6 +316,32 @@ ExecStart=/usr/bin/lego --accept-tos --email ops@example.test --path /etc/lego -
             w.iter()
                 .any(|w| w.contains("bad.json:3: not lego's certificate JSON")),
             "{w:?}"
+        );
+    }
+
+    /// Found by `fuzz/` (client_config): `--days` beyond any clock overflowed the window.
+    #[test]
+    fn a_days_value_beyond_any_clock_does_not_overflow() {
+        let t = TempTree::new("lego-days");
+        t.write(
+            "/etc/systemd/system/lego-renew.service",
+            &UNIT.replace("--days 45", "--days 999999999999999999"),
+        );
+        t.write(
+            "/etc/lego/certificates/solo.example.test.json",
+            "{\"domain\": \"solo.example.test\"}",
+        );
+        t.write("/etc/lego/certificates/solo.example.test.crt", SOLO_PEM);
+        let facts = discover(&Discover {
+            root: t.path().to_path_buf(),
+            extra: Vec::new(),
+            defaults: true,
+        });
+        let solo = &facts.certificates[0];
+        assert!(
+            matches!(solo.next_try, NextTry::At { .. }),
+            "{:?}",
+            solo.next_try
         );
     }
 

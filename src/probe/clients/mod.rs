@@ -44,6 +44,9 @@ pub struct Fs {
     pub facts: ClientsFacts,
     /// Each configuration read, as [`show`] names it, and its owner.
     owners: HashMap<String, ConfigOwner>,
+    /// Files kept in memory instead of the disk (fuzzing: no I/O per input); `None` reads
+    /// the disk.
+    memory: Option<HashMap<PathBuf, Vec<u8>>>,
 }
 
 impl Fs {
@@ -53,6 +56,31 @@ impl Fs {
             opened: 0,
             facts: ClientsFacts::default(),
             owners: HashMap::new(),
+            memory: None,
+        }
+    }
+
+    /// A reader that never touches the disk: `files` are the only files there are, owned by
+    /// root and trusted, and a directory is any prefix of their paths.
+    pub fn in_memory(root: &Path, files: HashMap<PathBuf, Vec<u8>>) -> Fs {
+        Fs {
+            memory: Some(files),
+            ..Fs::new(root)
+        }
+    }
+
+    /// Whether `path` exists (as a file or, in memory, as a directory of one).
+    pub fn exists(&self, path: &Path) -> bool {
+        match &self.memory {
+            Some(files) => files.keys().any(|f| f.starts_with(path)),
+            None => path.exists(),
+        }
+    }
+
+    fn is_dir(&self, path: &Path) -> bool {
+        match &self.memory {
+            Some(files) => files.keys().any(|f| f != path && f.starts_with(path)),
+            None => path.is_dir(),
         }
     }
 
@@ -91,7 +119,12 @@ impl Fs {
     /// or device is skipped with a warning), its owner recorded for [`ManagedCert::owner`].
     pub fn read_bytes(&mut self, path: &Path) -> Option<Vec<u8>> {
         let file = self.read_user_file(path, Links::NotFollowed, FILE_CAP)?;
-        let owner = match userfile::trust(path, &self.root, &file) {
+        let trust = if self.memory.is_some() {
+            Trust::Owner { uid: 0, gid: 0 }
+        } else {
+            userfile::trust(path, &self.root, &file)
+        };
+        let owner = match trust {
             Trust::Owner { uid, gid } => ConfigOwner {
                 uid,
                 gid,
@@ -120,7 +153,20 @@ impl Fs {
             return None;
         }
         self.opened += 1;
-        match userfile::read(path, links, cap) {
+        let read = match &self.memory {
+            Some(files) => match files.get(path) {
+                None => Err(Skipped::Missing),
+                Some(bytes) if bytes.len() as u64 > cap => Err(Skipped::TooLarge { cap }),
+                Some(bytes) => Ok(UserFile {
+                    bytes: bytes.clone(),
+                    uid: 0,
+                    gid: 0,
+                    mode: 0o644,
+                }),
+            },
+            None => userfile::read(path, links, cap),
+        };
+        match read {
             Ok(file) => Some(file),
             Err(Skipped::Missing) => None,
             Err(Skipped::Io(e)) => {
@@ -136,6 +182,16 @@ impl Fs {
 
     /// The entries of a directory, sorted; none when it does not exist.
     pub fn list(&mut self, dir: &Path) -> Vec<PathBuf> {
+        if let Some(files) = &self.memory {
+            let mut paths: Vec<PathBuf> = files
+                .keys()
+                .filter_map(|f| f.strip_prefix(dir).ok()?.components().next())
+                .map(|first| dir.join(first))
+                .collect();
+            paths.sort();
+            paths.dedup();
+            return paths;
+        }
         match std::fs::read_dir(dir) {
             Ok(entries) => {
                 let mut paths: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
@@ -159,7 +215,8 @@ impl Fs {
     pub fn homes(&mut self) -> Vec<PathBuf> {
         let mut homes = vec![self.host_path("/root")];
         let home = self.host_path("/home");
-        homes.extend(self.list(&home).into_iter().filter(|p| p.is_dir()));
+        let listed = self.list(&home);
+        homes.extend(listed.into_iter().filter(|p| self.is_dir(p)));
         homes
     }
 
@@ -191,7 +248,13 @@ impl Fs {
     /// A certificate file's expiry and names. Links are followed (certbot's `live/` is made of
     /// them); nothing of the file but a parsed certificate's dates and names is ever shown.
     pub fn certificate(&mut self, path: &Path) -> Result<cert::CertInfo, Unknown> {
-        if std::fs::metadata(path).is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound) {
+        let missing = match &self.memory {
+            Some(files) => !files.contains_key(path),
+            None => {
+                std::fs::metadata(path).is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound)
+            }
+        };
+        if missing {
             return Err(Unknown::failed(format!("{} does not exist", show(path))));
         }
         let file = self
@@ -253,9 +316,9 @@ pub fn discover(opts: &Discover) -> ClientsFacts {
 }
 
 /// A `--client-config` file: its client told by its name and content.
-fn by_content(fs: &mut Fs, path: &Path, named: bool) {
+pub fn by_content(fs: &mut Fs, path: &Path, named: bool) {
     let Some(text) = fs.read_text(path) else {
-        if named && !path.exists() {
+        if named && !fs.exists(path) {
             fs.warn(path, None, "no such file");
         }
         return;
@@ -352,7 +415,8 @@ pub fn expiry_of(
 pub fn before_expiry(expiry: &Probed<Moment>, window: i64, rule: String) -> NextTry {
     match expiry {
         Probed::Known(at) => NextTry::At {
-            at: Moment::from_unix(at.unix - window),
+            // The window comes from a user's file: saturate rather than overflow.
+            at: Moment::from_unix(at.unix.saturating_sub(window)),
             rule,
         },
         Probed::Unknown(_) => NextTry::Unknown {
@@ -452,4 +516,49 @@ pub mod testdir {
     pub const WRONG_PEM: &str = include_str!("../../../tests/fixtures/clients/certs/wrong.pem");
     pub const SOLO_PEM: &str = include_str!("../../../tests/fixtures/clients/certs/solo.pem");
     pub const DNS_PEM: &str = include_str!("../../../tests/fixtures/clients/certs/dns.pem");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testdir::WEB_PEM;
+    use super::*;
+
+    /// The fuzzer's filesystem: files from memory, directories as their prefixes, and no
+    /// disk behind it (nothing here exists on the machine).
+    #[test]
+    fn an_in_memory_filesystem_serves_files_lists_and_certificates() {
+        let conf =
+            "cert = /nowhere-on-disk/cert.pem\n[renewalparams]\nauthenticator = standalone\n";
+        let files: HashMap<PathBuf, Vec<u8>> = [
+            ("/nowhere-on-disk/cert.pem", WEB_PEM.as_bytes()),
+            ("/nowhere-on-disk/a.example.conf", conf.as_bytes()),
+            ("/home/alice/.acme.sh/x/x.conf", b"" as &[u8]),
+        ]
+        .into_iter()
+        .map(|(p, b)| (PathBuf::from(p), b.to_vec()))
+        .collect();
+        let mut fs = Fs::in_memory(Path::new("/"), files);
+        let dir = Path::new("/nowhere-on-disk");
+        assert_eq!(
+            fs.list(dir),
+            [dir.join("a.example.conf"), dir.join("cert.pem")]
+        );
+        assert!(fs.exists(dir) && !fs.exists(&dir.join("missing")));
+        assert_eq!(
+            fs.homes(),
+            [PathBuf::from("/root"), PathBuf::from("/home/alice")]
+        );
+        let path = dir.join("a.example.conf");
+        let text = fs.read_text(&path).unwrap();
+        certbot::parse_file(&mut fs, &path, &text);
+        let cert = &fs.facts.certificates[0];
+        assert!(matches!(cert.expiry, Probed::Known(_)), "{:?}", cert.expiry);
+        assert!(
+            cert.names.iter().any(|n| n == "web.example.test"),
+            "{:?}",
+            cert.names
+        );
+        assert!(fs.read_text(&dir.join("missing")).is_none());
+        assert!(fs.facts.unreadable.is_empty(), "{:?}", fs.facts.unreadable);
+    }
 }

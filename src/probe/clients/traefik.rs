@@ -53,7 +53,7 @@ pub fn parse_static(fs: &mut Fs, path: &Path, text: &str) {
         read.push(file.clone());
         match fs.read_text(&file) {
             Some(json) => parse_acme_json(fs, &file, &json, Some((path, &resolvers))),
-            None if !file.exists() => fs.warn(
+            None if !fs.exists(&file) => fs.warn(
                 path,
                 Some(r.line),
                 format!(
