@@ -375,18 +375,8 @@ impl HttpProbe for ReqwestHttp {
                 Ok(Ok(answer)) => return HopOutcome::Answer(Box::new(answer)),
                 Ok(Err(e)) => e,
             };
-            let outcome = classify_hop(&err, url.scheme() == "https");
-            let own = match &outcome {
-                HopOutcome::Error { .. } => own_limit_of(&err),
-                _ => None,
-            };
-            let (Some(why), HopOutcome::Error { message }) = (own, &outcome) else {
+            if let Some(outcome) = hop_failure(&err, url, deadline) {
                 return outcome;
-            };
-            if Instant::now() + super::OWN_LIMIT_PAUSE >= deadline {
-                return HopOutcome::OwnLimit {
-                    message: format!("{why}: {message}"),
-                };
             }
             tokio::time::sleep(super::OWN_LIMIT_PAUSE).await;
         }
@@ -582,23 +572,31 @@ pub async fn fetch_hop(url: &url::Url, addr: SocketAddr, timeout: Duration) -> H
             Ok(a) => return HopOutcome::Answer(Box::new(a)),
             Err(e) => e,
         };
-        let outcome = classify_hop(&err, url.scheme() == "https");
-        // This machine's own limit is no answer of the server's: tried again while other
-        // probes free ports or descriptors, then recorded as such.
-        let own = match &outcome {
-            HopOutcome::Error { .. } => own_limit_of(&err),
-            _ => None,
-        };
-        let (Some(why), HopOutcome::Error { message }) = (own, &outcome) else {
+        if let Some(outcome) = hop_failure(&err, url, deadline) {
             return outcome;
-        };
-        if Instant::now() + super::OWN_LIMIT_PAUSE >= deadline {
-            return HopOutcome::OwnLimit {
-                message: format!("{why}: {message}"),
-            };
         }
         tokio::time::sleep(super::OWN_LIMIT_PAUSE).await;
     }
+}
+
+/// What a failed hop request is: the outcome to record, or `None` to wait
+/// `OWN_LIMIT_PAUSE` and ask again. This machine's own limit is no answer of the server's:
+/// tried again while other probes free ports or descriptors, then recorded as such.
+fn hop_failure(err: &reqwest::Error, url: &url::Url, deadline: Instant) -> Option<HopOutcome> {
+    let outcome = classify_hop(err, url.scheme() == "https");
+    let own = match &outcome {
+        HopOutcome::Error { .. } => own_limit_of(err),
+        _ => None,
+    };
+    let (Some(why), HopOutcome::Error { message }) = (own, &outcome) else {
+        return Some(outcome);
+    };
+    if Instant::now() + super::OWN_LIMIT_PAUSE >= deadline {
+        return Some(HopOutcome::OwnLimit {
+            message: format!("{why}: {message}"),
+        });
+    }
+    None
 }
 
 fn classify_hop(err: &reqwest::Error, https: bool) -> HopOutcome {
