@@ -12,6 +12,7 @@ use std::net::{IpAddr, SocketAddr};
 
 mod clients;
 mod migrate;
+pub mod tlsalpn01;
 
 pub use clients::{
     AcmeClient, Challenge, ClientsFacts, ConfigOwner, ConfigWarning, ManagedCert, Moment,
@@ -19,6 +20,9 @@ pub use clients::{
 };
 
 pub use crate::domain::DomainName;
+pub use tlsalpn01::{
+    AcmeIdentifier, ChallengeCertificate, Handshake, HandshakeOutcome, Presented, TlsAlpn01Facts,
+};
 pub use migrate::{LoadError, from_json};
 
 /// Version of the facts layout; bumped when a field changes meaning. Older files are migrated
