@@ -93,6 +93,11 @@ pub fn is_root() -> bool {
 /// Whether the lab tier can run here. Under CI=true a lab that cannot run is a failure, never
 /// a silent skip; elsewhere the skip is announced on stderr.
 pub fn lab_available(test: &str) -> bool {
+    lab_available_with(test, &[])
+}
+
+/// [`lab_available`], with more tools this test needs (`caddy`, say).
+pub fn lab_available_with(test: &str, more: &[&str]) -> bool {
     let missing: Vec<&str> = [
         "ip",
         "nginx",
@@ -111,6 +116,7 @@ pub fn lab_available(test: &str) -> bool {
         "timeout",
     ]
     .into_iter()
+    .chain(more.iter().copied())
     .filter(|tool| !lab::tool_exists(tool))
     .collect();
     let why = if !is_root() {

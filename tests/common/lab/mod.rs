@@ -11,14 +11,18 @@
 //! Teardown kills the processes the lab started, by pid, then deletes its namespaces by name,
 //! in `Drop`, so it runs when a test fails too.
 //!
-//! `topology` makes the network, `services` runs dnsmasq, nginx and acme-doctor in it, and
-//! `oracle` runs the real CA (Pebble, with lego as its client).
+//! `topology` makes the network, `services` runs dnsmasq, nginx and acme-doctor in it,
+//! `oracle` runs the real CA (Pebble, with lego as its client), and `caddy` runs Caddy as a
+//! client of that CA and a TLS-ALPN-01 responder.
 
+mod caddy;
 mod oracle;
 mod services;
 mod topology;
 
 // Part of the lab's API as before the split, though no test names them today.
+#[allow(unused_imports)]
+pub use caddy::{CADDY_LOG, CaddyChallenge};
 #[allow(unused_imports)]
 pub use oracle::{PEBBLE_DIR_URL, RealOutcome};
 

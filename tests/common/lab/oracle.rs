@@ -105,31 +105,37 @@ impl Lab {
     /// A real ACME validation: lego, in the host namespace, asks Pebble for a certificate for
     /// `domain` with http-01 through nginx's webroot. Bounded in time; lego is killed by pid.
     pub fn real_validation(&self, domain: &str) -> RealOutcome {
-        let started = Instant::now();
-        let log = self.dir.join(format!("lego-{domain}.log"));
         let www = self.dir.join("www").to_string_lossy().into_owned();
-        let path = self.dir.join("lego").to_string_lossy().into_owned();
+        self.lego_validation(
+            &self.host,
+            domain,
+            "lego",
+            &["--http", "--http.webroot", &www],
+        )
+    }
+
+    /// A real ACME validation by lego in namespace `ns`, with the challenge flags given
+    /// (`--tls --tls.port :443`, say), its account and certificates under `<lab>/<store>`.
+    /// Success is a certificate on disk; otherwise the last error line lego printed (the CA's
+    /// problem, or lego's own, such as a port it could not bind). Bounded in time; lego is
+    /// killed by pid.
+    pub fn lego_validation(
+        &self,
+        ns: &str,
+        domain: &str,
+        store: &str,
+        challenge: &[&str],
+    ) -> RealOutcome {
+        let started = Instant::now();
+        let log = self.dir.join(format!("{store}-{domain}.log"));
+        let path = self.dir.join(store).to_string_lossy().into_owned();
         let spawned = std::fs::File::create(&log).and_then(|f| {
             Command::new("ip")
-                .args([
-                    "netns",
-                    "exec",
-                    &self.host,
-                    "lego",
-                    "--server",
-                    PEBBLE_DIR_URL,
-                    "--accept-tos",
-                    "--email",
-                    "lab@example.test",
-                    "--domains",
-                    domain,
-                    "--http",
-                    "--http.webroot",
-                    &www,
-                    "--path",
-                    &path,
-                    "run",
-                ])
+                .args(["netns", "exec", ns, "lego", "--server", PEBBLE_DIR_URL])
+                .args(["--accept-tos", "--email", "lab@example.test"])
+                .args(["--domains", domain])
+                .args(challenge)
+                .args(["--path", &path, "run"])
                 .env("LEGO_CA_CERTIFICATES", self.dir.join("ca.pem"))
                 .stdin(Stdio::null())
                 .stdout(f.try_clone()?)
@@ -149,7 +155,7 @@ impl Lab {
         let status = wait_or_kill(&mut child, started + Duration::from_secs(90));
         let text = std::fs::read_to_string(&log).unwrap_or_default();
         // Success is a certificate on disk, not only lego's exit status.
-        let cert = self.dir.join(format!("lego/certificates/{domain}.crt"));
+        let cert = self.dir.join(format!("{store}/certificates/{domain}.crt"));
         let issued = status.is_some_and(|s| s.success()) && cert.exists();
         let error = if issued {
             String::new()
