@@ -625,13 +625,22 @@ fn standalone_port_taken() {
 ///
 /// What the software here can do (observed, `docs/ca-behaviour.md` §12.1, §12.3):
 /// - Caddy 2.6.2 gets IP certificates from Pebble by **HTTP-01**, with an iPAddress SAN.
-/// - Caddy 2.6.2 **cannot** by TLS-ALPN-01: its challenge certificate (acmez 1.0.4) carries the
-///   address as a dNSName, and Pebble requires an iPAddress SAN: `Incorrect validation
-///   certificate … Requested {ip 203.0.113.6} from 203.0.113.6:443. Received 1 certificate(s),
-///   first certificate had names "ACME challenge, 203.0.113.6"` (the names Pebble lists are the
-///   CN and the dNSNames only, §9.6). So no client on this machine obtains an IP certificate by
-///   TLS-ALPN-01; a direct ACME order from the test is out of scope.
+/// - Caddy 2.6.2 **cannot** by TLS-ALPN-01: the acmez it is built with (Debian's 0.1.3, its
+///   `Built-Using`) makes the challenge certificate with the identifier as a dNSName
+///   (mholt/acmez tlsalpn01.go, `DNSNames: []string{challenge.Identifier.Value}`; fixed only in
+///   acmez v3.1.5, commit dfd3205, "Fix generated tls-alpn challenge cert for IP Identifier").
+///   Pebble requires one iPAddress SAN: `Incorrect validation certificate … Requested {ip
+///   203.0.113.6} from 203.0.113.6:443. Received 1 certificate(s), first certificate had names
+///   "ACME challenge, 203.0.113.6"` (Pebble lists the CN and the dNSNames, §9.6). Boulder
+///   refuses it too (`wrong number of identifiers`, §3.4). So no client on this machine obtains
+///   an IP certificate by TLS-ALPN-01; a direct ACME order from the test is out of scope.
 /// - lego 4.9.1 sends an IP as a `dns` identifier, which Pebble refuses at order time.
+///
+/// acme-doctor's own view, from the CA's side, of `.5`/`::5` by HTTP-01 must agree with Pebble
+/// (issued). Caddy's wrong challenge certificate for `.6`/`::6` exists only while a validation
+/// runs; between validations acme-doctor meets the same Caddy as for `.5` (an
+/// `internal_error` alert: no challenge active), so it cannot see that failure. The test
+/// holds it to "not a fail" there and prints the difference.
 ///
 /// Reported at caddyserver/caddy#7399 (IP certificates from Let's Encrypt: HTTP-01 works,
 /// TLS-ALPN-01 does not).
@@ -723,10 +732,11 @@ fn ip_identifiers() {
         if real.issued {
             assert_agrees(real, &doctor);
         } else {
-            // Caddy's wrong challenge certificate exists only while a validation runs; between
-            // validations acme-doctor meets the same healthy responder as for `.5`. No verdict
-            // is compared for it.
-            assert_ne!(doctor.verdict, "?", "{:#}", doctor.report);
+            eprintln!(
+                "lab_tlsalpn ip_identifiers {ip}: Pebble refused Caddy's challenge certificate, \
+                 which exists only during a validation; acme-doctor sees the idle responder"
+            );
+            assert_ne!(doctor.verdict, "fail", "{:?}", doctor.ranked);
         }
     }
 }
