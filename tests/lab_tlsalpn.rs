@@ -225,7 +225,8 @@ fn healthy_caddy() {
         ..Setup::default()
     });
     lab.start_pebble().expect("Pebble starts");
-    lab.start_caddy(&[(DOMAIN, CaddyChallenge::TlsAlpn)])
+    let caddyfile = lab
+        .start_caddy(&[(DOMAIN, CaddyChallenge::TlsAlpn)])
         .expect("Caddy starts");
     let real = lab.caddy_outcome(DOMAIN, CADDY_LIMIT);
     assert!(real.issued, "{}", real.error);
@@ -266,7 +267,17 @@ fn healthy_caddy() {
     assert_eq!(listed[0]["client"], "caddy");
     assert_eq!(all.report["target"]["domain"], DOMAIN, "{:#}", all.report);
     assert_eq!(all.report["target"]["method"], "tls-alpn-01");
-    assert_eq!(all.report["target"]["certificate"]["client"], "caddy");
+    let certificate = &all.report["target"]["certificate"];
+    assert_eq!(certificate["client"], "caddy");
+    // The Caddyfile's site, the key that makes it TLS-ALPN-01 only, and Caddy's stored file.
+    assert_eq!(certificate["config"], caddyfile.to_string_lossy().as_ref());
+    assert_eq!(certificate["key"], "disable_http_challenge");
+    assert_eq!(certificate["challenge"]["kind"], "tls-alpn");
+    assert_eq!(certificate["challenge"]["port"], 443);
+    assert_eq!(
+        certificate["certificate"],
+        lab.caddy_certificate(DOMAIN).to_string_lossy().as_ref()
+    );
     eprintln!(
         "lab_tlsalpn healthy_caddy --all: {} (exit {}) {:?}",
         all.verdict, all.code, all.ranked
