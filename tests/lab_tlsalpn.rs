@@ -296,7 +296,9 @@ fn healthy_caddy() {
 /// accounts for that difference by asking Pebble twice through the same Caddy: for the
 /// dual-stack name (Pebble fails, naming the IPv6 address) and for a name with only the A
 /// record on the same server (Pebble issues): the IPv4 path Boulder falls back to works.
-/// acme-doctor is held to Boulder: not a fail, the IPv6 port ranked first as a warning.
+/// acme-doctor is held to Boulder: not a fail, the IPv6 port ranked first as a warning. A third
+/// name on the same server has only the AAAA: there Boulder has nothing to fall back to, and
+/// Pebble and Boulder both fail (`tls-alpn-no-ipv4-fallback`).
 ///
 /// Let's Encrypt's own page (letsencrypt.org/docs/ipv6-support) says it prefers IPv6 and
 /// retries over IPv4 only after network-level failures; certmagic users meet this as a
@@ -307,12 +309,13 @@ fn ipv6_443_closed() {
     if !common::lab_available_with("lab_tlsalpn::ipv6_443_closed", TOOLS) {
         return;
     }
-    let v4_only = "v4only.example.test";
+    let (v4_only, v6_only) = ("v4only.example.test", "v6only.example.test");
     let mut lab = Lab::start(&Setup {
         nginx: false,
         host_records: vec![
             format!("{DOMAIN},{HOST_V4},{HOST_V6}"),
             format!("{v4_only},{HOST_V4}"),
+            format!("{v6_only},{HOST_V6}"),
         ],
         rulesets: vec![(
             "nft -f".into(),
@@ -324,6 +327,7 @@ fn ipv6_443_closed() {
     lab.start_caddy(&[
         (DOMAIN, CaddyChallenge::TlsAlpn),
         (v4_only, CaddyChallenge::TlsAlpn),
+        (v6_only, CaddyChallenge::TlsAlpn),
     ])
     .expect("Caddy starts");
     let real = lab.caddy_outcome(DOMAIN, CADDY_LIMIT);
@@ -351,6 +355,40 @@ fn ipv6_443_closed() {
     assert_eq!(first["severity"], "warning", "{:?}", doctor.ranked);
     assert_eq!(first["family"], "v6", "{:?}", doctor.ranked);
     assert_eq!(first["code"], "port-refused", "{:?}", doctor.ranked);
+
+    // The same server under a name with only the AAAA: nothing to fall back to. Pebble fails
+    // alike; Boulder loses the real cause and says `Unable to contact … no IPv4 addresses to
+    // try as fallback` (`malformed`, §3.2).
+    let real = lab.caddy_outcome(v6_only, CADDY_LIMIT);
+    assert!(!real.issued);
+    assert!(
+        real.error
+            .contains("Failed to connect to [2001:db8:2::10]:443 for the tls-alpn-01 challenge"),
+        "{}",
+        real.error
+    );
+    let doctor = diagnose(
+        &lab,
+        &lab.outside,
+        "tlsalpn-ipv6-443-closed-aaaa-only-outside",
+        &["--method", "tls-alpn-01", v6_only],
+    );
+    record("ipv6_443_closed (AAAA only)", &real, &doctor);
+    assert_agrees(&real, &doctor);
+    assert_eq!(
+        doctor.top(),
+        "tls-alpn-no-ipv4-fallback",
+        "{:?}",
+        doctor.ranked
+    );
+    let finding = doctor.finding("tls-alpn-no-ipv4-fallback").unwrap();
+    assert!(
+        ca_error(finding).contains(&format!(
+            "Unable to contact \"{v6_only}\" at \"2001:db8:2::10\", no IPv4 addresses to try as fallback"
+        )),
+        "{finding:#}"
+    );
+    assert_eq!(doctor.code, 1);
 }
 
 /// nginx holds 443 for the site (`listen 443 ssl`, its own certificate from a CA) and the
