@@ -353,7 +353,7 @@ fn ipv6_443_closed() {
     assert_eq!(doctor.code, 0);
     let first = &doctor.report["findings"][0];
     assert_eq!(first["severity"], "warning", "{:?}", doctor.ranked);
-    assert_eq!(first["family"], "v6", "{:?}", doctor.ranked);
+    assert_eq!(first["family"], "ipv6", "{:?}", doctor.ranked);
     assert_eq!(first["code"], "port-refused", "{:?}", doctor.ranked);
 
     // The same server under a name with only the AAAA: nothing to fall back to. Pebble fails
