@@ -773,6 +773,10 @@ fn ip_identifiers() {
             &["--method", method, ip],
         );
         record(&format!("ip_identifiers {ip} {method}"), real, &doctor);
+        if *method == "tls-alpn-01" {
+            // The address dialled directly, and Caddy idle on it (§11.4, §12.1).
+            assert_met(&doctor, &[(ip, "alert 80")]);
+        }
         assert_eq!(
             doctor.report["target"]["domain"], *ip,
             "{:#}",
