@@ -205,6 +205,42 @@ fn ca_error(finding: &Value) -> String {
     finding["ca_error"].as_str().unwrap_or("").to_string()
 }
 
+/// What acme-doctor's TLS-ALPN-01 handshakes met, per address: `alert 80`, `alert 120`,
+/// `dial`, `http-on-tls-port`, `completed`… (its facts, `method.tls-alpn-01.handshakes`).
+/// Checked in every scenario, so that a verdict can never pass on handshakes that were not
+/// made.
+fn met(doctor: &Diagnosis) -> Vec<(String, String)> {
+    let mut met: Vec<(String, String)> =
+        doctor.report["facts"]["targets"][0]["method"]["tls-alpn-01"]["handshakes"]
+            .as_array()
+            .map(|handshakes| {
+                handshakes
+                    .iter()
+                    .map(|h| {
+                        let outcome = &h["outcome"];
+                        let kind = outcome["kind"].as_str().unwrap_or("?");
+                        let what = match outcome["code"].as_u64() {
+                            Some(code) => format!("{kind} {code}"),
+                            None => kind.to_string(),
+                        };
+                        (h["address"].as_str().unwrap_or("?").to_string(), what)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+    met.sort();
+    met
+}
+
+fn assert_met(doctor: &Diagnosis, expected: &[(&str, &str)]) {
+    let mut expected: Vec<(String, String)> = expected
+        .iter()
+        .map(|(a, w)| (a.to_string(), w.to_string()))
+        .collect();
+    expected.sort();
+    assert_eq!(met(doctor), expected, "{:#}", doctor.report["facts"]);
+}
+
 /// Healthy: Caddy holds 80 and 443, HTTP-01 switched off (`disable_http_challenge`), and
 /// obtains its certificate from Pebble by TLS-ALPN-01. Between validations Caddy answers a
 /// ClientHello offering only `acme-tls/1` with an `internal_error` alert (no challenge active,
@@ -247,6 +283,8 @@ fn healthy_caddy() {
         &["--method", "tls-alpn-01", DOMAIN],
     );
     record("healthy_caddy", &real, &doctor);
+    // Caddy, idle: `internal_error` on both addresses (§12.1).
+    assert_met(&doctor, &[(HOST_V6, "alert 80"), (HOST_V4, "alert 80")]);
     assert_agrees(&real, &doctor);
     assert_eq!(doctor.verdict, "pass", "{:?}", doctor.ranked);
     assert!(doctor.clean(), "{:?}", doctor.ranked);
@@ -348,6 +386,7 @@ fn ipv6_443_closed() {
         &["--method", "tls-alpn-01", DOMAIN],
     );
     record("ipv6_443_closed", &real, &doctor);
+    assert_met(&doctor, &[(HOST_V6, "dial"), (HOST_V4, "alert 80")]);
     // Held to Boulder, which falls back to IPv4 and issues.
     assert_eq!(doctor.verdict, "at-risk", "{:?}", doctor.ranked);
     assert_eq!(doctor.code, 0);
@@ -374,6 +413,7 @@ fn ipv6_443_closed() {
         &["--method", "tls-alpn-01", v6_only],
     );
     record("ipv6_443_closed (AAAA only)", &real, &doctor);
+    assert_met(&doctor, &[(HOST_V6, "dial")]);
     assert_agrees(&real, &doctor);
     assert_eq!(
         doctor.top(),
@@ -436,6 +476,7 @@ fn nginx_443_without_acme_tls() {
         &["--method", "tls-alpn-01", DOMAIN],
     );
     record("nginx_443_without_acme_tls", &real, &doctor);
+    assert_met(&doctor, &[(HOST_V6, "alert 120"), (HOST_V4, "alert 120")]);
     assert_agrees(&real, &doctor);
     assert_eq!(
         doctor.top(),
@@ -494,6 +535,10 @@ fn plain_http_on_443() {
         &["--method", "tls-alpn-01", DOMAIN],
     );
     record("plain_http_on_443", &real, &doctor);
+    assert_met(
+        &doctor,
+        &[(HOST_V6, "http-on-tls-port"), (HOST_V4, "http-on-tls-port")],
+    );
     assert_agrees(&real, &doctor);
     assert_eq!(doctor.top(), "tls-alpn-plain-http", "{:?}", doctor.ranked);
     let finding = doctor.finding("tls-alpn-plain-http").unwrap();
@@ -565,6 +610,13 @@ fn cdn_terminates_tls() {
         &["--method", "tls-alpn-01", "--cdn-ranges", &ranges, DOMAIN],
     );
     record("cdn_terminates_tls", &real, &doctor);
+    assert_met(
+        &doctor,
+        &[
+            ("2001:db8:c0::80", "alert 120"),
+            ("203.0.113.80", "alert 120"),
+        ],
+    );
     assert_agrees(&real, &doctor);
     assert!(
         ["proxy-in-front", "tls-alpn-not-negotiated"].contains(&doctor.top()),
@@ -624,6 +676,7 @@ fn standalone_port_taken() {
         &["--method", "tls-alpn-01", DOMAIN],
     );
     record("standalone_port_taken", &real, &doctor);
+    assert_met(&doctor, &[(HOST_V6, "alert 120"), (HOST_V4, "alert 120")]);
     assert_agrees(&real, &doctor);
     let top = &doctor.report["findings"][0];
     assert!(
