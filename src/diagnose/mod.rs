@@ -8,6 +8,7 @@
 
 pub mod ca;
 mod causes;
+mod check;
 mod checks;
 mod code;
 mod context;

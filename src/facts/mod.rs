@@ -20,10 +20,10 @@ pub use clients::{
 };
 
 pub use crate::domain::DomainName;
+pub use migrate::{LoadError, from_json};
 pub use tlsalpn01::{
     AcmeIdentifier, ChallengeCertificate, Handshake, HandshakeOutcome, Presented, TlsAlpn01Facts,
 };
-pub use migrate::{LoadError, from_json};
 
 /// Version of the facts layout; bumped when a field changes meaning. Older files are migrated
 /// on load ([`from_json`]), never read by a second model.
@@ -1133,4 +1133,74 @@ pub struct Listener {
 pub struct Process {
     pub pid: u32,
     pub name: String,
+}
+
+/// In the words a finding uses for it.
+impl fmt::Display for ConnectOutcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConnectOutcome::Connected => f.write_str("connected"),
+            ConnectOutcome::Refused => f.write_str("connection refused"),
+            ConnectOutcome::Timeout => f.write_str("timed out"),
+            ConnectOutcome::HostUnreachable => f.write_str("no route to host (EHOSTUNREACH)"),
+            ConnectOutcome::NetworkUnreachable => {
+                f.write_str("network unreachable (ENETUNREACH)")
+            }
+            ConnectOutcome::FamilyNotSupported => {
+                f.write_str("address family not supported (EAFNOSUPPORT)")
+            }
+            ConnectOutcome::LocalPortsExhausted => f.write_str(
+                "acme-doctor ran out of local ports (EADDRNOTAVAIL: every ephemeral port to this address in use or in TIME_WAIT)",
+            ),
+            ConnectOutcome::Other {
+                errno: Some(e),
+                message,
+            } => write!(f, "{message} (errno {e})"),
+            ConnectOutcome::Other {
+                errno: None,
+                message,
+            } => f.write_str(message),
+        }
+    }
+}
+
+impl ConnectOutcome {
+    /// The connect failed on a limit of the machine acme-doctor runs on (EMFILE, ENFILE,
+    /// ENOBUFS, ENOMEM), or found no free local port (`LocalPortsExhausted`): the probe never
+    /// reached the network, so nothing was learnt about the server. (An `other` with errno 99
+    /// from an older version may be "no IPv6 source address" too, and stays a failure of the
+    /// path.)
+    pub fn is_own_limit(&self) -> bool {
+        use nix::libc::{EMFILE, ENFILE, ENOBUFS, ENOMEM};
+        match self {
+            ConnectOutcome::LocalPortsExhausted => true,
+            ConnectOutcome::Other { errno: Some(e), .. } => {
+                [EMFILE, ENFILE, ENOBUFS, ENOMEM].contains(e)
+            }
+            _ => false,
+        }
+    }
+}
+
+impl Listener {
+    /// Whether this listening socket takes connections for `ip`:`port`. An IPv6 wildcard socket
+    /// takes IPv4 too unless IPV6_V6ONLY is set (per socket, defaulting to
+    /// `net.ipv6.bindv6only`, given as `bindv6only`).
+    pub fn accepts(&self, ip: &IpAddr, port: u16, bindv6only: Option<bool>) -> bool {
+        if self.port != port {
+            return false;
+        }
+        match (ip, self.address) {
+            (IpAddr::V4(_), IpAddr::V4(bound)) => bound.is_unspecified() || self.address == *ip,
+            (IpAddr::V6(_), IpAddr::V6(bound)) => bound.is_unspecified() || self.address == *ip,
+            (IpAddr::V4(v4), IpAddr::V6(bound)) => {
+                if bound.is_unspecified() {
+                    self.v6only.or(bindv6only) == Some(false)
+                } else {
+                    bound.to_ipv4_mapped() == Some(*v4)
+                }
+            }
+            (IpAddr::V6(_), IpAddr::V4(_)) => false,
+        }
+    }
 }

@@ -6,10 +6,9 @@
 //! `public-address-mismatch`. Without any outside view, a run on the server says once what
 //! it could not see (incomplete), and how to add a vantage.
 
-use super::host::outcome_text;
 use crate::diagnose::ca::{self, Dial};
+use crate::diagnose::check::CheckDef;
 use crate::diagnose::context::{outside_connect, socket, vantage_limited};
-use crate::diagnose::registry::CheckDef;
 use crate::diagnose::{Check, Code, Context, Finding, Out, Severity, run_check};
 use crate::facts::{ConnectOutcome, Family, HttpFact, HttpOutcome, Method, Observation};
 use std::net::IpAddr;
@@ -398,7 +397,7 @@ fn view_line(v: &View, port: u16) -> String {
         "{}: connect {}: {}",
         v.name,
         socket(&v.address, port),
-        outcome_text(&v.outcome)
+        v.outcome
     )
 }
 

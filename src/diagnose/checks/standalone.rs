@@ -6,7 +6,7 @@
 //!
 //! Code: `standalone-port-busy`.
 
-use crate::diagnose::registry::CheckDef;
+use crate::diagnose::check::CheckDef;
 use crate::diagnose::{Check, Code, Context, Finding, Note, Severity, run_check};
 use crate::facts::{Listener, ManagedCert, Method};
 

@@ -12,7 +12,7 @@
 
 use super::path::{self, Kind, Outcome};
 use crate::diagnose::ca::{self, CaError, ProblemType};
-use crate::diagnose::registry::CheckDef;
+use crate::diagnose::check::CheckDef;
 use crate::diagnose::{Check, Code, Context, Finding, Severity, run_check};
 use crate::facts::{Answered, Family, HopOutcome, HttpFact, HttpOutcome, Method, TokenFacts};
 use crate::keyauth::{self, Compared, Flaw};

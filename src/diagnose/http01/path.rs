@@ -10,8 +10,8 @@
 use super::who;
 use crate::ca_limits::VALIDATION_DEADLINE_MS;
 use crate::diagnose::ca::{self, CaError, Dial, ProblemType, RedirectRefusal};
+use crate::diagnose::check::CheckDef;
 use crate::diagnose::context::duration;
-use crate::diagnose::registry::CheckDef;
 use crate::diagnose::{Check, Code, Context, Finding, Severity, run_check};
 use crate::facts::{
     Answered, CaPath, ConnectOutcome, Family, HopOutcome, Method, PathHop, TokenFacts,
@@ -86,11 +86,7 @@ pub fn outcome<'a>(path: &'a CaPath, token: Option<&TokenFacts>) -> Option<Outco
     match &hop.outcome {
         // acme-doctor's own limit (out of local ports or descriptors): the CA's dial was not
         // reproduced, so the walk predicts nothing (the reachability check says so).
-        HopOutcome::Dial { connect }
-            if crate::diagnose::checks::reachability::own_limit(connect) =>
-        {
-            None
-        }
+        HopOutcome::Dial { connect } if connect.is_own_limit() => None,
         HopOutcome::OwnLimit { .. } => None,
         HopOutcome::Dial { connect } => {
             let dial = Dial::of(connect)?;
@@ -195,9 +191,7 @@ pub fn evidence(path: &CaPath) -> Vec<String> {
                 None => String::new(),
             };
             let what = match &hop.outcome {
-                HopOutcome::Dial { connect } => {
-                    crate::diagnose::checks::host::outcome_text(connect)
-                }
+                HopOutcome::Dial { connect } => connect.to_string(),
                 HopOutcome::Answer(a) => format!(
                     "{}{}",
                     a.status,

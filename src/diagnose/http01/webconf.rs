@@ -5,9 +5,9 @@
 //! Codes: `vhost-missing-ipv6-listen`, `challenge-location-shadowed`, `webroot-mismatch`.
 
 use crate::diagnose::ca;
+use crate::diagnose::check::CheckDef;
 use crate::diagnose::context::socket;
 use crate::diagnose::http01::answer;
-use crate::diagnose::registry::CheckDef;
 use crate::diagnose::{Check, Code, Context, Finding, Out, Severity};
 use crate::facts::{
     ApacheConfig, ConfigFile, Family, HostFacts, HttpOutcome, Method, Probed, Unknown,
