@@ -606,7 +606,10 @@ fn causes(err: &reqwest::Error) -> Vec<&(dyn std::error::Error + 'static)> {
     let mut next = err.source();
     while let Some(e) = next {
         found.push(e);
-        next = match e.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref()) {
+        next = match e
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
             Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
             None => e.source(),
         };

@@ -89,6 +89,11 @@ impl Check for Standalone {
                         None => format!("a process listens on {}:{port}", l.address),
                     })
                     .collect();
+                let holder = by.first().map_or("another process".to_string(), |l| {
+                    l.process.as_ref().map_or("a process".to_string(), |p| {
+                        format!("{} (pid {})", p.name, p.pid)
+                    })
+                });
                 let service = by
                     .iter()
                     .find_map(|l| l.process.as_ref().map(|p| p.name.clone()))
@@ -98,8 +103,7 @@ impl Check for Standalone {
                     Severity::Blocker,
                     format!(
                         "{} renews with its own server on port {port}, but {} holds the port: the renewal cannot bind it",
-                        cert.client,
-                        who.first().map_or("another process", |w| w.split(" listens").next().unwrap_or(w))
+                        cert.client, holder
                     ),
                 )
                 .port(*port)
