@@ -142,6 +142,18 @@ pub fn may_pass(fact: &HttpFact, judge: Judge) -> bool {
     problem(fact, judge).is_none_or(|p| p.severity != Severity::Blocker)
 }
 
+/// Whether the answers prove only that a web server answers: without a real token, the one
+/// asked for does not exist, so its 404 is the healthy answer and the content the CA needs
+/// was not seen. False for a method without HTTP answers.
+pub fn content_unverified(cx: &Context) -> bool {
+    let facts = cx.http01();
+    facts.token.is_none()
+        && facts
+            .http
+            .iter()
+            .any(|f| matches!(f.outcome, HttpOutcome::Response { status: 404, .. }))
+}
+
 /// What the CA would report for this answer when it fails the validation, in the words the
 /// finding for it uses: for a check that names the cause of that answer.
 pub fn ca_error(cx: &Context, fact: &HttpFact) -> Option<CaError> {
@@ -598,6 +610,17 @@ mod tests {
             },
             elapsed_ms: 1,
         }
+    }
+
+    #[test]
+    fn a_404_for_a_random_token_leaves_the_content_unverified() {
+        use crate::diagnose::testkit::Scenario;
+        let random = Scenario::ipv4_only().http("192.0.2.10", 404, None);
+        assert!(content_unverified(&random.context()));
+        let real = Scenario::ipv4_only()
+            .token("T.key")
+            .http("192.0.2.10", 404, None);
+        assert!(!content_unverified(&real.context()));
     }
 
     fn problem_plain(fact: &HttpFact) -> Option<Problem> {
