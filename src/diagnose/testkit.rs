@@ -464,7 +464,6 @@ impl Scenario {
         self.connects_all(Family::Ipv6, port)
     }
 
-    /// The challenge GET on `address` answered `status`, after a successful connect.
     /// The CA's walk.
     pub fn ca_path(mut self, path: crate::facts::CaPath) -> Scenario {
         self.http01().ca_path = Some(path);
@@ -496,6 +495,7 @@ impl Scenario {
         self
     }
 
+    /// The challenge GET on `address` answered `status`, after a successful connect.
     pub fn http(self, address: &str, status: u16, location: Option<&str>) -> Scenario {
         self.http_outcome(
             address,

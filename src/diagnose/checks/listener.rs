@@ -239,8 +239,8 @@ impl Check for Listeners {
 
 fn missing(cx: &Context, family: Family, published: &IpAddr, on_port: &[Listener]) -> Finding {
     let port = cx.dial_port();
-    // A standalone ACME client listens on port 80 only while it runs (issue 11 item 5): an
-    // empty port between runs is expected. What would stop it during its run (the firewall,
+    // A standalone ACME client listens on port 80 only while it runs: an empty port between
+    // runs is expected. What would stop it during its run (the firewall,
     // another service on the port) has its own findings.
     if let Some(cert) = cx.standalone()
         && on_port.is_empty()

@@ -1,6 +1,6 @@
 //! Inside and outside together: what the host sees of itself, against what the vantages (or
 //! runs saved elsewhere) saw of it. Each half alone sees a symptom; together they name a
-//! cause that sits between the CA and the server (issue 8).
+//! cause that sits between the CA and the server, where neither half can look alone.
 //!
 //! Codes: `blocked-upstream`, `vantage-dependent`, `outside-sees-other-server`,
 //! `public-address-mismatch`. Without any outside view, a run on the server says once what

@@ -1,6 +1,6 @@
 //! A standalone ACME client (certbot `--standalone`, lego `--http` without a webroot, acme.sh
-//! `--standalone`) binds the validation port itself, and only while it runs (issue 11, item
-//! 5). What would stop it then is reported here: another service holding the port now, or a
+//! `--standalone`) binds the validation port itself, and only while it runs. What would stop
+//! it then is reported here: another service holding the port now, or a
 //! web server enabled to start with the machine. Between runs, an empty port is expected:
 //! [`between_runs`] keeps the symptoms of that empty port from counting as failures.
 //!
