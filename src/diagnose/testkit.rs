@@ -426,6 +426,12 @@ impl Scenario {
     /// One connect outcome, replacing an earlier one for the same address and port.
     pub fn connect(mut self, address: &str, port: u16, outcome: ConnectOutcome) -> Scenario {
         let address = ip(address);
+        // A timeout lasts as long as the probe waited; anything else answers at once.
+        let elapsed_ms = if outcome == ConnectOutcome::Timeout {
+            2000
+        } else {
+            1
+        };
         let facts = self.http01();
         facts
             .connects
@@ -434,11 +440,7 @@ impl Scenario {
             address,
             port,
             outcome,
-            elapsed_ms: if outcome_is_timeout(&facts.connects) {
-                2000
-            } else {
-                1
-            },
+            elapsed_ms,
         });
         self
     }
@@ -653,10 +655,6 @@ impl Scenario {
         self.add_local(addresses);
         self
     }
-}
-
-fn outcome_is_timeout(_: &[ConnectFact]) -> bool {
-    false
 }
 
 /// One outside view, built for a test: what a vantage saw.

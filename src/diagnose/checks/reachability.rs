@@ -436,6 +436,8 @@ mod tests {
         ));
         let f = Reachability.word(&s.context(), &found[0]);
         assert_eq!(f.severity, Severity::Blocker);
+        // How long the connect waited before it gave up is part of the evidence.
+        assert!(f.title.contains("timed out after 2.0 s"), "{}", f.title);
         assert!(f.ca_error.unwrap().ends_with(ca::CONNECT_TIMEOUT));
     }
 
