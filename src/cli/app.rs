@@ -6,7 +6,7 @@ use super::error::ToolError;
 use super::facts_file::{join_runs, load_facts, save_facts};
 use super::print_stdout;
 use super::signals;
-use crate::config::{Config, FailOn, Output, TargetSpec};
+use crate::config::{Config, FailOn, Output, Target, TargetSpec};
 use crate::diagnose::{self, Diagnosis, Verdict};
 use crate::exit::Exit;
 use crate::facts::{Challenge, ClientsFacts, ConfigWarning, NameWebroot};
@@ -242,7 +242,7 @@ impl<'a> Stream<'a> {
             config,
             enabled: config.from_facts.is_empty()
                 && (config.output == Output::Ndjson
-                    || (config.output == Output::Json && config.domains.len() > 1)),
+                    || (config.output == Output::Json && config.targets.len() > 1)),
             json: Mutex::new(json::JsonStream::default()),
             worst: Mutex::new(Exit::Pass),
             host_printed: Once::new(),
@@ -308,9 +308,14 @@ fn write_stdout(text: &str) {
 fn interrupted(config: &Config, signal: signals::Stop, unfinished: &[usize]) -> Exit {
     let names: Vec<(usize, &str)> = unfinished
         .iter()
-        .filter_map(|i| config.domains.get(*i).map(|d| (*i, d.input.as_str())))
+        .filter_map(|i| {
+            config
+                .targets
+                .get(*i)
+                .map(|t| (*i, t.domain.input.as_str()))
+        })
         .collect();
-    let finished = config.domains.len() - names.len();
+    let finished = config.targets.len() - names.len();
     if config.output == Output::Ndjson {
         print_stdout(&json::render_interrupted(signal.name(), finished, &names));
     }
@@ -326,7 +331,7 @@ fn interrupted(config: &Config, signal: signals::Stop, unfinished: &[usize]) -> 
     eprintln!(
         "acme-doctor: interrupted ({}): {finished} of {} names finished{}",
         signal.name(),
-        config.domains.len(),
+        config.targets.len(),
         if list.is_empty() {
             String::new()
         } else {
@@ -430,17 +435,19 @@ fn expand_all(config: &mut Config, clients: &mut ClientsFacts) -> Result<(), Too
             own.key = key.to_string();
             own.line = line;
             own.challenge = challenge;
-            config.domains.push(domain);
-            config.specs.push(TargetSpec {
-                method,
-                webroot,
-                expect_body: None,
-                certificate: Some(own),
+            config.targets.push(Target {
+                domain,
+                spec: TargetSpec {
+                    method,
+                    webroot,
+                    expect_body: None,
+                    certificate: Some(own),
+                },
             });
         }
     }
     clients.warnings.extend(warnings);
-    if config.domains.is_empty() {
+    if config.targets.is_empty() {
         let listed = clients.certificates.len();
         return Err(ToolError::input(if listed == 0 {
             "--all found no certificate: no certbot, acme.sh, lego, Caddy or Traefik configuration in their default paths (add --client-config PATH)".to_string()
@@ -492,7 +499,7 @@ fn tokens_for_targets(
         ),
         usize,
     > = HashMap::new();
-    for spec in &mut config.specs {
+    for spec in config.targets.iter_mut().map(|t| &mut t.spec) {
         let Some(dir) = spec.webroot.clone() else {
             continue;
         };
@@ -623,11 +630,11 @@ fn probe_all(
                 acme_clients,
             },
         };
-        let many = config.domains.len() > 1;
+        let many = config.targets.len() > 1;
         let spinner = config.progress.then(|| {
             let bar = if many {
                 // Counts and an ETA for a batch; a spinner for one name.
-                let bar = indicatif::ProgressBar::new(config.domains.len() as u64);
+                let bar = indicatif::ProgressBar::new(config.targets.len() as u64);
                 if let Ok(style) = indicatif::ProgressStyle::with_template(
                     "{spinner} checking {pos}/{len} names [{bar:30}] {elapsed} (ETA {eta})",
                 ) {
@@ -636,7 +643,7 @@ fn probe_all(
                 bar
             } else {
                 let bar = indicatif::ProgressBar::new_spinner();
-                let names: Vec<&str> = config.domains.iter().map(|d| d.input.as_str()).collect();
+                let names: Vec<&str> = config.domains().map(|d| d.input.as_str()).collect();
                 bar.set_message(format!(
                     "checking {}: DNS, ports 80/443, HTTP, host state",
                     names.join(", ")
