@@ -4,6 +4,7 @@
 
 pub mod answer;
 pub mod front;
+pub mod judge;
 pub mod path;
 pub mod token;
 pub mod webconf;

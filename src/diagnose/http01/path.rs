@@ -7,6 +7,7 @@
 //! Codes: `families-disagree`, `router-answers`, `waf-blocks`, `http-on-https-port`,
 //! `slow-fallback`.
 
+use super::judge::token_fails;
 use super::who;
 use crate::ca_limits::VALIDATION_DEADLINE_MS;
 use crate::diagnose::ca::{self, CaError, Dial, ProblemType, RedirectRefusal};
@@ -336,18 +337,6 @@ fn signature(token: &HopOutcome, root: &HopOutcome) -> String {
         other => format!("{other:?}").chars().take(60).collect(),
     };
     format!("token: {}; /: {}", one(token, true), one(root, false))
-}
-
-pub fn token_fails(token: &HopOutcome, expected: Option<&TokenFacts>) -> bool {
-    match (token, expected) {
-        (HopOutcome::Answer(a), Some(t)) => {
-            a.status != 200
-                || a.body_bytes >= keyauth::LIMIT as u64
-                || keyauth::compare(&t.expected, &a.body_head()) != Compared::Match
-        }
-        (HopOutcome::Answer(a), None) => !matches!(a.status, 200 | 404),
-        _ => true,
-    }
 }
 
 impl Check for Path {
