@@ -45,14 +45,6 @@ pub struct Found {
     pub others_serve: bool,
 }
 
-/// The run's judge: reserved addresses as the run allows them, its real token if any.
-pub fn judge<'a>(cx: &'a Context) -> Judge<'a> {
-    Judge {
-        allow_reserved: cx.allow_reserved(),
-        token: cx.http01().token.as_ref(),
-    }
-}
-
 /// Whether the answers prove only that a web server answers: without a real token, the one
 /// asked for does not exist, so its 404 is the healthy answer and the content the CA needs
 /// was not seen. False for a method without HTTP answers.

@@ -7,7 +7,7 @@
 use crate::diagnose::ca;
 use crate::diagnose::check::CheckDef;
 use crate::diagnose::context::socket;
-use crate::diagnose::http01::{answer, judge};
+use crate::diagnose::http01::judge::{self, Judge};
 use crate::diagnose::{Check, Code, Context, Finding, Out, Severity};
 use crate::facts::{
     ApacheConfig, ConfigFile, Family, HostFacts, HttpOutcome, Method, Probed, Unknown,
@@ -590,7 +590,7 @@ fn shadowed(cx: &Context, family: Option<Family>, r: &Route, h: &Handler) -> Fin
     });
     let fails_here = cx
         .http(&r.dest)
-        .is_some_and(|h| !judge::may_pass(h, answer::judge(cx)))
+        .is_some_and(|h| !judge::may_pass(h, run_judge(cx)))
         || (walk_fails && h.is_redirect());
     if severity != Severity::Blocker && fails_here {
         f.severity = Severity::Blocker;
@@ -609,7 +609,7 @@ fn shadowed(cx: &Context, family: Option<Family>, r: &Route, h: &Handler) -> Fin
             }
             // A refused redirect, a closed connection: the CA's words for what was met.
             (_, Some(fact)) => {
-                if let Some(e) = judge::ca_error(fact, answer::judge(cx), cx.domain) {
+                if let Some(e) = judge::ca_error(fact, run_judge(cx), cx.domain) {
                     f = f.ca(e);
                 }
             }
@@ -682,6 +682,14 @@ fn mismatch(cx: &Context, family: Option<Family>, r: &Route, webroot: &str) -> F
     // The file is not where the server looks: a missing file is a 404.
     .ca(ca::status_error(&cx.challenge_url(), &r.dest, 404));
     with_family(f, family)
+}
+
+/// The run's judge: reserved addresses as the run allows them, its real token if any.
+fn run_judge<'a>(cx: &'a Context) -> Judge<'a> {
+    Judge {
+        allow_reserved: cx.allow_reserved(),
+        token: cx.http01().token.as_ref(),
+    }
 }
 
 #[cfg(test)]
