@@ -11,7 +11,7 @@
 //! `challenge-wrong-content`.
 
 use super::judge::{Judge, Problem, content_problem, flaw_text, problem, problem_error};
-use super::path::{self, Kind, Outcome};
+use super::walk::{self, Kind, Outcome};
 use crate::diagnose::ca::{self, CaError};
 use crate::diagnose::check::CheckDef;
 use crate::diagnose::{Check, Code, Context, Finding, Severity, run_check};
@@ -175,7 +175,7 @@ impl Check for Answer {
 fn from_path(cx: &Context) -> Option<Found> {
     let facts = cx.http01();
     let path = facts.ca_path.as_ref()?;
-    let Some(Outcome::Fail(f)) = path::outcome(path, facts.token.as_ref()) else {
+    let Some(Outcome::Fail(f)) = walk::outcome(path, facts.token.as_ref()) else {
         return None;
     };
     let family = f.family?;
@@ -287,7 +287,7 @@ fn finding(
     if hits.is_empty()
         && let Some(path) = &facts.ca_path
     {
-        f = f.evidence_lines(path::evidence(path));
+        f = f.evidence_lines(walk::evidence(path));
     }
     f = match p.code {
         _ if p.severity == Severity::Info => f.fix(format!(

@@ -584,8 +584,8 @@ fn shadowed(cx: &Context, family: Option<Family>, r: &Route, h: &Handler) -> Fin
     // fault, not the redirect's.
     let walk_fails = cx.http01().ca_path.as_ref().is_some_and(|p| {
         matches!(
-            super::path::outcome(p, cx.http01().token.as_ref()),
-            Some(super::path::Outcome::Fail(f)) if matches!(f.kind, super::path::Kind::Refused(_))
+            super::walk::outcome(p, cx.http01().token.as_ref()),
+            Some(super::walk::Outcome::Fail(f)) if matches!(f.kind, super::walk::Kind::Refused(_))
         )
     });
     let fails_here = cx
