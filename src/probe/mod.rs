@@ -24,8 +24,8 @@ use crate::config::{Config, TargetSpec};
 use crate::domain::DomainName;
 use crate::facts::{
     CaaFacts, ConnectFact, Dns01Facts, DnsFacts, DnsLookup, DnsOutcome, FACTS_VERSION, Family,
-    HopOutcome, HostFacts, HttpFact, Method, MethodFacts, ProbeOptions, Resolver, RunFacts, Target,
-    TargetFacts, TlsAlpn01Facts, TxtLookup,
+    HopOutcome, HostFacts, HttpFact, Method, MethodFacts, ProbeOptions, Rcode, Resolver, RunFacts,
+    Target, TargetFacts, TlsAlpn01Facts, TxtLookup,
 };
 use dns_view::{RawDns, Where};
 use futures_util::StreamExt;
@@ -90,18 +90,14 @@ pub trait HttpProbe {
 
     /// One GET of any URL pinned to one address, as the CA's client sends it, no redirect
     /// followed (HTTPS without certificate verification). Scripted probes that do not
-    /// implement it answer "not probed".
+    /// implement it answer [`HopOutcome::NotProbed`].
     fn fetch(
         &self,
         _url: &url::Url,
         _addr: SocketAddr,
         _timeout: Duration,
     ) -> impl Future<Output = HopOutcome> {
-        async {
-            HopOutcome::Error {
-                message: "not probed".into(),
-            }
-        }
+        async { HopOutcome::NotProbed }
     }
 
     /// [`HttpProbe::fetch`] on a connection kept alive and shared by every name on `addr`:
@@ -206,7 +202,7 @@ where
                 return Gathered {
                     run,
                     stopped: Some(stopped),
-                    unfinished: (0..config.domains.len()).collect(),
+                    unfinished: (0..config.domains().len()).collect(),
                 };
             }
             host = task.finish() => run.host = host,
@@ -218,13 +214,13 @@ where
     // One client for every vantage; when it cannot be built, each vantage records why.
     let vantages = (!config.vantages.is_empty()).then(|| vantage::client(config));
     let vantages = vantages.as_ref();
-    let mut done = vec![false; config.domains.len()];
+    let mut done = vec![false; config.domains().len()];
     let mut targets: Vec<(usize, TargetFacts)> = Vec::new();
     let mut stopped = None;
     {
         // At most `jobs` names at once, handed over as each is done.
         let mut stream =
-            futures_util::stream::iter(config.domains.iter().enumerate().map(|(index, domain)| {
+            futures_util::stream::iter(config.domains().enumerate().map(|(index, domain)| {
                 let limits = &limits;
                 let connects = &connects;
                 async move {
@@ -556,8 +552,7 @@ fn servfails(
     caa: &Option<CaaFacts>,
     challenge: Option<&Dns01Facts>,
 ) -> Vec<(String, RecordType)> {
-    let servfail =
-        |o: &DnsOutcome| matches!(o, DnsOutcome::ServerFailure { rcode } if rcode == "SERVFAIL");
+    let servfail = |o: &DnsOutcome| matches!(o, DnsOutcome::ServerFailure { rcode } if *rcode == Rcode::SERVFAIL);
     let mut failed = Vec::new();
     if let Some(d) = dns {
         if servfail(&d.a.outcome) {
@@ -672,11 +667,12 @@ mod tests {
     }
 
     fn config_for(names: usize) -> Config {
-        let domains = (0..names)
+        let targets = (0..names)
             .map(|i| crate::domain::parse(&format!("name{i}.example.test")).expect("valid"))
+            .map(|domain| crate::config::Target::of_run(domain, Method::Http01))
             .collect();
         Config {
-            domains,
+            targets,
             method: Method::Http01,
             timeout: Duration::from_secs(1),
             resolver: None,
@@ -700,7 +696,6 @@ mod tests {
             vantage_token: None,
             vantage_ca: None,
             invocation: String::new(),
-            specs: Vec::new(),
             clients: Default::default(),
         }
     }

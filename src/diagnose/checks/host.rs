@@ -5,10 +5,10 @@
 //! Codes: `not-on-host`, `ipv6-disabled`, `aaaa-not-local`, `ipv6-no-route`.
 
 use crate::diagnose::ca::{self, Dial};
+use crate::diagnose::check::CheckDef;
 use crate::diagnose::context::{Ipv6Off, socket};
-use crate::diagnose::registry::CheckDef;
 use crate::diagnose::{Check, Code, Context, Finding, Severity, run_check};
-use crate::facts::{ConnectOutcome, Family, Method, Probed};
+use crate::facts::{Family, Method, Probed};
 use std::net::IpAddr;
 
 pub const CHECK: CheckDef = CheckDef {
@@ -140,7 +140,7 @@ impl Check for Host {
             .evidence(format!("{published} is configured on no interface of this host"))
             .evidence(format!("this host's one IPv4 address is {private}, with a default route"))
             .evidence(format!("a listener on port {} accepts {private}", cx.dial_port()))
-            .fix(format!("make sure the router forwards TCP port {} (and 443) of {published} to {private}", cx.dial_port())),
+            .fix(format!("make sure the router forwards TCP port {} of {published} to {private}", cx.method().ports().iter().map(u16::to_string).collect::<Vec<_>>().join(" and "))),
             Found::ANotLocal { stale } => Finding::new(
                 Code::ANotLocal,
                 Severity::Warning,
@@ -184,7 +184,7 @@ fn not_on_host(cx: &Context, addresses: &[IpAddr]) -> Finding {
     for ip in addresses {
         f = f.evidence(format!("{ip} is not configured on any local interface"));
     }
-    f.fix("run acme-doctor on the server that holds the address (behind NAT: on the machine port 80 is forwarded to)")
+    f.fix(format!("run acme-doctor on the server that holds the address (behind NAT: on the machine port {} is forwarded to)", cx.dial_port()))
 }
 
 fn ipv6_disabled(cx: &Context, first_v6: &IpAddr, off: &Ipv6Off) -> Finding {
@@ -211,7 +211,7 @@ fn ipv6_disabled(cx: &Context, first_v6: &IpAddr, off: &Ipv6Off) -> Finding {
             "{} {}: {}",
             cx.connect_label(first_v6),
             socket(first_v6, port),
-            outcome_text(outcome)
+            outcome
         ));
     }
     let fix_sysctl = match off {
@@ -291,26 +291,6 @@ fn aaaa_not_local(
         f.ca(ca::dial_error(cx.domain, first_v6, Dial::Timeout))
     } else {
         f
-    }
-}
-
-/// A connect outcome in words, for evidence.
-pub fn outcome_text(outcome: &ConnectOutcome) -> String {
-    use ConnectOutcome as C;
-    match outcome {
-        C::Connected => "connected".into(),
-        C::Refused => "connection refused".into(),
-        C::Timeout => "timed out".into(),
-        C::HostUnreachable => "no route to host (EHOSTUNREACH)".into(),
-        C::NetworkUnreachable => "network unreachable (ENETUNREACH)".into(),
-        C::FamilyNotSupported => "address family not supported (EAFNOSUPPORT)".into(),
-        C::LocalPortsExhausted => {
-            "acme-doctor ran out of local ports (EADDRNOTAVAIL: every ephemeral port to this address in use or in TIME_WAIT)".into()
-        }
-        C::Other { errno, message } => match errno {
-            Some(e) => format!("{message} (errno {e})"),
-            None => message.clone(),
-        },
     }
 }
 

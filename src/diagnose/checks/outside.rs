@@ -1,15 +1,14 @@
 //! Inside and outside together: what the host sees of itself, against what the vantages (or
 //! runs saved elsewhere) saw of it. Each half alone sees a symptom; together they name a
-//! cause that sits between the CA and the server (issue 8).
+//! cause that sits between the CA and the server, where neither half can look alone.
 //!
 //! Codes: `blocked-upstream`, `vantage-dependent`, `outside-sees-other-server`,
 //! `public-address-mismatch`. Without any outside view, a run on the server says once what
 //! it could not see (incomplete), and how to add a vantage.
 
-use super::host::outcome_text;
 use crate::diagnose::ca::{self, Dial};
+use crate::diagnose::check::CheckDef;
 use crate::diagnose::context::{outside_connect, socket, vantage_limited};
-use crate::diagnose::registry::CheckDef;
 use crate::diagnose::{Check, Code, Context, Finding, Out, Severity, run_check};
 use crate::facts::{ConnectOutcome, Family, HttpFact, HttpOutcome, Method, Observation};
 use std::net::IpAddr;
@@ -154,17 +153,12 @@ impl Check for Outside {
             return found;
         }
         let on_host = cx.on_host() == Some(true);
-        let dial = cx.dial_port();
         for family in [Family::Ipv4, Family::Ipv6] {
             let usable = cx.usable(family);
             if usable.is_empty() {
                 continue;
             }
-            let mut ports = vec![dial];
-            if cx.redirects_to_https(family) {
-                ports.push(ca::HTTPS_PORT);
-            }
-            for port in ports {
+            for port in cx.ports_in_play(family) {
                 let mut ok = Vec::new();
                 let mut bad = Vec::new();
                 for (name, o) in &cx.outside {
@@ -327,8 +321,9 @@ impl Check for Outside {
                     Code::OutsideSeesOtherServer,
                     if *decisive { Severity::Blocker } else { Severity::Warning },
                     format!(
-                        "from outside, {} on port 80 answers as another server than this host",
-                        socket(address, 80)
+                        "from outside, {} on port {} answers as another server than this host",
+                        socket(address, cx.dial_port()),
+                        cx.dial_port()
                     ),
                 )
                 .likely()
@@ -379,7 +374,7 @@ impl Check for Outside {
                 .evidence(format!("{vantage} saw the request from {seen}"))
                 .evidence_lines(cx.record_evidence(*family))
                 .fix(format!("if {seen} is this server's public address, point the {} record of {} at it", family.record_type(), cx.domain))
-                .fix("if outbound traffic leaves through a NAT gateway on purpose, make sure the published address forwards port 80 here")
+                .fix(format!("if outbound traffic leaves through a NAT gateway on purpose, make sure the published address forwards port {} here", cx.dial_port()))
             }
         }
     }
@@ -394,7 +389,7 @@ fn view_line(v: &View, port: u16) -> String {
         "{}: connect {}: {}",
         v.name,
         socket(&v.address, port),
-        outcome_text(&v.outcome)
+        v.outcome
     )
 }
 
