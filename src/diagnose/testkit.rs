@@ -368,6 +368,7 @@ impl Scenario {
             server: None,
             pre_hook: None,
             owner: None,
+            entry_points: Vec::new(),
             token_not_written: None,
         };
         for t in &mut self.run.targets {

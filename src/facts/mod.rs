@@ -15,15 +15,15 @@ mod migrate;
 pub mod tlsalpn01;
 
 pub use clients::{
-    AcmeClient, Challenge, ClientsFacts, ConfigOwner, ConfigWarning, ManagedCert, Moment,
-    NameWebroot, NextTry, UnreadablePath,
+    AcmeClient, Challenge, ClientsFacts, ConfigOwner, ConfigWarning, EntryPoint, ManagedCert,
+    Moment, NameWebroot, NextTry, UnreadablePath,
 };
 
 pub use crate::domain::DomainName;
+pub use migrate::{LoadError, from_json};
 pub use tlsalpn01::{
     AcmeIdentifier, ChallengeCertificate, Handshake, HandshakeOutcome, Presented, TlsAlpn01Facts,
 };
-pub use migrate::{LoadError, from_json};
 
 /// Version of the facts layout; bumped when a field changes meaning. Older files are migrated
 /// on load ([`from_json`]), never read by a second model.
