@@ -203,18 +203,22 @@ impl<'a> Context<'a> {
         self.target.method()
     }
 
-    /// The certificate of this name that a standalone ACME client renews (certbot
-    /// `--standalone`, lego `--http` without a webroot, acme.sh `--standalone`): the target's
-    /// own under `--all`, else one the host's client configurations name it in.
+    /// The certificate of this name that a standalone ACME client renews by this run's
+    /// method (certbot `--standalone`, lego `--http` without a webroot, acme.sh
+    /// `--standalone`; lego `--tls`, acme.sh `--alpn`): the target's own under `--all`, else
+    /// one the host's client configurations name it in.
     pub fn standalone(&self) -> Option<&'a crate::facts::ManagedCert> {
+        let by_this_method = |c: &crate::facts::ManagedCert| {
+            c.standalone_port().is_some() && c.challenge.method() == Some(self.method())
+        };
         if let Some(c) = &self.target.certificate {
-            return c.standalone_port().is_some().then_some(c);
+            return by_this_method(c).then_some(c);
         }
         self.host
             .acme_clients
             .as_ref()?
             .for_name(self.domain)
-            .find(|c| c.standalone_port().is_some())
+            .find(|c| by_this_method(c))
     }
 
     /// The port the CA connects to for this method; dns-01 connects nowhere.

@@ -86,7 +86,7 @@ pub enum Challenge {
 
 impl Challenge {
     /// The port the CA dials for tls-alpn-01 (RFC 8737 §3), and a responder's default.
-    pub const TLS_ALPN_PORT: u16 = 443;
+    pub const TLS_ALPN_PORT: u16 = super::tlsalpn01::TLS_ALPN_PORT;
 
     /// The validation method acme-doctor simulates for it, when it simulates one.
     pub fn method(&self) -> Option<Method> {
@@ -95,7 +95,8 @@ impl Challenge {
             | Challenge::Standalone { .. }
             | Challenge::WebServer { .. } => Some(Method::Http01),
             Challenge::Dns { .. } => Some(Method::Dns01),
-            Challenge::TlsAlpn { .. } | Challenge::Manual | Challenge::Other { .. } => None,
+            Challenge::TlsAlpn { .. } => Some(Method::TlsAlpn01),
+            Challenge::Manual | Challenge::Other { .. } => None,
         }
     }
 
