@@ -178,6 +178,48 @@ fn all_lists_caddys_and_traefiks_certificates_as_tls_alpn_01_and_diagnoses_them(
     assert_eq!(run.code, 1, "{}", run.stderr);
 }
 
+/// Traefik alone, so the run is one name: the facts captured from it are
+/// `tests/fixtures/clients-traefik-tls-challenge-8443-host.json`
+/// (`ACME_DOCTOR_CAPTURE_FIXTURES=DIR`, see tests/fixtures/README.md).
+#[test]
+fn a_traefik_tls_challenge_on_8443_is_named_at_its_entry_point() {
+    let t = tree("traefik");
+    std::fs::remove_dir_all(t.0.join("etc/caddy")).unwrap();
+    std::fs::remove_dir_all(t.0.join("var/lib/caddy")).unwrap();
+    let dns = zone();
+    let resolver = dns.addr.to_string();
+    let root = t.0.to_string_lossy().into_owned();
+    let capture = common::capture_args("clients-traefik-tls-challenge-8443-host");
+    let mut args = vec![
+        "--all",
+        "--client-root",
+        &root,
+        "--resolver",
+        &resolver,
+        "--allow-reserved",
+        "--timeout",
+        "1s",
+        "--json",
+    ];
+    args.extend(capture.iter().map(String::as_str));
+    let run = acme_doctor(&args);
+    let (_, report) = run.report();
+    assert_eq!(report["target"]["domain"], TRAEFIK, "{report:#}");
+    assert_eq!(report["target"]["method"], "tls-alpn-01");
+    let first = &report["findings"][0];
+    assert_eq!(
+        (
+            first["code"].as_str(),
+            first["severity"].as_str(),
+            first["port"].as_u64()
+        ),
+        (Some("tls-challenge-entrypoint"), Some("blocker"), Some(443)),
+        "{:#}",
+        report["findings"]
+    );
+    assert_eq!(run.code, 1, "{}", run.stderr);
+}
+
 /// The human listing says how each certificate renews.
 #[test]
 fn the_listing_names_the_method_and_the_fallback() {

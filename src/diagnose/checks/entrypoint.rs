@@ -6,9 +6,10 @@
 //!
 //! Code: `tls-challenge-entrypoint`.
 
+use crate::diagnose::ca::{CaError, Dial, ProblemType};
 use crate::diagnose::registry::CheckDef;
 use crate::diagnose::{Check, Code, Context, Finding, Severity, run_check};
-use crate::facts::{AcmeClient, Challenge, EntryPoint, Listener, ManagedCert, Method};
+use crate::facts::{AcmeClient, Challenge, EntryPoint, Family, Listener, ManagedCert, Method};
 
 pub const CHECK: CheckDef = CheckDef {
     name: "tls_challenge_entrypoint",
@@ -91,7 +92,7 @@ impl Check for TlsChallengeEntrypoint {
         }]
     }
 
-    fn word(&self, _cx: &Context, found: &Found) -> Finding {
+    fn word(&self, cx: &Context, found: &Found) -> Finding {
         let cert = &found.cert;
         let eps = &cert.entry_points;
         let listed: Vec<String> = eps
@@ -201,8 +202,31 @@ impl Check for TlsChallengeEntrypoint {
                 cert.config
             )),
         };
-        f.fix("or forward port 443 to that entry point (Docker: `-p 443:<its port>`), or use httpChallenge on an entry point on port 80")
+        f = f.fix("or forward port 443 to that entry point (Docker: `-p 443:<its port>`), or use httpChallenge on an entry point on port 80");
+        match ca_error(cx, &found.on_443) {
+            Some(error) => f.ca(error),
+            None => f,
+        }
     }
+}
+
+/// What the CA reports from the first address it dials (IPv6 first): the failed connect to
+/// 443 this run saw, or, with nothing listening on 443 here, a refusal
+/// (`docs/ca-behaviour.md` §3.3: `<ip>: Connection refused`).
+fn ca_error(cx: &Context, on_443: &On443) -> Option<CaError> {
+    let ip = cx
+        .usable(Family::Ipv6)
+        .first()
+        .or_else(|| cx.usable(Family::Ipv4).first())?;
+    let dial = match cx.connect(ip, Challenge::TLS_ALPN_PORT) {
+        Some(outcome) => Dial::of(outcome),
+        None if *on_443 == On443::Nothing => Some(Dial::Refused),
+        None => None,
+    }?;
+    Some(CaError {
+        problem: ProblemType::Connection,
+        detail: format!("{ip}: {}", dial.core()),
+    })
 }
 
 /// The certificate of this name that a Traefik resolver with `tlsChallenge` renews, with the
@@ -276,6 +300,11 @@ mod tests {
             )),
             "{:?}",
             f[0].evidence
+        );
+        // Nothing on 443: the CA's first dial, IPv6 first, is refused.
+        assert_eq!(
+            f[0].ca_error.as_deref(),
+            Some("2001:db8::10: Connection refused")
         );
         assert!(
             f[0].fix[0].contains("entryPoints.websecure in /etc/traefik/traefik.yml:4"),
