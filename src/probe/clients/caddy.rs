@@ -9,11 +9,12 @@
 //! **Which challenge** (`docs/ca-behaviour.md` §12.1 has the sources and the reasons):
 //! - a DNS provider (`tls { dns … }`, an issuer's `dns`, the global `acme_dns`): DNS-01;
 //! - `disable_tlsalpn_challenge`: HTTP-01, Caddy answering on port 80;
-//! - otherwise TLS-ALPN-01 on 443, Caddy's solver listening on `alt_tlsalpn_port`, else the
-//!   global `https_port`, else 443; with HTTP-01 as its fallback unless
-//!   `disable_http_challenge`. Caddy shuffles the two, and retries the other only for some
+//! - otherwise TLS-ALPN-01, answered by Caddy's HTTPS server (on the global `https_port`, else
+//!   443: another port needs a forward from 443), with HTTP-01 as its fallback unless
+//!   `disable_http_challenge`. Caddy shuffles the two, and retries the other for most
 //!   failures, so the one diagnosed is the one whose port Caddy's sites need anyway and whose
-//!   failures can stop a renewal although HTTP-01 would have worked.
+//!   failures can stop a renewal although HTTP-01 would have worked. `alt_tlsalpn_port` moves
+//!   only the solver's own listener: Caddy's HTTPS server on 443 still answers the CA there.
 //!
 //! Names Caddy does not get from a public CA are left out: `http://` and port-80 sites, `tls
 //! internal`, a certificate and key given in the file, `local_certs`, `auto_https off` or
@@ -46,7 +47,6 @@ struct Issuer {
     dns: Option<(String, u32)>,
     no_http: Option<u32>,
     no_tlsalpn: Option<u32>,
-    alt_tlsalpn_port: Option<(u16, u32)>,
 }
 
 /// The global options block.
@@ -232,9 +232,6 @@ fn issuer_option(issuer: &mut Issuer, head: &[&str], line: u32) {
     match head {
         ["disable_http_challenge", ..] => issuer.no_http = Some(line),
         ["disable_tlsalpn_challenge", ..] => issuer.no_tlsalpn = Some(line),
-        ["alt_tlsalpn_port", p, ..] => {
-            issuer.alt_tlsalpn_port = p.parse().ok().map(|p| (p, line));
-        }
         ["dns", provider, ..] => issuer.dns = Some((provider.to_string(), line)),
         _ => {}
     }
@@ -374,15 +371,12 @@ fn challenge_of(file: &Caddyfile, site: &Site, name: &str) -> Option<(Challenge,
             line,
         )),
         (no_http, None) => {
-            // The runtime fills the solver's port from `https_port` unless the issuer sets
-            // its own (caddy v2.6.2 modules/caddyhttp/autohttps.go, `fillInACMEIssuer`).
-            let (port, key, line) = match (issuer.alt_tlsalpn_port, g.https_port) {
-                (Some((p, l)), _) => (p, "alt_tlsalpn_port", l),
-                (None, Some((p, l))) => (p, "https_port", l),
-                (None, None) => match no_http {
-                    Some(l) => (Challenge::TLS_ALPN_PORT, "disable_http_challenge", l),
-                    None => (Challenge::TLS_ALPN_PORT, "site address", site.line),
-                },
+            // Caddy's HTTPS server answers acme-tls/1 on its port; the solver's own
+            // `alt_tlsalpn_port` listener does not change where the CA's 443 lands.
+            let (port, key, line) = match (g.https_port, no_http) {
+                (Some((p, l)), _) if p != Challenge::TLS_ALPN_PORT => (p, "https_port", l),
+                (_, Some(l)) => (Challenge::TLS_ALPN_PORT, "disable_http_challenge", l),
+                (_, None) => (Challenge::TLS_ALPN_PORT, "site address", site.line),
             };
             Some((
                 Challenge::TlsAlpn {
@@ -707,16 +701,12 @@ http://plain.example.test, port80.example.test:80, box.local {
             (http.key.as_str(), http.line),
             ("disable_tlsalpn_challenge", Some(15))
         );
-        // A site's own issuer replaces the global one: HTTP-01 is its fallback again.
+        // A site's own issuer replaces the global one: HTTP-01 is its fallback again. Its
+        // `alt_tlsalpn_port` moves the solver's listener only: Caddy's HTTPS server on 443
+        // answers the CA (Debian's caddy 2.6.2 against Pebble, `docs/ca-behaviour.md` §12.1).
         let alt = by(&facts, "alt.example.test");
-        assert_eq!(
-            alt.challenge,
-            Challenge::TlsAlpn {
-                port: 5001,
-                http_fallback: true
-            }
-        );
-        assert_eq!((alt.key.as_str(), alt.line), ("alt_tlsalpn_port", Some(24)));
+        assert_eq!(alt.challenge, DEFAULTS);
+        assert_eq!((alt.key.as_str(), alt.line), ("site address", Some(21)));
         assert!(matches!(
             by(&facts, "*.wild.example.test").challenge,
             Challenge::Other { .. }
@@ -724,17 +714,17 @@ http://plain.example.test, port80.example.test:80, box.local {
         assert!(facts.warnings.is_empty(), "{:?}", facts.warnings);
     }
 
-    /// `https_port` moves Caddy's TLS-ALPN-01 solver (caddy v2.6.2 `fillInACMEIssuer`), a
-    /// global `acme_dns` makes every site DNS-01, and a single site may omit its braces.
+    /// `https_port` moves Caddy's HTTPS server and its TLS-ALPN-01 solver (caddy v2.6.2
+    /// `fillInACMEIssuer`), so the CA's 443 reaches it only through a forward. A global
+    /// `acme_dns` makes every site DNS-01, and a single site may omit its braces.
     #[test]
     fn https_port_acme_dns_and_a_braceless_site() {
         let t = TempTree::new("caddy-ports");
         t.write(
             "/etc/caddy/Caddyfile",
-            "{\n\thttps_port 8443\n}\n\nport.example.test {\n\trespond port\n}\n",
+            "{\n\thttp_port 8080\n\thttps_port 8443\n}\n\nport.example.test {\n\trespond port\n}\n",
         );
-        let facts = run(&t);
-        let c = by(&facts, "port.example.test");
+        let c = &run(&t).certificates[0];
         assert_eq!(
             c.challenge,
             Challenge::TlsAlpn {
@@ -742,11 +732,18 @@ http://plain.example.test, port80.example.test:80, box.local {
                 http_fallback: true
             }
         );
-        assert_eq!((c.key.as_str(), c.line), ("https_port", Some(2)));
+        assert_eq!((c.key.as_str(), c.line), ("https_port", Some(3)));
         assert_eq!(
             c.challenge.describe(),
             "tls-alpn-01 on :8443 (http-01 as fallback)"
         );
+
+        let t = TempTree::new("caddy-443");
+        t.write(
+            "/etc/caddy/Caddyfile",
+            "{\n\thttps_port 443\n}\nport.example.test\n",
+        );
+        assert_eq!(run(&t).certificates[0].challenge, DEFAULTS);
 
         let t = TempTree::new("caddy-dns");
         t.write(
