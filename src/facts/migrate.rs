@@ -286,15 +286,15 @@ mod tests {
         let connect = json!({"address": "192.0.2.1", "port": 80, "outcome": {"kind": "refused"}, "elapsed_ms": 1});
         let v2 = json!({
             "facts_version": 2, "targets": [{
-                "method": {"http-01": {"connects": [connect.clone()], "http": []}},
+                "method": {"http-01": {"connects": [connect], "http": []}},
                 "vantages": [{"vantage": "v", "elapsed_ms": 0,
-                    "observed": {"Ok": {"dns": null, "http01": {"connects": [connect.clone()]}}}}]
+                    "observed": {"Ok": {"dns": null, "http01": {"connects": [connect]}}}}]
             }]
         });
         let v3 = v2_to_v3(v2);
         assert_eq!(v3["facts_version"], 3);
         let target = &v3["targets"][0];
-        assert_eq!(target["connects"], json!([connect.clone()]));
+        assert_eq!(target["connects"], json!([connect]));
         assert!(target["method"]["http-01"].get("connects").is_none());
         let observed = &target["vantages"][0]["observed"]["Ok"];
         assert_eq!(observed["connects"], json!([connect]));
