@@ -347,4 +347,42 @@ mod tests {
             "{no_listener:#?}"
         );
     }
+
+    /// lego `--tls --tls.port :5001`: the CA still dials 443, so a forward must bring 443 to
+    /// 5001 while lego runs; the empty 443 is no between-runs information then.
+    #[test]
+    fn a_tls_alpn_client_on_another_port_needs_a_forward_from_443() {
+        let s = Scenario::dual_stack()
+            .with_tls_alpn01_method()
+            .certificate(Challenge::TlsAlpn {
+                port: 5001,
+                http_fallback: false,
+            })
+            .client(AcmeClient::Lego)
+            .listeners(vec![])
+            .connect("192.0.2.10", 443, ConnectOutcome::Refused)
+            .connect("2001:db8::10", 443, ConnectOutcome::Refused);
+        let cx = s.context();
+        let d = diagnose(cx.run, cx.target);
+        let f = d
+            .findings
+            .iter()
+            .find(|f| f.code == Code::NoListener && f.port == Some(443))
+            .unwrap_or_else(|| panic!("{:#?}", d.findings));
+        assert_eq!(f.severity, Severity::Blocker);
+        assert!(
+            f.evidence
+                .iter()
+                .any(|e| e.contains("listen on port 5001, but the CA connects to port 443")),
+            "{:?}",
+            f.evidence
+        );
+        assert!(
+            f.fix
+                .iter()
+                .any(|x| x.starts_with("forward port 443 to 5001")),
+            "{:?}",
+            f.fix
+        );
+    }
 }
