@@ -465,6 +465,9 @@ fn renewal(
 fn from_storage(fs: &mut Fs, stores: &[PathBuf]) {
     for store in stores {
         for issuer in fs.list(store) {
+            if is_internal_issuer(&issuer) {
+                continue;
+            }
             for dir in fs.list(&issuer) {
                 let Some(base) = dir.file_name().map(|n| n.to_string_lossy().into_owned()) else {
                     continue;
@@ -479,6 +482,9 @@ fn from_storage(fs: &mut Fs, stores: &[PathBuf]) {
                 } else {
                     cert_names
                 });
+                if listed.iter().all(|n| internal(n)) {
+                    continue;
+                }
                 let name = listed.first().cloned().unwrap_or(base);
                 let mut cert = plan(
                     AcmeClient::Caddy,
@@ -520,10 +526,17 @@ fn storage_dirs(fs: &mut Fs, custom: Option<PathBuf>) -> Vec<PathBuf> {
     dirs
 }
 
+/// Caddy's internal CA stores under its CA's id, `local` by default (caddy v2.6.2
+/// `modules/caddypki/ca.go`, `DefaultCAID`): no ACME there.
+fn is_internal_issuer(dir: &Path) -> bool {
+    dir.file_name().is_some_and(|n| n == "local")
+}
+
 fn find_cert(fs: &mut Fs, store: &Path, name: &str) -> Option<PathBuf> {
     let key = storage_key(name);
     fs.list(store)
         .into_iter()
+        .filter(|issuer| !is_internal_issuer(issuer))
         .map(|issuer| issuer.join(&key).join(format!("{key}.crt")))
         .find(|p| fs.exists(p))
 }
@@ -786,10 +799,16 @@ http://plain.example.test, port80.example.test:80, box.local {
             "/home/alice/.local/share/caddy/certificates/acme-v02.api.letsencrypt.org-directory/web.example.test/web.example.test.crt",
             WEB_PEM,
         );
+        // Caddy's internal CA (`tls internal`, `local_certs`) stores under `local`: not ACME.
+        t.write(
+            "/home/alice/.local/share/caddy/certificates/local/web.example.test/web.example.test.crt",
+            WEB_PEM,
+        );
         let facts = run(&t);
         assert_eq!(facts.certificates.len(), 1, "{:?}", facts.certificates);
         let c = &facts.certificates[0];
         assert_eq!(c.name, "web.example.test");
+        assert!(!c.config.contains("/local/"), "{}", c.config);
         assert_eq!(c.challenge, DEFAULTS);
         assert!(c.config.ends_with("web.example.test/web.example.test.json"));
         assert!(matches!(c.next_try, NextTry::At { .. }));
