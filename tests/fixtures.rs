@@ -103,6 +103,7 @@ const CASES: &[Case] = &[
         findings: &[
             b("tls-challenge-entrypoint", ANY, Some(443)),
             b("no-listener", V4, Some(443)),
+            b("port-refused", V4, Some(443)),
         ],
     },
     // lab_clients: lego renews standalone (`--http`) while nginx holds port 80.

@@ -252,15 +252,33 @@ impl<'a> Context<'a> {
     }
 
     /// What must answer on the validation port, for a fix: the web server for HTTP-01, the
-    /// TLS-ALPN-01 responder for TLS-ALPN-01.
-    pub fn responder(&self) -> &'static str {
+    /// TLS-ALPN-01 responder for TLS-ALPN-01, named from the certificate's client when the
+    /// host's configurations say who renews the name.
+    pub fn responder(&self) -> String {
         match self.method() {
-            Method::Http01 => "the web server (or the ACME client's standalone server)",
-            Method::TlsAlpn01 => {
-                "the tls-alpn-01 responder (Caddy, Traefik, or the ACME client's standalone server)"
-            }
-            Method::Dns01 => "the DNS provider",
+            Method::Http01 => "the web server (or the ACME client's standalone server)".into(),
+            Method::TlsAlpn01 => self
+                .certificate()
+                .and_then(crate::facts::ManagedCert::tls_alpn_responder)
+                .unwrap_or_else(|| {
+                    "the tls-alpn-01 responder (Caddy, Traefik, or the ACME client's standalone server)"
+                        .into()
+                }),
+            Method::Dns01 => "the DNS provider".into(),
         }
+    }
+
+    /// The certificate that renews this name by this run's method: the target's own under
+    /// `--all`, else one the host's client configurations name it in.
+    pub fn certificate(&self) -> Option<&'a crate::facts::ManagedCert> {
+        if let Some(c) = &self.target.certificate {
+            return Some(c);
+        }
+        self.host
+            .acme_clients
+            .as_ref()?
+            .for_name(self.domain)
+            .find(|c| c.challenge.method() == Some(self.method()))
     }
 
     /// The port of a method that connects. Only checks registered for such methods ask.

@@ -262,6 +262,31 @@ impl ManagedCert {
         }
     }
 
+    /// Who must answer the CA's tls-alpn-01 handshake on port 443 for this certificate, for a
+    /// fix: Caddy's HTTPS server, Traefik's entry point on 443, or the standalone client while
+    /// it runs. None when the certificate is not renewed by tls-alpn-01.
+    pub fn tls_alpn_responder(&self) -> Option<String> {
+        let Challenge::TlsAlpn { port, .. } = self.challenge else {
+            return None;
+        };
+        let on = if port == Challenge::TLS_ALPN_PORT {
+            String::new()
+        } else {
+            format!(" on port {port}, behind a forward from 443")
+        };
+        Some(match self.client {
+            AcmeClient::Caddy => format!("Caddy (its HTTPS server answers acme-tls/1{on})"),
+            AcmeClient::Traefik => {
+                "Traefik (an entry point with address \":443\"; tlsChallenge answers there)".into()
+            }
+            AcmeClient::Lego => format!("lego --tls (its own server{on}, only while it runs)"),
+            AcmeClient::AcmeSh => {
+                format!("acme.sh --alpn (its own server{on}, only while it runs)")
+            }
+            AcmeClient::Certbot => format!("{} (tls-alpn-01)", self.client),
+        })
+    }
+
     /// The pre-renewal hook stops a service (`systemctl stop nginx`, `service apache2 stop`).
     pub fn hook_stops_a_service(&self) -> bool {
         self.pre_hook.as_deref().is_some_and(|h| {
@@ -422,5 +447,44 @@ mod tests {
         assert!(ep("[::1]:443").loopback_only());
         assert!(ep("[::]:443").answers_tls_alpn());
         assert!(!ep("0.0.0.0:8443").answers_tls_alpn());
+    }
+
+    #[test]
+    fn the_tls_alpn_responder_follows_the_client() {
+        let cert = |client, port| ManagedCert {
+            client,
+            name: "a.example.test".into(),
+            config: "/etc/x".into(),
+            key: "k".into(),
+            line: None,
+            names: vec!["a.example.test".into()],
+            challenge: Challenge::TlsAlpn {
+                port,
+                http_fallback: false,
+            },
+            webroots: Vec::new(),
+            certificate: None,
+            not_before: None,
+            expiry: Probed::Unknown(super::super::Unknown::failed("test")),
+            next_try: NextTry::Unknown { why: "test".into() },
+            server: None,
+            pre_hook: None,
+            owner: None,
+            entry_points: Vec::new(),
+            token_not_written: None,
+        };
+        assert_eq!(
+            cert(AcmeClient::Lego, 5001).tls_alpn_responder().as_deref(),
+            Some(
+                "lego --tls (its own server on port 5001, behind a forward from 443, only while it runs)"
+            )
+        );
+        assert!(
+            cert(AcmeClient::Traefik, 443)
+                .tls_alpn_responder()
+                .is_some_and(|r| r.starts_with("Traefik (an entry point"))
+        );
+        assert_eq!(cert(AcmeClient::Lego, 443).standalone_port(), Some(443));
+        assert_eq!(cert(AcmeClient::Caddy, 443).standalone_port(), None);
     }
 }
