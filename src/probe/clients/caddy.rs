@@ -128,20 +128,18 @@ fn read(text: &str) -> Caddyfile {
             out.problems.push((line, "unbalanced `}`".to_string()));
             continue;
         }
+        // At the top level: the global options block (a bare `{` first), a snippet `(name)`,
+        // or a site's addresses.
         if stack.is_empty() && !braceless {
-            if opens && head.is_empty() && first_block {
+            let global = opens && head.is_empty() && first_block;
+            first_block = false;
+            if global {
                 stack.push("global".into());
-                first_block = false;
-                continue;
-            }
-            {
-                first_block = false;
-                if head.first().is_some_and(|h| h.starts_with('(')) {
-                    if opens {
-                        stack.push("snippet".into());
-                    }
-                    continue;
+            } else if head.first().is_some_and(|h| h.starts_with('(')) {
+                if opens {
+                    stack.push("snippet".into());
                 }
+            } else {
                 if !head.is_empty() {
                     out.sites.push(Site {
                         addresses: head
@@ -159,8 +157,8 @@ fn read(text: &str) -> Caddyfile {
                 } else {
                     braceless = true;
                 }
-                continue;
             }
+            continue;
         }
         // A braceless site's directives are its block's.
         let path: Vec<&str> = braceless
