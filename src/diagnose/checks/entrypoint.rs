@@ -7,7 +7,7 @@
 //! Code: `tls-challenge-entrypoint`.
 
 use crate::diagnose::ca::{CaError, Dial, ProblemType};
-use crate::diagnose::registry::CheckDef;
+use crate::diagnose::check::CheckDef;
 use crate::diagnose::{Check, Code, Context, Finding, Severity, run_check};
 use crate::facts::{AcmeClient, Challenge, EntryPoint, Family, Listener, ManagedCert, Method};
 
