@@ -504,7 +504,13 @@ fn tokens_for_targets(
         let Some(dir) = spec.webroot.clone() else {
             continue;
         };
-        if spec.method != crate::facts::Method::Http01 || spec.expect_body.is_some() {
+        // Only HTTP-01 serves its challenge as a file under the webroot; a known body needs no
+        // file.
+        let serves_files = match spec.method {
+            crate::facts::Method::Http01 => true,
+            crate::facts::Method::Dns01 | crate::facts::Method::TlsAlpn01 => false,
+        };
+        if !serves_files || spec.expect_body.is_some() {
             continue;
         }
         let cert = spec.certificate.as_ref();
