@@ -20,10 +20,10 @@ pub use clients::{
 };
 
 pub use crate::domain::DomainName;
+pub use migrate::{LoadError, from_json};
 pub use tlsalpn01::{
     AcmeIdentifier, ChallengeCertificate, Handshake, HandshakeOutcome, Presented, TlsAlpn01Facts,
 };
-pub use migrate::{LoadError, from_json};
 
 /// Version of the facts layout; bumped when a field changes meaning. Older files are migrated
 /// on load ([`from_json`]), never read by a second model.

@@ -14,6 +14,7 @@ pub mod host;
 pub mod http;
 pub mod http01;
 pub mod tcp;
+pub mod tlsalpn01;
 pub mod token;
 pub mod userfile;
 pub mod vantage;
@@ -126,6 +127,7 @@ pub struct System {
     pub dns: dns::HickoryDns,
     pub tcp: tcp::SocketConnect,
     pub http: http::ReqwestHttp,
+    pub tls: tlsalpn01::RustlsAlpn,
     pub host: host::LinuxHost,
 }
 

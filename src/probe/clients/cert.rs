@@ -102,11 +102,10 @@ const OID_CN: &[u8] = &[0x55, 0x04, 0x03];
 const MAX_NAMES: usize = 64;
 const MAX_NAME_CHARS: usize = 256;
 
-/// One TLV with its encoding kept whole: tag, contents, the whole TLV, what follows.
-fn tlv_raw(input: &[u8]) -> Result<(u8, &[u8], &[u8], &[u8]), String> {
-    let (tag, body, rest) = tlv(input)?;
-    let whole = &input[..input.len() - rest.len()];
-    Ok((tag, body, whole, rest))
+/// A SEQUENCE's whole encoding, and what follows it.
+fn sequence_whole<'a>(input: &'a [u8], what: &str) -> Result<(&'a [u8], &'a [u8]), String> {
+    let (_, rest) = expect(input, SEQUENCE, what)?;
+    Ok((&input[..input.len() - rest.len()], rest))
 }
 
 /// One certificate extension (RFC 5280 §4.1).
@@ -124,8 +123,7 @@ struct Walked<'a> {
     subject: &'a [u8],
     not_before: i64,
     not_after: i64,
-    /// The whole SubjectPublicKeyInfo TLV, its AlgorithmIdentifier's contents and the key bits.
-    spki: &'a [u8],
+    /// The SubjectPublicKeyInfo's AlgorithmIdentifier contents and the key bits.
     key_algorithm: &'a [u8],
     key: &'a [u8],
     extensions: Vec<Extension<'a>>,
@@ -145,10 +143,8 @@ fn bit_string<'a>(input: &'a [u8], what: &str) -> Result<&'a [u8], String> {
 
 fn walk(der: &[u8]) -> Result<Walked<'_>, String> {
     let (cert, _) = expect(der, SEQUENCE, "Certificate")?;
-    let (tag, tbs_body, tbs, after_tbs) = tlv_raw(cert)?;
-    if tag != SEQUENCE {
-        return Err(format!("TBSCertificate: tag {tag:#04x}"));
-    }
+    let (tbs, after_tbs) = sequence_whole(cert, "TBSCertificate")?;
+    let (tbs_body, _) = expect(tbs, SEQUENCE, "TBSCertificate")?;
     let (signature_algorithm, after_alg) = expect(after_tbs, SEQUENCE, "signatureAlgorithm")?;
     let signature = bit_string(after_alg, "signatureValue")?;
     let mut rest = tbs_body;
@@ -158,20 +154,14 @@ fn walk(der: &[u8]) -> Result<Walked<'_>, String> {
     }
     let (_serial, r) = expect(rest, 0x02, "serialNumber")?;
     let (_sig, r) = expect(r, SEQUENCE, "signature")?;
-    let (tag, _, issuer, r) = tlv_raw(r)?;
-    if tag != SEQUENCE {
-        return Err("issuer is not a SEQUENCE".into());
-    }
+    let (issuer, r) = sequence_whole(r, "issuer")?;
     let (validity, r) = expect(r, SEQUENCE, "validity")?;
     let (nb_tag, nb, after) = tlv(validity)?;
     let (na_tag, na, _) = tlv(after)?;
     let not_before = time(nb_tag, nb)?;
     let not_after = time(na_tag, na)?;
-    let (tag, _, subject, r) = tlv_raw(r)?;
-    if tag != SEQUENCE {
-        return Err("subject is not a SEQUENCE".into());
-    }
-    let (tag, spki_body, spki, mut r) = tlv_raw(r)?;
+    let (subject, r) = sequence_whole(r, "subject")?;
+    let (tag, spki_body, mut r) = tlv(r)?;
     if tag != SEQUENCE {
         return Err("subjectPublicKeyInfo is not a SEQUENCE".into());
     }
@@ -211,7 +201,6 @@ fn walk(der: &[u8]) -> Result<Walked<'_>, String> {
         subject,
         not_before,
         not_after,
-        spki,
         key_algorithm,
         key,
         extensions,
@@ -321,10 +310,11 @@ pub fn challenge(der: &[u8]) -> Result<ChallengeCertificate, String> {
     })
 }
 
-/// The whole SubjectPublicKeyInfo of a certificate: the key a TLS handshake's signature is
-/// checked against.
-pub fn subject_public_key_info(der: &[u8]) -> Result<&[u8], String> {
-    walk(der).map(|w| w.spki)
+/// A certificate's public key, the one a TLS handshake's signature is checked against: its
+/// AlgorithmIdentifier's contents and the subjectPublicKey bits, as
+/// `rustls::pki_types::SignatureVerificationAlgorithm` takes them.
+pub fn public_key(der: &[u8]) -> Result<(&[u8], &[u8]), String> {
+    walk(der).map(|w| (w.key_algorithm, w.key))
 }
 
 /// The acmeIdentifier value: a DER OCTET STRING of exactly 32 bytes, nothing after it.
@@ -613,10 +603,9 @@ mod tests {
         for cut in 0..der.len() {
             assert!(challenge(&der[..cut]).is_err(), "cut at {cut}");
         }
-        assert!(
-            subject_public_key_info(&der)
-                .unwrap()
-                .starts_with(&[0x30, 0x59])
-        );
+        let (algorithm, key) = public_key(&der).unwrap();
+        // id-ecPublicKey, prime256v1; an uncompressed point.
+        assert_eq!(oid_text(&algorithm[2..9]), "1.2.840.10045.2.1");
+        assert_eq!((key.len(), key[0]), (65, 4));
     }
 }
