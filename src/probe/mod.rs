@@ -666,6 +666,7 @@ mod tests {
             webroot: None,
             cdn_ranges: None,
             expect_body: None,
+            expect_keyauth: None,
             ca_issuer: "letsencrypt.org".into(),
             account_uri: None,
             authoritative_port: 53,
