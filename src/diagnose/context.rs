@@ -3,7 +3,7 @@
 
 use crate::facts::{
     ConnectFact, ConnectOutcome, Dns01Facts, DnsLookup, Family, HostFacts, Http01Facts, HttpFact,
-    Method, MethodFacts, Observation, Probed, RunFacts, Sysctl, TargetFacts,
+    Method, MethodFacts, Observation, Probed, RunFacts, Sysctl, TargetFacts, TlsAlpn01Facts,
 };
 use crate::reserved::{self, Reserved};
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -73,7 +73,6 @@ impl Ipv6Off {
 }
 
 static NO_HTTP01: Http01Facts = Http01Facts {
-    connects: Vec::new(),
     http: Vec::new(),
     root: Vec::new(),
     webroot: None,
@@ -109,17 +108,13 @@ impl<'a> Context<'a> {
                 .collect::<BTreeSet<_>>()
         });
         let ipv6_off = ipv6_off(&run.host, &usable_v4);
-        let http01 = match &target.method {
-            MethodFacts::Http01(facts) => facts,
-            MethodFacts::Dns01(_) => &NO_HTTP01,
-        };
         // The first fact for an address wins, as the linear searches this replaces did.
         let mut connect_index = HashMap::new();
-        for c in &http01.connects {
+        for c in &target.connects {
             connect_index.entry((c.address, c.port)).or_insert(c);
         }
         let mut http_index = HashMap::new();
-        for h in &http01.http {
+        for h in &http01_of(target).http {
             http_index.entry(h.address).or_insert(h);
         }
         let mut cx = Context {
@@ -188,6 +183,9 @@ impl<'a> Context<'a> {
                         .http(ip)
                         .is_none_or(|h| super::http01::answer::may_pass(h, judge))
             }
+            // The handshake's verdict is the TLS-ALPN-01 checks' to give; a connect that
+            // got through may serve.
+            Method::TlsAlpn01 => true,
             // Connects nowhere: nothing to serve.
             Method::Dns01 => false,
         }
@@ -221,10 +219,7 @@ impl<'a> Context<'a> {
 
     /// The port the CA connects to for this method; dns-01 connects nowhere.
     pub fn validation_port(&self) -> Option<u16> {
-        match self.method() {
-            Method::Http01 => Some(super::ca::HTTP01_PORT),
-            Method::Dns01 => None,
-        }
+        self.method().validation_port()
     }
 
     /// The port of a method that connects. Only checks registered for such methods ask.
@@ -237,7 +232,6 @@ impl<'a> Context<'a> {
         self.validation_port().unwrap_or(super::ca::HTTP01_PORT)
     }
 
-    /// The HTTP-01 facts (empty for another method).
     /// The challenge URL the CA fetches: with the real token when this run knows it (a file
     /// written under `--webroot`, or `--expect-body`), else with a `<token>` placeholder.
     pub fn challenge_url(&self) -> String {
@@ -250,18 +244,25 @@ impl<'a> Context<'a> {
         }
     }
 
+    /// The HTTP-01 facts (empty for another method): the GETs, the CA's walk, the answers.
+    /// The connects are every method's: [`Context::connect`], [`Context::connects`].
     pub fn http01(&self) -> &'a Http01Facts {
-        match &self.target.method {
-            MethodFacts::Http01(facts) => facts,
-            MethodFacts::Dns01(_) => &NO_HTTP01,
-        }
+        http01_of(self.target)
     }
 
     /// The DNS-01 facts, when that is the method.
     pub fn dns01(&self) -> Option<&'a Dns01Facts> {
         match &self.target.method {
             MethodFacts::Dns01(facts) => Some(facts),
-            MethodFacts::Http01(_) => None,
+            MethodFacts::Http01(_) | MethodFacts::TlsAlpn01(_) => None,
+        }
+    }
+
+    /// The TLS-ALPN-01 facts, when that is the method.
+    pub fn tlsalpn01(&self) -> Option<&'a TlsAlpn01Facts> {
+        match &self.target.method {
+            MethodFacts::TlsAlpn01(facts) => Some(facts),
+            MethodFacts::Http01(_) | MethodFacts::Dns01(_) => None,
         }
     }
 
@@ -340,7 +341,7 @@ impl<'a> Context<'a> {
     }
 
     pub fn connects(&self, family: Family, port: u16) -> impl Iterator<Item = &'a ConnectFact> {
-        self.http01()
+        self.target
             .connects
             .iter()
             .filter(move |c| c.port == port && Family::of(&c.address) == family)
@@ -443,11 +444,18 @@ pub fn outside_connect<'o>(
     ip: &IpAddr,
     port: u16,
 ) -> Option<&'o ConnectOutcome> {
-    o.http01
-        .connects
+    o.connects
         .iter()
         .find(|c| c.address == *ip && c.port == port)
         .map(|c| &c.outcome)
+}
+
+/// The HTTP-01 facts of a target, empty for another method.
+fn http01_of(target: &TargetFacts) -> &Http01Facts {
+    match &target.method {
+        MethodFacts::Http01(facts) => facts,
+        MethodFacts::Dns01(_) | MethodFacts::TlsAlpn01(_) => &NO_HTTP01,
+    }
 }
 
 /// An outcome that says something about where the view stands (no IPv6 there), not about

@@ -93,10 +93,9 @@ pub fn diagnose(run: &RunFacts, target: &TargetFacts) -> Diagnosis {
         (check.run)(&cx, &mut out);
     }
     let mut findings = out.findings;
-    rank::ipv4_is_only_the_fallback(&cx, &mut findings);
-    http01::path::predict(&cx, &mut findings);
-    checks::standalone::between_runs(&mut findings);
-    origin::annotate(&cx, &mut findings);
+    for pass in registry::passes_for(target.method()) {
+        (pass.run)(&cx, &mut findings);
+    }
     let findings = rank::rank(findings);
     let verdict = if findings.iter().any(|f| f.severity == Severity::Blocker) {
         Verdict::Fail

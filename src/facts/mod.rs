@@ -27,7 +27,7 @@ pub use tlsalpn01::{
 
 /// Version of the facts layout; bumped when a field changes meaning. Older files are migrated
 /// on load ([`from_json`]), never read by a second model.
-pub const FACTS_VERSION: u32 = 2;
+pub const FACTS_VERSION: u32 = 3;
 
 /// Everything one run gathered: the host snapshot, taken once however many names were
 /// checked, and one [`TargetFacts`] per name.
@@ -110,6 +110,11 @@ pub struct TargetFacts {
     /// A and AAAA at the resolver; `None` when the method needs no address (dns-01) or the
     /// name is settled without DNS (a wildcard with http-01).
     pub dns: Option<DnsFacts>,
+    /// The TCP connects to each address the CA would dial, on the ports the method dials
+    /// (`Method::ports`): shared by every method that connects, read by the reachability,
+    /// listener and firewall checks whatever the method.
+    #[serde(default)]
+    pub connects: Vec<ConnectFact>,
     pub method: MethodFacts,
     /// The CAA record sets from the name up to its TLD (`docs/ca-behaviour.md` §5.2).
     #[serde(default)]
@@ -164,6 +169,9 @@ pub struct VantageError {
 #[serde(deny_unknown_fields)]
 pub struct Observation {
     pub dns: Option<DnsFacts>,
+    /// The vantage's connects per address and port.
+    #[serde(default)]
+    pub connects: Vec<ConnectFact>,
     #[serde(default)]
     pub http01: Http01Facts,
     /// The source address of the request, as the vantage saw it: this run's public address
@@ -229,15 +237,56 @@ pub enum Method {
     Http01,
     #[serde(rename = "dns-01")]
     Dns01,
+    #[serde(rename = "tls-alpn-01")]
+    TlsAlpn01,
 }
 
 impl Method {
-    pub const ALL: &'static [Method] = &[Method::Http01, Method::Dns01];
+    pub const ALL: &'static [Method] = &[Method::Http01, Method::Dns01, Method::TlsAlpn01];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Method::Http01 => "http-01",
             Method::Dns01 => "dns-01",
+            Method::TlsAlpn01 => "tls-alpn-01",
+        }
+    }
+
+    /// The port the CA connects to for this method (`docs/ca-behaviour.md` §2.2, §3.1);
+    /// dns-01 connects nowhere.
+    pub fn validation_port(self) -> Option<u16> {
+        match self {
+            Method::Http01 => Some(80),
+            Method::TlsAlpn01 => Some(tlsalpn01::TLS_ALPN_PORT),
+            Method::Dns01 => None,
+        }
+    }
+
+    /// Whether the CA validates a wildcard name by this method (RFC 8555 §7.1.3: only
+    /// DNS-01; RFC 8737 §3 excludes TLS-ALPN-01 too).
+    pub fn validates_wildcards(self) -> bool {
+        match self {
+            Method::Dns01 => true,
+            Method::Http01 | Method::TlsAlpn01 => false,
+        }
+    }
+
+    /// Whether the challenge lives in DNS (DNS-01's TXT record), looked up with the
+    /// validation lookups rather than dialled.
+    pub fn challenge_in_dns(self) -> bool {
+        match self {
+            Method::Dns01 => true,
+            Method::Http01 | Method::TlsAlpn01 => false,
+        }
+    }
+
+    /// Every port this run dials for the method: HTTP-01 also dials 443, where a redirect to
+    /// HTTPS leads the CA.
+    pub fn ports(self) -> &'static [u16] {
+        match self {
+            Method::Http01 => &[80, 443],
+            Method::TlsAlpn01 => &[tlsalpn01::TLS_ALPN_PORT],
+            Method::Dns01 => &[],
         }
     }
 }
@@ -252,6 +301,8 @@ pub enum MethodFacts {
     Http01(Http01Facts),
     #[serde(rename = "dns-01")]
     Dns01(Dns01Facts),
+    #[serde(rename = "tls-alpn-01")]
+    TlsAlpn01(TlsAlpn01Facts),
 }
 
 impl MethodFacts {
@@ -259,6 +310,7 @@ impl MethodFacts {
         match self {
             MethodFacts::Http01(_) => Method::Http01,
             MethodFacts::Dns01(_) => Method::Dns01,
+            MethodFacts::TlsAlpn01(_) => Method::TlsAlpn01,
         }
     }
 }
@@ -412,12 +464,11 @@ pub struct ServerAnswer {
     pub ttl: Option<u32>,
 }
 
-/// What the CA's HTTP-01 fetch meets: TCP connects per address and port, and the challenge GET.
+/// What the CA's HTTP-01 fetch meets beyond the connects (the target's): the challenge GET,
+/// the CA's walk, what each address answers.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Http01Facts {
-    #[serde(default)]
-    pub connects: Vec<ConnectFact>,
     /// The challenge GET per address on port 80: for the real token when there is one
     /// ([`Http01Facts::token`]), else for a random one (then a 404 is the healthy answer).
     #[serde(default)]

@@ -20,7 +20,7 @@ pub const CHECK: CheckDef = CheckDef {
         Code::NoAddressRecords,
         Code::ReservedAddress,
     ],
-    methods: &[Method::Http01],
+    methods: &[Method::Http01, Method::TlsAlpn01],
     run: |cx, out| run_check(&Addresses, cx, out),
 };
 

@@ -19,7 +19,7 @@ pub const CHECK: CheckDef = CheckDef {
         Code::CaaCriticalUnknown,
         Code::CaaLookupFailed,
     ],
-    methods: &[Method::Http01, Method::Dns01],
+    methods: &[Method::Http01, Method::Dns01, Method::TlsAlpn01],
     run: |cx, out| run_check(&Caa, cx, out),
 };
 

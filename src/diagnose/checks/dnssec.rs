@@ -12,7 +12,7 @@ use crate::facts::{CdRetry, ChainFacts, DnsOutcome, Method};
 pub const CHECK: CheckDef = CheckDef {
     name: "dnssec",
     codes: &[Code::DnssecBogus],
-    methods: &[Method::Http01, Method::Dns01],
+    methods: &[Method::Http01, Method::Dns01, Method::TlsAlpn01],
     run: |cx, out| run_check(&Dnssec, cx, out),
 };
 

@@ -21,7 +21,7 @@ pub const CHECK: CheckDef = CheckDef {
         Code::BehindNat,
         Code::ANotLocal,
     ],
-    methods: &[Method::Http01],
+    methods: &[Method::Http01, Method::TlsAlpn01],
     run: |cx, out| run_check(&Host, cx, out),
 };
 

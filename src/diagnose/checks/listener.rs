@@ -14,7 +14,7 @@ use std::net::IpAddr;
 pub const CHECK: CheckDef = CheckDef {
     name: "listener",
     codes: &[Code::NoListener, Code::ListenerWrongAddress],
-    methods: &[Method::Http01],
+    methods: &[Method::Http01, Method::TlsAlpn01],
     run: |cx, out| run_check(&Listeners, cx, out),
 };
 

@@ -22,7 +22,7 @@ pub const CHECK: CheckDef = CheckDef {
         Code::OutsideSeesOtherServer,
         Code::PublicAddressMismatch,
     ],
-    methods: &[Method::Http01],
+    methods: &[Method::Http01, Method::TlsAlpn01],
     run: run_outside,
 };
 
@@ -49,11 +49,7 @@ fn run_outside(cx: &Context, out: &mut Out) {
             }
         }
         // A view that dialled nothing saw nothing.
-        if !cx
-            .outside
-            .iter()
-            .any(|(_, o)| !o.http01.connects.is_empty())
-        {
+        if !cx.outside.iter().any(|(_, o)| !o.connects.is_empty()) {
             out.incomplete(BLIND_SPOT);
         }
     }

@@ -19,7 +19,7 @@ pub const CHECK: CheckDef = CheckDef {
         Code::PortTimeout,
         Code::AddressUnreachable,
     ],
-    methods: &[Method::Http01],
+    methods: &[Method::Http01, Method::TlsAlpn01],
     run: |cx, out| run_check(&Reachability, cx, out),
 };
 
