@@ -1,7 +1,7 @@
 //! Every check, with the codes it emits and the methods it applies to. Adding a check is one
 //! line here; adding a method is one `Method` variant and the lines of the checks it composes.
 
-use super::{Code, Context, Finding, Out, checks, dns01, http01, origin, rank};
+use super::{Code, Context, Finding, Out, checks, dns01, http01, origin, rank, tlsalpn01};
 use crate::facts::Method;
 
 pub struct CheckDef {
@@ -26,6 +26,7 @@ pub const REGISTRY: &[CheckDef] = &[
     checks::firewall::CHECK,
     checks::reachability::CHECK,
     checks::outside::CHECK,
+    tlsalpn01::handshake::CHECK,
     http01::front::CHECK,
     http01::webconf::CHECK,
     http01::answer::CHECK,

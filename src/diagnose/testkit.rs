@@ -169,6 +169,21 @@ impl Scenario {
         self
     }
 
+    /// The same server, validated with tls-alpn-01: these handshakes, and the digest
+    /// `--expect-keyauth` gave.
+    pub fn tls_alpn01(
+        mut self,
+        handshakes: Vec<crate::facts::Handshake>,
+        expected_digest: Option<&str>,
+    ) -> Scenario {
+        self.target().method = MethodFacts::TlsAlpn01(crate::facts::TlsAlpn01Facts {
+            sni: "example.test".into(),
+            handshakes,
+            expected_digest: expected_digest.map(str::to_string),
+        });
+        self
+    }
+
     /// CAA levels from the name up: (name, outcome, records).
     pub fn caa(mut self, levels: Vec<(&str, DnsOutcome, Vec<CaaRecord>)>) -> Scenario {
         self.target().caa = Some(CaaFacts {

@@ -3,4 +3,6 @@
 //! composes them with the shared checks under `checks/` (addresses, host, listener, firewall,
 //! reachability on port 443) for `Method::TlsAlpn01`.
 
+pub mod handshake;
+pub mod responder;
 pub mod verdict;
