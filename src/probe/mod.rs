@@ -25,8 +25,8 @@ use crate::config::{Config, TargetSpec};
 use crate::domain::DomainName;
 use crate::facts::{
     CaaFacts, ConnectFact, Dns01Facts, DnsFacts, DnsLookup, DnsOutcome, FACTS_VERSION, Family,
-    HopOutcome, HostFacts, HttpFact, Method, MethodFacts, ProbeOptions, Resolver, RunFacts, Target,
-    TargetFacts, TlsAlpn01Facts, TxtLookup,
+    HopOutcome, HostFacts, HttpFact, Method, MethodFacts, ProbeOptions, Rcode, Resolver, RunFacts,
+    Target, TargetFacts, TlsAlpn01Facts, TxtLookup,
 };
 use dns_view::{RawDns, Where};
 use futures_util::StreamExt;
@@ -91,18 +91,14 @@ pub trait HttpProbe {
 
     /// One GET of any URL pinned to one address, as the CA's client sends it, no redirect
     /// followed (HTTPS without certificate verification). Scripted probes that do not
-    /// implement it answer "not probed".
+    /// implement it answer [`HopOutcome::NotProbed`].
     fn fetch(
         &self,
         _url: &url::Url,
         _addr: SocketAddr,
         _timeout: Duration,
     ) -> impl Future<Output = HopOutcome> {
-        async {
-            HopOutcome::Error {
-                message: "not probed".into(),
-            }
-        }
+        async { HopOutcome::NotProbed }
     }
 
     /// [`HttpProbe::fetch`] on a connection kept alive and shared by every name on `addr`:
@@ -558,8 +554,7 @@ fn servfails(
     caa: &Option<CaaFacts>,
     challenge: Option<&Dns01Facts>,
 ) -> Vec<(String, RecordType)> {
-    let servfail =
-        |o: &DnsOutcome| matches!(o, DnsOutcome::ServerFailure { rcode } if rcode == "SERVFAIL");
+    let servfail = |o: &DnsOutcome| matches!(o, DnsOutcome::ServerFailure { rcode } if *rcode == Rcode::SERVFAIL);
     let mut failed = Vec::new();
     if let Some(d) = dns {
         if servfail(&d.a.outcome) {

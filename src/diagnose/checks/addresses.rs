@@ -109,7 +109,7 @@ pub enum Found {
     },
     ServerFailure {
         family: Family,
-        rcode: String,
+        rcode: crate::facts::Rcode,
         fatal: bool,
     },
     NoAnswer {
@@ -146,7 +146,7 @@ impl Check for Addresses {
             if let DnsOutcome::ServerFailure { rcode } = &dns.lookup(family).outcome {
                 found.push(Found::ServerFailure {
                     family,
-                    rcode: rcode.clone(),
+                    rcode: *rcode,
                     fatal,
                 });
             }
@@ -396,7 +396,7 @@ mod tests {
             lookup(DnsOutcome::Answer, &["192.0.2.10"]),
             lookup(
                 DnsOutcome::ServerFailure {
-                    rcode: "SERVFAIL".into(),
+                    rcode: crate::facts::Rcode::SERVFAIL,
                 },
                 &[],
             ),
@@ -406,7 +406,7 @@ mod tests {
             found,
             vec![Found::ServerFailure {
                 family: Family::Ipv6,
-                rcode: "SERVFAIL".into(),
+                rcode: crate::facts::Rcode::SERVFAIL,
                 fatal: false
             }]
         );
