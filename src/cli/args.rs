@@ -241,6 +241,12 @@ pub fn validate(args: Args, invocation: String) -> Result<Config, ToolError> {
             "--expect-body: give the key authorization the ACME client serves (1 to 1024 bytes)",
         ));
     }
+    if args.expect_keyauth.is_some() && matches!(args.method, MethodArg::Http01 | MethodArg::Dns01)
+    {
+        return Err(ToolError::usage(
+            "--expect-keyauth is the tls-alpn-01 key authorization: use it with --method tls-alpn-01 (http-01 has --expect-body)",
+        ));
+    }
     if let Some(keyauth) = &args.expect_keyauth
         && (keyauth.is_empty() || keyauth.len() > 1024)
     {
