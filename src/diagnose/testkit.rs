@@ -191,7 +191,7 @@ impl Scenario {
 
     /// The same server, validated with tls-alpn-01: these handshakes, and the digest
     /// `--expect-keyauth` gave.
-    pub fn tls_alpn01(
+    pub fn tls_handshakes(
         mut self,
         handshakes: Vec<crate::facts::Handshake>,
         expected_digest: Option<&str>,

@@ -544,7 +544,7 @@ mod tests {
     #[test]
     fn nginx_refusing_acme_tls_on_the_decisive_address_is_a_blocker_in_the_cas_words() {
         let s = Scenario::ipv4_only()
-            .tls_alpn01(
+            .tls_handshakes(
                 vec![handshake("192.0.2.10", HandshakeOutcome::alert(120))],
                 None,
             )
@@ -575,7 +575,7 @@ mod tests {
 
     #[test]
     fn an_ipv6_failure_the_ca_falls_back_around_is_a_warning() {
-        let s = Scenario::dual_stack().tls_alpn01(
+        let s = Scenario::dual_stack().tls_handshakes(
             vec![
                 handshake("2001:db8::10", HandshakeOutcome::HttpOnTlsPort),
                 completed("192.0.2.10", challenge("aa")),
@@ -597,7 +597,7 @@ mod tests {
 
     #[test]
     fn aaaa_only_and_failed_names_the_lost_error_and_the_cas_words() {
-        let s = Scenario::dual_stack().a(&[]).tls_alpn01(
+        let s = Scenario::dual_stack().a(&[]).tls_handshakes(
             vec![handshake("2001:db8::10", HandshakeOutcome::alert(120))],
             None,
         );
@@ -619,7 +619,7 @@ mod tests {
 
     #[test]
     fn a_site_certificate_is_not_the_challenge_certificate() {
-        let s = Scenario::ipv4_only().tls_alpn01(vec![completed("192.0.2.10", site())], None);
+        let s = Scenario::ipv4_only().tls_handshakes(vec![completed("192.0.2.10", site())], None);
         let f = findings(&s);
         assert_eq!(f[0].code, Code::TlsAlpnNotChallengeCert);
         assert_eq!(
@@ -639,7 +639,7 @@ mod tests {
     fn a_cdn_terminating_tls_is_named() {
         let s = Scenario::ipv4_only()
             .a(&["104.16.132.229"])
-            .tls_alpn01(vec![completed("104.16.132.229", site())], None);
+            .tls_handshakes(vec![completed("104.16.132.229", site())], None);
         let f = findings(&s);
         assert_eq!(f[0].code, Code::TlsAlpnNotChallengeCert);
         assert!(
@@ -654,7 +654,7 @@ mod tests {
     fn a_stale_digest_needs_expect_keyauth() {
         let expected = "bb".repeat(32);
         let stale = "aa".repeat(32);
-        let s = Scenario::ipv4_only().tls_alpn01(
+        let s = Scenario::ipv4_only().tls_handshakes(
             vec![completed("192.0.2.10", challenge(&stale))],
             Some(&expected),
         );
@@ -667,14 +667,14 @@ mod tests {
                 .ends_with(&format!("value {stale} but expected {expected}."))
         );
         let s = Scenario::ipv4_only()
-            .tls_alpn01(vec![completed("192.0.2.10", challenge(&stale))], None);
+            .tls_handshakes(vec![completed("192.0.2.10", challenge(&stale))], None);
         assert!(findings(&s).is_empty());
     }
 
     #[test]
     fn caddy_with_no_challenge_pending_is_information_outside_a_validation() {
         let pending = |expect| {
-            Scenario::ipv4_only().tls_alpn01(
+            Scenario::ipv4_only().tls_handshakes(
                 vec![handshake("192.0.2.10", HandshakeOutcome::alert(80))],
                 expect,
             )
@@ -694,7 +694,7 @@ mod tests {
 
     #[test]
     fn a_failed_connect_is_left_to_the_reachability_checks() {
-        let s = Scenario::ipv4_only().tls_alpn01(
+        let s = Scenario::ipv4_only().tls_handshakes(
             vec![handshake(
                 "192.0.2.10",
                 HandshakeOutcome::Dial {
@@ -710,7 +710,7 @@ mod tests {
     fn a_wrong_name_on_the_challenge_certificate() {
         let mut c = challenge("aa");
         c.dns_names = vec!["other.test".into()];
-        let s = Scenario::ipv4_only().tls_alpn01(vec![completed("192.0.2.10", c)], None);
+        let s = Scenario::ipv4_only().tls_handshakes(vec![completed("192.0.2.10", c)], None);
         let f = findings(&s);
         assert_eq!(f[0].code, Code::TlsAlpnWrongIdentifier);
         assert!(
@@ -744,7 +744,7 @@ mod tests {
             .a(&[])
             .listeners(on_443())
             .connect("2001:db8::10", 443, crate::facts::ConnectOutcome::Connected)
-            .tls_alpn01(
+            .tls_handshakes(
                 vec![handshake("2001:db8::10", HandshakeOutcome::HttpOnTlsPort)],
                 None,
             );
@@ -763,7 +763,7 @@ mod tests {
         let s = Scenario::dual_stack()
             .a(&[])
             .connect("2001:db8::10", 443, crate::facts::ConnectOutcome::Refused)
-            .tls_alpn01(
+            .tls_handshakes(
                 vec![handshake(
                     "2001:db8::10",
                     HandshakeOutcome::Dial {
@@ -787,7 +787,7 @@ mod tests {
         let s = Scenario::dual_stack()
             .v4_connects(443)
             .v6_connects(443)
-            .tls_alpn01(
+            .tls_handshakes(
                 vec![
                     completed("2001:db8::10", challenge(&digest)),
                     completed("192.0.2.10", challenge(&digest)),
