@@ -632,6 +632,22 @@ impl Scenario {
         self
     }
 
+    /// A Caddyfile at its default path, with this text (no nginx, no Apache).
+    pub fn caddyfile(mut self, text: &str) -> Scenario {
+        use crate::facts::ConfigFile;
+        self = self.nginx_dump("");
+        if let Some(ws) = &mut self.run.host.web_server {
+            ws.nginx = Probed::Unknown(crate::facts::Unknown::NotInstalled {
+                program: "nginx".into(),
+            });
+            ws.caddy = Probed::Known(ConfigFile {
+                path: "/etc/caddy/Caddyfile".into(),
+                text: Probed::Known(text.to_string()),
+            });
+        }
+        self
+    }
+
     /// nginx holds port 80 here, and its configuration could not be read, for `why`.
     pub fn nginx_unread(self, why: crate::facts::Unknown) -> Scenario {
         let mut s = self.nginx_dump("");

@@ -151,11 +151,30 @@ fn expected(cx: &Context) -> Option<Expected> {
     if let Some(c) = &cx.target.certificate {
         return of(c);
     }
-    cx.host
+    let configured = cx
+        .host
         .acme_clients
-        .as_ref()?
-        .for_name(cx.domain)
-        .find_map(of)
+        .as_ref()
+        .and_then(|clients| clients.for_name(cx.domain).find_map(of));
+    configured.or_else(|| caddyfile_names(cx))
+}
+
+/// A Caddyfile at its default path that names the domain: Caddy manages its certificate and
+/// answers TLS-ALPN-01 itself unless the file turns it off (§12.1).
+fn caddyfile_names(cx: &Context) -> Option<Expected> {
+    let file = cx.host.web_server.as_ref()?.caddy.known()?;
+    let text = file.text.known()?;
+    let names_it = text
+        .split(|c: char| c.is_whitespace() || c == ',' || c == '{')
+        .any(|word| {
+            let host = word.strip_prefix("https://").unwrap_or(word);
+            let host = host.rsplit_once(':').map_or(host, |(h, _)| h);
+            host.eq_ignore_ascii_case(cx.domain)
+        });
+    (names_it && !text.contains("disable_tlsalpn_challenge")).then(|| Expected {
+        client: AcmeClient::Caddy,
+        place: file.path.clone(),
+    })
 }
 
 fn holder(l: &Listener) -> (String, Option<u32>) {
@@ -242,5 +261,27 @@ mod tests {
         let none = Responder::default();
         assert!(none.fixes()[0].contains("ssl_preread"));
         assert!(none.evidence(443).is_empty());
+    }
+
+    #[test]
+    fn a_caddyfile_that_names_the_domain_expects_caddy() {
+        use crate::diagnose::testkit::Scenario;
+        let with = |text: &str| {
+            let s = Scenario::tls_alpn().caddyfile(text);
+            Responder::of(&s.context(), 443).expected
+        };
+        let caddy = Some(Expected {
+            client: AcmeClient::Caddy,
+            place: "/etc/caddy/Caddyfile".into(),
+        });
+        assert_eq!(with("example.test {\n  reverse_proxy :8080\n}\n"), caddy);
+        assert_eq!(with("https://www.test, EXAMPLE.test:443 {\n}\n"), caddy);
+        assert_eq!(with("other.test {\n}\n"), None);
+        assert_eq!(
+            with(
+                "{\n  acme_ca x\n}\nexample.test {\n tls {\n  issuer acme {\n   disable_tlsalpn_challenge\n  }\n }\n}\n"
+            ),
+            None
+        );
     }
 }
