@@ -118,12 +118,14 @@ fn problem_at(identifier: &str, facts: &TlsAlpn01Facts, h: &Handshake) -> Option
     }
 }
 
-/// How much a problem at a decisive address weighs: a responder's "no challenge pending"
-/// alert outside a validation window is what a healthy Caddy or Traefik says.
-fn decisive_severity(problem: &Problem, keyauth_given: bool) -> Severity {
+/// How much a problem weighs: a blocker where the CA's verdict rests, a warning where it falls
+/// back around it or never looks. A responder's "no challenge pending" alert outside a
+/// validation window is what a healthy Caddy or Traefik says: information, wherever it is.
+fn severity(problem: &Problem, decisive: bool, keyauth_given: bool) -> Severity {
     match problem {
         Problem::Connection(c) if no_challenge_pending(c) && !keyauth_given => Severity::Info,
-        _ => Severity::Blocker,
+        _ if decisive => Severity::Blocker,
+        _ => Severity::Warning,
     }
 }
 
@@ -141,8 +143,9 @@ impl Check for Handshakes {
             Verdict::Connection { address, .. } | Verdict::Certificate { address, .. } => {
                 (Some(*address), verdict.ca_error(identifier))
             }
-            // The CA's words are the no-fallback finding's; the IPv6 failure is still decisive.
-            Verdict::NoIpv4Fallback { ipv6, .. } => (Some(*ipv6), None),
+            // The CA's words hide what failed on IPv6; the finding that says what did carries
+            // them too, so the top of the ranking shows what the CA prints.
+            Verdict::NoIpv4Fallback { ipv6, .. } => (Some(*ipv6), verdict.ca_error(identifier)),
             Verdict::NoAddress | Verdict::Unknown { .. } | Verdict::Passes { .. } => (None, None),
         };
         let ranges = Ranges::new(cx.run.options.cdn_ranges.as_deref());
@@ -159,11 +162,7 @@ impl Check for Handshakes {
                 continue;
             };
             let is_decisive = decisive == Some(h.address);
-            let severity = if is_decisive {
-                decisive_severity(&problem, keyauth_given)
-            } else {
-                Severity::Warning
-            };
+            let severity = severity(&problem, is_decisive, keyauth_given);
             let cdn = ranges
                 .lookup(&h.address)
                 .map(|(p, net)| (p.name.clone(), h.address, net.to_string()));
@@ -203,7 +202,7 @@ impl Check for Handshakes {
             let problem = Problem::Connection(failure.clone());
             found.push(Found {
                 code: Code::TlsAlpnNoIpv4Fallback,
-                severity: decisive_severity(&problem, keyauth_given),
+                severity: severity(&problem, true, keyauth_given),
                 at: vec![(*ipv6, port, problem.clone())],
                 ca_error: verdict.ca_error(identifier),
                 cdn: None,
@@ -248,7 +247,9 @@ impl Check for Handshakes {
         for line in fixes(found, cdn) {
             f = f.fix(line);
         }
-        if let Some(e) = &found.ca_error {
+        // A responder with no challenge pending: what the CA would say only matters during a
+        // validation, which this run was not.
+        if let (Some(e), false) = (&found.ca_error, found.severity == Severity::Info) {
             f = f.ca(e.clone());
         }
         f
@@ -419,16 +420,26 @@ fn words(
                     "The TLS handshake with acme-tls/1 fails on port {port}: an alert, a reset, a stall or a closed connection before any certificate.{fallback_note}"
                 )
             };
-            (
-                format!("the TLS-ALPN-01 handshake fails on port {port} of {addresses}"),
-                detail,
-            )
+            let title = if pending && found.severity == Severity::Info {
+                format!(
+                    "a TLS-ALPN-01 responder answers on port {port} of {addresses}, with no challenge pending for {domain} now"
+                )
+            } else {
+                format!("the TLS-ALPN-01 handshake fails on port {port} of {addresses}")
+            };
+            (title, detail)
         }
     }
 }
 
 fn fixes(found: &Found, cdn: Option<&str>) -> Vec<String> {
     let mut fixes = Vec::new();
+    if found.severity == Severity::Info {
+        fixes.push(
+            "nothing to fix between validations; to check the certificate the CA gets, run again while a challenge is pending, with --expect-keyauth KEYAUTH".into(),
+        );
+        return fixes;
+    }
     if let Some(p) = cdn {
         fixes.push(format!(
             "use dns-01 ({p} is not in its path), or set the record to DNS only (not proxied) while validating"
@@ -608,7 +619,7 @@ mod tests {
             [Code::TlsAlpnNotNegotiated, Code::TlsAlpnNoIpv4Fallback]
         );
         assert!(f.iter().all(|f| f.severity == Severity::Blocker));
-        assert_eq!(f[0].ca_error, None);
+        assert_eq!(f[0].ca_error, f[1].ca_error);
         assert_eq!(
             f[1].ca_error.as_deref(),
             Some(
@@ -684,6 +695,8 @@ mod tests {
             (f[0].code, f[0].severity),
             (Code::TlsAlpnHandshakeFailed, Severity::Info)
         );
+        assert_eq!(f[0].ca_error, None);
+        assert!(f[0].fix[0].contains("--expect-keyauth"), "{:?}", f[0].fix);
         let f = findings(&pending(Some("cc")));
         assert_eq!(f[0].severity, Severity::Blocker);
         assert_eq!(
