@@ -30,8 +30,25 @@ pub const CHECK: CheckDef = CheckDef {
         Code::TlsAlpnHandshakeFailed,
     ],
     methods: &[Method::TlsAlpn01],
-    run: |cx, out| run_check(&Handshakes, cx, out),
+    run: |cx, out| {
+        run_check(&Handshakes, cx, out);
+        if let Some(why) = unknown(cx) {
+            out.incomplete(why);
+        }
+    },
 };
+
+/// The handshake the CA's verdict rests on never reached the server (acme-doctor's own
+/// limit): no finding can say what the CA would meet.
+fn unknown(cx: &Context) -> Option<String> {
+    let facts = cx.tlsalpn01()?;
+    match verdict::judge(cx.domain, facts) {
+        Verdict::Unknown { address, why } => Some(format!(
+            "the TLS-ALPN-01 handshake with {address} did not run: {why}"
+        )),
+        _ => None,
+    }
+}
 
 pub struct Handshakes;
 
@@ -808,5 +825,28 @@ mod tests {
                 Some(&digest),
             );
         assert!(findings(&s).is_empty());
+    }
+
+    #[test]
+    fn acme_doctors_own_limit_leaves_the_run_incomplete() {
+        let s = Scenario::ipv4_only().tls_handshakes(
+            vec![handshake(
+                "192.0.2.10",
+                HandshakeOutcome::OwnLimit {
+                    message: "out of file descriptors".into(),
+                },
+            )],
+            None,
+        );
+        let cx = s.context();
+        let d = crate::diagnose::diagnose(cx.run, cx.target);
+        assert!(d.incomplete);
+        assert!(
+            d.incomplete_reasons
+                .iter()
+                .any(|r| r.contains("did not run: out of file descriptors")),
+            "{:?}",
+            d.incomplete_reasons
+        );
     }
 }
