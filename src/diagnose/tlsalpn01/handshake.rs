@@ -12,7 +12,7 @@ use super::responder::Responder;
 use super::verdict::{self, Certificate, Connection, Got, Verdict};
 use crate::cdn::Ranges;
 use crate::diagnose::ca::CaError;
-use crate::diagnose::registry::CheckDef;
+use crate::diagnose::check::CheckDef;
 use crate::diagnose::{Check, Code, Context, Finding, Severity, run_check};
 use crate::facts::tlsalpn01::TLS_ALPN_PORT;
 use crate::facts::{ChallengeCertificate, Family, Handshake, Method, TlsAlpn01Facts};

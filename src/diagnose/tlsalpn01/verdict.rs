@@ -4,8 +4,6 @@
 //! certificate there, and only then runs the ALPN and certificate checks, in order.
 
 use crate::diagnose::ca::{self, CaError, Dial, ProblemType};
-use crate::diagnose::checks::host::outcome_text;
-use crate::diagnose::checks::reachability::own_limit;
 use crate::facts::tlsalpn01::ACME_TLS_1;
 use crate::facts::{ChallengeCertificate, Handshake, HandshakeOutcome, TlsAlpn01Facts};
 use std::net::IpAddr;
@@ -163,7 +161,7 @@ pub fn got(handshake: &Handshake) -> Got<'_> {
             None => failed(Connection::Unexplained {
                 why: "the connect succeeded but the handshake's dial did not".into(),
             }),
-            Some(_) if own_limit(connect) => Got::Unknown(outcome_text(connect)),
+            Some(_) if connect.is_own_limit() => Got::Unknown(connect.to_string()),
             Some(dial) => failed(Connection::Dial(dial)),
         },
         HandshakeOutcome::Timeout => failed(Connection::TimeoutAfterConnect),
