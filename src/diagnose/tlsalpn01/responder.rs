@@ -140,10 +140,7 @@ impl Responder {
 fn expected(cx: &Context) -> Option<Expected> {
     let of = |c: &ManagedCert| {
         let (challenge, _, _) = c.challenge_for(cx.domain);
-        let alpn = matches!(challenge, Challenge::TlsAlpn)
-            // Caddy enables TLS-ALPN-01 unless told not to (§12.1).
-            || (c.client == AcmeClient::Caddy && !matches!(challenge, Challenge::Dns { .. }));
-        alpn.then(|| Expected {
+        matches!(challenge, Challenge::TlsAlpn { .. }).then(|| Expected {
             client: c.client,
             place: c.place(),
         })
