@@ -20,6 +20,7 @@ mod rank;
 pub mod registry;
 #[cfg(test)]
 mod testkit;
+pub(crate) mod tlsalpn01;
 
 pub use checks::firewall;
 pub use checks::outside::BLIND_SPOT;
