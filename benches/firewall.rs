@@ -10,8 +10,8 @@
 // A benchmark stops loudly on a broken case.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use acme_doctor::diagnose::firewall::{iptables, model, nft};
 use acme_doctor::facts::{Family, IptablesBackend};
+use acme_doctor::firewall::{iptables, model, nft};
 use std::net::Ipv4Addr;
 use std::process::Command;
 use std::time::{Duration, Instant};

@@ -6,8 +6,8 @@
 // Tests panic on purpose: a broken fixture or lab step should stop them loudly.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use acme_doctor::diagnose::firewall::{model::Packet, model::Verdict, ruleset};
 use acme_doctor::facts::Family;
+use acme_doctor::firewall::{model::Packet, model::Verdict, ruleset};
 
 fn firewall_facts(name: &str) -> acme_doctor::facts::FirewallFacts {
     let path = format!("{}/tests/fixtures/{name}.json", env!("CARGO_MANIFEST_DIR"));
@@ -185,8 +185,8 @@ fn sets_verdict_maps_jumps_and_returns_accept_what_they_should() {
 // Hostile shapes (issue 12): each used to take seconds to minutes, or memory without bound.
 // They assert on the verdict and the work counter, never on time.
 
-use acme_doctor::diagnose::firewall::{iptables, model, nft};
 use acme_doctor::facts::IptablesBackend;
+use acme_doctor::firewall::{iptables, model, nft};
 
 /// `levels` chains, each jumping `width` times to the next; the last accepts port 22 only,
 /// and INPUT's policy drops. Without memoised chain results this is width^levels walks.

@@ -20,7 +20,6 @@ pub mod registry;
 #[cfg(test)]
 mod testkit;
 
-pub use checks::firewall;
 pub use checks::outside::BLIND_SPOT;
 pub use code::Code;
 pub use context::{Context, Ipv6Off};

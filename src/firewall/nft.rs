@@ -859,8 +859,8 @@ impl Ruleset {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::diagnose::firewall::model::Verdict;
-    use crate::diagnose::firewall::model::tests::packet as pkt;
+    use crate::firewall::model::Verdict;
+    use crate::firewall::model::tests::packet as pkt;
 
     #[test]
     fn an_inet_drop_of_ipv6_port_80_spares_ipv4() {
