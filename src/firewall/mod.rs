@@ -6,6 +6,8 @@
 //! Pure, like `diagnose` (no I/O, no clock): it reads the facts the probes gathered. The
 //! `firewall` check in `diagnose` asks it and turns its verdicts into findings.
 
+mod cond;
+pub mod eval;
 pub mod iptables;
 pub mod model;
 pub mod nat;
