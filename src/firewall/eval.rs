@@ -11,8 +11,8 @@
 
 use super::cond::{Tri, eval_static};
 use super::model::{
-    Action, BaseChain, Cond, Hook, NetSet, Packet, RedirectKind, Rule, RuleRef, Ruleset, Sources,
-    Verdict,
+    Action, BaseChain, ChainRef, Cond, Hook, NetSet, Packet, RedirectKind, Rule, RuleRef, Ruleset,
+    Sources, Verdict,
 };
 use crate::facts::Family;
 use ipnet::IpNet;
@@ -44,13 +44,6 @@ const MAX_ALTERNATIVES: usize = 16;
 /// Chains given at most this many source intervals are memoised (the key is hashed).
 const MEMO_MAX: usize = 16;
 
-fn sibling(key: &str, chain: &str) -> String {
-    match key.rsplit_once('/') {
-        Some((prefix, _)) => format!("{prefix}/{chain}"),
-        None => chain.to_string(),
-    }
-}
-
 /// One evaluation of one packet (with a set of sources) through the ruleset.
 struct Eval<'r> {
     rs: &'r Ruleset,
@@ -59,15 +52,16 @@ struct Eval<'r> {
     work: u64,
     budget: u64,
     exhausted: bool,
-    memo: HashMap<(Hook, String, Sources), Rc<Pieces>>,
-    stack: Vec<String>,
+    /// Keyed by the chain as the ruleset holds it: a lookup clones no name.
+    memo: HashMap<(Hook, &'r ChainRef, Sources), Rc<Pieces>>,
+    stack: Vec<&'r ChainRef>,
     /// Second walks tried so far (see [`Eval::same_either_way`]).
     alternatives: usize,
     /// The output interface, on the forward path.
     oif: Option<&'r str>,
 }
 
-impl Eval<'_> {
+impl<'r> Eval<'r> {
     fn over_budget(&mut self) -> bool {
         if self.work > self.budget {
             self.exhausted = true;
@@ -92,38 +86,41 @@ impl Eval<'_> {
         })
     }
 
-    fn chain(&mut self, key: &str, input: Sources, depth: usize) -> Pieces {
+    fn chain(&mut self, key: &ChainRef, input: Sources, depth: usize) -> Pieces {
         if input.is_empty() {
             return Vec::new();
         }
         self.work += 1;
         if self.over_budget() {
-            return vec![(input, self.out_of_budget(key))];
+            return vec![(input, self.out_of_budget(&key.to_string()))];
         }
         if depth > MAX_DEPTH {
             return vec![(
                 input,
-                Self::undecidable(key, "jumps nest too deep (a loop?)"),
+                Self::undecidable(&key.to_string(), "jumps nest too deep (a loop?)"),
             )];
         }
-        if self.stack.iter().any(|k| k == key) {
+        let rs: &'r Ruleset = self.rs;
+        let Some((key, rules)) = rs.chains.get_key_value(key) else {
             return vec![(
                 input,
-                Self::undecidable(key, "a jump loop: the chain is reached again from itself"),
+                Self::undecidable(&key.to_string(), "jump to a chain that does not exist"),
+            )];
+        };
+        if self.stack.contains(&key) {
+            return vec![(
+                input,
+                Self::undecidable(
+                    &key.to_string(),
+                    "a jump loop: the chain is reached again from itself",
+                ),
             )];
         }
-        let memo_key =
-            (input.len() <= MEMO_MAX).then(|| (self.hook, key.to_string(), input.clone()));
+        let memo_key = (input.len() <= MEMO_MAX).then(|| (self.hook, key, input.clone()));
         if let Some(hit) = memo_key.as_ref().and_then(|k| self.memo.get(k)) {
             return hit.as_ref().clone();
         }
-        let Some(rules) = self.rs.chains.get(key) else {
-            return vec![(
-                input,
-                Self::undecidable(key, "jump to a chain that does not exist"),
-            )];
-        };
-        self.stack.push(key.to_string());
+        self.stack.push(key);
         let out = self.walk(key, rules, input, depth);
         self.stack.pop();
         if let Some(k) = memo_key {
@@ -141,7 +138,7 @@ impl Eval<'_> {
         }
     }
 
-    fn walk(&mut self, key: &str, rules: &[Rule], input: Sources, depth: usize) -> Pieces {
+    fn walk(&mut self, key: &ChainRef, rules: &[Rule], input: Sources, depth: usize) -> Pieces {
         let (p, hook) = (self.p, self.hook);
         let mut out = Vec::new();
         let mut rest = input;
@@ -243,7 +240,7 @@ impl Eval<'_> {
     /// there (accept, drop, or reject of the same kind) that the rule would give it.
     fn same_either_way(
         &mut self,
-        key: &str,
+        key: &ChainRef,
         rule: &Rule,
         rest_of_chain: &[Rule],
         sources: &Sources,
@@ -271,7 +268,7 @@ impl Eval<'_> {
     #[allow(clippy::too_many_arguments)]
     fn act(
         &mut self,
-        key: &str,
+        key: &ChainRef,
         rule: &Rule,
         action: &Action,
         m: Sources,
@@ -299,7 +296,7 @@ impl Eval<'_> {
             Action::Continue => self.give_back(rest, m, excluded),
             Action::Return => out.push((m, Flow::Fallthrough)),
             Action::Jump(target) => {
-                for (s, flow) in self.chain(&sibling(key, target), m, depth + 1) {
+                for (s, flow) in self.chain(&key.sibling(target), m, depth + 1) {
                     match flow {
                         Flow::Fallthrough => self.give_back(rest, s, excluded),
                         verdict => out.push((s, verdict)),
@@ -308,7 +305,7 @@ impl Eval<'_> {
             }
             // A goto replaces this chain: what falls through the target falls through this
             // chain.
-            Action::Goto(target) => out.extend(self.chain(&sibling(key, target), m, depth + 1)),
+            Action::Goto(target) => out.extend(self.chain(&key.sibling(target), m, depth + 1)),
             Action::Vmap(entries) => {
                 let mut left = m;
                 for (cond, action) in entries.iter() {
@@ -423,7 +420,7 @@ impl Ruleset {
             };
             ev.hook = base.hook;
             let given = std::mem::take(&mut live);
-            for (s, flow) in ev.chain(&base.key, given, 0) {
+            for (s, flow) in ev.chain(&base.chain, given, 0) {
                 let verdict = match flow {
                     Flow::Verdict(Verdict::Accept) => None,
                     Flow::Verdict(v) => Some(v),
@@ -444,7 +441,7 @@ impl Ruleset {
                                 Verdict::Drop { rule } | Verdict::Reject { rule, .. } => {
                                     rule.to_string()
                                 }
-                                _ => base.key.clone(),
+                                _ => base.chain.to_string(),
                             },
                             why: format!(
                                 "this ingress chain sees only packets from {devs}, and the inbound interface is unknown"
@@ -542,14 +539,18 @@ pub(crate) mod tests {
     use super::*;
     use crate::firewall::model::{ChainRef, Match, Origin, PortSet, Position};
 
-    fn chain_ref(name: &str) -> ChainRef {
+    fn chain_in(table: &str, name: &str) -> ChainRef {
         ChainRef {
             origin: Origin::Nft {
                 family: "inet".into(),
             },
-            table: "t".into(),
+            table: table.into(),
             chain: name.into(),
         }
+    }
+
+    fn chain_ref(name: &str) -> ChainRef {
+        chain_in("t", name)
     }
 
     fn rule(text: &str, matches: Vec<Cond>, action: Action) -> Rule {
@@ -586,14 +587,13 @@ pub(crate) mod tests {
         }
     }
 
-    fn base(key: &str, policy_drop: bool) -> BaseChain {
+    fn base(chain: ChainRef, policy_drop: bool) -> BaseChain {
         BaseChain {
             hook: Hook::Input,
-            key: key.into(),
             family: None,
             priority: 0,
             policy_drop,
-            chain: chain_ref(key),
+            chain,
             devices: None,
         }
     }
@@ -601,9 +601,9 @@ pub(crate) mod tests {
     #[test]
     fn policy_drop_without_exception_drops() {
         let mut rs = Ruleset::default();
-        rs.base.push(base("t/input", true));
+        rs.base.push(base(chain_ref("input"), true));
         rs.chains.insert(
-            "t/input".into(),
+            chain_ref("input"),
             vec![rule(
                 "ssh",
                 vec![Cond::DPort(PortSet::new([(22, 22)]))],
@@ -620,9 +620,9 @@ pub(crate) mod tests {
     #[test]
     fn jump_return_and_goto_follow_netfilter_semantics() {
         let mut rs = Ruleset::default();
-        rs.base.push(base("t/input", false));
+        rs.base.push(base(chain_ref("input"), false));
         rs.chains.insert(
-            "t/input".into(),
+            chain_ref("input"),
             vec![
                 rule("j", vec![], Action::Jump("web".into())),
                 rule(
@@ -633,7 +633,7 @@ pub(crate) mod tests {
             ],
         );
         rs.chains.insert(
-            "t/web".into(),
+            chain_ref("web"),
             vec![
                 rule(
                     "ret",
@@ -644,7 +644,7 @@ pub(crate) mod tests {
             ],
         );
         rs.chains.insert(
-            "t/deeper".into(),
+            chain_ref("deeper"),
             vec![rule(
                 "acc80",
                 vec![Cond::DPort(PortSet::new([(80, 80)]))],
@@ -662,10 +662,10 @@ pub(crate) mod tests {
     #[test]
     fn a_source_allow_list_drops_the_arbitrary_source_and_names_the_candidates() {
         let mut rs = Ruleset::default();
-        rs.base.push(base("t/input", true));
+        rs.base.push(base(chain_ref("input"), true));
         let allowed: IpNet = "203.0.113.0/24".parse().unwrap();
         rs.chains.insert(
-            "t/input".into(),
+            chain_ref("input"),
             vec![rule(
                 "allow",
                 vec![
@@ -688,9 +688,9 @@ pub(crate) mod tests {
     #[test]
     fn an_unknown_match_is_undecidable_unless_another_match_rules_it_out() {
         let mut rs = Ruleset::default();
-        rs.base.push(base("t/input", false));
+        rs.base.push(base(chain_ref("input"), false));
         rs.chains.insert(
-            "t/input".into(),
+            chain_ref("input"),
             vec![
                 rule(
                     "udp-limit",
@@ -721,26 +721,70 @@ pub(crate) mod tests {
         let mut rs = Ruleset::default();
         rs.base.push(BaseChain {
             priority: 10,
-            ..base("a/input", false)
+            ..base(chain_in("a", "input"), false)
         });
         rs.base.push(BaseChain {
             priority: -5,
             family: Some(Family::Ipv6),
-            ..base("b/input", false)
+            ..base(chain_in("b", "input"), false)
         });
         rs.chains.insert(
-            "a/input".into(),
+            chain_in("a", "input"),
             vec![rule(
                 "drop80",
                 vec![Cond::DPort(PortSet::new([(80, 80)]))],
                 Action::Reject { refused: true },
             )],
         );
-        rs.chains
-            .insert("b/input".into(), vec![rule("acc", vec![], Action::Accept)]);
+        rs.chains.insert(
+            chain_in("b", "input"),
+            vec![rule("acc", vec![], Action::Accept)],
+        );
         assert!(matches!(
             rs.evaluate(&packet(Family::Ipv6, 80)),
             Verdict::Reject { refused: true, .. }
         ));
+    }
+
+    /// A jump resolves in its own table, whatever the chain names hold.
+    #[test]
+    fn a_jump_from_a_chain_named_with_a_slash_stays_in_its_table() {
+        let mut rs = Ruleset::default();
+        rs.base.push(base(chain_ref("in/put"), true));
+        rs.chains.insert(
+            chain_ref("in/put"),
+            vec![rule("j", vec![], Action::Jump("web".into()))],
+        );
+        rs.chains.insert(
+            chain_ref("web"),
+            vec![rule(
+                "acc80",
+                vec![Cond::DPort(PortSet::new([(80, 80)]))],
+                Action::Accept,
+            )],
+        );
+        assert_eq!(rs.evaluate(&packet(Family::Ipv4, 80)), Verdict::Accept);
+        assert!(matches!(
+            rs.evaluate(&packet(Family::Ipv4, 22)),
+            Verdict::Drop { .. }
+        ));
+    }
+
+    /// A jump to a chain that does not exist names the chain it looked for.
+    #[test]
+    fn a_jump_to_a_missing_chain_is_undecidable_and_named() {
+        let mut rs = Ruleset::default();
+        rs.base.push(base(chain_ref("input"), false));
+        rs.chains.insert(
+            chain_ref("input"),
+            vec![rule("j", vec![], Action::Jump("gone".into()))],
+        );
+        assert_eq!(
+            rs.evaluate(&packet(Family::Ipv4, 80)),
+            Verdict::Undecidable {
+                rule: "nft/inet/t/gone".into(),
+                why: "jump to a chain that does not exist".into(),
+            }
+        );
     }
 }

@@ -7,6 +7,7 @@ pub use super::sets::{NetSet, PortSet, Sources};
 use crate::facts::{Family, IptablesBackend};
 use std::collections::HashMap;
 use std::fmt;
+use std::hash::{Hash, Hasher};
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -40,6 +41,38 @@ impl Origin {
             ),
         }
     }
+
+    /// The command a person types to change this view: plain `iptables`/`ip6tables` for the
+    /// nft backend (what they drive on current distributions), the `-legacy` one otherwise.
+    pub fn command(&self) -> String {
+        match self {
+            Origin::Iptables {
+                family,
+                backend: IptablesBackend::Nft,
+            } => match family {
+                Family::Ipv4 => "iptables".into(),
+                Family::Ipv6 => "ip6tables".into(),
+            },
+            _ => self.tool(),
+        }
+    }
+}
+
+/// By hand: `IptablesBackend` (a facts type) has no `Hash`. Equal origins hash equally.
+impl Hash for Origin {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        match self {
+            Origin::Nft { family } => {
+                0u8.hash(state);
+                family.hash(state);
+            }
+            Origin::Iptables { family, backend } => {
+                1u8.hash(state);
+                family.hash(state);
+                matches!(backend, IptablesBackend::Nft).hash(state);
+            }
+        }
+    }
 }
 
 impl fmt::Display for Origin {
@@ -51,12 +84,50 @@ impl fmt::Display for Origin {
     }
 }
 
-/// A chain, by where it lives.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A chain, by where it lives: the key of [`Ruleset::chains`]. Its parts stay apart, so a
+/// jump is resolved ([`ChainRef::sibling`]) and a table set aside
+/// ([`ChainRef::in_nft_table`]) without building a text and splitting it again.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ChainRef {
     pub origin: Origin,
     pub table: String,
     pub chain: String,
+}
+
+impl ChainRef {
+    /// The chain `chain` of the same table: where a jump or goto from this chain goes.
+    pub fn sibling(&self, chain: &str) -> ChainRef {
+        ChainRef {
+            origin: self.origin.clone(),
+            table: self.table.clone(),
+            chain: chain.to_string(),
+        }
+    }
+
+    /// Whether the chain belongs to nft's table `table` of family `family` (`ip`, `inet`…).
+    pub fn in_nft_table(&self, family: &str, table: &str) -> bool {
+        matches!(&self.origin, Origin::Nft { family: f } if f == family) && self.table == table
+    }
+}
+
+/// The chain as evidence names it where no single rule is to blame (a jump to a chain that
+/// does not exist, a loop, the work budget): `nft/inet/filter/input`,
+/// `iptables-legacy-(IPv4)/filter/INPUT`.
+impl fmt::Display for ChainRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ChainRef {
+            origin,
+            table,
+            chain,
+        } = self;
+        match origin {
+            Origin::Nft { family } => write!(f, "nft/{family}/{table}/{chain}"),
+            Origin::Iptables { .. } => {
+                let origin = origin.to_string().replace(' ', "-");
+                write!(f, "{origin}/{table}/{chain}")
+            }
+        }
+    }
 }
 
 /// Where in its chain a rule sits.
@@ -291,12 +362,11 @@ pub enum Hook {
 #[derive(Debug, Clone, PartialEq)]
 pub struct BaseChain {
     pub hook: Hook,
-    /// Key into [`Ruleset::chains`].
-    pub key: String,
     /// Which packets reach it: `None` for both families (nft `inet`).
     pub family: Option<Family>,
     pub priority: i64,
     pub policy_drop: bool,
+    /// The chain, and its key into [`Ruleset::chains`].
     pub chain: ChainRef,
     /// An ingress chain sees only the packets of these devices; `None`: every packet.
     pub devices: Option<Vec<String>>,
@@ -305,8 +375,8 @@ pub struct BaseChain {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Ruleset {
     pub base: Vec<BaseChain>,
-    /// Chains by key (`<origin>/<table>/<chain>`); jumps are resolved within one origin/table.
-    pub chains: HashMap<String, Vec<Rule>>,
+    /// Chains by where they live; jumps are resolved within one origin and table.
+    pub chains: HashMap<ChainRef, Vec<Rule>>,
     /// Firewall managers recognised by their tables and chains (ufw, firewalld, Docker…).
     pub managers: Vec<String>,
 }
@@ -400,5 +470,82 @@ mod tests {
         assert_eq!(d("2001:db8:3::2"), (Some("2001:db8:3::2".into()), None));
         assert_eq!(d("192.0.2.130-192.0.2.140:80"), (None, None));
         assert_eq!(d("192.0.2.130:80-90"), (None, None));
+    }
+
+    fn nft_chain(table: &str, chain: &str) -> ChainRef {
+        ChainRef {
+            origin: Origin::Nft {
+                family: "inet".into(),
+            },
+            table: table.into(),
+            chain: chain.into(),
+        }
+    }
+
+    /// The names are kept apart: a `/` in a table or chain name (which a text key split on)
+    /// neither moves a jump to another chain nor sets aside another table.
+    #[test]
+    fn chain_keys_keep_their_parts_whatever_the_names_hold() {
+        let from = nft_chain("a/b", "web/in");
+        assert_eq!(from.sibling("next"), nft_chain("a/b", "next"));
+        assert!(from.in_nft_table("inet", "a/b"));
+        assert!(!from.in_nft_table("inet", "a"));
+        assert!(!from.in_nft_table("ip", "a/b"));
+        let legacy = ChainRef {
+            origin: Origin::Iptables {
+                family: Family::Ipv4,
+                backend: IptablesBackend::Legacy,
+            },
+            table: "a/b".into(),
+            chain: "web/in".into(),
+        };
+        assert!(!legacy.in_nft_table("inet", "a/b"));
+        assert_ne!(legacy.sibling("next"), nft_chain("a/b", "next"));
+    }
+
+    /// Where no rule is to blame, evidence names the chain as its text key did.
+    #[test]
+    fn a_chain_is_named_in_evidence_as_before() {
+        assert_eq!(
+            nft_chain("filter", "input").to_string(),
+            "nft/inet/filter/input"
+        );
+        let chain = |family, backend| ChainRef {
+            origin: Origin::Iptables { family, backend },
+            table: "filter".into(),
+            chain: "INPUT".into(),
+        };
+        assert_eq!(
+            chain(Family::Ipv4, IptablesBackend::Legacy).to_string(),
+            "iptables-legacy-(IPv4)/filter/INPUT"
+        );
+        assert_eq!(
+            chain(Family::Ipv6, IptablesBackend::Nft).to_string(),
+            "ip6tables-nft-(IPv6)/filter/INPUT"
+        );
+    }
+
+    #[test]
+    fn the_command_to_type_drops_the_nft_backend_s_suffix_only() {
+        let origin = |family, backend| Origin::Iptables { family, backend };
+        assert_eq!(
+            origin(Family::Ipv4, IptablesBackend::Nft).command(),
+            "iptables"
+        );
+        assert_eq!(
+            origin(Family::Ipv6, IptablesBackend::Nft).command(),
+            "ip6tables"
+        );
+        assert_eq!(
+            origin(Family::Ipv4, IptablesBackend::Legacy).command(),
+            "iptables-legacy"
+        );
+        assert_eq!(
+            Origin::Nft {
+                family: "inet".into()
+            }
+            .command(),
+            "nft"
+        );
     }
 }

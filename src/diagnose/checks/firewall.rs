@@ -8,7 +8,7 @@ use crate::diagnose::ca::{self, Dial};
 use crate::diagnose::context::socket;
 use crate::diagnose::registry::CheckDef;
 use crate::diagnose::{Check, Code, Context, Finding, Severity, run_check};
-use crate::facts::{Family, IptablesBackend, Method, Unknown};
+use crate::facts::{Family, Method, Unknown};
 use crate::firewall::model::{Origin, Packet, Position, RuleRef, Ruleset, Verdict};
 use crate::firewall::{self, nat};
 use crate::reserved;
@@ -315,13 +315,8 @@ fn rule_fixes(rule: &RuleRef, port: u16) -> Vec<String> {
         (Origin::Nft { family }, _) => vec![format!(
             "nft insert rule {family} {table} {chain} {accept_nft}"
         )],
-        (origin @ Origin::Iptables { backend, .. }, position) => {
-            // The nft backend is what plain `iptables` drives on current distributions.
-            let tool = origin.tool();
-            let cmd = match backend {
-                IptablesBackend::Nft => tool.trim_end_matches("-nft").to_string(),
-                IptablesBackend::Legacy => tool,
-            };
+        (origin @ Origin::Iptables { .. }, position) => {
+            let cmd = origin.command();
             match (position, rule.text.strip_prefix("-A ")) {
                 (Position::Line(_), Some(spec)) => vec![
                     format!(
@@ -530,7 +525,7 @@ fn allowlist(
 mod tests {
     use super::*;
     use crate::diagnose::testkit::Scenario;
-    use crate::facts::{FirewallFacts, IptablesDump, Probed};
+    use crate::facts::{FirewallFacts, IptablesBackend, IptablesDump, Probed};
 
     fn missing<T>(program: &str) -> Probed<T> {
         Probed::Unknown(Unknown::NotInstalled {

@@ -27,8 +27,11 @@ const WAY_IN: &[(&str, &str, Hook, i64)] = &[
 pub fn ruleset(dump: &str, family: Family, backend: IptablesBackend) -> Ruleset {
     let origin = Origin::Iptables { family, backend };
     let mut rs = Ruleset::default();
-    let slug = origin.to_string().replace(' ', "-");
-    let key = |table: &str, chain: &str| format!("{slug}/{table}/{chain}");
+    let key = |table: &str, chain: &str| ChainRef {
+        origin: origin.clone(),
+        table: table.to_string(),
+        chain: chain.to_string(),
+    };
     let mut table = String::new();
     let mut chains: Vec<String> = Vec::new();
     let lines: Vec<&str> = dump.lines().collect();
@@ -62,15 +65,10 @@ pub fn ruleset(dump: &str, family: Family, backend: IptablesBackend) -> Ruleset 
             {
                 rs.base.push(BaseChain {
                     hook: *hook,
-                    key: key(&table, name),
                     family: Some(family),
                     priority: *priority,
                     policy_drop: policy == "DROP",
-                    chain: ChainRef {
-                        origin: origin.clone(),
-                        table: table.clone(),
-                        chain: name.to_string(),
-                    },
+                    chain: key(&table, name),
                     devices: None,
                 });
             }

@@ -32,8 +32,14 @@ fn family_of(table_family: &str) -> Option<Option<Family>> {
     }
 }
 
-fn chain_key(family: &str, table: &str, chain: &str) -> String {
-    format!("nft/{family}/{table}/{chain}")
+fn chain_ref(family: &str, table: &str, chain: &str) -> ChainRef {
+    ChainRef {
+        origin: Origin::Nft {
+            family: family.to_string(),
+        },
+        table: table.to_string(),
+        chain: chain.to_string(),
+    }
 }
 
 fn rule_of(
@@ -232,7 +238,7 @@ pub fn ruleset_with_kernel(json: &Value, netlink: Option<&str>) -> (Ruleset, Opa
                 continue;
             };
             manager_of(name).map(|m| managers.insert(m.to_string()));
-            let key = chain_key(family, table, name);
+            let key = chain_ref(family, table, name);
             rs.chains.entry(key.clone()).or_default();
             // The way in: ingress (netdev, or inet since Linux 5.10), prerouting (filter and
             // nat: a DNAT sends the connection elsewhere) and input (filter).
@@ -246,17 +252,10 @@ pub fn ruleset_with_kernel(json: &Value, netlink: Option<&str>) -> (Ruleset, Opa
             if let Some(hook) = hook {
                 rs.base.push(BaseChain {
                     hook,
-                    key,
                     family: fam,
                     priority: c["prio"].as_i64().unwrap_or(0),
                     policy_drop: c["policy"] == "drop",
-                    chain: ChainRef {
-                        origin: Origin::Nft {
-                            family: family.to_string(),
-                        },
-                        table: table.to_string(),
-                        chain: name.to_string(),
-                    },
+                    chain: key,
                     devices: (hook == Hook::Ingress)
                         .then(|| devices(&c["dev"]))
                         .flatten(),
@@ -284,7 +283,7 @@ pub fn ruleset_with_kernel(json: &Value, netlink: Option<&str>) -> (Ruleset, Opa
                     .xt_tables
                     .insert((family.to_string(), table.to_string()));
             }
-            let key = chain_key(family, table, r["chain"].as_str().unwrap_or(""));
+            let key = chain_ref(family, table, r["chain"].as_str().unwrap_or(""));
             rs.chains.entry(key).or_default().push(rule);
         }
     }

@@ -10,20 +10,15 @@ mod table;
 pub use json::{Opaque, ruleset, ruleset_with_kernel};
 pub use netlink::{KernelFamilies, kernel_families};
 
-use super::model::Ruleset;
+use super::model::{ChainRef, Ruleset};
 use std::collections::BTreeSet;
 
 impl Ruleset {
     /// Drops the chains of the given nft tables (replaced by their iptables-save view).
     pub fn without_tables(mut self, tables: &BTreeSet<(String, String)>) -> Ruleset {
-        let prefixes: Vec<String> = tables
-            .iter()
-            .map(|(f, t)| format!("nft/{f}/{t}/"))
-            .collect();
-        self.base
-            .retain(|b| !prefixes.iter().any(|p| b.key.starts_with(p)));
-        self.chains
-            .retain(|k, _| !prefixes.iter().any(|p| k.starts_with(p)));
+        let replaced = |chain: &ChainRef| tables.iter().any(|(f, t)| chain.in_nft_table(f, t));
+        self.base.retain(|b| !replaced(&b.chain));
+        self.chains.retain(|k, _| !replaced(k));
         self
     }
 }
