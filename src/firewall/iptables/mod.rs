@@ -16,7 +16,7 @@ const WAY_IN: &[(&str, &str, Hook, i64)] = &[
     ("mangle", "INPUT", Hook::Input, -150),
     ("filter", "INPUT", Hook::Input, 0),
     ("security", "INPUT", Hook::Input, 50),
-    // The forward path, for a DNAT to a container (`nat.rs`).
+    // The forward path, for a DNAT to a container (`firewall/nat.rs`).
     ("mangle", "FORWARD", Hook::Forward, -150),
     ("filter", "FORWARD", Hook::Forward, 0),
     ("security", "FORWARD", Hook::Forward, 50),
@@ -187,7 +187,7 @@ COMMIT
                     *filter\n:INPUT DROP [0:0]\nCOMMIT\n";
         let rs = ruleset(dump, Family::Ipv4, IptablesBackend::Nft);
         assert!(rs.managers.iter().any(|m| m == "Docker"));
-        // The DNAT leaves the way in: the forward path decides (`nat.rs`).
+        // The DNAT leaves the way in: the forward path decides (`firewall/nat.rs`).
         match rs.evaluate(&pkt(None, 80)) {
             Verdict::Redirected { to, .. } => {
                 assert_eq!(to.to, Some("172.17.0.2".parse().unwrap()));
@@ -246,7 +246,7 @@ COMMIT
     }
 
     /// ufw's `ufw6-before-input` drops type-0 routing headers ahead of the user rules: a SYN
-    /// carries none, so evaluation goes on (issue 11).
+    /// carries none, so evaluation goes on to the rules that decide.
     #[test]
     fn an_ipv6_routing_header_rule_does_not_touch_a_syn() {
         let rules = "-A INPUT -m rt --rt-type 0 -j DROP\n-A INPUT ! -m rt --rt-type 0 -j DROP\n\

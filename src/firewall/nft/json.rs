@@ -392,7 +392,8 @@ mod tests {
         assert!(rs.without_tables(&opaque.xt_tables).base.is_empty());
     }
 
-    /// An ingress drop comes before every input chain: it must never pass (issue 12, 5b).
+    /// An ingress drop comes before every input chain: a SYN it drops never reaches input, so
+    /// an accepting input chain must not hide it.
     #[test]
     fn ingress_chains_are_evaluated_netdev_and_inet() {
         for (family, extra) in [("netdev", ""), ("inet", "")] {
@@ -515,8 +516,8 @@ mod tests {
     }
 
     /// With nftables 1.0.6, `meta nfproto ipv4 tcp dport 80 reject with tcp reset` lists, as
-    /// text and as JSON, as `tcp dport 80 reject with tcp reset` (issue 11): the kernel's
-    /// bytecode says IPv4 only.
+    /// text and as JSON, as `tcp dport 80 reject with tcp reset`: the family match is lost from
+    /// the listing, not from the kernel, whose bytecode says IPv4 only.
     #[test]
     fn reject_families_come_from_the_kernel_where_the_listing_hides_them() {
         let reset = |port: u16| {
