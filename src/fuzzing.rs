@@ -191,8 +191,8 @@ pub fn http_answer(bytes: &[u8]) {
                     own_limit: false,
                 },
             }),
+            connects: vec![connect],
             method: MethodFacts::Http01(Http01Facts {
-                connects: vec![connect],
                 http: vec![fact],
                 ..Http01Facts::default()
             }),

@@ -22,7 +22,8 @@
 //!   right-most entry that is not itself a trusted proxy;
 //! - one log line per request on stderr, without the token.
 
-use crate::facts::{Family, Observation};
+use crate::facts::{Family, Method, Observation};
+use crate::probe::connects::{self, Connects, Limits};
 use crate::probe::{self, DnsProbe, http01};
 use crate::reserved;
 use http_body_util::Full;
@@ -462,7 +463,7 @@ fn forwarded_address(entry: &str) -> Option<IpAddr> {
 #[derive(Debug, PartialEq)]
 pub struct Ask {
     pub domain: crate::domain::DomainName,
-    pub path: String,
+    pub challenge: http01::ChallengePath,
     pub timeout: Duration,
 }
 
@@ -508,9 +509,10 @@ pub fn parse_ask(query: &str) -> Result<Ask, String> {
     {
         return Err("the challenge token must be 1 to 256 base64url characters".into());
     }
+    let challenge = http01::ChallengePath::new(token);
     Ok(Ask {
         domain,
-        path,
+        challenge,
         timeout,
     })
 }
@@ -613,7 +615,7 @@ async fn observe(state: &State, ask: &Ask, source: IpAddr) -> Observation {
     let plan = http01::Plan {
         targets,
         timeout: ask.timeout,
-        token_path: &ask.path,
+        challenge: &ask.challenge,
         root: true,
         // A vantage knows no webroot and walks no path: it only observes what the caller's
         // host serves.
@@ -621,18 +623,26 @@ async fn observe(state: &State, ask: &Ask, source: IpAddr) -> Observation {
         token: None,
         walk: None,
     };
-    let http01 = http01::gather(
-        &plan,
-        name,
-        &state.dns,
-        &probe::tcp::SocketConnect,
-        &probe::http::ReqwestHttp::default(),
-        &http01::Limits::default(),
-        &http01::Connects::default(),
-    )
-    .await;
+    let (limits, made) = (Limits::default(), Connects::default());
+    let (tcp, http) = (
+        probe::tcp::SocketConnect,
+        probe::http::ReqwestHttp::default(),
+    );
+    // The vantage dials what HTTP-01 dials; its GETs reuse the connects' outcomes.
+    let (connects, http01) = tokio::join!(
+        connects::connect_all(
+            &plan.targets,
+            Method::Http01.ports(),
+            &tcp,
+            &limits,
+            &made,
+            ask.timeout
+        ),
+        http01::gather(&plan, name, &state.dns, &tcp, &http, &limits, &made,)
+    );
     Observation {
         dns: Some(dns),
+        connects,
         http01,
         source_address: Some(source),
         refused_targets: refused,

@@ -98,12 +98,20 @@ pub fn join_runs(files: Vec<(String, Vec<RunFacts>)>) -> Vec<RunFacts> {
                 .iter()
                 .filter(|t| t.target.domain.ascii == *name)
             {
-                if let MethodFacts::Http01(http01) = &other.method {
+                // What a run elsewhere saw of the addresses: its connects, and for HTTP-01
+                // its GETs; a DNS-01 run dialled nothing.
+                let http01 = match &other.method {
+                    MethodFacts::Http01(http01) => Some(http01.clone()),
+                    MethodFacts::TlsAlpn01(_) => Some(crate::facts::Http01Facts::default()),
+                    MethodFacts::Dns01(_) => None,
+                };
+                if let Some(http01) = http01 {
                     target.vantages.push(VantageFacts {
                         vantage: format!("file:{}", crate::sanitize::line(file, 200)),
                         observed: Ok(Observation {
                             dns: other.dns.clone(),
-                            http01: http01.clone(),
+                            connects: other.connects.clone(),
+                            http01,
                             source_address: None,
                             refused_targets: Vec::new(),
                             targets_left_out: 0,

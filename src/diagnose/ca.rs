@@ -238,7 +238,7 @@ fn dns_half(outcome: &DnsOutcome, family: Family, domain: &str) -> String {
         DnsOutcome::NxDomain => format!(
             "DNS problem: NXDOMAIN looking up {rtype} for {d} - check that a DNS record exists for this domain"
         ),
-        DnsOutcome::ServerFailure { rcode } if rcode == "SERVFAIL" => format!(
+        DnsOutcome::ServerFailure { rcode } if *rcode == crate::facts::Rcode::SERVFAIL => format!(
             "DNS problem: SERVFAIL looking up {rtype} for {d} - the domain's nameservers may be malfunctioning"
         ),
         DnsOutcome::ServerFailure { rcode } => {
@@ -329,7 +329,7 @@ pub fn dns_lookup_error(
             "NXDOMAIN looking up {T} for {N} - check that a DNS record exists for this domain"
                 .to_string()
         }
-        DnsOutcome::ServerFailure { rcode } if rcode == "SERVFAIL" => {
+        DnsOutcome::ServerFailure { rcode } if *rcode == crate::facts::Rcode::SERVFAIL => {
             "SERVFAIL looking up {T} for {N} - the domain's nameservers may be malfunctioning"
                 .to_string()
         }
@@ -473,7 +473,7 @@ mod tests {
             text: "signature expired".into(),
         };
         let servfail = DnsOutcome::ServerFailure {
-            rcode: "SERVFAIL".into(),
+            rcode: crate::facts::Rcode::SERVFAIL,
         };
         assert_eq!(
             dns_lookup_error("TXT", "_acme-challenge.example.com", &servfail, Some(&ede)).unwrap(),

@@ -3,7 +3,7 @@
 
 use crate::facts::{
     ConnectFact, ConnectOutcome, Dns01Facts, DnsLookup, Family, HostFacts, Http01Facts, HttpFact,
-    Method, MethodFacts, Observation, Probed, RunFacts, Sysctl, TargetFacts,
+    Method, MethodFacts, Observation, Probed, RunFacts, Sysctl, TargetFacts, TlsAlpn01Facts,
 };
 use crate::reserved::{self, Reserved};
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -73,7 +73,6 @@ impl Ipv6Off {
 }
 
 static NO_HTTP01: Http01Facts = Http01Facts {
-    connects: Vec::new(),
     http: Vec::new(),
     root: Vec::new(),
     webroot: None,
@@ -109,17 +108,13 @@ impl<'a> Context<'a> {
                 .collect::<BTreeSet<_>>()
         });
         let ipv6_off = ipv6_off(&run.host, &usable_v4);
-        let http01 = match &target.method {
-            MethodFacts::Http01(facts) => facts,
-            MethodFacts::Dns01(_) => &NO_HTTP01,
-        };
         // The first fact for an address wins, as the linear searches this replaces did.
         let mut connect_index = HashMap::new();
-        for c in &http01.connects {
+        for c in &target.connects {
             connect_index.entry((c.address, c.port)).or_insert(c);
         }
         let mut http_index = HashMap::new();
-        for h in &http01.http {
+        for h in &http01_of(target).http {
             http_index.entry(h.address).or_insert(h);
         }
         let mut cx = Context {
@@ -145,13 +140,8 @@ impl<'a> Context<'a> {
         cx.nat = behind_nat(&cx);
         let mut serving = HashSet::new();
         // Only a method that connects has addresses that serve.
-        let ports: Vec<u16> = cx
-            .validation_port()
-            .into_iter()
-            .flat_map(|port| [port, super::ca::HTTPS_PORT])
-            .collect();
         for family in [Family::Ipv4, Family::Ipv6] {
-            for &port in &ports {
+            for &port in cx.method().ports() {
                 if cx.usable(family).iter().any(|ip| cx.may_serve(ip, port)) {
                     serving.insert((family, port));
                 }
@@ -188,6 +178,9 @@ impl<'a> Context<'a> {
                         .http(ip)
                         .is_none_or(|h| super::http01::answer::may_pass(h, judge))
             }
+            // The handshake's verdict is the TLS-ALPN-01 checks' to give; a connect that
+            // got through may serve.
+            Method::TlsAlpn01 => true,
             // Connects nowhere: nothing to serve.
             Method::Dns01 => false,
         }
@@ -221,9 +214,48 @@ impl<'a> Context<'a> {
 
     /// The port the CA connects to for this method; dns-01 connects nowhere.
     pub fn validation_port(&self) -> Option<u16> {
+        self.method().validation_port()
+    }
+
+    /// The ports the CA may connect to on `family`: the validation port, and HTTP-01's port
+    /// 443 once the challenge answer redirects to HTTPS there. A server without a certificate
+    /// yet often has nothing on 443, and that is fine until a redirect leads the CA there.
+    pub fn ports_in_play(&self, family: Family) -> Vec<u16> {
+        let dial = self.dial_port();
+        self.method()
+            .ports()
+            .iter()
+            .copied()
+            .filter(|&port| port == dial || self.redirects_to_https(family))
+            .collect()
+    }
+
+    /// Why the CA connects to `port`, in a sentence for a finding's detail.
+    pub fn port_role(&self, port: u16) -> String {
+        if port != self.dial_port() {
+            return format!(
+                "Port {} redirects to HTTPS, and the CA follows the redirect to port {port}.",
+                self.dial_port()
+            );
+        }
         match self.method() {
-            Method::Http01 => Some(super::ca::HTTP01_PORT),
-            Method::Dns01 => None,
+            Method::Http01 => format!("The CA fetches the http-01 challenge on port {port}."),
+            Method::TlsAlpn01 => format!(
+                "The CA makes its tls-alpn-01 TLS handshake (ALPN acme-tls/1) on port {port}."
+            ),
+            Method::Dns01 => String::new(),
+        }
+    }
+
+    /// What must answer on the validation port, for a fix: the web server for HTTP-01, the
+    /// TLS-ALPN-01 responder for TLS-ALPN-01.
+    pub fn responder(&self) -> &'static str {
+        match self.method() {
+            Method::Http01 => "the web server (or the ACME client's standalone server)",
+            Method::TlsAlpn01 => {
+                "the tls-alpn-01 responder (Caddy, Traefik, or the ACME client's standalone server)"
+            }
+            Method::Dns01 => "the DNS provider",
         }
     }
 
@@ -237,7 +269,6 @@ impl<'a> Context<'a> {
         self.validation_port().unwrap_or(super::ca::HTTP01_PORT)
     }
 
-    /// The HTTP-01 facts (empty for another method).
     /// The challenge URL the CA fetches: with the real token when this run knows it (a file
     /// written under `--webroot`, or `--expect-body`), else with a `<token>` placeholder.
     pub fn challenge_url(&self) -> String {
@@ -250,18 +281,25 @@ impl<'a> Context<'a> {
         }
     }
 
+    /// The HTTP-01 facts (empty for another method): the GETs, the CA's walk, the answers.
+    /// The connects are every method's: [`Context::connect`], [`Context::connects`].
     pub fn http01(&self) -> &'a Http01Facts {
-        match &self.target.method {
-            MethodFacts::Http01(facts) => facts,
-            MethodFacts::Dns01(_) => &NO_HTTP01,
-        }
+        http01_of(self.target)
     }
 
     /// The DNS-01 facts, when that is the method.
     pub fn dns01(&self) -> Option<&'a Dns01Facts> {
         match &self.target.method {
             MethodFacts::Dns01(facts) => Some(facts),
-            MethodFacts::Http01(_) => None,
+            MethodFacts::Http01(_) | MethodFacts::TlsAlpn01(_) => None,
+        }
+    }
+
+    /// The TLS-ALPN-01 facts, when that is the method.
+    pub fn tlsalpn01(&self) -> Option<&'a TlsAlpn01Facts> {
+        match &self.target.method {
+            MethodFacts::TlsAlpn01(facts) => Some(facts),
+            MethodFacts::Http01(_) | MethodFacts::Dns01(_) => None,
         }
     }
 
@@ -340,7 +378,7 @@ impl<'a> Context<'a> {
     }
 
     pub fn connects(&self, family: Family, port: u16) -> impl Iterator<Item = &'a ConnectFact> {
-        self.http01()
+        self.target
             .connects
             .iter()
             .filter(move |c| c.port == port && Family::of(&c.address) == family)
@@ -443,11 +481,18 @@ pub fn outside_connect<'o>(
     ip: &IpAddr,
     port: u16,
 ) -> Option<&'o ConnectOutcome> {
-    o.http01
-        .connects
+    o.connects
         .iter()
         .find(|c| c.address == *ip && c.port == port)
         .map(|c| &c.outcome)
+}
+
+/// The HTTP-01 facts of a target, empty for another method.
+fn http01_of(target: &TargetFacts) -> &Http01Facts {
+    match &target.method {
+        MethodFacts::Http01(facts) => facts,
+        MethodFacts::Dns01(_) | MethodFacts::TlsAlpn01(_) => &NO_HTTP01,
+    }
 }
 
 /// An outcome that says something about where the view stands (no IPv6 there), not about

@@ -1,7 +1,7 @@
 //! Every check, with the codes it emits and the methods it applies to. Adding a check is one
 //! line here; adding a method is one `Method` variant and the lines of the checks it composes.
 
-use super::{Code, Context, Out, checks, dns01, http01};
+use super::{Code, Context, Finding, Out, checks, dns01, http01, origin, rank};
 use crate::facts::Method;
 
 pub struct CheckDef {
@@ -34,6 +34,44 @@ pub const REGISTRY: &[CheckDef] = &[
     checks::caa::CHECK,
 ];
 
+/// A step over the findings of every check, after them: a cross-check policy that needs to
+/// see what the checks found together (a fallback that demotes, the CA's predicted words).
+pub struct PassDef {
+    pub name: &'static str,
+    pub methods: &'static [Method],
+    pub run: fn(&Context, &mut Vec<Finding>),
+}
+
+/// In order: the CA's fallback first (it changes severities), then the words the CA's walk
+/// predicts, then the standalone client's expected refusals, then where each finding was seen.
+pub const PASSES: &[PassDef] = &[
+    PassDef {
+        name: "ipv4-is-only-the-fallback",
+        methods: &[Method::Http01, Method::TlsAlpn01],
+        run: |cx, findings| rank::ipv4_is_only_the_fallback(cx, findings),
+    },
+    PassDef {
+        name: "predict-the-ca-words",
+        methods: &[Method::Http01],
+        run: |cx, findings| http01::path::predict(cx, findings),
+    },
+    PassDef {
+        name: "standalone-between-runs",
+        methods: &[Method::Http01, Method::TlsAlpn01],
+        run: |_, findings| checks::standalone::between_runs(findings),
+    },
+    PassDef {
+        name: "origin",
+        methods: &[Method::Http01, Method::Dns01, Method::TlsAlpn01],
+        run: |cx, findings| origin::annotate(cx, findings),
+    },
+];
+
+/// The passes that apply to `method`, in order.
+pub fn passes_for(method: Method) -> impl Iterator<Item = &'static PassDef> {
+    PASSES.iter().filter(move |p| p.methods.contains(&method))
+}
+
 /// The checks that apply to `method`.
 pub fn for_method(method: Method) -> impl Iterator<Item = &'static CheckDef> {
     REGISTRY.iter().filter(move |c| c.methods.contains(&method))
@@ -60,9 +98,13 @@ mod tests {
         for method in Method::ALL {
             assert!(for_method(*method).count() > 0, "{}", method.as_str());
         }
-        let mut names: Vec<&str> = REGISTRY.iter().map(|c| c.name).collect();
+        let mut names: Vec<&str> = REGISTRY
+            .iter()
+            .map(|c| c.name)
+            .chain(PASSES.iter().map(|p| p.name))
+            .collect();
         names.sort_unstable();
         names.dedup();
-        assert_eq!(names.len(), REGISTRY.len());
+        assert_eq!(names.len(), REGISTRY.len() + PASSES.len());
     }
 }

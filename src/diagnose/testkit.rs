@@ -107,6 +107,7 @@ impl Scenario {
                 a: answer(&["192.0.2.10"]),
                 aaaa: answer(&["2001:db8::10"]),
             }),
+            connects: Vec::new(),
             method: MethodFacts::Http01(Http01Facts::default()),
             caa: None,
             dnssec: Vec::new(),
@@ -134,6 +135,26 @@ impl Scenario {
         }
     }
 
+    /// The same server, validated with tls-alpn-01: the listeners (Caddy) on port 443, no
+    /// handshake recorded yet.
+    pub fn tls_alpn() -> Scenario {
+        let mut s = Scenario::dual_stack();
+        s.target().method = MethodFacts::TlsAlpn01(crate::facts::TlsAlpn01Facts {
+            sni: "example.test".into(),
+            ..Default::default()
+        });
+        if let Probed::Known(listeners) = &mut s.run.host.listeners {
+            for l in listeners {
+                l.port = 443;
+                l.process = Some(Process {
+                    pid: 43,
+                    name: "caddy".into(),
+                });
+            }
+        }
+        s
+    }
+
     /// The same server, validated with dns-01: no address lookups, the TXT as given.
     pub fn dns01(txt: TxtLookup, expect: Option<&str>) -> Scenario {
         let mut s = Scenario::dual_stack();
@@ -152,7 +173,9 @@ impl Scenario {
     fn dns01_facts(&mut self) -> &mut Dns01Facts {
         match &mut self.target().method {
             MethodFacts::Dns01(f) => f,
-            MethodFacts::Http01(_) => panic!("not a dns-01 scenario"),
+            MethodFacts::Http01(_) | MethodFacts::TlsAlpn01(_) => {
+                panic!("not a dns-01 scenario")
+            }
         }
     }
 
@@ -241,7 +264,9 @@ impl Scenario {
     fn http01(&mut self) -> &mut Http01Facts {
         match &mut self.target().method {
             MethodFacts::Http01(f) => f,
-            MethodFacts::Dns01(_) => panic!("not an http-01 scenario"),
+            MethodFacts::Dns01(_) | MethodFacts::TlsAlpn01(_) => {
+                panic!("not an http-01 scenario")
+            }
         }
     }
 
@@ -426,15 +451,13 @@ impl Scenario {
     /// One connect outcome, replacing an earlier one for the same address and port.
     pub fn connect(mut self, address: &str, port: u16, outcome: ConnectOutcome) -> Scenario {
         let address = ip(address);
-        let facts = self.http01();
-        facts
-            .connects
-            .retain(|c| !(c.address == address && c.port == port));
-        facts.connects.push(ConnectFact {
+        let connects = &mut self.target().connects;
+        connects.retain(|c| !(c.address == address && c.port == port));
+        connects.push(ConnectFact {
             address,
             port,
             outcome,
-            elapsed_ms: if outcome_is_timeout(&facts.connects) {
+            elapsed_ms: if outcome_is_timeout(connects) {
                 2000
             } else {
                 1
@@ -557,15 +580,14 @@ impl Scenario {
         {
             eth0.addresses.extend(addresses.iter().copied());
         }
-        let facts = self.http01();
         for (i, address) in (0..n).zip(addresses) {
-            facts.connects.push(ConnectFact {
+            self.target().connects.push(ConnectFact {
                 address,
                 port: 80,
                 outcome: ConnectOutcome::Connected,
                 elapsed_ms: 1,
             });
-            facts.http.push(HttpFact {
+            self.http01().http.push(HttpFact {
                 address,
                 port: 80,
                 url: "http://example.test/.well-known/acme-challenge/T".into(),
@@ -664,7 +686,7 @@ pub struct OutsideView(crate::facts::Observation);
 
 impl OutsideView {
     pub fn connect(mut self, address: &str, port: u16, outcome: ConnectOutcome) -> OutsideView {
-        self.0.http01.connects.push(ConnectFact {
+        self.0.connects.push(ConnectFact {
             address: ip(address),
             port,
             outcome,
@@ -709,6 +731,7 @@ impl Scenario {
         let dns = self.target().dns.clone();
         let view = build(OutsideView(crate::facts::Observation {
             dns,
+            connects: Vec::new(),
             http01: Http01Facts::default(),
             source_address: None,
             refused_targets: Vec::new(),

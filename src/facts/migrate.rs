@@ -100,7 +100,8 @@ fn one_run(item: Value) -> Result<RunFacts, LoadError> {
         .and_then(Value::as_u64)
         .ok_or_else(|| LoadError::NotFacts("no facts_version".into()))?;
     let current = match version {
-        1 => v1_to_v2(item)?,
+        1 => v2_to_v3(v1_to_v2(item)?),
+        2 => v2_to_v3(item),
         v if v == u64::from(FACTS_VERSION) => item,
         v if v > u64::from(FACTS_VERSION) => return Err(LoadError::Newer(v)),
         v => return Err(LoadError::NotFacts(format!("unknown facts_version {v}"))),
@@ -156,6 +157,42 @@ fn v1_to_v2(item: Value) -> Result<Value, LoadError> {
         "targets": [target_facts],
         "duration_ms": duration,
     }))
+}
+
+/// Version 2 kept the TCP connects inside the HTTP-01 facts (of the target and of each outside
+/// observation); version 3 keeps them beside the method's facts, shared by every method.
+fn v2_to_v3(mut item: Value) -> Value {
+    fn lift(holder: &mut Value, inner: &str) {
+        let Value::Object(map) = holder else { return };
+        let connects = map
+            .get_mut(inner)
+            .and_then(|m| match inner {
+                // A target's method facts are keyed by the method's name.
+                "method" => m.get_mut("http-01"),
+                _ => Some(m),
+            })
+            .and_then(Value::as_object_mut)
+            .and_then(|facts| facts.remove("connects"));
+        if let Some(connects) = connects {
+            map.insert("connects".into(), connects);
+        }
+    }
+    if let Some(Value::Array(targets)) = item.get_mut("targets") {
+        for target in targets {
+            lift(target, "method");
+            if let Some(Value::Array(vantages)) = target.get_mut("vantages") {
+                for v in vantages {
+                    if let Some(observation) = v.get_mut("observed").and_then(|o| o.get_mut("Ok")) {
+                        lift(observation, "http01");
+                    }
+                }
+            }
+        }
+    }
+    if let Value::Object(map) = &mut item {
+        map.insert("facts_version".into(), json!(3));
+    }
+    item
 }
 
 /// `192.0.2.53:53` or `system (192.0.2.53, 2001:db8::53)`. Text that is neither stays a
@@ -242,6 +279,26 @@ mod tests {
             serde_json::from_value(resolver("system (192.0.2.53, 2001:db8::53)")).unwrap();
         assert_eq!(system.to_string(), "system (192.0.2.53, 2001:db8::53)");
         assert_eq!(system.first_ip(), Some("192.0.2.53".parse().unwrap()));
+    }
+
+    #[test]
+    fn version_2_connects_move_beside_the_method() {
+        let connect = json!({"address": "192.0.2.1", "port": 80, "outcome": {"kind": "refused"}, "elapsed_ms": 1});
+        let v2 = json!({
+            "facts_version": 2, "targets": [{
+                "method": {"http-01": {"connects": [connect], "http": []}},
+                "vantages": [{"vantage": "v", "elapsed_ms": 0,
+                    "observed": {"Ok": {"dns": null, "http01": {"connects": [connect]}}}}]
+            }]
+        });
+        let v3 = v2_to_v3(v2);
+        assert_eq!(v3["facts_version"], 3);
+        let target = &v3["targets"][0];
+        assert_eq!(target["connects"], json!([connect]));
+        assert!(target["method"]["http-01"].get("connects").is_none());
+        let observed = &target["vantages"][0]["observed"]["Ok"];
+        assert_eq!(observed["connects"], json!([connect]));
+        assert!(observed["http01"].get("connects").is_none());
     }
 
     #[test]

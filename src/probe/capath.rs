@@ -3,7 +3,7 @@
 //! redirect judged by the CA's rules (`crate::redirect`), its host re-resolved IPv6 first
 //! with reserved addresses dropped, and fetched where it really points (host and port).
 
-use super::http01::Connects;
+use super::connects::Connects;
 use super::{ConnectProbe, DnsProbe, HttpProbe};
 use crate::facts::{
     CaPath, ConnectOutcome, DnsFacts, DnsOutcome, Family, HopOutcome, PathAttempt, PathHop,

@@ -2,7 +2,7 @@
 //! hosts file (the CA does not read the server's /etc/hosts), CNAME hops kept.
 
 use super::DnsProbe;
-use crate::facts::{CnameHop, DnsLookup, DnsOutcome, Family, Resolver};
+use crate::facts::{CnameHop, DnsLookup, DnsOutcome, Family, Rcode, Resolver};
 use futures_util::StreamExt;
 use hickory_resolver::TokioResolver;
 use hickory_resolver::config::{
@@ -185,20 +185,6 @@ impl HickoryDns {
     }
 }
 
-fn rcode_name(code: ResponseCode) -> String {
-    match code {
-        ResponseCode::ServFail => "SERVFAIL".into(),
-        ResponseCode::FormErr => "FORMERR".into(),
-        ResponseCode::NotImp => "NOTIMP".into(),
-        ResponseCode::Refused => "REFUSED".into(),
-        ResponseCode::NXDomain => "NXDOMAIN".into(),
-        ResponseCode::YXDomain => "YXDOMAIN".into(),
-        ResponseCode::NotAuth => "NOTAUTH".into(),
-        ResponseCode::NotZone => "NOTZONE".into(),
-        other => format!("rcode {}", u16::from(other)),
-    }
-}
-
 fn name_text(name: &impl std::fmt::Display) -> String {
     name.to_string().trim_end_matches('.').to_ascii_lowercase()
 }
@@ -211,13 +197,13 @@ fn outcome_of(err: &NetError) -> DnsOutcome {
             ResponseCode::NoError => DnsOutcome::NoData,
             ResponseCode::Refused => DnsOutcome::Refused,
             code => DnsOutcome::ServerFailure {
-                rcode: rcode_name(code),
+                rcode: Rcode(u16::from(code)),
             },
         },
         NetError::Dns(DnsError::ResponseCode(ResponseCode::Refused)) => DnsOutcome::Refused,
         NetError::Dns(DnsError::ResponseCode(ResponseCode::NXDomain)) => DnsOutcome::NxDomain,
         NetError::Dns(DnsError::ResponseCode(code)) => DnsOutcome::ServerFailure {
-            rcode: rcode_name(*code),
+            rcode: Rcode(u16::from(*code)),
         },
         NetError::Timeout => DnsOutcome::Timeout,
         other => DnsOutcome::Error {
@@ -506,7 +492,7 @@ mod tests {
         };
         let answer =
             runtime().block_on(dns.query(server.addr, "lost.example.test", RecordType::A, ask));
-        assert!(answer.is_ok_and(|a| a.rcode == "NOERROR" && !a.answers.is_empty()));
+        assert!(answer.is_ok_and(|a| a.rcode == Rcode::NOERROR && !a.answers.is_empty()));
         assert_eq!(server.received.load(Ordering::SeqCst), 2);
     }
 

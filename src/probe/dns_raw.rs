@@ -3,7 +3,8 @@
 //! the CNAME chain, the TTLs and an Extended DNS Error (RFC 8914). UDP with EDNS, then TCP
 //! when the answer is truncated. Every answer is capped by the protocol's own limits.
 
-use hickory_resolver::proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode};
+use crate::facts::Rcode;
+use hickory_resolver::proto::op::{Edns, Message, MessageType, OpCode, Query};
 use hickory_resolver::proto::rr::rdata::opt::EdnsOption;
 use hickory_resolver::proto::rr::{Name, RData, RecordType};
 use std::net::{IpAddr, SocketAddr};
@@ -50,7 +51,7 @@ pub struct RawRecord {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RawAnswer {
     /// `NOERROR`, `NXDOMAIN`, `SERVFAIL`, …
-    pub rcode: String,
+    pub rcode: Rcode,
     pub authoritative: bool,
     pub answers: Vec<RawRecord>,
     pub authority: Vec<RawRecord>,
@@ -89,21 +90,6 @@ pub struct Ask {
     /// DO: ask for RRSIGs.
     pub dnssec_ok: bool,
     pub timeout: Duration,
-}
-
-pub fn rcode_name(code: ResponseCode) -> String {
-    match code {
-        ResponseCode::NoError => "NOERROR".into(),
-        ResponseCode::FormErr => "FORMERR".into(),
-        ResponseCode::ServFail => "SERVFAIL".into(),
-        ResponseCode::NotImp => "NOTIMP".into(),
-        ResponseCode::Refused => "REFUSED".into(),
-        ResponseCode::NXDomain => "NXDOMAIN".into(),
-        ResponseCode::YXDomain => "YXDOMAIN".into(),
-        ResponseCode::NotAuth => "NOTAUTH".into(),
-        ResponseCode::NotZone => "NOTZONE".into(),
-        other => format!("rcode {}", u16::from(other)),
-    }
 }
 
 fn name_text(name: &Name) -> String {
@@ -162,7 +148,7 @@ fn decode(bytes: &[u8], id: u16) -> Result<(RawAnswer, bool), QueryError> {
     });
     Ok((
         RawAnswer {
-            rcode: rcode_name(msg.metadata.response_code),
+            rcode: Rcode(u16::from(msg.metadata.response_code)),
             authoritative: msg.metadata.authoritative,
             answers: section(&msg.answers),
             authority: section(&msg.authorities),
@@ -343,7 +329,7 @@ mod tests {
             rr: Rr::Cname(target.into()),
         };
         let answer = RawAnswer {
-            rcode: "NXDOMAIN".into(),
+            rcode: Rcode::NXDOMAIN,
             authoritative: false,
             answers: vec![rec("b.test", "c.test"), rec("a.test", "b.test")],
             authority: Vec::new(),

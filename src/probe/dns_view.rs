@@ -6,7 +6,7 @@
 use super::dns_raw::{Ask, QueryError, RawAnswer, Rr};
 use crate::facts::{
     AuthoritativeFacts, CaaFacts, CaaLevel, CaaRecord, CdRetry, ChainFacts, CnameHop, Dns01Facts,
-    DnsOutcome, Ede, NameserverFacts, Rrsig, ServerAnswer, TxtLookup,
+    DnsOutcome, Ede, NameserverFacts, Rcode, Rrsig, ServerAnswer, TxtLookup,
 };
 use futures_util::future::join_all;
 use hickory_resolver::proto::rr::RecordType;
@@ -75,14 +75,12 @@ fn outcome(answer: &Result<RawAnswer, QueryError>, has_data: bool) -> DnsOutcome
         Err(e) => DnsOutcome::Error {
             message: crate::sanitize::line(&e.to_string(), 200),
         },
-        Ok(a) => match a.rcode.as_str() {
-            "NOERROR" if has_data => DnsOutcome::Answer,
-            "NOERROR" => DnsOutcome::NoData,
-            "NXDOMAIN" => DnsOutcome::NxDomain,
-            "REFUSED" => DnsOutcome::Refused,
-            rcode => DnsOutcome::ServerFailure {
-                rcode: rcode.to_string(),
-            },
+        Ok(a) => match a.rcode {
+            Rcode::NOERROR if has_data => DnsOutcome::Answer,
+            Rcode::NOERROR => DnsOutcome::NoData,
+            Rcode::NXDOMAIN => DnsOutcome::NxDomain,
+            Rcode::REFUSED => DnsOutcome::Refused,
+            rcode => DnsOutcome::ServerFailure { rcode },
         },
     }
 }

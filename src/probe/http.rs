@@ -58,7 +58,7 @@ struct KeptClients {
 /// Idle connections kept per address: as many as the GETs the run's per-address budget lets
 /// run at once (each name holding a slot asks at most two at a time). Fewer made the pool
 /// close and reopen connections under a batch: 3.5 connections per name instead of 2.
-pub const KEPT_PER_ADDRESS: usize = 2 * super::http01::PER_ADDRESS;
+pub const KEPT_PER_ADDRESS: usize = 2 * super::connects::PER_ADDRESS;
 /// Addresses whose connections are kept at once: a list of names on many addresses keeps
 /// at most this many times [`KEPT_PER_ADDRESS`] idle sockets, far below the open-files limit.
 pub const KEPT_ADDRESSES: usize = 64;

@@ -5,6 +5,7 @@
 
 pub mod capath;
 pub mod clients;
+pub mod connects;
 pub mod containers;
 pub mod dns;
 pub mod dns_raw;
@@ -23,8 +24,8 @@ use crate::config::{Config, TargetSpec};
 use crate::domain::DomainName;
 use crate::facts::{
     CaaFacts, ConnectFact, Dns01Facts, DnsFacts, DnsLookup, DnsOutcome, FACTS_VERSION, Family,
-    HopOutcome, HostFacts, HttpFact, Method, MethodFacts, ProbeOptions, Resolver, RunFacts, Target,
-    TargetFacts, TxtLookup,
+    HopOutcome, HostFacts, HttpFact, Method, MethodFacts, ProbeOptions, Rcode, Resolver, RunFacts,
+    Target, TargetFacts, TlsAlpn01Facts, TxtLookup,
 };
 use dns_view::{RawDns, Where};
 use futures_util::StreamExt;
@@ -89,18 +90,14 @@ pub trait HttpProbe {
 
     /// One GET of any URL pinned to one address, as the CA's client sends it, no redirect
     /// followed (HTTPS without certificate verification). Scripted probes that do not
-    /// implement it answer "not probed".
+    /// implement it answer [`HopOutcome::NotProbed`].
     fn fetch(
         &self,
         _url: &url::Url,
         _addr: SocketAddr,
         _timeout: Duration,
     ) -> impl Future<Output = HopOutcome> {
-        async {
-            HopOutcome::Error {
-                message: "not probed".into(),
-            }
-        }
+        async { HopOutcome::NotProbed }
     }
 
     /// [`HttpProbe::fetch`] on a connection kept alive and shared by every name on `addr`:
@@ -212,8 +209,8 @@ where
         }
     }
     let ready = host_first.then_some(&run);
-    let limits = http01::Limits::default();
-    let connects = http01::Connects::default();
+    let limits = connects::Limits::default();
+    let connects = connects::Connects::default();
     // One client for every vantage; when it cannot be built, each vantage records why.
     let vantages = (!config.vantages.is_empty()).then(|| vantage::client(config));
     let vantages = vantages.as_ref();
@@ -319,17 +316,17 @@ impl<O: HostProbe> HostTask<O> {
     }
 }
 
-/// One name: its DNS, then the facts its validation method needs, with its CAA, the
-/// authoritative view, and SERVFAILs asked again without DNSSEC validation.
 /// What every target of a run shares: the per-address connection limits, the connects to
 /// each address (made once per run), and the vantage client.
 #[derive(Clone, Copy)]
 struct Shared<'a> {
-    limits: &'a http01::Limits,
-    connects: &'a http01::Connects,
+    limits: &'a connects::Limits,
+    connects: &'a connects::Connects,
     vantages: Option<&'a Result<reqwest::Client, String>>,
 }
 
+/// One name: its DNS, the connects its method dials, the facts its validation method needs,
+/// with its CAA, the authoritative view, and SERVFAILs asked again without DNSSEC validation.
 async fn gather_target<D, C, H>(
     config: &Config,
     spec: TargetSpec,
@@ -360,11 +357,17 @@ where
         timeout: config.timeout,
     });
     let name = domain.ascii.as_str();
-    // A wildcard with http-01 is settled by the name alone: the CA would not even offer the
-    // challenge.
-    let settled = domain.wildcard && method_of_target == Method::Http01;
+    // A wildcard is settled by the name alone for a method that validates no wildcard: the CA
+    // would not even offer the challenge.
+    let settled = domain.wildcard && !method_of_target.validates_wildcards();
+    // The ports the method dials; a method that dials nothing needs no addresses.
+    let ports = if settled {
+        &[]
+    } else {
+        method_of_target.ports()
+    };
     let addresses = async {
-        if settled || method_of_target != Method::Http01 {
+        if ports.is_empty() {
             return None;
         }
         let (a, aaaa) = tokio::join!(
@@ -373,30 +376,21 @@ where
         );
         Some(DnsFacts { a, aaaa })
     };
-    let challenge = async {
-        match (&at, method_of_target) {
-            (Some(at), Method::Dns01) => {
-                Some(dns_view::dns01(dns, at, name, config.expect_txt.clone()).await)
-            }
-            _ => None,
-        }
-    };
-    // The challenge path is the same on the host and at every vantage.
+    let webroot = spec.webroot.as_ref().or(config.webroot.as_ref());
     // The real token when this target has one (its certificate's webroot under `--all`, the
     // run's `--webroot` or `--expect-body`), else a random one: the same path on the host and
     // at every vantage, so the vantages fetch the real token as the CA would.
-    let webroot = spec.webroot.as_ref().or(config.webroot.as_ref());
     let token = http01::token_facts(
         webroot.is_some(),
         spec.expect_body.as_ref().or(config.expect_body.as_ref()),
     );
-    let token_path = http01::challenge_path(token.as_ref());
+    let challenge_path = http01::ChallengePath::for_run(token.as_ref());
     // The vantages look from outside while this run looks from here, within the same
-    // deadline (http-01 only: dns-01 connects nowhere).
+    // deadline, at the ports the method dials.
     let outside = async {
         match vantages {
-            Some(client) if !settled && method_of_target == Method::Http01 => match client {
-                Ok(client) => vantage::ask_all(config, client, name, &token_path).await,
+            Some(client) if !ports.is_empty() => match client {
+                Ok(client) => vantage::ask_all(config, client, name, &challenge_path.path()).await,
                 Err(e) => config
                     .vantages
                     .iter()
@@ -413,26 +407,34 @@ where
             _ => Vec::new(),
         }
     };
+    // The method's challenge record in DNS (DNS-01's TXT), looked up with the addresses: the
+    // validation lookups come first.
+    let challenge_txt = async {
+        match (&at, method_of_target.challenge_in_dns()) {
+            (Some(at), true) => {
+                Some(dns_view::dns01(dns, at, name, config.expect_txt.clone()).await)
+            }
+            _ => None,
+        }
+    };
     // This run's own view, while the vantages look from outside.
     let inside = async {
-        let (dns_facts, challenge) = tokio::join!(addresses, challenge);
+        let (dns_facts, challenge) = tokio::join!(addresses, challenge_txt);
         // CAA after the validation lookups, as the CA asks: a validating resolver that meets a
         // nameserver timing out on CAA marks it down and fails what is asked of it next.
-        let caa = async {
-            match (&at, settled) {
-                (Some(at), false) => Some(dns_view::caa(dns, at, name).await),
-                _ => None,
-            }
+        let caa = match (&at, settled) {
+            (Some(at), false) => Some(dns_view::caa(dns, at, name).await),
+            _ => None,
         };
-        let caa = caa.await;
-
+        let targets = connects::targets(dns_facts.as_ref(), config.allow_reserved);
+        // The one switch over methods: the facts each method gathers beyond the shared ones.
         let method = async {
             match method_of_target {
                 Method::Http01 => {
                     let plan = http01::Plan {
-                        targets: http01::targets(dns_facts.as_ref(), config.allow_reserved),
+                        targets: targets.clone(),
                         timeout: config.timeout,
-                        token_path: &token_path,
+                        challenge: &challenge_path,
                         // `/` is compared with what the vantages saw; a saved run may be joined
                         // with an outside run later.
                         root: !config.vantages.is_empty() || config.save_facts.is_some(),
@@ -456,8 +458,14 @@ where
                         doubled: None,
                     }))
                 }
+                Method::TlsAlpn01 => MethodFacts::TlsAlpn01(TlsAlpn01Facts {
+                    sni: name.to_string(),
+                    handshakes: Vec::new(),
+                    expected_digest: None,
+                }),
             }
         };
+        let dialled = connects::connect_all(&targets, ports, tcp, limits, connects, config.timeout);
         let views = async {
             let Some(at) = &at else {
                 return (Vec::new(), None);
@@ -482,7 +490,7 @@ where
                 (None, None) => Vec::new(),
             };
             let zone_of = questions.first().map_or(name.to_string(), |q| q.0.clone());
-            let failed = servfails(name, &dns_facts, &caa, &challenge);
+            let failed = servfails(name, &dns_facts, &caa, challenge.as_ref());
             let (retries, authoritative) = tokio::join!(
                 join_all(
                     failed
@@ -493,10 +501,18 @@ where
             );
             (retries, Some(authoritative))
         };
-        let (method, (dnssec, authoritative)) = tokio::join!(method, views);
-        (dns_facts, method, caa, dnssec, authoritative)
+        let (method, target_connects, (dnssec, authoritative)) =
+            tokio::join!(method, dialled, views);
+        (
+            dns_facts,
+            target_connects,
+            method,
+            caa,
+            dnssec,
+            authoritative,
+        )
     };
-    let ((dns_facts, method, caa, dnssec, authoritative), vantage_facts) =
+    let ((dns_facts, target_connects, method, caa, dnssec, authoritative), vantage_facts) =
         tokio::join!(inside, outside);
     TargetFacts {
         target: Target {
@@ -504,6 +520,7 @@ where
             resolver,
         },
         dns: dns_facts,
+        connects: target_connects,
         method,
         caa,
         dnssec,
@@ -533,10 +550,9 @@ fn servfails(
     name: &str,
     dns: &Option<DnsFacts>,
     caa: &Option<CaaFacts>,
-    challenge: &Option<Dns01Facts>,
+    challenge: Option<&Dns01Facts>,
 ) -> Vec<(String, RecordType)> {
-    let servfail =
-        |o: &DnsOutcome| matches!(o, DnsOutcome::ServerFailure { rcode } if rcode == "SERVFAIL");
+    let servfail = |o: &DnsOutcome| matches!(o, DnsOutcome::ServerFailure { rcode } if *rcode == Rcode::SERVFAIL);
     let mut failed = Vec::new();
     if let Some(d) = dns {
         if servfail(&d.a.outcome) {
@@ -819,10 +835,10 @@ mod tests {
             let MethodFacts::Http01(facts) = &target.method else {
                 panic!("http-01 facts");
             };
-            let ports: Vec<u16> = facts.connects.iter().map(|c| c.port).collect();
-            assert_eq!(ports, [80, 443], "{:?}", facts.connects);
+            let ports: Vec<u16> = target.connects.iter().map(|c| c.port).collect();
+            assert_eq!(ports, [80, 443], "{:?}", target.connects);
             assert!(
-                facts
+                target
                     .connects
                     .iter()
                     .all(|c| c.outcome == ConnectOutcome::Connected)
@@ -922,10 +938,7 @@ mod tests {
         assert_eq!(host.0.load(Ordering::SeqCst), 1);
         assert_eq!(run.targets.len(), 200);
         assert_eq!(run.targets[199].target.domain.ascii, "name199.example.test");
-        // Each target carries its own method facts: a refused connect on 80 and 443.
-        let MethodFacts::Http01(facts) = &run.targets[0].method else {
-            panic!("http-01 facts");
-        };
-        assert_eq!(facts.connects.len(), 2);
+        // Each target carries its own connects: a refused connect on 80 and 443.
+        assert_eq!(run.targets[0].connects.len(), 2);
     }
 }

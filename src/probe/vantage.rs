@@ -172,7 +172,7 @@ fn sanitized(mut o: Observation) -> Observation {
     };
     clean(&mut o.http01.http);
     clean(&mut o.http01.root);
-    o.http01.connects.truncate(256);
+    o.connects.truncate(256);
     o.refused_targets.truncate(64);
     o
 }

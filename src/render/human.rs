@@ -144,6 +144,11 @@ fn render_one(out: &mut String, o: &Outcome, p: &Palette, verbose: bool) {
                 "  no problem found: the CA should find the TXT record at _acme-challenge.{}",
                 clean(&target.domain.ascii)
             ),
+            Method::TlsAlpn01 => writeln!(
+                out,
+                "  no problem found: the CA should get the challenge certificate from {} port 443 (ALPN acme-tls/1)",
+                clean(&target.domain.ascii)
+            ),
         };
     } else {
         let _ = writeln!(out, "  {b} blocker(s), {w} warning(s)");

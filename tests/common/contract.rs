@@ -204,8 +204,16 @@ pub fn parse_result(text: &str) -> DomainReport {
 
 /// Parses a schema-1 object strictly (a saved output of an older acme-doctor).
 pub fn parse_v1(text: &str) -> DomainReportV1 {
-    let report: DomainReportV1 =
-        serde_json::from_str(text).unwrap_or_else(|e| panic!("not a schema-1 object: {e}\n{text}"));
+    // Its facts are of the layout of their day: migrated as `--from-facts` migrates them.
+    let mut value: serde_json::Value =
+        serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON: {e}\n{text}"));
+    let facts = value["facts"].take();
+    let migrated = acme_doctor::facts::from_json(facts)
+        .unwrap_or_else(|e| panic!("schema 1's facts do not load: {e}"))
+        .remove(0);
+    value["facts"] = serde_json::to_value(migrated).expect("facts serialise");
+    let report: DomainReportV1 = serde_json::from_value(value)
+        .unwrap_or_else(|e| panic!("not a schema-1 object: {e}\n{text}"));
     assert_eq!(report.schema_version, 1);
     assert_eq!(report.facts.targets.len(), 1);
     report

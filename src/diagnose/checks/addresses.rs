@@ -20,7 +20,7 @@ pub const CHECK: CheckDef = CheckDef {
         Code::NoAddressRecords,
         Code::ReservedAddress,
     ],
-    methods: &[Method::Http01],
+    methods: &[Method::Http01, Method::TlsAlpn01],
     run: |cx, out| run_check(&Addresses, cx, out),
 };
 
@@ -109,7 +109,7 @@ pub enum Found {
     },
     ServerFailure {
         family: Family,
-        rcode: String,
+        rcode: crate::facts::Rcode,
         fatal: bool,
     },
     NoAnswer {
@@ -146,7 +146,7 @@ impl Check for Addresses {
             if let DnsOutcome::ServerFailure { rcode } = &dns.lookup(family).outcome {
                 found.push(Found::ServerFailure {
                     family,
-                    rcode: rcode.clone(),
+                    rcode: *rcode,
                     fatal,
                 });
             }
@@ -283,7 +283,10 @@ impl Check for Addresses {
                 Severity::Blocker,
                 format!("{} exists but has no A and no AAAA record", cx.domain),
             )
-            .detail("The CA has no address to connect to for the http-01 challenge.")
+            .detail(format!(
+                "The CA has no address to connect to for the {} challenge.",
+                cx.method().as_str()
+            ))
             .evidence(format!("{} A -> NOERROR, no records", cx.domain))
             .evidence(format!("{} AAAA -> NOERROR, no records", cx.domain))
             .fix(format!(
@@ -306,7 +309,7 @@ impl Check for Addresses {
                 } else {
                     "The CA silently drops reserved addresses and validates against the public ones; the reserved records are useless to anyone outside.".to_string()
                 })
-                .fix("publish the server's public address; if it sits behind NAT, publish the router's public address and forward port 80")
+                .fix(format!("publish the server's public address; if it sits behind NAT, publish the router's public address and forward port {}", cx.dial_port()))
                 .fix("if the private address comes from split-horizon DNS, check what a public resolver answers: dig @1.1.1.1 NAME");
                 let families: std::collections::BTreeSet<Family> =
                     hits.iter().map(|(ip, _)| Family::of(ip)).collect();
@@ -396,7 +399,7 @@ mod tests {
             lookup(DnsOutcome::Answer, &["192.0.2.10"]),
             lookup(
                 DnsOutcome::ServerFailure {
-                    rcode: "SERVFAIL".into(),
+                    rcode: crate::facts::Rcode::SERVFAIL,
                 },
                 &[],
             ),
@@ -406,7 +409,7 @@ mod tests {
             found,
             vec![Found::ServerFailure {
                 family: Family::Ipv6,
-                rcode: "SERVFAIL".into(),
+                rcode: crate::facts::Rcode::SERVFAIL,
                 fatal: false
             }]
         );

@@ -16,7 +16,7 @@ pub const CHECK: CheckDef = CheckDef {
         Code::NameserverUnreachable,
         Code::ResolverStale,
     ],
-    methods: &[Method::Http01, Method::Dns01],
+    methods: &[Method::Http01, Method::Dns01, Method::TlsAlpn01],
     run: |cx, out| run_check(&Authoritative, cx, out),
 };
 

@@ -19,7 +19,7 @@ pub const CHECK: CheckDef = CheckDef {
         Code::CaaCriticalUnknown,
         Code::CaaLookupFailed,
     ],
-    methods: &[Method::Http01, Method::Dns01],
+    methods: &[Method::Http01, Method::Dns01, Method::TlsAlpn01],
     run: |cx, out| run_check(&Caa, cx, out),
 };
 
@@ -549,7 +549,7 @@ mod tests {
             (
                 "test",
                 DnsOutcome::ServerFailure {
-                    rcode: "SERVFAIL".into(),
+                    rcode: crate::facts::Rcode::SERVFAIL,
                 },
                 vec![],
             ),
@@ -567,7 +567,7 @@ mod tests {
         assert!(f.fix[0].contains("example.test CAA 0 issue \"letsencrypt.org\""));
 
         let servfail = DnsOutcome::ServerFailure {
-            rcode: "SERVFAIL".into(),
+            rcode: crate::facts::Rcode::SERVFAIL,
         };
         let s = Scenario::dual_stack().caa(vec![
             ("example.test", servfail, vec![]),

@@ -15,7 +15,7 @@ use std::net::IpAddr;
 pub const CHECK: CheckDef = CheckDef {
     name: "containers",
     codes: &[Code::ContainerPortNotPublished, Code::ContainerNoIpv6],
-    methods: &[Method::Http01],
+    methods: &[Method::Http01, Method::TlsAlpn01],
     run: |cx, out| run_check(&Containers, cx, out),
 };
 

@@ -12,7 +12,7 @@ use crate::facts::{CdRetry, ChainFacts, DnsOutcome, Method};
 pub const CHECK: CheckDef = CheckDef {
     name: "dnssec",
     codes: &[Code::DnssecBogus],
-    methods: &[Method::Http01, Method::Dns01],
+    methods: &[Method::Http01, Method::Dns01, Method::TlsAlpn01],
     run: |cx, out| run_check(&Dnssec, cx, out),
 };
 
@@ -193,7 +193,7 @@ impl Check for Dnssec {
             &first.rtype,
             &first.name,
             &DnsOutcome::ServerFailure {
-                rcode: "SERVFAIL".into(),
+                rcode: crate::facts::Rcode::SERVFAIL,
             },
             first.ede.as_ref(),
         )
@@ -283,7 +283,7 @@ mod tests {
     fn a_servfail_also_with_cd_is_a_dead_server_not_dnssec() {
         let s = Scenario::dual_stack().dnssec(vec![retry(
             DnsOutcome::ServerFailure {
-                rcode: "SERVFAIL".into(),
+                rcode: crate::facts::Rcode::SERVFAIL,
             },
             Some(22),
         )]);

@@ -23,7 +23,7 @@ pub const CHECK: CheckDef = CheckDef {
         Code::FirewallUnknown,
         Code::ForwardDrops,
     ],
-    methods: &[Method::Http01],
+    methods: &[Method::Http01, Method::TlsAlpn01],
     run: |cx, out| run_check(&Firewall, cx, out),
 };
 

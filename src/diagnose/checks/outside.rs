@@ -22,7 +22,7 @@ pub const CHECK: CheckDef = CheckDef {
         Code::OutsideSeesOtherServer,
         Code::PublicAddressMismatch,
     ],
-    methods: &[Method::Http01],
+    methods: &[Method::Http01, Method::TlsAlpn01],
     run: run_outside,
 };
 
@@ -49,11 +49,7 @@ fn run_outside(cx: &Context, out: &mut Out) {
             }
         }
         // A view that dialled nothing saw nothing.
-        if !cx
-            .outside
-            .iter()
-            .any(|(_, o)| !o.http01.connects.is_empty())
-        {
+        if !cx.outside.iter().any(|(_, o)| !o.connects.is_empty()) {
             out.incomplete(BLIND_SPOT);
         }
     }
@@ -158,17 +154,12 @@ impl Check for Outside {
             return found;
         }
         let on_host = cx.on_host() == Some(true);
-        let dial = cx.dial_port();
         for family in [Family::Ipv4, Family::Ipv6] {
             let usable = cx.usable(family);
             if usable.is_empty() {
                 continue;
             }
-            let mut ports = vec![dial];
-            if cx.redirects_to_https(family) {
-                ports.push(ca::HTTPS_PORT);
-            }
-            for port in ports {
+            for port in cx.ports_in_play(family) {
                 let mut ok = Vec::new();
                 let mut bad = Vec::new();
                 for (name, o) in &cx.outside {
@@ -331,8 +322,9 @@ impl Check for Outside {
                     Code::OutsideSeesOtherServer,
                     if *decisive { Severity::Blocker } else { Severity::Warning },
                     format!(
-                        "from outside, {} on port 80 answers as another server than this host",
-                        socket(address, 80)
+                        "from outside, {} on port {} answers as another server than this host",
+                        socket(address, cx.dial_port()),
+                        cx.dial_port()
                     ),
                 )
                 .likely()
@@ -383,7 +375,7 @@ impl Check for Outside {
                 .evidence(format!("{vantage} saw the request from {seen}"))
                 .evidence_lines(cx.record_evidence(*family))
                 .fix(format!("if {seen} is this server's public address, point the {} record of {} at it", family.record_type(), cx.domain))
-                .fix("if outbound traffic leaves through a NAT gateway on purpose, make sure the published address forwards port 80 here")
+                .fix(format!("if outbound traffic leaves through a NAT gateway on purpose, make sure the published address forwards port {} here", cx.dial_port()))
             }
         }
     }

@@ -13,7 +13,7 @@ use crate::facts::{Listener, ManagedCert, Method};
 pub const CHECK: CheckDef = CheckDef {
     name: "standalone",
     codes: &[Code::StandalonePortBusy],
-    methods: &[Method::Http01],
+    methods: &[Method::Http01, Method::TlsAlpn01],
     run: |cx, out| run_check(&Standalone, cx, out),
 };
 

@@ -536,7 +536,7 @@ mod tests {
             lookup(
                 CH,
                 DnsOutcome::ServerFailure {
-                    rcode: "SERVFAIL".into(),
+                    rcode: crate::facts::Rcode::SERVFAIL,
                 },
                 &[],
                 None,

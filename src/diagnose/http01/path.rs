@@ -128,7 +128,7 @@ pub fn outcome<'a>(path: &'a CaPath, token: Option<&TokenFacts>) -> Option<Outco
             fetching(ProblemType::Connection, ca::CONNECTION_RESET),
         ),
         // A probe that does not fetch says so; that is no fact about the server.
-        HopOutcome::Error { message } if message == "not probed" => None,
+        HopOutcome::NotProbed => None,
         HopOutcome::Error { .. } => fail(
             Kind::NoResponse,
             fetching(ProblemType::Connection, ca::GETTING_DATA),
@@ -213,6 +213,7 @@ pub fn evidence(path: &CaPath) -> Vec<String> {
                 HopOutcome::Timeout => "no response in time".into(),
                 HopOutcome::Reset => "connection reset".into(),
                 HopOutcome::Error { message } | HopOutcome::OwnLimit { message } => message.clone(),
+                HopOutcome::NotProbed => "not fetched".into(),
             };
             lines.push(format!(
                 "CA path, attempt {}: GET {}{at}: {what} ({})",

@@ -10,7 +10,7 @@ use crate::facts::Method;
 pub const CHECK: CheckDef = CheckDef {
     name: "wildcard",
     codes: &[Code::WildcardNeedsDns01],
-    methods: &[Method::Http01],
+    methods: &[Method::Http01, Method::TlsAlpn01],
     run: |cx, out| run_check(&Wildcard, cx, out),
 };
 
