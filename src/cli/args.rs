@@ -2,7 +2,7 @@
 //! after this reads the raw arguments.
 
 use super::error::ToolError;
-use crate::config::{self, Config, FailOn, Output};
+use crate::config::{self, Config, FailOn, Output, Target};
 use crate::facts::Method;
 use clap::{Parser, Subcommand, ValueEnum};
 use std::io::IsTerminal;
@@ -198,10 +198,17 @@ pub fn validate(args: Args, invocation: String) -> Result<Config, ToolError> {
             "no domain given: acme-doctor example.com (or --all, --from-facts FILE, or explain CODE)",
         ));
     }
-    let domains = if !args.from_facts.is_empty() || args.all {
+    let method = match args.method {
+        MethodArg::Http01 => Method::Http01,
+        MethodArg::Dns01 => Method::Dns01,
+    };
+    let targets = if !args.from_facts.is_empty() || args.all {
         Vec::new()
     } else {
         collect_domains(&args.domains, args.file.as_deref())?
+            .into_iter()
+            .map(|domain| Target::of_run(domain, method))
+            .collect()
     };
     if args.expect_txt.is_some() && !matches!(args.method, MethodArg::Dns01) {
         return Err(ToolError::usage(
@@ -252,11 +259,8 @@ pub fn validate(args: Args, invocation: String) -> Result<Config, ToolError> {
             ColorArg::Auto => !no_color && std::io::stdout().is_terminal(),
         };
     Ok(Config {
-        domains,
-        method: match args.method {
-            MethodArg::Http01 => Method::Http01,
-            MethodArg::Dns01 => Method::Dns01,
-        },
+        targets,
+        method,
         timeout,
         resolver,
         allow_reserved: args.allow_reserved,
@@ -282,7 +286,6 @@ pub fn validate(args: Args, invocation: String) -> Result<Config, ToolError> {
         vantage_token,
         vantage_ca: args.vantage_ca,
         invocation,
-        specs: Vec::new(),
         clients: config::ClientsConfig {
             all: args.all,
             extra: args.client_config,

@@ -8,6 +8,7 @@
 
 pub mod ca;
 mod causes;
+mod check;
 mod checks;
 mod code;
 mod context;
@@ -107,6 +108,7 @@ pub fn diagnose(run: &RunFacts, target: &TargetFacts) -> Diagnosis {
         incomplete: !out.incomplete.is_empty(),
         incomplete_reasons: out.incomplete,
         findings,
+        content_unverified: http01::answer::content_unverified(&cx),
     }
 }
 

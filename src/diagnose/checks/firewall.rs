@@ -5,8 +5,8 @@
 //! DNAT to a container followed to the forward path, `firewall/nat.rs`).
 
 use crate::diagnose::ca::{self, Dial};
+use crate::diagnose::check::CheckDef;
 use crate::diagnose::context::socket;
-use crate::diagnose::registry::CheckDef;
 use crate::diagnose::{Check, Code, Context, Finding, Severity, run_check};
 use crate::facts::{Family, Method, Unknown};
 use crate::firewall::model::{Origin, Packet, Position, RuleRef, Ruleset, Verdict};
