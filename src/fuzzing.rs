@@ -3,13 +3,13 @@
 //! nightly) and the property tier of `cargo test` (`tests/properties.rs`, stable). Any panic
 //! here is a bug; any error is a normal outcome.
 
-use crate::diagnose::firewall::model::{Packet, Ruleset};
-use crate::diagnose::{self, firewall};
 use crate::facts::{
     Family, FirewallFacts, Http01Facts, HttpFact, HttpOutcome, IptablesBackend, MethodFacts,
     ProbeOptions, Probed, Resolver, RunFacts, Target, TargetFacts,
 };
+use crate::firewall::model::{Packet, Ruleset};
 use crate::render::{self, Outcome, Palette};
+use crate::{diagnose, firewall};
 use std::net::IpAddr;
 
 /// Renders every target of every run in every output mode.
