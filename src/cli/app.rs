@@ -678,6 +678,7 @@ fn probe_all(
             &system.dns,
             &system.tcp,
             &system.http,
+            &system.tls,
             Arc::new(system.host),
             probe::Gathering {
                 host_first: stream.is_some(),

@@ -180,6 +180,8 @@ enum MethodArg {
     Http01,
     #[value(name = "dns-01")]
     Dns01,
+    #[value(name = "tls-alpn-01")]
+    TlsAlpn01,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug)]
@@ -206,6 +208,7 @@ pub fn validate(args: Args, invocation: String) -> Result<Config, ToolError> {
     let method = match args.method {
         MethodArg::Http01 => Method::Http01,
         MethodArg::Dns01 => Method::Dns01,
+        MethodArg::TlsAlpn01 => Method::TlsAlpn01,
     };
     let targets = if !args.from_facts.is_empty() || args.all {
         Vec::new()

@@ -281,6 +281,18 @@ impl<'a> Context<'a> {
             .find(|c| c.challenge.method() == Some(self.method()))
     }
 
+    /// What the CA says when its dial to `ip` on the validation port fails: HTTP-01's
+    /// `<ip>: Fetching <url>: <core>` (`docs/ca-behaviour.md` §2.8), TLS-ALPN-01's bare
+    /// `<ip>: <core>` (§3.3). DNS-01 dials nothing; its arm is never asked.
+    pub fn ca_dial_error(&self, ip: &IpAddr, dial: super::ca::Dial) -> super::ca::CaError {
+        match self.method() {
+            Method::Http01 | Method::Dns01 => super::ca::dial_error(self.domain, ip, dial),
+            Method::TlsAlpn01 => {
+                super::ca::tls_connection(super::ca::ProblemType::Connection, ip, dial.core())
+            }
+        }
+    }
+
     /// The port of a method that connects. Only checks registered for such methods ask.
     pub fn dial_port(&self) -> u16 {
         debug_assert!(

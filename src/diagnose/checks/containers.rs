@@ -3,7 +3,7 @@
 //!
 //! Codes: `container-port-not-published`, `container-no-ipv6`.
 
-use crate::diagnose::ca::{self, Dial};
+use crate::diagnose::ca::Dial;
 use crate::diagnose::check::CheckDef;
 use crate::diagnose::context::socket;
 use crate::diagnose::{Check, Code, Context, Finding, Severity, run_check};
@@ -174,7 +174,7 @@ impl Check for Containers {
                     "or remove the AAAA record of {} if this host is not meant to serve IPv6",
                     cx.domain
                 ))
-                .ca(ca::dial_error(cx.domain, published, Dial::Refused))
+                .ca(cx.ca_dial_error(published, Dial::Refused))
             }
             Found::NotPublished {
                 family,
@@ -219,7 +219,7 @@ impl Check for Containers {
                 container.image
             ))
             .fix("or run it with --network host, where its sockets are the host's")
-            .ca(ca::dial_error(cx.domain, published, Dial::Refused)),
+            .ca(cx.ca_dial_error(published, Dial::Refused)),
         }
     }
 }

@@ -3,7 +3,7 @@
 //!
 //! Codes: `no-listener`, `listener-wrong-address`.
 
-use crate::diagnose::ca::{self, Dial};
+use crate::diagnose::ca::Dial;
 use crate::diagnose::check::CheckDef;
 use crate::diagnose::context::socket;
 use crate::diagnose::{Check, Code, Context, Finding, Severity, run_check};
@@ -188,7 +188,7 @@ impl Check for Listeners {
                 "or point the {} record at the address the server listens on",
                 family.record_type()
             ))
-            .ca(ca::dial_error(cx.domain, published, Dial::Refused)),
+            .ca(cx.ca_dial_error(published, Dial::Refused)),
             Found::Missing {
                 family,
                 published,
@@ -232,7 +232,7 @@ impl Check for Listeners {
                 container.name
             ))
             .fix(format!("docker logs {}   # did it start?", container.name))
-            .ca(ca::dial_error(cx.domain, published, Dial::Refused)),
+            .ca(cx.ca_dial_error(published, Dial::Refused)),
         }
     }
 }
@@ -340,8 +340,7 @@ fn missing(cx: &Context, family: Family, published: &IpAddr, on_port: &[Listener
             ),
         }
     };
-    f.fix(fix)
-        .ca(ca::dial_error(cx.domain, published, Dial::Refused))
+    f.fix(fix).ca(cx.ca_dial_error(published, Dial::Refused))
 }
 
 fn describe(l: &Listener) -> String {

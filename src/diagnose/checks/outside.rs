@@ -465,7 +465,7 @@ fn blocked_upstream(
         f = f.fix("IPv6: the router or provider must route and admit IPv6 to this host; or delete the AAAA record until it does");
     }
     if let Some(dial) = Dial::of(&first.outcome) {
-        f = f.ca(ca::dial_error(cx.domain, &first.address, dial));
+        f = f.ca(cx.ca_dial_error(&first.address, dial));
     }
     f
 }

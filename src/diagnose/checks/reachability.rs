@@ -3,7 +3,7 @@
 //!
 //! Codes: `port-refused`, `port-timeout`, `address-unreachable`.
 
-use crate::diagnose::ca::{self, Dial};
+use crate::diagnose::ca::Dial;
 use crate::diagnose::check::CheckDef;
 use crate::diagnose::context::{duration, socket};
 use crate::diagnose::{Check, Code, Context, Finding, Severity, run_check};
@@ -364,7 +364,7 @@ fn failed(
     if severity == Severity::Blocker
         && let Some(dial) = Dial::of(&first.outcome)
     {
-        f = f.ca(ca::dial_error(cx.domain, &first.address, dial));
+        f = f.ca(cx.ca_dial_error(&first.address, dial));
     }
     f
 }
@@ -432,7 +432,11 @@ mod tests {
         assert_eq!(f.severity, Severity::Blocker);
         // How long the connect waited before it gave up is part of the evidence.
         assert!(f.title.contains("timed out after 2.0 s"), "{}", f.title);
-        assert!(f.ca_error.unwrap().ends_with(ca::CONNECT_TIMEOUT));
+        assert!(
+            f.ca_error
+                .unwrap()
+                .ends_with(crate::diagnose::ca::CONNECT_TIMEOUT)
+        );
     }
 
     #[test]
