@@ -166,6 +166,7 @@ pub fn http_answer(bytes: &[u8]) {
                     input: "example.test".into(),
                     ascii: "example.test".into(),
                     wildcard: false,
+                    ip: None,
                 },
                 resolver: Resolver::System {
                     servers: Vec::new(),

@@ -109,9 +109,28 @@ pub const RLDH_REFUSAL: &str =
 /// one, and a URL parser would read the name as an IPv4 address.
 pub const NON_PUBLIC_SUFFIX: &str = "Domain name does not end with a valid public suffix (TLD)";
 
-/// The URL the CA fetches for `domain`, the token elided.
-pub fn challenge_url(domain: &str) -> String {
-    format!("http://{domain}/.well-known/acme-challenge/<token>")
+/// Boulder's refusal of an IP identifier that is not in canonical text
+/// (`docs/ca-behaviour.md` §11.1, policy `ValidIP`).
+pub const IP_INVALID: &str = "IP address is invalid";
+
+/// Boulder's words for an address in a reserved block (`docs/ca-behaviour.md` §2.1, §11.7).
+pub fn reserved_ip(entry: &crate::reserved::Reserved) -> String {
+    format!(
+        "IP address is in a reserved address block: {}",
+        entry.boulder_text()
+    )
+}
+
+/// The WFE's order-time refusal of one identifier, a `rejectedIdentifier`
+/// (`docs/ca-behaviour.md` §8.1, §11.1): `value` as the CA holds it, lowercased.
+pub fn identifier_refused(value: &str, why: &str) -> String {
+    format!("Invalid identifiers requested :: Cannot issue for \"{value}\": {why}")
+}
+
+/// The URL the CA fetches for the host `url_host` (a name, or an address as a URL spells it:
+/// IPv6 in brackets), the token elided.
+pub fn challenge_url(url_host: &str) -> String {
+    format!("http://{url_host}/.well-known/acme-challenge/<token>")
 }
 
 /// `<ip>: Fetching <url>: <core>`, the shape of every HTTP-01 fetch error (§0).

@@ -98,6 +98,7 @@ impl Scenario {
                     input: "example.test".into(),
                     ascii: "example.test".into(),
                     wildcard: false,
+                    ip: None,
                 },
                 resolver: Resolver::Given {
                     address: "203.0.113.53:53".parse().expect("resolver"),
