@@ -178,6 +178,15 @@ impl Method {
         }
     }
 
+    /// Whether the CA offers this method for an IP identifier (RFC 8738 §4, §7; Boulder's
+    /// `ChallengeTypesFor`, `docs/ca-behaviour.md` §11.2).
+    pub fn validates_ip(self) -> bool {
+        match self {
+            Method::Http01 | Method::TlsAlpn01 => true,
+            Method::Dns01 => false,
+        }
+    }
+
     /// Whether the challenge lives in DNS (DNS-01's TXT record), looked up with the
     /// validation lookups rather than dialled.
     pub fn challenge_in_dns(self) -> bool {
