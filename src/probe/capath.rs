@@ -21,6 +21,9 @@ pub struct Walk<'a> {
     pub connects: &'a Connects,
     pub token: &'a str,
     pub dns: Option<&'a DnsFacts>,
+    /// An IP identifier's address, dialled instead of DNS answers (`docs/ca-behaviour.md`
+    /// §11.4).
+    pub ip: Option<IpAddr>,
     pub allow_reserved: bool,
     pub timeout: Duration,
 }
@@ -43,12 +46,18 @@ pub async fn walk<D: DnsProbe, C: ConnectProbe, H: HttpProbe>(
     tcp: &C,
     http: &H,
 ) -> Option<CaPath> {
-    let dns_facts = w.dns?;
-    let first = candidates(
-        &dns_facts.a.addresses,
-        &dns_facts.aaaa.addresses,
-        w.allow_reserved,
-    );
+    let first = match w.ip {
+        // The identifier is the one candidate: no DNS, nothing to fall back to (§11.4).
+        Some(ip) => super::connects::usable(&[ip], w.allow_reserved),
+        None => {
+            let dns_facts = w.dns?;
+            candidates(
+                &dns_facts.a.addresses,
+                &dns_facts.aaaa.addresses,
+                w.allow_reserved,
+            )
+        }
+    };
     if first.is_empty() {
         return None;
     }
