@@ -113,6 +113,11 @@ pub const NON_PUBLIC_SUFFIX: &str = "Domain name does not end with a valid publi
 /// (`docs/ca-behaviour.md` §11.1, policy `ValidIP`).
 pub const IP_INVALID: &str = "IP address is invalid";
 
+/// Why DNS-01 cannot validate an IP identifier. The CA never offers it for one (Boulder's
+/// `ChallengeTypesFor`), so there is no CA error to quote: the rule is RFC 8738 §7, which gives
+/// no reason beyond it (`docs/ca-behaviour.md` §11.2).
+pub const DNS01_FOR_IP: &str = "an IP identifier is validated by http-01 or tls-alpn-01 only; the CA never offers dns-01 for it (RFC 8738 §7: \"The existing \"dns-01\" challenge MUST NOT be used to validate IP identifiers\")";
+
 /// Boulder's words for an address in a reserved block (`docs/ca-behaviour.md` §2.1, §11.7).
 pub fn reserved_ip(entry: &crate::reserved::Reserved) -> String {
     format!(
@@ -142,11 +147,11 @@ pub fn fetching(problem: ProblemType, ip: &IpAddr, url: &str, core: &str) -> CaE
 }
 
 /// A dial to the challenge URL that failed.
-pub fn dial_error(domain: &str, ip: &IpAddr, dial: Dial) -> CaError {
+pub fn dial_error(url_host: &str, ip: &IpAddr, dial: Dial) -> CaError {
     fetching(
         ProblemType::Connection,
         ip,
-        &challenge_url(domain),
+        &challenge_url(url_host),
         dial.core(),
     )
 }

@@ -13,8 +13,10 @@ pub struct Context<'a> {
     pub run: &'a RunFacts,
     pub host: &'a HostFacts,
     pub target: &'a TargetFacts,
-    /// The name as the CA sees it (ASCII, without `*.`).
+    /// The name as the CA sees it (ASCII, without `*.`), or an IP identifier's address.
     pub domain: &'a str,
+    /// The host as the CA's URLs spell it: the name, or the address (IPv6 in brackets).
+    pub url_host: String,
     /// Addresses the CA would keep after dropping reserved ones (or all, with
     /// `--allow-reserved`), per family, in resolver order.
     pub usable_v4: Vec<IpAddr>,
@@ -86,19 +88,23 @@ impl<'a> Context<'a> {
         let mut usable_v4 = Vec::new();
         let mut usable_v6 = Vec::new();
         let mut reserved_hits = Vec::new();
-        if let Some(dns) = &target.dns {
-            for lookup in [&dns.a, &dns.aaaa] {
-                for ip in &lookup.addresses {
-                    match reserved::classify(ip) {
-                        Some(entry) if !run.options.allow_reserved => {
-                            reserved_hits.push((*ip, entry));
-                        }
-                        _ => match Family::of(ip) {
-                            Family::Ipv4 => usable_v4.push(*ip),
-                            Family::Ipv6 => usable_v6.push(*ip),
-                        },
-                    }
+        // The identifier decides where the addresses come from: an IP identifier is its own
+        // one address, with no DNS (`docs/ca-behaviour.md` §11.3); a name has its answers.
+        let identifier = target.target.domain.ip;
+        let answers = target
+            .dns
+            .iter()
+            .filter(|_| identifier.is_none())
+            .flat_map(|dns| dns.a.addresses.iter().chain(&dns.aaaa.addresses));
+        for ip in identifier.iter().chain(answers) {
+            match reserved::classify(ip) {
+                Some(entry) if !run.options.allow_reserved => {
+                    reserved_hits.push((*ip, entry));
                 }
+                _ => match Family::of(ip) {
+                    Family::Ipv4 => usable_v4.push(*ip),
+                    Family::Ipv6 => usable_v6.push(*ip),
+                },
             }
         }
         let local_addresses = run.host.interfaces.known().map(|ifaces| {
@@ -122,6 +128,7 @@ impl<'a> Context<'a> {
             host: &run.host,
             target,
             domain: &target.target.domain.ascii,
+            url_host: target.target.domain.url_host(),
             usable_v4,
             usable_v6,
             reserved: reserved_hits,
@@ -238,9 +245,9 @@ impl<'a> Context<'a> {
         match &self.http01().token {
             Some(t) => format!(
                 "http://{}/.well-known/acme-challenge/{}",
-                self.domain, t.token
+                self.url_host, t.token
             ),
-            None => crate::diagnose::ca::challenge_url(self.domain),
+            None => crate::diagnose::ca::challenge_url(&self.url_host),
         }
     }
 

@@ -289,6 +289,14 @@ impl Scenario {
         self
     }
 
+    /// The target is the IP identifier `ip` (RFC 8738): no DNS at all; the scenario's facts
+    /// about its addresses are left as they are.
+    pub fn ip_identifier(mut self, ip: &str) -> Scenario {
+        self.target().target.domain = crate::domain::parse(ip).expect("an IP identifier");
+        self.target().dns = None;
+        self
+    }
+
     pub fn wildcard(mut self) -> Scenario {
         let domain = &mut self.target().target.domain;
         domain.wildcard = true;

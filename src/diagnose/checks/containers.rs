@@ -175,7 +175,7 @@ impl Check for Containers {
                     "or remove the AAAA record of {} if this host is not meant to serve IPv6",
                     cx.domain
                 ))
-                .ca(ca::dial_error(cx.domain, published, Dial::Refused))
+                .ca(ca::dial_error(&cx.url_host, published, Dial::Refused))
             }
             Found::NotPublished {
                 family,
@@ -220,7 +220,7 @@ impl Check for Containers {
                 container.image
             ))
             .fix("or run it with --network host, where its sockets are the host's")
-            .ca(ca::dial_error(cx.domain, published, Dial::Refused)),
+            .ca(ca::dial_error(&cx.url_host, published, Dial::Refused)),
         }
     }
 }

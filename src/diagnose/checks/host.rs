@@ -169,7 +169,7 @@ impl Check for Host {
             .evidence(format!("{} AAAA {first_v6} is configured on this host", cx.domain))
             .fix("add the gateway: ip -6 route add default via GATEWAY dev IFACE (and make it permanent in the network configuration)")
             .fix("with forwarding on, router advertisements are ignored unless accept_ra=2: sysctl -w net.ipv6.conf.IFACE.accept_ra=2")
-            .ca(ca::dial_error(cx.domain, first_v6, Dial::Timeout)),
+            .ca(ca::dial_error(&cx.url_host, first_v6, Dial::Timeout)),
         }
     }
 }
@@ -241,7 +241,7 @@ fn ipv6_disabled(cx: &Context, first_v6: &IpAddr, off: &Ipv6Off) -> Finding {
     f.fix(fix_sysctl)
         .fix("re-apply the interface's IPv6 address (disabling IPv6 flushed it): restart networking, netplan apply, or ip -6 addr add ADDR dev IFACE")
         .fix(format!("or, if this host is not meant to serve IPv6, delete the AAAA record of {}", cx.domain))
-        .ca(ca::dial_error(cx.domain, first_v6, Dial::Timeout))
+        .ca(ca::dial_error(&cx.url_host, first_v6, Dial::Timeout))
 }
 
 /// Boulder dials only the first AAAA its resolver returns (`docs/ca-behaviour.md` §2.2): a
@@ -288,7 +288,7 @@ fn aaaa_not_local(
         .fix(fix)
         .fix("if a load balancer or proxy owns that address, run acme-doctor there, or ignore this finding");
     if first_is_stale {
-        f.ca(ca::dial_error(cx.domain, first_v6, Dial::Timeout))
+        f.ca(ca::dial_error(&cx.url_host, first_v6, Dial::Timeout))
     } else {
         f
     }

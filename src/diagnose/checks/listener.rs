@@ -208,7 +208,7 @@ impl Check for Listeners {
                 "or point the {} record at the address the server listens on",
                 family.record_type()
             ))
-            .ca(ca::dial_error(cx.domain, published, Dial::Refused)),
+            .ca(ca::dial_error(&cx.url_host, published, Dial::Refused)),
             Found::Missing {
                 family,
                 published,
@@ -252,7 +252,7 @@ impl Check for Listeners {
                 container.name
             ))
             .fix(format!("docker logs {}   # did it start?", container.name))
-            .ca(ca::dial_error(cx.domain, published, Dial::Refused)),
+            .ca(ca::dial_error(&cx.url_host, published, Dial::Refused)),
         }
     }
 }
@@ -358,7 +358,7 @@ fn missing(cx: &Context, family: Family, published: &IpAddr, on_port: &[Listener
         }
     };
     f.fix(fix)
-        .ca(ca::dial_error(cx.domain, published, Dial::Refused))
+        .ca(ca::dial_error(&cx.url_host, published, Dial::Refused))
 }
 
 fn describe(l: &Listener) -> String {

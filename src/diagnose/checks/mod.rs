@@ -9,6 +9,7 @@ pub mod containers;
 pub mod dnssec;
 pub mod firewall;
 pub mod host;
+pub mod identifier;
 pub mod listener;
 pub mod outside;
 pub mod reachability;

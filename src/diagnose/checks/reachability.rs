@@ -389,7 +389,7 @@ fn failed(
     if severity == Severity::Blocker
         && let Some(dial) = Dial::of(&first.outcome)
     {
-        f = f.ca(ca::dial_error(cx.domain, &first.address, dial));
+        f = f.ca(ca::dial_error(&cx.url_host, &first.address, dial));
     }
     f
 }

@@ -149,7 +149,7 @@ pub fn ca_error(cx: &Context, fact: &HttpFact) -> Option<CaError> {
     let p = problem(fact, judge(cx)).filter(|p| p.severity == Severity::Blocker)?;
     let challenge = match &facts.token {
         Some(_) => fact.url.clone(),
-        None => ca::challenge_url(cx.domain),
+        None => ca::challenge_url(&cx.url_host),
     };
     Some(problem_error(&p, &fact.address, challenge))
 }
@@ -483,7 +483,7 @@ fn finding(
     let facts = cx.http01();
     let challenge = match (&facts.token, hits.first()) {
         (Some(_), Some(h)) => h.url.clone(),
-        _ => ca::challenge_url(cx.domain),
+        _ => ca::challenge_url(&cx.url_host),
     };
     let title = if list.is_empty() {
         p.what.clone()

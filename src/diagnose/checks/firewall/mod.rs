@@ -511,7 +511,7 @@ fn drops(
     if family == Family::Ipv6 {
         f = f.fix("IPv6 has its own rules: opening IPv4 (iptables, ip saddr …) does not open IPv6");
     }
-    f.ca(ca::dial_error(cx.domain, daddr, dial))
+    f.ca(ca::dial_error(&cx.url_host, daddr, dial))
 }
 
 /// The forward path drops what a DNAT sends to a container: the rule, and Docker's own place
@@ -590,7 +590,7 @@ fn forward_drops(
             ));
         }
     }
-    f.ca(ca::dial_error(cx.domain, daddr, dial))
+    f.ca(ca::dial_error(&cx.url_host, daddr, dial))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -633,7 +633,7 @@ fn allowlist(
     }
     f.fix(format!("open port {port} to every source (the challenge path is public by design; redirect the rest to HTTPS)"))
         .fix("or validate with dns-01, which needs no inbound connection")
-        .ca(ca::dial_error(cx.domain, daddr, dial))
+        .ca(ca::dial_error(&cx.url_host, daddr, dial))
 }
 
 #[cfg(test)]
