@@ -746,6 +746,16 @@ mod tests {
         ] {
             assert!(parse_ask(bad).is_err(), "{bad}");
         }
+        // An IP identifier passes the same gate, in canonical text only.
+        let ip = parse_ask("domain=2001:db8::1").unwrap();
+        assert_eq!(ip.domain.ip, Some("2001:db8::1".parse().unwrap()));
+        for bad in [
+            "domain=2001:db8:0::1",
+            "domain=203.0.113.05",
+            "domain=::ffff:127.0.0.1",
+        ] {
+            assert!(parse_ask(bad).is_err(), "{bad}");
+        }
         let long = parse_ask("domain=example.com&timeout_ms=999999").unwrap();
         assert_eq!(long.timeout, MAX_PROBE_TIMEOUT);
     }
