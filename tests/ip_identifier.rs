@@ -226,7 +226,11 @@ fn an_ip_identifier_is_fetched_at_its_own_address_with_the_literal_as_host() {
     let resolver = Resolver::new();
     let dir = std::env::temp_dir().join(format!("acme-doctor-ipident-run-{pid}"));
     std::fs::create_dir_all(&dir).unwrap();
-    let saved = dir.join("facts.json");
+    // Captured as tests/fixtures/loopback-ip-identifier.json (tests/fixtures/README.md).
+    let saved = match std::env::var_os("ACME_DOCTOR_CAPTURE_FIXTURES") {
+        Some(fixtures) => std::path::Path::new(&fixtures).join("loopback-ip-identifier.json"),
+        None => dir.join("facts.json"),
+    };
     let input = ip.to_string();
     let run = acme_doctor(&[
         "--json",
