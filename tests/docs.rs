@@ -70,3 +70,36 @@ fn every_test_the_security_document_cites_exists_where_it_says() {
         "docs/security.md cites tests that do not exist: {missing:#?}"
     );
 }
+
+/// A span that names a file or folder of the repository: `src/probe/mod.rs`,
+/// `diagnose/checks/host.rs` (under `src/`), `checks/port-refused.md`, `tests/lab.rs`.
+fn names_a_path(span: &str) -> bool {
+    let pathlike = span
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "/_.-".contains(c));
+    let known_ext = [".rs", ".md", ".txt", ".sh", ".toml"]
+        .iter()
+        .any(|e| span.ends_with(e));
+    pathlike && span.contains('/') && (known_ext || span.ends_with('/'))
+}
+
+#[test]
+fn every_file_the_architecture_document_names_exists() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let doc = std::fs::read_to_string(root.join("docs/architecture.md")).unwrap();
+    let mut checked = 0;
+    let mut missing = Vec::new();
+    for span in code_spans(&doc).into_iter().filter(|s| names_a_path(s)) {
+        checked += 1;
+        // A path is written from the repository's root or, in the tables, from `src/`.
+        let exists = root.join(span).exists() || root.join("src").join(span).exists();
+        if !exists {
+            missing.push(span);
+        }
+    }
+    assert!(checked > 50, "only {checked} paths found: the span reader is broken");
+    assert!(
+        missing.is_empty(),
+        "docs/architecture.md names files that do not exist: {missing:?}"
+    );
+}

@@ -147,13 +147,8 @@ impl<'a> Context<'a> {
         cx.nat = behind_nat(&cx);
         let mut serving = HashSet::new();
         // Only a method that connects has addresses that serve.
-        let ports: Vec<u16> = cx
-            .validation_port()
-            .into_iter()
-            .flat_map(|port| [port, super::ca::HTTPS_PORT])
-            .collect();
         for family in [Family::Ipv4, Family::Ipv6] {
-            for &port in &ports {
+            for &port in cx.method().ports() {
                 if cx.usable(family).iter().any(|ip| cx.may_serve(ip, port)) {
                     serving.insert((family, port));
                 }
@@ -227,6 +222,48 @@ impl<'a> Context<'a> {
     /// The port the CA connects to for this method; dns-01 connects nowhere.
     pub fn validation_port(&self) -> Option<u16> {
         self.method().validation_port()
+    }
+
+    /// The ports the CA may connect to on `family`: the validation port, and HTTP-01's port
+    /// 443 once the challenge answer redirects to HTTPS there. A server without a certificate
+    /// yet often has nothing on 443, and that is fine until a redirect leads the CA there.
+    pub fn ports_in_play(&self, family: Family) -> Vec<u16> {
+        let dial = self.dial_port();
+        self.method()
+            .ports()
+            .iter()
+            .copied()
+            .filter(|&port| port == dial || self.redirects_to_https(family))
+            .collect()
+    }
+
+    /// Why the CA connects to `port`, in a sentence for a finding's detail.
+    pub fn port_role(&self, port: u16) -> String {
+        if port != self.dial_port() {
+            return format!(
+                "Port {} redirects to HTTPS, and the CA follows the redirect to port {port}.",
+                self.dial_port()
+            );
+        }
+        match self.method() {
+            Method::Http01 => format!("The CA fetches the http-01 challenge on port {port}."),
+            Method::TlsAlpn01 => format!(
+                "The CA makes its tls-alpn-01 TLS handshake (ALPN acme-tls/1) on port {port}."
+            ),
+            Method::Dns01 => String::new(),
+        }
+    }
+
+    /// What must answer on the validation port, for a fix: the web server for HTTP-01, the
+    /// TLS-ALPN-01 responder for TLS-ALPN-01.
+    pub fn responder(&self) -> &'static str {
+        match self.method() {
+            Method::Http01 => "the web server (or the ACME client's standalone server)",
+            Method::TlsAlpn01 => {
+                "the tls-alpn-01 responder (Caddy, Traefik, or the ACME client's standalone server)"
+            }
+            Method::Dns01 => "the DNS provider",
+        }
     }
 
     /// The port of a method that connects. Only checks registered for such methods ask.

@@ -234,6 +234,57 @@ mod tests {
         }
     }
 
+    /// TLS-ALPN-01 shares the connects and the checks that read them: they judge port 443,
+    /// and say what must answer there.
+    #[test]
+    fn the_shared_checks_judge_port_443_for_tls_alpn_01() {
+        let judge = |s: Scenario| {
+            let cx = s.context();
+            diagnose(cx.run, cx.target)
+        };
+        let d = judge(
+            Scenario::tls_alpn()
+                .listeners(vec![])
+                .connect("192.0.2.10", 443, ConnectOutcome::Refused)
+                .connect("2001:db8::10", 443, ConnectOutcome::Refused),
+        );
+        assert_eq!(d.verdict, Verdict::Fail);
+        let first = &d.findings[0];
+        assert_eq!(first.code, Code::NoListener, "{:?}", d.findings);
+        assert!(first.title.contains("port 443"), "{}", first.title);
+        assert!(
+            first
+                .fix
+                .iter()
+                .any(|f| f.contains("tls-alpn-01 responder"))
+        );
+        assert!(
+            d.findings.iter().all(|f| f.port.is_none_or(|p| p == 443)),
+            "port 80 plays no part: {:?}",
+            d.findings
+        );
+        // A timeout on the AAAA's port 443 fails the first address the CA dials.
+        let d = judge(
+            Scenario::tls_alpn()
+                .connect("192.0.2.10", 443, ConnectOutcome::Connected)
+                .connect("2001:db8::10", 443, ConnectOutcome::Timeout),
+        );
+        let timeout = d
+            .findings
+            .iter()
+            .find(|f| f.code == Code::PortTimeout)
+            .expect("port-timeout");
+        assert_eq!(timeout.port, Some(443));
+        assert!(timeout.detail.contains("tls-alpn-01"), "{}", timeout.detail);
+        // Nothing dialled and nothing refused: the same scenario connected is clean.
+        let d = judge(
+            Scenario::tls_alpn()
+                .connect("192.0.2.10", 443, ConnectOutcome::Connected)
+                .connect("2001:db8::10", 443, ConnectOutcome::Connected),
+        );
+        assert_eq!(d.verdict, Verdict::Pass, "{:?}", d.findings);
+    }
+
     /// 20,000 addresses, each redirecting to a different refused port, once took minutes:
     /// grouping and ranking must stay linear. This finishes in well under a second.
     #[test]

@@ -136,6 +136,26 @@ impl Scenario {
         }
     }
 
+    /// The same server, validated with tls-alpn-01: the listeners (Caddy) on port 443, no
+    /// handshake recorded yet.
+    pub fn tls_alpn() -> Scenario {
+        let mut s = Scenario::dual_stack();
+        s.target().method = MethodFacts::TlsAlpn01(crate::facts::TlsAlpn01Facts {
+            sni: "example.test".into(),
+            ..Default::default()
+        });
+        if let Probed::Known(listeners) = &mut s.run.host.listeners {
+            for l in listeners {
+                l.port = 443;
+                l.process = Some(Process {
+                    pid: 43,
+                    name: "caddy".into(),
+                });
+            }
+        }
+        s
+    }
+
     /// The same server, validated with dns-01: no address lookups, the TXT as given.
     pub fn dns01(txt: TxtLookup, expect: Option<&str>) -> Scenario {
         let mut s = Scenario::dual_stack();

@@ -295,7 +295,10 @@ impl Check for Addresses {
                 Severity::Blocker,
                 format!("{} exists but has no A and no AAAA record", cx.domain),
             )
-            .detail("The CA has no address to connect to for the http-01 challenge.")
+            .detail(format!(
+                "The CA has no address to connect to for the {} challenge.",
+                cx.method().as_str()
+            ))
             .evidence(format!("{} A -> NOERROR, no records", cx.domain))
             .evidence(format!("{} AAAA -> NOERROR, no records", cx.domain))
             .fix(format!(
@@ -331,7 +334,7 @@ impl Check for Addresses {
                 } else {
                     "The CA silently drops reserved addresses and validates against the public ones; the reserved records are useless to anyone outside.".to_string()
                 })
-                .fix("publish the server's public address; if it sits behind NAT, publish the router's public address and forward port 80")
+                .fix(format!("publish the server's public address; if it sits behind NAT, publish the router's public address and forward port {}", cx.dial_port()))
                 .fix("if the private address comes from split-horizon DNS, check what a public resolver answers: dig @1.1.1.1 NAME");
                 let families: std::collections::BTreeSet<Family> =
                     hits.iter().map(|(ip, _)| Family::of(ip)).collect();

@@ -140,7 +140,7 @@ impl Check for Host {
             .evidence(format!("{published} is configured on no interface of this host"))
             .evidence(format!("this host's one IPv4 address is {private}, with a default route"))
             .evidence(format!("a listener on port {} accepts {private}", cx.dial_port()))
-            .fix(format!("make sure the router forwards TCP port {} (and 443) of {published} to {private}", cx.dial_port())),
+            .fix(format!("make sure the router forwards TCP port {} of {published} to {private}", cx.method().ports().iter().map(u16::to_string).collect::<Vec<_>>().join(" and "))),
             Found::ANotLocal { stale } => Finding::new(
                 Code::ANotLocal,
                 Severity::Warning,
@@ -184,7 +184,7 @@ fn not_on_host(cx: &Context, addresses: &[IpAddr]) -> Finding {
     for ip in addresses {
         f = f.evidence(format!("{ip} is not configured on any local interface"));
     }
-    f.fix("run acme-doctor on the server that holds the address (behind NAT: on the machine port 80 is forwarded to)")
+    f.fix(format!("run acme-doctor on the server that holds the address (behind NAT: on the machine port {} is forwarded to)", cx.dial_port()))
 }
 
 fn ipv6_disabled(cx: &Context, first_v6: &IpAddr, off: &Ipv6Off) -> Finding {

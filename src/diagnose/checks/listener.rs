@@ -343,18 +343,21 @@ fn missing(cx: &Context, family: Family, published: &IpAddr, on_port: &[Listener
         && on_port
             .iter()
             .any(|l| l.process.as_ref().is_some_and(|p| p.name == "docker-proxy"));
+    let port = cx.dial_port();
     let fix = if on_port.is_empty() {
-        "start the web server (or the ACME client's standalone server) that should answer on port 80"
+        format!("start {} that should answer on port {port}", cx.responder())
     } else if docker_v4_only {
-        "Docker publishes the port on IPv4 only: enable IPv6 in /etc/docker/daemon.json (\"ipv6\": true, \"ip6tables\": true, a fixed-cidr-v6), restart dockerd, and publish with -p 80:80 (or -p [::]:80:80)"
+        format!(
+            "Docker publishes the port on IPv4 only: enable IPv6 in /etc/docker/daemon.json (\"ipv6\": true, \"ip6tables\": true, a fixed-cidr-v6), restart dockerd, and publish with -p {port}:{port} (or -p [::]:{port}:{port})"
+        )
     } else {
         match family {
-            Family::Ipv6 => {
-                "nginx: add `listen [::]:80;` next to `listen 80;` in the server block (Apache: `Listen [::]:80` or plain `Listen 80`), then reload"
-            }
-            Family::Ipv4 => {
-                "nginx: add `listen 80;` (or `listen [::]:80 ipv6only=off;`) in the server block (Apache: `Listen 80`), then reload"
-            }
+            Family::Ipv6 => format!(
+                "nginx: add `listen [::]:{port};` next to `listen {port};` in the server block (Apache: `Listen [::]:{port}` or plain `Listen {port}`), then reload"
+            ),
+            Family::Ipv4 => format!(
+                "nginx: add `listen {port};` (or `listen [::]:{port} ipv6only=off;`) in the server block (Apache: `Listen {port}`), then reload"
+            ),
         }
     };
     f.fix(fix)

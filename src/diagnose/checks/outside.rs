@@ -154,17 +154,12 @@ impl Check for Outside {
             return found;
         }
         let on_host = cx.on_host() == Some(true);
-        let dial = cx.dial_port();
         for family in [Family::Ipv4, Family::Ipv6] {
             let usable = cx.usable(family);
             if usable.is_empty() {
                 continue;
             }
-            let mut ports = vec![dial];
-            if cx.redirects_to_https(family) {
-                ports.push(ca::HTTPS_PORT);
-            }
-            for port in ports {
+            for port in cx.ports_in_play(family) {
                 let mut ok = Vec::new();
                 let mut bad = Vec::new();
                 for (name, o) in &cx.outside {
@@ -327,8 +322,9 @@ impl Check for Outside {
                     Code::OutsideSeesOtherServer,
                     if *decisive { Severity::Blocker } else { Severity::Warning },
                     format!(
-                        "from outside, {} on port 80 answers as another server than this host",
-                        socket(address, 80)
+                        "from outside, {} on port {} answers as another server than this host",
+                        socket(address, cx.dial_port()),
+                        cx.dial_port()
                     ),
                 )
                 .likely()
@@ -379,7 +375,7 @@ impl Check for Outside {
                 .evidence(format!("{vantage} saw the request from {seen}"))
                 .evidence_lines(cx.record_evidence(*family))
                 .fix(format!("if {seen} is this server's public address, point the {} record of {} at it", family.record_type(), cx.domain))
-                .fix("if outbound traffic leaves through a NAT gateway on purpose, make sure the published address forwards port 80 here")
+                .fix(format!("if outbound traffic leaves through a NAT gateway on purpose, make sure the published address forwards port {} here", cx.dial_port()))
             }
         }
     }

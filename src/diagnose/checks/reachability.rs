@@ -113,7 +113,7 @@ impl Check for Reachability {
             if usable.is_empty() {
                 continue;
             }
-            for port in [cx.dial_port(), ca::HTTPS_PORT] {
+            for port in cx.ports_in_play(family) {
                 // Behind a NAT, this host's connect to the published address tests the
                 // router's hairpin, not the CA's path: it is no evidence either way.
                 let (own, probed): (Vec<&ConnectFact>, Vec<&ConnectFact>) = cx
@@ -128,9 +128,7 @@ impl Check for Reachability {
                         hits: own.into_iter().cloned().collect(),
                     });
                 }
-                // A server without a certificate yet often has nothing on 443, and that is
-                // fine: port 443 matters only once the challenge redirects to HTTPS.
-                if probed.is_empty() || (port == ca::HTTPS_PORT && !cx.redirects_to_https(family)) {
+                if probed.is_empty() {
                     continue;
                 }
                 // Failing connects are a blocker unless another address of the family may
@@ -347,11 +345,7 @@ fn failed(
     if code == Code::AddressUnreachable {
         f = f.likely();
     }
-    let scope = if port == cx.dial_port() {
-        "The CA fetches the http-01 challenge on port 80."
-    } else {
-        "Port 80 redirects to HTTPS, and the CA follows the redirect to port 443."
-    };
+    let scope = cx.port_role(port);
     let partial = if all_failed {
         ""
     } else {
@@ -380,7 +374,7 @@ fn failed(
             .fix(format!("allow TCP port {port} in for {label} in the firewall (nft list ruleset; iptables -S; ip6tables -S)"))
             .fix(format!("check the {rtype} record points at this server, and that a provider firewall / security group admits port {port}")),
         Code::PortRefused => f
-            .fix(format!("start a web server listening on port {port} for {label} (ss -ltnp 'sport = :{port}')"))
+            .fix(format!("start {} listening on port {port} for {label} (ss -ltnp 'sport = :{port}')", if port == cx.dial_port() { cx.responder() } else { "the HTTPS server" }))
             .fix(format!("or remove a firewall REJECT rule for port {port} (nft list ruleset; iptables -S)")),
         _ => f.fix(format!(
             "check routing to {addrs} (ip route get ADDR) and that the {rtype} record is current"
