@@ -97,7 +97,10 @@ fn every_file_the_architecture_document_names_exists() {
             missing.push(span);
         }
     }
-    assert!(checked > 50, "only {checked} paths found: the span reader is broken");
+    assert!(
+        checked > 50,
+        "only {checked} paths found: the span reader is broken"
+    );
     assert!(
         missing.is_empty(),
         "docs/architecture.md names files that do not exist: {missing:?}"
