@@ -323,3 +323,54 @@ fn an_ipv6_identifier_is_bracketed_in_the_url_and_the_host() {
         assert_eq!(host, "[::1]", "{seen:?}");
     }
 }
+
+/// `--all`: a certificate's IP address becomes an IP target; a reserved one is a warning
+/// naming its file (the CA would refuse the order), and the certificate's names are still
+/// checked.
+#[test]
+fn all_checks_a_certificates_address_as_an_ip_identifier() {
+    let root = std::env::temp_dir().join(format!("acme-doctor-ipident-all-{}", std::process::id()));
+    let conf = root.join("etc/letsencrypt/renewal/mixed.conf");
+    std::fs::create_dir_all(conf.parent().unwrap()).unwrap();
+    std::fs::write(
+        &conf,
+        "version = 2.1.0\ncert = /etc/letsencrypt/live/mixed/cert.pem\n\n[renewalparams]\nauthenticator = webroot\nwebroot_path = /var/www/html,\nserver = https://acme-v02.api.letsencrypt.org/directory\n[[webroot_map]]\nwww.example.test = /var/www/html\n127.0.0.1 = /var/www/html\n",
+    )
+    .unwrap();
+    let resolver = Resolver::new();
+    let root_arg = root.to_string_lossy().into_owned();
+    let base = [
+        "--all",
+        "--client-root",
+        root_arg.as_str(),
+        "--json",
+        "--timeout",
+        "500ms",
+        "--resolver",
+    ];
+    let addr = resolver.addr();
+    let mut strict: Vec<&str> = base.to_vec();
+    strict.push(&addr);
+    let run = acme_doctor(&strict);
+    let json = run.json();
+    let warnings = json["host"]["acme_clients"]["warnings"].to_string();
+    assert!(
+        warnings.contains("[RFC1122]") && warnings.contains("mixed.conf"),
+        "{warnings}\n{}",
+        run.stderr
+    );
+    assert_eq!(json["target"]["domain"], "www.example.test", "{json:#}");
+    // Under --allow-reserved the address is a target of its own, checked without DNS.
+    let mut lab = strict.clone();
+    lab.push("--allow-reserved");
+    let run = acme_doctor(&lab);
+    let _ = std::fs::remove_dir_all(&root);
+    let json = run.json();
+    let results = json["results"].as_array().expect("two results");
+    let ip = results
+        .iter()
+        .find(|r| r["target"]["identifier_type"] == "ip")
+        .unwrap_or_else(|| panic!("no IP target: {json:#}"));
+    assert_eq!(ip["target"]["domain"], "127.0.0.1");
+    assert_eq!(ip["facts"]["targets"][0]["dns"], serde_json::Value::Null);
+}
