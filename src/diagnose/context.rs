@@ -88,15 +88,7 @@ impl<'a> Context<'a> {
         let mut usable_v4 = Vec::new();
         let mut usable_v6 = Vec::new();
         let mut reserved_hits = Vec::new();
-        // The identifier decides where the addresses come from: an IP identifier is its own
-        // one address, with no DNS (`docs/ca-behaviour.md` §11.3); a name has its answers.
-        let identifier = target.target.domain.ip;
-        let answers = target
-            .dns
-            .iter()
-            .filter(|_| identifier.is_none())
-            .flat_map(|dns| dns.a.addresses.iter().chain(&dns.aaaa.addresses));
-        for ip in identifier.iter().chain(answers) {
+        for ip in target.addresses() {
             match reserved::classify(ip) {
                 Some(entry) if !run.options.allow_reserved => {
                     reserved_hits.push((*ip, entry));
