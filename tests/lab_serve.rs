@@ -210,7 +210,7 @@ fn serve_dials_at_most_its_cap_of_a_name_with_many_records() {
         "the allowed addresses were dialled: {dialled}"
     );
     assert_eq!(o["targets_left_out"], RECORDS - CAP, "{body}");
-    let probed: std::collections::BTreeSet<String> = o["http01"]["connects"]
+    let probed: std::collections::BTreeSet<String> = o["connects"]
         .as_array()
         .unwrap()
         .iter()

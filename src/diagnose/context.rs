@@ -453,6 +453,15 @@ impl<'a> Context<'a> {
         })
     }
 
+    /// How an address of `family` is named in a title: by its record type for a name
+    /// (`AAAA 2001:db8::1`); an IP identifier has no record, it is the address.
+    pub fn address_kind(&self, family: Family) -> &'static str {
+        match self.target.target.domain.ip {
+            Some(_) => "IP identifier",
+            None => family.record_type(),
+        }
+    }
+
     /// The published addresses as evidence: `example.com AAAA 2001:db8::1`.
     pub fn record_evidence(&self, family: Family) -> Vec<String> {
         let Some(lookup) = self.lookup(family) else {

@@ -493,6 +493,7 @@ mod tests {
         let d = crate::diagnose::diagnose(cx.run, cx.target);
         let codes: Vec<Code> = d.findings.iter().map(|f| f.code).collect();
         assert_eq!(codes, vec![Code::IpNeedsShortlivedProfile], "{codes:?}");
+        assert_eq!(cx.address_kind(Family::Ipv4), "IP identifier");
         assert_eq!(d.verdict, crate::diagnose::Verdict::Pass);
         // Only the inside-only view is missing, nothing about DNS or CAA.
         assert!(

@@ -178,7 +178,10 @@ fn not_on_host(cx: &Context, addresses: &[IpAddr]) -> Finding {
     let mut f = Finding::new(
         Code::NotOnHost,
         Severity::Info,
-        format!("none of {}'s addresses is on this machine; host checks do not apply", cx.domain),
+        match cx.target.target.domain.ip {
+            Some(ip) => format!("{ip} is not an address of this machine; host checks do not apply"),
+            None => format!("none of {}'s addresses is on this machine; host checks do not apply", cx.domain),
+        },
     )
     .detail("acme-doctor sees the domain from outside, as the CA does. Run it on the server itself to check its sysctls, listeners and routes too.");
     for ip in addresses {
