@@ -5,7 +5,7 @@
 //!
 //!     cargo bench --bench vantage
 //!
-//! Target (issue 8): the host run with two vantages takes no longer than the slower of (host
+//! Target: the host run with two vantages takes no longer than the slower of (host
 //! run, vantage run) plus 100 ms: the vantages are asked in parallel with the host's own
 //! probes, within the same deadline. A benchmark, not a test: it prints, it asserts nothing.
 

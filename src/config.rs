@@ -24,7 +24,9 @@ pub enum FailOn {
 
 #[derive(Debug, Clone)]
 pub struct Config {
-    pub domains: Vec<DomainName>,
+    /// The names to check, in input order, each with how it is checked.
+    pub targets: Vec<Target>,
+    /// The run's method, for the names of the command line.
     pub method: Method,
     pub timeout: Duration,
     pub resolver: Option<SocketAddr>,
@@ -63,14 +65,19 @@ pub struct Config {
     pub vantage_ca: Option<PathBuf>,
     /// The command line, for the report header.
     pub invocation: String,
-    /// Per-target settings, index for index with `domains` (`--all`: each name with its
-    /// certificate's method and webroot). Empty: every name uses `method`.
-    pub specs: Vec<TargetSpec>,
     /// Where the ACME clients' configurations are looked for.
     pub clients: ClientsConfig,
 }
 
-/// How one target is checked, when it differs from the run's defaults.
+/// One name to check, with its settings: one value, so that the two cannot fall out of step.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Target {
+    pub domain: DomainName,
+    pub spec: TargetSpec,
+}
+
+/// How one target is checked: the run's defaults for a name of the command line, its
+/// certificate's method and webroot under `--all`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TargetSpec {
     pub method: Method,
@@ -93,15 +100,40 @@ pub struct ClientsConfig {
     pub root: PathBuf,
 }
 
-impl Config {
-    /// The settings of target `index`: its own under `--all`, else the run's.
-    pub fn spec(&self, index: usize) -> TargetSpec {
-        self.specs.get(index).cloned().unwrap_or(TargetSpec {
-            method: self.method,
+impl TargetSpec {
+    /// A name of the command line: the run's method, and nothing of its own (the run's
+    /// `--webroot` and `--expect-body` apply to it through the run's configuration).
+    pub fn of_run(method: Method) -> TargetSpec {
+        TargetSpec {
+            method,
             webroot: None,
             expect_body: None,
             certificate: None,
-        })
+        }
+    }
+}
+
+impl Target {
+    /// A name of the command line, checked with the run's method.
+    pub fn of_run(domain: DomainName, method: Method) -> Target {
+        Target {
+            domain,
+            spec: TargetSpec::of_run(method),
+        }
+    }
+}
+
+impl Config {
+    /// The settings of target `index`.
+    pub fn spec(&self, index: usize) -> TargetSpec {
+        self.targets
+            .get(index)
+            .map_or_else(|| TargetSpec::of_run(self.method), |t| t.spec.clone())
+    }
+
+    /// The names to check, in input order.
+    pub fn domains(&self) -> impl ExactSizeIterator<Item = &DomainName> {
+        self.targets.iter().map(|t| &t.domain)
     }
 }
 

@@ -1,6 +1,19 @@
 //! Named exit codes: the contract CI builds on (see README "Exit codes").
 
+use serde::Serialize;
 use std::process::ExitCode;
+
+/// Why a run ended with `Exit::Error`: the `kind` of the JSON error object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ErrorKind {
+    /// The command line is wrong.
+    Usage,
+    /// An input is wrong: a malformed domain, an unreadable facts file.
+    Input,
+    /// acme-doctor itself failed.
+    Internal,
+}
 
 /// What a run of acme-doctor ended with, as the process exit status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

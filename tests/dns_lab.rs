@@ -249,7 +249,8 @@ const SCENARIOS: &[Scenario] = &[
         ),
     },
     Scenario {
-        // RFC 8659 §4.1; Let's Debug ignores the flag (issue 10). No public failure report found.
+        // RFC 8659 §4.1; Let's Debug ignores the flag, the CA does not. No public failure report
+        // found.
         name: "caa-critical-unknown",
         about: "letsencrypt.org allowed, but a record with flag 128 on an unknown tag (tbs)",
         setup: || {

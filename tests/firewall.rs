@@ -182,7 +182,7 @@ fn sets_verdict_maps_jumps_and_returns_accept_what_they_should() {
     );
 }
 
-// Hostile shapes (issue 12): each used to take seconds to minutes, or memory without bound.
+// Hostile shapes: each used to take seconds to minutes, or memory without bound.
 // They assert on the verdict and the work counter, never on time.
 
 use acme_doctor::diagnose::firewall::{iptables, model, nft};
@@ -360,7 +360,7 @@ fn asymmetric(p: Packet) -> Packet {
 
 /// The packaged ufw 0.36 (iptables-nft), `ufw allow 22` only: its IPv6 chains begin with
 /// `-m rt --rt-type 0 -j DROP`, its `ufw-not-local` and `ufw-after-input` use `addrtype`, its
-/// logging chains `limit`. None of them touches the CA's SYN; the policy decides (issue 11).
+/// logging chains `limit`. None of them touches the CA's SYN; the policy decides.
 #[test]
 fn stock_ufw_ssh_only_drops_port_80_by_its_policy_on_both_families() {
     let rs = rules("fw-stock-ufw-ssh-only-host");

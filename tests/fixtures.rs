@@ -91,8 +91,8 @@ struct Case {
     findings: &'static [Expect],
 }
 
-/// A run on the server with no outside view is incomplete (issue 8: what stands between the
-/// CA and the server was not seen); `incomplete: true` on the `-host` cases says so.
+/// A run on the server with no outside view is incomplete (what stands between the CA and the
+/// server was not seen); `incomplete: true` on the `-host` cases says so.
 const CASES: &[Case] = &[
     // lab_clients: lego renews standalone (`--http`) while nginx holds port 80.
     Case {
@@ -471,10 +471,10 @@ const CASES: &[Case] = &[
         incomplete: true,
         findings: &[b("firewall-drops", V4, Some(80))],
     },
-    // Issue 11: the rulesets the packaged ufw and firewalld generate, run for real in the
+    // The rulesets the packaged ufw and firewalld generate, run for real in the
     // lab (tests/lab_firewall.rs), the `recent` hardening, and an nft listing that hides a
     // rule's family. None is undecidable; each is incomplete only for what a run on the
-    // server cannot see from outside (issue 8), never because of the firewall.
+    // server cannot see from outside, never because of the firewall.
     Case {
         fixture: "fw-stock-ufw-ssh-only-host",
         verdict: Fail,
@@ -522,7 +522,8 @@ const CASES: &[Case] = &[
     },
     Case {
         fixture: "fw-nft-elided-family-host",
-        // No vantage: the IPv4 blocker is not demoted on the host's own IPv6 (issue 8).
+        // No vantage: the IPv4 blocker is not demoted on the host's own IPv6, which goes
+        // through lo.
         verdict: Fail,
         incomplete: true,
         findings: &[
@@ -560,7 +561,7 @@ const CASES: &[Case] = &[
     Case {
         fixture: "ipv4-firewall-drop-host",
         // The host's own connection to its AAAA goes through lo: without an outside view
-        // it proves nothing of the CA's IPv6 path, so IPv4 stays decisive (issue 8).
+        // it proves nothing of the CA's IPv6 path, so IPv4 stays decisive.
         verdict: Fail,
         incomplete: true,
         findings: &[
@@ -577,7 +578,7 @@ const CASES: &[Case] = &[
             b("port-refused", V6, Some(80)),
         ],
     },
-    // Issue 9: the CA's HTTP-01 path (tests/lab_http01.rs) and cases derived from it.
+    // The CA's HTTP-01 path (tests/lab_http01.rs) and cases derived from it.
     Case {
         fixture: "http01-wrong-webroot-host",
         verdict: Fail,
@@ -911,7 +912,7 @@ const CASES: &[Case] = &[
         incomplete: false,
         findings: &[],
     },
-    // Issue 8: the host run with a vantage (tests/lab_vantage.rs), the outside view joined.
+    // The host run with a vantage (tests/lab_vantage.rs), the outside view joined.
     Case {
         fixture: "vantage-sg-drops-80-host",
         verdict: Fail,

@@ -370,8 +370,8 @@ const SCENARIOS: &[Scenario] = &[
         as_ca_sees_it: false,
         domain: DOMAIN,
         // On the host, its own connection to its AAAA goes through lo and proves nothing of
-        // the CA's IPv6 path: without an outside view IPv4 stays decisive (issue 8; with a
-        // vantage, tests/lab_vantage.rs). From outside, IPv6 is seen to work.
+        // the CA's IPv6 path: without an outside view IPv4 stays decisive (with a vantage,
+        // tests/lab_vantage.rs). From outside, IPv6 is seen to work.
         host: fail("firewall-drops", Some("ipv4")),
         outside: at_risk("port-timeout", Some("ipv4")),
         oracle: Oracle::Differs {
@@ -646,7 +646,8 @@ fn judge(
         }
     };
     // A run on the server without an outside view says what it could not see: incomplete
-    // (exit 3 unless a blocker stands), whenever the name has addresses to look at (issue 8).
+    // (exit 3 unless a blocker stands), whenever the name has addresses to look at: what
+    // stands between the CA and the server is out of its sight.
     let blind = view == View::Host
         && !s.as_ca_sees_it
         && !matches!(s.name, "nxdomain" | "no-address-records");

@@ -1,4 +1,5 @@
-//! Lab tier for `--all` (issue 13 item 1) and the standalone client's mode (issue 11 item 5):
+//! Lab tier for `--all` (every certificate the clients renew) and the standalone client's mode
+//! (it listens on port 80 only while it runs):
 //! a lab host whose certbot-, acme.sh- and lego-format configurations are written by the test
 //! into the lab's own directory and handed over with `--client-config` (the machine's real
 //! `/etc/letsencrypt` is never touched: `--client-root` points the default paths at an empty
@@ -265,7 +266,8 @@ fn standalone_port_busy() {
 }
 
 /// Nothing listens on port 80 and lego renews standalone: `no-listener` is information that
-/// names the unit, the refused connects are expected, and the name passes (issue 11 item 5).
+/// names the unit, the refused connects are expected, and the name passes: the client binds
+/// the port itself when it runs.
 #[test]
 fn standalone_between_runs() {
     if !common::lab_available("clients: standalone between runs") {
@@ -300,7 +302,8 @@ fn standalone_between_runs() {
             .contains("lego-renew.service:6")
     );
     assert_eq!(solo["verdict"], "pass");
-    // Pass, but seen from this host only (no vantage): incomplete, exit 3 (issue 8).
+    // Pass, but seen from this host only (no vantage, so what stands between the CA and the
+    // host was not seen): incomplete, exit 3.
     assert_eq!(solo["incomplete"], true);
     assert_eq!(code, 3);
 }

@@ -256,7 +256,7 @@ fn scenario(
     // The report as the contract defines it (strict), then as a loose value.
     let (_, json) = run.report();
     // Seen from the host alone (no vantage), a run that does not fail is incomplete for
-    // what lies between the CA and the host (issue 8): exit 3.
+    // what lies between the CA and the host: exit 3.
     let exit = match expect.verdict {
         "fail" => 1,
         _ => 3,

@@ -1,6 +1,6 @@
 //! Lab tier: the stock rulesets real firewall managers generate, run for real in the lab's
-//! host namespace, each compared with the real CA (lego asking Pebble). Issue 11: the packaged
-//! ufw and firewalld, a hand-made `recent` hardening, and an nft rule whose listing hides its
+//! host namespace, each compared with the real CA (lego asking Pebble): the packaged ufw and
+//! firewalld, a hand-made `recent` hardening, and an nft rule whose listing hides its
 //! family (nftables 1.0.6).
 //!
 //! - ufw: `ip netns exec NS` bind-mounts each entry of `/etc/netns/NS/` over `/etc`, so copies
@@ -305,7 +305,8 @@ const SCENARIOS: &[Scenario] = &[
         setup: elided,
         verdict: "fail",
         top: Some(("firewall-drops", "ipv4")),
-        // Issue 8: the IPv4 blocker is demoted only on outside evidence that IPv6 works;
+        // The IPv4 blocker is demoted only on outside evidence that IPv6 works (the host's
+        // own connection to its AAAA goes through lo);
         // this run has no vantage, so it stands, while the CA validates over IPv6.
         ca_issues_anyway: Some(
             "IPv6 serves the CA; without a vantage the IPv4 blocker is not demoted",
@@ -380,7 +381,7 @@ fn run_scenario(s: &Scenario) -> Row {
         ));
     }
     // A run on the server alone is incomplete for what lies between the CA and it (no
-    // vantage here, issue 8); the firewall must add no reason of its own.
+    // vantage here); the firewall must add no reason of its own.
     let blind_spot = acme_doctor::diagnose::BLIND_SPOT;
     for reason in report["incomplete_reasons"]
         .as_array()

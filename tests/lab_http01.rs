@@ -1,8 +1,9 @@
-//! Lab tier for the CA's HTTP-01 path (issue 9): real nginx configurations in the lab's
-//! namespaces, acme-doctor run on the server (host view) and from the CA's side of the router
-//! (outside view). Each scenario asserts the top code, its family and the exact predicted
-//! `ca_error`. Pebble is not the oracle here: its redirect and body rules differ from
-//! Boulder's (`docs/ca-behaviour.md` §9.5, §9.9), which is what these scenarios test.
+//! Lab tier for the CA's HTTP-01 path (its redirects, re-resolution and answer rules): real
+//! nginx configurations in the lab's namespaces, acme-doctor run on the server (host view) and
+//! from the CA's side of the router (outside view). Each scenario asserts the top code, its
+//! family and the exact predicted `ca_error`. Pebble is not the oracle here: its redirect and
+//! body rules differ from Boulder's (`docs/ca-behaviour.md` §9.5, §9.9), which is what these
+//! scenarios test.
 //!
 //! Plus the token's lifecycle: `--webroot` leaves no file behind, on success, on a refused
 //! symlink trap, and on Ctrl-C in the middle of a run.

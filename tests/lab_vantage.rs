@@ -1,4 +1,5 @@
-//! Lab tier: inside and outside together (issue 8). The outside namespace runs
+//! Lab tier: inside and outside together, for the causes neither view names alone. The
+//! outside namespace runs
 //! `acme-doctor serve --plain-http --allow-reserved`, a vantage; the host runs acme-doctor
 //! twice, with `--vantage` and without, and lego asks Pebble (the real CA, in the outside
 //! namespace) for a certificate. Each scenario puts the cause between the CA and the server,

@@ -6,7 +6,7 @@ use super::error::ToolError;
 use super::facts_file::{join_runs, load_facts, save_facts};
 use super::print_stdout;
 use super::signals;
-use crate::config::{Config, FailOn, Output, TargetSpec};
+use crate::config::{Config, FailOn, Output, Target, TargetSpec};
 use crate::diagnose::{self, Diagnosis, Verdict};
 use crate::exit::Exit;
 use crate::facts::{Challenge, ClientsFacts, ConfigWarning, NameWebroot};
@@ -14,17 +14,53 @@ use crate::facts::{RunFacts, TargetFacts};
 use crate::probe::{self, System};
 use crate::render::{self, Outcome, Palette, json};
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::ops::ControlFlow;
+use std::sync::{Arc, Mutex, Once, PoisonError};
 
+/// The pipeline: arguments, configuration, facts (probed or loaded), diagnosis, rendering,
+/// exit code.
 pub fn run(args: Args, invocation: String) -> Result<Exit, ToolError> {
+    let args = match run_subcommand(args)? {
+        ControlFlow::Continue(args) => args,
+        ControlFlow::Break(exit) => return Ok(exit),
+    };
+    let mut config = validate(args, invocation)?;
+    // A probing run may write token files: Ctrl-C must find its handler in place before the
+    // first one exists, or the default action would end the process and leave it behind.
+    if config.from_facts.is_empty() {
+        signals::install();
+    }
+    let mut clients = read_clients(&mut config)?;
+    // Held until the run is rendered: dropping them removes the token files.
+    let _tokens = tokens_for_targets(&mut config, clients.as_mut());
+    let stream = Stream::new(&config);
+    let facts = gather_facts(&config, clients.clone(), &stream)?;
+    let outcomes = diagnose_all(&facts.runs);
+    render_all(&config, clients.as_ref(), &stream, &facts.runs, &outcomes);
+    if let Some((signal, unfinished)) = facts.stopped {
+        return Ok(interrupted(&config, signal, &unfinished));
+    }
+    if let Err(exit) = write_facts_file(&config, &facts.runs) {
+        return Ok(exit);
+    }
+    Ok(outcomes
+        .iter()
+        .map(|o| exit_for(&o.diagnosis, config.fail_on))
+        .fold(stream.worst_exit(), Exit::worst))
+}
+
+/// The subcommands that are not a diagnosis (`explain`, `completions`, `man`, `serve`) run
+/// here to their exit code; a diagnosis gets its arguments back.
+fn run_subcommand(args: Args) -> Result<ControlFlow<Exit, Args>, ToolError> {
     match &args.command {
-        Some(Command::Explain { code }) => return explain(code.as_deref(), args.json),
+        Some(Command::Explain { code }) => {
+            return explain(code.as_deref(), args.json).map(ControlFlow::Break);
+        }
         Some(Command::Completions { shell }) => {
             let mut cmd = <Args as clap::CommandFactory>::command();
             let mut out = Vec::new();
             clap_complete::generate(*shell, &mut cmd, "acme-doctor", &mut out);
             print_stdout(&String::from_utf8_lossy(&out));
-            return Ok(Exit::Pass);
         }
         Some(Command::Man) => {
             let cmd = <Args as clap::CommandFactory>::command();
@@ -33,92 +69,61 @@ pub fn run(args: Args, invocation: String) -> Result<Exit, ToolError> {
                 .render(&mut out)
                 .map_err(|e| ToolError::internal(format!("cannot render the manual: {e}")))?;
             print_stdout(&String::from_utf8_lossy(&out));
-            return Ok(Exit::Pass);
         }
-        Some(Command::Serve(_)) | None => {}
+        Some(Command::Serve(serve)) => crate::serve::run(serve).map_err(ToolError::usage)?,
+        None => return Ok(ControlFlow::Continue(args)),
     }
-    if let Some(Command::Serve(serve)) = args.command {
-        crate::serve::run(&serve).map_err(ToolError::usage)?;
-        return Ok(Exit::Pass);
+    Ok(ControlFlow::Break(Exit::Pass))
+}
+
+/// The ACME clients' configurations: read once, cheaply, for the host facts (a standalone
+/// client changes what an empty port 80 means) and, under `--all`, for the names to check,
+/// which join the configuration's targets. `None` for a run from saved facts.
+fn read_clients(config: &mut Config) -> Result<Option<ClientsFacts>, ToolError> {
+    if !config.from_facts.is_empty() {
+        return Ok(None);
     }
-    let mut config = validate(args, invocation)?;
-    // A probing run may write token files: Ctrl-C must find its handler in place before the
-    // first one exists, or the default action would end the process and leave it behind.
-    if config.from_facts.is_empty() {
-        signals::install();
-    }
-    // The ACME clients' configurations: read once, cheaply, for the host facts (a standalone
-    // client changes what an empty port 80 means) and, under `--all`, for the names to check.
-    let clients = config.from_facts.is_empty().then(|| {
-        probe::clients::discover(&probe::clients::Discover {
-            root: config.clients.root.clone(),
-            extra: config.clients.extra.clone(),
-            defaults: true,
-        })
+    let mut found = probe::clients::discover(&probe::clients::Discover {
+        root: config.clients.root.clone(),
+        extra: config.clients.extra.clone(),
+        defaults: true,
     });
-    let mut clients = clients;
-    if let Some(found) = &mut clients {
-        if config.clients.all {
-            expand_all(&mut config, found)?;
-        }
-        if config.clients.all || !config.clients.extra.is_empty() {
-            for w in &found.warnings {
-                eprintln!(
-                    "acme-doctor: warning: {}",
-                    crate::sanitize::line(&w.to_string(), 1000)
-                );
-            }
+    if config.clients.all {
+        expand_all(config, &mut found)?;
+    }
+    if config.clients.all || !config.clients.extra.is_empty() {
+        for w in &found.warnings {
+            eprintln!(
+                "acme-doctor: warning: {}",
+                crate::sanitize::line(&w.to_string(), 1000)
+            );
         }
     }
-    // Held until the run is rendered: dropping them removes the token files.
-    let _tokens = tokens_for_targets(&mut config, clients.as_mut());
-    // `--ndjson` prints each name as soon as it is diagnosed, in completion order; `index`
-    // gives the input order back. `--json` of several names is written as they finish too, in
-    // input order: a batch never holds every name's facts to print them at the end.
-    let streaming = config.from_facts.is_empty()
-        && (config.output == Output::Ndjson
-            || (config.output == Output::Json && config.domains.len() > 1));
-    let json_stream = std::sync::Mutex::new(json::JsonStream::default());
-    // A streamed name is not kept (unless for --save-facts): its exit status is kept instead.
-    let streamed_exit = std::sync::Mutex::new(Exit::Pass);
-    // The host snapshot goes out once, before the first name.
-    let host_printed = std::sync::Once::new();
-    let print_host = |run: &RunFacts| {
-        host_printed.call_once(|| match config.output {
-            Output::Json => write_stdout(&json::JsonStream::head(&run.host)),
-            _ => print_stdout(&json::render_host_record(&run.host)),
-        });
-    };
-    let print_one = |run: &RunFacts, index: usize, target: &TargetFacts| {
-        let outcome = Outcome {
-            run,
-            target,
-            diagnosis: diagnose::diagnose(run, target),
-            index,
-        };
-        print_host(run);
-        if config.output == Output::Json {
-            // Under the lock: the names leave in input order.
-            let mut stream = json_stream
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            write_stdout(&stream.push(&outcome));
-        } else {
-            print_stdout(&json::render_ndjson_result(&outcome));
-        }
-        let mut worst = streamed_exit
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        *worst = worst.worst(exit_for(&outcome.diagnosis, config.fail_on));
-    };
-    let mut stopped = None;
+    Ok(Some(found))
+}
+
+/// The facts of the run: probed afresh, or loaded from saved files (several: joined, the
+/// host's with the outside runs), and the signal that cut a probing run short, if one did.
+struct Facts {
+    runs: Vec<RunFacts>,
+    stopped: Option<(signals::Stop, Vec<usize>)>,
+}
+
+fn gather_facts(
+    config: &Config,
+    clients: Option<ClientsFacts>,
+    stream: &Stream,
+) -> Result<Facts, ToolError> {
     let runs = match config.from_facts.as_slice() {
         [] => {
-            let gathered = probe_all(&config, clients.clone(), streaming.then_some(&print_one))?;
-            if let Some(signal) = gathered.stopped {
-                stopped = Some((signal, gathered.unfinished));
-            }
-            vec![gathered.run]
+            let print = |run: &RunFacts, index: usize, target: &TargetFacts| {
+                stream.print_one(run, index, target);
+            };
+            let gathered = probe_all(config, clients, stream.enabled.then_some(&print))?;
+            return Ok(Facts {
+                stopped: gathered.stopped.map(|signal| (signal, gathered.unfinished)),
+                runs: vec![gathered.run],
+            });
         }
         [path] => load_facts(path)?,
         paths => {
@@ -129,12 +134,15 @@ pub fn run(args: Args, invocation: String) -> Result<Exit, ToolError> {
             join_runs(loaded)
         }
     };
-    // A streamed run that no name finished still says which host it looked at.
-    if let (true, Some(run)) = (streaming, runs.first()) {
-        print_host(run);
-    }
-    let outcomes: Vec<Outcome> = runs
-        .iter()
+    Ok(Facts {
+        runs,
+        stopped: None,
+    })
+}
+
+/// Every target of every run, diagnosed, in input order.
+fn diagnose_all(runs: &[RunFacts]) -> Vec<Outcome<'_>> {
+    runs.iter()
         .flat_map(|run| run.targets.iter().map(move |target| (run, target)))
         .enumerate()
         .map(|(index, (run, target))| Outcome {
@@ -143,75 +151,146 @@ pub fn run(args: Args, invocation: String) -> Result<Exit, ToolError> {
             diagnosis: diagnose::diagnose(run, target),
             index,
         })
-        .collect();
+        .collect()
+}
+
+/// What is left to print once every name is diagnosed: everything, or, for a streamed run,
+/// the end of the document (and the host, when no name finished).
+fn render_all(
+    config: &Config,
+    clients: Option<&ClientsFacts>,
+    stream: &Stream,
+    runs: &[RunFacts],
+    outcomes: &[Outcome],
+) {
     // `--color always` colours a pipe too (`| less -R`); `never` and `auto` off a terminal do not.
     colored::control::set_override(config.color);
     let palette = Palette {
         enabled: config.color,
     };
     // `--all` lists every certificate first, diagnosed or not.
-    let listing = clients.as_ref().filter(|_| config.clients.all);
+    let listing = clients.filter(|_| config.clients.all);
     let text = match config.output {
         Output::Human => {
             let mut text = listing
                 .map(|c| render::clients::human(c, &palette))
                 .unwrap_or_default();
-            text.push_str(&render::human::render(&outcomes, &palette, config.verbose));
+            text.push_str(&render::human::render(outcomes, &palette, config.verbose));
             text
         }
-        Output::Json if streaming => {
-            write_stdout(
-                &json_stream
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .finish(),
-            );
+        Output::Json | Output::Ndjson if stream.enabled => {
+            stream.finish(runs.first());
             String::new()
         }
         Output::Json => {
             // Written as it is serialised: a batch's JSON is never held whole in memory. A
             // closed pipe (`| head`) is not an error worth reporting.
-            let _ = json::write(&outcomes, &mut std::io::stdout().lock());
+            let _ = json::write(outcomes, &mut std::io::stdout().lock());
             String::new()
         }
-        Output::Ndjson if streaming => String::new(),
-        Output::Ndjson => json::render_ndjson(&outcomes),
+        Output::Ndjson => json::render_ndjson(outcomes),
         Output::Report => {
             let mut text = listing.map(render::clients::report).unwrap_or_default();
-            text.push_str(&render::report::render(&outcomes, &config.invocation));
+            text.push_str(&render::report::render(outcomes, &config.invocation));
             text
         }
     };
     if !text.is_empty() {
         print_stdout(&text);
     }
-    if let Some((signal, unfinished)) = stopped {
-        return Ok(interrupted(&config, signal, &unfinished));
-    }
-    // The diagnosis is printed first: a failed write of the facts file must not lose it. Its
-    // error then goes to stderr, so that stdout stays one JSON document under --json.
-    if let Some(Err(err)) = config
+}
+
+/// `--save-facts`, after the diagnosis is printed: a failed write must not lose it. Its error
+/// goes to stderr, so that stdout stays one JSON document under `--json`; the exit code is
+/// then `Exit::Error`.
+fn write_facts_file(config: &Config, runs: &[RunFacts]) -> Result<(), Exit> {
+    let Some(Err(err)) = config
         .save_facts
         .as_ref()
-        .map(|path| save_facts(path, &runs))
-    {
-        if matches!(config.output, Output::Json | Output::Ndjson) {
-            eprintln!("{}", json::render_error(err.kind, &err.message, false));
-        } else {
-            eprintln!(
-                "acme-doctor: error: {}",
-                crate::sanitize::line(&err.message, 2000)
-            );
-        }
-        return Ok(Exit::Error);
+        .map(|path| save_facts(path, runs))
+    else {
+        return Ok(());
+    };
+    if matches!(config.output, Output::Json | Output::Ndjson) {
+        eprintln!("{}", json::render_error(err.kind, &err.message, false));
+    } else {
+        eprintln!(
+            "acme-doctor: error: {}",
+            crate::sanitize::line(&err.message, 2000)
+        );
     }
-    let streamed = *streamed_exit
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    Ok(outcomes
-        .iter()
-        .map(|o| exit_for(&o.diagnosis, config.fail_on))
-        .fold(streamed, Exit::worst))
+    Err(Exit::Error)
+}
+
+/// A probing run's output as each name finishes: `--ndjson` prints each name as soon as it is
+/// diagnosed, in completion order (`index` gives the input order back); `--json` of several
+/// names is written as they finish too, in input order. A batch never holds every name's
+/// facts to print them at the end: a streamed name is not kept (unless for `--save-facts`),
+/// its exit status is kept instead.
+struct Stream<'a> {
+    config: &'a Config,
+    enabled: bool,
+    json: Mutex<json::JsonStream>,
+    worst: Mutex<Exit>,
+    /// The host snapshot goes out once, before the first name.
+    host_printed: Once,
+}
+
+impl<'a> Stream<'a> {
+    fn new(config: &'a Config) -> Stream<'a> {
+        Stream {
+            config,
+            enabled: config.from_facts.is_empty()
+                && (config.output == Output::Ndjson
+                    || (config.output == Output::Json && config.targets.len() > 1)),
+            json: Mutex::new(json::JsonStream::default()),
+            worst: Mutex::new(Exit::Pass),
+            host_printed: Once::new(),
+        }
+    }
+
+    fn print_host(&self, run: &RunFacts) {
+        self.host_printed.call_once(|| match self.config.output {
+            Output::Json => write_stdout(&json::JsonStream::head(&run.host)),
+            _ => print_stdout(&json::render_host_record(&run.host)),
+        });
+    }
+
+    fn print_one(&self, run: &RunFacts, index: usize, target: &TargetFacts) {
+        let outcome = Outcome {
+            run,
+            target,
+            diagnosis: diagnose::diagnose(run, target),
+            index,
+        };
+        self.print_host(run);
+        if self.config.output == Output::Json {
+            // Under the lock: the names leave in input order.
+            let mut stream = self.json.lock().unwrap_or_else(PoisonError::into_inner);
+            write_stdout(&stream.push(&outcome));
+        } else {
+            print_stdout(&json::render_ndjson_result(&outcome));
+        }
+        let mut worst = self.worst.lock().unwrap_or_else(PoisonError::into_inner);
+        *worst = worst.worst(exit_for(&outcome.diagnosis, self.config.fail_on));
+    }
+
+    /// The end of a streamed document. A streamed run that no name finished still says which
+    /// host it looked at.
+    fn finish(&self, run: Option<&RunFacts>) {
+        if let Some(run) = run {
+            self.print_host(run);
+        }
+        if self.config.output == Output::Json {
+            let mut stream = self.json.lock().unwrap_or_else(PoisonError::into_inner);
+            write_stdout(&stream.finish());
+        }
+    }
+
+    /// The worst exit status of the names streamed so far.
+    fn worst_exit(&self) -> Exit {
+        *self.worst.lock().unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
 /// Text as it is, for a document printed in pieces (`print_stdout` ends each with a newline).
@@ -229,9 +308,14 @@ fn write_stdout(text: &str) {
 fn interrupted(config: &Config, signal: signals::Stop, unfinished: &[usize]) -> Exit {
     let names: Vec<(usize, &str)> = unfinished
         .iter()
-        .filter_map(|i| config.domains.get(*i).map(|d| (*i, d.input.as_str())))
+        .filter_map(|i| {
+            config
+                .targets
+                .get(*i)
+                .map(|t| (*i, t.domain.input.as_str()))
+        })
         .collect();
-    let finished = config.domains.len() - names.len();
+    let finished = config.targets.len() - names.len();
     if config.output == Output::Ndjson {
         print_stdout(&json::render_interrupted(signal.name(), finished, &names));
     }
@@ -247,7 +331,7 @@ fn interrupted(config: &Config, signal: signals::Stop, unfinished: &[usize]) -> 
     eprintln!(
         "acme-doctor: interrupted ({}): {finished} of {} names finished{}",
         signal.name(),
-        config.domains.len(),
+        config.targets.len(),
         if list.is_empty() {
             String::new()
         } else {
@@ -292,8 +376,6 @@ fn explain(code: Option<&str>, json_out: bool) -> Result<Exit, ToolError> {
     }
 }
 
-/// Probes every name of the command line in one run: one host snapshot, every target
-/// concurrently.
 /// A name as soon as it is done, with the run's host snapshot.
 type Streamed<'a> = &'a (dyn Fn(&RunFacts, usize, &TargetFacts) + Sync);
 
@@ -367,17 +449,19 @@ fn expand_all(config: &mut Config, clients: &mut ClientsFacts) -> Result<(), Too
             own.key = key.to_string();
             own.line = line;
             own.challenge = challenge;
-            config.domains.push(domain);
-            config.specs.push(TargetSpec {
-                method,
-                webroot,
-                expect_body: None,
-                certificate: Some(own),
+            config.targets.push(Target {
+                domain,
+                spec: TargetSpec {
+                    method,
+                    webroot,
+                    expect_body: None,
+                    certificate: Some(own),
+                },
             });
         }
     }
     clients.warnings.extend(warnings);
-    if config.domains.is_empty() {
+    if config.targets.is_empty() {
         let listed = clients.certificates.len();
         return Err(ToolError::input(if listed == 0 {
             "--all found no certificate: no certbot, acme.sh, lego, Caddy or Traefik configuration in their default paths (add --client-config PATH)".to_string()
@@ -429,11 +513,17 @@ fn tokens_for_targets(
         ),
         usize,
     > = HashMap::new();
-    for spec in &mut config.specs {
+    for spec in config.targets.iter_mut().map(|t| &mut t.spec) {
         let Some(dir) = spec.webroot.clone() else {
             continue;
         };
-        if spec.method != crate::facts::Method::Http01 || spec.expect_body.is_some() {
+        // Only HTTP-01 serves its challenge as a file under the webroot; a known body needs no
+        // file.
+        let serves_files = match spec.method {
+            crate::facts::Method::Http01 => true,
+            crate::facts::Method::Dns01 | crate::facts::Method::TlsAlpn01 => false,
+        };
+        if !serves_files || spec.expect_body.is_some() {
             continue;
         }
         let cert = spec.certificate.as_ref();
@@ -511,6 +601,8 @@ fn tokens_for_targets(
     (tokens, registration)
 }
 
+/// Probes every name of the command line in one run: one host snapshot, every target
+/// concurrently.
 fn probe_all(
     config: &Config,
     acme_clients: Option<ClientsFacts>,
@@ -558,11 +650,11 @@ fn probe_all(
                 acme_clients,
             },
         };
-        let many = config.domains.len() > 1;
+        let many = config.targets.len() > 1;
         let spinner = config.progress.then(|| {
             let bar = if many {
                 // Counts and an ETA for a batch; a spinner for one name.
-                let bar = indicatif::ProgressBar::new(config.domains.len() as u64);
+                let bar = indicatif::ProgressBar::new(config.targets.len() as u64);
                 if let Ok(style) = indicatif::ProgressStyle::with_template(
                     "{spinner} checking {pos}/{len} names [{bar:30}] {elapsed} (ETA {eta})",
                 ) {
@@ -571,7 +663,7 @@ fn probe_all(
                 bar
             } else {
                 let bar = indicatif::ProgressBar::new_spinner();
-                let names: Vec<&str> = config.domains.iter().map(|d| d.input.as_str()).collect();
+                let names: Vec<&str> = config.domains().map(|d| d.input.as_str()).collect();
                 bar.set_message(format!(
                     "checking {}: DNS, ports 80/443, HTTP, host state",
                     names.join(", ")

@@ -2,7 +2,7 @@
 //! after this reads the raw arguments.
 
 use super::error::ToolError;
-use crate::config::{self, Config, FailOn, Output};
+use crate::config::{self, Config, FailOn, Output, Target};
 use crate::facts::Method;
 use clap::{Parser, Subcommand, ValueEnum};
 use std::io::IsTerminal;
@@ -198,16 +198,19 @@ pub fn validate(args: Args, invocation: String) -> Result<Config, ToolError> {
             "no domain given: acme-doctor example.com (or --all, --from-facts FILE, or explain CODE)",
         ));
     }
-    let domains = if !args.from_facts.is_empty() || args.all {
-        Vec::new()
-    } else {
-        collect_domains(&args.domains, args.file.as_deref())?
-    };
     let method = match args.method {
         MethodArg::Http01 => Method::Http01,
         MethodArg::Dns01 => Method::Dns01,
     };
-    check_ip_identifiers(&domains, method, args.allow_reserved)?;
+    let targets = if !args.from_facts.is_empty() || args.all {
+        Vec::new()
+    } else {
+        collect_domains(&args.domains, args.file.as_deref())?
+            .into_iter()
+            .map(|domain| Target::of_run(domain, method))
+            .collect()
+    };
+    check_ip_identifiers(&targets, method, args.allow_reserved)?;
     if args.expect_txt.is_some() && !matches!(args.method, MethodArg::Dns01) {
         return Err(ToolError::usage(
             "--expect-txt is the dns-01 challenge value: use it with --method dns-01",
@@ -257,7 +260,7 @@ pub fn validate(args: Args, invocation: String) -> Result<Config, ToolError> {
             ColorArg::Auto => !no_color && std::io::stdout().is_terminal(),
         };
     Ok(Config {
-        domains,
+        targets,
         method,
         timeout,
         resolver,
@@ -284,7 +287,6 @@ pub fn validate(args: Args, invocation: String) -> Result<Config, ToolError> {
         vantage_token,
         vantage_ca: args.vantage_ca,
         invocation,
-        specs: Vec::new(),
         clients: config::ClientsConfig {
             all: args.all,
             extra: args.client_config,
@@ -296,12 +298,13 @@ pub fn validate(args: Args, invocation: String) -> Result<Config, ToolError> {
 /// IP identifiers the CA refuses, refused here in its words (`docs/ca-behaviour.md` §11.2,
 /// §11.7): DNS-01 for any of them, and a reserved address unless `--allow-reserved`.
 fn check_ip_identifiers(
-    domains: &[crate::domain::DomainName],
+    targets: &[Target],
     method: Method,
     allow_reserved: bool,
 ) -> Result<(), ToolError> {
+    let domains = || targets.iter().map(|t| &t.domain);
     if !method.validates_ip()
-        && let Some(ip) = domains.iter().find(|d| d.ip.is_some())
+        && let Some(ip) = domains().find(|d| d.ip.is_some())
     {
         return Err(ToolError::usage(format!(
             "{}: {}",
@@ -309,7 +312,7 @@ fn check_ip_identifiers(
             crate::diagnose::ca::DNS01_FOR_IP
         )));
     }
-    match domains.iter().find_map(|d| ip_refusal(d, allow_reserved)) {
+    match domains().find_map(|d| ip_refusal(d, allow_reserved)) {
         Some(refusal) => Err(ToolError::input(refusal)),
         None => Ok(()),
     }

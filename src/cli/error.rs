@@ -1,17 +1,6 @@
 //! What stops acme-doctor itself (exit 2), by kind.
 
-use serde::Serialize;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ErrorKind {
-    /// The command line is wrong.
-    Usage,
-    /// An input is wrong: a malformed domain, an unreadable facts file.
-    Input,
-    /// acme-doctor itself failed.
-    Internal,
-}
+use crate::exit::ErrorKind;
 
 #[derive(Debug)]
 pub struct ToolError {

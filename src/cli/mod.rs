@@ -8,7 +8,7 @@ mod error;
 mod facts_file;
 pub mod signals;
 
-pub use error::{ErrorKind, ToolError};
+pub use error::ToolError;
 
 #[cfg(test)]
 pub(crate) use app::exit_for;
@@ -36,7 +36,7 @@ pub fn main() -> ExitCode {
             }
             if json_errors {
                 print_stdout(&json::render_error(
-                    error::ErrorKind::Usage,
+                    crate::exit::ErrorKind::Usage,
                     &first_line(&e.to_string()),
                     pretty,
                 ));

@@ -73,7 +73,7 @@ impl Dial {
             ConnectOutcome::Refused => Some(Dial::Refused),
             ConnectOutcome::Timeout => Some(Dial::Timeout),
             ConnectOutcome::NetworkUnreachable => Some(Dial::NetworkUnreachable),
-            // Callers set acme-doctor's own limit apart first (`reachability::own_limit`).
+            // Callers set acme-doctor's own limit apart first (`ConnectOutcome::is_own_limit`).
             ConnectOutcome::HostUnreachable
             | ConnectOutcome::FamilyNotSupported
             | ConnectOutcome::LocalPortsExhausted

@@ -162,20 +162,20 @@ impl<'a> Context<'a> {
         }
         match self.method() {
             Method::Http01 => {
-                let judge = super::http01::answer::Judge {
+                let judge = super::http01::judge::Judge {
                     allow_reserved: self.allow_reserved(),
                     token: self.http01().token.as_ref(),
                 };
                 let content_ok = match (judge.token, self.answer(ip)) {
                     (Some(token), Some(a)) => {
-                        !super::http01::path::token_fails(&a.token, Some(token))
+                        !super::http01::judge::token_fails(&a.token, Some(token))
                     }
                     _ => true,
                 };
                 content_ok
                     && self
                         .http(ip)
-                        .is_none_or(|h| super::http01::answer::may_pass(h, judge))
+                        .is_none_or(|h| super::http01::judge::may_pass(h, judge))
             }
             // The handshake's verdict is the TLS-ALPN-01 checks' to give; a connect that
             // got through may serve.

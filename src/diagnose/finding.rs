@@ -184,4 +184,8 @@ pub struct Diagnosis {
     pub incomplete_reasons: Vec<String>,
     /// Ranked: root causes first, each followed by the symptoms it explains.
     pub findings: Vec<Finding>,
+    /// The server answers where the CA asks, but what it answers was not held against what
+    /// the CA expects: the run had no real challenge to ask for (no `--webroot`, no
+    /// `--expect-body`), so a healthy answer proves a server, not the content.
+    pub content_unverified: bool,
 }

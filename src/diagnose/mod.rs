@@ -8,6 +8,7 @@
 
 pub mod ca;
 mod causes;
+mod check;
 mod checks;
 mod code;
 mod context;
@@ -108,6 +109,7 @@ pub fn diagnose(run: &RunFacts, target: &TargetFacts) -> Diagnosis {
         incomplete: !out.incomplete.is_empty(),
         incomplete_reasons: out.incomplete,
         findings,
+        content_unverified: http01::answer::content_unverified(&cx),
     }
 }
 

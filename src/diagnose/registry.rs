@@ -1,16 +1,9 @@
 //! Every check, with the codes it emits and the methods it applies to. Adding a check is one
 //! line here; adding a method is one `Method` variant and the lines of the checks it composes.
 
-use super::{Code, Context, Finding, Out, checks, dns01, http01, origin, rank};
+use super::check::CheckDef;
+use super::{Context, Finding, checks, dns01, http01, origin, rank};
 use crate::facts::Method;
-
-pub struct CheckDef {
-    /// A short name, for tests and `docs/architecture.md`.
-    pub name: &'static str,
-    pub codes: &'static [Code],
-    pub methods: &'static [Method],
-    pub run: fn(&Context, &mut Out),
-}
 
 /// In the order the CA meets the problems: the name, the host, the path, the answer.
 pub const REGISTRY: &[CheckDef] = &[
@@ -81,6 +74,7 @@ pub fn for_method(method: Method) -> impl Iterator<Item = &'static CheckDef> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::diagnose::Code;
 
     #[test]
     fn every_code_is_emitted_by_exactly_one_check() {

@@ -460,17 +460,19 @@ impl Scenario {
     /// One connect outcome, replacing an earlier one for the same address and port.
     pub fn connect(mut self, address: &str, port: u16, outcome: ConnectOutcome) -> Scenario {
         let address = ip(address);
+        // A timeout lasts as long as the probe waited; anything else answers at once.
+        let elapsed_ms = if outcome == ConnectOutcome::Timeout {
+            2000
+        } else {
+            1
+        };
         let connects = &mut self.target().connects;
         connects.retain(|c| !(c.address == address && c.port == port));
         connects.push(ConnectFact {
             address,
             port,
             outcome,
-            elapsed_ms: if outcome_is_timeout(connects) {
-                2000
-            } else {
-                1
-            },
+            elapsed_ms,
         });
         self
     }
@@ -496,7 +498,6 @@ impl Scenario {
         self.connects_all(Family::Ipv6, port)
     }
 
-    /// The challenge GET on `address` answered `status`, after a successful connect.
     /// The CA's walk.
     pub fn ca_path(mut self, path: crate::facts::CaPath) -> Scenario {
         self.http01().ca_path = Some(path);
@@ -528,6 +529,7 @@ impl Scenario {
         self
     }
 
+    /// The challenge GET on `address` answered `status`, after a successful connect.
     pub fn http(self, address: &str, status: u16, location: Option<&str>) -> Scenario {
         self.http_outcome(
             address,
@@ -684,10 +686,6 @@ impl Scenario {
         self.add_local(addresses);
         self
     }
-}
-
-fn outcome_is_timeout(_: &[ConnectFact]) -> bool {
-    false
 }
 
 /// One outside view, built for a test: what a vantage saw.

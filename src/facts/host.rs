@@ -329,6 +329,29 @@ pub struct Listener {
     pub process: Option<Process>,
 }
 
+impl Listener {
+    /// Whether this listening socket takes connections for `ip`:`port`. An IPv6 wildcard socket
+    /// takes IPv4 too unless IPV6_V6ONLY is set (per socket, defaulting to
+    /// `net.ipv6.bindv6only`, given as `bindv6only`).
+    pub fn accepts(&self, ip: &IpAddr, port: u16, bindv6only: Option<bool>) -> bool {
+        if self.port != port {
+            return false;
+        }
+        match (ip, self.address) {
+            (IpAddr::V4(_), IpAddr::V4(bound)) => bound.is_unspecified() || self.address == *ip,
+            (IpAddr::V6(_), IpAddr::V6(bound)) => bound.is_unspecified() || self.address == *ip,
+            (IpAddr::V4(v4), IpAddr::V6(bound)) => {
+                if bound.is_unspecified() {
+                    self.v6only.or(bindv6only) == Some(false)
+                } else {
+                    bound.to_ipv4_mapped() == Some(*v4)
+                }
+            }
+            (IpAddr::V6(_), IpAddr::V4(_)) => false,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Process {

@@ -1,6 +1,7 @@
 //! Address families and TCP connects: the facts every method that dials shares.
 
 use serde::{Deserialize, Serialize};
+use std::fmt;
 use std::net::IpAddr;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -75,6 +76,53 @@ pub enum ConnectOutcome {
         errno: Option<i32>,
         message: String,
     },
+}
+
+/// In the words a finding uses for it.
+impl fmt::Display for ConnectOutcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConnectOutcome::Connected => f.write_str("connected"),
+            ConnectOutcome::Refused => f.write_str("connection refused"),
+            ConnectOutcome::Timeout => f.write_str("timed out"),
+            ConnectOutcome::HostUnreachable => f.write_str("no route to host (EHOSTUNREACH)"),
+            ConnectOutcome::NetworkUnreachable => {
+                f.write_str("network unreachable (ENETUNREACH)")
+            }
+            ConnectOutcome::FamilyNotSupported => {
+                f.write_str("address family not supported (EAFNOSUPPORT)")
+            }
+            ConnectOutcome::LocalPortsExhausted => f.write_str(
+                "acme-doctor ran out of local ports (EADDRNOTAVAIL: every ephemeral port to this address in use or in TIME_WAIT)",
+            ),
+            ConnectOutcome::Other {
+                errno: Some(e),
+                message,
+            } => write!(f, "{message} (errno {e})"),
+            ConnectOutcome::Other {
+                errno: None,
+                message,
+            } => f.write_str(message),
+        }
+    }
+}
+
+impl ConnectOutcome {
+    /// The connect failed on a limit of the machine acme-doctor runs on (EMFILE, ENFILE,
+    /// ENOBUFS, ENOMEM), or found no free local port (`LocalPortsExhausted`): the probe never
+    /// reached the network, so nothing was learnt about the server. (An `other` with errno 99
+    /// from an older version may be "no IPv6 source address" too, and stays a failure of the
+    /// path.)
+    pub fn is_own_limit(&self) -> bool {
+        use nix::libc::{EMFILE, ENFILE, ENOBUFS, ENOMEM};
+        match self {
+            ConnectOutcome::LocalPortsExhausted => true,
+            ConnectOutcome::Other { errno: Some(e), .. } => {
+                [EMFILE, ENFILE, ENOBUFS, ENOMEM].contains(e)
+            }
+            _ => false,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -84,6 +84,9 @@ pub fn run_capped(program: &str, args: &[&str]) -> Result<String, Unknown> {
     if !status.success() {
         let text = String::from_utf8_lossy(&err).trim().replace('\n', "; ");
         let text = crate::sanitize::line(&text, 300);
+        // No typed answer exists: the errno stays inside the program, whose exit status is
+        // shared with other failures (nft and iptables-legacy-save exit 1, iptables-nft-save
+        // 4, "resource problem"), so only its stderr tells a missing privilege apart.
         return Err(
             if text.to_ascii_lowercase().contains("permission denied")
                 || text.contains("Operation not permitted")

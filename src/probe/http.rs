@@ -313,10 +313,9 @@ fn classify(err: &reqwest::Error) -> HttpOutcome {
             }
         }
         // Our parser's limit, not the server's fault: the CA reads up to 10 MiB of head.
-        // (`is_parse_too_large` needs hyper's server feature; its text is fixed instead.)
         too_large |= s
             .downcast_ref::<hyper::Error>()
-            .is_some_and(|h| h.is_parse() && h.to_string() == "message head is too large");
+            .is_some_and(hyper::Error::is_parse_too_large);
         source = s.source();
     }
     // The full chain says more than the top-level "error sending request".
@@ -615,25 +614,38 @@ fn hop_failure(err: &reqwest::Error, url: &url::Url, deadline: Instant) -> Optio
     None
 }
 
+/// Every error under `err`, outermost first, with the error each `io::Error` wraps:
+/// `io::Error::source` skips its own inner error, and the connector wraps rustls's error in
+/// two of them (`Other` around `InvalidData`), so a walk by `source` alone never meets it.
+fn causes(err: &reqwest::Error) -> Vec<&(dyn std::error::Error + 'static)> {
+    let mut found = Vec::new();
+    let mut next = err.source();
+    while let Some(e) = next {
+        found.push(e);
+        next = match e
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
+            Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
+            None => e.source(),
+        };
+    }
+    found
+}
+
 fn classify_hop(err: &reqwest::Error, https: bool) -> HopOutcome {
     let mut text = err.to_string();
     let mut source = err.source();
-    let mut tls = None;
     while let Some(s) = source {
         text.push_str(": ");
         text.push_str(&s.to_string());
-        if let Some(r) = s.downcast_ref::<rustls::Error>() {
-            tls = Some(r.clone());
-        }
-        if let Some(io) = s.downcast_ref::<std::io::Error>()
-            && let Some(r) = io.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>())
-        {
-            tls = Some(r.clone());
-        }
         source = s.source();
     }
+    let tls = causes(err)
+        .into_iter()
+        .find_map(|e| e.downcast_ref::<rustls::Error>());
     if https {
-        match &tls {
+        match tls {
             // A plain HTTP answer read as a TLS record.
             Some(rustls::Error::InvalidMessage(rustls::InvalidMessage::InvalidContentType)) => {
                 return HopOutcome::HttpOnTlsPort;
@@ -642,9 +654,6 @@ fn classify_hop(err: &reqwest::Error, https: bool) -> HopOutcome {
                 return HopOutcome::Tls {
                     message: sanitize::line(&other.to_string(), 300),
                 };
-            }
-            None if text.contains("InvalidContentType") || text.contains("corrupt message") => {
-                return HopOutcome::HttpOnTlsPort;
             }
             None => {}
         }
@@ -1118,6 +1127,34 @@ mod tests {
         assert_eq!(outcome, HttpOutcome::Reset);
         // Tried once more, fresh, and reset again.
         assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn plain_http_on_an_https_hop_is_told_by_the_tls_error_type() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        answer_all(
+            listener,
+            "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n".into(),
+        );
+        let url = url::Url::parse(&format!("https://example.test:{}/x", addr.port())).unwrap();
+        let hop = fetch_hop(&url, addr, Duration::from_secs(5)).await;
+        assert_eq!(hop, HopOutcome::HttpOnTlsPort);
+    }
+
+    #[tokio::test]
+    async fn a_tls_alert_on_an_https_hop_is_a_tls_failure() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        // A fatal handshake_failure alert record, as a server sends when no certificate fits.
+        let alert = [0x15u8, 0x03, 0x03, 0x00, 0x02, 0x02, 0x28];
+        answer_all(listener, String::from_utf8(alert.to_vec()).unwrap());
+        let url = url::Url::parse(&format!("https://example.test:{}/x", addr.port())).unwrap();
+        let hop = fetch_hop(&url, addr, Duration::from_secs(5)).await;
+        assert!(
+            matches!(&hop, HopOutcome::Tls { message } if message.contains("HandshakeFailure")),
+            "{hop:?}"
+        );
     }
 
     #[tokio::test]

@@ -202,7 +202,7 @@ where
                 return Gathered {
                     run,
                     stopped: Some(stopped),
-                    unfinished: (0..config.domains.len()).collect(),
+                    unfinished: (0..config.domains().len()).collect(),
                 };
             }
             host = task.finish() => run.host = host,
@@ -214,13 +214,13 @@ where
     // One client for every vantage; when it cannot be built, each vantage records why.
     let vantages = (!config.vantages.is_empty()).then(|| vantage::client(config));
     let vantages = vantages.as_ref();
-    let mut done = vec![false; config.domains.len()];
+    let mut done = vec![false; config.domains().len()];
     let mut targets: Vec<(usize, TargetFacts)> = Vec::new();
     let mut stopped = None;
     {
         // At most `jobs` names at once, handed over as each is done.
         let mut stream =
-            futures_util::stream::iter(config.domains.iter().enumerate().map(|(index, domain)| {
+            futures_util::stream::iter(config.domains().enumerate().map(|(index, domain)| {
                 let limits = &limits;
                 let connects = &connects;
                 async move {
@@ -677,11 +677,12 @@ mod tests {
     }
 
     fn config_for(names: usize) -> Config {
-        let domains = (0..names)
+        let targets = (0..names)
             .map(|i| crate::domain::parse(&format!("name{i}.example.test")).expect("valid"))
+            .map(|domain| crate::config::Target::of_run(domain, Method::Http01))
             .collect();
         Config {
-            domains,
+            targets,
             method: Method::Http01,
             timeout: Duration::from_secs(1),
             resolver: None,
@@ -705,7 +706,6 @@ mod tests {
             vantage_token: None,
             vantage_ca: None,
             invocation: String::new(),
-            specs: Vec::new(),
             clients: Default::default(),
         }
     }

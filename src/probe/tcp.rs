@@ -49,11 +49,7 @@ pub fn ports_exhausted(addr: SocketAddr) -> bool {
 /// A connect outcome of this machine's own limit: out of descriptors or socket memory, or out
 /// of local ports (when [`ports_exhausted`] said so).
 pub fn own_limit(outcome: &ConnectOutcome) -> bool {
-    match outcome {
-        ConnectOutcome::LocalPortsExhausted => true,
-        ConnectOutcome::Other { errno, .. } => super::own_limit_errno(*errno),
-        _ => false,
-    }
+    outcome.is_own_limit()
 }
 
 async fn attempt(addr: SocketAddr) -> io::Result<()> {

@@ -39,20 +39,8 @@ pub fn render(outcomes: &[Outcome], p: &Palette, verbose: bool) -> String {
     if outcomes.len() > 1 {
         summary(&mut out, outcomes, p);
     }
-    // Once per run: a 404 for a random token proves a web server, not the content.
-    let unverified = outcomes.iter().any(|o| match &o.target.method {
-        crate::facts::MethodFacts::Http01(h) => {
-            h.token.is_none()
-                && h.http.iter().any(|f| {
-                    matches!(
-                        f.outcome,
-                        crate::facts::HttpOutcome::Response { status: 404, .. }
-                    )
-                })
-        }
-        _ => false,
-    });
-    if unverified {
+    // Once per run.
+    if outcomes.iter().any(|o| o.diagnosis.content_unverified) {
         out.push_str("\nnote: a 404 for acme-doctor's random token means a web server answers here; the content the CA needs was not verified. Run with --webroot DIR (or --expect-body KEYAUTH) to fetch a real token as the CA does.\n");
     }
     out

@@ -9,8 +9,8 @@
 //! its run's `host` itself.
 
 use super::Outcome;
-use crate::cli::ErrorKind;
 use crate::diagnose::{Finding, Verdict};
+use crate::exit::ErrorKind;
 use crate::facts::{HostFacts, TargetRun};
 use serde::Serialize;
 use std::io::Write;

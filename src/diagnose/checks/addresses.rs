@@ -4,8 +4,8 @@
 //! Codes: `dns-nxdomain`, `dns-servfail`, `dns-no-answer`, `no-address-records`,
 //! `reserved-address`.
 
+use crate::diagnose::check::CheckDef;
 use crate::diagnose::context::duration;
-use crate::diagnose::registry::CheckDef;
 use crate::diagnose::{Check, Code, Context, Finding, Severity, ca, run_check};
 use crate::facts::{DnsLookup, DnsOutcome, Family, Method};
 use crate::reserved::Reserved;

@@ -3,7 +3,7 @@
 //!
 //! Codes: `nameservers-disagree`, `nameserver-unreachable`, `resolver-stale`.
 
-use crate::diagnose::registry::CheckDef;
+use crate::diagnose::check::CheckDef;
 use crate::diagnose::{Check, Code, Context, Finding, Severity, run_check};
 use crate::facts::{DnsOutcome, Family, Method, NameserverFacts};
 use std::collections::BTreeMap;

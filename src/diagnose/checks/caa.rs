@@ -6,7 +6,7 @@
 //! `caa-critical-unknown`, `caa-lookup-failed`.
 
 use crate::diagnose::ca;
-use crate::diagnose::registry::CheckDef;
+use crate::diagnose::check::CheckDef;
 use crate::diagnose::{Check, Code, Context, Finding, Severity, run_check};
 use crate::facts::{CaaRecord, DnsOutcome, Ede, Method};
 

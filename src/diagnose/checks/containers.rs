@@ -4,10 +4,9 @@
 //! Codes: `container-port-not-published`, `container-no-ipv6`.
 
 use crate::diagnose::ca::{self, Dial};
-use crate::diagnose::checks::listener::accepts;
+use crate::diagnose::check::CheckDef;
 use crate::diagnose::context::socket;
 use crate::diagnose::firewall::nat;
-use crate::diagnose::registry::CheckDef;
 use crate::diagnose::{Check, Code, Context, Finding, Severity, run_check};
 use crate::facts::{Container, DaemonSettings, Family, Method};
 use std::net::IpAddr;
@@ -50,7 +49,7 @@ fn host_takes(cx: &Context, family: Family, port: u16) -> bool {
         .usable(family)
         .iter()
         .filter(|ip| cx.is_local(ip))
-        .any(|ip| listeners.iter().any(|l| accepts(l, ip, port, bindv6only)));
+        .any(|ip| listeners.iter().any(|l| l.accepts(ip, port, bindv6only)));
     socket || nat::dnat(cx, family, port).is_some()
 }
 

@@ -5,7 +5,7 @@
 //! Code: `dnssec-bogus`.
 
 use crate::diagnose::ca;
-use crate::diagnose::registry::CheckDef;
+use crate::diagnose::check::CheckDef;
 use crate::diagnose::{Check, Code, Context, Finding, Severity, run_check};
 use crate::facts::{CdRetry, ChainFacts, DnsOutcome, Method};
 

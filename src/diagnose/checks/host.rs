@@ -5,10 +5,10 @@
 //! Codes: `not-on-host`, `ipv6-disabled`, `aaaa-not-local`, `ipv6-no-route`.
 
 use crate::diagnose::ca::{self, Dial};
+use crate::diagnose::check::CheckDef;
 use crate::diagnose::context::{Ipv6Off, socket};
-use crate::diagnose::registry::CheckDef;
 use crate::diagnose::{Check, Code, Context, Finding, Severity, run_check};
-use crate::facts::{ConnectOutcome, Family, Method, Probed};
+use crate::facts::{Family, Method, Probed};
 use std::net::IpAddr;
 
 pub const CHECK: CheckDef = CheckDef {
@@ -214,7 +214,7 @@ fn ipv6_disabled(cx: &Context, first_v6: &IpAddr, off: &Ipv6Off) -> Finding {
             "{} {}: {}",
             cx.connect_label(first_v6),
             socket(first_v6, port),
-            outcome_text(outcome)
+            outcome
         ));
     }
     let fix_sysctl = match off {
@@ -294,26 +294,6 @@ fn aaaa_not_local(
         f.ca(ca::dial_error(&cx.url_host, first_v6, Dial::Timeout))
     } else {
         f
-    }
-}
-
-/// A connect outcome in words, for evidence.
-pub fn outcome_text(outcome: &ConnectOutcome) -> String {
-    use ConnectOutcome as C;
-    match outcome {
-        C::Connected => "connected".into(),
-        C::Refused => "connection refused".into(),
-        C::Timeout => "timed out".into(),
-        C::HostUnreachable => "no route to host (EHOSTUNREACH)".into(),
-        C::NetworkUnreachable => "network unreachable (ENETUNREACH)".into(),
-        C::FamilyNotSupported => "address family not supported (EAFNOSUPPORT)".into(),
-        C::LocalPortsExhausted => {
-            "acme-doctor ran out of local ports (EADDRNOTAVAIL: every ephemeral port to this address in use or in TIME_WAIT)".into()
-        }
-        C::Other { errno, message } => match errno {
-            Some(e) => format!("{message} (errno {e})"),
-            None => message.clone(),
-        },
     }
 }
 

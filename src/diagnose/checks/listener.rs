@@ -4,9 +4,9 @@
 //! Codes: `no-listener`, `listener-wrong-address`.
 
 use crate::diagnose::ca::{self, Dial};
+use crate::diagnose::check::CheckDef;
 use crate::diagnose::context::socket;
 use crate::diagnose::firewall::nat;
-use crate::diagnose::registry::CheckDef;
 use crate::diagnose::{Check, Code, Context, Finding, Severity, run_check};
 use crate::facts::{Container, Family, Listener, Method};
 use std::net::IpAddr;
@@ -47,26 +47,6 @@ pub enum Found {
     },
 }
 
-/// Whether a listening socket takes connections for `ip`:`port`. An IPv6 wildcard socket
-/// takes IPv4 too unless IPV6_V6ONLY is set (per socket, defaulting to `net.ipv6.bindv6only`).
-pub fn accepts(l: &Listener, ip: &IpAddr, port: u16, bindv6only: Option<bool>) -> bool {
-    if l.port != port {
-        return false;
-    }
-    match (ip, l.address) {
-        (IpAddr::V4(_), IpAddr::V4(bound)) => bound.is_unspecified() || l.address == *ip,
-        (IpAddr::V6(_), IpAddr::V6(bound)) => bound.is_unspecified() || l.address == *ip,
-        (IpAddr::V4(v4), IpAddr::V6(bound)) => {
-            if bound.is_unspecified() {
-                l.v6only.or(bindv6only) == Some(false)
-            } else {
-                bound.to_ipv4_mapped() == Some(*v4)
-            }
-        }
-        (IpAddr::V6(_), IpAddr::V4(_)) => false,
-    }
-}
-
 impl Check for Listeners {
     type Evidence = Found;
 
@@ -96,7 +76,7 @@ impl Check for Listeners {
             };
             let taken_by: Vec<&Listener> = listeners
                 .iter()
-                .filter(|l| local.iter().any(|ip| accepts(l, ip, port, bindv6only)))
+                .filter(|l| local.iter().any(|ip| l.accepts(ip, port, bindv6only)))
                 .collect();
             // A DNAT takes the connection before any socket of the host does: what answers
             // is the container's socket (Docker without its userland proxy, kube-proxy).
@@ -259,8 +239,8 @@ impl Check for Listeners {
 
 fn missing(cx: &Context, family: Family, published: &IpAddr, on_port: &[Listener]) -> Finding {
     let port = cx.dial_port();
-    // A standalone ACME client listens on port 80 only while it runs (issue 11 item 5): an
-    // empty port between runs is expected. What would stop it during its run (the firewall,
+    // A standalone ACME client listens on port 80 only while it runs: an empty port between
+    // runs is expected. What would stop it during its run (the firewall,
     // another service on the port) has its own findings.
     if let Some(cert) = cx.standalone()
         && on_port.is_empty()

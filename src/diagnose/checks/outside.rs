@@ -1,15 +1,14 @@
 //! Inside and outside together: what the host sees of itself, against what the vantages (or
 //! runs saved elsewhere) saw of it. Each half alone sees a symptom; together they name a
-//! cause that sits between the CA and the server (issue 8).
+//! cause that sits between the CA and the server, where neither half can look alone.
 //!
 //! Codes: `blocked-upstream`, `vantage-dependent`, `outside-sees-other-server`,
 //! `public-address-mismatch`. Without any outside view, a run on the server says once what
 //! it could not see (incomplete), and how to add a vantage.
 
-use super::host::outcome_text;
 use crate::diagnose::ca::{self, Dial};
+use crate::diagnose::check::CheckDef;
 use crate::diagnose::context::{outside_connect, socket, vantage_limited};
-use crate::diagnose::registry::CheckDef;
 use crate::diagnose::{Check, Code, Context, Finding, Out, Severity, run_check};
 use crate::facts::{ConnectOutcome, Family, HttpFact, HttpOutcome, Method, Observation};
 use std::net::IpAddr;
@@ -390,7 +389,7 @@ fn view_line(v: &View, port: u16) -> String {
         "{}: connect {}: {}",
         v.name,
         socket(&v.address, port),
-        outcome_text(&v.outcome)
+        v.outcome
     )
 }
 

@@ -3,10 +3,9 @@
 //!
 //! Codes: `port-refused`, `port-timeout`, `address-unreachable`.
 
-use super::host::outcome_text;
 use crate::diagnose::ca::{self, Dial};
+use crate::diagnose::check::CheckDef;
 use crate::diagnose::context::{duration, socket};
-use crate::diagnose::registry::CheckDef;
 use crate::diagnose::{Check, Code, Context, Finding, Severity, run_check};
 use crate::facts::{ConnectFact, ConnectOutcome, Family, HopOutcome, Method};
 use std::collections::HashSet;
@@ -59,21 +58,6 @@ pub enum Found {
     },
 }
 
-/// The connect failed on a limit of the machine acme-doctor runs on (EMFILE, ENFILE, ENOBUFS,
-/// ENOMEM), or found no free local port (`LocalPortsExhausted`): the probe never reached the
-/// network. (An `other` with errno 99 from an older version may be "no IPv6 source address"
-/// too, and stays a failure of the path.)
-pub fn own_limit(outcome: &ConnectOutcome) -> bool {
-    use nix::libc::{EMFILE, ENFILE, ENOBUFS, ENOMEM};
-    match outcome {
-        ConnectOutcome::LocalPortsExhausted => true,
-        ConnectOutcome::Other { errno: Some(e), .. } => {
-            [EMFILE, ENFILE, ENOBUFS, ENOMEM].contains(e)
-        }
-        _ => false,
-    }
-}
-
 /// Whether these own-limit connects ran out of local ports (rather than descriptors).
 fn out_of_ports(hits: &[ConnectFact]) -> bool {
     hits.iter()
@@ -120,7 +104,7 @@ impl Check for Reachability {
                     .connects(family, port)
                     .filter(|c| usable.contains(&c.address))
                     .filter(|c| cx.nat.as_ref().is_none_or(|n| n.published != c.address))
-                    .partition(|c| own_limit(&c.outcome));
+                    .partition(|c| c.outcome.is_own_limit());
                 if !own.is_empty() {
                     found.push(Found::OwnLimit {
                         family,
@@ -174,7 +158,7 @@ impl Check for Reachability {
             .filter_map(|a| a.hops.last());
         for hop in walk_ends {
             let what = match &hop.outcome {
-                HopOutcome::Dial { connect } if own_limit(connect) => outcome_text(connect),
+                HopOutcome::Dial { connect } if connect.is_own_limit() => connect.to_string(),
                 HopOutcome::OwnLimit { message } => message.clone(),
                 _ => continue,
             };
@@ -242,7 +226,7 @@ impl Check for Reachability {
                     f = f.evidence(format!(
                         "connect {}: {}",
                         socket(&c.address, c.port),
-                        outcome_text(&c.outcome)
+                        c.outcome
                     ));
                 }
                 if out_of_ports(hits) {
@@ -293,7 +277,7 @@ impl Check for Reachability {
                     f = f.evidence(format!(
                         "connect {}: {}",
                         socket(&c.address, c.port),
-                        outcome_text(&c.outcome)
+                        c.outcome
                     ));
                 }
                 f.fix(format!(
@@ -334,10 +318,7 @@ fn failed(
             duration(first.elapsed_ms)
         ),
         Code::PortRefused => format!("refuses connections on port {port}"),
-        _ => format!(
-            "cannot be reached on port {port} ({})",
-            outcome_text(&first.outcome)
-        ),
+        _ => format!("cannot be reached on port {port} ({})", first.outcome),
     };
     let mut f = Finding::new(code, severity, format!("{rtype} {addrs} {what}"))
         .family(family)
@@ -364,7 +345,7 @@ fn failed(
             "{} {}: {} after {}",
             cx.connect_label(&c.address),
             socket(&c.address, c.port),
-            outcome_text(&c.outcome),
+            c.outcome,
             duration(c.elapsed_ms)
         ));
     }
@@ -455,6 +436,8 @@ mod tests {
         ));
         let f = Reachability.word(&s.context(), &found[0]);
         assert_eq!(f.severity, Severity::Blocker);
+        // How long the connect waited before it gave up is part of the evidence.
+        assert!(f.title.contains("timed out after 2.0 s"), "{}", f.title);
         assert!(f.ca_error.unwrap().ends_with(ca::CONNECT_TIMEOUT));
     }
 

@@ -1,12 +1,12 @@
 //! A standalone ACME client (certbot `--standalone`, lego `--http` without a webroot, acme.sh
-//! `--standalone`) binds the validation port itself, and only while it runs (issue 11, item
-//! 5). What would stop it then is reported here: another service holding the port now, or a
+//! `--standalone`) binds the validation port itself, and only while it runs. What would stop
+//! it then is reported here: another service holding the port now, or a
 //! web server enabled to start with the machine. Between runs, an empty port is expected:
 //! [`between_runs`] keeps the symptoms of that empty port from counting as failures.
 //!
 //! Code: `standalone-port-busy`.
 
-use crate::diagnose::registry::CheckDef;
+use crate::diagnose::check::CheckDef;
 use crate::diagnose::{Check, Code, Context, Finding, Note, Severity, run_check};
 use crate::facts::{Listener, ManagedCert, Method};
 
@@ -89,6 +89,11 @@ impl Check for Standalone {
                         None => format!("a process listens on {}:{port}", l.address),
                     })
                     .collect();
+                let holder = by.first().map_or("another process".to_string(), |l| {
+                    l.process.as_ref().map_or("a process".to_string(), |p| {
+                        format!("{} (pid {})", p.name, p.pid)
+                    })
+                });
                 let service = by
                     .iter()
                     .find_map(|l| l.process.as_ref().map(|p| p.name.clone()))
@@ -98,8 +103,7 @@ impl Check for Standalone {
                     Severity::Blocker,
                     format!(
                         "{} renews with its own server on port {port}, but {} holds the port: the renewal cannot bind it",
-                        cert.client,
-                        who.first().map_or("another process", |w| w.split(" listens").next().unwrap_or(w))
+                        cert.client, holder
                     ),
                 )
                 .port(*port)

@@ -4,7 +4,7 @@
 //! `acme-challenge-cname-dangling`, `wildcard-shadows-challenge`, `txt-doubled-label`.
 
 use crate::diagnose::ca;
-use crate::diagnose::registry::CheckDef;
+use crate::diagnose::check::CheckDef;
 use crate::diagnose::{Check, Code, Context, Finding, Severity, run_check};
 use crate::facts::{CnameHop, Dns01Facts, DnsOutcome, Ede, Method, TxtLookup};
 use std::net::SocketAddr;

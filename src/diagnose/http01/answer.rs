@@ -10,13 +10,12 @@
 //! Codes: `challenge-status`, `bad-redirect`, `http-no-response`, `challenge-not-served`,
 //! `challenge-wrong-content`.
 
-use super::path::{self, Kind, Outcome};
-use crate::diagnose::ca::{self, CaError, ProblemType};
-use crate::diagnose::registry::CheckDef;
+use super::judge::{Judge, Problem, content_problem, flaw_text, problem, problem_error};
+use super::walk::{self, Kind, Outcome};
+use crate::diagnose::ca::{self, CaError};
+use crate::diagnose::check::CheckDef;
 use crate::diagnose::{Check, Code, Context, Finding, Severity, run_check};
-use crate::facts::{Answered, Family, HopOutcome, HttpFact, HttpOutcome, Method, TokenFacts};
-use crate::keyauth::{self, Compared, Flaw};
-use crate::redirect;
+use crate::facts::{Answered, Family, HopOutcome, HttpFact, HttpOutcome, Method};
 use std::collections::HashMap;
 use std::net::IpAddr;
 
@@ -46,251 +45,16 @@ pub struct Found {
     pub others_serve: bool,
 }
 
-/// How the CA's detail is prefixed (`docs/ca-behaviour.md` §0.5).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-enum Prefix {
-    /// `<ip>: Fetching <url>: `: errors inside the HTTP client (connection, redirect policy).
-    Fetching,
-    /// `<ip>: `: errors about an answer (status, size).
-    Ip,
-    /// None: the key authorization mismatch.
-    Bare,
-}
-
-/// One kind of wrong answer, with Boulder's words for it.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Problem {
-    code: Code,
-    /// A blocker everywhere it is seen, or a warning (a catch-all 200).
-    severity: Severity,
-    what: String,
-    /// The core of the CA's message, and its problem type.
-    ca_core: String,
-    ca_problem: ProblemType,
-    prefix: Prefix,
-    /// The URL the CA names in "Fetching …" when it is not the challenge URL: a redirect target.
-    fetching: Option<String>,
-    /// The whole of the CA's error, when the walk already composed it.
-    ca_whole: Option<(ProblemType, String)>,
-}
-
-impl Problem {
-    fn new(code: Code, severity: Severity, what: String, ca_core: String) -> Problem {
-        let (ca_problem, prefix) = match code {
-            Code::ChallengeStatus | Code::ChallengeNotServed => {
-                (ProblemType::Unauthorized, Prefix::Ip)
-            }
-            Code::ChallengeWrongContent => (ProblemType::Unauthorized, Prefix::Bare),
-            _ => (ProblemType::Connection, Prefix::Fetching),
-        };
-        Problem {
-            code,
-            severity,
-            what,
-            ca_core,
-            ca_problem,
-            prefix,
-            fetching: None,
-            ca_whole: None,
-        }
-    }
-}
-
-/// The run's judge: reserved addresses as the run allows them, its real token if any.
-pub fn judge<'a>(cx: &'a Context) -> Judge<'a> {
-    Judge {
-        allow_reserved: cx.allow_reserved(),
-        token: cx.http01().token.as_ref(),
-    }
-}
-
-/// What the answers are judged against.
-#[derive(Clone, Copy)]
-pub struct Judge<'a> {
-    pub allow_reserved: bool,
-    /// The real token, when its content is known.
-    pub token: Option<&'a TokenFacts>,
-}
-
-fn redirect_problem(url: &str, status: u16, location: &str, judge: Judge) -> Option<Problem> {
-    let base = url::Url::parse(url).ok()?;
-    let refusal = redirect::judge(
-        status,
-        &base,
-        location,
-        0,
-        &[url.to_string()],
-        judge.allow_reserved,
-    )
-    .err()?;
-    let mut p = Problem::new(
-        Code::BadRedirect,
-        Severity::Blocker,
-        format!("redirects ({status}) to {location}, which the CA refuses to follow"),
-        refusal.core(),
-    );
-    p.fetching = Some(
-        base.join(location.trim())
-            .map_or_else(|_| location.to_string(), |u| u.to_string()),
-    );
-    Some(p)
-}
-
-/// Whether the CA could accept this answer: no problem, or only a warning (a catch-all 200
-/// may still serve the real token). Used by `Context::family_serves`.
-pub fn may_pass(fact: &HttpFact, judge: Judge) -> bool {
-    problem(fact, judge).is_none_or(|p| p.severity != Severity::Blocker)
-}
-
-/// What the CA would report for this answer when it fails the validation, in the words the
-/// finding for it uses: for a check that names the cause of that answer.
-pub fn ca_error(cx: &Context, fact: &HttpFact) -> Option<CaError> {
+/// Whether the answers prove only that a web server answers: without a real token, the one
+/// asked for does not exist, so its 404 is the healthy answer and the content the CA needs
+/// was not seen. False for a method without HTTP answers.
+pub fn content_unverified(cx: &Context) -> bool {
     let facts = cx.http01();
-    let p = problem(fact, judge(cx)).filter(|p| p.severity == Severity::Blocker)?;
-    let challenge = match &facts.token {
-        Some(_) => fact.url.clone(),
-        None => ca::challenge_url(&cx.url_host),
-    };
-    Some(problem_error(&p, &fact.address, challenge))
-}
-
-fn problem(fact: &HttpFact, judge: Judge) -> Option<Problem> {
-    let url = &fact.url;
-    let no_response = |what: &str, core: &str| {
-        Some(Problem::new(
-            Code::HttpNoResponse,
-            Severity::Blocker,
-            what.to_string(),
-            core.to_string(),
-        ))
-    };
-    let verified = judge.token.is_some();
-    match &fact.outcome {
-        HttpOutcome::Response { status: 404, .. } if !verified => None,
-        // The content of a 200 for the real token is judged from the answers.
-        HttpOutcome::Response { status: 200, .. } if verified => None,
-        HttpOutcome::Response {
-            status: 200,
-            body_bytes,
-            body_prefix,
-            ..
-        } => Some(Problem::new(
-            Code::ChallengeStatus,
-            Severity::Warning,
-            format!(
-                "answers 200 ({body_bytes} bytes) for a challenge file that does not exist: something else answers the challenge path (body starts {:?})",
-                body_prefix.chars().take(60).collect::<String>()
-            ),
-            ca::invalid_body(url, body_prefix),
-        )),
-        HttpOutcome::Response {
-            status: status @ (301 | 302 | 303 | 307 | 308),
-            location: Some(location),
-            ..
-        } => redirect_problem(url, *status, location, judge),
-        HttpOutcome::Response { status, .. } if verified => Some(Problem::new(
-            Code::ChallengeNotServed,
-            Severity::Blocker,
-            format!("answers {status} for the real challenge file"),
-            ca::invalid_status(url, *status),
-        )),
-        HttpOutcome::Response { status, .. } => Some(Problem::new(
-            Code::ChallengeStatus,
-            Severity::Blocker,
-            format!("answers {status} on the challenge path"),
-            ca::invalid_status(url, *status),
-        )),
-        HttpOutcome::Timeout => no_response(
-            "accepts the connection but sends no HTTP response in time",
-            ca::TIMEOUT_AFTER_CONNECT,
-        ),
-        HttpOutcome::Reset => no_response(
-            "resets the connection instead of answering",
-            ca::CONNECTION_RESET,
-        ),
-        // acme-doctor's own client could not read what the server sent; the CA's could.
-        // Out of file descriptors here: the request was never made.
-        HttpOutcome::Unread {
-            limit_bytes: 0,
-            message,
-        } => Some(Problem::new(
-            Code::ChallengeStatus,
-            Severity::Info,
-            format!("could not be asked: {message}; nothing was learnt of the server"),
-            String::new(),
-        )),
-        HttpOutcome::Unread {
-            limit_bytes,
-            message,
-        } => Some(Problem::new(
-            Code::ChallengeStatus,
-            Severity::Info,
-            format!(
-                "sent a response head larger than acme-doctor reads ({limit_bytes} bytes; the CA reads up to {} bytes), so its answer was not judged ({message})",
-                ca::MAX_RESPONSE_HEADER_BYTES
-            ),
-            String::new(),
-        )),
-        HttpOutcome::Error { message } => no_response(
-            &format!("gives no usable HTTP response ({message})"),
-            ca::GETTING_DATA,
-        ),
-    }
-}
-
-/// The real token answered 200 on this address: its body as the CA compares it.
-fn content_problem(a: &Answered, url: &str, token: &TokenFacts) -> Option<Problem> {
-    let head = a.body_head();
-    let compared = if a.body_bytes >= keyauth::LIMIT as u64 {
-        Compared::TooLarge
-    } else {
-        keyauth::compare(&token.expected, &head)
-    };
-    match compared {
-        Compared::Match => None,
-        Compared::TooLarge => {
-            let mut p = Problem::new(
-                Code::ChallengeWrongContent,
-                Severity::Blocker,
-                format!(
-                    "serves {} bytes for the challenge file; the CA accepts at most 127 (an HTML page, not the file)",
-                    a.body_bytes
-                ),
-                String::new(),
-            );
-            let ca = ca::body_too_large(&"0.0.0.0".parse().ok()?, url, &head);
-            p.ca_problem = ca.problem;
-            p.prefix = Prefix::Ip;
-            // The core after `<ip>: `.
-            p.ca_core = ca.detail.split_once(": ").map(|x| x.1.to_string())?;
-            Some(p)
-        }
-        Compared::Mismatch { got, flaw } => {
-            let ca = ca::key_authorization_mismatch(&token.expected, &got);
-            Some(Problem::new(
-                Code::ChallengeWrongContent,
-                Severity::Blocker,
-                format!(
-                    "serves the challenge file with the wrong content: {}",
-                    flaw_text(flaw)
-                ),
-                ca.detail,
-            ))
-        }
-    }
-}
-
-fn flaw_text(flaw: Flaw) -> &'static str {
-    match flaw {
-        Flaw::Bom => "it starts with a byte-order mark (U+FEFF), which the CA does not strip",
-        Flaw::LeadingWhitespace => {
-            "whitespace before the value; the CA trims only trailing whitespace"
-        }
-        Flaw::HtmlWrapper => "the value is wrapped in HTML",
-        Flaw::Truncated => "the value is cut short",
-        Flaw::ExtraContent => "the value has more around it",
-        Flaw::Other => "another value (a stale token, or another client's file)",
-    }
+    facts.token.is_none()
+        && facts
+            .http
+            .iter()
+            .any(|f| matches!(f.outcome, HttpOutcome::Response { status: 404, .. }))
 }
 
 /// Why the real token is not served, from the evidence at hand: the status, the realm, and
@@ -411,7 +175,7 @@ impl Check for Answer {
 fn from_path(cx: &Context) -> Option<Found> {
     let facts = cx.http01();
     let path = facts.ca_path.as_ref()?;
-    let Some(Outcome::Fail(f)) = path::outcome(path, facts.token.as_ref()) else {
+    let Some(Outcome::Fail(f)) = walk::outcome(path, facts.token.as_ref()) else {
         return None;
     };
     let family = f.family?;
@@ -523,7 +287,7 @@ fn finding(
     if hits.is_empty()
         && let Some(path) = &facts.ca_path
     {
-        f = f.evidence_lines(path::evidence(path));
+        f = f.evidence_lines(walk::evidence(path));
     }
     f = match p.code {
         _ if p.severity == Severity::Info => f.fix(format!(
@@ -555,33 +319,10 @@ fn finding(
     f
 }
 
-/// The CA's error for a blocking answer at `ip`, with the prefix Boulder gives that kind.
-fn problem_error(p: &Problem, ip: &IpAddr, challenge: String) -> CaError {
-    if let Some((problem, detail)) = &p.ca_whole {
-        return CaError {
-            problem: *problem,
-            detail: detail.clone(),
-        };
-    }
-    match p.prefix {
-        Prefix::Fetching => {
-            let url = p.fetching.clone().unwrap_or(challenge);
-            ca::fetching(p.ca_problem, ip, &url, &p.ca_core)
-        }
-        Prefix::Ip => CaError {
-            problem: p.ca_problem,
-            detail: format!("{ip}: {}", p.ca_core),
-        },
-        Prefix::Bare => CaError {
-            problem: p.ca_problem,
-            detail: p.ca_core.clone(),
-        },
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::diagnose::ca::ProblemType;
 
     fn response(status: u16, location: Option<&str>) -> HttpFact {
         HttpFact {
@@ -598,6 +339,17 @@ mod tests {
             },
             elapsed_ms: 1,
         }
+    }
+
+    #[test]
+    fn a_404_for_a_random_token_leaves_the_content_unverified() {
+        use crate::diagnose::testkit::Scenario;
+        let random = Scenario::ipv4_only().http("192.0.2.10", 404, None);
+        assert!(content_unverified(&random.context()));
+        let real = Scenario::ipv4_only()
+            .token("T.key")
+            .http("192.0.2.10", 404, None);
+        assert!(!content_unverified(&real.context()));
     }
 
     fn problem_plain(fact: &HttpFact) -> Option<Problem> {

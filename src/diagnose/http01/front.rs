@@ -6,7 +6,7 @@
 //! Code: `proxy-in-front`.
 
 use crate::cdn::{self, Ranges};
-use crate::diagnose::registry::CheckDef;
+use crate::diagnose::check::CheckDef;
 use crate::diagnose::{Check, Code, Context, Finding, Severity, run_check};
 use crate::facts::{Family, HttpOutcome, Method};
 use std::net::IpAddr;

@@ -1,230 +1,22 @@
-//! The CA's walk (`Http01Facts::ca_path`) read as the CA reads it: where it ends, and in what
-//! words (`docs/ca-behaviour.md` §0.5, §2.2–§2.8). Also the check `ca-path`: what the walk and
-//! the per-address answers show beyond one wrong answer: addresses that disagree, a router or
+//! The check `ca-path`: what the CA's walk (read in `walk.rs`) and the per-address answers
+//! show beyond one wrong answer: addresses that disagree, a router or
 //! a WAF answering, plain HTTP on the HTTPS port, a validation that only passes after dead
 //! IPv6 dials.
 //!
 //! Codes: `families-disagree`, `router-answers`, `waf-blocks`, `http-on-https-port`,
 //! `slow-fallback`.
 
+use super::judge::token_fails;
+use super::walk::{self, Kind, Outcome};
 use super::who;
 use crate::ca_limits::VALIDATION_DEADLINE_MS;
-use crate::diagnose::ca::{self, CaError, Dial, ProblemType, RedirectRefusal};
+use crate::diagnose::ca::{self, CaError, ProblemType};
+use crate::diagnose::check::CheckDef;
 use crate::diagnose::context::duration;
-use crate::diagnose::registry::CheckDef;
 use crate::diagnose::{Check, Code, Context, Finding, Severity, run_check};
-use crate::facts::{
-    Answered, CaPath, ConnectOutcome, Family, HopOutcome, Method, PathHop, TokenFacts,
-};
-use crate::keyauth::{self, Compared, Flaw};
+use crate::facts::{ConnectOutcome, Family, HopOutcome, Method};
 use std::collections::BTreeMap;
 use std::net::IpAddr;
-
-/// Where the walk ends.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Outcome<'a> {
-    /// The CA accepts the answer.
-    Pass,
-    /// A web server answered (a 404 for a random token, or a 200 whose content is unknown):
-    /// nothing is predicted without the real token.
-    Unverified {
-        hop: &'a PathHop,
-    },
-    Fail(Failure<'a>),
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct Failure<'a> {
-    /// The hop where it ended (for a refused redirect or a failed lookup, the target).
-    pub hop: &'a PathHop,
-    /// Its index in its attempt: 0 is the challenge URL itself.
-    pub depth: usize,
-    /// The family and port of the last connection the CA used.
-    pub family: Option<Family>,
-    pub port: u16,
-    pub kind: Kind,
-    pub ca: CaError,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub enum Kind {
-    Dial(Dial),
-    Refused(RedirectRefusal),
-    NoAddress,
-    Tls,
-    HttpOnTls,
-    NoResponse,
-    Status(u16),
-    TooLarge,
-    Mismatch { flaw: Flaw, got: String },
-}
-
-/// The outcome of the walk; `None` when there was none (no usable address, or facts from a
-/// probe that does not walk).
-pub fn outcome<'a>(path: &'a CaPath, token: Option<&TokenFacts>) -> Option<Outcome<'a>> {
-    let hops = &path.attempts.last()?.hops;
-    let depth = hops.len().checked_sub(1)?;
-    let hop = &hops[depth];
-    // The connection the CA last used: this hop's, or the redirecting hop's.
-    let previous = depth.checked_sub(1).map(|i| &hops[i]);
-    let last_used = hop
-        .address
-        .map(|ip| (ip, hop.family, hop.port))
-        .or_else(|| previous.and_then(|p| p.address.map(|ip| (ip, p.family, p.port))));
-    let (ip, family, port) = last_used?;
-    let fetching = |problem, core: &str| ca::fetching(problem, &ip, &hop.url, core);
-    let fail = |kind, ca| {
-        Some(Outcome::Fail(Failure {
-            hop,
-            depth,
-            family,
-            port,
-            kind,
-            ca,
-        }))
-    };
-    match &hop.outcome {
-        // acme-doctor's own limit (out of local ports or descriptors): the CA's dial was not
-        // reproduced, so the walk predicts nothing (the reachability check says so).
-        HopOutcome::Dial { connect }
-            if crate::diagnose::checks::reachability::own_limit(connect) =>
-        {
-            None
-        }
-        HopOutcome::OwnLimit { .. } => None,
-        HopOutcome::Dial { connect } => {
-            let dial = Dial::of(connect)?;
-            fail(
-                Kind::Dial(dial),
-                fetching(ProblemType::Connection, dial.core()),
-            )
-        }
-        HopOutcome::Refused { refusal } => fail(
-            Kind::Refused(refusal.clone()),
-            fetching(ProblemType::Connection, &refusal.core()),
-        ),
-        HopOutcome::NoAddress { a, aaaa } => {
-            let host = url::Url::parse(&hop.url)
-                .ok()
-                .and_then(|u| u.host_str().map(str::to_string))
-                .unwrap_or_default();
-            let dns = ca::no_usable_address(&host, a, aaaa);
-            fail(Kind::NoAddress, fetching(ProblemType::Dns, &dns.detail))
-        }
-        HopOutcome::Tls { message } => {
-            let (problem, core) = ca::tls_core(message);
-            fail(Kind::Tls, fetching(problem, &core))
-        }
-        HopOutcome::HttpOnTlsPort => fail(
-            Kind::HttpOnTls,
-            fetching(ProblemType::Connection, ca::GETTING_DATA),
-        ),
-        HopOutcome::Timeout => fail(
-            Kind::NoResponse,
-            fetching(ProblemType::Connection, ca::TIMEOUT_AFTER_CONNECT),
-        ),
-        HopOutcome::Reset => fail(
-            Kind::NoResponse,
-            fetching(ProblemType::Connection, ca::CONNECTION_RESET),
-        ),
-        // A probe that does not fetch says so; that is no fact about the server.
-        HopOutcome::NotProbed => None,
-        HopOutcome::Error { .. } => fail(
-            Kind::NoResponse,
-            fetching(ProblemType::Connection, ca::GETTING_DATA),
-        ),
-        HopOutcome::Answer(a) => answered(a, token, hop, &ip, |kind, ca| {
-            Outcome::Fail(Failure {
-                hop,
-                depth,
-                family,
-                port,
-                kind,
-                ca,
-            })
-        }),
-    }
-}
-
-fn answered<'a>(
-    a: &Answered,
-    token: Option<&TokenFacts>,
-    hop: &'a PathHop,
-    ip: &IpAddr,
-    fail: impl Fn(Kind, CaError) -> Outcome<'a>,
-) -> Option<Outcome<'a>> {
-    if a.status != 200 {
-        if token.is_none() && a.status == 404 {
-            return Some(Outcome::Unverified { hop });
-        }
-        return Some(fail(
-            Kind::Status(a.status),
-            ca::bad_status(ip, &hop.url, a.status),
-        ));
-    }
-    let Some(token) = token else {
-        return Some(Outcome::Unverified { hop });
-    };
-    let head = a.body_head();
-    if a.body_bytes >= keyauth::LIMIT as u64 {
-        return Some(fail(
-            Kind::TooLarge,
-            ca::body_too_large(ip, &hop.url, &head),
-        ));
-    }
-    Some(match keyauth::compare(&token.expected, &head) {
-        Compared::Match => Outcome::Pass,
-        Compared::TooLarge => fail(Kind::TooLarge, ca::body_too_large(ip, &hop.url, &head)),
-        Compared::Mismatch { got, flaw } => fail(
-            Kind::Mismatch {
-                flaw,
-                got: got.clone(),
-            },
-            ca::key_authorization_mismatch(&token.expected, &got),
-        ),
-    })
-}
-
-/// The walk as evidence lines: every hop with its URL, address, outcome and time.
-pub fn evidence(path: &CaPath) -> Vec<String> {
-    let mut lines = Vec::new();
-    for (n, attempt) in path.attempts.iter().enumerate() {
-        for hop in &attempt.hops {
-            let at = match hop.address {
-                Some(ip) => format!(" via {}", crate::diagnose::context::socket(&ip, hop.port)),
-                None => String::new(),
-            };
-            let what = match &hop.outcome {
-                HopOutcome::Dial { connect } => {
-                    crate::diagnose::checks::host::outcome_text(connect)
-                }
-                HopOutcome::Answer(a) => format!(
-                    "{}{}",
-                    a.status,
-                    a.location
-                        .as_ref()
-                        .map(|l| format!(" → {l}"))
-                        .unwrap_or_default()
-                ),
-                HopOutcome::Refused { refusal } => format!("refused: {}", refusal.core()),
-                HopOutcome::NoAddress { .. } => "no usable address".into(),
-                HopOutcome::Tls { message } => format!("TLS failed: {message}"),
-                HopOutcome::HttpOnTlsPort => "plain HTTP answered on the HTTPS port".into(),
-                HopOutcome::Timeout => "no response in time".into(),
-                HopOutcome::Reset => "connection reset".into(),
-                HopOutcome::Error { message } | HopOutcome::OwnLimit { message } => message.clone(),
-                HopOutcome::NotProbed => "not fetched".into(),
-            };
-            lines.push(format!(
-                "CA path, attempt {}: GET {}{at}: {what} ({})",
-                n + 1,
-                hop.url,
-                duration(hop.elapsed_ms)
-            ));
-        }
-    }
-    lines
-}
 
 /// After the checks: a blocker about the connection the walk failed on states the error the
 /// walk predicts. The CA reports one error per validation, and the walk is the CA's own
@@ -232,7 +24,7 @@ pub fn evidence(path: &CaPath) -> Vec<String> {
 pub fn predict(cx: &Context, findings: &mut [Finding]) {
     let facts = cx.http01();
     let Some(path) = &facts.ca_path else { return };
-    let Some(Outcome::Fail(f)) = outcome(path, facts.token.as_ref()) else {
+    let Some(Outcome::Fail(f)) = walk::outcome(path, facts.token.as_ref()) else {
         return;
     };
     // A random token is this run's, not the CA's: the CA's words carry its own token.
@@ -343,18 +135,6 @@ fn signature(token: &HopOutcome, root: &HopOutcome) -> String {
         other => format!("{other:?}").chars().take(60).collect(),
     };
     format!("token: {}; /: {}", one(token, true), one(root, false))
-}
-
-pub fn token_fails(token: &HopOutcome, expected: Option<&TokenFacts>) -> bool {
-    match (token, expected) {
-        (HopOutcome::Answer(a), Some(t)) => {
-            a.status != 200
-                || a.body_bytes >= keyauth::LIMIT as u64
-                || keyauth::compare(&t.expected, &a.body_head()) != Compared::Match
-        }
-        (HopOutcome::Answer(a), None) => !matches!(a.status, 200 | 404),
-        _ => true,
-    }
 }
 
 impl Check for Path {
@@ -488,7 +268,7 @@ impl Check for Path {
         let Some(path) = &facts.ca_path else {
             return found;
         };
-        if let Some(Outcome::Fail(f)) = outcome(path, facts.token.as_ref())
+        if let Some(Outcome::Fail(f)) = walk::outcome(path, facts.token.as_ref())
             && f.kind == Kind::HttpOnTls
         {
             found.push(Found::HttpOnTls {
@@ -529,7 +309,11 @@ impl Check for Path {
 
     fn word(&self, cx: &Context, found: &Found) -> Finding {
         let facts = cx.http01();
-        let path_evidence = facts.ca_path.as_ref().map(evidence).unwrap_or_default();
+        let path_evidence = facts
+            .ca_path
+            .as_ref()
+            .map(walk::evidence)
+            .unwrap_or_default();
         match found {
             Found::Disagree {
                 family,
@@ -672,6 +456,8 @@ impl Check for Path {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::diagnose::ca::RedirectRefusal;
+    use crate::facts::{Answered, PathHop, TokenFacts};
     use crate::facts::{CaPath, PathAttempt};
 
     fn hop(url: &str, ip: &str, port: u16, outcome: HopOutcome) -> PathHop {
@@ -737,7 +523,7 @@ mod tests {
             }],
             elapsed_ms: 5,
         };
-        let Some(Outcome::Fail(f)) = outcome(&path, None) else {
+        let Some(Outcome::Fail(f)) = walk::outcome(&path, None) else {
             panic!()
         };
         assert_eq!(f.family, Some(Family::Ipv6));
@@ -758,7 +544,7 @@ mod tests {
                 }],
                 elapsed_ms: 5,
             };
-            match outcome(&path, t.as_ref()) {
+            match walk::outcome(&path, t.as_ref()) {
                 Some(Outcome::Pass) => "pass".to_string(),
                 Some(Outcome::Unverified { .. }) => "unverified".to_string(),
                 Some(Outcome::Fail(f)) => f.ca.detail,

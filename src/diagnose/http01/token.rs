@@ -5,7 +5,7 @@
 //!
 //! Code: `token-not-written`.
 
-use crate::diagnose::registry::CheckDef;
+use crate::diagnose::check::CheckDef;
 use crate::diagnose::{Check, Code, Context, Finding, Severity, run_check};
 use crate::facts::{ManagedCert, Method};
 

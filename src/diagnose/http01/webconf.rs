@@ -5,9 +5,9 @@
 //! Codes: `vhost-missing-ipv6-listen`, `challenge-location-shadowed`, `webroot-mismatch`.
 
 use crate::diagnose::ca;
+use crate::diagnose::check::CheckDef;
 use crate::diagnose::context::socket;
-use crate::diagnose::http01::answer;
-use crate::diagnose::registry::CheckDef;
+use crate::diagnose::http01::judge::{self, Judge};
 use crate::diagnose::{Check, Code, Context, Finding, Out, Severity};
 use crate::facts::{
     ApacheConfig, ConfigFile, Family, HostFacts, HttpOutcome, Method, Probed, Unknown,
@@ -584,13 +584,13 @@ fn shadowed(cx: &Context, family: Option<Family>, r: &Route, h: &Handler) -> Fin
     // fault, not the redirect's.
     let walk_fails = cx.http01().ca_path.as_ref().is_some_and(|p| {
         matches!(
-            super::path::outcome(p, cx.http01().token.as_ref()),
-            Some(super::path::Outcome::Fail(f)) if matches!(f.kind, super::path::Kind::Refused(_))
+            super::walk::outcome(p, cx.http01().token.as_ref()),
+            Some(super::walk::Outcome::Fail(f)) if matches!(f.kind, super::walk::Kind::Refused(_))
         )
     });
     let fails_here = cx
         .http(&r.dest)
-        .is_some_and(|h| !answer::may_pass(h, answer::judge(cx)))
+        .is_some_and(|h| !judge::may_pass(h, run_judge(cx)))
         || (walk_fails && h.is_redirect());
     if severity != Severity::Blocker && fails_here {
         f.severity = Severity::Blocker;
@@ -609,7 +609,7 @@ fn shadowed(cx: &Context, family: Option<Family>, r: &Route, h: &Handler) -> Fin
             }
             // A refused redirect, a closed connection: the CA's words for what was met.
             (_, Some(fact)) => {
-                if let Some(e) = answer::ca_error(cx, fact) {
+                if let Some(e) = judge::ca_error(fact, run_judge(cx), &cx.url_host) {
                     f = f.ca(e);
                 }
             }
@@ -682,6 +682,14 @@ fn mismatch(cx: &Context, family: Option<Family>, r: &Route, webroot: &str) -> F
     // The file is not where the server looks: a missing file is a 404.
     .ca(ca::status_error(&cx.challenge_url(), &r.dest, 404));
     with_family(f, family)
+}
+
+/// The run's judge: reserved addresses as the run allows them, its real token if any.
+fn run_judge<'a>(cx: &'a Context) -> Judge<'a> {
+    Judge {
+        allow_reserved: cx.allow_reserved(),
+        token: cx.http01().token.as_ref(),
+    }
 }
 
 #[cfg(test)]

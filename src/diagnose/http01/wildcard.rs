@@ -3,7 +3,7 @@
 //!
 //! Code: `wildcard-needs-dns01`.
 
-use crate::diagnose::registry::CheckDef;
+use crate::diagnose::check::CheckDef;
 use crate::diagnose::{Check, Code, Context, Finding, Severity, run_check};
 use crate::facts::Method;
 

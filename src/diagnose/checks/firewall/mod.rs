@@ -12,8 +12,8 @@ pub mod nft;
 pub mod sets;
 
 use crate::diagnose::ca::{self, Dial};
+use crate::diagnose::check::CheckDef;
 use crate::diagnose::context::socket;
-use crate::diagnose::registry::CheckDef;
 use crate::diagnose::{Check, Code, Context, Finding, Severity, run_check};
 use crate::facts::{Family, FirewallFacts, IptablesBackend, Method, Probed, Unknown};
 use crate::reserved;
