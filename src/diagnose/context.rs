@@ -462,6 +462,19 @@ impl<'a> Context<'a> {
         }
     }
 
+    /// Why the CA dials `ip`, as a clause: `example.com publishes AAAA 2001:db8::1`, or
+    /// `the IP identifier is 2001:db8::1` (no record: the address is the identifier).
+    pub fn publishes(&self, ip: &IpAddr) -> String {
+        match self.target.target.domain.ip {
+            Some(_) => format!("the IP identifier is {ip}"),
+            None => format!(
+                "{} publishes {} {ip}",
+                self.domain,
+                Family::of(ip).record_type()
+            ),
+        }
+    }
+
     /// The published addresses as evidence: `example.com AAAA 2001:db8::1`.
     pub fn record_evidence(&self, family: Family) -> Vec<String> {
         let Some(lookup) = self.lookup(family) else {
