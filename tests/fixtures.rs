@@ -94,6 +94,18 @@ struct Case {
 /// A run on the server with no outside view is incomplete (what stands between the CA and the
 /// server was not seen); `incomplete: true` on the `-host` cases says so.
 const CASES: &[Case] = &[
+    // clients_tlsalpn: `--all` with a Traefik tlsChallenge whose HTTPS entry point is on 8443
+    // and nothing on port 443 (the name resolves to 127.0.0.1 at a loopback DNS server).
+    Case {
+        fixture: "clients-traefik-tls-challenge-8443-host",
+        verdict: Fail,
+        incomplete: true,
+        findings: &[
+            b("tls-challenge-entrypoint", ANY, Some(443)),
+            b("no-listener", V4, Some(443)),
+            b("port-refused", V4, Some(443)),
+        ],
+    },
     // lab_clients: lego renews standalone (`--http`) while nginx holds port 80.
     Case {
         fixture: "clients-standalone-busy-host",

@@ -380,8 +380,9 @@ fn explain(code: Option<&str>, json_out: bool) -> Result<Exit, ToolError> {
 type Streamed<'a> = &'a (dyn Fn(&RunFacts, usize, &TargetFacts) + Sync);
 
 /// `--all`: every name of every certificate the clients renew becomes a target with its
-/// certificate's method and webroot. Names the tool cannot check (tls-alpn-01, manual) stay in
-/// the listing only; a name that is not a valid domain is a warning naming its file.
+/// certificate's method and webroot. Names the tool cannot check (manual, a setting it does
+/// not know) stay in the listing only; a name that is not a valid domain is a warning naming
+/// its file.
 fn expand_all(config: &mut Config, clients: &mut ClientsFacts) -> Result<(), ToolError> {
     let mut warnings = Vec::new();
     for cert in &clients.certificates {
@@ -467,7 +468,7 @@ fn expand_all(config: &mut Config, clients: &mut ClientsFacts) -> Result<(), Too
             "--all found no certificate: no certbot, acme.sh, lego, Caddy or Traefik configuration in their default paths (add --client-config PATH)".to_string()
         } else {
             format!(
-                "--all found {listed} certificate(s), none with a method acme-doctor checks (http-01, dns-01)"
+                "--all found {listed} certificate(s), none with a method acme-doctor checks (http-01, dns-01, tls-alpn-01)"
             )
         }));
     }

@@ -78,6 +78,12 @@ pub const CAUSES: &[(Code, &[Code])] = &[
         Code::NoListener,
         &[Code::PortRefused, Code::BlockedUpstream],
     ),
+    // Traefik configured to answer TLS-ALPN-01 on no entry point that receives 443: nothing
+    // there, or something that is not Traefik's solver.
+    (
+        Code::TlsChallengeEntrypoint,
+        &[Code::NoListener, Code::PortRefused, Code::BlockedUpstream],
+    ),
     (
         Code::ForwardDrops,
         &[
@@ -221,6 +227,7 @@ pub fn priority(code: Code) -> u8 {
         Code::ListenerWrongAddress => 40,
         Code::NoListener => 41,
         Code::StandalonePortBusy => 46,
+        Code::TlsChallengeEntrypoint => 39,
         Code::FirewallUnknown => 50,
         Code::ProxyInFront => 9,
         Code::VhostMissingIpv6Listen => 55,

@@ -53,6 +53,7 @@ codes! {
     NoListener => "no-listener",
     ListenerWrongAddress => "listener-wrong-address",
     StandalonePortBusy => "standalone-port-busy",
+    TlsChallengeEntrypoint => "tls-challenge-entrypoint",
     FirewallDrops => "firewall-drops",
     FirewallAllowlist => "firewall-allowlist",
     FirewallUnknown => "firewall-unknown",

@@ -197,18 +197,22 @@ impl<'a> Context<'a> {
         self.target.method()
     }
 
-    /// The certificate of this name that a standalone ACME client renews (certbot
-    /// `--standalone`, lego `--http` without a webroot, acme.sh `--standalone`): the target's
-    /// own under `--all`, else one the host's client configurations name it in.
+    /// The certificate of this name that a standalone ACME client renews by this run's
+    /// method (certbot `--standalone`, lego `--http` without a webroot, acme.sh
+    /// `--standalone`; lego `--tls`, acme.sh `--alpn`): the target's own under `--all`, else
+    /// one the host's client configurations name it in.
     pub fn standalone(&self) -> Option<&'a crate::facts::ManagedCert> {
+        let by_this_method = |c: &crate::facts::ManagedCert| {
+            c.standalone_port().is_some() && c.challenge.method() == Some(self.method())
+        };
         if let Some(c) = &self.target.certificate {
-            return c.standalone_port().is_some().then_some(c);
+            return by_this_method(c).then_some(c);
         }
         self.host
             .acme_clients
             .as_ref()?
             .for_name(self.domain)
-            .find(|c| c.standalone_port().is_some())
+            .find(|c| by_this_method(c))
     }
 
     /// The port the CA connects to for this method; dns-01 connects nowhere.
@@ -247,15 +251,33 @@ impl<'a> Context<'a> {
     }
 
     /// What must answer on the validation port, for a fix: the web server for HTTP-01, the
-    /// TLS-ALPN-01 responder for TLS-ALPN-01.
-    pub fn responder(&self) -> &'static str {
+    /// TLS-ALPN-01 responder for TLS-ALPN-01, named from the certificate's client when the
+    /// host's configurations say who renews the name.
+    pub fn responder(&self) -> String {
         match self.method() {
-            Method::Http01 => "the web server (or the ACME client's standalone server)",
-            Method::TlsAlpn01 => {
-                "the tls-alpn-01 responder (Caddy, Traefik, or the ACME client's standalone server)"
-            }
-            Method::Dns01 => "the DNS provider",
+            Method::Http01 => "the web server (or the ACME client's standalone server)".into(),
+            Method::TlsAlpn01 => self
+                .certificate()
+                .and_then(crate::facts::ManagedCert::tls_alpn_responder)
+                .unwrap_or_else(|| {
+                    "the tls-alpn-01 responder (Caddy, Traefik, or the ACME client's standalone server)"
+                        .into()
+                }),
+            Method::Dns01 => "the DNS provider".into(),
         }
+    }
+
+    /// The certificate that renews this name by this run's method: the target's own under
+    /// `--all`, else one the host's client configurations name it in.
+    pub fn certificate(&self) -> Option<&'a crate::facts::ManagedCert> {
+        if let Some(c) = &self.target.certificate {
+            return Some(c);
+        }
+        self.host
+            .acme_clients
+            .as_ref()?
+            .for_name(self.domain)
+            .find(|c| c.challenge.method() == Some(self.method()))
     }
 
     /// The port of a method that connects. Only checks registered for such methods ask.

@@ -16,6 +16,7 @@ pub const REGISTRY: &[CheckDef] = &[
     checks::host::CHECK,
     checks::listener::CHECK,
     checks::standalone::CHECK,
+    checks::entrypoint::CHECK,
     checks::containers::CHECK,
     checks::firewall::CHECK,
     checks::reachability::CHECK,

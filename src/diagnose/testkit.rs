@@ -402,12 +402,58 @@ impl Scenario {
             server: None,
             pre_hook: None,
             owner: None,
+            entry_points: Vec::new(),
             token_not_written: None,
         };
         for t in &mut self.run.targets {
             t.certificate = Some(cert.clone());
         }
         self
+    }
+
+    /// The client that renews the name's certificate (after [`Self::certificate`]).
+    pub fn client(mut self, client: crate::facts::AcmeClient) -> Scenario {
+        for t in &mut self.run.targets {
+            if let Some(c) = t.certificate.as_mut() {
+                c.client = client;
+            }
+        }
+        self
+    }
+
+    /// The name validated by TLS-ALPN-01, with nothing handshaken yet.
+    pub fn with_tls_alpn01_method(mut self) -> Scenario {
+        for t in &mut self.run.targets {
+            t.method = MethodFacts::TlsAlpn01(crate::facts::TlsAlpn01Facts {
+                sni: t.target.domain.ascii.clone(),
+                handshakes: Vec::new(),
+                expected_digest: None,
+            });
+        }
+        self
+    }
+
+    /// The name's certificate, as `--all` found it: a Traefik resolver with `tlsChallenge`
+    /// renews it (`/etc/traefik/traefik.yml` line 6), validated by TLS-ALPN-01, with these
+    /// entry points in the same file.
+    pub fn traefik_tls_challenge(self, entry_points: &[crate::facts::EntryPoint]) -> Scenario {
+        let mut s = self
+            .with_tls_alpn01_method()
+            .certificate(crate::facts::Challenge::TlsAlpn {
+                port: crate::facts::Challenge::TLS_ALPN_PORT,
+                http_fallback: false,
+            });
+        for t in &mut s.run.targets {
+            if let Some(c) = t.certificate.as_mut() {
+                c.client = crate::facts::AcmeClient::Traefik;
+                c.config = "/etc/traefik/traefik.yml".into();
+                c.key = "certificatesResolvers.le".into();
+                c.line = Some(6);
+                c.certificate = Some("/etc/traefik/acme.json".into());
+                c.entry_points = entry_points.to_vec();
+            }
+        }
+        s
     }
 
     /// Why `--all` wrote no real token for the name's certificate (after [`Self::certificate`]).

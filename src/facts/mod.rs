@@ -18,8 +18,8 @@ mod target;
 pub mod tlsalpn01;
 
 pub use clients::{
-    AcmeClient, Challenge, ClientsFacts, ConfigOwner, ConfigWarning, ManagedCert, Moment,
-    NameWebroot, NextTry, UnreadablePath,
+    AcmeClient, Challenge, ClientsFacts, ConfigOwner, ConfigWarning, EntryPoint, ManagedCert,
+    Moment, NameWebroot, NextTry, UnreadablePath,
 };
 
 pub use crate::domain::DomainName;

@@ -55,7 +55,7 @@ pub fn human(clients: &ClientsFacts, p: &Palette) -> String {
         let simulated = if c.challenge.method().is_some() {
             ""
         } else {
-            " (not checked: acme-doctor simulates http-01 and dns-01)"
+            " (not checked: acme-doctor simulates http-01, dns-01 and tls-alpn-01)"
         };
         let _ = writeln!(
             out,

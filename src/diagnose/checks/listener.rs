@@ -465,4 +465,32 @@ mod tests {
         assert_eq!(f.code, Code::ListenerWrongAddress);
         assert!(f.ca_error.unwrap().ends_with("Connection refused"));
     }
+
+    /// Under TLS-ALPN-01 the fix names who must hold 443, from the certificate's client.
+    #[test]
+    fn the_tls_alpn_responder_is_named_from_the_certificate() {
+        use crate::facts::{AcmeClient, Challenge};
+        let s = Scenario::dual_stack()
+            .with_tls_alpn01_method()
+            .certificate(Challenge::TlsAlpn {
+                port: 443,
+                http_fallback: true,
+            })
+            .client(AcmeClient::Caddy)
+            .listeners(vec![]);
+        let cx = s.context();
+        let d = crate::diagnose::diagnose(cx.run, cx.target);
+        let f = d
+            .findings
+            .iter()
+            .find(|f| f.code == Code::NoListener && f.port == Some(443))
+            .unwrap_or_else(|| panic!("{:#?}", d.findings));
+        assert!(
+            f.fix
+                .iter()
+                .any(|x| x == "start Caddy (its HTTPS server answers acme-tls/1) that should answer on port 443"),
+            "{:?}",
+            f.fix
+        );
+    }
 }

@@ -7,6 +7,7 @@ pub mod authoritative;
 pub mod caa;
 pub mod containers;
 pub mod dnssec;
+pub mod entrypoint;
 pub mod firewall;
 pub mod host;
 pub mod identifier;

@@ -358,7 +358,7 @@ fn failed(
                 None => format!("check the {rtype} record points at this server, and that a provider firewall / security group admits port {port}"),
             }),
         Code::PortRefused => f
-            .fix(format!("start {} listening on port {port} for {label} (ss -ltnp 'sport = :{port}')", if port == cx.dial_port() { cx.responder() } else { "the HTTPS server" }))
+            .fix(format!("start {} listening on port {port} for {label} (ss -ltnp 'sport = :{port}')", if port == cx.dial_port() { cx.responder() } else { "the HTTPS server".into() }))
             .fix(format!("or remove a firewall REJECT rule for port {port} (nft list ruleset; iptables -S)")),
         _ => f.fix(match cx.target.target.domain.ip {
             Some(_) => format!("check routing to {addrs} (ip route get {addrs})"),

@@ -1,6 +1,7 @@
 //! A standalone ACME client (certbot `--standalone`, lego `--http` without a webroot, acme.sh
-//! `--standalone`) binds the validation port itself, and only while it runs. What would stop
-//! it then is reported here: another service holding the port now, or a
+//! `--standalone`; for TLS-ALPN-01 lego `--tls` and acme.sh `--alpn`) binds the validation
+//! port itself, and only while it runs. What would stop it then is reported here: another
+//! service holding the port now, or a
 //! web server enabled to start with the machine. Between runs, an empty port is expected:
 //! [`between_runs`] keeps the symptoms of that empty port from counting as failures.
 //!
@@ -8,7 +9,7 @@
 
 use crate::diagnose::check::CheckDef;
 use crate::diagnose::{Check, Code, Context, Finding, Note, Severity, run_check};
-use crate::facts::{Listener, ManagedCert, Method};
+use crate::facts::{AcmeClient, Challenge, Listener, ManagedCert, Method};
 
 pub const CHECK: CheckDef = CheckDef {
     name: "standalone",
@@ -108,15 +109,13 @@ impl Check for Standalone {
                 )
                 .port(*port)
                 .detail(format!(
-                    "A standalone client must bind port {port} itself while it validates; with the port taken it stops before the CA is even asked (certbot: \"Could not bind TCP port {port} because it is already in use by another process on this system\")."
+                    "A standalone client must bind port {port} itself while it validates; with the port taken it stops before the CA is even asked ({}).",
+                    bind_error(cert, *port)
                 ))
                 .evidence(format!("{} {}: `{}` ({})", cert.client, cert.place(), cert.key, cert.challenge.describe()))
                 .evidence_lines(who)
                 .fix(hook_fix(cert, &service))
-                .fix(format!(
-                    "or let the web server answer: switch the certificate to webroot (certbot: `authenticator = webroot` and `webroot_path` in {})",
-                    cert.config
-                ))
+                .fix(answer_fix(cert))
             }
             Found::Enabled { cert, port, units } => Finding::new(
                 Code::StandalonePortBusy,
@@ -137,13 +136,49 @@ impl Check for Standalone {
     }
 }
 
+/// What the client says when it cannot bind the port (certbot's `Could not bind…`; lego's
+/// and acme.sh's for TLS-ALPN-01, `docs/ca-behaviour.md` §12.3 and acme.sh `_checkport`).
+fn bind_error(cert: &ManagedCert, port: u16) -> String {
+    match (&cert.challenge, cert.client) {
+        (Challenge::TlsAlpn { .. }, AcmeClient::AcmeSh) => {
+            format!("acme.sh: \"tcp port {port} is already used by …\", \"Please stop it first\"")
+        }
+        (Challenge::TlsAlpn { .. }, _) => format!(
+            "lego: \"could not start HTTPS server for challenge: listen tcp :{port}: bind: address already in use\""
+        ),
+        _ => format!(
+            "certbot: \"Could not bind TCP port {port} because it is already in use by another process on this system\""
+        ),
+    }
+}
+
+/// Letting the server that holds the port answer instead.
+fn answer_fix(cert: &ManagedCert) -> String {
+    match cert.challenge {
+        // Whatever holds 443 serves the site's HTTPS: it cannot answer acme-tls/1 for the
+        // client, so the client changes method.
+        Challenge::TlsAlpn { .. } => format!(
+            "or renew by HTTP-01 through the web server instead ({}), since the server on 443 cannot answer TLS-ALPN-01 for {}",
+            match cert.client {
+                AcmeClient::AcmeSh => "acme.sh: `--issue -w /var/www/html`, saved as Le_Webroot",
+                _ => "lego: `--http --http.webroot /var/www/html` instead of `--tls`",
+            },
+            cert.client
+        ),
+        _ => format!(
+            "or let the web server answer: switch the certificate to webroot (certbot: `authenticator = webroot` and `webroot_path` in {})",
+            cert.config
+        ),
+    }
+}
+
 fn hook_fix(cert: &ManagedCert, service: &str) -> String {
     match cert.client {
-        crate::facts::AcmeClient::Certbot => format!(
+        AcmeClient::Certbot => format!(
             "stop it for the renewal: `pre_hook = systemctl stop {service}` and `post_hook = systemctl start {service}` under [renewalparams] in {}",
             cert.config
         ),
-        crate::facts::AcmeClient::AcmeSh => format!(
+        AcmeClient::AcmeSh => format!(
             "stop it for the renewal: `acme.sh --renew -d {} --pre-hook 'systemctl stop {service}' --post-hook 'systemctl start {service}'` (saved as Le_PreHook/Le_PostHook in {})",
             cert.name, cert.config
         ),
@@ -179,7 +214,7 @@ mod tests {
     use crate::diagnose::Verdict;
     use crate::diagnose::diagnose;
     use crate::diagnose::testkit::{Scenario, listener};
-    use crate::facts::{Challenge, ConnectOutcome};
+    use crate::facts::ConnectOutcome;
 
     fn standalone() -> Scenario {
         Scenario::dual_stack().certificate(Challenge::Standalone { port: 80 })
@@ -241,5 +276,118 @@ mod tests {
         let cx = s.context();
         assert_eq!(diagnose(cx.run, cx.target).verdict, Verdict::Fail);
         let _ = listener("0.0.0.0", None);
+    }
+
+    /// lego `--tls` binds 443 itself while it validates (`docs/ca-behaviour.md` §12.3): nginx
+    /// holding 443 stops it, and lego's own error is quoted.
+    #[test]
+    fn a_standalone_tls_alpn_client_whose_port_443_is_taken() {
+        let mut nginx = listener("0.0.0.0", None);
+        nginx.port = 443;
+        let s = Scenario::dual_stack()
+            .with_tls_alpn01_method()
+            .certificate(Challenge::TlsAlpn {
+                port: 443,
+                http_fallback: false,
+            })
+            .client(AcmeClient::Lego)
+            .listeners(vec![nginx]);
+        let cx = s.context();
+        let found = Standalone.detect(&cx);
+        assert_eq!(found.len(), 1, "{found:?}");
+        let f = Standalone.word(&cx, &found[0]);
+        assert_eq!(
+            (f.code, f.severity, f.port),
+            (Code::StandalonePortBusy, Severity::Blocker, Some(443))
+        );
+        assert!(
+            f.detail
+                .contains("could not start HTTPS server for challenge"),
+            "{}",
+            f.detail
+        );
+        assert!(f.fix[1].contains("--http.webroot"), "{:?}", f.fix);
+    }
+
+    /// The same certificate says nothing about an HTTP-01 run of its name: a lego `--tls`
+    /// client does not bind port 80.
+    #[test]
+    fn a_tls_alpn_client_is_not_standalone_for_http01() {
+        let s = Scenario::dual_stack()
+            .certificate(Challenge::TlsAlpn {
+                port: 443,
+                http_fallback: false,
+            })
+            .client(AcmeClient::Lego);
+        let cx = s.context();
+        assert!(cx.standalone().is_none());
+        assert!(Standalone.detect(&cx).is_empty());
+    }
+
+    /// Between lego `--tls` runs nothing listens on 443: no-listener is information.
+    #[test]
+    fn between_runs_an_empty_443_is_expected_for_lego_tls() {
+        let s = Scenario::dual_stack()
+            .with_tls_alpn01_method()
+            .certificate(Challenge::TlsAlpn {
+                port: 443,
+                http_fallback: false,
+            })
+            .client(AcmeClient::Lego)
+            .listeners(vec![])
+            .connect("192.0.2.10", 443, ConnectOutcome::Refused)
+            .connect("2001:db8::10", 443, ConnectOutcome::Refused);
+        let cx = s.context();
+        let d = diagnose(cx.run, cx.target);
+        let no_listener: Vec<&Finding> = d
+            .findings
+            .iter()
+            .filter(|f| f.code == Code::NoListener)
+            .collect();
+        assert!(!no_listener.is_empty(), "{:#?}", d.findings);
+        assert!(
+            no_listener
+                .iter()
+                .all(|f| f.severity == Severity::Info && f.port == Some(443)),
+            "{no_listener:#?}"
+        );
+    }
+
+    /// lego `--tls --tls.port :5001`: the CA still dials 443, so a forward must bring 443 to
+    /// 5001 while lego runs; the empty 443 is no between-runs information then.
+    #[test]
+    fn a_tls_alpn_client_on_another_port_needs_a_forward_from_443() {
+        let s = Scenario::dual_stack()
+            .with_tls_alpn01_method()
+            .certificate(Challenge::TlsAlpn {
+                port: 5001,
+                http_fallback: false,
+            })
+            .client(AcmeClient::Lego)
+            .listeners(vec![])
+            .connect("192.0.2.10", 443, ConnectOutcome::Refused)
+            .connect("2001:db8::10", 443, ConnectOutcome::Refused);
+        let cx = s.context();
+        let d = diagnose(cx.run, cx.target);
+        let f = d
+            .findings
+            .iter()
+            .find(|f| f.code == Code::NoListener && f.port == Some(443))
+            .unwrap_or_else(|| panic!("{:#?}", d.findings));
+        assert_eq!(f.severity, Severity::Blocker);
+        assert!(
+            f.evidence
+                .iter()
+                .any(|e| e.contains("listen on port 5001, but the CA connects to port 443")),
+            "{:?}",
+            f.evidence
+        );
+        assert!(
+            f.fix
+                .iter()
+                .any(|x| x.starts_with("forward port 443 to 5001")),
+            "{:?}",
+            f.fix
+        );
     }
 }

@@ -74,8 +74,10 @@ pub fn parse_file(fs: &mut Fs, path: &Path, text: &str) {
         .map(|(_, v, _)| v.split(',').map(|s| s.trim().to_string()).collect())
         .unwrap_or_default();
     let port = get("Le_HTTPPort").and_then(|(_, v, _)| v.parse::<u16>().ok());
+    // `--tlsport` is saved only when given (acme.sh `issue`: `_savedomainconf "Le_TLSPort"`).
+    let tls_port = get("Le_TLSPort").and_then(|(_, v, _)| v.parse::<u16>().ok());
     let challenge = match roots.first() {
-        Some(first) => classify(first, port),
+        Some(first) => classify(first, port, tls_port),
         None => {
             fs.warn(
                 path,
@@ -95,8 +97,9 @@ pub fn parse_file(fs: &mut Fs, path: &Path, text: &str) {
     } else {
         cert_names
     };
-    let (key, line) = match (&challenge, get("Le_HTTPPort")) {
-        (Challenge::Standalone { .. }, Some((_, _, l))) => ("Le_HTTPPort", Some(*l)),
+    let (key, line) = match (&challenge, get("Le_HTTPPort"), get("Le_TLSPort")) {
+        (Challenge::Standalone { .. }, Some((_, _, l)), _) => ("Le_HTTPPort", Some(*l)),
+        (Challenge::TlsAlpn { .. }, _, Some((_, _, l))) => ("Le_TLSPort", Some(*l)),
         _ => ("Le_Webroot", webroot.map(|(_, _, l)| *l)),
     };
     let mut cert = plan(
@@ -113,7 +116,7 @@ pub fn parse_file(fs: &mut Fs, path: &Path, text: &str) {
     // names use different webroots.
     if roots.len() > 1 {
         for (i, (name, root)) in listed.iter().zip(&roots).enumerate().skip(1) {
-            if matches!(classify(root, port), Challenge::Webroot { .. })
+            if matches!(classify(root, port, tls_port), Challenge::Webroot { .. })
                 && Some(root) != roots.first()
             {
                 cert.webroots.push(NameWebroot {
@@ -149,13 +152,16 @@ pub fn parse_file(fs: &mut Fs, path: &Path, text: &str) {
     fs.facts.certificates.push(cert);
 }
 
-/// One `Le_Webroot` entry.
-fn classify(entry: &str, port: Option<u16>) -> Challenge {
+/// One `Le_Webroot` entry, with the saved `Le_HTTPPort` and `Le_TLSPort`.
+fn classify(entry: &str, port: Option<u16>, tls_port: Option<u16>) -> Challenge {
     match entry {
         "no" => Challenge::Standalone {
             port: port.unwrap_or(80),
         },
-        "alpn" => Challenge::TlsAlpn,
+        "alpn" => Challenge::TlsAlpn {
+            port: tls_port.unwrap_or(Challenge::TLS_ALPN_PORT),
+            http_fallback: false,
+        },
         "dns" => Challenge::Manual,
         "apache" | "nginx" => Challenge::WebServer {
             server: entry.to_string(),
@@ -303,5 +309,40 @@ Le_NextRenewTime='1793534400'
         assert!(
             matches!(&solo.expiry, Probed::Unknown(u) if u.to_string().contains("does not exist"))
         );
+    }
+
+    /// `acme.sh --issue --alpn --tlsport 8443 -d alpn.example.test`: acme.sh saves
+    /// `Le_Webroot='alpn'` and, only when `--tlsport` is given, `Le_TLSPort` (acme.sh `issue`:
+    /// `_savedomainconf "Le_TLSPort"`).
+    #[test]
+    fn alpn_confs_give_the_tls_port() {
+        let t = TempTree::new("acmesh-alpn");
+        t.write(
+            "/root/.acme.sh/alpn.example.test_ecc/alpn.example.test.conf",
+            "Le_Domain='alpn.example.test'\nLe_Alt='no'\nLe_Webroot='alpn'\nLe_PreHook=''\nLe_TLSPort='8443'\nLe_API='https://acme-v02.api.letsencrypt.org/directory'\n",
+        );
+        t.write(
+            "/root/.acme.sh/plain.example.test/plain.example.test.conf",
+            "Le_Domain='plain.example.test'\nLe_Alt='no'\nLe_Webroot='alpn'\n",
+        );
+        let facts = discover(&Discover {
+            root: t.path().to_path_buf(),
+            extra: Vec::new(),
+            defaults: true,
+        });
+        let by = |n: &str| facts.certificates.iter().find(|c| c.name == n).unwrap();
+        let alpn = by("alpn.example.test");
+        assert_eq!(
+            alpn.challenge,
+            Challenge::TlsAlpn {
+                port: 8443,
+                http_fallback: false
+            }
+        );
+        assert_eq!((alpn.key.as_str(), alpn.line), ("Le_TLSPort", Some(5)));
+        assert_eq!(alpn.standalone_port(), Some(8443));
+        let plain = by("plain.example.test");
+        assert_eq!(plain.standalone_port(), Some(443));
+        assert_eq!((plain.key.as_str(), plain.line), ("Le_Webroot", Some(3)));
     }
 }

@@ -225,6 +225,8 @@ pub fn commands_in(file: &Path, text: &str) -> Vec<Command> {
         let mut http = false;
         let mut webroot = None;
         let mut port = 80u16;
+        let mut tls = false;
+        let mut tls_port: Option<(u16, &'static str)> = None;
         let mut it = args.iter().peekable();
         while let Some(a) = it.next() {
             let (flag, inline) = match a.split_once('=') {
@@ -246,7 +248,19 @@ pub fn commands_in(file: &Path, text: &str) -> Vec<Command> {
                             .unwrap_or(80);
                     }
                 }
-                "--tls" => c.challenge = Some((Challenge::TlsAlpn, "--tls")),
+                "--tls" => tls = true,
+                // v4 `--tls.port`, v5 `--tls.address`: `:443` or `interface:port` (default
+                // `:443`); either only matters with `--tls`.
+                "--tls.port" | "--tls.address" => {
+                    let key = if flag == "--tls.port" {
+                        "--tls.port"
+                    } else {
+                        "--tls.address"
+                    };
+                    tls_port = val()
+                        .and_then(|p| p.rsplit(':').next()?.parse().ok())
+                        .map(|p| (p, key));
+                }
                 "--dns" => {
                     c.challenge = Some((Challenge::Dns { provider: val() }, "--dns"));
                 }
@@ -254,7 +268,18 @@ pub fn commands_in(file: &Path, text: &str) -> Vec<Command> {
                 _ => {}
             }
         }
-        if let Some(path) = webroot {
+        // lego tries the offered challenges by type name, descending, and never retries
+        // another (`docs/ca-behaviour.md` §12.2): tls-alpn-01, then http-01, then dns-01.
+        if tls {
+            let (port, key) = tls_port.unwrap_or((Challenge::TLS_ALPN_PORT, "--tls"));
+            c.challenge = Some((
+                Challenge::TlsAlpn {
+                    port,
+                    http_fallback: false,
+                },
+                key,
+            ));
+        } else if let Some(path) = webroot {
             c.challenge = Some((Challenge::Webroot { path }, "--http.webroot"));
         } else if http {
             c.challenge = Some((Challenge::Standalone { port }, "--http"));
@@ -378,6 +403,32 @@ ExecStart=/usr/bin/lego --accept-tos --email ops@example.test --path /etc/lego -
         assert_eq!(
             c[2].challenge,
             Some((Challenge::Standalone { port: 8080 }, "--http"))
+        );
+    }
+
+    /// `--tls` (lego v4 `cmd/flags.go`: `--tls`, `--tls.port`; v5 `--tls.address`), as
+    /// `docs/ca-behaviour.md` §12.3 lists them; `--tls.port` alone enables nothing.
+    #[test]
+    fn tls_lines_give_the_responders_port() {
+        let p = std::path::Path::new("/etc/cron.d/lego");
+        let c = super::commands_in(
+            p,
+            "0 3 * * * root lego --path /etc/lego -d t.example.test --tls renew\n\
+             0 3 * * * root lego -d u.example.test --tls --tls.port 127.0.0.1:5001 renew\n\
+             0 3 * * * root lego -d v.example.test --tls --tls.address=:8443 --http renew\n\
+             0 3 * * * root lego -d w.example.test --tls.port :5001 --http renew\n",
+        );
+        let tls = |port| Challenge::TlsAlpn {
+            port,
+            http_fallback: false,
+        };
+        assert_eq!(c[0].challenge, Some((tls(443), "--tls")));
+        assert_eq!(c[1].challenge, Some((tls(5001), "--tls.port")));
+        // lego tries tls-alpn-01 before http-01 and never the other after a failure.
+        assert_eq!(c[2].challenge, Some((tls(8443), "--tls.address")));
+        assert_eq!(
+            c[3].challenge,
+            Some((Challenge::Standalone { port: 80 }, "--http"))
         );
     }
 }

@@ -469,6 +469,7 @@ pub fn plan(
         server: None,
         pre_hook: None,
         owner: None,
+        entry_points: Vec::new(),
         token_not_written: None,
     }
 }

@@ -11,7 +11,7 @@
 //! storage are needed, and a line it cannot place costs nothing but that detail.
 
 use super::{Fs, before_expiry, names, plan};
-use crate::facts::{AcmeClient, Challenge, Moment, Probed, Unknown};
+use crate::facts::{AcmeClient, Challenge, EntryPoint, Moment, Probed, Unknown};
 use std::path::Path;
 
 const WINDOW_DAYS: i64 = 30;
@@ -35,6 +35,7 @@ pub fn discover(fs: &mut Fs) {
 
 pub fn parse_static(fs: &mut Fs, path: &Path, text: &str) {
     let resolvers = resolvers(text);
+    let entry_points = entry_points(text);
     if resolvers.is_empty() {
         fs.warn(
             path,
@@ -52,7 +53,16 @@ pub fn parse_static(fs: &mut Fs, path: &Path, text: &str) {
         }
         read.push(file.clone());
         match fs.read_text(&file) {
-            Some(json) => parse_acme_json(fs, &file, &json, Some((path, &resolvers))),
+            Some(json) => parse_acme_json(
+                fs,
+                &file,
+                &json,
+                Some(Static {
+                    path,
+                    resolvers: &resolvers,
+                    entry_points: &entry_points,
+                }),
+            ),
             None if !fs.exists(&file) => fs.warn(
                 path,
                 Some(r.line),
@@ -64,6 +74,126 @@ pub fn parse_static(fs: &mut Fs, path: &Path, text: &str) {
             ),
             None => {}
         }
+    }
+}
+
+/// The entry points of a YAML or TOML static configuration, in the file's order; Traefik's
+/// default (`http` on `:80`, traefik `pkg/config/static/static_config.go`
+/// `SetEffectiveConfiguration`) when the file defines none. A static configuration comes
+/// from one source only (the file, the CLI flags or the environment), so entry points given
+/// elsewhere do not apply while this file is Traefik's.
+pub fn entry_points(text: &str) -> Vec<EntryPoint> {
+    let mut out: Vec<EntryPoint> = Vec::new();
+    // YAML: the indentation of `entryPoints:`, of its children (the names), and of the
+    // current name's own keys.
+    let mut block: Option<usize> = None;
+    let mut name_indent: Option<usize> = None;
+    let mut key_indent: Option<usize> = None;
+    // TOML: the entry point whose table (`[entryPoints.NAME]`) is open, or `Some("")` in a
+    // bare `[entryPoints]` table (dotted keys: `web.address = ":80"`).
+    let mut table: Option<String> = None;
+    for (i, raw) in text.lines().enumerate() {
+        let line = u32::try_from(i + 1).unwrap_or(u32::MAX);
+        let t = raw.trim();
+        if t.is_empty() || t.starts_with('#') {
+            continue;
+        }
+        let indent = raw.len() - raw.trim_start().len();
+        if let Some(inner) = t.strip_prefix('[').and_then(|s| s.strip_suffix(']')) {
+            block = None;
+            let parts: Vec<String> = inner
+                .split('.')
+                .map(|p| p.trim().trim_matches('"').to_string())
+                .collect();
+            table = match parts.as_slice() {
+                [ep] if ep.eq_ignore_ascii_case("entryPoints") => Some(String::new()),
+                [ep, name] if ep.eq_ignore_ascii_case("entryPoints") => Some(name.clone()),
+                _ => None,
+            };
+            continue;
+        }
+        let (key, value) = match t.split_once([':', '=']) {
+            Some((k, v)) => (
+                k.trim().trim_matches('"'),
+                v.split(" #")
+                    .next()
+                    .unwrap_or(v)
+                    .trim()
+                    .trim_matches(['"', '\'']),
+            ),
+            None => (t, ""),
+        };
+        if let Some(name) = &table {
+            let (owner, key) = match key.rsplit_once('.') {
+                Some((n, k)) if name.is_empty() => (n.trim_matches('"').to_string(), k),
+                _ => (name.clone(), key),
+            };
+            if !owner.is_empty() {
+                set(&mut out, &owner, key, value, line);
+            }
+            continue;
+        }
+        if key.eq_ignore_ascii_case("entryPoints") && value.is_empty() && indent == 0 {
+            block = Some(indent);
+            name_indent = None;
+            continue;
+        }
+        let Some(base) = block else { continue };
+        if indent <= base {
+            block = None;
+            continue;
+        }
+        if name_indent.is_none_or(|n| indent <= n) {
+            name_indent = Some(indent);
+            key_indent = None;
+            out.push(EntryPoint {
+                name: key.to_string(),
+                address: String::new(),
+                acme_bypass: false,
+                line: None,
+            });
+            continue;
+        }
+        // Only the name's own keys: `address` under `http.redirections` is no address.
+        if key_indent.is_none_or(|k| indent == k) {
+            key_indent = Some(indent);
+            if let Some(name) = out.last().map(|e| e.name.clone()) {
+                set(&mut out, &name, key, value, line);
+            }
+        }
+    }
+    out.retain(|e| !e.address.is_empty());
+    if out.is_empty() {
+        out.push(EntryPoint {
+            name: "http".into(),
+            address: ":80".into(),
+            acme_bypass: false,
+            line: None,
+        });
+    }
+    out
+}
+
+/// One key of entry point `name`.
+fn set(out: &mut Vec<EntryPoint>, name: &str, key: &str, value: &str, line: u32) {
+    let at = match out.iter().position(|e| e.name == name) {
+        Some(at) => at,
+        None => {
+            out.push(EntryPoint {
+                name: name.to_string(),
+                address: String::new(),
+                acme_bypass: false,
+                line: None,
+            });
+            out.len() - 1
+        }
+    };
+    let ep = &mut out[at];
+    if key.eq_ignore_ascii_case("address") {
+        ep.address = value.to_string();
+        ep.line = Some(line);
+    } else if key.eq_ignore_ascii_case("allowACMEByPass") {
+        ep.acme_bypass = value.eq_ignore_ascii_case("true");
     }
 }
 
@@ -164,15 +294,28 @@ fn kind_of(key: &str) -> Option<Challenge> {
         "httpChallenge" => Some(Challenge::WebServer {
             server: "traefik".into(),
         }),
-        "tlsChallenge" => Some(Challenge::TlsAlpn),
+        // Traefik's solver answers on whichever entry point receives port 443 (§12.2): the
+        // port is the CA's; which entry point has it is read apart ([`entry_points`]).
+        "tlsChallenge" => Some(Challenge::TlsAlpn {
+            port: Challenge::TLS_ALPN_PORT,
+            http_fallback: false,
+        }),
         "dnsChallenge" => Some(Challenge::Dns { provider: None }),
         _ => None,
     }
 }
 
+/// What the static configuration says, for the certificates of its `acme.json`.
+#[derive(Debug, Clone, Copy)]
+pub struct Static<'a> {
+    pub path: &'a Path,
+    pub resolvers: &'a [Resolver],
+    pub entry_points: &'a [EntryPoint],
+}
+
 /// An `acme.json`; with the static configuration, each certificate gets its resolver's
-/// challenge.
-pub fn parse_acme_json(fs: &mut Fs, path: &Path, text: &str, config: Option<(&Path, &[Resolver])>) {
+/// challenge (and, for `tlsChallenge`, the entry points).
+pub fn parse_acme_json(fs: &mut Fs, path: &Path, text: &str, config: Option<Static>) {
     let value: serde_json::Value = match serde_json::from_str(text) {
         Ok(v) => v,
         Err(e) => {
@@ -196,7 +339,7 @@ pub fn parse_acme_json(fs: &mut Fs, path: &Path, text: &str, config: Option<(&Pa
         let Some(certs) = store.get("Certificates").and_then(|c| c.as_array()) else {
             continue;
         };
-        let found = config.and_then(|(_, rs)| rs.iter().find(|r| &r.name == resolver));
+        let found = config.and_then(|c| c.resolvers.iter().find(|r| &r.name == resolver));
         let challenge = found
             .and_then(|r| r.challenge.clone())
             .unwrap_or(Challenge::Other {
@@ -251,7 +394,7 @@ pub fn parse_acme_json(fs: &mut Fs, path: &Path, text: &str, config: Option<(&Pa
                 cert_names
             };
             let (file, line) = match (config, found) {
-                (Some((p, _)), Some(r)) => (p, Some(r.line)),
+                (Some(c), Some(r)) => (c.path, Some(r.line)),
                 _ => (path, None),
             };
             let mut cert = plan(
@@ -269,6 +412,9 @@ pub fn parse_acme_json(fs: &mut Fs, path: &Path, text: &str, config: Option<(&Pa
                 WINDOW_DAYS * 86_400,
                 "Traefik renews 30 days before expiry".into(),
             );
+            if let (Challenge::TlsAlpn { .. }, Some(c)) = (&challenge, config) {
+                cert.entry_points = c.entry_points.to_vec();
+            }
             cert.expiry = expiry;
             cert.not_before = not_before;
             fs.facts.certificates.push(cert);
@@ -305,7 +451,13 @@ mod tests {
         let toml = "[entryPoints.web]\n  address = \":80\"\n\n[certificatesResolvers.myresolver.acme]\n  email = \"ops@example.test\"\n  storage = \"acme.json\"\n  [certificatesResolvers.myresolver.acme.tlsChallenge]\n";
         let r = super::resolvers(toml);
         assert_eq!(r.len(), 1, "{r:?}");
-        assert_eq!(r[0].challenge, Some(Challenge::TlsAlpn));
+        assert_eq!(
+            r[0].challenge,
+            Some(Challenge::TlsAlpn {
+                port: 443,
+                http_fallback: false
+            })
+        );
         assert_eq!(r[0].storage.as_deref(), Some("acme.json"));
     }
 
@@ -340,5 +492,105 @@ mod tests {
             ("certificatesResolvers.le", Some(2))
         );
         assert!(matches!(&c.expiry, Probed::Known(m) if m.utc == "2026-12-30T00:00:00Z"));
+    }
+
+    /// The entry points of the documentation's own examples (traefik
+    /// `docs/content/https-tls/acme.md`, "tlsChallenge"; `docs/ca-behaviour.md` §12.2), in
+    /// YAML and TOML, with a redirection whose `to` is no address.
+    #[test]
+    fn entry_points_are_read_in_yaml_and_toml() {
+        let yaml = "\
+entryPoints:
+  web:
+    address: \":80\"
+    http:
+      redirections:
+        entryPoint:
+          to: websecure
+          scheme: https
+  websecure:
+    address: \":8443\"  # published as 443 by Docker
+    allowACMEByPass: true
+  h3:
+    address: \":443/udp\"
+
+certificatesResolvers:
+  myresolver:
+    acme:
+      email: ops@example.test
+      storage: acme.json
+      tlsChallenge: {}
+";
+        let eps = super::entry_points(yaml);
+        let seen: Vec<(&str, &str, Option<u32>, Option<u16>)> = eps
+            .iter()
+            .map(|e| (e.name.as_str(), e.address.as_str(), e.line, e.tcp_port()))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                ("web", ":80", Some(3), Some(80)),
+                ("websecure", ":8443", Some(10), Some(8443)),
+                ("h3", ":443/udp", Some(13), None),
+            ]
+        );
+        assert!(eps[1].acme_bypass && !eps[0].acme_bypass);
+        assert!(!eps.iter().any(|e| e.answers_tls_alpn()));
+
+        let toml = "[entryPoints]\n  [entryPoints.web]\n    address = \":80\"\n  [entryPoints.websecure]\n    address = \"0.0.0.0:443\"\n  [entryPoints.websecure.http.tls]\n    certResolver = \"myresolver\"\n\n[certificatesResolvers.myresolver.acme]\n  storage = \"acme.json\"\n  [certificatesResolvers.myresolver.acme.tlsChallenge]\n";
+        let eps = super::entry_points(toml);
+        assert_eq!(eps.len(), 2, "{eps:?}");
+        assert_eq!((eps[1].name.as_str(), eps[1].line), ("websecure", Some(5)));
+        assert!(eps[1].answers_tls_alpn());
+        assert!(!eps[0].answers_tls_alpn());
+        let dotted = super::entry_points("[entryPoints]\nlocal.address = \"127.0.0.1:443\"\n");
+        assert_eq!(dotted[0].tcp_port(), Some(443));
+        assert!(dotted[0].loopback_only() && !dotted[0].answers_tls_alpn());
+    }
+
+    /// A static file without `entryPoints` gets Traefik's own default, `http` on `:80`.
+    #[test]
+    fn no_entry_points_means_traefiks_default() {
+        let eps = super::entry_points(
+            "certificatesResolvers:\n  le:\n    acme:\n      tlsChallenge: {}\n",
+        );
+        assert_eq!(eps.len(), 1);
+        assert_eq!(
+            (eps[0].name.as_str(), eps[0].address.as_str(), eps[0].line),
+            ("http", ":80", None)
+        );
+    }
+
+    #[test]
+    fn tls_challenge_certificates_carry_the_entry_points() {
+        let t = TempTree::new("traefik-tls");
+        t.write(
+            "/etc/traefik/traefik.toml",
+            "[entryPoints.web]\n  address = \":80\"\n[entryPoints.websecure]\n  address = \":443\"\n\n[certificatesResolvers.myresolver.acme]\n  email = \"ops@example.test\"\n  storage = \"acme.json\"\n  [certificatesResolvers.myresolver.acme.tlsChallenge]\n",
+        );
+        let pem = base64::engine::general_purpose::STANDARD.encode(WEB_PEM);
+        t.write(
+            "/etc/traefik/acme.json",
+            &format!("{{\"myresolver\": {{\"Account\": null, \"Certificates\": [{{\"domain\": {{\"main\": \"web.example.test\"}}, \"certificate\": \"{pem}\", \"key\": \"\", \"Store\": \"default\"}}]}}}}"),
+        );
+        let facts = discover(&Discover {
+            root: t.path().to_path_buf(),
+            extra: Vec::new(),
+            defaults: true,
+        });
+        assert_eq!(facts.certificates.len(), 1, "{:?}", facts.warnings);
+        let c = &facts.certificates[0];
+        assert_eq!(
+            c.challenge,
+            Challenge::TlsAlpn {
+                port: 443,
+                http_fallback: false
+            }
+        );
+        assert!(c.config.ends_with("/etc/traefik/traefik.toml"));
+        let names: Vec<&str> = c.entry_points.iter().map(|e| e.name.as_str()).collect();
+        assert_eq!(names, ["web", "websecure"]);
+        // A Traefik certificate is no standalone client's: Traefik holds its ports.
+        assert_eq!(c.standalone_port(), None);
     }
 }
