@@ -76,6 +76,10 @@ for c in web wrong solo dns; do
     { byte 0; der "$certs/$c.pem"; } | seed der_walk "$c-der"
 done
 { byte 1; cat "$certs/web.pem" "$certs/dns.pem" | base64 -w0; } | seed der_walk chain-base64
+# ... and TLS-ALPN-01's presented leaves (tests/fixtures/tlsalpn/make.sh).
+for c in challenge challenge-rsa site snakeoil noncritical malformed extrasan ip; do
+    { byte 0; cat "$fx/tlsalpn/$c.der"; } | seed der_walk "tlsalpn-$c"
+done
 
 # serve_request: request heads (token: fuzzing::SERVE_TOKEN).
 head() { printf '%s\r\n' "$@"; printf '\r\n'; }

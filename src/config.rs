@@ -41,6 +41,9 @@ pub struct Config {
     /// http-01: the exact body the challenge URL must serve (`--expect-body`), for ACME
     /// clients that answer the challenge themselves.
     pub expect_body: Option<String>,
+    /// tls-alpn-01: the key authorization (`--expect-keyauth`); its SHA-256 is the digest the
+    /// challenge certificate's acmeIdentifier must hold.
+    pub expect_keyauth: Option<String>,
     /// The CA's CAA issuer domain.
     pub ca_issuer: String,
     pub account_uri: Option<String>,

@@ -3,13 +3,13 @@
 //! nightly) and the property tier of `cargo test` (`tests/properties.rs`, stable). Any panic
 //! here is a bug; any error is a normal outcome.
 
-use crate::diagnose::firewall::model::{Packet, Ruleset};
-use crate::diagnose::{self, firewall};
 use crate::facts::{
     Family, FirewallFacts, Http01Facts, HttpFact, HttpOutcome, IptablesBackend, MethodFacts,
     ProbeOptions, Probed, Resolver, RunFacts, Target, TargetFacts,
 };
+use crate::firewall::model::{Packet, Ruleset};
 use crate::render::{self, Outcome, Palette};
+use crate::{diagnose, firewall};
 use std::net::IpAddr;
 
 /// Renders every target of every run in every output mode.
@@ -454,13 +454,24 @@ pub fn apache_config(bytes: &[u8]) {
 }
 
 /// A certificate as `--all` reads it: the first byte chooses PEM or DER bytes (even) or the
-/// base64 of a PEM chain as Traefik's acme.json holds it (odd).
+/// base64 of a PEM chain as Traefik's acme.json holds it (odd). Even bytes are also read as
+/// the leaf a TLS-ALPN-01 server presents, and that certificate judged as the CA judges it
+/// (`diagnose::tlsalpn01::verdict`), for a name and for an IP identifier.
 pub fn der_walk(bytes: &[u8]) {
     let Some((&choice, rest)) = bytes.split_first() else {
         return;
     };
     if choice % 2 == 0 {
         let _ = crate::probe::clients::cert::read(rest);
+        let _ = crate::probe::clients::cert::public_key(rest);
+        if let Ok(c) = crate::probe::clients::cert::challenge(rest) {
+            use crate::diagnose::tlsalpn01::verdict;
+            let digest = c.acme_identifier.as_ref().and_then(|a| a.digest.clone());
+            for identifier in ["tls.example.test", "203.0.113.5"] {
+                let _ = verdict::check_certificate(identifier, &c, digest.as_deref());
+            }
+            let _ = verdict::alt_names(&c);
+        }
     } else {
         let _ = crate::probe::clients::cert::read_base64_pem(&String::from_utf8_lossy(rest));
     }

@@ -133,6 +133,7 @@ fn usage_errors_exit_2_with_one_line() {
     );
     for args in [
         &["--expect-txt", "abc", "example.test"][..],
+        &["--expect-keyauth", "tok.thumb", "example.test"],
         &["--ca", "no-such-ca", "example.test"],
     ] {
         let run = acme_doctor(args);

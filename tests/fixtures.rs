@@ -271,6 +271,65 @@ const CASES: &[Case] = &[
             i("not-on-host", ANY, None),
         ],
     },
+    // nginx (1.22.1 answers acme-tls/1 with no_application_protocol) holds 443 on both
+    // families: the CA falls back from IPv6 and reports IPv4's alert.
+    Case {
+        fixture: "derived-tlsalpn-nginx-holds-443-host",
+        verdict: Fail,
+        incomplete: true,
+        findings: &[
+            b("tls-alpn-not-negotiated", V4, Some(443)),
+            w("tls-alpn-not-negotiated", V6, Some(443)),
+        ],
+    },
+    // AAAA only, plain HTTP on IPv6 443: the CA's "Unable to contact", explained.
+    Case {
+        fixture: "derived-tlsalpn-aaaa-only-plain-http-host",
+        verdict: Fail,
+        incomplete: true,
+        findings: &[
+            b("tls-alpn-plain-http", V6, Some(443)),
+            b("tls-alpn-no-ipv4-fallback", V6, Some(443)),
+        ],
+    },
+    // Caddy answers during a validation with a challenge certificate of another key
+    // authorization (--expect-keyauth given): the CA settles on IPv6 and stops there.
+    Case {
+        fixture: "derived-tlsalpn-stale-keyauth-host",
+        verdict: Fail,
+        incomplete: true,
+        findings: &[
+            b("tls-alpn-wrong-keyauth", V6, Some(443)),
+            w("tls-alpn-wrong-keyauth", V4, Some(443)),
+        ],
+    },
+    // lego --tls serves its one challenge certificate whatever the SNI: another name's.
+    Case {
+        fixture: "derived-tlsalpn-other-name-host",
+        verdict: Fail,
+        incomplete: true,
+        findings: &[
+            b("tls-alpn-wrong-identifier", V6, Some(443)),
+            w("tls-alpn-wrong-identifier", V4, Some(443)),
+        ],
+    },
+    // Caddy between validations: internal_error on both families is healthy (info).
+    Case {
+        fixture: "derived-tlsalpn-caddy-idle-host",
+        verdict: Pass,
+        incomplete: true,
+        findings: &[i("tls-alpn-handshake-failed", ANY, Some(443))],
+    },
+    // A CDN edge that negotiates acme-tls/1 with its own certificate (§3.6, not observed).
+    Case {
+        fixture: "derived-tlsalpn-cdn-edge-cert-outside",
+        verdict: Fail,
+        incomplete: false,
+        findings: &[
+            b("tls-alpn-not-challenge-cert", V4, Some(443)),
+            i("not-on-host", ANY, None),
+        ],
+    },
     Case {
         fixture: "derived-aaaa-servfail",
         verdict: AtRisk,

@@ -646,6 +646,7 @@ fn probe_all(
                 .map_err(ToolError::input)?,
             tcp: probe::tcp::SocketConnect,
             http: probe::http::ReqwestHttp::default(),
+            tls: probe::tlsalpn01::RustlsAlpn,
             host: probe::host::LinuxHost {
                 ports: vec![diagnose::ca::HTTP01_PORT, diagnose::ca::HTTPS_PORT],
                 acme_clients,

@@ -70,6 +70,11 @@ pub struct Args {
     #[arg(long, value_name = "STRING", conflicts_with = "webroot")]
     expect_body: Option<String>,
 
+    /// tls-alpn-01: the key authorization of the pending challenge; the certificate on 443 must
+    /// carry its SHA-256 in acmeIdentifier
+    #[arg(long, value_name = "KEYAUTH")]
+    expect_keyauth: Option<String>,
+
     /// The CA, for CAA: letsencrypt, zerossl, google, buypass, sectigo, or its issuer domain
     #[arg(long, default_value = "letsencrypt", value_name = "CA")]
     ca: String,
@@ -244,6 +249,19 @@ pub fn validate(args: Args, invocation: String) -> Result<Config, ToolError> {
             "--expect-body: give the key authorization the ACME client serves (1 to 1024 bytes)",
         ));
     }
+    if args.expect_keyauth.is_some() && matches!(args.method, MethodArg::Http01 | MethodArg::Dns01)
+    {
+        return Err(ToolError::usage(
+            "--expect-keyauth is the tls-alpn-01 key authorization: use it with --method tls-alpn-01 (http-01 has --expect-body)",
+        ));
+    }
+    if let Some(keyauth) = &args.expect_keyauth
+        && (keyauth.is_empty() || keyauth.len() > 1024)
+    {
+        return Err(ToolError::usage(
+            "--expect-keyauth: give the key authorization, token.thumbprint (1 to 1024 bytes)",
+        ));
+    }
     let timeout = config::parse_duration(&args.timeout).map_err(ToolError::usage)?;
     let resolver = args
         .resolver
@@ -269,6 +287,7 @@ pub fn validate(args: Args, invocation: String) -> Result<Config, ToolError> {
         webroot: args.webroot,
         cdn_ranges,
         expect_body: args.expect_body,
+        expect_keyauth: args.expect_keyauth,
         ca_issuer: config::issuer_domain(&args.ca).map_err(ToolError::usage)?,
         account_uri: args.account_uri,
         authoritative_port: args.authoritative_port,

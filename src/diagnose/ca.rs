@@ -440,6 +440,114 @@ pub fn status_error(url: &str, ip: &IpAddr, status: u16) -> CaError {
     }
 }
 
+/// TLS-ALPN-01's name in the CA's messages.
+pub const TLS_ALPN_01: &str = "tls-alpn-01";
+/// A plain HTTP answer to the ClientHello (`docs/ca-behaviour.md` §3.3), a `malformed` problem.
+pub const HTTP_ON_TLS_PORT: &str = "Server only speaks HTTP, not TLS";
+
+/// A TLS-ALPN-01 connection error at `ip` (§3.3): `<ip>: <core>`, the bare address, no
+/// `Fetching`.
+pub fn tls_connection(problem: ProblemType, ip: &IpAddr, core: &str) -> CaError {
+    CaError {
+        problem,
+        detail: format!("{ip}: {core}"),
+    }
+}
+
+/// A fatal alert from the server, in Go's words (§3.3): a `tls` problem.
+pub fn remote_alert(name: &str) -> String {
+    format!("remote error: tls: {name}")
+}
+
+/// The IPv6 attempt failed and no IPv4 address was left to try (§3.2): the real error is lost.
+pub fn unable_to_contact(identifier: &str, ipv6: &IpAddr) -> CaError {
+    CaError {
+        problem: ProblemType::Malformed,
+        detail: format!(
+            "Unable to contact {} at {}, no IPv4 addresses to try as fallback",
+            crate::keyauth::go_quote(identifier),
+            crate::keyauth::go_quote(&ipv6.to_string())
+        ),
+    }
+}
+
+/// §3.4 step 1: the handshake brought no certificate.
+pub fn no_certs_presented() -> CaError {
+    CaError {
+        problem: ProblemType::Unauthorized,
+        detail: format!("No certs presented for {TLS_ALPN_01} challenge"),
+    }
+}
+
+/// §3.4 step 2: the server did not select `acme-tls/1`.
+pub fn cannot_negotiate_alpn() -> CaError {
+    CaError {
+        problem: ProblemType::Unauthorized,
+        detail: format!(
+            "Cannot negotiate ALPN protocol {} for {TLS_ALPN_01} challenge",
+            crate::keyauth::go_quote(crate::facts::tlsalpn01::ACME_TLS_1)
+        ),
+    }
+}
+
+/// §3.4 step 3: `Incorrect validation certificate for tls-alpn-01 challenge. Requested
+/// <identifier> from <ip>:443. <reason>`, the address as `net.JoinHostPort` writes it.
+pub fn incorrect_certificate(identifier: &str, ip: &IpAddr, port: u16, reason: &str) -> CaError {
+    CaError {
+        problem: ProblemType::Unauthorized,
+        detail: format!(
+            "Incorrect validation certificate for {TLS_ALPN_01} challenge. Requested {identifier} from {}. {reason}",
+            std::net::SocketAddr::new(*ip, port)
+        ),
+    }
+}
+
+/// §3.4 step 3.1.
+pub const NOT_SELF_SIGNED: &str = "Received certificate which is not self-signed.";
+/// §3.4 step 3.4.
+pub const ACME_EXTENSION_NOT_CRITICAL: &str =
+    "Received certificate with acmeValidationV1 extension that is not Critical.";
+/// §3.4 step 3.5.
+pub const ACME_EXTENSION_MALFORMED: &str =
+    "Received certificate with malformed acmeValidationV1 extension value.";
+/// §3.4 step 3.3's reasons.
+pub const WRONG_NUMBER_OF_IDENTIFIERS: &str = "wrong number of identifiers";
+pub const IDENTIFIER_MISMATCH: &str = "identifier does not match expected identifier";
+pub const SAN_BYTES_MISMATCH: &str = "SAN extension does not match expected bytes";
+
+/// §3.4 step 3.2, a duplicated extension (Go's client refuses it first, §3.3).
+pub fn extension_seen_twice(oid: &str) -> String {
+    unexpected_extensions(&format!("Extension OID {oid} seen twice"))
+}
+
+/// §3.4 step 3.2, a required extension (acmeIdentifier, then the SAN) missing.
+pub fn required_extension_missing(oid: &str) -> String {
+    unexpected_extensions(&format!("Required extension OID {oid} is not present"))
+}
+
+fn unexpected_extensions(reason: &str) -> String {
+    format!(
+        "Received certificate with unexpected extensions: {}",
+        crate::keyauth::go_quote(reason)
+    )
+}
+
+/// §3.4 step 3.3: the certificate's names (already joined as the CA joins them) and why.
+pub fn unexpected_identifiers(names: &str, reason: &str) -> String {
+    format!(
+        "Received certificate with unexpected identifiers ({}): {}",
+        crate::keyauth::go_quote(names),
+        crate::keyauth::go_quote(reason)
+    )
+}
+
+/// §3.4 step 3.6: the acmeIdentifier digest is another key authorization's.
+pub fn acme_extension_mismatch(got: &str, expected: &str) -> String {
+    format!(
+        "Received certificate with acmeValidationV1 extension value {got} but expected {expected}."
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -535,6 +643,45 @@ mod tests {
         assert_eq!(
             e.detail,
             "DNS problem: NXDOMAIN looking up A for example.com - check that a DNS record exists for this domain; no valid AAAA records found for example.com"
+        );
+    }
+
+    #[test]
+    fn tls_alpn_01_words_are_boulders() {
+        let v4: IpAddr = "192.0.2.7".parse().unwrap();
+        let v6: IpAddr = "2001:db8::1".parse().unwrap();
+        assert_eq!(
+            tls_connection(
+                ProblemType::Tls,
+                &v4,
+                &remote_alert("no application protocol")
+            )
+            .detail,
+            "192.0.2.7: remote error: tls: no application protocol"
+        );
+        assert_eq!(
+            unable_to_contact("example.com", &v6).detail,
+            "Unable to contact \"example.com\" at \"2001:db8::1\", no IPv4 addresses to try as fallback"
+        );
+        assert_eq!(
+            cannot_negotiate_alpn().detail,
+            "Cannot negotiate ALPN protocol \"acme-tls/1\" for tls-alpn-01 challenge"
+        );
+        assert_eq!(
+            incorrect_certificate("example.com", &v6, 443, NOT_SELF_SIGNED).detail,
+            "Incorrect validation certificate for tls-alpn-01 challenge. Requested example.com from [2001:db8::1]:443. Received certificate which is not self-signed."
+        );
+        assert_eq!(
+            required_extension_missing("1.3.6.1.5.5.7.1.31"),
+            "Received certificate with unexpected extensions: \"Required extension OID 1.3.6.1.5.5.7.1.31 is not present\""
+        );
+        assert_eq!(
+            unexpected_identifiers("a.test, b.test", WRONG_NUMBER_OF_IDENTIFIERS),
+            "Received certificate with unexpected identifiers (\"a.test, b.test\"): \"wrong number of identifiers\""
+        );
+        assert_eq!(
+            no_certs_presented().detail,
+            "No certs presented for tls-alpn-01 challenge"
         );
     }
 }

@@ -14,6 +14,7 @@ pub const CAUSES: &[(Code, &[Code])] = &[
             Code::AddressUnreachable,
             Code::NoListener,
             Code::BlockedUpstream,
+            Code::TlsAlpnNoIpv4Fallback,
         ],
     ),
     (
@@ -22,6 +23,7 @@ pub const CAUSES: &[(Code, &[Code])] = &[
             Code::PortTimeout,
             Code::AddressUnreachable,
             Code::BlockedUpstream,
+            Code::TlsAlpnNoIpv4Fallback,
         ],
     ),
     (
@@ -34,6 +36,7 @@ pub const CAUSES: &[(Code, &[Code])] = &[
             Code::FamiliesDisagree,
             Code::ChallengeNotServed,
             Code::ChallengeStatus,
+            Code::TlsAlpnNoIpv4Fallback,
         ],
     ),
     // A cause on the host itself explains what the outside sees; `blocked-upstream` is
@@ -46,6 +49,7 @@ pub const CAUSES: &[(Code, &[Code])] = &[
             Code::AddressUnreachable,
             Code::BlockedUpstream,
             Code::VantageDependent,
+            Code::TlsAlpnNoIpv4Fallback,
         ],
     ),
     (
@@ -55,6 +59,7 @@ pub const CAUSES: &[(Code, &[Code])] = &[
             Code::PortRefused,
             Code::BlockedUpstream,
             Code::VantageDependent,
+            Code::TlsAlpnNoIpv4Fallback,
         ],
     ),
     // Correlated from outside: the cause the host alone reads as a timeout or a refusal.
@@ -64,6 +69,7 @@ pub const CAUSES: &[(Code, &[Code])] = &[
             Code::PortTimeout,
             Code::PortRefused,
             Code::AddressUnreachable,
+            Code::TlsAlpnNoIpv4Fallback,
         ],
     ),
     (
@@ -72,11 +78,19 @@ pub const CAUSES: &[(Code, &[Code])] = &[
     ),
     (
         Code::ListenerWrongAddress,
-        &[Code::PortRefused, Code::BlockedUpstream],
+        &[
+            Code::PortRefused,
+            Code::BlockedUpstream,
+            Code::TlsAlpnNoIpv4Fallback,
+        ],
     ),
     (
         Code::NoListener,
-        &[Code::PortRefused, Code::BlockedUpstream],
+        &[
+            Code::PortRefused,
+            Code::BlockedUpstream,
+            Code::TlsAlpnNoIpv4Fallback,
+        ],
     ),
     // Traefik configured to answer TLS-ALPN-01 on no entry point that receives 443: nothing
     // there, or something that is not Traefik's solver.
@@ -90,12 +104,18 @@ pub const CAUSES: &[(Code, &[Code])] = &[
             Code::PortTimeout,
             Code::PortRefused,
             Code::AddressUnreachable,
+            Code::TlsAlpnNoIpv4Fallback,
         ],
     ),
     // Docker publishes the port on IPv4 only: IPv6 finds no socket and no DNAT.
     (
         Code::ContainerNoIpv6,
-        &[Code::NoListener, Code::PortRefused, Code::PortTimeout],
+        &[
+            Code::NoListener,
+            Code::PortRefused,
+            Code::PortTimeout,
+            Code::TlsAlpnNoIpv4Fallback,
+        ],
     ),
     // The web server runs in a container that does not publish the port.
     (
@@ -180,6 +200,18 @@ pub const CAUSES: &[(Code, &[Code])] = &[
             Code::AddressUnreachable,
         ],
     ),
+    // TLS-ALPN-01: what made the IPv6 attempt fail explains the CA's "Unable to contact … no
+    // IPv4 addresses to try as fallback" (`docs/ca-behaviour.md` §3.2); the roots above list it too.
+    (Code::PortRefused, &[Code::TlsAlpnNoIpv4Fallback]),
+    (Code::PortTimeout, &[Code::TlsAlpnNoIpv4Fallback]),
+    (Code::AddressUnreachable, &[Code::TlsAlpnNoIpv4Fallback]),
+    (Code::TlsAlpnPlainHttp, &[Code::TlsAlpnNoIpv4Fallback]),
+    (Code::TlsAlpnNotNegotiated, &[Code::TlsAlpnNoIpv4Fallback]),
+    (
+        Code::TlsAlpnNotChallengeCert,
+        &[Code::TlsAlpnNoIpv4Fallback],
+    ),
+    (Code::TlsAlpnHandshakeFailed, &[Code::TlsAlpnNoIpv4Fallback]),
 ];
 
 /// The symptoms `root` can explain.
@@ -257,6 +289,16 @@ pub fn priority(code: Code) -> u8 {
         Code::HttpOnHttpsPort => 63,
         Code::SlowFallback => 64,
         Code::TokenNotWritten => 95,
+        // TLS-ALPN-01's answer on 443, after what stops the path to it (70-72).
+        Code::TlsAlpnPlainHttp => 65,
+        Code::TlsAlpnNotNegotiated => 66,
+        Code::TlsAlpnNotChallengeCert => 67,
+        Code::TlsAlpnWrongIdentifier => 68,
+        Code::TlsAlpnWrongKeyauth => 69,
+        Code::TlsAlpnHandshakeFailed => 73,
+        // The CA's words when IPv6 failed and no IPv4 is left: whatever failed on IPv6
+        // explains it.
+        Code::TlsAlpnNoIpv4Fallback => 76,
     }
 }
 

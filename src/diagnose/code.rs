@@ -101,6 +101,13 @@ codes! {
     HttpOnHttpsPort => "http-on-https-port",
     SlowFallback => "slow-fallback",
     TokenNotWritten => "token-not-written",
+    TlsAlpnNoIpv4Fallback => "tls-alpn-no-ipv4-fallback",
+    TlsAlpnPlainHttp => "tls-alpn-plain-http",
+    TlsAlpnNotNegotiated => "tls-alpn-not-negotiated",
+    TlsAlpnNotChallengeCert => "tls-alpn-not-challenge-cert",
+    TlsAlpnWrongIdentifier => "tls-alpn-wrong-identifier",
+    TlsAlpnWrongKeyauth => "tls-alpn-wrong-keyauth",
+    TlsAlpnHandshakeFailed => "tls-alpn-handshake-failed",
 }
 
 impl fmt::Display for Code {

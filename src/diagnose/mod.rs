@@ -20,8 +20,8 @@ mod rank;
 pub mod registry;
 #[cfg(test)]
 mod testkit;
+pub(crate) mod tlsalpn01;
 
-pub use checks::firewall;
 pub use checks::outside::BLIND_SPOT;
 pub use code::Code;
 pub use context::{Context, Ipv6Off};

@@ -2,7 +2,7 @@
 //! line here; adding a method is one `Method` variant and the lines of the checks it composes.
 
 use super::check::CheckDef;
-use super::{Context, Finding, checks, dns01, http01, origin, rank};
+use super::{Context, Finding, checks, dns01, http01, origin, rank, tlsalpn01};
 use crate::facts::Method;
 
 /// In the order the CA meets the problems: the name, the host, the path, the answer.
@@ -21,6 +21,7 @@ pub const REGISTRY: &[CheckDef] = &[
     checks::firewall::CHECK,
     checks::reachability::CHECK,
     checks::outside::CHECK,
+    tlsalpn01::handshake::CHECK,
     http01::front::CHECK,
     http01::webconf::CHECK,
     http01::answer::CHECK,

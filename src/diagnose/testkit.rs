@@ -190,6 +190,21 @@ impl Scenario {
         self
     }
 
+    /// The same server, validated with tls-alpn-01: these handshakes, and the digest
+    /// `--expect-keyauth` gave.
+    pub fn tls_handshakes(
+        mut self,
+        handshakes: Vec<crate::facts::Handshake>,
+        expected_digest: Option<&str>,
+    ) -> Scenario {
+        self.target().method = MethodFacts::TlsAlpn01(crate::facts::TlsAlpn01Facts {
+            sni: "example.test".into(),
+            handshakes,
+            expected_digest: expected_digest.map(str::to_string),
+        });
+        self
+    }
+
     /// CAA levels from the name up: (name, outcome, records).
     pub fn caa(mut self, levels: Vec<(&str, DnsOutcome, Vec<CaaRecord>)>) -> Scenario {
         self.target().caa = Some(CaaFacts {
@@ -671,6 +686,22 @@ impl Scenario {
             apache: not("apache2ctl"),
             caddy: not("caddy"),
         });
+        self
+    }
+
+    /// A Caddyfile at its default path, with this text (no nginx, no Apache).
+    pub fn caddyfile(mut self, text: &str) -> Scenario {
+        use crate::facts::ConfigFile;
+        self = self.nginx_dump("");
+        if let Some(ws) = &mut self.run.host.web_server {
+            ws.nginx = Probed::Unknown(crate::facts::Unknown::NotInstalled {
+                program: "nginx".into(),
+            });
+            ws.caddy = Probed::Known(ConfigFile {
+                path: "/etc/caddy/Caddyfile".into(),
+                text: Probed::Known(text.to_string()),
+            });
+        }
         self
     }
 

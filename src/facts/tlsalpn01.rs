@@ -87,7 +87,7 @@ pub struct ChallengeCertificate {
     pub dns_names: Vec<String>,
     #[serde(default)]
     pub ip_addresses: Vec<IpAddr>,
-    /// Email, URI and other SAN entries, as text.
+    /// Email and URI SAN entries, as text (the CA lists them among the names it quotes).
     #[serde(default)]
     pub other_names: Vec<String>,
     /// The SAN extension's value, hex: the CA compares it byte for byte.
@@ -110,4 +110,96 @@ pub struct AcmeIdentifier {
     /// The 32-byte digest, lowercase hex; `None` when the value is not a DER OCTET STRING of
     /// exactly 32 bytes with nothing after it.
     pub digest: Option<String>,
+}
+
+impl HandshakeOutcome {
+    /// A fatal alert from the server, named as Go's `crypto/tls` names it.
+    pub fn alert(code: u8) -> HandshakeOutcome {
+        HandshakeOutcome::Alert {
+            code,
+            name: alert_text(code),
+        }
+    }
+}
+
+/// An alert's description as Go's `crypto/tls` prints it (`alert.go`), which the CA's
+/// `remote error: tls: <text>` quotes (`docs/ca-behaviour.md` §3.3); an alert Go does not know
+/// is `alert(<code>)`.
+pub fn alert_text(code: u8) -> String {
+    let known = match code {
+        0 => "close notify",
+        10 => "unexpected message",
+        20 => "bad record MAC",
+        21 => "decryption failed",
+        22 => "record overflow",
+        30 => "decompression failure",
+        40 => "handshake failure",
+        42 => "bad certificate",
+        43 => "unsupported certificate",
+        44 => "revoked certificate",
+        45 => "expired certificate",
+        46 => "unknown certificate",
+        47 => "illegal parameter",
+        48 => "unknown certificate authority",
+        49 => "access denied",
+        50 => "error decoding message",
+        51 => "error decrypting message",
+        60 => "export restriction",
+        70 => "protocol version not supported",
+        71 => "insufficient security level",
+        80 => "internal error",
+        86 => "inappropriate fallback",
+        90 => "user canceled",
+        100 => "no renegotiation",
+        109 => "missing extension",
+        110 => "unsupported extension",
+        111 => "certificate unobtainable",
+        112 => "unrecognized name",
+        113 => "bad certificate status response",
+        114 => "bad certificate hash value",
+        115 => "unknown PSK identity",
+        116 => "certificate required",
+        120 => "no application protocol",
+        121 => "encrypted client hello required",
+        _ => return format!("alert({code})"),
+    };
+    known.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn alerts_are_named_as_go_names_them() {
+        assert_eq!(
+            HandshakeOutcome::alert(120),
+            HandshakeOutcome::Alert {
+                code: 120,
+                name: "no application protocol".into()
+            }
+        );
+        assert_eq!(alert_text(112), "unrecognized name");
+        assert_eq!(alert_text(80), "internal error");
+        assert_eq!(alert_text(200), "alert(200)");
+    }
+
+    #[test]
+    fn outcomes_round_trip_through_json() {
+        let outcomes = [
+            HandshakeOutcome::alert(40),
+            HandshakeOutcome::HttpOnTlsPort,
+            HandshakeOutcome::Dial {
+                connect: ConnectOutcome::Refused,
+            },
+            HandshakeOutcome::Completed(Box::new(Presented {
+                alpn: Some(ACME_TLS_1.into()),
+                certificate: None,
+            })),
+        ];
+        for o in outcomes {
+            let json = serde_json::to_string(&o).unwrap();
+            assert_eq!(serde_json::from_str::<HandshakeOutcome>(&json).unwrap(), o);
+        }
+    }
 }

@@ -15,6 +15,7 @@ pub mod host;
 pub mod http;
 pub mod http01;
 pub mod tcp;
+pub mod tlsalpn01;
 pub mod token;
 pub mod userfile;
 pub mod vantage;
@@ -123,6 +124,7 @@ pub struct System {
     pub dns: dns::HickoryDns,
     pub tcp: tcp::SocketConnect,
     pub http: http::ReqwestHttp,
+    pub tls: tlsalpn01::RustlsAlpn,
     pub host: host::LinuxHost,
 }
 
@@ -691,6 +693,7 @@ mod tests {
             webroot: None,
             cdn_ranges: None,
             expect_body: None,
+            expect_keyauth: None,
             ca_issuer: "letsencrypt.org".into(),
             account_uri: None,
             authoritative_port: 53,

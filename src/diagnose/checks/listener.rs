@@ -6,9 +6,9 @@
 use crate::diagnose::ca::{self, Dial};
 use crate::diagnose::check::CheckDef;
 use crate::diagnose::context::socket;
-use crate::diagnose::firewall::nat;
 use crate::diagnose::{Check, Code, Context, Finding, Severity, run_check};
 use crate::facts::{Container, Family, Listener, Method};
+use crate::firewall::nat;
 use std::net::IpAddr;
 
 pub const CHECK: CheckDef = CheckDef {
@@ -82,7 +82,7 @@ impl Check for Listeners {
             // is the container's socket (Docker without its userland proxy, kube-proxy).
             // Looked for where it can matter: a container runtime runs, or no socket takes it.
             let hop = (!cx.host.containers.is_empty() || taken_by.is_empty())
-                .then(|| nat::dnat(cx, family, port))
+                .then(|| nat::dnat(cx.host, cx.usable(family), port))
                 .flatten();
             if let Some(hop) = hop {
                 if let Some(c) = &hop.container
@@ -103,7 +103,7 @@ impl Check for Listeners {
                 let proxy = taken_by
                     .iter()
                     .any(|l| l.process.as_ref().is_some_and(|p| p.name == "docker-proxy"));
-                if proxy && let Some(c) = nat::publisher(cx, port) {
+                if proxy && let Some(c) = nat::publisher(cx.host, port) {
                     let inner = c
                         .ports
                         .iter()
