@@ -385,8 +385,12 @@ where
     } else {
         method_of_target.ports()
     };
+    // The identifier decides where the addresses come from: a name's from DNS, an IP
+    // identifier's from itself, with no query about it at all, CAA included
+    // (`docs/ca-behaviour.md` §11.3).
+    let in_dns = domain.ip.is_none();
     let addresses = async {
-        if ports.is_empty() {
+        if ports.is_empty() || !in_dns {
             return None;
         }
         let (a, aaaa) = tokio::join!(
@@ -429,7 +433,7 @@ where
     // The method's challenge record in DNS (DNS-01's TXT), looked up with the addresses: the
     // validation lookups come first.
     let challenge_txt = async {
-        match (&at, method_of_target.challenge_in_dns()) {
+        match (&at, method_of_target.challenge_in_dns() && in_dns) {
             (Some(at), true) => {
                 Some(dns_view::dns01(dns, at, name, config.expect_txt.clone()).await)
             }
@@ -441,11 +445,16 @@ where
         let (dns_facts, challenge) = tokio::join!(addresses, challenge_txt);
         // CAA after the validation lookups, as the CA asks: a validating resolver that meets a
         // nameserver timing out on CAA marks it down and fails what is asked of it next.
-        let caa = match (&at, settled) {
+        let caa = match (&at, settled || !in_dns) {
             (Some(at), false) => Some(dns_view::caa(dns, at, name).await),
             _ => None,
         };
-        let targets = connects::targets(dns_facts.as_ref(), config.allow_reserved);
+        let targets = match domain.ip {
+            // The one address the CA dials, with nothing to fall back to (§11.4).
+            Some(ip) if !ports.is_empty() => connects::usable(&[ip], config.allow_reserved),
+            Some(_) => Vec::new(),
+            None => connects::targets(dns_facts.as_ref(), config.allow_reserved),
+        };
         // The one switch over methods: the facts each method gathers beyond the shared ones.
         let method = async {
             match method_of_target {
@@ -461,6 +470,7 @@ where
                         token: token.clone(),
                         walk: Some(http01::Walking {
                             dns: dns_facts.as_ref(),
+                            ip: domain.ip,
                             allow_reserved: config.allow_reserved,
                         }),
                     };
@@ -490,7 +500,7 @@ where
                     )
                     .await;
                     let plan = tlsalpn01::Plan::new(
-                        name,
+                        domain,
                         targets.clone(),
                         dialled,
                         config.timeout,
@@ -505,7 +515,7 @@ where
             let Some(at) = &at else {
                 return (Vec::new(), None);
             };
-            if settled {
+            if settled || !in_dns {
                 return (Vec::new(), None);
             }
             // What the CA needs of this name, asked of each authoritative server too.

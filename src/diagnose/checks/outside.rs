@@ -337,7 +337,7 @@ impl Check for Outside {
                     .fix("or run the ACME client on the machine that answers from outside");
                 if *decisive {
                     // The CA reads what the outside view read (docs/ca-behaviour.md §2.7).
-                    let url = ca::challenge_url(cx.domain);
+                    let url = ca::challenge_url(&cx.url_host);
                     let core = match outside_answer {
                         (200, body) => ca::invalid_body(&url, body),
                         (status, _) => ca::invalid_status(&url, *status),

@@ -305,7 +305,7 @@ fn failed(
     } else {
         Severity::Warning
     };
-    let rtype = family.record_type();
+    let rtype = cx.address_kind(family);
     let addrs = hits
         .iter()
         .map(|c| c.address.to_string())
@@ -353,13 +353,19 @@ fn failed(
     f = match code {
         Code::PortTimeout => f
             .fix(format!("allow TCP port {port} in for {label} in the firewall (nft list ruleset; iptables -S; ip6tables -S)"))
-            .fix(format!("check the {rtype} record points at this server, and that a provider firewall / security group admits port {port}")),
+            .fix(match cx.target.target.domain.ip {
+                Some(ip) => format!("check that {ip} is this server's address, and that a provider firewall / security group admits port {port}"),
+                None => format!("check the {rtype} record points at this server, and that a provider firewall / security group admits port {port}"),
+            }),
         Code::PortRefused => f
             .fix(format!("start {} listening on port {port} for {label} (ss -ltnp 'sport = :{port}')", if port == cx.dial_port() { cx.responder() } else { "the HTTPS server".into() }))
             .fix(format!("or remove a firewall REJECT rule for port {port} (nft list ruleset; iptables -S)")),
-        _ => f.fix(format!(
-            "check routing to {addrs} (ip route get ADDR) and that the {rtype} record is current"
-        )),
+        _ => f.fix(match cx.target.target.domain.ip {
+            Some(_) => format!("check routing to {addrs} (ip route get {addrs})"),
+            None => format!(
+                "check routing to {addrs} (ip route get ADDR) and that the {rtype} record is current"
+            ),
+        }),
     };
     if severity == Severity::Blocker
         && let Some(dial) = Dial::of(&first.outcome)
