@@ -10,8 +10,8 @@
 // A benchmark stops loudly on a broken case.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use acme_doctor::diagnose::firewall::{iptables, model, nft};
 use acme_doctor::facts::{Family, IptablesBackend};
+use acme_doctor::firewall::{eval, iptables, model, nft};
 use std::net::Ipv4Addr;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -126,10 +126,10 @@ fn fan_out(levels: usize, width: usize) -> Phases {
 
 fn evaluate(rs: &model::Ruleset, build: Duration, parse: Duration) -> Phases {
     let t = Instant::now();
-    let (verdict, work1) = rs.evaluate_counted(&syn(), model::WORK_BUDGET);
+    let (verdict, work1) = rs.evaluate_counted(&syn(), eval::WORK_BUDGET);
     let evaluate = t.elapsed();
     let t = Instant::now();
-    let (allowed, work2) = rs.accepted_sources_counted(&syn(), model::WORK_BUDGET);
+    let (allowed, work2) = rs.accepted_sources_counted(&syn(), eval::WORK_BUDGET);
     let allow_list = t.elapsed();
     Phases {
         build,

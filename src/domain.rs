@@ -5,30 +5,42 @@
 //! This is the one gate every name passes, from the command line, `-f`, `--all`, a facts file
 //! or a vantage's caller: a name that a URL parser would read as anything but a domain (an
 //! IPv4 address in hex, say) would skip the resolve-and-pin step and be dialled directly.
+//!
+//! An IP address in the CA's canonical text is an IP identifier (RFC 8738,
+//! `docs/ca-behaviour.md` §11.1): it passes here as itself, never as a name, and any other
+//! spelling of an address is refused in the CA's words.
 
 use serde::{Deserialize, Serialize};
 use std::net::IpAddr;
 
-/// A name as the user gave it and as the CA sees it: the one domain type from the command line
-/// to the facts file. A facts file's name passes [`parse`] again when it is read.
+/// An identifier as the user gave it and as the CA sees it: the one type from the command line
+/// to the facts file, for a DNS name or an IP address. A facts file's identifier passes
+/// [`parse`] again when it is read.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "StoredName")]
 pub struct DomainName {
     /// What the user typed, trimmed.
     pub input: String,
-    /// Lower-case ASCII form without a leading `*.` or trailing dot.
+    /// Lower-case ASCII form without a leading `*.` or trailing dot; for an IP identifier, the
+    /// address in the CA's canonical text (`203.0.113.5`, `2001:db8::1`).
     pub ascii: String,
     /// The input started with `*.`.
     pub wildcard: bool,
+    /// Set for an IP identifier (RFC 8738): the address itself, dialled without DNS. Absent
+    /// in the facts of a name, and in every facts file older than IP identifiers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip: Option<IpAddr>,
 }
 
-/// A name as a facts file holds it, before it passes the gate again.
+/// An identifier as a facts file holds it, before it passes the gate again.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct StoredName {
     input: String,
     ascii: String,
     wildcard: bool,
+    #[serde(default)]
+    ip: Option<IpAddr>,
 }
 
 impl TryFrom<StoredName> for DomainName {
@@ -38,7 +50,10 @@ impl TryFrom<StoredName> for DomainName {
     /// hand-edited `ascii` cannot smuggle in a name the gate refuses.
     fn try_from(stored: StoredName) -> Result<DomainName, String> {
         let parsed = parse(&stored.input)?;
-        if parsed.ascii != stored.ascii || parsed.wildcard != stored.wildcard {
+        if parsed.ascii != stored.ascii
+            || parsed.wildcard != stored.wildcard
+            || parsed.ip != stored.ip
+        {
             return Err(format!(
                 "the name {:?} is stored with the ASCII form {:?}, but its own is {:?}",
                 crate::sanitize::line(&stored.input, 80),
@@ -48,6 +63,120 @@ impl TryFrom<StoredName> for DomainName {
         }
         Ok(parsed)
     }
+}
+
+impl DomainName {
+    /// The ACME identifier type: `dns` or `ip` (RFC 8555 §9.7.7, RFC 8738 §3).
+    pub fn kind(&self) -> &'static str {
+        match self.ip {
+            Some(_) => "ip",
+            None => "dns",
+        }
+    }
+
+    /// The host as a URL spells it: an IPv6 address in brackets (`docs/ca-behaviour.md`
+    /// §11.5), anything else as it is.
+    pub fn url_host(&self) -> String {
+        match self.ip {
+            Some(IpAddr::V6(v6)) => format!("[{v6}]"),
+            _ => self.ascii.clone(),
+        }
+    }
+
+    /// The CA's order-time refusal of a reserved IP identifier, with the registry entry that
+    /// refuses it (`docs/ca-behaviour.md` §11.7); `None` for a name or a public address.
+    pub fn reserved_refusal(&self) -> Option<String> {
+        let entry = crate::reserved::classify(&self.ip?)?;
+        Some(crate::diagnose::ca::identifier_refused(
+            &self.ascii,
+            &crate::diagnose::ca::reserved_ip(entry),
+        ))
+    }
+}
+
+/// The name a TLS-ALPN-01 validation of an IP identifier sends as SNI (RFC 8738 §6): the
+/// reverse-DNS name, IPv4 octets in decimal and IPv6 nibbles in lower-case hex, least
+/// significant first (`docs/ca-behaviour.md` §11.6). Without the trailing dot, as Go's TLS
+/// client sends it.
+pub fn reverse_dns_name(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, c, d] = v4.octets();
+            format!("{d}.{c}.{b}.{a}.in-addr.arpa")
+        }
+        IpAddr::V6(v6) => {
+            let mut name = String::with_capacity(72);
+            for byte in v6.octets().iter().rev() {
+                for nibble in [byte & 0x0f, byte >> 4] {
+                    name.push(char::from_digit(u32::from(nibble), 16).unwrap_or('0'));
+                    name.push('.');
+                }
+            }
+            name.push_str("ip6.arpa");
+            name
+        }
+    }
+}
+
+/// An input that is an IP address, or spells one: `Ok(Some)` for the CA's canonical text
+/// (lower case accepted, as the CA's front end lowercases), `Err` in the CA's words for any
+/// other spelling, `Ok(None)` for a name. Four all-decimal labels are meant as an address
+/// (`203.0.113.05`); other numeric forms (`0x7f.0x1`) stay names and meet the name rules.
+fn ip_identifier(input: &str, shown: &str) -> Result<Option<IpAddr>, String> {
+    use crate::diagnose::ca;
+    let lower = input.to_ascii_lowercase();
+    let invalid = |hint: String| {
+        Err(format!(
+            "{shown:?} spells an IP address in a form the CA refuses at order time{hint}: {}",
+            ca::identifier_refused(&lower, ca::IP_INVALID)
+        ))
+    };
+    let v4_labels: Vec<&str> = lower
+        .strip_suffix('.')
+        .unwrap_or(&lower)
+        .split('.')
+        .collect();
+    let spelled_v4 = v4_labels.len() == 4
+        && v4_labels
+            .iter()
+            .all(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_digit()));
+    // Brackets and a zone are URL and socket spellings; the identifier has neither.
+    let bare = lower.trim_start_matches('[').trim_end_matches(']');
+    let bare = bare
+        .split_once('%')
+        .map_or(bare, |(address, _zone)| address);
+    let v6 = bare
+        .parse::<std::net::Ipv6Addr>()
+        .ok()
+        .filter(|_| lower.contains(':'));
+    let ip = if let Some(v6) = v6 {
+        IpAddr::V6(v6)
+    } else if spelled_v4 {
+        // Each number read in decimal, leading zeros and all, to name the canonical form.
+        let octets: Vec<u8> = v4_labels.iter().filter_map(|l| l.parse().ok()).collect();
+        match <[u8; 4]>::try_from(octets) {
+            Ok(octets) => IpAddr::from(octets),
+            Err(_) => return invalid(" (each of the four numbers is 0 to 255)".into()),
+        }
+    } else {
+        return Ok(None);
+    };
+    let canonical = ip.to_string();
+    if canonical != lower {
+        return invalid(format!(" (its canonical form is {canonical})"));
+    }
+    if let IpAddr::V6(v6) = ip
+        && let Some(v4) = v6.to_ipv4_mapped()
+    {
+        // Canonical text, so the CA refuses it as reserved; no `--allow-reserved` turns it
+        // into an address of its own, since a socket dials it over IPv4.
+        let entry = crate::reserved::classify(&ip).map(ca::reserved_ip);
+        return Err(format!(
+            "{shown:?} is an IPv4-mapped IPv6 address (give the IPv4 address {v4}); the CA refuses it at order time: {}",
+            ca::identifier_refused(&lower, entry.as_deref().unwrap_or(ca::IP_INVALID))
+        ));
+    }
+    Ok(Some(ip))
 }
 
 pub fn parse(raw: &str) -> Result<DomainName, String> {
@@ -61,11 +190,13 @@ pub fn parse(raw: &str) -> Result<DomainName, String> {
             "{shown:?} looks like a URL; give the host name only (e.g. example.com)"
         ));
     }
-    let bare = input.trim_start_matches('[').trim_end_matches(']');
-    if bare.parse::<IpAddr>().is_ok() {
-        return Err(format!(
-            "{shown:?} is an IP address; acme-doctor checks DNS names (IP identifiers are not supported yet)"
-        ));
+    if let Some(ip) = ip_identifier(&input, &shown)? {
+        return Ok(DomainName {
+            ascii: ip.to_string(),
+            input,
+            wildcard: false,
+            ip: Some(ip),
+        });
     }
     if input.contains(':') {
         return Err(format!(
@@ -90,6 +221,7 @@ pub fn parse(raw: &str) -> Result<DomainName, String> {
         input,
         ascii,
         wildcard,
+        ip: None,
     })
 }
 
@@ -223,9 +355,8 @@ mod tests {
             "under_score.example.com",
             "http://example.com/",
             "example.com:8080",
-            "192.0.2.1",
             "[2001:db8::1]",
-            "2001:db8::1",
+            "192.0.2.01",
             // R-LDH (docs/ca-behaviour.md §8.3).
             "ab--cd.example.com",
             "e1--x.example.com",
@@ -276,6 +407,137 @@ mod tests {
         // Hex-looking labels that are not numbers stay names.
         for good in ["0x7f.example", "example.0xg", "example.x0", "cafe.example"] {
             assert_eq!(ok(good).ascii, good.to_ascii_lowercase());
+        }
+    }
+
+    #[test]
+    fn canonical_addresses_are_ip_identifiers() {
+        for (input, canonical) in [
+            ("203.0.113.5", "203.0.113.5"),
+            ("2001:db8::1", "2001:db8::1"),
+            // The CA's front end lowercases first.
+            ("2001:DB8::1", "2001:db8::1"),
+            (" 198.51.100.7 ", "198.51.100.7"),
+            ("127.0.0.1", "127.0.0.1"),
+            ("::1", "::1"),
+        ] {
+            let d = ok(input);
+            assert_eq!(d.ascii, canonical, "{input}");
+            assert_eq!(d.ip, Some(canonical.parse().unwrap()), "{input}");
+            assert_eq!(d.kind(), "ip");
+            assert!(!d.wildcard);
+        }
+        assert_eq!(ok("2001:db8::1").url_host(), "[2001:db8::1]");
+        assert_eq!(ok("203.0.113.5").url_host(), "203.0.113.5");
+        assert_eq!(ok("example.com").url_host(), "example.com");
+        assert_eq!(ok("example.com").kind(), "dns");
+        assert_eq!(ok("example.com").ip, None);
+    }
+
+    #[test]
+    fn other_spellings_of_an_address_are_refused_in_the_cas_words() {
+        for (bad, canonical) in [
+            ("203.0.113.05", None),
+            ("256.0.0.1", None),
+            ("203.0.113.5.", Some("203.0.113.5")),
+            ("2001:db8:0::1", Some("2001:db8::1")),
+            ("2001:0db8::1", Some("2001:db8::1")),
+            ("[2001:db8::1]", Some("2001:db8::1")),
+            ("fe80::1%eth0", Some("fe80::1")),
+            ("2001:db8:0:0:1::1", Some("2001:db8::1:0:0:1")),
+        ] {
+            let why = parse(bad).expect_err(bad);
+            let lower = bad.to_ascii_lowercase();
+            assert!(
+                why.contains(&format!(
+                    "Invalid identifiers requested :: Cannot issue for \"{lower}\": IP address is invalid"
+                )),
+                "{bad}: {why}"
+            );
+            if let Some(c) = canonical {
+                assert!(
+                    why.contains(&format!("canonical form is {c}")),
+                    "{bad}: {why}"
+                );
+            }
+        }
+        // The mapped form prints back unchanged, so the CA refuses it as reserved.
+        let why = parse("::ffff:203.0.113.5").unwrap_err();
+        assert!(
+            why.contains("Cannot issue for \"::ffff:203.0.113.5\": IP address is in a reserved address block: [RFC4291]: IPv4-mapped Address"),
+            "{why}"
+        );
+        assert!(why.contains("give the IPv4 address 203.0.113.5"), "{why}");
+        // Numeric forms that are not four decimal numbers stay names, refused as before.
+        for name in ["0x7f.0x1", "127.0.0.0x1", "1.2.3", "1.2.3.4.5"] {
+            let why = parse(name).unwrap_err();
+            assert!(
+                why.contains(crate::diagnose::ca::NON_PUBLIC_SUFFIX),
+                "{name}: {why}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_reserved_ip_identifier_gets_the_cas_refusal() {
+        assert_eq!(
+            ok("192.0.2.7").reserved_refusal().as_deref(),
+            Some(
+                "Invalid identifiers requested :: Cannot issue for \"192.0.2.7\": IP address is in a reserved address block: [RFC5737]: Documentation (TEST-NET-1)"
+            )
+        );
+        assert!(
+            ok("2001:db8::1")
+                .reserved_refusal()
+                .is_some_and(|r| r.ends_with("[RFC3849]: Documentation"))
+        );
+        assert_eq!(ok("9.9.9.9").reserved_refusal(), None);
+        assert_eq!(ok("2606:4700::1111").reserved_refusal(), None);
+        assert_eq!(ok("example.com").reserved_refusal(), None);
+    }
+
+    #[test]
+    fn reverse_names_are_boulders_pinned_values() {
+        // boulder va/tlsalpn_test.go (docs/ca-behaviour.md §11.6).
+        assert_eq!(
+            reverse_dns_name("203.0.113.5".parse().unwrap()),
+            "5.113.0.203.in-addr.arpa"
+        );
+        assert_eq!(
+            reverse_dns_name("2001:db8::1".parse().unwrap()),
+            "1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa"
+        );
+        assert_eq!(
+            reverse_dns_name("2001:db8:abcd:12::ff0e".parse().unwrap()),
+            "e.0.f.f.0.0.0.0.0.0.0.0.0.0.0.0.2.1.0.0.d.c.b.a.8.b.d.0.1.0.0.2.ip6.arpa"
+        );
+    }
+
+    #[test]
+    fn a_stored_ip_identifier_passes_the_gate_again() {
+        let good = serde_json::json!({"input": "2001:DB8::1", "ascii": "2001:db8::1", "wildcard": false, "ip": "2001:db8::1"});
+        let d: DomainName = serde_json::from_value(good).expect("an IP identifier");
+        assert_eq!(d.ip, Some("2001:db8::1".parse().unwrap()));
+        // Round trip; a name's facts keep their old shape (no `ip`).
+        let back = serde_json::to_value(&d).unwrap();
+        assert_eq!(back["ip"], "2001:db8::1");
+        assert!(
+            serde_json::to_value(ok("example.com"))
+                .unwrap()
+                .get("ip")
+                .is_none()
+        );
+        for bad in [
+            // A name cannot claim an address, nor an address another one, nor lose its own.
+            serde_json::json!({"input": "example.com", "ascii": "example.com", "wildcard": false, "ip": "127.0.0.1"}),
+            serde_json::json!({"input": "203.0.113.5", "ascii": "203.0.113.5", "wildcard": false, "ip": "127.0.0.1"}),
+            serde_json::json!({"input": "203.0.113.5", "ascii": "203.0.113.5", "wildcard": false}),
+            serde_json::json!({"input": "203.0.113.05", "ascii": "203.0.113.5", "wildcard": false, "ip": "203.0.113.5"}),
+        ] {
+            assert!(
+                serde_json::from_value::<DomainName>(bad.clone()).is_err(),
+                "{bad}"
+            );
         }
     }
 

@@ -3,13 +3,13 @@
 //! nightly) and the property tier of `cargo test` (`tests/properties.rs`, stable). Any panic
 //! here is a bug; any error is a normal outcome.
 
-use crate::diagnose::firewall::model::{Packet, Ruleset};
-use crate::diagnose::{self, firewall};
 use crate::facts::{
     Family, FirewallFacts, Http01Facts, HttpFact, HttpOutcome, IptablesBackend, MethodFacts,
     ProbeOptions, Probed, Resolver, RunFacts, Target, TargetFacts,
 };
+use crate::firewall::model::{Packet, Ruleset};
 use crate::render::{self, Outcome, Palette};
+use crate::{diagnose, firewall};
 use std::net::IpAddr;
 
 /// Renders every target of every run in every output mode.
@@ -98,9 +98,28 @@ pub fn ruleset(bytes: &[u8]) {
 }
 
 /// A domain name as typed, and a domain list as `-f` reads it.
+///
+/// Whatever passes the gate is what it claims: a name that a URL parser reads as that very
+/// name, or an IP identifier whose text is the address's canonical form and whose URL host is
+/// that address (the pin then allows no other).
 pub fn domain(bytes: &[u8]) {
     let text = String::from_utf8_lossy(bytes);
-    let _ = crate::domain::parse(&text);
+    if let Ok(d) = crate::domain::parse(&text) {
+        let url = crate::probe::http::domain_url(&d.ascii, "/");
+        match (d.ip, url.as_ref().map(url::Url::host)) {
+            (None, Ok(Some(url::Host::Domain(host)))) => assert_eq!(host, d.ascii),
+            (Some(IpAddr::V4(ip)), Ok(Some(url::Host::Ipv4(host)))) => {
+                assert_eq!(host, ip);
+            }
+            (Some(IpAddr::V6(ip)), Ok(Some(url::Host::Ipv6(host)))) => {
+                assert_eq!(host, ip);
+            }
+            (ip, other) => panic!("{text:?} passed the gate as {ip:?} but its URL is {other:?}"),
+        }
+        if let Some(ip) = d.ip {
+            assert_eq!(d.ascii, ip.to_string(), "{text:?}");
+        }
+    }
     let _ = crate::config::domain_list(&text, "fuzz");
 }
 
@@ -166,6 +185,7 @@ pub fn http_answer(bytes: &[u8]) {
                     input: "example.test".into(),
                     ascii: "example.test".into(),
                     wildcard: false,
+                    ip: None,
                 },
                 resolver: Resolver::System {
                     servers: Vec::new(),

@@ -3,6 +3,7 @@
 //! The pipeline is the module layout:
 //! [`cli`] (args → validated [`config::Config`]) → [`probe`] (all I/O) → [`facts`] (serde) →
 //! [`diagnose`] (pure rules, ranking) → [`render`] (human, JSON, Markdown report).
+//! [`firewall`] is the packet-filter simulator `diagnose` asks: pure, like it.
 
 pub mod ca_limits;
 pub mod catalogue;
@@ -13,6 +14,7 @@ pub mod diagnose;
 pub mod domain;
 pub mod exit;
 pub mod facts;
+pub mod firewall;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod keyauth;

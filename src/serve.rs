@@ -598,18 +598,23 @@ pub fn may_dial(ip: &IpAddr, allow_reserved: bool, own: &[IpAddr]) -> bool {
 
 async fn observe(state: &State, ask: &Ask, source: IpAddr) -> Observation {
     let name = ask.domain.ascii.as_str();
-    let (a, aaaa) = tokio::join!(
-        state.dns.lookup(name, Family::Ipv4),
-        state.dns.lookup(name, Family::Ipv6)
-    );
-    let dns = crate::facts::DnsFacts { a, aaaa };
+    // An IP identifier is its own address, as for the CA (no DNS); it passes the same
+    // `may_dial` as a name's answers, which a caller who controls a zone chooses just as
+    // freely: no address the vantage refuses for a name is reachable through one.
+    let (dns, addresses) = match ask.domain.ip {
+        Some(ip) => (None, vec![ip]),
+        None => {
+            let (a, aaaa) = tokio::join!(
+                state.dns.lookup(name, Family::Ipv4),
+                state.dns.lookup(name, Family::Ipv6)
+            );
+            let addresses = a.addresses.iter().chain(&aaaa.addresses).copied().collect();
+            (Some(crate::facts::DnsFacts { a, aaaa }), addresses)
+        }
+    };
     let own = own_addresses();
-    let (allowed, refused): (Vec<IpAddr>, Vec<IpAddr>) = dns
-        .a
-        .addresses
-        .iter()
-        .chain(&dns.aaaa.addresses)
-        .copied()
+    let (allowed, refused): (Vec<IpAddr>, Vec<IpAddr>) = addresses
+        .into_iter()
         .partition(|ip| may_dial(ip, state.allow_reserved, &own));
     let (targets, left_out) = capped_per_family(allowed, MAX_DIAL_PER_FAMILY);
     let plan = http01::Plan {
@@ -641,7 +646,7 @@ async fn observe(state: &State, ask: &Ask, source: IpAddr) -> Observation {
         http01::gather(&plan, name, &state.dns, &tcp, &http, &limits, &made,)
     );
     Observation {
-        dns: Some(dns),
+        dns,
         connects,
         http01,
         source_address: Some(source),
@@ -738,6 +743,16 @@ mod tests {
             "domain=*.example.com",
             "path=/.well-known/acme-challenge/x",
             "domain=a.example&domain=b.example",
+        ] {
+            assert!(parse_ask(bad).is_err(), "{bad}");
+        }
+        // An IP identifier passes the same gate, in canonical text only.
+        let ip = parse_ask("domain=2001:db8::1").unwrap();
+        assert_eq!(ip.domain.ip, Some("2001:db8::1".parse().unwrap()));
+        for bad in [
+            "domain=2001:db8:0::1",
+            "domain=203.0.113.05",
+            "domain=::ffff:127.0.0.1",
         ] {
             assert!(parse_ask(bad).is_err(), "{bad}");
         }

@@ -128,7 +128,7 @@ fn usage_errors_exit_2_with_one_line() {
         2
     );
     assert_eq!(
-        acme_doctor(&["--method", "tls-alpn-01", "example.test"]).code,
+        acme_doctor(&["--method", "tls-alpn-02", "example.test"]).code,
         2
     );
     for args in [

@@ -6,8 +6,8 @@
 // Tests panic on purpose: a broken fixture or lab step should stop them loudly.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use acme_doctor::diagnose::firewall::{model::Packet, model::Verdict, ruleset};
 use acme_doctor::facts::Family;
+use acme_doctor::firewall::{model::Packet, model::Verdict, ruleset};
 
 fn firewall_facts(name: &str) -> acme_doctor::facts::FirewallFacts {
     let path = format!("{}/tests/fixtures/{name}.json", env!("CARGO_MANIFEST_DIR"));
@@ -185,8 +185,8 @@ fn sets_verdict_maps_jumps_and_returns_accept_what_they_should() {
 // Hostile shapes: each used to take seconds to minutes, or memory without bound.
 // They assert on the verdict and the work counter, never on time.
 
-use acme_doctor::diagnose::firewall::{iptables, model, nft};
 use acme_doctor::facts::IptablesBackend;
+use acme_doctor::firewall::{eval, iptables, model, nft};
 
 /// `levels` chains, each jumping `width` times to the next; the last accepts port 22 only,
 /// and INPUT's policy drops. Without memoised chain results this is width^levels walks.
@@ -211,13 +211,13 @@ fn fan_out_dump(levels: usize, width: usize) -> String {
 #[test]
 fn a_30_level_fan_out_is_linear_not_exponential() {
     let rs = iptables::ruleset(&fan_out_dump(30, 3), Family::Ipv4, IptablesBackend::Legacy);
-    let (verdict, work) = rs.evaluate_counted(&syn(Family::Ipv4, 80), model::WORK_BUDGET);
+    let (verdict, work) = rs.evaluate_counted(&syn(Family::Ipv4, 80), eval::WORK_BUDGET);
     dropped_by(verdict, "policy drop");
     assert!(work < 1_000, "{work} steps for 93 rules");
-    let (verdict, _) = rs.evaluate_counted(&syn(Family::Ipv4, 22), model::WORK_BUDGET);
+    let (verdict, _) = rs.evaluate_counted(&syn(Family::Ipv4, 22), eval::WORK_BUDGET);
     assert_eq!(verdict, Verdict::Accept);
     // The allow-list walk (sources left open) is memoised the same way.
-    let (allowed, work) = rs.accepted_sources_counted(&syn(Family::Ipv4, 80), model::WORK_BUDGET);
+    let (allowed, work) = rs.accepted_sources_counted(&syn(Family::Ipv4, 80), eval::WORK_BUDGET);
     assert_eq!(allowed, Some(vec![]));
     assert!(work < 1_000, "{work} steps");
 }
@@ -229,7 +229,7 @@ fn a_thousand_jumps_per_level_over_three_levels_is_linear() {
         Family::Ipv4,
         IptablesBackend::Legacy,
     );
-    let (verdict, work) = rs.evaluate_counted(&syn(Family::Ipv4, 80), model::WORK_BUDGET);
+    let (verdict, work) = rs.evaluate_counted(&syn(Family::Ipv4, 80), eval::WORK_BUDGET);
     dropped_by(verdict, "policy drop");
     assert!(work < 10_000, "{work} steps for 2,001 rules");
 }
@@ -256,7 +256,7 @@ fn nft_fan_out_is_linear_too() {
     let json: serde_json::Value =
         serde_json::from_str(&format!(r#"{{"nftables": [{}]}}"#, items.join(","))).unwrap();
     let (rs, _) = nft::ruleset(&json);
-    let (verdict, work) = rs.evaluate_counted(&syn(Family::Ipv6, 80), model::WORK_BUDGET);
+    let (verdict, work) = rs.evaluate_counted(&syn(Family::Ipv6, 80), eval::WORK_BUDGET);
     dropped_by(verdict, "policy drop");
     assert!(work < 1_000, "{work} steps");
 }
@@ -296,7 +296,7 @@ fn allow_list_sources_come_from_one_walk() {
     let rs = iptables::ruleset(&dump, Family::Ipv4, IptablesBackend::Legacy);
     let p = syn(Family::Ipv4, 80);
     dropped_by(rs.evaluate(&p), "policy drop");
-    let (allowed, work) = rs.accepted_sources_counted(&p, model::WORK_BUDGET);
+    let (allowed, work) = rs.accepted_sources_counted(&p, eval::WORK_BUDGET);
     let allowed = allowed.unwrap();
     assert_eq!(allowed.len(), n as usize);
     assert_eq!(allowed[1], "198.18.0.2/32".parse().unwrap());
@@ -337,11 +337,11 @@ fn a_named_set_is_shared_by_every_rule_that_uses_it() {
     assert_eq!(sets.len(), 200);
     assert!(sets.iter().all(|s| std::sync::Arc::ptr_eq(s, &sets[0])));
     let p = syn(Family::Ipv4, 80);
-    let (verdict, work) = rs.evaluate_counted(&p, model::WORK_BUDGET);
+    let (verdict, work) = rs.evaluate_counted(&p, eval::WORK_BUDGET);
     dropped_by(verdict, "policy drop");
     assert!(work < 1_000, "{work} steps");
     assert_eq!(rs.evaluate(&from(p.clone(), "198.18.0.2")), Verdict::Accept);
-    let (allowed, work) = rs.accepted_sources_counted(&p, model::WORK_BUDGET);
+    let (allowed, work) = rs.accepted_sources_counted(&p, eval::WORK_BUDGET);
     assert_eq!(allowed.map(|a| a.len()), Some(10_000));
     assert!(
         work < 100_000,

@@ -822,6 +822,16 @@ const CASES: &[Case] = &[
         incomplete: false,
         findings: &[b("wildcard-needs-dns01", ANY, None)],
     },
+    // An IP identifier fetched on loopback (tests/ip_identifier.rs): no DNS, no CAA.
+    Case {
+        fixture: "loopback-ip-identifier",
+        verdict: Pass,
+        incomplete: false,
+        findings: &[
+            i("ip-needs-shortlived-profile", ANY, None),
+            i("not-on-host", ANY, None),
+        ],
+    },
     // DNS as the CA sees it (tests/dns.rs, loopback DNS servers; host.firewall removed).
     Case {
         fixture: "dns-caa-account-mismatch",

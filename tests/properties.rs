@@ -34,6 +34,11 @@ const NASTY: &[&str] = &[
     "\u{7f}",
     "-A INPUT -j DROP",
     "*.example.test",
+    "203.0.113.05",
+    "2001:DB8:0::1",
+    "::ffff:127.0.0.1",
+    "[::1]",
+    "fe80::1%lo",
     "xn--",
     "ab--cd.example",
     "0.0.0.0/0",
@@ -198,6 +203,8 @@ fn random_names_dns_messages_and_http_answers_never_panic() {
         b"example.com",
         b"*.example.com",
         b"xn--bcher-kva.example",
+        b"203.0.113.5",
+        b"2001:db8::1",
         b"# list\nexample.com\nwww.example.com # comment\n",
     ];
     for _ in 0..2000 {

@@ -152,3 +152,44 @@ fn forwarded_for_is_believed_only_from_the_trusted_proxy() {
     assert_eq!(direct("203.0.113.11"), Some(401));
     assert_eq!(direct("203.0.113.12"), Some(429));
 }
+
+/// An IP identifier names its address directly: the vantage still dials only what `may_dial`
+/// allows, so its own loopback and any reserved address are refused, never dialled, and no
+/// DNS is asked (the resolver given is a discard port nothing answers on).
+#[test]
+fn an_ip_identifier_never_turns_the_vantage_against_its_own_network() {
+    let serve = start_serve("ip", &[]);
+    for (query, refused) in [
+        ("domain=127.0.0.1", "127.0.0.1"),
+        ("domain=10.0.0.1", "10.0.0.1"),
+        ("domain=::1", "::1"),
+    ] {
+        let mut stream = connect_from("127.0.0.2", serve.addr).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let head = format!(
+            "GET /v1/observe?{query}&timeout_ms=500 HTTP/1.1\r\nHost: vantage\r\nAuthorization: Bearer loopback-serve-token-0123456789\r\nConnection: close\r\n\r\n"
+        );
+        stream.write_all(head.as_bytes()).unwrap();
+        let mut answer = Vec::new();
+        let _ = stream.take(1 << 20).read_to_end(&mut answer);
+        let answer = String::from_utf8_lossy(&answer);
+        assert!(answer.starts_with("HTTP/1.1 200"), "{query}: {answer}");
+        let body = answer.split("\r\n\r\n").nth(1).unwrap_or("");
+        let o: serde_json::Value = serde_json::from_str(body).unwrap();
+        assert_eq!(o["refused_targets"], serde_json::json!([refused]), "{o}");
+        assert_eq!(o["connects"], serde_json::json!([]), "{o}");
+        assert_eq!(o["dns"], serde_json::Value::Null, "{o}");
+    }
+    // A non-canonical spelling is no identifier at all: 400.
+    let mut stream = connect_from("127.0.0.2", serve.addr).unwrap();
+    stream.write_all(b"GET /v1/observe?domain=127.000.0.1 HTTP/1.1\r\nHost: vantage\r\nAuthorization: Bearer loopback-serve-token-0123456789\r\nConnection: close\r\n\r\n").unwrap();
+    let mut answer = Vec::new();
+    let _ = stream.take(1 << 16).read_to_end(&mut answer);
+    assert!(
+        String::from_utf8_lossy(&answer).starts_with("HTTP/1.1 400"),
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
+}

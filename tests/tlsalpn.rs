@@ -326,7 +326,7 @@ async fn gather_handshakes_every_address_on_the_plans_port() {
         }
     };
     let mut plan = Plan::new(
-        NAME,
+        &acme_doctor::domain::parse(NAME).unwrap(),
         vec![a6.ip(), a4.ip()],
         vec![],
         TIMEOUT,

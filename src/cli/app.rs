@@ -424,6 +424,20 @@ fn expand_all(config: &mut Config, clients: &mut ClientsFacts) -> Result<(), Too
                     continue;
                 }
             };
+            // An IP certificate the CA would refuse is listed, and not checked.
+            let refusal = if domain.ip.is_some() && !method.validates_ip() {
+                Some(format!("{}: {}", domain.ascii, diagnose::ca::DNS01_FOR_IP))
+            } else {
+                super::args::ip_refusal(&domain, config.allow_reserved)
+            };
+            if let Some(message) = refusal {
+                warnings.push(ConfigWarning {
+                    file: cert.config.clone(),
+                    line: cert.line,
+                    message,
+                });
+                continue;
+            }
             let webroot = match &challenge {
                 Challenge::Webroot { path } => {
                     Some(under_root(&config.clients.root, &cert.config, path))
@@ -678,6 +692,7 @@ fn probe_all(
             &system.dns,
             &system.tcp,
             &system.http,
+            &system.tls,
             Arc::new(system.host),
             probe::Gathering {
                 host_first: stream.is_some(),

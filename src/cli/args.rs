@@ -180,6 +180,8 @@ enum MethodArg {
     Http01,
     #[value(name = "dns-01")]
     Dns01,
+    #[value(name = "tls-alpn-01")]
+    TlsAlpn01,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug)]
@@ -206,6 +208,7 @@ pub fn validate(args: Args, invocation: String) -> Result<Config, ToolError> {
     let method = match args.method {
         MethodArg::Http01 => Method::Http01,
         MethodArg::Dns01 => Method::Dns01,
+        MethodArg::TlsAlpn01 => Method::TlsAlpn01,
     };
     let targets = if !args.from_facts.is_empty() || args.all {
         Vec::new()
@@ -215,6 +218,7 @@ pub fn validate(args: Args, invocation: String) -> Result<Config, ToolError> {
             .map(|domain| Target::of_run(domain, method))
             .collect()
     };
+    check_ip_identifiers(&targets, method, args.allow_reserved)?;
     if args.expect_txt.is_some() && !matches!(args.method, MethodArg::Dns01) {
         return Err(ToolError::usage(
             "--expect-txt is the dns-01 challenge value: use it with --method dns-01",
@@ -310,6 +314,42 @@ pub fn validate(args: Args, invocation: String) -> Result<Config, ToolError> {
             extra: args.client_config,
             root: args.client_root,
         },
+    })
+}
+
+/// IP identifiers the CA refuses, refused here in its words (`docs/ca-behaviour.md` §11.2,
+/// §11.7): DNS-01 for any of them, and a reserved address unless `--allow-reserved`.
+fn check_ip_identifiers(
+    targets: &[Target],
+    method: Method,
+    allow_reserved: bool,
+) -> Result<(), ToolError> {
+    let domains = || targets.iter().map(|t| &t.domain);
+    if !method.validates_ip()
+        && let Some(ip) = domains().find(|d| d.ip.is_some())
+    {
+        return Err(ToolError::usage(format!(
+            "{}: {}",
+            ip.ascii,
+            crate::diagnose::ca::DNS01_FOR_IP
+        )));
+    }
+    match domains().find_map(|d| ip_refusal(d, allow_reserved)) {
+        Some(refusal) => Err(ToolError::input(refusal)),
+        None => Ok(()),
+    }
+}
+
+/// The CA's refusal of a reserved IP identifier, unless `--allow-reserved`.
+pub fn ip_refusal(domain: &crate::domain::DomainName, allow_reserved: bool) -> Option<String> {
+    if allow_reserved {
+        return None;
+    }
+    domain.reserved_refusal().map(|refusal| {
+        format!(
+            "{} is a reserved address, and the CA refuses it at order time: {refusal} (--allow-reserved treats reserved and documentation addresses as public, for test labs)",
+            domain.ascii
+        )
     })
 }
 

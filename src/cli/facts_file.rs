@@ -50,11 +50,7 @@ pub fn join_runs(files: Vec<(String, Vec<RunFacts>)>) -> Vec<RunFacts> {
         let Some(ifaces) = run.host.interfaces.known() else {
             return false;
         };
-        let Some(dns) = &t.dns else { return false };
-        dns.a
-            .addresses
-            .iter()
-            .chain(&dns.aaaa.addresses)
+        t.addresses()
             .any(|ip| ifaces.iter().any(|i| i.addresses.contains(ip)))
     };
     // The main (file index, run) for each name, in first-seen order.

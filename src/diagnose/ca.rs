@@ -109,9 +109,33 @@ pub const RLDH_REFUSAL: &str =
 /// one, and a URL parser would read the name as an IPv4 address.
 pub const NON_PUBLIC_SUFFIX: &str = "Domain name does not end with a valid public suffix (TLD)";
 
-/// The URL the CA fetches for `domain`, the token elided.
-pub fn challenge_url(domain: &str) -> String {
-    format!("http://{domain}/.well-known/acme-challenge/<token>")
+/// Boulder's refusal of an IP identifier that is not in canonical text
+/// (`docs/ca-behaviour.md` §11.1, policy `ValidIP`).
+pub const IP_INVALID: &str = "IP address is invalid";
+
+/// Why DNS-01 cannot validate an IP identifier. The CA never offers it for one (Boulder's
+/// `ChallengeTypesFor`), so there is no CA error to quote: the rule is RFC 8738 §7, which gives
+/// no reason beyond it (`docs/ca-behaviour.md` §11.2).
+pub const DNS01_FOR_IP: &str = "an IP identifier is validated by http-01 or tls-alpn-01 only; the CA never offers dns-01 for it (RFC 8738 §7: \"The existing \"dns-01\" challenge MUST NOT be used to validate IP identifiers\")";
+
+/// Boulder's words for an address in a reserved block (`docs/ca-behaviour.md` §2.1, §11.7).
+pub fn reserved_ip(entry: &crate::reserved::Reserved) -> String {
+    format!(
+        "IP address is in a reserved address block: {}",
+        entry.boulder_text()
+    )
+}
+
+/// The WFE's order-time refusal of one identifier, a `rejectedIdentifier`
+/// (`docs/ca-behaviour.md` §8.1, §11.1): `value` as the CA holds it, lowercased.
+pub fn identifier_refused(value: &str, why: &str) -> String {
+    format!("Invalid identifiers requested :: Cannot issue for \"{value}\": {why}")
+}
+
+/// The URL the CA fetches for the host `url_host` (a name, or an address as a URL spells it:
+/// IPv6 in brackets), the token elided.
+pub fn challenge_url(url_host: &str) -> String {
+    format!("http://{url_host}/.well-known/acme-challenge/<token>")
 }
 
 /// `<ip>: Fetching <url>: <core>`, the shape of every HTTP-01 fetch error (§0).
@@ -123,11 +147,11 @@ pub fn fetching(problem: ProblemType, ip: &IpAddr, url: &str, core: &str) -> CaE
 }
 
 /// A dial to the challenge URL that failed.
-pub fn dial_error(domain: &str, ip: &IpAddr, dial: Dial) -> CaError {
+pub fn dial_error(url_host: &str, ip: &IpAddr, dial: Dial) -> CaError {
     fetching(
         ProblemType::Connection,
         ip,
-        &challenge_url(domain),
+        &challenge_url(url_host),
         dial.core(),
     )
 }

@@ -229,6 +229,7 @@ pub fn explains(root: Code) -> &'static [Code] {
 pub fn priority(code: Code) -> u8 {
     match code {
         Code::WildcardNeedsDns01 => 0,
+        Code::IpNeedsShortlivedProfile => 1,
         Code::DnssecBogus => 8,
         Code::DnsNxdomain => 10,
         Code::DnsServfail => 11,

@@ -41,6 +41,7 @@ macro_rules! codes {
 
 codes! {
     WildcardNeedsDns01 => "wildcard-needs-dns01",
+    IpNeedsShortlivedProfile => "ip-needs-shortlived-profile",
     DnsNxdomain => "dns-nxdomain",
     DnsServfail => "dns-servfail",
     DnsNoAnswer => "dns-no-answer",

@@ -13,8 +13,10 @@ pub struct Context<'a> {
     pub run: &'a RunFacts,
     pub host: &'a HostFacts,
     pub target: &'a TargetFacts,
-    /// The name as the CA sees it (ASCII, without `*.`).
+    /// The name as the CA sees it (ASCII, without `*.`), or an IP identifier's address.
     pub domain: &'a str,
+    /// The host as the CA's URLs spell it: the name, or the address (IPv6 in brackets).
+    pub url_host: String,
     /// Addresses the CA would keep after dropping reserved ones (or all, with
     /// `--allow-reserved`), per family, in resolver order.
     pub usable_v4: Vec<IpAddr>,
@@ -86,19 +88,15 @@ impl<'a> Context<'a> {
         let mut usable_v4 = Vec::new();
         let mut usable_v6 = Vec::new();
         let mut reserved_hits = Vec::new();
-        if let Some(dns) = &target.dns {
-            for lookup in [&dns.a, &dns.aaaa] {
-                for ip in &lookup.addresses {
-                    match reserved::classify(ip) {
-                        Some(entry) if !run.options.allow_reserved => {
-                            reserved_hits.push((*ip, entry));
-                        }
-                        _ => match Family::of(ip) {
-                            Family::Ipv4 => usable_v4.push(*ip),
-                            Family::Ipv6 => usable_v6.push(*ip),
-                        },
-                    }
+        for ip in target.addresses() {
+            match reserved::classify(ip) {
+                Some(entry) if !run.options.allow_reserved => {
+                    reserved_hits.push((*ip, entry));
                 }
+                _ => match Family::of(ip) {
+                    Family::Ipv4 => usable_v4.push(*ip),
+                    Family::Ipv6 => usable_v6.push(*ip),
+                },
             }
         }
         let local_addresses = run.host.interfaces.known().map(|ifaces| {
@@ -122,6 +120,7 @@ impl<'a> Context<'a> {
             host: &run.host,
             target,
             domain: &target.target.domain.ascii,
+            url_host: target.target.domain.url_host(),
             usable_v4,
             usable_v6,
             reserved: reserved_hits,
@@ -281,6 +280,18 @@ impl<'a> Context<'a> {
             .find(|c| c.challenge.method() == Some(self.method()))
     }
 
+    /// What the CA says when its dial to `ip` on the validation port fails: HTTP-01's
+    /// `<ip>: Fetching <url>: <core>` (`docs/ca-behaviour.md` §2.8), TLS-ALPN-01's bare
+    /// `<ip>: <core>` (§3.3). DNS-01 dials nothing; its arm is never asked.
+    pub fn ca_dial_error(&self, ip: &IpAddr, dial: super::ca::Dial) -> super::ca::CaError {
+        match self.method() {
+            Method::Http01 | Method::Dns01 => super::ca::dial_error(&self.url_host, ip, dial),
+            Method::TlsAlpn01 => {
+                super::ca::tls_connection(super::ca::ProblemType::Connection, ip, dial.core())
+            }
+        }
+    }
+
     /// The port of a method that connects. Only checks registered for such methods ask.
     pub fn dial_port(&self) -> u16 {
         debug_assert!(
@@ -297,9 +308,9 @@ impl<'a> Context<'a> {
         match &self.http01().token {
             Some(t) => format!(
                 "http://{}/.well-known/acme-challenge/{}",
-                self.domain, t.token
+                self.url_host, t.token
             ),
-            None => crate::diagnose::ca::challenge_url(self.domain),
+            None => crate::diagnose::ca::challenge_url(&self.url_host),
         }
     }
 
@@ -474,6 +485,28 @@ impl<'a> Context<'a> {
                 _ => false,
             })
         })
+    }
+
+    /// How an address of `family` is named in a title: by its record type for a name
+    /// (`AAAA 2001:db8::1`); an IP identifier has no record, it is the address.
+    pub fn address_kind(&self, family: Family) -> &'static str {
+        match self.target.target.domain.ip {
+            Some(_) => "IP identifier",
+            None => family.record_type(),
+        }
+    }
+
+    /// Why the CA dials `ip`, as a clause: `example.com publishes AAAA 2001:db8::1`, or
+    /// `the IP identifier is 2001:db8::1` (no record: the address is the identifier).
+    pub fn publishes(&self, ip: &IpAddr) -> String {
+        match self.target.target.domain.ip {
+            Some(_) => format!("the IP identifier is {ip}"),
+            None => format!(
+                "{} publishes {} {ip}",
+                self.domain,
+                Family::of(ip).record_type()
+            ),
+        }
     }
 
     /// The published addresses as evidence: `example.com AAAA 2001:db8::1`.

@@ -22,7 +22,6 @@ pub mod registry;
 mod testkit;
 pub(crate) mod tlsalpn01;
 
-pub use checks::firewall;
 pub use checks::outside::BLIND_SPOT;
 pub use code::Code;
 pub use context::{Context, Ipv6Off};

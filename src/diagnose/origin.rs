@@ -27,7 +27,7 @@ pub fn annotate(cx: &Context, findings: &mut [Finding]) {
             cert.client,
             cert.key,
             cert.place(),
-            cx.domain,
+            cx.url_host,
             cert.key
         ),
         Challenge::Standalone { port } => format!(

@@ -8,6 +8,7 @@ use crate::facts::Method;
 /// In the order the CA meets the problems: the name, the host, the path, the answer.
 pub const REGISTRY: &[CheckDef] = &[
     http01::wildcard::CHECK,
+    checks::identifier::CHECK,
     checks::dnssec::CHECK,
     checks::addresses::CHECK,
     dns01::txt::CHECK,

@@ -98,6 +98,7 @@ impl Scenario {
                     input: "example.test".into(),
                     ascii: "example.test".into(),
                     wildcard: false,
+                    ip: None,
                 },
                 resolver: Resolver::Given {
                     address: "203.0.113.53:53".parse().expect("resolver"),
@@ -320,6 +321,14 @@ impl Scenario {
     /// Reserved addresses are dropped, as outside a lab.
     pub fn strict_reserved(mut self) -> Scenario {
         self.run.options.allow_reserved = false;
+        self
+    }
+
+    /// The target is the IP identifier `ip` (RFC 8738): no DNS at all; the scenario's facts
+    /// about its addresses are left as they are.
+    pub fn ip_identifier(mut self, ip: &str) -> Scenario {
+        self.target().target.domain = crate::domain::parse(ip).expect("an IP identifier");
+        self.target().dns = None;
         self
     }
 

@@ -98,6 +98,18 @@ impl TargetFacts {
     pub fn method(&self) -> Method {
         self.method.method()
     }
+
+    /// The addresses the identifier leads to, reserved ones included: an IP identifier's own
+    /// (no DNS, `docs/ca-behaviour.md` §11.3), else the name's A then AAAA answers. The
+    /// identifier kind, not the method, decides.
+    pub fn addresses(&self) -> impl Iterator<Item = &IpAddr> {
+        let answers = self
+            .dns
+            .iter()
+            .filter(|_| self.target.domain.ip.is_none())
+            .flat_map(|dns| dns.a.addresses.iter().chain(&dns.aaaa.addresses));
+        self.target.domain.ip.iter().chain(answers)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -175,6 +187,15 @@ impl Method {
         match self {
             Method::Dns01 => true,
             Method::Http01 | Method::TlsAlpn01 => false,
+        }
+    }
+
+    /// Whether the CA offers this method for an IP identifier (RFC 8738 §4, §7; Boulder's
+    /// `ChallengeTypesFor`, `docs/ca-behaviour.md` §11.2).
+    pub fn validates_ip(self) -> bool {
+        match self {
+            Method::Http01 | Method::TlsAlpn01 => true,
+            Method::Dns01 => false,
         }
     }
 

@@ -21,6 +21,9 @@ pub struct Walk<'a> {
     pub connects: &'a Connects,
     pub token: &'a str,
     pub dns: Option<&'a DnsFacts>,
+    /// An IP identifier's address, dialled instead of DNS answers (`docs/ca-behaviour.md`
+    /// §11.4).
+    pub ip: Option<IpAddr>,
     pub allow_reserved: bool,
     pub timeout: Duration,
 }
@@ -43,12 +46,18 @@ pub async fn walk<D: DnsProbe, C: ConnectProbe, H: HttpProbe>(
     tcp: &C,
     http: &H,
 ) -> Option<CaPath> {
-    let dns_facts = w.dns?;
-    let first = candidates(
-        &dns_facts.a.addresses,
-        &dns_facts.aaaa.addresses,
-        w.allow_reserved,
-    );
+    let first = match w.ip {
+        // The identifier is the one candidate: no DNS, nothing to fall back to (§11.4).
+        Some(ip) => super::connects::usable(&[ip], w.allow_reserved),
+        None => {
+            let dns_facts = w.dns?;
+            candidates(
+                &dns_facts.a.addresses,
+                &dns_facts.aaaa.addresses,
+                w.allow_reserved,
+            )
+        }
+    };
     if first.is_empty() {
         return None;
     }
@@ -200,4 +209,185 @@ async fn resolve<D: DnsProbe>(
         .first()
         .copied()
         .ok_or((a.outcome, aaaa.outcome))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::facts::{Answered, ConnectFact, DnsLookup, HttpFact, HttpOutcome, Resolver};
+    use std::sync::Mutex;
+
+    /// Every name resolves to 192.0.2.80 and the lookups are recorded; every connect is
+    /// refused on `dead`, accepted elsewhere; every fetch answers what `answer` says for its
+    /// URL and records the URL.
+    struct Scripted {
+        dead: Option<IpAddr>,
+        answer: fn(&str) -> Answered,
+        looked_up: Mutex<Vec<String>>,
+        fetched: Mutex<Vec<(String, SocketAddr)>>,
+    }
+
+    fn answered(status: u16, location: Option<&str>) -> Answered {
+        Answered {
+            status,
+            server: None,
+            location: location.map(str::to_string),
+            www_authenticate: None,
+            marks: Vec::new(),
+            title: None,
+            body_head_hex: String::new(),
+            body_prefix: String::new(),
+            body_bytes: 0,
+            body_sha256: String::new(),
+        }
+    }
+
+    impl Scripted {
+        fn new(dead: Option<&str>, answer: fn(&str) -> Answered) -> Scripted {
+            Scripted {
+                dead: dead.map(|d| d.parse().unwrap()),
+                answer,
+                looked_up: Mutex::new(Vec::new()),
+                fetched: Mutex::new(Vec::new()),
+            }
+        }
+    }
+
+    impl DnsProbe for Scripted {
+        async fn lookup(&self, name: &str, family: Family) -> DnsLookup {
+            self.looked_up.lock().unwrap().push(name.to_string());
+            let addresses: Vec<IpAddr> = match family {
+                Family::Ipv4 => vec!["192.0.2.80".parse().unwrap()],
+                Family::Ipv6 => Vec::new(),
+            };
+            DnsLookup {
+                outcome: if addresses.is_empty() {
+                    DnsOutcome::NoData
+                } else {
+                    DnsOutcome::Answer
+                },
+                addresses,
+                cname_chain: Vec::new(),
+                ttl: None,
+                elapsed_ms: 0,
+                queued_ms: 0,
+                own_limit: false,
+            }
+        }
+
+        fn describe(&self) -> Resolver {
+            Resolver::System { servers: vec![] }
+        }
+    }
+
+    impl ConnectProbe for Scripted {
+        async fn connect(&self, addr: SocketAddr, _timeout: Duration) -> ConnectFact {
+            ConnectFact {
+                address: addr.ip(),
+                port: addr.port(),
+                outcome: if Some(addr.ip()) == self.dead {
+                    ConnectOutcome::Refused
+                } else {
+                    ConnectOutcome::Connected
+                },
+                elapsed_ms: 0,
+            }
+        }
+    }
+
+    impl HttpProbe for Scripted {
+        async fn get(&self, _: &str, addr: SocketAddr, path: &str, _: Duration) -> HttpFact {
+            HttpFact {
+                address: addr.ip(),
+                port: addr.port(),
+                url: path.to_string(),
+                outcome: HttpOutcome::Timeout,
+                elapsed_ms: 0,
+            }
+        }
+
+        async fn fetch(&self, url: &Url, addr: SocketAddr, _: Duration) -> HopOutcome {
+            self.fetched.lock().unwrap().push((url.to_string(), addr));
+            HopOutcome::Answer(Box::new((self.answer)(url.as_str())))
+        }
+    }
+
+    async fn walk_ip(ip: &str, probe: &Scripted, allow_reserved: bool) -> Option<CaPath> {
+        let connects = Connects::default();
+        let w = Walk {
+            domain: ip,
+            connects: &connects,
+            token: "tok",
+            dns: None,
+            ip: Some(ip.parse().unwrap()),
+            allow_reserved,
+            timeout: Duration::from_secs(1),
+        };
+        walk(&w, probe, probe, probe).await
+    }
+
+    #[tokio::test]
+    async fn an_ip_identifier_is_the_one_candidate_with_no_fallback() {
+        let probe = Scripted::new(Some("2001:db8::1"), |_| answered(200, None));
+        let path = walk_ip("2001:db8::1", &probe, true).await.expect("a walk");
+        assert_eq!(
+            path.url,
+            "http://[2001:db8::1]/.well-known/acme-challenge/tok"
+        );
+        // Refused, and nothing else tried: an IP identifier has no other address.
+        assert_eq!(path.attempts.len(), 1);
+        assert!(matches!(
+            path.attempts[0].hops[0].outcome,
+            HopOutcome::Dial { .. }
+        ));
+        assert!(probe.looked_up.lock().unwrap().is_empty(), "DNS was asked");
+        // Without --allow-reserved a reserved identifier is walked nowhere.
+        assert_eq!(walk_ip("2001:db8::1", &probe, false).await, None);
+    }
+
+    #[tokio::test]
+    async fn a_redirect_from_an_ip_identifier_follows_the_cas_rules() {
+        // To a host name: resolved (the one DNS question of the walk), then fetched there.
+        let probe = Scripted::new(None, |url| {
+            if url.starts_with("http://203.0.113.5/") {
+                answered(302, Some("http://www.example.com/next"))
+            } else {
+                answered(200, None)
+            }
+        });
+        let path = walk_ip("203.0.113.5", &probe, true).await.expect("a walk");
+        let hops = &path.attempts[0].hops;
+        assert_eq!(hops.len(), 2, "{hops:?}");
+        assert_eq!(hops[1].url, "http://www.example.com/next");
+        assert_eq!(hops[1].address, Some("192.0.2.80".parse().unwrap()));
+        assert_eq!(*probe.looked_up.lock().unwrap(), ["www.example.com"; 2]);
+        // To a reserved IP literal (here counted as reserved): refused by §2.5 step 9.
+        let probe = Scripted::new(None, |_| answered(301, Some("http://10.0.0.1/")));
+        let path = walk_ip("203.0.113.5", &probe, false).await;
+        // 203.0.113.5 is itself reserved without --allow-reserved: nothing walked.
+        assert_eq!(path, None);
+        let probe = Scripted::new(None, |url| {
+            if url.starts_with("http://9.9.9.9/") {
+                answered(301, Some("http://10.0.0.1/"))
+            } else {
+                answered(200, None)
+            }
+        });
+        let path = walk_ip("9.9.9.9", &probe, false).await.expect("a walk");
+        let last = path.attempts[0].hops.last().unwrap();
+        assert!(
+            matches!(
+                &last.outcome,
+                HopOutcome::Refused {
+                    refusal: redirect::Refusal::ReservedIp { .. }
+                }
+            ),
+            "{last:?}"
+        );
+        // The public identifier itself was dialled: the test's probes dial nothing real.
+        assert_eq!(
+            probe.fetched.lock().unwrap()[0].1,
+            "9.9.9.9:80".parse::<SocketAddr>().unwrap()
+        );
+    }
 }

@@ -83,14 +83,24 @@ impl Connects {
 /// The addresses the CA would dial: reserved ones are dropped as the CA drops them.
 pub fn targets(dns: Option<&DnsFacts>, allow_reserved: bool) -> Vec<IpAddr> {
     dns.map(|d| {
-        d.a.addresses
-            .iter()
-            .chain(&d.aaaa.addresses)
-            .filter(|ip| allow_reserved || reserved::classify(ip).is_none())
-            .copied()
-            .collect()
+        let answers: Vec<IpAddr> =
+            d.a.addresses
+                .iter()
+                .chain(&d.aaaa.addresses)
+                .copied()
+                .collect();
+        usable(&answers, allow_reserved)
     })
     .unwrap_or_default()
+}
+
+/// `addresses` without the reserved ones, unless `allow_reserved`.
+pub fn usable(addresses: &[IpAddr], allow_reserved: bool) -> Vec<IpAddr> {
+    addresses
+        .iter()
+        .filter(|ip| allow_reserved || reserved::classify(ip).is_none())
+        .copied()
+        .collect()
 }
 
 /// The connect to every address on every port, in address order then port order, each under

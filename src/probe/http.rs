@@ -232,11 +232,15 @@ impl ReqwestHttp {
     }
 }
 
-/// The URL of `path` on the validated name `domain`, for a GET pinned to a resolved address.
+/// The URL of `path` on the validated identifier `domain`, for a GET pinned to a resolved
+/// address.
 ///
 /// Every request to a name is built here. A host the URL parser reads as an address
 /// (`0x7f.0x1` is 127.0.0.1) is refused: the client would dial such a host as is and skip
-/// the pin, so only a `Host::Domain` that is `domain` itself comes back.
+/// the pin, so only a `Host::Domain` that is `domain` itself comes back. An IP identifier
+/// (`domain` is an address in canonical text, `domain::parse`) is its own host, IPv6 in
+/// brackets, and the request may only be pinned to that address (`pinned_host`); Host is the
+/// literal without a port (`docs/ca-behaviour.md` §11.5).
 pub fn domain_url(domain: &str, path: &str) -> Result<url::Url, String> {
     let shown = || sanitize::line(domain, 80);
     if !path.starts_with('/') {
@@ -245,10 +249,22 @@ pub fn domain_url(domain: &str, path: &str) -> Result<url::Url, String> {
             shown()
         ));
     }
-    let url = url::Url::parse(&format!("http://{domain}{path}"))
+    let ip = domain
+        .parse::<std::net::IpAddr>()
+        .ok()
+        .filter(|ip| ip.to_string() == domain)
+        // The gate refuses the mapped form: a socket would dial it over IPv4.
+        .filter(|ip| !matches!(ip, std::net::IpAddr::V6(v6) if v6.to_ipv4_mapped().is_some()));
+    let host = match ip {
+        Some(std::net::IpAddr::V6(v6)) => format!("[{v6}]"),
+        _ => domain.to_string(),
+    };
+    let url = url::Url::parse(&format!("http://{host}{path}"))
         .map_err(|e| format!("{:?} makes no URL: {e}", shown()))?;
-    match url.host() {
-        Some(url::Host::Domain(host)) if host == domain => Ok(url),
+    match (url.host(), ip) {
+        (Some(url::Host::Ipv4(host)), Some(ip)) if std::net::IpAddr::V4(host) == ip => Ok(url),
+        (Some(url::Host::Ipv6(host)), Some(ip)) if std::net::IpAddr::V6(host) == ip => Ok(url),
+        (Some(url::Host::Domain(host)), None) if host == domain => Ok(url),
         _ => Err(format!(
             "refused to build a request for {:?}: a URL parser does not read it as that domain name",
             shown()
@@ -733,14 +749,40 @@ mod tests {
             "0x7f.0x1",
             "127.0.0.0x1",
             "169.254.169.0xfe",
-            "127.0.0.1",
+            "127.000.0.1",
             "[::1]",
+            "::ffff:127.0.0.1",
+            "0:0::1",
             "example.com@127.0.0.1",
             "example.com:8080",
         ] {
             assert!(domain_url(host, "/").is_err(), "{host}");
         }
         assert!(domain_url("example.com", "@127.0.0.1/").is_err());
+        assert!(domain_url("203.0.113.5", "@127.0.0.1/").is_err());
+    }
+
+    #[test]
+    fn an_ip_identifiers_url_is_the_literal_bracketed_for_ipv6() {
+        let v4 = domain_url("203.0.113.5", "/.well-known/acme-challenge/T").unwrap();
+        assert_eq!(
+            v4.as_str(),
+            "http://203.0.113.5/.well-known/acme-challenge/T"
+        );
+        assert_eq!(v4.host_str(), Some("203.0.113.5"));
+        let v6 = domain_url("2001:db8::1", "/.well-known/acme-challenge/T").unwrap();
+        assert_eq!(
+            v6.as_str(),
+            "http://[2001:db8::1]/.well-known/acme-challenge/T"
+        );
+        // What goes in Host: the literal, bracketed, no port.
+        assert_eq!(v6.host_str(), Some("[2001:db8::1]"));
+        assert_eq!(v6.port(), None);
+        // Pinned only to the identifier itself.
+        assert!(pinned_host(&v4, "203.0.113.5:80".parse().unwrap()).is_ok());
+        assert!(pinned_host(&v4, "192.0.2.1:80".parse().unwrap()).is_err());
+        assert!(pinned_host(&v6, "[2001:db8::1]:80".parse().unwrap()).is_ok());
+        assert!(pinned_host(&v6, "[2001:db8::2]:80".parse().unwrap()).is_err());
     }
 
     #[test]

@@ -36,6 +36,8 @@ pub struct Plan<'a> {
 #[derive(Clone, Copy)]
 pub struct Walking<'a> {
     pub dns: Option<&'a DnsFacts>,
+    /// An IP identifier's address: the walk's one candidate instead of DNS answers.
+    pub ip: Option<IpAddr>,
     pub allow_reserved: bool,
 }
 
@@ -157,6 +159,7 @@ pub async fn gather<D: DnsProbe, C: ConnectProbe, H: HttpProbe>(
                         connects,
                         token: plan.challenge.token(),
                         dns: w.dns,
+                        ip: w.ip,
                         allow_reserved: w.allow_reserved,
                         timeout,
                     },

@@ -26,7 +26,7 @@ use crate::domain::DomainName;
 use crate::facts::{
     CaaFacts, ConnectFact, Dns01Facts, DnsFacts, DnsLookup, DnsOutcome, FACTS_VERSION, Family,
     HopOutcome, HostFacts, HttpFact, Method, MethodFacts, ProbeOptions, Rcode, Resolver, RunFacts,
-    Target, TargetFacts, TlsAlpn01Facts, TxtLookup,
+    Target, TargetFacts, TxtLookup,
 };
 use dns_view::{RawDns, Where};
 use futures_util::StreamExt;
@@ -153,11 +153,12 @@ pub struct Gathered<T> {
     pub unfinished: Vec<usize>,
 }
 
-pub async fn gather<D, C, H, O, S>(
+pub async fn gather<D, C, H, T, O, S>(
     config: &Config,
     dns: &D,
     tcp: &C,
     http: &H,
+    tls: &T,
     host: Arc<O>,
     how: Gathering<'_, S>,
 ) -> Gathered<S::Output>
@@ -166,6 +167,7 @@ where
     D: DnsProbe + RawDns,
     C: ConnectProbe,
     H: HttpProbe,
+    T: tlsalpn01::TlsProbe,
     O: HostProbe,
 {
     let started = Instant::now();
@@ -230,9 +232,12 @@ where
                         config,
                         config.spec(index),
                         domain,
-                        dns,
-                        tcp,
-                        http,
+                        Probes {
+                            dns,
+                            tcp,
+                            http,
+                            tls,
+                        },
                         Shared {
                             limits,
                             connects,
@@ -327,15 +332,26 @@ struct Shared<'a> {
     vantages: Option<&'a Result<reqwest::Client, String>>,
 }
 
+/// The probes one name is gathered with, one per kind of I/O.
+struct Probes<'a, D, C, H, T> {
+    dns: &'a D,
+    tcp: &'a C,
+    http: &'a H,
+    tls: &'a T,
+}
+
 /// One name: its DNS, the connects its method dials, the facts its validation method needs,
 /// with its CAA, the authoritative view, and SERVFAILs asked again without DNSSEC validation.
-async fn gather_target<D, C, H>(
+async fn gather_target<D, C, H, T>(
     config: &Config,
     spec: TargetSpec,
     domain: &DomainName,
-    dns: &D,
-    tcp: &C,
-    http: &H,
+    Probes {
+        dns,
+        tcp,
+        http,
+        tls,
+    }: Probes<'_, D, C, H, T>,
     Shared {
         limits,
         connects,
@@ -346,6 +362,7 @@ where
     D: DnsProbe + RawDns,
     C: ConnectProbe,
     H: HttpProbe,
+    T: tlsalpn01::TlsProbe,
 {
     let started = Instant::now();
     let method_of_target = spec.method;
@@ -368,8 +385,12 @@ where
     } else {
         method_of_target.ports()
     };
+    // The identifier decides where the addresses come from: a name's from DNS, an IP
+    // identifier's from itself, with no query about it at all, CAA included
+    // (`docs/ca-behaviour.md` §11.3).
+    let in_dns = domain.ip.is_none();
     let addresses = async {
-        if ports.is_empty() {
+        if ports.is_empty() || !in_dns {
             return None;
         }
         let (a, aaaa) = tokio::join!(
@@ -412,7 +433,7 @@ where
     // The method's challenge record in DNS (DNS-01's TXT), looked up with the addresses: the
     // validation lookups come first.
     let challenge_txt = async {
-        match (&at, method_of_target.challenge_in_dns()) {
+        match (&at, method_of_target.challenge_in_dns() && in_dns) {
             (Some(at), true) => {
                 Some(dns_view::dns01(dns, at, name, config.expect_txt.clone()).await)
             }
@@ -424,11 +445,16 @@ where
         let (dns_facts, challenge) = tokio::join!(addresses, challenge_txt);
         // CAA after the validation lookups, as the CA asks: a validating resolver that meets a
         // nameserver timing out on CAA marks it down and fails what is asked of it next.
-        let caa = match (&at, settled) {
+        let caa = match (&at, settled || !in_dns) {
             (Some(at), false) => Some(dns_view::caa(dns, at, name).await),
             _ => None,
         };
-        let targets = connects::targets(dns_facts.as_ref(), config.allow_reserved);
+        let targets = match domain.ip {
+            // The one address the CA dials, with nothing to fall back to (§11.4).
+            Some(ip) if !ports.is_empty() => connects::usable(&[ip], config.allow_reserved),
+            Some(_) => Vec::new(),
+            None => connects::targets(dns_facts.as_ref(), config.allow_reserved),
+        };
         // The one switch over methods: the facts each method gathers beyond the shared ones.
         let method = async {
             match method_of_target {
@@ -444,6 +470,7 @@ where
                         token: token.clone(),
                         walk: Some(http01::Walking {
                             dns: dns_facts.as_ref(),
+                            ip: domain.ip,
                             allow_reserved: config.allow_reserved,
                         }),
                     };
@@ -460,11 +487,27 @@ where
                         doubled: None,
                     }))
                 }
-                Method::TlsAlpn01 => MethodFacts::TlsAlpn01(TlsAlpn01Facts {
-                    sni: name.to_string(),
-                    handshakes: Vec::new(),
-                    expected_digest: None,
-                }),
+                Method::TlsAlpn01 => {
+                    // The shared connects to 443 (made once per run under the address's budget,
+                    // never dialled twice): a failed one is the handshake's outcome.
+                    let dialled = connects::connect_all(
+                        &targets,
+                        &[crate::facts::tlsalpn01::TLS_ALPN_PORT],
+                        tcp,
+                        limits,
+                        connects,
+                        config.timeout,
+                    )
+                    .await;
+                    let plan = tlsalpn01::Plan::new(
+                        domain,
+                        targets.clone(),
+                        dialled,
+                        config.timeout,
+                        config.expect_keyauth.as_deref(),
+                    );
+                    MethodFacts::TlsAlpn01(tlsalpn01::gather(&plan, tls).await)
+                }
             }
         };
         let dialled = connects::connect_all(&targets, ports, tcp, limits, connects, config.timeout);
@@ -472,7 +515,7 @@ where
             let Some(at) = &at else {
                 return (Vec::new(), None);
             };
-            if settled {
+            if settled || !in_dns {
                 return (Vec::new(), None);
             }
             // What the CA needs of this name, asked of each authoritative server too.
@@ -778,6 +821,7 @@ mod tests {
                 &Scripted,
                 tcp,
                 http,
+                &tlsalpn01::RustlsAlpn,
                 Arc::new(CountingHost::default()),
                 Gathering {
                     host_first: false,
@@ -929,6 +973,7 @@ mod tests {
                 &Scripted,
                 &Scripted,
                 &Scripted,
+                &tlsalpn01::RustlsAlpn,
                 Arc::clone(&host),
                 Gathering {
                     host_first: false,

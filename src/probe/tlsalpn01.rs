@@ -6,6 +6,7 @@
 //! (rustls' alert, the I/O error's kind, the first bytes the server sent), never by error text.
 
 use super::clients::cert;
+use crate::domain::DomainName;
 use crate::facts::tlsalpn01::{ACME_TLS_1, TLS_ALPN_PORT};
 use crate::facts::{
     ConnectFact, ConnectOutcome, Handshake, HandshakeOutcome, Presented, TlsAlpn01Facts,
@@ -47,7 +48,7 @@ impl Plan {
     /// The CA's plan for `identifier` (a DNS name, or an IP address for RFC 8738): port 443,
     /// the SNI as the CA sends it, the digest of `keyauth` when one is given.
     pub fn new(
-        identifier: &str,
+        identifier: &DomainName,
         addresses: Vec<IpAddr>,
         connects: Vec<ConnectFact>,
         timeout: Duration,
@@ -64,23 +65,12 @@ impl Plan {
     }
 }
 
-/// The SNI the CA sends for `identifier` (`docs/ca-behaviour.md` §3.1, §11.6): a name
-/// lowercased, or an IP address's reverse-DNS name without the trailing dot.
-pub fn sni(identifier: &str) -> String {
-    match identifier.parse::<IpAddr>() {
-        Ok(IpAddr::V4(ip)) => {
-            let [a, b, c, d] = ip.octets();
-            format!("{d}.{c}.{b}.{a}.in-addr.arpa")
-        }
-        Ok(IpAddr::V6(ip)) => {
-            let mut name = String::with_capacity(72);
-            for byte in ip.octets().iter().rev() {
-                name.push_str(&format!("{:x}.{:x}.", byte & 0x0f, byte >> 4));
-            }
-            name.push_str("ip6.arpa");
-            name
-        }
-        Err(_) => identifier.to_ascii_lowercase(),
+/// The SNI the CA sends for `identifier` (`docs/ca-behaviour.md` §3.1, §11.6): the name as
+/// the CA holds it (lowercase ASCII), or an IP identifier's reverse-DNS name.
+pub fn sni(identifier: &DomainName) -> String {
+    match identifier.ip {
+        Some(ip) => crate::domain::reverse_dns_name(ip),
+        None => identifier.ascii.clone(),
     }
 }
 
@@ -457,6 +447,7 @@ mod tests {
 
     #[test]
     fn the_sni_is_the_name_lowercased_or_the_reverse_name_of_an_address() {
+        let sni = |text: &str| sni(&crate::domain::parse(text).expect("identifier"));
         assert_eq!(sni("Example.COM"), "example.com");
         assert_eq!(sni("203.0.113.5"), "5.113.0.203.in-addr.arpa");
         assert_eq!(
@@ -507,7 +498,7 @@ mod tests {
             },
         ];
         let plan = Plan::new(
-            "Tls.Example.Test",
+            &crate::domain::parse("Tls.Example.Test").expect("name"),
             vec![v6, v4],
             connects,
             Duration::from_secs(1),

@@ -93,12 +93,20 @@ fn render_one(out: &mut String, o: &Outcome, p: &Palette, verbose: bool) {
         "{} {}  {}  {}",
         verdict,
         p.bold(&clean(&target.domain.input)),
-        p.dim(&format!(
-            "{} · resolver {} · {} ms",
-            o.target.method().as_str(),
-            sanitize::line(&target.resolver.to_string(), 80),
-            o.run.duration_ms
-        )),
+        p.dim(&match target.domain.ip {
+            // An IP identifier asks no resolver (docs/ca-behaviour.md §11.3).
+            Some(_) => format!(
+                "IP address · {} · no DNS · {} ms",
+                o.target.method().as_str(),
+                o.run.duration_ms
+            ),
+            None => format!(
+                "{} · resolver {} · {} ms",
+                o.target.method().as_str(),
+                sanitize::line(&target.resolver.to_string(), 80),
+                o.run.duration_ms
+            ),
+        }),
         if d.incomplete {
             p.warning("(incomplete)")
         } else {
@@ -125,7 +133,7 @@ fn render_one(out: &mut String, o: &Outcome, p: &Palette, verbose: bool) {
             Method::Http01 => writeln!(
                 out,
                 "  no problem found: the CA should be able to fetch http://{}/.well-known/acme-challenge/",
-                clean(&target.domain.ascii)
+                clean(&target.domain.url_host())
             ),
             Method::Dns01 => writeln!(
                 out,

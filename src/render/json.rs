@@ -31,7 +31,10 @@ pub const TOOL: Tool = Tool {
 
 #[derive(Serialize)]
 struct TargetOut<'a> {
+    /// The identifier's value: a name (ASCII), or an address in the CA's canonical text.
     domain: &'a str,
+    /// `dns` or `ip` (RFC 8738): what `domain` holds.
+    identifier_type: &'static str,
     method: &'static str,
     resolver: String,
     /// `--all`: the certificate this name was checked for (client, file, key, challenge,
@@ -88,6 +91,7 @@ fn report<'a>(o: &'a Outcome<'a>, host: Option<&'a HostFacts>) -> DomainReport<'
         index: o.index,
         target: TargetOut {
             domain: &o.target.target.domain.ascii,
+            identifier_type: o.target.target.domain.kind(),
             method: o.target.method().as_str(),
             resolver: o.target.target.resolver.to_string(),
             certificate: o.target.certificate.as_ref(),

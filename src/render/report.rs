@@ -70,7 +70,15 @@ fn render_one(out: &mut String, o: &Outcome, invocation: &str) {
     let _ = writeln!(out, "| Invocation | {} |", code(invocation));
     let _ = writeln!(out, "| Time | {} |", cell(&run.started_at));
     let _ = writeln!(out, "| Method | {} |", o.target.method().as_str());
-    let _ = writeln!(out, "| Resolver | {} |", cell(&target.resolver.to_string()));
+    match target.domain.ip {
+        Some(_) => {
+            let _ = writeln!(out, "| Identifier | IP address (RFC 8738) |");
+            let _ = writeln!(out, "| Resolver | not asked: an IP identifier has no DNS |");
+        }
+        None => {
+            let _ = writeln!(out, "| Resolver | {} |", cell(&target.resolver.to_string()));
+        }
+    }
     if let Some(c) = &o.target.certificate {
         let _ = writeln!(
             out,

@@ -97,7 +97,7 @@ pub struct DomainReportV1 {
     pub schema_version: u32,
     pub tool: Tool,
     pub index: usize,
-    pub target: Target,
+    pub target: TargetV1,
     pub verdict: Verdict,
     pub incomplete: bool,
     pub incomplete_reasons: Vec<String>,
@@ -117,11 +117,31 @@ pub struct Tool {
 #[serde(deny_unknown_fields)]
 pub struct Target {
     pub domain: String,
+    /// `dns` or `ip`: what `domain` holds.
+    pub identifier_type: IdentifierType,
     pub method: String,
     pub resolver: String,
     /// `--all` only: the certificate the name was checked for.
     #[serde(default)]
     pub certificate: Option<acme_doctor::facts::ManagedCert>,
+}
+
+/// Schema 1's target: names only.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetV1 {
+    pub domain: String,
+    pub method: String,
+    pub resolver: String,
+    #[serde(default)]
+    pub certificate: Option<acme_doctor::facts::ManagedCert>,
+}
+
+#[derive(Debug, Deserialize, PartialEq, Eq, Clone, Copy)]
+#[serde(rename_all = "lowercase")]
+pub enum IdentifierType {
+    Dns,
+    Ip,
 }
 
 #[derive(Debug, Deserialize, PartialEq, Eq)]
@@ -234,6 +254,13 @@ fn check(report: &DomainReport) {
         "verdict follows the blockers"
     );
     assert_eq!(report.incomplete, !report.incomplete_reasons.is_empty());
+    let identifier = &report.facts.targets[0].target.domain;
+    assert_eq!(report.target.domain, identifier.ascii);
+    assert_eq!(
+        report.target.identifier_type == IdentifierType::Ip,
+        identifier.ip.is_some(),
+        "identifier_type says what the facts' identifier is"
+    );
     for f in &report.findings {
         assert_eq!(
             f.ca_error.is_some(),

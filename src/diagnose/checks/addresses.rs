@@ -120,12 +120,24 @@ pub enum Found {
         hits: Vec<(IpAddr, &'static Reserved)>,
         fatal: bool,
     },
+    /// An IP identifier in a reserved block, without `--allow-reserved`: the CA refuses the
+    /// order (`docs/ca-behaviour.md` §11.7). The command line refuses it before probing; a
+    /// facts file can still hold one.
+    ReservedIdentifier(IpAddr, &'static Reserved),
 }
 
 impl Check for Addresses {
     type Evidence = Found;
 
     fn detect(&self, cx: &Context) -> Vec<Found> {
+        if cx.target.target.domain.ip.is_some() {
+            // No DNS for an IP identifier, whatever a facts file holds (§11.3).
+            return cx
+                .reserved
+                .iter()
+                .map(|(ip, entry)| Found::ReservedIdentifier(*ip, entry))
+                .collect();
+        }
         let Some(dns) = &cx.target.dns else {
             return Vec::new();
         };
@@ -294,6 +306,19 @@ impl Check for Addresses {
                 cx.domain
             ))
             .ca(no_usable_address(cx)),
+            Found::ReservedIdentifier(ip, entry) => Finding::new(
+                Code::ReservedAddress,
+                Severity::Blocker,
+                format!("{ip} is a reserved address: the CA refuses this IP identifier at order time"),
+            )
+            .family(Family::of(ip))
+            .detail("Private, loopback, link-local and documentation addresses are not reachable from the internet; the CA refuses an order for one before any validation (docs/ca-behaviour.md §11.7).")
+            .evidence(format!("{ip} is in {} ({})", entry.block, entry.boulder_text()))
+            .fix("ask for the server's public address, or a DNS name that points at it")
+            .ca(ca::CaError {
+                problem: ca::ProblemType::RejectedIdentifier,
+                detail: ca::identifier_refused(&ip.to_string(), &ca::reserved_ip(entry)),
+            }),
             Found::Reserved { hits, fatal } => {
                 let mut finding = Finding::new(
                     Code::ReservedAddress,
@@ -440,6 +465,68 @@ mod tests {
         let d = crate::diagnose::diagnose(cx.run, cx.target);
         assert_eq!(d.verdict, crate::diagnose::Verdict::Pass);
         assert!(d.incomplete);
+    }
+
+    #[test]
+    fn an_ip_identifier_has_no_dns_and_is_its_own_address() {
+        // DNS facts a hand-made file might carry are ignored: the CA asks no DNS (§11.3).
+        let s = Scenario::dual_stack()
+            .v4_connects(80)
+            .v4_connects(443)
+            .ip_identifier("192.0.2.10")
+            .dns(
+                lookup(DnsOutcome::NxDomain, &[]),
+                lookup(DnsOutcome::NxDomain, &[]),
+            )
+            .caa(vec![(
+                "192.0.2.10",
+                DnsOutcome::ServerFailure {
+                    rcode: crate::facts::Rcode::SERVFAIL,
+                },
+                Vec::new(),
+            )]);
+        let cx = s.context();
+        assert_eq!(cx.usable_v4, vec!["192.0.2.10".parse::<IpAddr>().unwrap()]);
+        assert!(cx.usable_v6.is_empty());
+        assert_eq!(cx.url_host, "192.0.2.10");
+        assert!(Addresses.detect(&cx).is_empty());
+        let d = crate::diagnose::diagnose(cx.run, cx.target);
+        let codes: Vec<Code> = d.findings.iter().map(|f| f.code).collect();
+        assert_eq!(codes, vec![Code::IpNeedsShortlivedProfile], "{codes:?}");
+        assert_eq!(cx.address_kind(Family::Ipv4), "IP identifier");
+        assert_eq!(d.verdict, crate::diagnose::Verdict::Pass);
+        // Only the inside-only view is missing, nothing about DNS or CAA.
+        assert!(
+            d.incomplete_reasons
+                .iter()
+                .all(|r| !r.contains("DNS") && !r.contains("CAA")),
+            "{:?}",
+            d.incomplete_reasons
+        );
+    }
+
+    #[test]
+    fn a_reserved_ip_identifier_is_the_cas_order_time_refusal() {
+        let s = Scenario::dual_stack()
+            .strict_reserved()
+            .ip_identifier("2001:db8::10");
+        let cx = s.context();
+        assert!(!cx.has_usable());
+        let found = Addresses.detect(&cx);
+        assert!(matches!(found.as_slice(), [Found::ReservedIdentifier(..)]));
+        let f = Addresses.word(&cx, &found[0]);
+        assert_eq!(
+            (f.code, f.severity),
+            (Code::ReservedAddress, Severity::Blocker)
+        );
+        assert_eq!(f.ca_problem, Some(ca::ProblemType::RejectedIdentifier));
+        assert_eq!(
+            f.ca_error.as_deref().expect("the CA's words"),
+            "Invalid identifiers requested :: Cannot issue for \"2001:db8::10\": IP address is in a reserved address block: [RFC3849]: Documentation"
+        );
+        // With --allow-reserved (the lab) it stands for a public address.
+        let lab = Scenario::dual_stack().ip_identifier("2001:db8::10");
+        assert!(Addresses.detect(&lab.context()).is_empty());
     }
 
     #[test]

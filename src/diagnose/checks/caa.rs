@@ -201,6 +201,10 @@ impl Check for Caa {
     }
 
     fn detect(&self, cx: &Context) -> Vec<Found> {
+        // The CA checks CAA for DNS names only (`docs/ca-behaviour.md` §11.3).
+        if cx.target.target.domain.ip.is_some() {
+            return Vec::new();
+        }
         let Some(caa) = &cx.target.caa else {
             return Vec::new();
         };

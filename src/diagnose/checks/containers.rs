@@ -3,12 +3,12 @@
 //!
 //! Codes: `container-port-not-published`, `container-no-ipv6`.
 
-use crate::diagnose::ca::{self, Dial};
+use crate::diagnose::ca::Dial;
 use crate::diagnose::check::CheckDef;
 use crate::diagnose::context::socket;
-use crate::diagnose::firewall::nat;
 use crate::diagnose::{Check, Code, Context, Finding, Severity, run_check};
 use crate::facts::{Container, DaemonSettings, Family, Method};
+use crate::firewall::nat;
 use std::net::IpAddr;
 
 pub const CHECK: CheckDef = CheckDef {
@@ -50,17 +50,17 @@ fn host_takes(cx: &Context, family: Family, port: u16) -> bool {
         .iter()
         .filter(|ip| cx.is_local(ip))
         .any(|ip| listeners.iter().any(|l| l.accepts(ip, port, bindv6only)));
-    socket || nat::dnat(cx, family, port).is_some()
+    socket || nat::dnat(cx.host, cx.usable(family), port).is_some()
 }
 
 /// The container IPv4 reaches on `port`, and how: a DNAT, or a docker-proxy's published port.
 fn ipv4_reaches(cx: &Context, port: u16) -> Option<(Container, String)> {
-    if let Some(hop) = nat::dnat(cx, Family::Ipv4, port) {
+    if let Some(hop) = nat::dnat(cx.host, cx.usable(Family::Ipv4), port) {
         return hop
             .container
             .map(|c| (c, format!("IPv4: {} ({})", hop.redirect.text, hop.rule)));
     }
-    nat::publisher(cx, port).map(|c| (c, format!("IPv4: published port {port}")))
+    nat::publisher(cx.host, port).map(|c| (c, format!("IPv4: published port {port}")))
 }
 
 impl Check for Containers {
@@ -174,7 +174,7 @@ impl Check for Containers {
                     "or remove the AAAA record of {} if this host is not meant to serve IPv6",
                     cx.domain
                 ))
-                .ca(ca::dial_error(cx.domain, published, Dial::Refused))
+                .ca(cx.ca_dial_error(published, Dial::Refused))
             }
             Found::NotPublished {
                 family,
@@ -219,7 +219,7 @@ impl Check for Containers {
                 container.image
             ))
             .fix("or run it with --network host, where its sockets are the host's")
-            .ca(ca::dial_error(cx.domain, published, Dial::Refused)),
+            .ca(cx.ca_dial_error(published, Dial::Refused)),
         }
     }
 }

@@ -4,7 +4,7 @@
 //!
 //! Codes: `not-on-host`, `ipv6-disabled`, `aaaa-not-local`, `ipv6-no-route`.
 
-use crate::diagnose::ca::{self, Dial};
+use crate::diagnose::ca::Dial;
 use crate::diagnose::check::CheckDef;
 use crate::diagnose::context::{Ipv6Off, socket};
 use crate::diagnose::{Check, Code, Context, Finding, Severity, run_check};
@@ -132,7 +132,7 @@ impl Check for Host {
             Found::BehindNat { published, private } => Finding::new(
                 Code::BehindNat,
                 Severity::Info,
-                format!("this host is behind NAT: {} publishes {published}, which lives on a router forwarding to {private} here", cx.domain),
+                format!("this host is behind NAT: {}, which lives on a router forwarding to {private} here", cx.publishes(published)),
             )
             .family(Family::Ipv4)
             .port(cx.dial_port())
@@ -169,7 +169,7 @@ impl Check for Host {
             .evidence(format!("{} AAAA {first_v6} is configured on this host", cx.domain))
             .fix("add the gateway: ip -6 route add default via GATEWAY dev IFACE (and make it permanent in the network configuration)")
             .fix("with forwarding on, router advertisements are ignored unless accept_ra=2: sysctl -w net.ipv6.conf.IFACE.accept_ra=2")
-            .ca(ca::dial_error(cx.domain, first_v6, Dial::Timeout)),
+            .ca(cx.ca_dial_error(first_v6, Dial::Timeout)),
         }
     }
 }
@@ -178,7 +178,10 @@ fn not_on_host(cx: &Context, addresses: &[IpAddr]) -> Finding {
     let mut f = Finding::new(
         Code::NotOnHost,
         Severity::Info,
-        format!("none of {}'s addresses is on this machine; host checks do not apply", cx.domain),
+        match cx.target.target.domain.ip {
+            Some(ip) => format!("{ip} is not an address of this machine; host checks do not apply"),
+            None => format!("none of {}'s addresses is on this machine; host checks do not apply", cx.domain),
+        },
     )
     .detail("acme-doctor sees the domain from outside, as the CA does. Run it on the server itself to check its sysctls, listeners and routes too.");
     for ip in addresses {
@@ -193,8 +196,8 @@ fn ipv6_disabled(cx: &Context, first_v6: &IpAddr, off: &Ipv6Off) -> Finding {
         Code::Ipv6Disabled,
         Severity::Blocker,
         format!(
-            "IPv6 is disabled on this host, but {} publishes AAAA {first_v6}: the CA connects over IPv6 first and times out",
-            cx.domain
+            "IPv6 is disabled on this host, but {}: the CA connects over IPv6 first and times out",
+            cx.publishes(first_v6)
         ),
     )
     .family(Family::Ipv6)
@@ -241,7 +244,7 @@ fn ipv6_disabled(cx: &Context, first_v6: &IpAddr, off: &Ipv6Off) -> Finding {
     f.fix(fix_sysctl)
         .fix("re-apply the interface's IPv6 address (disabling IPv6 flushed it): restart networking, netplan apply, or ip -6 addr add ADDR dev IFACE")
         .fix(format!("or, if this host is not meant to serve IPv6, delete the AAAA record of {}", cx.domain))
-        .ca(ca::dial_error(cx.domain, first_v6, Dial::Timeout))
+        .ca(cx.ca_dial_error(first_v6, Dial::Timeout))
 }
 
 /// Boulder dials only the first AAAA its resolver returns (`docs/ca-behaviour.md` §2.2): a
@@ -288,7 +291,7 @@ fn aaaa_not_local(
         .fix(fix)
         .fix("if a load balancer or proxy owns that address, run acme-doctor there, or ignore this finding");
     if first_is_stale {
-        f.ca(ca::dial_error(cx.domain, first_v6, Dial::Timeout))
+        f.ca(cx.ca_dial_error(first_v6, Dial::Timeout))
     } else {
         f
     }
@@ -327,8 +330,49 @@ mod tests {
                 .contains(&"net.ipv6.conf.all.disable_ipv6 = 1".to_string())
         );
         assert!(f.fix[0].contains("net.ipv6.conf.eth0.disable_ipv6=0"));
-        assert_eq!(f.ca_problem, Some(ca::ProblemType::Connection));
-        assert!(f.ca_error.unwrap().ends_with(ca::CONNECT_TIMEOUT));
+        assert_eq!(
+            f.ca_problem,
+            Some(crate::diagnose::ca::ProblemType::Connection)
+        );
+        assert!(
+            f.ca_error
+                .unwrap()
+                .ends_with(crate::diagnose::ca::CONNECT_TIMEOUT)
+        );
+    }
+
+    #[test]
+    fn an_ipv6_identifier_on_a_host_without_ipv6_is_named_as_the_identifier() {
+        // The address still listed on an interface (a snapshot taken as IPv6 was switched
+        // off); with it gone, the run says not-on-host instead.
+        let s = Scenario::dual_stack()
+            .ipv6_off()
+            .local(&["2001:db8::10"])
+            .ip_identifier("2001:db8::10");
+        let found = Host.detect(&s.context());
+        let [Found::Ipv6Disabled { .. }] = &found[..] else {
+            panic!("{found:?}");
+        };
+        let f = Host.word(&s.context(), &found[0]);
+        assert!(
+            f.title.contains("but the IP identifier is 2001:db8::10"),
+            "{}",
+            f.title
+        );
+        // The CA's URL has the literal in brackets.
+        assert!(
+            f.ca_error
+                .unwrap()
+                .contains("Fetching http://[2001:db8::10]/.well-known/acme-challenge/<token>")
+        );
+        // A name keeps its record in the title.
+        let named = Scenario::dual_stack().ipv6_off();
+        let f = Host.word(&named.context(), &Host.detect(&named.context())[0]);
+        assert!(
+            f.title.contains("example.test publishes AAAA 2001:db8::10"),
+            "{}",
+            f.title
+        );
     }
 
     #[test]

@@ -3,12 +3,12 @@
 //!
 //! Codes: `no-listener`, `listener-wrong-address`.
 
-use crate::diagnose::ca::{self, Dial};
+use crate::diagnose::ca::Dial;
 use crate::diagnose::check::CheckDef;
 use crate::diagnose::context::socket;
-use crate::diagnose::firewall::nat;
 use crate::diagnose::{Check, Code, Context, Finding, Severity, run_check};
 use crate::facts::{Container, Family, Listener, Method};
+use crate::firewall::nat;
 use std::net::IpAddr;
 
 pub const CHECK: CheckDef = CheckDef {
@@ -82,7 +82,7 @@ impl Check for Listeners {
             // is the container's socket (Docker without its userland proxy, kube-proxy).
             // Looked for where it can matter: a container runtime runs, or no socket takes it.
             let hop = (!cx.host.containers.is_empty() || taken_by.is_empty())
-                .then(|| nat::dnat(cx, family, port))
+                .then(|| nat::dnat(cx.host, cx.usable(family), port))
                 .flatten();
             if let Some(hop) = hop {
                 if let Some(c) = &hop.container
@@ -103,7 +103,7 @@ impl Check for Listeners {
                 let proxy = taken_by
                     .iter()
                     .any(|l| l.process.as_ref().is_some_and(|p| p.name == "docker-proxy"));
-                if proxy && let Some(c) = nat::publisher(cx, port) {
+                if proxy && let Some(c) = nat::publisher(cx.host, port) {
                     let inner = c
                         .ports
                         .iter()
@@ -188,7 +188,7 @@ impl Check for Listeners {
                 "or point the {} record at the address the server listens on",
                 family.record_type()
             ))
-            .ca(ca::dial_error(cx.domain, published, Dial::Refused)),
+            .ca(cx.ca_dial_error(published, Dial::Refused)),
             Found::Missing {
                 family,
                 published,
@@ -232,7 +232,7 @@ impl Check for Listeners {
                 container.name
             ))
             .fix(format!("docker logs {}   # did it start?", container.name))
-            .ca(ca::dial_error(cx.domain, published, Dial::Refused)),
+            .ca(cx.ca_dial_error(published, Dial::Refused)),
         }
     }
 }
@@ -340,8 +340,7 @@ fn missing(cx: &Context, family: Family, published: &IpAddr, on_port: &[Listener
             ),
         }
     };
-    f.fix(fix)
-        .ca(ca::dial_error(cx.domain, published, Dial::Refused))
+    f.fix(fix).ca(cx.ca_dial_error(published, Dial::Refused))
 }
 
 fn describe(l: &Listener) -> String {

@@ -10,6 +10,7 @@ pub mod dnssec;
 pub mod entrypoint;
 pub mod firewall;
 pub mod host;
+pub mod identifier;
 pub mod listener;
 pub mod outside;
 pub mod reachability;

@@ -337,7 +337,7 @@ impl Check for Outside {
                     .fix("or run the ACME client on the machine that answers from outside");
                 if *decisive {
                     // The CA reads what the outside view read (docs/ca-behaviour.md §2.7).
-                    let url = ca::challenge_url(cx.domain);
+                    let url = ca::challenge_url(&cx.url_host);
                     let core = match outside_answer {
                         (200, body) => ca::invalid_body(&url, body),
                         (status, _) => ca::invalid_status(&url, *status),
@@ -465,7 +465,7 @@ fn blocked_upstream(
         f = f.fix("IPv6: the router or provider must route and admit IPv6 to this host; or delete the AAAA record until it does");
     }
     if let Some(dial) = Dial::of(&first.outcome) {
-        f = f.ca(ca::dial_error(cx.domain, &first.address, dial));
+        f = f.ca(cx.ca_dial_error(&first.address, dial));
     }
     f
 }

@@ -3,7 +3,7 @@
 //!
 //! Codes: `port-refused`, `port-timeout`, `address-unreachable`.
 
-use crate::diagnose::ca::{self, Dial};
+use crate::diagnose::ca::Dial;
 use crate::diagnose::check::CheckDef;
 use crate::diagnose::context::{duration, socket};
 use crate::diagnose::{Check, Code, Context, Finding, Severity, run_check};
@@ -305,7 +305,7 @@ fn failed(
     } else {
         Severity::Warning
     };
-    let rtype = family.record_type();
+    let rtype = cx.address_kind(family);
     let addrs = hits
         .iter()
         .map(|c| c.address.to_string())
@@ -353,18 +353,24 @@ fn failed(
     f = match code {
         Code::PortTimeout => f
             .fix(format!("allow TCP port {port} in for {label} in the firewall (nft list ruleset; iptables -S; ip6tables -S)"))
-            .fix(format!("check the {rtype} record points at this server, and that a provider firewall / security group admits port {port}")),
+            .fix(match cx.target.target.domain.ip {
+                Some(ip) => format!("check that {ip} is this server's address, and that a provider firewall / security group admits port {port}"),
+                None => format!("check the {rtype} record points at this server, and that a provider firewall / security group admits port {port}"),
+            }),
         Code::PortRefused => f
             .fix(format!("start {} listening on port {port} for {label} (ss -ltnp 'sport = :{port}')", if port == cx.dial_port() { cx.responder() } else { "the HTTPS server".into() }))
             .fix(format!("or remove a firewall REJECT rule for port {port} (nft list ruleset; iptables -S)")),
-        _ => f.fix(format!(
-            "check routing to {addrs} (ip route get ADDR) and that the {rtype} record is current"
-        )),
+        _ => f.fix(match cx.target.target.domain.ip {
+            Some(_) => format!("check routing to {addrs} (ip route get {addrs})"),
+            None => format!(
+                "check routing to {addrs} (ip route get ADDR) and that the {rtype} record is current"
+            ),
+        }),
     };
     if severity == Severity::Blocker
         && let Some(dial) = Dial::of(&first.outcome)
     {
-        f = f.ca(ca::dial_error(cx.domain, &first.address, dial));
+        f = f.ca(cx.ca_dial_error(&first.address, dial));
     }
     f
 }
@@ -432,7 +438,11 @@ mod tests {
         assert_eq!(f.severity, Severity::Blocker);
         // How long the connect waited before it gave up is part of the evidence.
         assert!(f.title.contains("timed out after 2.0 s"), "{}", f.title);
-        assert!(f.ca_error.unwrap().ends_with(ca::CONNECT_TIMEOUT));
+        assert!(
+            f.ca_error
+                .unwrap()
+                .ends_with(crate::diagnose::ca::CONNECT_TIMEOUT)
+        );
     }
 
     #[test]

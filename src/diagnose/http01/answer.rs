@@ -247,7 +247,7 @@ fn finding(
     let facts = cx.http01();
     let challenge = match (&facts.token, hits.first()) {
         (Some(_), Some(h)) => h.url.clone(),
-        _ => ca::challenge_url(cx.domain),
+        _ => ca::challenge_url(&cx.url_host),
     };
     let title = if list.is_empty() {
         p.what.clone()

@@ -101,12 +101,13 @@ pub fn may_pass(fact: &HttpFact, judge: Judge) -> bool {
 }
 
 /// What the CA would report for this answer when it fails the validation, in the words the
-/// finding for it uses: for a check that names the cause of that answer.
-pub fn ca_error(fact: &HttpFact, judge: Judge, domain: &str) -> Option<CaError> {
+/// finding for it uses: for a check that names the cause of that answer. `url_host` is the
+/// host as the CA's URL spells it (`Context::url_host`).
+pub fn ca_error(fact: &HttpFact, judge: Judge, url_host: &str) -> Option<CaError> {
     let p = problem(fact, judge).filter(|p| p.severity == Severity::Blocker)?;
     let challenge = match judge.token {
         Some(_) => fact.url.clone(),
-        None => ca::challenge_url(domain),
+        None => ca::challenge_url(url_host),
     };
     Some(problem_error(&p, &fact.address, challenge))
 }

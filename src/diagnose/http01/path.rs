@@ -200,9 +200,11 @@ impl Check for Path {
             let ca = first_ip.and_then(|ip| {
                 let a = answers.iter().find(|a| a.address == ip)?;
                 match &a.token {
-                    HopOutcome::Answer(x) => {
-                        Some(ca::bad_status(&ip, &ca::challenge_url(cx.domain), x.status))
-                    }
+                    HopOutcome::Answer(x) => Some(ca::bad_status(
+                        &ip,
+                        &ca::challenge_url(&cx.url_host),
+                        x.status,
+                    )),
                     _ => None,
                 }
             });
@@ -369,7 +371,7 @@ impl Check for Path {
             .fix("forward TCP port 80 (and 443) on the router to the server's LAN address")
             .fix("move the router's remote administration off port 80, or switch it off")
             .fix("for IPv6 there is no NAT: allow inbound TCP 80 to the server in the router's IPv6 firewall")
-            .ca(ca::bad_status(&addresses[0], &ca::challenge_url(cx.domain), *status)),
+            .ca(ca::bad_status(&addresses[0], &ca::challenge_url(&cx.url_host), *status)),
             Found::Waf {
                 family,
                 addresses,
@@ -393,7 +395,7 @@ impl Check for Path {
             ))
             .fix("exempt /.well-known/acme-challenge/ from the WAF (a skip or allow rule for that path)")
             .fix("Cloudflare: a configuration or WAF skip rule for the path, and no \"I'm under attack\" mode on it; ModSecurity: SecRuleRemoveById for the rule in the audit log, or `SecRuleEngine Off` in a <Location /.well-known/acme-challenge/>")
-            .ca(ca::bad_status(&addresses[0], &ca::challenge_url(cx.domain), *status)),
+            .ca(ca::bad_status(&addresses[0], &ca::challenge_url(&cx.url_host), *status)),
             Found::HttpOnTls {
                 family,
                 port,

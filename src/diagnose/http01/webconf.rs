@@ -609,7 +609,7 @@ fn shadowed(cx: &Context, family: Option<Family>, r: &Route, h: &Handler) -> Fin
             }
             // A refused redirect, a closed connection: the CA's words for what was met.
             (_, Some(fact)) => {
-                if let Some(e) = judge::ca_error(fact, run_judge(cx), cx.domain) {
+                if let Some(e) = judge::ca_error(fact, run_judge(cx), &cx.url_host) {
                     f = f.ca(e);
                 }
             }

@@ -1,24 +1,18 @@
-//! The firewall: the host's packet filter evaluated for the CA's new inbound SYN, per family
-//! and port, on the interface that holds the address. A self-probe cannot show this: a
-//! connection from the host to its own address goes through `lo`.
+//! The firewall check: asks the firewall simulator (`crate::firewall`) what the host's packet
+//! filter does with the CA's new inbound SYN, per family and port, and words its verdicts.
 //!
 //! Codes: `firewall-drops`, `firewall-allowlist`, `firewall-unknown`, `forward-drops` (a
-//! DNAT to a container followed to the forward path, `nat.rs`).
-
-pub mod iptables;
-pub mod model;
-pub mod nat;
-pub mod nft;
-pub mod sets;
+//! DNAT to a container followed to the forward path, `firewall/nat.rs`).
 
 use crate::diagnose::ca::{self, Dial};
 use crate::diagnose::check::CheckDef;
 use crate::diagnose::context::socket;
 use crate::diagnose::{Check, Code, Context, Finding, Severity, run_check};
-use crate::facts::{Family, FirewallFacts, IptablesBackend, Method, Probed, Unknown};
+use crate::facts::{Family, Method, Unknown};
+use crate::firewall::model::{Origin, Packet, Position, RuleRef, Ruleset, Verdict};
+use crate::firewall::{self, nat};
 use crate::reserved;
 use ipnet::IpNet;
-use model::{Origin, Packet, Position, RuleRef, Ruleset, Verdict};
 use std::net::IpAddr;
 
 pub const CHECK: CheckDef = CheckDef {
@@ -74,76 +68,6 @@ pub enum Found {
     },
 }
 
-/// The ruleset the kernel applies, from what could be read, and what could not be.
-pub fn ruleset(fw: &FirewallFacts) -> (Ruleset, Vec<Unknown>) {
-    let mut missing = Vec::new();
-    let mut rs = Ruleset::default();
-    let dump = |family: Family, backend: IptablesBackend| {
-        fw.iptables
-            .iter()
-            .find(|d| d.family == family && d.backend == backend)
-            .map(|d| &d.dump)
-    };
-    match &fw.nft {
-        Probed::Known(json) => {
-            // The kernel's bytecode, where it was read, says what the listing hides.
-            let netlink = match &fw.nft_netlink {
-                Some(Probed::Known(text)) => Some(text.as_str()),
-                _ => None,
-            };
-            let (nft_rules, opaque) = nft::ruleset_with_kernel(json, netlink);
-            // Tables iptables-nft made with extensions nft cannot print: read them as
-            // iptables-nft-save prints them instead.
-            let mut replaced = std::collections::BTreeSet::new();
-            for (family, table) in &opaque.xt_tables {
-                let fam = match family.as_str() {
-                    "ip" => Family::Ipv4,
-                    "ip6" => Family::Ipv6,
-                    _ => continue,
-                };
-                // nat too: Docker's DNAT and addrtype are compat expressions in nft.
-                if table != "filter" && table != "nat" {
-                    continue;
-                }
-                if replaced.contains(&(family.clone(), table.clone())) {
-                    continue;
-                }
-                if let Some(Probed::Known(text)) = dump(fam, IptablesBackend::Nft) {
-                    // The dump holds every table of the family: merged once, and nft's own
-                    // view of each of them set aside, so no chain is evaluated twice.
-                    rs.merge(iptables::ruleset(text, fam, IptablesBackend::Nft));
-                    replaced.insert((family.clone(), table.clone()));
-                    for t in text.lines().filter_map(|l| l.trim().strip_prefix('*')) {
-                        replaced.insert((family.clone(), t.to_string()));
-                    }
-                }
-            }
-            rs.merge(nft_rules.without_tables(&replaced));
-        }
-        Probed::Unknown(why) => {
-            missing.push(why.clone());
-            // Without nft, the iptables-nft view still shows the nf_tables tables that
-            // iptables-nft (and ufw, Docker, fail2ban through it) made.
-            for family in [Family::Ipv4, Family::Ipv6] {
-                if let Some(Probed::Known(text)) = dump(family, IptablesBackend::Nft) {
-                    rs.merge(iptables::ruleset(text, family, IptablesBackend::Nft));
-                }
-            }
-        }
-    }
-    for family in [Family::Ipv4, Family::Ipv6] {
-        match dump(family, IptablesBackend::Legacy) {
-            Some(Probed::Known(text)) => {
-                rs.merge(iptables::ruleset(text, family, IptablesBackend::Legacy));
-            }
-            Some(Probed::Unknown(Unknown::NotInstalled { .. })) => {}
-            Some(Probed::Unknown(why)) => missing.push(why.clone()),
-            _ => {}
-        }
-    }
-    (rs, missing)
-}
-
 fn managed_by(managers: &[String]) -> Option<String> {
     (!managers.is_empty()).then(|| format!("rules managed by {}", managers.join(", ")))
 }
@@ -158,7 +82,7 @@ impl Check for Firewall {
         let Some(fw) = &cx.host.firewall else {
             return Vec::new();
         };
-        let (rs, missing) = ruleset(fw);
+        let (rs, missing) = firewall::ruleset(fw);
         let mut found = Vec::new();
         if !missing.is_empty() {
             found.push(Found::Unreadable {
@@ -182,14 +106,7 @@ impl Check for Firewall {
                 ports.push(ca::HTTPS_PORT);
             }
             for port in ports {
-                let packet = Packet {
-                    family,
-                    saddr: None,
-                    daddr,
-                    dport: port,
-                    iif: inbound_interface(cx, family, &daddr),
-                    return_iif: return_interface(cx, family),
-                };
+                let packet = firewall::inbound_syn(cx.host, daddr, port);
                 let (rule, dial) = match rs.evaluate(&packet) {
                     Verdict::Accept => continue,
                     Verdict::Undecidable { rule, why } => {
@@ -202,7 +119,7 @@ impl Check for Firewall {
                         continue;
                     }
                     Verdict::Redirected { rule, to } => {
-                        let Some(hop) = nat::hop(cx, &rule, &to, port) else {
+                        let Some(hop) = nat::hop(cx.host, &rule, &to, port) else {
                             found.push(Found::Undecidable {
                                 family,
                                 port,
@@ -398,13 +315,8 @@ fn rule_fixes(rule: &RuleRef, port: u16) -> Vec<String> {
         (Origin::Nft { family }, _) => vec![format!(
             "nft insert rule {family} {table} {chain} {accept_nft}"
         )],
-        (origin @ Origin::Iptables { backend, .. }, position) => {
-            // The nft backend is what plain `iptables` drives on current distributions.
-            let tool = origin.tool();
-            let cmd = match backend {
-                IptablesBackend::Nft => tool.trim_end_matches("-nft").to_string(),
-                IptablesBackend::Legacy => tool,
-            };
+        (origin @ Origin::Iptables { .. }, position) => {
+            let cmd = origin.command();
             match (position, rule.text.strip_prefix("-A ")) {
                 (Position::Line(_), Some(spec)) => vec![
                     format!(
@@ -418,33 +330,6 @@ fn rule_fixes(rule: &RuleRef, port: u16) -> Vec<String> {
                 )],
             }
         }
-    }
-}
-
-/// Where the CA's packets arrive: the interface holding the address, else the default
-/// route's (a VPN's default route does not move where the public address lives).
-pub(crate) fn inbound_interface(cx: &Context, family: Family, daddr: &IpAddr) -> Option<String> {
-    let host = cx.host;
-    let by_route = match family {
-        Family::Ipv4 => host.default_route_dev_v4.clone(),
-        Family::Ipv6 => host.default_route_dev_v6.clone(),
-    };
-    host.interfaces
-        .known()
-        .and_then(|ifs| {
-            ifs.iter()
-                .find(|i| !i.loopback && i.addresses.contains(daddr))
-                .map(|i| i.name.clone())
-        })
-        .or(by_route)
-}
-
-/// Where the host's route back to an arbitrary public source leaves: its default route's
-/// interface. Reverse-path filters compare it with the inbound interface.
-pub(crate) fn return_interface(cx: &Context, family: Family) -> Option<String> {
-    match family {
-        Family::Ipv4 => cx.host.default_route_dev_v4.clone(),
-        Family::Ipv6 => cx.host.default_route_dev_v6.clone(),
     }
 }
 
@@ -511,7 +396,7 @@ fn drops(
     if family == Family::Ipv6 {
         f = f.fix("IPv6 has its own rules: opening IPv4 (iptables, ip saddr …) does not open IPv6");
     }
-    f.ca(ca::dial_error(cx.domain, daddr, dial))
+    f.ca(cx.ca_dial_error(daddr, dial))
 }
 
 /// The forward path drops what a DNAT sends to a container: the rule, and Docker's own place
@@ -590,7 +475,7 @@ fn forward_drops(
             ));
         }
     }
-    f.ca(ca::dial_error(cx.domain, daddr, dial))
+    f.ca(cx.ca_dial_error(daddr, dial))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -633,14 +518,14 @@ fn allowlist(
     }
     f.fix(format!("open port {port} to every source (the challenge path is public by design; redirect the rest to HTTPS)"))
         .fix("or validate with dns-01, which needs no inbound connection")
-        .ca(ca::dial_error(cx.domain, daddr, dial))
+        .ca(cx.ca_dial_error(daddr, dial))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::diagnose::testkit::Scenario;
-    use crate::facts::IptablesDump;
+    use crate::facts::{FirewallFacts, IptablesBackend, IptablesDump, Probed};
 
     fn missing<T>(program: &str) -> Probed<T> {
         Probed::Unknown(Unknown::NotInstalled {
@@ -781,5 +666,223 @@ mod tests {
             .not_on_host()
             .firewall(legacy_v4(POLICY_DROP));
         assert!(Firewall.detect(&s.context()).is_empty());
+    }
+
+    /// Docker's DNAT followed to the container, as the firewall, listener and container
+    /// checks see it.
+    mod docker {
+        use super::super::*;
+        use crate::diagnose::checks::containers::{self, Containers};
+        use crate::diagnose::checks::listener::{self, Listeners};
+        use crate::diagnose::testkit::{Scenario, listener};
+        use crate::facts::{FirewallFacts, Listener, Probed, Process};
+        use crate::firewall::nat::tests::{docker_firewall, docker_runtime};
+
+        fn docker_proxy(address: &str) -> Listener {
+            Listener {
+                process: Some(Process {
+                    pid: 9984,
+                    name: "docker-proxy".into(),
+                }),
+                ..listener(address, None)
+            }
+        }
+
+        #[test]
+        fn the_dnat_is_followed_to_the_container_behind_docker0() {
+            let s = Scenario::dual_stack()
+                .firewall(docker_firewall(""))
+                .containers(docker_runtime(vec![80], Some(80)));
+            let cx = s.context();
+            let dnat = |family, port| nat::dnat(cx.host, cx.usable(family), port);
+            let hop = dnat(Family::Ipv4, 80).expect("a DNAT for port 80");
+            assert_eq!(hop.to, "192.0.2.130".parse::<IpAddr>().unwrap());
+            assert_eq!(hop.to_port, 80);
+            assert_eq!(hop.bridge.as_deref(), Some("docker0"));
+            assert_eq!(hop.container.as_ref().map(|c| c.name.as_str()), Some("web"));
+            assert!(hop.rule.text.contains("--to-destination 192.0.2.130:80"));
+            // Port 443 is not published: no hop.
+            assert!(dnat(Family::Ipv4, 443).is_none());
+            // IPv6 has no Docker rules: no hop.
+            assert!(dnat(Family::Ipv6, 80).is_none());
+        }
+
+        #[test]
+        fn docker_s_forward_path_accepts_the_published_port() {
+            let s = Scenario::dual_stack()
+                .firewall(docker_firewall(""))
+                .containers(docker_runtime(vec![80], Some(80)))
+                .listeners(vec![docker_proxy("0.0.0.0"), docker_proxy("::")]);
+            let cx = s.context();
+            let found = Firewall.detect(&cx);
+            assert!(
+                found.iter().all(|f| matches!(f, Found::Unreadable { .. })),
+                "{found:?}"
+            );
+            assert!(found.iter().all(|f| Firewall.incomplete(&cx, f).is_none()));
+        }
+
+        #[test]
+        fn a_docker_user_drop_is_named_as_the_forward_drop() {
+            let s = Scenario::dual_stack()
+                .firewall(docker_firewall(
+                    "-A DOCKER-USER -p tcp -m tcp --dport 80 -j DROP\n",
+                ))
+                .containers(docker_runtime(vec![80], Some(80)));
+            let cx = s.context();
+            let found = Firewall.detect(&cx);
+            let blocked: Vec<&Found> = found
+                .iter()
+                .filter(|f| matches!(f, Found::ForwardBlocked { .. }))
+                .collect();
+            let [f @ Found::ForwardBlocked { rule, family, .. }] = blocked[..] else {
+                panic!("{found:?}");
+            };
+            assert_eq!(
+                (*family, rule.chain.chain.as_str()),
+                (Family::Ipv4, "DOCKER-USER")
+            );
+            let finding = Firewall.word(&cx, f);
+            assert_eq!(finding.code, Code::ForwardDrops);
+            assert!(finding.title.contains("container web"), "{}", finding.title);
+            assert!(
+                finding.fix[0].starts_with("iptables -I DOCKER-USER -o docker0 -d 192.0.2.130"),
+                "{:?}",
+                finding.fix
+            );
+            assert!(finding.ca_error.unwrap().contains("Timeout"));
+        }
+
+        #[test]
+        fn without_the_runtime_the_forward_path_stays_undecidable() {
+            let s = Scenario::dual_stack().firewall(docker_firewall(""));
+            let cx = s.context();
+            let found = Firewall.detect(&cx);
+            assert!(
+                found.iter().any(|f| matches!(f, Found::Undecidable { why, .. } if why.contains("interface it leaves by is unknown"))),
+                "{found:?}"
+            );
+        }
+
+        #[test]
+        fn a_dnat_with_nothing_on_the_host_socket_is_no_ipv4_blocker() {
+            // userland-proxy off: no socket of the host, the DNAT delivers, the container listens.
+            let s = Scenario::dual_stack()
+                .firewall(docker_firewall(""))
+                .containers(docker_runtime(vec![80], Some(80)))
+                .listeners(vec![]);
+            let cx = s.context();
+            let found = Listeners.detect(&cx);
+            assert!(
+                found.iter().all(|f| !matches!(
+                    f,
+                    listener::Found::Missing {
+                        family: Family::Ipv4,
+                        ..
+                    } | listener::Found::ContainerSilent { .. }
+                )),
+                "{found:?}"
+            );
+            // IPv6 reaches nothing, and the container check says why.
+            let c = Containers.detect(&cx);
+            let [f @ containers::Found::NoIpv6 { .. }] = &c[..] else {
+                panic!("{c:?}");
+            };
+            let finding = Containers.word(&cx, f);
+            assert_eq!(
+                (finding.code, finding.family),
+                (Code::ContainerNoIpv6, Some(Family::Ipv6))
+            );
+            assert!(
+                finding
+                    .fix
+                    .iter()
+                    .any(|l| l.contains("\"ipv6\": true") && l.contains("\"ip6tables\": true"))
+            );
+            assert!(finding.fix.iter().any(|l| l.contains("enable_ipv6")));
+        }
+
+        #[test]
+        fn a_dnat_to_a_container_that_does_not_listen_is_no_listener_naming_it() {
+            let s = Scenario::dual_stack()
+                .firewall(docker_firewall(""))
+                .containers(docker_runtime(vec![8080], Some(80)))
+                .listeners(vec![]);
+            let cx = s.context();
+            let found = Listeners.detect(&cx);
+            let f = found
+                .iter()
+                .find(|f| {
+                    matches!(
+                        f,
+                        listener::Found::ContainerSilent {
+                            family: Family::Ipv4,
+                            ..
+                        }
+                    )
+                })
+                .unwrap_or_else(|| panic!("{found:?}"));
+            let finding = Listeners.word(&cx, f);
+            assert_eq!(finding.code, Code::NoListener);
+            assert!(
+                finding.title.contains("container web (image bb:1"),
+                "{}",
+                finding.title
+            );
+            assert!(finding.title.contains("192.0.2.130:80"));
+        }
+
+        #[test]
+        fn docker_proxy_on_both_families_serves_an_ipv4_only_container() {
+            let s = Scenario::dual_stack()
+                .firewall(docker_firewall(""))
+                .containers(docker_runtime(vec![80], Some(80)))
+                .listeners(vec![docker_proxy("0.0.0.0"), docker_proxy("::")]);
+            let cx = s.context();
+            assert!(Containers.detect(&cx).is_empty());
+            assert!(Listeners.detect(&cx).is_empty());
+        }
+
+        #[test]
+        fn a_listening_container_without_published_port_is_named() {
+            let filter_only = FirewallFacts {
+                nft: Probed::Unknown(Unknown::NotInstalled {
+                    program: "nft".into(),
+                }),
+                iptables: Vec::new(),
+                nft_netlink: None,
+            };
+            let s = Scenario::dual_stack()
+                .firewall(filter_only)
+                .containers(docker_runtime(vec![80], None))
+                .listeners(vec![]);
+            let cx = s.context();
+            let c = Containers.detect(&cx);
+            assert_eq!(c.len(), 2, "{c:?}");
+            let finding = Containers.word(&cx, &c[0]);
+            assert_eq!(finding.code, Code::ContainerPortNotPublished);
+            assert!(finding.title.starts_with("container web (image bb:1"));
+            assert!(finding.fix[0].contains("-p 80:80"));
+        }
+
+        /// docker-proxy accepts on the host and relays: a container that does not listen on the
+        /// published port is named, for each family the proxy serves.
+        #[test]
+        fn docker_proxy_relaying_to_a_silent_container_is_no_listener() {
+            let s = Scenario::dual_stack()
+                .containers(docker_runtime(vec![8080], Some(80)))
+                .listeners(vec![docker_proxy("0.0.0.0"), docker_proxy("::")]);
+            let cx = s.context();
+            let found = Listeners.detect(&cx);
+            assert_eq!(found.len(), 2, "{found:?}");
+            for f in &found {
+                let listener::Found::ContainerSilent { via, to, .. } = f else {
+                    panic!("{f:?}");
+                };
+                assert!(via.starts_with("docker-proxy"));
+                assert_eq!(to, "192.0.2.130:80");
+                assert_eq!(Listeners.word(&cx, f).code, Code::NoListener);
+            }
+        }
     }
 }

@@ -6,8 +6,7 @@
 //! listens in the container, not by a socket of the host.
 
 use super::model::{Packet, Redirect, RuleRef, Ruleset, Verdict};
-use crate::diagnose::Context;
-use crate::facts::{Container, ContainerFacts, Family};
+use crate::facts::{Container, HostFacts};
 use std::net::IpAddr;
 
 /// Where one DNAT sends the CA's connection.
@@ -34,14 +33,9 @@ pub enum Forward {
     Undecidable { rule: String, why: String },
 }
 
-/// The runtime facts of the host, every runtime together.
-fn runtimes<'a>(cx: &Context<'a>) -> &'a [ContainerFacts] {
-    &cx.host.containers
-}
-
 /// The running container that holds `ip`, from any runtime.
-pub fn container_at(cx: &Context, ip: &IpAddr) -> Option<Container> {
-    runtimes(cx)
+pub fn container_at(host: &HostFacts, ip: &IpAddr) -> Option<Container> {
+    host.containers
         .iter()
         .filter_map(|r| r.containers.known())
         .flatten()
@@ -50,8 +44,8 @@ pub fn container_at(cx: &Context, ip: &IpAddr) -> Option<Container> {
 }
 
 /// The bridge interface a destination lies behind: the runtime network whose subnet holds it.
-pub fn bridge_of(cx: &Context, ip: &IpAddr) -> Option<String> {
-    runtimes(cx)
+pub fn bridge_of(host: &HostFacts, ip: &IpAddr) -> Option<String> {
+    host.containers
         .iter()
         .flat_map(|r| &r.networks)
         .filter(|n| n.subnets.iter().any(|s| s.contains(ip)))
@@ -59,10 +53,10 @@ pub fn bridge_of(cx: &Context, ip: &IpAddr) -> Option<String> {
 }
 
 /// The hop a redirected verdict names, when it leaves this host for another address.
-pub fn hop(cx: &Context, rule: &RuleRef, redirect: &Redirect, port: u16) -> Option<Hop> {
+pub fn hop(host: &HostFacts, rule: &RuleRef, redirect: &Redirect, port: u16) -> Option<Hop> {
     let to = redirect.to?;
     // A DNAT to this host itself goes on to INPUT: not a hop this module follows.
-    if to.is_loopback() || cx.is_local(&to) {
+    if to.is_loopback() || super::is_local(host, &to) {
         return None;
     }
     Some(Hop {
@@ -70,8 +64,8 @@ pub fn hop(cx: &Context, rule: &RuleRef, redirect: &Redirect, port: u16) -> Opti
         redirect: redirect.clone(),
         to,
         to_port: redirect.port.unwrap_or(port),
-        bridge: bridge_of(cx, &to),
-        container: container_at(cx, &to),
+        bridge: bridge_of(host, &to),
+        container: container_at(host, &to),
     })
 }
 
@@ -101,26 +95,18 @@ pub fn forward(rs: &Ruleset, packet: &Packet, hop: &Hop) -> Forward {
     }
 }
 
-/// Where the CA's connection to `port` of `family` is sent by a DNAT, from the firewall facts
-/// alone; `None` when nothing redirects it (or the ruleset cannot be read).
-pub fn dnat(cx: &Context, family: Family, port: u16) -> Option<Hop> {
-    let fw = cx.host.firewall.as_ref()?;
+/// Where the CA's connection to `port` of the first of `addresses` this host holds is sent
+/// by a DNAT, from the firewall facts alone; `None` when nothing redirects it (or the
+/// ruleset cannot be read).
+pub fn dnat(host: &HostFacts, addresses: &[IpAddr], port: u16) -> Option<Hop> {
+    let fw = host.firewall.as_ref()?;
     let (rs, _) = super::ruleset(fw);
-    let daddr = cx
-        .usable(family)
+    let daddr = addresses
         .iter()
-        .find(|ip| cx.is_local(ip))
+        .find(|ip| super::is_local(host, ip))
         .copied()?;
-    let packet = Packet {
-        family,
-        saddr: None,
-        daddr,
-        dport: port,
-        iif: super::inbound_interface(cx, family, &daddr),
-        return_iif: super::return_interface(cx, family),
-    };
-    match rs.evaluate(&packet) {
-        Verdict::Redirected { rule, to } => hop(cx, &rule, &to, port),
+    match rs.evaluate(&super::inbound_syn(host, daddr, port)) {
+        Verdict::Redirected { rule, to } => hop(host, &rule, &to, port),
         _ => None,
     }
 }
@@ -137,8 +123,8 @@ pub fn describe(c: &Container) -> String {
 }
 
 /// The container that publishes host port `port`, from the runtime's port table.
-pub fn publisher(cx: &Context, port: u16) -> Option<Container> {
-    runtimes(cx)
+pub fn publisher(host: &HostFacts, port: u16) -> Option<Container> {
+    host.containers
         .iter()
         .filter_map(|r| r.containers.known())
         .flatten()
@@ -149,10 +135,9 @@ pub fn publisher(cx: &Context, port: u16) -> Option<Container> {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::diagnose::testkit::{Scenario, listener};
     use crate::facts::{
-        ContainerAddress, ContainerNetwork, ContainerPort, FirewallFacts, IptablesBackend,
-        IptablesDump, Listener, Probed, Process, Unknown,
+        ContainerAddress, ContainerFacts, ContainerNetwork, ContainerPort, Family, FirewallFacts,
+        IptablesBackend, IptablesDump, Probed, Unknown,
     };
 
     /// `iptables-save` (iptables-nft 1.8.9) in the lab's host namespace after Docker 20.10.24
@@ -252,199 +237,8 @@ COMMIT
         }
     }
 
-    pub(crate) fn docker_proxy(address: &str) -> Listener {
-        Listener {
-            process: Some(Process {
-                pid: 9984,
-                name: "docker-proxy".into(),
-            }),
-            ..listener(address, None)
-        }
-    }
-
-    #[test]
-    fn the_dnat_is_followed_to_the_container_behind_docker0() {
-        let s = Scenario::dual_stack()
-            .firewall(docker_firewall(""))
-            .containers(docker_runtime(vec![80], Some(80)));
-        let cx = s.context();
-        let hop = dnat(&cx, Family::Ipv4, 80).expect("a DNAT for port 80");
-        assert_eq!(hop.to, "192.0.2.130".parse::<IpAddr>().unwrap());
-        assert_eq!(hop.to_port, 80);
-        assert_eq!(hop.bridge.as_deref(), Some("docker0"));
-        assert_eq!(hop.container.as_ref().map(|c| c.name.as_str()), Some("web"));
-        assert!(hop.rule.text.contains("--to-destination 192.0.2.130:80"));
-        // Port 443 is not published: no hop.
-        assert!(dnat(&cx, Family::Ipv4, 443).is_none());
-        // IPv6 has no Docker rules: no hop.
-        assert!(dnat(&cx, Family::Ipv6, 80).is_none());
-    }
-
-    use crate::diagnose::checks::containers::{self, Containers};
-    use crate::diagnose::checks::listener::{self, Listeners};
-    use crate::diagnose::firewall::{Firewall, Found};
-    use crate::diagnose::{Check, Code};
-
-    #[test]
-    fn docker_s_forward_path_accepts_the_published_port() {
-        let s = Scenario::dual_stack()
-            .firewall(docker_firewall(""))
-            .containers(docker_runtime(vec![80], Some(80)))
-            .listeners(vec![docker_proxy("0.0.0.0"), docker_proxy("::")]);
-        let cx = s.context();
-        let found = Firewall.detect(&cx);
-        assert!(
-            found.iter().all(|f| matches!(f, Found::Unreadable { .. })),
-            "{found:?}"
-        );
-        assert!(found.iter().all(|f| Firewall.incomplete(&cx, f).is_none()));
-    }
-
-    #[test]
-    fn a_docker_user_drop_is_named_as_the_forward_drop() {
-        let s = Scenario::dual_stack()
-            .firewall(docker_firewall(
-                "-A DOCKER-USER -p tcp -m tcp --dport 80 -j DROP\n",
-            ))
-            .containers(docker_runtime(vec![80], Some(80)));
-        let cx = s.context();
-        let found = Firewall.detect(&cx);
-        let blocked: Vec<&Found> = found
-            .iter()
-            .filter(|f| matches!(f, Found::ForwardBlocked { .. }))
-            .collect();
-        let [f @ Found::ForwardBlocked { rule, family, .. }] = blocked[..] else {
-            panic!("{found:?}");
-        };
-        assert_eq!(
-            (*family, rule.chain.chain.as_str()),
-            (Family::Ipv4, "DOCKER-USER")
-        );
-        let finding = Firewall.word(&cx, f);
-        assert_eq!(finding.code, Code::ForwardDrops);
-        assert!(finding.title.contains("container web"), "{}", finding.title);
-        assert!(
-            finding.fix[0].starts_with("iptables -I DOCKER-USER -o docker0 -d 192.0.2.130"),
-            "{:?}",
-            finding.fix
-        );
-        assert!(finding.ca_error.unwrap().contains("Timeout"));
-    }
-
-    #[test]
-    fn without_the_runtime_the_forward_path_stays_undecidable() {
-        let s = Scenario::dual_stack().firewall(docker_firewall(""));
-        let cx = s.context();
-        let found = Firewall.detect(&cx);
-        assert!(
-            found.iter().any(|f| matches!(f, Found::Undecidable { why, .. } if why.contains("interface it leaves by is unknown"))),
-            "{found:?}"
-        );
-    }
-
-    #[test]
-    fn a_dnat_with_nothing_on_the_host_socket_is_no_ipv4_blocker() {
-        // userland-proxy off: no socket of the host, the DNAT delivers, the container listens.
-        let s = Scenario::dual_stack()
-            .firewall(docker_firewall(""))
-            .containers(docker_runtime(vec![80], Some(80)))
-            .listeners(vec![]);
-        let cx = s.context();
-        let found = Listeners.detect(&cx);
-        assert!(
-            found.iter().all(|f| !matches!(
-                f,
-                listener::Found::Missing {
-                    family: Family::Ipv4,
-                    ..
-                } | listener::Found::ContainerSilent { .. }
-            )),
-            "{found:?}"
-        );
-        // IPv6 reaches nothing, and the container check says why.
-        let c = Containers.detect(&cx);
-        let [f @ containers::Found::NoIpv6 { .. }] = &c[..] else {
-            panic!("{c:?}");
-        };
-        let finding = Containers.word(&cx, f);
-        assert_eq!(
-            (finding.code, finding.family),
-            (Code::ContainerNoIpv6, Some(Family::Ipv6))
-        );
-        assert!(
-            finding
-                .fix
-                .iter()
-                .any(|l| l.contains("\"ipv6\": true") && l.contains("\"ip6tables\": true"))
-        );
-        assert!(finding.fix.iter().any(|l| l.contains("enable_ipv6")));
-    }
-
-    #[test]
-    fn a_dnat_to_a_container_that_does_not_listen_is_no_listener_naming_it() {
-        let s = Scenario::dual_stack()
-            .firewall(docker_firewall(""))
-            .containers(docker_runtime(vec![8080], Some(80)))
-            .listeners(vec![]);
-        let cx = s.context();
-        let found = Listeners.detect(&cx);
-        let f = found
-            .iter()
-            .find(|f| {
-                matches!(
-                    f,
-                    listener::Found::ContainerSilent {
-                        family: Family::Ipv4,
-                        ..
-                    }
-                )
-            })
-            .unwrap_or_else(|| panic!("{found:?}"));
-        let finding = Listeners.word(&cx, f);
-        assert_eq!(finding.code, Code::NoListener);
-        assert!(
-            finding.title.contains("container web (image bb:1"),
-            "{}",
-            finding.title
-        );
-        assert!(finding.title.contains("192.0.2.130:80"));
-    }
-
-    #[test]
-    fn docker_proxy_on_both_families_serves_an_ipv4_only_container() {
-        let s = Scenario::dual_stack()
-            .firewall(docker_firewall(""))
-            .containers(docker_runtime(vec![80], Some(80)))
-            .listeners(vec![docker_proxy("0.0.0.0"), docker_proxy("::")]);
-        let cx = s.context();
-        assert!(Containers.detect(&cx).is_empty());
-        assert!(Listeners.detect(&cx).is_empty());
-    }
-
-    #[test]
-    fn a_listening_container_without_published_port_is_named() {
-        let filter_only = FirewallFacts {
-            nft: Probed::Unknown(Unknown::NotInstalled {
-                program: "nft".into(),
-            }),
-            iptables: Vec::new(),
-            nft_netlink: None,
-        };
-        let s = Scenario::dual_stack()
-            .firewall(filter_only)
-            .containers(docker_runtime(vec![80], None))
-            .listeners(vec![]);
-        let cx = s.context();
-        let c = Containers.detect(&cx);
-        assert_eq!(c.len(), 2, "{c:?}");
-        let finding = Containers.word(&cx, &c[0]);
-        assert_eq!(finding.code, Code::ContainerPortNotPublished);
-        assert!(finding.title.starts_with("container web (image bb:1"));
-        assert!(finding.fix[0].contains("-p 80:80"));
-    }
-
-    use crate::diagnose::firewall::model::Redirect as R;
-    use crate::diagnose::firewall::{iptables, nft};
+    use crate::firewall::model::Redirect as R;
+    use crate::firewall::{iptables, nft};
 
     fn followed(rs: &Ruleset, dport: u16) -> Option<R> {
         let p = Packet {
@@ -593,25 +387,5 @@ COMMIT
             return_iif: None,
         };
         assert_eq!(rs.evaluate_forward(&p, "docker0"), Verdict::Accept);
-    }
-
-    /// docker-proxy accepts on the host and relays: a container that does not listen on the
-    /// published port is named, for each family the proxy serves.
-    #[test]
-    fn docker_proxy_relaying_to_a_silent_container_is_no_listener() {
-        let s = Scenario::dual_stack()
-            .containers(docker_runtime(vec![8080], Some(80)))
-            .listeners(vec![docker_proxy("0.0.0.0"), docker_proxy("::")]);
-        let cx = s.context();
-        let found = Listeners.detect(&cx);
-        assert_eq!(found.len(), 2, "{found:?}");
-        for f in &found {
-            let listener::Found::ContainerSilent { via, to, .. } = f else {
-                panic!("{f:?}");
-            };
-            assert!(via.starts_with("docker-proxy"));
-            assert_eq!(to, "192.0.2.130:80");
-            assert_eq!(Listeners.word(&cx, f).code, Code::NoListener);
-        }
     }
 }

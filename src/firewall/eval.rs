@@ -1,7 +1,7 @@
-//! One model for nftables and iptables rulesets, and the evaluation of a new inbound TCP SYN
-//! through the input hook: base chains in priority order, policies, jump/goto/return, verdict
-//! maps. Three-valued: a match acme-doctor does not model makes the rule undecidable, never a
-//! guessed verdict.
+//! The evaluation of a new inbound TCP SYN through a [`Ruleset`]: the way in (ingress,
+//! prerouting, input: base chains in priority order, policies, jump/goto/return, verdict
+//! maps), or the forward path a DNAT sends it on. Three-valued: a match acme-doctor does not
+//! model makes the rule undecidable, never a guessed verdict.
 //!
 //! Evaluation is linear in the size of the ruleset: each chain is evaluated once per set of
 //! sources (memoised), sets are shared and searched by interval, and a work budget ends a
@@ -9,454 +9,16 @@
 //! but a set ([`Sources`]) that rules split, so the sources an allow-list admits come out of
 //! one walk instead of one walk per network the ruleset names.
 
-pub use super::sets::{NetSet, PortSet, Sources};
-use crate::facts::{Family, IptablesBackend};
+use super::cond::{Tri, eval_static};
+use super::model::{
+    Action, BaseChain, ChainRef, Cond, Hook, NetSet, Packet, RedirectKind, Rule, RuleRef, Ruleset,
+    Sources, Verdict,
+};
+use crate::facts::Family;
 use ipnet::IpNet;
 use std::collections::{HashMap, HashSet};
-use std::fmt;
-use std::net::IpAddr;
 use std::rc::Rc;
 use std::sync::Arc;
-
-/// Which tool's view a chain comes from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Origin {
-    /// `nft`, with the table's family (`ip`, `ip6`, `inet`, `netdev`, …).
-    Nft { family: String },
-    /// `iptables-save` / `ip6tables-save` of one backend.
-    Iptables {
-        family: Family,
-        backend: IptablesBackend,
-    },
-}
-
-impl Origin {
-    /// The command that manages this view: `iptables-legacy`, `ip6tables-nft`, `nft`.
-    pub fn tool(&self) -> String {
-        match self {
-            Origin::Nft { .. } => "nft".into(),
-            Origin::Iptables { family, backend } => format!(
-                "{}-{}",
-                match family {
-                    Family::Ipv4 => "iptables",
-                    Family::Ipv6 => "ip6tables",
-                },
-                match backend {
-                    IptablesBackend::Nft => "nft",
-                    IptablesBackend::Legacy => "legacy",
-                }
-            ),
-        }
-    }
-}
-
-impl fmt::Display for Origin {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Origin::Nft { family } => write!(f, "nft {family}"),
-            Origin::Iptables { family, .. } => write!(f, "{} ({})", self.tool(), family.label()),
-        }
-    }
-}
-
-/// A chain, by where it lives.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ChainRef {
-    pub origin: Origin,
-    pub table: String,
-    pub chain: String,
-}
-
-/// Where in its chain a rule sits.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Position {
-    /// An nft rule handle (`nft -a` shows it).
-    Handle(Option<u64>),
-    /// The line of the `iptables-save` dump.
-    Line(usize),
-    /// The chain's policy: no rule decided.
-    Policy,
-}
-
-/// One rule (or a chain's policy), structured: commands that act on it are built from these
-/// fields, and `Display` is only for people.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RuleRef {
-    pub chain: ChainRef,
-    pub position: Position,
-    /// The rule as its tool prints it (nft expressions, or the `-A …` line).
-    pub text: String,
-}
-
-impl RuleRef {
-    pub fn policy(chain: &ChainRef) -> RuleRef {
-        RuleRef {
-            chain: chain.clone(),
-            position: Position::Policy,
-            text: String::new(),
-        }
-    }
-
-    pub fn contains(&self, needle: &str) -> bool {
-        self.to_string().contains(needle)
-    }
-}
-
-impl fmt::Display for RuleRef {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let ChainRef {
-            origin,
-            table,
-            chain,
-        } = &self.chain;
-        const POLICY: &str = "policy drop (no rule accepts it)";
-        match (origin, &self.position) {
-            (Origin::Nft { family }, Position::Policy) => {
-                write!(f, "nft table {family} {table} chain {chain}: {POLICY}")
-            }
-            (Origin::Nft { .. }, Position::Handle(Some(h))) => {
-                write!(f, "{origin} {table} {chain} handle {h}: {}", self.text)
-            }
-            (Origin::Nft { .. }, _) => write!(f, "{origin} {table} {chain}: {}", self.text),
-            (Origin::Iptables { .. }, Position::Policy) => {
-                write!(f, "{origin} {table} {chain}: {POLICY}")
-            }
-            (Origin::Iptables { .. }, Position::Line(n)) => {
-                write!(f, "{origin} {table} line {n}: {}", self.text)
-            }
-            (Origin::Iptables { .. }, Position::Handle(_)) => {
-                write!(f, "{origin} {table} {chain}: {}", self.text)
-            }
-        }
-    }
-}
-
-/// A condition of a rule, as far as it concerns a new TCP connection to the host.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Cond {
-    /// Layer-4 protocol names (`tcp`, `udp`, `icmp`…); `all` matches any.
-    L4Proto(Vec<String>),
-    /// Shared: a named set is built once for every rule that uses it.
-    DPort(Arc<PortSet>),
-    SAddr(Arc<NetSet>),
-    DAddr(Arc<NetSet>),
-    /// Input interface names; a trailing `*` (nft) or `+` (iptables) is a wildcard.
-    Iif(Vec<String>),
-    /// Conntrack states (`new`, `established`, …).
-    CtState(Vec<String>),
-    /// The packet's family (nft `meta nfproto`, or implied by an `ip`/`ip6` match in inet).
-    NfProto(Family),
-    /// The destination is a local address (`fib daddr type local`, `-m addrtype --dst-type LOCAL`).
-    DstLocal,
-    /// The route type of an address (`-m addrtype`, nft `fib … type`), lower-case (`local`,
-    /// `unicast`, `broadcast`, …): of the destination (`dst`) or of the source; `on_iif`: looked
-    /// up on the inbound interface only (`--limit-iface-in`, nft `fib daddr . iif type`).
-    AddrType {
-        dst: bool,
-        types: Vec<String>,
-        on_iif: bool,
-    },
-    /// The link-layer kind of the packet (`-m pkttype`, nft `meta pkttype`): `unicast`/`host`,
-    /// `broadcast`, `multicast`, `other`.
-    PktType(Vec<String>),
-    /// The reverse-path check (nft `fib saddr [. mark] [. iif] oif missing|exists`,
-    /// `-m rpfilter`): `fails` holds when the route back to the source does not leave by the
-    /// inbound interface (`strict`) or does not exist at all (loose).
-    Rpf {
-        strict: bool,
-        fails: bool,
-    },
-    /// `(tcp flags & mask) == comp` (`--tcp-flags`, nft `tcp flags & … == …`).
-    TcpFlags {
-        mask: u8,
-        comp: u8,
-    },
-    /// Decided for the CA's packet, whatever it is compared with: a first TCP SYN from a new
-    /// public source carries no IPv6 routing header (`-m rt`), is in no `recent` list, is
-    /// under any rate limit. The text says which match and why, for evidence.
-    Holds(bool, String),
-    /// Output interface names (forward path only); wildcards as for [`Cond::Iif`].
-    Oif(Vec<String>),
-    /// Anything else: the text of the match, for evidence.
-    Unknown(String),
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct Match {
-    pub cond: Cond,
-    pub negated: bool,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub enum Action {
-    Accept,
-    Drop,
-    /// `refused`: the client sees "connection refused" (TCP reset or ICMP port unreachable).
-    Reject {
-        refused: bool,
-    },
-    Jump(String),
-    Goto(String),
-    Return,
-    /// No verdict: counters, logs, marks.
-    Continue,
-    /// A verdict map: the first element whose condition holds gives the action. Shared
-    /// between the rules that use one named map.
-    Vmap(Arc<Vec<(Cond, Action)>>),
-    /// DNAT, REDIRECT, TPROXY: the connection goes elsewhere (a container, a proxy). A DNAT
-    /// to another address is followed (`nat.rs`): the forward path then decides.
-    Redirected(Redirect),
-    Unknown(String),
-}
-
-/// Which kind of redirection a NAT rule does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RedirectKind {
-    /// `-j DNAT` / nft `dnat`: to another address (a container behind a bridge).
-    Dnat,
-    /// `-j REDIRECT`, TPROXY: to this host itself, on another port.
-    Local,
-}
-
-/// Where a NAT rule sends the connection, typed: `to` and `port` are what the rule names
-/// (`--to-destination 172.17.0.2:80`), `None` when it names none or a range.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Redirect {
-    pub kind: RedirectKind,
-    pub to: Option<IpAddr>,
-    pub port: Option<u16>,
-    /// The target as its tool prints it, for evidence: `DNAT to 172.17.0.2:80`.
-    pub text: String,
-}
-
-impl Redirect {
-    /// A redirection that is not followed (REDIRECT, TPROXY, a DNAT to a map or range):
-    /// only its text, for evidence.
-    pub fn other(text: impl Into<String>) -> Redirect {
-        Redirect {
-            kind: RedirectKind::Local,
-            to: None,
-            port: None,
-            text: text.into(),
-        }
-    }
-
-    /// A DNAT to `addr[:port]` as iptables writes it (`192.0.2.130:80`, `[2001:db8::2]:80`,
-    /// `192.0.2.130`); a range or anything else gives no single destination.
-    pub fn dnat(destination: &str, text: impl Into<String>) -> Redirect {
-        let (to, port) = parse_destination(destination);
-        Redirect {
-            kind: RedirectKind::Dnat,
-            to,
-            port,
-            text: text.into(),
-        }
-    }
-}
-
-fn parse_destination(d: &str) -> (Option<IpAddr>, Option<u16>) {
-    if let Ok(sa) = d.parse::<std::net::SocketAddr>() {
-        return (Some(sa.ip()), Some(sa.port()));
-    }
-    if let Ok(ip) = d
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .parse::<IpAddr>()
-    {
-        return (Some(ip), None);
-    }
-    // `addr:port` with a range on either side names no single destination.
-    match d
-        .rsplit_once(':')
-        .map(|(ip, port)| (ip.parse(), port.parse()))
-    {
-        Some((Ok(ip), Ok(port))) => (Some(ip), Some(port)),
-        _ => (None, None),
-    }
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct Rule {
-    /// Where and what: `nft inet filter input handle 5: tcp dport 80 drop`.
-    pub at: RuleRef,
-    pub matches: Vec<Match>,
-    pub action: Action,
-}
-
-/// Where on the way in a base chain sits: ingress (nft `netdev`, or `inet` with hook
-/// ingress) comes before prerouting, prerouting before input.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Hook {
-    Ingress,
-    Prerouting,
-    Input,
-    /// The forward path (filter FORWARD): what a DNAT to a container then meets. Not part of
-    /// the way in to the host itself.
-    Forward,
-}
-
-/// A chain that a hook calls directly.
-#[derive(Debug, Clone, PartialEq)]
-pub struct BaseChain {
-    pub hook: Hook,
-    /// Key into [`Ruleset::chains`].
-    pub key: String,
-    /// Which packets reach it: `None` for both families (nft `inet`).
-    pub family: Option<Family>,
-    pub priority: i64,
-    pub policy_drop: bool,
-    pub chain: ChainRef,
-    /// An ingress chain sees only the packets of these devices; `None`: every packet.
-    pub devices: Option<Vec<String>>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Ruleset {
-    pub base: Vec<BaseChain>,
-    /// Chains by key (`<origin>/<table>/<chain>`); jumps are resolved within one origin/table.
-    pub chains: HashMap<String, Vec<Rule>>,
-    /// Firewall managers recognised by their tables and chains (ufw, firewalld, Docker…).
-    pub managers: Vec<String>,
-}
-
-/// A new inbound TCP SYN, as the CA sends it.
-#[derive(Debug, Clone)]
-pub struct Packet {
-    pub family: Family,
-    /// `None`: an arbitrary public address, in no list the ruleset names.
-    pub saddr: Option<IpAddr>,
-    pub daddr: IpAddr,
-    pub dport: u16,
-    /// The interface the packet arrives on, when known.
-    pub iif: Option<String>,
-    /// The interface the host's route back to the source leaves by (for an arbitrary public
-    /// source, the default route's); `None`: unknown, or no route. Reverse-path filters
-    /// (`fib saddr . iif oif missing`, `-m rpfilter`) compare it with `iif`.
-    pub return_iif: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub enum Verdict {
-    Accept,
-    Drop {
-        rule: RuleRef,
-    },
-    Reject {
-        rule: RuleRef,
-        refused: bool,
-    },
-    /// A DNAT sent the connection to another address: the forward path decides
-    /// ([`Ruleset::evaluate_forward`]).
-    Redirected {
-        rule: RuleRef,
-        to: Redirect,
-    },
-    /// `rule` names the rule or chain, for people only.
-    Undecidable {
-        rule: String,
-        why: String,
-    },
-}
-
-#[derive(Debug, Clone, PartialEq)]
-enum Tri {
-    Yes,
-    No,
-    Unknown(String),
-}
-
-fn iface_matches(pattern: &str, name: &str) -> bool {
-    match pattern
-        .strip_suffix('*')
-        .or_else(|| pattern.strip_suffix('+'))
-    {
-        Some(prefix) => name.starts_with(prefix),
-        None => pattern == name,
-    }
-}
-
-/// A condition on anything but the source address (which evaluation splits on instead), at
-/// `hook`.
-fn eval_static(cond: &Cond, p: &Packet, hook: Hook, oif: Option<&str>) -> Tri {
-    let yes = |b: bool| if b { Tri::Yes } else { Tri::No };
-    match cond {
-        Cond::L4Proto(names) => yes(names.iter().any(|n| n == "tcp" || n == "all" || n == "6")),
-        Cond::DPort(ports) => yes(ports.contains(p.dport)),
-        // Never asked: callers split on the source. Holding keeps the rule's other matches
-        // decisive if one ever is.
-        Cond::SAddr(_) => Tri::Yes,
-        Cond::DAddr(nets) => yes(nets.contains(&p.daddr)),
-        Cond::Iif(names) => match &p.iif {
-            Some(iif) => yes(names.iter().any(|pat| iface_matches(pat, iif))),
-            None => Tri::Unknown("the inbound interface is unknown".into()),
-        },
-        // Conntrack runs after ingress: what `ct state` says there is not modelled.
-        Cond::CtState(_) if hook == Hook::Ingress => Tri::Unknown(
-            "`ct state` at the ingress hook, before conntrack has seen the packet".into(),
-        ),
-        // After a DNAT (the forward path to a container) `ct status dnat` holds: firewalld
-        // accepts such connections in its forward chain.
-        Cond::CtState(states) => yes(states
-            .iter()
-            .any(|s| s.eq_ignore_ascii_case("new") || (hook == Hook::Forward && s == "dnat"))),
-        Cond::NfProto(f) => yes(*f == p.family),
-        Cond::AddrType { dst, types, on_iif } => addr_type(*dst, types, *on_iif),
-        Cond::PktType(kinds) => yes(kinds
-            .iter()
-            .any(|k| k.eq_ignore_ascii_case("unicast") || k.eq_ignore_ascii_case("host"))),
-        Cond::Rpf { strict, fails } => match (strict, &p.iif, &p.return_iif) {
-            (true, Some(iif), Some(back)) => yes((iif != back) == *fails),
-            (false, _, Some(_)) => yes(!*fails),
-            _ => Tri::Unknown(
-                "a reverse-path check, and the route back to the source is unknown".into(),
-            ),
-        },
-        // The CA's first packet is a bare SYN.
-        Cond::TcpFlags { mask, comp } => yes(TCP_SYN & mask == *comp),
-        Cond::Holds(holds, _) => yes(*holds),
-        // On the forward path the destination is the container's address, not a local one.
-        Cond::DstLocal => yes(hook != Hook::Forward),
-        Cond::Oif(names) => match oif {
-            Some(oif) if hook == Hook::Forward => {
-                yes(names.iter().any(|pat| iface_matches(pat, oif)))
-            }
-            Some(_) => Tri::Unknown("an output interface match before routing".into()),
-            None => Tri::Unknown("the output interface is unknown".into()),
-        },
-        Cond::Unknown(text) => Tri::Unknown(format!("cannot evaluate `{text}`")),
-    }
-}
-
-/// The SYN bit, as `--tcp-flags` and nft number TCP flags.
-pub const TCP_SYN: u8 = 0x02;
-
-/// What the kernel's route lookup says of the CA's addresses: the destination is one of the
-/// host's own (`local`), the source a public `unicast` address. Every other type (broadcast,
-/// multicast, anycast, blackhole…) is neither. Looked up on the inbound interface alone, the
-/// destination's type depends on which interface holds it, which the packet does not say.
-fn addr_type(dst: bool, types: &[String], on_iif: bool) -> Tri {
-    let has = |t: &str| types.iter().any(|x| x.eq_ignore_ascii_case(t));
-    match (dst, on_iif) {
-        (true, true) if has("local") || has("unicast") => Tri::Unknown(
-            "an address-type match limited to the inbound interface (`--limit-iface-in`, `fib daddr . iif`)"
-                .into(),
-        ),
-        (true, _) => {
-            if has("local") {
-                Tri::Yes
-            } else {
-                Tri::No
-            }
-        }
-        (false, _) => {
-            if has("unicast") {
-                Tri::Yes
-            } else {
-                Tri::No
-            }
-        }
-    }
-}
 
 #[derive(Debug, Clone)]
 enum Flow {
@@ -482,13 +44,6 @@ const MAX_ALTERNATIVES: usize = 16;
 /// Chains given at most this many source intervals are memoised (the key is hashed).
 const MEMO_MAX: usize = 16;
 
-fn sibling(key: &str, chain: &str) -> String {
-    match key.rsplit_once('/') {
-        Some((prefix, _)) => format!("{prefix}/{chain}"),
-        None => chain.to_string(),
-    }
-}
-
 /// One evaluation of one packet (with a set of sources) through the ruleset.
 struct Eval<'r> {
     rs: &'r Ruleset,
@@ -497,15 +52,16 @@ struct Eval<'r> {
     work: u64,
     budget: u64,
     exhausted: bool,
-    memo: HashMap<(Hook, String, Sources), Rc<Pieces>>,
-    stack: Vec<String>,
+    /// Keyed by the chain as the ruleset holds it: a lookup clones no name.
+    memo: HashMap<(Hook, &'r ChainRef, Sources), Rc<Pieces>>,
+    stack: Vec<&'r ChainRef>,
     /// Second walks tried so far (see [`Eval::same_either_way`]).
     alternatives: usize,
     /// The output interface, on the forward path.
     oif: Option<&'r str>,
 }
 
-impl Eval<'_> {
+impl<'r> Eval<'r> {
     fn over_budget(&mut self) -> bool {
         if self.work > self.budget {
             self.exhausted = true;
@@ -530,38 +86,41 @@ impl Eval<'_> {
         })
     }
 
-    fn chain(&mut self, key: &str, input: Sources, depth: usize) -> Pieces {
+    fn chain(&mut self, key: &ChainRef, input: Sources, depth: usize) -> Pieces {
         if input.is_empty() {
             return Vec::new();
         }
         self.work += 1;
         if self.over_budget() {
-            return vec![(input, self.out_of_budget(key))];
+            return vec![(input, self.out_of_budget(&key.to_string()))];
         }
         if depth > MAX_DEPTH {
             return vec![(
                 input,
-                Self::undecidable(key, "jumps nest too deep (a loop?)"),
+                Self::undecidable(&key.to_string(), "jumps nest too deep (a loop?)"),
             )];
         }
-        if self.stack.iter().any(|k| k == key) {
+        let rs: &'r Ruleset = self.rs;
+        let Some((key, rules)) = rs.chains.get_key_value(key) else {
             return vec![(
                 input,
-                Self::undecidable(key, "a jump loop: the chain is reached again from itself"),
+                Self::undecidable(&key.to_string(), "jump to a chain that does not exist"),
+            )];
+        };
+        if self.stack.contains(&key) {
+            return vec![(
+                input,
+                Self::undecidable(
+                    &key.to_string(),
+                    "a jump loop: the chain is reached again from itself",
+                ),
             )];
         }
-        let memo_key =
-            (input.len() <= MEMO_MAX).then(|| (self.hook, key.to_string(), input.clone()));
+        let memo_key = (input.len() <= MEMO_MAX).then(|| (self.hook, key, input.clone()));
         if let Some(hit) = memo_key.as_ref().and_then(|k| self.memo.get(k)) {
             return hit.as_ref().clone();
         }
-        let Some(rules) = self.rs.chains.get(key) else {
-            return vec![(
-                input,
-                Self::undecidable(key, "jump to a chain that does not exist"),
-            )];
-        };
-        self.stack.push(key.to_string());
+        self.stack.push(key);
         let out = self.walk(key, rules, input, depth);
         self.stack.pop();
         if let Some(k) = memo_key {
@@ -579,7 +138,7 @@ impl Eval<'_> {
         }
     }
 
-    fn walk(&mut self, key: &str, rules: &[Rule], input: Sources, depth: usize) -> Pieces {
+    fn walk(&mut self, key: &ChainRef, rules: &[Rule], input: Sources, depth: usize) -> Pieces {
         let (p, hook) = (self.p, self.hook);
         let mut out = Vec::new();
         let mut rest = input;
@@ -681,7 +240,7 @@ impl Eval<'_> {
     /// there (accept, drop, or reject of the same kind) that the rule would give it.
     fn same_either_way(
         &mut self,
-        key: &str,
+        key: &ChainRef,
         rule: &Rule,
         rest_of_chain: &[Rule],
         sources: &Sources,
@@ -709,7 +268,7 @@ impl Eval<'_> {
     #[allow(clippy::too_many_arguments)]
     fn act(
         &mut self,
-        key: &str,
+        key: &ChainRef,
         rule: &Rule,
         action: &Action,
         m: Sources,
@@ -737,7 +296,7 @@ impl Eval<'_> {
             Action::Continue => self.give_back(rest, m, excluded),
             Action::Return => out.push((m, Flow::Fallthrough)),
             Action::Jump(target) => {
-                for (s, flow) in self.chain(&sibling(key, target), m, depth + 1) {
+                for (s, flow) in self.chain(&key.sibling(target), m, depth + 1) {
                     match flow {
                         Flow::Fallthrough => self.give_back(rest, s, excluded),
                         verdict => out.push((s, verdict)),
@@ -746,7 +305,7 @@ impl Eval<'_> {
             }
             // A goto replaces this chain: what falls through the target falls through this
             // chain.
-            Action::Goto(target) => out.extend(self.chain(&sibling(key, target), m, depth + 1)),
+            Action::Goto(target) => out.extend(self.chain(&key.sibling(target), m, depth + 1)),
             Action::Vmap(entries) => {
                 let mut left = m;
                 for (cond, action) in entries.iter() {
@@ -861,7 +420,7 @@ impl Ruleset {
             };
             ev.hook = base.hook;
             let given = std::mem::take(&mut live);
-            for (s, flow) in ev.chain(&base.key, given, 0) {
+            for (s, flow) in ev.chain(&base.chain, given, 0) {
                 let verdict = match flow {
                     Flow::Verdict(Verdict::Accept) => None,
                     Flow::Verdict(v) => Some(v),
@@ -882,7 +441,7 @@ impl Ruleset {
                                 Verdict::Drop { rule } | Verdict::Reject { rule, .. } => {
                                     rule.to_string()
                                 }
-                                _ => base.key.clone(),
+                                _ => base.chain.to_string(),
                             },
                             why: format!(
                                 "this ingress chain sees only packets from {devs}, and the inbound interface is unknown"
@@ -973,30 +532,25 @@ impl Ruleset {
             .collect();
         (Some(nets), outcome.work)
     }
-
-    pub fn merge(&mut self, other: Ruleset) {
-        self.base.extend(other.base);
-        self.chains.extend(other.chains);
-        for m in other.managers {
-            if !self.managers.contains(&m) {
-                self.managers.push(m);
-            }
-        }
-    }
 }
 
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::firewall::model::{ChainRef, Match, Origin, PortSet, Position};
 
-    fn chain_ref(name: &str) -> ChainRef {
+    fn chain_in(table: &str, name: &str) -> ChainRef {
         ChainRef {
             origin: Origin::Nft {
                 family: "inet".into(),
             },
-            table: "t".into(),
+            table: table.into(),
             chain: name.into(),
         }
+    }
+
+    fn chain_ref(name: &str) -> ChainRef {
+        chain_in("t", name)
     }
 
     fn rule(text: &str, matches: Vec<Cond>, action: Action) -> Rule {
@@ -1033,41 +587,23 @@ pub(crate) mod tests {
         }
     }
 
-    fn base(key: &str, policy_drop: bool) -> BaseChain {
+    fn base(chain: ChainRef, policy_drop: bool) -> BaseChain {
         BaseChain {
             hook: Hook::Input,
-            key: key.into(),
             family: None,
             priority: 0,
             policy_drop,
-            chain: chain_ref(key),
+            chain,
             devices: None,
         }
     }
 
     #[test]
-    fn dnat_destinations_are_single_addresses_or_nothing() {
-        let d = |s: &str| {
-            let r = Redirect::dnat(s, "");
-            (r.to.map(|a| a.to_string()), r.port)
-        };
-        assert_eq!(d("192.0.2.130:80"), (Some("192.0.2.130".into()), Some(80)));
-        assert_eq!(
-            d("[2001:db8:3::2]:80"),
-            (Some("2001:db8:3::2".into()), Some(80))
-        );
-        assert_eq!(d("192.0.2.130"), (Some("192.0.2.130".into()), None));
-        assert_eq!(d("2001:db8:3::2"), (Some("2001:db8:3::2".into()), None));
-        assert_eq!(d("192.0.2.130-192.0.2.140:80"), (None, None));
-        assert_eq!(d("192.0.2.130:80-90"), (None, None));
-    }
-
-    #[test]
     fn policy_drop_without_exception_drops() {
         let mut rs = Ruleset::default();
-        rs.base.push(base("t/input", true));
+        rs.base.push(base(chain_ref("input"), true));
         rs.chains.insert(
-            "t/input".into(),
+            chain_ref("input"),
             vec![rule(
                 "ssh",
                 vec![Cond::DPort(PortSet::new([(22, 22)]))],
@@ -1084,9 +620,9 @@ pub(crate) mod tests {
     #[test]
     fn jump_return_and_goto_follow_netfilter_semantics() {
         let mut rs = Ruleset::default();
-        rs.base.push(base("t/input", false));
+        rs.base.push(base(chain_ref("input"), false));
         rs.chains.insert(
-            "t/input".into(),
+            chain_ref("input"),
             vec![
                 rule("j", vec![], Action::Jump("web".into())),
                 rule(
@@ -1097,7 +633,7 @@ pub(crate) mod tests {
             ],
         );
         rs.chains.insert(
-            "t/web".into(),
+            chain_ref("web"),
             vec![
                 rule(
                     "ret",
@@ -1108,7 +644,7 @@ pub(crate) mod tests {
             ],
         );
         rs.chains.insert(
-            "t/deeper".into(),
+            chain_ref("deeper"),
             vec![rule(
                 "acc80",
                 vec![Cond::DPort(PortSet::new([(80, 80)]))],
@@ -1126,10 +662,10 @@ pub(crate) mod tests {
     #[test]
     fn a_source_allow_list_drops_the_arbitrary_source_and_names_the_candidates() {
         let mut rs = Ruleset::default();
-        rs.base.push(base("t/input", true));
+        rs.base.push(base(chain_ref("input"), true));
         let allowed: IpNet = "203.0.113.0/24".parse().unwrap();
         rs.chains.insert(
-            "t/input".into(),
+            chain_ref("input"),
             vec![rule(
                 "allow",
                 vec![
@@ -1152,9 +688,9 @@ pub(crate) mod tests {
     #[test]
     fn an_unknown_match_is_undecidable_unless_another_match_rules_it_out() {
         let mut rs = Ruleset::default();
-        rs.base.push(base("t/input", false));
+        rs.base.push(base(chain_ref("input"), false));
         rs.chains.insert(
-            "t/input".into(),
+            chain_ref("input"),
             vec![
                 rule(
                     "udp-limit",
@@ -1185,26 +721,70 @@ pub(crate) mod tests {
         let mut rs = Ruleset::default();
         rs.base.push(BaseChain {
             priority: 10,
-            ..base("a/input", false)
+            ..base(chain_in("a", "input"), false)
         });
         rs.base.push(BaseChain {
             priority: -5,
             family: Some(Family::Ipv6),
-            ..base("b/input", false)
+            ..base(chain_in("b", "input"), false)
         });
         rs.chains.insert(
-            "a/input".into(),
+            chain_in("a", "input"),
             vec![rule(
                 "drop80",
                 vec![Cond::DPort(PortSet::new([(80, 80)]))],
                 Action::Reject { refused: true },
             )],
         );
-        rs.chains
-            .insert("b/input".into(), vec![rule("acc", vec![], Action::Accept)]);
+        rs.chains.insert(
+            chain_in("b", "input"),
+            vec![rule("acc", vec![], Action::Accept)],
+        );
         assert!(matches!(
             rs.evaluate(&packet(Family::Ipv6, 80)),
             Verdict::Reject { refused: true, .. }
         ));
+    }
+
+    /// A jump resolves in its own table, whatever the chain names hold.
+    #[test]
+    fn a_jump_from_a_chain_named_with_a_slash_stays_in_its_table() {
+        let mut rs = Ruleset::default();
+        rs.base.push(base(chain_ref("in/put"), true));
+        rs.chains.insert(
+            chain_ref("in/put"),
+            vec![rule("j", vec![], Action::Jump("web".into()))],
+        );
+        rs.chains.insert(
+            chain_ref("web"),
+            vec![rule(
+                "acc80",
+                vec![Cond::DPort(PortSet::new([(80, 80)]))],
+                Action::Accept,
+            )],
+        );
+        assert_eq!(rs.evaluate(&packet(Family::Ipv4, 80)), Verdict::Accept);
+        assert!(matches!(
+            rs.evaluate(&packet(Family::Ipv4, 22)),
+            Verdict::Drop { .. }
+        ));
+    }
+
+    /// A jump to a chain that does not exist names the chain it looked for.
+    #[test]
+    fn a_jump_to_a_missing_chain_is_undecidable_and_named() {
+        let mut rs = Ruleset::default();
+        rs.base.push(base(chain_ref("input"), false));
+        rs.chains.insert(
+            chain_ref("input"),
+            vec![rule("j", vec![], Action::Jump("gone".into()))],
+        );
+        assert_eq!(
+            rs.evaluate(&packet(Family::Ipv4, 80)),
+            Verdict::Undecidable {
+                rule: "nft/inet/t/gone".into(),
+                why: "jump to a chain that does not exist".into(),
+            }
+        );
     }
 }
