@@ -184,6 +184,10 @@ fn record(scenario: &str, real: &RealOutcome, doctor: &Diagnosis) {
         "lab_tlsalpn {scenario}: Pebble {pebble} | acme-doctor {} (exit {}) {:?}",
         doctor.verdict, doctor.code, doctor.ranked
     );
+    // `LAB_TLSALPN_DUMP=1` prints the findings whole, for reading what acme-doctor said.
+    if std::env::var_os("LAB_TLSALPN_DUMP").is_some() {
+        eprintln!("DUMP {scenario}: {:#}", doctor.report["findings"]);
+    }
 }
 
 /// Pebble's outcome and acme-doctor's verdict agree: a validation that failed is a `fail`,
@@ -334,14 +338,16 @@ fn healthy_caddy() {
 /// accounts for that difference by asking Pebble twice through the same Caddy: for the
 /// dual-stack name (Pebble fails, naming the IPv6 address) and for a name with only the A
 /// record on the same server (Pebble issues): the IPv4 path Boulder falls back to works.
-/// acme-doctor is held to Boulder: not a fail, the IPv6 port ranked first as a warning. A third
-/// name on the same server has only the AAAA: there Boulder has nothing to fall back to, and
-/// Pebble and Boulder both fail (`tls-alpn-no-ipv4-fallback`).
+/// acme-doctor keeps the rule its HTTP-01 lab holds for the same symptom on port 80
+/// (`lab::port-refused`, `checks/port-refused.md`): a refused AAAA on the validation port is a
+/// blocker, although Boulder would fall back here. So it agrees with Pebble, not with Boulder;
+/// the IPv4 side (Caddy idle) is information only. A third name on the same server has only
+/// the AAAA: there Boulder has nothing to fall back to, and Pebble and Boulder both fail
+/// (`tls-alpn-no-ipv4-fallback`).
 ///
 /// Let's Encrypt's own page (letsencrypt.org/docs/ipv6-support) says it prefers IPv6 and
-/// retries over IPv4 only after network-level failures; certmagic users meet this as a
-/// working IPv4 site whose AAAA points at a closed port (letsencrypt/boulder#2770 is the
-/// HTTP-01 history of the same fallback).
+/// retries over IPv4 after network-level failures; letsencrypt/boulder#2770 is the HTTP-01
+/// history of the same fallback, with users whose AAAA did not answer.
 #[test]
 fn ipv6_443_closed() {
     if !common::lab_available_with("lab_tlsalpn::ipv6_443_closed", TOOLS) {
@@ -387,13 +393,29 @@ fn ipv6_443_closed() {
     );
     record("ipv6_443_closed", &real, &doctor);
     assert_met(&doctor, &[(HOST_V6, "dial"), (HOST_V4, "alert 80")]);
-    // Held to Boulder, which falls back to IPv4 and issues.
-    assert_eq!(doctor.verdict, "at-risk", "{:?}", doctor.ranked);
-    assert_eq!(doctor.code, 0);
-    let first = &doctor.report["findings"][0];
-    assert_eq!(first["severity"], "warning", "{:?}", doctor.ranked);
-    assert_eq!(first["family"], "ipv6", "{:?}", doctor.ranked);
-    assert_eq!(first["code"], "port-refused", "{:?}", doctor.ranked);
+    // The house rule for a refused AAAA (see above): a blocker, as Pebble fails.
+    assert_agrees(&real, &doctor);
+    assert_eq!(
+        doctor.ranked[0], "port-refused/ipv6:blocker",
+        "{:?}",
+        doctor.ranked
+    );
+    assert!(
+        ca_error(&doctor.report["findings"][0]).contains("2001:db8:2::10: Connection refused"),
+        "{:#}",
+        doctor.report["findings"][0]
+    );
+    // Nothing on IPv4 is more than information: Caddy answers there, idle.
+    assert!(
+        doctor
+            .ranked
+            .iter()
+            .filter(|r| r.contains("/ipv4:"))
+            .all(|r| r.ends_with(":info")),
+        "{:?}",
+        doctor.ranked
+    );
+    assert_eq!(doctor.code, 1);
 
     // The same server under a name with only the AAAA: nothing to fall back to. Pebble fails
     // alike; Boulder loses the real cause and says `Unable to contact … no IPv4 addresses to
@@ -415,9 +437,16 @@ fn ipv6_443_closed() {
     record("ipv6_443_closed (AAAA only)", &real, &doctor);
     assert_met(&doctor, &[(HOST_V6, "dial")]);
     assert_agrees(&real, &doctor);
+    // Both blockers on top: the refused port (the cause) and the CA's lost fallback (its
+    // words). Their order is the ranking's; only the second carries Boulder's wording here.
+    let mut top_two = doctor.ranked[..2].to_vec();
+    top_two.sort();
     assert_eq!(
-        doctor.top(),
-        "tls-alpn-no-ipv4-fallback",
+        top_two,
+        [
+            "port-refused/ipv6:blocker",
+            "tls-alpn-no-ipv4-fallback/ipv6:blocker"
+        ],
         "{:?}",
         doctor.ranked
     );
@@ -554,7 +583,8 @@ fn plain_http_on_443() {
 /// server. lego `--tls` on the server's 443 is never reached: the CA's ClientHello ends at the
 /// CDN, which refuses `acme-tls/1`. Pebble: `Failed to connect to [2001:db8:c0::80]:443`.
 /// The CDN's range is named with the hidden `--cdn-ranges FILE`, as in
-/// `lab_webconf::cdn_namespace_proxying_to_the_host`.
+/// `lab_webconf::cdn_namespace_proxying_to_the_host`; acme-doctor names the CDN in its
+/// `tls-alpn-not-negotiated` finding (no separate `proxy-in-front` from the CA's side).
 ///
 /// Reported at SplitTime/OpenSplitTime#2176 (Caddy behind Cloudflare: `Cannot negotiate ALPN
 /// protocol "acme-tls/1"` on every renewal) and lylo/pagecord#1244 (a proxied record blocks
@@ -618,23 +648,32 @@ fn cdn_terminates_tls() {
         ],
     );
     assert_agrees(&real, &doctor);
-    assert!(
-        ["proxy-in-front", "tls-alpn-not-negotiated"].contains(&doctor.top()),
+    // Boulder falls back from the CDN's IPv6 to its IPv4 and reports the IPv4 alert: that is
+    // the blocker; the IPv6 one is a warning. The finding names the CDN from the ranges file.
+    assert_eq!(
+        doctor.ranked[..2],
+        [
+            "tls-alpn-not-negotiated/ipv4:blocker",
+            "tls-alpn-not-negotiated/ipv6:warning"
+        ],
         "{:?}",
         doctor.ranked
     );
-    let front = doctor
-        .finding("proxy-in-front")
-        .unwrap_or_else(|| panic!("the CDN is named: {:?}", doctor.ranked));
-    let text = front.to_string();
-    assert!(text.contains("Lab CDN"), "{front:#}");
+    let top = &doctor.report["findings"][0];
+    assert!(top["title"].to_string().contains("Lab CDN"), "{top:#}");
+    assert!(
+        ca_error(top).contains("203.0.113.80: remote error: tls: no application protocol"),
+        "{top:#}"
+    );
     assert_eq!(doctor.code, 1);
 }
 
-/// A standalone client whose port 443 is taken: nginx holds 443 and lego `--tls` (port 443
-/// by default) cannot bind it. lego's own error is the oracle (Pebble is never asked to
-/// validate): `could not start HTTPS server for challenge: listen tcp :443: bind: address
-/// already in use` (§12.3). acme-doctor on the server names the process holding 443.
+/// A standalone client whose port 443 is taken: lego `--tls` (port 443 by default) first
+/// obtains its certificate while 443 is free; then nginx takes 443, and the next run cannot
+/// bind it. lego's own error is the oracle (Pebble is never asked to validate): `could not
+/// start HTTPS server for challenge: listen tcp :443: bind: address already in use` (§12.3).
+/// acme-doctor on the server names the process holding 443, and `--all`, reading lego's
+/// renewal unit and its certificate store, reports the busy port at the unit's line.
 ///
 /// Reported at go-acme/lego#833 (`lego --tls` beside the Apache that held 443: "address already
 /// in use") and caddyserver/caddy#1258 (the same bind error from the challenge server).
@@ -648,6 +687,9 @@ fn standalone_port_taken() {
         ..Setup::default()
     });
     lab.start_pebble().expect("Pebble starts");
+    // The first run, with 443 free: lego's certificate and its store.
+    let first = lego_tls(&lab, DOMAIN, ":443");
+    assert!(first.issued, "{}", first.error);
     let (crt, key) = site_certificate(&lab, "site");
     let h = lab.host.clone();
     start_nginx_443(
@@ -826,9 +868,36 @@ fn ip_identifiers() {
             &["--method", method, ip],
         );
         record(&format!("ip_identifiers {ip} {method}"), real, &doctor);
+        assert_eq!(doctor.report["target"]["identifier_type"], "ip");
+        // Caddy 2.6.2 cannot ask for Let's Encrypt's short-lived profile (§12.1): said as
+        // information, since Pebble has no profiles.
+        assert!(
+            doctor.finding("ip-needs-shortlived-profile").is_some(),
+            "{:?}",
+            doctor.ranked
+        );
         if *method == "tls-alpn-01" {
-            // The address dialled directly, and Caddy idle on it (§11.4, §12.1).
+            // The address dialled directly, with the reverse name as SNI (RFC 8738 §6), and
+            // Caddy idle on it (§11.4, §12.1).
             assert_met(&doctor, &[(ip, "alert 80")]);
+            let sni = &doctor.report["facts"]["targets"][0]["method"]["tls-alpn-01"]["sni"];
+            let reverse = match ip.parse::<std::net::IpAddr>().unwrap() {
+                std::net::IpAddr::V4(v4) => {
+                    let [a, b, c, d] = v4.octets();
+                    format!("{d}.{c}.{b}.{a}.in-addr.arpa")
+                }
+                std::net::IpAddr::V6(v6) => {
+                    let nibbles: Vec<String> = v6
+                        .octets()
+                        .iter()
+                        .rev()
+                        .flat_map(|o| [o & 0xf, o >> 4])
+                        .map(|n| format!("{n:x}"))
+                        .collect();
+                    format!("{}.ip6.arpa", nibbles.join("."))
+                }
+            };
+            assert_eq!(sni, &reverse);
         }
         assert_eq!(
             doctor.report["target"]["domain"], *ip,
