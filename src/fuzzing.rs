@@ -469,7 +469,7 @@ pub fn der_walk(bytes: &[u8]) {
             let digest = c.acme_identifier.as_ref().and_then(|a| a.digest.clone());
             for identifier in [
                 verdict::Identifier::Dns("tls.example.test"),
-                verdict::Identifier::Ip(std::net::IpAddr::from([203, 0, 113, 5])),
+                verdict::Identifier::Ip(IpAddr::from([203, 0, 113, 5])),
             ] {
                 let _ = verdict::check_certificate(identifier, &c, digest.as_deref());
             }
