@@ -467,7 +467,10 @@ pub fn der_walk(bytes: &[u8]) {
         if let Ok(c) = crate::probe::clients::cert::challenge(rest) {
             use crate::diagnose::tlsalpn01::verdict;
             let digest = c.acme_identifier.as_ref().and_then(|a| a.digest.clone());
-            for identifier in ["tls.example.test", "203.0.113.5"] {
+            for identifier in [
+                verdict::Identifier::Dns("tls.example.test"),
+                verdict::Identifier::Ip(IpAddr::from([203, 0, 113, 5])),
+            ] {
                 let _ = verdict::check_certificate(identifier, &c, digest.as_deref());
             }
             let _ = verdict::alt_names(&c);

@@ -239,20 +239,16 @@ pub fn key_authorization_mismatch(expected: &str, got: &str) -> CaError {
     }
 }
 
-/// A TLS failure on an HTTPS redirect hop, in Go's words where the alert is known (§2.8 row 2).
-pub fn tls_core(message: &str) -> (ProblemType, String) {
-    // rustls: "received fatal alert: HandshakeFailure" → Go: "remote error: tls: handshake failure".
-    if let Some(alert) = message.split("received fatal alert: ").nth(1) {
-        let mut words = String::new();
-        for (i, c) in alert.trim().chars().enumerate() {
-            if c.is_ascii_uppercase() && i > 0 {
-                words.push(' ');
-            }
-            words.push(c.to_ascii_lowercase());
-        }
-        return (ProblemType::Tls, format!("remote error: tls: {words}"));
+/// A TLS failure on an HTTPS redirect hop: Go's `remote error: tls: <alert>` where the server
+/// sent an alert, else the catch-all (§2.8 row 2).
+pub fn tls_core(alert: Option<u8>) -> (ProblemType, String) {
+    match alert {
+        Some(code) => (
+            ProblemType::Tls,
+            remote_alert(&crate::facts::tlsalpn01::alert_text(code)),
+        ),
+        None => (ProblemType::Connection, GETTING_DATA.to_string()),
     }
-    (ProblemType::Connection, GETTING_DATA.to_string())
 }
 
 fn dns_half(outcome: &DnsOutcome, family: Family, domain: &str) -> String {

@@ -101,9 +101,11 @@ pub enum HopOutcome {
         a: DnsOutcome,
         aaaa: DnsOutcome,
     },
-    /// TLS failed on an HTTPS hop.
+    /// TLS failed on an HTTPS hop: the fatal alert the server sent, when it sent one.
     Tls {
         message: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        alert: Option<u8>,
     },
     /// A plain-HTTP answer on an HTTPS hop.
     HttpOnTlsPort,

@@ -653,6 +653,10 @@ fn classify_hop(err: &reqwest::Error, https: bool) -> HopOutcome {
             Some(other) => {
                 return HopOutcome::Tls {
                     message: sanitize::line(&other.to_string(), 300),
+                    alert: match other {
+                        rustls::Error::AlertReceived(description) => Some(u8::from(*description)),
+                        _ => None,
+                    },
                 };
             }
             None => {}
@@ -1152,7 +1156,13 @@ mod tests {
         let url = url::Url::parse(&format!("https://example.test:{}/x", addr.port())).unwrap();
         let hop = fetch_hop(&url, addr, Duration::from_secs(5)).await;
         assert!(
-            matches!(&hop, HopOutcome::Tls { message } if message.contains("HandshakeFailure")),
+            matches!(
+                &hop,
+                HopOutcome::Tls {
+                    alert: Some(40),
+                    ..
+                }
+            ),
             "{hop:?}"
         );
     }

@@ -95,8 +95,8 @@ pub fn outcome<'a>(path: &'a CaPath, token: Option<&TokenFacts>) -> Option<Outco
             let dns = ca::no_usable_address(&host, a, aaaa);
             fail(Kind::NoAddress, fetching(ProblemType::Dns, &dns.detail))
         }
-        HopOutcome::Tls { message } => {
-            let (problem, core) = ca::tls_core(message);
+        HopOutcome::Tls { alert, .. } => {
+            let (problem, core) = ca::tls_core(*alert);
             fail(Kind::Tls, fetching(problem, &core))
         }
         HopOutcome::HttpOnTlsPort => fail(
@@ -190,7 +190,7 @@ pub fn evidence(path: &CaPath) -> Vec<String> {
                 ),
                 HopOutcome::Refused { refusal } => format!("refused: {}", refusal.core()),
                 HopOutcome::NoAddress { .. } => "no usable address".into(),
-                HopOutcome::Tls { message } => format!("TLS failed: {message}"),
+                HopOutcome::Tls { message, .. } => format!("TLS failed: {message}"),
                 HopOutcome::HttpOnTlsPort => "plain HTTP answered on the HTTPS port".into(),
                 HopOutcome::Timeout => "no response in time".into(),
                 HopOutcome::Reset => "connection reset".into(),

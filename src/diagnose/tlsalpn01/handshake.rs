@@ -42,7 +42,7 @@ pub const CHECK: CheckDef = CheckDef {
 /// limit): no finding can say what the CA would meet.
 fn unknown(cx: &Context) -> Option<String> {
     let facts = cx.tlsalpn01()?;
-    match verdict::judge(cx.domain, facts) {
+    match verdict::judge(verdict::Identifier::of(&cx.target.target.domain), facts) {
         Verdict::Unknown { address, why } => Some(format!(
             "the TLS-ALPN-01 handshake with {address} did not run: {why}"
         )),
@@ -110,7 +110,11 @@ fn code_of(problem: &Problem) -> Option<Code> {
 }
 
 /// What the CA would find at this one address, were it the one it settled on.
-fn problem_at(identifier: &str, facts: &TlsAlpn01Facts, h: &Handshake) -> Option<Problem> {
+fn problem_at(
+    identifier: verdict::Identifier<'_>,
+    facts: &TlsAlpn01Facts,
+    h: &Handshake,
+) -> Option<Problem> {
     match verdict::got(h) {
         Got::Unknown(_) => None,
         Got::Failed(c) => Some(Problem::Connection(c)),
@@ -155,7 +159,7 @@ impl Check for Handshakes {
         };
         let identifier = cx.domain;
         let keyauth_given = facts.expected_digest.is_some();
-        let verdict = verdict::judge(identifier, facts);
+        let verdict = verdict::judge(verdict::Identifier::of(&cx.target.target.domain), facts);
         let (decisive, ca_error) = match &verdict {
             Verdict::Connection { address, .. } | Verdict::Certificate { address, .. } => {
                 (Some(*address), verdict.ca_error(identifier))
@@ -172,7 +176,9 @@ impl Check for Handshakes {
         let mut ordered: Vec<&Handshake> = facts.handshakes.iter().collect();
         ordered.sort_by_key(|h| h.address.is_ipv4());
         for h in ordered {
-            let Some(problem) = problem_at(identifier, facts, h) else {
+            let Some(problem) =
+                problem_at(verdict::Identifier::of(&cx.target.target.domain), facts, h)
+            else {
                 continue;
             };
             let Some(code) = code_of(&problem) else {

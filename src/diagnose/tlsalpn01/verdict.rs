@@ -196,8 +196,24 @@ pub fn got(handshake: &Handshake) -> Got<'_> {
     }
 }
 
-/// The CA's verdict for `identifier` (a DNS name, or an IP address) from `facts`.
-pub fn judge(identifier: &str, facts: &TlsAlpn01Facts) -> Verdict {
+/// What the certificate must name: a DNS name, or an IP address (RFC 8738).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Identifier<'a> {
+    Dns(&'a str),
+    Ip(IpAddr),
+}
+
+impl<'a> Identifier<'a> {
+    pub fn of(name: &'a crate::domain::DomainName) -> Identifier<'a> {
+        match name.ip {
+            Some(ip) => Identifier::Ip(ip),
+            None => Identifier::Dns(&name.ascii),
+        }
+    }
+}
+
+/// The CA's verdict for `identifier` from `facts`.
+pub fn judge(identifier: Identifier<'_>, facts: &TlsAlpn01Facts) -> Verdict {
     let first_v6 = facts.handshakes.iter().find(|h| h.address.is_ipv6());
     let first_v4 = facts.handshakes.iter().find(|h| h.address.is_ipv4());
     let (settled, got_there) = match (first_v6, first_v4) {
@@ -256,7 +272,7 @@ pub fn judge(identifier: &str, facts: &TlsAlpn01Facts) -> Verdict {
 
 /// §3.4 step 3, in Boulder's order. `Ok(true)` when the digest was compared too.
 pub fn check_certificate(
-    identifier: &str,
+    identifier: Identifier<'_>,
     c: &ChallengeCertificate,
     expected_digest: Option<&str>,
 ) -> Result<bool, Certificate> {
@@ -295,12 +311,12 @@ pub fn check_certificate(
 
 /// Boulder's `checkExpectedSAN` (§3.4 step 3.3, §11.6).
 fn expected_san(
-    identifier: &str,
+    identifier: Identifier<'_>,
     c: &ChallengeCertificate,
     san_hex: &str,
 ) -> Result<(), &'static str> {
-    let expected_value: Vec<u8> = match identifier.parse::<IpAddr>() {
-        Ok(ip) => {
+    let expected_value: Vec<u8> = match identifier {
+        Identifier::Ip(ip) => {
             let [only] = c.ip_addresses.as_slice() else {
                 return Err(ca::WRONG_NUMBER_OF_IDENTIFIERS);
             };
@@ -315,17 +331,17 @@ fn expected_san(
                 IpAddr::V6(v6) => der(0x87, &v6.octets()),
             }
         }
-        Err(_) => {
+        Identifier::Dns(name) => {
             let [only] = c.dns_names.as_slice() else {
                 return Err(ca::WRONG_NUMBER_OF_IDENTIFIERS);
             };
             if !c.ip_addresses.is_empty() {
                 return Err(ca::WRONG_NUMBER_OF_IDENTIFIERS);
             }
-            if !only.eq_ignore_ascii_case(identifier) {
+            if !only.eq_ignore_ascii_case(name) {
                 return Err(ca::IDENTIFIER_MISMATCH);
             }
-            der(0x82, identifier.to_ascii_lowercase().as_bytes())
+            der(0x82, name.to_ascii_lowercase().as_bytes())
         }
     };
     let expected = der(0x30, &expected_value);
@@ -440,7 +456,7 @@ mod tests {
     }
 
     fn detail(handshakes: Vec<Handshake>) -> Option<String> {
-        judge(NAME, &facts(handshakes))
+        judge(Identifier::Dns(NAME), &facts(handshakes))
             .ca_error(NAME)
             .map(|e| e.detail)
     }
@@ -478,7 +494,7 @@ mod tests {
     #[test]
     fn alerts_are_tls_problems_in_gos_words() {
         let v = judge(
-            NAME,
+            Identifier::Dns(NAME),
             &facts(vec![handshake(v4(), HandshakeOutcome::alert(120))]),
         );
         let e = v.ca_error(NAME).unwrap();
@@ -496,7 +512,7 @@ mod tests {
     #[test]
     fn plain_http_is_malformed() {
         let v = judge(
-            NAME,
+            Identifier::Dns(NAME),
             &facts(vec![handshake(v4(), HandshakeOutcome::HttpOnTlsPort)]),
         );
         let e = v.ca_error(NAME).unwrap();
@@ -546,7 +562,7 @@ mod tests {
             },
         ] {
             let v = judge(
-                NAME,
+                Identifier::Dns(NAME),
                 &facts(vec![
                     handshake(v6(), v6_outcome),
                     completed(v4(), Some(ACME_TLS_1), Some(good())),
@@ -565,7 +581,7 @@ mod tests {
     #[test]
     fn no_certificate_on_ipv6_falls_back_too() {
         let v = judge(
-            NAME,
+            Identifier::Dns(NAME),
             &facts(vec![
                 completed(v6(), Some(ACME_TLS_1), None),
                 handshake(v4(), HandshakeOutcome::Reset),
@@ -584,7 +600,7 @@ mod tests {
     #[test]
     fn aaaa_only_and_failed_is_unable_to_contact() {
         let v = judge(
-            NAME,
+            Identifier::Dns(NAME),
             &facts(vec![handshake(v6(), HandshakeOutcome::alert(120))]),
         );
         assert!(matches!(v, Verdict::NoIpv4Fallback { .. }));
@@ -601,7 +617,7 @@ mod tests {
         let mut c = good();
         c.self_signed = false;
         let v = judge(
-            NAME,
+            Identifier::Dns(NAME),
             &facts(vec![
                 completed(v6(), Some(ACME_TLS_1), Some(c)),
                 completed(v4(), Some(ACME_TLS_1), Some(good())),
@@ -617,7 +633,7 @@ mod tests {
     fn only_the_first_address_of_each_family_counts() {
         let second: IpAddr = "192.0.2.8".parse().unwrap();
         let v = judge(
-            NAME,
+            Identifier::Dns(NAME),
             &facts(vec![
                 handshake(v4(), HandshakeOutcome::alert(40)),
                 completed(second, Some(ACME_TLS_1), Some(good())),
@@ -632,7 +648,7 @@ mod tests {
     #[test]
     fn acme_doctors_own_limit_is_no_verdict() {
         let v = judge(
-            NAME,
+            Identifier::Dns(NAME),
             &facts(vec![handshake(
                 v6(),
                 HandshakeOutcome::OwnLimit {
@@ -641,7 +657,10 @@ mod tests {
             )]),
         );
         assert!(matches!(v, Verdict::Unknown { .. }));
-        assert_eq!(judge(NAME, &facts(vec![])), Verdict::NoAddress);
+        assert_eq!(
+            judge(Identifier::Dns(NAME), &facts(vec![])),
+            Verdict::NoAddress
+        );
     }
 
     // §3.4, each step in order.
@@ -740,11 +759,18 @@ mod tests {
         c.dns_names.clear();
         c.ip_addresses = vec![ip];
         c.san_der_hex = Some("30068704cb007105".into());
-        assert_eq!(check_certificate("203.0.113.5", &c, Some(DIGEST)), Ok(true));
+        assert_eq!(
+            check_certificate(
+                Identifier::Ip(IpAddr::from([203, 0, 113, 5])),
+                &c,
+                Some(DIGEST)
+            ),
+            Ok(true)
+        );
         let mut other = c.clone();
         other.ip_addresses = vec![v4()];
         assert_eq!(
-            check_certificate("203.0.113.5", &other, None),
+            check_certificate(Identifier::Ip(IpAddr::from([203, 0, 113, 5])), &other, None),
             Err(Certificate::Identifiers {
                 names: "192.0.2.7, acme challenge".into(),
                 reason: ca::IDENTIFIER_MISMATCH
@@ -753,7 +779,7 @@ mod tests {
         let mut named = c.clone();
         named.dns_names = vec!["203.0.113.5".into()];
         assert!(matches!(
-            check_certificate("203.0.113.5", &named, None),
+            check_certificate(Identifier::Ip(IpAddr::from([203, 0, 113, 5])), &named, None),
             Err(Certificate::Identifiers {
                 reason: ca::WRONG_NUMBER_OF_IDENTIFIERS,
                 ..
@@ -804,7 +830,7 @@ mod tests {
         let mut f = facts(vec![completed(v4(), Some(ACME_TLS_1), Some(good()))]);
         f.expected_digest = None;
         assert_eq!(
-            judge(NAME, &f),
+            judge(Identifier::Dns(NAME), &f),
             Verdict::Passes {
                 address: v4(),
                 digest_checked: false
@@ -820,6 +846,9 @@ mod tests {
         let body = der(0x82, name.as_bytes());
         assert_eq!(&body[..3], &[0x82, 0x81, 158]);
         c.san_der_hex = Some(hex(&der(0x30, &body)));
-        assert_eq!(check_certificate(&name, &c, Some(DIGEST)), Ok(true));
+        assert_eq!(
+            check_certificate(Identifier::Dns(&name), &c, Some(DIGEST)),
+            Ok(true)
+        );
     }
 }
