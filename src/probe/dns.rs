@@ -33,11 +33,7 @@ pub struct HickoryDns {
 /// it caused.
 pub const MAX_IN_FLIGHT: usize = 32;
 
-/// Tries of one question, as Boulder's resolver client makes them: a query is sent again only
-/// after a timeout, up to `dnsTries` (3 in its configuration) in all (`docs/ca-behaviour.md`
-/// §4.6). Here the tries share one `--timeout` and an answer to any of them counts, so a slow
-/// answer to the first is never thrown away.
-pub const DNS_TRIES: u32 = 3;
+pub use super::dns_raw::DNS_TRIES;
 
 /// The cap on queries in flight, per server.
 #[derive(Default)]

@@ -16,6 +16,12 @@ const EDE_OPTION: u16 = 15;
 /// The EDNS buffer size DNS flag day 2020 recommends.
 const UDP_PAYLOAD: u16 = 1232;
 
+/// Tries of one question, as Boulder's resolver client makes them: a query is sent again only
+/// after a timeout, up to `dnsTries` (3 in its configuration) in all (`docs/ca-behaviour.md`
+/// §4.6). Here the tries share one `--timeout` and an answer to any of them counts, so a slow
+/// answer to the first is never thrown away.
+pub const DNS_TRIES: u32 = 3;
+
 /// One resource record, reduced to what the diagnosis reads.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Rr {
@@ -245,7 +251,7 @@ async fn udp(
     let deadline = started + timeout;
     // Sent again at each third of the timeout, as Boulder tries a query up to 3 times on
     // timeout (`docs/ca-behaviour.md` §4.6); an answer to any send counts until the deadline.
-    let tries = super::dns::DNS_TRIES;
+    let tries = DNS_TRIES;
     let mut sent = 1;
     let mut resend = Some(started + timeout / tries);
     let mut buf = vec![0u8; 4096];

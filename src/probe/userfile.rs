@@ -199,14 +199,14 @@ pub fn trust(path: &Path, root: &Path, file: &UserFile) -> Trust {
                         "owned by uid {}, not by uid {} who owns the home {}",
                         file.uid,
                         m.uid(),
-                        super::clients::show(&home)
+                        show(&home)
                     ));
                 }
             }
             Err(e) => {
                 return Trust::Untrusted(format!(
                     "the owner of its home {} is unknown: {e}",
-                    super::clients::show(&home)
+                    show(&home)
                 ));
             }
         }
@@ -230,6 +230,11 @@ fn home_of(path: &Path, root: &Path) -> Option<std::path::PathBuf> {
         }
         _ => None,
     }
+}
+
+/// A path as facts show it.
+pub fn show(path: &Path) -> String {
+    crate::sanitize::line(&path.display().to_string(), 500)
 }
 
 #[cfg(test)]

@@ -204,7 +204,7 @@ pub enum Identifier<'a> {
 }
 
 impl<'a> Identifier<'a> {
-    pub fn of(name: &'a crate::domain::DomainName) -> Identifier<'a> {
+    pub fn of(name: &'a crate::facts::DomainName) -> Identifier<'a> {
         match name.ip {
             Some(ip) => Identifier::Ip(ip),
             None => Identifier::Dns(&name.ascii),

@@ -275,10 +275,7 @@ pub fn json_error(e: &serde_json::Error) -> String {
     format!("{what} at column {}", e.column())
 }
 
-/// A path as facts show it.
-pub fn show(path: &Path) -> String {
-    crate::sanitize::line(&path.display().to_string(), 500)
-}
+pub use super::userfile::show;
 
 /// Reads every client's configuration. Cheap (a few directory listings and small files) and
 /// read-only; capped at [`FILES_CAP`] files of [`FILE_CAP`] bytes.
