@@ -908,8 +908,10 @@ fn ip_identifiers() {
             assert_agrees(real, &doctor);
         } else {
             eprintln!(
-                "lab_tlsalpn ip_identifiers {ip}: Pebble refused Caddy's challenge certificate, \
-                 which exists only during a validation; acme-doctor sees the idle responder"
+                "lab_tlsalpn ip_identifiers {ip}: DISAGREE: Pebble failed ({}), acme-doctor {} \
+                 {:?}; Caddy's wrong challenge certificate exists only during a validation, \
+                 and acme-doctor meets the idle responder",
+                real.error, doctor.verdict, doctor.ranked
             );
             assert_ne!(doctor.verdict, "fail", "{:?}", doctor.ranked);
         }

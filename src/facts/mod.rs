@@ -37,7 +37,7 @@ pub use http01::{
     PathHop, TokenFacts, TokenSource,
 };
 pub use migrate::{LoadError, from_json};
-pub use net::{ConnectFact, ConnectOutcome, Family};
+pub use net::{ConnectFact, ConnectOutcome, Family, own_limit_errno};
 pub use target::{
     Method, MethodFacts, Observation, Resolver, Target, TargetFacts, VantageError, VantageFacts,
 };

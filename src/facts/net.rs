@@ -114,15 +114,20 @@ impl ConnectOutcome {
     /// from an older version may be "no IPv6 source address" too, and stays a failure of the
     /// path.)
     pub fn is_own_limit(&self) -> bool {
-        use nix::libc::{EMFILE, ENFILE, ENOBUFS, ENOMEM};
         match self {
             ConnectOutcome::LocalPortsExhausted => true,
-            ConnectOutcome::Other { errno: Some(e), .. } => {
-                [EMFILE, ENFILE, ENOBUFS, ENOMEM].contains(e)
-            }
+            ConnectOutcome::Other { errno, .. } => own_limit_errno(*errno),
             _ => false,
         }
     }
+}
+
+/// An error from a limit of the machine acme-doctor runs on, not from the network: out of file
+/// descriptors (EMFILE, ENFILE) or of socket memory (ENOBUFS, ENOMEM). (Out of local ports,
+/// EADDRNOTAVAIL, is told apart where a connect fails: see `probe::tcp::ports_exhausted`.)
+pub fn own_limit_errno(errno: Option<i32>) -> bool {
+    use nix::libc::{EMFILE, ENFILE, ENOBUFS, ENOMEM};
+    errno.is_some_and(|e| [EMFILE, ENFILE, ENOBUFS, ENOMEM].contains(&e))
 }
 
 #[cfg(test)]

@@ -66,7 +66,7 @@ impl Connects {
         let made = cell
             .get_or_try_init(|| async {
                 let fact = tcp.connect(addr, timeout).await;
-                if super::tcp::own_limit(&fact.outcome) {
+                if fact.outcome.is_own_limit() {
                     Err(fact)
                 } else {
                     Ok(fact)

@@ -36,13 +36,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-/// An error from a limit of the machine acme-doctor runs on, not from the network: out of file
-/// descriptors (EMFILE, ENFILE) or of socket memory (ENOBUFS, ENOMEM). (Out of local ports,
-/// EADDRNOTAVAIL, is told apart where a connect fails: see `tcp::ports_exhausted`.)
-pub fn own_limit_errno(errno: Option<i32>) -> bool {
-    use nix::libc::{EMFILE, ENFILE, ENOBUFS, ENOMEM};
-    errno.is_some_and(|e| [EMFILE, ENFILE, ENOBUFS, ENOMEM].contains(&e))
-}
+pub use crate::facts::own_limit_errno;
 
 /// Whether this process is out of file descriptors, or within a few of its limit: a library
 /// that hides the errno behind its own words ("no connections available") is asked this after

@@ -46,12 +46,6 @@ pub fn ports_exhausted(addr: SocketAddr) -> bool {
         .is_ok()
 }
 
-/// A connect outcome of this machine's own limit: out of descriptors or socket memory, or out
-/// of local ports (when [`ports_exhausted`] said so).
-pub fn own_limit(outcome: &ConnectOutcome) -> bool {
-    outcome.is_own_limit()
-}
-
 async fn attempt(addr: SocketAddr) -> io::Result<()> {
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
     socket.set_nonblocking(true)?;
@@ -82,7 +76,7 @@ impl ConnectProbe for SocketConnect {
             // Out of descriptors or local ports here is this tool's limit, not the server's
             // answer: wait for the batch's other probes to free some (TIME_WAIT ends), within
             // the same deadline.
-            let own = own_limit(&outcome);
+            let own = outcome.is_own_limit();
             if !own || tokio::time::Instant::now() + super::OWN_LIMIT_PAUSE >= deadline {
                 break outcome;
             }
@@ -132,13 +126,13 @@ mod tests {
             errno: Some(errno),
             message: String::new(),
         };
-        assert!(own_limit(&ConnectOutcome::LocalPortsExhausted));
-        assert!(own_limit(&other(nix::libc::EMFILE)));
+        assert!(ConnectOutcome::LocalPortsExhausted.is_own_limit());
+        assert!(other(nix::libc::EMFILE).is_own_limit());
         // What older versions recorded for any EADDRNOTAVAIL (IPv6 switched off, too).
-        assert!(!own_limit(&other(nix::libc::EADDRNOTAVAIL)));
-        assert!(!own_limit(&other(nix::libc::EPERM)));
-        assert!(!own_limit(&ConnectOutcome::NetworkUnreachable));
-        assert!(!own_limit(&ConnectOutcome::Timeout));
+        assert!(!other(nix::libc::EADDRNOTAVAIL).is_own_limit());
+        assert!(!other(nix::libc::EPERM).is_own_limit());
+        assert!(!ConnectOutcome::NetworkUnreachable.is_own_limit());
+        assert!(!ConnectOutcome::Timeout.is_own_limit());
         // Loopback has a route and a source address: EADDRNOTAVAIL to it can only be ports.
         assert!(ports_exhausted(SocketAddr::from(([127, 0, 0, 1], 80))));
     }

@@ -168,7 +168,7 @@ async fn dial(
         } else {
             super::tcp::classify(&err)
         };
-        if !super::tcp::own_limit(&connect) {
+        if !connect.is_own_limit() {
             return Err(HandshakeOutcome::Dial { connect });
         }
         if tokio::time::Instant::now() + super::OWN_LIMIT_PAUSE >= deadline {
