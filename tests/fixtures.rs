@@ -348,6 +348,17 @@ const CASES: &[Case] = &[
         incomplete: false,
         findings: &[b("dns-nxdomain", ANY, None)],
     },
+    // No zone at all, not even the TLD: the CAA walk fails at `test` under the NXDOMAIN that
+    // explains it (issue 21 item 5).
+    Case {
+        fixture: "loopback-example.test",
+        verdict: Fail,
+        incomplete: false,
+        findings: &[
+            b("dns-nxdomain", ANY, None),
+            b("caa-lookup-failed", ANY, None),
+        ],
+    },
     Case {
         fixture: "loopback-servfail.test",
         verdict: Fail,

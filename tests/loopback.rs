@@ -71,6 +71,19 @@ fn nxdomain_is_a_blocker_with_boulders_exact_words() {
     );
 }
 
+/// Issue 21 item 5: with no zone at all (not even the TLD, as when the resolver's DNS is dead),
+/// the CA's CAA walk fails at the TLD too; that blocker is the NXDOMAIN's symptom, not a second
+/// cause.
+#[test]
+fn the_tlds_caa_failure_under_nxdomain_is_explained_by_it() {
+    let server = DnsServer::start(vec![]);
+    let (code, report) = check(&server, &[], "example.test");
+    assert_eq!(code, 1);
+    assert_eq!(codes(&report), ["dns-nxdomain", "caa-lookup-failed"]);
+    assert_eq!(report["findings"][1]["explained_by"], "dns-nxdomain");
+    assert_eq!(report["findings"][0]["explains"][0], "caa-lookup-failed");
+}
+
 #[test]
 fn servfail_on_both_families_is_a_blocker() {
     let server = zone();

@@ -132,6 +132,10 @@ pub const CAUSES: &[(Code, &[Code])] = &[
     ),
     // Nameservers that fail A and AAAA fail the CAA lookups too.
     (Code::DnsServfail, &[Code::CaaLookupFailed]),
+    // A name that does not exist stops the CA at its first lookup; the CAA walk above it
+    // (`com` when `example.com` is NXDOMAIN, issue 21 item 5) fails with the same dead DNS
+    // and changes nothing the operator must fix.
+    (Code::DnsNxdomain, &[Code::CaaLookupFailed]),
     // A resolver that never answers fails every lookup alike.
     (
         Code::DnsNoAnswer,
