@@ -70,6 +70,9 @@ pub struct Config {
     pub invocation: String,
     /// Where the ACME clients' configurations are looked for.
     pub clients: ClientsConfig,
+    /// Issue 21 item 5: the lines of `-f FILE` and standard input that are not a name, each
+    /// with its source and line number; the other names are checked, and the run exits 2.
+    pub rejected: Vec<String>,
 }
 
 /// One name to check, with its settings: one value, so that the two cannot fall out of step.
@@ -252,16 +255,22 @@ pub fn vantage_list(text: &str) -> Result<Vec<url::Url>, String> {
 }
 
 /// A list of names, one per line; blank lines and `#` comments (whole-line or after the
-/// name) are skipped. An invalid name is an error that names its line.
-pub fn domain_list(text: &str, source: &str) -> Result<Vec<DomainName>, String> {
-    text.lines()
-        .enumerate()
-        .filter_map(|(n, line)| {
-            let name = line.split('#').next().unwrap_or("").trim();
-            (!name.is_empty()).then_some((n + 1, name))
-        })
-        .map(|(n, name)| domain::parse(name).map_err(|e| format!("{source} line {n}: {e}")))
-        .collect()
+/// name) are skipped. An invalid name does not stop the list: it comes back among the errors,
+/// each naming its line, and the other names are still checked (issue 21 item 5).
+pub fn domain_list(text: &str, source: &str) -> (Vec<DomainName>, Vec<String>) {
+    let mut names = Vec::new();
+    let mut errors = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let name = line.split('#').next().unwrap_or("").trim();
+        if name.is_empty() {
+            continue;
+        }
+        match domain::parse(name) {
+            Ok(d) => names.push(d),
+            Err(e) => errors.push(format!("{source} line {}: {e}", n + 1)),
+        }
+    }
+    (names, errors)
 }
 
 #[cfg(test)]
@@ -282,15 +291,21 @@ mod tests {
 
     #[test]
     fn domain_lists_skip_comments_and_name_the_bad_line() {
-        let names = domain_list(
+        let (names, errors) = domain_list(
             "# my sites\nexample.com\n\n  www.example.com  # the www\n",
             "list",
-        )
-        .unwrap();
+        );
         let ascii: Vec<&str> = names.iter().map(|n| n.ascii.as_str()).collect();
         assert_eq!(ascii, ["example.com", "www.example.com"]);
-        let err = domain_list("example.com\nnot a name\n", "list").unwrap_err();
-        assert!(err.starts_with("list line 2: "), "{err}");
+        assert!(errors.is_empty(), "{errors:?}");
+        // A bad line is reported and the names after it are still read.
+        let (names, errors) = domain_list("example.com\nbad_name!\nwww.example.com\n", "list");
+        assert_eq!(names.len(), 2);
+        assert_eq!(errors.len(), 1);
+        assert!(
+            errors[0].starts_with("list line 2: ") && errors[0].contains("'_' and '!'"),
+            "{errors:?}"
+        );
     }
 
     #[test]

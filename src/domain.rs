@@ -232,6 +232,20 @@ fn check_ldh(name: &str) -> Result<(), String> {
     if name.len() > 253 {
         return Err(format!("{} bytes long, the limit is 253", name.len()));
     }
+    // The characters first, all of them: `bad_name!` is bad for its `_` and `!`, which is
+    // what to fix, before it is bad for having no dot (issue 21 item 5).
+    let mut bad: Vec<char> = Vec::new();
+    for c in name.chars() {
+        if !(c.is_ascii_alphanumeric() || c == '-' || c == '.') && !bad.contains(&c) {
+            bad.push(c);
+        }
+    }
+    if !bad.is_empty() {
+        return Err(format!(
+            "it contains {}; only letters, digits, '-' and '.' are allowed",
+            quoted_list(&bad)
+        ));
+    }
     let labels: Vec<&str> = name.split('.').collect();
     if labels.len() < 2 {
         return Err(
@@ -247,14 +261,6 @@ fn check_ldh(name: &str) -> Result<(), String> {
                 "label {:.20}… is {} bytes long, the limit is 63",
                 label,
                 label.len()
-            ));
-        }
-        if let Some(c) = label
-            .chars()
-            .find(|c| !(c.is_ascii_alphanumeric() || *c == '-'))
-        {
-            return Err(format!(
-                "label {label:?} contains {c:?}; only letters, digits and '-' are allowed"
             ));
         }
         if label.starts_with('-') || label.ends_with('-') {
@@ -280,6 +286,16 @@ fn check_ldh(name: &str) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+/// `'_'`, `'_' and '!'`, `'_', '!' and ' '`: each character quoted as Rust quotes it, so a
+/// control character shows as its escape.
+fn quoted_list(chars: &[char]) -> String {
+    let quoted: Vec<String> = chars.iter().map(|c| format!("{c:?}")).collect();
+    match quoted.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} and {last}", rest.join(", ")),
+        _ => quoted.concat(),
+    }
 }
 
 /// A label the WHATWG URL parser takes for an IPv4 number: decimal (octal included) or `0x`
@@ -378,6 +394,16 @@ mod tests {
         ] {
             ok(good);
         }
+        // The characters that make a name bad are named, all of them, before the missing dot.
+        assert_eq!(
+            parse("bad_name!").unwrap_err(),
+            "invalid domain name \"bad_name!\": it contains '_' and '!'; only letters, digits, '-' and '.' are allowed"
+        );
+        assert!(
+            parse("a_b.ex%am+ple.com")
+                .unwrap_err()
+                .contains("it contains '_', '%' and '+';")
+        );
         let long_label = format!("{}.com", "a".repeat(64));
         assert!(parse(&long_label).unwrap_err().contains("63"));
         let long_name = format!("{}com", "abcdefghi.".repeat(26));

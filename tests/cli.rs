@@ -294,11 +294,16 @@ fn domain_lists_come_from_a_file_and_from_stdin() {
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert_eq!(run.json()["results"].as_array().unwrap().len(), 2);
 
-    std::fs::write(&list, "ok.example\nnot a name\n").unwrap();
+    // A list with only bad lines stops with one error line naming them.
+    std::fs::write(&list, "not a name\nbad_name!\n").unwrap();
     let run = acme_doctor(&["-f", &file]);
     assert_eq!(run.code, 2);
     stderr_is_one_error_line(&run);
-    assert!(run.stderr.contains("line 2"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("line 1") && run.stderr.contains("line 2"),
+        "{}",
+        run.stderr
+    );
     let run = acme_doctor(&["-f", "/nonexistent/names.txt"]);
     assert_eq!(run.code, 2);
     stderr_is_one_error_line(&run);
@@ -312,6 +317,50 @@ fn domain_lists_come_from_a_file_and_from_stdin() {
             "{bad}"
         );
     }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Issue 21 item 5: a bad line in `-f` or standard input is reported with its line number and
+/// the characters that make it bad; the other names are still checked, and the run exits 2.
+#[test]
+fn a_bad_line_in_a_list_is_reported_and_the_other_names_are_checked() {
+    let dir = std::env::temp_dir().join(format!("acme-doctor-badline-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let list = dir.join("names.txt");
+    // Wildcards are settled without DNS: no network.
+    std::fs::write(&list, "*.a.example\nbad_name!\n\n*.b.example # ok\n").unwrap();
+    let file = list.to_string_lossy().into_owned();
+    let run = acme_doctor(&["-f", &file, "--color", "never"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    for name in ["*.a.example", "*.b.example"] {
+        assert!(
+            run.stdout.contains(&format!("FAIL {name}  http-01")),
+            "{name} not checked:\n{}",
+            run.stdout
+        );
+    }
+    let first = run.stderr.lines().next().unwrap();
+    assert!(
+        first.starts_with("acme-doctor: error: ")
+            && first.contains("names.txt line 2: ")
+            && first.contains("it contains '_' and '!'")
+            && !first.contains("dot"),
+        "{first}"
+    );
+
+    // Under --json stdout stays one document of the good names; the bad line is a JSON error
+    // on stderr.
+    let run = acme_doctor_with_stdin(&["--json", "-"], "*.c.example\nexa mple.com\n*.d.example\n");
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert_eq!(run.json()["results"].as_array().unwrap().len(), 2);
+    let error: serde_json::Value =
+        serde_json::from_str(run.stderr.lines().next().unwrap()).unwrap();
+    assert_eq!(error["error"]["kind"], "input");
+    let message = error["error"]["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("standard input line 2: ") && message.contains("' '"),
+        "{message}"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -484,8 +533,9 @@ fn no_thread_to_spare_is_still_a_diagnosis() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-/// `-f`: comments (whole-line and after a name) and blank lines are skipped, a bad line is one
-/// error line naming its line number (exit 2), also under `--json`; names from `-` (stdin)
+/// `-f`: comments (whole-line and after a name) and blank lines are skipped, a bad line is an
+/// error naming its line number (exit 2, the other names checked), also under `--json`; a list
+/// without a good name is one error line; names from `-` (stdin)
 /// join those of the command line; `--jobs` takes 1 to 1024.
 #[test]
 fn name_lists_and_jobs_are_checked_at_the_door() {
@@ -508,25 +558,33 @@ fn name_lists_and_jobs_are_checked_at_the_door() {
         .collect();
     assert_eq!(domains, ["c.example", "a.example", "b.example"]);
 
+    // A bad line is an error naming its line (exit 2); the batch keeps going (issue 21
+    // item 5), so the good name is still checked.
     std::fs::write(&list, "# header\n*.a.example\n\nexample\n").unwrap();
     let run = acme_doctor(&["-f", &file]);
     assert_eq!(run.code, 2);
-    stderr_is_one_error_line(&run);
-    assert!(run.stderr.contains("line 4: "), "{}", run.stderr);
+    assert!(
+        run.stderr.lines().next().unwrap().contains("line 4: "),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stdout.contains("*.a.example"), "{}", run.stdout);
     let run = acme_doctor(&["--json", "-f", &file]);
     assert_eq!(run.code, 2);
-    assert_eq!(run.json()["error"]["kind"], "input");
+    assert_eq!(run.json()["target"]["domain"], "a.example");
+    let error: serde_json::Value = serde_json::from_str(run.stderr.trim_end()).unwrap();
+    assert_eq!(error["error"]["kind"], "input");
     assert!(
-        run.json()["error"]["message"]
+        error["error"]["message"]
             .as_str()
             .unwrap()
             .contains("line 4: ")
     );
-    let run = acme_doctor_with_stdin(&["-"], "*.a.example\nbad name\n");
+    let run = acme_doctor_with_stdin(&["-"], "bad name\n");
     assert_eq!(run.code, 2);
     stderr_is_one_error_line(&run);
     assert!(
-        run.stderr.contains("standard input line 2"),
+        run.stderr.contains("standard input line 1"),
         "{}",
         run.stderr
     );

@@ -25,6 +25,7 @@ pub fn run(args: Args, invocation: String) -> Result<Exit, ToolError> {
         ControlFlow::Break(exit) => return Ok(exit),
     };
     let mut config = validate(args, invocation)?;
+    report_rejected(&config);
     // A probing run may write token files: Ctrl-C must find its handler in place before the
     // first one exists, or the default action would end the process and leave it behind.
     if config.from_facts.is_empty() {
@@ -43,10 +44,40 @@ pub fn run(args: Args, invocation: String) -> Result<Exit, ToolError> {
     if let Err(exit) = write_facts_file(&config, &facts.runs) {
         return Ok(exit);
     }
-    Ok(outcomes
+    let names_exit = outcomes
         .iter()
         .map(|o| exit_for(&o.diagnosis, config.fail_on))
-        .fold(stream.worst_exit(), Exit::worst))
+        .fold(stream.worst_exit(), Exit::worst);
+    if config.rejected.is_empty() {
+        return Ok(names_exit);
+    }
+    // Said again after the diagnoses, which may have scrolled the first report away; the
+    // exit stays 2 so that CI notices the bad lines.
+    if config.output == Output::Human || config.output == Output::Report {
+        eprintln!(
+            "acme-doctor: error: {} line(s) of the domain list were not names and were skipped (listed above)",
+            config.rejected.len()
+        );
+    }
+    Ok(names_exit.worst(Exit::Error))
+}
+
+/// The lines of a domain list that are not names, on stderr before the run: one error line
+/// each (a JSON error object each under `--json`/`--ndjson`, so stdout stays the document).
+fn report_rejected(config: &Config) {
+    for line in &config.rejected {
+        if matches!(config.output, Output::Json | Output::Ndjson) {
+            eprintln!(
+                "{}",
+                json::render_error(crate::exit::ErrorKind::Input, line, false)
+            );
+        } else {
+            eprintln!(
+                "acme-doctor: error: {} (line skipped, the other names are checked)",
+                crate::sanitize::line(line, 2000)
+            );
+        }
+    }
 }
 
 /// The subcommands that are not a diagnosis (`explain`, `completions`, `man`, `serve`) run

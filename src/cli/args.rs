@@ -210,14 +210,15 @@ pub fn validate(args: Args, invocation: String) -> Result<Config, ToolError> {
         MethodArg::Dns01 => Method::Dns01,
         MethodArg::TlsAlpn01 => Method::TlsAlpn01,
     };
-    let targets = if !args.from_facts.is_empty() || args.all {
-        Vec::new()
+    let (names, rejected) = if !args.from_facts.is_empty() || args.all {
+        (Vec::new(), Vec::new())
     } else {
         collect_domains(&args.domains, args.file.as_deref())?
-            .into_iter()
-            .map(|domain| Target::of_run(domain, method))
-            .collect()
     };
+    let targets: Vec<Target> = names
+        .into_iter()
+        .map(|domain| Target::of_run(domain, method))
+        .collect();
     check_ip_identifiers(&targets, method, args.allow_reserved)?;
     if args.expect_txt.is_some() && !matches!(args.method, MethodArg::Dns01) {
         return Err(ToolError::usage(
@@ -314,6 +315,7 @@ pub fn validate(args: Args, invocation: String) -> Result<Config, ToolError> {
             extra: args.client_config,
             root: args.client_root,
         },
+        rejected,
     })
 }
 
@@ -412,18 +414,27 @@ fn read_list(source: &mut dyn std::io::Read, shown: &str) -> Result<String, Tool
 }
 
 /// The names of the command line, of `-f FILE` and of standard input (`-`), in that order,
-/// each once.
+/// each once, and the lines of the lists that are not a name (a bad argument stops the run
+/// at once; a list keeps going, issue 21 item 5). With no good name left the run stops.
 fn collect_domains(
     args: &[String],
     file: Option<&std::path::Path>,
-) -> Result<Vec<crate::domain::DomainName>, ToolError> {
+) -> Result<(Vec<crate::domain::DomainName>, Vec<String>), ToolError> {
     let mut names = Vec::new();
+    let mut rejected = Vec::new();
+    let mut add = |(good, bad): (Vec<_>, Vec<String>)| {
+        names.extend(good);
+        rejected.extend(bad);
+    };
     for arg in args {
         if arg == "-" {
             let text = read_list(&mut std::io::stdin().lock(), "standard input")?;
-            names.extend(config::domain_list(&text, "standard input").map_err(ToolError::input)?);
+            add(config::domain_list(&text, "standard input"));
         } else {
-            names.push(crate::domain::parse(arg).map_err(ToolError::input)?);
+            add((
+                vec![crate::domain::parse(arg).map_err(ToolError::input)?],
+                Vec::new(),
+            ));
         }
     }
     if let Some(path) = file {
@@ -431,12 +442,26 @@ fn collect_domains(
         let mut f = std::fs::File::open(path)
             .map_err(|e| ToolError::input(format!("cannot read {shown}: {e}")))?;
         let text = read_list(&mut f, &shown)?;
-        names.extend(config::domain_list(&text, &shown).map_err(ToolError::input)?);
+        add(config::domain_list(&text, &shown));
     }
     let mut seen = std::collections::HashSet::new();
     names.retain(|n| seen.insert((n.ascii.clone(), n.wildcard)));
     if names.is_empty() {
-        return Err(ToolError::input("the domain list holds no names"));
+        // One line still (the error contract), naming the first bad lines.
+        const SHOWN: usize = 10;
+        return Err(ToolError::input(match rejected.as_slice() {
+            [] => "the domain list holds no names".to_string(),
+            [only] => only.clone(),
+            all => format!(
+                "the domain list holds no valid name: {}{}",
+                all[..all.len().min(SHOWN)].join("; "),
+                if all.len() > SHOWN {
+                    format!("; and {} more bad lines", all.len() - SHOWN)
+                } else {
+                    String::new()
+                }
+            ),
+        }));
     }
-    Ok(names)
+    Ok((names, rejected))
 }
