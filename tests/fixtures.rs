@@ -1394,3 +1394,63 @@ fn hostile_nginx_dumps_end_quickly_and_never_pass_silently() {
         }
     }
 }
+
+/// Text without its ANSI colour sequences (`ESC [ … m`), to look at what a terminal shows.
+fn without_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c == 'm' {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Issue 21 item 5: no line of the human output ends in a space or a tab, for any fixture, in
+/// colour or not, verbose or not, the `--all` listing included where the fixture has one.
+#[test]
+fn no_human_output_line_has_trailing_spaces() {
+    use acme_doctor::render::{Outcome, Palette, clients, human};
+    let mut failures = Vec::new();
+    for case in CASES {
+        let run = load(case.fixture);
+        let outcomes: Vec<Outcome> = run
+            .targets
+            .iter()
+            .enumerate()
+            .map(|(index, target)| Outcome {
+                run: &run,
+                target,
+                diagnosis: diagnose(&run, target),
+                index,
+            })
+            .collect();
+        for enabled in [false, true] {
+            colored::control::set_override(enabled);
+            let palette = Palette { enabled };
+            let mut text = run
+                .host
+                .acme_clients
+                .as_ref()
+                .map(|c| clients::human(c, &palette))
+                .unwrap_or_default();
+            for verbose in [false, true] {
+                text.push_str(&human::render(&outcomes, &palette, verbose));
+            }
+            for line in without_ansi(&text).lines() {
+                if line.ends_with([' ', '\t']) {
+                    failures.push(format!("{} (colour {enabled}): {line:?}", case.fixture));
+                }
+            }
+        }
+    }
+    colored::control::unset_override();
+    assert!(failures.is_empty(), "\n{}", failures.join("\n"));
+}

@@ -88,9 +88,10 @@ fn render_one(out: &mut String, o: &Outcome, p: &Palette, verbose: bool) {
         Verdict::Pass => p.pass("PASS"),
     };
     let count = |s| d.findings.iter().filter(|x| x.severity == s).count();
+    // `(incomplete)` only when it is: no trailing spaces otherwise (issue 21 item 5).
     let _ = writeln!(
         out,
-        "{} {}  {}  {}",
+        "{} {}  {}{}",
         verdict,
         p.bold(&clean(&target.domain.input)),
         p.dim(&match target.domain.ip {
@@ -108,7 +109,7 @@ fn render_one(out: &mut String, o: &Outcome, p: &Palette, verbose: bool) {
             ),
         }),
         if d.incomplete {
-            p.warning("(incomplete)")
+            format!("  {}", p.warning("(incomplete)"))
         } else {
             String::new()
         },
