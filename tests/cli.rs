@@ -929,9 +929,10 @@ fn all_lists_every_certificate_with_its_client_method_expiry_and_key() {
     );
     for want in [
         "web.example.test, www.example.test",
-        "http-01 webroot /var/www/html",
+        // Every name has its `[[webroot_map]]` entry: that is its one source.
+        "web.example.test: http-01 webroot /var/www/html (line 17 `[[webroot_map]] web.example.test`)",
+        "www.example.test: http-01 webroot /var/www/html (line 18 `[[webroot_map]] www.example.test`)",
         "expires 2026-12-30 · next try 2026-11-30 (certbot renews 30 days before expiry",
-        "web.example.test.conf:13 `webroot_path`",
         "http-01 standalone :80",
         "solo.example.test.conf:5 `authenticator`",
         "acme.sh  wrong.example.test",
@@ -1147,6 +1148,54 @@ fn all_over_300_certificates_prints_the_host_snapshot_once() {
     let runs = acme_doctor::facts::from_json(serde_json::from_str(&saved).unwrap()).unwrap();
     assert_eq!(runs.len(), 1);
     assert_eq!(runs[0].targets.len(), 300);
+}
+
+/// Issue 21 item 5: the `--all` listing names one source for each name's webroot: its
+/// `[[webroot_map]]` entry where it has one, `webroot_path` only for the names left, never both.
+#[test]
+fn the_all_listing_names_one_webroot_source_per_name() {
+    let t = ClientTree::new("one-source");
+    t.write(
+        "/etc/letsencrypt/renewal/pair.example.test.conf",
+        "version = 2.1.0\ncert = /etc/letsencrypt/live/pair.example.test/cert.pem\n\n[renewalparams]\nauthenticator = webroot\nwebroot_path = /var/www/html,\nserver = https://acme-v02.api.letsencrypt.org/directory\n[[webroot_map]]\npair.example.test = /var/www/pair\n",
+    );
+    let root = t.root();
+    let mut args = vec!["--all", "--client-root", root.as_str(), "--color", "never"];
+    args.extend_from_slice(OFFLINE);
+    // The names come from the configuration (no certificate file): only the mapped one.
+    let run = acme_doctor(&args);
+    let listing = run.stdout.split("\n\n").next().unwrap();
+    assert!(
+        listing.contains(
+            "pair.example.test: http-01 webroot /var/www/pair (line 9 `[[webroot_map]] pair.example.test`)"
+        ),
+        "{listing}"
+    );
+    assert!(!listing.contains("webroot_path"), "{listing}");
+    assert!(!listing.contains("/var/www/html"), "{listing}");
+
+    // A second name without an entry: `webroot_path` is its source, and only its.
+    t.write(
+        "/etc/letsencrypt/live/pair.example.test/cert.pem",
+        &std::fs::read_to_string("tests/fixtures/clients/certs/web.pem").unwrap(),
+    );
+    t.write(
+        "/etc/letsencrypt/renewal/pair.example.test.conf",
+        "version = 2.1.0\ncert = /etc/letsencrypt/live/pair.example.test/cert.pem\n\n[renewalparams]\nauthenticator = webroot\nwebroot_path = /var/www/html,\nserver = https://acme-v02.api.letsencrypt.org/directory\n[[webroot_map]]\nweb.example.test = /var/www/web\n",
+    );
+    let run = acme_doctor(&args);
+    let listing = run.stdout.split("\n\n").next().unwrap();
+    for want in [
+        "web.example.test: http-01 webroot /var/www/web (line 9 `[[webroot_map]] web.example.test`)",
+        "www.example.test: http-01 webroot /var/www/html (line 6 `webroot_path`)",
+    ] {
+        assert!(listing.contains(want), "missing {want:?} in:\n{listing}");
+    }
+    assert_eq!(listing.matches("webroot_path").count(), 1, "{listing}");
+    // One row per name, each with its one source.
+    for name in ["web.example.test:", "www.example.test:"] {
+        assert_eq!(listing.matches(name).count(), 1, "{listing}");
+    }
 }
 
 /// One certificate of 300 names with a `[[webroot_map]]`: each name's target carries its own

@@ -35,6 +35,50 @@ pub fn origin(c: &ManagedCert) -> String {
     format!("{} `{}`", c.place(), c.key)
 }
 
+/// `line 17 `key``: where in its file a setting is, for rows that share the file.
+fn at(line: Option<u32>, key: &str) -> String {
+    match line {
+        Some(n) => format!("line {n} `{key}`"),
+        None => format!("`{key}`"),
+    }
+}
+
+/// The names of a certificate with no per-name webroot, which the certificate's own
+/// challenge key decides.
+fn unmapped(c: &ManagedCert) -> Vec<&str> {
+    c.names
+        .iter()
+        .filter(|n| !c.webroots.iter().any(|w| w.name.eq_ignore_ascii_case(n)))
+        .map(String::as_str)
+        .collect()
+}
+
+/// One source for each name's challenge (issue 21 item 5): a per-name webroot's own entry
+/// (`[[webroot_map]]`, an `Le_Webroot` entry) for the names it covers, the certificate's key
+/// (`webroot_path`) only for the names left, so no name is shown under two keys. Each is
+/// `(names, challenge, where in the file)`.
+fn sources(c: &ManagedCert) -> Vec<(String, String, String)> {
+    let mut rows: Vec<(String, String, String)> = c
+        .webroots
+        .iter()
+        .map(|w| {
+            (
+                w.name.clone(),
+                crate::facts::Challenge::Webroot {
+                    path: w.path.clone(),
+                }
+                .describe(),
+                at(w.line, &w.key),
+            )
+        })
+        .collect();
+    let rest = unmapped(c);
+    if !rest.is_empty() {
+        rows.push((rest.join(", "), c.challenge.describe(), at(c.line, &c.key)));
+    }
+    rows
+}
+
 pub fn human(clients: &ClientsFacts, p: &Palette) -> String {
     let mut out = String::new();
     let _ = writeln!(
@@ -57,19 +101,24 @@ pub fn human(clients: &ClientsFacts, p: &Palette) -> String {
         } else {
             " (not checked: acme-doctor simulates http-01, dns-01 and tls-alpn-01)"
         };
-        let _ = writeln!(
-            out,
-            "           {}{simulated}",
-            clean(&c.challenge.describe())
-        );
-        for w in &c.webroots {
+        // Per-name webroots: a row per source, each naming its line; the file closes the
+        // entry. Otherwise the challenge, and its file, line and key.
+        if c.webroots.is_empty() {
             let _ = writeln!(
                 out,
-                "           {}: webroot {} ({})",
-                clean(&w.name),
-                clean(&w.path),
-                clean(&w.key)
+                "           {}{simulated}",
+                clean(&c.challenge.describe())
             );
+        } else {
+            for (names, challenge, place) in sources(c) {
+                let _ = writeln!(
+                    out,
+                    "           {}: {} ({})",
+                    clean(&names),
+                    clean(&challenge),
+                    clean(&place)
+                );
+            }
         }
         let _ = writeln!(
             out,
@@ -77,7 +126,12 @@ pub fn human(clients: &ClientsFacts, p: &Palette) -> String {
             clean(&expiry(c)),
             clean(&next_try(c))
         );
-        let _ = writeln!(out, "           {}", p.dim(&clean(&origin(c))));
+        let file = if c.webroots.is_empty() {
+            origin(c)
+        } else {
+            c.config.clone()
+        };
+        let _ = writeln!(out, "           {}", p.dim(&clean(&file)));
     }
     for w in &clients.warnings {
         let _ = writeln!(out, "  {} {}", p.warning("warning:"), clean(&w.to_string()));
@@ -114,6 +168,28 @@ fn cell(text: &str) -> String {
     out
 }
 
+/// The report's "Config and key" cell: as in the human listing, one source per name; a long
+/// map is cut short, since each name's own report names its entry.
+fn report_origin(c: &ManagedCert) -> String {
+    if c.webroots.is_empty() {
+        return origin(c);
+    }
+    const SHOWN: usize = 10;
+    let rows = sources(c);
+    let mut parts: Vec<String> = rows
+        .iter()
+        .take(SHOWN)
+        .map(|(names, _, place)| format!("{names}: {place}"))
+        .collect();
+    if rows.len() > SHOWN {
+        parts.push(format!(
+            "and {} more (each name's report names its own)",
+            rows.len() - SHOWN
+        ));
+    }
+    format!("{} ({})", c.config, parts.join("; "))
+}
+
 pub fn report(clients: &ClientsFacts) -> String {
     let mut out = String::from("## Certificates renewed on this host\n\n");
     let _ = writeln!(
@@ -129,7 +205,7 @@ pub fn report(clients: &ClientsFacts) -> String {
             cell(&c.challenge.describe()),
             cell(&expiry(c)),
             cell(&next_try(c)),
-            cell(&origin(c))
+            cell(&report_origin(c))
         );
     }
     if !clients.warnings.is_empty() {
