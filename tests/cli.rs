@@ -38,15 +38,72 @@ fn explain_prints_the_catalogue_entry_verbatim() {
     assert_eq!(run.stdout.trim_end(), file.trim_end());
 }
 
+/// Issue 21 item 4: a typo gets the nearest codes, not the list of all of them; exit 2.
 #[test]
-fn explain_of_an_unknown_code_is_a_usage_error() {
-    let run = acme_doctor(&["explain", "no-such-code"]);
+fn explain_of_an_unknown_code_is_a_usage_error_that_suggests_the_nearest() {
+    let run = acme_doctor(&["explain", "no-listner"]);
     assert_eq!(run.code, 2);
     stderr_is_one_error_line(&run);
     assert!(
-        run.stderr.contains("ipv6-disabled"),
-        "lists the known codes"
+        run.stderr.contains("did you mean no-listener?"),
+        "{}",
+        run.stderr
     );
+    assert!(!run.stderr.contains("ipv6-disabled"), "{}", run.stderr);
+    let run = acme_doctor(&["explain", "no-such-code"]);
+    assert_eq!(run.code, 2);
+    stderr_is_one_error_line(&run);
+}
+
+/// Issue 21 item 4: codes in any case; raw Markdown on a pipe and with `--markdown`.
+#[test]
+fn explain_takes_any_case_and_prints_markdown_off_a_terminal() {
+    let raw = acme_doctor(&["explain", "no-listener"]);
+    assert_eq!(raw.code, 0);
+    assert!(raw.stdout.starts_with("# no-listener: "), "{}", raw.stdout);
+    let upper = acme_doctor(&["explain", "NO-LISTENER"]);
+    assert_eq!(upper.code, 0, "{}", upper.stderr);
+    assert_eq!(upper.stdout, raw.stdout);
+    let markdown = acme_doctor(&["explain", "--markdown", "No-Listener"]);
+    assert_eq!(markdown.stdout, raw.stdout);
+}
+
+/// Issue 21 item 4: on a terminal (a pseudo-terminal of 64 columns from util-linux's
+/// `script`), the entry is rendered: no `##`, no backticks outside code blocks, no trailing
+/// spaces, wrapped to the width.
+#[test]
+fn explain_renders_markdown_for_a_terminal() {
+    let command = format!(
+        "stty rows 40 cols 64; NO_COLOR=1 {} explain ipv6-disabled",
+        common::BIN
+    );
+    let out = std::process::Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("script (util-linux) runs the binary on a pseudo-terminal");
+    assert!(out.status.success(), "{out:?}");
+    // The terminal ends lines with CR LF.
+    let text = String::from_utf8_lossy(&out.stdout).replace("\r\n", "\n");
+    let source = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/checks/ipv6-disabled.md"
+    ))
+    .unwrap();
+    assert!(
+        text.starts_with("ipv6-disabled: the domain has an AAAA record"),
+        "{text}"
+    );
+    assert!(text.contains("\nWhat it means\n"), "{text}");
+    assert!(!text.contains('\u{1b}'), "NO_COLOR: {text:?}");
+    for line in text.lines() {
+        let code = source.lines().any(|l| l.trim() == line.trim());
+        assert!(!line.ends_with(' '), "{line:?}");
+        if !code {
+            assert!(!line.contains('`') && !line.starts_with('#'), "{line:?}");
+            assert!(line.chars().count() <= 64, "{line:?}");
+        }
+    }
 }
 
 #[test]
@@ -371,6 +428,32 @@ fn completions_and_the_manual_come_from_the_clap_definitions() {
         assert_eq!(run.code, 0, "{shell}: {}", run.stderr);
         assert!(run.stdout.contains("expect-txt"), "{shell}");
     }
+    // Issue 21 item 4: the codes complete after `explain`, in a real bash that sources the
+    // script and completes as it would on Tab.
+    let bash = acme_doctor(&["completions", "bash"]).stdout;
+    let complete = |words: &str, cword: usize| {
+        let script = format!(
+            "{bash}\nCOMP_WORDS=({words}); COMP_CWORD={cword}; \
+             _acme__doctor acme-doctor \"${{COMP_WORDS[$COMP_CWORD]}}\" \"${{COMP_WORDS[$COMP_CWORD-1]}}\"; \
+             echo \"${{COMPREPLY[*]}}\""
+        );
+        let out = std::process::Command::new("bash")
+            .args(["-c", &script])
+            .output()
+            .expect("bash");
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    assert_eq!(complete("acme-doctor explain no-li", 2), "no-listener");
+    assert_eq!(complete("acme-doctor explain --mark", 2), "--markdown");
+    assert_eq!(complete("acme-doctor --metho", 1), "--method");
+    let zsh = acme_doctor(&["completions", "zsh"]).stdout;
+    assert!(zsh.contains("no-listener\\:\"nothing on this server listens"));
+    let fish = acme_doctor(&["completions", "fish"]).stdout;
+    assert!(fish.contains("function __fish_acme_doctor_using_subcommand"));
+    assert!(fish.contains(
+        "complete -c acme-doctor -n \"__fish_acme_doctor_using_subcommand explain\" -f -a 'no-listener' -d 'nothing on this server listens"
+    ));
     let run = acme_doctor(&["man"]);
     assert_eq!(run.code, 0);
     assert!(run.stdout.starts_with(".ie") || run.stdout.contains(".TH acme-doctor 1"));

@@ -14,6 +14,7 @@ use crate::facts::{RunFacts, TargetFacts};
 use crate::probe::{self, System};
 use crate::render::{self, Outcome, Palette, json};
 use std::collections::HashMap;
+use std::io::IsTerminal;
 use std::ops::ControlFlow;
 use std::sync::{Arc, Mutex, Once, PoisonError};
 
@@ -84,14 +85,27 @@ fn report_rejected(config: &Config) {
 /// here to their exit code; a diagnosis gets its arguments back.
 fn run_subcommand(args: Args) -> Result<ControlFlow<Exit, Args>, ToolError> {
     match &args.command {
-        Some(Command::Explain { code }) => {
-            return explain(code.as_deref(), args.json).map(ControlFlow::Break);
+        Some(Command::Explain { code, markdown }) => {
+            return explain(code.as_deref(), args.json, *markdown).map(ControlFlow::Break);
         }
         Some(Command::Completions { shell }) => {
             let mut cmd = <Args as clap::CommandFactory>::command();
             let mut out = Vec::new();
             clap_complete::generate(*shell, &mut cmd, "acme-doctor", &mut out);
-            print_stdout(&String::from_utf8_lossy(&out));
+            let mut script = String::from_utf8_lossy(&out).into_owned();
+            match shell {
+                // clap_complete (4.6.12 still) spells a hyphenated binary's subcommand states
+                // two ways, `acme__doctor__subcmd__explain` where it sets them and
+                // `acme__subcmd__doctor__subcmd__explain` where it matches them, so no
+                // subcommand ever completed (clap-rs/clap#6421). One spelling, until it is
+                // fixed there.
+                clap_complete::Shell::Bash => {
+                    script = script.replace("acme__subcmd__doctor", "acme__doctor");
+                }
+                clap_complete::Shell::Fish => script.push_str(&fish_codes()),
+                _ => {}
+            }
+            print_stdout(&script);
         }
         Some(Command::Man) => {
             let cmd = <Args as clap::CommandFactory>::command();
@@ -105,6 +119,24 @@ fn run_subcommand(args: Args) -> Result<ControlFlow<Exit, Args>, ToolError> {
         None => return Ok(ControlFlow::Continue(args)),
     }
     Ok(ControlFlow::Break(Exit::Pass))
+}
+
+/// Issue 21 item 4: bash, zsh (and elvish, powershell) complete `explain CODE` from the
+/// argument's possible values; clap_complete's fish script offers a positional's values to
+/// no one, so the codes are added as fish's own `complete` lines, under the condition the
+/// generated script defines for the subcommand.
+fn fish_codes() -> String {
+    let quote = |text: &str| text.replace('\\', "\\\\").replace('\'', "\\'");
+    diagnose::Code::ALL
+        .iter()
+        .map(|code| {
+            format!(
+                "complete -c acme-doctor -n \"__fish_acme_doctor_using_subcommand explain\" -f -a '{}' -d '{}'\n",
+                code.as_str(),
+                quote(crate::catalogue::summary(*code))
+            )
+        })
+        .collect()
 }
 
 /// The ACME clients' configurations: read once, cheaply, for the host facts (a standalone
@@ -384,7 +416,10 @@ pub(crate) fn exit_for(d: &Diagnosis, fail_on: FailOn) -> Exit {
     }
 }
 
-fn explain(code: Option<&str>, json_out: bool) -> Result<Exit, ToolError> {
+/// `explain`: the list of codes, or one entry: rendered for a terminal, raw Markdown on a
+/// pipe or with `--markdown` (issue 21 item 4). An unknown code is a usage error (exit 2)
+/// naming the nearest codes.
+fn explain(code: Option<&str>, json_out: bool, markdown: bool) -> Result<Exit, ToolError> {
     match code {
         None => {
             let lines: Vec<String> = diagnose::Code::ALL
@@ -395,15 +430,36 @@ fn explain(code: Option<&str>, json_out: bool) -> Result<Exit, ToolError> {
             Ok(Exit::Pass)
         }
         Some(slug) => {
-            let text = crate::catalogue::explain(slug).map_err(ToolError::usage)?;
+            let (code, text) = crate::catalogue::explain(slug).map_err(ToolError::usage)?;
             if json_out {
-                let value = serde_json::json!({"code": slug.trim(), "explanation": text});
+                let value = serde_json::json!({"code": code.as_str(), "explanation": text});
                 print_stdout(&value.to_string());
-            } else {
+            } else if markdown || !std::io::stdout().is_terminal() {
                 print_stdout(text);
+            } else {
+                print_stdout(&render::markdown::render(text, terminal()));
             }
             Ok(Exit::Pass)
         }
+    }
+}
+
+/// The terminal on standard output: its width (80 when it does not say), colour unless
+/// `NO_COLOR` or `TERM=dumb`, and whether the locale is UTF-8.
+fn terminal() -> render::markdown::Terminal {
+    let env = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
+    let width = console::Term::stdout()
+        .size_checked()
+        .map_or(80, |(_rows, cols)| usize::from(cols));
+    let locale = env("LC_ALL")
+        .or_else(|| env("LC_CTYPE"))
+        .or_else(|| env("LANG"))
+        .map(|v| v.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default();
+    render::markdown::Terminal {
+        width,
+        styled: env("NO_COLOR").is_none() && env("TERM").is_none_or(|t| t != "dumb"),
+        unicode: locale.contains("utf-8") || locale.contains("utf8"),
     }
 }
 

@@ -157,7 +157,14 @@ pub struct Args {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Print the catalogue entry of a finding code (without CODE: list the codes)
-    Explain { code: Option<String> },
+    Explain {
+        /// A finding code, in any case (a typo gets the nearest codes)
+        #[arg(value_name = "CODE", value_parser = CodeParser, hide_possible_values = true)]
+        code: Option<String>,
+        /// Print the entry's raw Markdown, as when standard output is not a terminal
+        #[arg(long)]
+        markdown: bool,
+    },
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
     Completions { shell: clap_complete::Shell },
     /// Print the manual page (roff): acme-doctor man > acme-doctor.1
@@ -165,6 +172,32 @@ pub enum Command {
     /// Run a vantage: a small HTTP API that looks at a name from here, for runs elsewhere
     /// (--vantage URL)
     Serve(crate::serve::ServeArgs),
+}
+
+/// `explain CODE`: any text is taken (an unknown code is answered by `explain` itself, with
+/// the nearest codes), and every code is offered to the shells' completions (issue 21 item 4).
+#[derive(Clone, Debug)]
+struct CodeParser;
+
+impl clap::builder::TypedValueParser for CodeParser {
+    type Value = String;
+
+    fn parse_ref(
+        &self,
+        _cmd: &clap::Command,
+        _arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<String, clap::Error> {
+        Ok(value.to_string_lossy().into_owned())
+    }
+
+    fn possible_values(
+        &self,
+    ) -> Option<Box<dyn Iterator<Item = clap::builder::PossibleValue> + '_>> {
+        Some(Box::new(crate::diagnose::Code::ALL.iter().map(|code| {
+            clap::builder::PossibleValue::new(code.as_str()).help(crate::catalogue::summary(*code))
+        })))
+    }
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug)]

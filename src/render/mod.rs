@@ -5,6 +5,8 @@
 pub mod clients;
 pub mod human;
 pub mod json;
+// Issue 21 item 4: `explain` for a terminal.
+pub mod markdown;
 pub mod report;
 
 use crate::diagnose::Diagnosis;
