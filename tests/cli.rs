@@ -456,8 +456,82 @@ fn completions_and_the_manual_come_from_the_clap_definitions() {
     ));
     let run = acme_doctor(&["man"]);
     assert_eq!(run.code, 0);
-    assert!(run.stdout.starts_with(".ie") || run.stdout.contains(".TH acme-doctor 1"));
+    assert!(run.stdout.contains(".TH acme-doctor 1"));
     assert_eq!(acme_doctor(&["completions", "tcsh"]).code, 2);
+}
+
+/// Issue 21 item 4: the manual renders with man-db's `man -l` (tbl and groff, no warning) and
+/// has every section: value names in the synopsis, EXIT STATUS as a table, ENVIRONMENT, FILES
+/// and EXAMPLES.
+#[test]
+fn the_manual_renders_with_man_and_has_every_section() {
+    let dir = std::env::temp_dir().join(format!("acme-doctor-man-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let page = dir.join("acme-doctor.1");
+    std::fs::write(&page, acme_doctor(&["man"]).stdout).unwrap();
+    let out = std::process::Command::new("man")
+        .args(["--warnings", "-l"])
+        .arg(&page)
+        .env("MANWIDTH", "250")
+        .env("LANG", "C.UTF-8")
+        .output()
+        .expect("man (Debian's man-db, installed by .ci/run)");
+    std::fs::remove_dir_all(&dir).unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.trim().is_empty(), "warnings: {stderr}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let headings: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with(|c: char| c.is_ascii_uppercase()))
+        .collect();
+    for section in [
+        "NAME",
+        "SYNOPSIS",
+        "DESCRIPTION",
+        "OPTIONS",
+        "SUBCOMMANDS",
+        "EXIT STATUS",
+        "ENVIRONMENT",
+        "FILES",
+        "EXAMPLES",
+        "VERSION",
+    ] {
+        assert!(headings.contains(&section), "no {section} in {headings:?}");
+    }
+    let words = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
+    let flat = words(&text);
+    for want in [
+        "[-f|--file FILE]",
+        "[--timeout DURATION]",
+        "[--vantage URL]...",
+        "acme-doctor explain [--markdown] [CODE]",
+        "NO_COLOR",
+        "ACME_DOCTOR_VANTAGES",
+        "DOCKER_HOST",
+        "/etc/letsencrypt/renewal/*.conf",
+        "/proc/sys/net/ipv6/conf/*/disable_ipv6",
+        "acme-doctor explain ipv6-disabled",
+    ] {
+        assert!(flat.contains(want), "missing {want:?}");
+    }
+    // A table: one row per status, the code in its own column.
+    let table: Vec<String> = text
+        .lines()
+        .skip_while(|l| *l != "EXIT STATUS")
+        .skip(1)
+        .take_while(|l| !l.starts_with(|c: char| c.is_ascii_uppercase()))
+        .map(words)
+        .filter(|l| !l.is_empty())
+        .collect();
+    for code in ["0", "1", "2", "3", "130", "143"] {
+        assert!(
+            table.iter().any(|row| row.starts_with(&format!("{code} "))),
+            "no row for {code}: {table:?}"
+        );
+    }
+    // The old run-on line is gone.
+    assert!(!flat.contains("Exit codes: 0 pass, 1 blocker found"));
 }
 
 /// `--color always` colours a pipe too, as `ls --color=always | less -R` users expect.

@@ -109,11 +109,9 @@ fn run_subcommand(args: Args) -> Result<ControlFlow<Exit, Args>, ToolError> {
         }
         Some(Command::Man) => {
             let cmd = <Args as clap::CommandFactory>::command();
-            let mut out = Vec::new();
-            clap_mangen::Man::new(cmd)
-                .render(&mut out)
+            let page = super::manual::render(cmd)
                 .map_err(|e| ToolError::internal(format!("cannot render the manual: {e}")))?;
-            print_stdout(&String::from_utf8_lossy(&out));
+            print_stdout(&page);
         }
         Some(Command::Serve(serve)) => crate::serve::run(serve).map_err(ToolError::usage)?,
         None => return Ok(ControlFlow::Continue(args)),
@@ -447,18 +445,21 @@ fn explain(code: Option<&str>, json_out: bool, markdown: bool) -> Result<Exit, T
 /// The terminal on standard output: its width (80 when it does not say), colour unless
 /// `NO_COLOR` or `TERM=dumb`, and whether the locale is UTF-8.
 fn terminal() -> render::markdown::Terminal {
-    let env = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
+    // Each read by name, so that the manual's test finds it (ENVIRONMENT).
+    let set = |v: Option<std::ffi::OsString>| v.filter(|v| !v.is_empty());
     let width = console::Term::stdout()
         .size_checked()
         .map_or(80, |(_rows, cols)| usize::from(cols));
-    let locale = env("LC_ALL")
-        .or_else(|| env("LC_CTYPE"))
-        .or_else(|| env("LANG"))
+    let locale = set(std::env::var_os("LC_ALL"))
+        .or_else(|| set(std::env::var_os("LC_CTYPE")))
+        .or_else(|| set(std::env::var_os("LANG")))
         .map(|v| v.to_string_lossy().to_ascii_lowercase())
         .unwrap_or_default();
+    let no_color = set(std::env::var_os("NO_COLOR")).is_some();
+    let dumb = set(std::env::var_os("TERM")).is_some_and(|t| t == "dumb");
     render::markdown::Terminal {
         width,
-        styled: env("NO_COLOR").is_none() && env("TERM").is_none_or(|t| t != "dumb"),
+        styled: !no_color && !dumb,
         unicode: locale.contains("utf-8") || locale.contains("utf8"),
     }
 }

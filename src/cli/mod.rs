@@ -6,6 +6,8 @@ mod app;
 mod args;
 mod error;
 mod facts_file;
+// Issue 21 item 4: the manual's own sections.
+mod manual;
 pub mod signals;
 
 pub use error::ToolError;
