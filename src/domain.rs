@@ -236,7 +236,8 @@ fn check_ldh(name: &str) -> Result<(), String> {
     // what to fix, before it is bad for having no dot (issue 21 item 5).
     let mut bad: Vec<char> = Vec::new();
     for c in name.chars() {
-        if !(c.is_ascii_alphanumeric() || c == '-' || c == '.') && !bad.contains(&c) {
+        let allowed = c.is_ascii_alphanumeric() || c == '-' || c == '.';
+        if !allowed && !bad.contains(&c) {
             bad.push(c);
         }
     }
