@@ -580,3 +580,55 @@ fn copy_tree(from: &Path, to: &Path) {
         }
     }
 }
+
+/// The time of the last failure the client logged (`certificate.last_failure.at`, filled by
+/// `--all` from the clients' logs) is the certificate's `_last_failure_timestamp_seconds`; the
+/// kinds of incompleteness are series of their own. Saved facts with a logged failure added,
+/// as a facts file of version 4 holds it.
+#[test]
+fn the_last_logged_failure_and_the_incomplete_kinds_are_metrics() {
+    let s = Scratch::new("failure");
+    let mut facts: Value = serde_json::from_str(
+        &std::fs::read_to_string("tests/fixtures/clients-standalone-busy-host.json").unwrap(),
+    )
+    .unwrap();
+    facts["targets"][0]["certificate"]["last_failure"] = serde_json::json!({
+        "at": {"unix": 1_795_000_000, "utc": "2026-11-18T10:13:20Z"},
+        "file": "/var/log/letsencrypt/letsencrypt.log",
+        "line": 12,
+        "words": "Timeout during connect (likely firewall problem)",
+    });
+    s.write("facts.json", &facts.to_string());
+    let file = s.path("m.prom");
+    let run = acme_doctor(&[
+        "--from-facts",
+        &s.path("facts.json"),
+        "--json",
+        "--metrics",
+        &file,
+    ]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let got = samples(&std::fs::read_to_string(&file).unwrap());
+    assert_eq!(
+        value_of(
+            &got,
+            "acme_doctor_certificate_last_failure_timestamp_seconds",
+            &[("client", "lego"), ("certificate", "solo.example.test")]
+        ),
+        Some(1_795_000_000.0)
+    );
+    let json = run.json();
+    let kinds: Vec<&str> = json["incomplete_kinds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k.as_str().unwrap())
+        .collect();
+    assert!(!kinds.is_empty());
+    let series: Vec<&str> = got
+        .iter()
+        .filter(|x| x.name == "acme_doctor_incomplete_kind")
+        .map(|x| x.labels["kind"].as_str())
+        .collect();
+    assert_eq!(series, kinds);
+}

@@ -30,6 +30,8 @@ pub struct NameRow {
     pub blockers: usize,
     pub warnings: usize,
     pub incomplete: bool,
+    /// Why it is incomplete, as kinds (`host-only`, `firewall-unreadable`, …).
+    pub incomplete_kinds: Vec<&'static str>,
     /// `--all`: the certificate this name was checked for.
     pub certificate: Option<CertRow>,
 }
@@ -45,6 +47,8 @@ pub struct CertRow {
     pub config: String,
     pub expiry_unix: Option<i64>,
     pub next_try_unix: Option<i64>,
+    /// When the client last logged a failure for it (its log's time, when the line has one).
+    pub last_failure_unix: Option<i64>,
 }
 
 impl CertRow {
@@ -58,6 +62,11 @@ impl CertRow {
                 NextTry::At { at, .. } => Some(at.unix),
                 NextTry::Unknown { .. } => None,
             },
+            last_failure_unix: cert
+                .last_failure
+                .as_ref()
+                .and_then(|f| f.at.as_ref())
+                .map(|m| m.unix),
         }
     }
 
@@ -84,6 +93,7 @@ impl NameRow {
             blockers: count(Severity::Blocker),
             warnings: count(Severity::Warning),
             incomplete: d.incomplete,
+            incomplete_kinds: d.incomplete_kinds.iter().map(|k| k.as_str()).collect(),
             certificate: outcome.target.certificate.as_ref().map(CertRow::of),
         }
     }
@@ -199,6 +209,20 @@ pub fn render(rows: &[NameRow], listing: Option<&ClientsFacts>, run: &RunSummary
         "1 when a decisive fact about a name could not be gathered (no permission, no outside view), else 0.",
         &incomplete,
     );
+    let kinds: Vec<(String, f64)> = names
+        .iter()
+        .flat_map(|(base, r)| {
+            r.incomplete_kinds
+                .iter()
+                .map(|kind| (with(base, &[("kind", kind)]), 1.0))
+        })
+        .collect();
+    family(
+        &mut out,
+        "acme_doctor_incomplete_kind",
+        "Why a name is incomplete, one series per kind, as --json's incomplete_kinds (always 1).",
+        &kinds,
+    );
 
     let per_cert = |pick: fn(&CertRow) -> Option<i64>| -> Vec<(String, f64)> {
         certs
@@ -228,6 +252,12 @@ pub fn render(rows: &[NameRow], listing: Option<&ClientsFacts>, run: &RunSummary
         "acme_doctor_certificate_next_renewal_timestamp_seconds",
         "When the client will next try to renew the certificate, in seconds since the Unix epoch.",
         &per_cert(|c| c.next_try_unix),
+    );
+    family(
+        &mut out,
+        "acme_doctor_certificate_last_failure_timestamp_seconds",
+        "When the client last logged a failed renewal of the certificate, in seconds since the Unix epoch.",
+        &per_cert(|c| c.last_failure_unix),
     );
     out
 }
@@ -354,6 +384,7 @@ mod tests {
             config: config.into(),
             expiry_unix: Some(1_800_000_000),
             next_try_unix: None,
+            last_failure_unix: None,
         }
     }
 
@@ -367,6 +398,7 @@ mod tests {
             blockers: usize::from(verdict == Verdict::Fail),
             warnings: 0,
             incomplete: false,
+            incomplete_kinds: Vec::new(),
             certificate,
         }
     }
