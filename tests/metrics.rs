@@ -339,6 +339,43 @@ fn a_metrics_path_that_cannot_be_written_is_one_line_and_exit_2() {
             .next()
             .is_none()
     );
+
+    // A directory this user may not write to: as root, the run drops to nobody, since root
+    // writes anywhere.
+    use std::os::unix::fs::PermissionsExt;
+    let closed = s.0.join("closed");
+    std::fs::create_dir(&closed).unwrap();
+    std::fs::set_permissions(&closed, std::fs::Permissions::from_mode(0o555)).unwrap();
+    let path = closed
+        .join("acme_doctor.prom")
+        .to_string_lossy()
+        .into_owned();
+    let args = [
+        "example.test",
+        "--resolver",
+        "127.0.0.1:9",
+        "--metrics",
+        path.as_str(),
+    ];
+    let out = if common::is_root() {
+        Command::new("setpriv")
+            .args([
+                "--reuid=65534",
+                "--regid=65534",
+                "--clear-groups",
+                common::BIN,
+            ])
+            .args(args)
+            .output()
+            .unwrap()
+    } else {
+        Command::new(common::BIN).args(args).output().unwrap()
+    };
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("Permission denied"), "{stderr}");
+    assert!(std::fs::read_dir(&closed).unwrap().next().is_none());
 }
 
 const ONE: &str = "one.example.test";
