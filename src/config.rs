@@ -73,6 +73,8 @@ pub struct Config {
     /// Issue 21 item 5: the lines of `-f FILE` and standard input that are not a name, each
     /// with its source and line number; the other names are checked, and the run exits 2.
     pub rejected: Vec<String>,
+    /// `--metrics FILE` (issue 21 item 1): the run as Prometheus text exposition.
+    pub metrics: Option<PathBuf>,
 }
 
 /// One name to check, with its settings: one value, so that the two cannot fall out of step.

@@ -4,6 +4,7 @@
 
 mod app;
 mod args;
+mod atomic;
 mod error;
 mod facts_file;
 // Issue 21 item 4: the manual's own sections.

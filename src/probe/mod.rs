@@ -566,6 +566,8 @@ where
         authoritative,
         vantages: vantage_facts,
         certificate: spec.certificate,
+        // Filled after the probes by `--ca-check` and `--ca-error`.
+        ca: Vec::new(),
         duration_ms: started.elapsed().as_millis() as u64,
     }
 }
@@ -738,6 +740,7 @@ mod tests {
             invocation: String::new(),
             clients: Default::default(),
             rejected: Vec::new(),
+            metrics: None,
         }
     }
 

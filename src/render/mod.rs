@@ -7,6 +7,7 @@ pub mod human;
 pub mod json;
 // Issue 21 item 4: `explain` for a terminal.
 pub mod markdown;
+pub mod metrics;
 pub mod report;
 
 use crate::diagnose::Diagnosis;
