@@ -375,7 +375,8 @@ mod tests {
         assert!(at(".SH \"EXIT STATUS\"") < at(".SH VERSION"));
     }
 
-    /// The program's own code in `src/DIR` (each file up to its tests), file by file.
+    /// The program's own code in `src/DIR` (each file up to its tests, and no file that is a
+    /// test module of its own: `tests.rs`, `testkit.rs`), file by file.
     fn sources(dir: &str) -> Vec<(std::path::PathBuf, String)> {
         let mut files = Vec::new();
         let mut dirs = vec![std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(dir)];
@@ -384,7 +385,10 @@ mod tests {
                 let path = entry.unwrap_or_else(|e| panic!("{e}")).path();
                 if path.is_dir() {
                     dirs.push(path);
-                } else if path.extension().is_some_and(|e| e == "rs") {
+                } else if path.extension().is_some_and(|e| e == "rs")
+                    && !path.ends_with("tests.rs")
+                    && !path.ends_with("testkit.rs")
+                {
                     let text = std::fs::read_to_string(&path).unwrap_or_default();
                     let code = text.split("#[cfg(test)]").next().unwrap_or_default();
                     files.push((path, code.to_string()));
