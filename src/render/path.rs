@@ -995,3 +995,99 @@ pub fn mermaid(paths: &[Path]) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env<'a>(vars: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
+        move |name| {
+            vars.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.to_string())
+        }
+    }
+
+    #[test]
+    fn the_locale_and_no_color_choose_the_glyphs() {
+        assert_eq!(glyphs_for(env(&[("LANG", "C.UTF-8")])), Glyphs::Unicode);
+        assert_eq!(glyphs_for(env(&[("LANG", "en_US.utf8")])), Glyphs::Unicode);
+        assert_eq!(glyphs_for(env(&[])), Glyphs::Ascii);
+        assert_eq!(glyphs_for(env(&[("LANG", "C")])), Glyphs::Ascii);
+        assert_eq!(
+            glyphs_for(env(&[("LANG", "C.UTF-8"), ("NO_COLOR", "1")])),
+            Glyphs::Ascii
+        );
+        // An empty NO_COLOR is unset (no-color.org); an empty LC_ALL defers to the next.
+        assert_eq!(
+            glyphs_for(env(&[("LANG", "C.UTF-8"), ("NO_COLOR", "")])),
+            Glyphs::Unicode
+        );
+        assert_eq!(
+            glyphs_for(env(&[("LC_ALL", ""), ("LANG", "C.UTF-8")])),
+            Glyphs::Unicode
+        );
+        assert_eq!(
+            glyphs_for(env(&[("LC_ALL", "C"), ("LANG", "C.UTF-8")])),
+            Glyphs::Ascii
+        );
+        assert_eq!(
+            glyphs_for(env(&[("LC_CTYPE", "C.UTF-8"), ("LANG", "C")])),
+            Glyphs::Unicode
+        );
+    }
+
+    #[test]
+    fn ascii_text_has_no_byte_above_127() {
+        let g = Glyphs::Ascii;
+        assert_eq!(g.text("to https://x/… → é"), "to https://x/... -> ?");
+        for mark in [
+            Mark::Passed,
+            Mark::Warned,
+            Mark::Failed,
+            Mark::Unknown,
+            Mark::Absent,
+        ] {
+            assert!(g.mark(mark).is_ascii());
+        }
+    }
+
+    #[test]
+    fn a_mermaid_label_cannot_close_itself_or_carry_markup() {
+        let label = mermaid_label("a\"]\n end %% <b>`c`</b> #quot; [x](y) {z} |w|;");
+        for c in [
+            '"', '<', '>', '`', '[', ']', '(', ')', '{', '}', '|', '\n', '%',
+        ] {
+            assert!(!label.contains(c), "{c:?} in {label}");
+        }
+        // Every `#` starts an entity code that ends in `;`.
+        for piece in label.split('#').skip(1) {
+            let code = piece.split(';').next().unwrap_or("");
+            assert!(
+                code == "quot" || code.chars().all(|c| c.is_ascii_digit()),
+                "{label}"
+            );
+        }
+        assert!(label.starts_with("a#quot;#93;\u{fffd} end #37;#37; #60;b#62;"));
+        // Capped before escaping.
+        let long = mermaid_label(&"x".repeat(500));
+        assert_eq!(long.chars().count(), 80);
+        assert!(long.ends_with('…'));
+    }
+
+    #[test]
+    fn every_code_that_marks_a_hop_has_a_step_that_takes_it() {
+        let steps = [
+            Step::Dns,
+            Step::Connect,
+            Step::Answer,
+            Step::Handshake,
+            Step::Txt,
+        ];
+        for &code in Code::ALL {
+            let s = stage(code);
+            let taken = steps.iter().any(|step| step.takes(s));
+            assert_eq!(taken, !matches!(s, Stage::Failure | Stage::Off), "{code}");
+        }
+    }
+}
