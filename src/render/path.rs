@@ -919,7 +919,7 @@ pub fn line(path: &Path, g: Glyphs) -> String {
 /// `subgraph`) are harmless inside a quoted label; node ids are never taken from text.
 pub fn mermaid_label(text: &str) -> String {
     let mut out = String::new();
-    for c in clean(text, 80).chars() {
+    for c in clean(text, 120).chars() {
         match c {
             '"' => out.push_str("#quot;"),
             '#' | '&' | '<' | '>' | '`' | '[' | ']' | '(' | ')' | '{' | '}' | '|' | '\\' | ';'
@@ -1071,7 +1071,7 @@ mod tests {
         assert!(label.starts_with("a#quot;#93;\u{fffd} end #37;#37; #60;b#62;"));
         // Capped before escaping.
         let long = mermaid_label(&"x".repeat(500));
-        assert_eq!(long.chars().count(), 80);
+        assert_eq!(long.chars().count(), 120);
         assert!(long.ends_with('…'));
     }
 
