@@ -156,9 +156,10 @@ fn stage(code: Code) -> Stage {
         | BehindNat
         | BlockedUpstream
         | VantageDependent
-        | VhostMissingIpv6Listen
         | SlowFallback => Stage::Connect,
-        StandalonePortBusy
+        // Another site's answer: the connect itself gets through.
+        VhostMissingIpv6Listen
+        | StandalonePortBusy
         | ChallengeStatus
         | BadRedirect
         | HttpNoResponse
@@ -267,6 +268,24 @@ pub fn paths(run: &RunFacts, target: &TargetFacts, diagnosis: &Diagnosis) -> Vec
                 {
                     out.push(judged(Lane::Family(family), hops, diagnosis));
                 }
+            }
+        }
+    }
+    // A name with neither an A nor an AAAA record: no family is in play, and the CA fails.
+    let families: Vec<&mut Path> = out
+        .iter_mut()
+        .filter(|p| matches!(p.lane, Lane::Family(_)))
+        .collect();
+    let none_in_play = !families.is_empty()
+        && families
+            .iter()
+            .all(|p| p.hops.last().is_some_and(|h| h.mark == Mark::Absent));
+    if none_in_play {
+        for path in families {
+            let lane = path.lane;
+            if let Some(hop) = path.hops.last_mut() {
+                hop.mark = Mark::Failed;
+                path.cause = on_hop(lane, hop, diagnosis).map(|f| cause_of(root_of(f, diagnosis)));
             }
         }
     }
@@ -618,7 +637,7 @@ fn tls_hops(cx: &Context, tls: &TlsAlpn01Facts, ip: IpAddr, hops: &mut Vec<Hop>)
     };
     let (mark, detail) = match &h.outcome {
         HandshakeOutcome::Completed(p) => match p.alpn.as_deref() {
-            Some(alpn) => (Mark::Passed, clean(alpn, DETAIL_CHARS)),
+            Some(alpn) => (Mark::Passed, format!("ALPN {}", clean(alpn, DETAIL_CHARS))),
             None => (Mark::Passed, "no ALPN".into()),
         },
         HandshakeOutcome::Alert { name, .. } => (
@@ -880,7 +899,8 @@ pub fn hop_text(hop: &Hop, g: Glyphs) -> String {
 /// What follows the mark, with its leading space: ` timeout`, ` via lo`, or nothing.
 pub fn detail_text(hop: &Hop, g: Glyphs) -> String {
     let mut s = String::new();
-    if hop.via_lo {
+    // Said where the connect passed: a failure through lo fails for the CA too.
+    if hop.via_lo && matches!(hop.mark, Mark::Passed | Mark::Warned) {
         s.push_str(" via lo");
     }
     if !hop.detail.is_empty() {
