@@ -224,6 +224,7 @@ pub fn http_answer(bytes: &[u8]) {
             authoritative: None,
             vantages: Vec::new(),
             certificate: None,
+            ca: Vec::new(),
             duration_ms: 1,
         }],
         duration_ms: 1,

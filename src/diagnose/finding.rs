@@ -176,12 +176,69 @@ impl Verdict {
     }
 }
 
+/// Why a decisive fact is missing, as a kind a CI policy can filter on (`incomplete_kinds` in
+/// `--json`; `--accept-host-only` accepts `host-only` alone).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum IncompleteKind {
+    /// Seen from this host only: nothing outside it (a vantage, the CA) was heard.
+    HostOnly,
+    /// A vantage gave no observation, or would not contact an address.
+    VantageSilent,
+    /// The resolver or the zone's servers gave no answer.
+    ResolverSilent,
+    /// This machine has no route in a family the CA uses.
+    FamilyUnavailable,
+    /// acme-doctor ran out of its own resources (local ports, descriptors, read limits).
+    OwnLimit,
+    /// The firewall ruleset could not be read, or a rule could not be evaluated.
+    FirewallUnreadable,
+    /// The web server's configuration could not be read.
+    WebConfigUnreadable,
+    /// A real validation was asked for (`--ca-check`) and gave no verdict.
+    CaCheckNotDone,
+}
+
+impl IncompleteKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IncompleteKind::HostOnly => "host-only",
+            IncompleteKind::VantageSilent => "vantage-silent",
+            IncompleteKind::ResolverSilent => "resolver-silent",
+            IncompleteKind::FamilyUnavailable => "family-unavailable",
+            IncompleteKind::OwnLimit => "own-limit",
+            IncompleteKind::FirewallUnreadable => "firewall-unreadable",
+            IncompleteKind::WebConfigUnreadable => "webconf-unreadable",
+            IncompleteKind::CaCheckNotDone => "ca-check-not-done",
+        }
+    }
+}
+
+/// A decisive fact that is missing: its kind, and the sentence that says which.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Incomplete {
+    pub kind: IncompleteKind,
+    pub reason: String,
+}
+
+impl Incomplete {
+    pub fn new(kind: IncompleteKind, reason: impl Into<String>) -> Incomplete {
+        Incomplete {
+            kind,
+            reason: reason.into(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Diagnosis {
     pub verdict: Verdict,
     /// A decisive fact is missing; `incomplete_reasons` says which.
     pub incomplete: bool,
     pub incomplete_reasons: Vec<String>,
+    /// The kinds of `incomplete_reasons`, each once, in order of first appearance.
+    #[serde(default)]
+    pub incomplete_kinds: Vec<IncompleteKind>,
     /// Ranked: root causes first, each followed by the symptoms it explains.
     pub findings: Vec<Finding>,
     /// The server answers where the CA asks, but what it answers was not held against what

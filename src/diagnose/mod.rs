@@ -25,14 +25,16 @@ pub(crate) mod tlsalpn01;
 pub use checks::outside::BLIND_SPOT;
 pub use code::Code;
 pub use context::{Context, Ipv6Off};
-pub use finding::{Certainty, Diagnosis, Finding, Note, Severity, Verdict};
+pub use finding::{
+    Certainty, Diagnosis, Finding, Incomplete, IncompleteKind, Note, Severity, Verdict,
+};
 
 use crate::facts::{RunFacts, TargetFacts};
 
 /// What checks write into. Each finding is held to the codes its check declared.
 pub struct Out {
     findings: Vec<Finding>,
-    incomplete: Vec<String>,
+    incomplete: Vec<Incomplete>,
     declared: &'static [Code],
 }
 
@@ -55,8 +57,8 @@ impl Out {
     }
 
     /// Records that a decisive fact is missing (the run ends with exit 3 if nothing blocks).
-    pub fn incomplete(&mut self, reason: impl Into<String>) {
-        self.incomplete.push(reason.into());
+    pub fn incomplete(&mut self, kind: IncompleteKind, reason: impl Into<String>) {
+        self.incomplete.push(Incomplete::new(kind, reason));
     }
 }
 
@@ -68,7 +70,7 @@ pub trait Check {
     fn detect(&self, cx: &Context) -> Vec<Self::Evidence>;
     fn word(&self, cx: &Context, evidence: &Self::Evidence) -> Finding;
     /// Whether this evidence leaves the run without a decisive fact, and why.
-    fn incomplete(&self, _cx: &Context, _evidence: &Self::Evidence) -> Option<String> {
+    fn incomplete(&self, _cx: &Context, _evidence: &Self::Evidence) -> Option<Incomplete> {
         None
     }
 }
@@ -76,8 +78,8 @@ pub trait Check {
 /// Runs one check into `out`.
 pub fn run_check<C: Check>(check: &C, cx: &Context, out: &mut Out) {
     for evidence in check.detect(cx) {
-        if let Some(reason) = check.incomplete(cx, &evidence) {
-            out.incomplete(reason);
+        if let Some(missing) = check.incomplete(cx, &evidence) {
+            out.incomplete.push(missing);
         }
         out.push(check.word(cx, &evidence));
     }
@@ -107,10 +109,22 @@ pub fn diagnose(run: &RunFacts, target: &TargetFacts) -> Diagnosis {
     Diagnosis {
         verdict,
         incomplete: !out.incomplete.is_empty(),
-        incomplete_reasons: out.incomplete,
+        incomplete_kinds: kinds(&out.incomplete),
+        incomplete_reasons: out.incomplete.into_iter().map(|i| i.reason).collect(),
         findings,
         content_unverified: http01::answer::content_unverified(&cx),
     }
+}
+
+/// Each kind once, in order of first appearance.
+fn kinds(missing: &[Incomplete]) -> Vec<IncompleteKind> {
+    let mut kinds = Vec::new();
+    for m in missing {
+        if !kinds.contains(&m.kind) {
+            kinds.push(m.kind);
+        }
+    }
+    kinds
 }
 
 #[cfg(test)]

@@ -115,6 +115,7 @@ impl Scenario {
             authoritative: None,
             vantages: Vec::new(),
             certificate: None,
+            ca: Vec::new(),
             duration_ms: 5,
         };
         Scenario {
@@ -419,6 +420,7 @@ impl Scenario {
             owner: None,
             entry_points: Vec::new(),
             token_not_written: None,
+            last_failure: None,
         };
         for t in &mut self.run.targets {
             t.certificate = Some(cert.clone());

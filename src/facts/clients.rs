@@ -211,6 +211,10 @@ pub struct ManagedCert {
     /// token instead.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token_not_written: Option<String>,
+    /// The last failure the client logged for this certificate (`--all`): its log, journal
+    /// unit, and the CA's words in it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_failure: Option<super::LoggedFailure>,
 }
 
 /// The owner of a client's configuration file, from the `fstat` of the descriptor it was read
@@ -472,6 +476,7 @@ mod tests {
             owner: None,
             entry_points: Vec::new(),
             token_not_written: None,
+            last_failure: None,
         };
         assert_eq!(
             cert(AcmeClient::Lego, 5001).tls_alpn_responder().as_deref(),

@@ -100,8 +100,9 @@ fn one_run(item: Value) -> Result<RunFacts, LoadError> {
         .and_then(Value::as_u64)
         .ok_or_else(|| LoadError::NotFacts("no facts_version".into()))?;
     let current = match version {
-        1 => v2_to_v3(v1_to_v2(item)?),
-        2 => v2_to_v3(item),
+        1 => v3_to_v4(v2_to_v3(v1_to_v2(item)?)),
+        2 => v3_to_v4(v2_to_v3(item)),
+        3 => v3_to_v4(item),
         v if v == u64::from(FACTS_VERSION) => item,
         v if v > u64::from(FACTS_VERSION) => return Err(LoadError::Newer(v)),
         v => return Err(LoadError::NotFacts(format!("unknown facts_version {v}"))),
@@ -191,6 +192,15 @@ fn v2_to_v3(mut item: Value) -> Value {
     }
     if let Value::Object(map) = &mut item {
         map.insert("facts_version".into(), json!(3));
+    }
+    item
+}
+
+/// Version 4 added what the CA said (`targets[].ca`, `certificate.last_failure`), both
+/// optional: a version-3 file is a version-4 file that heard nothing from the CA.
+fn v3_to_v4(mut item: Value) -> Value {
+    if let Value::Object(map) = &mut item {
+        map.insert("facts_version".into(), json!(4));
     }
     item
 }

@@ -8,6 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
+pub mod ca;
 mod clients;
 mod dns;
 mod host;
@@ -17,6 +18,10 @@ mod net;
 mod target;
 pub mod tlsalpn01;
 
+pub use ca::{
+    AcmeProblem, CaCheck, CaCheckOutcome, CaEvidence, CaSaid, CaSource, CheckStage, LoggedFailure,
+    MAX_CA_TEXT, Published, ValidationRecord,
+};
 pub use clients::{
     AcmeClient, Challenge, ClientsFacts, ConfigOwner, ConfigWarning, EntryPoint, ManagedCert,
     Moment, NameWebroot, NextTry, UnreadablePath,
@@ -47,7 +52,7 @@ pub use tlsalpn01::{
 
 /// Version of the facts layout; bumped when a field changes meaning. Older files are migrated
 /// on load ([`from_json`]), never read by a second model.
-pub const FACTS_VERSION: u32 = 3;
+pub const FACTS_VERSION: u32 = 4;
 
 /// Everything one run gathered: the host snapshot, taken once however many names were
 /// checked, and one [`TargetFacts`] per name.

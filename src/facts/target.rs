@@ -2,8 +2,8 @@
 //! method's own facts ([`MethodFacts`]), and what outside views saw.
 
 use super::{
-    AuthoritativeFacts, CaaFacts, CdRetry, ConnectFact, Dns01Facts, DnsFacts, DomainName,
-    Http01Facts, ManagedCert, TlsAlpn01Facts, is_zero,
+    AuthoritativeFacts, CaEvidence, CaaFacts, CdRetry, ConnectFact, Dns01Facts, DnsFacts,
+    DomainName, Http01Facts, ManagedCert, TlsAlpn01Facts, is_zero,
 };
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -40,6 +40,10 @@ pub struct TargetFacts {
     /// which file and key, how, and when it expires.
     #[serde(default)]
     pub certificate: Option<ManagedCert>,
+    /// What the CA itself said of this name: a real validation (`--ca-check`), pasted words
+    /// (`--ca-error`), a client's logged failure (`--all`). The decisive outside view.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ca: Vec<CaEvidence>,
     pub duration_ms: u64,
 }
 

@@ -566,6 +566,8 @@ where
         authoritative,
         vantages: vantage_facts,
         certificate: spec.certificate,
+        // Filled after the probes by `--ca-check` and `--ca-error`.
+        ca: Vec::new(),
         duration_ms: started.elapsed().as_millis() as u64,
     }
 }

@@ -53,6 +53,8 @@ struct DomainReport<'a> {
     verdict: Verdict,
     incomplete: bool,
     incomplete_reasons: &'a [String],
+    /// The kinds of `incomplete_reasons`, each once: what a CI policy filters on.
+    incomplete_kinds: &'a [crate::diagnose::IncompleteKind],
     findings: &'a [Finding],
     facts: TargetRun<'a>,
     /// The run's host snapshot, where this domain's output does not already carry it.
@@ -99,6 +101,7 @@ fn report<'a>(o: &'a Outcome<'a>, host: Option<&'a HostFacts>) -> DomainReport<'
         verdict: o.diagnosis.verdict,
         incomplete: o.diagnosis.incomplete,
         incomplete_reasons: &o.diagnosis.incomplete_reasons,
+        incomplete_kinds: &o.diagnosis.incomplete_kinds,
         findings: &o.diagnosis.findings,
         facts: o.run.one(o.target),
         host,

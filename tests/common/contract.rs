@@ -22,6 +22,8 @@ pub struct DomainReport {
     pub verdict: Verdict,
     pub incomplete: bool,
     pub incomplete_reasons: Vec<String>,
+    /// Each kind of `incomplete_reasons` once (`host-only`, `resolver-silent`, …).
+    pub incomplete_kinds: Vec<String>,
     pub findings: Vec<Finding>,
     pub facts: TargetRun,
     /// The run's host snapshot: in a one-domain output, and in a `results` entry whose run
@@ -254,6 +256,11 @@ fn check(report: &DomainReport) {
         "verdict follows the blockers"
     );
     assert_eq!(report.incomplete, !report.incomplete_reasons.is_empty());
+    assert_eq!(
+        report.incomplete,
+        !report.incomplete_kinds.is_empty(),
+        "every incomplete reason has a kind"
+    );
     let identifier = &report.facts.targets[0].target.domain;
     assert_eq!(report.target.domain, identifier.ascii);
     assert_eq!(

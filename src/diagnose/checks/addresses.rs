@@ -7,6 +7,7 @@
 use crate::diagnose::check::CheckDef;
 use crate::diagnose::context::duration;
 use crate::diagnose::{Check, Code, Context, Finding, Severity, ca, run_check};
+use crate::diagnose::{Incomplete, IncompleteKind};
 use crate::facts::{DnsLookup, DnsOutcome, Family, Method};
 use crate::reserved::Reserved;
 use std::net::IpAddr;
@@ -189,17 +190,20 @@ impl Check for Addresses {
         found
     }
 
-    fn incomplete(&self, cx: &Context, found: &Found) -> Option<String> {
+    fn incomplete(&self, cx: &Context, found: &Found) -> Option<Incomplete> {
         match found {
-            Found::NoAnswer { silent } => Some(format!(
-                "no DNS answer for {} {}{}",
-                types(silent.iter().map(|(f, _)| *f)),
-                cx.domain,
-                if silent.iter().any(|(_, s)| s.may_be_own_load()) {
-                    " (acme-doctor's own load may have caused it: its queue of queries or its file descriptors; check fewer names at once: --jobs)"
-                } else {
-                    ""
-                }
+            Found::NoAnswer { silent } => Some(Incomplete::new(
+                IncompleteKind::ResolverSilent,
+                format!(
+                    "no DNS answer for {} {}{}",
+                    types(silent.iter().map(|(f, _)| *f)),
+                    cx.domain,
+                    if silent.iter().any(|(_, s)| s.may_be_own_load()) {
+                        " (acme-doctor's own load may have caused it: its queue of queries or its file descriptors; check fewer names at once: --jobs)"
+                    } else {
+                        ""
+                    }
+                ),
             )),
             _ => None,
         }
@@ -461,7 +465,8 @@ mod tests {
         );
         assert!(f.title.contains("acme-doctor's own queue"), "{}", f.title);
         let why = Addresses.incomplete(&cx, &found[0]).expect("incomplete");
-        assert!(why.contains("--jobs"), "{why}");
+        assert_eq!(why.kind, IncompleteKind::ResolverSilent);
+        assert!(why.reason.contains("--jobs"), "{}", why.reason);
         let d = crate::diagnose::diagnose(cx.run, cx.target);
         assert_eq!(d.verdict, crate::diagnose::Verdict::Pass);
         assert!(d.incomplete);

@@ -8,6 +8,7 @@
 use crate::diagnose::ca;
 use crate::diagnose::check::CheckDef;
 use crate::diagnose::{Check, Code, Context, Finding, Severity, run_check};
+use crate::diagnose::{Incomplete, IncompleteKind};
 use crate::facts::{CaaRecord, DnsOutcome, Ede, Method};
 
 pub const CHECK: CheckDef = CheckDef {
@@ -191,10 +192,13 @@ fn resolver_silent(outcome: &DnsOutcome) -> bool {
 impl Check for Caa {
     type Evidence = Found;
 
-    fn incomplete(&self, _cx: &Context, found: &Found) -> Option<String> {
+    fn incomplete(&self, _cx: &Context, found: &Found) -> Option<Incomplete> {
         match found {
             Found::LookupFailed { level, outcome, .. } if resolver_silent(outcome) => {
-                Some(format!("no DNS answer for CAA {level}"))
+                Some(Incomplete::new(
+                    IncompleteKind::ResolverSilent,
+                    format!("no DNS answer for CAA {level}"),
+                ))
             }
             _ => None,
         }

@@ -8,6 +8,7 @@ use crate::diagnose::ca::{self, Dial};
 use crate::diagnose::check::CheckDef;
 use crate::diagnose::context::socket;
 use crate::diagnose::{Check, Code, Context, Finding, Severity, run_check};
+use crate::diagnose::{Incomplete, IncompleteKind};
 use crate::facts::{Family, Method, Unknown};
 use crate::firewall::model::{Origin, Packet, Position, RuleRef, Ruleset, Verdict};
 use crate::firewall::{self, nat};
@@ -191,16 +192,23 @@ impl Check for Firewall {
         found
     }
 
-    fn incomplete(&self, _cx: &Context, found: &Found) -> Option<String> {
+    fn incomplete(&self, _cx: &Context, found: &Found) -> Option<Incomplete> {
         match found {
             Found::Unreadable {
                 reasons,
                 nothing_read,
-            } => (*nothing_read || permission(reasons))
-                .then(|| "the firewall ruleset could not be read".to_string()),
-            Found::Undecidable { family, port, .. } => Some(format!(
-                "a firewall rule for {} port {port} could not be evaluated",
-                family.label()
+            } => (*nothing_read || permission(reasons)).then(|| {
+                Incomplete::new(
+                    IncompleteKind::FirewallUnreadable,
+                    "the firewall ruleset could not be read",
+                )
+            }),
+            Found::Undecidable { family, port, .. } => Some(Incomplete::new(
+                IncompleteKind::FirewallUnreadable,
+                format!(
+                    "a firewall rule for {} port {port} could not be evaluated",
+                    family.label()
+                ),
             )),
             Found::Blocked { .. } | Found::ForwardBlocked { .. } => None,
         }

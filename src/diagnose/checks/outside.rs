@@ -6,6 +6,7 @@
 //! `public-address-mismatch`. Without any outside view, a run on the server says once what
 //! it could not see (incomplete), and how to add a vantage.
 
+use crate::diagnose::IncompleteKind;
 use crate::diagnose::ca::{self, Dial};
 use crate::diagnose::check::CheckDef;
 use crate::diagnose::context::{outside_connect, socket, vantage_limited};
@@ -32,24 +33,27 @@ fn run_outside(cx: &Context, out: &mut Out) {
     if cx.on_host() == Some(true) && cx.has_usable() {
         for v in &cx.target.vantages {
             if let Err(e) = &v.observed {
-                out.incomplete(format!(
-                    "vantage {} gave no observation: {}",
-                    v.vantage, e.message
-                ));
+                out.incomplete(
+                    IncompleteKind::VantageSilent,
+                    format!("vantage {} gave no observation: {}", v.vantage, e.message),
+                );
             }
         }
         for (name, o) in &cx.outside {
             if !o.refused_targets.is_empty() {
                 let list: Vec<String> = o.refused_targets.iter().map(IpAddr::to_string).collect();
-                out.incomplete(format!(
+                out.incomplete(
+                    IncompleteKind::VantageSilent,
+                    format!(
                     "vantage {name} would not contact {} (reserved, private or its own address)",
                     list.join(", ")
-                ));
+                ),
+                );
             }
         }
         // A view that dialled nothing saw nothing.
         if !cx.outside.iter().any(|(_, o)| !o.connects.is_empty()) {
-            out.incomplete(BLIND_SPOT);
+            out.incomplete(IncompleteKind::HostOnly, BLIND_SPOT);
         }
     }
     run_check(&Outside, cx, out);
@@ -607,6 +611,12 @@ mod tests {
         };
         let s = Scenario::dual_stack().v4_connects(80).v6_connects(80);
         assert!(incomplete(&s));
+        let cx = s.context();
+        assert_eq!(
+            crate::diagnose::diagnose(cx.run, cx.target).incomplete_kinds,
+            [IncompleteKind::HostOnly],
+            "a healthy host alone is incomplete for one reason: what it could not see"
+        );
         let s = s.vantage("https://v1.example", |o| o);
         assert!(incomplete(&s));
         let s = s.vantage("https://v2.example", |o| {

@@ -7,6 +7,7 @@ use crate::diagnose::ca::Dial;
 use crate::diagnose::check::CheckDef;
 use crate::diagnose::context::{duration, socket};
 use crate::diagnose::{Check, Code, Context, Finding, Severity, run_check};
+use crate::diagnose::{Incomplete, IncompleteKind};
 use crate::facts::{ConnectFact, ConnectOutcome, Family, HopOutcome, Method};
 use std::collections::HashSet;
 use std::net::IpAddr;
@@ -172,25 +173,37 @@ impl Check for Reachability {
         found
     }
 
-    fn incomplete(&self, cx: &Context, found: &Found) -> Option<String> {
+    fn incomplete(&self, cx: &Context, found: &Found) -> Option<Incomplete> {
         match found {
-            Found::VantageLimited { family, .. } => Some(format!(
-                "this machine cannot reach {} addresses; run acme-doctor where {} works",
-                family.label(),
-                family.label()
+            Found::VantageLimited { family, .. } => Some(Incomplete::new(
+                IncompleteKind::FamilyUnavailable,
+                format!(
+                    "this machine cannot reach {} addresses; run acme-doctor where {} works",
+                    family.label(),
+                    family.label()
+                ),
             )),
-            Found::OwnLimit { family, port, hits } if out_of_ports(hits) => Some(format!(
-                "acme-doctor ran out of local ports before connecting to {} {} port {port} (its own connections wait in TIME_WAIT); check fewer names at once",
-                cx.domain,
-                family.label()
+            Found::OwnLimit { family, port, hits } if out_of_ports(hits) => Some(Incomplete::new(
+                IncompleteKind::OwnLimit,
+                format!(
+                    "acme-doctor ran out of local ports before connecting to {} {} port {port} (its own connections wait in TIME_WAIT); check fewer names at once",
+                    cx.domain,
+                    family.label()
+                ),
             )),
-            Found::OwnLimit { family, port, .. } => Some(format!(
-                "acme-doctor ran out of its own resources before connecting to {} {} port {port}",
-                cx.domain,
-                family.label()
+            Found::OwnLimit { family, port, .. } => Some(Incomplete::new(
+                IncompleteKind::OwnLimit,
+                format!(
+                    "acme-doctor ran out of its own resources before connecting to {} {} port {port}",
+                    cx.domain,
+                    family.label()
+                ),
             )),
-            Found::WalkOwnLimit { url, .. } => Some(format!(
-                "acme-doctor ran out of its own resources (local ports or file descriptors) while walking the CA's path at {url}"
+            Found::WalkOwnLimit { url, .. } => Some(Incomplete::new(
+                IncompleteKind::OwnLimit,
+                format!(
+                    "acme-doctor ran out of its own resources (local ports or file descriptors) while walking the CA's path at {url}"
+                ),
             )),
             Found::Failed { .. } => None,
         }

@@ -6,6 +6,7 @@
 use crate::diagnose::ca;
 use crate::diagnose::check::CheckDef;
 use crate::diagnose::{Check, Code, Context, Finding, Severity, run_check};
+use crate::diagnose::{Incomplete, IncompleteKind};
 use crate::facts::{CnameHop, Dns01Facts, DnsOutcome, Ede, Method, TxtLookup};
 use std::net::SocketAddr;
 
@@ -98,14 +99,17 @@ impl Check for ChallengeTxt {
     type Evidence = Found;
 
     /// A resolver that says nothing at all is a missing fact, not the domain's fault.
-    fn incomplete(&self, cx: &Context, found: &Found) -> Option<String> {
+    fn incomplete(&self, cx: &Context, found: &Found) -> Option<Incomplete> {
         match found {
             Found::LookupFailed {
                 outcome: DnsOutcome::Timeout | DnsOutcome::Refused | DnsOutcome::Error { .. },
                 ..
-            } => cx
-                .dns01()
-                .map(|f| format!("no DNS answer for TXT {}", f.challenge)),
+            } => cx.dns01().map(|f| {
+                Incomplete::new(
+                    IncompleteKind::ResolverSilent,
+                    format!("no DNS answer for TXT {}", f.challenge),
+                )
+            }),
             _ => None,
         }
     }

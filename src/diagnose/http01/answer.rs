@@ -15,6 +15,7 @@ use super::walk::{self, Kind, Outcome};
 use crate::diagnose::ca::{self, CaError};
 use crate::diagnose::check::CheckDef;
 use crate::diagnose::{Check, Code, Context, Finding, Severity, run_check};
+use crate::diagnose::{Incomplete, IncompleteKind};
 use crate::facts::{Answered, Family, HopOutcome, HttpFact, HttpOutcome, Method};
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -149,9 +150,12 @@ impl Check for Answer {
         found
     }
 
-    fn incomplete(&self, _cx: &Context, found: &Found) -> Option<String> {
+    fn incomplete(&self, _cx: &Context, found: &Found) -> Option<Incomplete> {
         (found.problem.severity == Severity::Info).then(|| {
-            "a challenge answer could not be read within acme-doctor's own limits".to_string()
+            Incomplete::new(
+                IncompleteKind::OwnLimit,
+                "a challenge answer could not be read within acme-doctor's own limits",
+            )
         })
     }
 

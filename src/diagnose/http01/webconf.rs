@@ -4,6 +4,7 @@
 //!
 //! Codes: `vhost-missing-ipv6-listen`, `challenge-location-shadowed`, `webroot-mismatch`.
 
+use crate::diagnose::IncompleteKind;
 use crate::diagnose::ca;
 use crate::diagnose::check::CheckDef;
 use crate::diagnose::context::socket;
@@ -35,7 +36,7 @@ fn run_web_config(cx: &Context, out: &mut Out) {
         return;
     }
     match routes(cx) {
-        Err(reason) => out.incomplete(reason),
+        Err(reason) => out.incomplete(IncompleteKind::WebConfigUnreadable, reason),
         Ok(routes) => {
             for found in found(cx, &routes) {
                 out.push(WebConfig.word(cx, &found));

@@ -11,6 +11,7 @@
 use super::responder::Responder;
 use super::verdict::{self, Certificate, Connection, Got, Verdict};
 use crate::cdn::Ranges;
+use crate::diagnose::IncompleteKind;
 use crate::diagnose::ca::CaError;
 use crate::diagnose::check::CheckDef;
 use crate::diagnose::{Check, Code, Context, Finding, Severity, run_check};
@@ -33,7 +34,7 @@ pub const CHECK: CheckDef = CheckDef {
     run: |cx, out| {
         run_check(&Handshakes, cx, out);
         if let Some(why) = unknown(cx) {
-            out.incomplete(why);
+            out.incomplete(IncompleteKind::OwnLimit, why);
         }
     },
 };

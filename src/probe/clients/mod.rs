@@ -468,6 +468,7 @@ pub fn plan(
         owner: None,
         entry_points: Vec::new(),
         token_not_written: None,
+        last_failure: None,
     }
 }
 
