@@ -133,6 +133,29 @@ fn a_hop_this_machine_could_not_test_is_unknown_not_failed() {
 }
 
 #[test]
+fn a_name_without_any_address_fails_both_families_and_a_missing_aaaa_alone_does_not() {
+    let out = human("loopback-nodata.test", UTF8);
+    assert_eq!(
+        path_lines(&out),
+        [
+            "  IPv6  DNS ✘ no AAAA record → (no-address-records: nodata.test exists but has no A and no AAAA record)",
+            "  IPv4  DNS ✘ no A record → (no-address-records: nodata.test exists but has no A and no AAAA record)",
+        ],
+        "{out}"
+    );
+    // With an A record, no AAAA is simply not the CA's way in.
+    let out = human("fw-nft-reject-v4-outside", UTF8);
+    assert_eq!(
+        path_lines(&out),
+        [
+            "  IPv6  DNS – no AAAA record",
+            "  IPv4  DNS ✔ A 192.0.2.10 → connect :80 ✘ refused → (port-refused: A 192.0.2.10 refuses connections on port 80)",
+        ],
+        "{out}"
+    );
+}
+
+#[test]
 fn plain_ascii_under_no_color_or_a_locale_without_utf8() {
     let expected = "  IPv6  DNS OK AAAA 2001:db8:2::10 -> connect :80 X -> (firewall-drops: ";
     let cases: &[&[(&str, &str)]] = &[
