@@ -121,6 +121,27 @@ fn dns01_draws_the_txt_lookup_and_tls_alpn01_the_handshake() {
 }
 
 #[test]
+fn a_wrong_txt_behind_a_cname_fails_the_txt_not_the_cname() {
+    // acme-dns style: the challenge name delegated by CNAME, the record at the end wrong.
+    let mut facts: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture("dns-txt-wrong")).unwrap()).unwrap();
+    facts["targets"][0]["method"]["dns-01"]["txt"]["cname_chain"] = serde_json::json!([
+        {"name": "_acme-challenge.example.test", "target": "d420c923.auth.acme-dns.test"}
+    ]);
+    let tmp = std::env::temp_dir().join(format!("acme-doctor-cname-{}.json", std::process::id()));
+    std::fs::write(&tmp, facts.to_string()).unwrap();
+    let out = human_of(&tmp, UTF8);
+    let _ = std::fs::remove_file(&tmp);
+    assert_eq!(
+        path_lines(&out),
+        [
+            "  DNS-01  CNAME _acme-challenge.example.test ✔ to d420c923.auth.acme-dns.test → TXT _acme-challenge.example.test ✘ \"stale-value\" → (txt-wrong: _acme-challenge.example.test holds TXT \"stale-value\", not the expected …)"
+        ],
+        "{out}"
+    );
+}
+
+#[test]
 fn a_hop_this_machine_could_not_test_is_unknown_not_failed() {
     // A laptop without IPv6: the CA's IPv6 path was not tested, which is no failure of it.
     let out = human("derived-laptop-without-ipv6", UTF8);

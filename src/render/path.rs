@@ -201,6 +201,12 @@ fn stage(code: Code) -> Stage {
 }
 
 impl Step {
+    /// What the CA reads at the end of the walk: the HTTP answer, the handshake, the TXT
+    /// set. A finding about it is about the last such hop, not a redirect or CNAME before it.
+    fn is_answer(self) -> bool {
+        matches!(self, Step::Answer | Step::Handshake | Step::Txt)
+    }
+
     /// Whether a finding of this stage is about this kind of hop.
     fn takes(self, stage: Stage) -> bool {
         match self {
@@ -666,14 +672,14 @@ fn tls_hops(cx: &Context, tls: &TlsAlpn01Facts, ip: IpAddr, hops: &mut Vec<Hop>)
 /// The facts decide where a hop failed when they saw it fail. Before that hop, a blocker
 /// fails a hop the facts saw pass: a connect through `lo`, an answer whose content the CA
 /// rejects. A finding about the answer is about the last answer the CA reads, never a
-/// redirect it went on from.
+/// redirect or a CNAME it went on from.
 fn judged(lane: Lane, mut hops: Vec<Hop>, d: &Diagnosis) -> Path {
     let seen_end = hops
         .iter()
         .position(|h| matches!(h.mark, Mark::Failed | Mark::Unknown | Mark::Absent));
     let last_answer = hops[..seen_end.map_or(hops.len(), |k| k + 1)]
         .iter()
-        .rposition(|h| matches!(h.step, Step::Answer | Step::Handshake));
+        .rposition(|h| h.step.is_answer());
     let mut cause = None;
     let mut first_warning = None;
     let mut stop = seen_end;
@@ -694,8 +700,7 @@ fn judged(lane: Lane, mut hops: Vec<Hop>, d: &Diagnosis) -> Path {
             }
             break;
         }
-        let answer = matches!(hop.step, Step::Answer | Step::Handshake);
-        if answer && Some(i) != last_answer {
+        if hop.step.is_answer() && Some(i) != last_answer {
             continue;
         }
         let Some(f) = on_hop(lane, hop, d) else {
