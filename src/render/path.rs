@@ -23,8 +23,9 @@ use std::net::IpAddr;
 const DETAIL_CHARS: usize = 48;
 /// Longest finding title kept beside the failed hop.
 const CAUSE_CHARS: usize = 72;
-/// Redirect hops beyond this many are folded into one "N more" hop (Boulder follows up to 10).
-const SHOWN_REDIRECTS: usize = 3;
+/// Redirects (Boulder follows up to 10) or CNAMEs beyond this many are folded into one
+/// "N more" hop.
+const SHOWN_BEFORE_FOLD: usize = 3;
 
 /// How a hop was found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -228,7 +229,9 @@ pub fn paths(run: &RunFacts, target: &TargetFacts, diagnosis: &Diagnosis) -> Vec
     match &target.method {
         MethodFacts::Dns01(dns01) => {
             let mut hops = Vec::new();
-            for hop in &dns01.txt.cname_chain {
+            let chain = &dns01.txt.cname_chain;
+            // A long chain keeps its first CNAMEs; the rest are folded into one hop.
+            for hop in chain.iter().take(SHOWN_BEFORE_FOLD) {
                 hops.push(hop_of(
                     Step::Txt,
                     format!("CNAME {}", clean(&hop.name, DETAIL_CHARS)),
@@ -237,17 +240,28 @@ pub fn paths(run: &RunFacts, target: &TargetFacts, diagnosis: &Diagnosis) -> Vec
                     None,
                 ));
             }
+            if chain.len() > SHOWN_BEFORE_FOLD {
+                hops.push(hop_of(
+                    Step::Folded,
+                    format!("{} more CNAMEs", chain.len() - SHOWN_BEFORE_FOLD),
+                    Mark::Passed,
+                    String::new(),
+                    None,
+                ));
+            }
             let txt = &dns01.txt;
-            let (mark, detail) = match &txt.outcome {
-                DnsOutcome::Answer if !txt.records.is_empty() => {
-                    let mut d = quoted(&txt.records[0]);
+            let (mark, detail) = match (&txt.outcome, txt.records.first()) {
+                (DnsOutcome::Answer, Some(first)) => {
+                    let mut d = quoted(first);
                     if txt.records.len() > 1 {
                         let _ = write!(d, " +{} more", txt.records.len() - 1);
                     }
                     (Mark::Passed, d)
                 }
-                DnsOutcome::Answer | DnsOutcome::NoData => (Mark::Failed, "no TXT record".into()),
-                other => (Mark::Failed, clean(&other.to_string(), DETAIL_CHARS)),
+                (DnsOutcome::Answer | DnsOutcome::NoData, _) => {
+                    (Mark::Failed, "no TXT record".into())
+                }
+                (other, _) => (Mark::Failed, clean(&other.to_string(), DETAIL_CHARS)),
             };
             hops.push(hop_of(
                 Step::Txt,
@@ -493,11 +507,7 @@ fn walked_hops(cx: &Context, attempt: &PathAttempt, first: IpAddr, hops: &mut Ve
     let mut answered = 0;
     for hop in &attempt.hops {
         let ip = hop.address.unwrap_or(first);
-        let label = if hop.port == 80 || hop.address.is_none() {
-            connect_label(cx, ip, hop.port)
-        } else {
-            format!("connect :{}", hop.port)
-        };
+        let label = connect_label(cx, ip, hop.port);
         let connected = |hops: &mut Vec<Hop>| {
             let mut connect = hop_of(
                 Step::Connect,
@@ -527,7 +537,7 @@ fn walked_hops(cx: &Context, attempt: &PathAttempt, first: IpAddr, hops: &mut Ve
             HopOutcome::Answer(a) => {
                 answered += 1;
                 // A long chain keeps its first redirects and its end; the middle is folded.
-                let fold_from = SHOWN_REDIRECTS;
+                let fold_from = SHOWN_BEFORE_FOLD;
                 let fold_to = answers.saturating_sub(1);
                 if answered > fold_from && answered < answers && fold_to > fold_from {
                     if answered == fold_from + 1 {
