@@ -131,12 +131,25 @@ fn a_wrong_txt_behind_a_cname_fails_the_txt_not_the_cname() {
     let tmp = std::env::temp_dir().join(format!("acme-doctor-cname-{}.json", std::process::id()));
     std::fs::write(&tmp, facts.to_string()).unwrap();
     let out = human_of(&tmp, UTF8);
-    let _ = std::fs::remove_file(&tmp);
     assert_eq!(
         path_lines(&out),
         [
             "  DNS-01  CNAME _acme-challenge.example.test ✔ to d420c923.auth.acme-dns.test → TXT _acme-challenge.example.test ✘ \"stale-value\" → (txt-wrong: _acme-challenge.example.test holds TXT \"stale-value\", not the expected …)"
         ],
+        "{out}"
+    );
+    // A long chain keeps three CNAMEs and folds the rest.
+    let chain: Vec<serde_json::Value> = (0..7)
+        .map(|i| serde_json::json!({"name": format!("c{i}.example.test"), "target": format!("c{}.example.test", i + 1)}))
+        .collect();
+    facts["targets"][0]["method"]["dns-01"]["txt"]["cname_chain"] = chain.into();
+    std::fs::write(&tmp, facts.to_string()).unwrap();
+    let out = human_of(&tmp, UTF8);
+    let _ = std::fs::remove_file(&tmp);
+    assert!(
+        path_lines(&out)[0].starts_with(
+            "  DNS-01  CNAME c0.example.test ✔ to c1.example.test → CNAME c1.example.test ✔ to c2.example.test → CNAME c2.example.test ✔ to c3.example.test → 4 more CNAMEs ✔ → TXT _acme-challenge.example.test ✘"
+        ),
         "{out}"
     );
 }
