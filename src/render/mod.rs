@@ -8,6 +8,7 @@ pub mod json;
 // Issue 21 item 4: `explain` for a terminal.
 pub mod markdown;
 pub mod metrics;
+pub mod path;
 pub mod report;
 
 use crate::diagnose::Diagnosis;
@@ -27,6 +28,9 @@ pub struct Outcome<'a> {
 #[derive(Debug, Clone, Copy)]
 pub struct Palette {
     pub enabled: bool,
+    /// The glyphs the CA's path is drawn with (issue 21 item 3): ASCII under `NO_COLOR` or a
+    /// locale that is not UTF-8.
+    pub glyphs: path::Glyphs,
 }
 
 impl Palette {
