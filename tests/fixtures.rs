@@ -1414,9 +1414,11 @@ fn without_ansi(text: &str) -> String {
 }
 
 /// Issue 21 item 5: no line of the human output ends in a space or a tab, for any fixture, in
-/// colour or not, verbose or not, the `--all` listing included where the fixture has one.
+/// colour or not, with the CA's path in Unicode or ASCII, verbose or not, the `--all` listing
+/// included where the fixture has one.
 #[test]
 fn no_human_output_line_has_trailing_spaces() {
+    use acme_doctor::render::path::Glyphs;
     use acme_doctor::render::{Outcome, Palette, clients, human};
     let mut failures = Vec::new();
     for case in CASES {
@@ -1432,9 +1434,9 @@ fn no_human_output_line_has_trailing_spaces() {
                 index,
             })
             .collect();
-        for enabled in [false, true] {
+        for (enabled, glyphs) in [(false, Glyphs::Ascii), (true, Glyphs::Unicode)] {
             colored::control::set_override(enabled);
-            let palette = Palette { enabled };
+            let palette = Palette { enabled, glyphs };
             let mut text = run
                 .host
                 .acme_clients

@@ -526,25 +526,22 @@ fn explain(code: Option<&str>, json_out: bool, markdown: bool) -> Result<Exit, T
     }
 }
 
-/// The terminal on standard output: its width (80 when it does not say), colour unless
-/// `NO_COLOR` or `TERM=dumb`, and whether the locale is UTF-8.
+/// The terminal on standard output: its width (80 when it does not say), styles unless
+/// `NO_COLOR` or `TERM=dumb`, and Unicode bullets by the rule the CA's path is drawn by
+/// (`render::path::glyphs_for`: a UTF-8 locale, and no `NO_COLOR`).
 fn terminal() -> render::markdown::Terminal {
     // Each read by name, so that the manual's test finds it (ENVIRONMENT).
     let set = |v: Option<std::ffi::OsString>| v.filter(|v| !v.is_empty());
     let width = console::Term::stdout()
         .size_checked()
         .map_or(80, |(_rows, cols)| usize::from(cols));
-    let locale = set(std::env::var_os("LC_ALL"))
-        .or_else(|| set(std::env::var_os("LC_CTYPE")))
-        .or_else(|| set(std::env::var_os("LANG")))
-        .map(|v| v.to_string_lossy().to_ascii_lowercase())
-        .unwrap_or_default();
     let no_color = set(std::env::var_os("NO_COLOR")).is_some();
     let dumb = set(std::env::var_os("TERM")).is_some_and(|t| t == "dumb");
+    let glyphs = render::path::glyphs_for(|name| std::env::var(name).ok());
     render::markdown::Terminal {
         width,
         styled: !no_color && !dumb,
-        unicode: locale.contains("utf-8") || locale.contains("utf8"),
+        unicode: glyphs == render::path::Glyphs::Unicode,
     }
 }
 

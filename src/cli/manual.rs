@@ -28,7 +28,7 @@ const EXIT_STATUS: &[(u8, &str)] = &[
 const ENVIRONMENT: &[(&str, &str)] = &[
     (
         "NO_COLOR",
-        "When set and not empty, no colour in the default --color auto, and explain prints no styles.",
+        "When set and not empty: no colour in the default --color auto, the CA's path drawn in ASCII, and explain without styles.",
     ),
     (
         "ACME_DOCTOR_VANTAGES",
@@ -41,7 +41,7 @@ const ENVIRONMENT: &[(&str, &str)] = &[
     ("TERM", "dumb: explain prints no styles."),
     (
         "LC_ALL, LC_CTYPE, LANG",
-        "The first one set decides whether explain may draw bullets and rules in UTF-8 (else ASCII).",
+        "The first one set and not empty is the locale: a UTF-8 one lets the CA's path and explain use Unicode marks, arrows, bullets and rules; any other, or none, gives ASCII.",
     ),
 ];
 
