@@ -106,6 +106,13 @@ const CASES: &[Case] = &[
             b("port-refused", V4, Some(443)),
         ],
     },
+    // lab_client_logs: a certbot lineage whose archive/ is gone; certbot skips it as broken.
+    Case {
+        fixture: "client-logs-lineage-broken-host",
+        verdict: AtRisk,
+        incomplete: true,
+        findings: &[w("lineage-broken", ANY, None)],
+    },
     // lab_clients: lego renews standalone (`--http`) while nginx holds port 80.
     Case {
         fixture: "clients-standalone-busy-host",

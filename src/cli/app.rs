@@ -93,6 +93,7 @@ fn read_clients(config: &mut Config) -> Result<Option<ClientsFacts>, ToolError> 
         probe::clients::logs::attach(
             &mut found,
             &config.clients.root,
+            &config.clients.extra,
             &probe::clients::logs::SystemJournal {
                 root: config.clients.root.clone(),
             },

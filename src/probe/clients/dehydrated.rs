@@ -100,6 +100,67 @@ pub fn discover(fs: &mut Fs) {
     }
 }
 
+/// The `-f`/`--config` file of each line that runs dehydrated in a unit or crontab (`None`:
+/// its default configuration).
+fn commands_in(text: &str) -> Vec<Option<String>> {
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let t = line.trim();
+        if t.starts_with('#') {
+            continue;
+        }
+        let words: Vec<&str> = t.split_whitespace().collect();
+        let Some(at) = words
+            .iter()
+            .position(|w| w.rsplit('/').next() == Some("dehydrated"))
+        else {
+            continue;
+        };
+        let mut config = None;
+        let mut rest = words[at + 1..].iter();
+        while let Some(w) = rest.next() {
+            if let Some(v) = w.strip_prefix("--config=") {
+                config = Some(v.to_string());
+            } else if *w == "-f" || *w == "--config" {
+                config = rest.next().map(|v| v.to_string());
+            }
+        }
+        out.push(config.map(|c| c.trim_matches(|q| q == '"' || q == '\'').to_string()));
+    }
+    out
+}
+
+pub fn has_command(text: &str) -> bool {
+    !commands_in(text).is_empty()
+}
+
+/// A `--client-config` unit or crontab that runs dehydrated: the configuration it names
+/// with `-f`, else dehydrated's default one.
+pub fn parse_commands_file(fs: &mut Fs, path: &Path, text: &str) {
+    let dir = path.parent().unwrap_or(Path::new("/")).to_path_buf();
+    let mut seen = Vec::new();
+    for config in commands_in(text) {
+        let file = match config {
+            Some(c) => fs.named_path(&c, &dir),
+            None => match CONFIGS
+                .iter()
+                .map(|c| fs.host_path(c))
+                .find(|p| fs.exists(p))
+            {
+                Some(p) => p,
+                None => continue,
+            },
+        };
+        if seen.contains(&file) {
+            continue;
+        }
+        seen.push(file.clone());
+        if let Some(t) = fs.read_text(&file) {
+            parse_file(fs, &file, &t);
+        }
+    }
+}
+
 /// A dehydrated configuration: its `CONFIG_D` files, its `DOMAINS_TXT`, and each
 /// certificate.
 pub fn parse_file(fs: &mut Fs, path: &Path, text: &str) {
@@ -333,6 +394,18 @@ mod tests {
     }
 
     /// Debian's default WELLKNOWN is not under a document root: the web server aliases it.
+    #[test]
+    fn a_cron_line_names_the_configuration() {
+        assert_eq!(
+            commands_in(
+                "17 3 * * * root /usr/bin/dehydrated -c -f /srv/dh/config >> /var/log/dh.log 2>&1\n# dehydrated -c\n"
+            ),
+            [Some("/srv/dh/config".to_string())]
+        );
+        assert_eq!(commands_in("ExecStart=/usr/bin/dehydrated --cron"), [None]);
+        assert!(!has_command("ExecStart=/usr/bin/lego renew"));
+    }
+
     #[test]
     fn debians_default_wellknown_is_an_alias() {
         let t = TempTree::new("dehydrated-alias");

@@ -260,10 +260,18 @@ impl Source {
 /// Reads every client's logs and sets each certificate's [`ManagedCert::last_failure`]: the
 /// latest failure that names one of its names (or its certbot lineage). Problems reading a
 /// log become warnings or unreadable paths in `facts`, as a configuration's do.
-pub fn attach(facts: &mut ClientsFacts, root: &Path, journal: &dyn Journal) {
+///
+/// `extra` are the `--client-config` paths: a unit or crontab among them that runs a client
+/// says where that client's output goes, as one in the default paths does.
+pub fn attach(facts: &mut ClientsFacts, root: &Path, extra: &[PathBuf], journal: &dyn Journal) {
     let mut fs = Fs::new(root);
     let mut parsed: HashMap<(Source, Format), Vec<Failure>> = HashMap::new();
-    let units = client_units(&mut fs);
+    let mut units = client_units(&mut fs);
+    for path in extra.iter().filter(|p| p.is_file()) {
+        for client in [AcmeClient::Lego, AcmeClient::Dehydrated, AcmeClient::Uacme] {
+            units.push((client, path.clone()));
+        }
+    }
     for i in 0..facts.certificates.len() {
         let cert = &facts.certificates[i];
         let format = Format::of(cert.client);
@@ -315,7 +323,12 @@ pub fn attach(facts: &mut ClientsFacts, root: &Path, journal: &dyn Journal) {
             words: crate::sanitize::block(&f.words, MAX_CA_TEXT),
         });
     }
-    facts.warnings.append(&mut fs.facts.warnings);
+    // Files read again here (a unit, a renewal file) warn once, as discovery did.
+    for w in fs.facts.warnings {
+        if !facts.warnings.contains(&w) {
+            facts.warnings.push(w);
+        }
+    }
     for u in fs.facts.unreadable {
         if !facts.unreadable.iter().any(|x| x.path == u.path) {
             facts.unreadable.push(u);
@@ -339,11 +352,15 @@ pub fn evidence(cert: &ManagedCert) -> Option<CaEvidence> {
 }
 
 /// Whether a failure is about this certificate: one of its names, or its name at the client.
+/// A failure that names nothing (uacme without `-v` prints no name) is about every
+/// certificate whose runner writes that log.
 fn about(cert: &ManagedCert, f: &Failure) -> bool {
-    f.names.iter().any(|n| {
-        let n = n.trim_end_matches('.');
-        n.eq_ignore_ascii_case(&cert.name) || cert.names.iter().any(|c| c.eq_ignore_ascii_case(n))
-    })
+    f.names.is_empty()
+        || f.names.iter().any(|n| {
+            let n = n.trim_end_matches('.');
+            n.eq_ignore_ascii_case(&cert.name)
+                || cert.names.iter().any(|c| c.eq_ignore_ascii_case(n))
+        })
 }
 
 /// The systemd units of each client that runs now and then or always (their file, by name).
@@ -469,6 +486,12 @@ fn runner_sources(fs: &mut Fs, file: &Path, client: AcmeClient) -> Vec<Source> {
     };
     let mut out = Vec::new();
     if file.to_string_lossy().ends_with(".service") {
+        let runs_client = text
+            .lines()
+            .any(|l| l.trim().starts_with("ExecStart") && runs(l));
+        if !runs_client && !client.is_web_server() {
+            return out;
+        }
         let mut to_file = None;
         for line in text.lines() {
             let t = line.trim();
@@ -485,17 +508,11 @@ fn runner_sources(fs: &mut Fs, file: &Path, client: AcmeClient) -> Vec<Source> {
         match to_file {
             Some(p) => out.push(Source::File(fs.named_path(&p, dir))),
             None => {
-                if text
-                    .lines()
-                    .any(|l| l.trim().starts_with("ExecStart") && runs(l))
-                    || client.is_web_server()
-                {
-                    let unit = file
-                        .file_name()
-                        .map(|n| n.to_string_lossy().into_owned())
-                        .unwrap_or_default();
-                    out.push(Source::Journal(unit));
-                }
+                let unit = file
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                out.push(Source::Journal(unit));
             }
         }
         return out;
@@ -1146,14 +1163,12 @@ pub fn uacme(lines: &[LogLine]) -> Vec<Failure> {
                 Some(found) => found,
                 None => (body.to_string(), i + 1),
             };
-            if let Some(n) = &name {
-                out.push(Failure {
-                    names: vec![n.clone()],
-                    at: l.at,
-                    line: l.line,
-                    words,
-                });
-            }
+            out.push(Failure {
+                names: name.iter().cloned().collect(),
+                at: l.at,
+                line: l.line,
+                words,
+            });
             i = next;
             continue;
         } else if body.starts_with("version ") && body.contains(" starting") {

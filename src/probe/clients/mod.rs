@@ -346,6 +346,8 @@ pub fn by_content(fs: &mut Fs, path: &Path, named: bool) {
         lego::parse_commands_file(fs, path, &text);
     } else if uacme::has_command(&text) {
         uacme::parse_commands_file(fs, path, &text);
+    } else if dehydrated::has_command(&text) {
+        dehydrated::parse_commands_file(fs, path, &text);
     } else if ["DOMAINS_TXT=", "WELLKNOWN=", "CHALLENGETYPE=", "CERTDIR="]
         .iter()
         .any(|k| text.contains(k))

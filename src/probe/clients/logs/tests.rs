@@ -347,7 +347,7 @@ fn attach_sets_each_certificates_last_failure() {
             text: "[solo.example.test] acme: error: 400 :: urn:ietf:params:acme:error:connection :: Connection refused".into(),
         }]),
     )]);
-    attach(&mut facts, t.path(), &journal);
+    attach(&mut facts, t.path(), &[], &journal);
     let f = facts.certificates[0].last_failure.as_ref().unwrap();
     assert!(f.file.ends_with("/srv/le-logs/letsencrypt.log.1"), "{f:?}");
     assert_eq!(f.line, Some(7));
@@ -404,7 +404,7 @@ fn a_cron_redirect_is_read_and_a_missing_journal_is_no_error() {
         "uacme.service",
         JournalRead::Absent("no systemd journal on this host".into()),
     )]);
-    attach(&mut facts, t.path(), &journal);
+    attach(&mut facts, t.path(), &[], &journal);
     let d = facts.certificates[0].last_failure.as_ref().unwrap();
     assert!(d.file.ends_with("/var/log/dehydrated.log"), "{d:?}");
     assert_eq!(d.line, Some(3));
