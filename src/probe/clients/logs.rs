@@ -299,12 +299,10 @@ pub fn attach(facts: &mut ClientsFacts, root: &Path, extra: &[PathBuf], journal:
                 parsed.insert(key.clone(), format.failures(&lines));
             }
             let cert = &facts.certificates[i];
+            // The latest in the log's own order.
             let found = parsed
                 .get(&key)
-                .into_iter()
-                .flatten()
-                .filter(|f| about(cert, f))
-                .last();
+                .and_then(|v| v.iter().rev().find(|f| about(cert, f)));
             if let Some(f) = found {
                 let later = match &best {
                     None => true,
@@ -827,7 +825,7 @@ fn rfc3339(s: &str) -> Option<i64> {
 fn json_time(text: &str) -> Option<i64> {
     let v: serde_json::Value = serde_json::from_str(text.trim()).ok()?;
     if let Some(ts) = v.get("ts").and_then(|t| t.as_f64()) {
-        return (ts.is_finite() && ts >= 0.0 && ts < 1e12).then_some(ts as i64);
+        return (0.0..1e12).contains(&ts).then_some(ts as i64);
     }
     rfc3339(v.get("time")?.as_str()?)
 }
