@@ -152,6 +152,12 @@ pub struct Args {
     /// Never show the progress spinner
     #[arg(long)]
     no_progress: bool,
+
+    // Issue 21 item 1: Prometheus metrics for the node exporter's textfile collector.
+    /// Also write the run's results as Prometheus metrics to FILE (replaced atomically; for
+    /// the node exporter's textfile collector, a FILE ending in .prom)
+    #[arg(long, value_name = "FILE")]
+    metrics: Option<PathBuf>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -297,6 +303,7 @@ pub fn validate(args: Args, invocation: String) -> Result<Config, ToolError> {
         jobs: usize::from(args.jobs),
         output,
         color,
+        glyphs: crate::render::path::glyphs_for(|name| std::env::var(name).ok()),
         progress: !args.no_progress && std::io::stderr().is_terminal(),
         verbose: args.verbose,
         fail_on: match args.fail_on {
@@ -314,6 +321,7 @@ pub fn validate(args: Args, invocation: String) -> Result<Config, ToolError> {
             extra: args.client_config,
             root: args.client_root,
         },
+        metrics: args.metrics,
     })
 }
 
