@@ -303,7 +303,10 @@ mod tests {
             certificates: vec![cert()],
             ..ClientsFacts::default()
         };
-        let p = Palette { enabled: false };
+        let p = Palette {
+            enabled: false,
+            glyphs: super::super::path::Glyphs::Ascii,
+        };
         let text = human(&clients, &Today::default(), &p);
         assert!(
             text.contains("last failure: 2026-12-07 ") && text.contains(" UTC, the CA said: Domain: www.example.test Type: connection Detail: 192.0.2.10: Fetching"),
