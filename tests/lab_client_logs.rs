@@ -1,6 +1,6 @@
 //! Lab tier for issue 19 item 4: real ACME clients from Debian's packages (certbot, lego,
-//! dehydrated, uacme) fail against Pebble for real, each logging where it logs on a real
-//! host, and `acme-doctor --all` reads each certificate's last failure from there.
+//! dehydrated, uacme, Caddy) fail against Pebble for real, each logging where it logs on a
+//! real host, and `acme-doctor --all` reads each certificate's last failure from there.
 //!
 //! No systemd runs here, so no journal: the clients run as their unit or cron line says, with
 //! their output appended to the file that unit (`StandardOutput=append:FILE`) or cron line
@@ -559,4 +559,101 @@ fn saved_logged_failures_reach_each_target() {
             assert_eq!(r["findings"][0]["code"], "webroot-mismatch", "{name}");
         }
     }
+}
+
+/// Caddy (Debian's) asks Pebble for its certificate while port 443 is rejected: it logs the
+/// failure, as JSON lines, to the file its Caddyfile's global `log` block names, and `--all`
+/// (its Caddyfile under the client root) reads it there. Caddy writes to that path inside a
+/// mount namespace of its own whose `/var/log` is the client root's, so that the path the
+/// Caddyfile names is the one acme-doctor reads under `--client-root`.
+#[test]
+fn caddy_logs_its_failure() {
+    const CD: &str = "cd.example.test";
+    if !common::lab_available_with("client logs: Caddy against Pebble", &["caddy", "unshare"]) {
+        return;
+    }
+    let mut lab = Lab::start(&Setup {
+        host_records: vec![format!("{CD},{HOST_V4},{HOST_V6}")],
+        nginx: false,
+        ..Setup::default()
+    });
+    lab.start_pebble().unwrap();
+    lab.host_exec(&["nft", "add", "table", "inet", "calogs"])
+        .unwrap();
+    lab.host_exec(&[
+        "nft",
+        "add chain inet calogs input { type filter hook input priority 0; }",
+    ])
+    .unwrap();
+    lab.host_exec(&[
+        "nft",
+        "add rule inet calogs input tcp dport 443 reject with tcp reset",
+    ])
+    .unwrap();
+    let root = lab.dir.join("root");
+    let log_dir = root.join("var/log");
+    std::fs::create_dir_all(log_dir.join("caddy")).unwrap();
+    let home = root.join("var/lib/caddy");
+    std::fs::create_dir_all(&home).unwrap();
+    let caddyfile = write(
+        &root.join("etc/caddy/Caddyfile"),
+        &format!(
+            "{{\n\tadmin off\n\tskip_install_trust\n\temail lab@example.test\n\tlog {{\n\t\toutput file /var/log/caddy/caddy.log\n\t}}\n}}\n\n{CD} {{\n\ttls {{\n\t\tissuer acme {{\n\t\t\tdir {PEBBLE_DIR_URL}\n\t\t\ttrusted_roots {}\n\t\t\tdisable_http_challenge\n\t\t}}\n\t}}\n\trespond \"caddy in the lab\"\n}}\n",
+            lab.dir.join("ca.pem").display()
+        ),
+    );
+    let home_s = s(&home);
+    let data = s(&home.join(".local/share"));
+    let config = s(&home.join(".config"));
+    let log_dir_s = s(&log_dir);
+    lab.spawn_in_host(
+        &[
+            "unshare",
+            "-m",
+            "--propagation",
+            "private",
+            "sh",
+            "-c",
+            "mount --bind \"$0\" /var/log && exec \"$@\"",
+            &log_dir_s,
+            "caddy",
+            "run",
+            "--config",
+            &caddyfile,
+            "--adapter",
+            "caddyfile",
+        ],
+        &[
+            ("HOME", &home_s),
+            ("XDG_DATA_HOME", &data),
+            ("XDG_CONFIG_HOME", &config),
+        ],
+        "caddy-stderr.log",
+    )
+    .unwrap();
+    let log = log_dir.join("caddy/caddy.log");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !read(&log).contains("could not get certificate from issuer") {
+        assert!(
+            Instant::now() < deadline,
+            "Caddy logged no failure within 60 s: {}\n{}",
+            read(&log),
+            lab.log("caddy-stderr.log")
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let root_s = s(&root);
+    let run = lab.acme_doctor(
+        &lab.host,
+        "client-logs-caddy",
+        &["--all", "--json", "--client-root", &root_s],
+    );
+    let all = reports(&run.stdout);
+    let f = logged(report(&all, CD), "caddy");
+    assert_eq!(f["file"], s(&log));
+    let line: Value = serde_json::from_str(f["words"].as_str().unwrap())
+        .unwrap_or_else(|e| panic!("not Caddy's JSON line ({e}): {f}"));
+    assert_eq!(line["identifier"], CD);
+    assert_eq!(line["level"], "error");
+    assert!(f["at"]["utc"].is_string(), "Caddy's ts: {f}");
 }
