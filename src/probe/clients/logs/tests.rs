@@ -429,3 +429,17 @@ fn a_large_log_is_read_from_its_tail_with_true_line_numbers() {
     assert_eq!(found.len(), 1);
     assert_eq!(found[0].line, Some(n as u32 + 7));
 }
+
+/// A root without journal files has no journal to read: said as absent, journalctl not run.
+#[test]
+fn no_journal_files_means_no_journal() {
+    let t = TempTree::new("logs-journal");
+    std::fs::create_dir_all(t.path().join("var/log/journal")).unwrap();
+    let journal = SystemJournal {
+        root: t.path().to_path_buf(),
+    };
+    assert!(matches!(
+        journal.unit("lego.service"),
+        JournalRead::Absent(why) if why.contains("no systemd journal")
+    ));
+}
