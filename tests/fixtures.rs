@@ -106,6 +106,13 @@ const CASES: &[Case] = &[
             b("port-refused", V4, Some(443)),
         ],
     },
+    // lab_client_logs: a certbot lineage whose archive/ is gone; certbot skips it as broken.
+    Case {
+        fixture: "client-logs-lineage-broken-host",
+        verdict: AtRisk,
+        incomplete: true,
+        findings: &[w("lineage-broken", ANY, None)],
+    },
     // lab_clients: lego renews standalone (`--http`) while nginx holds port 80.
     Case {
         fixture: "clients-standalone-busy-host",
@@ -1437,11 +1444,16 @@ fn no_human_output_line_has_trailing_spaces() {
         for (enabled, glyphs) in [(false, Glyphs::Ascii), (true, Glyphs::Unicode)] {
             colored::control::set_override(enabled);
             let palette = Palette { enabled, glyphs };
+            let today = clients::Today::new(
+                outcomes
+                    .iter()
+                    .map(|o| (o.target.target.domain.ascii.as_str(), &o.diagnosis)),
+            );
             let mut text = run
                 .host
                 .acme_clients
                 .as_ref()
-                .map(|c| clients::human(c, &palette))
+                .map(|c| clients::human(c, &today, &palette))
                 .unwrap_or_default();
             for verbose in [false, true] {
                 text.push_str(&human::render(&outcomes, &palette, verbose));

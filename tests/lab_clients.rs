@@ -55,6 +55,11 @@ fn write_configs(lab: &Lab) -> Vec<String> {
     // certbot, webroot: nginx's own root, as `certbot certonly --webroot -w <root>` writes it.
     let live = dir.join("letsencrypt/live").join(WEB);
     write(&live.join("cert.pem"), &fixture("certs/web.pem"));
+    // The lineage's other files: certbot skips a lineage whose files are gone
+    // (`lineage-broken`).
+    for other in ["privkey.pem", "chain.pem", "fullchain.pem"] {
+        write(&live.join(other), &fixture("certs/web.pem"));
+    }
     let certbot = fixture("web.example.test.conf")
         .replace(
             "/etc/letsencrypt/live",

@@ -157,6 +157,15 @@ fn read_clients(config: &mut Config) -> Result<Option<ClientsFacts>, ToolError> 
         defaults: true,
     });
     if config.clients.all {
+        // Issue 19 item 4: each certificate's last failure, from its client's own log.
+        probe::clients::logs::attach(
+            &mut found,
+            &config.clients.root,
+            &config.clients.extra,
+            &probe::clients::logs::SystemJournal {
+                root: config.clients.root.clone(),
+            },
+        );
         expand_all(config, &mut found)?;
     }
     if config.clients.all || !config.clients.extra.is_empty() {
@@ -239,10 +248,16 @@ fn render_all(
     };
     // `--all` lists every certificate first, diagnosed or not.
     let listing = clients.filter(|_| config.clients.all);
+    // What each logged failure is held against in the listing (issue 19 item 4).
+    let today = render::clients::Today::new(
+        outcomes
+            .iter()
+            .map(|o| (o.target.target.domain.ascii.as_str(), &o.diagnosis)),
+    );
     let text = match config.output {
         Output::Human => {
             let mut text = listing
-                .map(|c| render::clients::human(c, &palette))
+                .map(|c| render::clients::human(c, &today, &palette))
                 .unwrap_or_default();
             text.push_str(&render::human::render(outcomes, &palette, config.verbose));
             text
@@ -259,7 +274,9 @@ fn render_all(
         }
         Output::Ndjson => json::render_ndjson(outcomes),
         Output::Report => {
-            let mut text = listing.map(render::clients::report).unwrap_or_default();
+            let mut text = listing
+                .map(|c| render::clients::report(c, &today))
+                .unwrap_or_default();
             text.push_str(&render::report::render(outcomes, &config.invocation));
             text
         }
@@ -634,7 +651,7 @@ fn expand_all(config: &mut Config, clients: &mut ClientsFacts) -> Result<(), Too
     if config.targets.is_empty() {
         let listed = clients.certificates.len();
         return Err(ToolError::input(if listed == 0 {
-            "--all found no certificate: no certbot, acme.sh, lego, Caddy or Traefik configuration in their default paths (add --client-config PATH)".to_string()
+            "--all found no certificate: no certbot, acme.sh, lego, Caddy, Traefik, dehydrated or uacme configuration in their default paths (add --client-config PATH)".to_string()
         } else {
             format!(
                 "--all found {listed} certificate(s), none with a method acme-doctor checks (http-01, dns-01, tls-alpn-01)"

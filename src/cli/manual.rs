@@ -108,6 +108,26 @@ const FILES: &[(&str, &str)] = &[
         "Traefik's static configuration: its certificate resolvers and entry points, and the acme.json storage each resolver names.",
     ),
     (
+        "/etc/dehydrated/config, /etc/dehydrated/conf.d/, /etc/dehydrated/domains.txt, /usr/local/etc/dehydrated/config, /var/lib/dehydrated/, /var/www/dehydrated/",
+        "dehydrated: its configuration, the names it renews, their certificates and its challenge directory (WELLKNOWN).",
+    ),
+    (
+        "/etc/ssl/uacme/, /var/www/.well-known/acme-challenge/",
+        "uacme: its certificates, and the packaged hook's challenge directory; the units and cron lines that run it name the rest.",
+    ),
+    (
+        "/var/log/letsencrypt/letsencrypt.log (and .1 to .9)",
+        "certbot's log (or the logs-dir of its cli.ini): each certificate's last logged failure. Only the last 4 MiB of a log is read.",
+    ),
+    (
+        "/var/log/journal/, /run/log/journal/",
+        "Whether a journal exists; if so, journalctl -o json -u UNIT reads the last failure of the lego, dehydrated, uacme, Caddy and Traefik units.",
+    ),
+    (
+        "/etc/cron.daily/, /etc/cron.weekly/",
+        "Cron scripts that run dehydrated or uacme, and the log files their lines append to.",
+    ),
+    (
         "DIR/.well-known/acme-challenge/",
         "--webroot DIR, and under --all each webroot the clients name: a token file is written there, fetched as the CA would, and removed.",
     ),

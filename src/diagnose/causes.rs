@@ -303,6 +303,8 @@ pub fn priority(code: Code) -> u8 {
         // The CA's words when IPv6 failed and no IPv4 is left: whatever failed on IPv6
         // explains it.
         Code::TlsAlpnNoIpv4Fallback => 76,
+        // Issue 19 item 4: not a validation problem, so after every one of them.
+        Code::LineageBroken => 200,
     }
 }
 

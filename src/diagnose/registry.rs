@@ -16,6 +16,8 @@ pub const REGISTRY: &[CheckDef] = &[
     checks::host::CHECK,
     checks::listener::CHECK,
     checks::standalone::CHECK,
+    // Issue 19 item 4: a certbot lineage certbot refuses to renew.
+    checks::lineage::CHECK,
     checks::entrypoint::CHECK,
     checks::containers::CHECK,
     checks::firewall::CHECK,

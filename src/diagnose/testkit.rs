@@ -421,6 +421,7 @@ impl Scenario {
             entry_points: Vec::new(),
             token_not_written: None,
             last_failure: None,
+            missing_files: Vec::new(),
         };
         for t in &mut self.run.targets {
             t.certificate = Some(cert.clone());
@@ -429,6 +430,16 @@ impl Scenario {
     }
 
     /// The client that renews the name's certificate (after [`Self::certificate`]).
+    /// The certificate's files its renewal configuration names but that are gone.
+    pub fn missing_files(mut self, files: &[&str]) -> Scenario {
+        for t in &mut self.run.targets {
+            if let Some(c) = t.certificate.as_mut() {
+                c.missing_files = files.iter().map(|f| f.to_string()).collect();
+            }
+        }
+        self
+    }
+
     pub fn client(mut self, client: crate::facts::AcmeClient) -> Scenario {
         for t in &mut self.run.targets {
             if let Some(c) = t.certificate.as_mut() {

@@ -18,6 +18,10 @@ pub enum AcmeClient {
     Caddy,
     #[serde(rename = "traefik")]
     Traefik,
+    #[serde(rename = "dehydrated")]
+    Dehydrated,
+    #[serde(rename = "uacme")]
+    Uacme,
 }
 
 impl AcmeClient {
@@ -28,6 +32,8 @@ impl AcmeClient {
             AcmeClient::Lego => "lego",
             AcmeClient::Caddy => "caddy",
             AcmeClient::Traefik => "traefik",
+            AcmeClient::Dehydrated => "dehydrated",
+            AcmeClient::Uacme => "uacme",
         }
     }
 
@@ -37,7 +43,11 @@ impl AcmeClient {
     pub fn is_web_server(self) -> bool {
         match self {
             AcmeClient::Caddy | AcmeClient::Traefik => true,
-            AcmeClient::Certbot | AcmeClient::AcmeSh | AcmeClient::Lego => false,
+            AcmeClient::Certbot
+            | AcmeClient::AcmeSh
+            | AcmeClient::Lego
+            | AcmeClient::Dehydrated
+            | AcmeClient::Uacme => false,
         }
     }
 }
@@ -215,6 +225,11 @@ pub struct ManagedCert {
     /// unit, and the CA's words in it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_failure: Option<super::LoggedFailure>,
+    /// certbot: the files its renewal configuration names (`cert`, `privkey`, `chain`,
+    /// `fullchain`) that do not exist, as `key path`. certbot refuses such a lineage as
+    /// broken and never renews it (`lineage-broken`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub missing_files: Vec<String>,
 }
 
 /// The owner of a client's configuration file, from the `fstat` of the descriptor it was read
@@ -287,6 +302,10 @@ impl ManagedCert {
             AcmeClient::AcmeSh => {
                 format!("acme.sh --alpn (its own server{on}, only while it runs)")
             }
+            AcmeClient::Dehydrated => {
+                format!("the TLS server that serves dehydrated's ALPNCERTDIR certificates{on}")
+            }
+            AcmeClient::Uacme => format!("ualpn (uacme's TLS-ALPN-01 proxy{on})"),
             AcmeClient::Certbot => format!("{} (tls-alpn-01)", self.client),
         })
     }
@@ -477,6 +496,7 @@ mod tests {
             entry_points: Vec::new(),
             token_not_written: None,
             last_failure: None,
+            missing_files: Vec::new(),
         };
         assert_eq!(
             cert(AcmeClient::Lego, 5001).tls_alpn_responder().as_deref(),

@@ -565,9 +565,15 @@ where
         dnssec,
         authoritative,
         vantages: vantage_facts,
+        // The failure its client logged, when `--all` found one (issue 19 item 4); the
+        // rest is filled after the probes by `--ca-check` and `--ca-error`.
+        ca: spec
+            .certificate
+            .as_ref()
+            .and_then(clients::logs::evidence)
+            .into_iter()
+            .collect(),
         certificate: spec.certificate,
-        // Filled after the probes by `--ca-check` and `--ca-error`.
-        ca: Vec::new(),
         duration_ms: started.elapsed().as_millis() as u64,
     }
 }

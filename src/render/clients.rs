@@ -3,9 +3,80 @@
 //! that decide them. Every value came from a file on disk, so every value is sanitised.
 
 use super::Palette;
+use crate::diagnose::Diagnosis;
 use crate::facts::{ClientsFacts, ManagedCert, NextTry, Probed};
 use crate::sanitize;
+use std::collections::HashMap;
 use std::fmt::Write;
+
+/// The finding the CA vocabulary module emits for a client's logged failure (issue 19): its
+/// `explained_by` names today's finding that explains it, or is empty.
+pub const CA_LOGGED_FAILURE: &str = "ca-logged-failure";
+
+/// Today's diagnoses by name: what the listing holds each certificate's last logged failure
+/// against (issue 19 item 4).
+#[derive(Default)]
+pub struct Today<'a> {
+    by_name: HashMap<String, &'a Diagnosis>,
+}
+
+impl<'a> Today<'a> {
+    pub fn new(diagnoses: impl IntoIterator<Item = (&'a str, &'a Diagnosis)>) -> Today<'a> {
+        Today {
+            by_name: diagnoses
+                .into_iter()
+                .map(|(name, d)| (name.to_ascii_lowercase(), d))
+                .collect(),
+        }
+    }
+
+    /// Whether today's diagnosis explains the certificate's logged failure, in words: from the
+    /// `ca-logged-failure` finding of the first of its names that has one. None when no
+    /// diagnosis of its names weighed it (not checked, or nothing logged).
+    pub fn explains(&self, c: &ManagedCert) -> Option<String> {
+        self.explains_by(c, |f| f.code.as_str() == CA_LOGGED_FAILURE)
+    }
+
+    fn explains_by(
+        &self,
+        c: &ManagedCert,
+        is_logged: impl Fn(&crate::diagnose::Finding) -> bool,
+    ) -> Option<String> {
+        c.last_failure.as_ref()?;
+        c.names.iter().find_map(|name| {
+            let d = self.by_name.get(&name.to_ascii_lowercase())?;
+            let f = d.findings.iter().find(|f| is_logged(f))?;
+            Some(match f.explained_by {
+                Some(code) => format!("today's diagnosis of {name} explains it: {code}"),
+                None => format!(
+                    "today's diagnosis of {name} explains nothing: fixed since, transient, or seen only by the CA (run --ca-check)"
+                ),
+            })
+        })
+    }
+}
+
+/// `last failure: 2026-12-07 18:45:27 UTC, the CA said: …`, the words on one line, and where
+/// it was logged.
+pub fn last_failure(c: &ManagedCert) -> Option<(String, String)> {
+    let f = c.last_failure.as_ref()?;
+    let when = match &f.at {
+        Some(m) => m.utc.replacen('T', " ", 1).replace('Z', " UTC"),
+        None => "time not logged".to_string(),
+    };
+    let words = f.words.split_whitespace().collect::<Vec<_>>().join(" ");
+    let place = match f.line {
+        Some(n) => format!("{}:{n}", f.file),
+        None => f.file.clone(),
+    };
+    Some((
+        format!(
+            "last failure: {when}, the CA said: {}",
+            sanitize::line(&words, 240)
+        ),
+        place,
+    ))
+}
 
 fn clean(text: &str) -> String {
     sanitize::line(text, 300)
@@ -79,7 +150,7 @@ fn sources(c: &ManagedCert) -> Vec<(String, String, String)> {
     rows
 }
 
-pub fn human(clients: &ClientsFacts, p: &Palette) -> String {
+pub fn human(clients: &ClientsFacts, today: &Today, p: &Palette) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -96,6 +167,18 @@ pub fn human(clients: &ClientsFacts, p: &Palette) -> String {
             c.client.as_str(),
             p.bold(&clean(&c.names.join(", ")))
         );
+        // Issue 19 item 4: what the client last logged, and whether today explains it.
+        if let Some((line, place)) = last_failure(c) {
+            let _ = writeln!(
+                out,
+                "           {} {}",
+                p.warning(&clean(&line)),
+                p.dim(&format!("({})", clean(&place)))
+            );
+            if let Some(verdict) = today.explains(c) {
+                let _ = writeln!(out, "           {}", clean(&verdict));
+            }
+        }
         let simulated = if c.challenge.method().is_some() {
             ""
         } else {
@@ -190,7 +273,7 @@ fn report_origin(c: &ManagedCert) -> String {
     format!("{} ({})", c.config, parts.join("; "))
 }
 
-pub fn report(clients: &ClientsFacts) -> String {
+pub fn report(clients: &ClientsFacts, today: &Today) -> String {
     let mut out = String::from("## Certificates renewed on this host\n\n");
     let _ = writeln!(
         out,
@@ -208,6 +291,30 @@ pub fn report(clients: &ClientsFacts) -> String {
             cell(&report_origin(c))
         );
     }
+    // Issue 19 item 4: each certificate's last logged failure, after the table.
+    let failed: Vec<&ManagedCert> = clients
+        .certificates
+        .iter()
+        .filter(|c| c.last_failure.is_some())
+        .collect();
+    if !failed.is_empty() {
+        out.push_str("\nLast failures the clients logged:\n\n");
+        for c in failed {
+            if let Some((line, place)) = last_failure(c) {
+                let verdict = today
+                    .explains(c)
+                    .map(|v| format!(" ({})", cell(&v)))
+                    .unwrap_or_default();
+                let _ = writeln!(
+                    out,
+                    "- {}: {} ({}){verdict}",
+                    cell(&c.names.join(", ")),
+                    cell(&line),
+                    cell(&place)
+                );
+            }
+        }
+    }
     if !clients.warnings.is_empty() {
         out.push_str("\nConfiguration warnings:\n\n");
         for w in &clients.warnings {
@@ -216,4 +323,124 @@ pub fn report(clients: &ClientsFacts) -> String {
     }
     out.push('\n');
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diagnose::{Code, Finding, Severity};
+    use crate::facts::{AcmeClient, Challenge, LoggedFailure, Moment, Unknown};
+
+    fn cert() -> ManagedCert {
+        let mut c = crate::probe::clients::plan(
+            AcmeClient::Certbot,
+            "web.example.test".into(),
+            std::path::Path::new("/etc/letsencrypt/renewal/web.example.test.conf"),
+            "webroot_path",
+            Some(9),
+            vec!["web.example.test".into(), "www.example.test".into()],
+            Challenge::Webroot {
+                path: "/var/www/html".into(),
+            },
+            None,
+        );
+        c.expiry = Probed::Unknown(Unknown::failed("test"));
+        c.last_failure = Some(LoggedFailure {
+            at: Some(Moment::from_unix(1_796_670_000)),
+            file: "/var/log/letsencrypt/letsencrypt.log.1".into(),
+            line: Some(7),
+            words: "Domain: www.example.test\nType:   connection\nDetail: 192.0.2.10: Fetching http://www.example.test/.well-known/acme-challenge/x: Timeout during connect (likely firewall problem)".into(),
+        });
+        c
+    }
+
+    fn diagnosis(findings: Vec<Finding>) -> Diagnosis {
+        Diagnosis {
+            verdict: crate::diagnose::Verdict::AtRisk,
+            incomplete: false,
+            incomplete_reasons: Vec::new(),
+            incomplete_kinds: Vec::new(),
+            findings,
+            content_unverified: false,
+        }
+    }
+
+    /// A stand-in for the CA vocabulary module's `ca-logged-failure` finding: the listing
+    /// reads its `explained_by` only.
+    fn logged(explained_by: Option<Code>) -> Finding {
+        let mut f = Finding::new(Code::FirewallDrops, Severity::Info, "logged");
+        f.explained_by = explained_by;
+        f
+    }
+
+    #[test]
+    fn the_listing_shows_the_last_failure_and_what_today_says() {
+        let clients = ClientsFacts {
+            certificates: vec![cert()],
+            ..ClientsFacts::default()
+        };
+        let p = Palette {
+            enabled: false,
+            glyphs: super::super::path::Glyphs::Ascii,
+        };
+        let text = human(&clients, &Today::default(), &p);
+        assert!(
+            text.contains("last failure: 2026-12-07 ") && text.contains(" UTC, the CA said: Domain: www.example.test Type: connection Detail: 192.0.2.10: Fetching"),
+            "{text}"
+        );
+        assert!(
+            text.contains("(/var/log/letsencrypt/letsencrypt.log.1:7)"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("today's diagnosis"),
+            "no diagnosis, no claim: {text}"
+        );
+        let report = report(&clients, &Today::default());
+        assert!(
+            report.contains("Last failures the clients logged:"),
+            "{report}"
+        );
+        assert!(report.contains("last failure: 2026"), "{report}");
+    }
+
+    /// The verdict comes from the `explained_by` of the diagnosis's `ca-logged-failure`
+    /// finding (a hand-made Diagnosis; the CA vocabulary module owns that code, so a finding
+    /// of another code stands in for it through `explains_by`, and `explains` is shown to
+    /// select by the slug alone).
+    #[test]
+    fn todays_verdict_is_read_from_explained_by() {
+        let mut c = cert();
+        let explained = diagnosis(vec![logged(Some(Code::Ipv6Disabled))]);
+        let unexplained = diagnosis(vec![logged(None)]);
+        let stand_in = |f: &Finding| f.code == Code::FirewallDrops;
+        assert_eq!(
+            Today::new([("www.example.test", &explained)])
+                .explains_by(&c, stand_in)
+                .as_deref(),
+            Some("today's diagnosis of www.example.test explains it: ipv6-disabled")
+        );
+        let nothing = Today::new([("WWW.example.test", &unexplained)]).explains_by(&c, stand_in);
+        assert!(
+            nothing
+                .as_deref()
+                .is_some_and(|v| v.contains("explains nothing") && v.contains("--ca-check")),
+            "{nothing:?}"
+        );
+        // Another code than `ca-logged-failure` is not the logged failure's verdict.
+        assert_eq!(
+            Today::new([("www.example.test", &explained)]).explains(&c),
+            None
+        );
+        // A name not diagnosed today, or no logged failure: no claim.
+        assert_eq!(
+            Today::new([("other.example.test", &explained)]).explains_by(&c, stand_in),
+            None
+        );
+        c.last_failure = None;
+        assert_eq!(
+            Today::new([("www.example.test", &explained)]).explains_by(&c, stand_in),
+            None
+        );
+    }
 }

@@ -197,7 +197,9 @@ fn stage(code: Code) -> Stage {
         | CaaCriticalUnknown
         | CaaLookupFailed
         | NotOnHost
-        | FirewallUnknown => Stage::Off,
+        | FirewallUnknown
+        // A certbot lineage certbot will not renew: no hop of the path (issue 19 item 4).
+        | LineageBroken => Stage::Off,
     }
 }
 

@@ -11,6 +11,7 @@ pub mod entrypoint;
 pub mod firewall;
 pub mod host;
 pub mod identifier;
+pub mod lineage;
 pub mod listener;
 pub mod outside;
 pub mod reachability;

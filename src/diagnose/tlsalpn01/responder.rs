@@ -110,6 +110,8 @@ impl Responder {
                     AcmeClient::Lego => "lego --tls binds port 443 itself while it runs (--tls.port): nothing else may hold 443 then, or use --http/--dns",
                     AcmeClient::AcmeSh => "acme.sh --alpn binds port 443 itself while it runs: stop what holds 443 in a pre-hook, or use webroot/dns",
                     AcmeClient::Certbot => "certbot has no TLS-ALPN-01 solver: use --webroot or a DNS plugin",
+                    AcmeClient::Dehydrated => "dehydrated writes its TLS-ALPN-01 certificates to ALPNCERTDIR: the TLS server on port 443 must answer acme-tls/1 with them",
+                    AcmeClient::Uacme => "uacme answers TLS-ALPN-01 through ualpn, which must hold port 443 (in front of the web server)",
                 };
                 match &holder {
                     Some(h) => fixes.push(format!("{what} (now: {h})")),
@@ -190,6 +192,8 @@ fn process_is(client: AcmeClient, process: &str) -> bool {
         AcmeClient::Lego => p == "lego",
         AcmeClient::AcmeSh => p == "socat" || p.starts_with("acme.sh"),
         AcmeClient::Certbot => p.starts_with("certbot"),
+        AcmeClient::Dehydrated => p == "dehydrated",
+        AcmeClient::Uacme => p == "ualpn" || p == "uacme",
     }
 }
 

@@ -264,6 +264,17 @@ pub fn parse_file(fs: &mut Fs, path: &Path, text: &str) {
     cert.not_before = not_before;
     cert.server = get(Section::Params, "server").map(|e| e.value.clone());
     cert.pre_hook = get(Section::Params, "pre_hook").map(|e| e.value.clone());
+    // certbot checks each of these before it renews, and skips the lineage as "broken" when
+    // one is gone (`RenewableCert._check_symlinks`): a missing file is a fact, not a warning.
+    for key in ["cert", "privkey", "chain", "fullchain"] {
+        if let Some(e) = get(Section::Top, key) {
+            let file = fs.named_path(&e.value, dir);
+            if !fs.exists(&file) {
+                cert.missing_files
+                    .push(format!("{key} {}", super::show(&file)));
+            }
+        }
+    }
     fs.facts.certificates.push(cert);
 }
 

@@ -9,8 +9,11 @@ pub mod acmesh;
 pub mod caddy;
 pub mod cert;
 pub mod certbot;
+pub mod dehydrated;
 pub mod lego;
+pub mod logs;
 pub mod traefik;
+pub mod uacme;
 
 use super::userfile::{self, Links, Skipped, Trust, UserFile};
 use crate::facts::{
@@ -287,6 +290,8 @@ pub fn discover(opts: &Discover) -> ClientsFacts {
         lego::discover(&mut fs);
         caddy::discover(&mut fs);
         traefik::discover(&mut fs);
+        dehydrated::discover(&mut fs);
+        uacme::discover(&mut fs);
         web_units(&mut fs);
     }
     for path in &opts.extra {
@@ -339,11 +344,20 @@ pub fn by_content(fs: &mut Fs, path: &Path, named: bool) {
         caddy::parse_file(fs, path, &text);
     } else if lego::has_command(&text) {
         lego::parse_commands_file(fs, path, &text);
+    } else if uacme::has_command(&text) {
+        uacme::parse_commands_file(fs, path, &text);
+    } else if dehydrated::has_command(&text) {
+        dehydrated::parse_commands_file(fs, path, &text);
+    } else if ["DOMAINS_TXT=", "WELLKNOWN=", "CHALLENGETYPE=", "CERTDIR="]
+        .iter()
+        .any(|k| text.contains(k))
+    {
+        dehydrated::parse_file(fs, path, &text);
     } else if named {
         fs.warn(
             path,
             None,
-            "not a configuration of certbot, acme.sh, lego, Caddy or Traefik that acme-doctor recognises",
+            "not a configuration of certbot, acme.sh, lego, Caddy, Traefik, dehydrated or uacme that acme-doctor recognises",
         );
     }
 }
@@ -469,6 +483,7 @@ pub fn plan(
         entry_points: Vec::new(),
         token_not_written: None,
         last_failure: None,
+        missing_files: Vec::new(),
     }
 }
 
