@@ -41,6 +41,10 @@ pub enum Note {
     /// An IPv4 blocker demoted to a warning: the CA's IPv6 path works, so IPv4 is only its
     /// fallback (see `rank::ipv4_is_only_the_fallback`).
     Ipv4OnlyFallback,
+    /// An IPv4 blocker demoted to a warning on the server's own view alone: nothing outside
+    /// was heard, and the IPv6 path looks healthy from inside, so the CA, which uses IPv4
+    /// only when IPv6 fails, is not shown to meet it (issue 19 item 5).
+    Ipv4OnlyFallbackHostOnly,
     /// A refused connect while a standalone ACME client is between runs (see
     /// `checks::standalone::between_runs`).
     StandaloneBetweenRuns,
@@ -54,6 +58,9 @@ impl Note {
             }
             Note::Ipv4OnlyFallback => {
                 "The CA connects over IPv6 first, which works, so today it never needs IPv4; but IPv4 is the fallback the day IPv6 hiccups, and CAs or clients without IPv6 use nothing else."
+            }
+            Note::Ipv4OnlyFallbackHostOnly => {
+                "Seen from this host only: its IPv6 path looks healthy from inside, and the CA connects over IPv6 first and uses IPv4 only when IPv6 fails, so this alone fails no validation. Nothing outside was heard: if IPv6 fails between the CA and this host (a security group, the router, upstream IPv6), the CA falls back to IPv4 and meets this. --ca-check, or a vantage (--vantage URL), decides."
             }
         }
     }
