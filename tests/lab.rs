@@ -985,3 +985,85 @@ fn lab_unprivileged_run_is_incomplete() {
         acme_doctor::facts::Probed::Known(_)
     ));
 }
+
+/// Issue 19 item 6: the healthy server seen from itself alone is incomplete (exit 3) for one
+/// reason, `host-only`; with `--accept-host-only` it exits 0 and still says, in one line, that
+/// it was seen from this host only and how to get a complete answer. JSON keeps the facts
+/// (`incomplete`, `incomplete_kinds`). `--all` over a certbot configuration naming the same
+/// name, with the webroot nginx serves, is accepted alike.
+#[test]
+fn a_healthy_host_alone_exits_0_with_accept_host_only() {
+    if !common::lab_available("accept-host-only") {
+        return;
+    }
+    let lab = Lab::start(&Setup::default());
+    let host = lab.host.clone();
+    let strict = lab.acme_doctor(&host, "accept-host-only-strict", &["--json", DOMAIN]);
+    assert_eq!(strict.code, 3, "{}{}", strict.stdout, strict.stderr);
+    let accepted = lab.acme_doctor(
+        &host,
+        "accept-host-only-json",
+        &["--json", "--accept-host-only", DOMAIN],
+    );
+    assert_eq!(accepted.code, 0, "{}{}", accepted.stdout, accepted.stderr);
+    let (_, report) = accepted.report();
+    assert_eq!(report["verdict"], "pass", "{report:#}");
+    assert_eq!(report["incomplete"], true, "the facts stay the facts");
+    assert_eq!(report["incomplete_kinds"], serde_json::json!(["host-only"]));
+    let human = lab.acme_doctor(
+        &host,
+        "accept-host-only-human",
+        &["--accept-host-only", "--color", "never", DOMAIN],
+    );
+    assert_eq!(human.code, 0, "{}{}", human.stdout, human.stderr);
+    let said: Vec<&str> = human
+        .stdout
+        .lines()
+        .filter(|l| l.contains("seen from this host only"))
+        .collect();
+    assert_eq!(said.len(), 1, "{}", human.stdout);
+    assert!(
+        said[0].contains("--ca-check") && said[0].contains("--vantage"),
+        "{}",
+        said[0]
+    );
+
+    // --all: one certbot certificate for the name, renewed through the webroot nginx serves.
+    // The clients' paths are read under --client-root, the lab's directory: `/www` there is
+    // nginx's root.
+    let root = lab.dir.clone();
+    let renewal = root.join("etc/letsencrypt/renewal");
+    std::fs::create_dir_all(&renewal).unwrap();
+    std::fs::write(
+        renewal.join(format!("{DOMAIN}.conf")),
+        format!(
+            "version = 2.1.0\ncert = /etc/letsencrypt/live/{DOMAIN}/cert.pem\n\n[renewalparams]\nauthenticator = webroot\nwebroot_path = /www,\nserver = https://acme-v02.api.letsencrypt.org/directory\n[[webroot_map]]\n{DOMAIN} = /www\n"
+        ),
+    )
+    .unwrap();
+    let root = root.to_string_lossy().into_owned();
+    let all = lab.acme_doctor(
+        &host,
+        "accept-host-only-all",
+        &[
+            "--json",
+            "--all",
+            "--client-root",
+            &root,
+            "--accept-host-only",
+        ],
+    );
+    let results = all.json()["results"].clone();
+    let results = results
+        .as_array()
+        .cloned()
+        .unwrap_or_else(|| vec![all.json()]);
+    assert_eq!(results.len(), 1, "{}", all.stdout);
+    assert_eq!(
+        results[0]["incomplete_kinds"],
+        serde_json::json!(["host-only"]),
+        "{:#}",
+        results[0]
+    );
+    assert_eq!(all.code, 0, "{}{}", all.stdout, all.stderr);
+}

@@ -246,10 +246,31 @@ pub struct Diagnosis {
     /// The kinds of `incomplete_reasons`, each once, in order of first appearance.
     #[serde(default)]
     pub incomplete_kinds: Vec<IncompleteKind>,
+    /// The kind of each of `incomplete_reasons`, in the same order (for the renderers, which
+    /// print each reason with its kind; JSON has `incomplete_kinds`).
+    #[serde(skip)]
+    pub incomplete_reason_kinds: Vec<IncompleteKind>,
     /// Ranked: root causes first, each followed by the symptoms it explains.
     pub findings: Vec<Finding>,
     /// The server answers where the CA asks, but what it answers was not held against what
     /// the CA expects: the run had no real challenge to ask for (no `--webroot`, no
     /// `--expect-body`), so a healthy answer proves a server, not the content.
     pub content_unverified: bool,
+}
+
+impl Diagnosis {
+    /// Each incomplete reason with its kind, when known (a diagnosis read back from JSON has
+    /// only the reasons).
+    pub fn incomplete_lines(&self) -> impl Iterator<Item = (Option<IncompleteKind>, &str)> {
+        self.incomplete_reasons
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (self.incomplete_reason_kinds.get(i).copied(), r.as_str()))
+    }
+
+    /// The run misses only the outside view: `host-only` is its one incomplete kind. This is
+    /// what `--accept-host-only` accepts.
+    pub fn incomplete_only_host_only(&self) -> bool {
+        self.incomplete && self.incomplete_kinds == [IncompleteKind::HostOnly]
+    }
 }

@@ -732,6 +732,7 @@ mod tests {
             progress: false,
             verbose: false,
             fail_on: FailOn::Blocker,
+            accept_host_only: false,
             save_facts: None,
             from_facts: Vec::new(),
             vantages: Vec::new(),
@@ -919,7 +920,7 @@ mod tests {
                 d.incomplete_reasons
             );
             assert_eq!(
-                crate::cli::exit_for(&d, FailOn::Blocker),
+                crate::cli::exit_for(&d, FailOn::Blocker, false),
                 crate::exit::Exit::Incomplete
             );
         }
@@ -942,7 +943,7 @@ mod tests {
             d.incomplete_reasons
         );
         assert_eq!(
-            crate::cli::exit_for(&d, FailOn::Blocker),
+            crate::cli::exit_for(&d, FailOn::Blocker, false),
             crate::exit::Exit::Incomplete
         );
         // The same run with the server refusing is the server's fault: a blocker, exit 1.
@@ -950,7 +951,7 @@ mod tests {
         let run = gather_with(&config, &refused);
         let d = crate::diagnose::diagnose(&run, &run.targets[0]);
         assert_eq!(
-            crate::cli::exit_for(&d, FailOn::Blocker),
+            crate::cli::exit_for(&d, FailOn::Blocker, false),
             crate::exit::Exit::Blocker
         );
     }
