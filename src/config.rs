@@ -73,6 +73,8 @@ pub struct Config {
     pub invocation: String,
     /// Where the ACME clients' configurations are looked for.
     pub clients: ClientsConfig,
+    /// `--metrics FILE` (issue 21 item 1): the run as Prometheus text exposition.
+    pub metrics: Option<PathBuf>,
 }
 
 /// One name to check, with its settings: one value, so that the two cannot fall out of step.

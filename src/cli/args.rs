@@ -154,6 +154,12 @@ pub struct Args {
     #[arg(long)]
     no_progress: bool,
 
+    // Issue 21 item 1: Prometheus metrics for the node exporter's textfile collector.
+    /// Also write the run's results as Prometheus metrics to FILE (replaced atomically; for
+    /// the node exporter's textfile collector, a FILE ending in .prom)
+    #[arg(long, value_name = "FILE")]
+    metrics: Option<PathBuf>,
+
     // Issue 19 item 6: exit codes a cron job can live with.
     /// Exit 0, not 3, when the only thing missing is the outside view (seen from this host
     /// only); the output still says so. For a complete answer: --ca-check or --vantage
@@ -322,6 +328,7 @@ pub fn validate(args: Args, invocation: String) -> Result<Config, ToolError> {
             extra: args.client_config,
             root: args.client_root,
         },
+        metrics: args.metrics,
     })
 }
 

@@ -740,6 +740,7 @@ mod tests {
             vantage_ca: None,
             invocation: String::new(),
             clients: Default::default(),
+            metrics: None,
         }
     }
 

@@ -5,6 +5,7 @@
 pub mod clients;
 pub mod human;
 pub mod json;
+pub mod metrics;
 pub mod report;
 
 use crate::diagnose::Diagnosis;
