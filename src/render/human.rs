@@ -50,7 +50,16 @@ pub fn render_with(
     if outcomes.len() > 1 {
         summary(&mut out, outcomes, p, accept_host_only);
     }
-    // Once per run.
+    // Once per run: the usual reason for exit 3, and the ways out of it.
+    if !accept_host_only
+        && outcomes.iter().any(|o| {
+            o.diagnosis
+                .incomplete_kinds
+                .contains(&crate::diagnose::IncompleteKind::HostOnly)
+        })
+    {
+        out.push_str("\nnote: seen from this host only, so the run is incomplete (exit 3). For a complete answer, run with --ca-check (the CA validates for real) or add a vantage (--vantage URL); --accept-host-only exits 0 when that is all that is missing.\n");
+    }
     if outcomes.iter().any(|o| o.diagnosis.content_unverified) {
         out.push_str("\nnote: a 404 for acme-doctor's random token means a web server answers here; the content the CA needs was not verified. Run with --webroot DIR (or --expect-body KEYAUTH) to fetch a real token as the CA does.\n");
     }
@@ -206,6 +215,12 @@ fn render_one(out: &mut String, o: &Outcome, p: &Palette, verbose: bool, accept_
         let detail = finding.full_detail();
         if !detail.is_empty() && verbose {
             let _ = writeln!(out, "{pad}{}", clean(&detail));
+        } else {
+            // What a policy changed about the finding (a blocker shown as a warning) is said
+            // even without -v: the severity alone would not tell why.
+            for note in &finding.notes {
+                let _ = writeln!(out, "{pad}{}", p.dim(&format!("note: {}", note.text())));
+            }
         }
         for e in &finding.evidence {
             let _ = writeln!(out, "{pad}{}", p.dim(&format!("evidence: {}", clean(e))));
