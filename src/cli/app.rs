@@ -831,3 +831,71 @@ fn raise_open_files_limit(verbose: bool) {
         Err(_) => {}
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diagnose::{Incomplete, IncompleteKind};
+
+    fn diagnosis(verdict: Verdict, missing: &[IncompleteKind]) -> Diagnosis {
+        let missing: Vec<Incomplete> = missing
+            .iter()
+            .map(|k| Incomplete::new(*k, k.as_str()))
+            .collect();
+        let mut kinds: Vec<IncompleteKind> = Vec::new();
+        for m in &missing {
+            if !kinds.contains(&m.kind) {
+                kinds.push(m.kind);
+            }
+        }
+        Diagnosis {
+            verdict,
+            incomplete: !missing.is_empty(),
+            incomplete_reasons: missing.iter().map(|m| m.reason.clone()).collect(),
+            incomplete_kinds: kinds,
+            incomplete_reason_kinds: missing.iter().map(|m| m.kind).collect(),
+            findings: Vec::new(),
+            content_unverified: false,
+        }
+    }
+
+    /// `--accept-host-only` accepts `host-only` alone: never a blocker, never a warning that
+    /// `--fail-on warning` counts, never another kind beside it.
+    #[test]
+    fn accept_host_only_accepts_host_only_alone() {
+        use IncompleteKind::{FirewallUnreadable, HostOnly};
+        let cases = [
+            (Verdict::Pass, &[HostOnly][..], FailOn::Blocker, Exit::Pass),
+            (Verdict::AtRisk, &[HostOnly], FailOn::Blocker, Exit::Pass),
+            (Verdict::AtRisk, &[HostOnly], FailOn::Warning, Exit::Blocker),
+            (Verdict::Fail, &[HostOnly], FailOn::Blocker, Exit::Blocker),
+            (
+                Verdict::Pass,
+                &[HostOnly, FirewallUnreadable],
+                FailOn::Blocker,
+                Exit::Incomplete,
+            ),
+            (
+                Verdict::Pass,
+                &[FirewallUnreadable],
+                FailOn::Blocker,
+                Exit::Incomplete,
+            ),
+            (Verdict::Pass, &[], FailOn::Blocker, Exit::Pass),
+        ];
+        for (verdict, missing, fail_on, want) in cases {
+            let d = diagnosis(verdict, missing);
+            assert_eq!(exit_for(&d, fail_on, true), want, "{verdict:?} {missing:?}");
+            // Without the flag, anything incomplete and not failed is 3.
+            let strict = match want {
+                Exit::Pass if !missing.is_empty() => Exit::Incomplete,
+                other => other,
+            };
+            assert_eq!(
+                exit_for(&d, fail_on, false),
+                strict,
+                "{verdict:?} {missing:?}"
+            );
+        }
+    }
+}
