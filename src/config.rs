@@ -53,6 +53,8 @@ pub struct Config {
     pub jobs: usize,
     pub output: Output,
     pub color: bool,
+    /// How the human output draws the CA's path: Unicode, or ASCII (issue 21 item 3).
+    pub glyphs: crate::render::path::Glyphs,
     pub progress: bool,
     pub verbose: bool,
     pub fail_on: FailOn,

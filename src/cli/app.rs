@@ -174,6 +174,7 @@ fn render_all(
     colored::control::set_override(config.color);
     let palette = Palette {
         enabled: config.color,
+        glyphs: config.glyphs,
     };
     // `--all` lists every certificate first, diagnosed or not.
     let listing = clients.filter(|_| config.clients.all);

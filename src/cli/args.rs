@@ -310,6 +310,7 @@ pub fn validate(args: Args, invocation: String) -> Result<Config, ToolError> {
         jobs: usize::from(args.jobs),
         output,
         color,
+        glyphs: crate::render::path::glyphs_for(|name| std::env::var(name).ok()),
         progress: !args.no_progress && std::io::stderr().is_terminal(),
         verbose: args.verbose,
         fail_on: match args.fail_on {
