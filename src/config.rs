@@ -58,6 +58,9 @@ pub struct Config {
     pub progress: bool,
     pub verbose: bool,
     pub fail_on: FailOn,
+    /// `--accept-host-only` (issue 19 item 6): a run incomplete only because it was seen from
+    /// this host alone exits 0 (the facts, and JSON's `incomplete`, stay as they are).
+    pub accept_host_only: bool,
     pub save_facts: Option<PathBuf>,
     /// Saved facts files to diagnose (several: joined, the host's with the outside runs).
     pub from_facts: Vec<PathBuf>,

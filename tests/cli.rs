@@ -1484,3 +1484,174 @@ fn from_facts_reads_saved_json_outputs_of_both_schemas() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A saved fixture, by name.
+fn fixture(name: &str) -> String {
+    format!("{}/tests/fixtures/{name}.json", env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Issue 19 item 6: a run incomplete only because it was seen from this host exits 3, and 0
+/// under `--accept-host-only`, which changes the exit code and nothing of the facts: JSON keeps
+/// `incomplete` and its kinds, and the human output still says it in one line, with how to
+/// get a complete answer.
+#[test]
+fn accept_host_only_accepts_a_host_only_run_and_nothing_else() {
+    let healthy = fixture("healthy-host");
+    let strict = acme_doctor(&["--color", "never", "--from-facts", &healthy]);
+    assert_eq!(strict.code, 3, "{}", strict.stderr);
+    assert!(
+        strict
+            .stdout
+            .contains("incomplete (host-only): seen from this host only"),
+        "each reason with its kind: {}",
+        strict.stdout
+    );
+    assert!(
+        strict.stdout.contains("--accept-host-only exits 0"),
+        "the way out is named: {}",
+        strict.stdout
+    );
+    let accepted = acme_doctor(&[
+        "--color",
+        "never",
+        "--accept-host-only",
+        "--from-facts",
+        &healthy,
+    ]);
+    assert_eq!(accepted.code, 0, "{}", accepted.stderr);
+    let said: Vec<&str> = accepted
+        .stdout
+        .lines()
+        .filter(|l| l.contains("seen from this host only"))
+        .collect();
+    assert_eq!(said.len(), 1, "one line: {}", accepted.stdout);
+    assert!(
+        said[0].contains("--ca-check") && said[0].contains("--vantage"),
+        "{}",
+        said[0]
+    );
+    assert!(
+        accepted.stdout.contains("(incomplete)"),
+        "{}",
+        accepted.stdout
+    );
+    let json = acme_doctor(&["--json", "--accept-host-only", "--from-facts", &healthy]);
+    assert_eq!(json.code, 0, "{}", json.stderr);
+    let (report, value) = json.report();
+    assert!(
+        report.incomplete,
+        "the exit code is the policy, not the facts"
+    );
+    assert_eq!(value["incomplete_kinds"], serde_json::json!(["host-only"]));
+    assert_eq!(
+        acme_doctor(&["--ndjson", "--accept-host-only", "--from-facts", &healthy]).code,
+        0
+    );
+
+    // Another kind beside host-only (the firewall could not be read): still 3, and each
+    // reason is printed with its kind.
+    let unprivileged = fixture("unprivileged-host");
+    let run = acme_doctor(&[
+        "--color",
+        "never",
+        "--accept-host-only",
+        "--from-facts",
+        &unprivileged,
+    ]);
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert!(
+        run.stdout.contains("incomplete (firewall-unreadable):")
+            && run.stdout.contains("incomplete (host-only):"),
+        "{}",
+        run.stdout
+    );
+    assert!(!run.stdout.contains("(accepted"), "{}", run.stdout);
+
+    // A blocker still exits 1, and --fail-on warning still counts a warning: the IPv4 drop
+    // seen from the host only is at-risk.
+    let seed = fixture("seed-host");
+    assert_eq!(
+        acme_doctor(&["--accept-host-only", "--from-facts", &seed]).code,
+        1
+    );
+    let at_risk = fixture("fw-nft-elided-family-host");
+    assert_eq!(
+        acme_doctor(&["--accept-host-only", "--from-facts", &at_risk]).code,
+        0
+    );
+    assert_eq!(
+        acme_doctor(&[
+            "--accept-host-only",
+            "--fail-on",
+            "warning",
+            "--from-facts",
+            &at_risk
+        ])
+        .code,
+        1
+    );
+}
+
+/// `--accept-host-only` over a batch: every name host-only gives 0, the summary says how many
+/// were accepted; one name with another kind gives the batch 3.
+#[test]
+fn accept_host_only_over_a_batch() {
+    let t = ClientTree::new("accept-host-only-batch");
+    // Two names on the healthy host's facts: the saved run with a second target.
+    let text = std::fs::read_to_string(fixture("healthy-host")).unwrap();
+    let mut runs = acme_doctor::facts::from_json(serde_json::from_str(&text).unwrap()).unwrap();
+    let mut second = runs[0].targets[0].clone();
+    second.target.domain.input = "www.example.test".into();
+    second.target.domain.ascii = "www.example.test".into();
+    runs[0].targets.push(second);
+    let batch = t.write("batch.json", &serde_json::to_string(&runs[0]).unwrap());
+    let strict = acme_doctor(&["--color", "never", "--from-facts", &batch]);
+    assert_eq!(strict.code, 3, "{}", strict.stderr);
+    let accepted = acme_doctor(&[
+        "--color",
+        "never",
+        "--accept-host-only",
+        "--from-facts",
+        &batch,
+    ]);
+    assert_eq!(accepted.code, 0, "{}", accepted.stderr);
+    assert!(
+        accepted
+            .stdout
+            .contains("2 incomplete (2 seen from this host only, accepted)"),
+        "{}",
+        accepted.stdout
+    );
+    let json = acme_doctor(&["--json", "--accept-host-only", "--from-facts", &batch]);
+    assert_eq!(json.code, 0);
+    let results = json.json()["results"].as_array().cloned().unwrap();
+    assert_eq!(results.len(), 2);
+    assert!(results.iter().all(|r| r["incomplete"] == true));
+    // A second file, of another host whose firewall could not be read (another kind), for
+    // another name: the batch exits 3.
+    let text = std::fs::read_to_string(fixture("unprivileged-host")).unwrap();
+    let mut other = acme_doctor::facts::from_json(serde_json::from_str(&text).unwrap()).unwrap();
+    other[0].targets[0].target.domain.input = "other.example.test".into();
+    other[0].targets[0].target.domain.ascii = "other.example.test".into();
+    let other = t.write("other.json", &serde_json::to_string(&other[0]).unwrap());
+    let mixed = acme_doctor(&["--accept-host-only", "--from-facts", &batch, &other]);
+    assert_eq!(mixed.code, 3, "{}{}", mixed.stdout, mixed.stderr);
+}
+
+/// `--all` with `--accept-host-only`: names whose resolver is silent (a loopback port where
+/// nothing answers) miss more than the outside view, so the run still exits 3. (The lab's
+/// healthy host exits 0 under `--all`: tests/lab.rs.)
+#[test]
+fn accept_host_only_under_all_accepts_no_other_kind() {
+    let t = ClientTree::populated("accept-host-only-all");
+    let root = t.root();
+    let mut args = vec![
+        "--all",
+        "--client-root",
+        root.as_str(),
+        "--accept-host-only",
+    ];
+    args.extend_from_slice(OFFLINE);
+    let run = acme_doctor(&args);
+    assert_eq!(run.code, 3, "{}{}", run.stdout, run.stderr);
+}

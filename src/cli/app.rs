@@ -54,7 +54,7 @@ pub fn run(args: Args, invocation: String) -> Result<Exit, ToolError> {
     }
     let names_exit = outcomes
         .iter()
-        .map(|o| exit_for(&o.diagnosis, config.fail_on))
+        .map(|o| exit_for(&o.diagnosis, config.fail_on, config.accept_host_only))
         .fold(stream.worst_exit(), Exit::worst);
     if config.rejected.is_empty() {
         return Ok(names_exit);
@@ -259,7 +259,12 @@ fn render_all(
             let mut text = listing
                 .map(|c| render::clients::human(c, &today, &palette))
                 .unwrap_or_default();
-            text.push_str(&render::human::render(outcomes, &palette, config.verbose));
+            text.push_str(&render::human::render_with(
+                outcomes,
+                &palette,
+                config.verbose,
+                config.accept_host_only,
+            ));
             text
         }
         Output::Json | Output::Ndjson if stream.enabled => {
@@ -423,7 +428,11 @@ impl<'a> Stream<'a> {
             print_stdout(&json::render_ndjson_result(&outcome));
         }
         let mut worst = self.worst.lock().unwrap_or_else(PoisonError::into_inner);
-        *worst = worst.worst(exit_for(&outcome.diagnosis, self.config.fail_on));
+        *worst = worst.worst(exit_for(
+            &outcome.diagnosis,
+            self.config.fail_on,
+            self.config.accept_host_only,
+        ));
         if self.config.metrics.is_some() {
             self.rows
                 .lock()
@@ -507,9 +516,12 @@ fn interrupted(config: &Config, signal: signals::Stop, unfinished: &[usize]) -> 
     }
 }
 
-pub(crate) fn exit_for(d: &Diagnosis, fail_on: FailOn) -> Exit {
+/// The exit code is the policy, not the facts: `--accept-host-only` turns a run incomplete
+/// only for want of an outside view into a pass, and changes nothing in what is reported.
+pub(crate) fn exit_for(d: &Diagnosis, fail_on: FailOn, accept_host_only: bool) -> Exit {
     match (d.verdict, fail_on) {
         (Verdict::Fail, _) | (Verdict::AtRisk, FailOn::Warning) => Exit::Blocker,
+        _ if accept_host_only && d.incomplete_only_host_only() => Exit::Pass,
         _ if d.incomplete => Exit::Incomplete,
         _ => Exit::Pass,
     }
@@ -920,5 +932,73 @@ fn raise_open_files_limit(verbose: bool) {
             eprintln!("acme-doctor: the open-files limit stays at {soft}: {e}");
         }
         Err(_) => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diagnose::{Incomplete, IncompleteKind};
+
+    fn diagnosis(verdict: Verdict, missing: &[IncompleteKind]) -> Diagnosis {
+        let missing: Vec<Incomplete> = missing
+            .iter()
+            .map(|k| Incomplete::new(*k, k.as_str()))
+            .collect();
+        let mut kinds: Vec<IncompleteKind> = Vec::new();
+        for m in &missing {
+            if !kinds.contains(&m.kind) {
+                kinds.push(m.kind);
+            }
+        }
+        Diagnosis {
+            verdict,
+            incomplete: !missing.is_empty(),
+            incomplete_reasons: missing.iter().map(|m| m.reason.clone()).collect(),
+            incomplete_kinds: kinds,
+            incomplete_reason_kinds: missing.iter().map(|m| m.kind).collect(),
+            findings: Vec::new(),
+            content_unverified: false,
+        }
+    }
+
+    /// `--accept-host-only` accepts `host-only` alone: never a blocker, never a warning that
+    /// `--fail-on warning` counts, never another kind beside it.
+    #[test]
+    fn accept_host_only_accepts_host_only_alone() {
+        use IncompleteKind::{FirewallUnreadable, HostOnly};
+        let cases = [
+            (Verdict::Pass, &[HostOnly][..], FailOn::Blocker, Exit::Pass),
+            (Verdict::AtRisk, &[HostOnly], FailOn::Blocker, Exit::Pass),
+            (Verdict::AtRisk, &[HostOnly], FailOn::Warning, Exit::Blocker),
+            (Verdict::Fail, &[HostOnly], FailOn::Blocker, Exit::Blocker),
+            (
+                Verdict::Pass,
+                &[HostOnly, FirewallUnreadable],
+                FailOn::Blocker,
+                Exit::Incomplete,
+            ),
+            (
+                Verdict::Pass,
+                &[FirewallUnreadable],
+                FailOn::Blocker,
+                Exit::Incomplete,
+            ),
+            (Verdict::Pass, &[], FailOn::Blocker, Exit::Pass),
+        ];
+        for (verdict, missing, fail_on, want) in cases {
+            let d = diagnosis(verdict, missing);
+            assert_eq!(exit_for(&d, fail_on, true), want, "{verdict:?} {missing:?}");
+            // Without the flag, anything incomplete and not failed is 3.
+            let strict = match want {
+                Exit::Pass if !missing.is_empty() => Exit::Incomplete,
+                other => other,
+            };
+            assert_eq!(
+                exit_for(&d, fail_on, false),
+                strict,
+                "{verdict:?} {missing:?}"
+            );
+        }
     }
 }

@@ -14,7 +14,8 @@ use std::path::PathBuf;
     version,
     about = "Tells why an ACME (Let's Encrypt) http-01 or dns-01 validation fails, and how to fix it",
     args_conflicts_with_subcommands = true,
-    after_help = "Exit codes: 0 pass, 1 blocker found, 2 acme-doctor could not run, 3 incomplete.\n\
+    after_help = "Exit codes: 0 pass, 1 blocker found, 2 acme-doctor could not run, 3 incomplete\n\
+                  (most often: seen from this host only; --accept-host-only accepts that alone).\n\
                   Explain a finding: acme-doctor explain CODE"
 )]
 pub struct Args {
@@ -158,6 +159,12 @@ pub struct Args {
     /// the node exporter's textfile collector, a FILE ending in .prom)
     #[arg(long, value_name = "FILE")]
     metrics: Option<PathBuf>,
+
+    // Issue 19 item 6: exit codes a cron job can live with.
+    /// Exit 0, not 3, when the only thing missing is the outside view (seen from this host
+    /// only); the output still says so. For a complete answer: --ca-check or --vantage
+    #[arg(long)]
+    accept_host_only: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -344,6 +351,7 @@ pub fn validate(args: Args, invocation: String) -> Result<Config, ToolError> {
             FailOnArg::Blocker => FailOn::Blocker,
             FailOnArg::Warning => FailOn::Warning,
         },
+        accept_host_only: args.accept_host_only,
         save_facts: args.save_facts,
         from_facts: args.from_facts,
         vantages,

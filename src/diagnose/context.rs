@@ -2,8 +2,9 @@
 //! whether this machine is the server, whether IPv6 is switched off here.
 
 use crate::facts::{
-    ConnectFact, ConnectOutcome, Dns01Facts, DnsLookup, Family, HostFacts, Http01Facts, HttpFact,
-    Method, MethodFacts, Observation, Probed, RunFacts, Sysctl, TargetFacts, TlsAlpn01Facts,
+    CaCheckOutcome, CaSaid, CaSource, ConnectFact, ConnectOutcome, Dns01Facts, DnsLookup, Family,
+    HostFacts, Http01Facts, HttpFact, Method, MethodFacts, Observation, Probed, RunFacts, Sysctl,
+    TargetFacts, TlsAlpn01Facts,
 };
 use crate::reserved::{self, Reserved};
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -410,6 +411,54 @@ impl<'a> Context<'a> {
         !self.outside.is_empty() || self.on_host() == Some(false)
     }
 
+    /// Whether anything outside this host was heard about the path the CA takes: a vantage
+    /// (or a run saved elsewhere) that gave an observation and dialled, or the CA itself, in
+    /// a `--ca-check` that reached a verdict or in words pasted with `--ca-error`. A client's
+    /// logged failure is history, not a view of now; a check that stopped before the CA
+    /// validated heard nothing. Without it, a run on the server sees only its own side.
+    pub fn heard_outside(&self) -> bool {
+        self.outside.iter().any(|(_, o)| !o.connects.is_empty())
+            || self.target.ca.iter().any(|e| match (&e.source, &e.said) {
+                (CaSource::Check, CaSaid::Check(check)) => {
+                    !matches!(check.outcome, CaCheckOutcome::NotDone { .. })
+                }
+                (CaSource::Pasted, _) => true,
+                (CaSource::Check | CaSource::ClientLog { .. }, _) => false,
+            })
+    }
+
+    /// Whether the IPv6 path looks healthy from inside this host: it is the server, IPv6 is
+    /// on here, and its own connection to every usable AAAA got through on `port`. That
+    /// connection goes through `lo`, so it proves nothing of the path from outside (see
+    /// [`Context::ipv6_path_works`]); it only says nothing on this host stands in the way.
+    pub fn ipv6_looks_healthy_inside(&self, port: u16) -> bool {
+        self.on_host() == Some(true)
+            && self.ipv6_off.is_none()
+            && !self.usable_v6.is_empty()
+            && self
+                .usable_v6
+                .iter()
+                .all(|ip| self.connect(ip, port) == Some(&ConnectOutcome::Connected))
+    }
+
+    /// Whether a `--ca-check` the CA validated dialled an AAAA of this name on `port`: the
+    /// CA's own IPv6 path works (its `validationRecord`'s `addressUsed`).
+    fn ca_validated_over_ipv6(&self, port: u16) -> bool {
+        self.target.ca.iter().any(|e| match (&e.source, &e.said) {
+            (CaSource::Check, CaSaid::Check(check)) => match &check.outcome {
+                CaCheckOutcome::Valid { records } => records.iter().any(|r| {
+                    r.address_used
+                        .is_some_and(|ip| self.usable_v6.contains(&ip))
+                        && r.port
+                            .as_deref()
+                            .is_none_or(|p| p.parse::<u16>().ok() == Some(port))
+                }),
+                CaCheckOutcome::Invalid { .. } | CaCheckOutcome::NotDone { .. } => false,
+            },
+            _ => false,
+        })
+    }
+
     pub fn connects(&self, family: Family, port: u16) -> impl Iterator<Item = &'a ConnectFact> {
         self.target
             .connects
@@ -433,10 +482,14 @@ impl<'a> Context<'a> {
     /// Every usable AAAA address connected on `port` from outside: the CA's first choice
     /// works. On the server, its own connects go through `lo` and prove nothing of the path
     /// from outside, so only outside views count there (issue 8: no vantage, no false
-    /// confidence): every view that could reach IPv6 at all connected to every AAAA.
+    /// confidence): every view that could reach IPv6 at all connected to every AAAA. The CA
+    /// validating over an AAAA in a `--ca-check` is the decisive view.
     pub fn ipv6_path_works(&self, port: u16) -> bool {
         if self.usable_v6.is_empty() {
             return false;
+        }
+        if self.ca_validated_over_ipv6(port) {
+            return true;
         }
         if self.on_host() != Some(true) {
             return self

@@ -41,6 +41,10 @@ pub enum Note {
     /// An IPv4 blocker demoted to a warning: the CA's IPv6 path works, so IPv4 is only its
     /// fallback (see `rank::ipv4_is_only_the_fallback`).
     Ipv4OnlyFallback,
+    /// An IPv4 blocker demoted to a warning on the server's own view alone: nothing outside
+    /// was heard, and the IPv6 path looks healthy from inside, so the CA, which uses IPv4
+    /// only when IPv6 fails, is not shown to meet it (issue 19 item 5).
+    Ipv4OnlyFallbackHostOnly,
     /// A refused connect while a standalone ACME client is between runs (see
     /// `checks::standalone::between_runs`).
     StandaloneBetweenRuns,
@@ -54,6 +58,9 @@ impl Note {
             }
             Note::Ipv4OnlyFallback => {
                 "The CA connects over IPv6 first, which works, so today it never needs IPv4; but IPv4 is the fallback the day IPv6 hiccups, and CAs or clients without IPv6 use nothing else."
+            }
+            Note::Ipv4OnlyFallbackHostOnly => {
+                "Seen from this host only: its IPv6 path looks healthy from inside, and the CA connects over IPv6 first and uses IPv4 only when IPv6 fails, so this alone fails no validation. Nothing outside was heard: if IPv6 fails between the CA and this host (a security group, the router, upstream IPv6), the CA falls back to IPv4 and meets this. --ca-check, or a vantage (--vantage URL), decides."
             }
         }
     }
@@ -239,10 +246,31 @@ pub struct Diagnosis {
     /// The kinds of `incomplete_reasons`, each once, in order of first appearance.
     #[serde(default)]
     pub incomplete_kinds: Vec<IncompleteKind>,
+    /// The kind of each of `incomplete_reasons`, in the same order (for the renderers, which
+    /// print each reason with its kind; JSON has `incomplete_kinds`).
+    #[serde(skip)]
+    pub incomplete_reason_kinds: Vec<IncompleteKind>,
     /// Ranked: root causes first, each followed by the symptoms it explains.
     pub findings: Vec<Finding>,
     /// The server answers where the CA asks, but what it answers was not held against what
     /// the CA expects: the run had no real challenge to ask for (no `--webroot`, no
     /// `--expect-body`), so a healthy answer proves a server, not the content.
     pub content_unverified: bool,
+}
+
+impl Diagnosis {
+    /// Each incomplete reason with its kind, when known (a diagnosis read back from JSON has
+    /// only the reasons).
+    pub fn incomplete_lines(&self) -> impl Iterator<Item = (Option<IncompleteKind>, &str)> {
+        self.incomplete_reasons
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (self.incomplete_reason_kinds.get(i).copied(), r.as_str()))
+    }
+
+    /// The run misses only the outside view: `host-only` is its one incomplete kind. This is
+    /// what `--accept-host-only` accepts.
+    pub fn incomplete_only_host_only(&self) -> bool {
+        self.incomplete && self.incomplete_kinds == [IncompleteKind::HostOnly]
+    }
 }

@@ -110,6 +110,7 @@ pub fn diagnose(run: &RunFacts, target: &TargetFacts) -> Diagnosis {
         verdict,
         incomplete: !out.incomplete.is_empty(),
         incomplete_kinds: kinds(&out.incomplete),
+        incomplete_reason_kinds: out.incomplete.iter().map(|i| i.kind).collect(),
         incomplete_reasons: out.incomplete.into_iter().map(|i| i.reason).collect(),
         findings,
         content_unverified: http01::answer::content_unverified(&cx),

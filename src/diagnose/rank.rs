@@ -7,9 +7,16 @@ use super::{Code, Context, Finding, Note, Severity};
 use crate::facts::Family;
 
 /// The CA connects over IPv6 first and tries IPv4 only after an IPv6 dial error
-/// (`docs/ca-behaviour.md` §2.2). So while the AAAA path works (every AAAA connected on the
-/// validation port, and no finding at all is against IPv6) an IPv4 blocker on that port does
-/// not fail today's validation: it becomes a warning with a note saying why.
+/// (`docs/ca-behaviour.md` §2.2). So while the AAAA path works and no finding at all is
+/// against IPv6, an IPv4 blocker on the validation port does not fail today's validation: it
+/// becomes a warning with a note saying why.
+///
+/// Whether the AAAA path works is for outside evidence to say when there is some (every AAAA
+/// connected from the vantages, or the CA validated over one): `Note::Ipv4OnlyFallback`.
+/// Without any (`Context::heard_outside`), on the server whose IPv6 looks healthy from inside,
+/// the blocker is not shown either: a warning, `Note::Ipv4OnlyFallbackHostOnly`, beside the
+/// run's host-only incomplete reason. With outside evidence that does not show IPv6 working,
+/// the blocker stands.
 pub fn ipv4_is_only_the_fallback(cx: &Context, findings: &mut [Finding]) {
     let Some(port) = cx.validation_port() else {
         return;
@@ -17,16 +24,23 @@ pub fn ipv4_is_only_the_fallback(cx: &Context, findings: &mut [Finding]) {
     let ipv6_clean = !findings
         .iter()
         .any(|f| f.family == Some(Family::Ipv6) && f.severity != Severity::Info);
-    if !(ipv6_clean && cx.ipv6_path_works(port)) {
+    if !ipv6_clean {
         return;
     }
+    let note = if cx.ipv6_path_works(port) {
+        Note::Ipv4OnlyFallback
+    } else if !cx.heard_outside() && cx.ipv6_looks_healthy_inside(port) {
+        Note::Ipv4OnlyFallbackHostOnly
+    } else {
+        return;
+    };
     for f in findings.iter_mut() {
         if f.family == Some(Family::Ipv4) && f.port == Some(port) && f.severity == Severity::Blocker
         {
             f.severity = Severity::Warning;
             f.ca_error = None;
             f.ca_problem = None;
-            f.notes.push(Note::Ipv4OnlyFallback);
+            f.notes.push(note);
         }
     }
 }
@@ -135,6 +149,10 @@ pub fn rank(mut findings: Vec<Finding>) -> Vec<Finding> {
 mod tests {
     use super::*;
     use crate::diagnose::testkit::Scenario;
+    use crate::facts::{
+        AcmeProblem, CaCheck, CaCheckOutcome, CaEvidence, CaSaid, CaSource, CheckStage, Published,
+        ValidationRecord,
+    };
 
     fn codes(ranked: &[Finding]) -> Vec<(Code, Option<Family>)> {
         ranked.iter().map(|f| (f.code, f.family)).collect()
@@ -250,28 +268,183 @@ mod tests {
     }
 
     /// The host's own connection to its AAAA goes through lo: it proves nothing of the path
-    /// the CA takes, so on its own it never demotes an IPv4 blocker (issue 8).
+    /// the CA takes (issue 8), so it never gives the outside-proven note; but with nothing
+    /// outside heard, an IPv4 blocker beside an IPv6 path healthy from inside is a warning
+    /// that says it was seen from the host only (issue 19 item 5): the CA dials IPv6 first.
     #[test]
-    fn a_self_connection_alone_never_demotes_ipv4() {
+    fn a_self_connection_alone_demotes_ipv4_as_seen_from_the_host_only() {
         let s = Scenario::dual_stack().v6_connects(80);
         let cx = s.context();
+        assert!(!cx.heard_outside());
         let mut findings = vec![ipv4_blocker()];
         ipv4_is_only_the_fallback(&cx, &mut findings);
-        assert_eq!(findings[0].severity, Severity::Blocker);
-        // An outside view that times out on the AAAA keeps it decisive too.
-        let s = Scenario::dual_stack()
-            .v6_connects(80)
-            .vantage("https://v.example", |o| {
-                o.connect("2001:db8::10", 80, crate::facts::ConnectOutcome::Timeout)
-            });
-        let cx = s.context();
-        ipv4_is_only_the_fallback(&cx, &mut findings);
-        assert_eq!(findings[0].severity, Severity::Blocker);
+        assert_eq!(findings[0].severity, Severity::Warning);
+        assert_eq!(findings[0].notes, vec![Note::Ipv4OnlyFallbackHostOnly]);
+        assert_eq!(findings[0].ca_error, None);
+        assert!(
+            findings[0]
+                .full_detail()
+                .contains("Seen from this host only")
+        );
         // Run from elsewhere, the run's own connects are the outside view.
         let s = Scenario::dual_stack().not_on_host().v6_connects(80);
         let cx = s.context();
+        let mut findings = vec![ipv4_blocker()];
         ipv4_is_only_the_fallback(&cx, &mut findings);
-        assert_eq!(findings[0].severity, Severity::Warning);
+        assert_eq!(findings[0].notes, vec![Note::Ipv4OnlyFallback]);
+    }
+
+    /// Inside, IPv6 must look healthy: its own connection to every AAAA got through, and
+    /// IPv6 is on here.
+    #[test]
+    fn the_host_only_demotion_needs_ipv6_healthy_inside() {
+        for s in [
+            Scenario::dual_stack(),
+            Scenario::dual_stack().v6_connects(80).connect(
+                "2001:db8::10",
+                80,
+                crate::facts::ConnectOutcome::Refused,
+            ),
+            Scenario::dual_stack().v6_connects(80).ipv6_off(),
+            Scenario::ipv4_only(),
+        ] {
+            let cx = s.context();
+            let mut findings = vec![ipv4_blocker()];
+            ipv4_is_only_the_fallback(&cx, &mut findings);
+            assert_eq!(findings[0].severity, Severity::Blocker);
+            assert!(findings[0].notes.is_empty());
+        }
+    }
+
+    fn said(source: CaSource, said: CaSaid) -> CaEvidence {
+        CaEvidence {
+            source,
+            at: None,
+            said,
+        }
+    }
+
+    fn check(outcome: CaCheckOutcome) -> CaSaid {
+        CaSaid::Check(Box::new(CaCheck {
+            directory: "https://ca.example/dir".into(),
+            method: crate::facts::Method::Http01,
+            published: Published::Nothing,
+            outcome,
+            failed_authorizations: 0,
+            elapsed_ms: 900,
+        }))
+    }
+
+    fn record(address: &str) -> ValidationRecord {
+        ValidationRecord {
+            url: Some("http://example.test/.well-known/acme-challenge/t".into()),
+            hostname: Some("example.test".into()),
+            port: Some("80".into()),
+            addresses_resolved: vec![
+                "2001:db8::10".parse().unwrap(),
+                "192.0.2.10".parse().unwrap(),
+            ],
+            address_used: address.parse().ok(),
+            resolver_addrs: Vec::new(),
+        }
+    }
+
+    fn timeout_problem() -> AcmeProblem {
+        AcmeProblem {
+            type_urn: "urn:ietf:params:acme:error:connection".into(),
+            detail: "2001:db8::10: Fetching http://example.test/.well-known/acme-challenge/t: Timeout during connect (likely firewall problem)".into(),
+            status: Some(400),
+            identifier: None,
+            subproblems: Vec::new(),
+            retry_after_s: None,
+        }
+    }
+
+    /// With outside evidence, it decides: a vantage that timed out on the AAAA, the CA's
+    /// words, a check the CA failed keep the IPv4 blocker; the CA validating over the AAAA
+    /// proves the IPv6 path. A logged failure (history) and a check that never reached the
+    /// CA are not outside evidence.
+    #[test]
+    fn with_outside_evidence_the_outside_decides() {
+        let decisive = |s: Scenario| {
+            let cx = s.context();
+            assert!(cx.heard_outside());
+            let mut findings = vec![ipv4_blocker()];
+            ipv4_is_only_the_fallback(&cx, &mut findings);
+            (findings[0].severity, findings[0].notes.clone())
+        };
+        let healthy_inside = || Scenario::dual_stack().v6_connects(80);
+        let kept = (Severity::Blocker, Vec::new());
+        assert_eq!(
+            decisive(healthy_inside().vantage("https://v.example", |o| {
+                o.connect("2001:db8::10", 80, crate::facts::ConnectOutcome::Timeout)
+            })),
+            kept
+        );
+        assert_eq!(
+            decisive(healthy_inside().with_ca_evidence(said(
+                CaSource::Pasted,
+                CaSaid::Words("Timeout during connect (likely firewall problem)".into())
+            ))),
+            kept
+        );
+        assert_eq!(
+            decisive(healthy_inside().with_ca_evidence(said(
+                CaSource::Check,
+                check(CaCheckOutcome::Invalid {
+                    problem: timeout_problem(),
+                    records: vec![record("2001:db8::10")],
+                })
+            ))),
+            kept
+        );
+        // The CA fell back to IPv4 after its IPv6 dial failed: IPv4 is what it needs.
+        assert_eq!(
+            decisive(healthy_inside().with_ca_evidence(said(
+                CaSource::Check,
+                check(CaCheckOutcome::Valid {
+                    records: vec![record("192.0.2.10")],
+                })
+            ))),
+            kept
+        );
+        assert_eq!(
+            decisive(healthy_inside().with_ca_evidence(said(
+                CaSource::Check,
+                check(CaCheckOutcome::Valid {
+                    records: vec![record("2001:db8::10")],
+                })
+            ))),
+            (Severity::Warning, vec![Note::Ipv4OnlyFallback])
+        );
+        // Not outside evidence: the host-only demotion applies.
+        for evidence in [
+            said(
+                CaSource::ClientLog {
+                    client: crate::facts::AcmeClient::Certbot,
+                    file: "/var/log/letsencrypt/letsencrypt.log".into(),
+                    line: Some(7),
+                },
+                CaSaid::Words("Timeout during connect (likely firewall problem)".into()),
+            ),
+            said(
+                CaSource::Check,
+                check(CaCheckOutcome::NotDone {
+                    stage: CheckStage::Directory,
+                    reason: "the directory did not answer".into(),
+                }),
+            ),
+        ] {
+            let s = healthy_inside().with_ca_evidence(evidence);
+            let cx = s.context();
+            assert!(!cx.heard_outside());
+            let mut findings = vec![ipv4_blocker()];
+            ipv4_is_only_the_fallback(&cx, &mut findings);
+            assert_eq!(findings[0].notes, vec![Note::Ipv4OnlyFallbackHostOnly]);
+        }
+        // A vantage that answered but dialled nothing saw nothing.
+        let s = healthy_inside().vantage("https://v.example", |o| o);
+        assert!(!s.context().heard_outside());
     }
 
     #[test]

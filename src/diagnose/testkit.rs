@@ -842,3 +842,11 @@ impl Scenario {
         self
     }
 }
+
+impl Scenario {
+    /// Adds what the CA said of the name (a `--ca-check`, pasted words, a logged failure).
+    pub fn with_ca_evidence(mut self, evidence: crate::facts::CaEvidence) -> Scenario {
+        self.target().ca.push(evidence);
+        self
+    }
+}

@@ -739,6 +739,7 @@ mod tests {
             progress: false,
             verbose: false,
             fail_on: FailOn::Blocker,
+            accept_host_only: false,
             save_facts: None,
             from_facts: Vec::new(),
             vantages: Vec::new(),
@@ -928,7 +929,7 @@ mod tests {
                 d.incomplete_reasons
             );
             assert_eq!(
-                crate::cli::exit_for(&d, FailOn::Blocker),
+                crate::cli::exit_for(&d, FailOn::Blocker, false),
                 crate::exit::Exit::Incomplete
             );
         }
@@ -951,7 +952,7 @@ mod tests {
             d.incomplete_reasons
         );
         assert_eq!(
-            crate::cli::exit_for(&d, FailOn::Blocker),
+            crate::cli::exit_for(&d, FailOn::Blocker, false),
             crate::exit::Exit::Incomplete
         );
         // The same run with the server refusing is the server's fault: a blocker, exit 1.
@@ -959,7 +960,7 @@ mod tests {
         let run = gather_with(&config, &refused);
         let d = crate::diagnose::diagnose(&run, &run.targets[0]);
         assert_eq!(
-            crate::cli::exit_for(&d, FailOn::Blocker),
+            crate::cli::exit_for(&d, FailOn::Blocker, false),
             crate::exit::Exit::Blocker
         );
     }

@@ -360,6 +360,7 @@ mod tests {
             incomplete: false,
             incomplete_reasons: Vec::new(),
             incomplete_kinds: Vec::new(),
+            incomplete_reason_kinds: Vec::new(),
             findings,
             content_unverified: false,
         }

@@ -58,17 +58,37 @@ fn path_line(path: &Path, p: &Palette) -> String {
 }
 
 pub fn render(outcomes: &[Outcome], p: &Palette, verbose: bool) -> String {
+    render_with(outcomes, p, verbose, false)
+}
+
+/// As [`render`], under `--accept-host-only` when `accept_host_only`: a run that misses only
+/// the outside view says so in one line, with how to get a complete answer.
+pub fn render_with(
+    outcomes: &[Outcome],
+    p: &Palette,
+    verbose: bool,
+    accept_host_only: bool,
+) -> String {
     let mut out = String::new();
     for (i, o) in outcomes.iter().enumerate() {
         if i > 0 {
             out.push('\n');
         }
-        render_one(&mut out, o, p, verbose);
+        render_one(&mut out, o, p, verbose, accept_host_only);
     }
     if outcomes.len() > 1 {
-        summary(&mut out, outcomes, p);
+        summary(&mut out, outcomes, p, accept_host_only);
     }
-    // Once per run.
+    // Once per run: the usual reason for exit 3, and the ways out of it.
+    if !accept_host_only
+        && outcomes.iter().any(|o| {
+            o.diagnosis
+                .incomplete_kinds
+                .contains(&crate::diagnose::IncompleteKind::HostOnly)
+        })
+    {
+        out.push_str("\nnote: seen from this host only, so the run is incomplete (exit 3). For a complete answer, run with --ca-check (the CA validates for real) or add a vantage (--vantage URL); --accept-host-only exits 0 when that is all that is missing.\n");
+    }
     if outcomes.iter().any(|o| o.diagnosis.content_unverified) {
         out.push_str("\nnote: a 404 for acme-doctor's random token means a web server answers here; the content the CA needs was not verified. Run with --webroot DIR (or --expect-body KEYAUTH) to fetch a real token as the CA does.\n");
     }
@@ -76,9 +96,13 @@ pub fn render(outcomes: &[Outcome], p: &Palette, verbose: bool) -> String {
 }
 
 /// After a batch: how many passed, are at risk or fail, and which top codes recur.
-fn summary(out: &mut String, outcomes: &[Outcome], p: &Palette) {
+fn summary(out: &mut String, outcomes: &[Outcome], p: &Palette, accept_host_only: bool) {
     let count = |v: Verdict| outcomes.iter().filter(|o| o.diagnosis.verdict == v).count();
     let incomplete = outcomes.iter().filter(|o| o.diagnosis.incomplete).count();
+    let accepted = outcomes
+        .iter()
+        .filter(|o| accept_host_only && o.diagnosis.incomplete_only_host_only())
+        .count();
     let _ = writeln!(
         out,
         "\n{} names: {} pass, {} at risk, {} fail{}",
@@ -86,10 +110,10 @@ fn summary(out: &mut String, outcomes: &[Outcome], p: &Palette) {
         p.pass(&count(Verdict::Pass).to_string()),
         p.warning(&count(Verdict::AtRisk).to_string()),
         p.blocker(&count(Verdict::Fail).to_string()),
-        if incomplete > 0 {
-            format!(", {incomplete} incomplete")
-        } else {
-            String::new()
+        match (incomplete, accepted) {
+            (0, _) => String::new(),
+            (n, 0) => format!(", {n} incomplete"),
+            (n, a) => format!(", {n} incomplete ({a} seen from this host only, accepted)"),
         }
     );
     let mut tops: Vec<(String, usize)> = Vec::new();
@@ -108,7 +132,7 @@ fn summary(out: &mut String, outcomes: &[Outcome], p: &Palette) {
     }
 }
 
-fn render_one(out: &mut String, o: &Outcome, p: &Palette, verbose: bool) {
+fn render_one(out: &mut String, o: &Outcome, p: &Palette, verbose: bool, accept_host_only: bool) {
     let d = &o.diagnosis;
     let target = &o.target.target;
     let verdict = match d.verdict {
@@ -225,6 +249,12 @@ fn render_one(out: &mut String, o: &Outcome, p: &Palette, verbose: bool) {
         let detail = finding.full_detail();
         if !detail.is_empty() && verbose {
             let _ = writeln!(out, "{pad}{}", clean(&detail));
+        } else {
+            // What a policy changed about the finding (a blocker shown as a warning) is said
+            // even without -v: the severity alone would not tell why.
+            for note in &finding.notes {
+                let _ = writeln!(out, "{pad}{}", p.dim(&format!("note: {}", note.text())));
+            }
         }
         for e in &finding.evidence {
             let _ = writeln!(out, "{pad}{}", p.dim(&format!("evidence: {}", clean(e))));
@@ -240,8 +270,21 @@ fn render_one(out: &mut String, o: &Outcome, p: &Palette, verbose: bool) {
             let _ = writeln!(out, "{pad}fix: {}", clean(fix));
         }
     }
-    for reason in &d.incomplete_reasons {
-        let _ = writeln!(out, "  {} {}", p.warning("incomplete:"), clean(reason));
+    if accept_host_only && d.incomplete_only_host_only() {
+        // Accepted, and still said: one line, and the way to a complete answer.
+        let _ = writeln!(
+            out,
+            "  {} for a complete answer, run with --ca-check (the CA validates for real) or add a vantage (--vantage URL)",
+            p.warning("seen from this host only (accepted by --accept-host-only):")
+        );
+    } else {
+        for (kind, reason) in d.incomplete_lines() {
+            let label = match kind {
+                Some(kind) => format!("incomplete ({}):", kind.as_str()),
+                None => "incomplete:".into(),
+            };
+            let _ = writeln!(out, "  {} {}", p.warning(&label), clean(reason));
+        }
     }
     if let Some(top) = d.findings.first() {
         let _ = writeln!(

@@ -126,8 +126,15 @@ fn render_one(out: &mut String, o: &Outcome, invocation: &str) {
         }
         out.push('\n');
     }
-    for reason in &d.incomplete_reasons {
-        let _ = writeln!(out, "- Incomplete: {}", cell(reason));
+    for (kind, reason) in d.incomplete_lines() {
+        match kind {
+            Some(kind) => {
+                let _ = writeln!(out, "- Incomplete (`{}`): {}", kind.as_str(), cell(reason));
+            }
+            None => {
+                let _ = writeln!(out, "- Incomplete: {}", cell(reason));
+            }
+        }
     }
     if !d.incomplete_reasons.is_empty() {
         out.push('\n');

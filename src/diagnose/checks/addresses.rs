@@ -193,7 +193,21 @@ impl Check for Addresses {
     fn incomplete(&self, cx: &Context, found: &Found) -> Option<Incomplete> {
         match found {
             Found::NoAnswer { silent } => Some(Incomplete::new(
-                IncompleteKind::ResolverSilent,
+                // No query left at all (out of file descriptors): acme-doctor's own limit,
+                // not the resolver's silence.
+                if silent.iter().all(|(_, s)| {
+                    matches!(
+                        s,
+                        Silence::Error {
+                            own_limit: true,
+                            ..
+                        }
+                    )
+                }) {
+                    IncompleteKind::OwnLimit
+                } else {
+                    IncompleteKind::ResolverSilent
+                },
                 format!(
                     "no DNS answer for {} {}{}",
                     types(silent.iter().map(|(f, _)| *f)),
@@ -543,8 +557,35 @@ mod tests {
         let cx = s.context();
         let found = Addresses.detect(&cx);
         assert!(matches!(&found[0], Found::NoAnswer { silent } if silent.len() == 2));
-        assert!(Addresses.incomplete(&cx, &found[0]).is_some());
+        let why = Addresses.incomplete(&cx, &found[0]).expect("incomplete");
+        assert_eq!(why.kind, IncompleteKind::ResolverSilent);
         assert!(Addresses.word(&cx, &found[0]).fix[0].contains("dig @"));
+    }
+
+    /// No query left at all (out of file descriptors): the kind is acme-doctor's own limit,
+    /// which a CI policy must not read as the resolver's silence.
+    #[test]
+    fn lookups_that_never_left_are_acme_doctors_own_limit() {
+        let never_left = || DnsLookup {
+            own_limit: true,
+            ..lookup(
+                DnsOutcome::Error {
+                    message: "Too many open files (os error 24)".into(),
+                },
+                &[],
+            )
+        };
+        let s = Scenario::dual_stack().dns(never_left(), never_left());
+        let cx = s.context();
+        let found = Addresses.detect(&cx);
+        let why = Addresses.incomplete(&cx, &found[0]).expect("incomplete");
+        assert_eq!(why.kind, IncompleteKind::OwnLimit);
+        // One family silent on its own: the resolver's silence stays the kind.
+        let s = Scenario::dual_stack().dns(never_left(), lookup(DnsOutcome::Timeout, &[]));
+        let cx = s.context();
+        let found = Addresses.detect(&cx);
+        let why = Addresses.incomplete(&cx, &found[0]).expect("incomplete");
+        assert_eq!(why.kind, IncompleteKind::ResolverSilent);
     }
 
     #[test]

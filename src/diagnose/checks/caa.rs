@@ -194,6 +194,17 @@ impl Check for Caa {
 
     fn incomplete(&self, _cx: &Context, found: &Found) -> Option<Incomplete> {
         match found {
+            // The query never left: acme-doctor's limit, not the resolver's silence.
+            Found::LookupFailed {
+                level,
+                own_limit: true,
+                ..
+            } => Some(Incomplete::new(
+                IncompleteKind::OwnLimit,
+                format!(
+                    "acme-doctor ran out of file descriptors before asking CAA {level}; check fewer names at once: --jobs"
+                ),
+            )),
             Found::LookupFailed { level, outcome, .. } if resolver_silent(outcome) => {
                 Some(Incomplete::new(
                     IncompleteKind::ResolverSilent,
@@ -598,8 +609,21 @@ mod tests {
         ]);
         let cx = s.context();
         let found = Caa.detect(&cx);
-        assert!(Caa.incomplete(&cx, &found[0]).is_some());
+        let why = Caa.incomplete(&cx, &found[0]).expect("incomplete");
+        assert_eq!(why.kind, IncompleteKind::ResolverSilent);
         assert_eq!(Caa.word(&cx, &found[0]).severity, Severity::Warning);
+        // A query that never left (out of file descriptors) is acme-doctor's own limit.
+        let never_left = Found::LookupFailed {
+            level: "example.test".into(),
+            outcome: DnsOutcome::Error {
+                message: "Too many open files (os error 24)".into(),
+            },
+            ede: None,
+            own_limit: true,
+        };
+        let why = Caa.incomplete(&cx, &never_left).expect("incomplete");
+        assert_eq!(why.kind, IncompleteKind::OwnLimit);
+        assert_eq!(Caa.word(&cx, &never_left).severity, Severity::Info);
     }
 
     #[test]

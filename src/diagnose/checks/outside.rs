@@ -51,8 +51,8 @@ fn run_outside(cx: &Context, out: &mut Out) {
                 );
             }
         }
-        // A view that dialled nothing saw nothing.
-        if !cx.outside.iter().any(|(_, o)| !o.connects.is_empty()) {
+        // A view that dialled nothing saw nothing; the CA's own verdict is heard from outside.
+        if !cx.heard_outside() {
             out.incomplete(IncompleteKind::HostOnly, BLIND_SPOT);
         }
     }
@@ -623,6 +623,16 @@ mod tests {
             o.connect("192.0.2.10", 80, ConnectOutcome::Connected)
                 .connect("2001:db8::10", 80, ConnectOutcome::Connected)
         });
+        assert!(!incomplete(&s));
+        // The CA's own words are heard from outside too (`Context::heard_outside`).
+        let s = Scenario::dual_stack()
+            .v4_connects(80)
+            .v6_connects(80)
+            .with_ca_evidence(crate::facts::CaEvidence {
+                source: crate::facts::CaSource::Pasted,
+                at: None,
+                said: crate::facts::CaSaid::Words("Timeout during connect".into()),
+            });
         assert!(!incomplete(&s));
         // Run elsewhere, the run itself is the outside view.
         let s = Scenario::dual_stack()
