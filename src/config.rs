@@ -70,6 +70,16 @@ pub struct Config {
     pub invocation: String,
     /// Where the ACME clients' configurations are looked for.
     pub clients: ClientsConfig,
+    /// `--ca-error`: the CA's words, one piece per problem (issue 19 item 3).
+    pub ca_pasted: Vec<PastedCaWords>,
+}
+
+/// One problem pasted with `--ca-error` (issue 19 item 3): the identifier it names, if any,
+/// and its text, sanitised and capped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PastedCaWords {
+    pub identifier: Option<String>,
+    pub text: String,
 }
 
 /// One name to check, with its settings: one value, so that the two cannot fall out of step.

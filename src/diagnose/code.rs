@@ -108,6 +108,11 @@ codes! {
     TlsAlpnWrongIdentifier => "tls-alpn-wrong-identifier",
     TlsAlpnWrongKeyauth => "tls-alpn-wrong-keyauth",
     TlsAlpnHandshakeFailed => "tls-alpn-handshake-failed",
+    // Issue 19 items 2-3: the CA's own words joined with the facts.
+    RateLimited => "rate-limited",
+    CaDisagrees => "ca-disagrees",
+    CaValidated => "ca-validated",
+    CaLoggedFailure => "ca-logged-failure",
 }
 
 impl fmt::Display for Code {

@@ -739,6 +739,7 @@ mod tests {
             vantage_ca: None,
             invocation: String::new(),
             clients: Default::default(),
+            ca_pasted: Vec::new(),
         }
     }
 
