@@ -1,6 +1,6 @@
 //! The CA's result joined with the facts. The CA is one more outside perspective, and the
 //! decisive one: its `--ca-check` and pasted words are evidence of now, a client's log is
-//! history (`docs/ca-behaviour.md` §12.4).
+//! history (`docs/ca-behaviour.md` §13.4).
 //!
 //! - It validated: `ca-validated`; a blocker it contradicts becomes a warning, and
 //!   `ca-disagrees` says so, with both texts.

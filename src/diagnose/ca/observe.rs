@@ -4,7 +4,7 @@
 //!
 //! Boulder composes its details as
 //! `[During secondary validation: ][While processing CAA for <id>: ][<IP>: ][Fetching <URL>: ]<core>`
-//! (`docs/ca-behaviour.md` §12.2); this module takes that apart.
+//! (`docs/ca-behaviour.md` §0.5, §13.2); this module takes that apart.
 
 use super::words::{self, Format, Said};
 use super::{CONNECT_TIMEOUT, Dial, GETTING_DATA, ProblemType, TIMEOUT_AFTER_CONNECT};
@@ -51,7 +51,7 @@ pub enum Verdict {
     SelfCheck,
 }
 
-/// Which of the CA's perspectives saw it (`docs/ca-behaviour.md` §12.3).
+/// Which of the CA's perspectives saw it (`docs/ca-behaviour.md` §6.5).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Perspective {
     /// No `During secondary validation:` prefix: the primary failed, or the whole check.
@@ -448,7 +448,7 @@ fn set_url(o: &mut Observation, text: &str) {
     }
 }
 
-/// The core message, by Boulder's mapping (`docs/ca-behaviour.md` §2.8, §12.2).
+/// The core message, by Boulder's mapping (`docs/ca-behaviour.md` §2.8, §13.2).
 fn core(text: &str, caa: bool) -> Failure {
     let t = text.trim();
     let has = |p: &str| t.contains(p);

@@ -4,7 +4,7 @@
 //! status, `Retry-After`). [`super::observe`] then reads each detail into a typed observation.
 //!
 //! Pure and bounded: no I/O, never a panic, and the text is capped before it is read, so a
-//! hostile paste or log line costs little. `docs/ca-behaviour.md` §12 lists the formats, each
+//! hostile paste or log line costs little. `docs/ca-behaviour.md` §13.1 lists the formats, each
 //! with a public report it was taken from.
 
 /// The namespace of ACME problem types (RFC 8555 §6.7).

@@ -193,7 +193,7 @@ impl Check for Outside {
                     match (o.perspective, failed(&outcome)) {
                         (_, Some(false)) => ok.push(view),
                         // A remote perspective failed only after the primary got through
-                        // (`docs/ca-behaviour.md` §12.3).
+                        // (`docs/ca-behaviour.md` §6.5).
                         (Perspective::Secondary, Some(true)) => {
                             ok.push(View {
                                 name: "the CA's primary perspective".into(),
