@@ -521,3 +521,117 @@ pub fn ca_views(cx: &Context) -> Vec<(String, Observation)> {
         .map(|o| (o.heard.label().to_string(), o))
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diagnose::testkit::Scenario;
+    use crate::diagnose::{Verdict, diagnose};
+    use crate::facts::{CaCheck, CaEvidence, CaSaid, CaSource, Family, Published};
+
+    fn judged(s: &Scenario) -> crate::diagnose::Diagnosis {
+        let cx = s.context();
+        diagnose(cx.run, cx.target)
+    }
+
+    fn check(outcome: crate::facts::CaCheckOutcome) -> CaEvidence {
+        CaEvidence {
+            source: CaSource::Check,
+            at: None,
+            said: CaSaid::Check(Box::new(CaCheck {
+                directory: "https://127.0.0.1:14000/dir".into(),
+                method: Method::TlsAlpn01,
+                published: Published::Standalone {
+                    port: 443,
+                    bound: vec!["[::]:443".into()],
+                },
+                outcome,
+                failed_authorizations: 0,
+                elapsed_ms: 5,
+            })),
+        }
+    }
+
+    /// TLS-ALPN-01's connection error has no URL (`<ip>: <core>`, `docs/ca-behaviour.md`
+    /// §3.3): the port is the method's, 443.
+    #[test]
+    fn a_tls_alpn_refusal_on_a_healthy_host_is_blocked_upstream_on_443() {
+        let s = Scenario::tls_alpn()
+            .connect("192.0.2.10", 443, crate::facts::ConnectOutcome::Connected)
+            .connect("2001:db8::10", 443, crate::facts::ConnectOutcome::Connected);
+        assert_eq!(judged(&s).verdict, Verdict::Pass);
+        let d = judged(
+            &s.pasted("urn:ietf:params:acme:error:connection :: 2001:db8::10: Connection refused"),
+        );
+        assert_eq!(d.verdict, Verdict::Fail);
+        let top = &d.findings[0];
+        assert_eq!(
+            (top.code, top.family, top.port),
+            (Code::BlockedUpstream, Some(Family::Ipv6), Some(443))
+        );
+        assert!(top.ca_said);
+        assert_eq!(
+            top.ca_error.as_deref(),
+            Some("2001:db8::10: Connection refused")
+        );
+        assert!(!d.incomplete, "{:?}", d.incomplete_reasons);
+    }
+
+    #[test]
+    fn words_about_another_name_change_nothing() {
+        let s = Scenario::dual_stack().v4_connects(80).v6_connects(80);
+        let before = judged(&s);
+        let after = judged(&s.pasted(
+            "Domain: other.example\nType: connection\nDetail: 192.0.2.99: Fetching http://other.example/.well-known/acme-challenge/T: Connection refused",
+        ));
+        assert_eq!(before, after);
+    }
+
+    #[test]
+    fn a_valid_check_completes_a_healthy_host_run() {
+        let s = Scenario::tls_alpn()
+            .connect("192.0.2.10", 443, crate::facts::ConnectOutcome::Connected)
+            .connect("2001:db8::10", 443, crate::facts::ConnectOutcome::Connected);
+        assert!(judged(&s).incomplete);
+        let d = judged(&s.ca_evidence(check(crate::facts::CaCheckOutcome::Valid {
+            records: vec![],
+        })));
+        assert_eq!(d.verdict, Verdict::Pass);
+        assert!(!d.incomplete, "{:?}", d.incomplete_reasons);
+        assert_eq!(d.findings.len(), 1);
+        assert_eq!(d.findings[0].code, Code::CaValidated);
+    }
+
+    /// The CA's words outrank a cause of higher priority that does not explain them.
+    #[test]
+    fn what_explains_the_cas_words_ranks_before_other_blockers() {
+        // IPv6 off here (priority 20), and the CA says IPv4 was refused (after its IPv6
+        // attempt failed) while IPv4 is healthy on the host: the block upstream on IPv4
+        // (priority 42) is what the CA met last, and comes first.
+        let s = Scenario::dual_stack()
+            .ipv6_off()
+            .v4_connects(80)
+            .pasted("192.0.2.10: Fetching http://example.test/.well-known/acme-challenge/T: Connection refused");
+        let d = judged(&s);
+        let top = &d.findings[0];
+        assert_eq!(
+            (top.code, top.family, top.ca_said),
+            (Code::BlockedUpstream, Some(Family::Ipv4), true),
+            "{:?}",
+            d.findings
+        );
+        assert!(d.findings.iter().any(|f| f.code == Code::Ipv6Disabled
+            && f.severity == Severity::Blocker
+            && !f.ca_said));
+    }
+
+    #[test]
+    fn a_cert_manager_self_check_is_not_the_cas_word() {
+        let s = Scenario::dual_stack().v4_connects(80).v6_connects(80);
+        let d = judged(&s.pasted(
+            "Waiting for HTTP-01 challenge propagation: wrong status code '403', expected '200'",
+        ));
+        assert_eq!(d.verdict, Verdict::Pass);
+        assert!(d.incomplete, "the client's own check is no outside view");
+    }
+}
