@@ -1524,7 +1524,11 @@ fn the_cas_words_are_quoted_as_said_and_decide() {
     // A failure nothing explains: both texts, and what could make both true.
     let d = diagnosed("ca-pasted-servfail-healthy-host");
     let f = &d.findings[0];
-    assert!(f.evidence.iter().any(|e| e.contains("SERVFAIL")));
+    assert!(
+        f.ca_error
+            .as_deref()
+            .is_some_and(|e| e.contains("SERVFAIL"))
+    );
     assert!(
         f.evidence
             .iter()

@@ -101,7 +101,7 @@ fn rate_limited(cx: &Context, o: &Observation) -> Finding {
         ),
     )
     .detail("The CA answered with a rateLimited problem: it will not validate or issue for this name (or this account, or this address) until the limit's window has passed, however healthy the server is. Each failed attempt in the meantime can extend the wait.")
-    .evidence(format!("{} said: {}", o.heard.label(), o.detail));
+    .evidence(heard_from(o));
     if let Some(retry) = &limit.retry_after {
         f = f.evidence(format!("retry after {retry}"));
     }
@@ -121,6 +121,15 @@ fn rate_limited(cx: &Context, o: &Observation) -> Finding {
         problem: ProblemType::RateLimited,
         detail: o.detail.clone(),
     })
+}
+
+/// Whose the quoted words are (the words themselves are the finding's `ca_error`).
+fn heard_from(o: &Observation) -> String {
+    format!(
+        "the CA said it ({}; read as {})",
+        o.heard.source(),
+        o.format.name()
+    )
 }
 
 /// The pass: every other finding is known here.
@@ -305,8 +314,11 @@ fn explain_failure(cx: &Context, o: &Observation, findings: &mut Vec<Finding>) {
                 f.severity = Severity::Blocker;
                 f.notes.retain(|n| *n != Note::Ipv4OnlyFallback);
             }
-            f.evidence
-                .push(format!("{} said: {}", o.heard.label(), o.detail));
+            // The words are the finding's `ca_error`; the evidence says whose they are.
+            f.evidence.push(match &said {
+                Some(_) => heard_from(o),
+                None => format!("{} said: {}", o.heard.label(), o.detail),
+            });
             if let Some(error) = &said {
                 f.ca_error = Some(error.detail.clone());
                 f.ca_problem = Some(error.problem);
@@ -335,7 +347,7 @@ fn remote_perspective(cx: &Context, o: &Observation) -> Finding {
     )
     .likely()
     .detail("\"During secondary validation:\" means the CA's primary validation passed and then too many of its remote perspectives (other networks, other continents) failed. Where the request comes from decides: a geo-block, an IP allow-list or blocklist (fail2ban, CrowdSec, a WAF), anycast or GeoDNS answering differently, or a flaky path on one route.")
-    .evidence(format!("{} said: {}", o.heard.label(), o.detail));
+    .evidence(heard_from(o));
     if let Some(family) = o.family() {
         f = f.family(family);
     }
@@ -409,7 +421,7 @@ fn failed_unexplained(cx: &Context, o: &Observation, findings: &[Finding]) -> Fi
         "The CA's outcome decides, and it failed. acme-doctor's own checks did not predict that failure, or predicted another one. Both can be true: {}.",
         both_true(o).join("; ")
     ))
-    .evidence(format!("{} said: {}", o.heard.label(), o.detail))
+    .evidence(heard_from(o))
     .evidence_lines(prediction(findings));
     if let Some(family) = o.family() {
         f = f.family(family);
@@ -418,7 +430,7 @@ fn failed_unexplained(cx: &Context, o: &Observation, findings: &[Finding]) -> Fi
         f = f.port(port);
     }
     for why in both_true(o) {
-        f = f.fix(format!("check {why}"));
+        f = f.fix(format!("consider {why}"));
     }
     match said_error(o) {
         Some(error) => f.ca_said(error),
@@ -495,7 +507,7 @@ fn logged(cx: &Context, o: &Observation, findings: &[Finding]) -> Finding {
         .fix("ask the CA now: acme-doctor --ca-check (one real validation against staging)"),
     };
     f.explained_by = explainer;
-    f = f.evidence(format!("{} said: {}", o.heard.label(), o.detail));
+    f = f.evidence(heard_from(o));
     if let Some(error) = said_error(o) {
         f.ca_error = Some(error.detail);
         f.ca_problem = Some(error.problem);

@@ -31,6 +31,15 @@ impl Heard {
         matches!(self, Heard::Check | Heard::Pasted)
     }
 
+    /// Where the words came from, for evidence.
+    pub fn source(self) -> &'static str {
+        match self {
+            Heard::Check => "from --ca-check",
+            Heard::Pasted => "pasted with --ca-error",
+            Heard::Logged => "from an ACME client's log",
+        }
+    }
+
     pub fn label(self) -> &'static str {
         match self {
             Heard::Check => "the CA (--ca-check)",
