@@ -53,6 +53,8 @@ pub struct Config {
     pub jobs: usize,
     pub output: Output,
     pub color: bool,
+    /// How the human output draws the CA's path: Unicode, or ASCII (issue 21 item 3).
+    pub glyphs: crate::render::path::Glyphs,
     pub progress: bool,
     pub verbose: bool,
     pub fail_on: FailOn,
@@ -70,6 +72,8 @@ pub struct Config {
     pub invocation: String,
     /// Where the ACME clients' configurations are looked for.
     pub clients: ClientsConfig,
+    /// `--metrics FILE` (issue 21 item 1): the run as Prometheus text exposition.
+    pub metrics: Option<PathBuf>,
     /// `--ca-error`: the CA's words, one piece per problem (issue 19 item 3).
     pub ca_pasted: Vec<PastedCaWords>,
 }

@@ -25,7 +25,10 @@ fn render_all(runs: &[RunFacts]) {
             index,
         })
         .collect();
-    let palette = Palette { enabled: true };
+    let palette = Palette {
+        enabled: true,
+        glyphs: render::path::Glyphs::Unicode,
+    };
     let _ = render::human::render(&outcomes, &palette, true);
     let _ = render::json::render(&outcomes);
     let _ = render::json::render_ndjson(&outcomes);

@@ -49,6 +49,37 @@ pub fn from_civil(year: i64, month: u32, day: u32, h: u32, m: u32, s: u32) -> Op
     Some(days * 86_400 + i64::from(h) * 3600 + i64::from(m) * 60 + i64::from(s))
 }
 
+/// Seconds since the Unix epoch of a time as [`rfc3339`] writes it (`2026-11-27T11:30:00Z`);
+/// `None` for any other form.
+pub fn parse_rfc3339(text: &str) -> Option<i64> {
+    let b = text.as_bytes();
+    if b.len() != 20
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || b[10] != b'T'
+        || b[13] != b':'
+        || b[16] != b':'
+        || b[19] != b'Z'
+    {
+        return None;
+    }
+    let num = |from: usize, to: usize| -> Option<u32> {
+        let part = text.get(from..to)?;
+        if !part.bytes().all(|c| c.is_ascii_digit()) {
+            return None;
+        }
+        part.parse().ok()
+    };
+    from_civil(
+        i64::from(num(0, 4)?),
+        num(5, 7)?,
+        num(8, 10)?,
+        num(11, 13)?,
+        num(14, 16)?,
+        num(17, 19)?,
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -59,6 +90,22 @@ mod tests {
         assert_eq!(from_civil(2026, 11, 27, 11, 30, 0), Some(1_795_779_000));
         assert_eq!(from_civil(2000, 2, 29, 0, 0, 0), Some(951_782_400));
         assert_eq!(from_civil(2026, 13, 1, 0, 0, 0), None);
+    }
+
+    #[test]
+    fn rfc3339_parses_what_it_formats_and_nothing_else() {
+        let t = SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_779_000);
+        assert_eq!(parse_rfc3339(&rfc3339(t)), Some(1_795_779_000));
+        assert_eq!(parse_rfc3339("1970-01-01T00:00:00Z"), Some(0));
+        for bad in [
+            "",
+            "2026-11-27 11:30:00Z",
+            "2026-11-27T11:30:00+01:00",
+            "2026-13-01T00:00:00Z",
+            "+026-11-27T11:30:00Z",
+        ] {
+            assert_eq!(parse_rfc3339(bad), None, "{bad}");
+        }
     }
 
     #[test]

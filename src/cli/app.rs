@@ -25,6 +25,10 @@ pub fn run(args: Args, invocation: String) -> Result<Exit, ToolError> {
         ControlFlow::Break(exit) => return Ok(exit),
     };
     let mut config = validate(args, invocation)?;
+    // A run can take minutes: a metrics file that cannot be written says so before it starts.
+    if let Some(path) = &config.metrics {
+        super::atomic::check_writable(path).map_err(|e| metrics_error(path, &e))?;
+    }
     // A probing run may write token files: Ctrl-C must find its handler in place before the
     // first one exists, or the default action would end the process and leave it behind.
     if config.from_facts.is_empty() {
@@ -40,7 +44,10 @@ pub fn run(args: Args, invocation: String) -> Result<Exit, ToolError> {
     if let Some((signal, unfinished)) = facts.stopped {
         return Ok(interrupted(&config, signal, &unfinished));
     }
-    if let Err(exit) = write_facts_file(&config, &facts.runs) {
+    let facts_written = write_facts_file(&config, &facts.runs);
+    let metrics_written =
+        write_metrics_file(&config, clients.as_ref(), &stream, &facts.runs, &outcomes);
+    if let Err(exit) = facts_written.and(metrics_written) {
         return Ok(exit);
     }
     Ok(outcomes
@@ -188,6 +195,7 @@ fn render_all(
     colored::control::set_override(config.color);
     let palette = Palette {
         enabled: config.color,
+        glyphs: config.glyphs,
     };
     // `--all` lists every certificate first, diagnosed or not.
     let listing = clients.filter(|_| config.clients.all);
@@ -243,6 +251,68 @@ fn write_facts_file(config: &Config, runs: &[RunFacts]) -> Result<(), Exit> {
     Err(Exit::Error)
 }
 
+fn metrics_error(path: &std::path::Path, e: &std::io::Error) -> ToolError {
+    ToolError::input(format!(
+        "--metrics {}: cannot write it: {e}",
+        path.display()
+    ))
+}
+
+/// `--metrics FILE`, after the diagnosis is printed, as `--save-facts`: every name of the run
+/// (a streamed batch kept a small row per name for it), the certificates of the `--all`
+/// listing, and the run's own time and duration. A failed write is an error on stderr and
+/// exit 2, with nothing left behind.
+fn write_metrics_file(
+    config: &Config,
+    clients: Option<&ClientsFacts>,
+    stream: &Stream,
+    runs: &[RunFacts],
+    outcomes: &[Outcome],
+) -> Result<(), Exit> {
+    let Some(path) = &config.metrics else {
+        return Ok(());
+    };
+    let rows = if stream.enabled {
+        stream.take_rows()
+    } else {
+        outcomes.iter().map(render::metrics::NameRow::of).collect()
+    };
+    let listing = clients.filter(|_| config.clients.all);
+    let text = render::metrics::render(&rows, listing, &run_summary(runs));
+    let Err(e) = super::atomic::write(path, text.as_bytes()) else {
+        return Ok(());
+    };
+    let err = metrics_error(path, &e);
+    if matches!(config.output, Output::Json | Output::Ndjson) {
+        eprintln!("{}", json::render_error(err.kind, &err.message, false));
+    } else {
+        eprintln!(
+            "acme-doctor: error: {}",
+            crate::sanitize::line(&err.message, 2000)
+        );
+    }
+    Err(Exit::Error)
+}
+
+/// When the run finished and how long it took: of the first run (the host's, for joined
+/// facts files), from its own record, so that metrics from saved facts carry the time those
+/// facts were gathered.
+fn run_summary(runs: &[RunFacts]) -> render::metrics::RunSummary {
+    let (started, duration_ms) = runs
+        .first()
+        .map(|r| (crate::timefmt::parse_rfc3339(&r.started_at), r.duration_ms))
+        .unwrap_or((None, 0));
+    let started = started.unwrap_or_else(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+    });
+    render::metrics::RunSummary {
+        finished_unix: started.saturating_add(i64::try_from(duration_ms / 1000).unwrap_or(0)),
+        duration_seconds: duration_ms as f64 / 1000.0,
+    }
+}
+
 /// A probing run's output as each name finishes: `--ndjson` prints each name as soon as it is
 /// diagnosed, in completion order (`index` gives the input order back); `--json` of several
 /// names is written as they finish too, in input order. A batch never holds every name's
@@ -255,6 +325,8 @@ struct Stream<'a> {
     worst: Mutex<Exit>,
     /// The host snapshot goes out once, before the first name.
     host_printed: Once,
+    /// `--metrics`: what the exposition needs of each streamed name, which is not kept.
+    rows: Mutex<Vec<render::metrics::NameRow>>,
 }
 
 impl<'a> Stream<'a> {
@@ -267,6 +339,7 @@ impl<'a> Stream<'a> {
             json: Mutex::new(json::JsonStream::default()),
             worst: Mutex::new(Exit::Pass),
             host_printed: Once::new(),
+            rows: Mutex::new(Vec::new()),
         }
     }
 
@@ -310,6 +383,17 @@ impl<'a> Stream<'a> {
         }
         let mut worst = self.worst.lock().unwrap_or_else(PoisonError::into_inner);
         *worst = worst.worst(exit_for(&outcome.diagnosis, self.config.fail_on));
+        if self.config.metrics.is_some() {
+            self.rows
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(render::metrics::NameRow::of(&outcome));
+        }
+    }
+
+    /// The metrics rows of the names streamed so far.
+    fn take_rows(&self) -> Vec<render::metrics::NameRow> {
+        std::mem::take(&mut *self.rows.lock().unwrap_or_else(PoisonError::into_inner))
     }
 
     /// The end of a streamed document. A streamed run that no name finished still says which

@@ -153,6 +153,11 @@ pub struct Args {
     #[arg(long)]
     no_progress: bool,
 
+    // Issue 21 item 1: Prometheus metrics for the node exporter's textfile collector.
+    /// Also write the run's results as Prometheus metrics to FILE (replaced atomically; for
+    /// the node exporter's textfile collector, a FILE ending in .prom)
+    #[arg(long, value_name = "FILE")]
+    metrics: Option<PathBuf>,
     // Issue 19 item 3: the CA's own words as evidence.
     /// The CA's error as your ACME client printed it (Boulder's detail, certbot's
     /// Domain/Type/Detail block, lego's or acme.sh's error line, a Caddy or Traefik log line,
@@ -311,6 +316,7 @@ pub fn validate(args: Args, invocation: String) -> Result<Config, ToolError> {
         jobs: usize::from(args.jobs),
         output,
         color,
+        glyphs: crate::render::path::glyphs_for(|name| std::env::var(name).ok()),
         progress: !args.no_progress && std::io::stderr().is_terminal(),
         verbose: args.verbose,
         fail_on: match args.fail_on {
@@ -328,6 +334,7 @@ pub fn validate(args: Args, invocation: String) -> Result<Config, ToolError> {
             extra: args.client_config,
             root: args.client_root,
         },
+        metrics: args.metrics,
         ca_pasted,
     })
 }

@@ -3,8 +3,7 @@
 
 use super::error::ToolError;
 use crate::facts::RunFacts;
-use std::io::{Read, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::io::Read;
 use std::path::Path;
 
 /// Largest facts file accepted: saved facts are a few kilobytes; anything huge is a mistake.
@@ -131,7 +130,8 @@ pub fn join_runs(files: Vec<(String, Vec<RunFacts>)>) -> Vec<RunFacts> {
     out
 }
 
-/// Writes next to the target and renames, so an interrupted write never leaves half a file.
+/// Writes next to the target and renames (`atomic::write`), so an interrupted write never
+/// leaves half a file.
 pub fn save_facts(path: &Path, runs: &[RunFacts]) -> Result<(), ToolError> {
     let text = if runs.len() == 1 {
         serde_json::to_string_pretty(&runs[0])
@@ -139,62 +139,6 @@ pub fn save_facts(path: &Path, runs: &[RunFacts]) -> Result<(), ToolError> {
         serde_json::to_string_pretty(runs)
     }
     .map_err(|e| ToolError::internal(format!("cannot encode facts: {e}")))?;
-    let shown = path.display();
-    let file_name = path
-        .file_name()
-        .ok_or_else(|| ToolError::input(format!("--save-facts {shown}: not a file name")))?;
-    // A fresh, random name beside the target, created exclusively and never through a
-    // symlink: in a shared directory a planted link cannot make this write land elsewhere.
-    // Mode 0666 is narrowed by the umask, as for any new file. The rename replaces the target
-    // path itself, even when that is a symlink, and never writes through it.
-    let mut created = None;
-    for _ in 0..16 {
-        let tmp = path.with_file_name(format!(
-            ".{}.tmp-{}",
-            file_name.to_string_lossy(),
-            random_suffix()
-        ));
-        match std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o666)
-            .custom_flags(nix::libc::O_NOFOLLOW)
-            .open(&tmp)
-        {
-            Ok(file) => {
-                created = Some((tmp, file));
-                break;
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-            Err(e) => {
-                return Err(ToolError::input(format!(
-                    "cannot write facts file {shown}: {e}"
-                )));
-            }
-        }
-    }
-    let Some((tmp, mut file)) = created else {
-        return Err(ToolError::input(format!(
-            "cannot write facts file {shown}: no free temporary name"
-        )));
-    };
-    let result = file
-        .write_all((text + "\n").as_bytes())
-        .and_then(|()| file.sync_all())
-        .and_then(|()| std::fs::rename(&tmp, path));
-    if let Err(e) = result {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(ToolError::input(format!(
-            "cannot write facts file {shown}: {e}"
-        )));
-    }
-    Ok(())
-}
-
-fn random_suffix() -> String {
-    use rand::RngExt;
-    let mut rng = rand::rng();
-    (0..12)
-        .map(|_| char::from(b'a' + rng.random_range(0..26u8)))
-        .collect()
+    super::atomic::write(path, (text + "\n").as_bytes())
+        .map_err(|e| ToolError::input(format!("cannot write facts file {}: {e}", path.display())))
 }

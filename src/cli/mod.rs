@@ -4,6 +4,7 @@
 
 mod app;
 mod args;
+mod atomic;
 mod ca_words;
 mod error;
 mod facts_file;

@@ -729,6 +729,7 @@ mod tests {
             jobs: 16,
             output: Output::Json,
             color: false,
+            glyphs: crate::render::path::Glyphs::Ascii,
             progress: false,
             verbose: false,
             fail_on: FailOn::Blocker,
@@ -739,6 +740,7 @@ mod tests {
             vantage_ca: None,
             invocation: String::new(),
             clients: Default::default(),
+            metrics: None,
             ca_pasted: Vec::new(),
         }
     }

@@ -1,5 +1,6 @@
 //! Terminal output: one line per finding, root causes first, evidence dimmed, `fix:` lines.
 
+use super::path::{self, Mark, Path};
 use super::{Outcome, Palette};
 use crate::diagnose::{Finding, Severity, Verdict};
 use crate::facts::Method;
@@ -26,6 +27,34 @@ fn scope(f: &Finding) -> String {
         (None, Some(port)) => format!(" :{port}"),
         (None, None) => String::new(),
     }
+}
+
+/// `IPv6  DNS ✔ AAAA 2001:db8::1 → connect :80 ✘ timeout → (firewall-drops: …)`, each mark in
+/// its colour, the cause dimmed.
+fn path_line(path: &Path, p: &Palette) -> String {
+    let g = p.glyphs;
+    let mut parts: Vec<String> = path
+        .hops
+        .iter()
+        .map(|hop| {
+            let glyph = g.mark(hop.mark);
+            let mark = match hop.mark {
+                Mark::Passed => p.pass(glyph),
+                Mark::Warned => p.warning(glyph),
+                Mark::Failed => p.blocker(glyph),
+                Mark::Unknown | Mark::Absent => p.dim(glyph),
+            };
+            format!("{} {mark}{}", g.text(&hop.label), path::detail_text(hop, g))
+        })
+        .collect();
+    if let Some(cause) = &path.cause {
+        parts.push(p.dim(&path::cause_text(cause, g)));
+    }
+    format!(
+        "{}{}",
+        path::lane_text(path.lane),
+        parts.join(&format!(" {} ", g.arrow()))
+    )
 }
 
 pub fn render(outcomes: &[Outcome], p: &Palette, verbose: bool) -> String {
@@ -148,6 +177,10 @@ fn render_one(out: &mut String, o: &Outcome, p: &Palette, verbose: bool) {
         };
     } else {
         let _ = writeln!(out, "  {b} blocker(s), {w} warning(s)");
+    }
+    // The CA's path per family, as this run found it (issue 21 item 3).
+    for path in path::paths(o.run, o.target, d) {
+        let _ = writeln!(out, "  {}", path_line(&path, p));
     }
     // Who looked from outside, and whether each answered.
     if !o.target.vantages.is_empty() {

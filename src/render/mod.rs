@@ -5,6 +5,8 @@
 pub mod clients;
 pub mod human;
 pub mod json;
+pub mod metrics;
+pub mod path;
 pub mod report;
 
 use crate::diagnose::Diagnosis;
@@ -24,6 +26,9 @@ pub struct Outcome<'a> {
 #[derive(Debug, Clone, Copy)]
 pub struct Palette {
     pub enabled: bool,
+    /// The glyphs the CA's path is drawn with (issue 21 item 3): ASCII under `NO_COLOR` or a
+    /// locale that is not UTF-8.
+    pub glyphs: path::Glyphs,
 }
 
 impl Palette {

@@ -91,6 +91,16 @@ fn render_one(out: &mut String, o: &Outcome, invocation: &str) {
         );
     }
     let _ = writeln!(out, "| Duration | {} ms |\n", run.duration_ms);
+    // The CA's path per family as a Mermaid flowchart, which GitHub and GitLab draw (issue 21
+    // item 3). Its labels are escaped for Mermaid and hold no backtick, so the fence holds.
+    let paths = super::path::paths(run, o.target, d);
+    if !paths.is_empty() {
+        let _ = writeln!(
+            out,
+            "### The CA's path\n\n```mermaid\n{}```\n",
+            super::path::mermaid(&paths)
+        );
+    }
 
     if d.findings.is_empty() {
         let _ = writeln!(out, "No problem found.\n");

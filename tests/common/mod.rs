@@ -186,3 +186,23 @@ pub fn run_pool<T: Sync, R: Send>(
     done.sort_by_key(|(i, _)| *i);
     done.into_iter().map(|(_, r)| r).collect()
 }
+
+/// Whether the tools a test runs (`promtool`, `systemd-analyze`) are installed. Under CI=true
+/// a missing one is a failure, never a silent skip; elsewhere the skip is announced on stderr
+/// with the tier and the tools.
+pub fn tools_available(test: &str, tools: &[&str]) -> bool {
+    let missing: Vec<&str> = tools
+        .iter()
+        .copied()
+        .filter(|tool| !lab::tool_exists(tool))
+        .collect();
+    if missing.is_empty() {
+        return true;
+    }
+    let why = format!("missing tools: {}", missing.join(", "));
+    if in_ci() {
+        panic!("{test} cannot run under CI=true: {why}");
+    }
+    announce_skip(test, &why);
+    false
+}
