@@ -281,6 +281,26 @@ fn explains(cx: &Context, o: &Observation, f: &Finding) -> bool {
     if f.code == Code::VantageDependent && o.perspective != Perspective::Secondary {
         return false;
     }
+    // A failed DNS lookup is explained by a finding about a lookup of the same record type.
+    if let Failure::Dns {
+        rtype: Some(rtype), ..
+    } = failure
+    {
+        let for_type = match f.code {
+            Code::CaaLookupFailed => Some("CAA"),
+            Code::TxtLookupFailed | Code::AcmeChallengeCnameDangling => Some("TXT"),
+            _ => None,
+        };
+        let address_only = matches!(
+            f.code,
+            Code::DnsNxdomain | Code::NoAddressRecords | Code::ReservedAddress
+        );
+        if for_type.is_some_and(|t| !rtype.eq_ignore_ascii_case(t))
+            || (address_only && !matches!(rtype.as_str(), "A" | "AAAA"))
+        {
+            return false;
+        }
+    }
     let family_agrees = match (o.family(), f.family) {
         (Some(a), Some(b)) => a == b,
         _ => true,
@@ -635,6 +655,24 @@ mod tests {
         assert!(d.findings.iter().any(|f| f.code == Code::Ipv6Disabled
             && f.severity == Severity::Blocker
             && !f.ca_said));
+    }
+
+    /// A failed A lookup is not explained by a failed CAA lookup, and the other way round.
+    #[test]
+    fn dns_words_are_explained_by_a_lookup_of_their_own_type() {
+        let o = observe::of_said(
+            Heard::Pasted,
+            &super::super::words::parse(
+                "DNS problem: SERVFAIL looking up A for example.test - the domain's nameservers may be malfunctioning",
+            )
+            .said[0],
+        );
+        let s = Scenario::dual_stack();
+        let cx = s.context();
+        let caa = Finding::new(Code::CaaLookupFailed, Severity::Blocker, "caa");
+        let servfail = Finding::new(Code::DnsServfail, Severity::Blocker, "servfail");
+        assert!(!explains(&cx, &o, &caa));
+        assert!(explains(&cx, &o, &servfail));
     }
 
     #[test]
