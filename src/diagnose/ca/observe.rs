@@ -355,7 +355,11 @@ pub fn of_said(heard: Heard, said: &Said) -> Observation {
         o.type_urn = Some(format!("{}{kind}", words::URN_PREFIX));
         o.problem = problem_type(kind);
     }
-    read_detail(&mut o, &said.detail);
+    // Old certbot and Boulder's WFE put a generic description before the detail
+    // (`The server could not connect to the client … :: Fetching …`, `Error creating new
+    // order :: too many …`): the detail proper is the last part. It is quoted whole.
+    let proper = said.detail.rsplit(" :: ").next().unwrap_or(&said.detail);
+    read_detail(&mut o, proper);
     if o.failure == Some(Failure::RateLimit) || o.problem == Some(ProblemType::RateLimited) {
         o.failure = Some(Failure::RateLimit);
         o.rate_limit = Some(rate_limit(&said.detail, said.retry_after_s));
@@ -739,6 +743,17 @@ mod tests {
             "https://letsencrypt.org/docs/rate-limits/#authorization-failures-per-identifier-per-account"
         );
         assert_eq!(limit.retry_after, None);
+    }
+
+    /// Old certbot's `urn … :: <generic description> :: <detail>` (docs/ca-behaviour.md §0.6).
+    #[test]
+    fn a_generic_description_before_the_detail_is_skipped() {
+        let o = read(
+            "urn:ietf:params:acme:error:connection :: The server could not connect to the client to verify the domain :: 2001:db8::1: Fetching http://example.test/.well-known/acme-challenge/T: Timeout during connect (likely firewall problem)",
+        );
+        assert_eq!(o.address, Some("2001:db8::1".parse().unwrap()));
+        assert_eq!(o.port, Some(80));
+        assert!(o.detail.starts_with("The server could not connect"));
     }
 
     #[test]
