@@ -80,6 +80,16 @@ pub struct Config {
     pub rejected: Vec<String>,
     /// `--metrics FILE` (issue 21 item 1): the run as Prometheus text exposition.
     pub metrics: Option<PathBuf>,
+    /// `--ca-error`: the CA's words, one piece per problem (issue 19 item 3).
+    pub ca_pasted: Vec<PastedCaWords>,
+}
+
+/// One problem pasted with `--ca-error` (issue 19 item 3): the identifier it names, if any,
+/// and its text, sanitised and capped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PastedCaWords {
+    pub identifier: Option<String>,
+    pub text: String,
 }
 
 /// One name to check, with its settings: one value, so that the two cannot fall out of step.

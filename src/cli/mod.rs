@@ -5,6 +5,7 @@
 mod app;
 mod args;
 mod atomic;
+mod ca_words;
 mod error;
 mod facts_file;
 // Issue 21 item 4: the manual's own sections.

@@ -305,6 +305,13 @@ pub fn priority(code: Code) -> u8 {
         Code::TlsAlpnNoIpv4Fallback => 76,
         // Issue 19 item 4: not a validation problem, so after every one of them.
         Code::LineageBroken => 200,
+        // Issue 19: the CA's words. A rate limit stops everything else; a disagreement
+        // ranks by severity (the CA's failure is a blocker), then after the causes it
+        // could not find; what the CA validated or a client logged is said last.
+        Code::RateLimited => 2,
+        Code::CaDisagrees => 96,
+        Code::CaValidated => 97,
+        Code::CaLoggedFailure => 98,
     }
 }
 

@@ -413,18 +413,13 @@ impl<'a> Context<'a> {
 
     /// Whether anything outside this host was heard about the path the CA takes: a vantage
     /// (or a run saved elsewhere) that gave an observation and dialled, or the CA itself, in
-    /// a `--ca-check` that reached a verdict or in words pasted with `--ca-error`. A client's
+    /// a `--ca-check` that reached a verdict or the CA's words pasted with `--ca-error`. A client's
     /// logged failure is history, not a view of now; a check that stopped before the CA
     /// validated heard nothing. Without it, a run on the server sees only its own side.
     pub fn heard_outside(&self) -> bool {
-        self.outside.iter().any(|(_, o)| !o.connects.is_empty())
-            || self.target.ca.iter().any(|e| match (&e.source, &e.said) {
-                (CaSource::Check, CaSaid::Check(check)) => {
-                    !matches!(check.outcome, CaCheckOutcome::NotDone { .. })
-                }
-                (CaSource::Pasted, _) => true,
-                (CaSource::Check | CaSource::ClientLog { .. }, _) => false,
-            })
+        // The CA vocabulary module decides what counts as the CA's verdict of now (a
+        // cert-manager self-check quoted in a paste is not the CA).
+        self.outside.iter().any(|(_, o)| !o.connects.is_empty()) || super::ca::join::heard_now(self)
     }
 
     /// Whether the IPv6 path looks healthy from inside this host: it is the server, IPv6 is

@@ -776,6 +776,21 @@ impl Scenario {
         self.add_local(addresses);
         self
     }
+
+    /// Issue 19: what the CA said of this name (`--ca-check`, `--ca-error`, a client's log).
+    pub fn ca_evidence(mut self, evidence: crate::facts::CaEvidence) -> Scenario {
+        self.target().ca.push(evidence);
+        self
+    }
+
+    /// Issue 19: words pasted with `--ca-error`.
+    pub fn pasted(self, words: &str) -> Scenario {
+        self.ca_evidence(crate::facts::CaEvidence {
+            source: crate::facts::CaSource::Pasted,
+            at: None,
+            said: crate::facts::CaSaid::Words(words.to_string()),
+        })
+    }
 }
 
 /// One outside view, built for a test: what a vantage saw.

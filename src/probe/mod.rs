@@ -749,6 +749,7 @@ mod tests {
             clients: Default::default(),
             rejected: Vec::new(),
             metrics: None,
+            ca_pasted: Vec::new(),
         }
     }
 

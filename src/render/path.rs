@@ -199,7 +199,13 @@ fn stage(code: Code) -> Stage {
         | NotOnHost
         | FirewallUnknown
         // A certbot lineage certbot will not renew: no hop of the path (issue 19 item 4).
-        | LineageBroken => Stage::Off,
+        | LineageBroken
+        // Issue 19: the CA's own outcome, about no one hop (a rate limit stops before the
+        // path; a disagreement or a logged failure is about the whole validation).
+        | RateLimited
+        | CaDisagrees
+        | CaValidated
+        | CaLoggedFailure => Stage::Off,
     }
 }
 
