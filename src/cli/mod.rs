@@ -4,6 +4,7 @@
 
 mod app;
 mod args;
+mod ca_check;
 mod error;
 mod facts_file;
 pub mod signals;

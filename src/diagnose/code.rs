@@ -108,6 +108,8 @@ codes! {
     TlsAlpnWrongIdentifier => "tls-alpn-wrong-identifier",
     TlsAlpnWrongKeyauth => "tls-alpn-wrong-keyauth",
     TlsAlpnHandshakeFailed => "tls-alpn-handshake-failed",
+    // Issue 19 item 1.
+    CaCheckRefused => "ca-check-refused",
 }
 
 impl fmt::Display for Code {

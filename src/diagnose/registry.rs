@@ -28,6 +28,8 @@ pub const REGISTRY: &[CheckDef] = &[
     http01::path::CHECK,
     http01::token::CHECK,
     checks::caa::CHECK,
+    // Issue 19 item 1: a --ca-check that could not publish.
+    checks::check_refused::CHECK,
 ];
 
 /// A step over the findings of every check, after them: a cross-check policy that needs to
