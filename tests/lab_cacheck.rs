@@ -203,7 +203,12 @@ fn seed_ipv6_disabled_is_refused_by_the_ca() {
     c.print("seed");
     assert_eq!(c.outcome(), "invalid", "{}", c.check);
     assert_eq!(c.problem_type(), "urn:ietf:params:acme:error:connection");
-    assert!(c.detail().contains("2001:db8:2::10"), "{}", c.detail());
+    // Pebble's words for a dead IPv6 path are Go's client timeout, without the address.
+    assert!(
+        c.detail().contains("Client.Timeout exceeded"),
+        "{}",
+        c.detail()
+    );
     assert_eq!(c.failed(), 1);
     assert_eq!(c.report["verdict"], "fail");
     assert_eq!(c.top(), "ipv6-disabled/ipv6");

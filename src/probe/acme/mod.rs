@@ -607,8 +607,11 @@ async fn run_order(
                     });
                 }
                 AuthorizationStatus::Invalid => {
-                    let problem = read.problem.clone().unwrap_or_else(|| {
-                        crate::facts::AcmeProblem {
+                    let problem =
+                        read.problem
+                            .clone()
+                            .unwrap_or_else(|| {
+                                crate::facts::AcmeProblem {
                             type_urn: String::new(),
                             detail:
                                 "the CA marked the authorization invalid without a problem document"
@@ -618,7 +621,7 @@ async fn run_order(
                             subproblems: Vec::new(),
                             retry_after_s: None,
                         }
-                    });
+                            });
                     done[i] = Some(Done {
                         published: published[i].clone(),
                         outcome: CaCheckOutcome::Invalid {

@@ -253,15 +253,23 @@ fn tls_responder(challenge: &Challenge<'_>) -> Result<Responder, String> {
     let cert = params.self_signed(&key).map_err(cert_error)?;
     crate::probe::http::ensure_crypto_provider();
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+    // Not `with_single_cert`: it parses the certificate with webpki, which refuses the
+    // critical acmeIdentifier extension this certificate exists to carry.
+    let signing = provider
+        .key_provider
+        .load_private_key(PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
+            key.serialize_der(),
+        )))
+        .map_err(|e| format!("TLS: {e}"))?;
+    let certified = Arc::new(rustls::sign::CertifiedKey::new(
+        vec![cert.der().clone()],
+        signing,
+    ));
+    let mut config = rustls::ServerConfig::builder_with_provider(Arc::clone(&provider))
         .with_safe_default_protocol_versions()
         .map_err(|e| format!("TLS: {e}"))?
         .with_no_client_auth()
-        .with_single_cert(
-            vec![cert.der().clone()],
-            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
-        )
-        .map_err(|e| format!("TLS: {e}"))?;
+        .with_cert_resolver(Arc::new(OneCertificate(certified)));
     config.alpn_protocols = vec![ACME_TLS_ALPN.to_vec()];
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
     let listeners = bind_both(443)?;
@@ -299,6 +307,20 @@ fn tls_responder(challenge: &Challenge<'_>) -> Result<Responder, String> {
         }));
     }
     Ok(responder)
+}
+
+/// The challenge certificate, whatever the client's SNI (an IP identifier's is its reverse
+/// name, RFC 8738 §6).
+#[derive(Debug)]
+struct OneCertificate(Arc<rustls::sign::CertifiedKey>);
+
+impl rustls::server::ResolvesServerCert for OneCertificate {
+    fn resolve(
+        &self,
+        _hello: rustls::server::ClientHello<'_>,
+    ) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        Some(Arc::clone(&self.0))
+    }
 }
 
 /// A hook's cleanup still owed: the command and its environment.
