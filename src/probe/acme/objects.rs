@@ -1,4 +1,4 @@
-//! The ACME objects read as the CA sent them (`docs/ca-behaviour.md` §12): the authorization
+//! The ACME objects read as the CA sent them (`docs/ca-behaviour.md` §14): the authorization
 //! (RFC 8555 §7.1.4), the challenge of the method in use with its `error` (§7.1.5, a problem
 //! document, §6.7) and its `validationRecord` (Boulder's `core.ValidationRecord`, one entry per
 //! hop the CA made). Pure: bytes in, facts out; every string capped and stripped of control
@@ -106,6 +106,11 @@ fn record(value: &Value) -> ValidationRecord {
             .map(|list| list.iter().take(MAX_RECORDS).filter_map(ip).collect())
             .unwrap_or_default(),
         address_used: value.get("addressUsed").and_then(ip),
+        addresses_tried: value
+            .get("addressesTried")
+            .and_then(Value::as_array)
+            .map(|list| list.iter().take(MAX_RECORDS).filter_map(ip).collect())
+            .unwrap_or_default(),
         resolver_addrs: value
             .get("resolverAddrs")
             .and_then(Value::as_array)
@@ -148,7 +153,10 @@ mod tests {
          "validationRecord": [
            {"url": "http://example.com/.well-known/acme-challenge/tok", "hostname": "example.com",
             "port": "80", "addressesResolved": ["192.0.2.10", "2001:db8::10"],
-            "addressUsed": "2001:db8::10", "resolverAddrs": ["10.0.0.1:53"]}
+            "addressUsed": "2001:db8::10", "resolverAddrs": ["10.0.0.1:53"]},
+           {"url": "http://example.com/.well-known/acme-challenge/tok", "hostname": "example.com",
+            "port": "80", "addressesResolved": ["192.0.2.10", "2001:db8::10"],
+            "addressUsed": "192.0.2.10", "addressesTried": ["2001:db8::10"]}
          ]},
         {"type": "dns-01", "url": "https://ca.example/chall/2", "status": "pending", "token": "t2"}
       ]
@@ -169,7 +177,11 @@ mod tests {
             problem.detail
         );
         assert_eq!(problem.status, Some(400));
-        assert_eq!(read.records.len(), 1);
+        assert_eq!(read.records.len(), 2);
+        assert_eq!(
+            read.records[1].addresses_tried,
+            ["2001:db8::10".parse::<IpAddr>().unwrap()]
+        );
         let r = &read.records[0];
         assert_eq!(r.port.as_deref(), Some("80"));
         assert_eq!(r.addresses_resolved.len(), 2);
