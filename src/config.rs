@@ -73,6 +73,16 @@ pub struct Config {
     /// Issue 19 item 1: `--ca-check`, one real validation against an ACME directory after
     /// the probes. `None` without the flag.
     pub ca_check: Option<CaCheckConfig>,
+    /// `--ca-error`: the CA's words, one piece per problem (issue 19 item 3).
+    pub ca_pasted: Vec<PastedCaWords>,
+}
+
+/// One problem pasted with `--ca-error` (issue 19 item 3): the identifier it names, if any,
+/// and its text, sanitised and capped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PastedCaWords {
+    pub identifier: Option<String>,
+    pub text: String,
 }
 
 /// `--ca-check` and its flags, validated once.

@@ -524,3 +524,19 @@ pub fn serve_request(bytes: &[u8]) {
     let proxy = IpAddr::from([192, 0, 2, 1]);
     let _ = crate::serve::client_of(proxy, &headers, &[proxy, IpAddr::from([192, 0, 2, 2])]);
 }
+
+/// What users paste with `--ca-error` and ACME clients log (issue 19): the CA vocabulary
+/// module's parser on the text, then each problem read into its typed observation, as the
+/// diagnosis reads it.
+pub fn ca_words(bytes: &[u8]) {
+    use crate::diagnose::ca::{observe, words};
+    let text = String::from_utf8_lossy(bytes);
+    let parsed = words::parse(&text);
+    for said in &parsed.said {
+        let o = observe::of_said(observe::Heard::Pasted, said);
+        let _ = o.problem_or_inferred();
+        let _ = o.dial_outcome();
+        let _ = o.is_about("example.test");
+        let _ = crate::sanitize::line(&o.detail, 1000);
+    }
+}

@@ -1220,3 +1220,87 @@ fn from_facts_reads_saved_json_outputs_of_both_schemas() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Issue 19 item 3: `--ca-error -` reads the CA's words (here certbot's report, as the user
+/// copies it) from standard input; on saved facts they decide the verdict.
+#[test]
+fn ca_error_from_stdin_joins_the_cas_words_with_saved_facts() {
+    let fixture = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/healthy-host.json"
+    );
+    let paste = "Certbot failed to authenticate some domains (authenticator: webroot). The Certificate Authority reported these problems:\n  Domain: example.test\n  Type:   connection\n  Detail: 2001:db8:2::10: Fetching http://example.test/.well-known/acme-challenge/T: Timeout during connect (likely firewall problem)\n\nHint: The Certificate Authority failed to download the temporary challenge files created by Certbot.\n";
+    let run = acme_doctor_with_stdin(
+        &["--json", "--from-facts", fixture, "--ca-error", "-"],
+        paste,
+    );
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.is_empty(), "{}", run.stderr);
+    let (report, _) = run.report();
+    let top = &report.findings[0];
+    assert_eq!(top.code, "blocked-upstream");
+    assert_eq!(top.family.as_deref(), Some("ipv6"));
+    assert!(top.ca_said);
+    assert!(!report.incomplete, "{:?}", report.incomplete_reasons);
+    // The words are kept in the facts, as pasted evidence.
+    let ca = &report.facts.targets[0].ca;
+    assert_eq!(ca.len(), 1, "{ca:?}");
+    assert_eq!(ca[0].source, acme_doctor::facts::CaSource::Pasted);
+    assert!(
+        matches!(&ca[0].said, acme_doctor::facts::CaSaid::Words(w) if w.starts_with("Domain: example.test")),
+        "{ca:?}"
+    );
+    // People read that the CA said it, not that it would.
+    let run = acme_doctor_with_stdin(&["--from-facts", fixture, "--ca-error", "-"], paste);
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stdout
+            .contains("the CA said: 2001:db8:2::10: Fetching http://example.test/"),
+        "{}",
+        run.stdout
+    );
+}
+
+/// Empty text, an empty standard input, or nothing of the CA's: one line, exit 2. Text read
+/// only in part says what was not understood, and the run goes on.
+#[test]
+fn ca_error_input_that_is_not_the_cas_words_is_refused_in_one_line() {
+    let fixture = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/healthy-host.json"
+    );
+    for (text, stdin) in [
+        ("", ""),
+        ("   ", ""),
+        ("-", ""),
+        ("-", "\n\n"),
+        ("it does not work, please help", ""),
+        (
+            "{\"level\": \"info\", \"msg\": \"certificate obtained successfully\"}",
+            "",
+        ),
+    ] {
+        let run = acme_doctor_with_stdin(&["--from-facts", fixture, "--ca-error", text], stdin);
+        assert_eq!(run.code, 2, "{text:?}: {}", run.stderr);
+        stderr_is_one_error_line(&run);
+        assert!(run.stderr.contains("--ca-error"), "{}", run.stderr);
+        assert!(run.stdout.is_empty());
+    }
+    let run = acme_doctor(&[
+        "--from-facts",
+        fixture,
+        "--ca-error",
+        "my server says hello\nurn:ietf:params:acme:error:connection :: Connection refused",
+    ]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("not understood: \"my server says hello\""),
+        "{}",
+        run.stderr
+    );
+    // Standard input is read once: the names or the CA's words.
+    let run = acme_doctor_with_stdin(&["-", "--ca-error", "-"], "example.test\n");
+    assert_eq!(run.code, 2);
+    stderr_is_one_error_line(&run);
+}

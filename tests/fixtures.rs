@@ -1065,6 +1065,90 @@ const CASES: &[Case] = &[
         incomplete: false,
         findings: &[w("proxy-in-front", ANY, None), i("not-on-host", ANY, None)],
     },
+    // Issue 19: the CA's own words joined with the facts (`ca-*`: an existing fixture with
+    // `targets[].ca` added, see tests/fixtures/README.md).
+    // The issue's first case: a healthy host, and the CA timed out on IPv6 (certbot's block).
+    Case {
+        fixture: "ca-pasted-ipv6-timeout-healthy-host",
+        verdict: Fail,
+        incomplete: false,
+        findings: &[b("blocked-upstream", V6, Some(80))],
+    },
+    // The same words on the seed's host: IPv6 switched off here explains them.
+    Case {
+        fixture: "ca-pasted-ipv6-timeout-seed-host",
+        verdict: Fail,
+        incomplete: false,
+        findings: &[
+            b("ipv6-disabled", V6, Some(80)),
+            b("address-unreachable", V6, Some(80)),
+        ],
+    },
+    Case {
+        fixture: "ca-pasted-rate-limited-host",
+        verdict: Fail,
+        incomplete: false,
+        findings: &[b("rate-limited", ANY, None)],
+    },
+    Case {
+        fixture: "ca-pasted-secondary-host",
+        verdict: Fail,
+        incomplete: false,
+        findings: &[b("vantage-dependent", V4, Some(80))],
+    },
+    Case {
+        fixture: "ca-pasted-404-webconf-webroot-host",
+        verdict: Fail,
+        incomplete: false,
+        findings: &[b("webroot-mismatch", ANY, Some(80))],
+    },
+    Case {
+        fixture: "ca-pasted-servfail-healthy-host",
+        verdict: Fail,
+        incomplete: false,
+        findings: &[b("ca-disagrees", ANY, None)],
+    },
+    Case {
+        fixture: "ca-check-valid-host",
+        verdict: Pass,
+        incomplete: false,
+        findings: &[i("ca-validated", ANY, None)],
+    },
+    // The CA validated (over IPv4, after its IPv6 attempt) what the seed's host predicted
+    // would fail: kept as warnings, and the disagreement said.
+    Case {
+        fixture: "ca-check-valid-seed-host",
+        verdict: AtRisk,
+        incomplete: false,
+        findings: &[
+            w("ipv6-disabled", V6, Some(80)),
+            w("address-unreachable", V6, Some(80)),
+            w("ca-disagrees", ANY, None),
+            i("ca-validated", ANY, None),
+        ],
+    },
+    Case {
+        fixture: "ca-check-not-done-host",
+        verdict: Pass,
+        incomplete: true,
+        findings: &[],
+    },
+    Case {
+        fixture: "ca-logged-failure-seed-host",
+        verdict: Fail,
+        incomplete: true,
+        findings: &[
+            b("ipv6-disabled", V6, Some(80)),
+            b("address-unreachable", V6, Some(80)),
+            i("ca-logged-failure", ANY, None),
+        ],
+    },
+    Case {
+        fixture: "ca-logged-failure-healthy-host",
+        verdict: AtRisk,
+        incomplete: true,
+        findings: &[w("ca-logged-failure", ANY, None)],
+    },
 ];
 
 fn path(name: &str) -> String {
@@ -1382,4 +1466,101 @@ fn hostile_nginx_dumps_end_quickly_and_never_pass_silently() {
             assert_eq!(d.findings[0].code.as_str(), "webroot-mismatch", "{name}");
         }
     }
+}
+
+/// Issue 19: the CA's own words, beyond the ranked codes: quoted as said, completing the run,
+/// and every disagreement said with both texts.
+#[test]
+fn the_cas_words_are_quoted_as_said_and_decide() {
+    let said = "2001:db8:2::10: Fetching http://example.test/.well-known/acme-challenge/T: Timeout during connect (likely firewall problem)";
+    // The healthy host: the CA's view completes the run, and its words are the finding's.
+    let d = diagnosed("ca-pasted-ipv6-timeout-healthy-host");
+    assert!(d.incomplete_kinds.is_empty(), "{:?}", d.incomplete_reasons);
+    let top = &d.findings[0];
+    assert_eq!(top.ca_error.as_deref(), Some(said));
+    assert!(top.ca_said);
+    assert!(
+        top.evidence
+            .iter()
+            .any(|e| e.contains("the CA (pasted with --ca-error)") && e.contains("timed out")),
+        "{:?}",
+        top.evidence
+    );
+    // The seed's host: the cause on the host takes the CA's words.
+    let d = diagnosed("ca-pasted-ipv6-timeout-seed-host");
+    assert_eq!(d.findings[0].ca_error.as_deref(), Some(said));
+    assert!(d.findings[0].ca_said);
+    assert_eq!(
+        d.findings[0].explains,
+        [acme_doctor::diagnose::Code::from_slug("address-unreachable").unwrap()]
+    );
+    // The rate limit: its retry time and its documentation.
+    let d = diagnosed("ca-pasted-rate-limited-host");
+    let f = &d.findings[0];
+    assert_eq!(
+        f.ca_problem,
+        Some(acme_doctor::diagnose::ca::ProblemType::RateLimited)
+    );
+    assert!(
+        f.evidence
+            .iter()
+            .any(|e| e == "retry after 2026-12-07 20:46:48 UTC")
+    );
+    assert!(f.fix.iter().any(|l| l.contains(
+        "https://letsencrypt.org/docs/rate-limits/#authorization-failures-per-identifier-per-account"
+    )));
+    // The CA's 404 with nginx's other root.
+    let d = diagnosed("ca-pasted-404-webconf-webroot-host");
+    assert_eq!(
+        d.findings[0].ca_error.as_deref(),
+        Some(
+            "2001:db8:2::10: Invalid response from http://example.test/.well-known/acme-challenge/T: 404"
+        )
+    );
+    assert_eq!(
+        d.findings[0].ca_problem,
+        Some(acme_doctor::diagnose::ca::ProblemType::Unauthorized)
+    );
+    // A failure nothing explains: both texts, and what could make both true.
+    let d = diagnosed("ca-pasted-servfail-healthy-host");
+    let f = &d.findings[0];
+    assert!(f.evidence.iter().any(|e| e.contains("SERVFAIL")));
+    assert!(
+        f.evidence
+            .iter()
+            .any(|e| e.contains("acme-doctor predicted: no blocker"))
+    );
+    for possibility in [
+        "stale resolver",
+        "nameservers that disagree",
+        "remote perspective",
+        "letsencrypt.status.io",
+    ] {
+        assert!(
+            f.detail.contains(possibility),
+            "{possibility}: {}",
+            f.detail
+        );
+    }
+    // The CA validated what was predicted to fail: never hidden.
+    let d = diagnosed("ca-check-valid-seed-host");
+    let f = d
+        .findings
+        .iter()
+        .find(|f| f.code.as_str() == "ca-disagrees")
+        .expect("ca-disagrees");
+    assert!(f.evidence.iter().any(|e| e.contains("(ipv6-disabled)")));
+    assert!(f.evidence.iter().any(|e| e.ends_with("said: valid")));
+    // A check without a verdict blames nothing and says so.
+    let d = diagnosed("ca-check-not-done-host");
+    assert!(
+        d.incomplete_kinds
+            .contains(&acme_doctor::diagnose::IncompleteKind::CaCheckNotDone)
+    );
+    // A logged failure is history: it completes nothing.
+    let d = diagnosed("ca-logged-failure-healthy-host");
+    assert!(
+        d.incomplete_kinds
+            .contains(&acme_doctor::diagnose::IncompleteKind::HostOnly)
+    );
 }

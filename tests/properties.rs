@@ -330,6 +330,12 @@ fn lean_serve_request_never_panics() {
     lean_target_never_panics("serve_request", fuzzing::serve_request, 0x7365_7276);
 }
 
+/// Issue 19: the CA's words as pasted and logged.
+#[test]
+fn lean_ca_words_never_panics() {
+    lean_target_never_panics("ca_words", fuzzing::ca_words, 0x6361_776f);
+}
+
 /// Every parser `client_config` chooses among is reached by a seed (the choice byte is the
 /// parser: src/fuzzing.rs), so the seeds cannot silently stop covering one.
 #[test]

@@ -125,7 +125,8 @@ fn gather_facts(
             let print = |run: &RunFacts, index: usize, target: &TargetFacts| {
                 stream.print_one(run, index, target);
             };
-            let gathered = probe_all(config, clients, stream.enabled.then_some(&print))?;
+            let mut gathered = probe_all(config, clients, stream.enabled.then_some(&print))?;
+            attach_ca_words(config, std::slice::from_mut(&mut gathered.run));
             return Ok(Facts {
                 stopped: gathered.stopped.map(|signal| (signal, gathered.unfinished)),
                 runs: vec![gathered.run],
@@ -140,10 +141,30 @@ fn gather_facts(
             join_runs(loaded)
         }
     };
+    let mut runs = runs;
+    attach_ca_words(config, &mut runs);
     Ok(Facts {
         runs,
         stopped: None,
     })
+}
+
+/// `--ca-error` (issue 19 item 3): the pasted words become evidence on the targets they
+/// name, or on every target when they name none of the run's.
+fn attach_ca_words(config: &Config, runs: &mut [RunFacts]) {
+    if config.ca_pasted.is_empty() {
+        return;
+    }
+    let domains: Vec<String> = runs
+        .iter()
+        .flat_map(|r| r.targets.iter().map(|t| t.target.domain.ascii.clone()))
+        .collect();
+    let domains: Vec<&str> = domains.iter().map(String::as_str).collect();
+    for run in runs {
+        for target in &mut run.targets {
+            super::ca_words::attach(&config.ca_pasted, &domains, target);
+        }
+    }
 }
 
 /// Every target of every run, diagnosed, in input order.
@@ -265,6 +286,22 @@ impl<'a> Stream<'a> {
     }
 
     fn print_one(&self, run: &RunFacts, index: usize, target: &TargetFacts) {
+        // `--ca-error`: a streamed name is diagnosed with the pasted words it is given.
+        let with_words;
+        let target = if self.config.ca_pasted.is_empty() {
+            target
+        } else {
+            let domains: Vec<&str> = self
+                .config
+                .targets
+                .iter()
+                .map(|t| t.domain.ascii.as_str())
+                .collect();
+            let mut copy = target.clone();
+            super::ca_words::attach(&self.config.ca_pasted, &domains, &mut copy);
+            with_words = copy;
+            &with_words
+        };
         let outcome = Outcome {
             run,
             target,

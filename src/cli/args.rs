@@ -196,6 +196,13 @@ pub struct Args {
         requires = "ca_check"
     )]
     ca_check_timeout: String,
+    // Issue 19 item 3: the CA's own words as evidence.
+    /// The CA's error as your ACME client printed it (Boulder's detail, certbot's
+    /// Domain/Type/Detail block, lego's or acme.sh's error line, a Caddy or Traefik log line,
+    /// cert-manager's Challenge reason, an ACME problem document): joined with the facts as
+    /// the CA's own view; repeatable; - reads standard input
+    #[arg(long = "ca-error", value_name = "TEXT")]
+    ca_error: Vec<String>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -254,6 +261,12 @@ pub fn validate(args: Args, invocation: String) -> Result<Config, ToolError> {
         MethodArg::Dns01 => Method::Dns01,
         MethodArg::TlsAlpn01 => Method::TlsAlpn01,
     };
+    if args.ca_error.iter().any(|t| t == "-") && args.domains.iter().any(|d| d == "-") {
+        return Err(ToolError::usage(
+            "standard input can be read once: give the names with -f FILE, or the CA's error as --ca-error TEXT",
+        ));
+    }
+    let ca_pasted = super::ca_words::read(&args.ca_error)?;
     let targets = if !args.from_facts.is_empty() || args.all {
         Vec::new()
     } else {
@@ -372,6 +385,7 @@ pub fn validate(args: Args, invocation: String) -> Result<Config, ToolError> {
             root: args.client_root,
         },
         ca_check,
+        ca_pasted,
     })
 }
 

@@ -301,6 +301,13 @@ pub fn priority(code: Code) -> u8 {
         // The CA's words when IPv6 failed and no IPv4 is left: whatever failed on IPv6
         // explains it.
         Code::TlsAlpnNoIpv4Fallback => 76,
+        // Issue 19: the CA's words. A rate limit stops everything else; a disagreement
+        // ranks by severity (the CA's failure is a blocker), then after the causes it
+        // could not find; what the CA validated or a client logged is said last.
+        Code::RateLimited => 2,
+        Code::CaDisagrees => 96,
+        Code::CaValidated => 97,
+        Code::CaLoggedFailure => 98,
     }
 }
 

@@ -410,6 +410,13 @@ impl<'a> Context<'a> {
         !self.outside.is_empty() || self.on_host() == Some(false)
     }
 
+    /// Whether anything outside this host was heard: a vantage's observation, or the CA's
+    /// own verdict of now (a `--ca-check` that validated or failed, or words pasted with
+    /// `--ca-error`). A check that gave no verdict heard nothing; a client's log is history.
+    pub fn heard_outside(&self) -> bool {
+        !self.outside.is_empty() || super::ca::join::heard_now(self)
+    }
+
     pub fn connects(&self, family: Family, port: u16) -> impl Iterator<Item = &'a ConnectFact> {
         self.target
             .connects

@@ -44,6 +44,9 @@ pub enum Note {
     /// A refused connect while a standalone ACME client is between runs (see
     /// `checks::standalone::between_runs`).
     StandaloneBetweenRuns,
+    /// A blocker the CA's own successful validation contradicts, demoted to a warning (see
+    /// `ca::join`).
+    CaValidated,
 }
 
 impl Note {
@@ -51,6 +54,9 @@ impl Note {
         match self {
             Note::StandaloneBetweenRuns => {
                 "A standalone ACME client renews this name and listens on the port only while it runs: between runs a refused connection is expected."
+            }
+            Note::CaValidated => {
+                "The CA itself validated this name just now, so this did not fail today's validation; it is kept as a warning because it may matter on another path, perspective or day."
             }
             Note::Ipv4OnlyFallback => {
                 "The CA connects over IPv6 first, which works, so today it never needs IPv4; but IPv4 is the fallback the day IPv6 hiccups, and CAs or clients without IPv6 use nothing else."
@@ -82,6 +88,10 @@ pub struct Finding {
     pub ca_problem: Option<ProblemType>,
     #[serde(default)]
     pub notes: Vec<Note>,
+    /// `ca_error` is what the CA really said (`--ca-error`, `--ca-check`, a client's log),
+    /// not acme-doctor's prediction of it.
+    #[serde(default)]
+    pub ca_said: bool,
 }
 
 impl Finding {
@@ -101,6 +111,7 @@ impl Finding {
             ca_error: None,
             ca_problem: None,
             notes: Vec::new(),
+            ca_said: false,
         }
     }
 
@@ -142,6 +153,13 @@ impl Finding {
     pub fn ca(mut self, error: CaError) -> Self {
         self.ca_error = Some(error.detail);
         self.ca_problem = Some(error.problem);
+        self
+    }
+
+    /// The CA's own words, as it said them: quoted instead of a prediction.
+    pub fn ca_said(mut self, error: CaError) -> Self {
+        self = self.ca(error);
+        self.ca_said = true;
         self
     }
 

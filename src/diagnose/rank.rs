@@ -100,7 +100,10 @@ pub fn rank(mut findings: Vec<Finding>) -> Vec<Finding> {
         .collect();
     let mut symptoms: Vec<Vec<usize>> = vec![Vec::new(); n];
     for (i, e) in explainer.iter().enumerate() {
-        findings[i].explained_by = e.map(|j| findings[j].code);
+        // A finding that names its own explainer outside this table (a client's logged
+        // failure, explained by today's cause) keeps it.
+        let named = findings[i].explained_by.take();
+        findings[i].explained_by = e.map(|j| findings[j].code).or(named);
         if let Some(j) = *e {
             symptoms[j].push(i);
         }
@@ -115,7 +118,12 @@ pub fn rank(mut findings: Vec<Finding>) -> Vec<Finding> {
         findings[j].explains = present;
     }
     let mut ranked = Vec::with_capacity(n);
-    for root in (0..n).filter(|&i| explainer[i].is_none()) {
+    // The CA's own words decide: the root that explains them, itself or through one of its
+    // symptoms, ranks first (the sort is stable, so the order above holds otherwise).
+    let mut roots: Vec<usize> = (0..n).filter(|&i| explainer[i].is_none()).collect();
+    let said = |i: usize| findings[i].ca_said || symptoms[i].iter().any(|&s| findings[s].ca_said);
+    roots.sort_by_key(|&i| !(said(i) && findings[i].severity == Severity::Blocker));
+    for root in roots {
         ranked.push(findings[root].clone());
         for &symptom in &symptoms[root] {
             ranked.push(findings[symptom].clone());

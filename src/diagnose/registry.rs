@@ -30,6 +30,8 @@ pub const REGISTRY: &[CheckDef] = &[
     checks::caa::CHECK,
     // Issue 19 item 1: a --ca-check that could not publish.
     checks::check_refused::CHECK,
+    // Issue 19: what the CA itself said (--ca-check, --ca-error, clients' logs).
+    super::ca::join::CHECK,
 ];
 
 /// A step over the findings of every check, after them: a cross-check policy that needs to
@@ -57,6 +59,12 @@ pub const PASSES: &[PassDef] = &[
         name: "standalone-between-runs",
         methods: &[Method::Http01, Method::TlsAlpn01],
         run: |_, findings| checks::standalone::between_runs(findings),
+    },
+    // Issue 19: the CA's own words, joined once every other finding is known.
+    PassDef {
+        name: "the-ca-said-joined",
+        methods: &[Method::Http01, Method::Dns01, Method::TlsAlpn01],
+        run: |cx, findings| super::ca::join::join(cx, findings),
     },
     PassDef {
         name: "origin",

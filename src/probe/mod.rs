@@ -741,6 +741,7 @@ mod tests {
             invocation: String::new(),
             ca_check: None,
             clients: Default::default(),
+            ca_pasted: Vec::new(),
         }
     }
 

@@ -200,11 +200,13 @@ fn render_one(out: &mut String, o: &Outcome, p: &Palette, verbose: bool) {
             let _ = writeln!(out, "{pad}{}", p.dim(&format!("evidence: {}", clean(e))));
         }
         if let Some(ca) = &finding.ca_error {
-            let _ = writeln!(
-                out,
-                "{pad}{}",
-                p.dim(&format!("the CA would say: {}", clean(ca)))
-            );
+            // The CA's own words (--ca-error, --ca-check) are quoted as said, not predicted.
+            let verb = if finding.ca_said {
+                "the CA said"
+            } else {
+                "the CA would say"
+            };
+            let _ = writeln!(out, "{pad}{}", p.dim(&format!("{verb}: {}", clean(ca))));
         }
         for fix in &finding.fix {
             let _ = writeln!(out, "{pad}fix: {}", clean(fix));

@@ -141,7 +141,12 @@ fn render_one(out: &mut String, o: &Outcome, invocation: &str) {
             out.push('\n');
         }
         if let Some(ca) = &top.ca_error {
-            let _ = writeln!(out, "The CA would report: {}\n", code(ca));
+            let verb = if top.ca_said {
+                "The CA reported"
+            } else {
+                "The CA would report"
+            };
+            let _ = writeln!(out, "{verb}: {}\n", code(ca));
         }
         if !top.fix.is_empty() {
             let _ = writeln!(out, "Fix:\n");

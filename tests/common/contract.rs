@@ -180,6 +180,9 @@ pub struct Finding {
     /// The ACME problem type of `ca_error`, as its URN.
     pub ca_problem: Option<String>,
     pub notes: Vec<String>,
+    /// `ca_error` is what the CA really said (issue 19), not a prediction.
+    #[serde(default)]
+    pub ca_said: bool,
 }
 
 /// Parses the `--json` object of one domain strictly and checks the invariants every report

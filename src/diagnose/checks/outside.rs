@@ -7,6 +7,7 @@
 //! it could not see (incomplete), and how to add a vantage.
 
 use crate::diagnose::IncompleteKind;
+use crate::diagnose::ca::observe::Perspective;
 use crate::diagnose::ca::{self, Dial};
 use crate::diagnose::check::CheckDef;
 use crate::diagnose::context::{outside_connect, socket, vantage_limited};
@@ -51,8 +52,8 @@ fn run_outside(cx: &Context, out: &mut Out) {
                 );
             }
         }
-        // A view that dialled nothing saw nothing.
-        if !cx.outside.iter().any(|(_, o)| !o.connects.is_empty()) {
+        // A view that dialled nothing saw nothing; the CA's own verdict is a view too.
+        if !cx.outside.iter().any(|(_, o)| !o.connects.is_empty()) && !ca::join::heard_now(cx) {
             out.incomplete(IncompleteKind::HostOnly, BLIND_SPOT);
         }
     }
@@ -153,7 +154,9 @@ impl Check for Outside {
 
     fn detect(&self, cx: &Context) -> Vec<Found> {
         let mut found = Vec::new();
-        if cx.outside.is_empty() {
+        // The CA's own dial (`--ca-check`, `--ca-error`) is one more view, the decisive one.
+        let ca_views = ca::join::ca_views(cx);
+        if cx.outside.is_empty() && ca_views.is_empty() {
             return found;
         }
         let on_host = cx.on_host() == Some(true);
@@ -173,6 +176,34 @@ impl Check for Outside {
                             outcome,
                         };
                         if fail { bad.push(view) } else { ok.push(view) }
+                    }
+                }
+                for (name, o) in &ca_views {
+                    let Some((address, outcome)) = o.dial_outcome() else {
+                        continue;
+                    };
+                    if Family::of(&address) != family || o.port.unwrap_or(cx.dial_port()) != port {
+                        continue;
+                    }
+                    let view = View {
+                        name: name.clone(),
+                        address,
+                        outcome: outcome.clone(),
+                    };
+                    match (o.perspective, failed(&outcome)) {
+                        (_, Some(false)) => ok.push(view),
+                        // A remote perspective failed only after the primary got through
+                        // (`docs/ca-behaviour.md` §6.5).
+                        (Perspective::Secondary, Some(true)) => {
+                            ok.push(View {
+                                name: "the CA's primary perspective".into(),
+                                address,
+                                outcome: ConnectOutcome::Connected,
+                            });
+                            bad.push(view);
+                        }
+                        (Perspective::Primary, Some(true)) => bad.push(view),
+                        (_, None) => {}
                     }
                 }
                 // The run itself is a view too when it ran elsewhere than on the server.

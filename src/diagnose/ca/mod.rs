@@ -1,11 +1,19 @@
 //! The CA's vocabulary, in one place: the ACME problem types, Boulder's exact wording and the
 //! way it composes a detail (`<IP>: Fetching <URL>: <core>`), as `docs/ca-behaviour.md` §0
 //! and §2.8 describe. Rules say *what* happened; this module says it in the CA's words.
+//!
+//! The other way round too: [`words`] takes apart what users paste and clients log of the
+//! CA's words, [`observe`] reads it (and a `--ca-check`'s ACME objects) into one typed
+//! observation per identifier, and [`join`] joins those with the facts.
 
 pub use crate::ca_limits::{MAX_RESPONSE_BODY, MAX_RESPONSE_HEADER_BYTES};
 use crate::facts::{ConnectOutcome, DnsOutcome, Family};
 use serde::{Deserialize, Serialize};
 use std::net::IpAddr;
+
+pub mod join;
+pub mod observe;
+pub mod words;
 
 /// The port HTTP-01 is always fetched on (RFC 8555 §8.3, `docs/ca-behaviour.md` §2.3).
 pub const HTTP01_PORT: u16 = 80;
@@ -29,6 +37,13 @@ pub enum ProblemType {
     Malformed,
     #[serde(rename = "urn:ietf:params:acme:error:rejectedIdentifier")]
     RejectedIdentifier,
+    /// Only ever quoted from the CA's own words (`--ca-error`, `--ca-check`): acme-doctor
+    /// never predicts a rate limit.
+    #[serde(rename = "urn:ietf:params:acme:error:rateLimited")]
+    RateLimited,
+    /// The CA's own trouble, quoted from its words.
+    #[serde(rename = "urn:ietf:params:acme:error:serverInternal")]
+    ServerInternal,
 }
 
 impl ProblemType {
@@ -41,6 +56,8 @@ impl ProblemType {
             ProblemType::Tls => "urn:ietf:params:acme:error:tls",
             ProblemType::Malformed => "urn:ietf:params:acme:error:malformed",
             ProblemType::RejectedIdentifier => "urn:ietf:params:acme:error:rejectedIdentifier",
+            ProblemType::RateLimited => "urn:ietf:params:acme:error:rateLimited",
+            ProblemType::ServerInternal => "urn:ietf:params:acme:error:serverInternal",
         }
     }
 }
@@ -586,6 +603,8 @@ mod tests {
             ProblemType::Tls,
             ProblemType::Malformed,
             ProblemType::RejectedIdentifier,
+            ProblemType::RateLimited,
+            ProblemType::ServerInternal,
         ] {
             assert_eq!(
                 serde_json::to_string(&p).unwrap(),
