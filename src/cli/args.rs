@@ -162,40 +162,31 @@ pub struct Args {
 
     /// --ca-check: the ACME directory: letsencrypt-staging (default), letsencrypt
     /// (production, counts against its rate limits), or a directory URL
-    #[arg(
-        long,
-        value_name = "URL|letsencrypt-staging|letsencrypt",
-        requires = "ca_check"
-    )]
+    #[arg(long, value_name = "URL|letsencrypt-staging|letsencrypt")]
     acme_directory: Option<String>,
 
     /// --ca-check: trust this CA certificate (PEM) for the directory's TLS, besides the
     /// system's (a private CA, Pebble)
-    #[arg(long, value_name = "PEM", requires = "ca_check")]
+    #[arg(long, value_name = "PEM")]
     acme_ca_cert: Option<PathBuf>,
 
     /// --ca-check: External Account Binding key id, for a CA that requires it
-    #[arg(long, value_name = "KID", requires_all = ["ca_check", "eab_hmac_key"])]
+    #[arg(long, value_name = "KID")]
     eab_kid: Option<String>,
 
     /// --ca-check: External Account Binding HMAC key (base64url)
-    #[arg(long, value_name = "KEY", requires_all = ["ca_check", "eab_kid"])]
+    #[arg(long, value_name = "KEY")]
     eab_hmac_key: Option<String>,
 
     /// --ca-check with dns-01: the command that publishes and removes the TXT record, run as
     /// certbot's manual hooks are (CERTBOT_DOMAIN, CERTBOT_VALIDATION; last argument and
     /// ACME_DOCTOR_HOOK: publish or cleanup)
-    #[arg(long, value_name = "CMD", requires = "ca_check")]
+    #[arg(long, value_name = "CMD")]
     dns_hook: Option<String>,
 
     /// --ca-check: how long the whole validation may take
-    #[arg(
-        long,
-        value_name = "DURATION",
-        default_value = "90s",
-        requires = "ca_check"
-    )]
-    ca_check_timeout: String,
+    #[arg(long, value_name = "DURATION")]
+    ca_check_timeout: Option<String>,
     // Issue 19 item 3: the CA's own words as evidence.
     /// The CA's error as your ACME client printed it (Boulder's detail, certbot's
     /// Domain/Type/Detail block, lego's or acme.sh's error line, a Caddy or Traefik log line,
@@ -395,7 +386,25 @@ fn ca_check_config(
     webroot_auto: bool,
 ) -> Result<Option<config::CaCheckConfig>, ToolError> {
     if !args.ca_check {
+        let given = [
+            ("--acme-directory", args.acme_directory.is_some()),
+            ("--acme-ca-cert", args.acme_ca_cert.is_some()),
+            ("--eab-kid", args.eab_kid.is_some()),
+            ("--eab-hmac-key", args.eab_hmac_key.is_some()),
+            ("--dns-hook", args.dns_hook.is_some()),
+            ("--ca-check-timeout", args.ca_check_timeout.is_some()),
+        ];
+        if let Some((flag, _)) = given.iter().find(|(_, set)| *set) {
+            return Err(ToolError::usage(format!(
+                "{flag} belongs to --ca-check: add --ca-check"
+            )));
+        }
         return Ok(None);
+    }
+    if args.eab_kid.is_some() != args.eab_hmac_key.is_some() {
+        return Err(ToolError::usage(
+            "External Account Binding needs both --eab-kid and --eab-hmac-key",
+        ));
     }
     if matches!(args.method, MethodArg::Dns01) && args.dns_hook.is_none() && !args.all {
         return Err(ToolError::usage(
@@ -430,7 +439,7 @@ fn ca_check_config(
         }),
         _ => None,
     };
-    let deadline = config::parse_duration(&args.ca_check_timeout)
+    let deadline = config::parse_duration(args.ca_check_timeout.as_deref().unwrap_or("90s"))
         .map_err(|e| ToolError::usage(format!("--ca-check-timeout: {e}")))?;
     Ok(Some(config::CaCheckConfig {
         directory,
