@@ -80,6 +80,9 @@ pub struct Config {
     pub rejected: Vec<String>,
     /// `--metrics FILE` (issue 21 item 1): the run as Prometheus text exposition.
     pub metrics: Option<PathBuf>,
+    /// Issue 19 item 1: `--ca-check`, one real validation against an ACME directory after
+    /// the probes. `None` without the flag.
+    pub ca_check: Option<CaCheckConfig>,
     /// `--ca-error`: the CA's words, one piece per problem (issue 19 item 3).
     pub ca_pasted: Vec<PastedCaWords>,
 }
@@ -90,6 +93,88 @@ pub struct Config {
 pub struct PastedCaWords {
     pub identifier: Option<String>,
     pub text: String,
+}
+
+/// `--ca-check` and its flags, validated once.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CaCheckConfig {
+    /// The directory URL (`--acme-directory`; Let's Encrypt staging by default).
+    pub directory: url::Url,
+    /// A PEM root to trust for the directory's TLS besides the system's (`--acme-ca-cert`).
+    pub ca_cert: Option<PathBuf>,
+    /// External Account Binding (`--eab-kid`, `--eab-hmac-key`), when the CA needs it.
+    pub eab: Option<Eab>,
+    /// DNS-01: the command that publishes and removes the TXT record (`--dns-hook`).
+    pub dns_hook: Option<String>,
+    /// HTTP-01: `--webroot auto`, the root nginx serves the challenge location from.
+    pub webroot_auto: bool,
+    /// How long the whole check may take (`--ca-check-timeout`).
+    pub deadline: Duration,
+}
+
+/// An External Account Binding key: its id and the decoded HMAC key.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Eab {
+    pub kid: String,
+    pub hmac_key: Vec<u8>,
+}
+
+impl std::fmt::Debug for Eab {
+    // The key is a credential: never printed.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Eab")
+            .field("kid", &self.kid)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Let's Encrypt's staging directory: `--ca-check`'s default, so that a check never counts
+/// against production's rate limits unless production is named.
+pub const LETSENCRYPT_STAGING: &str = "https://acme-staging-v02.api.letsencrypt.org/directory";
+pub const LETSENCRYPT_PRODUCTION: &str = "https://acme-v02.api.letsencrypt.org/directory";
+
+/// `--acme-directory`: `letsencrypt-staging`, `letsencrypt`, or an `https://` URL (`http://`
+/// only for a loopback or documentation address, as test CAs use).
+pub fn parse_acme_directory(text: &str) -> Result<url::Url, String> {
+    let shown = crate::sanitize::line(text, 200);
+    let given = match text.trim() {
+        "letsencrypt-staging" | "staging" => LETSENCRYPT_STAGING,
+        "letsencrypt" | "letsencrypt-production" => LETSENCRYPT_PRODUCTION,
+        other => other,
+    };
+    let url = url::Url::parse(given).map_err(|e| {
+        format!(
+            "--acme-directory {shown:?}: {e} (give letsencrypt-staging, letsencrypt, or the directory's https:// URL)"
+        )
+    })?;
+    if url.scheme() != "https" {
+        return Err(format!(
+            "--acme-directory {shown:?}: an ACME directory is served over https:// (RFC 8555 §6.1)"
+        ));
+    }
+    if url.host().is_none() || !url.username().is_empty() || url.password().is_some() {
+        return Err(format!(
+            "--acme-directory {shown:?}: give a host, and no credentials in the URL"
+        ));
+    }
+    Ok(url)
+}
+
+/// `--eab-hmac-key`: base64url as CAs hand it out (padding and the standard alphabet are
+/// accepted too).
+pub fn parse_eab_key(text: &str) -> Result<Vec<u8>, String> {
+    use base64::Engine;
+    let t = text.trim().trim_end_matches('=');
+    let key = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(t)
+        .or_else(|_| base64::engine::general_purpose::STANDARD_NO_PAD.decode(t))
+        .map_err(|_| {
+            "--eab-hmac-key: not base64url (give the HMAC key as the CA gave it)".to_string()
+        })?;
+    if key.is_empty() {
+        return Err("--eab-hmac-key: the key is empty".into());
+    }
+    Ok(key)
 }
 
 /// One name to check, with its settings: one value, so that the two cannot fall out of step.
@@ -340,6 +425,31 @@ mod tests {
         let list =
             vantage_list("https://a.example # one\nhttp://b.example, http://c.example").unwrap();
         assert_eq!(list.len(), 3);
+    }
+
+    #[test]
+    fn acme_directories_are_named_or_https_urls() {
+        assert_eq!(
+            parse_acme_directory("letsencrypt-staging")
+                .unwrap()
+                .as_str(),
+            LETSENCRYPT_STAGING
+        );
+        assert_eq!(
+            parse_acme_directory("letsencrypt").unwrap().as_str(),
+            LETSENCRYPT_PRODUCTION
+        );
+        assert!(parse_acme_directory("https://198.51.100.10:14000/dir").is_ok());
+        for bad in [
+            "http://ca.example/dir",
+            "ftp://x",
+            "nonsense",
+            "https://u:p@ca.example/",
+        ] {
+            assert!(parse_acme_directory(bad).is_err(), "{bad}");
+        }
+        assert_eq!(parse_eab_key("AQID").unwrap(), vec![1, 2, 3]);
+        assert!(parse_eab_key("!!").is_err());
     }
 
     #[test]

@@ -1148,6 +1148,15 @@ const CASES: &[Case] = &[
             i("ca-validated", ANY, None),
         ],
     },
+    // Issue 19 item 1: the lab's healthy host with nginx on 80 and no webroot, saved by
+    // `lab_cacheck::port_80_held_refuses_standalone_with_a_reason`: the check asked the CA
+    // nothing, and says why; the run stays incomplete.
+    Case {
+        fixture: "ca-check-refused-port-80-host",
+        verdict: Pass,
+        incomplete: true,
+        findings: &[i("ca-check-refused", ANY, None)],
+    },
     Case {
         fixture: "ca-check-not-done-host",
         verdict: Pass,

@@ -40,7 +40,13 @@ pub fn run(args: Args, invocation: String) -> Result<Exit, ToolError> {
     // Held until the run is rendered: dropping them removes the token files.
     let _tokens = tokens_for_targets(&mut config, clients.as_mut());
     let stream = Stream::new(&config);
-    let facts = gather_facts(&config, clients.clone(), &stream)?;
+    let mut facts = gather_facts(&config, clients.clone(), &stream)?;
+    // Issue 19 item 1: the CA's own validation, after the probes and before the diagnosis.
+    if let (Some(check), None) = (&config.ca_check, &facts.stopped)
+        && let Some(signal) = super::ca_check::run(&config, check, &mut facts.runs)?
+    {
+        facts.stopped = Some((signal, (0..config.targets.len()).collect()));
+    }
     let outcomes = diagnose_all(&facts.runs);
     render_all(&config, clients.as_ref(), &stream, &facts.runs, &outcomes);
     if let Some((signal, unfinished)) = facts.stopped {
@@ -416,7 +422,9 @@ impl<'a> Stream<'a> {
     fn new(config: &'a Config) -> Stream<'a> {
         Stream {
             config,
+            // A --ca-check result joins each name after every probe: nothing streams early.
             enabled: config.from_facts.is_empty()
+                && config.ca_check.is_none()
                 && (config.output == Output::Ndjson
                     || (config.output == Output::Json && config.targets.len() > 1)),
             json: Mutex::new(json::JsonStream::default()),

@@ -166,6 +166,40 @@ pub struct Args {
     #[arg(long)]
     accept_host_only: bool,
 
+    // Issue 19 item 1: --ca-check and its flags.
+    /// After the probes, ask a real ACME CA to validate the names once (a new throwaway
+    /// account, one order, never a certificate); Let's Encrypt staging unless
+    /// --acme-directory says otherwise
+    #[arg(long, conflicts_with = "from_facts")]
+    ca_check: bool,
+
+    /// --ca-check: the ACME directory: letsencrypt-staging (default), letsencrypt
+    /// (production, counts against its rate limits), or a directory URL
+    #[arg(long, value_name = "URL|letsencrypt-staging|letsencrypt")]
+    acme_directory: Option<String>,
+
+    /// --ca-check: trust this CA certificate (PEM) for the directory's TLS, besides the
+    /// system's (a private CA, Pebble)
+    #[arg(long, value_name = "PEM")]
+    acme_ca_cert: Option<PathBuf>,
+
+    /// --ca-check: External Account Binding key id, for a CA that requires it
+    #[arg(long, value_name = "KID")]
+    eab_kid: Option<String>,
+
+    /// --ca-check: External Account Binding HMAC key (base64url)
+    #[arg(long, value_name = "KEY")]
+    eab_hmac_key: Option<String>,
+
+    /// --ca-check with dns-01: the command that publishes and removes the TXT record, run as
+    /// certbot's manual hooks are (CERTBOT_DOMAIN, CERTBOT_VALIDATION; last argument and
+    /// ACME_DOCTOR_HOOK: publish or cleanup)
+    #[arg(long, value_name = "CMD")]
+    dns_hook: Option<String>,
+
+    /// --ca-check: how long the whole validation may take
+    #[arg(long, value_name = "DURATION")]
+    ca_check_timeout: Option<String>,
     // Issue 19 item 3: the CA's own words as evidence.
     /// The CA's error as your ACME client printed it (Boulder's detail, certbot's
     /// Domain/Type/Detail block, lego's or acme.sh's error line, a Caddy or Traefik log line,
@@ -292,6 +326,19 @@ pub fn validate(args: Args, invocation: String) -> Result<Config, ToolError> {
             "--webroot and --expect-body are for the http-01 challenge: drop --method dns-01",
         ));
     }
+    // Issue 19 item 1: `--webroot auto` (the root nginx serves the challenge from) is for
+    // --ca-check only; it is taken out of `webroot` here.
+    let webroot_auto = args.webroot.as_deref() == Some(std::path::Path::new("auto"));
+    if webroot_auto && !args.ca_check {
+        return Err(ToolError::usage(
+            "--webroot auto reads nginx's root for --ca-check: add --ca-check, or give the directory",
+        ));
+    }
+    let mut args = args;
+    if webroot_auto {
+        args.webroot = None;
+    }
+    let ca_check = ca_check_config(&args, webroot_auto)?;
     if let Some(dir) = &args.webroot
         && !dir.is_dir()
     {
@@ -379,8 +426,80 @@ pub fn validate(args: Args, invocation: String) -> Result<Config, ToolError> {
         },
         rejected,
         metrics: args.metrics,
+        ca_check,
         ca_pasted,
     })
+}
+
+/// Issue 19 item 1: `--ca-check` and its flags, checked once.
+fn ca_check_config(
+    args: &Args,
+    webroot_auto: bool,
+) -> Result<Option<config::CaCheckConfig>, ToolError> {
+    if !args.ca_check {
+        let given = [
+            ("--acme-directory", args.acme_directory.is_some()),
+            ("--acme-ca-cert", args.acme_ca_cert.is_some()),
+            ("--eab-kid", args.eab_kid.is_some()),
+            ("--eab-hmac-key", args.eab_hmac_key.is_some()),
+            ("--dns-hook", args.dns_hook.is_some()),
+            ("--ca-check-timeout", args.ca_check_timeout.is_some()),
+        ];
+        if let Some((flag, _)) = given.iter().find(|(_, set)| *set) {
+            return Err(ToolError::usage(format!(
+                "{flag} belongs to --ca-check: add --ca-check"
+            )));
+        }
+        return Ok(None);
+    }
+    if args.eab_kid.is_some() != args.eab_hmac_key.is_some() {
+        return Err(ToolError::usage(
+            "External Account Binding needs both --eab-kid and --eab-hmac-key",
+        ));
+    }
+    if matches!(args.method, MethodArg::Dns01) && args.dns_hook.is_none() && !args.all {
+        return Err(ToolError::usage(
+            "--ca-check with dns-01 publishes the TXT record only through --dns-hook CMD",
+        ));
+    }
+    if let Some(hook) = &args.dns_hook
+        && (hook.trim().is_empty() || hook.len() > 4096)
+    {
+        return Err(ToolError::usage(
+            "--dns-hook: give a command (1 to 4096 bytes)",
+        ));
+    }
+    let directory = config::parse_acme_directory(
+        args.acme_directory
+            .as_deref()
+            .unwrap_or(config::LETSENCRYPT_STAGING),
+    )
+    .map_err(ToolError::usage)?;
+    if let Some(pem) = &args.acme_ca_cert
+        && !pem.is_file()
+    {
+        return Err(ToolError::input(format!(
+            "--acme-ca-cert {}: not a file",
+            crate::sanitize::line(&pem.display().to_string(), 200)
+        )));
+    }
+    let eab = match (&args.eab_kid, &args.eab_hmac_key) {
+        (Some(kid), Some(key)) => Some(config::Eab {
+            kid: kid.trim().to_string(),
+            hmac_key: config::parse_eab_key(key).map_err(ToolError::usage)?,
+        }),
+        _ => None,
+    };
+    let deadline = config::parse_duration(args.ca_check_timeout.as_deref().unwrap_or("90s"))
+        .map_err(|e| ToolError::usage(format!("--ca-check-timeout: {e}")))?;
+    Ok(Some(config::CaCheckConfig {
+        directory,
+        ca_cert: args.acme_ca_cert.clone(),
+        eab,
+        dns_hook: args.dns_hook.clone(),
+        webroot_auto,
+        deadline,
+    }))
 }
 
 /// IP identifiers the CA refuses, refused here in its words (`docs/ca-behaviour.md` §11.2,

@@ -5,6 +5,7 @@
 mod app;
 mod args;
 mod atomic;
+mod ca_check;
 mod ca_words;
 mod error;
 mod facts_file;

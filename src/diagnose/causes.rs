@@ -293,6 +293,8 @@ pub fn priority(code: Code) -> u8 {
         Code::HttpOnHttpsPort => 63,
         Code::SlowFallback => 64,
         Code::TokenNotWritten => 95,
+        // Issue 19 item 1: about acme-doctor's own check, after every finding on the server.
+        Code::CaCheckRefused => 99,
         // TLS-ALPN-01's answer on 443, after what stops the path to it (70-72).
         Code::TlsAlpnPlainHttp => 65,
         Code::TlsAlpnNotNegotiated => 66,

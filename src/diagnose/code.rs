@@ -110,6 +110,8 @@ codes! {
     TlsAlpnHandshakeFailed => "tls-alpn-handshake-failed",
     // Issue 19 item 4.
     LineageBroken => "lineage-broken",
+    // Issue 19 item 1.
+    CaCheckRefused => "ca-check-refused",
     // Issue 19 items 2-3: the CA's own words joined with the facts.
     RateLimited => "rate-limited",
     CaDisagrees => "ca-disagrees",

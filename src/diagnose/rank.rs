@@ -353,6 +353,7 @@ mod tests {
                 "192.0.2.10".parse().unwrap(),
             ],
             address_used: address.parse().ok(),
+            addresses_tried: Vec::new(),
             resolver_addrs: Vec::new(),
         }
     }

@@ -30,6 +30,8 @@ pub const REGISTRY: &[CheckDef] = &[
     http01::path::CHECK,
     http01::token::CHECK,
     checks::caa::CHECK,
+    // Issue 19 item 1: a --ca-check that could not publish.
+    checks::check_refused::CHECK,
     // Issue 19: what the CA itself said (--ca-check, --ca-error, clients' logs).
     super::ca::join::CHECK,
 ];

@@ -158,6 +158,10 @@ pub struct ValidationRecord {
     pub addresses_resolved: Vec<IpAddr>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub address_used: Option<IpAddr>,
+    /// Addresses dialled before `address_used` (Boulder's `addressesTried`: the IPv6 address
+    /// that failed before the IPv4 fallback). Issue 19 item 1.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub addresses_tried: Vec<IpAddr>,
     /// The CA's resolvers, when it tells them (Boulder's `resolverAddrs`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub resolver_addrs: Vec<String>,

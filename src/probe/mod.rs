@@ -3,6 +3,7 @@
 //! once, however many names, and one [`TargetFacts`] per name. A probe never fails the run: a
 //! timeout, a refusal or a permission error is recorded as a fact.
 
+pub mod acme;
 pub mod capath;
 pub mod clients;
 pub mod connects;
@@ -746,6 +747,7 @@ mod tests {
             vantage_token: None,
             vantage_ca: None,
             invocation: String::new(),
+            ca_check: None,
             clients: Default::default(),
             rejected: Vec::new(),
             metrics: None,

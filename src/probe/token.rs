@@ -190,7 +190,65 @@ pub fn remove_all() {
 /// Writes a fresh token file under `webroot/.well-known/acme-challenge/`, with this process's
 /// permissions.
 pub fn create(webroot: &Path) -> Result<TokenFile, TokenError> {
-    write_token(webroot, None)
+    write_token(webroot, None, None)
+}
+
+/// A challenge the CA gave (`--ca-check`): its token as the file's name, the key
+/// authorization as its content.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Given {
+    pub token: String,
+    pub content: String,
+}
+
+/// Writes the CA's own challenge file (`--ca-check`), with `writer`'s permissions when one is
+/// given, by the same safe steps as [`create`]. The token must be base64url (RFC 8555 §8.3),
+/// so it can never name a path.
+pub fn create_given(
+    webroot: &Path,
+    given: &Given,
+    writer: Option<&Writer>,
+) -> Result<TokenFile, TokenError> {
+    let base64url = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
+    if given.token.is_empty() || given.token.len() > 256 || !given.token.chars().all(base64url) {
+        return Err(TokenError::Write(
+            "the CA's token is not base64url; no file was written".into(),
+        ));
+    }
+    match writer {
+        Some(w) if w.uid != 0 && geteuid().is_root() => {
+            let as_writer = as_writer(w);
+            let webroot = webroot.to_path_buf();
+            let given = given.clone();
+            std::thread::Builder::new()
+                .name("token-writer".into())
+                .spawn(move || {
+                    take_identity(&as_writer)?;
+                    write_token(&webroot, Some(&as_writer), Some(&given))
+                })
+                .map_err(|e| TokenError::Write(format!("cannot start the writer thread: {e}")))?
+                .join()
+                .unwrap_or_else(|_| Err(TokenError::Write("the writer thread failed".into())))
+        }
+        _ => write_token(webroot, None, Some(given)),
+    }
+}
+
+/// Takes the writer's filesystem identity on this thread (see [`create_as`]).
+fn take_identity(as_writer: &AsWriter) -> Result<(), TokenError> {
+    setfsgid(Gid::from_raw(as_writer.gid));
+    setfsuid(Uid::from_raw(as_writer.uid));
+    // Both calls return the previous value whether or not they worked: asking again
+    // tells whether they did.
+    let uid_now = setfsuid(Uid::from_raw(as_writer.uid)).as_raw();
+    let gid_now = setfsgid(Gid::from_raw(as_writer.gid)).as_raw();
+    if uid_now != as_writer.uid || gid_now != as_writer.gid {
+        return Err(TokenError::NotPermitted(format!(
+            "cannot take the filesystem identity of uid {}",
+            as_writer.uid
+        )));
+    }
+    Ok(())
 }
 
 /// Writes a fresh token file with `writer`'s permissions: when this process is root and the
@@ -210,19 +268,8 @@ pub fn create_as(webroot: &Path, writer: &Writer) -> Result<TokenFile, TokenErro
     let thread = std::thread::Builder::new()
         .name("token-writer".into())
         .spawn(move || {
-            setfsgid(Gid::from_raw(as_writer.gid));
-            setfsuid(Uid::from_raw(as_writer.uid));
-            // Both calls return the previous value whether or not they worked: asking again
-            // tells whether they did.
-            let uid_now = setfsuid(Uid::from_raw(as_writer.uid)).as_raw();
-            let gid_now = setfsgid(Gid::from_raw(as_writer.gid)).as_raw();
-            if uid_now != as_writer.uid || gid_now != as_writer.gid {
-                return Err(TokenError::NotPermitted(format!(
-                    "cannot take the filesystem identity of uid {}",
-                    as_writer.uid
-                )));
-            }
-            write_token(&webroot, Some(&as_writer))
+            take_identity(&as_writer)?;
+            write_token(&webroot, Some(&as_writer), None)
         })
         .map_err(|e| TokenError::Write(format!("cannot start the writer thread: {e}")))?;
     thread
@@ -278,9 +325,19 @@ fn may_write(dir: &OwnedFd, writer: &AsWriter) -> bool {
     bits & 0o3 == 0o3
 }
 
-fn write_token(webroot: &Path, writer: Option<&AsWriter>) -> Result<TokenFile, TokenError> {
-    let token = random_b64url(43);
-    let content = format!("{token}.{}", random_b64url(43));
+fn write_token(
+    webroot: &Path,
+    writer: Option<&AsWriter>,
+    given: Option<&Given>,
+) -> Result<TokenFile, TokenError> {
+    let (token, content) = match given {
+        Some(g) => (g.token.clone(), g.content.clone()),
+        None => {
+            let token = random_b64url(43);
+            let content = format!("{token}.{}", random_b64url(43));
+            (token, content)
+        }
+    };
     let root = openat(
         AT_FDCWD,
         webroot,
@@ -701,6 +758,29 @@ mod tests {
             // A kernel without openat2 follows no symlink at all: refused, never written.
             Err(e) => assert!(matches!(e, TokenError::Symlink { .. }), "{e:?}"),
         }
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn the_cas_token_is_written_as_given_and_a_path_is_refused() {
+        let root = scratch("given");
+        let given = Given {
+            token: "abc_DEF-123".into(),
+            content: "abc_DEF-123.thumb".into(),
+        };
+        let t = create_given(&root, &given, None).unwrap();
+        let at = root.join(".well-known/acme-challenge/abc_DEF-123");
+        assert_eq!(std::fs::read_to_string(&at).unwrap(), "abc_DEF-123.thumb");
+        drop(t);
+        assert!(!root.join(".well-known").exists());
+        for bad in ["../x", "a/b", "", "a.b"] {
+            let g = Given {
+                token: bad.into(),
+                content: "x".into(),
+            };
+            assert!(create_given(&root, &g, None).is_err(), "{bad}");
+        }
+        assert_eq!(std::fs::read_dir(&root).unwrap().count(), 0);
         std::fs::remove_dir_all(&root).unwrap();
     }
 

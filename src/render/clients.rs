@@ -9,10 +9,6 @@ use crate::sanitize;
 use std::collections::HashMap;
 use std::fmt::Write;
 
-/// The finding the CA vocabulary module emits for a client's logged failure (issue 19): its
-/// `explained_by` names today's finding that explains it, or is empty.
-pub const CA_LOGGED_FAILURE: &str = "ca-logged-failure";
-
 /// Today's diagnoses by name: what the listing holds each certificate's last logged failure
 /// against (issue 19 item 4).
 #[derive(Default)]
@@ -34,18 +30,13 @@ impl<'a> Today<'a> {
     /// `ca-logged-failure` finding of the first of its names that has one. None when no
     /// diagnosis of its names weighed it (not checked, or nothing logged).
     pub fn explains(&self, c: &ManagedCert) -> Option<String> {
-        self.explains_by(c, |f| f.code.as_str() == CA_LOGGED_FAILURE)
-    }
-
-    fn explains_by(
-        &self,
-        c: &ManagedCert,
-        is_logged: impl Fn(&crate::diagnose::Finding) -> bool,
-    ) -> Option<String> {
         c.last_failure.as_ref()?;
         c.names.iter().find_map(|name| {
             let d = self.by_name.get(&name.to_ascii_lowercase())?;
-            let f = d.findings.iter().find(|f| is_logged(f))?;
+            let f = d
+                .findings
+                .iter()
+                .find(|f| f.code == crate::diagnose::Code::CaLoggedFailure)?;
             Some(match f.explained_by {
                 Some(code) => format!("today's diagnosis of {name} explains it: {code}"),
                 None => format!(
@@ -366,10 +357,10 @@ mod tests {
         }
     }
 
-    /// A stand-in for the CA vocabulary module's `ca-logged-failure` finding: the listing
-    /// reads its `explained_by` only.
+    /// The CA vocabulary module's `ca-logged-failure` finding: the listing reads its
+    /// `explained_by` only.
     fn logged(explained_by: Option<Code>) -> Finding {
-        let mut f = Finding::new(Code::FirewallDrops, Severity::Info, "logged");
+        let mut f = Finding::new(Code::CaLoggedFailure, Severity::Info, "logged");
         f.explained_by = explained_by;
         f
     }
@@ -406,41 +397,40 @@ mod tests {
     }
 
     /// The verdict comes from the `explained_by` of the diagnosis's `ca-logged-failure`
-    /// finding (a hand-made Diagnosis; the CA vocabulary module owns that code, so a finding
-    /// of another code stands in for it through `explains_by`, and `explains` is shown to
-    /// select by the slug alone).
+    /// finding (a hand-made Diagnosis), and from no other finding.
     #[test]
     fn todays_verdict_is_read_from_explained_by() {
         let mut c = cert();
         let explained = diagnosis(vec![logged(Some(Code::Ipv6Disabled))]);
         let unexplained = diagnosis(vec![logged(None)]);
-        let stand_in = |f: &Finding| f.code == Code::FirewallDrops;
         assert_eq!(
             Today::new([("www.example.test", &explained)])
-                .explains_by(&c, stand_in)
+                .explains(&c)
                 .as_deref(),
             Some("today's diagnosis of www.example.test explains it: ipv6-disabled")
         );
-        let nothing = Today::new([("WWW.example.test", &unexplained)]).explains_by(&c, stand_in);
+        let nothing = Today::new([("WWW.example.test", &unexplained)]).explains(&c);
         assert!(
             nothing
                 .as_deref()
                 .is_some_and(|v| v.contains("explains nothing") && v.contains("--ca-check")),
             "{nothing:?}"
         );
-        // Another code than `ca-logged-failure` is not the logged failure's verdict.
+        // Another finding is not the logged failure's verdict.
+        let mut other = logged(Some(Code::Ipv6Disabled));
+        other.code = Code::FirewallDrops;
         assert_eq!(
-            Today::new([("www.example.test", &explained)]).explains(&c),
+            Today::new([("www.example.test", &diagnosis(vec![other]))]).explains(&c),
             None
         );
         // A name not diagnosed today, or no logged failure: no claim.
         assert_eq!(
-            Today::new([("other.example.test", &explained)]).explains_by(&c, stand_in),
+            Today::new([("other.example.test", &explained)]).explains(&c),
             None
         );
         c.last_failure = None;
         assert_eq!(
-            Today::new([("www.example.test", &explained)]).explains_by(&c, stand_in),
+            Today::new([("www.example.test", &explained)]).explains(&c),
             None
         );
     }

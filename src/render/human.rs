@@ -181,6 +181,10 @@ fn render_one(out: &mut String, o: &Outcome, p: &Palette, verbose: bool, accept_
             )))
         );
     }
+    // Issue 19 item 1: a --ca-check that ran says so, with what it cost.
+    for line in super::cacheck::lines(o.target) {
+        let _ = writeln!(out, "  {}", p.dim(&line));
+    }
     let (b, w) = (count(Severity::Blocker), count(Severity::Warning));
     if d.findings.is_empty() {
         let _ = match o.target.method() {

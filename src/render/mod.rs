@@ -2,6 +2,7 @@
 //! facts it came from; they do not probe, decide or look at the terminal (the CLI decides
 //! colour).
 
+pub mod cacheck;
 pub mod clients;
 pub mod human;
 pub mod json;

@@ -205,7 +205,9 @@ fn stage(code: Code) -> Stage {
         | RateLimited
         | CaDisagrees
         | CaValidated
-        | CaLoggedFailure => Stage::Off,
+        | CaLoggedFailure
+        // The check itself could not publish: the CA was asked nothing.
+        | CaCheckRefused => Stage::Off,
     }
 }
 

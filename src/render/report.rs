@@ -90,6 +90,14 @@ fn render_one(out: &mut String, o: &Outcome, invocation: &str) {
             cell(&super::clients::origin(c))
         );
     }
+    // Issue 19 item 1: a --ca-check that ran says so, with what it cost.
+    for line in super::cacheck::lines(o.target) {
+        let _ = writeln!(
+            out,
+            "| CA check | {} |",
+            cell(line.trim_start_matches("CA check: "))
+        );
+    }
     let _ = writeln!(out, "| Duration | {} ms |\n", run.duration_ms);
     // The CA's path per family as a Mermaid flowchart, which GitHub and GitLab draw (issue 21
     // item 3). Its labels are escaped for Mermaid and hold no backtick, so the fence holds.

@@ -16,7 +16,7 @@ use super::observe::{self, Failure, Heard, Observation, Perspective, Verdict};
 use super::{CaError, ProblemType};
 use crate::diagnose::check::CheckDef;
 use crate::diagnose::{Code, Context, Finding, IncompleteKind, Note, Out, Severity};
-use crate::facts::Method;
+use crate::facts::{CaCheckOutcome, CaSaid, Method, Published};
 
 /// The codes of the join: the check declares them all; the pass adds `ca-disagrees` and
 /// `ca-logged-failure`, which need every other finding.
@@ -33,6 +33,40 @@ pub const CHECK: CheckDef = CheckDef {
     methods: &[Method::Http01, Method::Dns01, Method::TlsAlpn01],
     run,
 };
+
+/// What a validation through acme-doctor's own standalone responder proves: the path from
+/// the CA to this host (DNS, routes, firewalls, NAT, the provider), not what the user's own
+/// server or client answers there, which was not in the path. Only blockers about that path
+/// are contradicted by such a "valid".
+const PATH_ONLY: &[Code] = &[
+    Code::Ipv6Disabled,
+    Code::Ipv6NoRoute,
+    Code::AaaaNotLocal,
+    Code::ANotLocal,
+    Code::FirewallDrops,
+    Code::FirewallAllowlist,
+    Code::FirewallUnknown,
+    Code::ForwardDrops,
+    Code::PortTimeout,
+    Code::AddressUnreachable,
+    Code::BehindNat,
+    Code::BlockedUpstream,
+    Code::VantageDependent,
+    Code::RouterAnswers,
+    Code::SlowFallback,
+];
+
+/// Whether the CA validated against acme-doctor's own responder rather than the user's
+/// server (`--ca-check` with nothing on the port).
+fn validated_own_responder(cx: &Context) -> bool {
+    cx.target.ca.iter().any(|e| match &e.said {
+        CaSaid::Check(check) => {
+            matches!(check.published, Published::Standalone { .. })
+                && matches!(check.outcome, CaCheckOutcome::Valid { .. })
+        }
+        CaSaid::Words(_) => false,
+    })
+}
 
 /// Let's Encrypt's status page, for an incident on the CA's side.
 pub const STATUS_PAGE: &str = "https://letsencrypt.status.io/";
@@ -71,7 +105,11 @@ fn validated(cx: &Context, o: &Observation) -> Finding {
             cx.method().as_str()
         ),
     )
-    .detail("A real validation (--ca-check) against the ACME directory succeeded: the CA reached this server and found the challenge. That is the decisive outside view, so the run is complete even on the host alone.");
+    .detail(if validated_own_responder(cx) {
+        "A real validation (--ca-check) against the ACME directory succeeded through acme-doctor's own standalone responder, since nothing held the port: the path from the CA to this host works. Your own server or ACME client was not in that path, so what it answers is judged by the other findings. The run is complete even on the host alone."
+    } else {
+        "A real validation (--ca-check) against the ACME directory succeeded: the CA reached this server and found the challenge. That is the decisive outside view, so the run is complete even on the host alone."
+    });
     if let Some(address) = o.address {
         f = f.evidence(format!("the CA used {address}"));
     }
@@ -466,8 +504,12 @@ fn failed_unexplained(cx: &Context, o: &Observation, findings: &[Finding]) -> Fi
 /// disagreement is said with both texts.
 fn contradicted(cx: &Context, valid: &Observation, findings: &mut Vec<Finding>) {
     let before = prediction(findings);
+    let own_responder = validated_own_responder(cx);
     let mut any = false;
     for f in findings.iter_mut() {
+        if own_responder && !PATH_ONLY.contains(&f.code) {
+            continue;
+        }
         if f.severity == Severity::Blocker && !OWN.contains(&f.code) {
             f.severity = Severity::Warning;
             f.ca_error = None;
@@ -632,6 +674,29 @@ mod tests {
         assert!(!d.incomplete, "{:?}", d.incomplete_reasons);
         assert_eq!(d.findings.len(), 1);
         assert_eq!(d.findings[0].code, Code::CaValidated);
+    }
+
+    /// A "valid" through acme-doctor's own standalone responder proves the path, not the
+    /// user's server: nothing listening on 443 stays a blocker, and is no disagreement.
+    #[test]
+    fn a_standalone_valid_check_proves_the_path_not_the_users_server() {
+        let s = Scenario::tls_alpn()
+            .listeners(Vec::new())
+            .connect("192.0.2.10", 443, crate::facts::ConnectOutcome::Refused)
+            .connect("2001:db8::10", 443, crate::facts::ConnectOutcome::Refused);
+        let before = judged(&s);
+        assert_eq!(before.verdict, Verdict::Fail, "{:?}", before.findings);
+        let d = judged(&s.ca_evidence(check(crate::facts::CaCheckOutcome::Valid {
+            records: vec![],
+        })));
+        assert_eq!(d.verdict, Verdict::Fail, "{:#?}", d.findings);
+        assert!(!d.incomplete, "the CA's verdict is the outside view");
+        assert!(d.findings.iter().any(|f| f.code == Code::CaValidated));
+        assert!(
+            !d.findings.iter().any(|f| f.code == Code::CaDisagrees),
+            "the CA did not contradict what nobody listening means"
+        );
+        assert_eq!(before.findings[0].code, d.findings[0].code);
     }
 
     /// The CA's words outrank a cause of higher priority that does not explain them.

@@ -436,10 +436,53 @@ fn read_detail(o: &mut Observation, detail: &str) {
         });
         return;
     }
+    if let Some(failure) = pebble_words(o, rest) {
+        o.failure = Some(failure);
+        return;
+    }
     o.failure = Some(core(rest, caa));
     if o.failure == Some(Failure::Other) && o.problem == Some(ProblemType::ServerInternal) {
         o.failure = Some(Failure::CaSide);
     }
+}
+
+/// Pebble's VA (the lab's CA, `--ca-check` against it) speaks Go's `net/http` errors, not
+/// Boulder's mapping (`docs/ca-behaviour.md` §9.5): `Get "<url>": dial tcp <ip:port>:
+/// connect: connection refused`, `… dial tcp [<ip>]:80: i/o timeout (Client.Timeout …)`,
+/// `Get "<url>": context deadline exceeded (Client.Timeout exceeded while awaiting
+/// headers)`, `Non-200 status code from HTTP: <url> returned 404`. Issue 19 item 1 (cacheck),
+/// found by `tests/lab_cacheck.rs`.
+fn pebble_words(o: &mut Observation, text: &str) -> Option<Failure> {
+    if let Some(r) = text.strip_prefix("Non-200 status code from HTTP: ")
+        && let Some((url, status)) = r.rsplit_once(" returned ")
+    {
+        set_url(o, url);
+        return status.trim().parse().ok().map(Failure::Status);
+    }
+    let r = text.strip_prefix("Get \"")?;
+    let (url, rest) = r.split_once("\": ")?;
+    set_url(o, url);
+    if let Some((_, dial)) = rest.split_once("dial tcp ")
+        && let Some((addr, _)) = dial.split_once(": ")
+        && let Ok(addr) = addr.parse::<std::net::SocketAddr>()
+    {
+        o.address = Some(addr.ip());
+    }
+    Some(if rest.contains("connection refused") {
+        Failure::Dial(Dial::Refused)
+    } else if rest.contains("network is unreachable") {
+        Failure::Dial(Dial::NetworkUnreachable)
+    } else if rest.contains("i/o timeout")
+        || rest.contains("Client.Timeout exceeded while awaiting headers")
+    {
+        // No header came within Pebble's deadline: with nothing dialled past the connect
+        // (no `read`/`write` in the words), the connect is what waited.
+        Failure::Dial(Dial::Timeout)
+    } else if rest.contains("connection reset by peer") {
+        Failure::AfterConnect
+    } else {
+        Failure::Other
+    })
 }
 
 fn set_url(o: &mut Observation, text: &str) {
@@ -630,6 +673,32 @@ mod tests {
         let parsed = words::parse(text);
         assert_eq!(parsed.said.len(), 1, "{parsed:?}");
         of_said(Heard::Pasted, &parsed.said[0])
+    }
+
+    /// Pebble's Go wording, as `tests/lab_cacheck.rs` met it.
+    #[test]
+    fn pebbles_go_errors_are_read_with_their_address() {
+        // As a --ca-check against Pebble keeps them: the problem's detail.
+        let read = |text: &str| {
+            let mut o = blank(Heard::Check, Format::ProblemJson, Verdict::Invalid);
+            read_detail(&mut o, text);
+            o
+        };
+        let o = read(
+            "Get \"http://example.test:80/.well-known/acme-challenge/T\": dial tcp [2001:db8:2::10]:80: i/o timeout (Client.Timeout exceeded while awaiting headers)",
+        );
+        assert_eq!(o.failure, Some(Failure::Dial(Dial::Timeout)));
+        assert_eq!(o.address, Some("2001:db8:2::10".parse().unwrap()));
+        assert_eq!(o.port, Some(80));
+        let o = read(
+            "Get \"http://example.test:80/.well-known/acme-challenge/T\": dial tcp 203.0.113.80:80: connect: connection refused",
+        );
+        assert_eq!(o.failure, Some(Failure::Dial(Dial::Refused)));
+        assert_eq!(o.address, Some("203.0.113.80".parse().unwrap()));
+        let o = read(
+            "Non-200 status code from HTTP: http://example.test:80/.well-known/acme-challenge/T returned 404",
+        );
+        assert_eq!(o.failure, Some(Failure::Status(404)));
     }
 
     #[test]

@@ -5,6 +5,7 @@
 pub mod addresses;
 pub mod authoritative;
 pub mod caa;
+pub mod check_refused;
 pub mod containers;
 pub mod dnssec;
 pub mod entrypoint;
