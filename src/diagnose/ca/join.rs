@@ -608,7 +608,7 @@ mod tests {
         diagnose(cx.run, cx.target)
     }
 
-    fn check(outcome: crate::facts::CaCheckOutcome) -> CaEvidence {
+    fn check(outcome: CaCheckOutcome) -> CaEvidence {
         CaEvidence {
             source: CaSource::Check,
             at: None,
@@ -667,9 +667,7 @@ mod tests {
             .connect("192.0.2.10", 443, crate::facts::ConnectOutcome::Connected)
             .connect("2001:db8::10", 443, crate::facts::ConnectOutcome::Connected);
         assert!(judged(&s).incomplete);
-        let d = judged(&s.ca_evidence(check(crate::facts::CaCheckOutcome::Valid {
-            records: vec![],
-        })));
+        let d = judged(&s.ca_evidence(check(CaCheckOutcome::Valid { records: vec![] })));
         assert_eq!(d.verdict, Verdict::Pass);
         assert!(!d.incomplete, "{:?}", d.incomplete_reasons);
         assert_eq!(d.findings.len(), 1);
@@ -686,9 +684,7 @@ mod tests {
             .connect("2001:db8::10", 443, crate::facts::ConnectOutcome::Refused);
         let before = judged(&s);
         assert_eq!(before.verdict, Verdict::Fail, "{:?}", before.findings);
-        let d = judged(&s.ca_evidence(check(crate::facts::CaCheckOutcome::Valid {
-            records: vec![],
-        })));
+        let d = judged(&s.ca_evidence(check(CaCheckOutcome::Valid { records: vec![] })));
         assert_eq!(d.verdict, Verdict::Fail, "{:#?}", d.findings);
         assert!(!d.incomplete, "the CA's verdict is the outside view");
         assert!(d.findings.iter().any(|f| f.code == Code::CaValidated));
