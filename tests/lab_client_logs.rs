@@ -534,8 +534,9 @@ fn certbot_lineage_broken() {
 
 /// The facts `clients_log_their_failures` captured (tests/fixtures/client-logs/all-host.json),
 /// read again: each target carries its client's logged failure as `client-log` evidence, and
-/// today's diagnosis is what the lab left: certbot's host healthy again (the failure is
-/// history), the three others still serving the challenge from the wrong directory.
+/// today's diagnosis is what the lab left: certbot's host healthy again (its failure is
+/// history that nothing today explains: a warning), the three others still serving the
+/// challenge from the wrong directory, which explains what they logged.
 #[test]
 fn saved_logged_failures_reach_each_target() {
     let path = concat!(
@@ -553,10 +554,25 @@ fn saved_logged_failures_reach_each_target() {
     ] {
         let r = report(&all, name);
         logged(r, client);
-        let verdict = if name == CB { "pass" } else { "fail" };
-        assert_eq!(r["verdict"], verdict, "{name}: {}", r["findings"]);
-        if name != CB {
+        if name == CB {
+            // The host serves again, so nothing today explains certbot's failure: a warning
+            // that says so (fixed since, transient, or seen only by the CA), never a pass
+            // that hides it.
+            assert_eq!(r["verdict"], "at-risk", "{name}: {}", r["findings"]);
+            let top = &r["findings"][0];
+            assert_eq!(top["code"], "ca-logged-failure", "{name}");
+            assert_eq!(top["severity"], "warning", "{name}");
+            assert!(top["explained_by"].is_null(), "{name}: {top}");
+        } else {
+            assert_eq!(r["verdict"], "fail", "{name}: {}", r["findings"]);
             assert_eq!(r["findings"][0]["code"], "webroot-mismatch", "{name}");
+            // Today's wrong webroot explains what the client logged.
+            let logged = r["findings"]
+                .as_array()
+                .and_then(|f| f.iter().find(|f| f["code"] == "ca-logged-failure"))
+                .unwrap_or_else(|| panic!("{name}: no ca-logged-failure: {}", r["findings"]));
+            assert_eq!(logged["explained_by"], "webroot-mismatch", "{name}: {logged}");
+            assert_eq!(logged["severity"], "info", "{name}");
         }
     }
 }
