@@ -571,7 +571,10 @@ fn saved_logged_failures_reach_each_target() {
                 .as_array()
                 .and_then(|f| f.iter().find(|f| f["code"] == "ca-logged-failure"))
                 .unwrap_or_else(|| panic!("{name}: no ca-logged-failure: {}", r["findings"]));
-            assert_eq!(logged["explained_by"], "webroot-mismatch", "{name}: {logged}");
+            assert_eq!(
+                logged["explained_by"], "webroot-mismatch",
+                "{name}: {logged}"
+            );
             assert_eq!(logged["severity"], "info", "{name}");
         }
     }

@@ -78,6 +78,13 @@ fn write_clients(lab: &Lab) -> (Vec<String>, String) {
     // certbot, as `certbot certonly --webroot -w <root> -d healthy…` writes it.
     let live = dir.join("letsencrypt/live").join(HEALTHY);
     write(&live.join("cert.pem"), &certificate(lab, HEALTHY, 80));
+    // A whole lineage: certbot refuses one with a file missing (`lineage-broken`).
+    for other in ["privkey.pem", "chain.pem", "fullchain.pem"] {
+        write(
+            &live.join(other),
+            "stand-in: only its presence is checked\n",
+        );
+    }
     let certbot = write(
         &dir.join(format!("letsencrypt/renewal/{HEALTHY}.conf")),
         &format!(
