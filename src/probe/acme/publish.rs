@@ -182,41 +182,19 @@ const RESPONDER_CONNECTION_TIME: Duration = Duration::from_secs(15);
 fn http_responder(token: &str, key_authorization: &str) -> Result<Responder, String> {
     let path: Arc<str> = Arc::from(format!("/.well-known/acme-challenge/{token}"));
     let body = Bytes::from(key_authorization.to_string());
-    let listeners = bind_both(80)?;
-    let slots = Arc::new(tokio::sync::Semaphore::new(RESPONDER_CONNECTIONS));
-    let mut responder = Responder {
-        tasks: Vec::new(),
-        bound: Vec::new(),
-    };
-    for listener in listeners {
-        if let Ok(addr) = listener.local_addr() {
-            responder.bound.push(addr);
+    Ok(serve_each(bind_both(80)?, move |stream| {
+        let (path, body) = (Arc::clone(&path), body.clone());
+        async move {
+            let service = hyper::service::service_fn(move |req| {
+                let answer = answer_http01(&req, &path, &body);
+                async move { Ok::<_, std::convert::Infallible>(answer) }
+            });
+            let conn = hyper::server::conn::http1::Builder::new()
+                .keep_alive(false)
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+            let _ = tokio::time::timeout(RESPONDER_CONNECTION_TIME, conn).await;
         }
-        let (path, body, slots) = (Arc::clone(&path), body.clone(), Arc::clone(&slots));
-        responder.tasks.push(tokio::spawn(async move {
-            loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    continue;
-                };
-                let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
-                    continue;
-                };
-                let (path, body) = (Arc::clone(&path), body.clone());
-                tokio::spawn(async move {
-                    let service = hyper::service::service_fn(move |req| {
-                        let answer = answer_http01(&req, &path, &body);
-                        async move { Ok::<_, std::convert::Infallible>(answer) }
-                    });
-                    let conn = hyper::server::conn::http1::Builder::new()
-                        .keep_alive(false)
-                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
-                    let _ = tokio::time::timeout(RESPONDER_CONNECTION_TIME, conn).await;
-                    drop(slot);
-                });
-            }
-        }));
-    }
-    Ok(responder)
+    }))
 }
 
 fn answer_http01(
@@ -272,7 +250,28 @@ fn tls_responder(challenge: &Challenge<'_>) -> Result<Responder, String> {
         .with_cert_resolver(Arc::new(OneCertificate(certified)));
     config.alpn_protocols = vec![ACME_TLS_ALPN.to_vec()];
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
-    let listeners = bind_both(443)?;
+    Ok(serve_each(bind_both(443)?, move |stream| {
+        let acceptor = acceptor.clone();
+        async move {
+            // The handshake is the whole validation; then the connection is closed.
+            if let Ok(Ok(mut tls)) =
+                tokio::time::timeout(RESPONDER_CONNECTION_TIME, acceptor.accept(stream)).await
+            {
+                use tokio::io::AsyncWriteExt;
+                let _ = tokio::time::timeout(Duration::from_secs(1), tls.shutdown()).await;
+            }
+        }
+    }))
+}
+
+/// Accepts on every listener and runs `serve` on each connection, at most
+/// [`RESPONDER_CONNECTIONS`] at once (one more is closed at once). A failing `accept` (out of
+/// descriptors) waits a moment instead of spinning.
+fn serve_each<F, Fut>(listeners: Vec<tokio::net::TcpListener>, serve: F) -> Responder
+where
+    F: Fn(tokio::net::TcpStream) -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
     let slots = Arc::new(tokio::sync::Semaphore::new(RESPONDER_CONNECTIONS));
     let mut responder = Responder {
         tasks: Vec::new(),
@@ -282,31 +281,28 @@ fn tls_responder(challenge: &Challenge<'_>) -> Result<Responder, String> {
         if let Ok(addr) = listener.local_addr() {
             responder.bound.push(addr);
         }
-        let (acceptor, slots) = (acceptor.clone(), Arc::clone(&slots));
+        let (serve, slots) = (serve.clone(), Arc::clone(&slots));
         responder.tasks.push(tokio::spawn(async move {
             loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    continue;
+                let stream = match listener.accept().await {
+                    Ok((stream, _)) => stream,
+                    Err(_) => {
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
                 };
                 let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
                     continue;
                 };
-                let acceptor = acceptor.clone();
+                let connection = serve(stream);
                 tokio::spawn(async move {
-                    // The handshake is the whole validation; then the connection is closed.
-                    if let Ok(Ok(mut tls)) =
-                        tokio::time::timeout(RESPONDER_CONNECTION_TIME, acceptor.accept(stream))
-                            .await
-                    {
-                        use tokio::io::AsyncWriteExt;
-                        let _ = tokio::time::timeout(Duration::from_secs(1), tls.shutdown()).await;
-                    }
+                    connection.await;
                     drop(slot);
                 });
             }
         }));
     }
-    Ok(responder)
+    responder
 }
 
 /// The challenge certificate, whatever the client's SNI (an IP identifier's is its reverse
