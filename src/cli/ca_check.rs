@@ -35,13 +35,7 @@ pub fn run(
             targets.len()
         );
     }
-    let runtime = signals::quietly(|| {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-    })
-    .unwrap_or_else(|| Err(std::io::Error::other("out of file descriptors")))
-    .map_err(|e| ToolError::internal(format!("cannot start the async runtime: {e}")))?;
+    let runtime = super::app::runtime()?;
     let result = runtime.block_on(async {
         tokio::select! {
             results = probe::acme::check(check, &targets) => Ok(results),

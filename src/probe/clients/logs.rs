@@ -732,26 +732,24 @@ fn num(s: &str) -> Option<u32> {
 
 /// `2026-12-07 18:45:27,639:INFO:…` (certbot writes the host's local time; read as UTC).
 fn certbot_time(text: &str) -> Option<i64> {
-    let head = text.get(..19).filter(|h| h.is_ascii())?;
-    let b = head.as_bytes();
-    if b[4] != b'-' || b[7] != b'-' || b[10] != b' ' || b[13] != b':' {
-        return None;
-    }
-    crate::timefmt::from_civil(
-        i64::from(num(&head[..4])?),
-        num(&head[5..7])?,
-        num(&head[8..10])?,
-        num(&head[11..13])?,
-        num(&head[14..16])?,
-        num(&head[17..19])?,
-    )
+    civil_time(text, b'-')
 }
 
 /// `2026/12/07 18:47:05 …` (lego, Go's log package: the host's local time; read as UTC).
 fn lego_time(text: &str) -> Option<i64> {
+    civil_time(text, b'/')
+}
+
+/// `YYYY<sep>MM<sep>DD HH:MM:SS` at the start of a line, as seconds since the epoch.
+fn civil_time(text: &str, date_separator: u8) -> Option<i64> {
     let head = text.get(..19).filter(|h| h.is_ascii())?;
     let b = head.as_bytes();
-    if b[4] != b'/' || b[7] != b'/' || b[10] != b' ' {
+    if b[4] != date_separator
+        || b[7] != date_separator
+        || b[10] != b' '
+        || b[13] != b':'
+        || b[16] != b':'
+    {
         return None;
     }
     crate::timefmt::from_civil(
