@@ -847,25 +847,13 @@ fn tokens_for_targets(
 
 /// Probes every name of the command line in one run: one host snapshot, every target
 /// concurrently.
-/// The single-threaded runtime a run's I/O goes through (the probes, `--ca-check`). tokio
-/// panics when it cannot make its signal pipe (no descriptor left): a clear error here.
-pub(super) fn runtime() -> Result<tokio::runtime::Runtime, ToolError> {
-    signals::quietly(|| {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-    })
-    .unwrap_or_else(|| Err(std::io::Error::other("out of file descriptors")))
-    .map_err(|e| ToolError::internal(format!("cannot start the async runtime: {e}")))
-}
-
 fn probe_all(
     config: &Config,
     acme_clients: Option<ClientsFacts>,
     stream: Option<Streamed>,
 ) -> Result<probe::Gathered<signals::Stop>, ToolError> {
     raise_open_files_limit(config.verbose);
-    let runtime = runtime()?;
+    let runtime = signals::runtime()?;
     runtime.block_on(async {
         // --webroot: a real token file, removed on every way out: its guard on return (error
         // or not), the signal task on Ctrl-C and SIGTERM.

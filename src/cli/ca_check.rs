@@ -35,7 +35,7 @@ pub fn run(
             targets.len()
         );
     }
-    let runtime = super::app::runtime()?;
+    let runtime = signals::runtime()?;
     let result = runtime.block_on(async {
         tokio::select! {
             results = probe::acme::check(check, &targets) => Ok(results),

@@ -185,6 +185,18 @@ pub fn quietly<T>(f: impl FnOnce() -> T + std::panic::UnwindSafe) -> Option<T> {
     result.ok()
 }
 
+/// The single-threaded runtime a run's I/O goes through (the probes, `--ca-check`). tokio
+/// panics when it cannot make its signal pipe (no descriptor left): a clear error here.
+pub fn runtime() -> Result<tokio::runtime::Runtime, super::error::ToolError> {
+    quietly(|| {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    })
+    .unwrap_or_else(|| Err(std::io::Error::other("out of file descriptors")))
+    .map_err(|e| super::error::ToolError::internal(format!("cannot start the async runtime: {e}")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
