@@ -202,7 +202,8 @@ fn usage_errors_exit_2_with_one_line() {
 
 #[test]
 fn unreadable_or_wrong_facts_files_exit_2_with_one_line() {
-    let dir = std::env::temp_dir().join(format!("acme-doctor-cli-{}", std::process::id()));
+    let scratch = Scratch::new("cli");
+    let dir = scratch.0.clone();
     std::fs::create_dir_all(&dir).unwrap();
     let missing = dir.join("missing.json");
     let not_json = dir.join("not.json");
@@ -214,7 +215,6 @@ fn unreadable_or_wrong_facts_files_exit_2_with_one_line() {
         assert_eq!(run.code, 2, "{}", path.display());
         stderr_is_one_error_line(&run);
     }
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -298,12 +298,12 @@ fn the_report_is_plain_markdown_with_the_facts_minus_the_firewall() {
         + run.stdout[start..]
             .find("\n```")
             .expect("end of facts block");
-    let dir = std::env::temp_dir().join(format!("acme-doctor-report-{}", std::process::id()));
+    let scratch = Scratch::new("report");
+    let dir = scratch.0.clone();
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("facts.json");
     std::fs::write(&path, &run.stdout[start..end]).unwrap();
     let again = acme_doctor(&["--json", "--from-facts", path.to_str().unwrap()]);
-    std::fs::remove_dir_all(&dir).unwrap();
     assert_eq!(again.code, 1, "{}", again.stderr);
     assert_eq!(
         again.json()["findings"][0]["code"],
@@ -316,7 +316,8 @@ fn the_report_is_plain_markdown_with_the_facts_minus_the_firewall() {
 /// Wildcards need no lookup, so these runs touch no network.
 #[test]
 fn domain_lists_come_from_a_file_and_from_stdin() {
-    let dir = std::env::temp_dir().join(format!("acme-doctor-list-{}", std::process::id()));
+    let scratch = Scratch::new("list");
+    let dir = scratch.0.clone();
     std::fs::create_dir_all(&dir).unwrap();
     let list = dir.join("names.txt");
     std::fs::write(
@@ -374,14 +375,14 @@ fn domain_lists_come_from_a_file_and_from_stdin() {
             "{bad}"
         );
     }
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// Issue 21 item 5: a bad line in `-f` or standard input is reported with its line number and
 /// the characters that make it bad; the other names are still checked, and the run exits 2.
 #[test]
 fn a_bad_line_in_a_list_is_reported_and_the_other_names_are_checked() {
-    let dir = std::env::temp_dir().join(format!("acme-doctor-badline-{}", std::process::id()));
+    let scratch = Scratch::new("badline");
+    let dir = scratch.0.clone();
     std::fs::create_dir_all(&dir).unwrap();
     let list = dir.join("names.txt");
     // Wildcards are settled without DNS: no network.
@@ -418,7 +419,6 @@ fn a_bad_line_in_a_list_is_reported_and_the_other_names_are_checked() {
         message.starts_with("standard input line 2: ") && message.contains("' '"),
         "{message}"
     );
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -465,7 +465,8 @@ fn completions_and_the_manual_come_from_the_clap_definitions() {
 /// and EXAMPLES.
 #[test]
 fn the_manual_renders_with_man_and_has_every_section() {
-    let dir = std::env::temp_dir().join(format!("acme-doctor-man-{}", std::process::id()));
+    let scratch = Scratch::new("man");
+    let dir = scratch.0.clone();
     std::fs::create_dir_all(&dir).unwrap();
     let page = dir.join("acme-doctor.1");
     std::fs::write(&page, acme_doctor(&["man"]).stdout).unwrap();
@@ -476,7 +477,6 @@ fn the_manual_renders_with_man_and_has_every_section() {
         .env("LANG", "C.UTF-8")
         .output()
         .expect("man (Debian's man-db, installed by .ci/run)");
-    std::fs::remove_dir_all(&dir).unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert!(stderr.trim().is_empty(), "warnings: {stderr}");
@@ -558,7 +558,8 @@ fn ndjson_errors_are_one_line() {
 /// path never reach the terminal raw; in JSON, DEL, C1 and bidi controls are escaped.
 #[test]
 fn crafted_text_never_reaches_a_terminal_raw() {
-    let dir = std::env::temp_dir().join(format!("acme-doctor-hostile-{}", std::process::id()));
+    let scratch = Scratch::new("hostile");
+    let dir = scratch.0.clone();
     std::fs::create_dir_all(&dir).unwrap();
     let crafted = dir.join("crafted.json");
     std::fs::write(
@@ -597,7 +598,6 @@ fn crafted_text_never_reaches_a_terminal_raw() {
         }
         assert!(run.stdout.contains("\\u009b"), "{mode}");
     }
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// `--save-facts` never writes through a planted symlink, and a new file is no wider than the
@@ -605,7 +605,8 @@ fn crafted_text_never_reaches_a_terminal_raw() {
 #[test]
 fn saved_facts_replace_a_symlink_and_follow_the_umask() {
     use std::os::unix::fs::{PermissionsExt, symlink};
-    let dir = std::env::temp_dir().join(format!("acme-doctor-save-{}", std::process::id()));
+    let scratch = Scratch::new("save");
+    let dir = scratch.0.clone();
     std::fs::create_dir_all(&dir).unwrap();
     let victim = dir.join("victim");
     std::fs::write(&victim, "precious\n").unwrap();
@@ -645,7 +646,6 @@ fn saved_facts_replace_a_symlink_and_follow_the_umask() {
         .filter(|e| !e.file_type().unwrap().is_symlink())
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// Where no thread can be started, the run still ends with its diagnosis, never an abort
@@ -658,7 +658,8 @@ fn no_thread_to_spare_is_still_a_diagnosis() {
         common::announce_skip("thread-limit test", "needs root for setpriv");
         return;
     }
-    let dir = std::env::temp_dir().join(format!("acme-doctor-nproc-{}", std::process::id()));
+    let scratch = Scratch::new("nproc");
+    let dir = scratch.0.clone();
     std::fs::create_dir_all(&dir).unwrap();
     let copy = dir.join("acme-doctor");
     std::fs::copy(common::BIN, &copy).unwrap();
@@ -687,7 +688,6 @@ fn no_thread_to_spare_is_still_a_diagnosis() {
     assert!(!stderr.contains("panicked"), "{stderr}");
     let report: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
     assert_eq!(report["findings"][0]["code"], "wildcard-needs-dns01");
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// `-f`: comments (whole-line and after a name) and blank lines are skipped, a bad line is an
@@ -696,7 +696,8 @@ fn no_thread_to_spare_is_still_a_diagnosis() {
 /// join those of the command line; `--jobs` takes 1 to 1024.
 #[test]
 fn name_lists_and_jobs_are_checked_at_the_door() {
-    let dir = std::env::temp_dir().join(format!("acme-doctor-lists-{}", std::process::id()));
+    let scratch = Scratch::new("lists");
+    let dir = scratch.0.clone();
     std::fs::create_dir_all(&dir).unwrap();
     let list = dir.join("names.txt");
     let file = list.to_string_lossy().into_owned();
@@ -756,7 +757,6 @@ fn name_lists_and_jobs_are_checked_at_the_door() {
         stderr_is_one_error_line(&run);
         assert!(run.stderr.contains("--jobs"), "{}", run.stderr);
     }
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// Kills the child by its pid if the test stops before it exits.
@@ -783,7 +783,8 @@ fn ctrl_c_mid_batch_prints_what_finished_and_exits_130() {
     let port = udp.local_addr().unwrap().port();
     let tcp = std::net::TcpListener::bind(("127.0.0.1", port)).ok();
     let resolver = format!("127.0.0.1:{port}");
-    let dir = std::env::temp_dir().join(format!("acme-doctor-sigint-{}", std::process::id()));
+    let scratch = Scratch::new("sigint");
+    let dir = scratch.0.clone();
     std::fs::create_dir_all(&dir).unwrap();
     let facts = dir.join("facts.json");
     let facts_arg = facts.to_string_lossy().into_owned();
@@ -866,7 +867,6 @@ fn ctrl_c_mid_batch_prints_what_finished_and_exits_130() {
         "{stderr}"
     );
     assert!(!facts.exists(), "a run cut short writes no facts file");
-    std::fs::remove_dir_all(&dir).unwrap();
     drop((udp, tcp));
 }
 
@@ -928,7 +928,8 @@ fn ctrl_c_in_human_output_keeps_the_finished_diagnoses() {
 /// never a run that silently looks from one side only.
 #[test]
 fn vantage_and_serve_arguments_are_checked_up_front() {
-    let dir = std::env::temp_dir().join(format!("acme-doctor-cli-vantage-{}", std::process::id()));
+    let scratch = Scratch::new("cli-vantage");
+    let dir = scratch.0.clone();
     std::fs::create_dir_all(&dir).unwrap();
     let token = dir.join("token");
     std::fs::write(&token, "0123456789abcdef0123456789abcdef\n").unwrap();
@@ -991,7 +992,6 @@ fn vantage_and_serve_arguments_are_checked_up_front() {
         assert_eq!(run.code, 2, "{args:?}: {}", run.stderr);
         assert!(run.stderr.contains(says), "{args:?}: {}", run.stderr);
     }
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// A host tree in a temp dir, laid out as certbot, acme.sh and lego lay out theirs, read
@@ -1048,6 +1048,24 @@ impl ClientTree {
             &fixture("certs/wrong.pem"),
         );
         t
+    }
+}
+
+/// A scratch directory of one test, named by the test's tag and this process, removed
+/// when the test ends, failed or not.
+struct Scratch(std::path::PathBuf);
+
+impl Scratch {
+    fn new(tag: &str) -> Scratch {
+        let dir = std::env::temp_dir().join(format!("acme-doctor-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        Scratch(dir)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
     }
 }
 
@@ -1452,7 +1470,8 @@ fn from_facts_reads_saved_json_outputs_of_both_schemas() {
     }
 
     // Schema 2 saved and read back: `--json` of several domains, and `--ndjson` as an array.
-    let dir = std::env::temp_dir().join(format!("acme-doctor-json-v2-{}", std::process::id()));
+    let scratch = Scratch::new("json-v2");
+    let dir = scratch.0.clone();
     std::fs::create_dir_all(&dir).unwrap();
     let saved = dir.join("batch.json");
     std::fs::write(&saved, &run.stdout).unwrap();
@@ -1482,7 +1501,6 @@ fn from_facts_reads_saved_json_outputs_of_both_schemas() {
         "{}",
         refused.stderr
     );
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// A saved fixture, by name.
