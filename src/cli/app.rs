@@ -329,6 +329,13 @@ fn write_facts_file(config: &Config, runs: &[RunFacts]) -> Result<(), Exit> {
     else {
         return Ok(());
     };
+    print_late_error(config, &err);
+    Err(Exit::Error)
+}
+
+/// An error after the diagnosis was printed (writing `--save-facts` or `--metrics`): on
+/// stderr, as a JSON error object under `--json`/`--ndjson` so stdout stays one document.
+fn print_late_error(config: &Config, err: &ToolError) {
     if matches!(config.output, Output::Json | Output::Ndjson) {
         eprintln!("{}", json::render_error(err.kind, &err.message, false));
     } else {
@@ -337,7 +344,6 @@ fn write_facts_file(config: &Config, runs: &[RunFacts]) -> Result<(), Exit> {
             crate::sanitize::line(&err.message, 2000)
         );
     }
-    Err(Exit::Error)
 }
 
 fn metrics_error(path: &std::path::Path, e: &std::io::Error) -> ToolError {
@@ -372,14 +378,7 @@ fn write_metrics_file(
         return Ok(());
     };
     let err = metrics_error(path, &e);
-    if matches!(config.output, Output::Json | Output::Ndjson) {
-        eprintln!("{}", json::render_error(err.kind, &err.message, false));
-    } else {
-        eprintln!(
-            "acme-doctor: error: {}",
-            crate::sanitize::line(&err.message, 2000)
-        );
-    }
+    print_late_error(config, &err);
     Err(Exit::Error)
 }
 
