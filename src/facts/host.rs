@@ -238,6 +238,12 @@ pub struct Container {
     /// Runs in the host's network namespace (`--network host`): its sockets are the host's.
     #[serde(default)]
     pub host_network: bool,
+    /// The configuration of an nginx running in the container, read when the container
+    /// listens on or publishes port 80 or 443: `command` says how it was read (never by
+    /// changing the container), `dump` is in `nginx -T`'s shape. `None` when not looked at
+    /// (another port, saved facts of an earlier version).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nginx: Option<Probed<NginxConfig>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

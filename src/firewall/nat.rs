@@ -226,6 +226,7 @@ COMMIT
                 }],
                 listening: Probed::Known(listening),
                 host_network: false,
+                nginx: None,
             }]),
             networks: vec![ContainerNetwork {
                 name: "bridge".into(),

@@ -128,7 +128,16 @@ fn container(socket: &str, c: &Value, deadline: std::time::Instant) -> Option<Co
     let mut c = parse_container(c)?;
     c.id = id;
     c.pid = pid;
+    // The CA's ports: the configuration of an nginx that may answer them.
+    let web = |p: &u16| matches!(p, 80 | 443);
+    let serves_web = listening.known().is_some_and(|ls| ls.iter().any(web))
+        || c.ports
+            .iter()
+            .any(|p| web(&p.container_port) || p.host_port.is_some_and(|h| web(&h)));
     c.listening = listening;
+    if let Some(pid) = pid.filter(|_| serves_web && !c.host_network) {
+        c.nginx = super::container_nginx::read(pid, &c.name);
+    }
     Some(c)
 }
 
@@ -176,6 +185,7 @@ fn parse_container(c: &Value) -> Option<Container> {
         ports,
         listening: Probed::Unknown(Unknown::failed("not read")),
         host_network: c["HostConfig"]["NetworkMode"] == "host",
+        nginx: None,
     })
 }
 

@@ -7,6 +7,7 @@ pub mod acme;
 pub mod capath;
 pub mod clients;
 pub mod connects;
+pub mod container_nginx;
 pub mod containers;
 pub mod dns;
 pub mod dns_raw;

@@ -50,6 +50,8 @@ pub struct Route {
     /// (server rewrite phase, then each location of the chain, then access and content).
     pub handlers: Vec<Handler>,
     pub docroot: Docroot,
+    /// The container the web server runs in (its name), when it is not the host's own.
+    pub container: Option<String>,
 }
 
 impl Route {
@@ -120,6 +122,7 @@ pub fn route(
         location: served.location().map(|d| (d.text(), d.pos.clone())),
         handlers,
         docroot,
+        container: None,
     })
 }
 
@@ -191,6 +194,7 @@ pub fn apache_route<'a>(
         location: None,
         handlers: served.handlers,
         docroot: served.docroot,
+        container: None,
     }))
 }
 

@@ -507,6 +507,26 @@ pub struct Config {
     pub warnings: Vec<String>,
 }
 
+impl Config {
+    /// Prefixes every position's file with `label` (`container web:/etc/nginx/…`), for a
+    /// configuration read from somewhere other than the host's own files.
+    pub fn relabel(&mut self, label: &str) {
+        fn walk(list: &mut [Directive], label: &str) {
+            for d in list {
+                d.pos.file = format!("{label}:{}", d.pos.file);
+                if let Some(block) = &mut d.block {
+                    walk(block, label);
+                }
+            }
+        }
+        walk(&mut self.directives, label);
+        self.main = format!("{label}:{}", self.main);
+        for w in &mut self.warnings {
+            *w = format!("{label}:{w}");
+        }
+    }
+}
+
 /// Loads a `nginx -T` dump.
 pub fn load(dump: &str) -> Result<Config, ParseError> {
     let files = split_dump(dump);
