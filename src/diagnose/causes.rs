@@ -216,6 +216,15 @@ pub const CAUSES: &[(Code, &[Code])] = &[
         &[Code::TlsAlpnNoIpv4Fallback],
     ),
     (Code::TlsAlpnHandshakeFailed, &[Code::TlsAlpnNoIpv4Fallback]),
+    // Issue 20 item 6: Traefik's configuration says why the answer on port 80 is wrong.
+    (
+        Code::TraefikChallengeRouter,
+        &[
+            Code::ChallengeNotServed,
+            Code::ChallengeStatus,
+            Code::BadRedirect,
+        ],
+    ),
 ];
 
 /// The symptoms `root` can explain.
@@ -314,6 +323,8 @@ pub fn priority(code: Code) -> u8 {
         Code::CaDisagrees => 96,
         Code::CaValidated => 97,
         Code::CaLoggedFailure => 98,
+        // Issue 20 item 6: beside the nginx configuration's findings (55-57).
+        Code::TraefikChallengeRouter => 54,
     }
 }
 

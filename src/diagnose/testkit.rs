@@ -91,6 +91,7 @@ impl Scenario {
             acme_clients: None,
             containers: Vec::new(),
             web_server: None,
+            traefik: None,
         };
         let target = TargetFacts {
             target: Target {
@@ -517,6 +518,12 @@ impl Scenario {
 
     pub fn listeners(mut self, listeners: Vec<Listener>) -> Scenario {
         self.run.host.listeners = Probed::Known(listeners);
+        self
+    }
+
+    /// Traefik's configuration files on the host (issue 20 item 6).
+    pub fn traefik(mut self, files: crate::facts::TraefikFiles) -> Scenario {
+        self.run.host.traefik = Some(files);
         self
     }
 

@@ -35,7 +35,8 @@ pub use dns::{
 pub use host::{
     ApacheConfig, ConfigFile, Container, ContainerAddress, ContainerFacts, ContainerNetwork,
     ContainerPort, DaemonSettings, FirewallFacts, HostFacts, Interface, IptablesBackend,
-    IptablesDump, Listener, NginxConfig, Probed, Process, Sysctl, Unknown, WebServerFacts,
+    IptablesDump, Listener, NginxConfig, Probed, Process, Sysctl, TraefikFiles, Unknown,
+    WebServerFacts,
 };
 pub use http01::{
     AddressAnswers, Answered, CaPath, HopOutcome, Http01Facts, HttpFact, HttpOutcome, PathAttempt,

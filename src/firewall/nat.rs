@@ -227,6 +227,7 @@ COMMIT
                 listening: Probed::Known(listening),
                 host_network: false,
                 nginx: None,
+                labels: Default::default(),
             }]),
             networks: vec![ContainerNetwork {
                 name: "bridge".into(),

@@ -185,8 +185,27 @@ fn parse_container(c: &Value) -> Option<Container> {
         ports,
         listening: Probed::Unknown(Unknown::failed("not read")),
         host_network: c["HostConfig"]["NetworkMode"] == "host",
+        labels: traefik_labels(&c["Labels"]),
         nginx: None,
     })
+}
+
+/// The `traefik.*` labels of a container (keys and values capped, at most 256).
+fn traefik_labels(v: &Value) -> std::collections::BTreeMap<String, String> {
+    v.as_object()
+        .map(|o| {
+            o.iter()
+                .filter(|(k, _)| k.to_ascii_lowercase().starts_with("traefik."))
+                .take(256)
+                .filter_map(|(k, v)| {
+                    Some((
+                        crate::sanitize::line(k, 256),
+                        crate::sanitize::line(v.as_str()?, 1024),
+                    ))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// Bridge networks of `GET /networks`, with their host interface: Docker names it in the

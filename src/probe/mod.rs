@@ -19,6 +19,7 @@ pub mod http01;
 pub mod tcp;
 pub mod tlsalpn01;
 pub mod token;
+pub mod traefik_config;
 pub mod userfile;
 pub mod vantage;
 pub mod webconf;

@@ -178,6 +178,7 @@ fn stage(code: Code) -> Stage {
         | TlsAlpnPlainHttp
         | TlsAlpnNotNegotiated
         | TlsAlpnNotChallengeCert
+        | TraefikChallengeRouter
         | TlsAlpnWrongIdentifier
         | TlsAlpnWrongKeyauth
         | TlsAlpnHandshakeFailed => Stage::Answer,

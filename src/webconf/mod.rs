@@ -5,6 +5,7 @@
 pub mod apache;
 pub mod nginx;
 pub mod select;
+pub mod traefik;
 
 use nginx::Pos;
 use select::{Chosen, ChosenBy, Docroot, Handler, Listen, ListenAddr};
