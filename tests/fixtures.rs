@@ -1179,6 +1179,37 @@ const CASES: &[Case] = &[
         incomplete: true,
         findings: &[w("ca-logged-failure", ANY, None)],
     },
+    // Issue 20 item 6, lab_docker::nginx_in_a_container_denies_dotfiles: Debian's nginx in a
+    // container behind Docker's published port 80, its dotfile `deny` at the container's own
+    // file and line; from the host alone, then with a vantage.
+    Case {
+        fixture: "docker-nginx-dotfile-deny-host",
+        verdict: Fail,
+        incomplete: true,
+        findings: &[
+            b("challenge-location-shadowed", ANY, Some(80)),
+            b("challenge-status", V6, Some(80)),
+            b("challenge-status", V4, Some(80)),
+        ],
+    },
+    Case {
+        fixture: "docker-nginx-dotfile-deny-vantage-host",
+        verdict: Fail,
+        incomplete: false,
+        findings: &[
+            b("challenge-location-shadowed", ANY, Some(80)),
+            b("challenge-status", V6, Some(80)),
+            b("challenge-status", V4, Some(80)),
+        ],
+    },
+    // Issue 20 item 6: a Traefik container on port 80 whose entry point has `http.tls`
+    // (https://github.com/traefik/traefik/issues/7883).
+    Case {
+        fixture: "derived-traefik-tls-entrypoint-host",
+        verdict: Fail,
+        incomplete: true,
+        findings: &[b("traefik-challenge-router", ANY, Some(80))],
+    },
 ];
 
 fn path(name: &str) -> String {

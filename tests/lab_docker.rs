@@ -702,9 +702,14 @@ fn nginx_in_a_container_denies_dotfiles() {
     let where_ = "container web:/etc/nginx/conf.d/default.conf:8";
     let host = lab.host.clone();
     let runs = [
-        ("host alone", vec!["--json", DOMAIN]),
+        (
+            "host alone",
+            "docker-nginx-dotfile-deny-host",
+            vec!["--json", DOMAIN],
+        ),
         (
             "with --vantage",
+            "docker-nginx-dotfile-deny-vantage-host",
             vec![
                 "--json",
                 "--vantage",
@@ -716,12 +721,8 @@ fn nginx_in_a_container_denies_dotfiles() {
         ),
     ];
     let mut shown = Vec::new();
-    for (label, args) in &runs {
-        let run = lab.acme_doctor(
-            &host,
-            &format!("docker-{name}-{}", label.replace(' ', "-")),
-            args,
-        );
+    for (label, fixture, args) in &runs {
+        let run = lab.acme_doctor(&host, fixture, args);
         let json: Value = serde_json::from_str(&run.stdout).unwrap_or(Value::Null);
         let top = &json["findings"][0];
         shown.push(format!(
