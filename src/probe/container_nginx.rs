@@ -24,6 +24,8 @@ use std::path::{Component, Path, PathBuf};
 
 /// Files followed through `include` (a Debian nginx with every site enabled has a few dozen).
 const MAX_FILES: usize = 256;
+/// Names looked at in one directory an `include` wildcard lists.
+const MAX_ENTRIES: usize = 10_000;
 /// The whole dump.
 const MAX_DUMP: usize = 8 << 20;
 /// Processes of the container looked at to find nginx's master.
@@ -188,7 +190,9 @@ fn expand(root: &Path, pattern: &str) -> Result<Vec<String>, Unknown> {
     }
     let host_dir = resolve_in_root(root, dir).map_err(Unknown::failed)?;
     let mut hits: Vec<String> = match std::fs::read_dir(&host_dir) {
+        // A directory of the container is its owner's: only so many names are looked at.
         Ok(entries) => entries
+            .take(MAX_ENTRIES)
             .flatten()
             .map(|e| format!("{dir}/{}", e.file_name().to_string_lossy()))
             .filter(|p| nginx::glob_match(pattern, p))
