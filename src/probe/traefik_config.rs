@@ -35,9 +35,14 @@ pub fn flatten(path: &str, text: &str) -> traefik::Flat {
 }
 
 pub fn traefik_files(sys: &impl WebSystem) -> Option<TraefikFiles> {
+    traefik_files_in(sys, "/etc/traefik")
+}
+
+/// The static file in `dir`, and the dynamic files it names (relative names from `dir`).
+fn traefik_files_in(sys: &impl WebSystem, dir: &str) -> Option<TraefikFiles> {
     let (path, text) = ["traefik.yml", "traefik.yaml", "traefik.toml"]
         .iter()
-        .map(|n| format!("/etc/traefik/{n}"))
+        .map(|n| format!("{dir}/{n}"))
         .find_map(|p| match sys.read(&p, FILE_CAP + 1) {
             Err(Unknown::Failed { .. }) => None,
             _ => Some((p.clone(), read(sys, &p))),
@@ -49,7 +54,7 @@ pub fn traefik_files(sys: &impl WebSystem) -> Option<TraefikFiles> {
             let named = if named.starts_with('/') {
                 named.clone()
             } else {
-                format!("/etc/traefik/{named}")
+                format!("{dir}/{named}")
             };
             let in_dir = std::fs::read_dir(&named).ok().map(|entries| {
                 let mut files: Vec<String> = entries
@@ -78,4 +83,41 @@ pub fn traefik_files(sys: &impl WebSystem) -> Option<TraefikFiles> {
         static_file: ConfigFile { path, text },
         dynamic,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::probe::clients::testdir::TempTree;
+    use crate::probe::webconf::System;
+
+    #[test]
+    fn the_file_providers_directory_is_read_yaml_and_toml_only() {
+        let t = TempTree::new("traefik-files");
+        let dir = t.path().to_string_lossy().into_owned();
+        t.write(
+            "traefik.yml",
+            "entryPoints:\n  web:\n    address: \":80\"\nproviders:\n  file:\n    directory: dynamic\n",
+        );
+        t.write(
+            "dynamic/b.toml",
+            "[http.routers.b]\n  rule = \"Host(`b.test`)\"\n",
+        );
+        t.write(
+            "dynamic/a.yml",
+            "http:\n  routers:\n    a:\n      rule: Host(`a.test`)\n",
+        );
+        t.write("dynamic/notes.txt", "not configuration\n");
+        let files = traefik_files_in(&System, &dir).unwrap();
+        assert!(files.static_file.path.ends_with("/traefik.yml"));
+        let names: Vec<&str> = files
+            .dynamic
+            .iter()
+            .map(|f| f.path.rsplit('/').next().unwrap_or(""))
+            .collect();
+        assert_eq!(names, ["a.yml", "b.toml"]);
+        // No static file: no Traefik.
+        let empty = TempTree::new("traefik-none");
+        assert!(traefik_files_in(&System, &empty.path().to_string_lossy()).is_none());
+    }
 }
