@@ -183,9 +183,16 @@ pub const CAUSES: &[(Code, &[Code])] = &[
             Code::ChallengeStatus,
         ],
     ),
+    // A filter by User-Agent or by source also explains the perspectives it splits, and the
+    // connection it ends without an answer (issue 20 item 1).
     (
         Code::WafBlocks,
-        &[Code::ChallengeNotServed, Code::ChallengeStatus],
+        &[
+            Code::ChallengeNotServed,
+            Code::ChallengeStatus,
+            Code::VantageDependent,
+            Code::HttpNoResponse,
+        ],
     ),
     // The address that answers differently is why the challenge is missing there.
     (

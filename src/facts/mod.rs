@@ -38,7 +38,7 @@ pub use host::{
     IptablesDump, Listener, NginxConfig, Probed, Process, Sysctl, Unknown, WebServerFacts,
 };
 pub use http01::{
-    AddressAnswers, Answered, CaPath, HopOutcome, Http01Facts, HttpFact, HttpOutcome, PathAttempt,
+    Agent, AddressAnswers, Answered, CaPath, HopOutcome, Http01Facts, HttpFact, HttpOutcome, PathAttempt, Page,
     PathHop, TokenFacts, TokenSource,
 };
 pub use migrate::{LoadError, from_json};

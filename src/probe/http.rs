@@ -4,7 +4,7 @@
 //! plain GETs share kept-alive connections per address. Redirects are recorded, never followed.
 
 use super::HttpProbe;
-use crate::facts::{Answered, HopOutcome, HttpFact, HttpOutcome};
+use crate::facts::{Agent, Answered, HopOutcome, HttpFact, HttpOutcome, Page};
 use crate::sanitize;
 use reqwest::header::{ACCEPT, CONNECTION, HeaderMap, HeaderValue, LOCATION, SERVER};
 use std::error::Error as _;
@@ -316,6 +316,14 @@ fn classify(err: &reqwest::Error) -> HttpOutcome {
         too_large |= s
             .downcast_ref::<hyper::Error>()
             .is_some_and(hyper::Error::is_parse_too_large);
+        // The connection ended before a response head: a close without an answer (nginx's
+        // `return 444`). Reached only on a fresh connection: a kept one that ends so is
+        // asked again first (`kept_then_fresh`).
+        if s.downcast_ref::<hyper::Error>()
+            .is_some_and(hyper::Error::is_incomplete_message)
+        {
+            return HttpOutcome::Closed;
+        }
         source = s.source();
     }
     // The full chain says more than the top-level "error sending request".
@@ -346,6 +354,7 @@ async fn fetch(request: reqwest::RequestBuilder) -> Result<HttpOutcome, reqwest:
     };
     let server = header(SERVER);
     let location = header(LOCATION);
+    let marks = marks_of(response.headers());
     let mut body = Vec::new();
     let mut truncated = false;
     while let Some(chunk) = response.chunk().await? {
@@ -369,7 +378,30 @@ async fn fetch(request: reqwest::RequestBuilder) -> Result<HttpOutcome, reqwest:
         ),
         body_bytes: body.len() as u64,
         body_truncated: truncated,
+        page: Page {
+            title: html_title(&body),
+            marks,
+            body_sha256: sha256_hex(&body),
+        },
     })
+}
+
+/// SHA-256 of `bytes`, hex.
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The response header names that mark a proxy or WAF ([`MARK_HEADERS`]).
+fn marks_of(headers: &HeaderMap) -> Vec<String> {
+    MARK_HEADERS
+        .iter()
+        .filter(|h| headers.contains_key(**h))
+        .map(|h| h.to_string())
+        .collect()
 }
 
 impl HttpProbe for ReqwestHttp {
@@ -397,8 +429,19 @@ impl HttpProbe for ReqwestHttp {
         }
     }
 
-    async fn get(&self, domain: &str, addr: SocketAddr, path: &str, timeout: Duration) -> HttpFact {
+    async fn get(
+        &self,
+        domain: &str,
+        addr: SocketAddr,
+        path: &str,
+        timeout: Duration,
+        agent: Agent,
+    ) -> HttpFact {
         let started = Instant::now();
+        let user_agent = match agent {
+            Agent::Own => USER_AGENT,
+            Agent::Ca => CA_USER_AGENT,
+        };
         let url = match domain_url(domain, path) {
             Ok(url) => url,
             Err(message) => {
@@ -408,13 +451,14 @@ impl HttpProbe for ReqwestHttp {
                     url: sanitize::line(&format!("http://{domain}{path}"), 300),
                     outcome: HttpOutcome::Error { message },
                     elapsed_ms: 0,
+                    agent,
                 };
             }
         };
         let deadline = started + timeout;
         let outcome = loop {
             let err = match self
-                .kept_then_fresh(&url, addr, USER_AGENT, deadline, fetch)
+                .kept_then_fresh(&url, addr, user_agent, deadline, fetch)
                 .await
             {
                 Err(message) => break HttpOutcome::Error { message },
@@ -446,14 +490,14 @@ impl HttpProbe for ReqwestHttp {
             url: url.to_string(),
             outcome,
             elapsed_ms: started.elapsed().as_millis() as u64,
+            agent,
         }
     }
 }
 
 /// The production User-Agent of Let's Encrypt's validation servers, as third-party logs show it
 /// (`docs/ca-behaviour.md` §2.3): WAF and bot rules key on it, so the CA path sends it.
-pub const CA_USER_AGENT: &str =
-    "Mozilla/5.0 (compatible; Let's Encrypt validation server; +https://www.letsencrypt.org)";
+pub const CA_USER_AGENT: &str = crate::ca_limits::VALIDATION_USER_AGENT;
 
 /// Response headers whose presence names a proxy or WAF in front of the server.
 const MARK_HEADERS: &[&str] = &[
@@ -665,6 +709,7 @@ fn classify_hop(err: &reqwest::Error, https: bool) -> HopOutcome {
     match classify(err) {
         HttpOutcome::Timeout => HopOutcome::Timeout,
         HttpOutcome::Reset => HopOutcome::Reset,
+        HttpOutcome::Closed => HopOutcome::Closed,
         HttpOutcome::Error { message } | HttpOutcome::Unread { message, .. } => {
             HopOutcome::Error { message }
         }
@@ -685,11 +730,7 @@ async fn read_answer(request: reqwest::RequestBuilder) -> Result<Answered, reqwe
     let server = header("server");
     let location = header("location");
     let www_authenticate = header("www-authenticate");
-    let marks: Vec<String> = MARK_HEADERS
-        .iter()
-        .filter(|h| response.headers().contains_key(**h))
-        .map(|h| h.to_string())
-        .collect();
+    let marks = marks_of(response.headers());
     let mut body = Vec::new();
     while let Some(chunk) = response.chunk().await? {
         let room = BODY_CAP - body.len();
@@ -702,13 +743,7 @@ async fn read_answer(request: reqwest::RequestBuilder) -> Result<Answered, reqwe
     let head = &body[..body.len().min(crate::ca_limits::MAX_RESPONSE_BODY)];
     // More than the evidence of a plain GET: block pages name themselves further down.
     let evidence = &body[..body.len().min(ANSWER_EVIDENCE)];
-    let hash = {
-        use sha2::Digest;
-        sha2::Sha256::digest(&body)
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
-    };
+    let hash = sha256_hex(&body);
     Ok(Answered {
         status,
         server,
@@ -825,7 +860,7 @@ mod tests {
 
     async fn get(addr: SocketAddr) -> HttpOutcome {
         ReqwestHttp::default()
-            .get("example.test", addr, "/x", Duration::from_secs(5))
+            .get("example.test", addr, "/x", Duration::from_secs(5), Agent::Own)
             .await
             .outcome
     }
@@ -911,6 +946,7 @@ mod tests {
                 addr,
                 "/.well-known/acme-challenge/t",
                 Duration::from_secs(5),
+                Agent::Own,
             )
             .await;
         assert!(
@@ -1016,7 +1052,7 @@ mod tests {
         let timeout = Duration::from_secs(5);
         for name in ["a.example.test", "b.example.test"] {
             let fact = http
-                .get(name, addr, "/.well-known/acme-challenge/t", timeout)
+                .get(name, addr, "/.well-known/acme-challenge/t", timeout, Agent::Own)
                 .await;
             assert!(
                 matches!(fact.outcome, HttpOutcome::Response { status: 404, .. }),
@@ -1059,7 +1095,7 @@ mod tests {
         for _ in 0..KEPT_ADDRESSES + 2 {
             let (addr, seen) = keep_alive_server(Then::KeepAnswering).await;
             let fact = http
-                .get("a.example.test", addr, "/x", Duration::from_secs(5))
+                .get("a.example.test", addr, "/x", Duration::from_secs(5), Agent::Own)
                 .await;
             assert!(
                 matches!(fact.outcome, HttpOutcome::Response { status: 404, .. }),
@@ -1101,7 +1137,7 @@ mod tests {
             let http = ReqwestHttp::default();
             let timeout = Duration::from_secs(5);
             for name in ["a.example.test", "b.example.test"] {
-                let fact = http.get(name, addr, "/x", timeout).await;
+                let fact = http.get(name, addr, "/x", timeout, Agent::Own).await;
                 assert!(
                     matches!(fact.outcome, HttpOutcome::Response { status: 404, .. }),
                     "{:?}",

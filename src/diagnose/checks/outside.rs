@@ -11,6 +11,7 @@ use crate::diagnose::ca::observe::Perspective;
 use crate::diagnose::ca::{self, Dial};
 use crate::diagnose::check::CheckDef;
 use crate::diagnose::context::{outside_connect, socket, vantage_limited};
+use crate::diagnose::http01::perspective::{self, BySource, Seen};
 use crate::diagnose::{Check, Code, Context, Finding, Out, Severity, run_check};
 use crate::facts::{ConnectOutcome, Family, HttpFact, HttpOutcome, Method, Observation};
 use std::net::IpAddr;
@@ -87,6 +88,9 @@ pub enum Found {
         ok: Vec<View>,
         failed: Vec<View>,
     },
+    /// With the CA's User-Agent, the challenge path answers some perspectives (200, 404)
+    /// and refuses, closes, resets or ignores others (issue 20 item 1).
+    HttpDependent(BySource),
     /// The answer from outside differs from the host's own.
     OtherServer {
         family: Family,
@@ -132,6 +136,42 @@ fn judge(o: &Observation, usable: &[IpAddr], port: u16) -> Option<(bool, IpAddr,
         }
     }
     first_fail
+}
+
+/// The challenge GET to `ip`, with the User-Agent it sent.
+fn challenge_of(
+    facts: &[HttpFact],
+    ip: &IpAddr,
+) -> Option<((u16, Option<String>, String), crate::facts::Agent)> {
+    let agent = facts.iter().find(|h| h.address == *ip && h.port == 80)?.agent;
+    Some((response_of(facts, ip)?, agent))
+}
+
+/// Whether the outside view's answer is a refusal (a refusal status, or a WAF's block page)
+/// by the server that answers here too: the same `Server` header, or a block page.
+fn refused_by_same_server(
+    mine: &(u16, Option<String>, String),
+    theirs: &(u16, Option<String>, String),
+) -> bool {
+    let said = perspective::Said::Answer {
+        status: theirs.0,
+        server: theirs.1.clone(),
+        body_sha256: String::new(),
+        block_page: None,
+    };
+    let block_page = crate::diagnose::http01::who::waf(&crate::facts::Answered {
+        status: theirs.0,
+        server: theirs.1.clone(),
+        location: None,
+        www_authenticate: None,
+        marks: Vec::new(),
+        title: None,
+        body_head_hex: String::new(),
+        body_prefix: theirs.2.clone(),
+        body_bytes: 0,
+        body_sha256: String::new(),
+    });
+    said.refusal() && (said.server() == mine.1.as_deref() || block_page.is_some())
 }
 
 fn response_of(facts: &[HttpFact], ip: &IpAddr) -> Option<(u16, Option<String>, String)> {
@@ -257,17 +297,28 @@ impl Check for Outside {
                     });
                 }
             }
-            // The answer on port 80: the host's own against each view's.
+            // The answer on port 80: the host's own against each view's, with the same
+            // User-Agent.
             if on_host {
                 for ip in usable {
-                    let Some(mine) = response_of(&cx.http01().http, ip) else {
-                        continue;
-                    };
                     let my_root = response_of(&cx.http01().root, ip);
                     for (name, o) in &cx.outside {
-                        let Some(theirs) = response_of(&o.http01.http, ip) else {
+                        let Some((theirs, agent)) = challenge_of(&o.http01.http, ip) else {
                             continue;
                         };
+                        let Some((mine, _)) = challenge_of(&cx.http01().http, ip)
+                            .filter(|(_, a)| *a == agent)
+                            .or_else(|| challenge_of(&cx.http01().own_agent, ip))
+                            .filter(|(_, a)| *a == agent)
+                        else {
+                            continue;
+                        };
+                        // A refusal by the same server (its Server header, or a block
+                        // page) is a filter by source, not another server: `waf-blocks`
+                        // and `vantage-dependent` say it.
+                        if refused_by_same_server(&mine, &theirs) {
+                            continue;
+                        }
                         let mut differences = Vec::new();
                         let mut decisive = false;
                         if mine.0 != theirs.0 {
@@ -310,6 +361,14 @@ impl Check for Outside {
                 }
             }
         }
+        // At the HTTP level too: with the CA's User-Agent, perspectives that got an answer
+        // against those refused, closed, reset or left without one (issue 20 item 1).
+        let seen = perspective::challenge(cx);
+        found.extend(
+            perspective::by_source(&seen)
+                .into_iter()
+                .map(Found::HttpDependent),
+        );
         if on_host {
             for (name, o) in &cx.outside {
                 let Some(seen) = o.source_address.map(|ip| ip.to_canonical()) else {
@@ -344,6 +403,7 @@ impl Check for Outside {
                 ok,
                 failed,
             } => vantage_dependent(cx, *family, *port, ok, failed),
+            Found::HttpDependent(diff) => http_dependent(cx, diff),
             Found::OtherServer {
                 family,
                 address,
@@ -535,6 +595,49 @@ fn vantage_dependent(
     }
     f.fix(format!("allow TCP {port} from anywhere: remove geo-blocking or country filters, and IP blocklists (fail2ban, CrowdSec, a WAF) for /.well-known/acme-challenge/"))
         .fix("Let's Encrypt publishes no list of validation addresses and changes them: allowlisting its addresses does not work")
+}
+
+/// `vantage-dependent` at the HTTP level: each perspective's answer named. Every view
+/// outside the server blocked: a blocker, as `blocked-upstream` is for a connect; some got
+/// through: a risk, since the CA's perspectives are not published.
+fn http_dependent(cx: &Context, diff: &BySource) -> Finding {
+    let outside_served = diff.outside_served();
+    let names: Vec<&str> = diff.blocked.iter().map(|s| s.name.as_str()).collect();
+    let mut f = Finding::new(
+        Code::VantageDependent,
+        if outside_served {
+            Severity::Warning
+        } else {
+            Severity::Blocker
+        },
+        format!(
+            "the challenge path on {} answers some perspectives but not others ({})",
+            diff.family.label(),
+            names.join(", ")
+        ),
+    )
+    .likely()
+    .family(diff.family)
+    .port(cx.dial_port())
+    .detail("Every perspective connected and sent the CA's request with the CA's User-Agent; where the request came from decided the answer: a geo-block or an IP blocklist in the web server (nginx `geo`/`deny`, `return 444`), fail2ban or CrowdSec acting on the web server, an IPS that drops or resets the request after the handshake. Let's Encrypt validates from several perspectives it does not publish, and fails when more than one of the remote ones fails.")
+    .evidence_lines(diff.blocked.iter().map(Seen::line))
+    .evidence_lines(diff.served.iter().map(Seen::line));
+    f = f
+        .fix("find the rule that answers those sources: nginx `geo`, `allow`/`deny`, `map $remote_addr` and `return 444` for /.well-known/acme-challenge/, a bot blocker's address lists, fail2ban/CrowdSec bans, an IPS policy; exempt the challenge path from it")
+        .fix("Let's Encrypt publishes no list of validation addresses and changes them: allowlisting its addresses does not work");
+    if !outside_served && let Some(first) = diff.blocked.iter().find(|s| s.outside()) {
+        let url = ca::challenge_url(&cx.url_host);
+        let core = match &first.said {
+            perspective::Said::Answer { status, .. } => {
+                return f.ca(ca::bad_status(&first.address, &url, *status));
+            }
+            perspective::Said::Reset => ca::CONNECTION_RESET,
+            perspective::Said::Timeout => ca::TIMEOUT_AFTER_CONNECT,
+            perspective::Said::Closed | perspective::Said::NoData => ca::GETTING_DATA,
+        };
+        f = f.ca(ca::fetching(ca::ProblemType::Connection, &first.address, &url, core));
+    }
+    f
 }
 
 #[cfg(test)]
