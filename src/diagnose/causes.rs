@@ -293,7 +293,8 @@ pub fn priority(code: Code) -> u8 {
         Code::BehindNat => 91,
         Code::ANotLocal => 33,
         Code::RouterAnswers => 51,
-        Code::WafBlocks => 52,
+        // Before `vantage-dependent` (44), which a filter by source explains (issue 20).
+        Code::WafBlocks => 38,
         Code::FamiliesDisagree => 53,
         Code::ChallengeNotServed => 58,
         Code::ChallengeWrongContent => 59,

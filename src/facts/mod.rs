@@ -38,8 +38,8 @@ pub use host::{
     IptablesDump, Listener, NginxConfig, Probed, Process, Sysctl, Unknown, WebServerFacts,
 };
 pub use http01::{
-    Agent, AddressAnswers, Answered, CaPath, HopOutcome, Http01Facts, HttpFact, HttpOutcome, PathAttempt, Page,
-    PathHop, TokenFacts, TokenSource,
+    AddressAnswers, Agent, Answered, CaPath, HopOutcome, Http01Facts, HttpFact, HttpOutcome, Page,
+    PathAttempt, PathHop, TokenFacts, TokenSource,
 };
 pub use migrate::{LoadError, from_json};
 pub use net::{ConnectFact, ConnectOutcome, Family, own_limit_errno};

@@ -860,7 +860,13 @@ mod tests {
 
     async fn get(addr: SocketAddr) -> HttpOutcome {
         ReqwestHttp::default()
-            .get("example.test", addr, "/x", Duration::from_secs(5), Agent::Own)
+            .get(
+                "example.test",
+                addr,
+                "/x",
+                Duration::from_secs(5),
+                Agent::Own,
+            )
             .await
             .outcome
     }
@@ -1052,7 +1058,13 @@ mod tests {
         let timeout = Duration::from_secs(5);
         for name in ["a.example.test", "b.example.test"] {
             let fact = http
-                .get(name, addr, "/.well-known/acme-challenge/t", timeout, Agent::Own)
+                .get(
+                    name,
+                    addr,
+                    "/.well-known/acme-challenge/t",
+                    timeout,
+                    Agent::Own,
+                )
                 .await;
             assert!(
                 matches!(fact.outcome, HttpOutcome::Response { status: 404, .. }),
@@ -1095,7 +1107,13 @@ mod tests {
         for _ in 0..KEPT_ADDRESSES + 2 {
             let (addr, seen) = keep_alive_server(Then::KeepAnswering).await;
             let fact = http
-                .get("a.example.test", addr, "/x", Duration::from_secs(5), Agent::Own)
+                .get(
+                    "a.example.test",
+                    addr,
+                    "/x",
+                    Duration::from_secs(5),
+                    Agent::Own,
+                )
                 .await;
             assert!(
                 matches!(fact.outcome, HttpOutcome::Response { status: 404, .. }),
@@ -1167,6 +1185,99 @@ mod tests {
         assert_eq!(outcome, HttpOutcome::Reset);
         // Tried once more, fresh, and reset again.
         assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 2);
+    }
+
+    /// nginx's `return 444`: the request is read, the connection closed with no answer. A
+    /// fact of its own, neither a reset nor a timeout, asked again fresh once (a kept
+    /// connection's ordinary end is not it), and quickly.
+    #[tokio::test]
+    async fn a_close_without_an_answer_is_closed_not_a_reset_or_a_timeout() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = accepted.clone();
+        tokio::spawn(async move {
+            while let Ok((mut sock, _)) = listener.accept().await {
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let _ = read_head(&mut sock).await;
+                let _ = sock.shutdown().await;
+            }
+        });
+        let started = Instant::now();
+        let fact = ReqwestHttp::default()
+            .get(
+                "example.test",
+                addr,
+                "/x",
+                Duration::from_secs(5),
+                Agent::Ca,
+            )
+            .await;
+        assert_eq!(fact.outcome, HttpOutcome::Closed);
+        assert_eq!(fact.agent, Agent::Ca);
+        assert!(started.elapsed() < Duration::from_secs(4));
+        assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 2);
+        let url = domain_url("example.test", "/x").unwrap();
+        assert_eq!(
+            fetch_hop(&url, addr, Duration::from_secs(5)).await,
+            HopOutcome::Closed
+        );
+    }
+
+    /// Each agent's GET sends its own User-Agent: a server that refuses Let's Encrypt's
+    /// shows the difference, and the CA's request carries `Accept: */*` as Boulder's does.
+    #[tokio::test]
+    async fn the_cas_user_agent_and_ours_are_each_sent_as_asked() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let heads = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = heads.clone();
+        tokio::spawn(async move {
+            while let Ok((mut sock, _)) = listener.accept().await {
+                let seen = seen.clone();
+                tokio::spawn(async move {
+                    while let Some(head) = read_head(&mut sock).await {
+                        let status = if head.contains("letsencrypt") {
+                            "403 Forbidden"
+                        } else {
+                            "404 Not Found"
+                        };
+                        seen.lock().unwrap().push(head);
+                        let answer = format!(
+                            "HTTP/1.1 {status}\r\nServer: nginx\r\nContent-Length: 0\r\n\r\n"
+                        );
+                        let _ = sock.write_all(answer.as_bytes()).await;
+                    }
+                });
+            }
+        });
+        let http = ReqwestHttp::default();
+        let timeout = Duration::from_secs(5);
+        let ca = http
+            .get("example.test", addr, "/x", timeout, Agent::Ca)
+            .await;
+        let own = http
+            .get("example.test", addr, "/x", timeout, Agent::Own)
+            .await;
+        assert!(
+            matches!(ca.outcome, HttpOutcome::Response { status: 403, .. }),
+            "{:?}",
+            ca.outcome
+        );
+        assert!(
+            matches!(own.outcome, HttpOutcome::Response { status: 404, .. }),
+            "{:?}",
+            own.outcome
+        );
+        let heads = heads.lock().unwrap().clone();
+        assert!(
+            heads[0]
+                .contains("user-agent: mozilla/5.0 (compatible; let's encrypt validation server"),
+            "{}",
+            heads[0]
+        );
+        assert!(heads[0].contains("accept: */*"), "{}", heads[0]);
+        assert!(heads[1].contains("acme-doctor"), "{}", heads[1]);
     }
 
     #[tokio::test]

@@ -143,7 +143,10 @@ fn challenge_of(
     facts: &[HttpFact],
     ip: &IpAddr,
 ) -> Option<((u16, Option<String>, String), crate::facts::Agent)> {
-    let agent = facts.iter().find(|h| h.address == *ip && h.port == 80)?.agent;
+    let agent = facts
+        .iter()
+        .find(|h| h.address == *ip && h.port == 80)?
+        .agent;
     Some((response_of(facts, ip)?, agent))
 }
 
@@ -635,7 +638,12 @@ fn http_dependent(cx: &Context, diff: &BySource) -> Finding {
             perspective::Said::Timeout => ca::TIMEOUT_AFTER_CONNECT,
             perspective::Said::Closed | perspective::Said::NoData => ca::GETTING_DATA,
         };
-        f = f.ca(ca::fetching(ca::ProblemType::Connection, &first.address, &url, core));
+        f = f.ca(ca::fetching(
+            ca::ProblemType::Connection,
+            &first.address,
+            &url,
+            core,
+        ));
     }
     f
 }
@@ -712,6 +720,158 @@ mod tests {
             matches!(&found[..], [Found::OtherServer { decisive: true, .. }]),
             "{found:?}"
         );
+    }
+
+    fn ranked(s: &Scenario) -> Vec<(Code, Severity, Option<Code>)> {
+        let cx = s.context();
+        crate::diagnose::diagnose(cx.run, cx.target)
+            .findings
+            .iter()
+            .map(|f| (f.code, f.severity, f.explained_by))
+            .collect()
+    }
+
+    fn nginx(status: u16) -> HttpOutcome {
+        HttpOutcome::Response {
+            status,
+            server: Some("nginx/1.22.1".into()),
+            location: None,
+            body_prefix: String::new(),
+            body_bytes: 0,
+            body_truncated: false,
+            page: Default::default(),
+        }
+    }
+
+    /// nginx `return 444` for one vantage's prefix: that vantage's connection closes without
+    /// an answer, the host and the other vantage get 404. Vantage-dependent at the HTTP
+    /// level, each perspective named; never another server.
+    #[test]
+    fn a_close_at_one_vantage_and_404_at_another_is_vantage_dependent_at_http() {
+        let s = Scenario::dual_stack()
+            .v4_connects(80)
+            .http_outcome("192.0.2.10", nginx(404))
+            .vantage("https://v1.example", |o| {
+                o.connect("192.0.2.10", 80, ConnectOutcome::Connected)
+                    .http_outcome("192.0.2.10", HttpOutcome::Closed)
+            })
+            .vantage("https://v2.example", |o| {
+                o.connect("192.0.2.10", 80, ConnectOutcome::Connected)
+                    .http_outcome("192.0.2.10", nginx(404))
+            });
+        let found = Outside.detect(&s.context());
+        let [Found::HttpDependent(diff)] = &found[..] else {
+            panic!("{found:?}")
+        };
+        assert_eq!(diff.family, Family::Ipv4);
+        let f = Outside.word(&s.context(), &found[0]);
+        assert_eq!(f.code, Code::VantageDependent);
+        // One outside view got through: a risk, not a certain failure.
+        assert_eq!(f.severity, Severity::Warning);
+        let lines = f.evidence.join("\n");
+        assert!(
+            lines.contains("https://v1.example") && lines.contains("444"),
+            "{lines}"
+        );
+        assert!(
+            lines.contains("https://v2.example") && lines.contains("404"),
+            "{lines}"
+        );
+        assert!(lines.contains("this host"), "{lines}");
+        // Every outside view closed: the CA's request fails too, in Boulder's words for EOF.
+        let s = Scenario::dual_stack()
+            .v4_connects(80)
+            .http_outcome("192.0.2.10", nginx(404))
+            .vantage("https://v1.example", |o| {
+                o.connect("192.0.2.10", 80, ConnectOutcome::Connected)
+                    .http_outcome("192.0.2.10", HttpOutcome::Closed)
+            });
+        let found = Outside.detect(&s.context());
+        let f = Outside.word(&s.context(), &found[0]);
+        assert_eq!(f.severity, Severity::Blocker);
+        assert!(
+            f.ca_error
+                .as_deref()
+                .is_some_and(|e| e.ends_with(ca::GETTING_DATA)),
+            "{:?}",
+            f.ca_error
+        );
+        assert!(
+            !ranked(&s)
+                .iter()
+                .any(|(c, ..)| *c == Code::OutsideSeesOtherServer)
+        );
+    }
+
+    /// A geo 403 from the same nginx at a vantage: `waf-blocks` by source on top, which
+    /// explains `vantage-dependent`; never `outside-sees-other-server` (issue 20).
+    #[test]
+    fn a_refusal_by_source_from_the_same_server_is_waf_blocks_not_another_server() {
+        let s = Scenario::dual_stack()
+            .v4_connects(80)
+            .http_outcome("192.0.2.10", nginx(404))
+            .vantage("https://v1.example", |o| {
+                o.connect("192.0.2.10", 80, ConnectOutcome::Connected)
+                    .http_outcome("192.0.2.10", nginx(403))
+            });
+        let ranked = ranked(&s);
+        assert_eq!(ranked[0].0, Code::WafBlocks, "{ranked:?}");
+        assert_eq!(ranked[0].1, Severity::Blocker, "{ranked:?}");
+        assert!(
+            ranked
+                .iter()
+                .any(|(c, _, by)| *c == Code::VantageDependent && *by == Some(Code::WafBlocks)),
+            "{ranked:?}"
+        );
+        assert!(
+            !ranked
+                .iter()
+                .any(|(c, ..)| *c == Code::OutsideSeesOtherServer),
+            "{ranked:?}"
+        );
+        // Another server's own answer (another Server header) is still another server.
+        let s = Scenario::dual_stack()
+            .v4_connects(80)
+            .http_outcome("192.0.2.10", nginx(404))
+            .vantage("https://v1.example", |o| {
+                o.connect("192.0.2.10", 80, ConnectOutcome::Connected).http(
+                    "192.0.2.10",
+                    200,
+                    Some("Apache"),
+                )
+            });
+        assert!(ranked_has(&s, Code::OutsideSeesOtherServer));
+    }
+
+    fn ranked_has(s: &Scenario, code: Code) -> bool {
+        ranked(s).iter().any(|(c, ..)| *c == code)
+    }
+
+    /// nginx `if ($http_user_agent ~* letsencrypt) { return 403; }`: from the host alone, the
+    /// CA's User-Agent gets 403 and acme-doctor's own 404. `waf-blocks` on top, certain, and
+    /// `challenge-status` (read from the CA's User-Agent) is its symptom.
+    #[test]
+    fn a_403_to_the_cas_user_agent_only_is_waf_blocks_from_the_host_alone() {
+        let s = Scenario::dual_stack()
+            .v4_connects(80)
+            .http_outcome("192.0.2.10", nginx(403))
+            .own_agent("192.0.2.10", nginx(404));
+        let ranked = ranked(&s);
+        assert_eq!(ranked[0].0, Code::WafBlocks, "{ranked:?}");
+        assert_eq!(ranked[0].1, Severity::Blocker, "{ranked:?}");
+        assert!(
+            ranked
+                .iter()
+                .any(|(c, _, by)| *c == Code::ChallengeStatus && *by == Some(Code::WafBlocks)),
+            "{ranked:?}"
+        );
+        // The same 403 to both User-Agents is no filter by User-Agent.
+        let s = Scenario::dual_stack()
+            .v4_connects(80)
+            .http_outcome("192.0.2.10", nginx(403))
+            .own_agent("192.0.2.10", nginx(403));
+        assert!(!ranked_has(&s, Code::WafBlocks));
+        assert!(ranked_has(&s, Code::ChallengeStatus));
     }
 
     #[test]

@@ -500,7 +500,9 @@ fn filter_seen(said: &Said) -> String {
             server: Some(server),
             ..
         } => format!("a rule of the web server that answers (Server: {server}) returns {status}"),
-        Said::Answer { status, .. } => format!("a rule in front of or in the web server returns {status}"),
+        Said::Answer { status, .. } => {
+            format!("a rule in front of or in the web server returns {status}")
+        }
         other => format!("the request is answered by: {other}"),
     }
 }

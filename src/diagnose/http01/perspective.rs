@@ -94,7 +94,13 @@ impl Said {
     /// The answers a working challenge path gives: 200, or 404 for a token that does not
     /// exist.
     pub fn served(&self) -> bool {
-        matches!(self, Said::Answer { status: 200 | 404, .. })
+        matches!(
+            self,
+            Said::Answer {
+                status: 200 | 404,
+                ..
+            }
+        )
     }
 
     /// A refusal by status or by block page: what a WAF or an access rule answers.
@@ -109,7 +115,11 @@ impl Said {
 
     /// A refusal, or the connection ended or silent after the request.
     pub fn blocked(&self) -> bool {
-        self.refusal() || matches!(self, Said::Closed | Said::Reset | Said::Timeout | Said::NoData)
+        self.refusal()
+            || matches!(
+                self,
+                Said::Closed | Said::Reset | Said::Timeout | Said::NoData
+            )
     }
 
     pub fn status(&self) -> Option<u16> {
@@ -176,9 +186,9 @@ impl Seen {
 
 /// The usable addresses' port-80 GETs among `facts`.
 fn usable_gets<'a>(cx: &'a Context, facts: &'a [HttpFact]) -> impl Iterator<Item = &'a HttpFact> {
-    facts
-        .iter()
-        .filter(move |h| h.port == cx.dial_port() && cx.usable(Family::of(&h.address)).contains(&h.address))
+    facts.iter().filter(move |h| {
+        h.port == cx.dial_port() && cx.usable(Family::of(&h.address)).contains(&h.address)
+    })
 }
 
 /// Every perspective's answer for the challenge path, each usable address it asked. Empty
@@ -237,7 +247,11 @@ pub fn challenge(cx: &Context) -> Vec<Seen> {
                 body_sha256: String::new(),
                 block_page: None,
             },
-            (_, Some(Failure::AfterConnect)) if o.detail.contains(crate::diagnose::ca::CONNECTION_RESET) => Said::Reset,
+            (_, Some(Failure::AfterConnect))
+                if o.detail.contains(crate::diagnose::ca::CONNECTION_RESET) =>
+            {
+                Said::Reset
+            }
             (_, Some(Failure::AfterConnect)) => Said::Timeout,
             (_, Some(Failure::NoData)) => Said::NoData,
             _ => continue,
@@ -322,7 +336,11 @@ pub fn by_source(seen: &[Seen]) -> Vec<BySource> {
             }
         }
         for (name, place) in names {
-            let mine = || of_family.clone().filter(|s| s.name == name && s.place == place);
+            let mine = || {
+                of_family
+                    .clone()
+                    .filter(|s| s.name == name && s.place == place)
+            };
             if let Some(ok) = mine().find(|s| s.said.served()) {
                 served.push(ok.clone());
             } else if let Some(bad) = mine().find(|s| s.said.blocked()) {
@@ -365,10 +383,14 @@ mod tests {
 
     #[test]
     fn a_close_a_reset_and_silence_are_told_apart_and_all_blocked() {
-        let said: Vec<Said> = [HttpOutcome::Closed, HttpOutcome::Reset, HttpOutcome::Timeout]
-            .iter()
-            .filter_map(Said::of)
-            .collect();
+        let said: Vec<Said> = [
+            HttpOutcome::Closed,
+            HttpOutcome::Reset,
+            HttpOutcome::Timeout,
+        ]
+        .iter()
+        .filter_map(Said::of)
+        .collect();
         assert_eq!(said, [Said::Closed, Said::Reset, Said::Timeout]);
         assert!(said.iter().all(Said::blocked));
         assert!(said.iter().all(|s| !s.refusal()));
@@ -392,11 +414,27 @@ mod tests {
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].ca.status(), Some(403));
         // The same answer to both agents, or a CA answer that is no block: nothing.
-        assert!(by_agent(&[list[0].clone(), seen("this host", Place::Host, Agent::Own, status(403))]).is_empty());
-        assert!(by_agent(&[seen("this host", Place::Host, Agent::Ca, status(500)), list[1].clone()]).is_empty());
+        assert!(
+            by_agent(&[
+                list[0].clone(),
+                seen("this host", Place::Host, Agent::Own, status(403))
+            ])
+            .is_empty()
+        );
+        assert!(
+            by_agent(&[
+                seen("this host", Place::Host, Agent::Ca, status(500)),
+                list[1].clone()
+            ])
+            .is_empty()
+        );
         // A 444-style close to the CA's agent only is a difference too.
         assert_eq!(
-            by_agent(&[seen("this host", Place::Host, Agent::Ca, Said::Closed), list[1].clone()]).len(),
+            by_agent(&[
+                seen("this host", Place::Host, Agent::Ca, Said::Closed),
+                list[1].clone()
+            ])
+            .len(),
             1
         );
     }
