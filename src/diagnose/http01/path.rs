@@ -487,6 +487,13 @@ fn blocked_error(cx: &Context, ip: &IpAddr, said: &Said) -> Option<CaError> {
     }
 }
 
+/// The evidence of `waf-blocks` by User-Agent or by source is a contract others build on:
+/// one `perspective NAME (AGENT) at ADDRESS: ANSWER` line per perspective, then one
+/// `filter: by User-Agent: ...` or `filter: by source (NAMES): ...` line. A pass that finds
+/// the rule itself in the host's configuration (nginx, Apache, the firewall, evaluated for
+/// the CA's User-Agent or the blocked perspective's source) adds it as a `rule: ...` line
+/// after that one, at file:line or by handle.
+///
 /// Where the filter can be seen from here: the block page's product, else the server that
 /// answered (its own access rule), else the connection's end.
 fn filter_seen(said: &Said) -> String {
