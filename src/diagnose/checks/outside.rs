@@ -138,11 +138,11 @@ fn judge(o: &Observation, usable: &[IpAddr], port: u16) -> Option<(bool, IpAddr,
     first_fail
 }
 
+/// A response as the comparison reads it: status, `Server`, body start.
+type Response = (u16, Option<String>, String);
+
 /// The challenge GET to `ip`, with the User-Agent it sent.
-fn challenge_of(
-    facts: &[HttpFact],
-    ip: &IpAddr,
-) -> Option<((u16, Option<String>, String), crate::facts::Agent)> {
+fn challenge_of(facts: &[HttpFact], ip: &IpAddr) -> Option<(Response, crate::facts::Agent)> {
     let agent = facts
         .iter()
         .find(|h| h.address == *ip && h.port == 80)?
@@ -152,10 +152,7 @@ fn challenge_of(
 
 /// Whether the outside view's answer is a refusal (a refusal status, or a WAF's block page)
 /// by the server that answers here too: the same `Server` header, or a block page.
-fn refused_by_same_server(
-    mine: &(u16, Option<String>, String),
-    theirs: &(u16, Option<String>, String),
-) -> bool {
+fn refused_by_same_server(mine: &Response, theirs: &Response) -> bool {
     let said = perspective::Said::Answer {
         status: theirs.0,
         server: theirs.1.clone(),
@@ -177,7 +174,7 @@ fn refused_by_same_server(
     said.refusal() && (said.server() == mine.1.as_deref() || block_page.is_some())
 }
 
-fn response_of(facts: &[HttpFact], ip: &IpAddr) -> Option<(u16, Option<String>, String)> {
+fn response_of(facts: &[HttpFact], ip: &IpAddr) -> Option<Response> {
     facts
         .iter()
         .find(|h| h.address == *ip && h.port == 80)

@@ -727,6 +727,41 @@ mod tests {
         );
     }
 
+    /// The CA is a perspective too: its pasted 403 against the host's own 404 (with the CA's
+    /// User-Agent, from the host's own address) is a refusal by source, the CA's words quoted.
+    #[test]
+    fn the_cas_own_403_against_the_hosts_404_is_a_refusal_by_source() {
+        let s = crate::diagnose::testkit::Scenario::dual_stack()
+            .v4_connects(80)
+            .http_server("192.0.2.10", 404, "nginx")
+            .with_ca_evidence(crate::facts::CaEvidence {
+                source: crate::facts::CaSource::Pasted,
+                at: None,
+                said: crate::facts::CaSaid::Words(
+                    "192.0.2.10: Invalid response from http://example.test/.well-known/acme-challenge/x: 403".into(),
+                ),
+            });
+        let cx = s.context();
+        let found = Path.detect(&cx);
+        let Some(Found::BySource(diff)) = found.iter().find(|f| matches!(f, Found::BySource(_)))
+        else {
+            panic!("{found:?}")
+        };
+        assert_eq!(diff.blocked[0].place, perspective::Place::Ca);
+        assert_eq!(diff.served[0].place, perspective::Place::Host);
+        let f = Path.word(&cx, &Found::BySource(diff.clone()));
+        assert_eq!(f.code, Code::WafBlocks);
+        // Nothing outside got through: the failure is certain, in the CA's words.
+        assert_eq!(f.severity, Severity::Blocker);
+        assert!(
+            f.evidence
+                .iter()
+                .any(|l| l.starts_with("filter: by source")),
+            "{:?}",
+            f.evidence
+        );
+    }
+
     #[test]
     fn a_dead_aaaa_then_a_working_a_is_a_slow_fallback() {
         let s = crate::diagnose::testkit::Scenario::dual_stack().ca_path(CaPath {
