@@ -526,7 +526,7 @@ fn by_agent(cx: &Context, diff: &ByAgent) -> Finding {
         Code::WafBlocks,
         Severity::Blocker,
         format!(
-            "{} answers the CA's User-Agent otherwise than another: {} instead of {}",
+            "{} refuses Let's Encrypt's User-Agent ({}) and answers another ({})",
             diff.address,
             short_said(&diff.ca),
             short_said(&diff.own)
@@ -553,7 +553,7 @@ fn by_agent(cx: &Context, diff: &ByAgent) -> Finding {
         f = f.fix(*fix);
     }
     f = f.fix(format!(
-        "check: curl -sS -o /dev/null -w '%{{http_code}}\n' -A '{ua}' http://{}/.well-known/acme-challenge/test",
+        "check: curl -sS -o /dev/null -w '%{{http_code}}' -A \"{ua}\" http://{}/.well-known/acme-challenge/test",
         cx.url_host
     ));
     match blocked_error(cx, &diff.address, &diff.ca) {
