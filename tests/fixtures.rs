@@ -809,6 +809,26 @@ const CASES: &[Case] = &[
             i("not-on-host", ANY, None),
         ],
     },
+    // Issue 20 item 1 (`tests/lab_perspective.rs`): nginx answers 403 to Let's Encrypt's
+    // User-Agent, seen from the host alone by the difference of User-Agent; a geo 444 for one
+    // of two vantages, at the HTTP level.
+    Case {
+        fixture: "perspective-ua-403-host-alone-host",
+        verdict: Fail,
+        incomplete: true,
+        findings: &[
+            b("waf-blocks", V6, Some(80)),
+            b("challenge-status", V6, Some(80)),
+            b("waf-blocks", V4, Some(80)),
+            b("challenge-status", V4, Some(80)),
+        ],
+    },
+    Case {
+        fixture: "perspective-source-444-two-vantages-host",
+        verdict: AtRisk,
+        incomplete: false,
+        findings: &[w("vantage-dependent", V4, Some(80))],
+    },
     Case {
         fixture: "challenge-403-host",
         verdict: Fail,

@@ -183,9 +183,16 @@ pub const CAUSES: &[(Code, &[Code])] = &[
             Code::ChallengeStatus,
         ],
     ),
+    // A filter by User-Agent or by source also explains the perspectives it splits, and the
+    // connection it ends without an answer (issue 20 item 1).
     (
         Code::WafBlocks,
-        &[Code::ChallengeNotServed, Code::ChallengeStatus],
+        &[
+            Code::ChallengeNotServed,
+            Code::ChallengeStatus,
+            Code::VantageDependent,
+            Code::HttpNoResponse,
+        ],
     ),
     // The address that answers differently is why the challenge is missing there.
     (
@@ -295,7 +302,8 @@ pub fn priority(code: Code) -> u8 {
         Code::BehindNat => 91,
         Code::ANotLocal => 33,
         Code::RouterAnswers => 51,
-        Code::WafBlocks => 52,
+        // Before `vantage-dependent` (44), which a filter by source explains (issue 20).
+        Code::WafBlocks => 38,
         Code::FamiliesDisagree => 53,
         Code::ChallengeNotServed => 58,
         Code::ChallengeWrongContent => 59,

@@ -621,6 +621,7 @@ impl Scenario {
                 body_prefix: String::new(),
                 body_bytes: 0,
                 body_truncated: false,
+                page: Default::default(),
             },
         )
     }
@@ -636,6 +637,7 @@ impl Scenario {
                 body_prefix: String::new(),
                 body_bytes: 0,
                 body_truncated: false,
+                page: Default::default(),
             },
         )
     }
@@ -652,6 +654,24 @@ impl Scenario {
             url: "http://example.test/.well-known/acme-challenge/T".into(),
             outcome,
             elapsed_ms: 1,
+            agent: crate::facts::Agent::Ca,
+        });
+        self
+    }
+
+    /// The challenge GET on `address` with acme-doctor's own User-Agent ended in `outcome`
+    /// (the host's second GET, beside the CA's).
+    pub fn own_agent(mut self, address: &str, outcome: HttpOutcome) -> Scenario {
+        let address = ip(address);
+        let facts = self.http01();
+        facts.own_agent.retain(|h| h.address != address);
+        facts.own_agent.push(HttpFact {
+            address,
+            port: 80,
+            url: "http://example.test/.well-known/acme-challenge/T".into(),
+            outcome,
+            elapsed_ms: 1,
+            agent: crate::facts::Agent::Own,
         });
         self
     }
@@ -685,6 +705,7 @@ impl Scenario {
                 url: "http://example.test/.well-known/acme-challenge/T".into(),
                 outcome: outcome(i),
                 elapsed_ms: 1,
+                agent: crate::facts::Agent::Ca,
             });
         }
         self
@@ -815,20 +836,30 @@ impl OutsideView {
     }
 
     /// The challenge GET from there answered `status` with this `Server` header.
-    pub fn http(mut self, address: &str, status: u16, server: Option<&str>) -> OutsideView {
-        self.0.http01.http.push(HttpFact {
-            address: ip(address),
-            port: 80,
-            url: "http://example.test/.well-known/acme-challenge/T".into(),
-            outcome: HttpOutcome::Response {
+    pub fn http(self, address: &str, status: u16, server: Option<&str>) -> OutsideView {
+        self.http_outcome(
+            address,
+            HttpOutcome::Response {
                 status,
                 server: server.map(str::to_string),
                 location: None,
                 body_prefix: String::new(),
                 body_bytes: 0,
                 body_truncated: false,
+                page: Default::default(),
             },
+        )
+    }
+
+    /// The challenge GET from there (with the CA's User-Agent) ended in `outcome`.
+    pub fn http_outcome(mut self, address: &str, outcome: HttpOutcome) -> OutsideView {
+        self.0.http01.http.push(HttpFact {
+            address: ip(address),
+            port: 80,
+            url: "http://example.test/.well-known/acme-challenge/T".into(),
+            outcome,
             elapsed_ms: 1,
+            agent: crate::facts::Agent::Ca,
         });
         self
     }

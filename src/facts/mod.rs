@@ -39,8 +39,8 @@ pub use host::{
     WebServerFacts,
 };
 pub use http01::{
-    AddressAnswers, Answered, CaPath, HopOutcome, Http01Facts, HttpFact, HttpOutcome, PathAttempt,
-    PathHop, TokenFacts, TokenSource,
+    AddressAnswers, Agent, Answered, CaPath, HopOutcome, Http01Facts, HttpFact, HttpOutcome, Page,
+    PathAttempt, PathHop, TokenFacts, TokenSource,
 };
 pub use migrate::{LoadError, from_json};
 pub use net::{ConnectFact, ConnectOutcome, Family, own_limit_errno};
