@@ -50,6 +50,8 @@ pub const CAUSES: &[(Code, &[Code])] = &[
             Code::BlockedUpstream,
             Code::VantageDependent,
             Code::TlsAlpnNoIpv4Fallback,
+            // Issue 20 item 2: a rule that drops the request after the handshake.
+            Code::HttpNoResponse,
         ],
     ),
     (

@@ -17,6 +17,7 @@ mod finding;
 pub(crate) mod http01;
 mod origin;
 mod rank;
+mod sources;
 pub mod registry;
 #[cfg(test)]
 mod testkit;

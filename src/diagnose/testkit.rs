@@ -826,9 +826,27 @@ impl OutsideView {
         self
     }
 
+    /// The challenge GET from there ended with `outcome` (a timeout, a reset).
+    pub fn http_outcome(mut self, address: &str, outcome: HttpOutcome) -> OutsideView {
+        self.0.http01.http.push(HttpFact {
+            address: ip(address),
+            port: 80,
+            url: "http://example.test/.well-known/acme-challenge/T".into(),
+            outcome,
+            elapsed_ms: 1,
+        });
+        self
+    }
+
     /// The vantage saw the request come from `address`.
     pub fn source(mut self, address: &str) -> OutsideView {
         self.0.source_address = Some(ip(address));
+        self
+    }
+
+    /// The vantage's own requests leave from `address`.
+    pub fn own_source(mut self, address: &str) -> OutsideView {
+        self.0.own_sources.push(ip(address));
         self
     }
 }
@@ -848,6 +866,7 @@ impl Scenario {
             source_address: None,
             refused_targets: Vec::new(),
             targets_left_out: 0,
+            own_sources: Vec::new(),
         }));
         self.target().vantages.push(crate::facts::VantageFacts {
             vantage: name.to_string(),
@@ -863,5 +882,12 @@ impl Scenario {
     pub fn with_ca_evidence(mut self, evidence: crate::facts::CaEvidence) -> Scenario {
         self.target().ca.push(evidence);
         self
+    }
+}
+
+// Issue 20 item 2: the whole diagnosis of a scenario, ranked.
+impl Scenario {
+    pub fn diagnose(&self) -> crate::diagnose::Diagnosis {
+        crate::diagnose::diagnose(&self.run, &self.run.targets[0])
     }
 }

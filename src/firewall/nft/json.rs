@@ -81,9 +81,10 @@ fn rule_of(
                 let negated = match body["op"].as_str() {
                     Some("==") | Some("in") | None => false,
                     Some("!=") => true,
-                    Some(_) => {
+                    Some(op) => {
                         rule.matches.push(Match {
-                            cond: Cond::Unknown(describe(stmt)),
+                            cond: super::expr::ordered(op, &body["left"], &body["right"])
+                                .unwrap_or_else(|| Cond::Unknown(describe(stmt))),
                             negated: false,
                         });
                         continue;
