@@ -338,9 +338,10 @@ impl Lexer<'_> {
                         }
                     }
                 }
-                // A quoted word must be followed by a separator.
+                // A quoted word must be followed by a separator; nginx also takes `)`, which
+                // starts the next word: `if ($bad_bot = '3') {` (the bad-bot blocker's).
                 if let Some(n) = self.chars.peek()
-                    && !(n.is_whitespace() || *n == ';' || *n == '{' || *n == '}')
+                    && !(n.is_whitespace() || matches!(*n, ';' | '{' | '}' | ')'))
                 {
                     return Err((line, format!("unexpected \"{n}\" after a quoted string")));
                 }
@@ -743,6 +744,18 @@ mod tests {
         );
         assert_eq!(location.children()[0].args, ["404"]);
         assert_eq!(server.children()[2].args, ["$x", "${host}b"]);
+    }
+
+    /// nginx ends a quoted word at `)` too: the bad-bot blocker's `blockbots.conf` writes
+    /// `if ($bad_bot = '3') {`, which nginx loads.
+    #[test]
+    fn a_quoted_word_closed_by_a_parenthesis_reads_as_nginx_reads_it() {
+        let d = parse_file("f", "if ($bad_bot = '3') {
+  return 444;
+}
+").unwrap();
+        assert_eq!(d[0].args, vec!["($bad_bot", "=", "3", ")"]);
+        assert_eq!(d[0].children()[0].args, vec!["444"]);
     }
 
     #[test]
