@@ -1056,6 +1056,39 @@ const CASES: &[Case] = &[
             i("behind-nat", V4, Some(80)),
         ],
     },
+    // tests/lab_filters.rs (issue 20 item 2): the vantage's source through the host's own
+    // filters; the rule on the host replaces `blocked-upstream`.
+    Case {
+        fixture: "filters-nginx-geo-bot-blocker-host",
+        verdict: Fail,
+        incomplete: false,
+        findings: &[b("webserver-denies-client", ANY, Some(80))],
+    },
+    // Without a vantage the same rule is a risk, never a verdict.
+    Case {
+        fixture: "filters-nginx-geo-bot-blocker-blind",
+        verdict: AtRisk,
+        incomplete: true,
+        findings: &[w("webserver-denies-client", ANY, Some(80))],
+    },
+    Case {
+        fixture: "filters-nft-bot-set-v6-host",
+        verdict: Fail,
+        incomplete: false,
+        findings: &[
+            b("firewall-drops", V6, Some(80)),
+            b("blocked-upstream", V6, Some(80)),
+        ],
+    },
+    Case {
+        fixture: "filters-nft-ips-after-handshake-host",
+        verdict: Fail,
+        incomplete: false,
+        findings: &[
+            b("firewall-drops", V6, Some(80)),
+            b("firewall-drops", V4, Some(80)),
+        ],
+    },
     // tests/lab_webconf.rs, the host view: nginx's configuration names the cause.
     Case {
         fixture: "webconf-ipv6-vhost-host",

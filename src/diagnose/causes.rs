@@ -176,6 +176,20 @@ pub const CAUSES: &[(Code, &[Code])] = &[
         Code::WebrootMismatch,
         &[Code::ChallengeStatus, Code::ChallengeNotServed],
     ),
+    // Issue 20 item 2: nginx's own rule refuses the CA's address or User-Agent; what a
+    // vantage or the CA then sees (a 403, a closed connection, a block page) is its symptom.
+    (
+        Code::WebserverDeniesClient,
+        &[
+            Code::BlockedUpstream,
+            Code::OutsideSeesOtherServer,
+            Code::VantageDependent,
+            Code::WafBlocks,
+            Code::ChallengeStatus,
+            Code::ChallengeNotServed,
+            Code::HttpNoResponse,
+        ],
+    ),
     // A router or WAF answering explains the wrong answer and the disagreement it causes.
     (
         Code::RouterAnswers,
@@ -316,6 +330,8 @@ pub fn priority(code: Code) -> u8 {
         Code::CaDisagrees => 96,
         Code::CaValidated => 97,
         Code::CaLoggedFailure => 98,
+        // Issue 20 item 2: on the host, before what the outside sees of it (42-44).
+        Code::WebserverDeniesClient => 37,
     }
 }
 

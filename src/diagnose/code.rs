@@ -117,6 +117,8 @@ codes! {
     CaDisagrees => "ca-disagrees",
     CaValidated => "ca-validated",
     CaLoggedFailure => "ca-logged-failure",
+    // Issue 20 item 2: the web server's own rules refuse the CA by source or User-Agent.
+    WebserverDeniesClient => "webserver-denies-client",
 }
 
 impl fmt::Display for Code {

@@ -17,8 +17,8 @@ mod finding;
 pub(crate) mod http01;
 mod origin;
 mod rank;
-mod sources;
 pub mod registry;
+mod sources;
 #[cfg(test)]
 mod testkit;
 pub(crate) mod tlsalpn01;

@@ -3,10 +3,13 @@
 //! on the host is named there instead of being blamed on the path (issue 20 item 2). Not a
 //! check: the firewall check and the web-server access check both read it.
 
-use super::context::{outside_connect, vantage_limited};
 use super::Context;
+use super::context::{outside_connect, vantage_limited};
 use crate::facts::{ConnectOutcome, Family, HttpOutcome};
 use std::net::IpAddr;
+
+/// What the CA's perspectives are, in one sentence every source-dependent finding says.
+pub const PERSPECTIVES_UNPUBLISHED: &str = "The CA validates from several perspectives at once, from addresses it does not publish and that change (docs/ca-behaviour.md §6.8): any block by source address or region (a ban list, a country or \"bot\" set) risks failing validation from whichever perspective falls in it.";
 
 /// How a perspective failed at the host's address.
 #[derive(Debug, Clone, PartialEq)]
@@ -57,7 +60,8 @@ pub fn blocked(cx: &Context) -> Vec<Blocked> {
     let mut out = Vec::new();
     let port = cx.dial_port();
     for (name, o) in &cx.outside {
-        for family in [Family::Ipv4, Family::Ipv6] {
+        // IPv6 first, as the CA dials.
+        for family in [Family::Ipv6, Family::Ipv4] {
             let Some(source) = o
                 .own_sources
                 .iter()

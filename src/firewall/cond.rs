@@ -47,9 +47,9 @@ pub(super) fn eval_static(
             "`ct state` at the ingress hook, before conntrack has seen the packet".into(),
         ),
         // The request travels on a connection conntrack has seen both ways.
-        Cond::CtState(states) if stage == Stage::Request => yes(states
-            .iter()
-            .any(|s| s.eq_ignore_ascii_case("established"))),
+        Cond::CtState(states) if stage == Stage::Request => {
+            yes(states.iter().any(|s| s.eq_ignore_ascii_case("established")))
+        }
         // After a DNAT (the forward path to a container) `ct status dnat` holds: firewalld
         // accepts such connections in its forward chain.
         Cond::CtState(states) => yes(states
@@ -68,13 +68,11 @@ pub(super) fn eval_static(
             ),
         },
         // The CA's first packet is a bare SYN; its request rides on ACK|PSH.
-        Cond::TcpFlags { mask, comp } => yes(
-            match stage {
-                Stage::Syn => TCP_SYN,
-                Stage::Request => TCP_ACK | TCP_PSH,
-            } & mask
-                == *comp,
-        ),
+        Cond::TcpFlags { mask, comp } => yes(match stage {
+            Stage::Syn => TCP_SYN,
+            Stage::Request => TCP_ACK | TCP_PSH,
+        } & mask
+            == *comp),
         Cond::Length { min, max } => {
             let (lo, hi) = stage.length(p.family);
             if lo >= *min && hi <= *max {

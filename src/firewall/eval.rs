@@ -165,7 +165,10 @@ impl<'r> Eval<'r> {
                     by_source.push((set, m.negated));
                     continue;
                 }
-                match (eval_static(&m.cond, p, hook, self.oif, self.stage), m.negated) {
+                match (
+                    eval_static(&m.cond, p, hook, self.oif, self.stage),
+                    m.negated,
+                ) {
                     (Tri::Yes, true) | (Tri::No, false) => {
                         ruled_out = true;
                         break;
@@ -321,17 +324,19 @@ impl<'r> Eval<'r> {
                     }
                     let hit = match cond {
                         Cond::SAddr(set) => left.take(set, self.p.family, &mut self.work),
-                        other => match eval_static(other, self.p, self.hook, self.oif, self.stage) {
-                            Tri::Yes => std::mem::take(&mut left),
-                            Tri::No => continue,
-                            Tri::Unknown(why) => {
-                                out.push((
-                                    std::mem::take(&mut left),
-                                    Self::undecidable(&at(), why),
-                                ));
-                                break;
+                        other => {
+                            match eval_static(other, self.p, self.hook, self.oif, self.stage) {
+                                Tri::Yes => std::mem::take(&mut left),
+                                Tri::No => continue,
+                                Tri::Unknown(why) => {
+                                    out.push((
+                                        std::mem::take(&mut left),
+                                        Self::undecidable(&at(), why),
+                                    ));
+                                    break;
+                                }
                             }
-                        },
+                        }
                     };
                     if !hit.is_empty() {
                         self.act(key, rule, action, hit, depth, rest, excluded, out);

@@ -242,7 +242,10 @@ pub enum Cond {
     Oif(Vec<String>),
     /// The packet's length in bytes, IP header included, within `min..=max` (nft
     /// `meta length`, `-m length --length`).
-    Length { min: u32, max: u32 },
+    Length {
+        min: u32,
+        max: u32,
+    },
     /// A match on the packet's payload (`-m string`): the text, for evidence. A SYN carries
     /// no payload; what the CA's request carries is not compared.
     Payload(String),

@@ -207,9 +207,7 @@ impl<'c> Vars<'c> {
             return None;
         }
         let d = hit.or_else(|| entries.iter().find(|d| d.name == "default"));
-        let text = d
-            .and_then(|d| d.args.first().cloned())
-            .unwrap_or_default();
+        let text = d.and_then(|d| d.args.first().cloned()).unwrap_or_default();
         if text.contains('$') {
             return None;
         }
@@ -415,7 +413,13 @@ pub fn evaluate(config: &Config, server: usize, host: &str, uri: &str, client: C
     }
     for list in levels {
         let mut because = Vec::new();
-        match rewrite_phase(list, &mut vars, &mut because, By::Everyone, &mut out.unsettled) {
+        match rewrite_phase(
+            list,
+            &mut vars,
+            &mut because,
+            By::Everyone,
+            &mut out.unsettled,
+        ) {
             Walk::Through => {}
             Walk::Ended(denial) => {
                 out.denial = denial;
@@ -424,12 +428,8 @@ pub fn evaluate(config: &Config, server: usize, host: &str, uri: &str, client: C
         }
     }
     // The access phase: the innermost level with rules.
-    let mut access_levels: Vec<&[Directive]> = served
-        .chain
-        .iter()
-        .rev()
-        .map(|d| d.children())
-        .collect();
+    let mut access_levels: Vec<&[Directive]> =
+        served.chain.iter().rev().map(|d| d.children()).collect();
     access_levels.push(s.block.children());
     access_levels.push(s.http.children());
     if let Some(rules) = access_levels
@@ -446,7 +446,13 @@ pub fn evaluate(config: &Config, server: usize, host: &str, uri: &str, client: C
 /// `deny` of a network, an `if` on a `geo` or `map $remote_addr` variable that returns a
 /// refusal for some of its entries. Found without knowing the CA's address: the CA's
 /// perspectives are not published, so each is a risk, not a verdict.
-pub fn source_rules(config: &Config, server: usize, host: &str, uri: &str, ua: &str) -> Vec<Denial> {
+pub fn source_rules(
+    config: &Config,
+    server: usize,
+    host: &str,
+    uri: &str,
+    ua: &str,
+) -> Vec<Denial> {
     let servers = select::servers(&config.directives);
     let Some(s) = servers.get(server) else {
         return Vec::new();
@@ -578,9 +584,13 @@ mod tests {
         assert_eq!(ask(&c, None, UA).denial, None);
         // The bot list catches its bots, not the CA.
         assert_eq!(
-            ask(&c, Some("192.0.2.77"), "Mozilla/5.0 (compatible; SemrushBot/7)")
-                .denial
-                .map(|d| (d.status, d.by)),
+            ask(
+                &c,
+                Some("192.0.2.77"),
+                "Mozilla/5.0 (compatible; SemrushBot/7)"
+            )
+            .denial
+            .map(|d| (d.status, d.by)),
             Some((444, By::UserAgent))
         );
         let rules = source_rules(&c, 0, "example.test", "/.well-known/acme-challenge/T", UA);
@@ -621,7 +631,9 @@ mod tests {
         // …but a UA rule that does hold it refuses every perspective.
         let d = ask(&c, None, "curl bot").denial.expect("UA refused");
         assert_eq!((d.by, d.pos.line), (By::UserAgent, 9));
-        let d = ask(&c, Some("198.51.100.3"), UA).denial.expect("map refused");
+        let d = ask(&c, Some("198.51.100.3"), UA)
+            .denial
+            .expect("map refused");
         assert_eq!((d.by, d.status, d.pos.line), (By::Address, 403, 11));
         assert_eq!(ask(&c, Some("203.0.113.3"), UA).denial, None);
     }

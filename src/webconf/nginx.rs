@@ -750,10 +750,14 @@ mod tests {
     /// `if ($bad_bot = '3') {`, which nginx loads.
     #[test]
     fn a_quoted_word_closed_by_a_parenthesis_reads_as_nginx_reads_it() {
-        let d = parse_file("f", "if ($bad_bot = '3') {
+        let d = parse_file(
+            "f",
+            "if ($bad_bot = '3') {
   return 444;
 }
-").unwrap();
+",
+        )
+        .unwrap();
         assert_eq!(d[0].args, vec!["($bad_bot", "=", "3", ")"]);
         assert_eq!(d[0].children()[0].args, vec!["444"]);
     }

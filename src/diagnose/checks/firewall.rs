@@ -7,10 +7,10 @@
 use crate::diagnose::ca::{self, Dial};
 use crate::diagnose::check::CheckDef;
 use crate::diagnose::context::socket;
+use crate::diagnose::sources::{self, PERSPECTIVES_UNPUBLISHED};
 use crate::diagnose::{Check, Code, Context, Finding, Severity, run_check};
 use crate::diagnose::{Incomplete, IncompleteKind};
 use crate::facts::{Family, Method, Unknown};
-use crate::diagnose::sources;
 use crate::firewall::model::{Origin, Packet, Position, RuleRef, Ruleset, Stage, Verdict};
 use crate::firewall::{self, nat};
 use crate::reserved;
@@ -385,9 +385,6 @@ fn per_source(cx: &Context, rs: &Ruleset, found: &[Found]) -> Vec<Found> {
     }
     out
 }
-
-/// What the CA's perspectives are, in one sentence every source-dependent finding says.
-pub const PERSPECTIVES_UNPUBLISHED: &str = "The CA validates from several perspectives at once, from addresses it does not publish and that change (docs/ca-behaviour.md §6.8): any block by source address or region (a ban list, a country or \"bot\" set) risks failing validation from whichever perspective falls in it.";
 
 fn request_dropped(
     cx: &Context,
@@ -947,8 +944,18 @@ mod tests {
             .find(|f| matches!(f, Found::SourceBlocked { .. }))
             .expect("the ban is found");
         let f = Firewall.word(&cx, hit);
-        assert!(f.fix.iter().any(|l| l.contains("fail2ban-client unban 198.51.100.7")), "{:?}", f.fix);
-        assert!(f.evidence.iter().any(|l| l.contains("fail2ban")), "{:?}", f.evidence);
+        assert!(
+            f.fix
+                .iter()
+                .any(|l| l.contains("fail2ban-client unban 198.51.100.7")),
+            "{:?}",
+            f.fix
+        );
+        assert!(
+            f.evidence.iter().any(|l| l.contains("fail2ban")),
+            "{:?}",
+            f.evidence
+        );
     }
 
     /// An IPS-style rule drops data segments of established port-80 flows: the SYN gets in,
@@ -967,7 +974,9 @@ mod tests {
         assert_eq!(f.code, Code::FirewallDrops);
         assert!(f.title.contains("line 3"), "{}", f.title);
         assert!(
-            f.ca_error.as_deref().is_some_and(|e| e.contains("Timeout after connect")),
+            f.ca_error
+                .as_deref()
+                .is_some_and(|e| e.contains("Timeout after connect")),
             "{:?}",
             f.ca_error
         );

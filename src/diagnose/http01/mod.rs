@@ -4,6 +4,7 @@
 //! are no check: `judge` (the CA's judgement of one answer), `walk` (the CA's walk, hop by
 //! hop) and `who` (who answered).
 
+pub mod access;
 pub mod answer;
 pub mod front;
 pub mod judge;

@@ -24,6 +24,8 @@ pub const CHECK: CheckDef = CheckDef {
         Code::VhostMissingIpv6Listen,
         Code::ChallengeLocationShadowed,
         Code::WebrootMismatch,
+        // Issue 20 item 2 (`http01/access.rs`).
+        Code::WebserverDeniesClient,
     ],
     methods: &[Method::Http01],
     run: run_web_config,
@@ -40,6 +42,12 @@ fn run_web_config(cx: &Context, out: &mut Out) {
         Ok(routes) => {
             for found in found(cx, &routes) {
                 out.push(WebConfig.word(cx, &found));
+            }
+            // Issue 20 item 2: nginx's rules by source address and User-Agent.
+            if let Some(Answering::Nginx(config)) = answering(cx) {
+                for f in super::access::findings(cx, config.as_ref(), &routes) {
+                    out.push(f);
+                }
             }
         }
     }

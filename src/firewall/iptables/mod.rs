@@ -401,7 +401,8 @@ COMMIT
     /// either, by the packet's known length.
     #[test]
     fn payload_and_length_matches_are_judged_per_packet_of_the_connection() {
-        let rules = "-A INPUT -p tcp --dport 80 -m string --string acme-challenge --algo bm -j DROP\n";
+        let rules =
+            "-A INPUT -p tcp --dport 80 -m string --string acme-challenge --algo bm -j DROP\n";
         let rs = ruleset(
             &format!("*filter\n:INPUT ACCEPT [0:0]\n{rules}COMMIT\n"),
             Family::Ipv4,
@@ -433,8 +434,7 @@ COMMIT
             verdict_of(differs, &pkt(None, 80)),
             Verdict::Undecidable { .. }
         ));
-        let both_drop =
-            "-A INPUT -p tcp --dport 80 -m u32 --u32 x -j DROP\n-A INPUT -j DROP\n";
+        let both_drop = "-A INPUT -p tcp --dport 80 -m u32 --u32 x -j DROP\n-A INPUT -j DROP\n";
         assert!(matches!(
             verdict_of(both_drop, &pkt(None, 80)),
             Verdict::Drop { .. }

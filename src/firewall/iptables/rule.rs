@@ -362,10 +362,11 @@ pub(super) fn parse_rule(
             // `-m length --length 100:65535` (a single value, or a range).
             "--length" if module == "length" => {
                 let range = match value.split_once(':') {
-                    Some((lo, hi)) => lo
-                        .parse()
-                        .ok()
-                        .zip(if hi.is_empty() { Some(u32::MAX) } else { hi.parse().ok() }),
+                    Some((lo, hi)) => lo.parse().ok().zip(if hi.is_empty() {
+                        Some(u32::MAX)
+                    } else {
+                        hi.parse().ok()
+                    }),
                     None => value.parse().ok().map(|n| (n, n)),
                 };
                 push(
