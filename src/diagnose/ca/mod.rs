@@ -561,6 +561,11 @@ pub fn acme_extension_mismatch(got: &str, expected: &str) -> String {
     )
 }
 
+/// The User-Agent Let's Encrypt's validation servers send, as their requests show in access
+/// logs (`docs/ca-behaviour.md` §2.3): what a web server's User-Agent rules are judged against.
+pub const LETS_ENCRYPT_USER_AGENT: &str =
+    "Mozilla/5.0 (compatible; Let's Encrypt validation server; +https://www.letsencrypt.org)";
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -700,8 +705,3 @@ mod tests {
         );
     }
 }
-
-/// The User-Agent Let's Encrypt's validation servers send, as their requests show in access
-/// logs (`docs/ca-behaviour.md` §2.3): what a web server's User-Agent rules are judged against.
-pub const LETS_ENCRYPT_USER_AGENT: &str =
-    "Mozilla/5.0 (compatible; Let's Encrypt validation server; +https://www.letsencrypt.org)";
