@@ -513,6 +513,375 @@ pub fn source_rules(
     out
 }
 
+/// One authorization item of Apache's mod_authz_core, as far as it concerns an anonymous
+/// client with a known address: `Require ip`, `Require not ip`, `Require all granted|denied`,
+/// and the `<RequireAll>`, `<RequireAny>`, `<RequireNone>` containers.
+#[derive(Debug, Clone)]
+enum Authz {
+    Ip {
+        nets: Vec<IpNet>,
+        not: bool,
+        pos: Pos,
+        text: String,
+    },
+    All {
+        granted: bool,
+        pos: Pos,
+        text: String,
+    },
+    /// A provider this reader does not settle (`host`, `expr`, `valid-user`…).
+    Other {
+        pos: Pos,
+        text: String,
+    },
+    Container {
+        kind: Container,
+        items: Vec<Authz>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Container {
+    All,
+    Any,
+    None,
+}
+
+/// mod_authz_core's three outcomes, and "not settled".
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Authed {
+    Granted,
+    /// Denied, and the item that decided.
+    Denied(Pos, String, By),
+    Neutral,
+    Unknown,
+}
+
+fn authz_eval(a: &Authz, addr: Option<IpAddr>) -> Authed {
+    match a {
+        Authz::Ip {
+            nets,
+            not,
+            pos,
+            text,
+        } => {
+            let Some(addr) = addr else {
+                // The arbitrary address is in no list: `Require ip` does not grant it, `Require
+                // not ip` does not refuse it.
+                return if *not {
+                    Authed::Neutral
+                } else {
+                    Authed::Denied(pos.clone(), text.clone(), By::Everyone)
+                };
+            };
+            match (nets.iter().any(|n| n.contains(&addr)), not) {
+                (true, false) => Authed::Granted,
+                (false, false) => Authed::Denied(pos.clone(), text.clone(), By::Everyone),
+                (true, true) => Authed::Denied(pos.clone(), text.clone(), By::Address),
+                (false, true) => Authed::Neutral,
+            }
+        }
+        Authz::All { granted, pos, text } => {
+            if *granted {
+                Authed::Granted
+            } else {
+                Authed::Denied(pos.clone(), text.clone(), By::Everyone)
+            }
+        }
+        Authz::Other { .. } => Authed::Unknown,
+        Authz::Container { kind, items } => {
+            let results: Vec<Authed> = items.iter().map(|i| authz_eval(i, addr)).collect();
+            let denied = results.iter().find(|r| matches!(r, Authed::Denied(..)));
+            let unknown = results.contains(&Authed::Unknown);
+            match kind {
+                Container::Any => {
+                    if results.contains(&Authed::Granted) {
+                        Authed::Granted
+                    } else if unknown {
+                        Authed::Unknown
+                    } else {
+                        denied.cloned().unwrap_or(Authed::Neutral)
+                    }
+                }
+                Container::All => {
+                    if let Some(d) = denied {
+                        d.clone()
+                    } else if unknown {
+                        Authed::Unknown
+                    } else if results.contains(&Authed::Granted) {
+                        Authed::Granted
+                    } else {
+                        Authed::Neutral
+                    }
+                }
+                Container::None => {
+                    if results.contains(&Authed::Granted) {
+                        // A granting item inside RequireNone refuses.
+                        match items
+                            .iter()
+                            .zip(&results)
+                            .find(|(_, r)| **r == Authed::Granted)
+                        {
+                            Some((Authz::Ip { pos, text, .. }, _)) => {
+                                Authed::Denied(pos.clone(), text.clone(), By::Address)
+                            }
+                            Some((Authz::All { pos, text, .. }, _)) => {
+                                Authed::Denied(pos.clone(), text.clone(), By::Everyone)
+                            }
+                            _ => Authed::Unknown,
+                        }
+                    } else if unknown {
+                        Authed::Unknown
+                    } else {
+                        Authed::Neutral
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The `Require` lines of one section, nested containers kept.
+fn parse_authz(lines: &[(Pos, String)], i: &mut usize, kind: Container) -> Authz {
+    let mut items = Vec::new();
+    while *i < lines.len() {
+        let (pos, text) = &lines[*i];
+        *i += 1;
+        let lower = text.to_ascii_lowercase();
+        if lower.starts_with("</require") {
+            break;
+        }
+        let sub = if lower.starts_with("<requireall") {
+            Some(Container::All)
+        } else if lower.starts_with("<requireany") {
+            Some(Container::Any)
+        } else if lower.starts_with("<requirenone") {
+            Some(Container::None)
+        } else {
+            None
+        };
+        if let Some(k) = sub {
+            items.push(parse_authz(lines, i, k));
+            continue;
+        }
+        let words = super::apache::split_words(text);
+        let Some(first) = words.first() else { continue };
+        if !first.eq_ignore_ascii_case("require") {
+            continue;
+        }
+        let (not, rest) = match words.get(1) {
+            Some(w) if w.eq_ignore_ascii_case("not") => (true, &words[2..]),
+            _ => (false, &words[1..]),
+        };
+        let item = match rest.split_first() {
+            Some((p, nets)) if p.eq_ignore_ascii_case("ip") => {
+                let parsed: Option<Vec<IpNet>> = nets.iter().map(|n| parse_net(n)).collect();
+                match parsed {
+                    Some(nets) => Authz::Ip {
+                        nets,
+                        not,
+                        pos: pos.clone(),
+                        text: text.clone(),
+                    },
+                    None => Authz::Other {
+                        pos: pos.clone(),
+                        text: text.clone(),
+                    },
+                }
+            }
+            Some((p, [what])) if p.eq_ignore_ascii_case("all") && !not => Authz::All {
+                granted: what.eq_ignore_ascii_case("granted"),
+                pos: pos.clone(),
+                text: text.clone(),
+            },
+            _ => Authz::Other {
+                pos: pos.clone(),
+                text: text.clone(),
+            },
+        };
+        items.push(item);
+    }
+    Authz::Container { kind, items }
+}
+
+/// What Apache's `Require` rules do with `client` for `uri`, in the VirtualHost that starts
+/// at `vhost` in `text`, whose challenge files are read from `challenge_dir`. The sections
+/// that apply are `<Directory>` (a prefix of the directory), then `<Location>` (a prefix of
+/// the URI), read in that order; the last one that has `Require` lines decides, as
+/// mod_authz_core merges them by default (`AuthMerging Off`). Sections in other files
+/// (`apache2.conf`'s `<Directory /var/www/>`) are not read.
+pub fn apache_evaluate(
+    text: &str,
+    vhost: &Pos,
+    uri: &str,
+    challenge_dir: &str,
+    client: Client,
+) -> Outcome {
+    // The vhost's lines, continuation lines joined, comments dropped.
+    let mut lines: Vec<(Pos, String)> = Vec::new();
+    let mut pending = String::new();
+    let mut start = 0u32;
+    for (n, raw) in text
+        .lines()
+        .enumerate()
+        .skip(vhost.line.saturating_sub(1) as usize)
+    {
+        let n = n as u32 + 1;
+        if pending.is_empty() {
+            start = n;
+        }
+        let t = raw.trim();
+        if let Some(head) = t.strip_suffix('\\') {
+            pending.push_str(head);
+            pending.push(' ');
+            continue;
+        }
+        pending.push_str(t);
+        let full = std::mem::take(&mut pending).trim().to_string();
+        if full.is_empty() || full.starts_with('#') {
+            continue;
+        }
+        let end = full.to_ascii_lowercase().starts_with("</virtualhost");
+        lines.push((
+            Pos {
+                file: vhost.file.clone(),
+                line: start,
+            },
+            crate::sanitize::line(&full, 300),
+        ));
+        if end || lines.len() > 20_000 {
+            break;
+        }
+    }
+    // Sections that apply, each with its Require lines.
+    let mut directory: Vec<(usize, Authz)> = Vec::new();
+    let mut location: Vec<Authz> = Vec::new();
+    let mut i = 0;
+    while i < lines.len() {
+        let lower = lines[i].1.to_ascii_lowercase();
+        i += 1;
+        let (is_dir, arg) = if let Some(rest) = lower.strip_prefix("<directory ") {
+            (true, rest)
+        } else if let Some(rest) = lower.strip_prefix("<location ") {
+            (false, rest)
+        } else {
+            continue;
+        };
+        let original = &lines[i - 1].1;
+        let arg_orig = original[original.len() - arg.len()..]
+            .trim_end_matches('>')
+            .trim()
+            .trim_matches(['"', '\''])
+            .to_string();
+        let applies = if is_dir {
+            challenge_dir.starts_with(arg_orig.trim_end_matches('/'))
+        } else {
+            uri.starts_with(arg_orig.as_str())
+        };
+        // The section's own lines, up to its close.
+        let close = if is_dir { "</directory" } else { "</location" };
+        let from = i;
+        while i < lines.len() && !lines[i].1.to_ascii_lowercase().starts_with(close) {
+            i += 1;
+        }
+        let body = &lines[from..i.min(lines.len())];
+        if !applies {
+            continue;
+        }
+        let mut j = 0;
+        let authz = parse_authz(body, &mut j, Container::Any);
+        if matches!(&authz, Authz::Container { items, .. } if items.is_empty()) {
+            continue;
+        }
+        if is_dir {
+            directory.push((arg_orig.len(), authz));
+        } else {
+            location.push(authz);
+        }
+    }
+    // Shorter directories first, then locations in order: the last decides.
+    directory.sort_by_key(|(len, _)| *len);
+    let Some(decisive) = location
+        .into_iter()
+        .last()
+        .or_else(|| directory.into_iter().last().map(|(_, a)| a))
+    else {
+        return Outcome::default();
+    };
+    let mut out = Outcome::default();
+    match authz_eval(&decisive, client.addr) {
+        Authed::Denied(pos, text, by) => {
+            out.denial = Some(Denial {
+                status: 403,
+                pos,
+                text,
+                because: Vec::new(),
+                by,
+            });
+        }
+        Authed::Unknown => {
+            if let Authz::Container { items, .. } = &decisive
+                && let Some(Authz::Other { pos, text }) =
+                    items.iter().find(|i| matches!(i, Authz::Other { .. }))
+            {
+                out.unsettled.push((pos.clone(), text.clone()));
+            }
+        }
+        // Neutral at the top: no rule grants, so mod_authz_core refuses.
+        Authed::Neutral => {}
+        Authed::Granted => {}
+    }
+    out
+}
+
+/// The networks a VirtualHost's `Require not ip` lines name, for the risk without a
+/// vantage: each tried as the client.
+pub fn apache_source_rules(text: &str, vhost: &Pos, uri: &str, challenge_dir: &str) -> Vec<Denial> {
+    let mut out: Vec<Denial> = Vec::new();
+    let mut probes = Vec::new();
+    for line in text.lines().skip(vhost.line.saturating_sub(1) as usize) {
+        let words = super::apache::split_words(line.trim());
+        if line
+            .trim()
+            .to_ascii_lowercase()
+            .starts_with("</virtualhost")
+        {
+            break;
+        }
+        if words.len() > 3
+            && words[0].eq_ignore_ascii_case("require")
+            && words[1].eq_ignore_ascii_case("not")
+            && words[2].eq_ignore_ascii_case("ip")
+        {
+            probes.extend(
+                words[3..]
+                    .iter()
+                    .filter_map(|w| parse_net(w))
+                    .map(|n| n.network()),
+            );
+        }
+    }
+    for addr in probes.into_iter().take(20_000) {
+        let o = apache_evaluate(
+            text,
+            vhost,
+            uri,
+            challenge_dir,
+            Client {
+                addr: Some(addr),
+                user_agent: "",
+            },
+        );
+        if let Some(d) = o.denial
+            && d.by == By::Address
+            && !out.iter().any(|x| x.pos == d.pos)
+        {
+            out.push(d);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -636,5 +1005,55 @@ mod tests {
             .expect("map refused");
         assert_eq!((d.by, d.status, d.pos.line), (By::Address, 403, 11));
         assert_eq!(ask(&c, Some("203.0.113.3"), UA).denial, None);
+    }
+
+    /// Apache 2.4: a `<Location>` for the challenge with a block list in `<RequireAll>`
+    /// (`Require all granted` + `Require not ip`), the shape of country and bot blocks.
+    #[test]
+    fn apache_require_not_ip_in_require_all_refuses_the_listed_source() {
+        let text = "<VirtualHost *:80>\n  ServerName example.test\n  DocumentRoot /var/www/site\n  <Directory /var/www/site>\n    Require all granted\n  </Directory>\n  <Location />\n    <RequireAll>\n      Require all granted\n      Require not ip 198.51.100.0/24 2001:db8:51::/48\n    </RequireAll>\n  </Location>\n</VirtualHost>\n";
+        let vhost = Pos {
+            file: "/etc/apache2/sites-enabled/site.conf".into(),
+            line: 1,
+        };
+        let ask = |addr: Option<&str>| {
+            apache_evaluate(
+                text,
+                &vhost,
+                "/.well-known/acme-challenge/T",
+                "/var/www/site/.well-known/acme-challenge",
+                Client {
+                    addr: addr.map(|a| a.parse().unwrap()),
+                    user_agent: UA,
+                },
+            )
+        };
+        let d = ask(Some("2001:db8:51::10")).denial.expect("refused");
+        assert_eq!((d.status, d.by, d.pos.line), (403, By::Address, 10));
+        assert_eq!(ask(Some("192.0.2.7")).denial, None);
+        assert_eq!(ask(None).denial, None);
+        let rules = apache_source_rules(
+            text,
+            &vhost,
+            "/.well-known/acme-challenge/T",
+            "/var/www/site/.well-known/acme-challenge",
+        );
+        assert_eq!(rules.len(), 1);
+        // An allow-list (`Require ip` alone) refuses everyone else, the arbitrary address too.
+        let allow = text.replace(
+            "<RequireAll>\n      Require all granted\n      Require not ip 198.51.100.0/24 2001:db8:51::/48\n    </RequireAll>",
+            "Require ip 203.0.113.0/24",
+        );
+        let o = apache_evaluate(
+            &allow,
+            &vhost,
+            "/.well-known/acme-challenge/T",
+            "/var/www/site/.well-known/acme-challenge",
+            Client {
+                addr: None,
+                user_agent: UA,
+            },
+        );
+        assert_eq!(o.denial.map(|d| d.by), Some(By::Everyone));
     }
 }

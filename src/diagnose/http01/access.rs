@@ -28,7 +28,7 @@ pub fn findings(cx: &Context, config: &nginx::Config, routes: &[(Family, Route)]
         .find(|(p, _)| p == pos)
     {
         Some((_, seen)) => {
-            if seen.family.is_some() && seen.family != f.family {
+            if seen.family.is_some() && f.family.is_some() && seen.family != f.family {
                 seen.family = None;
             }
         }
@@ -82,8 +82,59 @@ pub fn findings(cx: &Context, config: &nginx::Config, routes: &[(Family, Route)]
     // Without a perspective in it: the rules that refuse some networks, as a risk.
     for (_, r) in &nginx_routes {
         for d in access::source_rules(config, r.server, cx.domain, &uri, ua) {
-            let f = by_source(cx, &d);
+            let f = by_source(cx, Software::Nginx, &d);
             push(&d.pos, f, &mut out);
+        }
+    }
+    out.into_iter().map(|(_, f)| f).collect()
+}
+
+/// The findings for Apache's routes: its `Require ip` / `Require not ip` rules (in
+/// `<RequireAll>` and its kin) of the sections that apply to the challenge, for each failed
+/// perspective's source, and as a risk without one. `file` gives a read file's text.
+pub fn apache_findings<'a>(
+    cx: &Context,
+    file: impl Fn(&str) -> Option<&'a str>,
+    routes: &[(Family, Route)],
+) -> Vec<Finding> {
+    let uri = format!("{CHALLENGE_DIR}/{TOKEN}");
+    let mut out: Vec<(nginx::Pos, Finding)> = Vec::new();
+    let apache_routes: Vec<(&Family, &Route, &str)> = routes
+        .iter()
+        .filter(|(_, r)| r.software == Software::Apache)
+        .filter_map(|(f, r)| Some((f, r, file(&r.server_pos.file)?)))
+        .collect();
+    for b in sources::blocked(cx) {
+        if !b.failure.after_connect() {
+            continue;
+        }
+        let family = Family::of(&b.target);
+        let Some((_, r, text)) = apache_routes.iter().find(|(f, _, _)| **f == family) else {
+            continue;
+        };
+        let o = access::apache_evaluate(
+            text,
+            &r.server_pos,
+            &uri,
+            &r.docroot.challenge_dir,
+            Client {
+                addr: Some(b.source),
+                user_agent: ca::LETS_ENCRYPT_USER_AGENT,
+            },
+        );
+        if let Some(d) = o.denial.filter(|d| d.by == By::Address)
+            && !out.iter().any(|(p, _)| *p == d.pos)
+        {
+            let f = refused_perspective(cx, family, r, &d, &b.name, &b.source, &b.failure);
+            out.push((d.pos.clone(), f));
+        }
+    }
+    for (_, r, text) in &apache_routes {
+        for d in access::apache_source_rules(text, &r.server_pos, &uri, &r.docroot.challenge_dir) {
+            if !out.iter().any(|(p, _)| *p == d.pos) {
+                let f = by_source(cx, Software::Apache, &d);
+                out.push((d.pos.clone(), f));
+            }
         }
     }
     out.into_iter().map(|(_, f)| f).collect()
@@ -105,7 +156,16 @@ fn what(d: &Denial) -> String {
 }
 
 /// How to take the challenge path out of the rule, by where the rule sits.
-fn fixes(f: Finding, d: &Denial) -> Finding {
+fn fixes(f: Finding, software: Software, d: &Denial) -> Finding {
+    if software == Software::Apache {
+        return f
+            .fix(format!(
+                "exempt the challenge path after the section of {}: `<Location /.well-known/acme-challenge/>` with `Require all granted` (the last section with Require lines decides)",
+                d.pos
+            ))
+            .fix("then: apachectl configtest && systemctl reload apache2 (httpd on RHEL)")
+            .fix("or validate with dns-01, which needs no inbound request");
+    }
     let rewrite = d.text.starts_with("return");
     let vars: Vec<String> = d
         .because
@@ -154,8 +214,10 @@ fn user_agent(cx: &Context, r: &Route, d: &Denial) -> Finding {
         Code::WebserverDeniesClient,
         Severity::Blocker,
         format!(
-            "nginx refuses Let's Encrypt's User-Agent on the challenge path: {} at {}",
-            d.text, d.pos
+            "{} refuses Let's Encrypt's User-Agent on the challenge path: {} at {}",
+            r.software.name(),
+            d.text,
+            d.pos
         ),
     )
     .port(cx.dial_port())
@@ -165,7 +227,7 @@ fn user_agent(cx: &Context, r: &Route, d: &Denial) -> Finding {
         what(d)
     ))
     .evidence_lines(chain(d));
-    fixes(f, d).ca(ca_error(cx, &r.dest, d))
+    fixes(f, r.software, d).ca(ca_error(cx, &r.dest, d))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -182,29 +244,34 @@ fn refused_perspective(
         Code::WebserverDeniesClient,
         Severity::Blocker,
         format!(
-            "nginx refuses {source} (where {perspective} failed): {} at {}",
-            d.text, d.pos
+            "{} refuses {source} (where {perspective} failed): {} at {}",
+            r.software.name(),
+            d.text,
+            d.pos
         ),
     )
     .family(family)
     .port(cx.dial_port())
     .detail(format!(
-        "{perspective} failed here ({}). Its requests come from {source}, and nginx's own rules on the challenge path match that address and {}: the block is in this host's web server, not upstream. {PERSPECTIVES_UNPUBLISHED}",
+        "{perspective} failed here ({}). Its requests come from {source}, and {}'s own rules on the challenge path match that address and {}: the block is in this host's web server, not upstream. {PERSPECTIVES_UNPUBLISHED}",
         failure.describe(),
+        r.software.name(),
         what(d)
     ))
     .evidence_lines(chain(d))
     .evidence(format!("evaluated: GET {CHALLENGE_DIR}/<token> from {source} with Let's Encrypt's User-Agent"));
-    fixes(f, d).ca(ca_error(cx, &r.dest, d))
+    fixes(f, r.software, d).ca(ca_error(cx, &r.dest, d))
 }
 
-fn by_source(cx: &Context, d: &Denial) -> Finding {
+fn by_source(cx: &Context, software: Software, d: &Denial) -> Finding {
     let f = Finding::new(
         Code::WebserverDeniesClient,
         Severity::Warning,
         format!(
-            "nginx refuses some source addresses on the challenge path: {} at {}",
-            d.text, d.pos
+            "{} refuses some source addresses on the challenge path: {} at {}",
+            software.name(),
+            d.text,
+            d.pos
         ),
     )
     .port(cx.dial_port())
@@ -214,7 +281,7 @@ fn by_source(cx: &Context, d: &Denial) -> Finding {
     ))
     .evidence_lines(chain(d));
     // A risk, not a verdict: no CA words are predicted for it.
-    fixes(f, d)
+    fixes(f, software, d)
 }
 
 #[cfg(test)]
@@ -337,5 +404,32 @@ mod tests {
             "{:#?}",
             d.findings
         );
+    }
+
+    /// Apache: a vantage refused by `Require not ip` in a `<RequireAll>` of the site's
+    /// `<Location />`: the line is named, a blocker.
+    #[test]
+    fn apache_s_require_not_ip_refusing_the_vantage_is_named() {
+        const DASH_S: &str = "VirtualHost configuration:\n*:80                   is a NameVirtualHost\n         default server example.test (/etc/apache2/sites-enabled/site.conf:1)\n         port 80 namevhost example.test (/etc/apache2/sites-enabled/site.conf:1)\nServerRoot: \"/etc/apache2\"\nMain DocumentRoot: \"/var/www/html\"\n";
+        const SITE: &str = "<VirtualHost *:80>\n  ServerName example.test\n  DocumentRoot /var/www/site\n  <Location />\n    <RequireAll>\n      Require all granted\n      Require not ip 198.51.100.0/24\n    </RequireAll>\n  </Location>\n</VirtualHost>\n";
+        let s = Scenario::ipv4_only()
+            .apache(DASH_S, &[("/etc/apache2/sites-enabled/site.conf", SITE)])
+            .v4_connects(80)
+            .http("192.0.2.10", 404, None)
+            .vantage("https://v.example", |v| {
+                v.connect("192.0.2.10", 80, ConnectOutcome::Connected)
+                    .http("192.0.2.10", 403, Some("Apache"))
+                    .own_source("198.51.100.7")
+            });
+        let d = s.diagnose();
+        let top = &d.findings[0];
+        assert_eq!(top.code, Code::WebserverDeniesClient, "{:#?}", d.findings);
+        assert_eq!(top.severity, Severity::Blocker);
+        assert!(
+            top.title.starts_with("Apache refuses 198.51.100.7"),
+            "{}",
+            top.title
+        );
+        assert!(top.title.contains("site.conf:7"), "{}", top.title);
     }
 }
