@@ -645,6 +645,16 @@ async fn observe(state: &State, ask: &Ask, source: IpAddr) -> Observation {
         ),
         http01::gather(&plan, name, &state.dns, &tcp, &http, &limits, &made,)
     );
+    // Where this vantage's requests came from, for the host's filters: one per family.
+    let mut own_sources: Vec<IpAddr> = Vec::new();
+    for ip in &plan.targets {
+        if own_sources.iter().any(|o| o.is_ipv4() == ip.is_ipv4()) {
+            continue;
+        }
+        if let Some(src) = probe::tcp::route_source(SocketAddr::new(*ip, 80)) {
+            own_sources.push(src.to_canonical());
+        }
+    }
     Observation {
         dns,
         connects,
@@ -652,6 +662,7 @@ async fn observe(state: &State, ask: &Ask, source: IpAddr) -> Observation {
         source_address: Some(source),
         refused_targets: refused,
         targets_left_out: left_out as u64,
+        own_sources,
     }
 }
 

@@ -811,15 +811,17 @@ const CASES: &[Case] = &[
     },
     // Issue 20 item 1 (`tests/lab_perspective.rs`): nginx answers 403 to Let's Encrypt's
     // User-Agent, seen from the host alone by the difference of User-Agent; a geo 444 for one
-    // of two vantages, at the HTTP level.
+    // of two vantages, at the HTTP level. The nginx rule that does it (item 2,
+    // `webserver-denies-client`, named at file:line) is the root on top of both.
     Case {
         fixture: "perspective-ua-403-host-alone-host",
         verdict: Fail,
         incomplete: true,
         findings: &[
+            b("webserver-denies-client", ANY, Some(80)),
             b("waf-blocks", V6, Some(80)),
-            b("challenge-status", V6, Some(80)),
             b("waf-blocks", V4, Some(80)),
+            b("challenge-status", V6, Some(80)),
             b("challenge-status", V4, Some(80)),
         ],
     },
@@ -827,7 +829,10 @@ const CASES: &[Case] = &[
         fixture: "perspective-source-444-two-vantages-host",
         verdict: AtRisk,
         incomplete: false,
-        findings: &[w("vantage-dependent", V4, Some(80))],
+        findings: &[
+            w("webserver-denies-client", ANY, Some(80)),
+            w("vantage-dependent", V4, Some(80)),
+        ],
     },
     Case {
         fixture: "challenge-403-host",
@@ -1074,6 +1079,39 @@ const CASES: &[Case] = &[
         findings: &[
             w("public-address-mismatch", V4, None),
             i("behind-nat", V4, Some(80)),
+        ],
+    },
+    // tests/lab_filters.rs (issue 20 item 2): the vantage's source through the host's own
+    // filters; the rule on the host replaces `blocked-upstream`.
+    Case {
+        fixture: "filters-nginx-geo-bot-blocker-host",
+        verdict: Fail,
+        incomplete: false,
+        findings: &[b("webserver-denies-client", ANY, Some(80))],
+    },
+    // Without a vantage the same rule is a risk, never a verdict.
+    Case {
+        fixture: "filters-nginx-geo-bot-blocker-blind",
+        verdict: AtRisk,
+        incomplete: true,
+        findings: &[w("webserver-denies-client", ANY, Some(80))],
+    },
+    Case {
+        fixture: "filters-nft-bot-set-v6-host",
+        verdict: Fail,
+        incomplete: false,
+        findings: &[
+            b("firewall-drops", V6, Some(80)),
+            b("blocked-upstream", V6, Some(80)),
+        ],
+    },
+    Case {
+        fixture: "filters-nft-ips-after-handshake-host",
+        verdict: Fail,
+        incomplete: false,
+        findings: &[
+            b("firewall-drops", V6, Some(80)),
+            b("firewall-drops", V4, Some(80)),
         ],
     },
     // tests/lab_webconf.rs, the host view: nginx's configuration names the cause.

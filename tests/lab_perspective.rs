@@ -7,8 +7,9 @@
 //!   validation server in https://github.com/PrivateBin/PrivateBin/issues/413 (403 in the
 //!   access log for "Let's Encrypt validation server") and the bad-bot blocker in
 //!   https://github.com/mitchellkrogza/nginx-ultimate-bad-bot-blocker/issues/554. From the
-//!   host alone the difference of User-Agent shows it: `waf-blocks` on top; with a vantage,
-//!   the same. Pebble's VA sends its own User-Agent (`LetsEncrypt-Pebble-VA (linux; amd64)`),
+//!   host alone the difference of User-Agent shows it: `waf-blocks`, under the nginx line
+//!   that does it (`webserver-denies-client`, issue 20 item 2) on top; with a vantage, the
+//!   same. Pebble's VA sends its own User-Agent (`LetsEncrypt-Pebble-VA (linux; amd64)`),
 //!   which the same rule matches, so Pebble proves the rule fails a real validation; that
 //!   production's User-Agent matches it too is what the host's CA-shaped GET shows (403).
 //! - `source-444`: nginx `geo` answers 444 (closes without an answer) to the outside
@@ -16,7 +17,8 @@
 //!   vantage elsewhere, as a blocklist of sources did to the validation server in
 //!   https://community.letsencrypt.org/t/validation-server-is-blacklisted/87931. With both
 //!   vantages: `vantage-dependent` at the HTTP level (a risk: one outside view got through);
-//!   with the blocked one alone against the host: `vantage-dependent` as a blocker; never
+//!   with the blocked one alone against the host: `vantage-dependent` as a blocker; each
+//!   under the `geo` line that does it (`webserver-denies-client`) on top; never
 //!   `outside-sees-other-server`. Pebble, from the blocked prefix, fails with Boulder's
 //!   catch-all for the close.
 
@@ -40,9 +42,12 @@ const V2: &str = "http://203.0.113.130:8080";
 struct Expect {
     verdict: &'static str,
     incomplete: bool,
-    /// The top finding that is not info: (code, family).
+    /// The top finding that is not info: the host's own rule that does it (issue 20 item 2),
+    /// and words its evidence must hold (the rule, at file:line).
+    root: (&'static str, &'static [&'static str]),
+    /// The perspective finding under it: (code, family).
     top: (&'static str, &'static str),
-    /// Words the top finding's evidence must hold.
+    /// Words that finding's evidence must hold.
     evidence: &'static [&'static str],
 }
 
@@ -96,6 +101,7 @@ const SCENARIOS: &[Scenario] = &[
                 expect: Expect {
                     verdict: "fail",
                     incomplete: true,
+                    root: ("webserver-denies-client", &["http_user_agent", ":"]),
                     top: ("waf-blocks", "ipv6"),
                     evidence: &["filter: by User-Agent", "403", "404"],
                 },
@@ -106,6 +112,7 @@ const SCENARIOS: &[Scenario] = &[
                 expect: Expect {
                     verdict: "fail",
                     incomplete: false,
+                    root: ("webserver-denies-client", &["http_user_agent", ":"]),
                     top: ("waf-blocks", "ipv6"),
                     evidence: &["filter: by User-Agent", "403", "404"],
                 },
@@ -125,6 +132,7 @@ const SCENARIOS: &[Scenario] = &[
                 expect: Expect {
                     verdict: "at-risk",
                     incomplete: false,
+                    root: ("webserver-denies-client", &["geo", "198.51.100.0/24"]),
                     top: ("vantage-dependent", "ipv4"),
                     evidence: &[V1, "444", V2, "404", "this host"],
                 },
@@ -135,6 +143,7 @@ const SCENARIOS: &[Scenario] = &[
                 expect: Expect {
                     verdict: "fail",
                     incomplete: false,
+                    root: ("webserver-denies-client", &["geo", "198.51.100.0/24"]),
                     top: ("vantage-dependent", "ipv4"),
                     evidence: &[V1, "444", "this host", "404"],
                 },
@@ -203,8 +212,27 @@ fn judge(label: &str, expect: &Expect, run: &common::Run, problems: &mut Vec<Str
         ));
     }
     let findings = report["findings"].as_array().cloned().unwrap_or_default();
-    let top = findings.iter().find(|f| f["severity"] != "info");
+    let root = findings.iter().find(|f| f["severity"] != "info");
+    let (root_code, root_words) = expect.root;
+    match root {
+        Some(f) if f["code"] == root_code => {
+            let evidence = f["evidence"].to_string();
+            for word in root_words {
+                if !evidence.contains(word) {
+                    problems.push(format!("{label}: root evidence lacks {word:?}: {evidence}"));
+                }
+            }
+        }
+        _ => problems.push(format!(
+            "{label}: top finding {:?} instead of {root_code}; findings {:#}",
+            root.map(|f| format!("{}/{}", f["code"], f["family"])),
+            report["findings"]
+        )),
+    }
     let (code, family) = expect.top;
+    let top = findings
+        .iter()
+        .find(|f| f["code"] == code && f["family"] == family);
     match top {
         Some(f) if f["code"] == code && f["family"] == family => {
             let evidence = f["evidence"].to_string();
@@ -215,8 +243,7 @@ fn judge(label: &str, expect: &Expect, run: &common::Run, problems: &mut Vec<Str
             }
         }
         _ => problems.push(format!(
-            "{label}: top finding {:?} instead of {code}/{family}; findings {:#}",
-            top.map(|f| format!("{}/{}", f["code"], f["family"])),
+            "{label}: no {code}/{family} under the root; findings {:#}",
             report["findings"]
         )),
     }
@@ -230,7 +257,7 @@ fn judge(label: &str, expect: &Expect, run: &common::Run, problems: &mut Vec<Str
             report["findings"]
         ));
     }
-    top.map(|f| {
+    root.map(|f| {
         format!(
             "{} {}/{}",
             report["verdict"].as_str().unwrap_or("?"),

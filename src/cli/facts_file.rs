@@ -110,6 +110,7 @@ pub fn join_runs(files: Vec<(String, Vec<RunFacts>)>) -> Vec<RunFacts> {
                             source_address: None,
                             refused_targets: Vec::new(),
                             targets_left_out: 0,
+                            own_sources: global_addresses(&run.host),
                         }),
                         elapsed_ms: other.duration_ms,
                     });
@@ -125,6 +126,29 @@ pub fn join_runs(files: Vec<(String, Vec<RunFacts>)>) -> Vec<RunFacts> {
                 out.push(run);
                 out_of.push(*main);
             }
+        }
+    }
+    out
+}
+
+/// The global addresses of the machine a saved run was made on, one per family: where its
+/// requests came from, for the host's filters (`Observation::own_sources`).
+fn global_addresses(host: &crate::facts::HostFacts) -> Vec<std::net::IpAddr> {
+    let mut out: Vec<std::net::IpAddr> = Vec::new();
+    for ip in host
+        .interfaces
+        .known()
+        .into_iter()
+        .flatten()
+        .filter(|i| i.up && !i.loopback)
+        .flat_map(|i| i.addresses.iter())
+    {
+        let link_local = match ip {
+            std::net::IpAddr::V4(a) => a.is_link_local(),
+            std::net::IpAddr::V6(a) => a.is_unicast_link_local(),
+        };
+        if !link_local && !ip.is_loopback() && !out.iter().any(|o| o.is_ipv4() == ip.is_ipv4()) {
+            out.push(*ip);
         }
     }
     out

@@ -50,6 +50,8 @@ pub const CAUSES: &[(Code, &[Code])] = &[
             Code::BlockedUpstream,
             Code::VantageDependent,
             Code::TlsAlpnNoIpv4Fallback,
+            // Issue 20 item 2: a rule that drops the request after the handshake.
+            Code::HttpNoResponse,
         ],
     ),
     (
@@ -173,6 +175,20 @@ pub const CAUSES: &[(Code, &[Code])] = &[
     (
         Code::WebrootMismatch,
         &[Code::ChallengeStatus, Code::ChallengeNotServed],
+    ),
+    // Issue 20 item 2: nginx's own rule refuses the CA's address or User-Agent; what a
+    // vantage or the CA then sees (a 403, a closed connection, a block page) is its symptom.
+    (
+        Code::WebserverDeniesClient,
+        &[
+            Code::BlockedUpstream,
+            Code::OutsideSeesOtherServer,
+            Code::VantageDependent,
+            Code::WafBlocks,
+            Code::ChallengeStatus,
+            Code::ChallengeNotServed,
+            Code::HttpNoResponse,
+        ],
     ),
     // A router or WAF answering explains the wrong answer and the disagreement it causes.
     (
@@ -333,6 +349,8 @@ pub fn priority(code: Code) -> u8 {
         Code::CaLoggedFailure => 98,
         // Issue 20 item 6: beside the nginx configuration's findings (55-57).
         Code::TraefikChallengeRouter => 54,
+        // Issue 20 item 2: on the host, before what the outside sees of it (42-44).
+        Code::WebserverDeniesClient => 37,
     }
 }
 

@@ -119,6 +119,8 @@ codes! {
     CaLoggedFailure => "ca-logged-failure",
     // Issue 20 item 6: Traefik's router for the HTTP-01 path.
     TraefikChallengeRouter => "traefik-challenge-router",
+    // Issue 20 item 2: the web server's own rules refuse the CA by source or User-Agent.
+    WebserverDeniesClient => "webserver-denies-client",
 }
 
 impl fmt::Display for Code {

@@ -18,6 +18,7 @@ pub(crate) mod http01;
 mod origin;
 mod rank;
 pub mod registry;
+mod sources;
 #[cfg(test)]
 mod testkit;
 pub(crate) mod tlsalpn01;

@@ -869,6 +869,12 @@ impl OutsideView {
         self.0.source_address = Some(ip(address));
         self
     }
+
+    /// The vantage's own requests leave from `address`.
+    pub fn own_source(mut self, address: &str) -> OutsideView {
+        self.0.own_sources.push(ip(address));
+        self
+    }
 }
 
 impl Scenario {
@@ -886,6 +892,7 @@ impl Scenario {
             source_address: None,
             refused_targets: Vec::new(),
             targets_left_out: 0,
+            own_sources: Vec::new(),
         }));
         self.target().vantages.push(crate::facts::VantageFacts {
             vantage: name.to_string(),
@@ -901,5 +908,12 @@ impl Scenario {
     pub fn with_ca_evidence(mut self, evidence: crate::facts::CaEvidence) -> Scenario {
         self.target().ca.push(evidence);
         self
+    }
+}
+
+// Issue 20 item 2: the whole diagnosis of a scenario, ranked.
+impl Scenario {
+    pub fn diagnose(&self) -> crate::diagnose::Diagnosis {
+        crate::diagnose::diagnose(&self.run, &self.run.targets[0])
     }
 }

@@ -96,6 +96,12 @@ pub struct Observation {
     /// (the one the CA dials) always among them.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub targets_left_out: u64,
+    /// The addresses this view's own requests leave from, one per family it dialled: the
+    /// source its routing chooses for the name's addresses (`serve`), or the global addresses
+    /// of the machine a saved run was made on. What the host's filters see as the source,
+    /// unless a NAT stands between (issue 20 item 2). Empty in older files.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub own_sources: Vec<IpAddr>,
 }
 
 impl TargetFacts {

@@ -2,7 +2,7 @@
 //! (which the evaluator splits on instead): three-valued, so a match acme-doctor does not
 //! model makes its rule undecidable, never a guessed verdict.
 
-use super::model::{Cond, Hook, Packet};
+use super::model::{Cond, Hook, Packet, Stage};
 
 #[derive(Debug, Clone, PartialEq)]
 pub(super) enum Tri {
@@ -22,8 +22,14 @@ fn iface_matches(pattern: &str, name: &str) -> bool {
 }
 
 /// A condition on anything but the source address (which evaluation splits on instead), at
-/// `hook`.
-pub(super) fn eval_static(cond: &Cond, p: &Packet, hook: Hook, oif: Option<&str>) -> Tri {
+/// `hook`, for the packet of the connection `stage` names.
+pub(super) fn eval_static(
+    cond: &Cond,
+    p: &Packet,
+    hook: Hook,
+    oif: Option<&str>,
+    stage: Stage,
+) -> Tri {
     let yes = |b: bool| if b { Tri::Yes } else { Tri::No };
     match cond {
         Cond::L4Proto(names) => yes(names.iter().any(|n| n == "tcp" || n == "all" || n == "6")),
@@ -40,6 +46,10 @@ pub(super) fn eval_static(cond: &Cond, p: &Packet, hook: Hook, oif: Option<&str>
         Cond::CtState(_) if hook == Hook::Ingress => Tri::Unknown(
             "`ct state` at the ingress hook, before conntrack has seen the packet".into(),
         ),
+        // The request travels on a connection conntrack has seen both ways.
+        Cond::CtState(states) if stage == Stage::Request => {
+            yes(states.iter().any(|s| s.eq_ignore_ascii_case("established")))
+        }
         // After a DNAT (the forward path to a container) `ct status dnat` holds: firewalld
         // accepts such connections in its forward chain.
         Cond::CtState(states) => yes(states
@@ -57,8 +67,30 @@ pub(super) fn eval_static(cond: &Cond, p: &Packet, hook: Hook, oif: Option<&str>
                 "a reverse-path check, and the route back to the source is unknown".into(),
             ),
         },
-        // The CA's first packet is a bare SYN.
-        Cond::TcpFlags { mask, comp } => yes(TCP_SYN & mask == *comp),
+        // The CA's first packet is a bare SYN; its request rides on ACK|PSH.
+        Cond::TcpFlags { mask, comp } => yes(match stage {
+            Stage::Syn => TCP_SYN,
+            Stage::Request => TCP_ACK | TCP_PSH,
+        } & mask
+            == *comp),
+        Cond::Length { min, max } => {
+            let (lo, hi) = stage.length(p.family);
+            if lo >= *min && hi <= *max {
+                Tri::Yes
+            } else if hi < *min || lo > *max {
+                Tri::No
+            } else {
+                Tri::Unknown(format!(
+                    "a length match ({min}-{max} bytes) and the CA's request is {lo}-{hi} bytes long"
+                ))
+            }
+        }
+        Cond::Payload(text) => match stage {
+            Stage::Syn => Tri::No,
+            Stage::Request => Tri::Unknown(format!(
+                "a payload match `{text}`: what the CA's request carries is not compared"
+            )),
+        },
         Cond::Holds(holds, _) => yes(*holds),
         // On the forward path the destination is the container's address, not a local one.
         Cond::DstLocal => yes(hook != Hook::Forward),
@@ -75,6 +107,8 @@ pub(super) fn eval_static(cond: &Cond, p: &Packet, hook: Hook, oif: Option<&str>
 
 /// The SYN bit, as `--tcp-flags` and nft number TCP flags.
 pub const TCP_SYN: u8 = 0x02;
+pub const TCP_PSH: u8 = 0x08;
+pub const TCP_ACK: u8 = 0x10;
 
 /// What the kernel's route lookup says of the CA's addresses: the destination is one of the
 /// host's own (`local`), the source a public `unicast` address. Every other type (broadcast,

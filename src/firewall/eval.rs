@@ -12,7 +12,7 @@
 use super::cond::{Tri, eval_static};
 use super::model::{
     Action, BaseChain, ChainRef, Cond, Hook, NetSet, Packet, RedirectKind, Rule, RuleRef, Ruleset,
-    Sources, Verdict,
+    Sources, Stage, Verdict,
 };
 use crate::facts::Family;
 use ipnet::IpNet;
@@ -59,6 +59,8 @@ struct Eval<'r> {
     alternatives: usize,
     /// The output interface, on the forward path.
     oif: Option<&'r str>,
+    /// Which packet of the connection is evaluated.
+    stage: Stage,
 }
 
 impl<'r> Eval<'r> {
@@ -163,7 +165,10 @@ impl<'r> Eval<'r> {
                     by_source.push((set, m.negated));
                     continue;
                 }
-                match (eval_static(&m.cond, p, hook, self.oif), m.negated) {
+                match (
+                    eval_static(&m.cond, p, hook, self.oif, self.stage),
+                    m.negated,
+                ) {
                     (Tri::Yes, true) | (Tri::No, false) => {
                         ruled_out = true;
                         break;
@@ -319,17 +324,19 @@ impl<'r> Eval<'r> {
                     }
                     let hit = match cond {
                         Cond::SAddr(set) => left.take(set, self.p.family, &mut self.work),
-                        other => match eval_static(other, self.p, self.hook, self.oif) {
-                            Tri::Yes => std::mem::take(&mut left),
-                            Tri::No => continue,
-                            Tri::Unknown(why) => {
-                                out.push((
-                                    std::mem::take(&mut left),
-                                    Self::undecidable(&at(), why),
-                                ));
-                                break;
+                        other => {
+                            match eval_static(other, self.p, self.hook, self.oif, self.stage) {
+                                Tri::Yes => std::mem::take(&mut left),
+                                Tri::No => continue,
+                                Tri::Unknown(why) => {
+                                    out.push((
+                                        std::mem::take(&mut left),
+                                        Self::undecidable(&at(), why),
+                                    ));
+                                    break;
+                                }
                             }
-                        },
+                        }
                     };
                     if !hit.is_empty() {
                         self.act(key, rule, action, hit, depth, rest, excluded, out);
@@ -373,7 +380,7 @@ struct Outcome {
 
 impl Ruleset {
     fn run(&self, p: &Packet, input: Sources, budget: u64) -> Outcome {
-        self.run_path(p, input, budget, None)
+        self.run_path(p, input, budget, None, Stage::Syn)
     }
 
     /// The way in (`forward_oif` `None`: every hook but forward) or the forward path out
@@ -384,6 +391,7 @@ impl Ruleset {
         input: Sources,
         budget: u64,
         forward_oif: Option<&str>,
+        stage: Stage,
     ) -> Outcome {
         let forward = forward_oif.is_some();
         let mut chains: Vec<&BaseChain> = self
@@ -404,6 +412,7 @@ impl Ruleset {
             stack: Vec::new(),
             alternatives: 0,
             oif: forward_oif,
+            stage,
         };
         let mut pieces = Vec::new();
         let mut live = input;
@@ -476,7 +485,22 @@ impl Ruleset {
             .saddr
             .as_ref()
             .map_or_else(Sources::arbitrary, Sources::one);
-        self.run_path(p, input, WORK_BUDGET, Some(oif))
+        self.run_path(p, input, WORK_BUDGET, Some(oif), Stage::Syn)
+            .pieces
+            .into_iter()
+            .find(|(s, _)| !s.is_empty())
+            .map_or(Verdict::Accept, |(_, v)| v)
+    }
+
+    /// What the way in does with the segment that carries the CA's HTTP request, once the
+    /// SYN got through and the handshake is done: an IPS rule on established flows (`ct
+    /// state established meta length > 100 drop`) lets the connect through and drops this.
+    pub fn evaluate_request(&self, p: &Packet) -> Verdict {
+        let input = p
+            .saddr
+            .as_ref()
+            .map_or_else(Sources::arbitrary, Sources::one);
+        self.run_path(p, input, WORK_BUDGET, None, Stage::Request)
             .pieces
             .into_iter()
             .find(|(s, _)| !s.is_empty())

@@ -240,8 +240,44 @@ pub enum Cond {
     Holds(bool, String),
     /// Output interface names (forward path only); wildcards as for [`Cond::Iif`].
     Oif(Vec<String>),
+    /// The packet's length in bytes, IP header included, within `min..=max` (nft
+    /// `meta length`, `-m length --length`).
+    Length {
+        min: u32,
+        max: u32,
+    },
+    /// A match on the packet's payload (`-m string`): the text, for evidence. A SYN carries
+    /// no payload; what the CA's request carries is not compared.
+    Payload(String),
     /// Anything else: the text of the match, for evidence.
     Unknown(String),
+}
+
+/// Which packet of the CA's connection is evaluated: the SYN that opens it, or the segment
+/// that carries its HTTP request once the handshake is done (conntrack `established`). An
+/// IPS rule can let the first through and drop the second: the CA then sees "Timeout after
+/// connect".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Stage {
+    Syn,
+    Request,
+}
+
+impl Stage {
+    /// The packet's length in bytes, IP header included, as a range: the SYN with the options
+    /// Linux sends (MSS, SACK, timestamps, window scale: a 40-byte TCP header); the request
+    /// segment with timestamps and the CA's request line and headers, at least ~250 bytes of
+    /// HTTP (`docs/ca-behaviour.md` §2.3), at most one segment.
+    pub fn length(self, family: Family) -> (u32, u32) {
+        let ip = match family {
+            Family::Ipv4 => 20,
+            Family::Ipv6 => 40,
+        };
+        match self {
+            Stage::Syn => (ip + 40, ip + 40),
+            Stage::Request => (ip + 32 + 200, ip + 1460),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -46,6 +46,19 @@ pub fn ports_exhausted(addr: SocketAddr) -> bool {
         .is_ok()
 }
 
+/// The source address this machine's routing picks for a connection to `addr`: a UDP
+/// "connect" looks up the route and sends nothing. `None` without a route.
+pub fn route_source(addr: SocketAddr) -> Option<std::net::IpAddr> {
+    let local: SocketAddr = if addr.is_ipv4() {
+        (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
+    } else {
+        (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+    };
+    let socket = std::net::UdpSocket::bind(local).ok()?;
+    socket.connect(addr).ok()?;
+    socket.local_addr().ok().map(|a| a.ip())
+}
+
 async fn attempt(addr: SocketAddr) -> io::Result<()> {
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
     socket.set_nonblocking(true)?;

@@ -184,6 +184,8 @@ fn sanitized(mut o: Observation) -> Observation {
     clean(&mut o.http01.own_agent);
     o.connects.truncate(256);
     o.refused_targets.truncate(64);
+    // One source per family is all a vantage has to say.
+    o.own_sources.truncate(4);
     o
 }
 

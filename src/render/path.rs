@@ -181,7 +181,9 @@ fn stage(code: Code) -> Stage {
         | TraefikChallengeRouter
         | TlsAlpnWrongIdentifier
         | TlsAlpnWrongKeyauth
-        | TlsAlpnHandshakeFailed => Stage::Answer,
+        | TlsAlpnHandshakeFailed
+        // Issue 20 item 2: nginx answers (403) or closes (444) after the connect.
+        | WebserverDeniesClient => Stage::Answer,
         TxtMissing
         | TxtWrong
         | TxtNotPropagated

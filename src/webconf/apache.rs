@@ -233,7 +233,7 @@ fn block(file: &str, text: &str, line: u32) -> Result<Vec<Line>, ParseError> {
     Ok(out)
 }
 
-fn split_words(line: &str) -> Vec<String> {
+pub(super) fn split_words(line: &str) -> Vec<String> {
     let mut words = Vec::new();
     let mut cur = String::new();
     let mut quote = None;

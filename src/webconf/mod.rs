@@ -2,6 +2,7 @@
 //! parsed ([`nginx`]), and nginx's choice of `server` and `location` for a request
 //! ([`select`]). A leaf: pure functions on text, used by the diagnosis.
 
+pub mod access;
 pub mod apache;
 pub mod nginx;
 pub mod select;

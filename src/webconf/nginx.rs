@@ -340,7 +340,8 @@ impl Lexer<'_> {
                 }
                 // A quoted word must be followed by a separator; nginx also takes `)`, which
                 // closes an `if` condition (`if ($http_user_agent ~* "bot")`) and starts the
-                // next word (`ngx_conf_read_token`, src/core/ngx_conf_file.c).
+                // next word (`ngx_conf_read_token`, src/core/ngx_conf_file.c); the bad-bot
+                // blocker writes `if ($bad_bot = '3') {`.
                 if let Some(n) = self.chars.peek()
                     && !(n.is_whitespace() || matches!(*n, ';' | '{' | '}' | ')'))
                 {
@@ -778,6 +779,22 @@ mod tests {
         assert_eq!(rule.args, ["($http_user_agent", "~*", "letsencrypt", ")"]);
         assert_eq!(rule.children()[0].args, ["403"]);
         assert!(parse_file("f", "a \"b\"c;\n").is_err());
+    }
+
+    /// nginx ends a quoted word at `)` too: the bad-bot blocker's `blockbots.conf` writes
+    /// `if ($bad_bot = '3') {`, which nginx loads.
+    #[test]
+    fn a_quoted_word_closed_by_a_parenthesis_reads_as_nginx_reads_it() {
+        let d = parse_file(
+            "f",
+            "if ($bad_bot = '3') {
+  return 444;
+}
+",
+        )
+        .unwrap();
+        assert_eq!(d[0].args, vec!["($bad_bot", "=", "3", ")"]);
+        assert_eq!(d[0].children()[0].args, vec!["444"]);
     }
 
     #[test]

@@ -562,6 +562,10 @@ pub fn acme_extension_mismatch(got: &str, expected: &str) -> String {
     )
 }
 
+/// The User-Agent Let's Encrypt's validation servers send (`docs/ca-behaviour.md` §2.3): what
+/// a web server's User-Agent rules are judged against. One string with the probes' own.
+pub use crate::ca_limits::VALIDATION_USER_AGENT as LETS_ENCRYPT_USER_AGENT;
+
 #[cfg(test)]
 mod tests {
     use super::*;

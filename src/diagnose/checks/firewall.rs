@@ -7,10 +7,11 @@
 use crate::diagnose::ca::{self, Dial};
 use crate::diagnose::check::CheckDef;
 use crate::diagnose::context::socket;
+use crate::diagnose::sources::{self, PERSPECTIVES_UNPUBLISHED};
 use crate::diagnose::{Check, Code, Context, Finding, Severity, run_check};
 use crate::diagnose::{Incomplete, IncompleteKind};
 use crate::facts::{Family, Method, Unknown};
-use crate::firewall::model::{Origin, Packet, Position, RuleRef, Ruleset, Verdict};
+use crate::firewall::model::{Origin, Packet, Position, RuleRef, Ruleset, Stage, Verdict};
 use crate::firewall::{self, nat};
 use crate::reserved;
 use ipnet::IpNet;
@@ -54,6 +55,31 @@ pub enum Found {
         rule: RuleRef,
         dial: Dial,
         allowed: Vec<IpNet>,
+        managers: Vec<String>,
+    },
+    /// The SYN gets in, and the segment that carries the request is dropped at `rule` (an
+    /// IPS-style rule on established flows): the CA connects, then times out.
+    RequestDropped {
+        family: Family,
+        port: u16,
+        daddr: IpAddr,
+        rule: RuleRef,
+        managers: Vec<String>,
+    },
+    /// A perspective failed here, and the host's own filter turns away its source address
+    /// at `rule` (issue 20 item 2): the block is on this host, not upstream.
+    SourceBlocked {
+        family: Family,
+        port: u16,
+        daddr: IpAddr,
+        perspective: String,
+        source: IpAddr,
+        /// How the perspective failed, in words.
+        failure: String,
+        /// The rule drops the request after the handshake, not the SYN.
+        after_connect: bool,
+        rule: RuleRef,
+        dial: Dial,
         managers: Vec<String>,
     },
     /// A DNAT sends the connection to `hop` (a container), and the forward path turns it
@@ -109,7 +135,21 @@ impl Check for Firewall {
             for port in ports {
                 let packet = firewall::inbound_syn(cx.host, daddr, port);
                 let (rule, dial) = match rs.evaluate(&packet) {
-                    Verdict::Accept => continue,
+                    Verdict::Accept => {
+                        // The connect gets in: does the request that follows?
+                        if let Verdict::Drop { rule } | Verdict::Reject { rule, .. } =
+                            rs.evaluate_request(&packet)
+                        {
+                            found.push(Found::RequestDropped {
+                                family,
+                                port,
+                                daddr,
+                                rule,
+                                managers: rs.managers.clone(),
+                            });
+                        }
+                        continue;
+                    }
                     Verdict::Undecidable { rule, why } => {
                         found.push(Found::Undecidable {
                             family,
@@ -189,6 +229,7 @@ impl Check for Firewall {
                 });
             }
         }
+        found.extend(per_source(cx, &rs, &found));
         found
     }
 
@@ -210,7 +251,10 @@ impl Check for Firewall {
                     family.label()
                 ),
             )),
-            Found::Blocked { .. } | Found::ForwardBlocked { .. } => None,
+            Found::Blocked { .. }
+            | Found::ForwardBlocked { .. }
+            | Found::RequestDropped { .. }
+            | Found::SourceBlocked { .. } => None,
         }
     }
 
@@ -244,6 +288,14 @@ impl Check for Firewall {
                 dial,
                 managers,
             } => forward_drops(cx, *family, *port, daddr, hop, rule, *dial, managers),
+            Found::RequestDropped {
+                family,
+                port,
+                daddr,
+                rule,
+                managers,
+            } => request_dropped(cx, *family, *port, daddr, rule, managers),
+            Found::SourceBlocked { .. } => source_blocked(cx, found),
             Found::Blocked {
                 family,
                 port,
@@ -261,6 +313,203 @@ impl Check for Firewall {
             }
         }
     }
+}
+
+/// Each failed perspective's own source, evaluated through the ruleset where the arbitrary
+/// source got in: the SYN, then (when the perspective connected) the request. A family and
+/// port the ruleset already blocks for everyone is said once, by that finding.
+fn per_source(cx: &Context, rs: &Ruleset, found: &[Found]) -> Vec<Found> {
+    let mut out: Vec<Found> = Vec::new();
+    for b in sources::blocked(cx) {
+        let family = Family::of(&b.target);
+        let already = found.iter().any(|f| match f {
+            Found::Blocked {
+                family: fa,
+                port: p,
+                ..
+            }
+            | Found::RequestDropped {
+                family: fa,
+                port: p,
+                ..
+            }
+            | Found::ForwardBlocked {
+                family: fa,
+                port: p,
+                ..
+            } => *fa == family && *p == b.port,
+            _ => false,
+        });
+        if already {
+            continue;
+        }
+        let Some(daddr) = cx.local_address(&b.target) else {
+            continue;
+        };
+        let packet = Packet {
+            saddr: Some(b.source),
+            ..firewall::inbound_syn(cx.host, daddr, b.port)
+        };
+        let (verdict, after_connect) = match rs.evaluate(&packet) {
+            Verdict::Accept if b.failure.after_connect() => (rs.evaluate_request(&packet), true),
+            other => (other, false),
+        };
+        let (rule, dial) = match verdict {
+            Verdict::Drop { rule } => (rule, Dial::Timeout),
+            Verdict::Reject { rule, refused } => (
+                rule,
+                if refused {
+                    Dial::Refused
+                } else {
+                    Dial::Unreachable
+                },
+            ),
+            _ => continue,
+        };
+        // One finding per rule and family, however many perspectives it turned away.
+        if out.iter().any(|f| matches!(f, Found::SourceBlocked { family: fa, rule: r, .. } if *fa == family && *r == rule)) {
+            continue;
+        }
+        out.push(Found::SourceBlocked {
+            family,
+            port: b.port,
+            daddr,
+            perspective: b.name.clone(),
+            source: b.source,
+            failure: b.failure.describe(),
+            after_connect,
+            rule,
+            dial,
+            managers: rs.managers.clone(),
+        });
+    }
+    out
+}
+
+fn request_dropped(
+    cx: &Context,
+    family: Family,
+    port: u16,
+    daddr: &IpAddr,
+    rule: &RuleRef,
+    managers: &[String],
+) -> Finding {
+    let mut f = Finding::new(
+        Code::FirewallDrops,
+        Severity::Blocker,
+        format!(
+            "the firewall lets {} connections to port {port} in, then drops the request: {rule}",
+            family.label()
+        ),
+    )
+    .family(family)
+    .port(port)
+    .detail(format!(
+        "This host's packet filter accepts the TCP handshake to {}, then drops the segment that carries the HTTP request (a rule on established connections, as intrusion-prevention rules are written). The CA connects, sends its request and waits: \"Timeout after connect\".",
+        socket(daddr, port),
+    ))
+    .evidence(format!("rule: {rule}"))
+    .evidence(format!(
+        "evaluated: the request segment (conntrack established, {}-{} bytes) from an arbitrary public address to {}",
+        Stage::Request.length(family).0,
+        Stage::Request.length(family).1,
+        socket(daddr, port)
+    ));
+    if let Some(m) = managed_by(managers) {
+        f = f.evidence(m);
+    }
+    for line in rule_fixes(rule, port) {
+        f = f.fix(line);
+    }
+    f.fix("an IPS (Suricata, Snort) inline: exempt the challenge path or port 80's requests to /.well-known/acme-challenge/ from its drop rules")
+        .ca(ca::fetching(
+            ca::ProblemType::Connection,
+            daddr,
+            &ca::challenge_url(&cx.url_host),
+            ca::TIMEOUT_AFTER_CONNECT,
+        ))
+}
+
+/// The finding for [`Found::SourceBlocked`].
+fn source_blocked(cx: &Context, found: &Found) -> Finding {
+    let Found::SourceBlocked {
+        family,
+        port,
+        daddr,
+        perspective,
+        source,
+        failure,
+        after_connect,
+        rule,
+        dial,
+        managers,
+    } = found
+    else {
+        unreachable!("source_blocked is called with a SourceBlocked")
+    };
+    let (what, sees) = if *after_connect {
+        ("drops the request from", "connects, then times out")
+    } else {
+        match dial {
+            Dial::Timeout => ("drops connections from", "times out"),
+            Dial::Refused => ("rejects connections from", "is refused"),
+            _ => ("rejects connections from", "gets an ICMP error"),
+        }
+    };
+    let mut f = Finding::new(
+        Code::FirewallDrops,
+        Severity::Blocker,
+        format!(
+            "the firewall {what} {source} (where {perspective} failed): {rule}",
+        ),
+    )
+    .family(*family)
+    .port(*port)
+    .detail(format!(
+        "{perspective} failed at {} ({failure}). Its requests come from {source}, and this host's own packet filter turns that source away: the block is on this host, not upstream, and a CA perspective in the same range {sees}. {PERSPECTIVES_UNPUBLISHED}",
+        socket(daddr, *port),
+    ))
+    .evidence(format!("rule: {rule}"))
+    .evidence(format!(
+        "evaluated: {} from {source} to {}",
+        if *after_connect {
+            "the request segment (conntrack established)"
+        } else {
+            "a new TCP SYN"
+        },
+        socket(daddr, *port)
+    ));
+    if let Some(m) = managed_by(managers) {
+        f = f.evidence(m);
+    }
+    let chain = rule.chain.chain.to_ascii_lowercase();
+    let table = rule.chain.table.to_ascii_lowercase();
+    if chain.starts_with("f2b-") || table.starts_with("f2b") {
+        f = f.fix(format!(
+            "fail2ban banned it: fail2ban-client unban {source}; and keep port {port} out of the jail's banaction (or add the CA's traffic to ignoreip, which cannot be listed: it is unpublished)"
+        ));
+    }
+    if chain.starts_with("crowdsec") || table.starts_with("crowdsec") {
+        f = f.fix(format!(
+            "CrowdSec banned it: cscli decisions delete --ip {source}; and scope the bouncer so it does not drop port {port}"
+        ));
+    }
+    f = f.fix(format!(
+        "let port {port} in from every source before the block-list rule (the challenge path is public by design): the CA's addresses cannot be allow-listed"
+    ));
+    for line in rule_fixes(rule, *port) {
+        f = f.fix(line);
+    }
+    f.ca(if *after_connect {
+        ca::fetching(
+            ca::ProblemType::Connection,
+            daddr,
+            &ca::challenge_url(&cx.url_host),
+            ca::TIMEOUT_AFTER_CONNECT,
+        )
+    } else {
+        cx.ca_dial_error(daddr, *dial)
+    })
 }
 
 fn permission(reasons: &[Unknown]) -> bool {
@@ -533,7 +782,7 @@ fn allowlist(
 mod tests {
     use super::*;
     use crate::diagnose::testkit::Scenario;
-    use crate::facts::{FirewallFacts, IptablesBackend, IptablesDump, Probed};
+    use crate::facts::{ConnectOutcome, FirewallFacts, IptablesBackend, IptablesDump, Probed};
 
     fn missing<T>(program: &str) -> Probed<T> {
         Probed::Unknown(Unknown::NotInstalled {
@@ -617,6 +866,130 @@ mod tests {
         let f = Firewall.word(&cx, blocked(&found)[0]);
         assert!(f.fix[0].starts_with("iptables-legacy -t filter -D INPUT -p tcp"));
         assert!(f.ca_error.unwrap().ends_with("Connection refused"));
+    }
+
+    /// Issue 20 item 2: a vantage timed out, and the host's own block list holds its source
+    /// (the arbitrary source gets in): the rule is named, and `blocked-upstream` is only its
+    /// symptom.
+    #[test]
+    fn a_failed_vantage_s_source_in_a_block_list_names_the_rule() {
+        let dump = "*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -s 198.51.100.0/24 -j DROP\nCOMMIT\n";
+        let s = Scenario::ipv4_only()
+            .firewall(legacy_v4(dump))
+            .v4_connects(80)
+            .vantage("https://v.example", |v| {
+                v.connect("192.0.2.10", 80, ConnectOutcome::Timeout)
+                    .own_source("198.51.100.7")
+            });
+        let cx = s.context();
+        let found = Firewall.detect(&cx);
+        assert!(blocked(&found).is_empty(), "{found:?}");
+        let hit = found
+            .iter()
+            .find(|f| matches!(f, Found::SourceBlocked { .. }))
+            .expect("the vantage's source is evaluated");
+        let f = Firewall.word(&cx, hit);
+        assert_eq!(f.code, Code::FirewallDrops);
+        assert!(f.title.contains("198.51.100.7"), "{}", f.title);
+        assert!(f.title.contains("line 3"), "{}", f.title);
+        assert!(f.detail.contains("§6.8"), "{}", f.detail);
+        let ranked = s.diagnose();
+        assert_eq!(ranked.findings[0].code, Code::FirewallDrops);
+        assert!(
+            ranked
+                .findings
+                .iter()
+                .filter(|f| f.code == Code::BlockedUpstream)
+                .all(|f| f.explained_by == Some(Code::FirewallDrops)),
+            "{:?}",
+            ranked.findings
+        );
+    }
+
+    /// The same vantage from a source no rule names: nothing on the host to blame.
+    #[test]
+    fn a_failed_vantage_outside_every_list_blames_no_rule() {
+        let dump = "*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -s 198.51.100.0/24 -j DROP\nCOMMIT\n";
+        let s = Scenario::ipv4_only()
+            .firewall(legacy_v4(dump))
+            .v4_connects(80)
+            .vantage("https://v.example", |v| {
+                v.connect("192.0.2.10", 80, ConnectOutcome::Timeout)
+                    .own_source("203.0.113.7")
+            });
+        let found = Firewall.detect(&s.context());
+        assert!(
+            !found
+                .iter()
+                .any(|f| matches!(f, Found::SourceBlocked { .. } | Found::Blocked { .. })),
+            "{found:?}"
+        );
+    }
+
+    /// fail2ban's chain (iptables-multiport) banned the vantage: the fix unbans it.
+    #[test]
+    fn a_fail2ban_ban_of_the_vantage_says_how_to_unban() {
+        let dump = "*filter\n:INPUT ACCEPT [0:0]\n:f2b-nginx-botsearch - [0:0]\n-A INPUT -p tcp -m multiport --dports 80,443 -j f2b-nginx-botsearch\n-A f2b-nginx-botsearch -s 198.51.100.7/32 -j REJECT --reject-with icmp-port-unreachable\n-A f2b-nginx-botsearch -j RETURN\nCOMMIT\n";
+        let s = Scenario::ipv4_only()
+            .firewall(legacy_v4(dump))
+            .v4_connects(80)
+            .vantage("https://v.example", |v| {
+                v.connect("192.0.2.10", 80, ConnectOutcome::Refused)
+                    .own_source("198.51.100.7")
+            });
+        let cx = s.context();
+        let found = Firewall.detect(&cx);
+        let hit = found
+            .iter()
+            .find(|f| matches!(f, Found::SourceBlocked { .. }))
+            .expect("the ban is found");
+        let f = Firewall.word(&cx, hit);
+        assert!(
+            f.fix
+                .iter()
+                .any(|l| l.contains("fail2ban-client unban 198.51.100.7")),
+            "{:?}",
+            f.fix
+        );
+        assert!(
+            f.evidence.iter().any(|l| l.contains("fail2ban")),
+            "{:?}",
+            f.evidence
+        );
+    }
+
+    /// An IPS-style rule drops data segments of established port-80 flows: the SYN gets in,
+    /// the request does not.
+    #[test]
+    fn a_rule_that_drops_the_request_after_the_handshake_is_named() {
+        let dump = "*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -p tcp -m tcp --dport 80 -m conntrack --ctstate ESTABLISHED -m length --length 100:65535 -j DROP\nCOMMIT\n";
+        let s = Scenario::ipv4_only().firewall(legacy_v4(dump));
+        let cx = s.context();
+        let found = Firewall.detect(&cx);
+        let hit = found
+            .iter()
+            .find(|f| matches!(f, Found::RequestDropped { .. }))
+            .expect("the request is evaluated");
+        let f = Firewall.word(&cx, hit);
+        assert_eq!(f.code, Code::FirewallDrops);
+        assert!(f.title.contains("line 3"), "{}", f.title);
+        assert!(
+            f.ca_error
+                .as_deref()
+                .is_some_and(|e| e.contains("Timeout after connect")),
+            "{:?}",
+            f.ca_error
+        );
+        // Small segments (the handshake's ACK) pass: a rule on short packets only is no drop.
+        let small = "*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -p tcp -m tcp --dport 80 -m conntrack --ctstate ESTABLISHED -m length --length 0:90 -j DROP\nCOMMIT\n";
+        let s = Scenario::ipv4_only().firewall(legacy_v4(small));
+        let found = Firewall.detect(&s.context());
+        assert!(
+            !found
+                .iter()
+                .any(|f| matches!(f, Found::RequestDropped { .. })),
+            "{found:?}"
+        );
     }
 
     #[test]

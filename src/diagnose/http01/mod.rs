@@ -5,6 +5,7 @@
 //! hop), `who` (who answered) and `perspective` (what each perspective got, compared by
 //! User-Agent and by source).
 
+pub mod access;
 pub mod answer;
 pub mod front;
 pub mod judge;

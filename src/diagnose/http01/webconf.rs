@@ -25,6 +25,8 @@ pub const CHECK: CheckDef = CheckDef {
         Code::VhostMissingIpv6Listen,
         Code::ChallengeLocationShadowed,
         Code::WebrootMismatch,
+        // Issue 20 item 2 (`http01/access.rs`).
+        Code::WebserverDeniesClient,
     ],
     methods: &[Method::Http01],
     run: run_web_config,
@@ -41,6 +43,25 @@ fn run_web_config(cx: &Context, out: &mut Out) {
         Ok(routes) => {
             for found in found(cx, &routes) {
                 out.push(WebConfig.word(cx, &found));
+            }
+            // Issue 20 item 2: the web server's rules by source address and User-Agent.
+            let access = match answering(cx) {
+                Some(Answering::Nginx(config)) => {
+                    super::access::findings(cx, config.as_ref(), &routes)
+                }
+                Some(Answering::Apache(a)) => {
+                    let file = |path: &str| {
+                        a.files
+                            .iter()
+                            .find(|f| f.path == path)
+                            .and_then(|f| f.text.known().map(String::as_str))
+                    };
+                    super::access::apache_findings(cx, file, &routes)
+                }
+                _ => Vec::new(),
+            };
+            for f in access {
+                out.push(f);
             }
         }
     }

@@ -158,8 +158,8 @@ COMMIT
     #[test]
     fn reject_kinds_and_unknown_modules() {
         let dump = "*filter\n:INPUT ACCEPT [0:0]\n\
-                    -A INPUT -p udp -m string --string x --algo bm -j DROP\n\
-                    -A INPUT -p tcp --dport 443 -m string --string x --algo bm -j DROP\n\
+                    -A INPUT -p udp -m u32 --u32 x -j DROP\n\
+                    -A INPUT -p tcp --dport 443 -m u32 --u32 x -j DROP\n\
                     -A INPUT -p tcp --dport 80 -j REJECT --reject-with icmp-host-prohibited\n\
                     -A INPUT -p tcp --dport 81 -j REJECT\nCOMMIT\n";
         let rs = ruleset(dump, Family::Ipv4, IptablesBackend::Nft);
@@ -396,20 +396,45 @@ COMMIT
         ));
     }
 
+    /// A payload match (`-m string`) never holds for a SYN, which carries none; for the
+    /// request segment it is not compared, so undecidable there. A length match decides
+    /// either, by the packet's known length.
+    #[test]
+    fn payload_and_length_matches_are_judged_per_packet_of_the_connection() {
+        let rules =
+            "-A INPUT -p tcp --dport 80 -m string --string acme-challenge --algo bm -j DROP\n";
+        let rs = ruleset(
+            &format!("*filter\n:INPUT ACCEPT [0:0]\n{rules}COMMIT\n"),
+            Family::Ipv4,
+            IptablesBackend::Nft,
+        );
+        assert_eq!(rs.evaluate(&pkt(None, 80)), Verdict::Accept);
+        assert!(matches!(
+            rs.evaluate_request(&pkt(None, 80)),
+            Verdict::Undecidable { .. }
+        ));
+        let ips = "*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -p tcp --dport 80 -m conntrack --ctstate ESTABLISHED -m length --length 120: -j DROP\nCOMMIT\n";
+        let rs = ruleset(ips, Family::Ipv4, IptablesBackend::Nft);
+        assert_eq!(rs.evaluate(&pkt(None, 80)), Verdict::Accept);
+        assert!(matches!(
+            rs.evaluate_request(&pkt(None, 80)),
+            Verdict::Drop { .. }
+        ));
+    }
+
     /// Undecidable for one rule alone, but the rest of the chain gives the same outcome.
     #[test]
     fn an_undecidable_rule_whose_outcome_the_rest_shares_decides_nothing() {
-        let rules = "-A INPUT -p tcp --dport 80 -m string --string x --algo bm -j ACCEPT\n\
+        let rules = "-A INPUT -p tcp --dport 80 -m u32 --u32 x -j ACCEPT\n\
                      -A INPUT -p tcp --dport 80 -j ACCEPT\n";
         assert_eq!(verdict_of(rules, &pkt(None, 80)), Verdict::Accept);
-        let differs = "-A INPUT -p tcp --dport 80 -m string --string x --algo bm -j DROP\n\
+        let differs = "-A INPUT -p tcp --dport 80 -m u32 --u32 x -j DROP\n\
                        -A INPUT -p tcp --dport 80 -j ACCEPT\n";
         assert!(matches!(
             verdict_of(differs, &pkt(None, 80)),
             Verdict::Undecidable { .. }
         ));
-        let both_drop =
-            "-A INPUT -p tcp --dport 80 -m string --string x --algo bm -j DROP\n-A INPUT -j DROP\n";
+        let both_drop = "-A INPUT -p tcp --dport 80 -m u32 --u32 x -j DROP\n-A INPUT -j DROP\n";
         assert!(matches!(
             verdict_of(both_drop, &pkt(None, 80)),
             Verdict::Drop { .. }

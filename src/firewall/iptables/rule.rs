@@ -359,6 +359,28 @@ pub(super) fn parse_rule(
                 continue;
             }
             "--comment" => {}
+            // `-m length --length 100:65535` (a single value, or a range).
+            "--length" if module == "length" => {
+                let range = match value.split_once(':') {
+                    Some((lo, hi)) => lo.parse().ok().zip(if hi.is_empty() {
+                        Some(u32::MAX)
+                    } else {
+                        hi.parse().ok()
+                    }),
+                    None => value.parse().ok().map(|n| (n, n)),
+                };
+                push(
+                    range.map(|(min, max)| Cond::Length { min, max }),
+                    format!("--length {value}"),
+                    negate,
+                );
+            }
+            // `-m string --string TEXT --algo bm`: a match on the payload.
+            "--string" | "--hex-string" if module == "string" => push(
+                Some(Cond::Payload(format!("{w} {value}"))),
+                String::new(),
+                negate,
+            ),
             "-m" | "--match" => {
                 module = value.to_string();
                 match value {
@@ -389,6 +411,8 @@ pub(super) fn parse_rule(
                         false,
                     ),
                     "recent" => recent = Some(Recent::default()),
+                    // Their options carry the condition (`--length`, `--string`).
+                    "length" | "string" => {}
                     m if KNOWN_MODULES.contains(&m) => {}
                     _ => push(None, format!("-m {value}"), negate),
                 }
@@ -482,6 +506,7 @@ pub(super) fn parse_rule(
                         "--hashlimit-rate-match" | "--hashlimit-rate-interval" => false,
                         o => o.starts_with("--hashlimit-"),
                     },
+                    "string" => matches!(other, "--algo" | "--from" | "--to" | "--icase"),
                     _ => false,
                 };
                 if !owned {

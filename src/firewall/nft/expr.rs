@@ -136,6 +136,7 @@ pub(super) fn condition(cx: &Ctx, left: &Value, right: &Value) -> Vec<Cond> {
             "iif" | "iifname" => cx.strings(right).map(Cond::Iif),
             "pkttype" => cx.strings(right).map(Cond::PktType),
             "oif" | "oifname" => cx.strings(right).map(Cond::Oif),
+            "length" => length_range(right).map(|(min, max)| Cond::Length { min, max }),
             _ => None,
         };
         return c.map_or_else(unknown, |c| vec![c]);
@@ -219,6 +220,35 @@ pub(super) fn condition(cx: &Ctx, left: &Value, right: &Value) -> Vec<Cond> {
         }];
     }
     unknown()
+}
+
+/// `meta length 100-200` or `meta length 100`: the inclusive range.
+fn length_range(right: &Value) -> Option<(u32, u32)> {
+    let num = |v: &Value| v.as_u64().and_then(|n| u32::try_from(n).ok());
+    match right {
+        Value::Object(o) => {
+            let r = o.get("range")?.as_array()?;
+            Some((num(r.first()?)?, num(r.get(1)?)?))
+        }
+        other => num(other).map(|n| (n, n)),
+    }
+}
+
+/// `left OP right` with an ordering operator (`<`, `>`, `<=`, `>=`), where the model has it:
+/// the packet's length (`meta length > 100`, as IPS-style rules drop data segments by).
+pub(super) fn ordered(op: &str, left: &Value, right: &Value) -> Option<Cond> {
+    if left.get("meta")?["key"].as_str()? != "length" {
+        return None;
+    }
+    let n = u32::try_from(right.as_u64()?).ok()?;
+    let (min, max) = match op {
+        ">" => (n.checked_add(1)?, u32::MAX),
+        ">=" => (n, u32::MAX),
+        "<" => (0, n.checked_sub(1)?),
+        "<=" => (0, n),
+        _ => return None,
+    };
+    Some(Cond::Length { min, max })
 }
 
 pub(super) fn verdict(stmt: &Value) -> Option<Action> {

@@ -81,9 +81,10 @@ fn rule_of(
                 let negated = match body["op"].as_str() {
                     Some("==") | Some("in") | None => false,
                     Some("!=") => true,
-                    Some(_) => {
+                    Some(op) => {
                         rule.matches.push(Match {
-                            cond: Cond::Unknown(describe(stmt)),
+                            cond: super::expr::ordered(op, &body["left"], &body["right"])
+                                .unwrap_or_else(|| Cond::Unknown(describe(stmt))),
                             negated: false,
                         });
                         continue;
@@ -335,6 +336,37 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert_eq!(rs.evaluate(&pkt(Family::Ipv4, 80)), Verdict::Accept);
+    }
+
+    /// An IPS-style rule on established flows, as `nft -j` lists `meta length > 100`: the SYN
+    /// passes, the request segment is dropped; a length the SYN has is decided for it too.
+    #[test]
+    fn a_length_match_on_established_flows_drops_the_request_not_the_syn() {
+        let json: Value = serde_json::from_str(r#"{"nftables": [
+          {"table": {"family": "inet", "name": "ips", "handle": 1}},
+          {"chain": {"family": "inet", "table": "ips", "name": "input", "handle": 1, "type": "filter", "hook": "input", "prio": 0, "policy": "accept"}},
+          {"rule": {"family": "inet", "table": "ips", "chain": "input", "handle": 2, "expr": [
+            {"match": {"op": "==", "left": {"payload": {"protocol": "tcp", "field": "dport"}}, "right": 80}},
+            {"match": {"op": "in", "left": {"ct": {"key": "state"}}, "right": "established"}},
+            {"match": {"op": ">", "left": {"meta": {"key": "length"}}, "right": 100}},
+            {"drop": null}]}},
+          {"rule": {"family": "inet", "table": "ips", "chain": "input", "handle": 3, "expr": [
+            {"match": {"op": "==", "left": {"meta": {"key": "length"}}, "right": {"range": [1000, 2000]}}},
+            {"drop": null}]}}]}"#).unwrap();
+        let (rs, _) = ruleset(&json);
+        for family in [Family::Ipv4, Family::Ipv6] {
+            assert_eq!(rs.evaluate(&pkt(family, 80)), Verdict::Accept);
+            match rs.evaluate_request(&pkt(family, 80)) {
+                Verdict::Drop { rule } => assert_eq!(rule.position, Position::Handle(Some(2))),
+                other => panic!("{other:?}"),
+            }
+            // Port 22's request meets only the range rule, which its length may or may not
+            // reach: undecidable, never guessed.
+            assert!(matches!(
+                rs.evaluate_request(&pkt(family, 22)),
+                Verdict::Undecidable { .. }
+            ));
+        }
     }
 
     #[test]
