@@ -301,7 +301,10 @@ mod tests {
         // RFC 6761 §6.5's second-level names end in ICANN TLDs: followed with or without.
         for host in ["example.com", "www.example.net", "example.org"] {
             let location = format!("http://{host}/x");
-            assert!(judge(301, &from(), &location, 0, &[], false).is_ok(), "{host}");
+            assert!(
+                judge(301, &from(), &location, 0, &[], false).is_ok(),
+                "{host}"
+            );
         }
     }
 

@@ -568,7 +568,11 @@ mod tests {
             let found = ChallengeTxt.detect(&cx);
             let f = ChallengeTxt.word(&cx, found.last().unwrap());
             assert_eq!((f.code, f.severity), (Code::TxtMissing, Severity::Info));
-            assert!(f.title.starts_with("no validation in progress"), "{}", f.title);
+            assert!(
+                f.title.starts_with("no validation in progress"),
+                "{}",
+                f.title
+            );
             assert_eq!(f.ca_error, None, "no CA error is claimed between attempts");
             let d = crate::diagnose::diagnose(cx.run, cx.target);
             assert_ne!(d.verdict, crate::diagnose::Verdict::Fail, "{d:?}");
@@ -605,7 +609,10 @@ mod tests {
         );
         let cx = s.context();
         let found = ChallengeTxt.detect(&cx);
-        assert_eq!(ChallengeTxt.word(&cx, &found[0]).severity, Severity::Blocker);
+        assert_eq!(
+            ChallengeTxt.word(&cx, &found[0]).severity,
+            Severity::Blocker
+        );
     }
 
     #[test]
