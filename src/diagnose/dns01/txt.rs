@@ -330,6 +330,7 @@ impl Check for ChallengeTxt {
                 }
                 let f = f
                     .fix("wait until every authoritative server serves the record (compare SOA serials), then ask the CA to validate: raise the client's propagation wait (certbot --dns-PROVIDER-propagation-seconds, acme.sh --dnssleep, lego --dns.propagation-wait)")
+                    .fix(format!("or end the client's DNS hook with: acme-doctor --method dns-01 --expect-txt VALUE --wait 5m {} (returns once every server serves it)", cx.target.target.domain.ascii))
                     .fix("if a server never catches up, its zone transfers are broken: check NOTIFY and AXFR/IXFR from the primary");
                 // What the CA gets when its resolver asks the first server that lacks it.
                 match lacking.first() {
