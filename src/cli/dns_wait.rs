@@ -111,6 +111,13 @@ fn who(asked: &Asked) -> String {
 }
 
 fn progress_line(expected: &str, asked: &[Asked], elapsed: Duration, deadline: Duration) -> String {
+    if asked.is_empty() {
+        return format!(
+            "{:.0}/{:.0} s: looking for the zone's nameservers",
+            elapsed.as_secs_f64(),
+            deadline.as_secs_f64()
+        );
+    }
     let lagging = match dns_wait::readiness(expected, asked) {
         Readiness::Ready => Vec::new(),
         Readiness::Waiting { lagging } => lagging,
@@ -159,6 +166,20 @@ pub fn outcome_lines(waited: &Waited, expected: &str, deadline: Duration) -> Vec
             Readiness::Ready => Vec::new(),
             Readiness::Waiting { lagging } => lagging,
         };
+        if waited.asked.is_empty() {
+            lines.push(format!(
+                "--wait {}: not ready at the deadline: {}",
+                humanize(deadline),
+                sanitize::line(
+                    waited
+                        .problem
+                        .as_deref()
+                        .unwrap_or("no nameserver was found"),
+                    300
+                )
+            ));
+            return lines;
+        }
         lines.push(format!(
             "--wait {}: not ready at the deadline: {} of {} address(es) asked do not serve the value at {}{}",
             humanize(deadline),
@@ -203,5 +224,85 @@ fn humanize(d: Duration) -> String {
         (0, s) => format!("{s}s"),
         (m, 0) => format!("{m}m"),
         (m, s) => format!("{m}m{s}s"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::facts::DnsOutcome;
+    use crate::probe::dns_wait::Heard;
+
+    fn asked(who: Who, address: &str, heard: Option<Heard>) -> Asked {
+        Asked {
+            who,
+            address: address.parse().unwrap(),
+            heard,
+        }
+    }
+
+    fn lab() -> Vec<Asked> {
+        let ns = |n: &str| Who::Nameserver(n.into());
+        vec![
+            asked(
+                ns("ns1.example.test"),
+                "203.0.113.11:53",
+                Some(Heard::Values(vec!["v".into()])),
+            ),
+            asked(
+                ns("ns2.example.test"),
+                "[2001:db8:53::12]:53",
+                Some(Heard::Nothing(DnsOutcome::NxDomain)),
+            ),
+            asked(
+                ns("ns2.example.test"),
+                "203.0.113.12:53",
+                Some(Heard::Values(vec!["old\u{1b}[31m".into()])),
+            ),
+            asked(
+                ns("ns3.example.test"),
+                "[2001:db8:53::13]:53",
+                Some(Heard::NoRoute("Network is unreachable".into())),
+            ),
+            asked(Who::Resolver, "203.0.113.53:53", None),
+        ]
+    }
+
+    #[test]
+    fn the_progress_line_names_the_addresses_still_lagging() {
+        let line = progress_line("v", &lab(), Duration::from_secs(4), Duration::from_secs(60));
+        assert_eq!(
+            line,
+            "4/60 s: 2 of 5 serve the value; waiting for ns2.example.test (2001:db8:53::12), ns2.example.test (203.0.113.12), resolver 203.0.113.53:53"
+        );
+    }
+
+    #[test]
+    fn at_the_deadline_each_lagging_address_is_named_with_what_it_serves() {
+        let waited = Waited {
+            ready: false,
+            owner: "_acme-challenge.example.test".into(),
+            zone: Some("example.test".into()),
+            problem: None,
+            asked: lab(),
+            elapsed: Duration::from_secs(60),
+        };
+        let lines = outcome_lines(&waited, "v", Duration::from_secs(90));
+        assert_eq!(
+            lines[0],
+            "--wait 1m30s: not ready at the deadline: 3 of 5 address(es) asked do not serve the value at _acme-challenge.example.test"
+        );
+        assert_eq!(
+            lines[1],
+            "  ns2.example.test (2001:db8:53::12) serves NXDOMAIN"
+        );
+        // Control characters from the network never reach the terminal.
+        assert!(!lines[2].contains('\u{1b}'), "{:?}", lines[2]);
+        assert!(lines[2].starts_with("  ns2.example.test (203.0.113.12) serves TXT \"old"));
+        assert_eq!(
+            lines[3],
+            "  resolver 203.0.113.53:53 serves nothing yet (no answer in time)"
+        );
+        assert!(lines[4].contains("ns3.example.test (2001:db8:53::13) was not asked"));
     }
 }

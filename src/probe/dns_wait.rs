@@ -160,15 +160,29 @@ pub async fn wait<D: RawDns>(
     let started = Instant::now();
     let deadline = tokio::time::sleep(pace.deadline);
     tokio::pin!(deadline);
-    let discovered = async {
-        let found = dns_view::txt(dns, at, challenge).await;
-        let owner = found
-            .cname_chain
-            .last()
-            .map_or_else(|| challenge.to_string(), |hop| hop.target.clone());
-        let servers = dns_view::authoritative(dns, at, &owner, &[]).await;
-        (owner, servers)
-    };
+    // The zone's servers, asked again each interval while the resolver cannot name them (a
+    // transient failure must not end a wait that has minutes left).
+    let last_problem: std::cell::RefCell<Option<String>> = std::cell::RefCell::new(None);
+    let discovered =
+        async {
+            loop {
+                let found = dns_view::txt(dns, at, challenge).await;
+                let owner = found
+                    .cname_chain
+                    .last()
+                    .map_or_else(|| challenge.to_string(), |hop| hop.target.clone());
+                let servers = dns_view::authoritative(dns, at, &owner, &[]).await;
+                if !servers.servers.is_empty() {
+                    return (owner, servers);
+                }
+                *last_problem.borrow_mut() =
+                    Some(servers.problem.clone().unwrap_or_else(|| {
+                        format!("no address found for the nameservers of {owner}")
+                    }));
+                progress(&[], started.elapsed());
+                tokio::time::sleep(pace.interval).await;
+            }
+        };
     let (owner, servers) = tokio::select! {
         found = discovered => found,
         () = &mut deadline => {
@@ -176,7 +190,10 @@ pub async fn wait<D: RawDns>(
                 ready: false,
                 owner: challenge.to_string(),
                 zone: None,
-                problem: Some("the zone's nameservers were not found before the deadline".into()),
+                problem: Some(match last_problem.borrow().as_deref() {
+                    Some(why) => format!("the zone's nameservers could not be found: {why}"),
+                    None => "the zone's nameservers could not be found before the deadline".into(),
+                }),
                 asked: Vec::new(),
                 elapsed: started.elapsed(),
             };
@@ -205,14 +222,6 @@ pub async fn wait<D: RawDns>(
         asked: Vec::new(),
         elapsed: Duration::ZERO,
     };
-    if servers.servers.is_empty() {
-        waited
-            .problem
-            .get_or_insert_with(|| format!("no nameserver address found for {owner}"));
-        waited.asked = asked;
-        waited.elapsed = started.elapsed();
-        return waited;
-    }
     for a in &mut asked {
         if let Err(why) = routable(a.address) {
             a.heard = Some(Heard::NoRoute(why));
