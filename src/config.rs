@@ -85,6 +85,9 @@ pub struct Config {
     pub ca_check: Option<CaCheckConfig>,
     /// `--ca-error`: the CA's words, one piece per problem (issue 19 item 3).
     pub ca_pasted: Vec<PastedCaWords>,
+    /// Issue 20 item 3: `--wait DURATION`, with `--expect-txt` and dns-01 only: wait until
+    /// every authoritative server serves the value before diagnosing.
+    pub wait: Option<Duration>,
 }
 
 /// One problem pasted with `--ca-error` (issue 19 item 3): the identifier it names, if any,
@@ -276,6 +279,55 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(d)
 }
 
+/// The longest `--wait`: an ACME authorization stays pending for days, but a hook that waits
+/// longer than an hour waits for a server that will not catch up.
+pub const MAX_WAIT: Duration = Duration::from_secs(3600);
+
+/// `--wait`: `90s`, `5m`, `1m30s`, `1h`, `500ms`, or a bare number of seconds; 1 s to 1 h.
+pub fn parse_wait(text: &str) -> Result<Duration, String> {
+    let bad = || format!("--wait {text:?}: give a duration such as 90s, 5m or 1m30s");
+    let t = text.trim();
+    if t.is_empty() {
+        return Err(bad());
+    }
+    if let Ok(secs) = t.parse::<u64>() {
+        return in_wait_range(Duration::from_secs(secs), text);
+    }
+    let mut total = Duration::ZERO;
+    let mut rest = t;
+    while !rest.is_empty() {
+        let digits = rest.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
+        if digits == 0 {
+            return Err(bad());
+        }
+        let number: u64 = rest[..digits].parse().map_err(|_| bad())?;
+        rest = &rest[digits..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let unit_ms: u64 = match &rest[..unit_len] {
+            "ms" => 1,
+            "s" => 1000,
+            "m" => 60_000,
+            "h" => 3_600_000,
+            _ => return Err(bad()),
+        };
+        rest = &rest[unit_len..];
+        let ms = number.checked_mul(unit_ms).ok_or_else(bad)?;
+        total = total
+            .checked_add(Duration::from_millis(ms))
+            .ok_or_else(bad)?;
+    }
+    in_wait_range(total, text)
+}
+
+fn in_wait_range(d: Duration, text: &str) -> Result<Duration, String> {
+    if d < Duration::from_secs(1) || d > MAX_WAIT {
+        return Err(format!("--wait {text:?} out of range: between 1s and 1h"));
+    }
+    Ok(d)
+}
+
 /// `IP`, `IP:PORT` or `[IPv6]:PORT`; port 53 by default.
 pub fn parse_resolver(text: &str) -> Result<SocketAddr, String> {
     let t = text.trim();
@@ -378,6 +430,28 @@ pub fn domain_list(text: &str, source: &str) -> (Vec<DomainName>, Vec<String>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn wait_durations_parse_humantime_like() {
+        for (text, secs) in [
+            ("90s", 90),
+            ("5m", 300),
+            ("1m30s", 90),
+            ("1h", 3600),
+            ("45", 45),
+            (" 2m ", 120),
+            ("1500ms", 1),
+        ] {
+            let got = parse_wait(text).unwrap_or_else(|e| panic!("{text}: {e}"));
+            assert_eq!(got.as_secs(), secs, "{text}");
+        }
+        for bad in [
+            "", "s", "5x", "-5s", "1.5m", "5 s", "m5", "0s", "999ms", "61m", "1h1s",
+        ] {
+            assert!(parse_wait(bad).is_err(), "{bad:?}");
+        }
+        assert!(parse_wait("99999999999999999999h").is_err());
+    }
 
     #[test]
     fn durations_parse_with_units() {

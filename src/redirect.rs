@@ -104,9 +104,9 @@ pub fn judge(
                     host: h.to_string(),
                 });
             }
-            // The lab's names (RFC 6761 `.test`) stand in for public ones as its documentation
-            // addresses do, under --allow-reserved only.
-            let lab_name = allow_reserved && h.ends_with(".test");
+            // The lab's names (RFC 6761 special-use TLDs) stand in for public ones as its
+            // documentation addresses do, under --allow-reserved only.
+            let lab_name = allow_reserved && special_use_tld(h);
             if !iana_tld(h) && !lab_name {
                 return Err(Refusal::NotIanaTld);
             }
@@ -141,6 +141,24 @@ pub fn iana_tld(host: &str) -> bool {
     };
     let lower = tld.to_ascii_lowercase();
     psl::suffix(lower.as_bytes()).is_some_and(|s| s.is_known() && s.typ() == Some(psl::Type::Icann))
+}
+
+/// The top-level names RFC 6761 §6 reserves (issue 20 item 7): `test` (§6.2), `localhost`
+/// (§6.3), `invalid` (§6.4) and `example` (§6.5). §6.5's `example.com`, `example.net` and
+/// `example.org` end in ICANN TLDs and pass [`iana_tld`] already; §6.1's reverse zones end in
+/// `arpa`, an ICANN TLD too. Names reserved elsewhere (`.local`, RFC 6762; `.onion`, RFC 7686;
+/// `home.arpa`; `.internal`; `.alt`) are not RFC 6761's and are not exempted.
+pub const SPECIAL_USE_TLDS: &[&str] = &["test", "localhost", "invalid", "example"];
+
+/// Whether `host` is a name below one of RFC 6761's special-use TLDs (`a.test`, not `test`).
+pub fn special_use_tld(host: &str) -> bool {
+    let host = host.trim_end_matches('.');
+    match host.rsplit_once('.') {
+        Some((below, tld)) if !below.is_empty() => SPECIAL_USE_TLDS
+            .iter()
+            .any(|special| tld.eq_ignore_ascii_case(special)),
+        _ => false,
+    }
 }
 
 #[cfg(test)]
@@ -238,6 +256,66 @@ mod tests {
         assert!(judge1(301, "http://WWW.Example.ORG/x").is_ok());
         assert!(judge1(301, "http://shop.example.co.uk/x").is_ok());
         assert!(!iana_tld("example.test"));
+    }
+
+    /// Issue 20 item 7: every RFC 6761 special-use TLD stands in for a public one under
+    /// --allow-reserved, and none does without it.
+    #[test]
+    fn allow_reserved_exempts_every_rfc_6761_tld_and_only_those() {
+        for host in [
+            "www.example.test",
+            "www.example.example",
+            "a.b.invalid",
+            "app.localhost",
+            "APP.LOCALHOST",
+            "www.example.test.",
+        ] {
+            let location = format!("http://{host}/x");
+            assert!(
+                judge(301, &from(), &location, 0, &[], true).is_ok(),
+                "{host} under --allow-reserved"
+            );
+            assert_eq!(
+                judge(301, &from(), &location, 0, &[], false),
+                Err(Refusal::NotIanaTld),
+                "{host} without --allow-reserved"
+            );
+        }
+        // Reserved by other RFCs, or not at all: refused either way.
+        for host in [
+            "server.local",
+            "nas.lan",
+            "db.internal",
+            "a.alt",
+            "localhost",
+            "a.testing",
+            "a.notexample",
+        ] {
+            let location = format!("http://{host}/x");
+            assert_eq!(
+                judge(301, &from(), &location, 0, &[], true),
+                Err(Refusal::NotIanaTld),
+                "{host}"
+            );
+        }
+        // RFC 6761 §6.5's second-level names end in ICANN TLDs: followed with or without.
+        for host in ["example.com", "www.example.net", "example.org"] {
+            let location = format!("http://{host}/x");
+            assert!(
+                judge(301, &from(), &location, 0, &[], false).is_ok(),
+                "{host}"
+            );
+        }
+    }
+
+    #[test]
+    fn special_use_tlds_are_matched_by_whole_label() {
+        assert!(special_use_tld("a.test"));
+        assert!(special_use_tld("a.Example"));
+        assert!(!special_use_tld("test"));
+        assert!(!special_use_tld(".test"));
+        assert!(!special_use_tld("a.contest"));
+        assert!(!special_use_tld("a.test.com"));
     }
 
     #[test]

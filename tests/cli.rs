@@ -200,6 +200,59 @@ fn usage_errors_exit_2_with_one_line() {
     assert_eq!(acme_doctor(&["--json", "--report", "example.test"]).code, 2);
 }
 
+/// Issue 20 item 3: `--wait` takes a duration and waits for one dns-01 value; anything else
+/// is a one-line usage error before anything is asked.
+#[test]
+fn wait_usage_errors_exit_2_with_one_line() {
+    let dns01 = ["--method", "dns-01", "--expect-txt", "v"];
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["--wait", "5x"], "give a duration such as 90s"),
+        (vec!["--wait", "0s"], "between 1s and 1h"),
+        (vec!["--wait", "2h"], "between 1s and 1h"),
+        (vec!["--wait=-5s"], "give a duration"),
+        (vec!["--wait", ""], "give a duration"),
+    ];
+    for (mut args, says) in cases {
+        args.extend(dns01);
+        args.push("example.test");
+        let run = acme_doctor(&args);
+        assert_eq!(run.code, 2, "{args:?}: {}", run.stderr);
+        stderr_is_one_error_line(&run);
+        assert!(run.stderr.contains(says), "{args:?}: {}", run.stderr);
+    }
+    for args in [
+        &["--wait", "90s", "example.test"][..],
+        &["--wait", "90s", "--method", "dns-01", "example.test"],
+        &["--wait", "90s", "--method", "http-01", "example.test"],
+    ] {
+        let run = acme_doctor(args);
+        assert_eq!(run.code, 2, "{args:?}");
+        stderr_is_one_error_line(&run);
+        assert!(
+            run.stderr
+                .contains("use it with --method dns-01 --expect-txt VALUE"),
+            "{args:?}: {}",
+            run.stderr
+        );
+    }
+    let run = acme_doctor(&[
+        "--wait",
+        "1m30s",
+        "--method",
+        "dns-01",
+        "--expect-txt",
+        "v",
+        "a.test",
+        "b.test",
+    ]);
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("exactly one name"), "{}", run.stderr);
+    // Under --json the error is the JSON object, as every usage error.
+    let run = acme_doctor(&["--json", "--wait", "soon", "example.test"]);
+    assert_eq!(run.code, 2);
+    assert_eq!(run.json()["error"]["kind"], "usage");
+}
+
 #[test]
 fn unreadable_or_wrong_facts_files_exit_2_with_one_line() {
     let scratch = Scratch::new("cli");

@@ -36,6 +36,16 @@ pub fn run(args: Args, invocation: String) -> Result<Exit, ToolError> {
     if config.from_facts.is_empty() {
         signals::install();
     }
+    // Issue 20 item 3: --wait first, so the diagnosis that follows sees the settled zone.
+    let waited = match config.wait {
+        Some(deadline) => match super::dns_wait::run(&config, deadline)? {
+            super::dns_wait::WaitEnd::Stopped(signal) => {
+                return Ok(interrupted(&config, signal, &[0]));
+            }
+            super::dns_wait::WaitEnd::Done(waited) => Some(waited.ready),
+        },
+        None => None,
+    };
     let mut clients = read_clients(&mut config)?;
     // Held until the run is rendered: dropping them removes the token files.
     let _tokens = tokens_for_targets(&mut config, clients.as_mut());
@@ -62,6 +72,14 @@ pub fn run(args: Args, invocation: String) -> Result<Exit, ToolError> {
         .iter()
         .map(|o| exit_for(&o.diagnosis, config.fail_on, config.accept_host_only))
         .fold(stream.worst_exit(), Exit::worst);
+    let names_exit = match waited {
+        // Not ready at the deadline: the CA may ask a server that lacks the value.
+        Some(false) => names_exit.worst(Exit::Blocker),
+        // Ready: a hook goes on unless something blocks; a fact that could not be gathered
+        // (said in the output) does not stop it.
+        Some(true) if names_exit == Exit::Incomplete => Exit::Pass,
+        _ => names_exit,
+    };
     if config.rejected.is_empty() {
         return Ok(names_exit);
     }

@@ -207,6 +207,13 @@ pub struct Args {
     /// the CA's own view; repeatable; - reads standard input
     #[arg(long = "ca-error", value_name = "TEXT")]
     ca_error: Vec<String>,
+
+    // Issue 20 item 3: DNS-01 in its window.
+    /// dns-01 with --expect-txt: first wait (up to DURATION: 90s, 5m) until every
+    /// authoritative server, at its IPv4 and IPv6 addresses, and the resolver serve the value;
+    /// exit 1 at the deadline naming the servers that lag (a hook's last step)
+    #[arg(long, value_name = "DURATION", conflicts_with_all = ["from_facts", "all", "ca_check"])]
+    wait: Option<String>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -339,6 +346,7 @@ pub fn validate(args: Args, invocation: String) -> Result<Config, ToolError> {
         args.webroot = None;
     }
     let ca_check = ca_check_config(&args, webroot_auto)?;
+    let wait = wait_config(&args, targets.len())?;
     if let Some(dir) = &args.webroot
         && !dir.is_dir()
     {
@@ -428,7 +436,27 @@ pub fn validate(args: Args, invocation: String) -> Result<Config, ToolError> {
         metrics: args.metrics,
         ca_check,
         ca_pasted,
+        wait,
     })
+}
+
+/// Issue 20 item 3: `--wait` waits for one value of one name, the dns-01 challenge's.
+fn wait_config(args: &Args, names: usize) -> Result<Option<std::time::Duration>, ToolError> {
+    let Some(text) = &args.wait else {
+        return Ok(None);
+    };
+    let wait = config::parse_wait(text).map_err(ToolError::usage)?;
+    if !matches!(args.method, MethodArg::Dns01) || args.expect_txt.is_none() {
+        return Err(ToolError::usage(
+            "--wait waits for a dns-01 TXT value: use it with --method dns-01 --expect-txt VALUE",
+        ));
+    }
+    if names != 1 {
+        return Err(ToolError::usage(
+            "--wait waits for one name's TXT value: give exactly one name",
+        ));
+    }
+    Ok(Some(wait))
 }
 
 /// Issue 19 item 1: `--ca-check` and its flags, checked once.

@@ -7,6 +7,8 @@ mod args;
 mod atomic;
 mod ca_check;
 mod ca_words;
+// Issue 20 item 3: --wait.
+mod dns_wait;
 mod error;
 mod facts_file;
 // Issue 21 item 4: the manual's own sections.

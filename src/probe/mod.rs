@@ -12,6 +12,8 @@ pub mod containers;
 pub mod dns;
 pub mod dns_raw;
 pub mod dns_view;
+// Issue 20 item 3: --wait.
+pub mod dns_wait;
 pub mod firewall;
 pub mod host;
 pub mod http;
@@ -759,6 +761,7 @@ mod tests {
             rejected: Vec::new(),
             metrics: None,
             ca_pasted: Vec::new(),
+            wait: None,
         }
     }
 

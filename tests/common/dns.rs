@@ -38,6 +38,9 @@ pub enum Entry {
     TypeRcode(RecordType, ResponseCode, Vec<Rec>),
     /// Answers the records after this many milliseconds (other queries are not held up).
     Slow(u64, Vec<Rec>),
+    /// Issue 20 item 3: NXDOMAIN until this instant, then the records (a secondary that gets
+    /// the zone update late).
+    AppearsAt(std::time::Instant, Vec<Rec>),
 }
 
 pub struct DnsServer {
@@ -213,8 +216,16 @@ fn answer(zone: &HashMap<String, Entry>, request: &[u8]) -> Option<Vec<u8>> {
             let parent = name.split_once('.').map(|(_, p)| p)?;
             zone.get(&format!("*.{parent}")).cloned()
         });
+        let entry = match entry {
+            Some(Entry::AppearsAt(when, records)) if std::time::Instant::now() >= when => {
+                Some(Entry::Records(records))
+            }
+            Some(Entry::AppearsAt(..)) => None,
+            other => other,
+        };
         match entry {
-            None => {
+            // Mapped above: not yet served is no such name.
+            None | Some(Entry::AppearsAt(..)) => {
                 response.metadata.response_code = ResponseCode::NXDomain;
                 break;
             }

@@ -218,6 +218,17 @@ impl Check for ChallengeTxt {
             .ca(ca::dns_problem(
                 ca::dns_lookup_error("TXT", challenge, outcome, ede.as_ref()).unwrap_or_default(),
             )),
+            // Issue 20 item 3: without the value, the run is outside a validation attempt
+            // as far as anyone knows, and clients delete the record after each attempt: an
+            // absent record then says nothing about what the CA saw.
+            Found::Missing { .. } if facts.expect_txt.is_none() => Finding::new(
+                Code::TxtMissing,
+                Severity::Info,
+                format!("no validation in progress: there is no TXT record at {challenge}"),
+            )
+            .detail("ACME clients publish the record just before they ask the CA to validate and remove it after the attempt, so its absence now is normal. What the CA saw during a failed attempt (an old value, or a server the record had not reached yet) can only be checked while the client waits.")
+            .evidence_lines(records_evidence(&facts.txt))
+            .fix(format!("run with --expect-txt VALUE while the client waits (add --wait 120s to wait until every nameserver serves it): acme-doctor --method dns-01 --expect-txt VALUE --wait 120s {}", cx.target.target.domain.ascii)),
             // The wording comes from the lookup itself (`missing_error`).
             Found::Missing { .. } => {
                 Finding::new(
@@ -241,6 +252,19 @@ impl Check for ChallengeTxt {
             .evidence(format!("expected: \"{expected}\""))
             .fix(format!("set {challenge} TXT to exactly \"{expected}\" (old values may stay beside it)"))
             .ca(ca::txt_incorrect(challenge, records)),
+            // As `txt-missing`: the delegated name is empty between attempts too.
+            Found::CnameDangling { chain, outcome } if facts.expect_txt.is_none() => {
+                let target = chain.last().map_or("", |h| h.target.as_str());
+                Finding::new(
+                    Code::AcmeChallengeCnameDangling,
+                    Severity::Info,
+                    format!("no validation in progress: {challenge} is a CNAME to {target}, which has no TXT record now"),
+                )
+                .detail("Delegating the challenge by CNAME works; the client publishes the record at the target during an attempt and may remove it afterwards. Whether it lands there can only be checked while the client waits.")
+                .evidence_lines(chain.iter().map(|h| format!("{} CNAME {}", h.name, h.target)))
+                .evidence(format!("{target} TXT -> {}", outcome))
+                .fix(format!("run with --expect-txt VALUE while the client waits: acme-doctor --method dns-01 --expect-txt VALUE --wait 120s {}", cx.target.target.domain.ascii))
+            }
             Found::CnameDangling { chain, outcome } => {
                 let target = chain.last().map_or("", |h| h.target.as_str());
                 Finding::new(
@@ -306,6 +330,7 @@ impl Check for ChallengeTxt {
                 }
                 let f = f
                     .fix("wait until every authoritative server serves the record (compare SOA serials), then ask the CA to validate: raise the client's propagation wait (certbot --dns-PROVIDER-propagation-seconds, acme.sh --dnssleep, lego --dns.propagation-wait)")
+                    .fix(format!("or end the client's DNS hook with: acme-doctor --method dns-01 --expect-txt VALUE --wait 5m {} (returns once every server serves it)", cx.target.target.domain.ascii))
                     .fix("if a server never catches up, its zone transfers are broken: check NOTIFY and AXFR/IXFR from the primary");
                 // What the CA gets when its resolver asks the first server that lacks it.
                 match lacking.first() {
@@ -532,6 +557,63 @@ mod tests {
                 ("ns2.example.test", "203.0.113.12", "TXT", &["v"]),
             ]);
         assert!(ChallengeTxt.detect(&s.context()).is_empty());
+    }
+
+    /// Issue 20 item 3: clients remove the record after each attempt, so without the value a
+    /// missing record is the normal state between attempts, not the CA's failure.
+    #[test]
+    fn without_the_value_a_missing_record_is_info_and_the_verdict_does_not_fail() {
+        for outcome in [DnsOutcome::NoData, DnsOutcome::NxDomain] {
+            let s = Scenario::dns01(lookup(CH, outcome, &[], None), None);
+            let cx = s.context();
+            let found = ChallengeTxt.detect(&cx);
+            let f = ChallengeTxt.word(&cx, found.last().unwrap());
+            assert_eq!((f.code, f.severity), (Code::TxtMissing, Severity::Info));
+            assert!(
+                f.title.starts_with("no validation in progress"),
+                "{}",
+                f.title
+            );
+            assert_eq!(f.ca_error, None, "no CA error is claimed between attempts");
+            let d = crate::diagnose::diagnose(cx.run, cx.target);
+            assert_ne!(d.verdict, crate::diagnose::Verdict::Fail, "{d:?}");
+        }
+    }
+
+    #[test]
+    fn with_the_value_a_missing_record_stays_a_blocker() {
+        let s = Scenario::dns01(lookup(CH, DnsOutcome::NoData, &[], None), Some("v"));
+        let cx = s.context();
+        let found = ChallengeTxt.detect(&cx);
+        let f = ChallengeTxt.word(&cx, found.last().unwrap());
+        assert_eq!((f.code, f.severity), (Code::TxtMissing, Severity::Blocker));
+        let d = crate::diagnose::diagnose(cx.run, cx.target);
+        assert_eq!(d.verdict, crate::diagnose::Verdict::Fail);
+    }
+
+    #[test]
+    fn without_the_value_an_empty_cname_target_is_info_too() {
+        let s = Scenario::dns01(
+            lookup(CH, DnsOutcome::NxDomain, &[], Some("x.dns.example.net")),
+            None,
+        );
+        let cx = s.context();
+        let found = ChallengeTxt.detect(&cx);
+        let f = ChallengeTxt.word(&cx, &found[0]);
+        assert_eq!(
+            (f.code, f.severity),
+            (Code::AcmeChallengeCnameDangling, Severity::Info)
+        );
+        let s = Scenario::dns01(
+            lookup(CH, DnsOutcome::NxDomain, &[], Some("x.dns.example.net")),
+            Some("v"),
+        );
+        let cx = s.context();
+        let found = ChallengeTxt.detect(&cx);
+        assert_eq!(
+            ChallengeTxt.word(&cx, &found[0]).severity,
+            Severity::Blocker
+        );
     }
 
     #[test]

@@ -16,6 +16,8 @@
 //! client of that CA and a TLS-ALPN-01 responder.
 
 mod caddy;
+// Issue 20 item 3: the --wait lab.
+pub mod dnswait;
 mod oracle;
 mod services;
 mod topology;
