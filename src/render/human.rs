@@ -57,6 +57,29 @@ fn path_line(path: &Path, p: &Palette) -> String {
     )
 }
 
+/// Issue 20 item 4: where the name's method came from, when the header has something to say:
+/// this host's ACME client configuration chose it, or `--method` overrode another one there.
+/// Unsanitised: callers clean it for their output.
+pub(crate) fn method_line(target: &crate::facts::TargetFacts) -> Option<String> {
+    use crate::facts::MethodFrom;
+    match target.method_from.as_ref()? {
+        MethodFrom::Config { config } => Some(format!(
+            "method: {}, from {}",
+            config.method.as_str(),
+            config.origin()
+        )),
+        MethodFrom::Given {
+            config: Some(config),
+        } => Some(format!(
+            "method: {} (--method), while {} uses {}",
+            target.method().as_str(),
+            config.origin(),
+            config.method.as_str()
+        )),
+        MethodFrom::Given { config: None } | MethodFrom::Assumed { .. } => None,
+    }
+}
+
 pub fn render(outcomes: &[Outcome], p: &Palette, verbose: bool) -> String {
     render_with(outcomes, p, verbose, false)
 }
@@ -167,6 +190,9 @@ fn render_one(out: &mut String, o: &Outcome, p: &Palette, verbose: bool, accept_
             String::new()
         },
     );
+    if let Some(line) = method_line(o.target) {
+        let _ = writeln!(out, "  {}", p.dim(&clean(&line)));
+    }
     if let Some(c) = &o.target.certificate {
         let _ = writeln!(
             out,

@@ -69,7 +69,19 @@ fn render_one(out: &mut String, o: &Outcome, invocation: &str) {
     let _ = writeln!(out, "| Kernel | {} |", cell(&kernel));
     let _ = writeln!(out, "| Invocation | {} |", code(invocation));
     let _ = writeln!(out, "| Time | {} |", cell(&run.started_at));
-    let _ = writeln!(out, "| Method | {} |", o.target.method().as_str());
+    // Issue 20 item 4: where the method came from, when this host's configuration decided.
+    match super::human::method_line(o.target) {
+        Some(line) => {
+            let _ = writeln!(
+                out,
+                "| Method | {} |",
+                cell(line.trim_start_matches("method: "))
+            );
+        }
+        None => {
+            let _ = writeln!(out, "| Method | {} |", o.target.method().as_str());
+        }
+    }
     match target.domain.ip {
         Some(_) => {
             let _ = writeln!(out, "| Identifier | IP address (RFC 8738) |");
