@@ -246,6 +246,44 @@ mod tests {
         assert_eq!(ranked.last().map(|f| f.code), Some(Code::NoListener));
     }
 
+    /// Issue 20 item 4: the web server's line that redirects the challenge (port 80) ranks
+    /// first and explains the refusals on 443 down its chain; a refusal on port 80 itself is
+    /// met before any redirect and stays its own root.
+    #[test]
+    fn a_redirect_line_explains_the_dead_443_down_its_chain() {
+        let refused = |family, port| {
+            Finding::new(Code::PortRefused, Severity::Blocker, "refused")
+                .family(family)
+                .port(port)
+        };
+        let line = Finding::new(
+            Code::ChallengeLocationShadowed,
+            Severity::Blocker,
+            "return 301",
+        )
+        .port(80);
+        let ranked = rank(vec![
+            refused(Family::Ipv6, 443),
+            refused(Family::Ipv4, 443),
+            line.clone(),
+        ]);
+        assert_eq!(
+            codes(&ranked),
+            [
+                (Code::ChallengeLocationShadowed, None),
+                (Code::PortRefused, Some(Family::Ipv6)),
+                (Code::PortRefused, Some(Family::Ipv4)),
+            ]
+        );
+        assert_eq!(ranked[0].explains, vec![Code::PortRefused]);
+        let ranked = rank(vec![refused(Family::Ipv4, 80), line]);
+        assert!(
+            ranked.iter().all(|f| f.explained_by.is_none()),
+            "{ranked:?}"
+        );
+        assert_eq!(ranked[0].code, Code::ChallengeLocationShadowed);
+    }
+
     /// A dual-stack server whose AAAA an outside view connected to on port 80.
     fn v6_proven() -> Scenario {
         Scenario::dual_stack()
