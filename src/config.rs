@@ -2,7 +2,7 @@
 //! the raw command line.
 
 use crate::domain::{self, DomainName};
-use crate::facts::{ManagedCert, Method};
+use crate::facts::{ManagedCert, Method, MethodFrom};
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -28,6 +28,9 @@ pub struct Config {
     pub targets: Vec<Target>,
     /// The run's method, for the names of the command line.
     pub method: Method,
+    /// Issue 20 item 4: the method was given (`--method`, or a flag only http-01 has), so this
+    /// host's ACME client configurations do not change it.
+    pub method_given: bool,
     pub timeout: Duration,
     pub resolver: Option<SocketAddr>,
     pub allow_reserved: bool,
@@ -199,6 +202,8 @@ pub struct TargetSpec {
     pub expect_body: Option<String>,
     /// The certificate this name was found in, with the file and key that decide it.
     pub certificate: Option<ManagedCert>,
+    /// Issue 20 item 4: why a name of the command line has its method (`cli::method_from`).
+    pub method_from: Option<MethodFrom>,
 }
 
 /// `--all`, `--client-config`, `--client-root`.
@@ -220,6 +225,7 @@ impl TargetSpec {
             webroot: None,
             expect_body: None,
             certificate: None,
+            method_from: None,
         }
     }
 }

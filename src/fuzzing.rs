@@ -228,6 +228,7 @@ pub fn http_answer(bytes: &[u8]) {
             certificate: None,
             ca: Vec::new(),
             duration_ms: 1,
+            method_from: None,
         }],
         duration_ms: 1,
     };

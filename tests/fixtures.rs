@@ -728,6 +728,38 @@ const CASES: &[Case] = &[
             i("not-on-host", ANY, None),
         ],
     },
+    // Issue 20 item 4: nginx's line that starts a failing redirect chain ranks first on the
+    // host, and explains what fails down the chain: a dead 443 (both families, or IPv6 only),
+    // or a port the CA refuses (certbot#3542's rewrite to :8443).
+    Case {
+        fixture: "http01-redirect-443-closed-host",
+        verdict: Fail,
+        incomplete: true,
+        findings: &[
+            b("challenge-location-shadowed", ANY, Some(80)),
+            b("port-refused", V6, Some(443)),
+            b("port-refused", V4, Some(443)),
+        ],
+    },
+    Case {
+        fixture: "http01-redirect-443-v6-closed-host",
+        verdict: Fail,
+        incomplete: true,
+        findings: &[
+            b("challenge-location-shadowed", ANY, Some(80)),
+            b("port-refused", V6, Some(443)),
+        ],
+    },
+    Case {
+        fixture: "http01-redirect-8443-host",
+        verdict: Fail,
+        incomplete: true,
+        findings: &[
+            b("challenge-location-shadowed", ANY, Some(80)),
+            b("bad-redirect", V6, Some(80)),
+            b("bad-redirect", V4, Some(80)),
+        ],
+    },
     Case {
         fixture: "http01-redirect-loop-outside",
         verdict: Fail,

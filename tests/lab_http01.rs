@@ -218,6 +218,24 @@ fn redirect_to_port_9443() {
     });
 }
 
+/// A server-level rewrite to HTTPS on port 8443, as certbot#3542's sample configuration
+/// (https://github.com/certbot/certbot/issues/3542: `rewrite ^/(.*) https://…:8443/$1;` in the
+/// port-80 server): the CA refuses the port, and on the host nginx's line is the root
+/// (issue 20 item 4).
+#[test]
+fn redirect_to_port_8443() {
+    run_case(&Case {
+        name: "redirect_to_port_8443",
+        nginx_extra: vec!["rewrite ^/(.*) https://$host:8443/$1 permanent;".into()],
+        args: vec![],
+        code: "bad-redirect",
+        family: "ipv6",
+        ca_error: "2001:db8:2::10: Fetching https://example.test:8443/.well-known/acme-challenge/{token}: Invalid port in redirect target. Only ports 80 and 443 are supported, not 8443",
+        host_root: Some("challenge-location-shadowed"),
+        pebble: Ok(false),
+    });
+}
+
 /// Twelve redirects: Boulder follows eleven and refuses the twelfth (§2.5 step 1).
 #[test]
 fn twelve_redirects() {
@@ -331,6 +349,9 @@ fn sigint_mid_run_leaves_no_file() {
 /// A redirect to HTTPS while nothing listens on 443 (a certificate never installed): each
 /// attempt re-resolves the target IPv6 first, so even after the fallback to IPv4 on port 80 the
 /// CA dials the AAAA on 443 and fails there (`docs/ca-behaviour.md` §2.2, §2.5 step 13).
+/// On the host, nginx's redirect line is the root that explains the dead port (issue 20
+/// item 4; the fix of https://github.com/appsmithorg/appsmith/pull/27788: serve the challenge
+/// on port 80 instead of redirecting it to a 443 closed to the outside).
 #[test]
 fn redirect_to_https_with_443_closed() {
     run_case(&Case {
@@ -343,7 +364,7 @@ fn redirect_to_https_with_443_closed() {
         code: "port-refused",
         family: "ipv6",
         ca_error: "2001:db8:2::10: Fetching https://example.test/.well-known/acme-challenge/{token}: Connection refused",
-        host_root: None,
+        host_root: Some("challenge-location-shadowed"),
         pebble: Ok(false),
     });
 }
@@ -398,19 +419,29 @@ fn redirect_to_https_with_443_closed_on_ipv6_only() {
         ],
         ..Setup::default()
     });
-    for ns in [lab.host.clone(), lab.outside.clone()] {
-        let run = lab.acme_doctor(&ns, "https-443-v6-closed", &["--json", DOMAIN]);
+    for (view, ns) in [("host", lab.host.clone()), ("outside", lab.outside.clone())] {
+        let run = lab.acme_doctor(
+            &ns,
+            &format!("https-443-v6-closed-{view}"),
+            &["--json", DOMAIN],
+        );
         let token = token_of(&run);
+        // On the host, nginx's redirect line starts the failing chain and explains the dead
+        // port (issue 20 item 4); from outside, the dead port is what shows.
+        let (code, family) = match view {
+            "host" => ("challenge-location-shadowed", None),
+            _ => ("port-refused", Some("ipv6".to_string())),
+        };
         assert_eq!(
             top(&run),
             (
-                "port-refused".to_string(),
-                Some("ipv6".to_string()),
+                code.to_string(),
+                family,
                 format!(
                     "2001:db8:2::10: Fetching https://example.test/.well-known/acme-challenge/{token}: Connection refused"
                 )
             ),
-            "{}",
+            "{view}: {}",
             run.stdout
         );
     }

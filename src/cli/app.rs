@@ -180,6 +180,8 @@ fn read_clients(config: &mut Config) -> Result<Option<ClientsFacts>, ToolError> 
         extra: config.clients.extra.clone(),
         defaults: true,
     });
+    // Issue 20 item 4: a name of the command line gets its configuration's method.
+    super::method_from::apply(config, &found);
     if config.clients.all {
         // Issue 19 item 4: each certificate's last failure, from its client's own log.
         probe::clients::logs::attach(
@@ -717,6 +719,7 @@ fn expand_all(config: &mut Config, clients: &mut ClientsFacts) -> Result<(), Too
                     webroot,
                     expect_body: None,
                     certificate: Some(own),
+                    method_from: None,
                 },
             });
         }

@@ -55,9 +55,10 @@ pub struct Args {
     #[arg(long, value_name = "IP[:PORT]")]
     resolver: Option<String>,
 
-    /// Validation method to simulate
-    #[arg(long, value_enum, default_value_t = MethodArg::Http01)]
-    method: MethodArg,
+    /// Validation method to simulate [default: the method this host's ACME client
+    /// configuration uses for the name, else http-01]
+    #[arg(long, value_enum)]
+    method: Option<MethodArg>,
 
     /// dns-01: the TXT value the ACME client published (compared as the CA compares it)
     #[arg(long, value_name = "VALUE")]
@@ -301,10 +302,14 @@ pub fn validate(args: Args, invocation: String) -> Result<Config, ToolError> {
         ));
     }
     let method = match args.method {
-        MethodArg::Http01 => Method::Http01,
-        MethodArg::Dns01 => Method::Dns01,
-        MethodArg::TlsAlpn01 => Method::TlsAlpn01,
+        None | Some(MethodArg::Http01) => Method::Http01,
+        Some(MethodArg::Dns01) => Method::Dns01,
+        Some(MethodArg::TlsAlpn01) => Method::TlsAlpn01,
     };
+    // Issue 20 item 4: without --method (or a flag only http-01 has), this host's ACME
+    // client configuration may give each name its method (`cli::method_from`).
+    let method_given =
+        args.method.is_some() || args.webroot.is_some() || args.expect_body.is_some();
     if args.ca_error.iter().any(|t| t == "-") && args.domains.iter().any(|d| d == "-") {
         return Err(ToolError::usage(
             "standard input can be read once: give the names with -f FILE, or the CA's error as --ca-error TEXT",
@@ -321,13 +326,13 @@ pub fn validate(args: Args, invocation: String) -> Result<Config, ToolError> {
         .map(|domain| Target::of_run(domain, method))
         .collect();
     check_ip_identifiers(&targets, method, args.allow_reserved)?;
-    if args.expect_txt.is_some() && !matches!(args.method, MethodArg::Dns01) {
+    if args.expect_txt.is_some() && !matches!(args.method, Some(MethodArg::Dns01)) {
         return Err(ToolError::usage(
             "--expect-txt is the dns-01 challenge value: use it with --method dns-01",
         ));
     }
     if (args.webroot.is_some() || args.expect_body.is_some())
-        && !matches!(args.method, MethodArg::Http01)
+        && !matches!(args.method, None | Some(MethodArg::Http01))
     {
         return Err(ToolError::usage(
             "--webroot and --expect-body are for the http-01 challenge: drop --method dns-01",
@@ -368,7 +373,11 @@ pub fn validate(args: Args, invocation: String) -> Result<Config, ToolError> {
             "--expect-body: give the key authorization the ACME client serves (1 to 1024 bytes)",
         ));
     }
-    if args.expect_keyauth.is_some() && matches!(args.method, MethodArg::Http01 | MethodArg::Dns01)
+    if args.expect_keyauth.is_some()
+        && matches!(
+            args.method,
+            None | Some(MethodArg::Http01 | MethodArg::Dns01)
+        )
     {
         return Err(ToolError::usage(
             "--expect-keyauth is the tls-alpn-01 key authorization: use it with --method tls-alpn-01 (http-01 has --expect-body)",
@@ -399,6 +408,7 @@ pub fn validate(args: Args, invocation: String) -> Result<Config, ToolError> {
     Ok(Config {
         targets,
         method,
+        method_given,
         timeout,
         resolver,
         allow_reserved: args.allow_reserved,
@@ -485,7 +495,7 @@ fn ca_check_config(
             "External Account Binding needs both --eab-kid and --eab-hmac-key",
         ));
     }
-    if matches!(args.method, MethodArg::Dns01) && args.dns_hook.is_none() && !args.all {
+    if matches!(args.method, Some(MethodArg::Dns01)) && args.dns_hook.is_none() && !args.all {
         return Err(ToolError::usage(
             "--ca-check with dns-01 publishes the TXT record only through --dns-hook CMD",
         ));

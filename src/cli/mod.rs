@@ -13,6 +13,7 @@ mod error;
 mod facts_file;
 // Issue 21 item 4: the manual's own sections.
 mod manual;
+mod method_from;
 pub mod signals;
 
 pub use error::ToolError;

@@ -258,6 +258,43 @@ pub fn explains(root: Code) -> &'static [Code] {
         .map_or(&[], |(_, symptoms)| symptoms)
 }
 
+/// Issue 20 item 4: root → what it explains further down the HTTP-01 redirect chain it
+/// starts: the web server's line that redirects the challenge, on port 80, and what fails at
+/// the HTTPS port the chain leads to (443 dead, plain HTTP there). The CA follows redirects to
+/// ports 80 and 443 only (`docs/ca-behaviour.md` §2.5), and an HTTP-01 run has findings on 443
+/// only behind such a redirect (`Context::ports_in_play`). On port 80 itself these symptoms
+/// are not the line's: a refusal there is met before any redirect.
+pub const DOWN_THE_REDIRECT: &[(Code, &[Code])] = &[(
+    Code::ChallengeLocationShadowed,
+    &[
+        Code::PortRefused,
+        Code::PortTimeout,
+        Code::AddressUnreachable,
+        Code::HttpOnHttpsPort,
+    ],
+)];
+
+/// Whether `code` is a root of [`DOWN_THE_REDIRECT`]: a finding about the line that starts
+/// a redirect chain.
+pub fn starts_a_chain(code: Code) -> bool {
+    DOWN_THE_REDIRECT.iter().any(|(r, _)| *r == code)
+}
+
+/// Whether a `root` finding on `root_port` explains a `symptom` on `symptom_port` down the
+/// redirect chain it starts.
+pub fn explains_down_the_redirect(
+    root: Code,
+    root_port: Option<u16>,
+    symptom: Code,
+    symptom_port: Option<u16>,
+) -> bool {
+    root_port == Some(super::ca::HTTP01_PORT)
+        && symptom_port == Some(super::ca::HTTPS_PORT)
+        && DOWN_THE_REDIRECT
+            .iter()
+            .any(|(r, symptoms)| *r == root && symptoms.contains(&symptom))
+}
+
 /// Among findings of equal severity and certainty, the lower number ranks first. Causes come
 /// before the symptoms they produce: what stops the name (DNS) before what stops the host,
 /// the host's configuration before what the network shows, the firewall before the listener
@@ -376,6 +413,19 @@ mod tests {
                 assert!(priority(*root) < priority(*s), "{root} vs {s}");
                 // No cycles: a symptom never explains its root.
                 assert!(!explains(*s).contains(root), "{s} explains {root}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_redirect_line_ranks_before_what_fails_down_its_chain() {
+        for (root, symptoms) in DOWN_THE_REDIRECT {
+            for s in *symptoms {
+                assert!(priority(*root) < priority(*s), "{root} vs {s}");
+                assert!(!explains(*s).contains(root), "{s} explains {root}");
+                assert!(explains_down_the_redirect(*root, Some(80), *s, Some(443)));
+                // Not on port 80: a refusal there comes before any redirect.
+                assert!(!explains_down_the_redirect(*root, Some(80), *s, Some(80)));
             }
         }
     }

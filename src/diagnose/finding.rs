@@ -51,6 +51,9 @@ pub enum Note {
     /// A blocker the CA's own successful validation contradicts, demoted to a warning (see
     /// `ca::join`).
     CaValidated,
+    /// Issue 20 item 4: a closed port judged for http-01, which was assumed because no ACME
+    /// client configuration on this host names the name (see `method_assumed::annotate`).
+    MethodAssumed,
 }
 
 impl Note {
@@ -64,6 +67,9 @@ impl Note {
             }
             Note::Ipv4OnlyFallback => {
                 "The CA connects over IPv6 first, which works, so today it never needs IPv4; but IPv4 is the fallback the day IPv6 hiccups, and CAs or clients without IPv6 use nothing else."
+            }
+            Note::MethodAssumed => {
+                "The method was assumed: no ACME client configuration on this host names this name, so it was checked as http-01, which needs this port. A name validated by DNS-01 needs no open port, and TLS-ALPN-01 only 443: pass --method dns-01 or --method tls-alpn-01 to check it as it is validated."
             }
             Note::Ipv4OnlyFallbackHostOnly => {
                 "Seen from this host only: its IPv6 path looks healthy from inside, and the CA connects over IPv6 first and uses IPv4 only when IPv6 fails, so this alone fails no validation. Nothing outside was heard: if IPv6 fails between the CA and this host (a security group, the router, upstream IPv6), the CA falls back to IPv4 and meets this. --ca-check, or a vantage (--vantage URL), decides."

@@ -15,6 +15,7 @@ mod context;
 mod dns01;
 mod finding;
 pub(crate) mod http01;
+mod method_assumed;
 mod origin;
 mod rank;
 pub mod registry;

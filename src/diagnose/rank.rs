@@ -2,7 +2,7 @@
 //! ranking. Both read the table of causes and the priorities in [`super::causes`], nothing
 //! else.
 
-use super::causes::{explains, priority};
+use super::causes::{explains, explains_down_the_redirect, priority};
 use super::{Code, Context, Finding, Note, Severity};
 use crate::facts::Family;
 
@@ -53,7 +53,8 @@ fn key(f: &Finding) -> Key {
 }
 
 /// Whether a finding with key `root` can explain one with key `symptom`: the table lists it,
-/// and family and port do not contradict each other.
+/// and family and port do not contradict each other (a redirect's line on port 80 and what
+/// fails on 443 down its chain agree: `causes::explains_down_the_redirect`).
 fn can_explain(root: Key, symptom: Key) -> bool {
     fn agree<T: PartialEq>(a: Option<T>, b: Option<T>) -> bool {
         match (a, b) {
@@ -61,7 +62,9 @@ fn can_explain(root: Key, symptom: Key) -> bool {
             _ => true,
         }
     }
-    explains(root.0).contains(&symptom.0) && agree(root.1, symptom.1) && agree(root.2, symptom.2)
+    let same_place = explains(root.0).contains(&symptom.0) && agree(root.2, symptom.2);
+    let down_the_chain = explains_down_the_redirect(root.0, root.2, symptom.0, symptom.2);
+    agree(root.1, symptom.1) && (same_place || down_the_chain)
 }
 
 /// The CA dials IPv6 first, so on a tie its problem is the one the CA meets first.
@@ -241,6 +244,44 @@ mod tests {
         assert_eq!(ranked[0].code, Code::FirewallDrops);
         assert_eq!(ranked[0].explains, vec![Code::PortRefused]);
         assert_eq!(ranked.last().map(|f| f.code), Some(Code::NoListener));
+    }
+
+    /// Issue 20 item 4: the web server's line that redirects the challenge (port 80) ranks
+    /// first and explains the refusals on 443 down its chain; a refusal on port 80 itself is
+    /// met before any redirect and stays its own root.
+    #[test]
+    fn a_redirect_line_explains_the_dead_443_down_its_chain() {
+        let refused = |family, port| {
+            Finding::new(Code::PortRefused, Severity::Blocker, "refused")
+                .family(family)
+                .port(port)
+        };
+        let line = Finding::new(
+            Code::ChallengeLocationShadowed,
+            Severity::Blocker,
+            "return 301",
+        )
+        .port(80);
+        let ranked = rank(vec![
+            refused(Family::Ipv6, 443),
+            refused(Family::Ipv4, 443),
+            line.clone(),
+        ]);
+        assert_eq!(
+            codes(&ranked),
+            [
+                (Code::ChallengeLocationShadowed, None),
+                (Code::PortRefused, Some(Family::Ipv6)),
+                (Code::PortRefused, Some(Family::Ipv4)),
+            ]
+        );
+        assert_eq!(ranked[0].explains, vec![Code::PortRefused]);
+        let ranked = rank(vec![refused(Family::Ipv4, 80), line]);
+        assert!(
+            ranked.iter().all(|f| f.explained_by.is_none()),
+            "{ranked:?}"
+        );
+        assert_eq!(ranked[0].code, Code::ChallengeLocationShadowed);
     }
 
     /// A dual-stack server whose AAAA an outside view connected to on port 80.

@@ -2,7 +2,7 @@
 //! line here; adding a method is one `Method` variant and the lines of the checks it composes.
 
 use super::check::CheckDef;
-use super::{Context, Finding, checks, dns01, http01, origin, rank, tlsalpn01};
+use super::{Context, Finding, checks, dns01, http01, method_assumed, origin, rank, tlsalpn01};
 use crate::facts::Method;
 
 /// In the order the CA meets the problems: the name, the host, the path, the answer.
@@ -74,6 +74,12 @@ pub const PASSES: &[PassDef] = &[
         name: "origin",
         methods: &[Method::Http01, Method::Dns01, Method::TlsAlpn01],
         run: |cx, findings| origin::annotate(cx, findings),
+    },
+    // Issue 20 item 4: a closed port judged by an assumed http-01 says so.
+    PassDef {
+        name: "method-assumed",
+        methods: &[Method::Http01],
+        run: |cx, findings| method_assumed::annotate(cx, findings),
     },
 ];
 

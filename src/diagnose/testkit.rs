@@ -118,6 +118,7 @@ impl Scenario {
             certificate: None,
             ca: Vec::new(),
             duration_ms: 5,
+            method_from: None,
         };
         Scenario {
             run: RunFacts {
@@ -273,6 +274,12 @@ impl Scenario {
 
     pub fn context(&self) -> Context<'_> {
         Context::new(&self.run, &self.run.targets[0])
+    }
+
+    /// Issue 20 item 4: where the name's method came from.
+    pub fn method_from(mut self, from: Option<crate::facts::MethodFrom>) -> Scenario {
+        self.target().method_from = from;
+        self
     }
 
     fn target(&mut self) -> &mut TargetFacts {

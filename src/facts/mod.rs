@@ -44,6 +44,7 @@ pub use http01::{
 };
 pub use migrate::{LoadError, from_json};
 pub use net::{ConnectFact, ConnectOutcome, Family, own_limit_errno};
+pub use target::{ClientMethod, MethodFrom};
 pub use target::{
     Method, MethodFacts, Observation, Resolver, Target, TargetFacts, VantageError, VantageFacts,
 };

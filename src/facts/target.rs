@@ -45,6 +45,54 @@ pub struct TargetFacts {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ca: Vec<CaEvidence>,
     pub duration_ms: u64,
+    /// Issue 20 item 4: why a name of the command line was checked with its method (`--method`,
+    /// this host's ACME client configuration, or http-01 assumed). `None` under `--all` (the
+    /// certificate says it) and in facts saved before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub method_from: Option<MethodFrom>,
+}
+
+/// Where a name's method came from (issue 20 item 4).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum MethodFrom {
+    /// `--method`, or a flag only one method has (`--webroot`, `--expect-body`). `config` is
+    /// this host's ACME client configuration when it names the name with another method.
+    Given {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        config: Option<ClientMethod>,
+    },
+    /// This host's ACME client configuration names the name: its method is used.
+    Config { config: ClientMethod },
+    /// No ACME client configuration on this host names the name: http-01, the default, was
+    /// assumed. `unreadable` lists the configuration paths that could not be read, which
+    /// might have named it.
+    Assumed {
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        unreadable: Vec<String>,
+    },
+}
+
+/// A method as an ACME client's configuration on this host sets it for a name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientMethod {
+    pub method: Method,
+    pub client: super::AcmeClient,
+    /// The file that sets it, and where.
+    pub file: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line: Option<u32>,
+}
+
+impl ClientMethod {
+    /// `certbot /etc/letsencrypt/renewal/x.conf:7`, for headers.
+    pub fn origin(&self) -> String {
+        match self.line {
+            Some(line) => format!("{} {}:{line}", self.client.as_str(), self.file),
+            None => format!("{} {}", self.client.as_str(), self.file),
+        }
+    }
 }
 
 /// One outside view of a name: DNS as resolved there, the connects per address and port,

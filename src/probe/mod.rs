@@ -583,6 +583,7 @@ where
             .collect(),
         certificate: spec.certificate,
         duration_ms: started.elapsed().as_millis() as u64,
+        method_from: spec.method_from,
     }
 }
 
@@ -731,6 +732,7 @@ mod tests {
         Config {
             targets,
             method: Method::Http01,
+            method_given: true,
             timeout: Duration::from_secs(1),
             resolver: None,
             allow_reserved: true,

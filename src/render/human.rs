@@ -57,6 +57,29 @@ fn path_line(path: &Path, p: &Palette) -> String {
     )
 }
 
+/// Issue 20 item 4: where the name's method came from, when the header has something to say:
+/// this host's ACME client configuration chose it, or `--method` overrode another one there.
+/// Unsanitised: callers clean it for their output.
+pub(crate) fn method_line(target: &crate::facts::TargetFacts) -> Option<String> {
+    use crate::facts::MethodFrom;
+    match target.method_from.as_ref()? {
+        MethodFrom::Config { config } => Some(format!(
+            "method: {}, from {}",
+            config.method.as_str(),
+            config.origin()
+        )),
+        MethodFrom::Given {
+            config: Some(config),
+        } => Some(format!(
+            "method: {} (--method), while {} uses {}",
+            target.method().as_str(),
+            config.origin(),
+            config.method.as_str()
+        )),
+        MethodFrom::Given { config: None } | MethodFrom::Assumed { .. } => None,
+    }
+}
+
 pub fn render(outcomes: &[Outcome], p: &Palette, verbose: bool) -> String {
     render_with(outcomes, p, verbose, false)
 }
@@ -132,6 +155,63 @@ fn summary(out: &mut String, outcomes: &[Outcome], p: &Palette, accept_host_only
     }
 }
 
+/// One finding, or one cause on both families: its line, then (for a root, or with `-v`)
+/// its detail or notes, evidence, the CA's words and the fixes.
+fn render_group(out: &mut String, group: &super::group::Group, p: &Palette, verbose: bool) {
+    let finding = group.first();
+    let explained = finding.explained_by.is_some();
+    let indent = if explained { "    ↳ " } else { "" };
+    let scope = match group.families() {
+        Some(families) => match finding.port {
+            Some(port) => format!(" {families} :{port}"),
+            None => format!(" {families}"),
+        },
+        None => scope(finding),
+    };
+    let _ = writeln!(
+        out,
+        "{indent}{} [{}]{scope} {}",
+        severity_label(p, finding.severity),
+        finding.code,
+        clean(&finding.title)
+    );
+    let pad = if explained { "        " } else { "    " };
+    // Each other family's own words, where they differ (another address).
+    for (family, title) in group.other_titles() {
+        let _ = writeln!(out, "{pad}{}: {}", family.label(), clean(title));
+    }
+    if explained && !verbose {
+        return;
+    }
+    let details = group.details();
+    if verbose && details.iter().any(|d| !d.is_empty()) {
+        for detail in details.iter().filter(|d| !d.is_empty()) {
+            let _ = writeln!(out, "{pad}{}", clean(detail));
+        }
+    } else {
+        // What a policy changed about the finding (a blocker shown as a warning) is said
+        // even without -v: the severity alone would not tell why.
+        for note in group.notes() {
+            let _ = writeln!(out, "{pad}{}", p.dim(&format!("note: {}", note.text())));
+        }
+    }
+    for e in group.evidence() {
+        let _ = writeln!(out, "{pad}{}", p.dim(&format!("evidence: {}", clean(e))));
+    }
+    // The CA's own words (--ca-error, --ca-check) are quoted as said, not predicted.
+    let verb = if finding.ca_said {
+        "the CA said"
+    } else {
+        "the CA would say"
+    };
+    for ca in group.ca_errors() {
+        let _ = writeln!(out, "{pad}{}", p.dim(&format!("{verb}: {}", clean(ca))));
+    }
+    for fix in group.fixes() {
+        let _ = writeln!(out, "{pad}fix: {}", clean(fix));
+    }
+}
+
 fn render_one(out: &mut String, o: &Outcome, p: &Palette, verbose: bool, accept_host_only: bool) {
     let d = &o.diagnosis;
     let target = &o.target.target;
@@ -167,6 +247,9 @@ fn render_one(out: &mut String, o: &Outcome, p: &Palette, verbose: bool, accept_
             String::new()
         },
     );
+    if let Some(line) = method_line(o.target) {
+        let _ = writeln!(out, "  {}", p.dim(&clean(&line)));
+    }
     if let Some(c) = &o.target.certificate {
         let _ = writeln!(
             out,
@@ -235,45 +318,11 @@ fn render_one(out: &mut String, o: &Outcome, p: &Palette, verbose: bool, accept_
             p.dim(&format!("seen from outside by {}", views.join(", ")))
         );
     }
-    for finding in &d.findings {
-        let explained = finding.explained_by.is_some();
-        let indent = if explained { "    ↳ " } else { "" };
-        let _ = writeln!(
-            out,
-            "{indent}{} [{}]{} {}",
-            severity_label(p, finding.severity),
-            finding.code,
-            scope(finding),
-            clean(&finding.title)
-        );
-        if explained && !verbose {
-            continue;
-        }
-        let pad = if explained { "        " } else { "    " };
-        let detail = finding.full_detail();
-        if !detail.is_empty() && verbose {
-            let _ = writeln!(out, "{pad}{}", clean(&detail));
-        } else {
-            // What a policy changed about the finding (a blocker shown as a warning) is said
-            // even without -v: the severity alone would not tell why.
-            for note in &finding.notes {
-                let _ = writeln!(out, "{pad}{}", p.dim(&format!("note: {}", note.text())));
-            }
-        }
-        for e in &finding.evidence {
-            let _ = writeln!(out, "{pad}{}", p.dim(&format!("evidence: {}", clean(e))));
-        }
-        if let Some(ca) = &finding.ca_error {
-            // The CA's own words (--ca-error, --ca-check) are quoted as said, not predicted.
-            let verb = if finding.ca_said {
-                "the CA said"
-            } else {
-                "the CA would say"
-            };
-            let _ = writeln!(out, "{pad}{}", p.dim(&format!("{verb}: {}", clean(ca))));
-        }
-        for fix in &finding.fix {
-            let _ = writeln!(out, "{pad}fix: {}", clean(fix));
+    // One cause across families is one block naming both (issue 20 item 4); JSON keeps
+    // one finding per family.
+    for root in super::group::groups(&d.findings) {
+        for group in root.flatten() {
+            render_group(out, group, p, verbose);
         }
     }
     if accept_host_only && d.incomplete_only_host_only() {

@@ -4,6 +4,7 @@
 
 pub mod cacheck;
 pub mod clients;
+pub mod group;
 pub mod human;
 pub mod json;
 // Issue 21 item 4: `explain` for a terminal.

@@ -69,7 +69,19 @@ fn render_one(out: &mut String, o: &Outcome, invocation: &str) {
     let _ = writeln!(out, "| Kernel | {} |", cell(&kernel));
     let _ = writeln!(out, "| Invocation | {} |", code(invocation));
     let _ = writeln!(out, "| Time | {} |", cell(&run.started_at));
-    let _ = writeln!(out, "| Method | {} |", o.target.method().as_str());
+    // Issue 20 item 4: where the method came from, when this host's configuration decided.
+    match super::human::method_line(o.target) {
+        Some(line) => {
+            let _ = writeln!(
+                out,
+                "| Method | {} |",
+                cell(line.trim_start_matches("method: "))
+            );
+        }
+        None => {
+            let _ = writeln!(out, "| Method | {} |", o.target.method().as_str());
+        }
+    }
     match target.domain.ip {
         Some(_) => {
             let _ = writeln!(out, "| Identifier | IP address (RFC 8738) |");
@@ -119,16 +131,29 @@ fn render_one(out: &mut String, o: &Outcome, invocation: &str) {
             "| # | Severity | Code | Family | Port | Finding | Explained by |"
         );
         let _ = writeln!(out, "|---|---|---|---|---|---|---|");
-        for (i, x) in d.findings.iter().enumerate() {
+        // One row per cause: both families in one row, each family's words where they
+        // differ (issue 20 item 4); JSON keeps one finding per family.
+        let groups = super::group::groups(&d.findings);
+        for (i, group) in groups.iter().flat_map(|g| g.flatten()).enumerate() {
+            let x = group.first();
+            let families: Vec<&str> = group
+                .findings
+                .iter()
+                .filter_map(|f| f.family.map(|fam| fam.as_str()))
+                .collect();
+            let mut title = cell(&x.title);
+            for (family, other) in group.other_titles() {
+                title.push_str(&format!("; {}: {}", family.label(), cell(other)));
+            }
             let _ = writeln!(
                 out,
                 "| {} | {} | `{}` | {} | {} | {} | {} |",
                 i + 1,
                 x.severity.as_str(),
                 x.code,
-                x.family.map_or("", |f| f.as_str()),
+                families.join(", "),
                 x.port.map(|p| p.to_string()).unwrap_or_default(),
-                cell(&x.title),
+                title,
                 x.explained_by.map(|c| format!("`{c}`")).unwrap_or_default()
             );
         }
@@ -147,27 +172,41 @@ fn render_one(out: &mut String, o: &Outcome, invocation: &str) {
     if !d.incomplete_reasons.is_empty() {
         out.push('\n');
     }
-    if let Some(top) = d.findings.first() {
-        let _ = writeln!(out, "### Top finding: `{}`\n", top.code);
-        let _ = writeln!(out, "{}\n", cell(&top.full_detail()));
-        if !top.evidence.is_empty() {
+    // The top cause, on every family it holds (issue 20 item 4).
+    let groups = super::group::groups(&d.findings);
+    if let Some(group) = groups.first() {
+        let top = group.first();
+        match group.families() {
+            Some(families) => {
+                let _ = writeln!(out, "### Top finding: `{}` ({families})\n", top.code);
+            }
+            None => {
+                let _ = writeln!(out, "### Top finding: `{}`\n", top.code);
+            }
+        }
+        for detail in group.details() {
+            let _ = writeln!(out, "{}\n", cell(&detail));
+        }
+        let evidence = group.evidence();
+        if !evidence.is_empty() {
             let _ = writeln!(out, "Evidence:\n");
-            for e in &top.evidence {
+            for e in evidence {
                 let _ = writeln!(out, "- {}", code(e));
             }
             out.push('\n');
         }
-        if let Some(ca) = &top.ca_error {
-            let verb = if top.ca_said {
-                "The CA reported"
-            } else {
-                "The CA would report"
-            };
+        let verb = if top.ca_said {
+            "The CA reported"
+        } else {
+            "The CA would report"
+        };
+        for ca in group.ca_errors() {
             let _ = writeln!(out, "{verb}: {}\n", code(ca));
         }
-        if !top.fix.is_empty() {
+        let fixes = group.fixes();
+        if !fixes.is_empty() {
             let _ = writeln!(out, "Fix:\n");
-            for fix in &top.fix {
+            for fix in fixes {
                 let _ = writeln!(out, "- {}", code(fix));
             }
             out.push('\n');

@@ -44,7 +44,12 @@ pub fn predict(cx: &Context, findings: &mut [Finding]) {
             )
         );
         let same_family = finding.family.is_none_or(|fam| Some(fam) == f.family);
-        let same_port = finding.port.is_none_or(|p| p == f.port);
+        // The line that starts the redirect chain (port 80) is told the words of the hop
+        // where the chain failed (443): issue 20 item 4.
+        let down_its_chain = f.depth > 0
+            && crate::diagnose::causes::starts_a_chain(finding.code)
+            && finding.port == Some(ca::HTTP01_PORT);
+        let same_port = finding.port.is_none_or(|p| p == f.port) || down_its_chain;
         if finding.severity == Severity::Blocker
             && about_path
             && same_family

@@ -723,13 +723,16 @@ fn shadowed(cx: &Context, family: Option<Family>, r: &Route, h: &Handler) -> Fin
     });
     // A redirect or an upstream may serve the token; when the answer acme-doctor met at that
     // address is one the CA rejects, this directive is why.
-    // The same when the CA refuses a redirect further down the chain this directive starts
-    // (a loop, too many redirects, a bad port). A dead target (443 closed) is the target's
-    // fault, not the redirect's.
+    // The same when the CA's walk fails anywhere down the chain this directive starts: a
+    // redirect it refuses (a loop, too many redirects, a bad port), or a target that fails
+    // (443 dead, plain HTTP there). Issue 20 item 4: the line that starts a failing chain is
+    // what the operator can change, so it ranks first and explains the dead port
+    // (`causes::DOWN_THE_REDIRECT`).
     let walk_fails = cx.http01().ca_path.as_ref().is_some_and(|p| {
         matches!(
             super::walk::outcome(p, cx.http01().token.as_ref()),
-            Some(super::walk::Outcome::Fail(f)) if matches!(f.kind, super::walk::Kind::Refused(_))
+            Some(super::walk::Outcome::Fail(f))
+                if matches!(f.kind, super::walk::Kind::Refused(_)) || f.depth > 0
         )
     });
     let fails_here = cx
