@@ -39,7 +39,7 @@ pub use host::{
 };
 pub use http01::{
     AddressAnswers, Answered, CaPath, HopOutcome, Http01Facts, HttpFact, HttpOutcome, PathAttempt,
-    PathHop, TokenFacts, TokenSource,
+    PathHop, TlsSeen, TokenFacts, TokenSource,
 };
 pub use migrate::{LoadError, from_json};
 pub use net::{ConnectFact, ConnectOutcome, Family, own_limit_errno};

@@ -4,7 +4,7 @@
 //! plain GETs share kept-alive connections per address. Redirects are recorded, never followed.
 
 use super::HttpProbe;
-use crate::facts::{Answered, HopOutcome, HttpFact, HttpOutcome};
+use crate::facts::{Answered, HopOutcome, HttpFact, HttpOutcome, TlsSeen};
 use crate::sanitize;
 use reqwest::header::{ACCEPT, CONNECTION, HeaderMap, HeaderValue, LOCATION, SERVER};
 use std::error::Error as _;
@@ -21,6 +21,11 @@ const BODY_EVIDENCE: usize = 256;
 const ANSWER_EVIDENCE: usize = 1024;
 /// Cap for header values copied into the facts.
 const HEADER_CAP: usize = 200;
+/// Cap for `ETag` and `Last-Modified`: both are short (a quoted hash, an HTTP date).
+const VALIDATOR_CAP: usize = 100;
+/// The most SAN names of a certificate the facts keep, and the cap on each name's text.
+const CERT_NAMES: usize = 8;
+const CERT_TEXT_CAP: usize = 120;
 /// hyper reads a response head into a buffer of at most 8 KiB + 100 × 4 KiB (its
 /// `DEFAULT_MAX_BUFFER_SIZE`, not configurable through reqwest): acme-doctor's own byte cap,
 /// below the CA's (`ca_limits::MAX_RESPONSE_HEADER_BYTES`). A head beyond it is `Unread`.
@@ -397,6 +402,10 @@ impl HttpProbe for ReqwestHttp {
         }
     }
 
+    async fn certificate(&self, addr: SocketAddr, sni: &str, timeout: Duration) -> Option<TlsSeen> {
+        Some(peer_certificate(addr, sni, timeout).await)
+    }
+
     async fn get(&self, domain: &str, addr: SocketAddr, path: &str, timeout: Duration) -> HttpFact {
         let started = Instant::now();
         let url = match domain_url(domain, path) {
@@ -539,6 +548,79 @@ fn ca_tls() -> Result<rustls::ClientConfig, rustls::Error> {
             .with_custom_certificate_verifier(Arc::new(AnyCertificate(provider)))
             .with_no_client_auth(),
     )
+}
+
+/// The certificate `addr` presents to an ordinary HTTPS client asking for `sni` (ALPN
+/// `http/1.1`, TLS 1.2 or 1.3, no verification, no resumption): the handshake only, no
+/// request. What the site's TLS shows tells two machines behind one name apart even when
+/// their web server software is the same.
+pub async fn peer_certificate(addr: SocketAddr, sni: &str, timeout: Duration) -> TlsSeen {
+    ensure_crypto_provider();
+    let failed = |message: String| TlsSeen::Failed {
+        message: sanitize::line(&message, 300),
+    };
+    let mut config = match ca_tls() {
+        Ok(config) => config,
+        Err(e) => return failed(e.to_string()),
+    };
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    config.resumption = rustls::client::Resumption::disabled();
+    let name = match rustls::pki_types::ServerName::try_from(sni.to_string()) {
+        Ok(name) => name,
+        Err(e) => return failed(format!("SNI {}: {e}", sanitize::line(sni, 80))),
+    };
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+    let handshake = async {
+        let stream = tokio::net::TcpStream::connect(addr)
+            .await
+            .map_err(|e| format!("connect: {e}"))?;
+        let tls = connector
+            .connect(name, stream)
+            .await
+            .map_err(|e| format!("handshake: {e}"))?;
+        Ok::<_, String>(
+            tls.get_ref()
+                .1
+                .peer_certificates()
+                .and_then(|chain| chain.first())
+                .map(|leaf| leaf.as_ref().to_vec()),
+        )
+    };
+    match tokio::time::timeout(timeout, handshake).await {
+        Err(_) => failed(format!("no handshake within {} ms", timeout.as_millis())),
+        Ok(Err(message)) => failed(message),
+        Ok(Ok(None)) => failed("the server presented no certificate".into()),
+        Ok(Ok(Some(der))) => certificate_seen(&der),
+    }
+}
+
+/// A leaf's fingerprint and summary. A certificate the DER walk cannot read still has a
+/// fingerprint, which is all a comparison needs.
+fn certificate_seen(der: &[u8]) -> TlsSeen {
+    use sha2::Digest;
+    let text = |t: &str| sanitize::line(t, CERT_TEXT_CAP);
+    match super::clients::cert::challenge(der) {
+        Ok(c) => TlsSeen::Certificate {
+            sha256: c.sha256,
+            subject: c.subject_cn.as_deref().map(text),
+            issuer: c.issuer_cn.as_deref().map(text),
+            names: c
+                .dns_names
+                .iter()
+                .take(CERT_NAMES)
+                .map(|n| text(n))
+                .collect(),
+        },
+        Err(_) => TlsSeen::Certificate {
+            sha256: sha2::Sha256::digest(der)
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect(),
+            subject: None,
+            issuer: None,
+            names: Vec::new(),
+        },
+    }
 }
 
 /// One GET of `url` pinned to `addr`, as the CA's client sends it: Boulder's User-Agent,
@@ -685,6 +767,14 @@ async fn read_answer(request: reqwest::RequestBuilder) -> Result<Answered, reqwe
     let server = header("server");
     let location = header("location");
     let www_authenticate = header("www-authenticate");
+    // Validators identify one machine's copy of a static file (nginx: mtime and size).
+    let validator = |name: &str| {
+        response.headers().get(name).map(|v: &HeaderValue| {
+            sanitize::line(&String::from_utf8_lossy(v.as_bytes()), VALIDATOR_CAP)
+        })
+    };
+    let etag = validator("etag");
+    let last_modified = validator("last-modified");
     let marks: Vec<String> = MARK_HEADERS
         .iter()
         .filter(|h| response.headers().contains_key(**h))
@@ -723,6 +813,8 @@ async fn read_answer(request: reqwest::RequestBuilder) -> Result<Answered, reqwe
         ),
         body_bytes: body.len() as u64,
         body_sha256: hash,
+        etag,
+        last_modified,
     })
 }
 

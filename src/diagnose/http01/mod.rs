@@ -2,11 +2,12 @@
 //! registry composes them with the shared checks under `checks/` (addresses, host, listener,
 //! firewall, reachability) for `Method::Http01`. What several of them read is in modules that
 //! are no check: `judge` (the CA's judgement of one answer), `walk` (the CA's walk, hop by
-//! hop) and `who` (who answered).
+//! hop), `who` (who answered) and `machines` (whether two addresses are one machine).
 
 pub mod answer;
 pub mod front;
 pub mod judge;
+pub mod machines;
 pub mod path;
 pub mod token;
 pub mod walk;
