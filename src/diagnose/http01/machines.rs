@@ -260,7 +260,7 @@ mod tests {
         let c = at("2001:db8::10", page("b", None), Some(missing("m")), None);
         assert!(another_machine(&differing(&a, &c, false)));
         // ...unless `/` was seen to change between two requests to one address.
-        let mut again = a.clone();
+        let mut again = a;
         again.root_again_sha256 = Some("changed".into());
         assert!(root_is_dynamic(&[&again, &c]));
         assert!(!another_machine(&differing(&again, &c, true)));
