@@ -1268,4 +1268,66 @@ mod tests {
             "{outcome:?}"
         );
     }
+
+    /// A TLS server on loopback presenting a self-signed certificate for `name`; its DER.
+    async fn tls_server(name: &str) -> (SocketAddr, Vec<u8>) {
+        use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+        ensure_crypto_provider();
+        let key = rcgen::KeyPair::generate().unwrap();
+        let params = rcgen::CertificateParams::new(vec![name.to_string()]).unwrap();
+        let cert = params.self_signed(&key).unwrap();
+        let der = cert.der().to_vec();
+        let config = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![cert.der().clone()],
+            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
+        )
+        .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let _ = acceptor.accept(stream).await;
+            }
+        });
+        (addr, der)
+    }
+
+    #[tokio::test]
+    async fn the_certificate_on_443_is_read_unverified_with_the_name_as_sni() {
+        use sha2::Digest;
+        let (addr, der) = tls_server("example.test").await;
+        let seen = peer_certificate(addr, "example.test", Duration::from_secs(5)).await;
+        let want: String = sha2::Sha256::digest(&der)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        match seen {
+            TlsSeen::Certificate { sha256, names, .. } => {
+                assert_eq!(sha256, want);
+                assert_eq!(names, ["example.test"]);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn no_tls_on_the_port_is_a_failure_not_a_certificate() {
+        // Plain HTTP where TLS is expected: the handshake fails, and says so.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            if let Ok((mut s, _)) = listener.accept().await {
+                let _ = s.write_all(b"HTTP/1.1 400 Bad Request\r\n\r\n").await;
+            }
+        });
+        let seen = peer_certificate(addr, "example.test", Duration::from_secs(5)).await;
+        assert!(matches!(seen, TlsSeen::Failed { .. }), "{seen:?}");
+    }
 }

@@ -289,6 +289,161 @@ fn challenge_token() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::facts::{ConnectFact, DnsLookup, HopOutcome, HttpFact, HttpOutcome, Resolver};
+    use std::sync::Mutex;
+
+    /// Port 80 connects everywhere; port 443 only on `tls_on`. Every kept fetch answers 404
+    /// and is recorded by path; every certificate asked for is recorded by address.
+    struct Scripted {
+        tls_on: IpAddr,
+        kept: Mutex<Vec<(String, IpAddr)>>,
+        certificates: Mutex<Vec<(SocketAddr, String)>>,
+    }
+
+    impl DnsProbe for Scripted {
+        async fn lookup(&self, _: &str, _: crate::facts::Family) -> DnsLookup {
+            DnsLookup {
+                outcome: crate::facts::DnsOutcome::NoData,
+                addresses: Vec::new(),
+                cname_chain: Vec::new(),
+                ttl: None,
+                elapsed_ms: 0,
+                queued_ms: 0,
+                own_limit: false,
+            }
+        }
+
+        fn describe(&self) -> Resolver {
+            Resolver::System { servers: vec![] }
+        }
+    }
+
+    impl ConnectProbe for Scripted {
+        async fn connect(&self, addr: SocketAddr, _: std::time::Duration) -> ConnectFact {
+            ConnectFact {
+                address: addr.ip(),
+                port: addr.port(),
+                outcome: if addr.port() == HTTP_PORT || addr.ip() == self.tls_on {
+                    ConnectOutcome::Connected
+                } else {
+                    ConnectOutcome::Refused
+                },
+                elapsed_ms: 0,
+            }
+        }
+    }
+
+    impl HttpProbe for Scripted {
+        async fn get(
+            &self,
+            _: &str,
+            addr: SocketAddr,
+            path: &str,
+            _: std::time::Duration,
+        ) -> HttpFact {
+            HttpFact {
+                address: addr.ip(),
+                port: addr.port(),
+                url: path.to_string(),
+                outcome: HttpOutcome::Timeout,
+                elapsed_ms: 0,
+            }
+        }
+
+        async fn fetch_kept(
+            &self,
+            url: &url::Url,
+            addr: SocketAddr,
+            _: std::time::Duration,
+        ) -> HopOutcome {
+            self.kept
+                .lock()
+                .unwrap()
+                .push((url.path().to_string(), addr.ip()));
+            HopOutcome::Timeout
+        }
+
+        async fn certificate(
+            &self,
+            addr: SocketAddr,
+            sni: &str,
+            _: std::time::Duration,
+        ) -> Option<crate::facts::TlsSeen> {
+            self.certificates
+                .lock()
+                .unwrap()
+                .push((addr, sni.to_string()));
+            None
+        }
+    }
+
+    async fn gathered(targets: &[&str]) -> (Http01Facts, Scripted) {
+        let probe = Scripted {
+            tls_on: "192.0.2.10".parse().unwrap(),
+            kept: Mutex::new(Vec::new()),
+            certificates: Mutex::new(Vec::new()),
+        };
+        let challenge = ChallengePath::new("tok");
+        let plan = Plan {
+            targets: targets.iter().map(|t| t.parse().unwrap()).collect(),
+            timeout: std::time::Duration::from_secs(1),
+            challenge: &challenge,
+            root: false,
+            webroot: None,
+            token: None,
+            walk: Some(Walking {
+                dns: None,
+                ip: None,
+                allow_reserved: true,
+            }),
+        };
+        let facts = gather(
+            &plan,
+            "example.test",
+            &probe,
+            &probe,
+            &probe,
+            &Limits::default(),
+            &Connects::default(),
+        )
+        .await;
+        (facts, probe)
+    }
+
+    #[tokio::test]
+    async fn two_addresses_are_asked_for_a_missing_page_and_the_certificate_where_443_connects() {
+        let (facts, probe) = gathered(&["192.0.2.10", "2001:db8::10"]).await;
+        let kept = probe.kept.lock().unwrap().clone();
+        let missing: Vec<&(String, IpAddr)> = kept
+            .iter()
+            .filter(|(path, _)| path.starts_with("/acme-doctor-missing-"))
+            .collect();
+        assert_eq!(missing.len(), 2, "{kept:?}");
+        // One random path per run, the same on every address, never under the challenge dir.
+        assert_eq!(missing[0].0, missing[1].0);
+        assert!(!missing[0].0.starts_with(ChallengePath::PREFIX));
+        // The handshake only where the shared connect to 443 got through, with the name.
+        assert_eq!(
+            *probe.certificates.lock().unwrap(),
+            [(
+                "192.0.2.10:443".parse().unwrap(),
+                "example.test".to_string()
+            )]
+        );
+        assert_eq!(facts.answers.len(), 2);
+        assert!(facts.answers.iter().all(|a| a.missing.is_some()));
+        // `/` timed out everywhere: nothing differs, so it is not asked again.
+        assert_eq!(kept.iter().filter(|(p, _)| p == "/").count(), 2);
+    }
+
+    #[tokio::test]
+    async fn one_address_has_nothing_to_compare_and_costs_no_more_requests() {
+        let (facts, probe) = gathered(&["192.0.2.10"]).await;
+        let kept = probe.kept.lock().unwrap().clone();
+        assert_eq!(kept.len(), 2, "the token and / only: {kept:?}");
+        assert!(probe.certificates.lock().unwrap().is_empty());
+        assert_eq!(facts.answers[0].missing, None);
+    }
 
     #[test]
     fn tokens_look_like_acme_tokens() {
