@@ -367,7 +367,15 @@ impl Check for Path {
                     .map(|s| s.label())
                     .collect::<Vec<_>>()
                     .join(", ");
-                let title = if *by_signals {
+                // Every address on this host: one machine, so another server block answers.
+                let one_machine = answers.iter().all(|(ip, _)| cx.is_local(ip));
+                let title = if *by_signals && one_machine {
+                    format!(
+                        "{}'s addresses serve different sites on this host: {} answers with another server block ({differ} differ)",
+                        cx.domain,
+                        family.label()
+                    )
+                } else if *by_signals {
                     format!(
                         "{}'s addresses are different machines: {} answers with the same server software but another site ({differ} differ)",
                         cx.domain,
@@ -397,7 +405,7 @@ impl Check for Path {
                 if !differ.is_empty() {
                     f = f.evidence(format!("differ between the addresses: {differ}"));
                 }
-                if *by_signals {
+                if *by_signals && !one_machine {
                     f = f.evidence("status, Server and title agree: the same server software, but another machine (the ACME client writes the token on one of them only)");
                 }
                 f = f.fix(format!(
@@ -694,6 +702,17 @@ mod tests {
             "{}",
             f.title
         );
+        // Both addresses are this host's (the testkit's dual-stack server): another server
+        // block, not another machine.
+        assert!(f.title.contains("on this host"), "{}", f.title);
+        // Seen from elsewhere, the AAAA is another machine.
+        let s = crate::diagnose::testkit::Scenario::dual_stack()
+            .address_answers(machine("192.0.2.10", "new", false))
+            .address_answers(machine("2001:db8::10", "old", false))
+            .not_on_host();
+        let cx = s.context();
+        let f = Path.word(&cx, &Path.detect(&cx)[0]);
+        assert!(f.title.contains("different machines"), "{}", f.title);
     }
 
     #[test]
