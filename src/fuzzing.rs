@@ -311,6 +311,8 @@ pub fn http_parse(bytes: &[u8]) {
         ),
         body_bytes: body.len() as u64,
         body_sha256: String::new(),
+        etag: None,
+        last_modified: None,
     };
     let _ = who::router(&answered);
     let _ = who::waf(&answered);

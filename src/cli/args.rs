@@ -456,7 +456,7 @@ fn wait_config(args: &Args, names: usize) -> Result<Option<std::time::Duration>,
         return Ok(None);
     };
     let wait = config::parse_wait(text).map_err(ToolError::usage)?;
-    if !matches!(args.method, MethodArg::Dns01) || args.expect_txt.is_none() {
+    if !matches!(args.method, Some(MethodArg::Dns01)) || args.expect_txt.is_none() {
         return Err(ToolError::usage(
             "--wait waits for a dns-01 TXT value: use it with --method dns-01 --expect-txt VALUE",
         ));

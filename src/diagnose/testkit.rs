@@ -613,7 +613,16 @@ impl Scenario {
             address: ip(address),
             token,
             root,
+            missing: None,
+            root_again_sha256: None,
+            tls: None,
         });
+        self
+    }
+
+    /// What one address answered, whole (the missing page, the certificate on 443 too).
+    pub fn address_answers(mut self, answers: crate::facts::AddressAnswers) -> Scenario {
+        self.http01().answers.push(answers);
         self
     }
 

@@ -161,6 +161,12 @@ pub struct Answered {
     /// SHA-256 of the bytes read, hex: to tell whether two addresses serve the same thing.
     #[serde(default)]
     pub body_sha256: String,
+    /// `ETag`, sanitised and capped: a static file's version on that machine.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub etag: Option<String>,
+    /// `Last-Modified`, sanitised and capped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_modified: Option<String>,
 }
 
 impl Answered {
@@ -187,6 +193,8 @@ impl Answered {
                 body_prefix: body_prefix.clone(),
                 body_bytes: *body_bytes,
                 body_sha256: page.body_sha256.clone(),
+                etag: None,
+                last_modified: None,
             }),
             _ => None,
         }
@@ -203,12 +211,44 @@ impl Answered {
 }
 
 /// What one address answers for the token URL and for `/`, each without following redirects.
+/// Where the name has more than one address, also what tells machines apart: a missing
+/// page's 404 and the certificate on 443.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AddressAnswers {
     pub address: IpAddr,
     pub token: HopOutcome,
     pub root: HopOutcome,
+    /// A random path under `/` (not the challenge directory), the same on every address of
+    /// one run: the site's own 404 page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub missing: Option<HopOutcome>,
+    /// The body hash of `/` asked a second time, on one address only, when the addresses'
+    /// `/` differ: a page that changes per request (a date, a CSRF token) is no signal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub root_again_sha256: Option<String>,
+    /// The certificate port 443 presents for the name (SNI = the name, not verified).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsSeen>,
+}
+
+/// What a TLS handshake on 443 showed of the server's certificate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum TlsSeen {
+    /// The leaf the server presented: its SHA-256 (hex, of the DER) and a summary, sanitised.
+    Certificate {
+        sha256: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        subject: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        issuer: Option<String>,
+        /// The first subjectAltName DNS names.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        names: Vec<String>,
+    },
+    /// No certificate was seen: the handshake failed or timed out.
+    Failed { message: String },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -40,7 +40,7 @@ pub use host::{
 };
 pub use http01::{
     AddressAnswers, Agent, Answered, CaPath, HopOutcome, Http01Facts, HttpFact, HttpOutcome, Page,
-    PathAttempt, PathHop, TokenFacts, TokenSource,
+    PathAttempt, PathHop, TlsSeen, TokenFacts, TokenSource,
 };
 pub use migrate::{LoadError, from_json};
 pub use net::{ConnectFact, ConnectOutcome, Family, own_limit_errno};

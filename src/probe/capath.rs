@@ -239,6 +239,8 @@ mod tests {
             body_prefix: String::new(),
             body_bytes: 0,
             body_sha256: String::new(),
+            etag: None,
+            last_modified: None,
         }
     }
 

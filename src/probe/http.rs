@@ -4,7 +4,7 @@
 //! plain GETs share kept-alive connections per address. Redirects are recorded, never followed.
 
 use super::HttpProbe;
-use crate::facts::{Agent, Answered, HopOutcome, HttpFact, HttpOutcome, Page};
+use crate::facts::{Agent, Answered, HopOutcome, HttpFact, HttpOutcome, Page, TlsSeen};
 use crate::sanitize;
 use reqwest::header::{ACCEPT, CONNECTION, HeaderMap, HeaderValue, LOCATION, SERVER};
 use std::error::Error as _;
@@ -21,6 +21,11 @@ const BODY_EVIDENCE: usize = 256;
 const ANSWER_EVIDENCE: usize = 1024;
 /// Cap for header values copied into the facts.
 const HEADER_CAP: usize = 200;
+/// Cap for `ETag` and `Last-Modified`: both are short (a quoted hash, an HTTP date).
+const VALIDATOR_CAP: usize = 100;
+/// The most SAN names of a certificate the facts keep, and the cap on each name's text.
+const CERT_NAMES: usize = 8;
+const CERT_TEXT_CAP: usize = 120;
 /// hyper reads a response head into a buffer of at most 8 KiB + 100 × 4 KiB (its
 /// `DEFAULT_MAX_BUFFER_SIZE`, not configurable through reqwest): acme-doctor's own byte cap,
 /// below the CA's (`ca_limits::MAX_RESPONSE_HEADER_BYTES`). A head beyond it is `Unread`.
@@ -429,6 +434,10 @@ impl HttpProbe for ReqwestHttp {
         }
     }
 
+    async fn certificate(&self, addr: SocketAddr, sni: &str, timeout: Duration) -> Option<TlsSeen> {
+        Some(peer_certificate(addr, sni, timeout).await)
+    }
+
     async fn get(
         &self,
         domain: &str,
@@ -585,6 +594,79 @@ fn ca_tls() -> Result<rustls::ClientConfig, rustls::Error> {
     )
 }
 
+/// The certificate `addr` presents to an ordinary HTTPS client asking for `sni` (ALPN
+/// `http/1.1`, TLS 1.2 or 1.3, no verification, no resumption): the handshake only, no
+/// request. What the site's TLS shows tells two machines behind one name apart even when
+/// their web server software is the same.
+pub async fn peer_certificate(addr: SocketAddr, sni: &str, timeout: Duration) -> TlsSeen {
+    ensure_crypto_provider();
+    let failed = |message: String| TlsSeen::Failed {
+        message: sanitize::line(&message, 300),
+    };
+    let mut config = match ca_tls() {
+        Ok(config) => config,
+        Err(e) => return failed(e.to_string()),
+    };
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    config.resumption = rustls::client::Resumption::disabled();
+    let name = match rustls::pki_types::ServerName::try_from(sni.to_string()) {
+        Ok(name) => name,
+        Err(e) => return failed(format!("SNI {}: {e}", sanitize::line(sni, 80))),
+    };
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+    let handshake = async {
+        let stream = tokio::net::TcpStream::connect(addr)
+            .await
+            .map_err(|e| format!("connect: {e}"))?;
+        let tls = connector
+            .connect(name, stream)
+            .await
+            .map_err(|e| format!("handshake: {e}"))?;
+        Ok::<_, String>(
+            tls.get_ref()
+                .1
+                .peer_certificates()
+                .and_then(|chain| chain.first())
+                .map(|leaf| leaf.as_ref().to_vec()),
+        )
+    };
+    match tokio::time::timeout(timeout, handshake).await {
+        Err(_) => failed(format!("no handshake within {} ms", timeout.as_millis())),
+        Ok(Err(message)) => failed(message),
+        Ok(Ok(None)) => failed("the server presented no certificate".into()),
+        Ok(Ok(Some(der))) => certificate_seen(&der),
+    }
+}
+
+/// A leaf's fingerprint and summary. A certificate the DER walk cannot read still has a
+/// fingerprint, which is all a comparison needs.
+fn certificate_seen(der: &[u8]) -> TlsSeen {
+    use sha2::Digest;
+    let text = |t: &str| sanitize::line(t, CERT_TEXT_CAP);
+    match super::clients::cert::challenge(der) {
+        Ok(c) => TlsSeen::Certificate {
+            sha256: c.sha256,
+            subject: c.subject_cn.as_deref().map(text),
+            issuer: c.issuer_cn.as_deref().map(text),
+            names: c
+                .dns_names
+                .iter()
+                .take(CERT_NAMES)
+                .map(|n| text(n))
+                .collect(),
+        },
+        Err(_) => TlsSeen::Certificate {
+            sha256: sha2::Sha256::digest(der)
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect(),
+            subject: None,
+            issuer: None,
+            names: Vec::new(),
+        },
+    }
+}
+
 /// One GET of `url` pinned to `addr`, as the CA's client sends it: Boulder's User-Agent,
 /// `Accept: */*`, `Connection: close`, no redirect followed, TLS unverified. The connect
 /// itself was judged before (a dial error never reaches here).
@@ -730,6 +812,14 @@ async fn read_answer(request: reqwest::RequestBuilder) -> Result<Answered, reqwe
     let server = header("server");
     let location = header("location");
     let www_authenticate = header("www-authenticate");
+    // Validators identify one machine's copy of a static file (nginx: mtime and size).
+    let validator = |name: &str| {
+        response.headers().get(name).map(|v: &HeaderValue| {
+            sanitize::line(&String::from_utf8_lossy(v.as_bytes()), VALIDATOR_CAP)
+        })
+    };
+    let etag = validator("etag");
+    let last_modified = validator("last-modified");
     let marks = marks_of(response.headers());
     let mut body = Vec::new();
     while let Some(chunk) = response.chunk().await? {
@@ -758,6 +848,8 @@ async fn read_answer(request: reqwest::RequestBuilder) -> Result<Answered, reqwe
         ),
         body_bytes: body.len() as u64,
         body_sha256: hash,
+        etag,
+        last_modified,
     })
 }
 
@@ -1322,5 +1414,67 @@ mod tests {
             matches!(outcome, HttpOutcome::Unread { limit_bytes, .. } if limit_bytes == HEAD_BUFFER as u64),
             "{outcome:?}"
         );
+    }
+
+    /// A TLS server on loopback presenting a self-signed certificate for `name`; its DER.
+    async fn tls_server(name: &str) -> (SocketAddr, Vec<u8>) {
+        use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+        ensure_crypto_provider();
+        let key = rcgen::KeyPair::generate().unwrap();
+        let params = rcgen::CertificateParams::new(vec![name.to_string()]).unwrap();
+        let cert = params.self_signed(&key).unwrap();
+        let der = cert.der().to_vec();
+        let config = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![cert.der().clone()],
+            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
+        )
+        .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let _ = acceptor.accept(stream).await;
+            }
+        });
+        (addr, der)
+    }
+
+    #[tokio::test]
+    async fn the_certificate_on_443_is_read_unverified_with_the_name_as_sni() {
+        use sha2::Digest;
+        let (addr, der) = tls_server("example.test").await;
+        let seen = peer_certificate(addr, "example.test", Duration::from_secs(5)).await;
+        let want: String = sha2::Sha256::digest(&der)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        match seen {
+            TlsSeen::Certificate { sha256, names, .. } => {
+                assert_eq!(sha256, want);
+                assert_eq!(names, ["example.test"]);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn no_tls_on_the_port_is_a_failure_not_a_certificate() {
+        // Plain HTTP where TLS is expected: the handshake fails, and says so.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            if let Ok((mut s, _)) = listener.accept().await {
+                let _ = s.write_all(b"HTTP/1.1 400 Bad Request\r\n\r\n").await;
+            }
+        });
+        let seen = peer_certificate(addr, "example.test", Duration::from_secs(5)).await;
+        assert!(matches!(seen, TlsSeen::Failed { .. }), "{seen:?}");
     }
 }

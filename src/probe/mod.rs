@@ -114,6 +114,18 @@ pub trait HttpProbe {
     ) -> impl Future<Output = HopOutcome> {
         self.fetch(url, addr, timeout)
     }
+
+    /// The certificate `addr` presents for `sni` on an ordinary HTTPS handshake, unverified
+    /// (to tell machines behind one name apart). Scripted probes that do not implement it
+    /// saw nothing.
+    fn certificate(
+        &self,
+        _addr: SocketAddr,
+        _sni: &str,
+        _timeout: Duration,
+    ) -> impl Future<Output = Option<crate::facts::TlsSeen>> {
+        async { None }
+    }
 }
 
 /// The host's own state; synchronous reads of /proc, netlink, sysctls and the firewall tools.

@@ -170,6 +170,8 @@ fn refused_by_same_server(mine: &Response, theirs: &Response) -> bool {
         body_prefix: theirs.2.clone(),
         body_bytes: 0,
         body_sha256: String::new(),
+        etag: None,
+        last_modified: None,
     });
     said.refusal() && (said.server() == mine.1.as_deref() || block_page.is_some())
 }

@@ -380,6 +380,8 @@ mod tests {
             body_prefix: prefix.into(),
             body_bytes: body.len() as u64,
             body_sha256: String::new(),
+            etag: None,
+            last_modified: None,
         }))
     }
 

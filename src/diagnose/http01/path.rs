@@ -7,6 +7,7 @@
 //! `slow-fallback`.
 
 use super::judge::token_fails;
+use super::machines::{self, Signal};
 use super::perspective::{self, ByAgent, BySource, Said, Seen};
 use super::walk::{self, Kind, Outcome};
 use super::who;
@@ -89,6 +90,12 @@ pub enum Found {
     Disagree {
         family: Family,
         answers: Vec<(IpAddr, String)>,
+        /// Per address, what identifies the machine (404 page, validators, certificate).
+        identities: Vec<(IpAddr, String)>,
+        /// What differs beyond the token and `/`'s status, Server and title.
+        signals: Vec<Signal>,
+        /// Only those signals tell the addresses apart: the same software, another machine.
+        by_signals: bool,
         blocks: bool,
         /// What the CA reports at its first-choice address, when that fails.
         ca: Option<CaError>,
@@ -180,7 +187,31 @@ impl Check for Path {
             .map(|a| (a.address, signature(&a.token, &a.root)))
             .collect();
         let distinct: std::collections::BTreeSet<&String> = sigs.iter().map(|(_, s)| s).collect();
-        if distinct.len() > 1 {
+        // Two machines with the same server software answer alike above: compare what
+        // identifies a machine (`machines.rs`). Not behind a CDN or proxy, whose edges may
+        // differ per POP while serving one origin.
+        let ranges = crate::cdn::Ranges::new(cx.run.options.cdn_ranges.as_deref());
+        let fronted = |a: &crate::facts::AddressAnswers| {
+            ranges.lookup(&a.address).is_some()
+                || [&a.token, &a.root]
+                    .into_iter()
+                    .chain(a.missing.as_ref())
+                    .any(|o| matches!(o, HopOutcome::Answer(x) if !x.marks.is_empty()))
+        };
+        let dynamic = machines::root_is_dynamic(&answers);
+        let mut signals = std::collections::BTreeSet::new();
+        let mut another = false;
+        for (i, a) in answers.iter().enumerate() {
+            for b in answers.iter().skip(i + 1) {
+                if fronted(a) || fronted(b) {
+                    continue;
+                }
+                let differ = machines::differing(a, b, dynamic);
+                another |= machines::another_machine(&differ);
+                signals.extend(differ);
+            }
+        }
+        if distinct.len() > 1 || another {
             let fails: BTreeMap<IpAddr, bool> = answers
                 .iter()
                 .map(|a| (a.address, token_fails(&a.token, facts.token.as_ref())))
@@ -223,6 +254,13 @@ impl Check for Path {
             found.push(Found::Disagree {
                 family,
                 answers: sigs.clone(),
+                identities: answers
+                    .iter()
+                    .map(|a| (a.address, machines::identity(a)))
+                    .filter(|(_, id)| !id.is_empty())
+                    .collect(),
+                signals: signals.into_iter().collect(),
+                by_signals: distinct.len() == 1,
                 blocks: first_fails && facts.token.is_some() && ca.is_some(),
                 ca,
             });
@@ -342,23 +380,57 @@ impl Check for Path {
             Found::Disagree {
                 family,
                 answers,
+                identities,
+                signals,
+                by_signals,
                 blocks,
                 ca,
             } => {
-                let mut f = Finding::new(
-                    Code::FamiliesDisagree,
-                    if *blocks { Severity::Blocker } else { Severity::Warning },
+                let differ = signals
+                    .iter()
+                    .map(|s| s.label())
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                // Every address on this host: one machine, so another server block answers.
+                let one_machine = answers.iter().all(|(ip, _)| cx.is_local(ip));
+                let title = if *by_signals && one_machine {
+                    format!(
+                        "{}'s addresses serve different sites on this host: {} answers with another server block ({differ} differ)",
+                        cx.domain,
+                        family.label()
+                    )
+                } else if *by_signals {
+                    format!(
+                        "{}'s addresses are different machines: {} answers with the same server software but another site ({differ} differ)",
+                        cx.domain,
+                        family.label()
+                    )
+                } else {
                     format!(
                         "{}'s addresses answer differently: {} gives another answer than the rest",
                         cx.domain,
                         family.label()
-                    ),
+                    )
+                };
+                let mut f = Finding::new(
+                    Code::FamiliesDisagree,
+                    if *blocks { Severity::Blocker } else { Severity::Warning },
+                    title,
                 )
                 .family(*family)
                 .port(cx.dial_port())
                 .detail("Every A and AAAA address should serve the same site. The CA uses the first AAAA (then the first A only after a connect error), and its remote perspectives may pick others: an address that serves another site or another vhost fails validation. Classic causes: the AAAA points at another machine (an old server, the hosting provider's default), or IPv6 lands on another server block because only that block has `listen [::]:80`.");
                 for (ip, sig) in answers {
                     f = f.evidence(format!("{ip}: {sig}"));
+                }
+                for (ip, id) in identities {
+                    f = f.evidence(format!("{ip}: {id}"));
+                }
+                if !differ.is_empty() {
+                    f = f.evidence(format!("differ between the addresses: {differ}"));
+                }
+                if *by_signals && !one_machine {
+                    f = f.evidence("status, Server and title agree: the same server software, but another machine (the ACME client writes the token on one of them only)");
                 }
                 f = f.fix(format!(
                     "compare: curl -s -o /dev/null -w '%{{http_code}}' --resolve {d}:80:ADDR http://{d}/ for each address",
@@ -652,6 +724,8 @@ mod tests {
             body_prefix: String::new(),
             body_bytes: body.len() as u64,
             body_sha256: String::new(),
+            etag: None,
+            last_modified: None,
         }))
     }
 
@@ -764,6 +838,134 @@ mod tests {
                 .any(|l| l.starts_with("filter: by source")),
             "{:?}",
             f.evidence
+        );
+    }
+
+    /// What one address of a two-machine name answers: the same Debian nginx, so the token's
+    /// 404 and `/`'s status, Server and title agree; the site and its certificate differ.
+    fn machine(ip: &str, site: &str, dynamic: bool) -> crate::facts::AddressAnswers {
+        let page = |status: u16, hash: &str, etag: Option<String>| {
+            HopOutcome::Answer(Box::new(Answered {
+                status,
+                server: Some("nginx/1.22.1".into()),
+                title: (status == 200).then(|| "Shop".into()),
+                body_sha256: hash.into(),
+                etag,
+                ..match answer(status, None, b"") {
+                    HopOutcome::Answer(a) => *a,
+                    _ => unreachable!(),
+                }
+            }))
+        };
+        crate::facts::AddressAnswers {
+            address: ip.parse().unwrap(),
+            token: page(404, "nginx-404", None),
+            root: page(200, &format!("{site}-index"), Some(format!("\"{site}\""))),
+            missing: Some(page(404, "nginx-404", None)),
+            root_again_sha256: dynamic.then(|| "another render".into()),
+            tls: Some(crate::facts::TlsSeen::Certificate {
+                sha256: format!("{site}-cert"),
+                subject: Some(format!("{site}.example.test")),
+                issuer: None,
+                names: Vec::new(),
+            }),
+        }
+    }
+
+    #[test]
+    fn the_same_server_software_on_another_machine_disagrees_by_its_site_and_certificate() {
+        let s = crate::diagnose::testkit::Scenario::dual_stack()
+            .address_answers(machine("192.0.2.10", "new", false))
+            .address_answers(machine("2001:db8::10", "old", false));
+        let cx = s.context();
+        let found = Path.detect(&cx);
+        let [
+            Found::Disagree {
+                family,
+                signals,
+                by_signals,
+                ..
+            },
+        ] = &found[..]
+        else {
+            panic!("{found:?}")
+        };
+        assert_eq!(*family, Family::Ipv6);
+        assert!(*by_signals);
+        assert_eq!(
+            signals,
+            &[Signal::Certificate, Signal::Etag, Signal::RootBody]
+        );
+        let f = Path.word(&cx, &found[0]);
+        assert_eq!(f.code, Code::FamiliesDisagree);
+        assert_eq!(f.severity, Severity::Warning);
+        assert!(
+            f.title
+                .contains("the certificate on 443, the ETag of /, the body of / differ"),
+            "{}",
+            f.title
+        );
+        // Both addresses are this host's (the testkit's dual-stack server): another server
+        // block, not another machine.
+        assert!(f.title.contains("on this host"), "{}", f.title);
+        // Seen from elsewhere, the AAAA is another machine.
+        let s = crate::diagnose::testkit::Scenario::dual_stack()
+            .address_answers(machine("192.0.2.10", "new", false))
+            .address_answers(machine("2001:db8::10", "old", false))
+            .not_on_host();
+        let cx = s.context();
+        let f = Path.word(&cx, &Path.detect(&cx)[0]);
+        assert!(f.title.contains("different machines"), "{}", f.title);
+    }
+
+    #[test]
+    fn one_machine_with_a_dynamic_page_does_not_disagree() {
+        // Both addresses on one machine: one certificate, one 404; `/` differs per request.
+        let mut a = machine("192.0.2.10", "one", true);
+        let mut b = machine("2001:db8::10", "one", false);
+        for x in [&mut a, &mut b] {
+            x.root = match &x.root {
+                HopOutcome::Answer(r) => HopOutcome::Answer(Box::new(Answered {
+                    etag: None,
+                    ..(**r).clone()
+                })),
+                other => other.clone(),
+            };
+        }
+        if let HopOutcome::Answer(r) = &mut b.root {
+            r.body_sha256 = "csrf-2".into();
+        }
+        let s = crate::diagnose::testkit::Scenario::dual_stack()
+            .address_answers(a.clone())
+            .address_answers(b.clone());
+        assert_eq!(Path.detect(&s.context()), []);
+        // Nor when the 404 differs too, once `/` is known to change per request.
+        b.missing = Some(HopOutcome::Timeout);
+        if let Some(HopOutcome::Answer(m)) = &mut a.missing {
+            m.body_sha256 = "nonce-1".into();
+        }
+        let mut b404 = a.missing.clone();
+        if let Some(HopOutcome::Answer(m)) = &mut b404 {
+            m.body_sha256 = "nonce-2".into();
+        }
+        b.missing = b404;
+        let s = crate::diagnose::testkit::Scenario::dual_stack()
+            .address_answers(a)
+            .address_answers(b);
+        assert_eq!(Path.detect(&s.context()), []);
+    }
+
+    #[test]
+    fn addresses_in_a_cdn_range_are_not_compared_by_site_or_certificate() {
+        let s = crate::diagnose::testkit::Scenario::dual_stack()
+            .cdn_ranges("@provider Example CDN\n192.0.2.0/24\n2001:db8::/32\n")
+            .address_answers(machine("192.0.2.10", "pop-a", false))
+            .address_answers(machine("2001:db8::10", "pop-b", false));
+        assert!(
+            !Path
+                .detect(&s.context())
+                .iter()
+                .any(|f| matches!(f, Found::Disagree { .. }))
         );
     }
 

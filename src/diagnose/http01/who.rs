@@ -245,6 +245,8 @@ mod tests {
             body_prefix: body.to_string(),
             body_bytes: body.len() as u64,
             body_sha256: String::new(),
+            etag: None,
+            last_modified: None,
         }
     }
 
