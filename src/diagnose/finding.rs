@@ -51,6 +51,10 @@ pub enum Note {
     /// A blocker the CA's own successful validation contradicts, demoted to a warning (see
     /// `ca::join`).
     CaValidated,
+    /// Issue 20 item 4: this host's own probe came back to it through a hairpin (the
+    /// router's NAT loopback, its own load balancer, a local DNAT), not along the CA's path
+    /// (see `hairpin::label`).
+    SeenThroughHairpin,
 }
 
 impl Note {
@@ -64,6 +68,9 @@ impl Note {
             }
             Note::Ipv4OnlyFallback => {
                 "The CA connects over IPv6 first, which works, so today it never needs IPv4; but IPv4 is the fallback the day IPv6 hiccups, and CAs or clients without IPv6 use nothing else."
+            }
+            Note::SeenThroughHairpin => {
+                "Seen through the hairpin, not the CA's path: this host's own request to its published address came back to it by the router's NAT loopback, its own load balancer or a DNAT on this host, which may treat it differently (another source address, no PROXY protocol header, no hairpin at all). The CA connects from outside; what it meets is what a vantage or --ca-check sees."
             }
             Note::Ipv4OnlyFallbackHostOnly => {
                 "Seen from this host only: its IPv6 path looks healthy from inside, and the CA connects over IPv6 first and uses IPv4 only when IPv6 fails, so this alone fails no validation. Nothing outside was heard: if IPv6 fails between the CA and this host (a security group, the router, upstream IPv6), the CA falls back to IPv4 and meets this. --ca-check, or a vantage (--vantage URL), decides."

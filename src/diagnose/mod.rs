@@ -14,6 +14,7 @@ mod code;
 mod context;
 mod dns01;
 mod finding;
+mod hairpin;
 pub(crate) mod http01;
 mod origin;
 mod rank;
