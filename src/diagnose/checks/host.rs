@@ -259,9 +259,16 @@ fn renewal_on_the_wrong_server(cx: &Context, addresses: &[IpAddr], cert: &Manage
         .map(IpAddr::to_string)
         .collect::<Vec<_>>()
         .join(", ");
+    // What the CA meets is the other machine's answer; without one to read, the renewal is
+    // still misplaced, but what the CA would say is not known: a warning.
+    let ca_words = other_machines_answer(cx);
     let mut f = Finding::new(
         Code::NotOnHost,
-        Severity::Blocker,
+        if ca_words.is_some() {
+            Severity::Blocker
+        } else {
+            Severity::Warning
+        },
         format!(
             "the renewal of {} runs here, but none of its addresses is on this machine: it runs on the wrong server",
             cx.domain
@@ -295,6 +302,9 @@ fn renewal_on_the_wrong_server(cx: &Context, addresses: &[IpAddr], cert: &Manage
             cx.domain, cert.client, cert.config
         ),
     };
+    if let Some(words) = ca_words {
+        f = f.ca(words);
+    }
     f.fix(format!(
         "renew {} on the machine it points at ({list}): issue the certificate there with its own ACME client (or move {} there), {stop_here}",
         cx.domain, cert.config
@@ -307,6 +317,44 @@ fn renewal_on_the_wrong_server(cx: &Context, addresses: &[IpAddr], cert: &Manage
         "if a load balancer or NAT in front of this machine forwards port {} here, this is a false positive: add a vantage (--vantage URL), which shows this machine's public address",
         cx.dial_port()
     ))
+}
+
+/// What the CA says when it fetches the challenge from the machine the name points at: that
+/// machine's answer to this run's request (IPv6 first, as the CA dials), which never holds
+/// the token a client here writes. `None` when nothing was read there.
+fn other_machines_answer(cx: &Context) -> Option<crate::diagnose::ca::CaError> {
+    use crate::diagnose::ca;
+    use crate::facts::{ConnectOutcome, HttpOutcome};
+    let port = cx.dial_port();
+    let url = cx.challenge_url();
+    cx.usable_v6.iter().chain(&cx.usable_v4).find_map(|ip| {
+        match cx.connect(ip, port)? {
+            ConnectOutcome::Connected => {}
+            other => return Dial::of(other).map(|d| cx.ca_dial_error(ip, d)),
+        }
+        if cx.method() != Method::Http01 {
+            return None;
+        }
+        match &cx.http(ip)?.outcome {
+            HttpOutcome::Response {
+                status: 200,
+                body_prefix,
+                ..
+            } => Some(ca::fetching(
+                ca::ProblemType::Unauthorized,
+                ip,
+                &url,
+                &ca::invalid_body(&url, body_prefix),
+            )),
+            HttpOutcome::Response { status, .. } => Some(ca::fetching(
+                ca::ProblemType::Unauthorized,
+                ip,
+                &url,
+                &ca::invalid_status(&url, *status),
+            )),
+            _ => None,
+        }
+    })
 }
 
 fn not_on_host(cx: &Context, addresses: &[IpAddr], leads_here: Option<&str>) -> Finding {
@@ -477,6 +525,14 @@ mod tests {
         assert_eq!(top.code, Code::NotOnHost, "{:?}", d.findings);
         assert_eq!(top.severity, Severity::Blocker);
         assert!(top.title.contains("wrong server"), "{}", top.title);
+        // The CA's words are the other machine's answer, IPv6 first as the CA dials.
+        assert!(
+            top.ca_error
+                .as_deref()
+                .is_some_and(|e| e.starts_with("2001:db8::10: ") && e.ends_with("404")),
+            "{:?}",
+            top.ca_error
+        );
         assert!(top.explains.contains(&Code::ChallengeNotServed), "{top:?}");
         assert!(
             top.evidence
@@ -699,6 +755,21 @@ mod tests {
             &Host.detect(&s.context())[..],
             [Found::NotOnHost { .. }]
         ));
+    }
+
+    /// Issue 20 item 4: a host with one address and a listener looks like a server behind
+    /// NAT; a vantage that saw its requests leave from that very address says nothing
+    /// translates them: it is another machine than the one the name points at.
+    #[test]
+    fn a_vantage_seeing_the_hosts_own_address_rules_out_the_nat() {
+        let s = Scenario::ipv4_only()
+            .a(&["203.0.113.80"])
+            .behind_nat("192.0.2.10");
+        assert!(s.context().nat.is_some());
+        let s = s.vantage("https://v.example", |o| o.source("192.0.2.10"));
+        let cx = s.context();
+        assert_eq!(cx.nat, None);
+        assert!(matches!(&Host.detect(&cx)[..], [Found::NotOnHost { .. }]));
     }
 
     #[test]
