@@ -442,12 +442,15 @@ fn hairpin_through_the_router() -> Vec<String> {
     problems
 }
 
+/// A scenario runs its lab and returns what went wrong.
+type Scenario = fn() -> Vec<String>;
+
 #[test]
 fn lab_plaintruth_scenarios() {
     if !common::lab_available("plaintruth") {
         return;
     }
-    let scenarios: [(&str, fn() -> Vec<String>); 2] = [
+    let scenarios: [(&str, Scenario); 2] = [
         ("renewal-on-the-old-server", renewal_on_the_old_server),
         ("hairpin-through-the-router", hairpin_through_the_router),
     ];
