@@ -98,13 +98,21 @@ impl<'c, 'a> Hairpins<'c, 'a> {
         }
         // The way in is what the simulator models: kube-proxy jumps to `KUBE-SERVICES` from
         // both PREROUTING and OUTPUT, so a DNAT of the address there catches this host's own
-        // connection too.
+        // connection too. Only a DNAT of this address counts: Docker's and kube-proxy's
+        // NodePort rules redirect whatever is addressed to this host (`addrtype LOCAL`, which
+        // the simulator grants every packet it evaluates), so another address redirected
+        // alike says the rule is not about this one.
         let rs = self.ruleset.as_ref()?;
-        match rs.evaluate(&crate::firewall::inbound_syn(cx.host, *ip, port)) {
-            Verdict::Redirected { rule, to } => Some(Via::LocalDnat {
-                rule: rule.to_string(),
-                to: to.to,
-            }),
+        let syn = |daddr: IpAddr| rs.evaluate(&crate::firewall::inbound_syn(cx.host, daddr, port));
+        match syn(*ip) {
+            Verdict::Redirected { rule, to }
+                if !matches!(syn(elsewhere(ip)), Verdict::Redirected { .. }) =>
+            {
+                Some(Via::LocalDnat {
+                    rule: rule.to_string(),
+                    to: to.to,
+                })
+            }
             _ => None,
         }
     }
@@ -116,6 +124,30 @@ impl<'c, 'a> Hairpins<'c, 'a> {
             .iter()
             .chain(&cx.usable_v6)
             .find_map(|ip| self.via(ip, port).map(|v| (*ip, v)))
+    }
+}
+
+/// Another address of `ip`'s family that no rule should name: a documentation address, the
+/// second one when `ip` is the first.
+fn elsewhere(ip: &IpAddr) -> IpAddr {
+    let candidates: [IpAddr; 2] = match ip {
+        IpAddr::V4(_) => [
+            IpAddr::V4(std::net::Ipv4Addr::new(203, 0, 113, 254)),
+            IpAddr::V4(std::net::Ipv4Addr::new(198, 51, 100, 254)),
+        ],
+        IpAddr::V6(_) => [
+            IpAddr::V6(std::net::Ipv6Addr::new(
+                0x2001, 0xdb8, 0xffff, 0, 0, 0, 0, 0xfffe,
+            )),
+            IpAddr::V6(std::net::Ipv6Addr::new(
+                0x2001, 0xdb8, 0xfffe, 0, 0, 0, 0, 0xfffe,
+            )),
+        ],
+    };
+    if candidates[0] == *ip {
+        candidates[1]
+    } else {
+        candidates[0]
     }
 }
 
@@ -406,6 +438,26 @@ mod tests {
             "{:?}",
             f.evidence
         );
+    }
+
+    /// A workstation running Docker, checking a name elsewhere: Docker's DNAT takes whatever
+    /// is addressed to this host, not that name's address.
+    #[test]
+    fn dockers_dnat_of_local_addresses_is_no_hairpin() {
+        let s = Scenario::ipv4_only()
+            .a(&["203.0.113.80"])
+            .not_on_host()
+            .firewall(crate::firewall::nat::tests::docker_firewall(""));
+        let cx = s.context();
+        let ip: IpAddr = "203.0.113.80".parse().unwrap();
+        // The simulator alone redirects it (`addrtype LOCAL` holds for every packet it
+        // evaluates): only the comparison with another address tells.
+        let rs = Hairpins::new(&cx).ruleset.unwrap();
+        assert!(matches!(
+            rs.evaluate(&crate::firewall::inbound_syn(cx.host, ip, 80)),
+            Verdict::Redirected { .. }
+        ));
+        assert_eq!(Hairpins::new(&cx).via(&ip, 80), None);
     }
 
     #[test]
