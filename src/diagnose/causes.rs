@@ -300,7 +300,7 @@ pub fn priority(code: Code) -> u8 {
         Code::PublicAddressMismatch => 45,
         // Issue 20 item 4: as a root cause (a renewal here for a name that points
         // elsewhere) before the challenge findings it explains (56-60, 95).
-        Code::NotOnHost => 38,
+        Code::NotOnHost => 49,
         Code::BehindNat => 91,
         Code::ANotLocal => 33,
         Code::RouterAnswers => 51,
