@@ -16,3 +16,9 @@ pub const MAX_RESPONSE_HEADER_BYTES: usize = 10 << 20;
 /// budget of about 90 s less the 200 ms Boulder keeps (`docs/ca-behaviour.md` §1.1, §2.4).
 /// A walk that needs longer (dead IPv6 dials at 10 s each) fails even where IPv4 works.
 pub const VALIDATION_DEADLINE_MS: u64 = 90_000 - 200;
+
+/// The User-Agent of Let's Encrypt's validation servers in production, as third-party logs
+/// show it (not in Boulder's source: `docs/ca-behaviour.md` §2.3). WAF and bot rules key on
+/// it, so every perspective's challenge GET sends it as the CA's.
+pub const VALIDATION_USER_AGENT: &str =
+    "Mozilla/5.0 (compatible; Let's Encrypt validation server; +https://www.letsencrypt.org)";

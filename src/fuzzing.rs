@@ -161,8 +161,10 @@ pub fn http_answer(bytes: &[u8]) {
             body_bytes: body.len() as u64,
             body_prefix: body,
             body_truncated: false,
+            page: Default::default(),
         },
         elapsed_ms: 1,
+        agent: crate::facts::Agent::Ca,
     };
     let connect = crate::facts::ConnectFact {
         address,

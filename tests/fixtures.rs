@@ -811,6 +811,26 @@ const CASES: &[Case] = &[
             i("not-on-host", ANY, None),
         ],
     },
+    // Issue 20 item 1 (`tests/lab_perspective.rs`): nginx answers 403 to Let's Encrypt's
+    // User-Agent, seen from the host alone by the difference of User-Agent; a geo 444 for one
+    // of two vantages, at the HTTP level.
+    Case {
+        fixture: "perspective-ua-403-host-alone-host",
+        verdict: Fail,
+        incomplete: true,
+        findings: &[
+            b("waf-blocks", V6, Some(80)),
+            b("challenge-status", V6, Some(80)),
+            b("waf-blocks", V4, Some(80)),
+            b("challenge-status", V4, Some(80)),
+        ],
+    },
+    Case {
+        fixture: "perspective-source-444-two-vantages-host",
+        verdict: AtRisk,
+        incomplete: false,
+        findings: &[w("vantage-dependent", V4, Some(80))],
+    },
     Case {
         fixture: "challenge-403-host",
         verdict: Fail,
@@ -1180,6 +1200,37 @@ const CASES: &[Case] = &[
         verdict: AtRisk,
         incomplete: true,
         findings: &[w("ca-logged-failure", ANY, None)],
+    },
+    // Issue 20 item 6, lab_docker::nginx_in_a_container_denies_dotfiles: Debian's nginx in a
+    // container behind Docker's published port 80, its dotfile `deny` at the container's own
+    // file and line; from the host alone, then with a vantage.
+    Case {
+        fixture: "docker-nginx-dotfile-deny-host",
+        verdict: Fail,
+        incomplete: true,
+        findings: &[
+            b("challenge-location-shadowed", ANY, Some(80)),
+            b("challenge-status", V6, Some(80)),
+            b("challenge-status", V4, Some(80)),
+        ],
+    },
+    Case {
+        fixture: "docker-nginx-dotfile-deny-vantage-host",
+        verdict: Fail,
+        incomplete: false,
+        findings: &[
+            b("challenge-location-shadowed", ANY, Some(80)),
+            b("challenge-status", V6, Some(80)),
+            b("challenge-status", V4, Some(80)),
+        ],
+    },
+    // Issue 20 item 6: a Traefik container on port 80 whose entry point has `http.tls`
+    // (https://github.com/traefik/traefik/issues/7883).
+    Case {
+        fixture: "derived-traefik-tls-entrypoint-host",
+        verdict: Fail,
+        incomplete: true,
+        findings: &[b("traefik-challenge-router", ANY, Some(80))],
     },
 ];
 

@@ -139,11 +139,15 @@ impl Docker {
             "/www",
         ]);
         self.cli(&args)?;
+        self.wait_listening("web", port)
+    }
+
+    /// Waits until `container` listens on `port`: read from inside its network namespace.
+    fn wait_listening(&self, container: &str, port: &str) -> Result<(), String> {
         let hex = format!(":{:04X} ", port.parse::<u16>().map_err(|e| e.to_string())?);
-        // Up when its socket is: read from inside its network namespace.
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
-            let pid = self.cli(&["inspect", "-f", "{{.State.Pid}}", "web"])?;
+            let pid = self.cli(&["inspect", "-f", "{{.State.Pid}}", container])?;
             let listening = ["tcp", "tcp6"].iter().any(|f| {
                 std::fs::read_to_string(format!("/proc/{}/net/{f}", pid.trim()))
                     .is_ok_and(|t| t.lines().any(|l| l.contains(&hex) && l.contains(" 0A ")))
@@ -153,8 +157,96 @@ impl Docker {
             }
             std::thread::sleep(Duration::from_millis(100));
         }
-        Err("the container's httpd did not listen".into())
+        Err(format!(
+            "the container's server did not listen: {}",
+            self.cli(&["logs", container]).unwrap_or_else(|e| e)
+        ))
     }
+
+    /// An image holding Debian's nginx (the host's `/usr/sbin/nginx`) and the libraries
+    /// `ldd` names, with `files` (path inside, text) as its configuration: nothing can be
+    /// pulled in the lab, and busybox is not nginx.
+    fn nginx_image(&self, files: &[(&str, &str)]) -> Result<&'static str, String> {
+        let root = self.dir.join("nginx-image");
+        let put = |inside: &str, from: &Path| -> Result<(), String> {
+            let to = root.join(inside.trim_start_matches('/'));
+            std::fs::create_dir_all(to.parent().ok_or("no parent")?).map_err(|e| e.to_string())?;
+            // Links followed: Debian's /lib64 loader and /lib are links into /usr.
+            std::fs::copy(from, &to).map_err(|e| format!("{}: {e}", from.display()))?;
+            Ok(())
+        };
+        put("/usr/sbin/nginx", Path::new("/usr/sbin/nginx"))?;
+        for lib in ldd_paths(&run(Command::new("ldd").arg("/usr/sbin/nginx"))?) {
+            put(&lib, Path::new(&lib))?;
+        }
+        let write = |inside: &str, text: &str| -> Result<(), String> {
+            let to = root.join(inside.trim_start_matches('/'));
+            std::fs::create_dir_all(to.parent().ok_or("no parent")?).map_err(|e| e.to_string())?;
+            std::fs::write(&to, text).map_err(|e| e.to_string())
+        };
+        write(
+            "/etc/passwd",
+            "root:x:0:0:root:/root:/bin/false\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n",
+        )?;
+        write("/etc/group", "root:x:0:\nnogroup:x:65534:\n")?;
+        for (path, text) in files {
+            write(path, text)?;
+        }
+        for dir in [
+            "var/lib/nginx",
+            "var/log/nginx",
+            "run",
+            "tmp",
+            "var/www/html",
+        ] {
+            std::fs::create_dir_all(root.join(dir)).map_err(|e| e.to_string())?;
+        }
+        let tar = self
+            .dir
+            .join("nginx-image.tar")
+            .to_string_lossy()
+            .into_owned();
+        run(Command::new("tar").args(["-C", &root.to_string_lossy(), "-cf", &tar, "."]))?;
+        self.cli(&["import", &tar, "lab-nginx:1"])?;
+        Ok("lab-nginx:1")
+    }
+
+    /// `docker run -d --name web -p 80:80 lab-nginx:1 nginx -g 'daemon off;'`, the lab's
+    /// webroot (where lego writes the token) mounted at /var/www/html.
+    fn run_nginx(&self, lab: &Lab, files: &[(&str, &str)]) -> Result<(), String> {
+        let image = self.nginx_image(files)?;
+        let www_dir = lab.dir.join("www/.well-known/acme-challenge");
+        std::fs::create_dir_all(&www_dir).map_err(|e| e.to_string())?;
+        let www = format!("{}:/var/www/html:ro", lab.dir.join("www").to_string_lossy());
+        self.cli(&[
+            "run",
+            "-d",
+            "--name",
+            "web",
+            "-v",
+            &www,
+            "-p",
+            "80:80",
+            image,
+            "/usr/sbin/nginx",
+            "-g",
+            "daemon off;",
+        ])?;
+        self.wait_listening("web", "80")
+    }
+}
+
+/// The files `ldd` resolves (`libc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x…)`) and the
+/// loader (`/lib64/ld-linux-x86-64.so.2 (0x…)`).
+fn ldd_paths(ldd: &str) -> Vec<String> {
+    ldd.lines()
+        .filter_map(|l| {
+            let l = l.trim();
+            let path = l.split_once("=>").map_or(l, |(_, r)| r.trim());
+            let path = path.split_whitespace().next()?;
+            path.starts_with('/').then(|| path.to_string())
+        })
+        .collect()
 }
 
 impl Drop for Docker {
@@ -540,4 +632,158 @@ fn dnat_to_a_container_that_does_not_listen() {
         },
         |json| finding_mentions(json, "no-listener", &["container web", "192.0.2.130:80"]),
     );
+}
+
+/// The nginx of the container in the lab, as the official image lays it out: `nginx.conf`
+/// includes `conf.d/*.conf`.
+const CONTAINER_NGINX_CONF: &str = "user nobody nogroup;\nworker_processes 1;\npid /run/nginx.pid;\nerror_log stderr;\nevents {}\nhttp {\n    access_log off;\n    include /etc/nginx/conf.d/*.conf;\n}\n";
+
+/// The site: the hardening rule every "deny dotfiles" snippet gives, written above the
+/// challenge's prefix location, which a regex location beats. As in
+/// https://github.com/uselagoon/lagoon-images/issues/650 (an nginx image's `location ~* /\.`
+/// answering the CA's request for /.well-known/acme-challenge/ with 403) and
+/// https://serverdevworker.com/220402b11 (the `location ~ /\. { deny all; }` snippet).
+const CONTAINER_SITE: &str = "server {\n    listen 80;\n    server_name example.test;\n    root /var/www/html;\n\n    # Deny access to hidden files (.htaccess, .git)\n    location ~ /\\. {\n        deny all;\n    }\n\n    location /.well-known/acme-challenge/ {\n        root /var/www/html;\n    }\n}\n";
+
+const VANTAGE_TOKEN: &str = "lab-docker-vantage-token-5c1e9a7b3d";
+
+/// nginx inside a real Docker container (Debian's nginx binary and libraries imported as an
+/// image), port 80 published with Docker's defaults, its dotfile `deny` shadowing the
+/// challenge (https://github.com/uselagoon/lagoon-images/issues/650). From the host alone and
+/// with a vantage, the top finding is `challenge-location-shadowed` at the container's own
+/// file and line; Pebble fails with the 403.
+#[test]
+fn nginx_in_a_container_denies_dotfiles() {
+    let name = "nginx_in_a_container_denies_dotfiles";
+    if !docker_available(name) || !tool_exists("ldd") || !Path::new("/usr/sbin/nginx").exists() {
+        if common::in_ci() {
+            panic!("{name}: ldd or /usr/sbin/nginx missing under CI=true");
+        }
+        return;
+    }
+    let mut lab = Lab::start(&Setup {
+        nginx: false,
+        ..Setup::default()
+    });
+    let docker = Docker::start(&lab, "{}").expect("dockerd");
+    docker
+        .run_nginx(
+            &lab,
+            &[
+                ("/etc/nginx/nginx.conf", CONTAINER_NGINX_CONF),
+                ("/etc/nginx/conf.d/default.conf", CONTAINER_SITE),
+            ],
+        )
+        .expect("nginx container");
+    // The vantage, in the outside namespace where Pebble stands.
+    let token = lab.dir.join("vantage.token");
+    std::fs::write(&token, format!("{VANTAGE_TOKEN}\n")).unwrap();
+    let token = token.to_string_lossy().into_owned();
+    let outside = lab.outside.clone();
+    lab.start_daemon(
+        &outside,
+        &[
+            common::BIN,
+            "serve",
+            "--listen",
+            "198.51.100.10:8080",
+            "--token-file",
+            &token,
+            "--plain-http",
+            "--resolver",
+            common::lab::RESOLVER,
+            "--allow-reserved",
+        ],
+        "serve.log",
+        8080,
+    )
+    .expect("vantage");
+    let mut problems: Vec<String> = Vec::new();
+    let where_ = "container web:/etc/nginx/conf.d/default.conf:8";
+    let host = lab.host.clone();
+    let runs = [
+        (
+            "host alone",
+            "docker-nginx-dotfile-deny-host",
+            vec!["--json", DOMAIN],
+        ),
+        (
+            "with --vantage",
+            "docker-nginx-dotfile-deny-vantage-host",
+            vec![
+                "--json",
+                "--vantage",
+                "http://198.51.100.10:8080",
+                "--vantage-token-file",
+                &token,
+                DOMAIN,
+            ],
+        ),
+    ];
+    let mut shown = Vec::new();
+    for (label, fixture, args) in &runs {
+        let run = lab.acme_doctor(&host, fixture, args);
+        let json: Value = serde_json::from_str(&run.stdout).unwrap_or(Value::Null);
+        let top = &json["findings"][0];
+        shown.push(format!(
+            "[{label}] exit {} verdict {} top {} {}: {}\n  incomplete: {}\n  stderr: {}",
+            run.code,
+            json["verdict"],
+            top["code"],
+            top["family"],
+            top["title"],
+            json["incomplete_reasons"],
+            run.stderr.trim()
+        ));
+        if run.code != 1 || json["verdict"] != "fail" {
+            problems.push(format!(
+                "{label}: exit {}, verdict {}",
+                run.code, json["verdict"]
+            ));
+        }
+        // Both families reach the container (DNAT for IPv4, docker-proxy for IPv6) and meet
+        // the same line: one finding without a family.
+        if top["code"] != "challenge-location-shadowed" || !top["family"].is_null() {
+            problems.push(format!("{label}: top {} {}", top["code"], top["family"]));
+        }
+        if !top["title"].as_str().is_some_and(|t| t.contains(where_)) {
+            problems.push(format!(
+                "{label}: the title does not name {where_}: {}",
+                top["title"]
+            ));
+        }
+        if !top["ca_error"].as_str().is_some_and(|e| e.contains("403")) {
+            problems.push(format!(
+                "{label}: the CA's words lack the 403: {}",
+                top["ca_error"]
+            ));
+        }
+        // The facts say which container, which image, and how its configuration was read.
+        let runtime = &json["host"]["containers"][0]["containers"];
+        let read = runtime["known"][0].clone();
+        let read = if read.is_null() {
+            runtime[0].clone()
+        } else {
+            read
+        };
+        let how = read["nginx"]["known"]["command"].as_str().unwrap_or("");
+        if read["name"] != "web" || read["image"] != "lab-nginx:1" || !how.contains("/proc/") {
+            problems.push(format!("{label}: container facts {read}"));
+        }
+    }
+    match lab.start_pebble() {
+        Ok(()) => {
+            let real = lab.real_validation(DOMAIN);
+            shown.push(format!("real CA: issued {} {}", real.issued, real.error));
+            if real.issued || !real.error.contains("403") {
+                problems.push(format!("Pebble: issued {} {}", real.issued, real.error));
+            }
+        }
+        Err(e) => problems.push(format!("Pebble did not start: {e}")),
+    }
+    eprintln!("\n[{name}]\n{}", shown.join("\n"));
+    if !problems.is_empty() {
+        drop(docker);
+        panic!("{name}:\n  {}", problems.join("\n  "));
+    }
 }

@@ -107,6 +107,15 @@ const FILES: &[(&str, &str)] = &[
         "/etc/traefik/traefik.yml, /etc/traefik/traefik.yaml, /etc/traefik/traefik.toml",
         "Traefik's static configuration: its certificate resolvers and entry points, and the acme.json storage each resolver names.",
     ),
+    // Issue 20 item 6.
+    (
+        "/proc/PID/root/etc/nginx/nginx.conf, /proc/PID/task/PID/children",
+        "The configuration of an nginx running in a container that takes port 80 or 443: its master among the container's processes, then its main file (-c, or /etc/nginx/nginx.conf) and every include, read through the container's root; nothing is started in the container.",
+    ),
+    (
+        "the file provider's filename or directory of /etc/traefik/traefik.*",
+        "Traefik's dynamic configuration (YAML or TOML): the routers and middlewares that take the challenge path on the entry point of port 80.",
+    ),
     (
         "/etc/dehydrated/config, /etc/dehydrated/conf.d/, /etc/dehydrated/domains.txt, /usr/local/etc/dehydrated/config, /var/lib/dehydrated/, /var/www/dehydrated/",
         "dehydrated: its configuration, the names it renews, their certificates and its challenge directory (WELLKNOWN).",

@@ -183,9 +183,16 @@ pub const CAUSES: &[(Code, &[Code])] = &[
             Code::ChallengeStatus,
         ],
     ),
+    // A filter by User-Agent or by source also explains the perspectives it splits, and the
+    // connection it ends without an answer (issue 20 item 1).
     (
         Code::WafBlocks,
-        &[Code::ChallengeNotServed, Code::ChallengeStatus],
+        &[
+            Code::ChallengeNotServed,
+            Code::ChallengeStatus,
+            Code::VantageDependent,
+            Code::HttpNoResponse,
+        ],
     ),
     // The address that answers differently is why the challenge is missing there.
     (
@@ -216,6 +223,15 @@ pub const CAUSES: &[(Code, &[Code])] = &[
         &[Code::TlsAlpnNoIpv4Fallback],
     ),
     (Code::TlsAlpnHandshakeFailed, &[Code::TlsAlpnNoIpv4Fallback]),
+    // Issue 20 item 6: Traefik's configuration says why the answer on port 80 is wrong.
+    (
+        Code::TraefikChallengeRouter,
+        &[
+            Code::ChallengeNotServed,
+            Code::ChallengeStatus,
+            Code::BadRedirect,
+        ],
+    ),
     // Issue 20 item 4: a client here renews a name that points at another machine (the old
     // server after a move). Whatever this machine's webroot or web server does, the CA reads
     // the other machine's answer: every challenge finding follows from that. A blocker only
@@ -304,7 +320,8 @@ pub fn priority(code: Code) -> u8 {
         Code::BehindNat => 91,
         Code::ANotLocal => 33,
         Code::RouterAnswers => 51,
-        Code::WafBlocks => 52,
+        // Before `vantage-dependent` (44), which a filter by source explains (issue 20).
+        Code::WafBlocks => 38,
         Code::FamiliesDisagree => 53,
         Code::ChallengeNotServed => 58,
         Code::ChallengeWrongContent => 59,
@@ -332,6 +349,8 @@ pub fn priority(code: Code) -> u8 {
         Code::CaDisagrees => 96,
         Code::CaValidated => 97,
         Code::CaLoggedFailure => 98,
+        // Issue 20 item 6: beside the nginx configuration's findings (55-57).
+        Code::TraefikChallengeRouter => 54,
     }
 }
 

@@ -117,6 +117,8 @@ codes! {
     CaDisagrees => "ca-disagrees",
     CaValidated => "ca-validated",
     CaLoggedFailure => "ca-logged-failure",
+    // Issue 20 item 6: Traefik's router for the HTTP-01 path.
+    TraefikChallengeRouter => "traefik-challenge-router",
 }
 
 impl fmt::Display for Code {

@@ -76,6 +76,7 @@ impl Ipv6Off {
 }
 
 static NO_HTTP01: Http01Facts = Http01Facts {
+    own_agent: Vec::new(),
     http: Vec::new(),
     root: Vec::new(),
     webroot: None,

@@ -316,6 +316,7 @@ mod tests {
                 body_prefix: String::new(),
                 body_bytes: 0,
                 body_truncated: false,
+                page: Default::default(),
             });
         let cx = s.context();
         let d = diagnose(cx.run, cx.target);

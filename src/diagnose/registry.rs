@@ -26,6 +26,8 @@ pub const REGISTRY: &[CheckDef] = &[
     tlsalpn01::handshake::CHECK,
     http01::front::CHECK,
     http01::webconf::CHECK,
+    // Issue 20 item 6: Traefik's router for the challenge.
+    checks::traefik::CHECK,
     http01::answer::CHECK,
     http01::path::CHECK,
     http01::token::CHECK,

@@ -91,6 +91,7 @@ impl Scenario {
             acme_clients: None,
             containers: Vec::new(),
             web_server: None,
+            traefik: None,
         };
         let target = TargetFacts {
             target: Target {
@@ -520,6 +521,12 @@ impl Scenario {
         self
     }
 
+    /// Traefik's configuration files on the host (issue 20 item 6).
+    pub fn traefik(mut self, files: crate::facts::TraefikFiles) -> Scenario {
+        self.run.host.traefik = Some(files);
+        self
+    }
+
     /// A container runtime on the host.
     pub fn containers(mut self, runtime: crate::facts::ContainerFacts) -> Scenario {
         self.run.host.containers.push(runtime);
@@ -614,6 +621,7 @@ impl Scenario {
                 body_prefix: String::new(),
                 body_bytes: 0,
                 body_truncated: false,
+                page: Default::default(),
             },
         )
     }
@@ -629,6 +637,7 @@ impl Scenario {
                 body_prefix: String::new(),
                 body_bytes: 0,
                 body_truncated: false,
+                page: Default::default(),
             },
         )
     }
@@ -645,6 +654,24 @@ impl Scenario {
             url: "http://example.test/.well-known/acme-challenge/T".into(),
             outcome,
             elapsed_ms: 1,
+            agent: crate::facts::Agent::Ca,
+        });
+        self
+    }
+
+    /// The challenge GET on `address` with acme-doctor's own User-Agent ended in `outcome`
+    /// (the host's second GET, beside the CA's).
+    pub fn own_agent(mut self, address: &str, outcome: HttpOutcome) -> Scenario {
+        let address = ip(address);
+        let facts = self.http01();
+        facts.own_agent.retain(|h| h.address != address);
+        facts.own_agent.push(HttpFact {
+            address,
+            port: 80,
+            url: "http://example.test/.well-known/acme-challenge/T".into(),
+            outcome,
+            elapsed_ms: 1,
+            agent: crate::facts::Agent::Own,
         });
         self
     }
@@ -678,6 +705,7 @@ impl Scenario {
                 url: "http://example.test/.well-known/acme-challenge/T".into(),
                 outcome: outcome(i),
                 elapsed_ms: 1,
+                agent: crate::facts::Agent::Ca,
             });
         }
         self
@@ -828,20 +856,30 @@ impl OutsideView {
     }
 
     /// The challenge GET from there answered `status` with this `Server` header.
-    pub fn http(mut self, address: &str, status: u16, server: Option<&str>) -> OutsideView {
-        self.0.http01.http.push(HttpFact {
-            address: ip(address),
-            port: 80,
-            url: "http://example.test/.well-known/acme-challenge/T".into(),
-            outcome: HttpOutcome::Response {
+    pub fn http(self, address: &str, status: u16, server: Option<&str>) -> OutsideView {
+        self.http_outcome(
+            address,
+            HttpOutcome::Response {
                 status,
                 server: server.map(str::to_string),
                 location: None,
                 body_prefix: String::new(),
                 body_bytes: 0,
                 body_truncated: false,
+                page: Default::default(),
             },
+        )
+    }
+
+    /// The challenge GET from there (with the CA's User-Agent) ended in `outcome`.
+    pub fn http_outcome(mut self, address: &str, outcome: HttpOutcome) -> OutsideView {
+        self.0.http01.http.push(HttpFact {
+            address: ip(address),
+            port: 80,
+            url: "http://example.test/.well-known/acme-challenge/T".into(),
+            outcome,
             elapsed_ms: 1,
+            agent: crate::facts::Agent::Ca,
         });
         self
     }

@@ -132,6 +132,21 @@ pub struct HostFacts {
     /// The web servers' own configuration. `None` in facts saved before it was read.
     #[serde(default)]
     pub web_server: Option<WebServerFacts>,
+    /// Traefik's static configuration file and the dynamic files its file provider names,
+    /// verbatim. `None` when no static file was found (or in facts saved before).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traefik: Option<TraefikFiles>,
+}
+
+/// Traefik's configuration files, as read (each capped).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TraefikFiles {
+    /// `/etc/traefik/traefik.yml` (`.yaml`, `.toml`).
+    pub static_file: ConfigFile,
+    /// The file provider's `filename`, or the YAML/TOML files of its `directory`.
+    #[serde(default)]
+    pub dynamic: Vec<ConfigFile>,
 }
 
 /// The web servers' configuration as their own tools print it, verbatim, so a saved facts
@@ -238,6 +253,16 @@ pub struct Container {
     /// Runs in the host's network namespace (`--network host`): its sockets are the host's.
     #[serde(default)]
     pub host_network: bool,
+    /// The configuration of an nginx running in the container, read when the container
+    /// listens on or publishes port 80 or 443: `command` says how it was read (never by
+    /// changing the container), `dump` is in `nginx -T`'s shape. `None` when not looked at
+    /// (another port, saved facts of an earlier version).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nginx: Option<Probed<NginxConfig>>,
+    /// The container's `traefik.*` labels (Traefik's Docker provider reads its routers
+    /// there), as the runtime's API lists them.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub labels: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -31,6 +31,11 @@ pub struct Http01Facts {
     /// should give the same answer.
     #[serde(default)]
     pub answers: Vec<AddressAnswers>,
+    /// The challenge GET per address again, with acme-doctor's own User-Agent (`http` sends
+    /// the CA's): taken on the host only, so that a filter by User-Agent shows as a
+    /// difference between the two (issue 20 item 1). Empty in files from before it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub own_agent: Vec<HttpFact>,
 }
 
 /// The token whose content is known, so the answer can be compared as the CA compares it.
@@ -112,6 +117,9 @@ pub enum HopOutcome {
     /// Connected, then no response in time.
     Timeout,
     Reset,
+    /// Connected, sent the request, and the server closed the connection without a
+    /// response (see [`HttpOutcome::Closed`]).
+    Closed,
     Error {
         message: String,
     },
@@ -156,6 +164,36 @@ pub struct Answered {
 }
 
 impl Answered {
+    /// The answer as the per-perspective comparison reads it, from a plain GET's response
+    /// (which keeps no `WWW-Authenticate` and a shorter body excerpt).
+    pub fn of_response(outcome: &HttpOutcome) -> Option<Answered> {
+        match outcome {
+            HttpOutcome::Response {
+                status,
+                server,
+                location,
+                body_prefix,
+                body_bytes,
+                page,
+                ..
+            } => Some(Answered {
+                status: *status,
+                server: server.clone(),
+                location: location.clone(),
+                www_authenticate: None,
+                marks: page.marks.clone(),
+                title: page.title.clone(),
+                body_head_hex: String::new(),
+                body_prefix: body_prefix.clone(),
+                body_bytes: *body_bytes,
+                body_sha256: page.body_sha256.clone(),
+            }),
+            _ => None,
+        }
+    }
+}
+
+impl Answered {
     /// The first body bytes kept.
     pub fn body_head(&self) -> Vec<u8> {
         (0..self.body_head_hex.len() / 2)
@@ -181,6 +219,49 @@ pub struct HttpFact {
     pub url: String,
     pub outcome: HttpOutcome,
     pub elapsed_ms: u64,
+    /// Whose User-Agent the request sent. Missing in files from before issue 20, whose
+    /// challenge GETs all sent acme-doctor's own.
+    #[serde(default)]
+    pub agent: Agent,
+}
+
+/// The User-Agent a GET sent: the CA's (`probe::http::CA_USER_AGENT`, with the CA's
+/// request shape) or acme-doctor's own (`probe::http::USER_AGENT`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Agent {
+    #[default]
+    Own,
+    Ca,
+}
+
+impl Agent {
+    /// For evidence: which User-Agent.
+    pub fn label(self) -> &'static str {
+        match self {
+            Agent::Own => "acme-doctor's own User-Agent",
+            Agent::Ca => "the CA's User-Agent",
+        }
+    }
+}
+
+/// What identifies the page of a response beyond its status: its title, the marker headers
+/// of a proxy or WAF, and the hash of the body bytes read. Empty in files from before issue 20.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Page {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub marks: Vec<String>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub body_sha256: String,
+}
+
+impl Page {
+    pub fn is_empty(&self) -> bool {
+        self == &Page::default()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -197,9 +278,17 @@ pub enum HttpOutcome {
         /// Bytes read before the cap.
         body_bytes: u64,
         body_truncated: bool,
+        /// Title, marker headers and body hash, to compare perspectives by.
+        #[serde(default, skip_serializing_if = "Page::is_empty")]
+        page: Page,
     },
     Timeout,
     Reset,
+    /// The server closed the connection after the request without sending a response
+    /// (nginx's `return 444`, a filter that hangs up): not a timeout, not a reset. Asked
+    /// again on a fresh connection before it is recorded, so a kept connection's ordinary
+    /// end is not it. Boulder reads it as `EOF`: "Error getting validation data".
+    Closed,
     Error {
         message: String,
     },

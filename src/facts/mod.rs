@@ -35,11 +35,12 @@ pub use dns::{
 pub use host::{
     ApacheConfig, ConfigFile, Container, ContainerAddress, ContainerFacts, ContainerNetwork,
     ContainerPort, DaemonSettings, FirewallFacts, HostFacts, Interface, IptablesBackend,
-    IptablesDump, Listener, NginxConfig, Probed, Process, Sysctl, Unknown, WebServerFacts,
+    IptablesDump, Listener, NginxConfig, Probed, Process, Sysctl, TraefikFiles, Unknown,
+    WebServerFacts,
 };
 pub use http01::{
-    AddressAnswers, Answered, CaPath, HopOutcome, Http01Facts, HttpFact, HttpOutcome, PathAttempt,
-    PathHop, TokenFacts, TokenSource,
+    AddressAnswers, Agent, Answered, CaPath, HopOutcome, Http01Facts, HttpFact, HttpOutcome, Page,
+    PathAttempt, PathHop, TokenFacts, TokenSource,
 };
 pub use migrate::{LoadError, from_json};
 pub use net::{ConnectFact, ConnectOutcome, Family, own_limit_errno};

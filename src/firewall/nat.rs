@@ -226,6 +226,8 @@ COMMIT
                 }],
                 listening: Probed::Known(listening),
                 host_network: false,
+                nginx: None,
+                labels: Default::default(),
             }]),
             networks: vec![ContainerNetwork {
                 name: "bridge".into(),

@@ -296,13 +296,21 @@ mod tests {
     }
 
     impl HttpProbe for Scripted {
-        async fn get(&self, _: &str, addr: SocketAddr, path: &str, _: Duration) -> HttpFact {
+        async fn get(
+            &self,
+            _: &str,
+            addr: SocketAddr,
+            path: &str,
+            _: Duration,
+            agent: crate::facts::Agent,
+        ) -> HttpFact {
             HttpFact {
                 address: addr.ip(),
                 port: addr.port(),
                 url: path.to_string(),
                 outcome: HttpOutcome::Timeout,
                 elapsed_ms: 0,
+                agent,
             }
         }
 

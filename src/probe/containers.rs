@@ -128,7 +128,16 @@ fn container(socket: &str, c: &Value, deadline: std::time::Instant) -> Option<Co
     let mut c = parse_container(c)?;
     c.id = id;
     c.pid = pid;
+    // The CA's ports: the configuration of an nginx that may answer them.
+    let web = |p: &u16| matches!(p, 80 | 443);
+    let serves_web = listening.known().is_some_and(|ls| ls.iter().any(web))
+        || c.ports
+            .iter()
+            .any(|p| web(&p.container_port) || p.host_port.is_some_and(|h| web(&h)));
     c.listening = listening;
+    if let Some(pid) = pid.filter(|_| serves_web && !c.host_network) {
+        c.nginx = super::container_nginx::read(pid, &c.name);
+    }
     Some(c)
 }
 
@@ -176,7 +185,27 @@ fn parse_container(c: &Value) -> Option<Container> {
         ports,
         listening: Probed::Unknown(Unknown::failed("not read")),
         host_network: c["HostConfig"]["NetworkMode"] == "host",
+        labels: traefik_labels(&c["Labels"]),
+        nginx: None,
     })
+}
+
+/// The `traefik.*` labels of a container (keys and values capped, at most 256).
+fn traefik_labels(v: &Value) -> std::collections::BTreeMap<String, String> {
+    v.as_object()
+        .map(|o| {
+            o.iter()
+                .filter(|(k, _)| k.to_ascii_lowercase().starts_with("traefik."))
+                .take(256)
+                .filter_map(|(k, v)| {
+                    Some((
+                        crate::sanitize::line(k, 256),
+                        crate::sanitize::line(v.as_str()?, 1024),
+                    ))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// Bridge networks of `GET /networks`, with their host interface: Docker names it in the

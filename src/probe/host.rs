@@ -44,6 +44,7 @@ impl HostProbe for LinuxHost {
                 &super::webconf::System,
                 listeners.known().map(Vec::as_slice),
             )),
+            traefik: super::traefik_config::traefik_files(&super::webconf::System),
         }
     }
 }
@@ -66,6 +67,7 @@ pub fn unknown_host_facts(reason: &str) -> HostFacts {
         acme_clients: None,
         containers: Vec::new(),
         web_server: None,
+        traefik: None,
     }
 }
 

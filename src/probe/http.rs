@@ -4,7 +4,7 @@
 //! plain GETs share kept-alive connections per address. Redirects are recorded, never followed.
 
 use super::HttpProbe;
-use crate::facts::{Answered, HopOutcome, HttpFact, HttpOutcome};
+use crate::facts::{Agent, Answered, HopOutcome, HttpFact, HttpOutcome, Page};
 use crate::sanitize;
 use reqwest::header::{ACCEPT, CONNECTION, HeaderMap, HeaderValue, LOCATION, SERVER};
 use std::error::Error as _;
@@ -316,6 +316,14 @@ fn classify(err: &reqwest::Error) -> HttpOutcome {
         too_large |= s
             .downcast_ref::<hyper::Error>()
             .is_some_and(hyper::Error::is_parse_too_large);
+        // The connection ended before a response head: a close without an answer (nginx's
+        // `return 444`). Reached only on a fresh connection: a kept one that ends so is
+        // asked again first (`kept_then_fresh`).
+        if s.downcast_ref::<hyper::Error>()
+            .is_some_and(hyper::Error::is_incomplete_message)
+        {
+            return HttpOutcome::Closed;
+        }
         source = s.source();
     }
     // The full chain says more than the top-level "error sending request".
@@ -346,6 +354,7 @@ async fn fetch(request: reqwest::RequestBuilder) -> Result<HttpOutcome, reqwest:
     };
     let server = header(SERVER);
     let location = header(LOCATION);
+    let marks = marks_of(response.headers());
     let mut body = Vec::new();
     let mut truncated = false;
     while let Some(chunk) = response.chunk().await? {
@@ -369,7 +378,30 @@ async fn fetch(request: reqwest::RequestBuilder) -> Result<HttpOutcome, reqwest:
         ),
         body_bytes: body.len() as u64,
         body_truncated: truncated,
+        page: Page {
+            title: html_title(&body),
+            marks,
+            body_sha256: sha256_hex(&body),
+        },
     })
+}
+
+/// SHA-256 of `bytes`, hex.
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The response header names that mark a proxy or WAF ([`MARK_HEADERS`]).
+fn marks_of(headers: &HeaderMap) -> Vec<String> {
+    MARK_HEADERS
+        .iter()
+        .filter(|h| headers.contains_key(**h))
+        .map(|h| h.to_string())
+        .collect()
 }
 
 impl HttpProbe for ReqwestHttp {
@@ -397,8 +429,19 @@ impl HttpProbe for ReqwestHttp {
         }
     }
 
-    async fn get(&self, domain: &str, addr: SocketAddr, path: &str, timeout: Duration) -> HttpFact {
+    async fn get(
+        &self,
+        domain: &str,
+        addr: SocketAddr,
+        path: &str,
+        timeout: Duration,
+        agent: Agent,
+    ) -> HttpFact {
         let started = Instant::now();
+        let user_agent = match agent {
+            Agent::Own => USER_AGENT,
+            Agent::Ca => CA_USER_AGENT,
+        };
         let url = match domain_url(domain, path) {
             Ok(url) => url,
             Err(message) => {
@@ -408,13 +451,14 @@ impl HttpProbe for ReqwestHttp {
                     url: sanitize::line(&format!("http://{domain}{path}"), 300),
                     outcome: HttpOutcome::Error { message },
                     elapsed_ms: 0,
+                    agent,
                 };
             }
         };
         let deadline = started + timeout;
         let outcome = loop {
             let err = match self
-                .kept_then_fresh(&url, addr, USER_AGENT, deadline, fetch)
+                .kept_then_fresh(&url, addr, user_agent, deadline, fetch)
                 .await
             {
                 Err(message) => break HttpOutcome::Error { message },
@@ -446,14 +490,14 @@ impl HttpProbe for ReqwestHttp {
             url: url.to_string(),
             outcome,
             elapsed_ms: started.elapsed().as_millis() as u64,
+            agent,
         }
     }
 }
 
 /// The production User-Agent of Let's Encrypt's validation servers, as third-party logs show it
 /// (`docs/ca-behaviour.md` §2.3): WAF and bot rules key on it, so the CA path sends it.
-pub const CA_USER_AGENT: &str =
-    "Mozilla/5.0 (compatible; Let's Encrypt validation server; +https://www.letsencrypt.org)";
+pub const CA_USER_AGENT: &str = crate::ca_limits::VALIDATION_USER_AGENT;
 
 /// Response headers whose presence names a proxy or WAF in front of the server.
 const MARK_HEADERS: &[&str] = &[
@@ -665,6 +709,7 @@ fn classify_hop(err: &reqwest::Error, https: bool) -> HopOutcome {
     match classify(err) {
         HttpOutcome::Timeout => HopOutcome::Timeout,
         HttpOutcome::Reset => HopOutcome::Reset,
+        HttpOutcome::Closed => HopOutcome::Closed,
         HttpOutcome::Error { message } | HttpOutcome::Unread { message, .. } => {
             HopOutcome::Error { message }
         }
@@ -685,11 +730,7 @@ async fn read_answer(request: reqwest::RequestBuilder) -> Result<Answered, reqwe
     let server = header("server");
     let location = header("location");
     let www_authenticate = header("www-authenticate");
-    let marks: Vec<String> = MARK_HEADERS
-        .iter()
-        .filter(|h| response.headers().contains_key(**h))
-        .map(|h| h.to_string())
-        .collect();
+    let marks = marks_of(response.headers());
     let mut body = Vec::new();
     while let Some(chunk) = response.chunk().await? {
         let room = BODY_CAP - body.len();
@@ -702,13 +743,7 @@ async fn read_answer(request: reqwest::RequestBuilder) -> Result<Answered, reqwe
     let head = &body[..body.len().min(crate::ca_limits::MAX_RESPONSE_BODY)];
     // More than the evidence of a plain GET: block pages name themselves further down.
     let evidence = &body[..body.len().min(ANSWER_EVIDENCE)];
-    let hash = {
-        use sha2::Digest;
-        sha2::Sha256::digest(&body)
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
-    };
+    let hash = sha256_hex(&body);
     Ok(Answered {
         status,
         server,
@@ -825,7 +860,13 @@ mod tests {
 
     async fn get(addr: SocketAddr) -> HttpOutcome {
         ReqwestHttp::default()
-            .get("example.test", addr, "/x", Duration::from_secs(5))
+            .get(
+                "example.test",
+                addr,
+                "/x",
+                Duration::from_secs(5),
+                Agent::Own,
+            )
             .await
             .outcome
     }
@@ -911,6 +952,7 @@ mod tests {
                 addr,
                 "/.well-known/acme-challenge/t",
                 Duration::from_secs(5),
+                Agent::Own,
             )
             .await;
         assert!(
@@ -1016,7 +1058,13 @@ mod tests {
         let timeout = Duration::from_secs(5);
         for name in ["a.example.test", "b.example.test"] {
             let fact = http
-                .get(name, addr, "/.well-known/acme-challenge/t", timeout)
+                .get(
+                    name,
+                    addr,
+                    "/.well-known/acme-challenge/t",
+                    timeout,
+                    Agent::Own,
+                )
                 .await;
             assert!(
                 matches!(fact.outcome, HttpOutcome::Response { status: 404, .. }),
@@ -1059,7 +1107,13 @@ mod tests {
         for _ in 0..KEPT_ADDRESSES + 2 {
             let (addr, seen) = keep_alive_server(Then::KeepAnswering).await;
             let fact = http
-                .get("a.example.test", addr, "/x", Duration::from_secs(5))
+                .get(
+                    "a.example.test",
+                    addr,
+                    "/x",
+                    Duration::from_secs(5),
+                    Agent::Own,
+                )
                 .await;
             assert!(
                 matches!(fact.outcome, HttpOutcome::Response { status: 404, .. }),
@@ -1101,7 +1155,7 @@ mod tests {
             let http = ReqwestHttp::default();
             let timeout = Duration::from_secs(5);
             for name in ["a.example.test", "b.example.test"] {
-                let fact = http.get(name, addr, "/x", timeout).await;
+                let fact = http.get(name, addr, "/x", timeout, Agent::Own).await;
                 assert!(
                     matches!(fact.outcome, HttpOutcome::Response { status: 404, .. }),
                     "{:?}",
@@ -1131,6 +1185,99 @@ mod tests {
         assert_eq!(outcome, HttpOutcome::Reset);
         // Tried once more, fresh, and reset again.
         assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 2);
+    }
+
+    /// nginx's `return 444`: the request is read, the connection closed with no answer. A
+    /// fact of its own, neither a reset nor a timeout, asked again fresh once (a kept
+    /// connection's ordinary end is not it), and quickly.
+    #[tokio::test]
+    async fn a_close_without_an_answer_is_closed_not_a_reset_or_a_timeout() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = accepted.clone();
+        tokio::spawn(async move {
+            while let Ok((mut sock, _)) = listener.accept().await {
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let _ = read_head(&mut sock).await;
+                let _ = sock.shutdown().await;
+            }
+        });
+        let started = Instant::now();
+        let fact = ReqwestHttp::default()
+            .get(
+                "example.test",
+                addr,
+                "/x",
+                Duration::from_secs(5),
+                Agent::Ca,
+            )
+            .await;
+        assert_eq!(fact.outcome, HttpOutcome::Closed);
+        assert_eq!(fact.agent, Agent::Ca);
+        assert!(started.elapsed() < Duration::from_secs(4));
+        assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 2);
+        let url = domain_url("example.test", "/x").unwrap();
+        assert_eq!(
+            fetch_hop(&url, addr, Duration::from_secs(5)).await,
+            HopOutcome::Closed
+        );
+    }
+
+    /// Each agent's GET sends its own User-Agent: a server that refuses Let's Encrypt's
+    /// shows the difference, and the CA's request carries `Accept: */*` as Boulder's does.
+    #[tokio::test]
+    async fn the_cas_user_agent_and_ours_are_each_sent_as_asked() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let heads = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = heads.clone();
+        tokio::spawn(async move {
+            while let Ok((mut sock, _)) = listener.accept().await {
+                let seen = seen.clone();
+                tokio::spawn(async move {
+                    while let Some(head) = read_head(&mut sock).await {
+                        let status = if head.contains("letsencrypt") {
+                            "403 Forbidden"
+                        } else {
+                            "404 Not Found"
+                        };
+                        seen.lock().unwrap().push(head);
+                        let answer = format!(
+                            "HTTP/1.1 {status}\r\nServer: nginx\r\nContent-Length: 0\r\n\r\n"
+                        );
+                        let _ = sock.write_all(answer.as_bytes()).await;
+                    }
+                });
+            }
+        });
+        let http = ReqwestHttp::default();
+        let timeout = Duration::from_secs(5);
+        let ca = http
+            .get("example.test", addr, "/x", timeout, Agent::Ca)
+            .await;
+        let own = http
+            .get("example.test", addr, "/x", timeout, Agent::Own)
+            .await;
+        assert!(
+            matches!(ca.outcome, HttpOutcome::Response { status: 403, .. }),
+            "{:?}",
+            ca.outcome
+        );
+        assert!(
+            matches!(own.outcome, HttpOutcome::Response { status: 404, .. }),
+            "{:?}",
+            own.outcome
+        );
+        let heads = heads.lock().unwrap().clone();
+        assert!(
+            heads[0]
+                .contains("user-agent: mozilla/5.0 (compatible; let's encrypt validation server"),
+            "{}",
+            heads[0]
+        );
+        assert!(heads[0].contains("accept: */*"), "{}", heads[0]);
+        assert!(heads[1].contains("acme-doctor"), "{}", heads[1]);
     }
 
     #[tokio::test]

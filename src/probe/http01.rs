@@ -5,7 +5,7 @@
 use super::connects::{Connects, Limits};
 use super::{ConnectProbe, DnsProbe, HttpProbe, capath};
 use crate::facts::{
-    AddressAnswers, ConnectOutcome, DnsFacts, Http01Facts, TokenFacts, TokenSource,
+    AddressAnswers, Agent, ConnectOutcome, DnsFacts, Http01Facts, TokenFacts, TokenSource,
 };
 use futures_util::future::join_all;
 use std::net::{IpAddr, SocketAddr};
@@ -110,21 +110,37 @@ pub async fn gather<D: DnsProbe, C: ConnectProbe, H: HttpProbe>(
                 // where TCP got through.
                 let fact = connects.connect(tcp, http_addr, timeout).await;
                 if fact.outcome == ConnectOutcome::Connected {
-                    let token = http.get(domain, http_addr, &token_path, timeout);
+                    // What the CA would get: its User-Agent and request shape, at every
+                    // perspective (issue 20 item 1).
+                    let token = http.get(domain, http_addr, &token_path, timeout, Agent::Ca);
                     let root = async {
                         if plan.root {
-                            Some(http.get(domain, http_addr, "/", timeout).await)
+                            Some(http.get(domain, http_addr, "/", timeout, Agent::Own).await)
                         } else {
                             None
                         }
                     };
-                    let (t, r) = tokio::join!(token, root);
-                    (Some(t), r)
+                    // On the host, the same path with acme-doctor's own User-Agent too, after
+                    // the CA's (one more request on the kept connection): a filter by
+                    // User-Agent shows as the difference between the two.
+                    let token = async {
+                        let ca = token.await;
+                        let own = match plan.walk {
+                            Some(_) => Some(
+                                http.get(domain, http_addr, &token_path, timeout, Agent::Own)
+                                    .await,
+                            ),
+                            None => None,
+                        };
+                        (ca, own)
+                    };
+                    let ((t, own), r) = tokio::join!(token, root);
+                    (Some(t), r, own)
                 } else {
-                    (None, None)
+                    (None, None, None)
                 }
             };
-            let (h80, r80) = port80.await;
+            let (h80, r80, own80) = port80.await;
             // What this address answers for the token and for `/`, to compare addresses.
             let answers = if h80.is_some() && plan.walk.is_some() {
                 let token_url = super::http::domain_url(domain, &token_path);
@@ -147,7 +163,7 @@ pub async fn gather<D: DnsProbe, C: ConnectProbe, H: HttpProbe>(
             } else {
                 None
             };
-            (h80, r80, answers)
+            (h80, r80, own80, answers)
         }
     });
     let walk = async {
@@ -179,9 +195,10 @@ pub async fn gather<D: DnsProbe, C: ConnectProbe, H: HttpProbe>(
         ca_path: ca_path.flatten(),
         ..Http01Facts::default()
     };
-    for (http_fact, root_fact, answers) in per_address {
+    for (http_fact, root_fact, own_fact, answers) in per_address {
         facts.http.extend(http_fact);
         facts.root.extend(root_fact);
+        facts.own_agent.extend(own_fact);
         facts.answers.extend(answers);
     }
     facts

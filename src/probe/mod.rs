@@ -7,6 +7,7 @@ pub mod acme;
 pub mod capath;
 pub mod clients;
 pub mod connects;
+pub mod container_nginx;
 pub mod containers;
 pub mod dns;
 pub mod dns_raw;
@@ -18,6 +19,7 @@ pub mod http01;
 pub mod tcp;
 pub mod tlsalpn01;
 pub mod token;
+pub mod traefik_config;
 pub mod userfile;
 pub mod vantage;
 pub mod webconf;
@@ -76,12 +78,15 @@ pub trait ConnectProbe {
 
 /// HTTP: one GET for the challenge path, pinned to one address.
 pub trait HttpProbe {
+    /// One GET of `path` on `domain`, pinned to `addr`, with `agent`'s User-Agent (the CA's
+    /// sends the CA's request shape too: `docs/ca-behaviour.md` §2.3).
     fn get(
         &self,
         domain: &str,
         addr: SocketAddr,
         path: &str,
         timeout: Duration,
+        agent: crate::facts::Agent,
     ) -> impl Future<Output = HttpFact>;
 
     /// One GET of any URL pinned to one address, as the CA's client sends it, no redirect
@@ -692,6 +697,7 @@ mod tests {
             address: SocketAddr,
             path: &str,
             _timeout: Duration,
+            agent: crate::facts::Agent,
         ) -> HttpFact {
             HttpFact {
                 address: address.ip(),
@@ -699,6 +705,7 @@ mod tests {
                 url: path.to_string(),
                 outcome: HttpOutcome::Timeout,
                 elapsed_ms: 0,
+                agent,
             }
         }
     }
@@ -765,6 +772,7 @@ mod tests {
             address: SocketAddr,
             path: &str,
             _timeout: Duration,
+            agent: crate::facts::Agent,
         ) -> HttpFact {
             HttpFact {
                 address: address.ip(),
@@ -777,8 +785,10 @@ mod tests {
                     body_prefix: String::new(),
                     body_bytes: 0,
                     body_truncated: false,
+                    page: Default::default(),
                 },
                 elapsed_ms: 0,
+                agent,
             }
         }
     }
@@ -794,8 +804,9 @@ mod tests {
             address: SocketAddr,
             path: &str,
             timeout: Duration,
+            agent: crate::facts::Agent,
         ) -> HttpFact {
-            NotFound.get(domain, address, path, timeout).await
+            NotFound.get(domain, address, path, timeout, agent).await
         }
 
         async fn fetch(

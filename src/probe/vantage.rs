@@ -13,6 +13,8 @@ const ANSWER_CAP: usize = 1024 * 1024;
 /// The longest string kept from a vantage's answer, wherever it sits (the longest a vantage
 /// itself writes is an escaped body excerpt).
 const STRING_CAP: usize = 4096;
+/// Marker headers kept per answer: acme-doctor knows fewer than this many.
+const MARKS_CAP: usize = 16;
 
 /// How long a vantage may take: its DNS lookup, its connects and its GET, each within the
 /// run's probe timeout (the run on the host waits as long for its own), and a second for
@@ -161,17 +163,25 @@ fn sanitized(mut o: Observation) -> Observation {
                 server,
                 location,
                 body_prefix,
+                page,
                 ..
             } = &mut f.outcome
             {
                 *server = server.as_deref().map(|s| sanitize::line(s, 200));
                 *location = location.as_deref().map(|s| sanitize::line(s, 300));
                 *body_prefix = sanitize::line(body_prefix, 512);
+                page.title = page.title.as_deref().map(|s| sanitize::line(s, 120));
+                page.marks.truncate(MARKS_CAP);
+                for mark in &mut page.marks {
+                    *mark = sanitize::line(mark, 40);
+                }
+                page.body_sha256 = sanitize::line(&page.body_sha256, 64);
             }
         }
     };
     clean(&mut o.http01.http);
     clean(&mut o.http01.root);
+    clean(&mut o.http01.own_agent);
     o.connects.truncate(256);
     o.refused_targets.truncate(64);
     o

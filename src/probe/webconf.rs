@@ -14,7 +14,7 @@ use crate::facts::{
 use crate::webconf::apache::MAX_FILES;
 
 /// Bytes read per configuration file.
-const FILE_CAP: u64 = 512 * 1024;
+pub(crate) const FILE_CAP: u64 = 512 * 1024;
 /// Where Caddy's packages put the Caddyfile.
 pub const CADDYFILE: &str = "/etc/caddy/Caddyfile";
 
@@ -101,15 +101,15 @@ pub fn web_server_facts(sys: &impl WebSystem, listeners: Option<&[Listener]>) ->
 
 /// How the running nginx was started: its binary, and the `-c`/`-p` it was given.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Started {
-    binary: String,
-    conf: Option<String>,
-    prefix: Option<String>,
+pub(crate) struct Started {
+    pub(crate) binary: String,
+    pub(crate) conf: Option<String>,
+    pub(crate) prefix: Option<String>,
 }
 
 /// nginx renames its master to `nginx: master process <its command line>` and its workers to
 /// `nginx: worker process`; a single-process nginx (`master_process off`) keeps its argv.
-fn started(info: &ProcessInfo) -> Option<Started> {
+pub(crate) fn started(info: &ProcessInfo) -> Option<Started> {
     let words: Vec<String> = match info.argv.as_slice() {
         [one] if one.starts_with("nginx: master process ") => one
             .trim_start_matches("nginx: master process ")

@@ -178,6 +178,7 @@ fn stage(code: Code) -> Stage {
         | TlsAlpnPlainHttp
         | TlsAlpnNotNegotiated
         | TlsAlpnNotChallengeCert
+        | TraefikChallengeRouter
         | TlsAlpnWrongIdentifier
         | TlsAlpnWrongKeyauth
         | TlsAlpnHandshakeFailed => Stage::Answer,
@@ -464,6 +465,7 @@ fn http_hops(cx: &Context, http01: &Http01Facts, family: Family, ip: IpAddr, hop
         }
         HttpOutcome::Timeout => hops.push(failed_answer("no answer (timeout)", port)),
         HttpOutcome::Reset => hops.push(failed_answer("connection reset", port)),
+        HttpOutcome::Closed => hops.push(failed_answer("closed without an answer", port)),
         HttpOutcome::Error { message } => hops.push(failed_answer(message, port)),
         HttpOutcome::Unread { .. } => hops.push(hop_of(
             Step::Answer,
@@ -605,6 +607,10 @@ fn walked_hops(cx: &Context, attempt: &PathAttempt, first: IpAddr, hops: &mut Ve
             HopOutcome::Reset => {
                 connected(hops);
                 hops.push(failed_answer("connection reset", hop.port));
+            }
+            HopOutcome::Closed => {
+                connected(hops);
+                hops.push(failed_answer("closed without an answer", hop.port));
             }
             HopOutcome::Error { message } => {
                 connected(hops);

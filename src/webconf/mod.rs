@@ -5,6 +5,7 @@
 pub mod apache;
 pub mod nginx;
 pub mod select;
+pub mod traefik;
 
 use nginx::Pos;
 use select::{Chosen, ChosenBy, Docroot, Handler, Listen, ListenAddr};
@@ -50,6 +51,8 @@ pub struct Route {
     /// (server rewrite phase, then each location of the chain, then access and content).
     pub handlers: Vec<Handler>,
     pub docroot: Docroot,
+    /// The container the web server runs in (its name), when it is not the host's own.
+    pub container: Option<String>,
 }
 
 impl Route {
@@ -120,6 +123,7 @@ pub fn route(
         location: served.location().map(|d| (d.text(), d.pos.clone())),
         handlers,
         docroot,
+        container: None,
     })
 }
 
@@ -191,6 +195,7 @@ pub fn apache_route<'a>(
         location: None,
         handlers: served.handlers,
         docroot: served.docroot,
+        container: None,
     }))
 }
 

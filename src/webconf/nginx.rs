@@ -338,9 +338,11 @@ impl Lexer<'_> {
                         }
                     }
                 }
-                // A quoted word must be followed by a separator.
+                // A quoted word must be followed by a separator; nginx also takes `)`, which
+                // closes an `if` condition (`if ($http_user_agent ~* "bot")`) and starts the
+                // next word (`ngx_conf_read_token`, src/core/ngx_conf_file.c).
                 if let Some(n) = self.chars.peek()
-                    && !(n.is_whitespace() || *n == ';' || *n == '{' || *n == '}')
+                    && !(n.is_whitespace() || matches!(*n, ';' | '{' | '}' | ')'))
                 {
                     return Err((line, format!("unexpected \"{n}\" after a quoted string")));
                 }
@@ -505,6 +507,26 @@ pub struct Config {
     pub directives: Vec<Directive>,
     /// Includes that named no dumped file, and other things worth saying.
     pub warnings: Vec<String>,
+}
+
+impl Config {
+    /// Prefixes every position's file with `label` (`container web:/etc/nginx/…`), for a
+    /// configuration read from somewhere other than the host's own files.
+    pub fn relabel(&mut self, label: &str) {
+        fn walk(list: &mut [Directive], label: &str) {
+            for d in list {
+                d.pos.file = format!("{label}:{}", d.pos.file);
+                if let Some(block) = &mut d.block {
+                    walk(block, label);
+                }
+            }
+        }
+        walk(&mut self.directives, label);
+        self.main = format!("{label}:{}", self.main);
+        for w in &mut self.warnings {
+            *w = format!("{label}:{w}");
+        }
+    }
 }
 
 /// Loads a `nginx -T` dump.
@@ -743,6 +765,19 @@ mod tests {
         );
         assert_eq!(location.children()[0].args, ["404"]);
         assert_eq!(server.children()[2].args, ["$x", "${host}b"]);
+    }
+
+    /// nginx takes `)` right after a quoted string: it closes an `if` condition (issue 20's
+    /// lab: `if ($http_user_agent ~* "letsencrypt") { return 403; }`).
+    #[test]
+    fn a_quoted_if_condition_closes_with_a_parenthesis() {
+        let text = "server {\n  if ($http_user_agent ~* \"letsencrypt\") { return 403; }\n}\n";
+        let d = parse_file("f", text).unwrap();
+        let rule = &d[0].children()[0];
+        assert_eq!(rule.name, "if");
+        assert_eq!(rule.args, ["($http_user_agent", "~*", "letsencrypt", ")"]);
+        assert_eq!(rule.children()[0].args, ["403"]);
+        assert!(parse_file("f", "a \"b\"c;\n").is_err());
     }
 
     #[test]

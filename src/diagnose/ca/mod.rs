@@ -115,6 +115,7 @@ pub const TIMEOUT_AFTER_CONNECT: &str =
     "Timeout after connect (your server may be slow or overloaded)";
 pub const CONNECTION_RESET: &str = "Connection reset by peer";
 pub const GETTING_DATA: &str = "Error getting validation data";
+pub use crate::ca_limits::VALIDATION_USER_AGENT;
 
 /// Boulder's refusal of a label with `--` in positions 3 and 4 that does not start with `xn`
 /// (`docs/ca-behaviour.md` §8.3), a `rejectedIdentifier` at order time.

@@ -17,3 +17,4 @@ pub mod listener;
 pub mod outside;
 pub mod reachability;
 pub mod standalone;
+pub mod traefik;

@@ -11,6 +11,7 @@ use crate::diagnose::ca::observe::Perspective;
 use crate::diagnose::ca::{self, Dial};
 use crate::diagnose::check::CheckDef;
 use crate::diagnose::context::{outside_connect, socket, vantage_limited};
+use crate::diagnose::http01::perspective::{self, BySource, Seen};
 use crate::diagnose::{Check, Code, Context, Finding, Out, Severity, run_check};
 use crate::facts::{ConnectOutcome, Family, HttpFact, HttpOutcome, Method, Observation};
 use std::net::IpAddr;
@@ -87,6 +88,9 @@ pub enum Found {
         ok: Vec<View>,
         failed: Vec<View>,
     },
+    /// With the CA's User-Agent, the challenge path answers some perspectives (200, 404)
+    /// and refuses, closes, resets or ignores others (issue 20 item 1).
+    HttpDependent(BySource),
     /// The answer from outside differs from the host's own.
     OtherServer {
         family: Family,
@@ -134,7 +138,43 @@ fn judge(o: &Observation, usable: &[IpAddr], port: u16) -> Option<(bool, IpAddr,
     first_fail
 }
 
-fn response_of(facts: &[HttpFact], ip: &IpAddr) -> Option<(u16, Option<String>, String)> {
+/// A response as the comparison reads it: status, `Server`, body start.
+type Response = (u16, Option<String>, String);
+
+/// The challenge GET to `ip`, with the User-Agent it sent.
+fn challenge_of(facts: &[HttpFact], ip: &IpAddr) -> Option<(Response, crate::facts::Agent)> {
+    let agent = facts
+        .iter()
+        .find(|h| h.address == *ip && h.port == 80)?
+        .agent;
+    Some((response_of(facts, ip)?, agent))
+}
+
+/// Whether the outside view's answer is a refusal (a refusal status, or a WAF's block page)
+/// by the server that answers here too: the same `Server` header, or a block page.
+fn refused_by_same_server(mine: &Response, theirs: &Response) -> bool {
+    let said = perspective::Said::Answer {
+        status: theirs.0,
+        server: theirs.1.clone(),
+        body_sha256: String::new(),
+        block_page: None,
+    };
+    let block_page = crate::diagnose::http01::who::waf(&crate::facts::Answered {
+        status: theirs.0,
+        server: theirs.1.clone(),
+        location: None,
+        www_authenticate: None,
+        marks: Vec::new(),
+        title: None,
+        body_head_hex: String::new(),
+        body_prefix: theirs.2.clone(),
+        body_bytes: 0,
+        body_sha256: String::new(),
+    });
+    said.refusal() && (said.server() == mine.1.as_deref() || block_page.is_some())
+}
+
+fn response_of(facts: &[HttpFact], ip: &IpAddr) -> Option<Response> {
     facts
         .iter()
         .find(|h| h.address == *ip && h.port == 80)
@@ -257,17 +297,28 @@ impl Check for Outside {
                     });
                 }
             }
-            // The answer on port 80: the host's own against each view's.
+            // The answer on port 80: the host's own against each view's, with the same
+            // User-Agent.
             if on_host {
                 for ip in usable {
-                    let Some(mine) = response_of(&cx.http01().http, ip) else {
-                        continue;
-                    };
                     let my_root = response_of(&cx.http01().root, ip);
                     for (name, o) in &cx.outside {
-                        let Some(theirs) = response_of(&o.http01.http, ip) else {
+                        let Some((theirs, agent)) = challenge_of(&o.http01.http, ip) else {
                             continue;
                         };
+                        let Some((mine, _)) = challenge_of(&cx.http01().http, ip)
+                            .filter(|(_, a)| *a == agent)
+                            .or_else(|| challenge_of(&cx.http01().own_agent, ip))
+                            .filter(|(_, a)| *a == agent)
+                        else {
+                            continue;
+                        };
+                        // A refusal by the same server (its Server header, or a block
+                        // page) is a filter by source, not another server: `waf-blocks`
+                        // and `vantage-dependent` say it.
+                        if refused_by_same_server(&mine, &theirs) {
+                            continue;
+                        }
                         let mut differences = Vec::new();
                         let mut decisive = false;
                         if mine.0 != theirs.0 {
@@ -310,6 +361,14 @@ impl Check for Outside {
                 }
             }
         }
+        // At the HTTP level too: with the CA's User-Agent, perspectives that got an answer
+        // against those refused, closed, reset or left without one (issue 20 item 1).
+        let seen = perspective::challenge(cx);
+        found.extend(
+            perspective::by_source(&seen)
+                .into_iter()
+                .map(Found::HttpDependent),
+        );
         if on_host {
             for (name, o) in &cx.outside {
                 let Some(seen) = o.source_address.map(|ip| ip.to_canonical()) else {
@@ -344,6 +403,7 @@ impl Check for Outside {
                 ok,
                 failed,
             } => vantage_dependent(cx, *family, *port, ok, failed),
+            Found::HttpDependent(diff) => http_dependent(cx, diff),
             Found::OtherServer {
                 family,
                 address,
@@ -537,6 +597,54 @@ fn vantage_dependent(
         .fix("Let's Encrypt publishes no list of validation addresses and changes them: allowlisting its addresses does not work")
 }
 
+/// `vantage-dependent` at the HTTP level: each perspective's answer named. Every view
+/// outside the server blocked: a blocker, as `blocked-upstream` is for a connect; some got
+/// through: a risk, since the CA's perspectives are not published.
+fn http_dependent(cx: &Context, diff: &BySource) -> Finding {
+    let outside_served = diff.outside_served();
+    let names: Vec<&str> = diff.blocked.iter().map(|s| s.name.as_str()).collect();
+    let mut f = Finding::new(
+        Code::VantageDependent,
+        if outside_served {
+            Severity::Warning
+        } else {
+            Severity::Blocker
+        },
+        format!(
+            "the challenge path on {} answers some perspectives but not others ({})",
+            diff.family.label(),
+            names.join(", ")
+        ),
+    )
+    .likely()
+    .family(diff.family)
+    .port(cx.dial_port())
+    .detail("Every perspective connected and sent the CA's request with the CA's User-Agent; where the request came from decided the answer: a geo-block or an IP blocklist in the web server (nginx `geo`/`deny`, `return 444`), fail2ban or CrowdSec acting on the web server, an IPS that drops or resets the request after the handshake. Let's Encrypt validates from several perspectives it does not publish, and fails when more than one of the remote ones fails.")
+    .evidence_lines(diff.blocked.iter().map(Seen::line))
+    .evidence_lines(diff.served.iter().map(Seen::line));
+    f = f
+        .fix("find the rule that answers those sources: nginx `geo`, `allow`/`deny`, `map $remote_addr` and `return 444` for /.well-known/acme-challenge/, a bot blocker's address lists, fail2ban/CrowdSec bans, an IPS policy; exempt the challenge path from it")
+        .fix("Let's Encrypt publishes no list of validation addresses and changes them: allowlisting its addresses does not work");
+    if !outside_served && let Some(first) = diff.blocked.iter().find(|s| s.outside()) {
+        let url = ca::challenge_url(&cx.url_host);
+        let core = match &first.said {
+            perspective::Said::Answer { status, .. } => {
+                return f.ca(ca::bad_status(&first.address, &url, *status));
+            }
+            perspective::Said::Reset => ca::CONNECTION_RESET,
+            perspective::Said::Timeout => ca::TIMEOUT_AFTER_CONNECT,
+            perspective::Said::Closed | perspective::Said::NoData => ca::GETTING_DATA,
+        };
+        f = f.ca(ca::fetching(
+            ca::ProblemType::Connection,
+            &first.address,
+            &url,
+            core,
+        ));
+    }
+    f
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -609,6 +717,158 @@ mod tests {
             matches!(&found[..], [Found::OtherServer { decisive: true, .. }]),
             "{found:?}"
         );
+    }
+
+    fn ranked(s: &Scenario) -> Vec<(Code, Severity, Option<Code>)> {
+        let cx = s.context();
+        crate::diagnose::diagnose(cx.run, cx.target)
+            .findings
+            .iter()
+            .map(|f| (f.code, f.severity, f.explained_by))
+            .collect()
+    }
+
+    fn nginx(status: u16) -> HttpOutcome {
+        HttpOutcome::Response {
+            status,
+            server: Some("nginx/1.22.1".into()),
+            location: None,
+            body_prefix: String::new(),
+            body_bytes: 0,
+            body_truncated: false,
+            page: Default::default(),
+        }
+    }
+
+    /// nginx `return 444` for one vantage's prefix: that vantage's connection closes without
+    /// an answer, the host and the other vantage get 404. Vantage-dependent at the HTTP
+    /// level, each perspective named; never another server.
+    #[test]
+    fn a_close_at_one_vantage_and_404_at_another_is_vantage_dependent_at_http() {
+        let s = Scenario::dual_stack()
+            .v4_connects(80)
+            .http_outcome("192.0.2.10", nginx(404))
+            .vantage("https://v1.example", |o| {
+                o.connect("192.0.2.10", 80, ConnectOutcome::Connected)
+                    .http_outcome("192.0.2.10", HttpOutcome::Closed)
+            })
+            .vantage("https://v2.example", |o| {
+                o.connect("192.0.2.10", 80, ConnectOutcome::Connected)
+                    .http_outcome("192.0.2.10", nginx(404))
+            });
+        let found = Outside.detect(&s.context());
+        let [Found::HttpDependent(diff)] = &found[..] else {
+            panic!("{found:?}")
+        };
+        assert_eq!(diff.family, Family::Ipv4);
+        let f = Outside.word(&s.context(), &found[0]);
+        assert_eq!(f.code, Code::VantageDependent);
+        // One outside view got through: a risk, not a certain failure.
+        assert_eq!(f.severity, Severity::Warning);
+        let lines = f.evidence.join("\n");
+        assert!(
+            lines.contains("https://v1.example") && lines.contains("444"),
+            "{lines}"
+        );
+        assert!(
+            lines.contains("https://v2.example") && lines.contains("404"),
+            "{lines}"
+        );
+        assert!(lines.contains("this host"), "{lines}");
+        // Every outside view closed: the CA's request fails too, in Boulder's words for EOF.
+        let s = Scenario::dual_stack()
+            .v4_connects(80)
+            .http_outcome("192.0.2.10", nginx(404))
+            .vantage("https://v1.example", |o| {
+                o.connect("192.0.2.10", 80, ConnectOutcome::Connected)
+                    .http_outcome("192.0.2.10", HttpOutcome::Closed)
+            });
+        let found = Outside.detect(&s.context());
+        let f = Outside.word(&s.context(), &found[0]);
+        assert_eq!(f.severity, Severity::Blocker);
+        assert!(
+            f.ca_error
+                .as_deref()
+                .is_some_and(|e| e.ends_with(ca::GETTING_DATA)),
+            "{:?}",
+            f.ca_error
+        );
+        assert!(
+            !ranked(&s)
+                .iter()
+                .any(|(c, ..)| *c == Code::OutsideSeesOtherServer)
+        );
+    }
+
+    /// A geo 403 from the same nginx at a vantage: `waf-blocks` by source on top, which
+    /// explains `vantage-dependent`; never `outside-sees-other-server` (issue 20).
+    #[test]
+    fn a_refusal_by_source_from_the_same_server_is_waf_blocks_not_another_server() {
+        let s = Scenario::dual_stack()
+            .v4_connects(80)
+            .http_outcome("192.0.2.10", nginx(404))
+            .vantage("https://v1.example", |o| {
+                o.connect("192.0.2.10", 80, ConnectOutcome::Connected)
+                    .http_outcome("192.0.2.10", nginx(403))
+            });
+        let ranked = ranked(&s);
+        assert_eq!(ranked[0].0, Code::WafBlocks, "{ranked:?}");
+        assert_eq!(ranked[0].1, Severity::Blocker, "{ranked:?}");
+        assert!(
+            ranked
+                .iter()
+                .any(|(c, _, by)| *c == Code::VantageDependent && *by == Some(Code::WafBlocks)),
+            "{ranked:?}"
+        );
+        assert!(
+            !ranked
+                .iter()
+                .any(|(c, ..)| *c == Code::OutsideSeesOtherServer),
+            "{ranked:?}"
+        );
+        // Another server's own answer (another Server header) is still another server.
+        let s = Scenario::dual_stack()
+            .v4_connects(80)
+            .http_outcome("192.0.2.10", nginx(404))
+            .vantage("https://v1.example", |o| {
+                o.connect("192.0.2.10", 80, ConnectOutcome::Connected).http(
+                    "192.0.2.10",
+                    200,
+                    Some("Apache"),
+                )
+            });
+        assert!(ranked_has(&s, Code::OutsideSeesOtherServer));
+    }
+
+    fn ranked_has(s: &Scenario, code: Code) -> bool {
+        ranked(s).iter().any(|(c, ..)| *c == code)
+    }
+
+    /// nginx `if ($http_user_agent ~* letsencrypt) { return 403; }`: from the host alone, the
+    /// CA's User-Agent gets 403 and acme-doctor's own 404. `waf-blocks` on top, certain, and
+    /// `challenge-status` (read from the CA's User-Agent) is its symptom.
+    #[test]
+    fn a_403_to_the_cas_user_agent_only_is_waf_blocks_from_the_host_alone() {
+        let s = Scenario::dual_stack()
+            .v4_connects(80)
+            .http_outcome("192.0.2.10", nginx(403))
+            .own_agent("192.0.2.10", nginx(404));
+        let ranked = ranked(&s);
+        assert_eq!(ranked[0].0, Code::WafBlocks, "{ranked:?}");
+        assert_eq!(ranked[0].1, Severity::Blocker, "{ranked:?}");
+        assert!(
+            ranked
+                .iter()
+                .any(|(c, _, by)| *c == Code::ChallengeStatus && *by == Some(Code::WafBlocks)),
+            "{ranked:?}"
+        );
+        // The same 403 to both User-Agents is no filter by User-Agent.
+        let s = Scenario::dual_stack()
+            .v4_connects(80)
+            .http_outcome("192.0.2.10", nginx(403))
+            .own_agent("192.0.2.10", nginx(403));
+        assert!(!ranked_has(&s, Code::WafBlocks));
+        assert!(ranked_has(&s, Code::ChallengeStatus));
     }
 
     #[test]

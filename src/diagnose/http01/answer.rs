@@ -340,8 +340,10 @@ mod tests {
                 body_prefix: String::new(),
                 body_bytes: 0,
                 body_truncated: false,
+                page: Default::default(),
             },
             elapsed_ms: 1,
+            agent: crate::facts::Agent::Ca,
         }
     }
 

@@ -166,6 +166,11 @@ pub(super) fn problem(fact: &HttpFact, judge: Judge) -> Option<Problem> {
             "resets the connection instead of answering",
             ca::CONNECTION_RESET,
         ),
+        // Go's client reads EOF: Boulder's catch-all (`docs/ca-behaviour.md` §2.8, row 11).
+        HttpOutcome::Closed => no_response(
+            "closes the connection after the request without answering (as nginx's `return 444` does)",
+            ca::GETTING_DATA,
+        ),
         // acme-doctor's own client could not read what the server sent; the CA's could.
         // Out of file descriptors here: the request was never made.
         HttpOutcome::Unread {

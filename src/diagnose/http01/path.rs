@@ -7,6 +7,7 @@
 //! `slow-fallback`.
 
 use super::judge::token_fails;
+use super::perspective::{self, ByAgent, BySource, Said, Seen};
 use super::walk::{self, Kind, Outcome};
 use super::who;
 use crate::ca_limits::VALIDATION_DEADLINE_MS;
@@ -104,6 +105,12 @@ pub enum Found {
         status: u16,
         blocks: bool,
     },
+    /// On the host, the CA's User-Agent is refused (or its connection ended) where
+    /// acme-doctor's own gets a working answer: a filter keyed on the User-Agent.
+    ByAgent(ByAgent),
+    /// With the CA's User-Agent, some perspectives are refused (a status or a block page)
+    /// where others get a working answer: a filter keyed on the source address.
+    BySource(BySource),
     HttpOnTls {
         family: Option<Family>,
         port: u16,
@@ -268,6 +275,18 @@ impl Check for Path {
             }
         }
 
+        // Per perspective (issue 20 item 1): by User-Agent on the host, by source across
+        // perspectives; only a refusal by source is a WAF's (a close or silence by source is
+        // `vantage-dependent`, worded by the outside check).
+        let seen = perspective::challenge(cx);
+        found.extend(perspective::by_agent(&seen).into_iter().map(Found::ByAgent));
+        found.extend(
+            perspective::by_source(&seen)
+                .into_iter()
+                .filter(BySource::refused)
+                .map(Found::BySource),
+        );
+
         let Some(path) = &facts.ca_path else {
             return found;
         };
@@ -399,6 +418,8 @@ impl Check for Path {
             .fix("exempt /.well-known/acme-challenge/ from the WAF (a skip or allow rule for that path)")
             .fix("Cloudflare: a configuration or WAF skip rule for the path, and no \"I'm under attack\" mode on it; ModSecurity: SecRuleRemoveById for the rule in the audit log, or `SecRuleEngine Off` in a <Location /.well-known/acme-challenge/>")
             .ca(ca::bad_status(&addresses[0], &ca::challenge_url(&cx.url_host), *status)),
+            Found::ByAgent(diff) => by_agent(cx, diff),
+            Found::BySource(diff) => by_source(cx, diff),
             Found::HttpOnTls {
                 family,
                 port,
@@ -453,6 +474,148 @@ impl Check for Path {
                 }
             }
         }
+    }
+}
+
+/// The CA's error for a blocked answer at `ip`, as Boulder words it (`docs/ca-behaviour.md`
+/// §2.7, §2.8).
+fn blocked_error(cx: &Context, ip: &IpAddr, said: &Said) -> Option<CaError> {
+    let url = ca::challenge_url(&cx.url_host);
+    let connection = |core| Some(ca::fetching(ProblemType::Connection, ip, &url, core));
+    match said {
+        Said::Answer { status, .. } => Some(ca::bad_status(ip, &url, *status)),
+        Said::Closed | Said::NoData => connection(ca::GETTING_DATA),
+        Said::Reset => connection(ca::CONNECTION_RESET),
+        Said::Timeout => connection(ca::TIMEOUT_AFTER_CONNECT),
+    }
+}
+
+/// The evidence of `waf-blocks` by User-Agent or by source is a contract others build on:
+/// one `perspective NAME (AGENT) at ADDRESS: ANSWER` line per perspective, then one
+/// `filter: by User-Agent: ...` or `filter: by source (NAMES): ...` line. A pass that finds
+/// the rule itself in the host's configuration (nginx, Apache, the firewall, evaluated for
+/// the CA's User-Agent or the blocked perspective's source) adds it as a `rule: ...` line
+/// after that one, at file:line or by handle.
+///
+/// Where the filter can be seen from here: the block page's product, else the server that
+/// answered (its own access rule), else the connection's end.
+fn filter_seen(said: &Said) -> String {
+    match said {
+        Said::Answer {
+            block_page: Some(page),
+            ..
+        } => format!("{page} (its block page)"),
+        Said::Answer {
+            status,
+            server: Some(server),
+            ..
+        } => format!("a rule of the web server that answers (Server: {server}) returns {status}"),
+        Said::Answer { status, .. } => {
+            format!("a rule in front of or in the web server returns {status}")
+        }
+        other => format!("the request is answered by: {other}"),
+    }
+}
+
+/// Fixes for a filter by User-Agent or by source, from its block page when it has one.
+const FILTER_FIXES: &[&str] = &[
+    "exempt /.well-known/acme-challenge/ from the filter: nginx, a `location ^~ /.well-known/acme-challenge/ { allow all; }` placed before the bot-blocker include or the `if`, with no `return` for that path; Apache, a `<Location /.well-known/acme-challenge/>` with `Require all granted`",
+    "Cloudflare: a configuration or WAF skip rule for the path; ModSecurity: SecRuleRemoveById for the rule in the audit log, or `SecRuleEngine Off` for the path",
+];
+
+fn by_agent(cx: &Context, diff: &ByAgent) -> Finding {
+    let ua = ca::VALIDATION_USER_AGENT;
+    let mut f = Finding::new(
+        Code::WafBlocks,
+        Severity::Blocker,
+        format!(
+            "{} refuses Let's Encrypt's User-Agent ({}) and answers another ({})",
+            diff.address,
+            short_said(&diff.ca),
+            short_said(&diff.own)
+        ),
+    )
+    .family(diff.family)
+    .port(cx.dial_port())
+    .detail("From this host, the challenge path gets a working answer with acme-doctor's own User-Agent and a refusal with the CA's (Let's Encrypt's validation server's), from the same address at the same moment: a filter keyed on the User-Agent (a bot blocker, a WAF rule, an `if ($http_user_agent ...)` or a RewriteCond on %{HTTP_USER_AGENT}) refuses the CA. Every perspective of the CA sends that User-Agent, so every one is refused.")
+    .evidence(format!(
+        "perspective this host ({}) at {}: {}",
+        crate::facts::Agent::Ca.label(),
+        diff.address,
+        diff.ca
+    ))
+    .evidence(format!(
+        "perspective this host ({}) at {}: {}",
+        crate::facts::Agent::Own.label(),
+        diff.address,
+        diff.own
+    ))
+    .evidence(format!("filter: by User-Agent: {}", filter_seen(&diff.ca)))
+    .evidence(format!("the CA's User-Agent: {ua}"));
+    for fix in FILTER_FIXES {
+        f = f.fix(*fix);
+    }
+    f = f.fix(format!(
+        "check: curl -sS -o /dev/null -w '%{{http_code}}' -A \"{ua}\" http://{}/.well-known/acme-challenge/test",
+        cx.url_host
+    ));
+    match blocked_error(cx, &diff.address, &diff.ca) {
+        Some(ca) => f.ca(ca),
+        None => f,
+    }
+}
+
+fn by_source(cx: &Context, diff: &BySource) -> Finding {
+    let first = diff
+        .blocked
+        .iter()
+        .find(|s| s.said.refusal())
+        .unwrap_or(&diff.blocked[0]);
+    let outside_served = diff.outside_served();
+    let names: Vec<&str> = diff.blocked.iter().map(|s| s.name.as_str()).collect();
+    let mut f = Finding::new(
+        Code::WafBlocks,
+        if outside_served {
+            Severity::Warning
+        } else {
+            Severity::Blocker
+        },
+        format!(
+            "the challenge path refuses some perspectives on {} ({}): {}",
+            diff.family.label(),
+            names.join(", "),
+            short_said(&first.said)
+        ),
+    )
+    .likely()
+    .family(diff.family)
+    .port(cx.dial_port())
+    .detail("With the CA's User-Agent, the same challenge path is refused from some places and answered from others: a filter keyed on the source address (a geo-block, an IP blocklist, a bot blocker's address list, an `allow`/`deny` or `geo` rule, a WAF's country rule). The same server answers both, so this is no other server. Let's Encrypt does not publish the addresses or regions it validates from and validates from several at once, so any block by source or region risks the validation.")
+    .evidence_lines(diff.blocked.iter().map(Seen::line))
+    .evidence_lines(diff.served.iter().map(Seen::line))
+    .evidence(format!(
+        "filter: by source ({}): {}",
+        names.join(", "),
+        filter_seen(&first.said)
+    ));
+    for fix in FILTER_FIXES {
+        f = f.fix(*fix);
+    }
+    f = f.fix("Let's Encrypt publishes no list of validation addresses and changes them: allowlisting its addresses does not work");
+    match blocked_error(cx, &first.address, &first.said) {
+        Some(ca) if !outside_served => f.ca(ca),
+        _ => f,
+    }
+}
+
+/// An answer in a few words, for a title.
+fn short_said(said: &Said) -> String {
+    match said {
+        Said::Answer { status, .. } => status.to_string(),
+        Said::Closed => "a close without an answer".into(),
+        Said::Reset => "a reset".into(),
+        Said::Timeout => "no answer".into(),
+        Said::NoData => "no usable answer".into(),
     }
 }
 
@@ -564,6 +727,41 @@ mod tests {
         assert!(
             one(&big, Some(token()))
                 .starts_with(&format!("192.0.2.10: Invalid response from {URL}: \"aaaa"))
+        );
+    }
+
+    /// The CA is a perspective too: its pasted 403 against the host's own 404 (with the CA's
+    /// User-Agent, from the host's own address) is a refusal by source, the CA's words quoted.
+    #[test]
+    fn the_cas_own_403_against_the_hosts_404_is_a_refusal_by_source() {
+        let s = crate::diagnose::testkit::Scenario::dual_stack()
+            .v4_connects(80)
+            .http_server("192.0.2.10", 404, "nginx")
+            .with_ca_evidence(crate::facts::CaEvidence {
+                source: crate::facts::CaSource::Pasted,
+                at: None,
+                said: crate::facts::CaSaid::Words(
+                    "192.0.2.10: Invalid response from http://example.test/.well-known/acme-challenge/x: 403".into(),
+                ),
+            });
+        let cx = s.context();
+        let found = Path.detect(&cx);
+        let Some(Found::BySource(diff)) = found.iter().find(|f| matches!(f, Found::BySource(_)))
+        else {
+            panic!("{found:?}")
+        };
+        assert_eq!(diff.blocked[0].place, perspective::Place::Ca);
+        assert_eq!(diff.served[0].place, perspective::Place::Host);
+        let f = Path.word(&cx, &Found::BySource(diff.clone()));
+        assert_eq!(f.code, Code::WafBlocks);
+        // Nothing outside got through: the failure is certain, in the CA's words.
+        assert_eq!(f.severity, Severity::Blocker);
+        assert!(
+            f.evidence
+                .iter()
+                .any(|l| l.starts_with("filter: by source")),
+            "{:?}",
+            f.evidence
         );
     }
 

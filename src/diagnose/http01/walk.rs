@@ -111,6 +111,11 @@ pub fn outcome<'a>(path: &'a CaPath, token: Option<&TokenFacts>) -> Option<Outco
             Kind::NoResponse,
             fetching(ProblemType::Connection, ca::CONNECTION_RESET),
         ),
+        // Go's client reads EOF: Boulder's catch-all (`docs/ca-behaviour.md` §2.8, row 11).
+        HopOutcome::Closed => fail(
+            Kind::NoResponse,
+            fetching(ProblemType::Connection, ca::GETTING_DATA),
+        ),
         // A probe that does not fetch says so; that is no fact about the server.
         HopOutcome::NotProbed => None,
         HopOutcome::Error { .. } => fail(
@@ -194,6 +199,7 @@ pub fn evidence(path: &CaPath) -> Vec<String> {
                 HopOutcome::HttpOnTlsPort => "plain HTTP answered on the HTTPS port".into(),
                 HopOutcome::Timeout => "no response in time".into(),
                 HopOutcome::Reset => "connection reset".into(),
+                HopOutcome::Closed => "closed without an answer".into(),
                 HopOutcome::Error { message } | HopOutcome::OwnLimit { message } => message.clone(),
                 HopOutcome::NotProbed => "not fetched".into(),
             };

@@ -11,8 +11,9 @@ use crate::diagnose::context::socket;
 use crate::diagnose::http01::judge::{self, Judge};
 use crate::diagnose::{Check, Code, Context, Finding, Out, Severity};
 use crate::facts::{
-    ApacheConfig, ConfigFile, Family, HostFacts, HttpOutcome, Method, Probed, Unknown,
+    ApacheConfig, ConfigFile, Container, Family, HostFacts, HttpOutcome, Method, Probed, Unknown,
 };
+use crate::firewall::nat;
 use crate::sanitize;
 use crate::webconf::select::{Handler, ListenAddr};
 use crate::webconf::{self, Route, Software, apache, nginx};
@@ -176,6 +177,11 @@ fn parsed(dump: &str) -> Result<std::sync::Arc<nginx::Config>, nginx::ParseError
     config
 }
 
+/// As [`unread_reason`], for a server running in a container (`label`).
+fn unread_reason_in(software: Software, why: &Unknown, label: &str) -> String {
+    sanitize::line(&format!("{label}: {}", unread_reason(software, why)), 600)
+}
+
 /// Why the answering server's configuration leaves the run without its verdict.
 fn unread_reason(software: Software, why: &Unknown) -> String {
     let judged = match software {
@@ -224,12 +230,28 @@ fn routes(cx: &Context) -> Result<Vec<(Family, Route)>, String> {
     if local.is_empty() {
         return Ok(Vec::new());
     }
+    // A container takes the port for some family: its nginx answers there, never the
+    // host's configuration.
+    let mut out = Vec::new();
+    let mut host_side = Vec::new();
+    for (f, ip) in local {
+        match container_answering(cx, ip, port) {
+            Some(inside) => {
+                if let Some(r) = container_route(cx, ip, &inside)? {
+                    out.push((f, r));
+                }
+            }
+            None => host_side.push((f, ip)),
+        }
+    }
+    if host_side.is_empty() {
+        return Ok(out);
+    }
     let answering = answering(cx);
     if let Some(Answering::Unreadable { software, why }) = &answering {
         return Err(unread_reason(*software, why));
     }
-    let mut out = Vec::new();
-    for (f, ip) in local {
+    for (f, ip) in host_side {
         let route = match &answering {
             Some(Answering::Nginx(config)) => {
                 webconf::route(config.as_ref(), ip, port, cx.domain, TOKEN)
@@ -251,6 +273,89 @@ fn routes(cx: &Context) -> Result<Vec<(Family, Route)>, String> {
         }
     }
     Ok(out)
+}
+
+/// The container that takes the CA's connection to `ip`:`port`, and where it arrives inside
+/// it: a DNAT to the container's address, or a docker-proxy relaying the published port.
+pub struct Inside {
+    pub container: Container,
+    pub dest: IpAddr,
+    pub port: u16,
+}
+
+pub fn container_answering(cx: &Context, ip: IpAddr, port: u16) -> Option<Inside> {
+    if let Some(hop) = nat::dnat(cx.host, &[ip], port) {
+        return hop.container.map(|container| Inside {
+            container,
+            dest: hop.to,
+            port: hop.to_port,
+        });
+    }
+    let bindv6only = cx.host.bindv6only.known().copied();
+    let holders: Vec<&str> = cx
+        .host
+        .listeners
+        .known()?
+        .iter()
+        .filter(|l| l.accepts(&ip, port, bindv6only))
+        .filter_map(|l| l.process.as_ref().map(|p| p.name.as_str()))
+        .collect();
+    // Docker's userland proxy holds the published port and relays to the container's
+    // address (its IPv4 one on a default bridge), whichever family the CA used.
+    if holders.is_empty() || holders.iter().any(|h| *h != "docker-proxy") {
+        return None;
+    }
+    let container = nat::publisher(cx.host, port)?;
+    let inner = container
+        .ports
+        .iter()
+        .find(|p| p.protocol == "tcp" && p.host_port == Some(port))?
+        .container_port;
+    let dest = container
+        .addresses
+        .iter()
+        .map(|a| a.address)
+        .find(IpAddr::is_ipv4)
+        .or_else(|| container.addresses.first().map(|a| a.address))?;
+    Some(Inside {
+        container,
+        dest,
+        port: inner,
+    })
+}
+
+/// The challenge's route through the nginx of the container, with its positions shown as
+/// `container NAME:/etc/nginx/…:LINE`. `Ok(None)` when no nginx of the container was read
+/// (another server runs there); an error when it runs and could not be read.
+fn container_route(cx: &Context, ip: IpAddr, inside: &Inside) -> Result<Option<Route>, String> {
+    let c = &inside.container;
+    let label = format!("container {}", c.name);
+    let n = match &c.nginx {
+        None => return Ok(None),
+        Some(Probed::Unknown(why)) => {
+            return Err(unread_reason_in(Software::Nginx, why, &label));
+        }
+        Some(Probed::Known(n)) => n,
+    };
+    let mut config = match parsed(&n.dump) {
+        Ok(config) => (*config).clone(),
+        Err(e) => {
+            return Err(unread_reason_in(
+                Software::Nginx,
+                &unparsable(&n.command, &e),
+                &label,
+            ));
+        }
+    };
+    config.relabel(&label);
+    Ok(
+        webconf::route(&config, inside.dest, inside.port, cx.domain, TOKEN).map(|mut r| {
+            // Findings look up what the CA's request met at the published address.
+            r.dest = ip;
+            r.container = Some(c.name.clone());
+            r
+        }),
+    )
 }
 
 fn takes_ipv6(route: &Route) -> bool {
@@ -333,7 +438,9 @@ fn found(cx: &Context, routes: &[(Family, Route)]) -> Vec<Found> {
     {
         let wanted = webconf::select::trim(&format!("{webroot}{}", webconf::CHALLENGE_DIR));
         for (family, r) in both(&|r: &Route| {
-            (r.effective_handler().is_none()
+            // A container sees the host's webroot under whatever path its mount gives it.
+            (r.container.is_none()
+                && r.effective_handler().is_none()
                 && !r.docroot.variable
                 && r.docroot.challenge_dir.starts_with('/')
                 && r.docroot.challenge_dir != wanted)
@@ -383,10 +490,25 @@ fn with_family(f: Finding, family: Option<Family>) -> Finding {
 }
 
 /// How to apply a configuration change.
-fn reload(r: &Route) -> &'static str {
+fn reload(r: &Route) -> String {
+    if let Some(name) = &r.container {
+        // The change goes into the image or the mounted file, not a copy edited inside.
+        return format!(
+            "rebuild or remount the container's configuration and `docker exec {name} nginx -t && docker exec {name} nginx -s reload` (or `docker restart {name}`)"
+        );
+    }
     match r.software {
         Software::Nginx => "`nginx -t && systemctl reload nginx`",
         Software::Apache => "`apachectl configtest && systemctl reload apache2` (httpd on RHEL)",
+    }
+    .to_string()
+}
+
+/// `nginx`, or `nginx in container web`.
+fn server_name(r: &Route) -> String {
+    match &r.container {
+        Some(name) => format!("{} in container {name}", r.software.name()),
+        None => r.software.name().to_string(),
     }
 }
 
@@ -535,7 +657,7 @@ fn shadowed(cx: &Context, family: Option<Family>, r: &Route, h: &Handler) -> Fin
         severity,
         format!(
             "{} does not serve the challenge from a file: `{}` at {} {what}",
-            r.software.name(),
+            server_name(r),
             h.text(),
             h.pos()
         ),
@@ -999,5 +1121,125 @@ Main DocumentRoot: "/var/www/html"
         let d = crate::diagnose::diagnose(cx.run, cx.target);
         assert_eq!(d.findings[0].code, Code::ChallengeLocationShadowed);
         assert!(d.findings[0].explains.contains(&Code::BadRedirect));
+    }
+
+    /// nginx in a container (the official image's layout) with the dotfile rule above the
+    /// challenge's prefix location, as in https://github.com/uselagoon/lagoon-images/issues/650.
+    mod container {
+        use super::*;
+        use crate::diagnose::testkit::listener;
+        use crate::facts::{ContainerFacts, Listener, NginxConfig, Process};
+        use crate::firewall::nat::tests::{docker_firewall, docker_runtime};
+
+        const INSIDE: &str = "# configuration file /etc/nginx/nginx.conf:\nevents {}\nhttp {\n    include /etc/nginx/conf.d/*.conf;\n}\n\n# configuration file /etc/nginx/conf.d/default.conf:\nserver {\n    listen 80;\n    server_name example.test;\n    root /usr/share/nginx/html;\n    location ~ /\\. {\n        deny all;\n    }\n    location /.well-known/acme-challenge/ {\n        root /var/www/certbot;\n    }\n}\n";
+
+        fn runtime(nginx: Option<Probed<NginxConfig>>) -> ContainerFacts {
+            let mut r = docker_runtime(vec![80], Some(80));
+            if let Probed::Known(cs) = &mut r.containers {
+                cs[0].nginx = nginx;
+            }
+            r
+        }
+
+        fn read(dump: &str) -> Option<Probed<NginxConfig>> {
+            Some(Probed::Known(NginxConfig {
+                command: "read through /proc/10029/root (container web)".into(),
+                dump: dump.into(),
+            }))
+        }
+
+        fn docker_proxy(address: &str) -> Listener {
+            Listener {
+                process: Some(Process {
+                    pid: 9984,
+                    name: "docker-proxy".into(),
+                }),
+                ..listener(address, None)
+            }
+        }
+
+        /// The host's own nginx serves the challenge well: it must not be what is judged.
+        const HOST_OK: &str = "# configuration file /etc/nginx/nginx.conf:\nhttp {\n  server {\n    listen 80;\n    listen [::]:80;\n    root /var/www/html;\n  }\n}\n";
+
+        #[test]
+        fn the_containers_nginx_is_judged_with_its_own_file_and_line() {
+            // Docker's default: the DNAT for IPv4, docker-proxy on [::]:80 for IPv6.
+            let s = Scenario::dual_stack()
+                .nginx_dump(HOST_OK)
+                .firewall(docker_firewall(""))
+                .containers(runtime(read(INSIDE)))
+                .listeners(vec![docker_proxy("0.0.0.0"), docker_proxy("::")])
+                .http("2001:db8::10", 403, None)
+                .http("192.0.2.10", 403, None);
+            let cx = s.context();
+            let found = WebConfig.detect(&cx);
+            // Both families meet the same line: one finding.
+            let [f @ Found::Shadowed { family: None, .. }] = &found[..] else {
+                panic!("{found:?}");
+            };
+            let f = WebConfig.word(&cx, f);
+            assert_eq!(
+                (f.code, f.severity),
+                (Code::ChallengeLocationShadowed, Severity::Blocker)
+            );
+            assert!(
+                f.title.contains(
+                    "nginx in container web does not serve the challenge from a file: `deny all;` at container web:/etc/nginx/conf.d/default.conf:6"
+                ),
+                "{}",
+                f.title
+            );
+            assert!(
+                f.fix[0].contains("docker exec web nginx -s reload"),
+                "{:?}",
+                f.fix
+            );
+            assert!(f.ca_error.unwrap().contains("403"));
+            let d = crate::diagnose::diagnose(cx.run, cx.target);
+            assert_eq!(d.findings[0].code, Code::ChallengeLocationShadowed);
+        }
+
+        #[test]
+        fn a_dnat_alone_routes_into_the_container_and_ipv6_is_left_to_the_host() {
+            // userland-proxy off: IPv4 by the DNAT, IPv6 reaches nothing (no host socket).
+            let s = Scenario::dual_stack()
+                .nginx_dump(HOST_OK)
+                .firewall(docker_firewall(""))
+                .containers(runtime(read(INSIDE)))
+                .listeners(vec![]);
+            let found = WebConfig.detect(&s.context());
+            let [Found::Shadowed { family, route, .. }] = &found[..] else {
+                panic!("{found:?}");
+            };
+            assert_eq!(*family, Some(Family::Ipv4));
+            assert_eq!(route.container.as_deref(), Some("web"));
+            // The route is keyed by the published address, where the CA's answer was met.
+            assert_eq!(route.dest, "192.0.2.10".parse::<IpAddr>().unwrap());
+        }
+
+        #[test]
+        fn an_unreadable_nginx_in_the_container_leaves_the_run_incomplete() {
+            let why = Unknown::PermissionDenied {
+                program: "/proc/10029/root/etc/nginx/nginx.conf".into(),
+                message: "Permission denied".into(),
+            };
+            let s = Scenario::dual_stack()
+                .nginx_dump(HOST_OK)
+                .firewall(docker_firewall(""))
+                .containers(runtime(Some(Probed::Unknown(why))))
+                .listeners(vec![docker_proxy("0.0.0.0"), docker_proxy("::")]);
+            let err = routes(&s.context()).unwrap_err();
+            assert!(
+                err.starts_with("container web: nginx's configuration could not be read"),
+                "{err}"
+            );
+            // A container that runs no nginx: nothing judged, and not the host's nginx either.
+            let s = Scenario::dual_stack()
+                .nginx_dump(&HOST_OK.replace("root /var/www/html;", "return 404;"))
+                .firewall(docker_firewall(""))
+                .containers(runtime(None))
+                .listeners(vec![docker_proxy("0.0.0.0"), docker_proxy("::")]);
+            assert!(WebConfig.detect(&s.context()).is_empty());
+        }
     }
 }
