@@ -182,6 +182,15 @@ const SELF_PROBE: &[Code] = &[
     Code::HttpOnHttpsPort,
     Code::SlowFallback,
     Code::OutsideSeesOtherServer,
+    Code::VantageDependent,
+];
+
+/// Codes that compare perspectives: this host's (through the hairpin) is one of them only
+/// when every outside view was served, so only then are they the hairpin's.
+const COMPARISONS: &[Code] = &[
+    Code::OutsideSeesOtherServer,
+    Code::VantageDependent,
+    Code::WafBlocks,
 ];
 
 /// A perspective on the CA's side of the hairpin that was served on `family` and `port`: a
@@ -220,6 +229,44 @@ fn perspective_served(cx: &Context, family: Family, port: u16) -> Option<String>
         _ => false,
     });
     ca_valid.then(|| "the CA (--ca-check validated)".to_string())
+}
+
+/// Whether every outside view that dialled `family` on `port` was served there (and at least
+/// one did): then a perspective that was not is this host's own.
+fn every_view_served(cx: &Context, family: Family, port: u16) -> bool {
+    let judge = Judge {
+        allow_reserved: cx.allow_reserved(),
+        token: cx.http01().token.as_ref(),
+    };
+    let http_port = port == cx.dial_port() && matches!(cx.method(), crate::facts::Method::Http01);
+    let usable = cx.usable(family);
+    let mut dialled = 0;
+    for (_, o) in &cx.outside {
+        for ip in usable {
+            let Some(c) = outside_connect(o, ip, port) else {
+                continue;
+            };
+            if super::context::vantage_limited(c) {
+                continue;
+            }
+            dialled += 1;
+            if *c != ConnectOutcome::Connected {
+                return false;
+            }
+            if http_port
+                && o.http01
+                    .http
+                    .iter()
+                    .filter(|h| h.address == *ip && h.port == port)
+                    .any(|h| {
+                        !matches!(h.outcome, HttpOutcome::Response { .. }) || !may_pass(h, judge)
+                    })
+            {
+                return false;
+            }
+        }
+    }
+    dialled > 0
 }
 
 /// Whether an outside perspective dialled `family` on `port` and failed there.
@@ -272,9 +319,9 @@ pub fn label(cx: &Context, findings: &mut [Finding]) {
             };
             let Some((ip, via)) = via else { continue };
             let served = perspective_served(cx, family, port);
-            // What an outside view answered differently is the outside's own finding: only a
-            // perspective that was served makes it the hairpin's.
-            if f.code == Code::OutsideSeesOtherServer && served.is_none() {
+            // A comparison of perspectives is the hairpin's only when every outside view was
+            // served: otherwise an outside view's own failure is in it.
+            if COMPARISONS.contains(&f.code) && !every_view_served(cx, family, port) {
                 continue;
             }
             f.title = format!("{} (seen through the hairpin: not the CA's path)", f.title);
