@@ -248,6 +248,22 @@ pub const CAUSES: &[(Code, &[Code])] = &[
             Code::BadRedirect,
         ],
     ),
+    // Issue 20 item 4: a client here renews a name that points at another machine (the old
+    // server after a move). Whatever this machine's webroot or web server does, the CA reads
+    // the other machine's answer: every challenge finding follows from that. A blocker only
+    // when a client here renews the name; as info (a run from elsewhere) it explains
+    // nothing (`rank`: an info finding explains no finding that is not info).
+    (
+        Code::NotOnHost,
+        &[
+            Code::WebrootMismatch,
+            Code::ChallengeLocationShadowed,
+            Code::ChallengeStatus,
+            Code::ChallengeNotServed,
+            Code::ChallengeWrongContent,
+            Code::TokenNotWritten,
+        ],
+    ),
 ];
 
 /// The symptoms `root` can explain.
@@ -351,7 +367,9 @@ pub fn priority(code: Code) -> u8 {
         Code::OutsideSeesOtherServer => 43,
         Code::VantageDependent => 44,
         Code::PublicAddressMismatch => 45,
-        Code::NotOnHost => 90,
+        // Issue 20 item 4: as a root cause (a renewal here for a name that points
+        // elsewhere) before the challenge findings it explains (56-60, 95).
+        Code::NotOnHost => 49,
         Code::BehindNat => 91,
         Code::ANotLocal => 33,
         Code::RouterAnswers => 51,

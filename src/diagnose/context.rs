@@ -616,7 +616,8 @@ pub fn vantage_limited(outcome: &ConnectOutcome) -> bool {
 /// the like; in a lab with `--allow-reserved`, any reserved kind, so that a second
 /// documentation prefix plays the private side), an IPv4 default route, and a listener that
 /// accepts that address on the validation port. The listener tells a NAT'd server from a
-/// laptop that merely runs the tool.
+/// laptop that merely runs the tool; a vantage that saw this host's requests leave from an
+/// address of its own says that no NAT translates them.
 fn behind_nat(cx: &Context) -> Option<Nat> {
     let port = cx.validation_port()?;
     let ifaces = cx.host.interfaces.known()?;
@@ -641,6 +642,15 @@ fn behind_nat(cx: &Context) -> Option<Nat> {
         .chain(&cx.usable_v6)
         .any(|ip| cx.is_local(ip))
     {
+        return None;
+    }
+    // Issue 20 item 4: a vantage saw this host's requests come from an address of its own
+    // interfaces: nothing translates them, so no NAT stands in front of it (the old server
+    // after a move, whose name now points at another machine, looks NATed otherwise).
+    if cx.outside.iter().any(|(_, o)| {
+        o.source_address
+            .is_some_and(|s| cx.is_local(&s.to_canonical()))
+    }) {
         return None;
     }
     let own: Vec<IpAddr> = ifaces

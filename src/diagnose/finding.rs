@@ -54,6 +54,10 @@ pub enum Note {
     /// Issue 20 item 4: a closed port judged for http-01, which was assumed because no ACME
     /// client configuration on this host names the name (see `method_assumed::annotate`).
     MethodAssumed,
+    /// Issue 20 item 4: this host's own probe came back to it through a hairpin (the
+    /// router's NAT loopback, its own load balancer, a local DNAT), not along the CA's path
+    /// (see `hairpin::label`).
+    SeenThroughHairpin,
 }
 
 impl Note {
@@ -70,6 +74,9 @@ impl Note {
             }
             Note::MethodAssumed => {
                 "The method was assumed: no ACME client configuration on this host names this name, so it was checked as http-01, which needs this port. A name validated by DNS-01 needs no open port, and TLS-ALPN-01 only 443: pass --method dns-01 or --method tls-alpn-01 to check it as it is validated."
+            }
+            Note::SeenThroughHairpin => {
+                "Seen through the hairpin, not the CA's path: this host's own request to its published address came back to it by the router's NAT loopback, its own load balancer or a DNAT on this host, which may treat it differently (another source address, no PROXY protocol header, no hairpin at all). The CA connects from outside; what it meets is what a vantage or --ca-check sees."
             }
             Note::Ipv4OnlyFallbackHostOnly => {
                 "Seen from this host only: its IPv6 path looks healthy from inside, and the CA connects over IPv6 first and uses IPv4 only when IPv6 fails, so this alone fails no validation. Nothing outside was heard: if IPv6 fails between the CA and this host (a security group, the router, upstream IPv6), the CA falls back to IPv4 and meets this. --ca-check, or a vantage (--vantage URL), decides."

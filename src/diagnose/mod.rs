@@ -14,6 +14,7 @@ mod code;
 mod context;
 mod dns01;
 mod finding;
+mod hairpin;
 pub(crate) mod http01;
 mod method_assumed;
 mod origin;

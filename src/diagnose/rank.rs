@@ -112,6 +112,9 @@ pub fn rank(mut findings: Vec<Finding>) -> Vec<Finding> {
             keys.iter()
                 .filter(|(k, _, _)| can_explain(*k, ki) && !can_explain(ki, *k))
                 .filter_map(|(_, first, second)| if *first != i { Some(*first) } else { *second })
+                // An info finding (`not-on-host` on a workstation) says what was not
+                // checked: it explains no finding that is more than info.
+                .filter(|&j| findings[j].severity != Severity::Info || f.severity == Severity::Info)
                 .min()
         })
         .collect();

@@ -49,6 +49,13 @@ pub struct PassDef {
 /// In order: the CA's fallback first (it changes severities), then the words the CA's walk
 /// predicts, then the standalone client's expected refusals, then where each finding was seen.
 pub const PASSES: &[PassDef] = &[
+    // Issue 20 item 4: a self-probe that came back through a hairpin is no evidence of the
+    // CA's path; labelled and ranked before any pass reads severities or adds the CA's words.
+    PassDef {
+        name: "seen-through-the-hairpin",
+        methods: &[Method::Http01, Method::TlsAlpn01],
+        run: |cx, findings| super::hairpin::label(cx, findings),
+    },
     PassDef {
         name: "ipv4-is-only-the-fallback",
         methods: &[Method::Http01, Method::TlsAlpn01],

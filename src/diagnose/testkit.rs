@@ -837,6 +837,26 @@ impl Scenario {
     }
 }
 
+impl Scenario {
+    /// Issue 20 item 4: the name's certificate (after [`Self::certificate`]) found in the
+    /// host's client configurations instead of given by `--all`: a run without `--all`.
+    pub fn certificate_in_host_configs(mut self) -> Scenario {
+        let certs: Vec<crate::facts::ManagedCert> = self
+            .run
+            .targets
+            .iter_mut()
+            .filter_map(|t| t.certificate.take())
+            .collect();
+        self.run
+            .host
+            .acme_clients
+            .get_or_insert_with(Default::default)
+            .certificates
+            .extend(certs);
+        self
+    }
+}
+
 /// One outside view, built for a test: what a vantage saw.
 pub struct OutsideView(crate::facts::Observation);
 

@@ -251,6 +251,8 @@ fn explaining_codes(failure: &Failure) -> &'static [Code] {
             Code::WafBlocks,
             Code::VantageDependent,
             Code::BadRedirect,
+            // Issue 20 item 4: the renewal runs on a machine the name does not point at.
+            Code::NotOnHost,
         ],
         Failure::Redirect => &[Code::BadRedirect, Code::HttpOnHttpsPort],
         Failure::Dns { .. } => &[

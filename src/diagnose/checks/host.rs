@@ -7,8 +7,9 @@
 use crate::diagnose::ca::Dial;
 use crate::diagnose::check::CheckDef;
 use crate::diagnose::context::{Ipv6Off, socket};
+use crate::diagnose::hairpin;
 use crate::diagnose::{Check, Code, Context, Finding, Severity, run_check};
-use crate::facts::{Family, Method, Probed};
+use crate::facts::{Challenge, Family, ManagedCert, Method, Probed};
 use std::net::IpAddr;
 
 pub const CHECK: CheckDef = CheckDef {
@@ -31,6 +32,11 @@ pub struct Host;
 pub enum Found {
     NotOnHost {
         addresses: Vec<IpAddr>,
+        /// A client on this machine renews the name by a method whose challenge the CA
+        /// fetches from the name's addresses (issue 20 item 4).
+        renewed_here: Option<Box<ManagedCert>>,
+        /// Why the addresses still lead back to this machine, when something says so.
+        leads_here: Option<String>,
     },
     Ipv6Disabled {
         first_v6: IpAddr,
@@ -65,6 +71,8 @@ impl Check for Host {
             Some(false) if cx.has_usable() => {
                 return vec![Found::NotOnHost {
                     addresses: cx.usable_v4.iter().chain(&cx.usable_v6).copied().collect(),
+                    renewed_here: renewed_here(cx).map(|c| Box::new(c.clone())),
+                    leads_here: leads_here(cx),
                 }];
             }
             Some(false) => return Vec::new(),
@@ -122,7 +130,16 @@ impl Check for Host {
 
     fn word(&self, cx: &Context, found: &Found) -> Finding {
         match found {
-            Found::NotOnHost { addresses } => not_on_host(cx, addresses),
+            Found::NotOnHost {
+                addresses,
+                renewed_here: Some(cert),
+                leads_here: None,
+            } => renewal_on_the_wrong_server(cx, addresses, cert),
+            Found::NotOnHost {
+                addresses,
+                leads_here,
+                ..
+            } => not_on_host(cx, addresses, leads_here.as_deref()),
             Found::Ipv6Disabled { first_v6, off } => ipv6_disabled(cx, first_v6, off),
             Found::AaaaNotLocal {
                 first_v6,
@@ -174,7 +191,173 @@ impl Check for Host {
     }
 }
 
-fn not_on_host(cx: &Context, addresses: &[IpAddr]) -> Finding {
+/// The certificate a client on this machine renews for the name by a challenge the CA
+/// fetches from the name's own addresses (a webroot, a standalone server, the web server
+/// itself, TLS-ALPN-01): the target's own under `--all`, else one the host's client
+/// configurations name it in. A DNS-01 or manual renewal may run anywhere.
+fn renewed_here<'a>(cx: &Context<'a>) -> Option<&'a ManagedCert> {
+    let at_the_address = |c: &ManagedCert| {
+        matches!(
+            c.challenge_for(cx.domain).0,
+            Challenge::Webroot { .. }
+                | Challenge::Standalone { .. }
+                | Challenge::WebServer { .. }
+                | Challenge::TlsAlpn { .. }
+        )
+    };
+    if cx.target.target.domain.ip.is_some() {
+        return None;
+    }
+    if let Some(c) = &cx.target.certificate {
+        return at_the_address(c).then_some(c);
+    }
+    cx.host
+        .acme_clients
+        .as_ref()?
+        .for_name(cx.domain)
+        .find(|c| at_the_address(c))
+}
+
+/// Why the name's addresses, though on no interface here, still lead to this machine: a CDN
+/// or proxy holds them (`proxy-in-front`), this host's own requests come back through them
+/// (`hairpin`: its public address on a NAT gateway or load balancer, a DNAT here), or the
+/// real token written here came back through one. Then a renewal here is no mistake.
+fn leads_here(cx: &Context) -> Option<String> {
+    let ranges = crate::cdn::Ranges::new(cx.run.options.cdn_ranges.as_deref());
+    if let Some(ip) = cx
+        .usable_v4
+        .iter()
+        .chain(&cx.usable_v6)
+        .find(|ip| ranges.lookup(ip).is_some())
+    {
+        return Some(format!(
+            "{ip} belongs to a CDN or proxy, which connects onwards to its origin"
+        ));
+    }
+    if let Some(ip) = hairpin::token_came_back(cx) {
+        return Some(format!(
+            "the token written here was served through {ip}: that address leads to this machine"
+        ));
+    }
+    let port = cx.dial_port();
+    hairpin::Hairpins::new(cx)
+        .leads_here(port)
+        .map(|(ip, via)| via.evidence(&ip, port))
+}
+
+/// Issue 20 item 4: the plain truth of a host whose client renews a name that points
+/// elsewhere, typically the old server after a move. Every challenge this client publishes
+/// lands here while the CA fetches it there.
+fn renewal_on_the_wrong_server(cx: &Context, addresses: &[IpAddr], cert: &ManagedCert) -> Finding {
+    let (challenge, key, line) = cert.challenge_for(cx.domain);
+    let place = match line {
+        Some(n) => format!("{}:{n}", cert.config),
+        None => cert.config.clone(),
+    };
+    let list = addresses
+        .iter()
+        .map(IpAddr::to_string)
+        .collect::<Vec<_>>()
+        .join(", ");
+    // What the CA meets is the other machine's answer; without one to read, the renewal is
+    // still misplaced, but what the CA would say is not known: a warning.
+    let ca_words = other_machines_answer(cx);
+    let mut f = Finding::new(
+        Code::NotOnHost,
+        if ca_words.is_some() {
+            Severity::Blocker
+        } else {
+            Severity::Warning
+        },
+        format!(
+            "the renewal of {} runs here, but none of its addresses is on this machine: it runs on the wrong server",
+            cx.domain
+        ),
+    )
+    .likely()
+    .detail(format!(
+        "{client} on this machine renews {domain} ({how}), but {domain} points at {list}, which no interface here holds, and nothing says that address leads back here. The CA fetches the challenge from {list}, not from this machine, so whatever {client} publishes here is never what the CA reads: after a move to another server, the renewal has to move too.",
+        client = cert.client,
+        domain = cx.domain,
+        how = challenge.describe(),
+    ))
+    .evidence(format!(
+        "{} {place}: `{key}` ({})",
+        cert.client,
+        challenge.describe()
+    ));
+    for ip in addresses {
+        f = f.evidence(format!("{ip} is not configured on any local interface"));
+    }
+    f = f
+        .evidence_lines(cx.record_evidence(Family::Ipv4))
+        .evidence_lines(cx.record_evidence(Family::Ipv6));
+    let stop_here = match cert.client {
+        crate::facts::AcmeClient::Certbot => format!(
+            "then stop renewing it here: certbot delete --cert-name {}",
+            cert.name
+        ),
+        _ => format!(
+            "then stop renewing it here: remove {} from {}'s configuration ({})",
+            cx.domain, cert.client, cert.config
+        ),
+    };
+    if let Some(words) = ca_words {
+        f = f.ca(words);
+    }
+    f.fix(format!(
+        "renew {} on the machine it points at ({list}): issue the certificate there with its own ACME client (or move {} there), {stop_here}",
+        cx.domain, cert.config
+    ))
+    .fix(format!(
+        "or, if this machine is still meant to serve {}, point its A/AAAA records back at this machine's addresses",
+        cx.domain
+    ))
+    .fix(format!(
+        "if a load balancer or NAT in front of this machine forwards port {} here, this is a false positive: add a vantage (--vantage URL), which shows this machine's public address",
+        cx.dial_port()
+    ))
+}
+
+/// What the CA says when it fetches the challenge from the machine the name points at: that
+/// machine's answer to this run's request (IPv6 first, as the CA dials), which never holds
+/// the token a client here writes. `None` when nothing was read there.
+fn other_machines_answer(cx: &Context) -> Option<crate::diagnose::ca::CaError> {
+    use crate::diagnose::ca;
+    use crate::facts::{ConnectOutcome, HttpOutcome};
+    let port = cx.dial_port();
+    let url = cx.challenge_url();
+    cx.usable_v6.iter().chain(&cx.usable_v4).find_map(|ip| {
+        match cx.connect(ip, port)? {
+            ConnectOutcome::Connected => {}
+            other => return Dial::of(other).map(|d| cx.ca_dial_error(ip, d)),
+        }
+        if cx.method() != Method::Http01 {
+            return None;
+        }
+        match &cx.http(ip)?.outcome {
+            HttpOutcome::Response {
+                status: 200,
+                body_prefix,
+                ..
+            } => Some(ca::fetching(
+                ca::ProblemType::Unauthorized,
+                ip,
+                &url,
+                &ca::invalid_body(&url, body_prefix),
+            )),
+            HttpOutcome::Response { status, .. } => Some(ca::fetching(
+                ca::ProblemType::Unauthorized,
+                ip,
+                &url,
+                &ca::invalid_status(&url, *status),
+            )),
+            _ => None,
+        }
+    })
+}
+
+fn not_on_host(cx: &Context, addresses: &[IpAddr], leads_here: Option<&str>) -> Finding {
     let mut f = Finding::new(
         Code::NotOnHost,
         Severity::Info,
@@ -186,6 +369,9 @@ fn not_on_host(cx: &Context, addresses: &[IpAddr]) -> Finding {
     .detail("acme-doctor sees the domain from outside, as the CA does. Run it on the server itself to check its sysctls, listeners and routes too.");
     for ip in addresses {
         f = f.evidence(format!("{ip} is not configured on any local interface"));
+    }
+    if let Some(why) = leads_here {
+        f = f.evidence(why.to_string());
     }
     f.fix(format!("run acme-doctor on the server that holds the address (behind NAT: on the machine port {} is forwarded to)", cx.dial_port()))
 }
@@ -311,8 +497,154 @@ mod tests {
     fn another_machine_says_not_on_host() {
         let s = Scenario::dual_stack().not_on_host();
         let found = Host.detect(&s.context());
-        assert!(matches!(&found[..], [Found::NotOnHost { addresses }] if addresses.len() == 2));
+        assert!(
+            matches!(&found[..], [Found::NotOnHost { addresses, renewed_here: None, .. }] if addresses.len() == 2)
+        );
         assert_eq!(Host.word(&s.context(), &found[0]).severity, Severity::Info);
+    }
+
+    /// Issue 20 item 4: the old server after a move. certbot here renews the name, which
+    /// points at another machine; the token written here is not served there.
+    fn old_server() -> Scenario {
+        Scenario::dual_stack()
+            .not_on_host()
+            .token("T.thumb")
+            .http("192.0.2.10", 404, None)
+            .http("2001:db8::10", 404, None)
+            .certificate(Challenge::Webroot {
+                path: "/var/www/html".into(),
+            })
+    }
+
+    #[test]
+    fn a_renewal_here_for_a_name_that_points_elsewhere_is_the_root_cause() {
+        let s = old_server();
+        let cx = s.context();
+        let d = crate::diagnose::diagnose(cx.run, cx.target);
+        let top = &d.findings[0];
+        assert_eq!(top.code, Code::NotOnHost, "{:?}", d.findings);
+        assert_eq!(top.severity, Severity::Blocker);
+        assert!(top.title.contains("wrong server"), "{}", top.title);
+        // The CA's words are the other machine's answer, IPv6 first as the CA dials.
+        assert!(
+            top.ca_error
+                .as_deref()
+                .is_some_and(|e| e.starts_with("2001:db8::10: ") && e.ends_with("404")),
+            "{:?}",
+            top.ca_error
+        );
+        assert!(top.explains.contains(&Code::ChallengeNotServed), "{top:?}");
+        assert!(
+            top.evidence
+                .iter()
+                .any(|e| e.contains("/etc/letsencrypt/renewal/example.test.conf:12")),
+            "{:?}",
+            top.evidence
+        );
+        assert!(top.fix[0].contains("certbot delete --cert-name example.test"));
+        let served = d
+            .findings
+            .iter()
+            .find(|f| f.code == Code::ChallengeNotServed)
+            .expect("challenge-not-served");
+        assert_eq!(served.explained_by, Some(Code::NotOnHost));
+        // Without --all, the host's client configurations say the same.
+        let s = old_server().certificate_in_host_configs();
+        let cx = s.context();
+        let d = crate::diagnose::diagnose(cx.run, cx.target);
+        assert_eq!(d.findings[0].code, Code::NotOnHost, "{:?}", d.findings);
+        assert_eq!(d.findings[0].severity, Severity::Blocker);
+    }
+
+    #[test]
+    fn without_a_renewal_here_not_on_host_stays_info_and_explains_nothing() {
+        let s = Scenario::dual_stack()
+            .not_on_host()
+            .token("T.thumb")
+            .http("192.0.2.10", 404, None)
+            .http("2001:db8::10", 404, None);
+        let cx = s.context();
+        let d = crate::diagnose::diagnose(cx.run, cx.target);
+        let f = d
+            .findings
+            .iter()
+            .find(|f| f.code == Code::NotOnHost)
+            .expect("not-on-host");
+        assert_eq!(f.severity, Severity::Info);
+        assert!(f.explains.is_empty(), "{f:?}");
+        assert_ne!(d.findings[0].code, Code::NotOnHost);
+        // A DNS-01 renewal may run anywhere.
+        let s = Scenario::dual_stack()
+            .not_on_host()
+            .certificate(Challenge::Dns { provider: None });
+        let found = Host.detect(&s.context());
+        assert_eq!(Host.word(&s.context(), &found[0]).severity, Severity::Info);
+    }
+
+    #[test]
+    fn an_address_that_leads_back_here_is_no_wrong_server() {
+        // The token written here came back through the published address: a load balancer
+        // or NAT in front forwards to this machine.
+        let s = Scenario::dual_stack()
+            .not_on_host()
+            .token("T.thumb")
+            .http("192.0.2.10", 200, None)
+            .answers(
+                "192.0.2.10",
+                crate::facts::HopOutcome::Answer(Box::new(crate::facts::Answered {
+                    status: 200,
+                    server: Some("nginx".into()),
+                    location: None,
+                    www_authenticate: None,
+                    marks: Vec::new(),
+                    title: None,
+                    body_head_hex: b"T.thumb".iter().map(|b| format!("{b:02x}")).collect(),
+                    body_prefix: "T.thumb".into(),
+                    body_bytes: 7,
+                    body_sha256: String::new(),
+                    etag: None,
+                    last_modified: None,
+                })),
+                crate::facts::HopOutcome::Answer(Box::new(crate::facts::Answered {
+                    status: 200,
+                    server: Some("nginx".into()),
+                    location: None,
+                    www_authenticate: None,
+                    marks: Vec::new(),
+                    title: None,
+                    body_head_hex: String::new(),
+                    body_prefix: String::new(),
+                    body_bytes: 0,
+                    body_sha256: String::new(),
+                    etag: None,
+                    last_modified: None,
+                })),
+            )
+            .certificate(Challenge::Webroot {
+                path: "/var/www/html".into(),
+            });
+        let cx = s.context();
+        let found = Host.detect(&cx);
+        let f = Host.word(&cx, &found[0]);
+        assert_eq!(f.severity, Severity::Info, "{f:?}");
+        assert!(
+            f.evidence
+                .iter()
+                .any(|e| e.contains("token written here was served")),
+            "{:?}",
+            f.evidence
+        );
+        // A vantage that saw this machine's requests leave from the published address.
+        let s = old_server().vantage("https://v.example", |o| o.source("192.0.2.10"));
+        let cx = s.context();
+        let found = Host.detect(&cx);
+        let f = Host.word(&cx, &found[0]);
+        assert_eq!(f.severity, Severity::Info, "{f:?}");
+        assert!(
+            f.evidence.iter().any(|e| e.contains("public address")),
+            "{:?}",
+            f.evidence
+        );
     }
 
     #[test]
@@ -427,6 +759,21 @@ mod tests {
             &Host.detect(&s.context())[..],
             [Found::NotOnHost { .. }]
         ));
+    }
+
+    /// Issue 20 item 4: a host with one address and a listener looks like a server behind
+    /// NAT; a vantage that saw its requests leave from that very address says nothing
+    /// translates them: it is another machine than the one the name points at.
+    #[test]
+    fn a_vantage_seeing_the_hosts_own_address_rules_out_the_nat() {
+        let s = Scenario::ipv4_only()
+            .a(&["203.0.113.80"])
+            .behind_nat("192.0.2.10");
+        assert!(s.context().nat.is_some());
+        let s = s.vantage("https://v.example", |o| o.source("192.0.2.10"));
+        let cx = s.context();
+        assert_eq!(cx.nat, None);
+        assert!(matches!(&Host.detect(&cx)[..], [Found::NotOnHost { .. }]));
     }
 
     #[test]

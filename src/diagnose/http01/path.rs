@@ -61,7 +61,10 @@ pub fn predict(cx: &Context, findings: &mut [Finding]) {
                 || matches!(
                     finding.code,
                     Code::ChallengeLocationShadowed | Code::WebrootMismatch
-                ))
+                )
+                // Issue 20 item 4: a renewal here for a name that points elsewhere; the
+                // walk went where the CA goes.
+                || finding.code == Code::NotOnHost)
         {
             finding.ca_error = Some(detail.clone());
             finding.ca_problem = Some(f.ca.problem);
