@@ -100,9 +100,10 @@ fn one_run(item: Value) -> Result<RunFacts, LoadError> {
         .and_then(Value::as_u64)
         .ok_or_else(|| LoadError::NotFacts("no facts_version".into()))?;
     let current = match version {
-        1 => v3_to_v4(v2_to_v3(v1_to_v2(item)?)),
-        2 => v3_to_v4(v2_to_v3(item)),
-        3 => v3_to_v4(item),
+        1 => v4_to_v5(v3_to_v4(v2_to_v3(v1_to_v2(item)?))),
+        2 => v4_to_v5(v3_to_v4(v2_to_v3(item))),
+        3 => v4_to_v5(v3_to_v4(item)),
+        4 => v4_to_v5(item),
         v if v == u64::from(FACTS_VERSION) => item,
         v if v > u64::from(FACTS_VERSION) => return Err(LoadError::Newer(v)),
         v => return Err(LoadError::NotFacts(format!("unknown facts_version {v}"))),
@@ -201,6 +202,18 @@ fn v2_to_v3(mut item: Value) -> Value {
 fn v3_to_v4(mut item: Value) -> Value {
     if let Value::Object(map) = &mut item {
         map.insert("facts_version".into(), json!(4));
+    }
+    item
+}
+
+/// Version 5 (issue 20) added what each perspective fetched and compared, all optional: the
+/// challenge GET's User-Agent (`http[].agent`, `own` before: the only one sent), the host's
+/// own-User-Agent GET, a block page's fingerprint, the `closed` outcome, a random path's 404,
+/// validators and the certificate per address, a vantage's `own_sources`, a container's nginx,
+/// Traefik's files and `method_from`. A version-4 file is a version-5 file that saw none of it.
+fn v4_to_v5(mut item: Value) -> Value {
+    if let Value::Object(map) = &mut item {
+        map.insert("facts_version".into(), json!(5));
     }
     item
 }

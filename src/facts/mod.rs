@@ -54,7 +54,7 @@ pub use tlsalpn01::{
 
 /// Version of the facts layout; bumped when a field changes meaning. Older files are migrated
 /// on load ([`from_json`]), never read by a second model.
-pub const FACTS_VERSION: u32 = 4;
+pub const FACTS_VERSION: u32 = 5;
 
 /// Everything one run gathered: the host snapshot, taken once however many names were
 /// checked, and one [`TargetFacts`] per name.
