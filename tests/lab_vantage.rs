@@ -333,36 +333,11 @@ fn start_serve(lab: &mut Lab, ns: &str, listen: &str, log: &str, extra: &[&str])
 
 /// What went wrong with one run, against its expectation.
 fn judge(label: &str, expect: Expect, run: &common::Run, problems: &mut Vec<String>) -> Value {
-    let report: Value = match serde_json::from_str(&run.stdout) {
-        Ok(v) => v,
-        Err(e) => {
-            problems.push(format!(
-                "{label}: not JSON ({e}): {} {}",
-                run.stdout, run.stderr
-            ));
-            return Value::Null;
-        }
+    let Some(report) =
+        common::checked_report(label, expect.verdict, expect.incomplete, run, problems)
+    else {
+        return Value::Null;
     };
-    let want_exit = match (expect.verdict, expect.incomplete) {
-        ("fail", _) => 1,
-        (_, true) => 3,
-        _ => 0,
-    };
-    if run.code != want_exit {
-        problems.push(format!("{label}: exit {} instead of {want_exit}", run.code));
-    }
-    if report["verdict"] != expect.verdict {
-        problems.push(format!(
-            "{label}: verdict {} instead of {}",
-            report["verdict"], expect.verdict
-        ));
-    }
-    if report["incomplete"].as_bool() != Some(expect.incomplete) {
-        problems.push(format!(
-            "{label}: incomplete {} instead of {}: {}",
-            report["incomplete"], expect.incomplete, report["incomplete_reasons"]
-        ));
-    }
     let findings = report["findings"].as_array().cloned().unwrap_or_default();
     let top = findings.iter().find(|f| f["severity"] != "info");
     match (expect.top, top) {

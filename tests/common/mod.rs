@@ -35,6 +35,49 @@ impl Run {
     }
 }
 
+/// A lab run's `--json` report checked against the verdict and completeness it must show, and
+/// the exit code they imply (1 for a blocker, 3 for incomplete, else 0): each difference is
+/// pushed to `problems`, labelled. `None` when stdout is no JSON (also a problem).
+pub fn checked_report(
+    label: &str,
+    verdict: &str,
+    incomplete: bool,
+    run: &Run,
+    problems: &mut Vec<String>,
+) -> Option<serde_json::Value> {
+    let report: serde_json::Value = match serde_json::from_str(&run.stdout) {
+        Ok(v) => v,
+        Err(e) => {
+            problems.push(format!(
+                "{label}: not JSON ({e}): {} {}",
+                run.stdout, run.stderr
+            ));
+            return None;
+        }
+    };
+    let want_exit = match (verdict, incomplete) {
+        ("fail", _) => 1,
+        (_, true) => 3,
+        _ => 0,
+    };
+    if run.code != want_exit {
+        problems.push(format!("{label}: exit {} instead of {want_exit}", run.code));
+    }
+    if report["verdict"] != verdict {
+        problems.push(format!(
+            "{label}: verdict {} instead of {verdict}",
+            report["verdict"]
+        ));
+    }
+    if report["incomplete"].as_bool() != Some(incomplete) {
+        problems.push(format!(
+            "{label}: incomplete {} instead of {incomplete}: {}",
+            report["incomplete"], report["incomplete_reasons"]
+        ));
+    }
+    Some(report)
+}
+
 impl From<Output> for Run {
     fn from(o: Output) -> Run {
         Run {
