@@ -279,7 +279,10 @@ pub fn explains(root: Code) -> &'static [Code] {
 /// the HTTPS port the chain leads to (443 dead, plain HTTP there). The CA follows redirects to
 /// ports 80 and 443 only (`docs/ca-behaviour.md` §2.5), and an HTTP-01 run has findings on 443
 /// only behind such a redirect (`Context::ports_in_play`). On port 80 itself these symptoms
-/// are not the line's: a refusal there is met before any redirect.
+/// are not the line's: a refusal there is met before any redirect. What stops 443 on the host
+/// (a firewall, no listener) or upstream is the line's too: without the redirect the CA never
+/// dials 443, so the line ranks first whatever rank the code has elsewhere (`rank` puts a
+/// symptom under its explainer, not by priority).
 pub const DOWN_THE_REDIRECT: &[(Code, &[Code])] = &[(
     Code::ChallengeLocationShadowed,
     &[
@@ -287,6 +290,12 @@ pub const DOWN_THE_REDIRECT: &[(Code, &[Code])] = &[(
         Code::PortTimeout,
         Code::AddressUnreachable,
         Code::HttpOnHttpsPort,
+        Code::FirewallDrops,
+        Code::FirewallAllowlist,
+        Code::ForwardDrops,
+        Code::NoListener,
+        Code::ListenerWrongAddress,
+        Code::BlockedUpstream,
     ],
 )];
 
@@ -439,7 +448,8 @@ mod tests {
     fn a_redirect_line_ranks_before_what_fails_down_its_chain() {
         for (root, symptoms) in DOWN_THE_REDIRECT {
             for s in *symptoms {
-                assert!(priority(*root) < priority(*s), "{root} vs {s}");
+                // Not by priority (the firewall ranks before the line on port 80): `rank`
+                // puts each symptom under its explainer (tested there).
                 assert!(!explains(*s).contains(root), "{s} explains {root}");
                 assert!(explains_down_the_redirect(*root, Some(80), *s, Some(443)));
                 // Not on port 80: a refusal there comes before any redirect.

@@ -287,6 +287,40 @@ mod tests {
         assert_eq!(ranked[0].code, Code::ChallengeLocationShadowed);
     }
 
+    /// Issue 20 item 4, "in every such case": a firewall that drops 443, or nothing listening
+    /// there, down the chain the line starts is the line's symptom too, though the firewall
+    /// ranks before the line elsewhere; on port 80 it stays its own root.
+    #[test]
+    fn a_redirect_line_ranks_above_a_firewall_or_a_missing_listener_on_443() {
+        let line = Finding::new(
+            Code::ChallengeLocationShadowed,
+            Severity::Blocker,
+            "return 301",
+        )
+        .port(80);
+        let on = |code, family, port| {
+            Finding::new(code, Severity::Blocker, "x")
+                .family(family)
+                .port(port)
+        };
+        let ranked = rank(vec![
+            on(Code::FirewallDrops, Family::Ipv6, 443),
+            on(Code::PortTimeout, Family::Ipv6, 443),
+            on(Code::NoListener, Family::Ipv4, 443),
+            line.clone(),
+        ]);
+        assert_eq!(
+            ranked[0].code,
+            Code::ChallengeLocationShadowed,
+            "{ranked:?}"
+        );
+        assert_eq!(ranked.len(), 4);
+        assert!(ranked[1..].iter().all(|f| f.explained_by.is_some()));
+        let ranked = rank(vec![on(Code::FirewallDrops, Family::Ipv4, 80), line]);
+        assert_eq!(ranked[0].code, Code::FirewallDrops, "{ranked:?}");
+        assert!(ranked.iter().all(|f| f.explained_by.is_none()));
+    }
+
     /// A dual-stack server whose AAAA an outside view connected to on port 80.
     fn v6_proven() -> Scenario {
         Scenario::dual_stack()
