@@ -133,15 +133,18 @@ pub async fn gather<D: DnsProbe, C: ConnectProbe, H: HttpProbe>(
                     };
                     // On the host, the same path with acme-doctor's own User-Agent too, after
                     // the CA's (one more request on the kept connection): a filter by
-                    // User-Agent shows as the difference between the two.
+                    // User-Agent shows as the difference between the two. Only where the
+                    // CA's answer is a refusal: an ordinary answer to it leaves nothing for
+                    // a filter by User-Agent to explain, and a batch of healthy names should
+                    // not pay a request per address for it.
                     let token = async {
                         let ca = token.await;
                         let own = match plan.walk {
-                            Some(_) => Some(
+                            Some(_) if !ordinary(&ca.outcome) => Some(
                                 http.get(domain, http_addr, &token_path, timeout, Agent::Own)
                                     .await,
                             ),
-                            None => None,
+                            _ => None,
                         };
                         (ca, own)
                     };
@@ -233,6 +236,13 @@ pub async fn gather<D: DnsProbe, C: ConnectProbe, H: HttpProbe>(
         ask_root_again(&mut facts.answers, domain, http, limits, timeout).await;
     }
     facts
+}
+
+/// An answer no filter by User-Agent explains: a success, a redirect or a 404, with no block
+/// page's headers.
+fn ordinary(outcome: &crate::facts::HttpOutcome) -> bool {
+    matches!(outcome, crate::facts::HttpOutcome::Response { status, page, .. }
+        if (*status < 400 || *status == 404) && page.marks.is_empty())
 }
 
 /// How long the certificate handshake on 443 may take: it only adds a signal, and a name with
