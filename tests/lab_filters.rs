@@ -233,30 +233,6 @@ fn judge(label: &str, expect: Expect, run: &common::Run, problems: &mut Vec<Stri
     report
 }
 
-fn summary(report: &Value) -> String {
-    let top = report["findings"]
-        .as_array()
-        .and_then(|a| a.iter().find(|f| f["severity"] != "info"))
-        .map(|f| {
-            format!(
-                " {}/{}",
-                f["code"].as_str().unwrap_or("?"),
-                f["family"].as_str().unwrap_or("-")
-            )
-        })
-        .unwrap_or_default();
-    format!(
-        "{}{}{}",
-        report["verdict"].as_str().unwrap_or("?"),
-        if report["incomplete"] == true {
-            " (incomplete)"
-        } else {
-            ""
-        },
-        top
-    )
-}
-
 struct Row {
     name: &'static str,
     line: String,
@@ -335,8 +311,8 @@ fn run_scenario(s: &Scenario) -> Row {
         name: s.name,
         line: format!(
             "with: {:<44} without: {:<40} real: {}\n    {}",
-            summary(&with_report),
-            summary(&without_report),
+            common::verdict_line(&with_report),
+            common::verdict_line(&without_report),
             real,
             s.about
         ),

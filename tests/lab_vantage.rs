@@ -383,30 +383,6 @@ struct Row {
     problems: Vec<String>,
 }
 
-fn summary(report: &Value) -> String {
-    let top = report["findings"]
-        .as_array()
-        .and_then(|a| a.iter().find(|f| f["severity"] != "info"))
-        .map(|f| {
-            format!(
-                " {}/{}",
-                f["code"].as_str().unwrap_or("?"),
-                f["family"].as_str().unwrap_or("-")
-            )
-        })
-        .unwrap_or_default();
-    format!(
-        "{}{}{}",
-        report["verdict"].as_str().unwrap_or("?"),
-        if report["incomplete"] == true {
-            " (incomplete)"
-        } else {
-            ""
-        },
-        top
-    )
-}
-
 fn run_scenario(s: &Scenario) -> Row {
     let mut lab = Lab::start(&(s.setup)());
     let mut problems = Vec::new();
@@ -562,8 +538,8 @@ fn run_scenario(s: &Scenario) -> Row {
     }
     Row {
         name: s.name,
-        with_vantage: summary(&with_report),
-        without: summary(&without_report),
+        with_vantage: common::verdict_line(&with_report),
+        without: common::verdict_line(&without_report),
         real,
         against_ca,
         problems,

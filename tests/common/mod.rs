@@ -78,6 +78,32 @@ pub fn checked_report(
     Some(report)
 }
 
+/// A report in one line for a lab's table: the verdict, `(incomplete)`, and the top finding
+/// that is not info as `code/family`.
+pub fn verdict_line(report: &serde_json::Value) -> String {
+    let top = report["findings"]
+        .as_array()
+        .and_then(|a| a.iter().find(|f| f["severity"] != "info"))
+        .map(|f| {
+            format!(
+                " {}/{}",
+                f["code"].as_str().unwrap_or("?"),
+                f["family"].as_str().unwrap_or("-")
+            )
+        })
+        .unwrap_or_default();
+    format!(
+        "{}{}{}",
+        report["verdict"].as_str().unwrap_or("?"),
+        if report["incomplete"] == true {
+            " (incomplete)"
+        } else {
+            ""
+        },
+        top
+    )
+}
+
 impl From<Output> for Run {
     fn from(o: Output) -> Run {
         Run {
